@@ -1,0 +1,55 @@
+// relink/timings.hpp — every duration that shapes a profile's timeline, in one overridable struct.
+//
+// `timings_for(profile)` gives the defaults of behaviour.md section 2; `scaled(f)` multiplies every duration by
+// one factor so that the 20-minute timeline can run in milliseconds (tests, demos, `--time-scale`). A zero
+// duration means "never" where the field says so.
+//
+// Public header: C++17, no Boost, no spdlog.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <system_error>
+
+#include "relink/types.hpp"
+
+namespace relink {
+
+/// relink's duration type: nanoseconds, so that heavily scaled timelines keep their precision.
+using Duration = std::chrono::nanoseconds;
+
+/// The timings of one profile. Client-side fields drive the client's state machine; the server-side fields
+/// (presence, backfill) are announced at login so that both ends agree on the timeline.
+struct Timings {
+    // --- client side ---
+    Duration login_timeout{std::chrono::seconds(12)};     ///< first login must succeed within this
+    Duration interrupted_after{std::chrono::seconds(4)};  ///< no data received for this long → INTERRUPTED
+    Duration lost_after{};     ///< after entering RECONNECTING → LOST + connection_lost; 0 = never
+    Duration give_up_after{};  ///< after entering RECONNECTING → FAILED JOIN_FAILED; 0 = never
+    Duration heartbeat_interval{std::chrono::seconds(1)};      ///< a ping is sent this long after the last send
+    Duration attempt_timeout{std::chrono::seconds(5)};         ///< one reconnect attempt (transport + login)
+    Duration backoff_initial{std::chrono::milliseconds(300)};  ///< base delay before the first retry
+    double backoff_multiplier{1.6};                            ///< base delay grows by this per failed attempt
+    double backoff_jitter{0.2};                                ///< each delay is base × U(1 − j, 1 + j)
+    Duration backoff_max{std::chrono::seconds(8)};             ///< cap of the base delay
+    Duration stable_after{std::chrono::seconds(10)};           ///< connected this long → the backoff starts over
+    Duration message_timeout{std::chrono::seconds(60)};        ///< a send not acknowledged in this time fails
+    Duration leave_timeout{std::chrono::seconds(2)};           ///< rtc-web DISCONNECTING waits this long for the ack
+    Duration token_warning_lead{std::chrono::seconds(30)};     ///< token_privilege_will_expire this long ahead
+    // --- server side, announced at login ---
+    Duration presence_timeout{std::chrono::seconds(30)};  ///< peers see the user drop after this silence
+    Duration backfill_window{std::chrono::seconds(30)};   ///< channel history kept for backfill
+    std::size_t backfill_count{32};                       ///< at most this many backfilled per channel
+
+    /// Every duration multiplied by `factor` (> 0); the multiplier, jitter and counts are kept.
+    [[nodiscard]] Timings scaled(double factor) const;
+};
+
+/// The defaults of behaviour.md section 2 for a profile.
+[[nodiscard]] Timings timings_for(Profile profile);
+
+/// Checks that a Timings is usable (positive thresholds, multiplier ≥ 1, jitter in [0, 1), ...); returns
+/// errc::invalid_argument otherwise.
+[[nodiscard]] std::error_code validate(const Timings& timings);
+
+}  // namespace relink

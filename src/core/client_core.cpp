@@ -1,0 +1,1221 @@
+// The client connection core (see client_core.hpp and docs/state-machine.md).
+#include "core/client_core.hpp"
+
+#include <algorithm>
+#include <array>
+#include <stdexcept>
+#include <utility>
+
+#include "relink/error.hpp"
+
+namespace relink::core {
+namespace {
+
+template <class... F>
+struct Overloaded : F... {
+    using F::operator()...;
+};
+template <class... F>
+Overloaded(F...) -> Overloaded<F...>;
+
+std::error_code err(errc code) {
+    return make_error_code(code);
+}
+
+bool is(std::error_code code, errc value) {
+    return code == make_error_code(value);
+}
+
+}  // namespace
+
+Config make_config(Profile profile, std::string app_id, std::uint64_t seed) {
+    Config config;
+    config.profile = profile;
+    config.timings = timings_for(profile);
+    config.app_id = std::move(app_id);
+    config.seed = seed;
+    return config;
+}
+
+ClientCore::ClientCore(Config config)
+    : config_(std::move(config)),
+      backoff_(config_.timings.backoff_initial, config_.timings.backoff_multiplier, config_.timings.backoff_jitter,
+               config_.timings.backoff_max),
+      rng_(config_.seed) {
+    if (validate(config_.timings)) {
+        throw std::invalid_argument("relink: invalid timings (see relink::validate)");
+    }
+    if (config_.max_queued_operations == 0) {
+        throw std::invalid_argument("relink: max_queued_operations must be at least 1");
+    }
+    instance_tag_ = rng_();
+}
+
+// ============================================================================================ profile switches
+
+bool ClientCore::is_rtc_family() const noexcept {
+    return config_.profile == Profile::rtc || config_.profile == Profile::rtc_web;
+}
+
+ConnectionState ClientCore::reconnect_state() const noexcept {
+    return config_.profile == Profile::rtc_web ? ConnectionState::connecting : ConnectionState::reconnecting;
+}
+
+ConnectionReason ClientCore::start_reason() const noexcept {
+    return is_rtc_family() ? ConnectionReason::connecting : ConnectionReason::login;
+}
+
+ConnectionReason ClientCore::first_success_reason() const noexcept {
+    return is_rtc_family() ? ConnectionReason::join_success : ConnectionReason::login_success;
+}
+
+ConnectionReason ClientCore::reconnect_success_reason() const noexcept {
+    return config_.profile == Profile::rtm ? ConnectionReason::login_success : ConnectionReason::rejoin_success;
+}
+
+ConnectionReason ClientCore::end_reason() const noexcept {
+    return is_rtc_family() ? ConnectionReason::leave_channel : ConnectionReason::logout;
+}
+
+bool ClientCore::in_outage() const noexcept {
+    return phase_ == Phase::live && state_ != ConnectionState::connected;
+}
+
+// ============================================================================================ events
+
+void ClientCore::set_state(TimePoint now, ConnectionState state, ConnectionReason reason) {
+    if (state == state_ && reason == reason_) {
+        return;  // never two identical consecutive (state, reason) pairs
+    }
+    ConnectionStateChanged event;
+    event.previous = state_;
+    event.state = state;
+    event.reason = reason;
+    event.seq = ++state_seq_;
+    event.attempt = attempt_;
+    if (retry_at_ && link_ == Link::none && *retry_at_ > now) {
+        event.next_retry = *retry_at_ - now;
+    }
+    state_ = state;
+    reason_ = reason;
+    emit(event);
+}
+
+void ClientCore::set_channel_state(const std::string& name, Channel& channel, ChannelState state, ChannelReason reason,
+                                   std::error_code error) {
+    if (channel.state == state && channel.reason == reason) {
+        return;
+    }
+    channel.state = state;
+    channel.reason = reason;
+    emit(ChannelStateChanged{name, state, reason, error});
+}
+
+// ============================================================================================ API inputs
+
+std::error_code ClientCore::login(TimePoint now, std::string user_id, std::string token,
+                                  std::vector<std::string> channels) {
+    if (phase_ != Phase::idle || state_ != ConnectionState::disconnected) {
+        return err(errc::already_logged_in);
+    }
+    if (!is_valid_user_id(user_id)) {
+        return err(errc::invalid_user_id);
+    }
+    for (const auto& name : channels) {
+        if (!is_valid_channel_name(name)) {
+            if (is_rtc_family()) {
+                // The join() that starts an rtc session fails the session (behaviour.md, INVALID_CHANNEL_NAME).
+                set_state(now, ConnectionState::failed, ConnectionReason::invalid_channel_name);
+            }
+            return err(errc::invalid_channel_name);
+        }
+    }
+    user_id_ = std::move(user_id);
+    token_ = std::move(token);
+    token_refused_ = false;
+    token_expiry_.reset();
+    token_warned_ = false;
+    token_expired_reported_ = false;
+    resume_token_.reset();
+    last_peer_seen_.reset();
+    attributes_.clear();
+    channels_.clear();
+    backoff_.reset();
+    attempt_ = 0;
+    phase_ = Phase::first_login;
+    login_deadline_ = now + config_.timings.login_timeout;
+    set_state(now, ConnectionState::connecting, start_reason());
+    for (const auto& name : channels) {
+        auto [it, inserted] = channels_.try_emplace(name);
+        if (inserted) {
+            it->second.state = ChannelState::disconnected;
+            set_channel_state(name, it->second, ChannelState::connecting, ChannelReason::joining);
+        }
+    }
+    start_attempt(now);
+    return {};
+}
+
+std::error_code ClientCore::logout(TimePoint now) {
+    switch (phase_) {
+        case Phase::leaving: return {};  // already on its way out
+        case Phase::idle:
+            if (state_ == ConnectionState::disconnected) {
+                return err(errc::not_logged_in);
+            }
+            // ABORTED / FAILED: nothing is open any more; just acknowledge.
+            set_state(now, ConnectionState::disconnected, end_reason());
+            return {};
+        case Phase::first_login:
+        case Phase::live: break;
+    }
+    const bool graceful = config_.profile == Profile::rtc_web && link_ == Link::up;
+    if (link_ == Link::up) {
+        logout_request_ = next_request_id();
+        send(now, proto::Logout{*logout_request_});
+    }
+    if (graceful) {
+        // rtc-web: CONNECTED → DISCONNECTING, then DISCONNECTED when the server acknowledges (or a timeout).
+        retry_at_.reset();
+        attempt_deadline_.reset();
+        login_deadline_.reset();
+        reconnecting_since_.reset();
+        stable_at_.reset();
+        phase_ = Phase::leaving;
+        leave_deadline_ = now + config_.timings.leave_timeout;
+        set_state(now, ConnectionState::disconnecting, ConnectionReason::leave_channel);
+        for (auto& [name, channel] : channels_) {
+            set_channel_state(name, channel, ChannelState::disconnected, ChannelReason::left);
+        }
+        channels_.clear();
+        fail_operations(err(errc::logged_out));
+        return {};
+    }
+    end_session(now, ConnectionState::disconnected, end_reason(), err(errc::logged_out), ChannelReason::left, {});
+    return {};
+}
+
+void ClientCore::finish_leaving(TimePoint now) {
+    drop_link(true);
+    phase_ = Phase::idle;
+    leave_deadline_.reset();
+    logout_request_.reset();
+    set_state(now, ConnectionState::disconnected, ConnectionReason::leave_channel);
+}
+
+std::error_code ClientCore::join(TimePoint now, const std::string& channel) {
+    if (!is_valid_channel_name(channel)) {
+        return err(errc::invalid_channel_name);
+    }
+    if (phase_ == Phase::idle || phase_ == Phase::leaving) {
+        return err(errc::not_logged_in);
+    }
+    if (channels_.count(channel) != 0) {
+        if (is_rtc_family()) {
+            // The rtc seed: joinChannel while already in the channel → FAILED REJECTED_BY_SERVER.
+            end_session(now, ConnectionState::failed, ConnectionReason::rejected_by_server, err(errc::session_failed),
+                        ChannelReason::join_failed, err(errc::rejected_by_server));
+        }
+        return err(errc::already_joined);
+    }
+    auto& record = channels_[channel];
+    record.state = ChannelState::disconnected;
+    set_channel_state(channel, record, ChannelState::connecting, ChannelReason::joining);
+    if (link_ == Link::up) {
+        record.pending_join = next_request_id();
+        send(now, proto::Join{*record.pending_join, channel});
+    }
+    // Otherwise the login that (re-)establishes the session carries it, or the Join follows its LoginOk.
+    return {};
+}
+
+std::error_code ClientCore::join_session(TimePoint now, std::string user_id, std::string token,
+                                         const std::string& channel) {
+    if (phase_ == Phase::idle && state_ == ConnectionState::disconnected) {
+        return login(now, std::move(user_id), std::move(token), {channel});
+    }
+    return join(now, channel);
+}
+
+std::error_code ClientCore::leave(TimePoint now, const std::string& channel) {
+    if (phase_ == Phase::idle || phase_ == Phase::leaving) {
+        return err(errc::not_logged_in);
+    }
+    auto it = channels_.find(channel);
+    if (it == channels_.end()) {
+        emit(ChannelStateChanged{channel, ChannelState::disconnected, ChannelReason::leave_failed,
+                                 err(errc::unknown_channel)});
+        return err(errc::unknown_channel);
+    }
+    if (is_rtc_family() && channels_.size() == 1) {
+        return logout(now);  // leaving the last channel ends an rtc session
+    }
+    leave_channel(now, it);
+    return {};
+}
+
+void ClientCore::leave_channel(TimePoint now, std::map<std::string, Channel>::iterator it) {
+    const std::string name = it->first;
+    // Sends still queued for this channel can no longer be delivered.
+    for (auto op = operations_.begin(); op != operations_.end();) {
+        const bool for_channel = std::visit(
+            Overloaded{[&](const proto::SendMessage& m) { return m.to_channel == name; },
+                       [&](const proto::Publish& m) { return m.channel == name; }, [](const auto&) { return false; }},
+            op->message);
+        if (for_channel) {
+            op = complete(op, err(errc::channel_left));
+        } else {
+            ++op;
+        }
+    }
+    if (link_ == Link::up) {
+        const auto request = next_request_id();
+        pending_leaves_.insert(request);
+        send(now, proto::Leave{request, name});
+    }
+    set_channel_state(name, it->second, ChannelState::disconnected, ChannelReason::left);
+    channels_.erase(it);
+}
+
+std::error_code ClientCore::switch_channel(TimePoint now, const std::string& from, const std::string& to) {
+    if (phase_ == Phase::idle || phase_ == Phase::leaving) {
+        return err(errc::not_logged_in);
+    }
+    if (!is_valid_channel_name(to)) {
+        return err(errc::invalid_channel_name);
+    }
+    auto it = channels_.find(from);
+    if (it == channels_.end()) {
+        return err(errc::not_joined);
+    }
+    if (channels_.count(to) != 0) {
+        return err(errc::already_joined);
+    }
+    leave_channel(now, it);
+    return join(now, to);
+}
+
+std::error_code ClientCore::check_session_for_operation() const {
+    if (phase_ == Phase::idle || phase_ == Phase::leaving) {
+        return err(errc::not_logged_in);
+    }
+    return {};
+}
+
+std::error_code ClientCore::check_channel_operation(const std::string& channel) const {
+    if (auto e = check_session_for_operation()) {
+        return e;
+    }
+    auto it = channels_.find(channel);
+    if (it == channels_.end()) {
+        return err(errc::not_joined);
+    }
+    const Channel& record = it->second;
+    if (record.state == ChannelState::connected) {
+        return {};
+    }
+    // While the session reconnects, a channel that was joined before is REJOINING; its operations are queued
+    // (R-RTM-3) — except in the room profile, which accepts channel operations only in JOINED / REJOINED.
+    if (record.state == ChannelState::connecting && record.ever_joined && config_.profile != Profile::room) {
+        return {};
+    }
+    return err(errc::not_joined);
+}
+
+std::string ClientCore::next_message_id(OpId op) const {
+    static constexpr std::array<char, 16> kHex{'0', '1', '2', '3', '4', '5', '6', '7',
+                                               '8', '9', 'a', 'b', 'c', 'd', 'e', 'f'};
+    std::string id(16, '0');
+    std::uint64_t tag = instance_tag_;
+    for (auto i = id.size(); i-- > 0;) {
+        id[i] = kHex[tag & 0xFU];
+        tag >>= 4U;
+    }
+    return id + "-" + std::to_string(op);
+}
+
+OpResult ClientCore::send_peer_message(TimePoint now, const std::string& to_user, std::string payload,
+                                       bool store_offline) {
+    if (auto e = check_session_for_operation()) {
+        return {0, e};
+    }
+    if (!is_valid_user_id(to_user)) {
+        return {0, err(errc::invalid_user_id)};
+    }
+    if (payload.size() > proto::kMaxPayloadBytes) {
+        return {0, err(errc::payload_too_large)};
+    }
+    proto::SendMessage message;
+    message.message_id = next_message_id(last_op_id_ + 1);
+    message.to_user = to_user;
+    message.payload = std::move(payload);
+    message.store_offline = store_offline;
+    return enqueue(now, OpKind::peer_message, std::move(message));
+}
+
+OpResult ClientCore::send_channel_message(TimePoint now, const std::string& channel, std::string payload) {
+    if (auto e = check_channel_operation(channel)) {
+        return {0, e};
+    }
+    if (payload.size() > proto::kMaxPayloadBytes) {
+        return {0, err(errc::payload_too_large)};
+    }
+    proto::SendMessage message;
+    message.message_id = next_message_id(last_op_id_ + 1);
+    message.to_channel = channel;
+    message.payload = std::move(payload);
+    return enqueue(now, OpKind::channel_message, std::move(message));
+}
+
+OpResult ClientCore::publish(TimePoint now, const std::string& channel, const std::string& stream) {
+    if (auto e = check_channel_operation(channel)) {
+        return {0, e};
+    }
+    if (!is_valid_channel_name(stream)) {
+        return {0, err(errc::invalid_argument)};
+    }
+    channels_[channel].own_streams.insert(stream);
+    return enqueue(now, OpKind::publish, proto::Publish{0, channel, stream, false});
+}
+
+OpResult ClientCore::unpublish(TimePoint now, const std::string& channel, const std::string& stream) {
+    if (auto e = check_channel_operation(channel)) {
+        return {0, e};
+    }
+    auto& own = channels_[channel].own_streams;
+    if (own.erase(stream) == 0) {
+        return {0, err(errc::invalid_argument)};
+    }
+    return enqueue(now, OpKind::unpublish, proto::Publish{0, channel, stream, true});
+}
+
+OpResult ClientCore::set_local_user_attributes(TimePoint now, proto::Attributes attributes) {
+    if (auto e = check_session_for_operation()) {
+        return {0, e};
+    }
+    attributes_ = attributes;
+    return enqueue(now, OpKind::set_attributes, proto::SetAttributes{0, std::move(attributes)});
+}
+
+OpResult ClientCore::get_user_attributes(TimePoint now, const std::string& user_id) {
+    if (auto e = check_session_for_operation()) {
+        return {0, e};
+    }
+    if (!is_valid_user_id(user_id)) {
+        return {0, err(errc::invalid_user_id)};
+    }
+    return enqueue(now, OpKind::get_attributes, proto::GetAttributes{0, user_id});
+}
+
+OpResult ClientCore::renew_token(TimePoint now, std::string token) {
+    if (auto e = check_session_for_operation()) {
+        return {0, e};
+    }
+    token_ = std::move(token);
+    token_warned_ = false;
+    token_expired_reported_ = false;
+    if (link_ == Link::up) {
+        return enqueue(now, OpKind::renew_token, proto::RenewToken{0, token_});
+    }
+    // No live link: the next login attempt uses the new token. If the session is down because of its token,
+    // that attempt happens now (RENEW_TOKEN).
+    const OpId op = ++last_op_id_;
+    emit(OperationCompleted{op, OpKind::renew_token, {}, std::nullopt});
+    if (in_outage() && token_refused_) {
+        reconnect_now(now, ConnectionReason::renew_token);
+    }
+    return {op, {}};
+}
+
+void ClientCore::notify_network_changed(TimePoint now) {
+    if (phase_ == Phase::first_login) {
+        drop_link(true);
+        start_attempt(now);
+    } else if (phase_ == Phase::live) {
+        reconnect_now(now, ConnectionReason::client_ip_address_changed);
+    }
+}
+
+void ClientCore::notify_proxy_changed(TimePoint now) {
+    if (phase_ == Phase::first_login) {
+        drop_link(true);
+        start_attempt(now);
+    } else if (phase_ == Phase::live) {
+        reconnect_now(now, ConnectionReason::setting_proxy_server);
+    }
+}
+
+// ============================================================================================ the link
+
+void ClientCore::start_attempt(TimePoint now) {
+    ++attempt_;
+    transport_ = ++last_transport_id_;
+    link_ = Link::opening;
+    retry_at_.reset();
+    attempt_deadline_ = now + config_.timings.attempt_timeout;
+    act(OpenTransport{transport_, attempt_});
+}
+
+void ClientCore::schedule_attempt(TimePoint now, Duration delay) {
+    retry_at_ = now + delay;
+}
+
+void ClientCore::drop_link(bool close) {
+    if (link_ != Link::none && close) {
+        act(CloseTransport{transport_});
+    }
+    link_ = Link::none;
+    login_request_.reset();
+    attempt_deadline_.reset();
+    for (auto& op : operations_) {
+        op.in_flight.reset();  // re-sent after the next login, with the same client message id
+    }
+    for (auto& [name, channel] : channels_) {
+        channel.pending_join.reset();  // the next login carries the channel
+    }
+    pending_leaves_.clear();
+}
+
+void ClientCore::link_failed(TimePoint now) {
+    // The link is gone (already dropped). What happens next depends on why it was being used.
+    switch (phase_) {
+        case Phase::first_login:
+        case Phase::live:
+            if (phase_ == Phase::live && !outage_since_) {
+                outage_since_ = last_rx_;
+            }
+            // Re-connect at once — after the first, jittered, backoff delay. While CONNECTED the state does not
+            // change until `interrupted_after` has passed since the last data received.
+            schedule_attempt(now, backoff_.next(rng_));
+            break;
+        case Phase::leaving: finish_leaving(now); break;
+        case Phase::idle: break;
+    }
+}
+
+void ClientCore::enter_reconnecting(TimePoint now, ConnectionReason reason) {
+    reconnecting_since_ = now;
+    lost_reported_ = false;
+    stable_at_.reset();
+    set_state(now, reconnect_state(), reason);
+    for (auto& [name, channel] : channels_) {
+        if (channel.state == ChannelState::connected) {
+            set_channel_state(name, channel, ChannelState::connecting, ChannelReason::rejoining,
+                              err(errc::network_interrupted));
+        }
+    }
+}
+
+void ClientCore::reconnect_now(TimePoint now, ConnectionReason reason) {
+    if (link_ == Link::up && !outage_since_) {
+        outage_since_ = last_rx_;
+    }
+    drop_link(true);
+    retry_at_.reset();
+    if (state_ == ConnectionState::connected) {
+        enter_reconnecting(now, reason);
+    } else {
+        set_state(now, reconnect_state(), reason);
+    }
+    start_attempt(now);
+}
+
+void ClientCore::send(TimePoint now, proto::ClientMessage message) {
+    act(SendFrame{transport_, std::move(message)});
+    last_tx_ = now;
+}
+
+proto::Login ClientCore::make_login() {
+    proto::Login login;
+    login.request_id = *login_request_;
+    login.app_id = config_.app_id;
+    login.user_id = user_id_;
+    login.token = token_;
+    login.profile = config_.profile;
+    login.resume_token = resume_token_;
+    login.last_peer_seen = last_peer_seen_;
+    for (const auto& [name, channel] : channels_) {
+        proto::ChannelResume resume;
+        resume.channel = name;
+        resume.last_seen = channel.last_seen;
+        resume.streams.assign(channel.own_streams.begin(), channel.own_streams.end());
+        login.channels.push_back(std::move(resume));
+    }
+    login.attributes = attributes_;
+    return login;
+}
+
+// ============================================================================================ driver inputs
+
+void ClientCore::on_transport_open(TimePoint now, TransportId transport) {
+    if (transport != transport_ || link_ != Link::opening) {
+        ++diagnostics_.stale_transport_reports;
+        return;
+    }
+    link_ = Link::logging_in;
+    login_request_ = next_request_id();
+    send(now, make_login());
+}
+
+void ClientCore::on_transport_closed(TimePoint now, TransportId transport, std::error_code /*error*/) {
+    if (transport != transport_ || link_ == Link::none) {
+        ++diagnostics_.stale_transport_reports;
+        return;
+    }
+    drop_link(false);
+    link_failed(now);
+    run_due(now);
+}
+
+void ClientCore::on_message(TimePoint now, TransportId transport, proto::ServerMessage message) {
+    if (transport != transport_ || link_ == Link::none) {
+        ++diagnostics_.stale_transport_reports;
+        return;
+    }
+    if (link_ == Link::opening) {
+        ++diagnostics_.unexpected_messages;  // nothing can arrive before the transport is open
+        return;
+    }
+    last_rx_ = now;  // only data received proves the link alive; sending does not
+    std::visit([&](auto& m) { handle(now, m); }, message);
+    run_due(now);
+}
+
+// ============================================================================================ server input
+
+void ClientCore::handle(TimePoint now, proto::LoginOk& m) {
+    if (link_ != Link::logging_in || login_request_ != m.request_id) {
+        ++diagnostics_.unexpected_messages;
+        return;
+    }
+    link_ = Link::up;
+    login_request_.reset();
+    attempt_deadline_.reset();
+    retry_at_.reset();
+    resume_token_ = m.resume_token;
+    token_refused_ = false;
+    token_expiry_ = m.token_ttl > Duration::zero() ? std::optional<TimePoint>(now + m.token_ttl) : std::nullopt;
+
+    const bool first = phase_ == Phase::first_login;
+    const bool visible_outage = in_outage();
+    phase_ = Phase::live;
+    login_deadline_.reset();
+    if (first) {
+        set_state(now, ConnectionState::connected, first_success_reason());
+    } else if (visible_outage) {
+        set_state(now, ConnectionState::connected, reconnect_success_reason());
+        if (reconnect_success_reason() == ConnectionReason::rejoin_success) {
+            emit(RejoinSuccess{});
+        }
+    }
+    attempt_ = 0;
+    reconnecting_since_.reset();
+    lost_reported_ = false;
+    if (config_.timings.stable_after > Duration::zero()) {
+        stable_at_ = now + config_.timings.stable_after;
+    } else {
+        backoff_.reset();
+    }
+
+    // Channels: the snapshot is authoritative; a channel it lacks is joined now.
+    for (const auto& snapshot : m.channels) {
+        auto it = channels_.find(snapshot.channel);
+        if (it == channels_.end()) {
+            ++diagnostics_.unexpected_messages;
+            continue;
+        }
+        Channel& channel = it->second;
+        if (snapshot.error) {
+            set_channel_state(it->first, channel, ChannelState::disconnected,
+                              channel.ever_joined ? ChannelReason::rejoin_failed : ChannelReason::join_failed,
+                              snapshot.error);
+            channels_.erase(it);
+            continue;
+        }
+        channel_joined(it->first, channel);
+        apply_snapshot(snapshot, channel);
+    }
+    for (auto& entry : channels_) {
+        const std::string& name = entry.first;
+        const bool in_snapshot = std::any_of(m.channels.begin(), m.channels.end(),
+                                             [&](const proto::ChannelSnapshot& s) { return s.channel == name; });
+        if (!in_snapshot && !entry.second.pending_join) {
+            entry.second.pending_join = next_request_id();
+            send(now, proto::Join{*entry.second.pending_join, name});
+        }
+    }
+
+    if (!first) {
+        ContinuityReport report;
+        report.outage = now - outage_since_.value_or(now);
+        report.resumed = m.resumed;
+        report.backfilled = m.backfilled;
+        report.dropped = m.dropped;
+        emit(report);
+    }
+    outage_since_.reset();
+    flush_operations(now);
+}
+
+void ClientCore::channel_joined(const std::string& name, Channel& channel) {
+    channel.pending_join.reset();
+    if (channel.state == ChannelState::connected) {
+        return;  // silent resume: nothing to say
+    }
+    const bool first_time = !channel.ever_joined;
+    channel.ever_joined = true;
+    set_channel_state(name, channel, ChannelState::connected,
+                      first_time ? ChannelReason::joined : ChannelReason::rejoined);
+    if (first_time && is_rtc_family()) {
+        emit(JoinSuccess{name});
+    }
+}
+
+void ClientCore::apply_snapshot(const proto::ChannelSnapshot& snapshot, Channel& channel) {
+    std::map<std::string, std::set<std::string>> now_members;
+    for (const auto& member : snapshot.members) {
+        if (member.user_id != user_id_) {
+            now_members[member.user_id].insert(member.streams.begin(), member.streams.end());
+        }
+    }
+    // Who left while we were away: their streams go first, then the member (the order peers see live).
+    for (const auto& [user, streams] : channel.members) {
+        if (now_members.count(user) == 0) {
+            for (const auto& stream : streams) {
+                emit(StreamRemoved{snapshot.channel, user, stream});
+            }
+            emit(MemberLeft{snapshot.channel, user, MemberLeftCause::quit});
+        }
+    }
+    for (const auto& [user, streams] : now_members) {
+        auto old = channel.members.find(user);
+        if (old == channel.members.end()) {
+            emit(MemberJoined{snapshot.channel, user});
+            for (const auto& stream : streams) {
+                emit(StreamAdded{snapshot.channel, user, stream});
+            }
+            continue;
+        }
+        for (const auto& stream : old->second) {
+            if (streams.count(stream) == 0) {
+                emit(StreamRemoved{snapshot.channel, user, stream});
+            }
+        }
+        for (const auto& stream : streams) {
+            if (old->second.count(stream) == 0) {
+                emit(StreamAdded{snapshot.channel, user, stream});
+            }
+        }
+    }
+    channel.members = std::move(now_members);
+}
+
+void ClientCore::handle(TimePoint now, proto::Reply& m) {
+    if (login_request_ == m.request_id && link_ == Link::logging_in) {
+        if (m.error) {
+            login_refused(now, m.error);
+        } else {
+            ++diagnostics_.unexpected_messages;  // a login is answered by LoginOk
+        }
+        return;
+    }
+    if (link_ != Link::up) {
+        ++diagnostics_.unexpected_messages;
+        return;
+    }
+    if (logout_request_ == m.request_id) {
+        if (phase_ == Phase::leaving) {
+            finish_leaving(now);
+        }
+        return;
+    }
+    if (pending_leaves_.erase(m.request_id) != 0) {
+        return;  // the channel is already gone locally
+    }
+    for (auto it = channels_.begin(); it != channels_.end(); ++it) {
+        if (it->second.pending_join != m.request_id) {
+            continue;
+        }
+        if (!m.error) {
+            channel_joined(it->first, it->second);
+            return;
+        }
+        if (is_rtc_family() && is(m.error, errc::rejected_by_server)) {
+            end_session(now, ConnectionState::failed, ConnectionReason::rejected_by_server, err(errc::session_failed),
+                        ChannelReason::join_failed, m.error);
+            return;
+        }
+        set_channel_state(it->first, it->second, ChannelState::disconnected,
+                          it->second.ever_joined ? ChannelReason::rejoin_failed : ChannelReason::join_failed, m.error);
+        channels_.erase(it);
+        return;
+    }
+    for (auto it = operations_.begin(); it != operations_.end(); ++it) {
+        if (it->in_flight == m.request_id) {
+            complete(it, m.error);
+            return;
+        }
+    }
+    ++diagnostics_.unexpected_messages;
+}
+
+void ClientCore::handle(TimePoint /*now*/, proto::JoinOk& m) {
+    if (link_ != Link::up) {
+        ++diagnostics_.unexpected_messages;
+        return;
+    }
+    for (auto& [name, channel] : channels_) {
+        if (channel.pending_join == m.request_id && m.snapshot.channel == name) {
+            channel_joined(name, channel);
+            apply_snapshot(m.snapshot, channel);
+            return;
+        }
+    }
+    ++diagnostics_.unexpected_messages;
+}
+
+void ClientCore::handle(TimePoint /*now*/, proto::AttributesReply& m) {
+    for (auto it = operations_.begin(); it != operations_.end(); ++it) {
+        if (it->in_flight == m.request_id && it->kind == OpKind::get_attributes) {
+            complete(it, {}, std::move(m.attributes));
+            return;
+        }
+    }
+    ++diagnostics_.unexpected_messages;
+}
+
+void ClientCore::handle(TimePoint now, proto::RenewOk& m) {
+    for (auto it = operations_.begin(); it != operations_.end(); ++it) {
+        if (it->in_flight == m.request_id && it->kind == OpKind::renew_token) {
+            token_expiry_ = m.token_ttl > Duration::zero() ? std::optional<TimePoint>(now + m.token_ttl) : std::nullopt;
+            complete(it, {});
+            return;
+        }
+    }
+    ++diagnostics_.unexpected_messages;
+}
+
+ClientCore::Channel* ClientCore::live_channel(const std::string& name) {
+    if (link_ != Link::up) {
+        return nullptr;
+    }
+    auto it = channels_.find(name);
+    return it != channels_.end() && it->second.ever_joined ? &it->second : nullptr;
+}
+
+void ClientCore::handle(TimePoint /*now*/, proto::MemberJoined& m) {
+    Channel* channel = live_channel(m.channel);
+    if (channel == nullptr || m.user_id == user_id_ || channel->members.count(m.user_id) != 0) {
+        ++diagnostics_.unexpected_messages;
+        return;
+    }
+    channel->members[m.user_id];
+    emit(MemberJoined{m.channel, m.user_id});
+}
+
+void ClientCore::handle(TimePoint /*now*/, proto::MemberLeft& m) {
+    Channel* channel = live_channel(m.channel);
+    auto member = channel != nullptr ? channel->members.find(m.user_id) : decltype(channel->members)::iterator{};
+    if (channel == nullptr || member == channel->members.end()) {
+        ++diagnostics_.unexpected_messages;
+        return;
+    }
+    for (const auto& stream : member->second) {
+        emit(StreamRemoved{m.channel, m.user_id, stream});  // a member's streams end before the member leaves
+    }
+    channel->members.erase(member);
+    emit(MemberLeft{m.channel, m.user_id, m.cause});
+}
+
+void ClientCore::handle(TimePoint /*now*/, proto::StreamChanged& m) {
+    Channel* channel = live_channel(m.channel);
+    auto member = channel != nullptr ? channel->members.find(m.user_id) : decltype(channel->members)::iterator{};
+    if (channel == nullptr || member == channel->members.end()) {
+        ++diagnostics_.unexpected_messages;
+        return;
+    }
+    const bool changed = m.added ? member->second.insert(m.stream).second : member->second.erase(m.stream) != 0;
+    if (!changed) {
+        ++diagnostics_.unexpected_messages;
+        return;
+    }
+    if (m.added) {
+        emit(StreamAdded{m.channel, m.user_id, m.stream});
+    } else {
+        emit(StreamRemoved{m.channel, m.user_id, m.stream});
+    }
+}
+
+void ClientCore::handle(TimePoint /*now*/, proto::Message& m) {
+    if (link_ != Link::up) {
+        ++diagnostics_.unexpected_messages;
+        return;
+    }
+    std::optional<proto::StreamPosition>* last = &last_peer_seen_;
+    if (m.channel) {
+        auto it = channels_.find(*m.channel);
+        if (it == channels_.end()) {
+            ++diagnostics_.unexpected_messages;  // e.g. a message racing our leave(): dropped
+            return;
+        }
+        last = &it->second.last_seen;
+    }
+    if (*last && (*last)->epoch == m.position.epoch && m.position.seq <= (*last)->seq) {
+        ++diagnostics_.duplicate_messages;  // at most once (R-RTM-6)
+        return;
+    }
+    *last = m.position;
+    emit(MessageReceived{std::move(m.from), std::move(m.channel), std::move(m.message_id), std::move(m.payload),
+                         m.backfilled});
+}
+
+void ClientCore::handle(TimePoint /*now*/, proto::Pong& /*m*/) {
+    if (link_ != Link::up) {
+        ++diagnostics_.unexpected_messages;
+    }
+}
+
+void ClientCore::handle(TimePoint now, proto::Close& m) {
+    const bool rtm = config_.profile == Profile::rtm;
+    switch (m.reason) {
+        case proto::CloseReason::remote_login:
+            end_session(now, ConnectionState::aborted, ConnectionReason::remote_login, err(errc::session_aborted),
+                        ChannelReason::kicked_out, err(errc::remote_login));
+            return;
+        case proto::CloseReason::banned:
+        case proto::CloseReason::kicked:
+            if (is_rtc_family()) {
+                end_session(now, ConnectionState::failed, ConnectionReason::banned_by_server, err(errc::session_failed),
+                            ChannelReason::kicked_out, err(errc::banned_by_server));
+            } else {
+                end_session(now, ConnectionState::aborted, ConnectionReason::banned_by_server,
+                            err(errc::session_aborted), ChannelReason::kicked_out, err(errc::banned_by_server));
+            }
+            return;
+        case proto::CloseReason::token_expired:
+            report_token_expired();
+            if (rtm) {
+                token_refused_ = true;  // R-RTM-9: keep retrying; renew_token() brings a usable token
+                drop_link(true);
+                link_failed(now);
+            } else {
+                end_session(now, ConnectionState::failed, ConnectionReason::token_expired, err(errc::session_failed),
+                            ChannelReason::join_failed, err(errc::token_expired));
+            }
+            return;
+        case proto::CloseReason::keep_alive_timeout:
+            if (phase_ == Phase::live) {
+                reconnect_now(now, ConnectionReason::keep_alive_timeout);
+            } else {
+                drop_link(true);
+                link_failed(now);
+            }
+            return;
+        case proto::CloseReason::draining: {
+            // Come back within the window the server names, at a uniformly random point, so that a draining
+            // node's clients do not all arrive at the next one together.
+            drop_link(true);
+            if (phase_ == Phase::live && !outage_since_) {
+                outage_since_ = last_rx_;
+            }
+            if (phase_ == Phase::live || phase_ == Phase::first_login) {
+                std::uniform_int_distribution<Duration::rep> spread(
+                    0, std::max<Duration::rep>(0, m.reconnect_within.count()));
+                schedule_attempt(now, Duration(spread(rng_)));
+            } else if (phase_ == Phase::leaving) {
+                finish_leaving(now);
+            }
+            return;
+        }
+        case proto::CloseReason::invalid:
+            drop_link(true);
+            link_failed(now);
+            return;
+    }
+    ++diagnostics_.unexpected_messages;
+}
+
+void ClientCore::report_token_expired() {
+    if (!token_expired_reported_) {
+        token_expired_reported_ = true;
+        emit(TokenExpired{});
+    }
+}
+
+void ClientCore::login_refused(TimePoint now, std::error_code error) {
+    drop_link(true);
+    const bool first = phase_ == Phase::first_login;
+    const auto fail = [&](ConnectionState state, ConnectionReason reason, ChannelReason channel_reason) {
+        const errc op_error = state == ConnectionState::aborted  ? errc::session_aborted
+                              : state == ConnectionState::failed ? errc::session_failed
+                                                                 : errc::not_logged_in;
+        end_session(now, state, reason, err(op_error), channel_reason, error);
+    };
+    if (is(error, errc::invalid_app_id)) {
+        fail(ConnectionState::failed, ConnectionReason::invalid_app_id, ChannelReason::join_failed);
+    } else if (is(error, errc::invalid_channel_name)) {
+        fail(ConnectionState::failed, ConnectionReason::invalid_channel_name, ChannelReason::join_failed);
+    } else if (is(error, errc::banned_by_server)) {
+        fail(is_rtc_family() ? ConnectionState::failed : ConnectionState::aborted, ConnectionReason::banned_by_server,
+             ChannelReason::kicked_out);
+    } else if (is(error, errc::remote_login)) {
+        fail(ConnectionState::aborted, ConnectionReason::remote_login, ChannelReason::kicked_out);
+    } else if (is(error, errc::rejected_by_server)) {
+        fail(ConnectionState::failed, ConnectionReason::rejected_by_server, ChannelReason::join_failed);
+    } else if (is(error, errc::invalid_token) || is(error, errc::token_expired)) {
+        const bool expired = is(error, errc::token_expired);
+        if (expired) {
+            report_token_expired();
+        }
+        if (config_.profile == Profile::rtm && !first) {
+            token_refused_ = true;  // R-RTM-9: state unchanged, keep retrying; renew_token() resumes at once
+            schedule_attempt(now, backoff_.next(rng_));
+        } else if (expired && config_.profile != Profile::rtm) {
+            fail(ConnectionState::failed, ConnectionReason::token_expired, ChannelReason::join_failed);
+        } else if (expired) {
+            fail(ConnectionState::disconnected, ConnectionReason::login_failure, ChannelReason::join_failed);
+        } else {
+            fail(ConnectionState::disconnected, ConnectionReason::invalid_token, ChannelReason::join_failed);
+        }
+    } else if (first) {
+        fail(ConnectionState::disconnected, ConnectionReason::login_failure, ChannelReason::join_failed);
+    } else {
+        // A refusal the server may lift (overload, rate limit): keep the session and retry with backoff.
+        schedule_attempt(now, backoff_.next(rng_));
+    }
+}
+
+// ============================================================================================ endings
+
+void ClientCore::end_session(TimePoint now, ConnectionState state, ConnectionReason reason, std::error_code op_error,
+                             ChannelReason channel_reason, std::error_code channel_error) {
+    drop_link(true);
+    retry_at_.reset();
+    login_deadline_.reset();
+    reconnecting_since_.reset();
+    outage_since_.reset();
+    stable_at_.reset();
+    leave_deadline_.reset();
+    logout_request_.reset();
+    token_expiry_.reset();
+    resume_token_.reset();
+    phase_ = Phase::idle;
+    set_state(now, state, reason);
+    attempt_ = 0;
+    for (auto& [name, channel] : channels_) {
+        ChannelReason why = channel_reason;
+        if (why == ChannelReason::rejoin_failed && !channel.ever_joined) {
+            why = ChannelReason::join_failed;
+        }
+        set_channel_state(name, channel, ChannelState::disconnected, why,
+                          why == ChannelReason::left ? std::error_code{} : channel_error);
+    }
+    channels_.clear();
+    fail_operations(op_error);
+}
+
+std::deque<ClientCore::Operation>::iterator ClientCore::complete(std::deque<Operation>::iterator it,
+                                                                 std::error_code error,
+                                                                 std::optional<proto::Attributes> attributes) {
+    emit(OperationCompleted{it->id, it->kind, error, std::move(attributes)});
+    return operations_.erase(it);
+}
+
+void ClientCore::fail_operations(std::error_code error) {
+    while (!operations_.empty()) {
+        complete(operations_.begin(), error);
+    }
+}
+
+// ============================================================================================ operations
+
+OpResult ClientCore::enqueue(TimePoint now, OpKind kind, proto::ClientMessage message) {
+    if (operations_.size() >= config_.max_queued_operations) {
+        return {0, err(errc::queue_full)};
+    }
+    Operation op;
+    op.id = ++last_op_id_;
+    op.kind = kind;
+    op.message = std::move(message);
+    op.deadline = now + config_.timings.message_timeout;
+    operations_.push_back(std::move(op));
+    flush_operations(now);
+    return {last_op_id_, {}};
+}
+
+void ClientCore::flush_operations(TimePoint now) {
+    if (link_ != Link::up) {
+        return;
+    }
+    for (auto& op : operations_) {
+        if (op.in_flight) {
+            continue;
+        }
+        const proto::RequestId request = next_request_id();
+        std::visit(Overloaded{[&](proto::Ping&) {}, [&](auto& m) { m.request_id = request; }}, op.message);
+        op.in_flight = request;
+        op.sent_once = true;
+        send(now, op.message);
+    }
+}
+
+// ============================================================================================ timers
+
+std::optional<TimePoint> ClientCore::deadline_of(Timer timer) const {
+    const Timings& t = config_.timings;
+    switch (timer) {
+        case Timer::login: return phase_ == Phase::first_login ? login_deadline_ : std::nullopt;
+        case Timer::leave: return phase_ == Phase::leaving ? leave_deadline_ : std::nullopt;
+        case Timer::give_up:
+            if (in_outage() && reconnecting_since_ && t.give_up_after > Duration::zero()) {
+                return *reconnecting_since_ + t.give_up_after;
+            }
+            return std::nullopt;
+        case Timer::lost:
+            if (in_outage() && reconnecting_since_ && !lost_reported_ && t.lost_after > Duration::zero()) {
+                return *reconnecting_since_ + t.lost_after;
+            }
+            return std::nullopt;
+        case Timer::silence:
+            if (phase_ == Phase::live && state_ == ConnectionState::connected) {
+                return last_rx_ + t.interrupted_after;
+            }
+            return std::nullopt;
+        case Timer::attempt:
+            return link_ == Link::opening || link_ == Link::logging_in ? attempt_deadline_ : std::nullopt;
+        case Timer::retry:
+            return link_ == Link::none && (phase_ == Phase::live || phase_ == Phase::first_login) ? retry_at_
+                                                                                                  : std::nullopt;
+        case Timer::heartbeat:
+            return link_ == Link::up ? std::optional<TimePoint>(last_tx_ + t.heartbeat_interval) : std::nullopt;
+        case Timer::stable:
+            return phase_ == Phase::live && state_ == ConnectionState::connected ? stable_at_ : std::nullopt;
+        case Timer::token_expiry:
+            if (token_expiry_ && !token_expired_reported_ && phase_ == Phase::live) {
+                return token_expiry_;
+            }
+            return std::nullopt;
+        case Timer::token_warning:
+            if (token_expiry_ && !token_warned_ && !token_expired_reported_ && phase_ == Phase::live &&
+                state_ == ConnectionState::connected) {
+                return *token_expiry_ - t.token_warning_lead;
+            }
+            return std::nullopt;
+        case Timer::operation:
+            return operations_.empty() ? std::nullopt : std::optional<TimePoint>(operations_.front().deadline);
+    }
+    return std::nullopt;
+}
+
+void ClientCore::fire(TimePoint now, Timer timer) {
+    switch (timer) {
+        case Timer::login:
+            end_session(now, ConnectionState::disconnected, ConnectionReason::login_timeout, err(errc::login_timeout),
+                        ChannelReason::join_failed, err(errc::network_timeout));
+            return;
+        case Timer::leave: finish_leaving(now); return;
+        case Timer::give_up:
+            end_session(now, ConnectionState::failed, ConnectionReason::join_failed, err(errc::gave_up),
+                        ChannelReason::rejoin_failed, err(errc::network_timeout));
+            return;
+        case Timer::lost:
+            lost_reported_ = true;
+            emit(ConnectionLost{});
+            set_state(now, ConnectionState::reconnecting, ConnectionReason::lost);
+            return;
+        case Timer::silence:
+            // No data for `interrupted_after`: the link is dead, whether it went silent or failed outright.
+            if (link_ == Link::up) {
+                outage_since_ = last_rx_;
+                drop_link(true);
+            }
+            if (link_ == Link::none && !retry_at_) {
+                schedule_attempt(now, backoff_.next(rng_));
+            }
+            enter_reconnecting(now, ConnectionReason::interrupted);
+            return;
+        case Timer::attempt:
+            drop_link(true);
+            link_failed(now);
+            return;
+        case Timer::retry: start_attempt(now); return;
+        case Timer::heartbeat: send(now, proto::Ping{}); return;
+        case Timer::stable:
+            stable_at_.reset();
+            backoff_.reset();
+            return;
+        case Timer::token_expiry: report_token_expired(); return;
+        case Timer::token_warning:
+            token_warned_ = true;
+            emit(TokenPrivilegeWillExpire{});
+            return;
+        case Timer::operation: {
+            auto front = operations_.begin();
+            // Never sent: certainly not delivered. Sent but unacknowledged: the outcome is unknown.
+            complete(front, err(front->sent_once ? errc::ack_timeout : errc::send_timeout));
+            return;
+        }
+    }
+}
+
+void ClientCore::run_due(TimePoint now) {
+    // Each firing changes the state so that its own deadline moves or disappears; the bound is a safety net
+    // against a livelock bug, never reached in a correct run.
+    for (int round = 0; round < 10000; ++round) {
+        bool fired = false;
+        for (const Timer timer : kTimerOrder) {
+            const auto deadline = deadline_of(timer);
+            if (deadline && *deadline <= now) {
+                fire(now, timer);
+                fired = true;
+                break;  // re-evaluate every deadline from the top: the firing may have changed them
+            }
+        }
+        if (!fired) {
+            return;
+        }
+    }
+}
+
+void ClientCore::handle_timeout(TimePoint now) {
+    run_due(now);
+}
+
+std::optional<TimePoint> ClientCore::next_deadline() const {
+    std::optional<TimePoint> earliest;
+    for (const Timer timer : kTimerOrder) {
+        const auto deadline = deadline_of(timer);
+        if (deadline && (!earliest || *deadline < *earliest)) {
+            earliest = deadline;
+        }
+    }
+    return earliest;
+}
+
+std::optional<Action> ClientCore::poll_action() {
+    if (actions_.empty()) {
+        return std::nullopt;
+    }
+    Action action = std::move(actions_.front());
+    actions_.pop_front();
+    return action;
+}
+
+std::optional<Event> ClientCore::poll_event() {
+    if (events_.empty()) {
+        return std::nullopt;
+    }
+    Event event = std::move(events_.front());
+    events_.pop_front();
+    return event;
+}
+
+std::optional<ChannelState> ClientCore::channel_state(const std::string& channel) const {
+    auto it = channels_.find(channel);
+    if (it == channels_.end()) {
+        return std::nullopt;
+    }
+    return it->second.state;
+}
+
+}  // namespace relink::core

@@ -1,0 +1,384 @@
+// core/client_core.hpp — relink's client connection core: a pure, single-threaded, sans-IO state machine that
+// decides every connection state, reason, channel state, timer, heartbeat, retry and queued send.
+//
+// It never does I/O, never reads a clock, never logs and never locks. Every input takes the current time
+// `now`; outputs are pulled by the driver:
+//
+//   * poll_action()   — what the driver must do: open a transport, send a message on it, close it;
+//   * poll_event()    — what the app must be told (state changes, members, messages, completions ...);
+//   * next_deadline() — the earliest time at which handle_timeout() has something to do.
+//
+// Contract (the same for the real driver and for tests on a virtual clock): after any input, drain
+// poll_action() until empty, then poll_event() until empty, then arm the one timer to next_deadline().
+// handle_timeout(now) does nothing if nothing is due, so early wake-ups are harmless. Transports are named by
+// the TransportId the core chose in OpenTransport; reports about a transport the core already let go of are
+// ignored, so a late callback from an old connection can never disturb the current one.
+//
+// docs/state-machine.md describes the states, the transition table and every decision taken here.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <system_error>
+#include <variant>
+#include <vector>
+
+#include "core/backoff.hpp"
+#include "protocol/messages.hpp"
+#include "relink/timings.hpp"
+#include "relink/types.hpp"
+
+namespace relink::core {
+
+/// The core's notion of time: any monotonic clock with nanosecond ticks; tests start at TimePoint{}.
+using TimePoint = std::chrono::time_point<std::chrono::steady_clock, Duration>;
+using OpId = std::uint64_t;
+using TransportId = std::uint64_t;
+
+struct Config {
+    Profile profile{Profile::rtm};
+    Timings timings{timings_for(Profile::rtm)};
+    std::string app_id;
+    std::size_t max_queued_operations{1024};  ///< bound of the outbound queue (sends, publishes, ...)
+    std::uint64_t seed{0};                    ///< seed of the jitter; give every client its own
+};
+
+/// Builds a config with the profile's default timings.
+[[nodiscard]] Config make_config(Profile profile, std::string app_id, std::uint64_t seed = 0);
+
+// ------------------------------------------------------------------------------------------- actions
+
+struct OpenTransport {
+    TransportId transport{0};
+    std::uint32_t attempt{0};  ///< 1 for the first attempt of a login or of an outage
+};
+struct SendFrame {
+    TransportId transport{0};
+    proto::ClientMessage message;
+};
+struct CloseTransport {
+    TransportId transport{0};
+};
+using Action = std::variant<OpenTransport, SendFrame, CloseTransport>;
+
+// -------------------------------------------------------------------------------------------- events
+
+struct ConnectionStateChanged {
+    ConnectionState previous{ConnectionState::disconnected};
+    ConnectionState state{ConnectionState::disconnected};
+    ConnectionReason reason{ConnectionReason::login};
+    std::uint64_t seq{0};      ///< 1, 2, 3 ... per client
+    std::uint32_t attempt{0};  ///< reconnect attempts made in the current outage (0 when none)
+    Duration next_retry{};     ///< delay until the next scheduled attempt; 0 when none is scheduled
+};
+struct ConnectionLost {};
+struct JoinSuccess {
+    std::string channel;
+};
+struct RejoinSuccess {};
+struct ChannelStateChanged {
+    std::string channel;
+    ChannelState state{ChannelState::disconnected};
+    ChannelReason reason{ChannelReason::left};
+    std::error_code error;
+};
+struct MemberJoined {
+    std::string channel;
+    std::string user_id;
+};
+struct MemberLeft {
+    std::string channel;
+    std::string user_id;
+    MemberLeftCause cause{MemberLeftCause::quit};
+};
+struct StreamAdded {
+    std::string channel;
+    std::string user_id;
+    std::string stream;
+};
+struct StreamRemoved {
+    std::string channel;
+    std::string user_id;
+    std::string stream;
+};
+struct MessageReceived {
+    std::string from;
+    std::optional<std::string> channel;
+    std::string message_id;
+    std::string payload;
+    bool backfilled{false};
+};
+struct ContinuityReport {
+    Duration outage{};    ///< from the last data received before the outage to the successful login
+    bool resumed{false};  ///< the server kept the session: peers saw nothing
+    std::uint64_t backfilled{0};
+    std::uint64_t dropped{0};
+};
+struct TokenPrivilegeWillExpire {};
+struct TokenExpired {};
+
+enum class OpKind : std::uint8_t {
+    peer_message,
+    channel_message,
+    publish,
+    unpublish,
+    set_attributes,
+    get_attributes,
+    renew_token
+};
+
+struct OperationCompleted {
+    OpId op{0};
+    OpKind kind{OpKind::peer_message};
+    std::error_code error;
+    std::optional<proto::Attributes> attributes;  ///< get_attributes: the user's attributes
+};
+
+using Event = std::variant<ConnectionStateChanged, ConnectionLost, JoinSuccess, RejoinSuccess, ChannelStateChanged,
+                           MemberJoined, MemberLeft, StreamAdded, StreamRemoved, MessageReceived, ContinuityReport,
+                           TokenPrivilegeWillExpire, TokenExpired, OperationCompleted>;
+
+/// The result of an API call that completes later: an operation id, or an error at once.
+struct OpResult {
+    OpId op{0};
+    std::error_code error;
+    explicit operator bool() const noexcept { return !error; }
+};
+
+/// Counters of input the core ignored, for diagnostics and tests.
+struct Diagnostics {
+    std::uint64_t stale_transport_reports{0};  ///< reports about a transport the core no longer uses
+    std::uint64_t unexpected_messages{0};      ///< server messages that cannot happen in this state
+    std::uint64_t duplicate_messages{0};       ///< messages at or below the last position seen (dropped)
+};
+
+class ClientCore {
+public:
+    /// @throws std::invalid_argument when the config's timings do not validate().
+    explicit ClientCore(Config config);
+
+    // ---- API inputs. Each returns at once; outcomes arrive as events. ----
+
+    /// Starts the session (DISCONNECTED → CONNECTING). `channels` are joined as part of the login: this is how
+    /// the rtc profiles' join() starts a session.
+    std::error_code login(TimePoint now, std::string user_id, std::string token,
+                          std::vector<std::string> channels = {});
+    /// Ends the session from any state but DISCONNECTED; every pending operation fails with LOGGED_OUT.
+    std::error_code logout(TimePoint now);
+    /// Joins a channel. rtc / rtc-web: without a session, starts one (like the vendors' joinChannel) — use
+    /// join_session() for that, since a session needs credentials.
+    std::error_code join(TimePoint now, const std::string& channel);
+    std::error_code join_session(TimePoint now, std::string user_id, std::string token, const std::string& channel);
+    /// Leaves a channel. rtc / rtc-web: leaving the last channel ends the session (LEAVE_CHANNEL).
+    std::error_code leave(TimePoint now, const std::string& channel);
+    std::error_code switch_channel(TimePoint now, const std::string& from, const std::string& to);
+
+    OpResult send_peer_message(TimePoint now, const std::string& to_user, std::string payload,
+                               bool store_offline = false);
+    OpResult send_channel_message(TimePoint now, const std::string& channel, std::string payload);
+    OpResult publish(TimePoint now, const std::string& channel, const std::string& stream);
+    OpResult unpublish(TimePoint now, const std::string& channel, const std::string& stream);
+    OpResult set_local_user_attributes(TimePoint now, proto::Attributes attributes);
+    OpResult get_user_attributes(TimePoint now, const std::string& user_id);
+    OpResult renew_token(TimePoint now, std::string token);
+
+    /// The local network changed: drop the link and reconnect at once, without backoff.
+    void notify_network_changed(TimePoint now);
+    /// The app changed the proxy settings: reconnect through the new proxy.
+    void notify_proxy_changed(TimePoint now);
+
+    // ---- driver inputs ----
+
+    void on_transport_open(TimePoint now, TransportId transport);
+    void on_transport_closed(TimePoint now, TransportId transport, std::error_code error);
+    void on_message(TimePoint now, TransportId transport, proto::ServerMessage message);
+    void handle_timeout(TimePoint now);
+
+    // ---- outputs ----
+
+    [[nodiscard]] std::optional<TimePoint> next_deadline() const;
+    [[nodiscard]] std::optional<Action> poll_action();
+    [[nodiscard]] std::optional<Event> poll_event();
+
+    // ---- observers ----
+
+    [[nodiscard]] ConnectionState state() const noexcept { return state_; }
+    [[nodiscard]] std::optional<ChannelState> channel_state(const std::string& channel) const;
+    [[nodiscard]] const Config& config() const noexcept { return config_; }
+    [[nodiscard]] const Diagnostics& diagnostics() const noexcept { return diagnostics_; }
+    /// True while a transport is logged in and usable.
+    [[nodiscard]] bool link_up() const noexcept { return link_ == Link::up; }
+
+private:
+    enum class Link : std::uint8_t { none, opening, logging_in, up };
+    /// What the session is doing: nothing (DISCONNECTED / ABORTED / FAILED), its first login, living (CONNECTED
+    /// or reconnecting), or leaving gracefully (rtc-web DISCONNECTING).
+    enum class Phase : std::uint8_t { idle, first_login, live, leaving };
+
+    /// Every timer of the core. Each has one deadline_of() (the single source of truth for both
+    /// next_deadline() and handle_timeout()); equal deadlines fire in this order.
+    enum class Timer : std::uint8_t {
+        login,
+        leave,
+        give_up,
+        lost,
+        silence,
+        attempt,
+        retry,
+        heartbeat,
+        stable,
+        token_expiry,
+        token_warning,
+        operation
+    };
+    static constexpr Timer kTimerOrder[] = {
+        Timer::login, Timer::leave,     Timer::give_up, Timer::lost,         Timer::silence,       Timer::attempt,
+        Timer::retry, Timer::heartbeat, Timer::stable,  Timer::token_expiry, Timer::token_warning, Timer::operation};
+
+    struct Channel {
+        ChannelState state{ChannelState::connecting};
+        ChannelReason reason{ChannelReason::joining};
+        bool ever_joined{false};
+        std::optional<proto::RequestId> pending_join;          ///< Join in flight on the current transport
+        std::map<std::string, std::set<std::string>> members;  ///< other members → their streams
+        std::set<std::string> own_streams;
+        std::optional<proto::StreamPosition> last_seen;
+    };
+
+    struct Operation {
+        OpId id{0};
+        OpKind kind{OpKind::peer_message};
+        proto::ClientMessage message;  ///< request id refreshed on each send
+        TimePoint deadline;
+        bool sent_once{false};
+        std::optional<proto::RequestId> in_flight;  ///< request id on the current transport
+    };
+
+    // state changes and events
+    void set_state(TimePoint now, ConnectionState state, ConnectionReason reason);
+    void set_channel_state(const std::string& name, Channel& channel, ChannelState state, ChannelReason reason,
+                           std::error_code error = {});
+    void emit(Event event) { events_.push_back(std::move(event)); }
+    void act(Action action) { actions_.push_back(std::move(action)); }
+
+    // profile switches
+    [[nodiscard]] bool is_rtc_family() const noexcept;
+    [[nodiscard]] ConnectionState reconnect_state() const noexcept;
+    [[nodiscard]] ConnectionReason first_success_reason() const noexcept;
+    [[nodiscard]] ConnectionReason reconnect_success_reason() const noexcept;
+    [[nodiscard]] ConnectionReason start_reason() const noexcept;
+    [[nodiscard]] ConnectionReason end_reason() const noexcept;
+    [[nodiscard]] bool in_outage() const noexcept;
+
+    // the link
+    void start_attempt(TimePoint now);
+    void schedule_attempt(TimePoint now, Duration delay);
+    void drop_link(bool close);
+    void link_failed(TimePoint now);
+    void enter_reconnecting(TimePoint now, ConnectionReason reason);
+    void reconnect_now(TimePoint now, ConnectionReason reason);
+    void send(TimePoint now, proto::ClientMessage message);
+    [[nodiscard]] proto::Login make_login();
+    [[nodiscard]] proto::RequestId next_request_id() noexcept { return ++last_request_id_; }
+
+    // server input
+    void handle(TimePoint now, proto::LoginOk& m);
+    void handle(TimePoint now, proto::Reply& m);
+    void handle(TimePoint now, proto::JoinOk& m);
+    void handle(TimePoint now, proto::AttributesReply& m);
+    void handle(TimePoint now, proto::RenewOk& m);
+    void handle(TimePoint now, proto::MemberJoined& m);
+    void handle(TimePoint now, proto::MemberLeft& m);
+    void handle(TimePoint now, proto::StreamChanged& m);
+    void handle(TimePoint now, proto::Message& m);
+    void handle(TimePoint now, proto::Pong& m);
+    void handle(TimePoint now, proto::Close& m);
+    void login_refused(TimePoint now, std::error_code error);
+    void apply_snapshot(const proto::ChannelSnapshot& snapshot, Channel& channel);
+    void channel_joined(const std::string& name, Channel& channel);
+    [[nodiscard]] Channel* live_channel(const std::string& name);
+    void report_token_expired();
+    void leave_channel(TimePoint now, std::map<std::string, Channel>::iterator it);
+
+    // endings
+    void end_session(TimePoint now, ConnectionState state, ConnectionReason reason, std::error_code op_error,
+                     ChannelReason channel_reason, std::error_code channel_error);
+    void fail_operations(std::error_code error);
+    std::deque<Operation>::iterator complete(std::deque<Operation>::iterator it, std::error_code error,
+                                             std::optional<proto::Attributes> attributes = std::nullopt);
+    void finish_leaving(TimePoint now);
+
+    // operations
+    OpResult enqueue(TimePoint now, OpKind kind, proto::ClientMessage message);
+    void flush_operations(TimePoint now);
+    [[nodiscard]] std::error_code check_session_for_operation() const;
+    [[nodiscard]] std::error_code check_channel_operation(const std::string& channel) const;
+    [[nodiscard]] std::string next_message_id(OpId op) const;
+
+    // timers
+    [[nodiscard]] std::optional<TimePoint> deadline_of(Timer timer) const;
+    void fire(TimePoint now, Timer timer);
+    void run_due(TimePoint now);
+
+    Config config_;
+    Backoff backoff_;
+    std::mt19937_64 rng_;
+    std::uint64_t instance_tag_{0};  ///< random prefix of this client's message ids
+
+    ConnectionState state_{ConnectionState::disconnected};
+    ConnectionReason reason_{ConnectionReason::logout};
+    Phase phase_{Phase::idle};
+    std::uint64_t state_seq_{0};
+
+    std::string user_id_;
+    std::string token_;
+    bool token_refused_{false};  ///< the last login attempt was refused for the token
+
+    // the link and its attempts
+    Link link_{Link::none};
+    TransportId transport_{0};
+    TransportId last_transport_id_{0};
+    std::optional<proto::RequestId> login_request_;
+    std::optional<std::string> resume_token_;
+    std::optional<TimePoint> retry_at_;
+    std::optional<TimePoint> attempt_deadline_;
+    std::uint32_t attempt_{0};
+
+    // timers
+    std::optional<TimePoint> login_deadline_;      ///< first login
+    TimePoint last_rx_{};                          ///< last data received from the server
+    TimePoint last_tx_{};                          ///< last frame sent (heartbeat pacing)
+    std::optional<TimePoint> outage_since_;        ///< last data received before the current outage
+    std::optional<TimePoint> reconnecting_since_;  ///< entered the visible reconnect state
+    bool lost_reported_{false};
+    std::optional<TimePoint> stable_at_;       ///< backoff resets here if still connected
+    std::optional<TimePoint> leave_deadline_;  ///< rtc-web DISCONNECTING
+    std::optional<proto::RequestId> logout_request_;
+    std::optional<TimePoint> token_expiry_;
+    bool token_warned_{false};
+    bool token_expired_reported_{false};
+
+    // session content
+    std::map<std::string, Channel> channels_;
+    proto::Attributes attributes_;
+    std::optional<proto::StreamPosition> last_peer_seen_;
+    std::deque<Operation> operations_;
+    std::set<proto::RequestId> pending_leaves_;  ///< Leave requests in flight: their replies are expected
+    OpId last_op_id_{0};
+    proto::RequestId last_request_id_{0};
+
+    std::deque<Action> actions_;
+    std::deque<Event> events_;
+    Diagnostics diagnostics_;
+};
+
+/// A readable one-line rendering of an event / action, for logs, the demo and test failure messages.
+[[nodiscard]] std::string describe(const Event& event);
+[[nodiscard]] std::string describe(const Action& action);
+
+}  // namespace relink::core

@@ -1,0 +1,233 @@
+// protocol/messages.hpp — the typed messages client and server exchange, shared by both ends so they cannot
+// drift apart. This header is sans-IO (no sockets, no clock, no JSON); the wire codec lives beside it
+// (docs/protocol.md). Requests carry a `request_id` and get exactly one reply (`Reply`, or a typed reply such
+// as `LoginOk` / `JoinOk` / `AttributesReply` carrying the same id).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "relink/error.hpp"
+#include "relink/timings.hpp"
+#include "relink/types.hpp"
+
+namespace relink::proto {
+
+using RequestId = std::uint64_t;
+using Attributes = std::map<std::string, std::string>;
+
+inline constexpr int kProtocolVersion = 1;
+inline constexpr std::size_t kMaxPayloadBytes = 32 * 1024;
+
+/// Where a client is in a channel's message stream: the epoch changes when the server lost history.
+struct StreamPosition {
+    std::uint64_t epoch{0};
+    std::uint64_t seq{0};
+    friend bool operator==(const StreamPosition&, const StreamPosition&) = default;
+};
+
+struct ChannelResume {
+    std::string channel;
+    std::optional<StreamPosition> last_seen;  ///< absent when nothing was received yet
+    std::vector<std::string> streams;         ///< streams this client publishes there (re-published if lost)
+    friend bool operator==(const ChannelResume&, const ChannelResume&) = default;
+};
+
+// ---------------------------------------------------------------- client → server
+
+struct Login {
+    RequestId request_id{0};
+    int version{kProtocolVersion};
+    std::string app_id;
+    std::string user_id;
+    std::string token;
+    Profile profile{Profile::rtm};
+    std::optional<std::string> resume_token;  ///< present on a reconnect
+    std::optional<StreamPosition> last_peer_seen;
+    std::vector<ChannelResume> channels;  ///< channels to (re)join with this login
+    Attributes attributes;                ///< re-set if the server lost them
+    friend bool operator==(const Login&, const Login&) = default;
+};
+
+struct Logout {
+    RequestId request_id{0};
+    friend bool operator==(const Logout&, const Logout&) = default;
+};
+
+struct Join {
+    RequestId request_id{0};
+    std::string channel;
+    friend bool operator==(const Join&, const Join&) = default;
+};
+
+struct Leave {
+    RequestId request_id{0};
+    std::string channel;
+    friend bool operator==(const Leave&, const Leave&) = default;
+};
+
+struct Publish {
+    RequestId request_id{0};
+    std::string channel;
+    std::string stream;
+    bool unpublish{false};
+    friend bool operator==(const Publish&, const Publish&) = default;
+};
+
+struct SendMessage {
+    RequestId request_id{0};
+    std::string message_id;                 ///< client message id: the server de-duplicates re-sends by it
+    std::optional<std::string> to_user;     ///< peer message
+    std::optional<std::string> to_channel;  ///< channel message
+    std::string payload;
+    bool store_offline{false};
+    friend bool operator==(const SendMessage&, const SendMessage&) = default;
+};
+
+struct SetAttributes {
+    RequestId request_id{0};
+    Attributes attributes;
+    friend bool operator==(const SetAttributes&, const SetAttributes&) = default;
+};
+
+struct GetAttributes {
+    RequestId request_id{0};
+    std::string user_id;
+    friend bool operator==(const GetAttributes&, const GetAttributes&) = default;
+};
+
+struct RenewToken {
+    RequestId request_id{0};
+    std::string token;
+    friend bool operator==(const RenewToken&, const RenewToken&) = default;
+};
+
+struct Ping {
+    friend bool operator==(const Ping&, const Ping&) = default;
+};
+
+using ClientMessage =
+    std::variant<Login, Logout, Join, Leave, Publish, SendMessage, SetAttributes, GetAttributes, RenewToken, Ping>;
+
+// ---------------------------------------------------------------- server → client
+
+struct Member {
+    std::string user_id;
+    std::vector<std::string> streams;
+    friend bool operator==(const Member&, const Member&) = default;
+};
+
+struct ChannelSnapshot {
+    std::string channel;
+    std::error_code error;        ///< set when the (re)join of this channel failed
+    std::vector<Member> members;  ///< everyone else in the channel, with their streams
+    friend bool operator==(const ChannelSnapshot&, const ChannelSnapshot&) = default;
+};
+
+/// What the server applies for this session (announced so that both ends share one timeline).
+struct Negotiated {
+    Duration heartbeat_interval{};
+    Duration presence_timeout{};
+    Duration backfill_window{};
+    std::size_t backfill_count{0};
+    friend bool operator==(const Negotiated&, const Negotiated&) = default;
+};
+
+struct LoginOk {
+    RequestId request_id{0};
+    std::string resume_token;
+    bool resumed{false};  ///< presence was kept: peers saw nothing
+    Negotiated negotiated;
+    Duration token_ttl{};  ///< time until the token expires; 0 = no expiry
+    std::vector<ChannelSnapshot> channels;
+    std::uint64_t backfilled{0};  ///< messages that follow as backfill
+    std::uint64_t dropped{0};     ///< messages lost for this client (queue overflow, history gap)
+    friend bool operator==(const LoginOk&, const LoginOk&) = default;
+};
+
+/// The reply to any request that has no typed reply; `error` is empty on success.
+struct Reply {
+    RequestId request_id{0};
+    std::error_code error;
+    friend bool operator==(const Reply&, const Reply&) = default;
+};
+
+struct JoinOk {
+    RequestId request_id{0};
+    ChannelSnapshot snapshot;
+    friend bool operator==(const JoinOk&, const JoinOk&) = default;
+};
+
+struct AttributesReply {
+    RequestId request_id{0};
+    std::string user_id;
+    Attributes attributes;
+    friend bool operator==(const AttributesReply&, const AttributesReply&) = default;
+};
+
+struct RenewOk {
+    RequestId request_id{0};
+    Duration token_ttl{};
+    friend bool operator==(const RenewOk&, const RenewOk&) = default;
+};
+
+struct MemberJoined {
+    std::string channel;
+    std::string user_id;
+    friend bool operator==(const MemberJoined&, const MemberJoined&) = default;
+};
+
+struct MemberLeft {
+    std::string channel;
+    std::string user_id;
+    MemberLeftCause cause{MemberLeftCause::quit};
+    friend bool operator==(const MemberLeft&, const MemberLeft&) = default;
+};
+
+struct StreamChanged {
+    std::string channel;
+    std::string user_id;
+    std::string stream;
+    bool added{true};
+    friend bool operator==(const StreamChanged&, const StreamChanged&) = default;
+};
+
+struct Message {
+    std::string from;
+    std::optional<std::string> channel;  ///< absent for a peer message
+    std::string message_id;
+    std::string payload;
+    StreamPosition position;  ///< in the channel's stream, or the receiver's peer stream
+    bool backfilled{false};
+    friend bool operator==(const Message&, const Message&) = default;
+};
+
+struct Pong {
+    friend bool operator==(const Pong&, const Pong&) = default;
+};
+
+/// Why the server ends a session, and whether the client should come back.
+enum class CloseReason : std::uint8_t {
+    remote_login,        ///< never reconnect
+    banned,              ///< never reconnect
+    kicked,              ///< admin kick: never reconnect automatically
+    token_expired,       ///< reconnect only with a fresh token
+    keep_alive_timeout,  ///< reconnect at once
+    draining,            ///< reconnect within `reconnect_within`
+    invalid,             ///< protocol violation: reconnect with backoff
+};
+
+struct Close {
+    CloseReason reason{CloseReason::draining};
+    Duration reconnect_within{};  ///< draining: spread the reconnect uniformly over this window
+    friend bool operator==(const Close&, const Close&) = default;
+};
+
+using ServerMessage = std::variant<LoginOk, Reply, JoinOk, AttributesReply, RenewOk, MemberJoined, MemberLeft,
+                                   StreamChanged, Message, Pong, Close>;
+
+}  // namespace relink::proto

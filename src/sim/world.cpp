@@ -1,0 +1,275 @@
+// The deterministic client / network / server simulation (see world.hpp).
+#include "sim/world.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace relink::sim {
+namespace {
+
+// A correct simulation reaches quiescence at each instant; this bound turns a livelock bug into an error.
+constexpr std::uint64_t kMaxStepsPerRun = 50'000'000;
+constexpr int kMaxStepsAtOneInstant = 100'000;
+
+}  // namespace
+
+double ms_since_start(TimePoint t) {
+    return std::chrono::duration<double, std::milli>(t.time_since_epoch()).count();
+}
+
+World::World(FakeServerConfig server_config)
+    : server_(std::make_unique<FakeServer>(
+          std::move(server_config),
+          ServerOutput{[this](ConnId conn, proto::ServerMessage m) { server_send(conn, std::move(m)); },
+                       [this](ConnId conn) { server_close(conn); }})) {}
+
+core::ClientCore& World::add_client(const std::string& name, core::Config config, Duration one_way_latency) {
+    if (clients_.count(name) != 0) {
+        throw std::invalid_argument("sim: duplicate client name " + name);
+    }
+    Client c;
+    c.core = std::make_unique<core::ClientCore>(std::move(config));
+    c.latency = one_way_latency;
+    auto& stored = clients_[name] = std::move(c);
+    return *stored.core;
+}
+
+core::ClientCore& World::client(const std::string& name) {
+    return *clients_.at(name).core;
+}
+
+void World::schedule(TimePoint at, std::function<void()> run) {
+    queue_.push(Delivery{at, ++order_, std::move(run)});
+}
+
+void World::pump(const std::string& name) {
+    auto& c = clients_.at(name);
+    while (auto action = c.core->poll_action()) {
+        if (recording_) {
+            actions_.push_back({now_, name, *action});
+        }
+        perform(name, std::move(*action));
+    }
+    while (auto event = c.core->poll_event()) {
+        if (recording_) {
+            log_.push_back({now_, name, std::move(*event)});
+        }
+    }
+}
+
+void World::perform(const std::string& name, core::Action action) {
+    auto& c = clients_.at(name);
+    if (auto* open = std::get_if<core::OpenTransport>(&action)) {
+        const core::TransportId transport = open->transport;
+        c.transport = transport;
+        c.conn.reset();
+        c.established = false;
+        if (c.mode == LinkMode::blackhole) {
+            return;  // the handshake's packets vanish: the attempt hangs until the core gives up on it
+        }
+        schedule(now_ + 2 * c.latency, [this, name, transport] {
+            auto& client = clients_.at(name);
+            if (client.transport != transport) {
+                return;
+            }
+            if (client.mode == LinkMode::refuse) {
+                client_transport_closed(name, transport);
+                return;
+            }
+            if (client.mode == LinkMode::blackhole) {
+                return;
+            }
+            const ConnId conn = ++last_conn_;
+            conns_[conn] = {name, transport};
+            client.conn = conn;
+            client.established = true;
+            client.core->on_transport_open(now_, transport);
+            pump(name);
+        });
+        return;
+    }
+    if (auto* frame = std::get_if<core::SendFrame>(&action)) {
+        if (c.transport != frame->transport || !c.established || !c.conn || c.mode != LinkMode::pass) {
+            return;  // lost on the way
+        }
+        const ConnId conn = *c.conn;
+        schedule(now_ + c.latency, [this, name, conn, message = std::move(frame->message)] {
+            if (clients_.at(name).mode != LinkMode::pass || conns_.count(conn) == 0) {
+                return;
+            }
+            server_->on_frame(now_, conn, message);
+        });
+        return;
+    }
+    if (auto* close = std::get_if<core::CloseTransport>(&action)) {
+        if (c.transport != close->transport) {
+            return;  // already gone
+        }
+        c.transport.reset();
+        c.established = false;
+        if (c.conn) {
+            const ConnId conn = *c.conn;
+            c.conn.reset();
+            conns_.erase(conn);
+            if (c.mode == LinkMode::pass) {
+                schedule(now_ + c.latency, [this, conn] { server_->on_closed(now_, conn); });
+            }
+        }
+    }
+}
+
+void World::client_transport_closed(const std::string& name, core::TransportId transport) {
+    auto& c = clients_.at(name);
+    if (c.transport != transport) {
+        return;
+    }
+    c.transport.reset();
+    c.conn.reset();
+    c.established = false;
+    c.core->on_transport_closed(now_, transport, std::make_error_code(std::errc::connection_reset));
+    pump(name);
+}
+
+void World::server_send(ConnId conn, proto::ServerMessage message) {
+    auto route = conns_.find(conn);
+    if (route == conns_.end()) {
+        return;
+    }
+    const auto [name, transport] = route->second;
+    auto& c = clients_.at(name);
+    if (c.mode != LinkMode::pass) {
+        return;
+    }
+    schedule(now_ + c.latency, [this, name = name, transport = transport, conn, message = std::move(message)] {
+        auto& client = clients_.at(name);
+        if (client.mode != LinkMode::pass || client.transport != transport || client.conn != conn) {
+            return;
+        }
+        client.core->on_message(now_, transport, message);
+        pump(name);
+    });
+}
+
+void World::server_close(ConnId conn) {
+    auto route = conns_.find(conn);
+    if (route == conns_.end()) {
+        return;
+    }
+    const auto [name, transport] = route->second;
+    conns_.erase(route);
+    auto& c = clients_.at(name);
+    if (c.mode != LinkMode::pass) {
+        return;  // the FIN is lost; the client finds out by silence
+    }
+    schedule(now_ + c.latency,
+             [this, name = name, transport = transport] { client_transport_closed(name, transport); });
+}
+
+void World::set_link(const std::string& name, LinkMode mode) {
+    clients_.at(name).mode = mode;
+    if (mode == LinkMode::refuse) {
+        reset_connection(name);
+    }
+}
+
+void World::reset_connection(const std::string& name) {
+    auto& c = clients_.at(name);
+    if (!c.transport) {
+        return;
+    }
+    const core::TransportId transport = *c.transport;
+    if (c.conn) {
+        const ConnId conn = *c.conn;
+        conns_.erase(conn);
+        schedule(now_ + c.latency, [this, conn] { server_->on_closed(now_, conn); });
+    }
+    schedule(now_ + c.latency, [this, name, transport] { client_transport_closed(name, transport); });
+}
+
+void World::server_kick(const std::string& user, bool ban) {
+    server_->kick(now_, user, ban);
+}
+
+void World::server_drain(Duration window) {
+    server_->drain(now_, window);
+}
+
+void World::server_restart() {
+    server_->restart(now_);
+}
+
+std::optional<TimePoint> World::next_time() const {
+    std::optional<TimePoint> earliest;
+    const auto consider = [&](std::optional<TimePoint> t) {
+        if (t && (!earliest || *t < *earliest)) {
+            earliest = t;
+        }
+    };
+    if (!queue_.empty()) {
+        consider(queue_.top().at);
+    }
+    consider(server_->next_deadline());
+    for (const auto& [name, c] : clients_) {
+        consider(c.core->next_deadline());
+    }
+    if (earliest && *earliest < now_) {
+        earliest = now_;  // a deadline already due fires now
+    }
+    return earliest;
+}
+
+void World::step(TimePoint at) {
+    now_ = at;
+    ++steps_;
+    int rounds = 0;
+    while (!queue_.empty() && queue_.top().at <= now_) {
+        if (++rounds > kMaxStepsAtOneInstant) {
+            throw std::runtime_error("sim: livelock at one instant");
+        }
+        Delivery delivery = queue_.top();
+        queue_.pop();
+        delivery.run();
+    }
+    if (auto deadline = server_->next_deadline(); deadline && *deadline <= now_) {
+        server_->handle_timeout(now_);
+    }
+    for (auto& [name, c] : clients_) {
+        if (auto deadline = c.core->next_deadline(); deadline && *deadline <= now_) {
+            c.core->handle_timeout(now_);
+            pump(name);
+        }
+    }
+}
+
+void World::run_until(TimePoint limit) {
+    std::uint64_t steps = 0;
+    for (;;) {
+        const auto next = next_time();
+        if (!next || *next > limit) {
+            now_ = std::max(now_, limit);
+            return;
+        }
+        if (++steps > kMaxStepsPerRun) {
+            throw std::runtime_error("sim: too many steps (livelock?)");
+        }
+        step(*next);
+    }
+}
+
+bool World::run_until(const std::function<bool()>& done, TimePoint limit) {
+    std::uint64_t steps = 0;
+    while (!done()) {
+        const auto next = next_time();
+        if (!next || *next > limit) {
+            now_ = std::max(now_, limit);
+            return done();
+        }
+        if (++steps > kMaxStepsPerRun) {
+            throw std::runtime_error("sim: too many steps (livelock?)");
+        }
+        step(*next);
+    }
+    return true;
+}
+
+}  // namespace relink::sim

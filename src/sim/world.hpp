@@ -1,0 +1,129 @@
+// sim/world.hpp — a deterministic simulation of clients, a network and a server on a virtual clock.
+//
+// The World owns one FakeServer and any number of ClientCores, each behind its own simulated link with a
+// one-way latency and a fault mode (pass, blackhole, refuse). Time jumps from one deadline or delivery to the
+// next, so a 20-minute timeline runs in milliseconds and every event has an exact time. Deliveries that fall
+// at the same instant as a timer are processed first: data arriving exactly at a deadline arrived in time.
+// Every event of every client is recorded with its time, for tests, the demo and the benchmark.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <string>
+#include <vector>
+
+#include "core/client_core.hpp"
+#include "sim/fake_server.hpp"
+
+namespace relink::sim {
+
+enum class LinkMode : std::uint8_t {
+    pass,       ///< frames flow with the link's latency
+    blackhole,  ///< every frame is dropped, both ways; new connections hang (no FIN, no RST)
+    refuse,     ///< new connections fail at once (RST); open ones are reset too
+};
+
+struct Record {
+    TimePoint at;
+    std::string client;
+    core::Event event;
+};
+
+struct ActionRecord {
+    TimePoint at;
+    std::string client;
+    core::Action action;
+};
+
+class World {
+public:
+    explicit World(FakeServerConfig server_config = {});
+    World(const World&) = delete;
+    World& operator=(const World&) = delete;
+
+    /// Adds a client named `name` (e.g. "UID1") whose link has the given one-way latency.
+    core::ClientCore& add_client(const std::string& name, core::Config config,
+                                 Duration one_way_latency = std::chrono::milliseconds(50));
+    [[nodiscard]] core::ClientCore& client(const std::string& name);
+    [[nodiscard]] FakeServer& server() noexcept { return *server_; }
+    [[nodiscard]] TimePoint now() const noexcept { return now_; }
+
+    /// Calls `fn(core, now)` for a client, then lets it act (an API call from the app).
+    template <class Fn>
+    auto call(const std::string& name, Fn&& fn) {
+        auto& c = clients_.at(name);
+        if constexpr (std::is_void_v<decltype(fn(*c.core, now_))>) {
+            fn(*c.core, now_);
+            pump(name);
+        } else {
+            auto result = fn(*c.core, now_);
+            pump(name);
+            return result;
+        }
+    }
+
+    void set_link(const std::string& name, LinkMode mode);
+    /// Resets the client's open connection now (an RST both ways), whatever the link mode.
+    void reset_connection(const std::string& name);
+    /// Server admin actions, at the current time.
+    void server_kick(const std::string& user, bool ban);
+    void server_drain(Duration window);
+    void server_restart();
+
+    void run_until(TimePoint limit);
+    void run_for(Duration d) { run_until(now_ + d); }
+    /// Runs until `done()` holds after some step, or `limit`; returns whether it held.
+    bool run_until(const std::function<bool()>& done, TimePoint limit);
+
+    [[nodiscard]] const std::vector<Record>& log() const noexcept { return log_; }
+    [[nodiscard]] const std::vector<ActionRecord>& actions() const noexcept { return actions_; }
+    [[nodiscard]] std::uint64_t steps() const noexcept { return steps_; }
+    /// Turns recording of events and actions on or off (benchmarks run long and need no log).
+    void set_recording(bool record) noexcept { recording_ = record; }
+
+private:
+    struct Client {
+        std::unique_ptr<core::ClientCore> core;
+        Duration latency{};
+        LinkMode mode{LinkMode::pass};
+        std::optional<core::TransportId> transport;  ///< the transport the client has open or opening
+        std::optional<ConnId> conn;                  ///< the server side of it, once established
+        bool established{false};
+    };
+    struct Delivery {
+        TimePoint at;
+        std::uint64_t order;
+        std::function<void()> run;
+        bool operator>(const Delivery& other) const { return at != other.at ? at > other.at : order > other.order; }
+    };
+
+    void schedule(TimePoint at, std::function<void()> run);
+    void pump(const std::string& name);
+    void perform(const std::string& name, core::Action action);
+    void server_send(ConnId conn, proto::ServerMessage message);
+    void server_close(ConnId conn);
+    void client_transport_closed(const std::string& name, core::TransportId transport);
+    std::optional<TimePoint> next_time() const;
+    void step(TimePoint at);
+
+    TimePoint now_{};
+    std::map<std::string, Client> clients_;
+    std::unique_ptr<FakeServer> server_;
+    std::map<ConnId, std::pair<std::string, core::TransportId>> conns_;  ///< server conn → client transport
+    ConnId last_conn_{0};
+    std::priority_queue<Delivery, std::vector<Delivery>, std::greater<>> queue_;
+    std::uint64_t order_{0};
+    std::uint64_t steps_{0};
+    bool recording_{true};
+    std::vector<Record> log_;
+    std::vector<ActionRecord> actions_;
+};
+
+/// Milliseconds since the start of the virtual clock, for readable assertions and output.
+[[nodiscard]] double ms_since_start(TimePoint t);
+
+}  // namespace relink::sim

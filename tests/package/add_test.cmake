@@ -1,0 +1,7 @@
+# CTest `package_consumer`: install this build into a temporary prefix and build + run tests/package/ against
+# it with find_package(relink CONFIG REQUIRED). Included from tests/CMakeLists.txt; needs RELINK_INSTALL.
+if(RELINK_INSTALL)
+  add_test(NAME package_consumer
+           COMMAND bash ${PROJECT_SOURCE_DIR}/tests/package/run.sh ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR})
+  set_tests_properties(package_consumer PROPERTIES LABELS package TIMEOUT 300)
+endif()

@@ -1,0 +1,5 @@
+# CTest `public_headers_cxx17`: each public header compiles alone as C++17 with -Wall -Wextra -Werror, and no
+# public header includes Boost or spdlog (tests/package/check_headers.sh). Included from tests/CMakeLists.txt.
+add_test(NAME public_headers_cxx17
+         COMMAND bash ${PROJECT_SOURCE_DIR}/tests/package/check_headers.sh ${PROJECT_SOURCE_DIR} ${CMAKE_CXX_COMPILER})
+set_tests_properties(public_headers_cxx17 PROPERTIES LABELS "package;headers" TIMEOUT 120)
