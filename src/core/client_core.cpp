@@ -414,6 +414,7 @@ OpResult ClientCore::renew_token(TimePoint now, std::string token) {
     token_ = std::move(token);
     token_warned_ = false;
     token_expired_reported_ = false;
+    token_expiry_.reset();  // unknown until the server has seen the new token
     if (link_ == Link::up) {
         return enqueue(now, OpKind::renew_token, proto::RenewToken{0, token_});
     }
@@ -554,6 +555,7 @@ void ClientCore::on_transport_open(TimePoint now, TransportId transport) {
     }
     link_ = Link::logging_in;
     login_request_ = next_request_id();
+    login_sent_at_ = now;
     send(now, make_login());
 }
 
@@ -594,7 +596,12 @@ void ClientCore::handle(TimePoint now, proto::LoginOk& m) {
     retry_at_.reset();
     resume_token_ = m.resume_token;
     token_refused_ = false;
-    token_expiry_ = m.token_ttl > Duration::zero() ? std::optional<TimePoint>(now + m.token_ttl) : std::nullopt;
+    // The TTL is counted from when we sent the request, not from when the answer arrived: the server read it
+    // later than that, so the warning and the expiry event are never late (early by at most the latency).
+    token_expiry_ = token_deadline(login_sent_at_, m.token_ttl);
+    if (!last_peer_seen_) {
+        last_peer_seen_ = m.peer_position;  // from here on, a reconnect asks for the peer messages it missed
+    }
 
     const bool first = phase_ == Phase::first_login;
     const bool visible_outage = in_outage();
@@ -672,6 +679,9 @@ void ClientCore::channel_joined(const std::string& name, Channel& channel) {
 }
 
 void ClientCore::apply_snapshot(const proto::ChannelSnapshot& snapshot, Channel& channel) {
+    if (!channel.last_seen) {
+        channel.last_seen = snapshot.position;  // from here on, a reconnect asks for what it missed
+    }
     std::map<std::string, std::set<std::string>> now_members;
     for (const auto& member : snapshot.members) {
         if (member.user_id != user_id_) {
@@ -784,10 +794,10 @@ void ClientCore::handle(TimePoint /*now*/, proto::AttributesReply& m) {
     ++diagnostics_.unexpected_messages;
 }
 
-void ClientCore::handle(TimePoint now, proto::RenewOk& m) {
+void ClientCore::handle(TimePoint /*now*/, proto::RenewOk& m) {
     for (auto it = operations_.begin(); it != operations_.end(); ++it) {
         if (it->in_flight == m.request_id && it->kind == OpKind::renew_token) {
-            token_expiry_ = m.token_ttl > Duration::zero() ? std::optional<TimePoint>(now + m.token_ttl) : std::nullopt;
+            token_expiry_ = token_deadline(it->sent_at, m.token_ttl);
             complete(it, {});
             return;
         }
@@ -935,6 +945,10 @@ void ClientCore::handle(TimePoint now, proto::Close& m) {
     ++diagnostics_.unexpected_messages;
 }
 
+std::optional<TimePoint> ClientCore::token_deadline(TimePoint sent_at, Duration ttl) {
+    return ttl > Duration::zero() ? std::optional<TimePoint>(sent_at + ttl) : std::nullopt;
+}
+
 void ClientCore::report_token_expired() {
     if (!token_expired_reported_) {
         token_expired_reported_ = true;
@@ -1055,6 +1069,7 @@ void ClientCore::flush_operations(TimePoint now) {
         std::visit(Overloaded{[&](proto::Ping&) {}, [&](auto& m) { m.request_id = request; }}, op.message);
         op.in_flight = request;
         op.sent_once = true;
+        op.sent_at = now;
         send(now, op.message);
     }
 }

@@ -256,6 +256,7 @@ private:
         proto::ClientMessage message;  ///< request id refreshed on each send
         TimePoint deadline;
         bool sent_once{false};
+        TimePoint sent_at{};                        ///< when it was last sent
         std::optional<proto::RequestId> in_flight;  ///< request id on the current transport
     };
 
@@ -303,6 +304,7 @@ private:
     void channel_joined(const std::string& name, Channel& channel);
     [[nodiscard]] Channel* live_channel(const std::string& name);
     void report_token_expired();
+    [[nodiscard]] static std::optional<TimePoint> token_deadline(TimePoint sent_at, Duration ttl);
     void leave_channel(TimePoint now, std::map<std::string, Channel>::iterator it);
 
     // endings
@@ -344,6 +346,7 @@ private:
     TransportId transport_{0};
     TransportId last_transport_id_{0};
     std::optional<proto::RequestId> login_request_;
+    TimePoint login_sent_at_{};
     std::optional<std::string> resume_token_;
     std::optional<TimePoint> retry_at_;
     std::optional<TimePoint> attempt_deadline_;

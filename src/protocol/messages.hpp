@@ -125,6 +125,7 @@ struct ChannelSnapshot {
     std::string channel;
     std::error_code error;        ///< set when the (re)join of this channel failed
     std::vector<Member> members;  ///< everyone else in the channel, with their streams
+    StreamPosition position;      ///< the channel's message stream position now: backfill starts after it
     friend bool operator==(const ChannelSnapshot&, const ChannelSnapshot&) = default;
 };
 
@@ -144,8 +145,9 @@ struct LoginOk {
     Negotiated negotiated;
     Duration token_ttl{};  ///< time until the token expires; 0 = no expiry
     std::vector<ChannelSnapshot> channels;
-    std::uint64_t backfilled{0};  ///< messages that follow as backfill
-    std::uint64_t dropped{0};     ///< messages lost for this client (queue overflow, history gap)
+    std::uint64_t backfilled{0};   ///< messages that follow as backfill
+    std::uint64_t dropped{0};      ///< messages lost for this client (queue overflow, history gap)
+    StreamPosition peer_position;  ///< the user's peer-message stream position before the backfill
     friend bool operator==(const LoginOk&, const LoginOk&) = default;
 };
 

@@ -23,7 +23,7 @@ std::error_code err(errc code) {
 FakeServer::FakeServer(FakeServerConfig config, ServerOutput output)
     : config_(std::move(config)), output_(std::move(output)) {}
 
-std::error_code FakeServer::check_token(const std::string& token, std::optional<Duration>& ttl) const {
+std::error_code FakeServer::check_token(TimePoint now, const std::string& token, std::optional<Duration>& ttl) {
     ttl.reset();
     if (token == "valid") {
         return {};
@@ -31,14 +31,18 @@ std::error_code FakeServer::check_token(const std::string& token, std::optional<
     if (token == "expired") {
         return err(errc::token_expired);
     }
-    constexpr std::string_view kTtl = "ttl=";
-    if (token.rfind(kTtl, 0) == 0) {
+    constexpr std::string_view kExpiry = "exp=";
+    if (token.rfind(kExpiry, 0) == 0) {
         long long ms = 0;
-        const char* first = token.data() + kTtl.size();
+        const char* first = token.data() + kExpiry.size();
         const char* last = token.data() + token.size();
         auto [end, ec] = std::from_chars(first, last, ms);
-        if (ec == std::errc() && end == last && ms > 0) {
-            ttl = std::chrono::milliseconds(ms);
+        if (ec == std::errc() && end == last) {
+            const TimePoint expiry = TimePoint{} + std::chrono::milliseconds(ms);
+            if (expiry <= now) {
+                return err(errc::token_expired);
+            }
+            ttl = expiry - now;
             return {};
         }
     }
@@ -155,7 +159,7 @@ void FakeServer::on_frame(TimePoint now, ConnId conn, const proto::ClientMessage
                    },
                    [&](const proto::RenewToken& m) {
                        std::optional<Duration> ttl;
-                       if (auto e = check_token(m.token, ttl)) {
+                       if (auto e = check_token(now, m.token, ttl)) {
                            send(conn, proto::Reply{m.request_id, e});
                            return;
                        }
@@ -173,8 +177,16 @@ void FakeServer::handle_login(TimePoint now, ConnId conn, const proto::Login& lo
         return;
     }
     std::optional<Duration> ttl;
-    if (auto e = check_token(login.token, ttl)) {
+    if (auto e = check_token(now, login.token, ttl)) {
         send(conn, proto::Reply{login.request_id, e});
+        return;
+    }
+    if (config_.refused_users.count(login.user_id) != 0) {
+        send(conn, proto::Reply{login.request_id, err(errc::login_failure)});
+        return;
+    }
+    if (config_.rejected_users.count(login.user_id) != 0) {
+        send(conn, proto::Reply{login.request_id, err(errc::rejected_by_server)});
         return;
     }
     for (const auto& channel : login.channels) {
@@ -311,6 +323,9 @@ void FakeServer::handle_login(TimePoint now, ConnId conn, const proto::Login& lo
     }
     ok.backfilled = backfill.size();
     ok.dropped = dropped;
+    const auto peer_backfill = static_cast<std::uint64_t>(
+        std::count_if(backfill.begin(), backfill.end(), [](const proto::Message& m) { return !m.channel; }));
+    ok.peer_position = {epoch_, session.peer_seq - peer_backfill};
     send(conn, ok);
     for (auto& m : backfill) {
         m.backfilled = true;
@@ -381,8 +396,10 @@ proto::ChannelSnapshot FakeServer::snapshot(const std::string& channel, const st
     out.channel = channel;
     auto data = channels_.find(channel);
     if (data == channels_.end()) {
+        out.position = {epoch_, 0};
         return out;
     }
+    out.position = {epoch_, data->second.seq};
     for (const auto& member : data->second.members) {
         if (member == self) {
             continue;

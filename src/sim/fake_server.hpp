@@ -4,8 +4,8 @@
 // de-duplication, duplicate-login kicks, admin kick and drain, token expiry) just far enough to drive every
 // client timeline exactly. It is not the reference server (that is the hub of issue 3).
 //
-// Tokens in the simulation are plain strings: "valid" (no expiry), "ttl=<ms>" (expires that many
-// milliseconds after it was presented), "expired", and anything else is invalid. The only app id is "app".
+// Tokens in the simulation are plain strings: "valid" (no expiry), "exp=<ms>" (expires when the virtual clock
+// reaches that many milliseconds), "expired", and anything else is invalid. The only app id is "app".
 #pragma once
 
 #include <cstdint>
@@ -32,8 +32,10 @@ struct FakeServerConfig {
                                        {Profile::rtc, timings_for(Profile::rtc)},
                                        {Profile::rtc_web, timings_for(Profile::rtc_web)},
                                        {Profile::room, timings_for(Profile::room)}};
-    std::size_t peer_queue_limit{64};   ///< per user; older messages are dropped and counted
-    Duration keep_alive_close_after{};  ///< close a connection silent this long (KEEP_ALIVE_TIMEOUT); 0 = never
+    std::size_t peer_queue_limit{64};      ///< per user; older messages are dropped and counted
+    Duration keep_alive_close_after{};     ///< close a connection silent this long (KEEP_ALIVE_TIMEOUT); 0 = never
+    std::set<std::string> refused_users;   ///< logins of these users are refused (LOGIN_FAILURE)
+    std::set<std::string> rejected_users;  ///< logins of these users are rejected (REJECTED_BY_SERVER)
 };
 
 /// What the server does to the outside world; the World routes these over the simulated network.
@@ -89,7 +91,8 @@ private:
     };
 
     [[nodiscard]] const Timings& timings(Profile profile) const { return config_.timings.at(profile); }
-    [[nodiscard]] std::error_code check_token(const std::string& token, std::optional<Duration>& ttl) const;
+    [[nodiscard]] static std::error_code check_token(TimePoint now, const std::string& token,
+                                                     std::optional<Duration>& ttl);
     void handle_login(TimePoint now, ConnId conn, const proto::Login& login);
     void join_channel(TimePoint now, const std::string& user, Session& session, const std::string& channel,
                       const std::vector<std::string>& streams);

@@ -108,11 +108,18 @@ void World::perform(const std::string& name, core::Action action) {
         c.transport.reset();
         c.established = false;
         if (c.conn) {
+            // A graceful close: frames sent before it still arrive first (same latency, FIFO); the FIN is lost
+            // in a blackhole, and then the server only finds out by silence.
             const ConnId conn = *c.conn;
             c.conn.reset();
-            conns_.erase(conn);
             if (c.mode == LinkMode::pass) {
-                schedule(now_ + c.latency, [this, conn] { server_->on_closed(now_, conn); });
+                schedule(now_ + c.latency, [this, conn] {
+                    if (conns_.erase(conn) != 0) {
+                        server_->on_closed(now_, conn);
+                    }
+                });
+            } else {
+                conns_.erase(conn);
             }
         }
     }
@@ -145,6 +152,7 @@ void World::server_send(ConnId conn, proto::ServerMessage message) {
         if (client.mode != LinkMode::pass || client.transport != transport || client.conn != conn) {
             return;
         }
+        client.last_received = now_;
         client.core->on_message(now_, transport, message);
         pump(name);
     });

@@ -82,6 +82,8 @@ public:
     [[nodiscard]] const std::vector<Record>& log() const noexcept { return log_; }
     [[nodiscard]] const std::vector<ActionRecord>& actions() const noexcept { return actions_; }
     [[nodiscard]] std::uint64_t steps() const noexcept { return steps_; }
+    /// When the client last received a frame from the server (TimePoint{} if never).
+    [[nodiscard]] TimePoint last_received(const std::string& name) const { return clients_.at(name).last_received; }
     /// Turns recording of events and actions on or off (benchmarks run long and need no log).
     void set_recording(bool record) noexcept { recording_ = record; }
 
@@ -93,6 +95,7 @@ private:
         std::optional<core::TransportId> transport;  ///< the transport the client has open or opening
         std::optional<ConnId> conn;                  ///< the server side of it, once established
         bool established{false};
+        TimePoint last_received{};
     };
     struct Delivery {
         TimePoint at;
