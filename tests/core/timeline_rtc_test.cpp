@@ -142,3 +142,54 @@ TEST_F(TRtc, LinkBackAfterT6RejoinsAndPeersSeeTheUserAgain) {
 
 }  // namespace
 }  // namespace relink::test
+
+namespace relink::test {
+namespace {
+
+// The same timeline with every duration (timings on both ends and the network latency) scaled by 1/1000: the
+// 20-minute give-up happens 1.2 s after the break, and every event lands at exactly 1/1000 of its time above.
+TEST(TRtcScaled, TheWholeTimelineScalesUniformly) {
+    constexpr double kScale = 0.001;
+    const auto scaled_config = [&](std::uint64_t seed) {
+        core::Config config = exact_config(Profile::rtc, seed);
+        config.timings = config.timings.scaled(kScale);
+        return config;
+    };
+    sim::FakeServerConfig server;
+    for (auto& [profile, timings] : server.timings) {
+        timings = timings.scaled(kScale);
+    }
+    World world(server);
+    const Duration latency = std::chrono::duration_cast<Duration>(50ms * kScale);
+    world.add_client("UID2", scaled_config(2), latency);
+    world.add_client("UID1", scaled_config(1), latency);
+    world.call("UID2", [](core::ClientCore& c, TimePoint now) { return c.join_session(now, "UID2", "valid", "ch"); });
+    world.run_until(TimePoint{} + 1ms);
+    world.call("UID1", [](core::ClientCore& c, TimePoint now) { return c.join_session(now, "UID1", "valid", "ch"); });
+    world.run_until(TimePoint{} + 6200us);  // T3 (a pong arrives at exactly 6.2 ms)
+    ASSERT_EQ(world.last_received("UID1"), TimePoint{} + 6200us);
+    world.set_link("UID1", LinkMode::blackhole);
+    world.run_until(TimePoint{} + 2s);  // well past T7 (UID2's millisecond heartbeats make each second costly)
+
+    const std::vector<std::string> want{
+        "1 UID1 state CONNECTING CONNECTING",
+        "1 UID1 channel ch JOINING",
+        "1.2 UID2 member_joined ch UID1",
+        "1.2 UID1 state CONNECTED JOIN_SUCCESS",
+        "1.2 UID1 channel ch JOINED",
+        "1.2 UID1 join_success ch",
+        "1.2 UID1 member_joined ch UID2",
+        "10.2 UID1 state RECONNECTING INTERRUPTED",
+        "10.2 UID1 channel ch REJOINING NETWORK_INTERRUPTED",
+        "20.2 UID1 connection_lost",
+        "20.2 UID1 state RECONNECTING LOST",
+        "26.2 UID2 member_left ch UID1 DROPPED",
+        "1210.2 UID1 state FAILED JOIN_FAILED",
+        "1210.2 UID1 channel ch REJOIN_FAILED NETWORK_TIMEOUT",
+    };
+    const auto lines = timeline(world, {}, TimePoint{} + 1ms);
+    EXPECT_EQ(lines, want) << joined(lines);
+}
+
+}  // namespace
+}  // namespace relink::test
