@@ -468,6 +468,7 @@ void ClientCore::drop_link(bool close) {
     link_ = Link::none;
     login_request_.reset();
     attempt_deadline_.reset();
+    stable_at_.reset();  // a stable period must be unbroken: the backoff goes on where it was
     for (auto& op : operations_) {
         op.in_flight.reset();  // re-sent after the next login, with the same client message id
     }
@@ -1104,7 +1105,7 @@ std::optional<TimePoint> ClientCore::deadline_of(Timer timer) const {
         case Timer::heartbeat:
             return link_ == Link::up ? std::optional<TimePoint>(last_tx_ + t.heartbeat_interval) : std::nullopt;
         case Timer::stable:
-            return phase_ == Phase::live && state_ == ConnectionState::connected ? stable_at_ : std::nullopt;
+            return link_ == Link::up ? stable_at_ : std::nullopt;
         case Timer::token_expiry:
             if (token_expiry_ && !token_expired_reported_ && phase_ == Phase::live) {
                 return token_expiry_;
