@@ -146,9 +146,10 @@ std::error_code ClientCore::login(TimePoint now, std::string user_id, std::strin
     login_deadline_ = now + config_.timings.login_timeout;
     set_state(now, ConnectionState::connecting, start_reason());
     for (const auto& name : channels) {
-        auto [it, inserted] = channels_.try_emplace(name);
+                auto [it, inserted] = channels_.try_emplace(name);
         if (inserted) {
             it->second.state = ChannelState::disconnected;
+            it->second.join_deadline = login_deadline_;
             set_channel_state(name, it->second, ChannelState::connecting, ChannelReason::joining);
         }
     }
@@ -218,8 +219,9 @@ std::error_code ClientCore::join(TimePoint now, const std::string& channel) {
         }
         return err(errc::already_joined);
     }
-    auto& record = channels_[channel];
+        auto& record = channels_[channel];
     record.state = ChannelState::disconnected;
+    record.join_deadline = now + config_.timings.login_timeout;
     set_channel_state(channel, record, ChannelState::connecting, ChannelReason::joining);
     if (link_ == Link::up) {
         record.pending_join = next_request_id();
@@ -667,6 +669,7 @@ void ClientCore::handle(TimePoint now, proto::LoginOk& m) {
 
 void ClientCore::channel_joined(const std::string& name, Channel& channel) {
     channel.pending_join.reset();
+    channel.join_deadline.reset();
     if (channel.state == ChannelState::connected) {
         return;  // silent resume: nothing to say
     }
@@ -1081,7 +1084,19 @@ std::optional<TimePoint> ClientCore::deadline_of(Timer timer) const {
     const Timings& t = config_.timings;
     switch (timer) {
         case Timer::login: return phase_ == Phase::first_login ? login_deadline_ : std::nullopt;
-        case Timer::leave: return phase_ == Phase::leaving ? leave_deadline_ : std::nullopt;
+                case Timer::join: {
+            std::optional<TimePoint> earliest;
+            if (phase_ == Phase::live || phase_ == Phase::first_login) {
+                for (const auto& [name, channel] : channels_) {
+                    if (channel.join_deadline && (!earliest || *channel.join_deadline < *earliest)) {
+                        earliest = channel.join_deadline;
+                    }
+                }
+            }
+            return earliest;
+        }
+        case Timer::leave:
+            return phase_ == Phase::leaving ? leave_deadline_ : std::nullopt;
         case Timer::give_up:
             if (in_outage() && reconnecting_since_ && t.give_up_after > Duration::zero()) {
                 return *reconnecting_since_ + t.give_up_after;
@@ -1104,8 +1119,7 @@ std::optional<TimePoint> ClientCore::deadline_of(Timer timer) const {
                                                                                                   : std::nullopt;
         case Timer::heartbeat:
             return link_ == Link::up ? std::optional<TimePoint>(last_tx_ + t.heartbeat_interval) : std::nullopt;
-        case Timer::stable:
-            return link_ == Link::up ? stable_at_ : std::nullopt;
+        case Timer::stable: return link_ == Link::up ? stable_at_ : std::nullopt;
         case Timer::token_expiry:
             if (token_expiry_ && !token_expired_reported_ && phase_ == Phase::live) {
                 return token_expiry_;
@@ -1129,7 +1143,25 @@ void ClientCore::fire(TimePoint now, Timer timer) {
             end_session(now, ConnectionState::disconnected, ConnectionReason::login_timeout, err(errc::login_timeout),
                         ChannelReason::join_failed, err(errc::network_timeout));
             return;
-        case Timer::leave: finish_leaving(now); return;
+                case Timer::join:
+            // A join that the server has not answered within the login timeout fails (room: network timeout).
+            for (auto it = channels_.begin(); it != channels_.end(); ++it) {
+                if (it->second.join_deadline && *it->second.join_deadline <= now) {
+                    if (link_ == Link::up) {
+                        const auto request = next_request_id();
+                        pending_leaves_.insert(request);
+                        send(now, proto::Leave{request, it->first});  // in case the server joined us after all
+                    }
+                    set_channel_state(it->first, it->second, ChannelState::disconnected, ChannelReason::join_failed,
+                                      err(errc::network_timeout));
+                    channels_.erase(it);
+                    return;
+                }
+            }
+            return;
+        case Timer::leave:
+            finish_leaving(now);
+            return;
         case Timer::give_up:
             end_session(now, ConnectionState::failed, ConnectionReason::join_failed, err(errc::gave_up),
                         ChannelReason::rejoin_failed, err(errc::network_timeout));

@@ -224,6 +224,7 @@ private:
     /// next_deadline() and handle_timeout()); equal deadlines fire in this order.
     enum class Timer : std::uint8_t {
         login,
+        join,
         leave,
         give_up,
         lost,
@@ -236,15 +237,17 @@ private:
         token_warning,
         operation
     };
-    static constexpr Timer kTimerOrder[] = {
-        Timer::login, Timer::leave,     Timer::give_up, Timer::lost,         Timer::silence,       Timer::attempt,
-        Timer::retry, Timer::heartbeat, Timer::stable,  Timer::token_expiry, Timer::token_warning, Timer::operation};
+    static constexpr Timer kTimerOrder[] = {Timer::login,     Timer::join,    Timer::leave,        Timer::give_up,
+                                            Timer::lost,      Timer::silence, Timer::attempt,      Timer::retry,
+                                            Timer::heartbeat, Timer::stable,  Timer::token_expiry, Timer::token_warning,
+                                            Timer::operation};
 
     struct Channel {
         ChannelState state{ChannelState::connecting};
         ChannelReason reason{ChannelReason::joining};
         bool ever_joined{false};
         std::optional<proto::RequestId> pending_join;          ///< Join in flight on the current transport
+        std::optional<TimePoint> join_deadline;                ///< a first join must succeed by then
         std::map<std::string, std::set<std::string>> members;  ///< other members → their streams
         std::set<std::string> own_streams;
         std::optional<proto::StreamPosition> last_seen;

@@ -64,7 +64,7 @@ void World::perform(const std::string& name, core::Action action) {
         c.transport = transport;
         c.conn.reset();
         c.established = false;
-        if (c.mode == LinkMode::blackhole) {
+        if (c.mode != LinkMode::pass && c.mode != LinkMode::refuse) {
             return;  // the handshake's packets vanish: the attempt hangs until the core gives up on it
         }
         schedule(now_ + 2 * c.latency, [this, name, transport] {
@@ -76,7 +76,7 @@ void World::perform(const std::string& name, core::Action action) {
                 client_transport_closed(name, transport);
                 return;
             }
-            if (client.mode == LinkMode::blackhole) {
+            if (client.mode != LinkMode::pass) {
                 return;
             }
             const ConnId conn = ++last_conn_;
@@ -89,12 +89,12 @@ void World::perform(const std::string& name, core::Action action) {
         return;
     }
     if (auto* frame = std::get_if<core::SendFrame>(&action)) {
-        if (c.transport != frame->transport || !c.established || !c.conn || c.mode != LinkMode::pass) {
+        if (c.transport != frame->transport || !c.established || !c.conn || !passes_upstream(c.mode)) {
             return;  // lost on the way
         }
         const ConnId conn = *c.conn;
         schedule(now_ + c.latency, [this, name, conn, message = std::move(frame->message)] {
-            if (clients_.at(name).mode != LinkMode::pass || conns_.count(conn) == 0) {
+            if (!passes_upstream(clients_.at(name).mode) || conns_.count(conn) == 0) {
                 return;
             }
             server_->on_frame(now_, conn, message);
@@ -112,7 +112,7 @@ void World::perform(const std::string& name, core::Action action) {
             // in a blackhole, and then the server only finds out by silence.
             const ConnId conn = *c.conn;
             c.conn.reset();
-            if (c.mode == LinkMode::pass) {
+            if (passes_upstream(c.mode)) {
                 schedule(now_ + c.latency, [this, conn] {
                     if (conns_.erase(conn) != 0) {
                         server_->on_closed(now_, conn);
@@ -144,12 +144,12 @@ void World::server_send(ConnId conn, proto::ServerMessage message) {
     }
     const auto [name, transport] = route->second;
     auto& c = clients_.at(name);
-    if (c.mode != LinkMode::pass) {
+    if (!passes_downstream(c.mode)) {
         return;
     }
     schedule(now_ + c.latency, [this, name = name, transport = transport, conn, message = std::move(message)] {
         auto& client = clients_.at(name);
-        if (client.mode != LinkMode::pass || client.transport != transport || client.conn != conn) {
+        if (!passes_downstream(client.mode) || client.transport != transport || client.conn != conn) {
             return;
         }
         client.last_received = now_;
@@ -166,7 +166,7 @@ void World::server_close(ConnId conn) {
     const auto [name, transport] = route->second;
     conns_.erase(route);
     auto& c = clients_.at(name);
-    if (c.mode != LinkMode::pass) {
+    if (!passes_downstream(c.mode)) {
         return;  // the FIN is lost; the client finds out by silence
     }
     schedule(now_ + c.latency,

@@ -22,10 +22,20 @@
 namespace relink::sim {
 
 enum class LinkMode : std::uint8_t {
-    pass,       ///< frames flow with the link's latency
-    blackhole,  ///< every frame is dropped, both ways; new connections hang (no FIN, no RST)
-    refuse,     ///< new connections fail at once (RST); open ones are reset too
+    pass,           ///< frames flow with the link's latency
+    blackhole,      ///< every frame is dropped, both ways; new connections hang (no FIN, no RST)
+    refuse,         ///< new connections fail at once (RST); open ones are reset too
+    drop_inbound,   ///< server → client frames are dropped, client → server ones pass; new connections hang
+    drop_outbound,  ///< client → server frames are dropped, server → client ones pass; new connections hang
 };
+
+/// Whether frames may flow from the client to the server, and from the server to the client, in a mode.
+[[nodiscard]] constexpr bool passes_upstream(LinkMode mode) noexcept {
+    return mode == LinkMode::pass || mode == LinkMode::drop_inbound;
+}
+[[nodiscard]] constexpr bool passes_downstream(LinkMode mode) noexcept {
+    return mode == LinkMode::pass || mode == LinkMode::drop_outbound;
+}
 
 struct Record {
     TimePoint at;

@@ -1,0 +1,270 @@
+// Liveness and the reconnect triggers on the virtual clock: only data received proves the link alive, a healthy
+// idle link never trips the 4 s detector, a repair within 4 s is invisible, and every reason that starts a
+// reconnect (network change, proxy change, keep-alive timeout, drain, server restart) or ends a session (ban, token
+// expiry, join timeout) behaves exactly as documented.
+//
+// Set-up: one-way latency 50 ms; UID2 logs in at 0 ms and joins "ch"; UID1 logs in at 1000 ms and joins "ch"
+// (JOINED at 1300 ms), in the profile of the test.
+#include "harness.hpp"
+
+namespace relink::test {
+namespace {
+
+struct Pair {
+    explicit Pair(Profile profile, sim::FakeServerConfig server = {}, Duration latency = 50ms)
+        : world(std::move(server)) {
+        world.add_client("UID2", exact_config(profile, 2), latency);
+        world.add_client("UID1", exact_config(profile, 1), latency);
+                login_and_join("UID2", latency);
+        world.run_until(std::max(world.now(), at_ms(1000)));
+        login_and_join("UID1", latency);
+    }
+
+        void login_and_join(const std::string& who, Duration latency) {
+        const TimePoint at = world.now();
+        EXPECT_FALSE(world.call(who, [&](core::ClientCore& c, TimePoint now) { return c.login(now, who, "valid"); }));
+                world.run_until(at + 4 * latency);
+        EXPECT_FALSE(world.call(who, [](core::ClientCore& c, TimePoint now) { return c.join(now, "ch"); }));
+                world.run_until(at + 6 * latency);
+        EXPECT_EQ(world.client(who).channel_state("ch"), ChannelState::connected) << who;
+    }
+
+    [[nodiscard]] std::vector<std::string> states(const std::string& who, TimePoint from = {}) const {
+        return timeline(
+            world,
+            [&](const sim::Record& r) {
+                return r.client == who && std::holds_alternative<core::ConnectionStateChanged>(r.event);
+            },
+            from);
+    }
+
+    World world;
+};
+
+TEST(Liveness, SendingDoesNotProveTheLinkAliveOnlyReceivingDoes) {
+    Pair pair(Profile::rtm);
+    auto& world = pair.world;
+    ASSERT_TRUE(world.run_until([&] { return world.last_received("UID1") >= at_ms(5000); }, at_ms(7000)));
+    const TimePoint last = world.now();
+    world.set_link("UID1", LinkMode::drop_inbound);  // UID1 can still send; it hears nothing
+    for (int i = 0; i < 60; ++i) {
+        world.run_until(last + i * 100ms);
+        ASSERT_TRUE(world.call("UID1", [](core::ClientCore& c, TimePoint now) {
+            return c.send_channel_message(now, "ch", "still talking");
+        }));
+    }
+    world.run_until(last + 10s);
+    const std::vector<std::string> want{ms_text(last + 4s) + " UID1 state RECONNECTING INTERRUPTED"};
+    EXPECT_EQ(pair.states("UID1", last), want) << joined(pair.states("UID1", last));
+}
+
+class IdleLink : public ::testing::TestWithParam<std::pair<Profile, long long>> {};
+
+TEST_P(IdleLink, AHealthyIdleLinkNeverTripsTheDetector) {
+    const auto [profile, latency_ms] = GetParam();
+    Pair pair(profile, {}, std::chrono::milliseconds(latency_ms));
+    pair.world.run_for(1h);
+    EXPECT_EQ(pair.states("UID1").size(), 2U) << joined(pair.states("UID1"));  // CONNECTING, CONNECTED
+    EXPECT_EQ(pair.world.client("UID1").state(), ConnectionState::connected);
+    EXPECT_EQ(attempts_of(pair.world, "UID1").size(), 1U);
+}
+
+INSTANTIATE_TEST_SUITE_P(Profiles, IdleLink,
+                         ::testing::Values(std::pair{Profile::rtm, 0LL}, std::pair{Profile::rtc, 50LL},
+                                           std::pair{Profile::rtc_web, 500LL}, std::pair{Profile::room, 1000LL}));
+
+TEST(Liveness, AConnectionResetRepairedWithin4SecondsShowsNoStateChange) {
+    Pair pair(Profile::rtc);
+    auto& world = pair.world;
+    world.run_until(at_ms(5000));
+    world.reset_connection("UID1");  // closed at 5050 ms; first retry 300 ms later; logged in 200 ms after that
+    world.run_until(at_ms(10'000));
+    EXPECT_EQ(pair.states("UID1").size(), 2U) << joined(pair.states("UID1"));
+    const auto reports = events_of<core::ContinuityReport>(world, "UID1");
+    ASSERT_EQ(reports.size(), 1U);
+    EXPECT_EQ(reports[0].first, at_ms(5550));
+    EXPECT_TRUE(reports[0].second.resumed);
+    EXPECT_EQ(attempts_of(world, "UID1", at_ms(5000)), std::vector<TimePoint>{at_ms(5350)});
+    EXPECT_TRUE(timeline(world, only("UID2"), at_ms(5000)).empty())
+        << joined(timeline(world, only("UID2"), at_ms(5000)));
+}
+
+TEST(Liveness, NetworkChangeReconnectsAtOnce) {
+    Pair pair(Profile::rtm);
+    auto& world = pair.world;
+    world.run_until(at_ms(5000));
+    world.call("UID1", [](core::ClientCore& c, TimePoint now) { c.notify_network_changed(now); });
+    world.run_until(at_ms(6000));
+    const std::vector<std::string> want{"5000 UID1 state RECONNECTING CLIENT_IP_ADDRESS_CHANGED",
+                                        "5200 UID1 state CONNECTED LOGIN_SUCCESS"};
+    EXPECT_EQ(pair.states("UID1", at_ms(5000)), want) << joined(pair.states("UID1", at_ms(5000)));
+    EXPECT_EQ(attempts_of(world, "UID1", at_ms(5000)), std::vector<TimePoint>{at_ms(5000)});  // no backoff
+}
+
+TEST(Liveness, NetworkChangeWhileReconnectingRetriesAtOnce) {
+    Pair pair(Profile::rtc);
+    auto& world = pair.world;
+    world.run_until(at_ms(5000));
+    world.set_link("UID1", LinkMode::blackhole);
+    world.run_until(at_ms(30'000));  // attempts hang in the blackhole
+    world.set_link("UID1", LinkMode::pass);
+    world.call("UID1", [](core::ClientCore& c, TimePoint now) { c.notify_network_changed(now); });
+    world.run_until(at_ms(31'000));
+    const auto states = pair.states("UID1", at_ms(30'000));
+    const std::vector<std::string> want{"30000 UID1 state RECONNECTING CLIENT_IP_ADDRESS_CHANGED",
+                                        "30200 UID1 state CONNECTED REJOIN_SUCCESS"};
+    EXPECT_EQ(states, want) << joined(states);
+}
+
+TEST(Liveness, ProxyChangeReconnectsWithItsReason) {
+    Pair pair(Profile::rtc);
+    pair.world.run_until(at_ms(5000));
+    pair.world.call("UID1", [](core::ClientCore& c, TimePoint now) { c.notify_proxy_changed(now); });
+    pair.world.run_until(at_ms(6000));
+    const std::vector<std::string> want{"5000 UID1 state RECONNECTING SETTING_PROXY_SERVER",
+                                        "5200 UID1 state CONNECTED REJOIN_SUCCESS"};
+    EXPECT_EQ(pair.states("UID1", at_ms(5000)), want) << joined(pair.states("UID1", at_ms(5000)));
+}
+
+TEST(Liveness, ServerKeepAliveTimeoutReconnectsAtOnce) {
+    sim::FakeServerConfig server;
+    server.keep_alive_close_after = 3s;
+    Pair pair(Profile::rtc, server);
+    auto& world = pair.world;
+    ASSERT_TRUE(world.run_until([&] { return world.last_received("UID1") >= at_ms(5000); }, at_ms(7000)));
+    const TimePoint t = world.now();                  // the server last heard UID1 50 ms before this
+        world.set_link("UID1", LinkMode::drop_outbound);  // UID1's heartbeats stop reaching the server
+    world.run_until(t + 2960ms);  // the server gave up on the connection at t + 2950 ms
+    world.set_link("UID1", LinkMode::pass);
+    world.run_until(t + 10s);
+    // The server closes at t − 50 ms + 3 s; UID1 hears it 50 ms later and reconnects at once.
+    const std::vector<std::string> want{ms_text(t + 3s) + " UID1 state RECONNECTING KEEP_ALIVE_TIMEOUT",
+                                        ms_text(t + 3s + 200ms) + " UID1 state CONNECTED REJOIN_SUCCESS"};
+    EXPECT_EQ(pair.states("UID1", t), want) << joined(pair.states("UID1", t));
+    EXPECT_EQ(attempts_of(world, "UID1", t), std::vector<TimePoint>{t + 3s});
+}
+
+TEST(Liveness, DrainingServerSpreadsTheReconnectsOverItsWindow) {
+    World world;
+    constexpr int kClients = 50;
+    for (int i = 0; i < kClients; ++i) {
+        const std::string name = "U" + std::to_string(i);
+        core::Config config = core::make_config(Profile::rtm, "app", 1000 + i);
+        world.add_client(name, config);
+        world.call(name, [&](core::ClientCore& c, TimePoint now) { return c.login(now, name, "valid"); });
+    }
+    world.run_until(at_ms(1000));
+    world.server_drain(2s);
+    world.run_until(at_ms(10'000));
+    std::set<TimePoint> distinct;
+    for (int i = 0; i < kClients; ++i) {
+        const std::string name = "U" + std::to_string(i);
+        const auto attempts = attempts_of(world, name, at_ms(1000));
+        ASSERT_EQ(attempts.size(), 1U) << name;
+        // Told at 1050 ms (one-way latency) to come back within 2 s.
+        EXPECT_GE(attempts[0], at_ms(1050)) << name;
+        EXPECT_LE(attempts[0], at_ms(3050)) << name;
+        distinct.insert(attempts[0]);
+        EXPECT_EQ(world.client(name).state(), ConnectionState::connected);
+        // Within 4 s: no state change, only a continuity report; the session was resumed.
+        const auto reports = events_of<core::ContinuityReport>(world, name);
+        ASSERT_EQ(reports.size(), 1U);
+        EXPECT_TRUE(reports[0].second.resumed);
+    }
+    EXPECT_EQ(distinct.size(), static_cast<std::size_t>(kClients));  // nobody comes back in lock-step
+}
+
+TEST(Liveness, ServerRestartLosesTheSessionAndTheClientRejoins) {
+    Pair pair(Profile::rtm);
+    auto& world = pair.world;
+    world.run_until(at_ms(5000));
+    world.server_restart();
+    world.run_until(at_ms(20'000));
+    EXPECT_EQ(pair.states("UID1", at_ms(5000)).size(), 0U) << joined(pair.states("UID1", at_ms(5000)));
+    const auto reports = events_of<core::ContinuityReport>(world, "UID1");
+    ASSERT_EQ(reports.size(), 1U);
+    EXPECT_FALSE(reports[0].second.resumed);
+    EXPECT_EQ(world.server().members("ch"), (std::set<std::string>{"UID1", "UID2"}));
+}
+
+TEST(Liveness, BannedUsersAreNeverReconnectedAutomatically) {
+    for (const auto& [profile, state] :
+         {std::pair{Profile::rtm, ConnectionState::aborted}, std::pair{Profile::room, ConnectionState::aborted},
+          std::pair{Profile::rtc, ConnectionState::failed}, std::pair{Profile::rtc_web, ConnectionState::failed}}) {
+        Pair pair(profile);
+        pair.world.run_until(at_ms(5000));
+        pair.world.server_kick("UID1", /*ban=*/true);
+        pair.world.run_until(at_ms(3'600'000));
+        const std::vector<std::string> want{"5050 UID1 state " + std::string(to_string(state)) + " BANNED_BY_SERVER"};
+        EXPECT_EQ(pair.states("UID1", at_ms(5000)), want) << to_string(profile);
+        EXPECT_TRUE(attempts_of(pair.world, "UID1", at_ms(5000)).empty()) << to_string(profile);
+    }
+}
+
+TEST(Liveness, RtcTokenExpiryEndsTheSessionWithTokenExpired) {
+    World world;
+    world.add_client("UID1", exact_config(Profile::rtc, 1));
+    world.call("UID1",
+               [](core::ClientCore& c, TimePoint now) { return c.join_session(now, "UID1", "exp=40000", "ch"); });
+    world.run_until(at_ms(60'000));
+    const std::vector<std::string> want{
+        "0 UID1 state CONNECTING CONNECTING",
+        "0 UID1 channel ch JOINING",
+        "200 UID1 state CONNECTED JOIN_SUCCESS",
+        "200 UID1 channel ch JOINED",
+        "200 UID1 join_success ch",
+        "9950 UID1 token_privilege_will_expire",  // counted from the login sent at 100 ms: 40050 − 30000 − 100
+        "39950 UID1 token_expired",
+        "40050 UID1 state FAILED TOKEN_EXPIRED",  // the server ended the session at 40000 ms
+        "40050 UID1 channel ch JOIN_FAILED TOKEN_EXPIRED",
+    };
+    EXPECT_EQ(timeline(world), want) << joined(timeline(world));
+}
+
+TEST(Liveness, RenewingTheTokenWhileConnectedMovesItsExpiry) {
+    World world;
+    world.add_client("UID1", exact_config(Profile::rtc, 1));
+    world.call("UID1",
+               [](core::ClientCore& c, TimePoint now) { return c.join_session(now, "UID1", "exp=40000", "ch"); });
+    world.run_until(at_ms(20'000));
+    ASSERT_TRUE(
+        world.call("UID1", [](core::ClientCore& c, TimePoint now) { return c.renew_token(now, "exp=100000"); }));
+    world.run_until(at_ms(200'000));
+    const auto lines = timeline(world, {}, at_ms(1000));
+    const std::vector<std::string> want{
+        "9950 UID1 token_privilege_will_expire",
+        "20100 completed 1 OK",
+        "69950 UID1 token_privilege_will_expire",  // renewed at 20000 ms: 80000 ms left → 20000 + 80000 − 30000
+        "99950 UID1 token_expired",
+        "100050 UID1 state FAILED TOKEN_EXPIRED",
+        "100050 UID1 channel ch JOIN_FAILED TOKEN_EXPIRED",
+    };
+    std::vector<std::string> got;
+    for (const auto& line : lines) {
+        got.push_back(line.find(" completed ") != std::string::npos ? line.substr(0, line.find(' ')) + " completed 1 OK"
+                                                                    : line);
+    }
+    EXPECT_EQ(got, want) << joined(lines);
+}
+
+TEST(Liveness, AJoinTheServerNeverAnswersFailsAfterTheLoginTimeout) {
+    Pair pair(Profile::room);
+    auto& world = pair.world;
+    world.run_until(at_ms(5000));
+    world.set_link("UID1", LinkMode::drop_outbound);  // the Join never reaches the server
+    ASSERT_FALSE(world.call("UID1", [](core::ClientCore& c, TimePoint now) { return c.join(now, "r2"); }));
+    world.run_until(at_ms(30'000));
+    const auto lines = timeline(
+        world,
+        [](const sim::Record& r) {
+            const auto* e = std::get_if<core::ChannelStateChanged>(&r.event);
+            return r.client == "UID1" && e != nullptr && e->channel == "r2";
+        },
+        at_ms(5000));
+    const std::vector<std::string> want{"5000 UID1 channel r2 JOINING",
+                                        "17000 UID1 channel r2 JOIN_FAILED NETWORK_TIMEOUT"};
+    EXPECT_EQ(lines, want) << joined(lines);
+}
+
+}  // namespace
+}  // namespace relink::test
