@@ -5,6 +5,8 @@
 //
 // Set-up: one-way latency 50 ms; UID2 logs in at 0 ms and joins "ch"; UID1 logs in at 1000 ms and joins "ch"
 // (JOINED at 1300 ms), in the profile of the test.
+#include <algorithm>
+
 #include "harness.hpp"
 
 namespace relink::test {
@@ -15,17 +17,17 @@ struct Pair {
         : world(std::move(server)) {
         world.add_client("UID2", exact_config(profile, 2), latency);
         world.add_client("UID1", exact_config(profile, 1), latency);
-                login_and_join("UID2", latency);
+        login_and_join("UID2", latency);
         world.run_until(std::max(world.now(), at_ms(1000)));
         login_and_join("UID1", latency);
     }
 
-        void login_and_join(const std::string& who, Duration latency) {
+    void login_and_join(const std::string& who, Duration latency) {
         const TimePoint at = world.now();
         EXPECT_FALSE(world.call(who, [&](core::ClientCore& c, TimePoint now) { return c.login(now, who, "valid"); }));
-                world.run_until(at + 4 * latency);
+        world.run_until(at + 4 * latency);
         EXPECT_FALSE(world.call(who, [](core::ClientCore& c, TimePoint now) { return c.join(now, "ch"); }));
-                world.run_until(at + 6 * latency);
+        world.run_until(at + 6 * latency);
         EXPECT_EQ(world.client(who).channel_state("ch"), ChannelState::connected) << who;
     }
 
@@ -71,7 +73,12 @@ TEST_P(IdleLink, AHealthyIdleLinkNeverTripsTheDetector) {
 
 INSTANTIATE_TEST_SUITE_P(Profiles, IdleLink,
                          ::testing::Values(std::pair{Profile::rtm, 0LL}, std::pair{Profile::rtc, 50LL},
-                                           std::pair{Profile::rtc_web, 500LL}, std::pair{Profile::room, 1000LL}));
+                                           std::pair{Profile::rtc_web, 500LL}, std::pair{Profile::room, 1000LL}),
+                         [](const ::testing::TestParamInfo<IdleLink::ParamType>& param) {
+                             std::string name(to_string(param.param.first));
+                             name.erase(std::remove(name.begin(), name.end(), '-'), name.end());
+                             return name + "_latency" + std::to_string(param.param.second) + "ms";
+                         });
 
 TEST(Liveness, AConnectionResetRepairedWithin4SecondsShowsNoStateChange) {
     Pair pair(Profile::rtc);
@@ -133,8 +140,8 @@ TEST(Liveness, ServerKeepAliveTimeoutReconnectsAtOnce) {
     auto& world = pair.world;
     ASSERT_TRUE(world.run_until([&] { return world.last_received("UID1") >= at_ms(5000); }, at_ms(7000)));
     const TimePoint t = world.now();                  // the server last heard UID1 50 ms before this
-        world.set_link("UID1", LinkMode::drop_outbound);  // UID1's heartbeats stop reaching the server
-    world.run_until(t + 2960ms);  // the server gave up on the connection at t + 2950 ms
+    world.set_link("UID1", LinkMode::drop_outbound);  // UID1's heartbeats stop reaching the server
+    world.run_until(t + 2960ms);                      // the server gave up on the connection at t + 2950 ms
     world.set_link("UID1", LinkMode::pass);
     world.run_until(t + 10s);
     // The server closes at t − 50 ms + 3 s; UID1 hears it 50 ms later and reconnects at once.
