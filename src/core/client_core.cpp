@@ -304,6 +304,10 @@ std::error_code ClientCore::check_session_for_operation() const {
     return {};
 }
 
+std::error_code ClientCore::check_queue_room() const {
+    return operations_.size() >= config_.max_queued_operations ? err(errc::queue_full) : std::error_code{};
+}
+
 std::error_code ClientCore::check_channel_operation(const std::string& channel) const {
     if (auto e = check_session_for_operation()) {
         return e;
@@ -373,8 +377,11 @@ OpResult ClientCore::publish(TimePoint now, const std::string& channel, const st
     if (auto e = check_channel_operation(channel)) {
         return {0, e};
     }
-    if (!is_valid_channel_name(stream)) {
+        if (!is_valid_channel_name(stream)) {
         return {0, err(errc::invalid_argument)};
+    }
+    if (auto e = check_queue_room()) {
+        return {0, e};  // checked before anything changes: a refused call has no effect
     }
     channels_[channel].own_streams.insert(stream);
     return enqueue(now, OpKind::publish, proto::Publish{0, channel, stream, false});
@@ -382,6 +389,9 @@ OpResult ClientCore::publish(TimePoint now, const std::string& channel, const st
 
 OpResult ClientCore::unpublish(TimePoint now, const std::string& channel, const std::string& stream) {
     if (auto e = check_channel_operation(channel)) {
+        return {0, e};
+    }
+        if (auto e = check_queue_room()) {
         return {0, e};
     }
     auto& own = channels_[channel].own_streams;
@@ -393,6 +403,9 @@ OpResult ClientCore::unpublish(TimePoint now, const std::string& channel, const 
 
 OpResult ClientCore::set_local_user_attributes(TimePoint now, proto::Attributes attributes) {
     if (auto e = check_session_for_operation()) {
+        return {0, e};
+    }
+        if (auto e = check_queue_room()) {
         return {0, e};
     }
     attributes_ = attributes;
@@ -412,6 +425,11 @@ OpResult ClientCore::get_user_attributes(TimePoint now, const std::string& user_
 OpResult ClientCore::renew_token(TimePoint now, std::string token) {
     if (auto e = check_session_for_operation()) {
         return {0, e};
+    }
+    if (link_ == Link::up) {
+        if (auto e = check_queue_room()) {
+            return {0, e};
+        }
     }
     token_ = std::move(token);
     token_warned_ = false;
@@ -1048,8 +1066,8 @@ void ClientCore::fail_operations(std::error_code error) {
 // ============================================================================================ operations
 
 OpResult ClientCore::enqueue(TimePoint now, OpKind kind, proto::ClientMessage message) {
-    if (operations_.size() >= config_.max_queued_operations) {
-        return {0, err(errc::queue_full)};
+    if (auto e = check_queue_room()) {
+        return {0, e};
     }
     Operation op;
     op.id = ++last_op_id_;
