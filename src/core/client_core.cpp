@@ -146,7 +146,7 @@ std::error_code ClientCore::login(TimePoint now, std::string user_id, std::strin
     login_deadline_ = now + config_.timings.login_timeout;
     set_state(now, ConnectionState::connecting, start_reason());
     for (const auto& name : channels) {
-                auto [it, inserted] = channels_.try_emplace(name);
+        auto [it, inserted] = channels_.try_emplace(name);
         if (inserted) {
             it->second.state = ChannelState::disconnected;
             it->second.join_deadline = login_deadline_;
@@ -219,7 +219,7 @@ std::error_code ClientCore::join(TimePoint now, const std::string& channel) {
         }
         return err(errc::already_joined);
     }
-        auto& record = channels_[channel];
+    auto& record = channels_[channel];
     record.state = ChannelState::disconnected;
     record.join_deadline = now + config_.timings.login_timeout;
     set_channel_state(channel, record, ChannelState::connecting, ChannelReason::joining);
@@ -240,6 +240,10 @@ std::error_code ClientCore::join_session(TimePoint now, std::string user_id, std
 }
 
 std::error_code ClientCore::leave(TimePoint now, const std::string& channel) {
+    if (phase_ == Phase::idle && is_rtc_family() &&
+        (state_ == ConnectionState::aborted || state_ == ConnectionState::failed)) {
+        return logout(now);  // the rtc seeds: after a failure the app calls leaveChannel(), then joins again
+    }
     if (phase_ == Phase::idle || phase_ == Phase::leaving) {
         return err(errc::not_logged_in);
     }
@@ -377,7 +381,7 @@ OpResult ClientCore::publish(TimePoint now, const std::string& channel, const st
     if (auto e = check_channel_operation(channel)) {
         return {0, e};
     }
-        if (!is_valid_channel_name(stream)) {
+    if (!is_valid_channel_name(stream)) {
         return {0, err(errc::invalid_argument)};
     }
     if (auto e = check_queue_room()) {
@@ -391,7 +395,7 @@ OpResult ClientCore::unpublish(TimePoint now, const std::string& channel, const 
     if (auto e = check_channel_operation(channel)) {
         return {0, e};
     }
-        if (auto e = check_queue_room()) {
+    if (auto e = check_queue_room()) {
         return {0, e};
     }
     auto& own = channels_[channel].own_streams;
@@ -405,7 +409,7 @@ OpResult ClientCore::set_local_user_attributes(TimePoint now, proto::Attributes 
     if (auto e = check_session_for_operation()) {
         return {0, e};
     }
-        if (auto e = check_queue_room()) {
+    if (auto e = check_queue_room()) {
         return {0, e};
     }
     attributes_ = attributes;
@@ -908,6 +912,12 @@ void ClientCore::handle(TimePoint /*now*/, proto::Pong& /*m*/) {
 }
 
 void ClientCore::handle(TimePoint now, proto::Close& m) {
+    if (phase_ == Phase::leaving) {
+        // The app already left: whatever the server says now (a kick, a ban, an expired token, a drain), the
+        // leave is complete. Turning it into ABORTED / FAILED would make the app leave a second time.
+        finish_leaving(now);
+        return;
+    }
     const bool rtm = config_.profile == Profile::rtm;
     switch (m.reason) {
         case proto::CloseReason::remote_login:
@@ -1102,7 +1112,7 @@ std::optional<TimePoint> ClientCore::deadline_of(Timer timer) const {
     const Timings& t = config_.timings;
     switch (timer) {
         case Timer::login: return phase_ == Phase::first_login ? login_deadline_ : std::nullopt;
-                case Timer::join: {
+        case Timer::join: {
             std::optional<TimePoint> earliest;
             if (phase_ == Phase::live || phase_ == Phase::first_login) {
                 for (const auto& [name, channel] : channels_) {
@@ -1113,8 +1123,7 @@ std::optional<TimePoint> ClientCore::deadline_of(Timer timer) const {
             }
             return earliest;
         }
-        case Timer::leave:
-            return phase_ == Phase::leaving ? leave_deadline_ : std::nullopt;
+        case Timer::leave: return phase_ == Phase::leaving ? leave_deadline_ : std::nullopt;
         case Timer::give_up:
             if (in_outage() && reconnecting_since_ && t.give_up_after > Duration::zero()) {
                 return *reconnecting_since_ + t.give_up_after;
@@ -1161,7 +1170,7 @@ void ClientCore::fire(TimePoint now, Timer timer) {
             end_session(now, ConnectionState::disconnected, ConnectionReason::login_timeout, err(errc::login_timeout),
                         ChannelReason::join_failed, err(errc::network_timeout));
             return;
-                case Timer::join:
+        case Timer::join:
             // A join that the server has not answered within the login timeout fails (room: network timeout).
             for (auto it = channels_.begin(); it != channels_.end(); ++it) {
                 if (it->second.join_deadline && *it->second.join_deadline <= now) {
@@ -1177,9 +1186,7 @@ void ClientCore::fire(TimePoint now, Timer timer) {
                 }
             }
             return;
-        case Timer::leave:
-            finish_leaving(now);
-            return;
+        case Timer::leave: finish_leaving(now); return;
         case Timer::give_up:
             end_session(now, ConnectionState::failed, ConnectionReason::join_failed, err(errc::gave_up),
                         ChannelReason::rejoin_failed, err(errc::network_timeout));
@@ -1187,7 +1194,7 @@ void ClientCore::fire(TimePoint now, Timer timer) {
         case Timer::lost:
             lost_reported_ = true;
             emit(ConnectionLost{});
-            set_state(now, ConnectionState::reconnecting, ConnectionReason::lost);
+            set_state(now, reconnect_state(), ConnectionReason::lost);  // rtc-web never shows RECONNECTING
             return;
         case Timer::silence:
             // No data for `interrupted_after`: the link is dead, whether it went silent or failed outright.

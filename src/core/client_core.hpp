@@ -321,7 +321,7 @@ private:
     // operations
     OpResult enqueue(TimePoint now, OpKind kind, proto::ClientMessage message);
     void flush_operations(TimePoint now);
-        [[nodiscard]] std::error_code check_session_for_operation() const;
+    [[nodiscard]] std::error_code check_session_for_operation() const;
     [[nodiscard]] std::error_code check_queue_room() const;
     [[nodiscard]] std::error_code check_channel_operation(const std::string& channel) const;
     [[nodiscard]] std::string next_message_id(OpId op) const;

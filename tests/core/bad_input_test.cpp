@@ -811,7 +811,9 @@ TEST(BadInputServer, PongWhileConnectedIsNotUnexpected) {
 std::optional<std::pair<ConnectionState, ConnectionReason>> after_close(Profile p, Where w, CloseReason reason) {
     using S = ConnectionState;
     using R = ConnectionReason;
-    const bool leaving = w == Where::disconnecting;
+    if (w == Where::disconnecting) {
+        return std::pair{S::disconnected, R::leave_channel};  // the app already left: any close completes it
+    }
     switch (reason) {
         case CloseReason::remote_login: return std::pair{S::aborted, R::remote_login};
         case CloseReason::banned:
@@ -822,18 +824,12 @@ std::optional<std::pair<ConnectionState, ConnectionReason>> after_close(Profile 
             }
             return std::pair{S::failed, R::token_expired};
         case CloseReason::keep_alive_timeout:
-            if (leaving) {
-                return std::pair{S::disconnected, R::leave_channel};
-            }
             if (w == Where::connected) {
                 return std::pair{reconnect_state(p), R::keep_alive_timeout};
             }
             return std::nullopt;
         case CloseReason::draining:
         case CloseReason::invalid:
-            if (leaving) {
-                return std::pair{S::disconnected, R::leave_channel};
-            }
             return std::nullopt;  // reconnect behind the scenes; visible only after interrupted_after
     }
     return std::nullopt;
@@ -1122,8 +1118,12 @@ TEST(BadInputApi, CallsThatNeedASessionFailWithNotLoggedIn) {
                       not_logged_in);
             EXPECT_EQ(op([](ClientCore& c, TimePoint now) { return c.renew_token(now, "valid"); }), not_logged_in);
             EXPECT_EQ(r.api([](ClientCore& c, TimePoint now) { return c.join(now, "c2"); }), not_logged_in);
-            EXPECT_EQ(r.api([](ClientCore& c, TimePoint now) { return c.leave(now, "ch"); }), not_logged_in);
-            EXPECT_EQ(r.api([](ClientCore& c, TimePoint now) { return c.leave(now, "nope"); }), not_logged_in);
+            // rtc / rtc-web: leave() in ABORTED / FAILED ends the session like logout() (the transition tests).
+            const bool leave_ends_it = rtc_family(p) && (w == Where::aborted || w == Where::failed);
+            if (!leave_ends_it) {
+                EXPECT_EQ(r.api([](ClientCore& c, TimePoint now) { return c.leave(now, "ch"); }), not_logged_in);
+                EXPECT_EQ(r.api([](ClientCore& c, TimePoint now) { return c.leave(now, "nope"); }), not_logged_in);
+            }
             EXPECT_EQ(r.api([](ClientCore& c, TimePoint now) { return c.switch_channel(now, "ch", "c2"); }),
                       not_logged_in);
             // A bad channel name is reported as such in any state.
