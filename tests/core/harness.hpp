@@ -108,6 +108,19 @@ inline std::vector<TimePoint> attempts_of(const World& world, const std::string&
     return out;
 }
 
+/// From the world's current time: `who` logs in as itself, joins `channel` once connected, and the world runs until
+/// the join is answered (two round trips, then one, at the client's one-way `latency`).
+inline void login_and_join(World& world, const std::string& who, const std::string& channel,
+                           Duration latency = std::chrono::milliseconds(50)) {
+    const TimePoint start = world.now();
+    ASSERT_FALSE(world.call(who, [&](core::ClientCore& c, TimePoint now) { return c.login(now, who, "valid"); }));
+    world.run_until(start + 4 * latency);
+    ASSERT_EQ(world.client(who).state(), ConnectionState::connected) << who;
+    ASSERT_FALSE(world.call(who, [&](core::ClientCore& c, TimePoint now) { return c.join(now, channel); }));
+    world.run_until(start + 6 * latency);
+    ASSERT_EQ(world.client(who).channel_state(channel), ChannelState::connected) << who;
+}
+
 /// Joins lines for a readable failure message.
 inline std::string joined(const std::vector<std::string>& lines) {
     std::string out;

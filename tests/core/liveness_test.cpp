@@ -17,18 +17,9 @@ struct Pair {
         : world(std::move(server)) {
         world.add_client("UID2", exact_config(profile, 2), latency);
         world.add_client("UID1", exact_config(profile, 1), latency);
-        login_and_join("UID2", latency);
+        login_and_join(world, "UID2", "ch", latency);
         world.run_until(std::max(world.now(), at_ms(1000)));
-        login_and_join("UID1", latency);
-    }
-
-    void login_and_join(const std::string& who, Duration latency) {
-        const TimePoint at = world.now();
-        EXPECT_FALSE(world.call(who, [&](core::ClientCore& c, TimePoint now) { return c.login(now, who, "valid"); }));
-        world.run_until(at + 4 * latency);
-        EXPECT_FALSE(world.call(who, [](core::ClientCore& c, TimePoint now) { return c.join(now, "ch"); }));
-        world.run_until(at + 6 * latency);
-        EXPECT_EQ(world.client(who).channel_state("ch"), ChannelState::connected) << who;
+        login_and_join(world, "UID1", "ch", latency);
     }
 
     [[nodiscard]] std::vector<std::string> states(const std::string& who, TimePoint from = {}) const {

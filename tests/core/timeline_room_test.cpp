@@ -14,16 +14,9 @@ protected:
     void SetUp() override {
         world.add_client("UID2", exact_config(Profile::room, 2));
         world.add_client("UID1", exact_config(Profile::room, 1));
-        login_and_join("UID2", 0);
-        login_and_join("UID1", 1000);
-    }
-
-    void login_and_join(const std::string& who, long long at) {
-        world.run_until(at_ms(at));
-        ASSERT_FALSE(world.call(who, [&](core::ClientCore& c, TimePoint now) { return c.login(now, who, "valid"); }));
-        world.run_until(at_ms(at + 200));
-        ASSERT_FALSE(world.call(who, [](core::ClientCore& c, TimePoint now) { return c.join(now, "r"); }));
-        world.run_until(at_ms(at + 300));
+        login_and_join(world, "UID2", "r");
+        world.run_until(at_ms(1000));
+        login_and_join(world, "UID1", "r");
     }
 
     TimePoint break_link() {
