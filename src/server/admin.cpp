@@ -1,0 +1,1 @@
+// relinkd admin. Placeholder.

@@ -1,0 +1,2 @@
+// The hub (server/hub.hpp). Placeholder.
+#include "server/hub.hpp"

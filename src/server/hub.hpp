@@ -1,0 +1,168 @@
+// server/hub.hpp — relinkd's sans-IO heart: sessions, presence, channels, history, peer queues, attributes,
+// de-duplication, kicks, limits and metrics, for every app the server hosts.
+//
+// Like the client core, the hub never does I/O, never reads a clock, never logs, never locks. The driver (the
+// Beast listener of relinkd, or a test on a virtual clock) reports connections and decoded frames, each input with
+// `now`; it pulls the hub's actions (send a message on a connection, close a connection) with poll_action() and
+// arms one timer at next_deadline(). handle_timeout(now) does nothing if nothing is due. Tokens are checked by a
+// TokenVerifier the driver supplies (it owns the app secrets and the wall clock); the hub only sees the verdict
+// and the token's remaining lifetime.
+//
+// Contract for the driver: after every input, drain poll_action() in order. A SendMessage for a connection is
+// written before any later action for it; a CloseConnection comes after the messages queued before it (so a
+// Close message reaches the client before the transport closes). Actions for a connection the driver already
+// closed are dropped by the driver.
+//
+// Thread safety: none. The driver serializes every call (one strand or one mutex).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <system_error>
+#include <variant>
+#include <vector>
+
+#include "protocol/codec.hpp"
+#include "protocol/messages.hpp"
+#include "relink/timings.hpp"
+
+namespace relink::server {
+
+using TimePoint = std::chrono::time_point<std::chrono::steady_clock, Duration>;
+using ConnId = std::uint64_t;
+
+/// The verdict on a token presented at login or renewal.
+struct TokenCheck {
+    std::error_code error;              ///< invalid_app_id, invalid_token, token_expired; empty when valid
+    Duration ttl{};                     ///< remaining lifetime; 0 = does not expire
+    std::vector<std::string> channels;  ///< channels the token allows; empty = any
+};
+
+/// (app id, user id, token) → verdict. Supplied by the driver; must be a pure computation for the hub's purposes
+/// (it may read the wall clock to compare the token's expiry).
+using TokenVerifier =
+    std::function<TokenCheck(const std::string& app_id, const std::string& user_id, const std::string& token)>;
+
+struct Limits {
+    std::size_t max_payload_bytes{proto::kMaxPayloadBytes};
+    double messages_per_second{50.0};  ///< per session, token bucket ...
+    double message_burst{100.0};       ///< ... of this size
+    std::size_t max_channels_per_user{32};
+    std::size_t max_members_per_channel{10'000};
+    double logins_per_second_per_address{20.0};        ///< token bucket per peer address ...
+    double login_burst{40.0};                          ///< ... of this size
+    std::size_t peer_queue_per_user{256};              ///< peer messages kept for resume; overflow counted as dropped
+    std::size_t history_per_channel{256};              ///< channel messages kept (backfill takes the window's newest)
+    Duration dedup_window{std::chrono::minutes(5)};    ///< client message ids remembered this long per session
+    Duration kick_cooldown{std::chrono::seconds(10)};  ///< a kicked instance may not take the id back sooner
+};
+
+struct HubConfig {
+    /// Server-side timings per profile: presence_timeout, backfill_window / count, heartbeat_interval (announced),
+    /// token_warning_lead. Default: timings_for(profile).
+    std::map<Profile, Timings> timings{{Profile::rtm, timings_for(Profile::rtm)},
+                                       {Profile::rtc, timings_for(Profile::rtc)},
+                                       {Profile::rtc_web, timings_for(Profile::rtc_web)},
+                                       {Profile::room, timings_for(Profile::room)}};
+    Limits limits;
+    /// A logged-in connection silent this long is closed with KEEP_ALIVE_TIMEOUT (the client's heartbeats stopped
+    /// reaching us although it may still hear us). 0 = never.
+    Duration keep_alive_timeout{std::chrono::seconds(6)};
+    /// A connection that has not logged in within this is closed.
+    Duration login_grace{std::chrono::seconds(10)};
+};
+
+// ------------------------------------------------------------------------------------------- actions
+
+struct SendMessage {
+    ConnId conn{0};
+    proto::ServerMessage message;
+};
+struct CloseConnection {
+    ConnId conn{0};
+};
+using HubAction = std::variant<SendMessage, CloseConnection>;
+
+// ------------------------------------------------------------------------------------------- observers
+
+struct SessionInfo {
+    std::string app_id;
+    std::string user_id;
+    Profile profile{Profile::rtm};
+    bool connected{false};  ///< a transport is attached (else the session waits out its presence timeout)
+    std::vector<std::string> channels;
+    std::string peer_address;
+};
+
+struct ChannelInfo {
+    std::string app_id;
+    std::string channel;
+    std::vector<std::string> members;
+    std::uint64_t messages{0};  ///< sequence number of the newest message
+};
+
+/// Counters since start, for the admin API's Prometheus text (/metrics).
+struct Metrics {
+    std::uint64_t connections_open{0};
+    std::uint64_t sessions{0};  ///< current sessions (present users)
+    std::uint64_t logins{0};    ///< successful logins (resumes included)
+    std::uint64_t resumes{0};   ///< logins that resumed a session silently
+    std::uint64_t login_failures{0};
+    std::uint64_t kicks{0};       ///< REMOTE_LOGIN, admin kicks and bans
+    std::uint64_t messages{0};    ///< messages accepted (channel + peer)
+    std::uint64_t deliveries{0};  ///< messages sent to receivers live
+    std::uint64_t backfilled{0};
+    std::uint64_t dropped{0};  ///< messages a receiver will never get (reported to it)
+    std::uint64_t deduplicated{0};
+    std::uint64_t presence_timeouts{0};
+    std::uint64_t rate_limited{0};
+    std::uint64_t bad_frames{0};
+};
+
+class Hub {
+public:
+    Hub(HubConfig config, TokenVerifier verifier);
+    ~Hub();
+    Hub(const Hub&) = delete;
+    Hub& operator=(const Hub&) = delete;
+
+    // ---- driver inputs ----
+    /// A transport (TLS + WebSocket) is established; `peer_address` is for per-address limits and listings.
+    void on_open(TimePoint now, ConnId conn, std::string peer_address);
+    void on_frame(TimePoint now, ConnId conn, const proto::ClientMessage& message);
+    /// A frame the codec could not decode (or that was too large): an error reply when the request id is known,
+    /// else a Close(invalid).
+    void on_bad_frame(TimePoint now, ConnId conn, const proto::DecodeError& error);
+    void on_closed(TimePoint now, ConnId conn);
+    void handle_timeout(TimePoint now);
+
+    // ---- admin ----
+    /// Ends a user's session with Close(kicked), or Close(banned), which also refuses the user's logins for
+    /// `ban_for`. Returns errc::not_logged_in when the user has no session (a ban is recorded all the same).
+    std::error_code kick(TimePoint now, const std::string& app_id, const std::string& user_id, bool ban,
+                         Duration ban_for = std::chrono::hours(24));
+    /// Tells every client to reconnect (elsewhere) within `window`, closes every connection, refuses new logins.
+    void drain(TimePoint now, Duration window);
+
+    // ---- outputs ----
+    [[nodiscard]] std::optional<TimePoint> next_deadline() const;
+    [[nodiscard]] std::optional<HubAction> poll_action();
+
+    // ---- observers ----
+    [[nodiscard]] std::vector<SessionInfo> sessions() const;
+    [[nodiscard]] std::vector<ChannelInfo> channels() const;
+    [[nodiscard]] const Metrics& metrics() const noexcept;
+    [[nodiscard]] bool draining() const noexcept;
+
+private:
+    struct State;
+    std::unique_ptr<State> state_;
+};
+
+}  // namespace relink::server

@@ -1,0 +1,1 @@
+// relinkd listener. Placeholder.

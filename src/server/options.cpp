@@ -1,0 +1,1 @@
+// relinkd options. Placeholder.

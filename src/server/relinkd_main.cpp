@@ -1,0 +1,2 @@
+// relinkd entry point. Placeholder.
+int main() { return 2; }

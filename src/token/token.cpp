@@ -1,0 +1,2 @@
+// Login tokens (token/token.hpp). Placeholder.
+#include "token/token.hpp"
