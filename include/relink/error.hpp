@@ -34,6 +34,7 @@ enum class errc : int {
     network_timeout = 24,      ///< login/join did not complete in time (room seed: 1002053)
     network_interrupted = 25,  ///< the link is down and being re-established (room seed: 1000017)
     login_timeout = 26,        ///< the first login did not succeed within the login timeout
+    limit_exceeded = 27,       ///< a server limit (channels per user, members per channel) was reached
     // fatal: do not retry with the same inputs
     invalid_token = 40,  ///< malformed token, bad signature, wrong app or user (room seed: 1002033)
     token_expired = 41,

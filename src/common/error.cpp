@@ -36,6 +36,8 @@ constexpr ErrorInfo kErrors[] = {
     {errc::network_interrupted, "NETWORK_INTERRUPTED", "the link is interrupted and being re-established",
      condition::transient},
     {errc::login_timeout, "LOGIN_TIMEOUT", "the login did not succeed within the login timeout", condition::transient},
+    {errc::limit_exceeded, "LIMIT_EXCEEDED", "a server limit was reached (channels per user or members per channel)",
+     condition::transient},
     {errc::invalid_token, "INVALID_TOKEN", "invalid token: malformed, bad signature, or for another app or user",
      condition::fatal},
     {errc::token_expired, "TOKEN_EXPIRED", "the token has expired", condition::fatal},

@@ -332,7 +332,7 @@ std::error_code ClientCore::check_channel_operation(const std::string& channel) 
     return err(errc::not_joined);
 }
 
-std::string ClientCore::next_message_id(OpId op) const {
+std::string ClientCore::instance_id() const {
     static constexpr std::array<char, 16> kHex{'0', '1', '2', '3', '4', '5', '6', '7',
                                                '8', '9', 'a', 'b', 'c', 'd', 'e', 'f'};
     std::string id(16, '0');
@@ -341,8 +341,10 @@ std::string ClientCore::next_message_id(OpId op) const {
         id[i] = kHex[tag & 0xFU];
         tag >>= 4U;
     }
-    return id + "-" + std::to_string(op);
+    return id;
 }
+
+std::string ClientCore::next_message_id(OpId op) const { return instance_id() + "-" + std::to_string(op); }
 
 OpResult ClientCore::send_peer_message(TimePoint now, const std::string& to_user, std::string payload,
                                        bool store_offline) {
@@ -557,6 +559,7 @@ proto::Login ClientCore::make_login() {
     login.app_id = config_.app_id;
     login.user_id = user_id_;
     login.token = token_;
+    login.instance_id = instance_id();
     login.profile = config_.profile;
     login.resume_token = resume_token_;
     login.last_peer_seen = last_peer_seen_;

@@ -324,6 +324,7 @@ private:
     [[nodiscard]] std::error_code check_session_for_operation() const;
     [[nodiscard]] std::error_code check_queue_room() const;
     [[nodiscard]] std::error_code check_channel_operation(const std::string& channel) const;
+    [[nodiscard]] std::string instance_id() const;  ///< this client instance's random tag, as 16 hex digits
     [[nodiscard]] std::string next_message_id(OpId op) const;
 
     // timers

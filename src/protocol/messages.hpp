@@ -45,6 +45,7 @@ struct Login {
     std::string app_id;
     std::string user_id;
     std::string token;
+    std::string instance_id;  ///< random per client instance: lets the server refuse a kicked instance's comeback
     Profile profile{Profile::rtm};
     std::optional<std::string> resume_token;  ///< present on a reconnect
     std::optional<StreamPosition> last_peer_seen;

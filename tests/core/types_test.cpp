@@ -266,6 +266,7 @@ const std::vector<ErrorRow> kErrors{
     {errc::network_timeout, 24, condition::transient},
     {errc::network_interrupted, 25, condition::transient},
     {errc::login_timeout, 26, condition::transient},
+    {errc::limit_exceeded, 27, condition::transient},
     {errc::invalid_token, 40, condition::fatal},
     {errc::token_expired, 41, condition::fatal},
     {errc::invalid_app_id, 42, condition::fatal},
@@ -306,7 +307,7 @@ TEST(TypesErrors, EveryCodeHasAStableNumberADistinctNameAndMessage) {
     }
     EXPECT_EQ(names.size(), kErrors.size()) << "every code has its own name";
     EXPECT_EQ(messages.size(), kErrors.size()) << "every code has its own message";
-    EXPECT_EQ(kErrors.size(), 30U);
+    EXPECT_EQ(kErrors.size(), 31U);
 }
 
 TEST(TypesErrors, NamesMatchTheEnumerators) {
