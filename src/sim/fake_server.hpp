@@ -44,25 +44,41 @@ struct ServerOutput {
     std::function<void(ConnId)> close;
 };
 
-class FakeServer {
+/// The server side of a World: the FakeServer below, or (in the server's tests) relinkd's real hub.
+class SimServer {
+public:
+    virtual ~SimServer() = default;
+    /// A connection (transport) was established from `address`.
+    virtual void on_open(TimePoint /*now*/, ConnId /*conn*/, const std::string& /*address*/) {}
+    virtual void on_frame(TimePoint now, ConnId conn, const proto::ClientMessage& message) = 0;
+    virtual void on_closed(TimePoint now, ConnId conn) = 0;
+    virtual void handle_timeout(TimePoint now) = 0;
+    [[nodiscard]] virtual std::optional<TimePoint> next_deadline() const = 0;
+    virtual void kick(TimePoint now, const std::string& user, bool ban) = 0;
+    virtual void drain(TimePoint now, Duration window) = 0;
+    /// Forgets all history and sessions, as a restarted server would (new epoch).
+    virtual void restart(TimePoint now) = 0;
+    [[nodiscard]] virtual std::set<std::string> members(const std::string& channel) const = 0;
+};
+
+class FakeServer final : public SimServer {
 public:
     FakeServer(FakeServerConfig config, ServerOutput output);
 
     // network inputs
-    void on_frame(TimePoint now, ConnId conn, const proto::ClientMessage& message);
-    void on_closed(TimePoint now, ConnId conn);
-    void handle_timeout(TimePoint now);
-    [[nodiscard]] std::optional<TimePoint> next_deadline() const;
+    void on_frame(TimePoint now, ConnId conn, const proto::ClientMessage& message) override;
+    void on_closed(TimePoint now, ConnId conn) override;
+    void handle_timeout(TimePoint now) override;
+    [[nodiscard]] std::optional<TimePoint> next_deadline() const override;
 
     // admin
-    void kick(TimePoint now, const std::string& user, bool ban);
-    void drain(TimePoint now, Duration window);
-    /// Forgets all history and sessions, as a restarted server would (new epoch).
-    void restart(TimePoint now);
+    void kick(TimePoint now, const std::string& user, bool ban) override;
+    void drain(TimePoint now, Duration window) override;
+    void restart(TimePoint now) override;
 
     // observers
     [[nodiscard]] bool is_present(const std::string& user) const;
-    [[nodiscard]] std::set<std::string> members(const std::string& channel) const;
+    [[nodiscard]] std::set<std::string> members(const std::string& channel) const override;
     [[nodiscard]] std::size_t logins() const noexcept { return logins_; }
     [[nodiscard]] std::size_t deliveries_deduplicated() const noexcept { return deduplicated_; }
 

@@ -18,10 +18,13 @@ double ms_since_start(TimePoint t) {
 }
 
 World::World(FakeServerConfig server_config)
-    : server_(std::make_unique<FakeServer>(
-          std::move(server_config),
-          ServerOutput{[this](ConnId conn, proto::ServerMessage m) { server_send(conn, std::move(m)); },
-                       [this](ConnId conn) { server_close(conn); }})) {}
+    : World([&](ServerOutput output) {
+          return std::make_unique<FakeServer>(std::move(server_config), std::move(output));
+      }) {}
+
+World::World(const ServerFactory& make_server)
+    : server_(make_server(ServerOutput{[this](ConnId conn, proto::ServerMessage m) { server_send(conn, std::move(m)); },
+                                       [this](ConnId conn) { server_close(conn); }})) {}
 
 core::ClientCore& World::add_client(const std::string& name, core::Config config, Duration one_way_latency) {
     if (clients_.count(name) != 0) {
@@ -83,6 +86,7 @@ void World::perform(const std::string& name, core::Action action) {
             conns_[conn] = {name, transport};
             client.conn = conn;
             client.established = true;
+            server_->on_open(now_, conn, name);
             client.core->on_transport_open(now_, transport);
             pump(name);
         });

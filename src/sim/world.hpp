@@ -52,6 +52,9 @@ struct ActionRecord {
 class World {
 public:
     explicit World(FakeServerConfig server_config = {});
+    /// A world whose server is made by `make_server` (given the output to the simulated network).
+    using ServerFactory = std::function<std::unique_ptr<SimServer>(ServerOutput)>;
+    explicit World(const ServerFactory& make_server);
     World(const World&) = delete;
     World& operator=(const World&) = delete;
 
@@ -59,7 +62,9 @@ public:
     core::ClientCore& add_client(const std::string& name, core::Config config,
                                  Duration one_way_latency = std::chrono::milliseconds(50));
     [[nodiscard]] core::ClientCore& client(const std::string& name);
-    [[nodiscard]] FakeServer& server() noexcept { return *server_; }
+    /// The FakeServer (throws std::bad_cast in a world built with another server).
+    [[nodiscard]] FakeServer& server() { return dynamic_cast<FakeServer&>(*server_); }
+    [[nodiscard]] SimServer& sim_server() noexcept { return *server_; }
     [[nodiscard]] TimePoint now() const noexcept { return now_; }
 
     /// Calls `fn(core, now)` for a client, then lets it act (an API call from the app).
@@ -125,7 +130,7 @@ private:
 
     TimePoint now_{};
     std::map<std::string, Client> clients_;
-    std::unique_ptr<FakeServer> server_;
+    std::unique_ptr<SimServer> server_;
     std::map<ConnId, std::pair<std::string, core::TransportId>> conns_;  ///< server conn → client transport
     ConnId last_conn_{0};
     std::priority_queue<Delivery, std::vector<Delivery>, std::greater<>> queue_;

@@ -1,1 +1,532 @@
-#include <gtest/gtest.h>
+// relinkd's hub on the virtual clock: with real client cores over the simulated network (presence per profile,
+// silent resume, backfill window and count, queue overflow, de-duplication, takeover and the kick-loop cool-down,
+// token expiry), and driven by hand (bad frames, limits, admin kick and ban, drain, metrics, listings).
+#include <algorithm>
+
+#include "core/harness.hpp"
+#include "server/hub_world.hpp"
+
+namespace relink::test {
+namespace {
+
+using server::Hub;
+using server::HubConfig;
+
+// ============================================================================ real clients against the hub
+
+struct HubPair {
+    explicit HubPair(Profile profile, HubConfig config = {}) : world(hub_world(std::move(config), &hub)) {
+        world->add_client("UID2", exact_config(profile, 2));
+        world->add_client("UID1", exact_config(profile, 1));
+        login_and_join(*world, "UID2", "ch");
+        world->run_until(at_ms(1000));
+        login_and_join(*world, "UID1", "ch");
+    }
+
+    /// Blackholes UID1 right after the first frame it receives at or after `after_ms`; returns that instant.
+    TimePoint break_link(long long after_ms) {
+        EXPECT_TRUE(
+            world->run_until([&] { return world->last_received("UID1") >= at_ms(after_ms); }, at_ms(after_ms + 2000)));
+        world->set_link("UID1", LinkMode::blackhole);
+        return world->now();
+    }
+
+    [[nodiscard]] std::vector<std::string> members_seen_by(const std::string& who, TimePoint from) const {
+        return timeline(
+            *world,
+            [&](const sim::Record& r) {
+                return r.client == who && (std::holds_alternative<core::MemberJoined>(r.event) ||
+                                           std::holds_alternative<core::MemberLeft>(r.event));
+            },
+            from);
+    }
+
+    HubServer* hub{nullptr};
+    std::unique_ptr<World> world;
+};
+
+class HubPresence : public ::testing::TestWithParam<std::pair<Profile, long long>> {};
+
+TEST_P(HubPresence, PeersSeeTheUserDropAfterTheProfilesPresenceTimeout) {
+    const auto [profile, presence_s] = GetParam();
+    HubPair pair(profile);
+    const TimePoint t3 = pair.break_link(5000);  // the hub last heard UID1 50 ms before t3
+    pair.world->run_until(t3 + std::chrono::seconds(presence_s) + 10s);
+    const std::vector<std::string> want{ms_text(t3 + std::chrono::seconds(presence_s)) +
+                                        " UID2 member_left ch UID1 DROPPED"};
+    EXPECT_EQ(pair.members_seen_by("UID2", t3), want) << joined(pair.members_seen_by("UID2", t3));
+    EXPECT_EQ(pair.world->sim_server().members("ch"), std::set<std::string>{"UID2"});
+    EXPECT_EQ(pair.hub->hub().metrics().presence_timeouts, 1U);
+}
+
+INSTANTIATE_TEST_SUITE_P(Profiles, HubPresence,
+                         ::testing::Values(std::pair{Profile::rtc_web, 10LL}, std::pair{Profile::rtc, 20LL},
+                                           std::pair{Profile::rtm, 30LL}, std::pair{Profile::room, 90LL}),
+                         [](const ::testing::TestParamInfo<HubPresence::ParamType>& param) {
+                             std::string name(to_string(param.param.first));
+                             name.erase(std::remove(name.begin(), name.end(), '-'), name.end());
+                             return name + "_" + std::to_string(param.param.second) + "s";
+                         });
+
+TEST(HubWithClients, AResumeWithinPresenceIsSilentForPeers) {
+    HubPair pair(Profile::rtc);
+    const TimePoint t3 = pair.break_link(5000);
+    pair.world->run_until(t3 + 15s);  // within the 20 s presence; the hub closed the silent connection at 6 s
+    pair.world->set_link("UID1", LinkMode::pass);
+    pair.world->run_until(t3 + 60s);
+    EXPECT_TRUE(pair.members_seen_by("UID2", t3).empty()) << joined(pair.members_seen_by("UID2", t3));
+    const auto reports = events_of<core::ContinuityReport>(*pair.world, "UID1");
+    ASSERT_EQ(reports.size(), 1U);
+    EXPECT_TRUE(reports[0].second.resumed);
+    EXPECT_EQ(pair.hub->hub().metrics().resumes, 1U);
+    EXPECT_EQ(pair.world->client("UID1").state(), ConnectionState::connected);
+}
+
+TEST(HubWithClients, BackfillFollowsTheWindowAndTheCount) {
+    HubPair pair(Profile::rtm);
+    auto& world = *pair.world;
+    const TimePoint t3 = pair.break_link(10'000);
+    for (int i = 1; i <= 10; ++i) {  // long before the reconnect: outside the 30 s window
+        world.run_until(t3 + std::chrono::seconds(i));
+        ASSERT_TRUE(world.call("UID2", [&](core::ClientCore& c, TimePoint now) {
+            return c.send_channel_message(now, "ch", "old" + std::to_string(i));
+        }));
+    }
+    for (int i = 1; i <= 40; ++i) {  // within the window: only the newest 32 come back
+        world.run_until(t3 + 35'000ms + i * 250ms);
+        ASSERT_TRUE(world.call("UID2", [&](core::ClientCore& c, TimePoint now) {
+            return c.send_channel_message(now, "ch", "new" + std::to_string(i));
+        }));
+    }
+    world.run_until(t3 + 45s);
+    world.set_link("UID1", LinkMode::pass);
+    world.run_until(t3 + 120s);
+
+    const auto reports = events_of<core::ContinuityReport>(world, "UID1");
+    ASSERT_EQ(reports.size(), 1U);
+    EXPECT_FALSE(reports[0].second.resumed);  // presence (30 s) had expired
+    EXPECT_EQ(reports[0].second.backfilled, 32U);
+    EXPECT_EQ(reports[0].second.dropped, 18U);
+    std::vector<std::string> got;
+    for (const auto& [at, m] : events_of<core::MessageReceived>(world, "UID1")) {
+        if (m.backfilled) {
+            got.push_back(m.payload);
+        }
+    }
+    std::vector<std::string> want;
+    for (int i = 9; i <= 40; ++i) {
+        want.push_back("new" + std::to_string(i));
+    }
+    EXPECT_EQ(got, want);
+}
+
+TEST(HubWithClients, PeerQueueOverflowIsReportedAsDropped) {
+    HubConfig config;
+    config.limits.peer_queue_per_user = 5;
+    HubPair pair(Profile::rtm, config);
+    auto& world = *pair.world;
+    const TimePoint t3 = pair.break_link(10'000);
+    for (int i = 1; i <= 8; ++i) {
+        ASSERT_TRUE(world.call("UID2", [&](core::ClientCore& c, TimePoint now) {
+            return c.send_peer_message(now, "UID1", "m" + std::to_string(i));
+        }));
+    }
+    world.run_until(t3 + 10s);
+    world.set_link("UID1", LinkMode::pass);
+    world.run_until(t3 + 40s);
+    const auto reports = events_of<core::ContinuityReport>(world, "UID1");
+    ASSERT_EQ(reports.size(), 1U);
+    EXPECT_TRUE(reports[0].second.resumed);
+    EXPECT_EQ(reports[0].second.backfilled, 5U);
+    EXPECT_EQ(reports[0].second.dropped, 3U);
+}
+
+TEST(HubWithClients, AResentMessageIsDeliveredOnce) {
+    HubPair pair(Profile::rtm);
+    auto& world = *pair.world;
+    world.run_until(at_ms(2000));
+    ASSERT_TRUE(world.call(
+        "UID1", [](core::ClientCore& c, TimePoint now) { return c.send_channel_message(now, "ch", "once"); }));
+    world.run_until(at_ms(2060));  // reached the hub at 2050 ms
+    world.set_link("UID1", LinkMode::blackhole);
+    world.run_until(at_ms(2150));  // its acknowledgement is lost
+    world.set_link("UID1", LinkMode::pass);
+    world.reset_connection("UID1");
+    world.run_until(at_ms(10'000));
+    std::vector<std::string> got;
+    for (const auto& [at, m] : events_of<core::MessageReceived>(world, "UID2")) {
+        got.push_back(m.payload);
+    }
+    EXPECT_EQ(got, std::vector<std::string>{"once"});
+    EXPECT_EQ(pair.hub->hub().metrics().deduplicated, 1U);
+}
+
+TEST(HubWithClients, TakeoverKicksTheOldInstanceWhichCannotTakeTheIdBackDuringTheCooldown) {
+    HubPair pair(Profile::rtm);
+    auto& world = *pair.world;
+    world.add_client("UID1-B", exact_config(Profile::rtm, 7));
+    world.run_until(at_ms(5000));
+    ASSERT_FALSE(
+        world.call("UID1-B", [](core::ClientCore& c, TimePoint now) { return c.login(now, "UID1", "valid"); }));
+    world.run_until(at_ms(6000));
+    ASSERT_EQ(world.client("UID1").state(), ConnectionState::aborted);
+    ASSERT_EQ(world.client("UID1-B").state(), ConnectionState::connected);
+
+    // The app of instance A logs out and straight back in (the seed's warning: this is how kick loops start).
+    ASSERT_FALSE(world.call("UID1", [](core::ClientCore& c, TimePoint now) { return c.logout(now); }));
+    ASSERT_FALSE(world.call("UID1", [](core::ClientCore& c, TimePoint now) { return c.login(now, "UID1", "valid"); }));
+    world.run_until(at_ms(7000));
+    EXPECT_EQ(world.client("UID1").state(), ConnectionState::aborted);      // refused with REMOTE_LOGIN
+    EXPECT_EQ(world.client("UID1-B").state(), ConnectionState::connected);  // not knocked off: no ping-pong
+
+    // After the cool-down (10 s) the same instance may log in again, and then it is B that is kicked.
+    world.run_until(at_ms(16'000));
+    ASSERT_FALSE(world.call("UID1", [](core::ClientCore& c, TimePoint now) { return c.logout(now); }));
+    ASSERT_FALSE(world.call("UID1", [](core::ClientCore& c, TimePoint now) { return c.login(now, "UID1", "valid"); }));
+    world.run_until(at_ms(17'000));
+    EXPECT_EQ(world.client("UID1").state(), ConnectionState::connected);
+    EXPECT_EQ(world.client("UID1-B").state(), ConnectionState::aborted);
+    const auto states = timeline(world, [](const sim::Record& r) {
+        return r.client == "UID1" && std::holds_alternative<core::ConnectionStateChanged>(r.event);
+    });
+    const std::vector<std::string> want{
+        "1000 UID1 state CONNECTING LOGIN",         "1200 UID1 state CONNECTED LOGIN_SUCCESS",
+        "5200 UID1 state ABORTED REMOTE_LOGIN",     "6000 UID1 state DISCONNECTED LOGOUT",
+        "6000 UID1 state CONNECTING LOGIN",         "6200 UID1 state ABORTED REMOTE_LOGIN",
+        "16000 UID1 state DISCONNECTED LOGOUT",     "16000 UID1 state CONNECTING LOGIN",
+        "16200 UID1 state CONNECTED LOGIN_SUCCESS",
+    };
+    EXPECT_EQ(states, want) << joined(states);
+}
+
+TEST(HubWithClients, RtcSessionsEndWithTheirTokenRtmSessionsDoNot) {
+    for (const Profile profile : {Profile::rtc, Profile::rtm}) {
+        auto world = hub_world();
+        world->add_client("UID1", exact_config(profile, 1));
+        ASSERT_FALSE(world->call(
+            "UID1", [](core::ClientCore& c, TimePoint now) { return c.login(now, "UID1", "exp=40000", {"ch"}); }));
+        world->run_until(at_ms(60'000));
+        if (profile == Profile::rtc) {
+            EXPECT_EQ(world->client("UID1").state(), ConnectionState::failed);
+            const auto changes = events_of<core::ConnectionStateChanged>(*world, "UID1");
+            ASSERT_FALSE(changes.empty());
+            EXPECT_EQ(changes.back().second.reason, ConnectionReason::token_expired);
+            EXPECT_EQ(changes.back().first, at_ms(40'050));  // the hub ended it at 40 s; one-way latency later
+        } else {
+            EXPECT_EQ(world->client("UID1").state(), ConnectionState::connected);  // R-RTM-9
+            EXPECT_EQ(events_of<core::TokenExpired>(*world, "UID1").size(), 1U);
+        }
+    }
+}
+
+TEST(HubWithClients, AServerRestartStartsANewEpochAndClientsRejoin) {
+    HubPair pair(Profile::rtm);
+    auto& world = *pair.world;
+    world.run_until(at_ms(5000));
+    world.server_restart();
+    world.run_until(at_ms(20'000));
+    EXPECT_EQ(world.sim_server().members("ch"), (std::set<std::string>{"UID1", "UID2"}));
+    for (const char* who : {"UID1", "UID2"}) {
+        const auto reports = events_of<core::ContinuityReport>(world, who);
+        ASSERT_EQ(reports.size(), 1U) << who;
+        EXPECT_FALSE(reports[0].second.resumed) << who;
+    }
+}
+
+// ============================================================================ the hub by hand
+
+/// A bare hub driven by hand: every input at `now`, every action collected.
+struct HandDriver {
+    HandDriver() : HandDriver(HubConfig{}) {}
+    explicit HandDriver(HubConfig config)
+        : hub(std::move(config), [this](const std::string& app, const std::string&, const std::string& token) {
+              return sim_token_check(now, app, token);
+          }) {}
+
+    /// Drains the hub's actions into `sent` / `closed`.
+    void drain() {
+        while (auto action = hub.poll_action()) {
+            if (auto* send = std::get_if<server::SendMessage>(&*action)) {
+                sent.emplace_back(send->conn, send->message);
+            } else {
+                closed.push_back(std::get<server::CloseConnection>(*action).conn);
+            }
+        }
+    }
+    void open(server::ConnId conn, const std::string& address = "10.0.0.1") {
+        hub.on_open(now, conn, address);
+        drain();
+    }
+    void frame(server::ConnId conn, const proto::ClientMessage& message) {
+        hub.on_frame(now, conn, message);
+        drain();
+    }
+    void advance(Duration d) {
+        now += d;
+        hub.handle_timeout(now);
+        drain();
+    }
+    proto::Login login_message(const std::string& user, const std::string& token = "valid",
+                               std::vector<std::string> channels = {}, Profile profile = Profile::rtm) {
+        proto::Login login;
+        login.request_id = ++request;
+        login.app_id = "app";
+        login.user_id = user;
+        login.token = token;
+        login.profile = profile;
+        login.instance_id = "instance-" + user;
+        for (auto& channel : channels) {
+            login.channels.push_back({std::move(channel), std::nullopt, {}});
+        }
+        return login;
+    }
+    /// Opens `conn` and logs `user` in on it; returns the reply.
+    proto::ServerMessage connect(server::ConnId conn, const std::string& user, std::vector<std::string> channels = {}) {
+        open(conn);
+        sent.clear();
+        frame(conn, login_message(user, "valid", std::move(channels)));
+        EXPECT_FALSE(sent.empty());
+        return sent.empty() ? proto::ServerMessage{} : sent.front().second;
+    }
+    /// The messages sent to `conn` since the last clear, of type T.
+    template <class T>
+    std::vector<T> to(server::ConnId conn) const {
+        std::vector<T> out;
+        for (const auto& [c, m] : sent) {
+            if (c == conn) {
+                if (const auto* t = std::get_if<T>(&m)) {
+                    out.push_back(*t);
+                }
+            }
+        }
+        return out;
+    }
+    /// The error of the Reply to `id`, or no error when the request got a typed answer (LoginOk, JoinOk ...).
+    std::error_code reply_error_or_ok(server::ConnId conn, proto::RequestId id) const {
+        for (const auto& reply : to<proto::Reply>(conn)) {
+            if (reply.request_id == id) {
+                return reply.error;
+            }
+        }
+        return {};
+    }
+    std::error_code reply_error(server::ConnId conn, proto::RequestId id) const {
+        for (const auto& reply : to<proto::Reply>(conn)) {
+            if (reply.request_id == id) {
+                return reply.error;
+            }
+        }
+        ADD_FAILURE() << "no reply to request " << id;
+        return {};
+    }
+
+    TimePoint now{};
+    Hub hub;
+    std::vector<std::pair<server::ConnId, proto::ServerMessage>> sent;
+    std::vector<server::ConnId> closed;
+    proto::RequestId request{0};
+};
+
+class HubByHand : public ::testing::Test, public HandDriver {};
+
+TEST_F(HubByHand, ARequestBeforeLoginGetsNotLoggedIn) {
+    open(1);
+    frame(1, proto::Join{7, "ch"});
+    EXPECT_EQ(reply_error(1, 7), make_error_code(errc::not_logged_in));
+    EXPECT_TRUE(closed.empty());
+}
+
+TEST_F(HubByHand, BadFramesGetAnErrorReplyOrACloseWithAReason) {
+    open(1);
+    hub.on_bad_frame(now, 1, proto::DecodeError{make_error_code(errc::protocol_error), "bad type", 9});
+    drain();
+    EXPECT_EQ(reply_error(1, 9), make_error_code(errc::protocol_error));
+    EXPECT_TRUE(closed.empty());
+    hub.on_bad_frame(now, 1, proto::DecodeError{make_error_code(errc::protocol_error), "not json", std::nullopt});
+    drain();
+    ASSERT_EQ(to<proto::Close>(1).size(), 1U);
+    EXPECT_EQ(to<proto::Close>(1)[0].reason, proto::CloseReason::invalid);
+    EXPECT_EQ(closed, std::vector<server::ConnId>{1});
+    EXPECT_EQ(hub.metrics().bad_frames, 2U);
+    // Whatever still arrives on the closed connection is ignored.
+    sent.clear();
+    frame(1, login_message("u"));
+    EXPECT_TRUE(sent.empty());
+}
+
+TEST_F(HubByHand, TokensForAnotherAppOrExpiredOrTamperedAreRefused) {
+    open(1);
+    auto login = login_message("u", "expired");
+    frame(1, login);
+    EXPECT_EQ(reply_error(1, login.request_id), make_error_code(errc::token_expired));
+    login = login_message("u", "tampered");
+    frame(1, login);
+    EXPECT_EQ(reply_error(1, login.request_id), make_error_code(errc::invalid_token));
+    login = login_message("u");
+    login.app_id = "other";
+    frame(1, login);
+    EXPECT_EQ(reply_error(1, login.request_id), make_error_code(errc::invalid_app_id));
+    EXPECT_EQ(hub.metrics().login_failures, 3U);
+    EXPECT_EQ(hub.metrics().logins, 0U);
+}
+
+TEST_F(HubByHand, ATokenLimitedToAChannelRefusesOthers) {
+    open(1);
+    auto login = login_message("u", "only=a", {"a", "b"});
+    frame(1, login);
+    const auto ok = to<proto::LoginOk>(1);
+    ASSERT_EQ(ok.size(), 1U);
+    ASSERT_EQ(ok[0].channels.size(), 2U);
+    EXPECT_FALSE(ok[0].channels[0].error);
+    EXPECT_EQ(ok[0].channels[1].error, make_error_code(errc::rejected_by_server));
+}
+
+TEST_F(HubByHand, LoginAttemptsPerAddressAreRateLimited) {
+    int limited = 0;
+    for (server::ConnId conn = 1; conn <= 60; ++conn) {
+        open(conn, "10.9.9.9");
+        auto login = login_message("u" + std::to_string(conn));
+        frame(conn, login);
+        limited += reply_error_or_ok(conn, login.request_id) == make_error_code(errc::rate_limited) ? 1 : 0;
+    }
+    EXPECT_EQ(limited, 20);  // a burst of 40, refilled at 20/s, and no time passed
+    open(100, "10.8.8.8");   // another address is not affected
+    auto login = login_message("other");
+    frame(100, login);
+    EXPECT_EQ(to<proto::LoginOk>(100).size(), 1U);
+}
+
+TEST_F(HubByHand, AFloodOverTheMessageRateIsRefusedWithRateLimited) {
+    connect(1, "u", {"ch"});
+    sent.clear();
+    int limited = 0;
+    for (int i = 0; i < 150; ++i) {
+        frame(1, proto::SendMessage{static_cast<proto::RequestId>(1000 + i), "m" + std::to_string(i), std::nullopt,
+                                    std::string("ch"), "x", false});
+        limited += reply_error(1, static_cast<proto::RequestId>(1000 + i)) == make_error_code(errc::rate_limited);
+    }
+    EXPECT_EQ(limited, 50);  // a burst of 100
+    EXPECT_EQ(hub.metrics().rate_limited, 50U);
+    advance(1s);  // 50 more tokens
+    sent.clear();
+    frame(1, proto::SendMessage{5000, "m-late", std::nullopt, std::string("ch"), "x", false});
+    EXPECT_FALSE(reply_error(1, 5000));
+}
+
+TEST_F(HubByHand, ChannelsPerUserAndMembersPerChannelAreLimited) {
+    HubConfig config;
+    config.limits.max_channels_per_user = 2;
+    config.limits.max_members_per_channel = 1;
+    HandDriver small(config);
+    small.connect(1, "u");
+    small.connect(2, "v");
+    small.frame(1, proto::Join{1, "a"});
+    small.frame(1, proto::Join{2, "b"});
+    small.frame(1, proto::Join{3, "c"});
+    EXPECT_EQ(small.to<proto::JoinOk>(1).size(), 2U);
+    EXPECT_EQ(small.reply_error(1, 3), make_error_code(errc::limit_exceeded));
+    small.frame(2, proto::Join{4, "a"});
+    EXPECT_EQ(small.reply_error(2, 4), make_error_code(errc::limit_exceeded));
+}
+
+TEST_F(HubByHand, AConnectionThatNeverLogsInIsClosed) {
+    open(1);
+    advance(9s);
+    EXPECT_TRUE(closed.empty());
+    advance(1s);
+    EXPECT_EQ(closed, std::vector<server::ConnId>{1});
+}
+
+TEST_F(HubByHand, ASilentConnectionIsClosedWithKeepAliveTimeoutButThePresenceLastsItsTimeout) {
+    connect(1, "u", {"ch"});
+    connect(2, "v", {"ch"});
+    sent.clear();
+    advance(5s);
+    frame(2, proto::Ping{});  // v keeps talking; u went silent at 0 s
+    advance(1s);
+    ASSERT_EQ(to<proto::Close>(1).size(), 1U);
+    EXPECT_EQ(to<proto::Close>(1)[0].reason, proto::CloseReason::keep_alive_timeout);
+    hub.on_closed(now, 1);
+    EXPECT_TRUE(to<proto::MemberLeft>(2).empty());  // still present (rtm: 30 s)
+    for (int i = 0; i < 24; ++i) {
+        frame(2, proto::Ping{});
+        advance(1s);
+    }
+    ASSERT_EQ(to<proto::MemberLeft>(2).size(), 1U);  // at 30 s
+    EXPECT_EQ(to<proto::MemberLeft>(2)[0].cause, MemberLeftCause::dropped);
+}
+
+TEST_F(HubByHand, AdminKickAndBan) {
+    connect(1, "u", {"ch"});
+    connect(2, "v", {"ch"});
+    sent.clear();
+    EXPECT_FALSE(hub.kick(now, "app", "u", /*ban=*/true));
+    drain();
+    ASSERT_EQ(to<proto::Close>(1).size(), 1U);
+    EXPECT_EQ(to<proto::Close>(1)[0].reason, proto::CloseReason::banned);
+    ASSERT_EQ(to<proto::MemberLeft>(2).size(), 1U);
+    EXPECT_EQ(to<proto::MemberLeft>(2)[0].cause, MemberLeftCause::kicked);
+    EXPECT_EQ(hub.metrics().kicks, 1U);
+    open(3);
+    auto login = login_message("u");
+    frame(3, login);
+    EXPECT_EQ(reply_error(3, login.request_id), make_error_code(errc::banned_by_server));
+    EXPECT_EQ(hub.kick(now, "app", "nobody", false), make_error_code(errc::not_logged_in));
+}
+
+TEST_F(HubByHand, DrainTellsEveryoneToComeBackWithinTheWindowAndRefusesNewLogins) {
+    connect(1, "u");
+    connect(2, "v");
+    sent.clear();
+    hub.drain(now, 2s);
+    drain();
+    for (const server::ConnId conn : {1, 2}) {
+        ASSERT_EQ(to<proto::Close>(conn).size(), 1U);
+        EXPECT_EQ(to<proto::Close>(conn)[0].reason, proto::CloseReason::draining);
+        EXPECT_EQ(to<proto::Close>(conn)[0].reconnect_within, 2s);
+    }
+    EXPECT_TRUE(hub.draining());
+    open(3);
+    EXPECT_EQ(to<proto::Close>(3).size(), 1U);
+}
+
+TEST_F(HubByHand, ListingsAndMetrics) {
+    connect(1, "u", {"ch"});
+    connect(2, "v", {"ch", "other"});
+    frame(1, proto::SendMessage{50, "id-1", std::nullopt, std::string("ch"), "hello", false});
+    frame(1, proto::SendMessage{51, "id-1", std::nullopt, std::string("ch"), "hello", false});  // a re-send
+    const auto sessions = hub.sessions();
+    ASSERT_EQ(sessions.size(), 2U);
+    EXPECT_EQ(sessions[0].user_id, "u");
+    EXPECT_TRUE(sessions[0].connected);
+    const auto channels = hub.channels();
+    ASSERT_EQ(channels.size(), 2U);
+    EXPECT_EQ(channels[0].channel, "ch");
+    EXPECT_EQ(channels[0].members, (std::vector<std::string>{"u", "v"}));
+    EXPECT_EQ(channels[0].messages, 1U);
+    const auto& m = hub.metrics();
+    EXPECT_EQ(m.sessions, 2U);
+    EXPECT_EQ(m.logins, 2U);
+    EXPECT_EQ(m.messages, 1U);
+    EXPECT_EQ(m.deliveries, 1U);
+    EXPECT_EQ(m.deduplicated, 1U);
+    EXPECT_EQ(m.connections_open, 2U);
+}
+
+TEST_F(HubByHand, APeerMessageToAnOfflineUserFailsUnlessStored) {
+    connect(1, "u");
+    frame(1, proto::SendMessage{60, "p-1", std::string("nobody"), std::nullopt, "hi", false});
+    EXPECT_EQ(reply_error(1, 60), make_error_code(errc::peer_offline));
+    frame(1, proto::SendMessage{61, "p-2", std::string("later"), std::nullopt, "hi", true});
+    EXPECT_FALSE(reply_error(1, 61));
+    const auto ok = connect(2, "later");
+    ASSERT_TRUE(std::holds_alternative<proto::LoginOk>(ok));
+    EXPECT_EQ(std::get<proto::LoginOk>(ok).backfilled, 1U);
+    const auto messages = to<proto::Message>(2);
+    ASSERT_EQ(messages.size(), 1U);
+    EXPECT_TRUE(messages[0].backfilled);
+    EXPECT_EQ(messages[0].payload, "hi");
+}
+
+}  // namespace
+}  // namespace relink::test
