@@ -1,18 +1,25 @@
 // token/token.hpp — relink's login tokens: HMAC-SHA256-signed claims (app id, user id, expiry, optional channel
 // privileges), minted by `relink-token` or an app's backend and verified by relinkd against the app's secret.
 //
-// Format (docs/protocol.md): "rl1.<base64url(claims JSON)>.<base64url(HMAC-SHA256(secret, "rl1." + claims part))>".
+// Format (docs/tokens.md): "rl1.<base64url(claims JSON)>.<base64url(HMAC-SHA256(secret, "rl1." + claims part))>".
 // Verification is total over any input and compares the MAC in constant time. Expiry is wall-clock time (Unix
 // seconds), passed in by the caller: this module reads no clock.
+//
+// Thread safety: every function here is a pure computation on its arguments; call them from any thread.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <vector>
 
 namespace relink::token {
+
+/// The longest token verify() accepts (and mint() produces), in bytes.
+inline constexpr std::size_t kMaxTokenSize = 4096;
 
 struct Claims {
     std::string app_id;
@@ -22,6 +29,8 @@ struct Claims {
 };
 
 /// Signs claims with the app's secret.
+/// @throws std::invalid_argument if the secret is empty, a string is not valid UTF-8, or the token would be
+///         longer than kMaxTokenSize (too many channels); std::runtime_error if OpenSSL fails.
 [[nodiscard]] std::string mint(const Claims& claims, std::string_view secret);
 
 struct Verified {
@@ -29,8 +38,19 @@ struct Verified {
     Claims claims;          ///< valid only when !error
 };
 
-/// Checks a token for (app, user) at wall-clock time `now_unix` (seconds).
+/// Checks a token for (app, user) at wall-clock time `now_unix` (seconds): the MAC first, then the claims. Never
+/// throws (any failure, even out of memory, is errc::invalid_token); an empty secret verifies nothing.
 [[nodiscard]] Verified verify(std::string_view token, std::string_view secret, std::string_view app_id,
                               std::string_view user_id, std::int64_t now_unix);
+
+namespace detail {
+
+/// base64url without padding (RFC 4648 section 5). Exposed for the tests.
+[[nodiscard]] std::string base64url_encode(std::string_view bytes);
+/// The strict inverse of base64url_encode(): no padding, no characters outside the alphabet, no impossible
+/// length, and the unused low bits of the last character zero, so each byte string has exactly one encoding.
+[[nodiscard]] std::optional<std::string> base64url_decode(std::string_view text);
+
+}  // namespace detail
 
 }  // namespace relink::token
