@@ -1,1 +1,804 @@
-// relinkd listener. Placeholder.
+// relinkd's driver (server/listener.hpp): Beast WebSocket over TLS around the sans-IO hub.
+//
+// Threads and strands. N threads run one io_context. Each connection's stream carries its own strand; the hub
+// has one more strand (HubService::strand_) on which every hub call happens, so the hub, which is not thread-safe,
+// only ever sees one caller. A connection posts its inputs to the hub strand; the hub strand drains the hub's
+// actions and posts each to its connection's strand. Both hops are posts to a strand from one strand, which Asio
+// runs in order, so the hub's ordering contract (messages before the close that follows them) holds on the wire.
+#include "server/listener.hpp"
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <deque>
+#include <fstream>
+#include <iostream>
+#include <thread>
+#include <unordered_map>
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <nlohmann/json.hpp>
+#include <openssl/ssl.h>
+#include <spdlog/spdlog.h>
+
+#include "protocol/codec.hpp"
+#include "server/admin.hpp"
+#include "server/tls.hpp"
+#include "token/token.hpp"
+
+namespace relink::server {
+
+namespace net = boost::asio;
+namespace ssl = boost::asio::ssl;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+namespace websocket = boost::beast::websocket;
+using tcp = boost::asio::ip::tcp;
+using Logger = std::shared_ptr<spdlog::logger>;
+
+TimePoint hub_now() noexcept {
+    return std::chrono::time_point_cast<Duration>(std::chrono::steady_clock::now());
+}
+
+namespace {
+
+/// A frame's byte budget in a connection's outbound queue. A client that reads slower than it is sent to is
+/// disconnected when its queue holds more than this (the hub's own queues keep what a resume needs).
+constexpr std::size_t kMaxQueuedBytes = 4 * 1024 * 1024;
+/// The HTTP upgrade request's header limit.
+constexpr std::uint32_t kMaxUpgradeHeaderBytes = 8 * 1024;
+/// A read buffer grown past this by a large frame is released after the frame, so idle sessions stay small.
+constexpr std::size_t kKeepReadBufferBytes = 16 * 1024;
+
+std::string_view close_reason_name(proto::CloseReason reason) noexcept {
+    switch (reason) {
+        case proto::CloseReason::remote_login: return "REMOTE_LOGIN";
+        case proto::CloseReason::banned: return "BANNED";
+        case proto::CloseReason::kicked: return "KICKED";
+        case proto::CloseReason::token_expired: return "TOKEN_EXPIRED";
+        case proto::CloseReason::keep_alive_timeout: return "KEEP_ALIVE_TIMEOUT";
+        case proto::CloseReason::draining: return "DRAINING";
+        case proto::CloseReason::invalid: return "INVALID";
+    }
+    return "UNKNOWN";
+}
+
+// ------------------------------------------------------------------------------------------- connections
+
+/// What the hub strand may ask of a connection. Both calls post to the connection's strand and return at once.
+class Connection {
+public:
+    virtual ~Connection() = default;
+    /// Queues an encoded frame. `close` is set when the frame is a proto::Close (its reason names the WebSocket
+    /// close that follows).
+    virtual void deliver(std::string frame, std::optional<proto::CloseReason> close) = 0;
+    /// Closes the WebSocket once every queued frame is written.
+    virtual void close() = 0;
+};
+
+// ------------------------------------------------------------------------------------------- the hub service
+
+/// The hub, its strand, its one timer and the registry of connections, all used on the strand only.
+class HubService final : public HubAccess {
+public:
+    HubService(net::io_context& ioc, HubConfig config, TokenVerifier verifier, Logger log)
+        : strand_(net::make_strand(ioc)),
+          hub_(std::move(config), std::move(verifier)),
+          timer_(strand_),
+          log_(std::move(log)) {}
+
+    /// Registers a new transport and tells the hub; returns its id.
+    ConnId open(std::weak_ptr<Connection> conn, std::string peer_address) {
+        const ConnId id = next_id_.fetch_add(1) + 1;
+        net::post(strand_, [this, id, conn = std::move(conn), peer = std::move(peer_address)]() mutable {
+            conns_.emplace(id, std::move(conn));
+            hub_.on_open(hub_now(), id, std::move(peer));
+            flush();
+        });
+        return id;
+    }
+
+    void frame(ConnId id, proto::ClientMessage message) {
+        net::post(strand_, [this, id, message = std::move(message)] {
+            if (conns_.contains(id)) {
+                hub_.on_frame(hub_now(), id, message);
+                flush();
+            }
+        });
+    }
+
+    void bad_frame(ConnId id, proto::DecodeError error) {
+        net::post(strand_, [this, id, error = std::move(error)] {
+            if (conns_.contains(id)) {
+                hub_.on_bad_frame(hub_now(), id, error);
+                flush();
+            }
+        });
+    }
+
+    void closed(ConnId id) {
+        net::post(strand_, [this, id] {
+            if (conns_.erase(id) != 0) {
+                hub_.on_closed(hub_now(), id);
+                flush();
+            }
+            if (conns_.empty() && on_all_closed_) {
+                auto done = std::move(on_all_closed_);
+                on_all_closed_ = nullptr;
+                done();
+            }
+        });
+    }
+
+    void run(Task task) override {
+        net::post(strand_, [this, task = std::move(task)] {
+            task(hub_, hub_now());
+            flush();
+        });
+    }
+
+    /// Drains the hub (every client gets Close(draining) and its connection is closed); calls `done` on the hub
+    /// strand once every connection has reported its close.
+    void drain(Duration window, std::function<void()> done) {
+        net::post(strand_, [this, window, done = std::move(done)]() mutable {
+            hub_.drain(hub_now(), window);
+            flush();
+            if (conns_.empty()) {
+                done();
+            } else {
+                on_all_closed_ = std::move(done);
+            }
+        });
+    }
+
+    void stop_timer() {
+        net::post(strand_, [this] { timer_.cancel(); });
+    }
+
+private:
+    /// After every input: dispatch the hub's actions in order, then re-arm the one timer.
+    void flush() {
+        while (auto action = hub_.poll_action()) {
+            if (auto* send = std::get_if<SendMessage>(&*action)) {
+                if (auto conn = find(send->conn)) {
+                    std::optional<proto::CloseReason> close;
+                    if (const auto* c = std::get_if<proto::Close>(&send->message)) {
+                        close = c->reason;
+                    }
+                    conn->deliver(proto::encode(send->message), close);
+                }
+            } else if (auto conn = find(std::get<CloseConnection>(*action).conn)) {
+                conn->close();
+            }
+        }
+        rearm();
+    }
+
+    std::shared_ptr<Connection> find(ConnId id) const {
+        const auto it = conns_.find(id);
+        return it == conns_.end() ? nullptr : it->second.lock();
+    }
+
+    void rearm() {
+        const auto deadline = hub_.next_deadline();
+        if (deadline == armed_) {
+            return;
+        }
+        armed_ = deadline;
+        if (!deadline) {
+            timer_.cancel();
+            return;
+        }
+        timer_.expires_at(std::chrono::time_point_cast<std::chrono::steady_clock::duration>(*deadline));
+        timer_.async_wait([this](beast::error_code ec) {
+            if (ec == net::error::operation_aborted) {
+                return;
+            }
+            // An early or stale wake-up is harmless: handle_timeout() does nothing when nothing is due.
+            armed_.reset();
+            hub_.handle_timeout(hub_now());
+            flush();
+        });
+    }
+
+    net::strand<net::io_context::executor_type> strand_;
+    Hub hub_;
+    net::steady_timer timer_;
+    std::optional<TimePoint> armed_;
+    std::unordered_map<ConnId, std::weak_ptr<Connection>> conns_;
+    std::atomic<ConnId> next_id_{0};
+    std::function<void()> on_all_closed_;
+    Logger log_;
+};
+
+// ------------------------------------------------------------------------------------------- a session
+
+struct SessionConfig {
+    Duration handshake_timeout{};
+};
+
+/// One client connection: [TLS handshake →] HTTP upgrade → WebSocket read loop, plus a write queue with one
+/// write outstanding. Each handler holds shared_from_this(), so the session lives while an operation is pending.
+template <class WsStream>
+class Session final : public Connection, public std::enable_shared_from_this<Session<WsStream>> {
+    static constexpr bool kTls = !std::is_same_v<WsStream, websocket::stream<beast::tcp_stream>>;
+
+public:
+    template <class... StreamArgs>
+    Session(HubService& hub, const SessionConfig& config, Logger log, std::string peer, StreamArgs&&... args)
+        : ws_(std::forward<StreamArgs>(args)...),
+          hub_(hub),
+          config_(config),
+          log_(std::move(log)),
+          peer_(std::move(peer)) {}
+
+    void run() {
+        net::dispatch(ws_.get_executor(), beast::bind_front_handler(&Session::on_run, this->shared_from_this()));
+    }
+
+    void deliver(std::string frame, std::optional<proto::CloseReason> close) override {
+        net::post(ws_.get_executor(), [self = this->shared_from_this(), frame = std::move(frame), close]() mutable {
+            self->enqueue(std::move(frame), close);
+        });
+    }
+
+    void close() override {
+        net::post(ws_.get_executor(), [self = this->shared_from_this()] {
+            if (self->ended_ || self->close_requested_) {
+                return;
+            }
+            self->close_requested_ = true;
+            if (!self->writing_) {
+                self->do_close();
+            }
+        });
+    }
+
+private:
+    void on_run() {
+        beast::get_lowest_layer(ws_).expires_after(config_.handshake_timeout);
+        if constexpr (kTls) {
+            ws_.next_layer().async_handshake(
+                ssl::stream_base::server,
+                beast::bind_front_handler(&Session::on_tls_handshake, this->shared_from_this()));
+        } else {
+            do_read_upgrade();
+        }
+    }
+
+    void on_tls_handshake(beast::error_code ec) {
+        if (ec) {
+            log_->debug("{}: TLS handshake failed: {}", peer_, ec.message());
+            return;
+        }
+        do_read_upgrade();
+    }
+
+    void do_read_upgrade() {
+        parser_.emplace();
+        parser_->header_limit(kMaxUpgradeHeaderBytes);
+        // The handshake deadline set in on_run() still runs: it covers TLS and the upgrade request.
+        http::async_read(ws_.next_layer(), buffer_, *parser_,
+                         beast::bind_front_handler(&Session::on_read_upgrade, this->shared_from_this()));
+    }
+
+    void on_read_upgrade(beast::error_code ec, std::size_t) {
+        if (ec) {
+            log_->debug("{}: no upgrade request: {}", peer_, ec.message());
+            return;
+        }
+        upgrade_ = parser_->release();
+        parser_.reset();
+        const auto target = std::string_view(upgrade_.target().data(), upgrade_.target().size());
+        const auto path = target.substr(0, target.find('?'));
+        if (!websocket::is_upgrade(upgrade_)) {
+            return do_reject(http::status::upgrade_required, "relinkd speaks WebSocket on /\n");
+        }
+        if (path != "/") {
+            return do_reject(http::status::not_found, "not found: relinkd's WebSocket endpoint is /\n");
+        }
+        beast::get_lowest_layer(ws_).expires_never();
+        auto timeout = websocket::stream_base::timeout::suggested(beast::role_type::server);
+        timeout.handshake_timeout = config_.handshake_timeout;
+        ws_.set_option(timeout);
+        ws_.set_option(websocket::stream_base::decorator(
+            [](websocket::response_type& res) { res.set(http::field::server, "relinkd"); }));
+        ws_.read_message_max(proto::kMaxFrameBytes);
+        ws_.async_accept(upgrade_, beast::bind_front_handler(&Session::on_accept, this->shared_from_this()));
+    }
+
+    void do_reject(http::status status, std::string body) {
+        log_->debug("{}: upgrade refused ({})", peer_, static_cast<unsigned>(status));
+        auto res = std::make_shared<http::response<http::string_body>>(status, upgrade_.version());
+        res->set(http::field::server, "relinkd");
+        res->set(http::field::content_type, "text/plain");
+        res->keep_alive(false);
+        res->body() = std::move(body);
+        res->prepare_payload();
+        http::async_write(ws_.next_layer(), *res,
+                          [self = this->shared_from_this(), res](beast::error_code, std::size_t) {
+                              beast::error_code ignored;
+                              beast::get_lowest_layer(self->ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+                          });
+    }
+
+    void on_accept(beast::error_code ec) {
+        upgrade_ = {};
+        if (ec) {
+            log_->debug("{}: WebSocket accept failed: {}", peer_, ec.message());
+            return;
+        }
+        // A client must wait for the 101 before it sends frames; anything it sent early is not a frame of ours.
+        buffer_.consume(buffer_.size());
+        id_ = hub_.open(this->weak_from_this(), peer_);
+        log_->debug("conn {} from {}: open", id_, peer_);
+        do_read();
+    }
+
+    void do_read() { ws_.async_read(buffer_, beast::bind_front_handler(&Session::on_read, this->shared_from_this())); }
+
+    void on_read(beast::error_code ec, std::size_t bytes) {
+        if (ec) {
+            if (ec == websocket::error::message_too_big) {
+                // Beast has already failed the connection with close code 1009 (too big); the hub counts it.
+                log_->debug("conn {}: frame above {} bytes", id_, proto::kMaxFrameBytes);
+                hub_.bad_frame(id_, {make_error_code(errc::payload_too_large), "frame too large", std::nullopt});
+            } else if (ec != websocket::error::closed) {
+                log_->debug("conn {}: read ended: {}", id_, ec.message());
+            }
+            return end();
+        }
+        if (!close_requested_) {
+            if (!ws_.got_text()) {
+                hub_.bad_frame(id_, {make_error_code(errc::protocol_error), "binary frame", std::nullopt});
+            } else {
+                const auto data = buffer_.cdata();
+                auto decoded = proto::decode_client(std::string_view(static_cast<const char*>(data.data()), bytes));
+                if (decoded) {
+                    hub_.frame(id_, std::move(*decoded.message));
+                } else {
+                    log_->debug("conn {}: undecodable frame: {}", id_, decoded.error.detail);
+                    hub_.bad_frame(id_, std::move(decoded.error));
+                }
+            }
+        }
+        buffer_.consume(buffer_.size());
+        if (buffer_.capacity() > kKeepReadBufferBytes) {
+            buffer_.shrink_to_fit();
+        }
+        do_read();
+    }
+
+    void enqueue(std::string frame, std::optional<proto::CloseReason> close) {
+        if (ended_ || close_requested_) {
+            return;
+        }
+        if (close) {
+            close_reason_ = close;
+        }
+        queued_bytes_ += frame.size();
+        queue_.push_back(std::move(frame));
+        if (queued_bytes_ > kMaxQueuedBytes) {
+            log_->warn("conn {} from {}: reads too slowly ({} bytes queued): disconnected", id_, peer_, queued_bytes_);
+            return abort();
+        }
+        if (!writing_) {
+            do_write();
+        }
+    }
+
+    void do_write() {
+        writing_ = true;
+        ws_.text(true);
+        ws_.async_write(net::buffer(queue_.front()),
+                        beast::bind_front_handler(&Session::on_write, this->shared_from_this()));
+    }
+
+    void on_write(beast::error_code ec, std::size_t) {
+        writing_ = false;
+        if (ec) {
+            log_->debug("conn {}: write failed: {}", id_, ec.message());
+            return abort();
+        }
+        queued_bytes_ -= queue_.front().size();
+        queue_.pop_front();
+        if (!queue_.empty()) {
+            return do_write();
+        }
+        if (close_requested_) {
+            do_close();
+        }
+    }
+
+    void do_close() {
+        if (closing_ || ended_) {
+            return;
+        }
+        closing_ = true;
+        websocket::close_reason reason{websocket::close_code::normal};
+        if (close_reason_) {
+            const auto name = close_reason_name(*close_reason_);
+            reason.reason.assign(name.data(), name.size());
+            if (*close_reason_ == proto::CloseReason::invalid) {
+                reason.code = websocket::close_code::policy_error;
+            } else if (*close_reason_ == proto::CloseReason::draining) {
+                reason.code = websocket::close_code::going_away;
+            }
+        }
+        log_->debug("conn {}: closing ({})", id_, reason.reason.c_str());
+        // The read loop goes on and ends with error::closed once the client answers (or the close times out).
+        ws_.async_close(reason, [self = this->shared_from_this()](beast::error_code) {});
+    }
+
+    /// Drops the transport at once; the pending read fails and reports the close to the hub.
+    void abort() {
+        queue_.clear();
+        queued_bytes_ = 0;
+        beast::error_code ignored;
+        beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+        beast::get_lowest_layer(ws_).socket().close(ignored);
+    }
+
+    /// The read loop ended: the hub hears of it exactly once.
+    void end() {
+        if (ended_) {
+            return;
+        }
+        ended_ = true;
+        queue_.clear();
+        queued_bytes_ = 0;
+        if (id_ != 0) {
+            log_->debug("conn {}: closed", id_);
+            hub_.closed(id_);
+        }
+    }
+
+    WsStream ws_;
+    HubService& hub_;
+    const SessionConfig config_;
+    Logger log_;
+    std::string peer_;
+    beast::flat_buffer buffer_;
+    std::optional<http::request_parser<http::empty_body>> parser_;
+    http::request<http::empty_body> upgrade_;
+    ConnId id_{0};
+    std::deque<std::string> queue_;
+    std::size_t queued_bytes_{0};
+    std::optional<proto::CloseReason> close_reason_;
+    bool writing_{false};
+    bool close_requested_{false};
+    bool closing_{false};
+    bool ended_{false};
+};
+
+// ------------------------------------------------------------------------------------------- the accept loop
+
+class Acceptor : public std::enable_shared_from_this<Acceptor> {
+public:
+    /// Binds; throws boost::system::system_error when it cannot.
+    Acceptor(net::io_context& ioc, const tcp::endpoint& endpoint, ssl::context* tls, HubService& hub,
+             const SessionConfig& config, Logger log)
+        : ioc_(ioc),
+          acceptor_(net::make_strand(ioc)),
+          retry_(acceptor_.get_executor()),
+          tls_(tls),
+          hub_(hub),
+          config_(config),
+          log_(std::move(log)) {
+        acceptor_.open(endpoint.protocol());
+        acceptor_.set_option(net::socket_base::reuse_address(true));
+        if (endpoint.address().is_v6()) {
+            acceptor_.set_option(net::ip::v6_only(false));
+        }
+        acceptor_.bind(endpoint);
+        acceptor_.listen(net::socket_base::max_listen_connections);
+    }
+
+    tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
+
+    void start() {
+        net::dispatch(acceptor_.get_executor(), [self = shared_from_this()] { self->do_accept(); });
+    }
+
+    void stop() {
+        net::post(acceptor_.get_executor(), [self = shared_from_this()] {
+            beast::error_code ignored;
+            self->stopped_ = true;
+            self->retry_.cancel();
+            self->acceptor_.close(ignored);
+        });
+    }
+
+private:
+    void do_accept() {
+        if (stopped_) {
+            return;
+        }
+        acceptor_.async_accept(net::make_strand(ioc_),
+                               beast::bind_front_handler(&Acceptor::on_accept, shared_from_this()));
+    }
+
+    void on_accept(beast::error_code ec, tcp::socket socket) {
+        if (stopped_ || ec == net::error::operation_aborted) {
+            return;
+        }
+        if (ec) {
+            // Out of descriptors or memory: back off a little instead of spinning.
+            log_->warn("accept failed: {}", ec.message());
+            retry_.expires_after(std::chrono::milliseconds(100));
+            retry_.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
+                if (!wait_ec) {
+                    self->do_accept();
+                }
+            });
+            return;
+        }
+        beast::error_code peer_ec;
+        const auto remote = socket.remote_endpoint(peer_ec);
+        std::string peer = peer_ec ? std::string("?") : remote.address().to_string();
+        socket.set_option(tcp::no_delay(true), peer_ec);
+        if (tls_ != nullptr) {
+            std::make_shared<Session<websocket::stream<beast::ssl_stream<beast::tcp_stream>>>>(
+                hub_, config_, log_, std::move(peer), std::move(socket), *tls_)
+                ->run();
+        } else {
+            std::make_shared<Session<websocket::stream<beast::tcp_stream>>>(hub_, config_, log_, std::move(peer),
+                                                                            std::move(socket))
+                ->run();
+        }
+        do_accept();
+    }
+
+    net::io_context& ioc_;
+    tcp::acceptor acceptor_;
+    net::steady_timer retry_;
+    ssl::context* tls_;
+    HubService& hub_;
+    const SessionConfig config_;
+    Logger log_;
+    bool stopped_{false};
+};
+
+// ------------------------------------------------------------------------------------------- start-up helpers
+
+/// One line on stderr for a start-up failure; the exit status of an unusable configuration.
+int fail(const std::string& line) {
+    std::cerr << "relinkd: " << line << std::endl;
+    return 2;
+}
+
+std::optional<tcp::endpoint> resolve(net::io_context& ioc, const HostPort& at, std::string& error) {
+    beast::error_code ec;
+    const auto address = net::ip::make_address(at.host, ec);
+    if (!ec) {
+        return tcp::endpoint(address, at.port);
+    }
+    tcp::resolver resolver(ioc);
+    const auto results = resolver.resolve(at.host, std::to_string(at.port), ec);
+    if (ec || results.empty()) {
+        error = "cannot resolve '" + at.host + "': " + (ec ? ec.message() : std::string("no address"));
+        return std::nullopt;
+    }
+    return results.begin()->endpoint();
+}
+
+/// The address to put in a URL for a bound endpoint: the unspecified address is reached on loopback.
+std::string url_host(const tcp::endpoint& endpoint) {
+    const auto address = endpoint.address();
+    if (address.is_v4()) {
+        return address.is_unspecified() ? "127.0.0.1" : address.to_string();
+    }
+    return "[" + (address.is_unspecified() ? std::string("::1") : address.to_string()) + "]";
+}
+
+TokenVerifier make_verifier(std::map<std::string, std::string> apps) {
+    return [apps = std::move(apps)](const std::string& app_id, const std::string& user_id,
+                                    const std::string& token) -> TokenCheck {
+        TokenCheck check;
+        const auto app = apps.find(app_id);
+        if (app == apps.end()) {
+            check.error = make_error_code(errc::invalid_app_id);
+            return check;
+        }
+        const auto now = std::chrono::system_clock::now();
+        const auto now_unix = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+        auto verified = token::verify(token, app->second, app_id, user_id, now_unix);
+        if (verified.error) {
+            check.error = verified.error;
+            return check;
+        }
+        if (verified.claims.expires_at != 0) {
+            const auto expires =
+                std::chrono::system_clock::time_point(std::chrono::seconds(verified.claims.expires_at));
+            if (expires <= now) {
+                check.error = make_error_code(errc::token_expired);
+                return check;
+            }
+            check.ttl = std::chrono::duration_cast<Duration>(expires - now);
+        }
+        check.channels = std::move(verified.claims.channels);
+        return check;
+    };
+}
+
+/// The TLS server context: TLS 1.2+, buffers released while idle, the given or a generated certificate.
+std::string configure_tls(ssl::context& ctx, const Options& options) {
+    SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+    ctx.set_options(ssl::context::default_workarounds | ssl::context::no_compression | ssl::context::single_dh_use);
+    // An idle TLS session keeps no read/write buffers (most sessions are idle most of the time).
+    SSL_CTX_set_mode(ctx.native_handle(), SSL_MODE_RELEASE_BUFFERS);
+    beast::error_code ec;
+    std::string certificate_pem;
+    if (!options.cert_file.empty()) {
+        ctx.use_certificate_chain_file(options.cert_file, ec);
+        if (ec) {
+            return "cannot load --cert '" + options.cert_file + "': " + ec.message();
+        }
+        ctx.use_private_key_file(options.key_file, ssl::context::pem, ec);
+        if (ec) {
+            return "cannot load --key '" + options.key_file + "': " + ec.message();
+        }
+        if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
+            return "--key does not match --cert";
+        }
+        if (!options.write_ca_file.empty()) {
+            std::ifstream in(options.cert_file, std::ios::binary);
+            certificate_pem.assign(std::istreambuf_iterator<char>(in), {});
+        }
+    } else {
+        auto generated = generate_self_signed();
+        if (!generated.pem) {
+            return "cannot generate a self-signed certificate: " + generated.error;
+        }
+        ctx.use_certificate_chain(net::buffer(generated.pem->certificate_pem), ec);
+        if (!ec) {
+            ctx.use_private_key(net::buffer(generated.pem->private_key_pem), ssl::context::pem, ec);
+        }
+        if (ec) {
+            return "cannot use the generated certificate: " + ec.message();
+        }
+        certificate_pem = std::move(generated.pem->certificate_pem);
+    }
+    if (!options.write_ca_file.empty()) {
+        // Written whole to a temporary name, then renamed, so a reader never sees half a PEM.
+        const std::string temporary = options.write_ca_file + ".tmp";
+        {
+            std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+            out << certificate_pem;
+            if (!out.flush()) {
+                return "cannot write --write-ca '" + options.write_ca_file + "'";
+            }
+        }
+        if (std::rename(temporary.c_str(), options.write_ca_file.c_str()) != 0) {
+            std::remove(temporary.c_str());
+            return "cannot write --write-ca '" + options.write_ca_file + "'";
+        }
+    }
+    return {};
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------------- run_server
+
+int run_server(const Options& options, const Logger& log) {
+    const unsigned threads = options.threads != 0 ? options.threads : std::max(1U, std::thread::hardware_concurrency());
+
+    std::optional<ssl::context> tls;
+    if (!options.insecure_plaintext) {
+        tls.emplace(ssl::context::tls_server);
+        if (auto error = configure_tls(*tls, options); !error.empty()) {
+            return fail(error);
+        }
+    }
+
+    net::io_context ioc{static_cast<int>(threads)};
+    const SessionConfig session_config{handshake_timeout(options)};
+    HubService hub(ioc, make_hub_config(options), make_verifier(options.apps), log);
+
+    std::string error;
+    const auto endpoint = resolve(ioc, options.listen, error);
+    if (!endpoint) {
+        return fail("--listen: " + error);
+    }
+    std::shared_ptr<Acceptor> acceptor;
+    try {
+        acceptor = std::make_shared<Acceptor>(ioc, *endpoint, tls ? &*tls : nullptr, hub, session_config, log);
+    } catch (const boost::system::system_error& e) {
+        return fail("cannot listen on " + options.listen.host + ":" + std::to_string(options.listen.port) + ": " +
+                    e.code().message());
+    }
+
+    std::unique_ptr<AdminServer> admin;
+    if (options.admin_listen) {
+        try {
+            AdminServer::Config admin_config{*options.admin_listen, options.admin_secret,
+                                             scale(std::chrono::hours(24), options.time_scale),
+                                             std::chrono::seconds(10)};
+            admin = std::make_unique<AdminServer>(ioc, std::move(admin_config), hub, log);
+        } catch (const boost::system::system_error& e) {
+            return fail("cannot listen on --admin-listen " + options.admin_listen->host + ":" +
+                        std::to_string(options.admin_listen->port) + ": " + e.code().message());
+        }
+    }
+
+    // SIGTERM / SIGINT: drain (every client is told to reconnect elsewhere), stop accepting, then stop once every
+    // connection has closed or after a bounded wait, whichever comes first. A second signal stops at once.
+    net::signal_set signals(ioc, SIGINT, SIGTERM);
+    net::steady_timer shutdown_deadline(ioc);
+    bool shutting_down = false;
+    auto stop_everything = [&ioc, &admin, &hub] {
+        if (admin) {
+            admin->stop();
+        }
+        hub.stop_timer();
+        ioc.stop();
+    };
+    std::function<void(beast::error_code, int)> on_signal = [&](beast::error_code ec, int signal_number) {
+        if (ec) {
+            return;
+        }
+        if (shutting_down) {
+            log->warn("signal {} again: stopping now", signal_number);
+            ioc.stop();
+            return;
+        }
+        shutting_down = true;
+        log->info("signal {}: draining", signal_number);
+        hub.drain(drain_window(options), [&ioc, log, &stop_everything] {
+            log->info("drained: every connection closed");
+            net::post(ioc, stop_everything);
+        });
+        acceptor->stop();
+        // The process must be gone within 5 s of the signal: give the close handshakes 3 s at most.
+        shutdown_deadline.expires_after(std::chrono::seconds(3));
+        shutdown_deadline.async_wait([log, &stop_everything](beast::error_code wait_ec) {
+            if (!wait_ec) {
+                log->warn("drain: connections still open after 3 s; stopping");
+                stop_everything();
+            }
+        });
+        signals.async_wait(on_signal);
+    };
+    signals.async_wait(on_signal);
+
+    acceptor->start();
+    nlohmann::ordered_json line{{"event", "listening"},
+                                {"url", std::string(tls ? "wss://" : "ws://") + url_host(acceptor->local_endpoint()) +
+                                            ":" + std::to_string(acceptor->local_endpoint().port()) + "/"}};
+    if (admin) {
+        admin->start();
+        line["admin"] = "http://" + admin->url_host() + ":" + std::to_string(admin->port()) + "/";
+    }
+    std::cout << line.dump() << std::endl;  // exactly one line on stdout, flushed
+    log->info("listening on {} with {} io threads{}", line["url"].get<std::string>(), threads,
+              options.time_scale != 1.0 ? fmt::format(", time scale {}", options.time_scale) : std::string());
+
+    std::vector<std::thread> pool;
+    pool.reserve(threads - 1);
+    for (unsigned i = 1; i < threads; ++i) {
+        pool.emplace_back([&ioc] { ioc.run(); });
+    }
+    ioc.run();
+    for (auto& thread : pool) {
+        thread.join();
+    }
+    log->info("stopped");
+    return 0;
+}
+
+}  // namespace relink::server

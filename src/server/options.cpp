@@ -1,1 +1,437 @@
-// relinkd options. Placeholder.
+// relinkd's options (server/options.hpp): flags, the JSON config file, validation and the scaled durations.
+#include "server/options.hpp"
+
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+namespace relink::server {
+namespace {
+
+using Json = nlohmann::json;
+
+/// The flags that take a value, and the boolean ones; a config file uses the same names without the dashes.
+const std::set<std::string, std::less<>> kValueFlags{"config",     "listen",  "cert",         "key",
+                                                     "write-ca",   "app",     "admin-listen", "admin-secret",
+                                                     "time-scale", "threads", "log-level"};
+const std::set<std::string, std::less<>> kBoolFlags{"insecure-plaintext", "help"};
+
+const std::set<std::string, std::less<>> kLogLevels{"trace", "debug", "info", "warn", "error", "critical", "off"};
+
+std::string add_app(Options& options, std::string_view text, std::set<std::string>& seen) {
+    const auto colon = text.find(':');
+    if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
+        return "--app wants ID:SECRET with a non-empty id and secret";  // never echo a secret
+    }
+    std::string id{text.substr(0, colon)};
+    if (!is_valid_user_id(id)) {
+        return "--app: invalid app id '" + id + "' (1-64 characters of a-zA-Z0-9 and !#$%&()+-:;<=.>?@[]^_{|}~,)";
+    }
+    if (!seen.insert(id).second) {
+        return "--app: app id '" + id + "' given twice";
+    }
+    options.apps[id] = std::string(text.substr(colon + 1));
+    return {};
+}
+
+std::optional<double> parse_double(std::string_view text) {
+    if (text.empty() || text.size() > 64) {
+        return std::nullopt;
+    }
+    const std::string copy{text};
+    char* end = nullptr;
+    errno = 0;
+    const double value = std::strtod(copy.c_str(), &end);
+    if (errno != 0 || end != copy.c_str() + copy.size()) {
+        return std::nullopt;
+    }
+    return value;
+}
+
+std::optional<unsigned> parse_unsigned(std::string_view text) {
+    unsigned value = 0;
+    const auto* end = text.data() + text.size();
+    const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+    if (text.empty() || ec != std::errc{} || ptr != end) {
+        return std::nullopt;
+    }
+    return value;
+}
+
+/// Applies one flag (name without dashes) with its value; returns an error line or "".
+std::string apply_flag(Options& options, std::string_view name, std::string_view value,
+                       std::set<std::string>& apps_seen) {
+    if (name == "listen" || name == "admin-listen") {
+        auto host_port = parse_host_port(value);
+        if (!host_port) {
+            return "--" + std::string(name) + " wants HOST:PORT (e.g. 127.0.0.1:8443 or [::1]:0), got '" +
+                   std::string(value) + "'";
+        }
+        (name == "listen" ? options.listen : options.admin_listen.emplace()) = *host_port;
+    } else if (name == "cert") {
+        options.cert_file = value;
+    } else if (name == "key") {
+        options.key_file = value;
+    } else if (name == "write-ca") {
+        options.write_ca_file = value;
+    } else if (name == "app") {
+        return add_app(options, value, apps_seen);
+    } else if (name == "admin-secret") {
+        options.admin_secret = value;
+    } else if (name == "time-scale") {
+        const auto scale = parse_double(value);
+        if (!scale || !std::isfinite(*scale) || *scale <= 0.0 || *scale > 1000.0) {
+            return "--time-scale wants a number in (0, 1000], got '" + std::string(value) + "'";
+        }
+        options.time_scale = *scale;
+    } else if (name == "threads") {
+        const auto threads = parse_unsigned(value);
+        if (!threads || *threads < 1 || *threads > 1024) {
+            return "--threads wants an integer in [1, 1024], got '" + std::string(value) + "'";
+        }
+        options.threads = *threads;
+    } else if (name == "log-level") {
+        if (!kLogLevels.contains(value)) {
+            return "--log-level wants one of trace, debug, info, warn, error, critical, off; got '" +
+                   std::string(value) + "'";
+        }
+        options.log_level = value;
+    } else {
+        return "unknown option '--" + std::string(name) + "'";
+    }
+    return {};
+}
+
+std::string read_file(const std::string& path, std::string& text) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        return "--config: cannot read '" + path + "'";
+    }
+    std::ostringstream out;
+    out << in.rdbuf();
+    text = out.str();
+    return {};
+}
+
+/// The whole configuration's consistency, once flags and file are merged.
+std::string validate(Options& options) {
+    if (options.help) {
+        return {};
+    }
+    if (options.apps.empty()) {
+        return "no app configured: give at least one --app ID:SECRET";
+    }
+    if (options.cert_file.empty() != options.key_file.empty()) {
+        return "--cert and --key go together";
+    }
+    if (options.insecure_plaintext) {
+        if (!options.cert_file.empty()) {
+            return "--insecure-plaintext and --cert/--key exclude each other";
+        }
+        if (!options.write_ca_file.empty()) {
+            return "--write-ca needs TLS, not --insecure-plaintext";
+        }
+        if (!is_loopback_host(options.listen.host)) {
+            return "--insecure-plaintext is refused on a non-loopback address (" + options.listen.host + "): use TLS";
+        }
+    }
+    if (options.admin_listen && options.admin_secret.empty()) {
+        return "--admin-listen needs --admin-secret";
+    }
+    if (!options.admin_listen && !options.admin_secret.empty()) {
+        return "--admin-secret needs --admin-listen";
+    }
+    return {};
+}
+
+}  // namespace
+
+std::optional<HostPort> parse_host_port(std::string_view text) {
+    HostPort result;
+    std::string_view port_text;
+    if (!text.empty() && text.front() == '[') {
+        const auto close = text.find(']');
+        if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+            return std::nullopt;
+        }
+        result.host = std::string(text.substr(1, close - 1));
+        port_text = text.substr(close + 2);
+        if (result.host.find(':') == std::string::npos) {
+            return std::nullopt;  // brackets are for IPv6 literals
+        }
+    } else {
+        const auto colon = text.rfind(':');
+        if (colon == std::string_view::npos) {
+            return std::nullopt;
+        }
+        result.host = std::string(text.substr(0, colon));
+        port_text = text.substr(colon + 1);
+        if (result.host.find(':') != std::string::npos) {
+            return std::nullopt;  // an IPv6 literal must be bracketed
+        }
+        if (result.host.empty()) {
+            result.host = "0.0.0.0";
+        }
+    }
+    if (result.host.empty() || result.host.size() > 253) {
+        return std::nullopt;
+    }
+    for (const char c : result.host) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                        c == '-' || c == ':' || c == '_' || c == '%';
+        if (!ok) {
+            return std::nullopt;
+        }
+    }
+    const auto port = parse_unsigned(port_text);
+    if (!port || *port > 65535) {
+        return std::nullopt;
+    }
+    result.port = static_cast<std::uint16_t>(*port);
+    return result;
+}
+
+bool is_loopback_host(std::string_view host) {
+    if (host == "localhost" || host == "::1" || host == "0:0:0:0:0:0:0:1") {
+        return true;
+    }
+    // 127.0.0.0/8, dotted quad only.
+    if (!host.starts_with("127.")) {
+        return false;
+    }
+    int parts = 0;
+    std::size_t start = 0;
+    while (start <= host.size()) {
+        auto dot = host.find('.', start);
+        if (dot == std::string_view::npos) {
+            dot = host.size();
+        }
+        const auto part = parse_unsigned(host.substr(start, dot - start));
+        if (!part || *part > 255 || dot - start > 3) {
+            return false;
+        }
+        ++parts;
+        start = dot + 1;
+    }
+    return parts == 4;
+}
+
+std::string apply_config_json(std::string_view text, Options& options) {
+    const Json config = Json::parse(text, nullptr, /*allow_exceptions=*/false, /*ignore_comments=*/true);
+    if (config.is_discarded()) {
+        return "--config: not valid JSON";
+    }
+    if (!config.is_object()) {
+        return "--config: the file must hold one JSON object";
+    }
+    std::set<std::string> apps_seen;
+    for (const auto& [key, value] : config.items()) {
+        const auto where = "--config: key \"" + key + "\"";
+        if (key == "config" || key == "help") {
+            return where + " is not allowed in a config file";
+        }
+        if (key == "insecure-plaintext") {
+            if (!value.is_boolean()) {
+                return where + " wants true or false";
+            }
+            options.insecure_plaintext = value.get<bool>();
+            continue;
+        }
+        if (!kValueFlags.contains(key)) {
+            return where + " is unknown";
+        }
+        if (key == "app") {
+            options.apps.clear();
+            if (value.is_object()) {
+                for (const auto& [id, secret] : value.items()) {
+                    if (!secret.is_string()) {
+                        return where + ": the secret of app '" + id + "' must be a string";
+                    }
+                    if (auto error = add_app(options, id + ":" + secret.get<std::string>(), apps_seen);
+                        !error.empty()) {
+                        return "--config: " + error;
+                    }
+                }
+                continue;
+            }
+            const Json list = value.is_array() ? value : Json::array({value});
+            for (const auto& item : list) {
+                if (!item.is_string()) {
+                    return where + " wants \"ID:SECRET\", a list of them, or an object {\"ID\": \"SECRET\"}";
+                }
+                if (auto error = add_app(options, item.get<std::string>(), apps_seen); !error.empty()) {
+                    return "--config: " + error;
+                }
+            }
+            continue;
+        }
+        std::string scalar;
+        if (value.is_string()) {
+            scalar = value.get<std::string>();
+        } else if ((key == "time-scale" || key == "threads") && value.is_number()) {
+            scalar = value.dump();
+        } else {
+            return where + (key == "time-scale" || key == "threads" ? " wants a number" : " wants a string");
+        }
+        if (auto error = apply_flag(options, key, scalar, apps_seen); !error.empty()) {
+            return "--config: " + error;
+        }
+    }
+    return {};
+}
+
+ParsedOptions parse_options(const std::vector<std::string>& args) {
+    ParsedOptions result;
+    Options options;
+    // Split "--name=value", check every flag, and find --config first (flags override the file).
+    struct Flag {
+        std::string name;
+        std::string value;
+    };
+    std::vector<Flag> flags;
+    std::optional<std::string> config_path;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        std::string_view arg = args[i];
+        if (arg == "-h") {
+            arg = "--help";
+        }
+        if (!arg.starts_with("--") || arg.size() == 2) {
+            result.error = "unexpected argument '" + std::string(arg) + "' (see --help)";
+            return result;
+        }
+        arg.remove_prefix(2);
+        std::string name{arg};
+        std::optional<std::string> value;
+        if (const auto eq = arg.find('='); eq != std::string_view::npos) {
+            name = std::string(arg.substr(0, eq));
+            value = std::string(arg.substr(eq + 1));
+        }
+        if (kBoolFlags.contains(name)) {
+            if (value) {
+                result.error = "--" + name + " takes no value";
+                return result;
+            }
+            flags.push_back({name, {}});
+            continue;
+        }
+        if (!kValueFlags.contains(name)) {
+            result.error = "unknown option '--" + name + "' (see --help)";
+            return result;
+        }
+        if (!value) {
+            if (i + 1 >= args.size()) {
+                result.error = "--" + name + " needs a value";
+                return result;
+            }
+            value = args[++i];
+        }
+        if (name == "config") {
+            if (config_path) {
+                result.error = "--config given twice";
+                return result;
+            }
+            config_path = *value;
+            continue;
+        }
+        flags.push_back({name, *value});
+    }
+
+    if (config_path) {
+        std::string text;
+        if (auto error = read_file(*config_path, text); !error.empty()) {
+            result.error = error;
+            return result;
+        }
+        if (auto error = apply_config_json(text, options); !error.empty()) {
+            result.error = error + " (in " + *config_path + ")";
+            return result;
+        }
+    }
+
+    std::set<std::string> apps_seen;
+    bool apps_from_flags = false;
+    for (const auto& [name, value] : flags) {
+        if (name == "insecure-plaintext") {
+            options.insecure_plaintext = true;
+        } else if (name == "help") {
+            options.help = true;
+        } else {
+            if (name == "app" && !apps_from_flags) {
+                options.apps.clear();  // the flags' list replaces the file's
+                apps_from_flags = true;
+            }
+            if (auto error = apply_flag(options, name, value, apps_seen); !error.empty()) {
+                result.error = error;
+                return result;
+            }
+        }
+    }
+    if (auto error = validate(options); !error.empty()) {
+        result.error = error;
+        return result;
+    }
+    result.options = std::move(options);
+    return result;
+}
+
+std::string usage() {
+    return "usage: relinkd [--config FILE.json] [--listen HOST:PORT] [--cert PEM --key PEM] [--insecure-plaintext]\n"
+           "               [--write-ca FILE] [--app ID:SECRET ...] [--admin-listen HOST:PORT --admin-secret S]\n"
+           "               [--time-scale F] [--threads N] [--log-level LEVEL]\n"
+           "\n"
+           "  --config FILE.json       read options from a JSON object with the same keys (flags override it)\n"
+           "  --listen HOST:PORT       WebSocket listener (default 127.0.0.1:8443; port 0 = ephemeral)\n"
+           "  --cert PEM --key PEM     TLS certificate chain and key (default: a generated self-signed\n"
+           "                           certificate for localhost / 127.0.0.1 / ::1)\n"
+           "  --write-ca FILE          write the served certificate (PEM) there, for clients to trust\n"
+           "  --insecure-plaintext     plain ws:// (loopback addresses only, for development)\n"
+           "  --app ID:SECRET          an app and its token secret (repeatable; at least one)\n"
+           "  --admin-listen HOST:PORT admin HTTP API (disabled by default); needs --admin-secret\n"
+           "  --admin-secret S         the admin API's bearer secret\n"
+           "  --time-scale F           multiply every server-side duration by F (e.g. 0.01 in tests)\n"
+           "  --threads N              io threads (default: one per core)\n"
+           "  --log-level LEVEL        trace, debug, info (default), warn, error, critical, off\n"
+           "\n"
+           "Prints one JSON line to stdout when listening; logs go to stderr. SIGTERM/SIGINT drain and exit 0.\n"
+           "Bad flags or configuration: one line on stderr, exit status 2. See docs/server.md.\n";
+}
+
+Duration scale(Duration d, double factor) {
+    if (d <= Duration::zero()) {
+        return d;
+    }
+    const double scaled = std::round(static_cast<double>(d.count()) * factor);
+    if (scaled >= static_cast<double>(Duration::max().count())) {
+        return Duration::max();
+    }
+    return Duration(std::max<Duration::rep>(1, static_cast<Duration::rep>(scaled)));
+}
+
+HubConfig make_hub_config(const Options& options) {
+    HubConfig config;
+    const double f = options.time_scale;
+    for (auto& [profile, timings] : config.timings) {
+        timings = timings.scaled(f);
+    }
+    config.keep_alive_timeout = scale(config.keep_alive_timeout, f);
+    config.login_grace = scale(config.login_grace, f);
+    config.limits.kick_cooldown = scale(config.limits.kick_cooldown, f);
+    config.limits.dedup_window = scale(config.limits.dedup_window, f);
+    return config;
+}
+
+Duration handshake_timeout(const Options& options) {
+    return scale(std::chrono::seconds(10), options.time_scale);
+}
+
+Duration drain_window(const Options& options) {
+    return scale(std::chrono::seconds(2), options.time_scale);
+}
+
+}  // namespace relink::server

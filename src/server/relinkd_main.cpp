@@ -1,2 +1,41 @@
-// relinkd entry point. Placeholder.
-int main() { return 2; }
+// relinkd — relink's reference server (../shared/spec/cli.md, docs/server.md).
+//
+// Parses the options (one line on stderr and exit 2 when they are unusable), sets up a private stderr logger and
+// hands over to run_server(), which prints the listening line and runs until SIGTERM/SIGINT has drained it.
+#include <exception>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "server/listener.hpp"
+#include "server/options.hpp"
+
+int main(int argc, char** argv) {
+    using namespace relink::server;
+    std::vector<std::string> args(argv + 1, argv + argc);
+    auto parsed = parse_options(args);
+    if (!parsed.options) {
+        std::cerr << "relinkd: " << parsed.error << std::endl;
+        return 2;
+    }
+    const Options& options = *parsed.options;
+    if (options.help) {
+        std::cout << usage();
+        return 0;
+    }
+    try {
+        // A private logger on stderr: relinkd never touches spdlog's global default (stdout is for the
+        // listening line only). Tokens and payloads are never logged.
+        auto log = std::make_shared<spdlog::logger>("relinkd", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+        log->set_level(spdlog::level::from_str(options.log_level));
+        log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+        log->flush_on(spdlog::level::info);
+        return run_server(options, log);
+    } catch (const std::exception& e) {
+        std::cerr << "relinkd: fatal: " << e.what() << std::endl;
+        return 1;
+    }
+}

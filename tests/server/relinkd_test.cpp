@@ -1,1 +1,1179 @@
+// relinkd: options parsing and TLS certificate generation as unit tests, then the real binary over loopback TLS
+// (port 0, --time-scale 0.1) driven by the raw WebSocket test client: login, channels, peer messages, takeover,
+// the admin API, drain on SIGTERM, and hostile input of every kind. Every process started here is stopped by its
+// PID; every wait is bounded; the tests wait for events, never for fixed sleeps.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <optional>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "protocol/codec.hpp"
+#include "server/options.hpp"
+#include "server/tls.hpp"
+#include "server/ws_test_client.hpp"
+#include "token/token.hpp"
+
+extern char** environ;
+
+namespace relink::server {
+namespace {
+
+using namespace std::chrono_literals;
+using Json = nlohmann::json;
+using test::CloseInfo;
+using test::WsTestClient;
+
+// =============================================================================================== options
+
+ParsedOptions parse(std::vector<std::string> args) {
+    return parse_options(args);
+}
+
+std::filesystem::path temp_dir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "relinkd-test-XXXXXX").string();
+    const char* made = mkdtemp(pattern.data());
+    return made != nullptr ? std::filesystem::path(made) : std::filesystem::temp_directory_path();
+}
+
+TEST(Options, MinimalCommandLine) {
+    const auto parsed = parse({"--app", "app:secret"});
+    ASSERT_TRUE(parsed.options) << parsed.error;
+    const Options& o = *parsed.options;
+    EXPECT_EQ(o.listen, (HostPort{"127.0.0.1", 8443}));
+    EXPECT_EQ(o.apps, (std::map<std::string, std::string>{{"app", "secret"}}));
+    EXPECT_FALSE(o.insecure_plaintext);
+    EXPECT_FALSE(o.admin_listen);
+    EXPECT_EQ(o.time_scale, 1.0);
+    EXPECT_EQ(o.threads, 0U);
+    EXPECT_EQ(o.log_level, "info");
+}
+
+TEST(Options, EveryFlag) {
+    const auto parsed = parse({"--listen",
+                               "0.0.0.0:9000",
+                               "--cert",
+                               "c.pem",
+                               "--key=k.pem",
+                               "--write-ca",
+                               "ca.pem",
+                               "--app",
+                               "a:s1",
+                               "--app",
+                               "b:s2:with:colons",
+                               "--admin-listen",
+                               "127.0.0.1:0",
+                               "--admin-secret",
+                               "adm",
+                               "--time-scale",
+                               "0.01",
+                               "--threads",
+                               "3",
+                               "--log-level",
+                               "debug"});
+    ASSERT_TRUE(parsed.options) << parsed.error;
+    const Options& o = *parsed.options;
+    EXPECT_EQ(o.listen, (HostPort{"0.0.0.0", 9000}));
+    EXPECT_EQ(o.cert_file, "c.pem");
+    EXPECT_EQ(o.key_file, "k.pem");
+    EXPECT_EQ(o.write_ca_file, "ca.pem");
+    EXPECT_EQ(o.apps, (std::map<std::string, std::string>{{"a", "s1"}, {"b", "s2:with:colons"}}));
+    ASSERT_TRUE(o.admin_listen);
+    EXPECT_EQ(*o.admin_listen, (HostPort{"127.0.0.1", 0}));
+    EXPECT_EQ(o.admin_secret, "adm");
+    EXPECT_DOUBLE_EQ(o.time_scale, 0.01);
+    EXPECT_EQ(o.threads, 3U);
+    EXPECT_EQ(o.log_level, "debug");
+}
+
+TEST(Options, HostPortForms) {
+    EXPECT_EQ(parse_host_port("127.0.0.1:0"), (HostPort{"127.0.0.1", 0}));
+    EXPECT_EQ(parse_host_port("[::1]:443"), (HostPort{"::1", 443}));
+    EXPECT_EQ(parse_host_port(":8443"), (HostPort{"0.0.0.0", 8443}));
+    EXPECT_EQ(parse_host_port("localhost:65535"), (HostPort{"localhost", 65535}));
+    for (const char* bad : {"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1", "::1:80", "[::1]80",
+                            "[127.0.0.1]:80", "host name:80", "127.0.0.1:80x"}) {
+        EXPECT_FALSE(parse_host_port(bad)) << bad;
+    }
+    EXPECT_TRUE(is_loopback_host("127.0.0.1"));
+    EXPECT_TRUE(is_loopback_host("127.1.2.3"));
+    EXPECT_TRUE(is_loopback_host("::1"));
+    EXPECT_TRUE(is_loopback_host("localhost"));
+    EXPECT_FALSE(is_loopback_host("0.0.0.0"));
+    EXPECT_FALSE(is_loopback_host("10.0.0.1"));
+    EXPECT_FALSE(is_loopback_host("127.0.0.1.example.com"));
+    EXPECT_FALSE(is_loopback_host("::"));
+}
+
+TEST(Options, BadCommandLinesGiveOneLine) {
+    const std::vector<std::vector<std::string>> bad = {
+        {},                                                                 // no app
+        {"--app"},                                                          // missing value
+        {"--app", "nocolon"},                                               // malformed app
+        {"--app", ":secret"},                                               // empty id
+        {"--app", "a:"},                                                    // empty secret
+        {"--app", "a:1", "--app", "a:2"},                                   // twice
+        {"--app", "a:s", "--bogus"},                                        // unknown flag
+        {"--app", "a:s", "stray"},                                          // positional
+        {"--app", "a:s", "--listen", "nowhere"},                            // no port
+        {"--app", "a:s", "--cert", "c.pem"},                                // cert without key
+        {"--app", "a:s", "--insecure-plaintext", "--listen", "0.0.0.0:1"},  // plaintext off loopback
+        {"--app", "a:s", "--insecure-plaintext", "--write-ca", "x.pem"},
+        {"--app", "a:s", "--admin-listen", "127.0.0.1:0"},  // no admin secret
+        {"--app", "a:s", "--admin-secret", "s"},            // no admin address
+        {"--app", "a:s", "--time-scale", "0"},
+        {"--app", "a:s", "--time-scale", "-1"},
+        {"--app", "a:s", "--time-scale", "nan"},
+        {"--app", "a:s", "--time-scale", "fast"},
+        {"--app", "a:s", "--threads", "0"},
+        {"--app", "a:s", "--threads", "many"},
+        {"--app", "a:s", "--log-level", "loud"},
+        {"--app", "a:s", "--insecure-plaintext=yes"},
+        {"--config", "/nonexistent/relinkd.json"},
+    };
+    for (const auto& args : bad) {
+        const auto parsed = parse(args);
+        std::string joined;
+        for (const auto& a : args) {
+            joined += a + " ";
+        }
+        EXPECT_FALSE(parsed.options) << joined;
+        EXPECT_FALSE(parsed.error.empty()) << joined;
+        EXPECT_EQ(parsed.error.find('\n'), std::string::npos) << parsed.error;
+    }
+    // A secret is never echoed in an error.
+    EXPECT_EQ(parse({"--app", "a:topsecret", "--app", "a:topsecret"}).error.find("topsecret"), std::string::npos);
+    // Plaintext on loopback is fine.
+    EXPECT_TRUE(parse({"--app", "a:s", "--insecure-plaintext", "--listen", "127.0.0.1:0"}).options);
+    EXPECT_TRUE(parse({"--app", "a:s", "--insecure-plaintext", "--listen", "[::1]:0"}).options);
+}
+
+TEST(Options, ConfigFileAndFlagsOverride) {
+    const auto dir = temp_dir();
+    const auto file = dir / "relinkd.json";
+    std::ofstream(file) << R"({"listen": "127.0.0.1:7000", "app": ["a:1", "b:2"], "time-scale": 0.5,
+                               "threads": 2, "admin-listen": "127.0.0.1:7001", "admin-secret": "adm",
+                               "insecure-plaintext": true, "log-level": "warn"})";
+    auto parsed = parse({"--config", file.string()});
+    ASSERT_TRUE(parsed.options) << parsed.error;
+    EXPECT_EQ(parsed.options->listen, (HostPort{"127.0.0.1", 7000}));
+    EXPECT_EQ(parsed.options->apps.size(), 2U);
+    EXPECT_DOUBLE_EQ(parsed.options->time_scale, 0.5);
+    EXPECT_EQ(parsed.options->threads, 2U);
+    EXPECT_TRUE(parsed.options->insecure_plaintext);
+    EXPECT_EQ(parsed.options->log_level, "warn");
+
+    // Flags win wherever they appear relative to --config; an --app list replaces the file's.
+    parsed = parse({"--listen", "127.0.0.1:0", "--config", file.string(), "--app", "c:3", "--time-scale", "2"});
+    ASSERT_TRUE(parsed.options) << parsed.error;
+    EXPECT_EQ(parsed.options->listen, (HostPort{"127.0.0.1", 0}));
+    EXPECT_EQ(parsed.options->apps, (std::map<std::string, std::string>{{"c", "3"}}));
+    EXPECT_DOUBLE_EQ(parsed.options->time_scale, 2.0);
+
+    Options o;
+    EXPECT_EQ(apply_config_json(R"({"app": {"x": "1", "y": "2"}})", o), "");
+    EXPECT_EQ(o.apps.size(), 2U);
+    for (const char* bad : {"", "[]", "{", R"({"lisen": "127.0.0.1:1"})", R"({"listen": 80})", R"({"time-scale": "x"})",
+                            R"({"threads": 1.5})", R"({"insecure-plaintext": "yes"})", R"({"app": [1]})",
+                            R"({"app": {"x": 1}})", R"({"config": "other.json"})"}) {
+        Options scratch;
+        const auto error = apply_config_json(bad, scratch);
+        EXPECT_FALSE(error.empty()) << bad;
+        EXPECT_EQ(error.find('\n'), std::string::npos) << error;
+    }
+    std::filesystem::remove_all(dir);
+}
+
+TEST(Options, TimeScaleMultipliesEveryServerDuration) {
+    auto parsed = parse({"--app", "a:s", "--time-scale", "0.01"});
+    ASSERT_TRUE(parsed.options);
+    const HubConfig scaled = make_hub_config(*parsed.options);
+    const HubConfig normal;
+    for (const auto& [profile, t] : normal.timings) {
+        const Timings& s = scaled.timings.at(profile);
+        EXPECT_EQ(s.presence_timeout, t.presence_timeout / 100) << to_string(profile);
+        EXPECT_EQ(s.backfill_window, t.backfill_window / 100);
+        EXPECT_EQ(s.heartbeat_interval, t.heartbeat_interval / 100);
+        EXPECT_EQ(s.token_warning_lead, t.token_warning_lead / 100);
+        EXPECT_EQ(s.backfill_count, t.backfill_count);
+    }
+    EXPECT_EQ(scaled.timings.at(Profile::rtm).presence_timeout, 300ms);
+    EXPECT_EQ(scaled.keep_alive_timeout, normal.keep_alive_timeout / 100);
+    EXPECT_EQ(scaled.login_grace, normal.login_grace / 100);
+    EXPECT_EQ(scaled.limits.kick_cooldown, normal.limits.kick_cooldown / 100);
+    EXPECT_EQ(scaled.limits.dedup_window, normal.limits.dedup_window / 100);
+    EXPECT_EQ(handshake_timeout(*parsed.options), 100ms);
+    EXPECT_EQ(drain_window(*parsed.options), 20ms);
+    EXPECT_EQ(scale(Duration::zero(), 0.01), Duration::zero());  // "never" stays never
+    EXPECT_EQ(scale(Duration(1), 0.001), Duration(1));           // positive stays positive
+}
+
+// =============================================================================================== TLS
+
+TEST(Tls, SelfSignedCertificateForLocalhost) {
+    const auto generated = generate_self_signed();
+    ASSERT_TRUE(generated.pem) << generated.error;
+    const auto& pem = *generated.pem;
+    BIO* bio = BIO_new_mem_buf(pem.certificate_pem.data(), static_cast<int>(pem.certificate_pem.size()));
+    X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+    BIO_free(bio);
+    ASSERT_NE(cert, nullptr);
+    bio = BIO_new_mem_buf(pem.private_key_pem.data(), static_cast<int>(pem.private_key_pem.size()));
+    EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+    BIO_free(bio);
+    ASSERT_NE(key, nullptr);
+
+    EXPECT_EQ(X509_check_host(cert, "localhost", 0, 0, nullptr), 1);
+    EXPECT_EQ(X509_check_ip_asc(cert, "127.0.0.1", 0), 1);
+    EXPECT_EQ(X509_check_ip_asc(cert, "::1", 0), 1);
+    EXPECT_NE(X509_check_host(cert, "example.com", 0, 0, nullptr), 1);
+    EXPECT_NE(X509_check_ip_asc(cert, "10.0.0.1", 0), 1);
+    EXPECT_EQ(X509_check_private_key(cert, key), 1);
+    EXPECT_EQ(X509_verify(cert, key), 1);  // self-signed with that key
+    EXPECT_EQ(EVP_PKEY_get_base_id(key), EVP_PKEY_EC);
+    EXPECT_LT(X509_cmp_current_time(X509_get0_notBefore(cert)), 0);
+    EXPECT_GT(X509_cmp_current_time(X509_get0_notAfter(cert)), 0);
+
+    // Two generations never share a key.
+    const auto other = generate_self_signed();
+    ASSERT_TRUE(other.pem);
+    EXPECT_NE(other.pem->private_key_pem, pem.private_key_pem);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+}
+
+// =============================================================================================== the process
+
+/// A child process with its stdout on a pipe and its stderr in a file; killed by PID if still running at the end.
+class Process {
+public:
+    static std::unique_ptr<Process> start(const std::string& program, const std::vector<std::string>& args,
+                                          const std::filesystem::path& stderr_file) {
+        int out[2];
+        if (pipe(out) != 0) {
+            return nullptr;
+        }
+        posix_spawn_file_actions_t actions;
+        posix_spawn_file_actions_init(&actions);
+        posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+        posix_spawn_file_actions_addclose(&actions, out[0]);
+        posix_spawn_file_actions_addclose(&actions, out[1]);
+        posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                         0644);
+        std::vector<std::string> argv_strings{program};
+        argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+        std::vector<char*> argv;
+        for (auto& a : argv_strings) {
+            argv.push_back(a.data());
+        }
+        argv.push_back(nullptr);
+        pid_t pid = 0;
+        const int rc = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
+        posix_spawn_file_actions_destroy(&actions);
+        close(out[1]);
+        if (rc != 0) {
+            close(out[0]);
+            return nullptr;
+        }
+        auto process = std::unique_ptr<Process>(new Process);
+        process->pid_ = pid;
+        process->stdout_fd_ = out[0];
+        process->stderr_file_ = stderr_file;
+        return process;
+    }
+
+    ~Process() {
+        if (!exited_) {
+            kill(pid_, SIGKILL);
+            int status = 0;
+            waitpid(pid_, &status, 0);
+        }
+        close(stdout_fd_);
+    }
+
+    /// One line of stdout (without the newline), or nullopt on timeout / end of output.
+    std::optional<std::string> read_line(std::chrono::milliseconds timeout) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        for (;;) {
+            if (const auto nl = buffered_.find('\n'); nl != std::string::npos) {
+                auto line = buffered_.substr(0, nl);
+                buffered_.erase(0, nl + 1);
+                return line;
+            }
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            if (left.count() <= 0) {
+                return std::nullopt;
+            }
+            pollfd pfd{stdout_fd_, POLLIN, 0};
+            if (poll(&pfd, 1, static_cast<int>(left.count())) <= 0) {
+                continue;
+            }
+            char chunk[4096];
+            const auto n = read(stdout_fd_, chunk, sizeof chunk);
+            if (n <= 0) {
+                return std::nullopt;
+            }
+            buffered_.append(chunk, static_cast<std::size_t>(n));
+        }
+    }
+
+    /// Everything left on stdout until it closes (bounded).
+    std::string rest_of_stdout(std::chrono::milliseconds timeout) {
+        std::string all = buffered_;
+        while (auto line = read_line(timeout)) {
+            all += *line + "\n";
+        }
+        return all + buffered_;
+    }
+
+    void signal(int number) const { kill(pid_, number); }
+
+    /// The exit status, or nullopt if still running after `timeout` (or killed by a signal: -signal).
+    std::optional<int> wait_exit(std::chrono::milliseconds timeout) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        for (;;) {
+            int status = 0;
+            const pid_t r = waitpid(pid_, &status, WNOHANG);
+            if (r == pid_) {
+                exited_ = true;
+                return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+            }
+            if (std::chrono::steady_clock::now() >= deadline) {
+                return std::nullopt;
+            }
+            // No event to wait on for a child's exit without a signal handler: poll it every 10 ms.
+            pollfd none{-1, 0, 0};
+            poll(&none, 0, 10);
+        }
+    }
+
+    [[nodiscard]] std::string stderr_text() const {
+        std::ifstream in(stderr_file_);
+        return {std::istreambuf_iterator<char>(in), {}};
+    }
+
+private:
+    Process() = default;
+    pid_t pid_{0};
+    int stdout_fd_{-1};
+    bool exited_{false};
+    std::string buffered_;
+    std::filesystem::path stderr_file_;
+};
+
+std::string relinkd_path() {
+    return std::string(RELINK_BIN_DIR) + "/relinkd";
+}
+
+std::uint16_t port_of(const std::string& url) {
+    static const std::regex kPort(R"(:(\d+)/$)");
+    std::smatch match;
+    return std::regex_search(url, match, kPort) ? static_cast<std::uint16_t>(std::stoi(match[1])) : 0;
+}
+
+std::string token_for(const std::string& user, const std::string& app = "app", const std::string& secret = "secret",
+                      std::chrono::seconds ttl = 1h) {
+    const auto now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return token::mint({app, user, now + ttl.count(), {}}, secret);
+}
+
+std::string describe(const proto::ServerMessage& message) {
+    return std::string(proto::type_name(message));
+}
+
+/// A relinkd started for one test: ephemeral ports, a fresh CA file, compressed timings, two apps.
+class RelinkdTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = temp_dir();
+        ca_file_ = (dir_ / "ca.pem").string();
+        start({});
+    }
+
+    void TearDown() override {
+        if (server_) {
+            server_->signal(SIGTERM);
+            // Exit status 0 also means no sanitizer report in relinkd (under the asan / tsan presets).
+            EXPECT_EQ(server_->wait_exit(5s), 0) << "relinkd did not exit cleanly within 5 s of SIGTERM";
+            if (HasFailure()) {
+                std::cerr << "---- relinkd stderr ----\n" << server_->stderr_text() << "------------------------\n";
+            }
+            server_.reset();
+        }
+        std::filesystem::remove_all(dir_);
+    }
+
+    void start(std::vector<std::string> extra) {
+        std::vector<std::string> args{
+            "--listen",     "127.0.0.1:0",  "--write-ca",     ca_file_,      "--app",          "app:secret",
+            "--app",        "app2:secret2", "--admin-listen", "127.0.0.1:0", "--admin-secret", "s",
+            "--time-scale", "0.1",          "--threads",      "2",           "--log-level",    "debug"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        server_ = Process::start(relinkd_path(), args, dir_ / "stderr.log");
+        ASSERT_TRUE(server_) << "cannot start " << relinkd_path();
+        const auto line = server_->read_line(10s);
+        ASSERT_TRUE(line) << "no listening line; stderr:\n" << server_->stderr_text();
+        listening_line_ = *line;
+        const Json json = Json::parse(*line, nullptr, false);
+        ASSERT_TRUE(json.is_object()) << *line;
+        port_ = port_of(json.value("url", ""));
+        admin_port_ = port_of(json.value("admin", ""));
+        ASSERT_NE(port_, 0) << *line;
+        ASSERT_NE(admin_port_, 0) << *line;
+    }
+
+    std::unique_ptr<WsTestClient> connect(std::string path = "/", std::string verify_name = "127.0.0.1") {
+        WsTestClient::Config config;
+        config.port = port_;
+        config.ca_file = ca_file_;
+        config.path = std::move(path);
+        config.verify_name = std::move(verify_name);
+        std::string error;
+        auto client = WsTestClient::connect(config, error);
+        EXPECT_TRUE(client) << error;
+        return client;
+    }
+
+    proto::Login login_request(const std::string& user, const std::string& token) {
+        proto::Login login;
+        login.request_id = ++request_id_;
+        login.app_id = "app";
+        login.user_id = user;
+        login.token = token;
+        login.instance_id = "instance-" + user + "-" + std::to_string(request_id_);
+        login.profile = Profile::rtm;
+        return login;
+    }
+
+    /// The reply to request `id`: the first message carrying that request id (other messages are skipped).
+    std::optional<proto::ServerMessage> reply_to(WsTestClient& client, proto::RequestId id,
+                                                 std::chrono::milliseconds timeout = 5s) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (std::chrono::steady_clock::now() < deadline) {
+            auto message = client.next(
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+            if (!message) {
+                return std::nullopt;
+            }
+            const auto matches = std::visit(
+                [id](const auto& m) {
+                    if constexpr (requires { m.request_id; }) {
+                        return m.request_id == id;
+                    } else {
+                        return false;
+                    }
+                },
+                *message);
+            if (matches) {
+                return message;
+            }
+        }
+        return std::nullopt;
+    }
+
+    std::error_code reply_error(WsTestClient& client, proto::RequestId id) {
+        auto reply = reply_to(client, id);
+        EXPECT_TRUE(reply) << "no reply to request " << id;
+        if (!reply) {
+            return make_error_code(errc::network_timeout);
+        }
+        if (const auto* r = std::get_if<proto::Reply>(&*reply)) {
+            return r->error;
+        }
+        return {};
+    }
+
+    /// Connects and logs `user` in; returns the client (nullptr on failure, with a test failure recorded).
+    std::unique_ptr<WsTestClient> logged_in(const std::string& user) {
+        auto client = connect();
+        if (!client) {
+            return nullptr;
+        }
+        const auto login = login_request(user, token_for(user));
+        client->send(login);
+        const auto reply = reply_to(*client, login.request_id);
+        EXPECT_TRUE(reply && std::holds_alternative<proto::LoginOk>(*reply))
+            << user << ": " << (reply ? describe(*reply) : std::string("no reply"));
+        return client;
+    }
+
+    void join(WsTestClient& client, const std::string& channel) {
+        const proto::Join join{++request_id_, channel};
+        client.send(join);
+        const auto reply = reply_to(client, join.request_id);
+        ASSERT_TRUE(reply && std::holds_alternative<proto::JoinOk>(*reply))
+            << channel << ": " << (reply ? describe(*reply) : std::string("no reply"));
+    }
+
+    proto::SendMessage channel_message(const std::string& channel, const std::string& payload) {
+        proto::SendMessage m;
+        m.request_id = ++request_id_;
+        m.message_id = "m" + std::to_string(request_id_);
+        m.to_channel = channel;
+        m.payload = payload;
+        return m;
+    }
+
+    /// The server still serves: a fresh user logs in and joins a channel.
+    void expect_still_serving() {
+        auto client = logged_in("watcher-" + std::to_string(++watchers_));
+        ASSERT_TRUE(client);
+        join(*client, "watch");
+        EXPECT_TRUE(client->decode_errors().empty());
+    }
+
+    /// After a hostile frame: either an error reply to `id` or a Close (message and/or WebSocket close).
+    /// Returns a description for the test's record.
+    std::string expect_error_or_close(WsTestClient& client, std::optional<proto::RequestId> id) {
+        const auto deadline = std::chrono::steady_clock::now() + 5s;
+        while (std::chrono::steady_clock::now() < deadline) {
+            auto message = client.next(
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+            if (!message) {
+                break;
+            }
+            if (const auto* close = std::get_if<proto::Close>(&*message)) {
+                const auto ended = client.wait_closed(5s);
+                EXPECT_TRUE(ended) << "Close message without a close of the connection";
+                return "close " + std::to_string(static_cast<int>(close->reason));
+            }
+            if (const auto* reply = std::get_if<proto::Reply>(&*message); reply && id && reply->request_id == *id) {
+                EXPECT_TRUE(reply->error) << "a hostile request was accepted";
+                return std::string("error ") + error_name(reply->error);
+            }
+        }
+        const auto ended = client.wait_closed(1s);
+        EXPECT_TRUE(ended) << "neither an error reply nor a close";
+        return ended ? "closed " + std::to_string(ended->code) + " " + ended->reason + ended->error : "nothing";
+    }
+
+    std::filesystem::path dir_;
+    std::string ca_file_;
+    std::unique_ptr<Process> server_;
+    std::string listening_line_;
+    std::uint16_t port_{0};
+    std::uint16_t admin_port_{0};
+    proto::RequestId request_id_{0};
+    int watchers_{0};
+};
+
+// ----------------------------------------------------------------------------------------------- start-up
+
+TEST_F(RelinkdTest, PrintsOneListeningLineAndWritesTheCa) {
+    const std::regex expected(
+        R"(\{"event":"listening","url":"wss://127\.0\.0\.1:\d+/","admin":"http://127\.0\.0\.1:\d+/"\})");
+    EXPECT_TRUE(std::regex_match(listening_line_, expected)) << listening_line_;
+    std::ifstream ca(ca_file_);
+    const std::string pem{std::istreambuf_iterator<char>(ca), {}};
+    EXPECT_NE(pem.find("-----BEGIN CERTIFICATE-----"), std::string::npos);
+    EXPECT_EQ(pem.find("PRIVATE KEY"), std::string::npos);
+    // The certificate is valid for the name too, not only for the address.
+    auto by_name = connect("/", "localhost");
+    ASSERT_TRUE(by_name);
+}
+
+TEST_F(RelinkdTest, ServesGivenCertificateFiles) {
+    const auto generated = generate_self_signed();
+    ASSERT_TRUE(generated.pem);
+    std::ofstream(dir_ / "cert.pem") << generated.pem->certificate_pem;
+    std::ofstream(dir_ / "key.pem") << generated.pem->private_key_pem;
+    server_->signal(SIGTERM);
+    ASSERT_EQ(server_->wait_exit(5s), 0);
+    std::filesystem::remove(ca_file_);
+    // --write-ca with --cert writes the served chain.
+    start({"--cert", (dir_ / "cert.pem").string(), "--key", (dir_ / "key.pem").string()});
+    std::ifstream ca(ca_file_);
+    EXPECT_EQ(std::string(std::istreambuf_iterator<char>(ca), {}), generated.pem->certificate_pem);
+    auto client = logged_in("alice");
+    ASSERT_TRUE(client);
+}
+
+TEST(Relinkd, BadFlagsExitTwoWithOneLine) {
+    const auto dir = temp_dir();
+    const std::vector<std::vector<std::string>> cases = {
+        {"--listen", "nonsense", "--app", "a:s"},
+        {"--app", "a:s", "--insecure-plaintext", "--listen", "0.0.0.0:0"},
+        {"--frobnicate"},
+        {"--listen", "127.0.0.1:0"},  // no app
+        {"--app", "a:s", "--listen", "127.0.0.1:0", "--cert", "/nonexistent.pem", "--key", "/nonexistent.key"},
+    };
+    for (const auto& args : cases) {
+        auto process = Process::start(relinkd_path(), args, dir / "stderr.log");
+        ASSERT_TRUE(process);
+        const auto status = process->wait_exit(10s);
+        EXPECT_EQ(status, 2) << args[0];
+        EXPECT_EQ(process->rest_of_stdout(1s), "") << args[0];
+        const auto err = process->stderr_text();
+        EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+        EXPECT_EQ(err.rfind("relinkd: ", 0), 0U) << err;
+    }
+    // A port in use is an unusable configuration too.
+    auto first = Process::start(relinkd_path(), {"--listen", "127.0.0.1:0", "--app", "a:s"}, dir / "first.log");
+    ASSERT_TRUE(first);
+    const auto line = first->read_line(10s);
+    ASSERT_TRUE(line);
+    const auto port = port_of(Json::parse(*line).value("url", ""));
+    auto second = Process::start(relinkd_path(), {"--listen", "127.0.0.1:" + std::to_string(port), "--app", "a:s"},
+                                 dir / "second.log");
+    ASSERT_TRUE(second);
+    EXPECT_EQ(second->wait_exit(10s), 2);
+    const auto err = second->stderr_text();
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+    first->signal(SIGINT);
+    EXPECT_EQ(first->wait_exit(5s), 0);
+    std::filesystem::remove_all(dir);
+}
+
+TEST(Relinkd, HelpPrintsUsage) {
+    const auto dir = temp_dir();
+    auto process = Process::start(relinkd_path(), {"--help"}, dir / "stderr.log");
+    ASSERT_TRUE(process);
+    EXPECT_EQ(process->wait_exit(10s), 0);
+    EXPECT_EQ(process->rest_of_stdout(1s).rfind("usage: relinkd", 0), 0U);
+    std::filesystem::remove_all(dir);
+}
+
+TEST(Relinkd, InsecurePlaintextOnLoopbackAnnouncesWs) {
+    const auto dir = temp_dir();
+    auto process = Process::start(relinkd_path(), {"--listen", "127.0.0.1:0", "--app", "a:s", "--insecure-plaintext"},
+                                  dir / "stderr.log");
+    ASSERT_TRUE(process);
+    const auto line = process->read_line(10s);
+    ASSERT_TRUE(line);
+    EXPECT_TRUE(std::regex_match(*line, std::regex(R"(\{"event":"listening","url":"ws://127\.0\.0\.1:\d+/"\})")))
+        << *line;
+    process->signal(SIGTERM);
+    EXPECT_EQ(process->wait_exit(5s), 0);
+    std::filesystem::remove_all(dir);
+}
+
+// ----------------------------------------------------------------------------------------------- sessions
+
+TEST_F(RelinkdTest, LoginJoinAndChannelMessages) {
+    auto alice = logged_in("alice");
+    auto bob = logged_in("bob");
+    ASSERT_TRUE(alice && bob);
+    join(*bob, "lobby");
+    join(*alice, "lobby");
+    const auto joined = bob->next_of<proto::MemberJoined>(5s);
+    ASSERT_TRUE(joined);
+    EXPECT_EQ(joined->user_id, "alice");
+    EXPECT_EQ(joined->channel, "lobby");
+
+    const auto hello = channel_message("lobby", "hello bob");
+    alice->send(hello);
+    EXPECT_FALSE(reply_error(*alice, hello.request_id));
+    const auto got = bob->next_of<proto::Message>(5s);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->from, "alice");
+    EXPECT_EQ(got->channel, std::optional<std::string>("lobby"));
+    EXPECT_EQ(got->payload, "hello bob");
+    EXPECT_FALSE(got->backfilled);
+
+    const auto reply = channel_message("lobby", "hi alice");
+    bob->send(reply);
+    EXPECT_FALSE(reply_error(*bob, reply.request_id));
+    const auto back = alice->next_of<proto::Message>(5s);
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->from, "bob");
+    EXPECT_EQ(back->payload, "hi alice");
+    EXPECT_GT(back->position.seq, got->position.seq);
+    EXPECT_TRUE(alice->decode_errors().empty());
+    EXPECT_TRUE(bob->decode_errors().empty());
+}
+
+TEST_F(RelinkdTest, PeerMessage) {
+    auto alice = logged_in("alice");
+    auto bob = logged_in("bob");
+    ASSERT_TRUE(alice && bob);
+    proto::SendMessage m;
+    m.request_id = ++request_id_;
+    m.message_id = "p1";
+    m.to_user = "bob";
+    m.payload = "psst";
+    alice->send(m);
+    EXPECT_FALSE(reply_error(*alice, m.request_id));
+    const auto got = bob->next_of<proto::Message>(5s);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->from, "alice");
+    EXPECT_FALSE(got->channel);
+    EXPECT_EQ(got->payload, "psst");
+}
+
+TEST_F(RelinkdTest, DuplicateLoginKicksTheFirstWithRemoteLogin) {
+    auto first = logged_in("carol");
+    ASSERT_TRUE(first);
+    auto second = logged_in("carol");
+    ASSERT_TRUE(second);
+    const auto close = first->next_of<proto::Close>(5s);
+    ASSERT_TRUE(close);
+    EXPECT_EQ(close->reason, proto::CloseReason::remote_login);
+    const auto ended = first->wait_closed(5s);
+    ASSERT_TRUE(ended);
+    EXPECT_EQ(ended->reason, "REMOTE_LOGIN");
+    // The newcomer keeps its session.
+    join(*second, "after-takeover");
+}
+
+TEST_F(RelinkdTest, IdleLoggedInSessionStaysWhilePinging) {
+    // Keep-alive is 600 ms at this time scale; the client pings every 100 ms, so 1.5 s of silence is fine.
+    auto alice = logged_in("alice");
+    ASSERT_TRUE(alice);
+    EXPECT_FALSE(alice->wait_closed(1500ms));
+    join(*alice, "still-here");
+}
+
+TEST_F(RelinkdTest, SilentClientIsClosedWithKeepAliveTimeout) {
+    // The hub's timer drives this: 6 s × 0.1 of silence after the login.
+    WsTestClient::Config config;
+    config.port = port_;
+    config.ca_file = ca_file_;
+    config.ping_interval = 0ms;
+    std::string error;
+    auto quiet = WsTestClient::connect(config, error);
+    ASSERT_TRUE(quiet) << error;
+    const auto login = login_request("quiet", token_for("quiet"));
+    quiet->send(login);
+    ASSERT_TRUE(reply_to(*quiet, login.request_id));
+    const auto start = std::chrono::steady_clock::now();
+    const auto close = quiet->next_of<proto::Close>(5s);
+    ASSERT_TRUE(close);
+    EXPECT_EQ(close->reason, proto::CloseReason::keep_alive_timeout);
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 400ms);
+    const auto ended = quiet->wait_closed(5s);
+    ASSERT_TRUE(ended);
+    EXPECT_EQ(ended->reason, "KEEP_ALIVE_TIMEOUT");
+}
+
+TEST_F(RelinkdTest, ConnectionThatNeverLogsInIsClosed) {
+    auto idle = connect();
+    ASSERT_TRUE(idle);
+    // Login grace: 10 s × 0.1.
+    EXPECT_TRUE(idle->wait_closed(5s));
+    expect_still_serving();
+}
+
+TEST_F(RelinkdTest, ResumeWithinPresenceIsSilentAndAfterItPeersSeeDropped) {
+    auto bob = logged_in("bob");
+    ASSERT_TRUE(bob);
+    join(*bob, "lobby");
+
+    // alice joins, then loses her transport and comes back with her resume token: bob sees nothing.
+    auto alice = connect();
+    ASSERT_TRUE(alice);
+    auto login = login_request("alice", token_for("alice"));
+    login.channels.push_back({"lobby", std::nullopt, {}});
+    alice->send(login);
+    auto reply = reply_to(*alice, login.request_id);
+    ASSERT_TRUE(reply && std::holds_alternative<proto::LoginOk>(*reply));
+    const auto resume_token = std::get<proto::LoginOk>(*reply).resume_token;
+    ASSERT_TRUE(bob->next_of<proto::MemberJoined>(5s));
+    alice.reset();  // the transport drops (no logout)
+
+    alice = connect();
+    ASSERT_TRUE(alice);
+    auto again = login_request("alice", token_for("alice"));
+    again.instance_id = login.instance_id;
+    again.resume_token = resume_token;
+    again.channels.push_back({"lobby", std::nullopt, {}});
+    alice->send(again);
+    reply = reply_to(*alice, again.request_id);
+    ASSERT_TRUE(reply && std::holds_alternative<proto::LoginOk>(*reply));
+    EXPECT_TRUE(std::get<proto::LoginOk>(*reply).resumed);
+    const auto seen = bob->next(500ms);  // 1/6 of the presence timeout
+    EXPECT_FALSE(seen) << describe(*seen);
+
+    // Now alice drops for good: after the rtm presence timeout (30 s × 0.1) bob sees her dropped.
+    alice.reset();
+    const auto start = std::chrono::steady_clock::now();
+    const auto left = bob->next_of<proto::MemberLeft>(10s);
+    ASSERT_TRUE(left);
+    EXPECT_EQ(left->user_id, "alice");
+    EXPECT_EQ(left->cause, MemberLeftCause::dropped);
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 2s);
+
+    const auto metrics = test::http_request(admin_port_, "GET", "/metrics", "Bearer s", "");
+    EXPECT_NE(metrics.body.find("\nrelink_reconnects_total 1\n"), std::string::npos) << metrics.body;
+    EXPECT_NE(metrics.body.find("\nrelink_presence_timeouts_total 1\n"), std::string::npos) << metrics.body;
+}
+
+// ----------------------------------------------------------------------------------------------- admin API
+
+TEST_F(RelinkdTest, AdminApiNeedsTheSecret) {
+    auto alice = logged_in("alice");
+    ASSERT_TRUE(alice);
+    join(*alice, "lobby");
+    for (const char* path : {"/sessions", "/channels", "/metrics", "/nope"}) {
+        EXPECT_EQ(test::http_request(admin_port_, "GET", path, "", "").status, 401) << path;
+        EXPECT_EQ(test::http_request(admin_port_, "GET", path, "Bearer wrong", "").status, 401) << path;
+        EXPECT_EQ(test::http_request(admin_port_, "GET", path, "Bearer ss", "").status, 401) << path;
+        EXPECT_EQ(test::http_request(admin_port_, "GET", path, "Basic s", "").status, 401) << path;
+    }
+    EXPECT_EQ(test::http_request(admin_port_, "POST", "/kick", "", R"({"app":"app","user":"alice"})").status, 401);
+
+    const auto sessions = test::http_request(admin_port_, "GET", "/sessions", "Bearer s", "");
+    ASSERT_EQ(sessions.status, 200) << sessions.error;
+    const Json list = Json::parse(sessions.body);
+    ASSERT_TRUE(list.is_array());
+    ASSERT_EQ(list.size(), 1U) << sessions.body;
+    EXPECT_EQ(list[0]["app"], "app");
+    EXPECT_EQ(list[0]["user"], "alice");
+    EXPECT_EQ(list[0]["connected"], true);
+    EXPECT_EQ(list[0]["channels"], Json::array({"lobby"}));
+
+    const auto channels = test::http_request(admin_port_, "GET", "/channels?app=app", "bearer s", "");
+    ASSERT_EQ(channels.status, 200);
+    const Json channel_list = Json::parse(channels.body);
+    ASSERT_EQ(channel_list.size(), 1U) << channels.body;
+    EXPECT_EQ(channel_list[0]["channel"], "lobby");
+    EXPECT_EQ(channel_list[0]["members"], Json::array({"alice"}));
+    EXPECT_EQ(Json::parse(test::http_request(admin_port_, "GET", "/channels?app=app2", "Bearer s", "").body),
+              Json::array());
+
+    EXPECT_EQ(test::http_request(admin_port_, "GET", "/nope", "Bearer s", "").status, 404);
+    EXPECT_EQ(test::http_request(admin_port_, "POST", "/sessions", "Bearer s", "").status, 405);
+    EXPECT_EQ(test::http_request(admin_port_, "DELETE", "/metrics", "Bearer s", "").status, 405);
+    EXPECT_EQ(test::http_request(admin_port_, "GET", "/kick", "Bearer s", "").status, 405);
+    EXPECT_EQ(test::http_request(admin_port_, "POST", "/kick", "Bearer s", "not json").status, 400);
+    EXPECT_EQ(test::http_request(admin_port_, "POST", "/kick", "Bearer s", R"({"app":"app"})").status, 400);
+}
+
+TEST_F(RelinkdTest, MetricsInPrometheusText) {
+    auto alice = logged_in("alice");
+    auto bob = logged_in("bob");
+    ASSERT_TRUE(alice && bob);
+    join(*alice, "lobby");
+    join(*bob, "lobby");
+    const auto m = channel_message("lobby", "x");
+    alice->send(m);
+    EXPECT_FALSE(reply_error(*alice, m.request_id));
+    ASSERT_TRUE(bob->next_of<proto::Message>(5s));
+
+    const auto metrics = test::http_request(admin_port_, "GET", "/metrics", "Bearer s", "");
+    ASSERT_EQ(metrics.status, 200);
+    EXPECT_EQ(metrics.content_type.rfind("text/plain", 0), 0U) << metrics.content_type;
+    const std::string& text = metrics.body;
+    for (const char* name : {"relink_sessions", "relink_logins_total", "relink_kicks_total", "relink_messages_total",
+                             "relink_backfilled_total", "relink_dropped_total", "relink_reconnects_total"}) {
+        EXPECT_NE(text.find(std::string("# HELP ") + name + " "), std::string::npos) << name;
+        EXPECT_NE(text.find(std::string("# TYPE ") + name + " "), std::string::npos) << name;
+    }
+    EXPECT_NE(text.find("# TYPE relink_sessions gauge\nrelink_sessions 2\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("# TYPE relink_logins_total counter\nrelink_logins_total 2\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("\nrelink_messages_total 1\n"), std::string::npos) << text;
+    // Every line is a comment or "name value".
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+        EXPECT_TRUE(std::regex_match(line, std::regex(R"((# (HELP|TYPE) relink_\w+ .+)|(relink_\w+ \d+))"))) << line;
+    }
+}
+
+TEST_F(RelinkdTest, AdminKickAndBan) {
+    auto bob = logged_in("bob");
+    ASSERT_TRUE(bob);
+    const auto kicked = test::http_request(admin_port_, "POST", "/kick", "Bearer s", R"({"app":"app","user":"bob"})");
+    EXPECT_EQ(kicked.status, 200) << kicked.body;
+    const auto close = bob->next_of<proto::Close>(5s);
+    ASSERT_TRUE(close);
+    EXPECT_EQ(close->reason, proto::CloseReason::kicked);
+    ASSERT_TRUE(bob->wait_closed(5s));
+    EXPECT_EQ(test::http_request(admin_port_, "POST", "/kick", "Bearer s", R"({"app":"app","user":"bob"})").status,
+              404);
+
+    auto dave = logged_in("dave");
+    ASSERT_TRUE(dave);
+    const auto banned =
+        test::http_request(admin_port_, "POST", "/kick", "Bearer s", R"({"app":"app","user":"dave","ban":true})");
+    EXPECT_EQ(banned.status, 200) << banned.body;
+    const auto ban_close = dave->next_of<proto::Close>(5s);
+    ASSERT_TRUE(ban_close);
+    EXPECT_EQ(ban_close->reason, proto::CloseReason::banned);
+    auto again = connect();
+    ASSERT_TRUE(again);
+    const auto login = login_request("dave", token_for("dave"));
+    again->send(login);
+    EXPECT_EQ(reply_error(*again, login.request_id), make_error_code(errc::banned_by_server));
+    expect_still_serving();
+}
+
+// ----------------------------------------------------------------------------------------------- drain
+
+TEST_F(RelinkdTest, DrainOnSigtermClosesEveryClientWithDraining) {
+    auto alice = logged_in("alice");
+    auto bob = logged_in("bob");
+    ASSERT_TRUE(alice && bob);
+    const auto before = std::chrono::steady_clock::now();
+    server_->signal(SIGTERM);
+    for (auto* client : {alice.get(), bob.get()}) {
+        const auto close = client->next_of<proto::Close>(5s);
+        ASSERT_TRUE(close);
+        EXPECT_EQ(close->reason, proto::CloseReason::draining);
+        EXPECT_GT(close->reconnect_within, Duration::zero());
+        const auto ended = client->wait_closed(5s);
+        ASSERT_TRUE(ended);
+        EXPECT_EQ(ended->reason, "DRAINING");
+    }
+    const auto status = server_->wait_exit(5s);
+    EXPECT_EQ(status, 0);
+    EXPECT_LT(std::chrono::steady_clock::now() - before, 5s);
+    // No new connections once drained.
+    WsTestClient::Config config;
+    config.port = port_;
+    config.ca_file = ca_file_;
+    config.connect_timeout = 1s;
+    std::string error;
+    EXPECT_FALSE(WsTestClient::connect(config, error));
+    server_.reset();
+}
+
+// ----------------------------------------------------------------------------------------------- hostile input
+
+TEST_F(RelinkdTest, MalformedJson) {
+    auto client = logged_in("mallory");
+    ASSERT_TRUE(client);
+    client->send_text(R"({"v":1,"type":"join","id":7,"channel":)");
+    const auto outcome = expect_error_or_close(*client, std::nullopt);
+    SCOPED_TRACE(outcome);
+    expect_still_serving();
+}
+
+TEST_F(RelinkdTest, WrongFieldTypes) {
+    auto client = logged_in("mallory");
+    ASSERT_TRUE(client);
+    // A valid join with every field other than "type" and "v" replaced by a value of the wrong type.
+    Json frame = Json::parse(proto::encode(proto::ClientMessage{proto::Join{41, "lobby"}}));
+    for (auto& [key, value] : frame.items()) {
+        if (key != "type" && key != "v" && key != "id") {
+            value = value.is_string() ? Json(42) : Json("forty-two");
+        }
+    }
+    client->send_text(frame.dump());
+    EXPECT_EQ(expect_error_or_close(*client, 41), "error PROTOCOL_ERROR");
+    // The id itself of the wrong type: no request to answer.
+    frame["id"] = "41";
+    client->send_text(frame.dump());
+    SCOPED_TRACE(expect_error_or_close(*client, std::nullopt));
+    expect_still_serving();
+}
+
+TEST_F(RelinkdTest, UnknownMessageType) {
+    auto client = logged_in("mallory");
+    ASSERT_TRUE(client);
+    Json frame = Json::parse(proto::encode(proto::ClientMessage{proto::Join{43, "lobby"}}));
+    frame["type"] = "frobnicate";
+    client->send_text(frame.dump());
+    SCOPED_TRACE(expect_error_or_close(*client, 43));
+    expect_still_serving();
+}
+
+TEST_F(RelinkdTest, OversizedFrameClosesWithTooBig) {
+    auto client = logged_in("mallory");
+    ASSERT_TRUE(client);
+    client->send_text(std::string(proto::kMaxFrameBytes + 1, 'x'));
+    const auto ended = client->wait_closed(5s);
+    ASSERT_TRUE(ended);
+    EXPECT_EQ(ended->code, 1009) << ended->reason << ended->error;  // WebSocket "message too big"
+    expect_still_serving();
+}
+
+TEST_F(RelinkdTest, PayloadAboveTheLimitGetsAnError) {
+    auto client = logged_in("mallory");
+    ASSERT_TRUE(client);
+    join(*client, "lobby");
+    const auto big = channel_message("lobby", std::string(proto::kMaxPayloadBytes + 1, 'x'));
+    client->send(big);
+    EXPECT_EQ(reply_error(*client, big.request_id), make_error_code(errc::payload_too_large));
+    join(*client, "still-connected");
+}
+
+TEST_F(RelinkdTest, BinaryGarbage) {
+    auto client = logged_in("mallory");
+    ASSERT_TRUE(client);
+    client->send_binary(std::string("\x00\xff\xfe garbage \x01", 13));
+    const auto close = client->next_of<proto::Close>(5s);
+    ASSERT_TRUE(close);
+    EXPECT_EQ(close->reason, proto::CloseReason::invalid);
+    const auto ended = client->wait_closed(5s);
+    ASSERT_TRUE(ended);
+    EXPECT_EQ(ended->code, 1008);
+    EXPECT_EQ(ended->reason, "INVALID");
+    expect_still_serving();
+}
+
+TEST_F(RelinkdTest, RequestBeforeLogin) {
+    auto client = connect();
+    ASSERT_TRUE(client);
+    const proto::Join early{++request_id_, "lobby"};
+    client->send(early);
+    EXPECT_EQ(reply_error(*client, early.request_id), make_error_code(errc::not_logged_in));
+    expect_still_serving();
+}
+
+TEST_F(RelinkdTest, TokensForAnotherAppOrUserExpiredOrTampered) {
+    struct Case {
+        const char* name;
+        std::string app;
+        std::string user;
+        std::string token;
+        errc expected;
+    };
+    std::string tampered = token_for("eve");
+    tampered[tampered.size() - 3] = tampered[tampered.size() - 3] == 'A' ? 'B' : 'A';
+    const std::vector<Case> cases = {
+        {"another app's token", "app", "eve", token_for("eve", "app2", "secret2"), errc::invalid_token},
+        {"another user's token", "app", "eve", token_for("alice"), errc::invalid_token},
+        {"expired", "app", "eve", token_for("eve", "app", "secret", -10s), errc::token_expired},
+        {"tampered", "app", "eve", tampered, errc::invalid_token},
+        {"signed with another secret", "app", "eve", token_for("eve", "app", "not-the-secret"), errc::invalid_token},
+        {"garbage", "app", "eve", "rl1.not-a-token", errc::invalid_token},
+        {"unknown app", "nope", "eve", token_for("eve", "nope", "secret"), errc::invalid_app_id},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.name);
+        auto client = connect();
+        ASSERT_TRUE(client);
+        auto login = login_request(c.user, c.token);
+        login.app_id = c.app;
+        client->send(login);
+        EXPECT_EQ(reply_error(*client, login.request_id), make_error_code(c.expected));
+    }
+    expect_still_serving();
+}
+
+TEST_F(RelinkdTest, FloodOverTheRateLimit) {
+    auto client = logged_in("mallory");
+    ASSERT_TRUE(client);
+    join(*client, "lobby");
+    constexpr int kFlood = 400;  // well above the burst of 100 at 50 per second
+    proto::RequestId first = 0;
+    for (int i = 0; i < kFlood; ++i) {
+        const auto m = channel_message("lobby", "flood");
+        first = first == 0 ? m.request_id : first;
+        client->send(m);
+    }
+    int limited = 0;
+    int answered = 0;
+    while (answered < kFlood) {
+        const auto message = client->next(5s);
+        if (!message) {
+            break;
+        }
+        if (const auto* reply = std::get_if<proto::Reply>(&*message); reply && reply->request_id >= first) {
+            ++answered;
+            limited += reply->error == make_error_code(errc::rate_limited) ? 1 : 0;
+        }
+        if (std::holds_alternative<proto::Close>(*message)) {
+            break;
+        }
+    }
+    EXPECT_GT(limited, 0) << answered << " answered";
+    expect_still_serving();
+}
+
+/// A raw TCP connection to the WebSocket port; returns the file descriptor (-1 on failure).
+int raw_connect(std::uint16_t port) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    return fd;
+}
+
+/// True when the server closes `fd` within `timeout` (end of stream or reset).
+bool closed_by_server(int fd, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        pollfd pfd{fd, POLLIN, 0};
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (poll(&pfd, 1, static_cast<int>(std::max<long>(1, left.count()))) <= 0) {
+            continue;
+        }
+        char buffer[1024];
+        if (read(fd, buffer, sizeof buffer) <= 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+TEST_F(RelinkdTest, TlsClientThatNeverFinishesItsHandshakeIsDropped) {
+    const int silent = raw_connect(port_);
+    ASSERT_GE(silent, 0);
+    // Meanwhile others are served.
+    expect_still_serving();
+    // The handshake timeout is 10 s × 0.1 here.
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_TRUE(closed_by_server(silent, 5s));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+    close(silent);
+    expect_still_serving();
+}
+
+TEST_F(RelinkdTest, PlainHttpOnTheTlsPortIsDropped) {
+    const int fd = raw_connect(port_);
+    ASSERT_GE(fd, 0);
+    const std::string request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    ASSERT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+    EXPECT_TRUE(closed_by_server(fd, 5s));
+    close(fd);
+    expect_still_serving();
+}
+
+TEST_F(RelinkdTest, WebSocketOnlyOnSlash) {
+    WsTestClient::Config config;
+    config.port = port_;
+    config.ca_file = ca_file_;
+    config.path = "/elsewhere";
+    std::string error;
+    EXPECT_FALSE(WsTestClient::connect(config, error));
+    EXPECT_NE(error.find("WebSocket handshake"), std::string::npos) << error;
+    expect_still_serving();
+}
+
+TEST_F(RelinkdTest, ClientThatDoesNotTrustTheCaCannotConnect) {
+    const auto other = generate_self_signed();
+    ASSERT_TRUE(other.pem);
+    std::ofstream(dir_ / "other-ca.pem") << other.pem->certificate_pem;
+    WsTestClient::Config config;
+    config.port = port_;
+    config.ca_file = (dir_ / "other-ca.pem").string();
+    std::string error;
+    EXPECT_FALSE(WsTestClient::connect(config, error));
+    EXPECT_NE(error.find("TLS handshake"), std::string::npos) << error;
+    expect_still_serving();
+}
+
+}  // namespace
+}  // namespace relink::server

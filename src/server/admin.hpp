@@ -1,0 +1,72 @@
+// server/admin.hpp — relinkd's admin HTTP API on its own port: list sessions and channels, kick or ban a user,
+// and /metrics in Prometheus text format. Every request needs `Authorization: Bearer <admin secret>`, compared in
+// constant time; without it the answer is 401. docs/server.md has the endpoints with curl examples.
+//
+// The HTTP side is Beast (admin.cpp); the hub is reached only through HubAccess, so every hub call is
+// serialized on the hub's strand like the WebSocket traffic.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "server/hub.hpp"
+#include "server/options.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+namespace spdlog {
+class logger;
+}
+
+namespace relink::server {
+
+class HubAccess;
+
+/// The admin HTTP server.
+///
+/// @par Thread safety
+/// Construct, start() and stop() from one thread (stop() may be called from any thread once started). The
+/// io_context, the HubAccess and the logger must outlive it.
+class AdminServer {
+public:
+    struct Config {
+        HostPort listen;
+        std::string secret;
+        Duration default_ban{std::chrono::hours(24)};  ///< POST /kick with "ban": true and no "ban_seconds"
+        Duration request_timeout{std::chrono::seconds(10)};
+    };
+    /// Binds the address; throws boost::system::system_error when it cannot.
+    AdminServer(boost::asio::io_context& ioc, Config config, HubAccess& hub, std::shared_ptr<spdlog::logger> log);
+    ~AdminServer();
+    AdminServer(const AdminServer&) = delete;
+    AdminServer& operator=(const AdminServer&) = delete;
+
+    /// The bound port (the ephemeral one for port 0).
+    [[nodiscard]] std::uint16_t port() const noexcept;
+    /// The bound address as a URL host ("127.0.0.1", "[::1]").
+    [[nodiscard]] std::string url_host() const;
+    void start();
+    /// Stops accepting; requests in progress finish on their own (bounded by request_timeout).
+    void stop();
+
+private:
+    struct Impl;
+    std::shared_ptr<Impl> impl_;
+};
+
+/// True when `authorization` is "Bearer <secret>" (scheme case-insensitive). Compares digests of the presented
+/// and expected secrets in constant time, so neither the content nor the length of the secret leaks.
+[[nodiscard]] bool bearer_matches(std::string_view authorization, std::string_view secret);
+
+/// The hub's metrics in Prometheus text exposition format (version 0.0.4), with # HELP and # TYPE lines.
+[[nodiscard]] std::string metrics_text(const Metrics& metrics, bool draining);
+
+/// GET /sessions and GET /channels bodies: JSON arrays.
+[[nodiscard]] std::string sessions_json(const std::vector<SessionInfo>& sessions);
+[[nodiscard]] std::string channels_json(const std::vector<ChannelInfo>& channels);
+
+}  // namespace relink::server

@@ -1,0 +1,85 @@
+// server/options.hpp — relinkd's configuration: the command line and JSON config file of
+// ../shared/spec/cli.md, parsed into one Options value, and the server-side durations derived from it.
+//
+// Parsing is a pure function of the arguments (plus the config file they name): it returns Options or one
+// human-readable error line, which relinkd prints to stderr before exiting with status 2. Nothing here touches
+// sockets, TLS or logging, so the rules are unit-tested directly (tests/server/relinkd_test.cpp).
+//
+// Thread safety: the functions are reentrant; an Options value is a plain value.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "relink/timings.hpp"
+#include "server/hub.hpp"
+
+namespace relink::server {
+
+/// A host (name, IPv4 or IPv6 literal without brackets) and a port (0 = ephemeral).
+struct HostPort {
+    std::string host;
+    std::uint16_t port{0};
+    friend bool operator==(const HostPort&, const HostPort&) = default;
+};
+
+/// Everything relinkd is configured with. Defaults are those of a flagless start.
+struct Options {
+    HostPort listen{"127.0.0.1", 8443};
+    std::string cert_file;  ///< PEM certificate chain; empty = generate a self-signed certificate
+    std::string key_file;   ///< PEM private key, with cert_file
+    bool insecure_plaintext{false};
+    std::string write_ca_file;                ///< where to write the served certificate's PEM; empty = nowhere
+    std::map<std::string, std::string> apps;  ///< app id → secret
+    std::optional<HostPort> admin_listen;     ///< admin HTTP API; absent = disabled
+    std::string admin_secret;                 ///< required with admin_listen
+    double time_scale{1.0};                   ///< multiplies every server-side duration
+    unsigned threads{0};                      ///< io threads; 0 = one per hardware core
+    std::string log_level{"info"};            ///< trace, debug, info, warn, error, critical, off
+    bool help{false};                         ///< --help: print usage, exit 0
+};
+
+/// Options, or the one line that says what is wrong with the configuration.
+struct ParsedOptions {
+    std::optional<Options> options;
+    std::string error;  ///< meaningful only when !options
+};
+
+/// Parses relinkd's arguments (without argv[0]). `--config FILE` is read first wherever it appears, then the
+/// flags override its keys (a repeated `--app` list replaces the file's list). Validates the result as a whole:
+/// unknown flags or keys, missing values, malformed HOST:PORT, `--insecure-plaintext` on a non-loopback address,
+/// `--cert` without `--key`, no app, an admin address without a secret, a non-positive time scale, ...
+[[nodiscard]] ParsedOptions parse_options(const std::vector<std::string>& args);
+
+/// Applies a JSON config file's text (the same keys as the flags, without the dashes) to `options`; returns an
+/// error line, or an empty string on success. Used by parse_options(); exposed for tests.
+[[nodiscard]] std::string apply_config_json(std::string_view text, Options& options);
+
+/// Parses "HOST:PORT", "[V6]:PORT" or ":PORT" (host 0.0.0.0). nullopt when malformed.
+[[nodiscard]] std::optional<HostPort> parse_host_port(std::string_view text);
+
+/// True for 127.0.0.0/8, ::1 and "localhost".
+[[nodiscard]] bool is_loopback_host(std::string_view host);
+
+/// The usage text printed by --help.
+[[nodiscard]] std::string usage();
+
+/// `d` multiplied by the time scale (at least 1 ns when d > 0, so a scaled "never" (0) stays 0 and a scaled
+/// positive duration stays positive).
+[[nodiscard]] Duration scale(Duration d, double factor);
+
+/// The hub's configuration for these options: every profile's server-side timings (presence timeout, backfill
+/// window, heartbeat, token warning lead), the keep-alive timeout, login grace, kick cool-down and
+/// de-duplication window, all multiplied by the time scale.
+[[nodiscard]] HubConfig make_hub_config(const Options& options);
+
+/// The transport's own time limits (TLS handshake, WebSocket accept and close), scaled.
+[[nodiscard]] Duration handshake_timeout(const Options& options);
+/// The reconnect window announced on SIGTERM (clients spread their reconnects over it), scaled.
+[[nodiscard]] Duration drain_window(const Options& options);
+
+}  // namespace relink::server
