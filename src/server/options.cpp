@@ -19,7 +19,7 @@ using Json = nlohmann::json;
 /// The flags that take a value, and the boolean ones; a config file uses the same names without the dashes.
 const std::set<std::string, std::less<>> kValueFlags{"config",     "listen",  "cert",         "key",
                                                      "write-ca",   "app",     "admin-listen", "admin-secret",
-                                                     "time-scale", "threads", "log-level"};
+                                                     "time-scale", "threads", "log-level",    "limit"};
 const std::set<std::string, std::less<>> kBoolFlags{"insecure-plaintext", "help"};
 
 const std::set<std::string, std::less<>> kLogLevels{"trace", "debug", "info", "warn", "error", "critical", "off"};
@@ -37,6 +37,42 @@ std::string add_app(Options& options, std::string_view text, std::set<std::strin
         return "--app: app id '" + id + "' given twice";
     }
     options.apps[id] = std::string(text.substr(colon + 1));
+    return {};
+}
+
+std::optional<double> parse_double(std::string_view text);
+
+/// Applies "NAME=VALUE" to the hub's limits (docs/server.md lists the names); returns an error line or "".
+std::string add_limit(Options& options, std::string_view text) {
+    const auto equals = text.find('=');
+    const std::string name{text.substr(0, equals == std::string_view::npos ? 0 : equals)};
+    const auto value = equals == std::string_view::npos ? std::nullopt : parse_double(text.substr(equals + 1));
+    if (name.empty() || !value || !std::isfinite(*value) || *value < 1.0 || *value > 1e9) {
+        return "--limit wants NAME=VALUE with VALUE in [1, 1e9], got '" + std::string(text) + "'";
+    }
+    Limits& l = options.limits;
+    const auto count = static_cast<std::size_t>(*value);
+    if (name == "messages-per-second") {
+        l.messages_per_second = *value;
+    } else if (name == "message-burst") {
+        l.message_burst = *value;
+    } else if (name == "logins-per-second") {
+        l.logins_per_second_per_address = *value;
+    } else if (name == "login-burst") {
+        l.login_burst = *value;
+    } else if (name == "channels-per-user") {
+        l.max_channels_per_user = count;
+    } else if (name == "members-per-channel") {
+        l.max_members_per_channel = count;
+    } else if (name == "peer-queue") {
+        l.peer_queue_per_user = count;
+    } else if (name == "history") {
+        l.history_per_channel = count;
+    } else {
+        return "--limit: unknown limit '" + name +
+               "' (messages-per-second, message-burst, logins-per-second, login-burst, channels-per-user, "
+               "members-per-channel, peer-queue, history)";
+    }
     return {};
 }
 
@@ -82,6 +118,8 @@ std::string apply_flag(Options& options, std::string_view name, std::string_view
         options.write_ca_file = value;
     } else if (name == "app") {
         return add_app(options, value, apps_seen);
+    } else if (name == "limit") {
+        return add_limit(options, value);
     } else if (name == "admin-secret") {
         options.admin_secret = value;
     } else if (name == "time-scale") {
@@ -246,6 +284,20 @@ std::string apply_config_json(std::string_view text, Options& options) {
         if (!kValueFlags.contains(key)) {
             return where + " is unknown";
         }
+        if (key == "limit") {
+            if (!value.is_object()) {
+                return where + " wants an object {\"NAME\": number}";
+            }
+            for (const auto& [name, number] : value.items()) {
+                if (!number.is_number()) {
+                    return where + ": limit '" + name + "' wants a number";
+                }
+                if (auto error = add_limit(options, name + "=" + number.dump()); !error.empty()) {
+                    return "--config: " + error;
+                }
+            }
+            continue;
+        }
         if (key == "app") {
             options.apps.clear();
             if (value.is_object()) {
@@ -396,6 +448,9 @@ std::string usage() {
            "  --admin-secret S         the admin API's bearer secret\n"
            "  --time-scale F           multiply every server-side duration by F (e.g. 0.01 in tests)\n"
            "  --threads N              io threads (default: one per core)\n"
+           "  --limit NAME=VALUE       a hub limit (repeatable): messages-per-second, message-burst,\n"
+           "                           logins-per-second, login-burst, channels-per-user, members-per-channel,\n"
+           "                           peer-queue, history\n"
            "  --log-level LEVEL        trace, debug, info (default), warn, error, critical, off\n"
            "\n"
            "Prints one JSON line to stdout when listening; logs go to stderr. SIGTERM/SIGINT drain and exit 0.\n"
@@ -415,6 +470,7 @@ Duration scale(Duration d, double factor) {
 
 HubConfig make_hub_config(const Options& options) {
     HubConfig config;
+    config.limits = options.limits;
     const double f = options.time_scale;
     for (auto& [profile, timings] : config.timings) {
         timings = timings.scaled(f);

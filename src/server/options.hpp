@@ -41,6 +41,7 @@ struct Options {
     unsigned threads{0};                      ///< io threads; 0 = one per hardware core
     std::string log_level{"info"};            ///< trace, debug, info, warn, error, critical, off
     bool help{false};                         ///< --help: print usage, exit 0
+    Limits limits;                            ///< the hub's limits (--limit NAME=VALUE; durations via time scale)
 };
 
 /// Options, or the one line that says what is wrong with the configuration.

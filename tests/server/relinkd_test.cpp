@@ -71,6 +71,24 @@ TEST(Options, MinimalCommandLine) {
     EXPECT_EQ(o.log_level, "info");
 }
 
+TEST(Options, LimitsFromFlagsAndConfig) {
+    const auto parsed = parse(
+        {"--app", "a:s", "--limit", "messages-per-second=5", "--limit", "channels-per-user=3", "--limit=peer-queue=7"});
+    ASSERT_TRUE(parsed.options) << parsed.error;
+    const HubConfig hub = make_hub_config(*parsed.options);
+    EXPECT_EQ(hub.limits.messages_per_second, 5.0);
+    EXPECT_EQ(hub.limits.max_channels_per_user, 3U);
+    EXPECT_EQ(hub.limits.peer_queue_per_user, 7U);
+    EXPECT_EQ(hub.limits.history_per_channel, Limits{}.history_per_channel);  // untouched
+
+    Options options;
+    EXPECT_EQ(apply_config_json(R"({"limit": {"members-per-channel": 2, "login-burst": 9}})", options), "");
+    EXPECT_EQ(options.limits.max_members_per_channel, 2U);
+    EXPECT_EQ(options.limits.login_burst, 9.0);
+    EXPECT_NE(apply_config_json(R"({"limit": {"members-per-channel": "two"}})", options), "");
+    EXPECT_NE(apply_config_json(R"({"limit": 3})", options), "");
+}
+
 TEST(Options, EveryFlag) {
     const auto parsed = parse({"--listen",
                                "0.0.0.0:9000",
@@ -152,6 +170,10 @@ TEST(Options, BadCommandLinesGiveOneLine) {
         {"--app", "a:s", "--log-level", "loud"},
         {"--app", "a:s", "--insecure-plaintext=yes"},
         {"--config", "/nonexistent/relinkd.json"},
+        {"--app", "a:s", "--limit", "bogus=3"},
+        {"--app", "a:s", "--limit", "history"},
+        {"--app", "a:s", "--limit", "history=0"},
+        {"--app", "a:s", "--limit", "history=lots"},
     };
     for (const auto& args : bad) {
         const auto parsed = parse(args);
