@@ -30,6 +30,7 @@
 
 #include "core/backoff.hpp"
 #include "protocol/messages.hpp"
+#include "relink/events.hpp"
 #include "relink/timings.hpp"
 #include "relink/types.hpp"
 
@@ -37,7 +38,7 @@ namespace relink::core {
 
 /// The core's notion of time: any monotonic clock with nanosecond ticks; tests start at TimePoint{}.
 using TimePoint = std::chrono::time_point<std::chrono::steady_clock, Duration>;
-using OpId = std::uint64_t;
+using relink::OpId;
 using TransportId = std::uint64_t;
 
 struct Config {
@@ -67,81 +68,23 @@ struct CloseTransport {
 using Action = std::variant<OpenTransport, SendFrame, CloseTransport>;
 
 // -------------------------------------------------------------------------------------------- events
-
-struct ConnectionStateChanged {
-    ConnectionState previous{ConnectionState::disconnected};
-    ConnectionState state{ConnectionState::disconnected};
-    ConnectionReason reason{ConnectionReason::login};
-    std::uint64_t seq{0};      ///< 1, 2, 3 ... per client
-    std::uint32_t attempt{0};  ///< reconnect attempts made in the current outage (0 when none)
-    Duration next_retry{};     ///< delay until the next scheduled attempt; 0 when none is scheduled
-};
-struct ConnectionLost {};
-struct JoinSuccess {
-    std::string channel;
-};
-struct RejoinSuccess {};
-struct ChannelStateChanged {
-    std::string channel;
-    ChannelState state{ChannelState::disconnected};
-    ChannelReason reason{ChannelReason::left};
-    std::error_code error;
-};
-struct MemberJoined {
-    std::string channel;
-    std::string user_id;
-};
-struct MemberLeft {
-    std::string channel;
-    std::string user_id;
-    MemberLeftCause cause{MemberLeftCause::quit};
-};
-struct StreamAdded {
-    std::string channel;
-    std::string user_id;
-    std::string stream;
-};
-struct StreamRemoved {
-    std::string channel;
-    std::string user_id;
-    std::string stream;
-};
-struct MessageReceived {
-    std::string from;
-    std::optional<std::string> channel;
-    std::string message_id;
-    std::string payload;
-    bool backfilled{false};
-};
-struct ContinuityReport {
-    Duration outage{};    ///< from the last data received before the outage to the successful login
-    bool resumed{false};  ///< the server kept the session: peers saw nothing
-    std::uint64_t backfilled{0};
-    std::uint64_t dropped{0};
-};
-struct TokenPrivilegeWillExpire {};
-struct TokenExpired {};
-
-enum class OpKind : std::uint8_t {
-    peer_message,
-    channel_message,
-    publish,
-    unpublish,
-    set_attributes,
-    get_attributes,
-    renew_token
-};
-
-struct OperationCompleted {
-    OpId op{0};
-    OpKind kind{OpKind::peer_message};
-    std::error_code error;
-    std::optional<proto::Attributes> attributes;  ///< get_attributes: the user's attributes
-};
-
-using Event = std::variant<ConnectionStateChanged, ConnectionLost, JoinSuccess, RejoinSuccess, ChannelStateChanged,
-                           MemberJoined, MemberLeft, StreamAdded, StreamRemoved, MessageReceived, ContinuityReport,
-                           TokenPrivilegeWillExpire, TokenExpired, OperationCompleted>;
+// The events are the public ones of relink/events.hpp.
+using relink::ChannelStateChanged;
+using relink::ConnectionLost;
+using relink::ConnectionStateChanged;
+using relink::ContinuityReport;
+using relink::Event;
+using relink::JoinSuccess;
+using relink::MemberJoined;
+using relink::MemberLeft;
+using relink::MessageReceived;
+using relink::OperationCompleted;
+using relink::OpKind;
+using relink::RejoinSuccess;
+using relink::StreamAdded;
+using relink::StreamRemoved;
+using relink::TokenExpired;
+using relink::TokenPrivilegeWillExpire;
 
 /// The result of an API call that completes later: an operation id, or an error at once.
 struct OpResult {

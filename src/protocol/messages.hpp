@@ -12,13 +12,14 @@
 #include <vector>
 
 #include "relink/error.hpp"
+#include "relink/events.hpp"
 #include "relink/timings.hpp"
 #include "relink/types.hpp"
 
 namespace relink::proto {
 
 using RequestId = std::uint64_t;
-using Attributes = std::map<std::string, std::string>;
+using Attributes = relink::Attributes;
 
 inline constexpr int kProtocolVersion = 1;
 inline constexpr std::size_t kMaxPayloadBytes = 32 * 1024;
