@@ -49,6 +49,7 @@ ClientCore::ClientCore(Config config)
         throw std::invalid_argument("relink: max_queued_operations must be at least 1");
     }
     instance_tag_ = rng_();
+    heartbeat_interval_ = config_.timings.heartbeat_interval;
 }
 
 // ============================================================================================ profile switches
@@ -344,7 +345,9 @@ std::string ClientCore::instance_id() const {
     return id;
 }
 
-std::string ClientCore::next_message_id(OpId op) const { return instance_id() + "-" + std::to_string(op); }
+std::string ClientCore::next_message_id(OpId op) const {
+    return instance_id() + "-" + std::to_string(op);
+}
 
 OpResult ClientCore::send_peer_message(TimePoint now, const std::string& to_user, std::string payload,
                                        bool store_offline) {
@@ -627,6 +630,12 @@ void ClientCore::handle(TimePoint now, proto::LoginOk& m) {
     // The TTL is counted from when we sent the request, not from when the answer arrived: the server read it
     // later than that, so the warning and the expiry event are never late (early by at most the latency).
     token_expiry_ = token_deadline(login_sent_at_, m.token_ttl);
+    // Heartbeat at least as often as the server asks: its keep-alive timeout is built on its own interval, and a
+    // server running a compressed timeline must not close a client that still beats at the uncompressed pace.
+    heartbeat_interval_ = config_.timings.heartbeat_interval;
+    if (m.negotiated.heartbeat_interval > Duration::zero()) {
+        heartbeat_interval_ = std::min(heartbeat_interval_, m.negotiated.heartbeat_interval);
+    }
     if (!last_peer_seen_) {
         last_peer_seen_ = m.peer_position;  // from here on, a reconnect asks for the peer messages it missed
     }
@@ -1148,7 +1157,7 @@ std::optional<TimePoint> ClientCore::deadline_of(Timer timer) const {
             return link_ == Link::none && (phase_ == Phase::live || phase_ == Phase::first_login) ? retry_at_
                                                                                                   : std::nullopt;
         case Timer::heartbeat:
-            return link_ == Link::up ? std::optional<TimePoint>(last_tx_ + t.heartbeat_interval) : std::nullopt;
+            return link_ == Link::up ? std::optional<TimePoint>(last_tx_ + heartbeat_interval_) : std::nullopt;
         case Timer::stable: return link_ == Link::up ? stable_at_ : std::nullopt;
         case Timer::token_expiry:
             if (token_expiry_ && !token_expired_reported_ && phase_ == Phase::live) {

@@ -266,3 +266,27 @@ TEST(Liveness, AJoinTheServerNeverAnswersFailsAfterTheLoginTimeout) {
 
 }  // namespace
 }  // namespace relink::test
+
+namespace relink::test {
+namespace {
+
+TEST(Liveness, TheClientBeatsAtLeastAsOftenAsTheServerAsks) {
+    sim::FakeServerConfig server;
+    server.timings[Profile::rtm].heartbeat_interval = 250ms;  // announced in LoginOk
+    World world(server);
+    world.add_client("UID1", exact_config(Profile::rtm, 1));
+    login_and_join(world, "UID1", "ch");
+    const TimePoint from = world.now() + 1s;
+    world.run_until(from + 10s);
+    std::size_t pings = 0;
+    for (const auto& record : world.actions()) {
+        if (const auto* send = std::get_if<core::SendFrame>(&record.action);
+            send != nullptr && record.at >= from && std::holds_alternative<proto::Ping>(send->message)) {
+            ++pings;
+        }
+    }
+    EXPECT_EQ(pings, 40U);  // one every 250 ms instead of every 1 s
+}
+
+}  // namespace
+}  // namespace relink::test
