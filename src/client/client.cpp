@@ -1,0 +1,699 @@
+// relink::Client (relink/client.hpp): the sans-IO core on a strand of an internal io thread, driven by the
+// Beast transport (client/transport.hpp), with a dispatcher thread that runs the app's callbacks one at a time.
+//
+//   app threads ─► Client ─post─► strand: core inputs (now = steady_clock) ─► actions: Transport open/send/close
+//                                         │ events                            ▲ on_open / on_message / on_closed
+//                                         ▼                                   │
+//                                   Dispatcher thread ─► app callbacks (in order, never inline, never under a lock)
+#include "relink/client.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <future>
+#include <map>
+#include <mutex>
+#include <random>
+#include <stdexcept>
+#include <thread>
+#include <utility>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "client/transport.hpp"
+#include "core/client_core.hpp"
+#include "protocol/codec.hpp"
+
+namespace relink {
+namespace {
+
+namespace asio = boost::asio;
+
+const char* level_name(LogLevel level) {
+    switch (level) {
+        case LogLevel::trace: return "trace";
+        case LogLevel::debug: return "debug";
+        case LogLevel::info: return "info";
+        case LogLevel::warn: return "warn";
+        case LogLevel::error: return "error";
+        case LogLevel::off: return "off";
+    }
+    return "?";
+}
+
+/// Runs callbacks one at a time, in order, on its own thread.
+class Dispatcher {
+public:
+    Dispatcher() : thread_([this] { run(); }) {}
+    ~Dispatcher() { stop(); }
+    Dispatcher(const Dispatcher&) = delete;
+    Dispatcher& operator=(const Dispatcher&) = delete;
+
+    void post(std::function<void()> work) {
+        {
+            std::lock_guard lock(mutex_);
+            if (stopping_) {
+                return;
+            }
+            queue_.push_back(std::move(work));
+        }
+        ready_.notify_one();
+    }
+
+    /// Drops what has not started, waits for the callback that runs (unless called from it), then ends the thread.
+    void stop() {
+        {
+            std::lock_guard lock(mutex_);
+            if (stopping_ && !thread_.joinable()) {
+                return;
+            }
+            stopping_ = true;
+            queue_.clear();
+        }
+        ready_.notify_one();
+        if (thread_.joinable()) {
+            if (thread_.get_id() == std::this_thread::get_id()) {
+                thread_.detach();  // destroyed from inside a callback: the thread ends when that callback returns
+            } else {
+                thread_.join();
+            }
+        }
+    }
+
+    [[nodiscard]] bool on_dispatcher_thread() const { return thread_.get_id() == std::this_thread::get_id(); }
+
+private:
+    void run() {
+        for (;;) {
+            std::function<void()> work;
+            {
+                std::unique_lock lock(mutex_);
+                ready_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+                if (stopping_) {
+                    return;
+                }
+                work = std::move(queue_.front());
+                queue_.pop_front();
+            }
+            work();
+        }
+    }
+
+    std::mutex mutex_;
+    std::condition_variable ready_;
+    std::deque<std::function<void()>> queue_;
+    bool stopping_{false};
+    std::thread thread_;
+};
+
+}  // namespace
+
+class Client::Impl : public std::enable_shared_from_this<Impl> {
+public:
+    explicit Impl(ClientConfig config) : config_(std::move(config)), strand_(asio::make_strand(io_)), timer_(strand_) {
+        if (config_.url.empty()) {
+            throw std::invalid_argument("relink::Client: no url");
+        }
+        if (!is_valid_user_id(config_.user_id)) {
+            throw std::invalid_argument("relink::Client: invalid user id");
+        }
+        if (!(config_.time_scale > 0.0)) {
+            throw std::invalid_argument("relink::Client: time_scale must be positive");
+        }
+        core::Config core_config;
+        core_config.profile = config_.profile;
+        core_config.timings = config_.timings.value_or(timings_for(config_.profile)).scaled(config_.time_scale);
+        core_config.app_id = config_.app_id;
+        core_config.max_queued_operations = config_.max_queued_operations;
+        core_config.seed = config_.seed != 0 ? config_.seed : std::random_device{}();
+        core_ = std::make_unique<core::ClientCore>(core_config);  // throws std::invalid_argument on bad timings
+        proxy_ = config_.proxy;
+    }
+
+    void start() {
+        work_.emplace(asio::make_work_guard(io_));
+        io_thread_ = std::thread([self = shared_from_this()] { self->io_.run(); });
+    }
+
+    void shutdown() {
+        // Log out and close the transport on the strand, give the goodbye a moment, then stop everything.
+        std::promise<void> done;
+        auto closed = done.get_future();
+        asio::post(strand_, [this, &done] {
+            stopping_ = true;
+            if (core_->state() != ConnectionState::disconnected) {
+                (void)core_->logout(now());
+                drive();
+            }
+            if (transport_) {
+                transport_->close();
+                transport_.reset();
+            }
+            timer_.cancel();
+            done.set_value();
+        });
+        if (io_thread_.joinable() && io_thread_.get_id() != std::this_thread::get_id()) {
+            (void)closed.wait_for(std::chrono::seconds(2));
+        }
+        work_.reset();
+        io_.stop();
+        if (io_thread_.joinable()) {
+            if (io_thread_.get_id() == std::this_thread::get_id()) {
+                io_thread_.detach();
+            } else {
+                io_thread_.join();
+            }
+        }
+        dispatcher_.stop();
+    }
+
+    /// Runs `fn(core, now)` on the strand, then drives the core's outputs.
+    template <class Fn>
+    void on_strand(Fn fn) {
+        asio::post(strand_, [self = shared_from_this(), fn = std::move(fn)]() mutable {
+            if (self->stopping_) {
+                return;
+            }
+            fn(*self->core_, self->now());
+            self->drive();
+        });
+    }
+
+    /// A quick answer for calls that cannot work in the state the client is in right now (the strand checks again).
+    [[nodiscard]] std::error_code needs_session() const {
+        const auto state = state_.load();
+        if (state == ConnectionState::disconnected || state == ConnectionState::aborted ||
+            state == ConnectionState::failed || state == ConnectionState::disconnecting) {
+            return make_error_code(errc::not_logged_in);
+        }
+        return {};
+    }
+
+    /// An operation: validated at once, then run on the strand; `done` gets its completion (or the core's error).
+    template <class Fn>
+    std::error_code operation(Completion done, Fn start) {
+        if (auto e = needs_session()) {
+            return e;
+        }
+        on_strand([this, done = std::move(done), start = std::move(start)](core::ClientCore& core,
+                                                                           core::TimePoint t) mutable {
+            const core::OpResult result = start(core, t);
+            if (result.error) {
+                complete_later(done, result.error);
+            } else if (done) {
+                completions_[result.op] = done;
+            }
+        });
+        return {};
+    }
+
+    void complete_later(const Completion& done, std::error_code error) {
+        if (done) {
+            dispatcher_.post([done, error] { invoke_safely([&] { done(error); }); });
+        }
+    }
+
+    template <class F>
+    static void invoke_safely(F&& f) {
+        try {
+            f();
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "relink: a callback threw (%s); dropped\n", e.what());
+        } catch (...) {
+            std::fprintf(stderr, "relink: a callback threw; dropped\n");
+        }
+    }
+
+    void log(LogLevel level, const std::string& line) const {
+        if (level < config_.log_level || config_.log_level == LogLevel::off) {
+            return;
+        }
+        if (config_.log_handler) {
+            invoke_safely([&] { config_.log_handler(level, line); });
+        } else {
+            std::fprintf(stderr, "relink [%s] %s\n", level_name(level), line.c_str());
+        }
+    }
+
+    [[nodiscard]] static core::TimePoint now() {
+        return core::TimePoint(
+            std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now().time_since_epoch()));
+    }
+
+    // ---- the driver: execute the core's actions, hand its events to the dispatcher, re-arm the one timer ----
+
+    void drive() {
+        while (auto action = core_->poll_action()) {
+            perform(std::move(*action));
+        }
+        while (auto event = core_->poll_event()) {
+            deliver(std::move(*event));
+        }
+        arm_timer();
+    }
+
+    void perform(core::Action action) {
+        if (auto* open = std::get_if<core::OpenTransport>(&action)) {
+            if (transport_) {
+                transport_->close();
+            }
+            const core::TransportId id = open->transport;
+            transport_id_ = id;
+            if (config_.token_provider && token_needs_refresh_) {
+                std::string fresh;
+                invoke_safely([&] { fresh = config_.token_provider(); });
+                if (!fresh.empty()) {
+                    (void)core_->renew_token(now(), std::move(fresh));
+                }
+            }
+            client::TransportOptions options;
+            options.url = config_.url;
+            options.allow_plaintext = config_.allow_plaintext;
+            options.tls = {config_.tls.verify_peer, config_.tls.ca_file, config_.tls.ca_directory,
+                           config_.tls.use_system_store};
+            if (proxy_) {
+                options.proxy = client::ProxySettings{proxy_->host, proxy_->port};
+            }
+            const Duration step = core_->config().timings.attempt_timeout;
+            options.dns_timeout = options.connect_timeout = options.tls_timeout = options.websocket_timeout = step;
+            std::weak_ptr<Impl> weak = shared_from_this();
+            transport_ = client::Transport::open(
+                strand_, options,
+                client::Transport::Handlers{
+                    [weak, id](const client::StepTimings& timings) {
+                        if (auto self = weak.lock(); self && !self->stopping_) {
+                            self->log(LogLevel::debug, "attempt " + std::to_string(id) + " open: dns " +
+                                                           ms(timings.dns) + ", tcp " + ms(timings.tcp) + ", tls " +
+                                                           ms(timings.tls) + ", websocket " + ms(timings.websocket));
+                            self->core_->on_transport_open(now(), id);
+                            self->drive();
+                        }
+                    },
+                    [weak, id](std::string frame) {
+                        if (auto self = weak.lock(); self && !self->stopping_) {
+                            self->on_frame(id, frame);
+                        }
+                    },
+                    [weak, id](std::error_code error, const std::string& detail) {
+                        if (auto self = weak.lock(); self && !self->stopping_) {
+                            self->log(LogLevel::debug, "transport " + std::to_string(id) + " closed: " + detail);
+                            if (self->transport_id_ == id) {
+                                self->transport_.reset();
+                            }
+                            self->core_->on_transport_closed(now(), id, error);
+                            self->drive();
+                        }
+                    }});
+            return;
+        }
+        if (auto* send = std::get_if<core::SendFrame>(&action)) {
+            if (transport_ && transport_id_ == send->transport) {
+                transport_->send(proto::encode(send->message));
+            }
+            return;
+        }
+        const auto& close = std::get<core::CloseTransport>(action);
+        if (transport_ && transport_id_ == close.transport) {
+            transport_->close();
+            transport_.reset();
+        }
+    }
+
+    void on_frame(core::TransportId id, const std::string& frame) {
+        auto decoded = proto::decode_server(frame);
+        if (!decoded) {
+            // A server that breaks the protocol: drop this connection and reconnect (never trust the rest of it).
+            log(LogLevel::warn, "undecodable frame from the server: " + decoded.error.detail);
+            if (transport_ && transport_id_ == id) {
+                transport_->close();
+                transport_.reset();
+            }
+            core_->on_transport_closed(now(), id, make_error_code(errc::protocol_error));
+            drive();
+            return;
+        }
+        core_->on_message(now(), id, std::move(*decoded.message));
+        drive();
+    }
+
+    void deliver(Event event) {
+        if (const auto* change = std::get_if<ConnectionStateChanged>(&event)) {
+            state_.store(change->state);
+            log(LogLevel::info, std::string("state ") + std::string(to_string(change->previous)) + " -> " +
+                                    std::string(to_string(change->state)) + " (" +
+                                    std::string(to_string(change->reason)) + "), attempt " +
+                                    std::to_string(change->attempt) + ", next retry " + ms(change->next_retry));
+        }
+        if (const auto* change = std::get_if<ChannelStateChanged>(&event)) {
+            std::lock_guard lock(channels_mutex_);
+            if (change->state == ChannelState::disconnected) {
+                channels_.erase(change->channel);
+            } else {
+                channels_[change->channel] = change->state;
+            }
+        }
+        if (std::holds_alternative<TokenExpired>(event) || std::holds_alternative<TokenPrivilegeWillExpire>(event)) {
+            token_needs_refresh_ = true;
+        }
+        if (std::holds_alternative<RejoinSuccess>(event) ||
+            (std::holds_alternative<ConnectionStateChanged>(event) &&
+             std::get<ConnectionStateChanged>(event).state == ConnectionState::connected)) {
+            token_needs_refresh_ = false;
+        }
+        Completion done;
+        AttributesCompletion attributes_done;
+        if (const auto* completed = std::get_if<OperationCompleted>(&event)) {
+            if (auto it = attribute_completions_.find(completed->op); it != attribute_completions_.end()) {
+                attributes_done = std::move(it->second);
+                attribute_completions_.erase(it);
+            }
+            if (auto it = completions_.find(completed->op); it != completions_.end()) {
+                done = std::move(it->second);
+                completions_.erase(it);
+            }
+        }
+        dispatcher_.post(
+            [self = shared_from_this(), event = std::move(event), done = std::move(done),
+             attributes_done = std::move(attributes_done)] { self->dispatch(event, done, attributes_done); });
+    }
+
+    void dispatch(const Event& event, const Completion& done, const AttributesCompletion& attributes_done) {
+        Handlers handlers;
+        {
+            std::lock_guard lock(handlers_mutex_);
+            handlers = handlers_;  // copied: a handler may replace handlers while it runs
+        }
+        std::visit(
+            [&](const auto& e) {
+                using E = std::decay_t<decltype(e)>;
+                if constexpr (std::is_same_v<E, OperationCompleted>) {
+                    if (done) {
+                        invoke_safely([&] { done(e.error); });
+                    }
+                    if (attributes_done) {
+                        invoke_safely([&] { attributes_done(e.error, e.attributes.value_or(Attributes{})); });
+                    }
+                } else {
+                    const auto& handler = std::get<std::function<void(const E&)>>(handlers.typed);
+                    if (handler) {
+                        invoke_safely([&] { handler(e); });
+                    }
+                }
+            },
+            event);
+        if (handlers.any) {
+            invoke_safely([&] { handlers.any(event); });
+        }
+    }
+
+    void arm_timer() {
+        const auto deadline = core_->next_deadline();
+        if (!deadline) {
+            timer_.cancel();
+            return;
+        }
+        const auto when = std::chrono::steady_clock::time_point(
+            std::chrono::duration_cast<std::chrono::steady_clock::duration>(deadline->time_since_epoch()));
+        if (armed_ && armed_at_ == when) {
+            return;
+        }
+        armed_ = true;
+        armed_at_ = when;
+        timer_.expires_at(when);
+        timer_.async_wait([weak = std::weak_ptr<Impl>(shared_from_this()), when](boost::system::error_code ec) {
+            auto self = weak.lock();
+            if (!self || ec || self->stopping_ || self->armed_at_ != when) {
+                return;  // cancelled or re-armed; an early wake-up would be harmless anyway
+            }
+            self->armed_ = false;
+            self->core_->handle_timeout(now());
+            self->drive();
+        });
+    }
+
+    static std::string ms(Duration d) {
+        return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + " ms";
+    }
+
+    struct Handlers {
+        std::tuple<std::function<void(const ConnectionStateChanged&)>, std::function<void(const ConnectionLost&)>,
+                   std::function<void(const JoinSuccess&)>, std::function<void(const RejoinSuccess&)>,
+                   std::function<void(const ChannelStateChanged&)>, std::function<void(const MemberJoined&)>,
+                   std::function<void(const MemberLeft&)>, std::function<void(const StreamAdded&)>,
+                   std::function<void(const StreamRemoved&)>, std::function<void(const MessageReceived&)>,
+                   std::function<void(const ContinuityReport&)>, std::function<void(const TokenPrivilegeWillExpire&)>,
+                   std::function<void(const TokenExpired&)>>
+            typed;
+        std::function<void(const Event&)> any;
+    };
+
+    template <class E>
+    void set_handler(std::function<void(const E&)> handler) {
+        std::lock_guard lock(handlers_mutex_);
+        std::get<std::function<void(const E&)>>(handlers_.typed) = std::move(handler);
+    }
+    void set_any(std::function<void(const Event&)> handler) {
+        std::lock_guard lock(handlers_mutex_);
+        handlers_.any = std::move(handler);
+    }
+
+    ClientConfig config_;
+    asio::io_context io_;
+    asio::strand<asio::io_context::executor_type> strand_;
+    asio::steady_timer timer_;
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+    std::thread io_thread_;
+    Dispatcher dispatcher_;
+
+    // strand-only state
+    std::unique_ptr<core::ClientCore> core_;
+    std::shared_ptr<client::Transport> transport_;
+    core::TransportId transport_id_{0};
+    std::optional<ProxyOptions> proxy_;
+    std::map<OpId, Completion> completions_;
+    std::map<OpId, AttributesCompletion> attribute_completions_;
+    bool token_needs_refresh_{false};
+    bool armed_{false};
+    std::chrono::steady_clock::time_point armed_at_{};
+    bool stopping_{false};
+
+    // readable from any thread
+    std::atomic<ConnectionState> state_{ConnectionState::disconnected};
+    mutable std::mutex channels_mutex_;
+    std::map<std::string, ChannelState> channels_;
+    std::mutex handlers_mutex_;
+    Handlers handlers_;
+};
+
+Client::Client(ClientConfig config) : impl_(std::make_shared<Impl>(std::move(config))) {
+    impl_->start();
+}
+
+Client::~Client() {
+    impl_->shutdown();
+}
+
+std::error_code Client::login() {
+    if (impl_->state_.load() != ConnectionState::disconnected) {
+        return make_error_code(errc::already_logged_in);
+    }
+    impl_->on_strand([this](core::ClientCore& core, core::TimePoint now) {
+        (void)core.login(now, impl_->config_.user_id, impl_->config_.token);
+    });
+    return {};
+}
+
+std::error_code Client::logout() {
+    if (impl_->state_.load() == ConnectionState::disconnected) {
+        return make_error_code(errc::not_logged_in);
+    }
+    impl_->on_strand([](core::ClientCore& core, core::TimePoint now) { (void)core.logout(now); });
+    return {};
+}
+
+std::error_code Client::join(const std::string& channel) {
+    if (!is_valid_channel_name(channel)) {
+        return make_error_code(errc::invalid_channel_name);
+    }
+    const bool starts_session = impl_->config_.profile == Profile::rtc || impl_->config_.profile == Profile::rtc_web;
+    if (!starts_session) {
+        if (auto e = impl_->needs_session()) {
+            return e;
+        }
+    }
+    impl_->on_strand([this, channel](core::ClientCore& core, core::TimePoint now) {
+        (void)core.join_session(now, impl_->config_.user_id, impl_->config_.token, channel);
+    });
+    return {};
+}
+
+std::error_code Client::leave(const std::string& channel) {
+    impl_->on_strand([channel](core::ClientCore& core, core::TimePoint now) { (void)core.leave(now, channel); });
+    return {};
+}
+
+std::error_code Client::switch_channel(const std::string& from, const std::string& to) {
+    if (!is_valid_channel_name(to)) {
+        return make_error_code(errc::invalid_channel_name);
+    }
+    if (auto e = impl_->needs_session()) {
+        return e;
+    }
+    impl_->on_strand(
+        [from, to](core::ClientCore& core, core::TimePoint now) { (void)core.switch_channel(now, from, to); });
+    return {};
+}
+
+std::error_code Client::send_peer_message(const std::string& user_id, std::string payload, Completion done,
+                                          bool store_offline) {
+    if (!is_valid_user_id(user_id)) {
+        return make_error_code(errc::invalid_user_id);
+    }
+    if (payload.size() > proto::kMaxPayloadBytes) {
+        return make_error_code(errc::payload_too_large);
+    }
+    return impl_->operation(std::move(done), [user_id, payload = std::move(payload), store_offline](
+                                                 core::ClientCore& core, core::TimePoint now) mutable {
+        return core.send_peer_message(now, user_id, std::move(payload), store_offline);
+    });
+}
+
+std::error_code Client::send_channel_message(const std::string& channel, std::string payload, Completion done) {
+    if (!is_valid_channel_name(channel)) {
+        return make_error_code(errc::invalid_channel_name);
+    }
+    if (payload.size() > proto::kMaxPayloadBytes) {
+        return make_error_code(errc::payload_too_large);
+    }
+    return impl_->operation(
+        std::move(done), [channel, payload = std::move(payload)](core::ClientCore& core, core::TimePoint now) mutable {
+            return core.send_channel_message(now, channel, std::move(payload));
+        });
+}
+
+std::error_code Client::publish(const std::string& channel, const std::string& stream, Completion done) {
+    return impl_->operation(std::move(done), [channel, stream](core::ClientCore& core, core::TimePoint now) {
+        return core.publish(now, channel, stream);
+    });
+}
+
+std::error_code Client::unpublish(const std::string& channel, const std::string& stream, Completion done) {
+    return impl_->operation(std::move(done), [channel, stream](core::ClientCore& core, core::TimePoint now) {
+        return core.unpublish(now, channel, stream);
+    });
+}
+
+std::error_code Client::set_local_user_attributes(Attributes attributes, Completion done) {
+    return impl_->operation(std::move(done),
+                            [attributes = std::move(attributes)](core::ClientCore& core, core::TimePoint now) mutable {
+                                return core.set_local_user_attributes(now, std::move(attributes));
+                            });
+}
+
+std::error_code Client::get_user_attributes(const std::string& user_id, AttributesCompletion done) {
+    if (!is_valid_user_id(user_id)) {
+        return make_error_code(errc::invalid_user_id);
+    }
+    if (auto e = impl_->needs_session()) {
+        return e;
+    }
+    impl_->on_strand([this, user_id, done = std::move(done)](core::ClientCore& core, core::TimePoint now) {
+        const core::OpResult result = core.get_user_attributes(now, user_id);
+        if (result.error) {
+            if (done) {
+                impl_->dispatcher_.post(
+                    [done, error = result.error] { Impl::invoke_safely([&] { done(error, Attributes{}); }); });
+            }
+        } else if (done) {
+            impl_->attribute_completions_[result.op] = done;
+        }
+    });
+    return {};
+}
+
+std::error_code Client::renew_token(std::string token, Completion done) {
+    if (auto e = impl_->needs_session()) {
+        return e;
+    }
+    impl_->on_strand([impl = impl_.get(), token = std::move(token), done = std::move(done)](
+                         core::ClientCore& core, core::TimePoint now) mutable {
+        impl->config_.token = token;  // the token of any later login
+        const core::OpResult result = core.renew_token(now, std::move(token));
+        if (result.error) {
+            impl->complete_later(done, result.error);
+        } else if (done) {
+            impl->completions_[result.op] = done;
+        }
+    });
+    return {};
+}
+
+void Client::notify_network_changed() {
+    impl_->on_strand([](core::ClientCore& core, core::TimePoint now) { core.notify_network_changed(now); });
+}
+
+void Client::set_proxy(std::optional<ProxyOptions> proxy) {
+    impl_->on_strand([this, proxy = std::move(proxy)](core::ClientCore& core, core::TimePoint now) {
+        impl_->proxy_ = proxy;
+        core.notify_proxy_changed(now);
+    });
+}
+
+ConnectionState Client::connection_state() const noexcept {
+    return impl_->state_.load();
+}
+
+std::optional<ChannelState> Client::channel_state(const std::string& channel) const {
+    std::lock_guard lock(impl_->channels_mutex_);
+    auto it = impl_->channels_.find(channel);
+    return it == impl_->channels_.end() ? std::nullopt : std::optional<ChannelState>(it->second);
+}
+
+void Client::on_connection_state_changed(std::function<void(const ConnectionStateChanged&)> h) {
+    impl_->set_handler(std::move(h));
+}
+void Client::on_connection_lost(std::function<void(const ConnectionLost&)> h) {
+    impl_->set_handler(std::move(h));
+}
+void Client::on_join_success(std::function<void(const JoinSuccess&)> h) {
+    impl_->set_handler(std::move(h));
+}
+void Client::on_rejoin_success(std::function<void(const RejoinSuccess&)> h) {
+    impl_->set_handler(std::move(h));
+}
+void Client::on_channel_state_changed(std::function<void(const ChannelStateChanged&)> h) {
+    impl_->set_handler(std::move(h));
+}
+void Client::on_member_joined(std::function<void(const MemberJoined&)> h) {
+    impl_->set_handler(std::move(h));
+}
+void Client::on_member_left(std::function<void(const MemberLeft&)> h) {
+    impl_->set_handler(std::move(h));
+}
+void Client::on_stream_added(std::function<void(const StreamAdded&)> h) {
+    impl_->set_handler(std::move(h));
+}
+void Client::on_stream_removed(std::function<void(const StreamRemoved&)> h) {
+    impl_->set_handler(std::move(h));
+}
+void Client::on_message(std::function<void(const MessageReceived&)> h) {
+    impl_->set_handler(std::move(h));
+}
+void Client::on_continuity(std::function<void(const ContinuityReport&)> h) {
+    impl_->set_handler(std::move(h));
+}
+void Client::on_token_privilege_will_expire(std::function<void(const TokenPrivilegeWillExpire&)> h) {
+    impl_->set_handler(std::move(h));
+}
+void Client::on_token_expired(std::function<void(const TokenExpired&)> h) {
+    impl_->set_handler(std::move(h));
+}
+void Client::on_event(std::function<void(const Event&)> h) {
+    impl_->set_any(std::move(h));
+}
+
+}  // namespace relink

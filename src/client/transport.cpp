@@ -1,0 +1,798 @@
+// The client's WebSocket-over-TLS transport (transport.hpp): a Beast session in the shape of Beast's async-ssl
+// client example — do_resolve → do_connect → (do_proxy_connect) → do_tls → do_ws → read loop, each handler bound to
+// shared_from_this() — but verifying the server (chain and host name), bounding every step by its own timeout and
+// reporting failures as a code plus a detail that names the step.
+//
+// Every handler runs on the executor given to open() (the driver's strand); so do send() and close(). Two flags,
+// both touched on that strand only, make "no handler after close() returns" hold:
+//   quiet_ — no user handler may run any more (close() was called, or on_closed was reported);
+//   down_  — the socket is closed and the timers cancelled: late completions only unwind.
+// The session object lives until its last pending operation completes, which close() bounds with a timer.
+#include "client/transport.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <deque>
+#include <iterator>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+
+#include "protocol/codec.hpp"
+#include "relink/error.hpp"
+
+namespace relink::client {
+
+namespace {
+
+namespace net = boost::asio;
+namespace ssl = boost::asio::ssl;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+namespace websocket = boost::beast::websocket;
+using tcp = boost::asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::string_view kUserAgent = "relink/0.1";
+constexpr std::size_t kProxyResponseLimit = 8 * 1024;  // a CONNECT answer is a status line and a few headers
+
+std::string in_ms(Duration d) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + " ms";
+}
+
+std::error_code timed_out() {
+    return std::make_error_code(std::errc::timed_out);
+}
+
+bool is_ip_literal(const std::string& host) {
+    boost::system::error_code ec;
+    net::ip::make_address(host, ec);
+    return !ec;
+}
+
+/// host:port as it appears in a Host header or a CONNECT target (IPv6 literals in brackets).
+std::string authority(const std::string& host, std::uint16_t port) {
+    const bool v6 = host.find(':') != std::string::npos;
+    return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+// ------------------------------------------------------------------------------------------------ failed open
+
+/// What open() returns when the options cannot work (bad URL, ws:// refused): reports on_closed once, posted, unless
+/// close() comes first.
+class FailedTransport final : public Transport, public std::enable_shared_from_this<FailedTransport> {
+public:
+    FailedTransport(net::any_io_executor executor, Handlers handlers, std::error_code error, std::string detail)
+        : executor_(std::move(executor)), handlers_(std::move(handlers)), error_(error), detail_(std::move(detail)) {}
+
+    void start() {
+        net::post(executor_, [self = shared_from_this()] {
+            if (!self->quiet_) {
+                self->quiet_ = true;
+                if (self->handlers_.on_closed) {
+                    self->handlers_.on_closed(self->error_, self->detail_);
+                }
+            }
+        });
+    }
+
+    void send(std::string /*frame*/) override {}
+    void close() override { quiet_ = true; }
+
+private:
+    net::any_io_executor executor_;
+    Handlers handlers_;
+    std::error_code error_;
+    std::string detail_;
+    bool quiet_{false};
+};
+
+// ---------------------------------------------------------------------------------------------------- session
+
+enum class Step { idle, resolving, connecting, tunnelling, securing, upgrading, open };
+
+/// One connection. kTls: wss (websocket over ssl_stream over tcp_stream); otherwise ws (websocket over tcp_stream).
+template <bool kTls>
+class Session final : public Transport, public std::enable_shared_from_this<Session<kTls>> {
+public:
+    using Stream = std::conditional_t<kTls, beast::ssl_stream<beast::tcp_stream>, beast::tcp_stream>;
+
+    Session(net::any_io_executor executor, TransportOptions options, Url url, Handlers handlers)
+        : executor_(std::move(executor)),
+          options_(std::move(options)),
+          url_(std::move(url)),
+          handlers_(std::move(handlers)),
+          tls_context_(ssl::context::tls_client),
+          ws_(make_stream(executor_, tls_context_)),
+          resolver_(executor_),
+          dns_timer_(executor_),
+          close_timer_(executor_),
+          proxy_buffer_(kProxyResponseLimit) {
+        if constexpr (kTls) {
+            configure_context();
+        }
+    }
+
+    /// Called once by open(): the first step runs from the executor, never inline.
+    void start() { net::post(executor_, beast::bind_front_handler(&Session::do_resolve, this->shared_from_this())); }
+
+    void send(std::string frame) override {
+        if (quiet_ || down_ || step_ != Step::open) {
+            return;
+        }
+        queue_.push_back(std::move(frame));
+        if (!writing_) {
+            do_write();
+        }
+    }
+
+    void close() override {
+        if (quiet_) {
+            return;
+        }
+        quiet_ = true;
+        shutdown(websocket::close_code::normal);
+    }
+
+private:
+    static Stream make_stream(const net::any_io_executor& executor, ssl::context& context) {
+        if constexpr (kTls) {
+            return Stream(executor, context);
+        } else {
+            (void)context;
+            return Stream(executor);
+        }
+    }
+
+    auto& lowest() { return beast::get_lowest_layer(ws_); }
+
+    // The trust anchors. The verify mode itself is set on the stream in do_tls(): OpenSSL copied the context's
+    // mode into the stream's SSL object when the stream was constructed, so setting it here would change nothing.
+    void configure_context() {
+        tls_context_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                                 ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::no_compression);
+        const TlsSettings& tls = options_.tls;
+        if (!tls.verify_peer) {
+            return;
+        }
+        boost::system::error_code ec;
+        if (!tls.ca_file.empty()) {
+            tls_context_.load_verify_file(tls.ca_file, ec);
+            if (ec) {
+                return setup_failed(ec, "tls: cannot load the CA file '" + tls.ca_file + "': " + ec.message());
+            }
+        }
+        if (!tls.ca_directory.empty()) {
+            tls_context_.add_verify_path(tls.ca_directory, ec);
+            if (ec) {
+                return setup_failed(ec, "tls: cannot use the CA directory '" + tls.ca_directory + "': " + ec.message());
+            }
+        }
+        if (tls.use_system_store) {
+            tls_context_.set_default_verify_paths(ec);
+            if (ec) {
+                return setup_failed(ec, "tls: cannot use the system's CA store: " + ec.message());
+            }
+        }
+    }
+
+    void setup_failed(std::error_code ec, std::string detail) {
+        setup_error_ = ec;
+        setup_detail_ = std::move(detail);
+    }
+
+    bool stopped() const { return quiet_ || down_; }
+
+    void begin(Step step) {
+        step_ = step;
+        step_started_ = Clock::now();
+    }
+    Duration elapsed() const { return Clock::now() - step_started_; }
+
+    /// The server's or the proxy's address, for details.
+    std::string target_name() const {
+        return options_.proxy ? "proxy " + authority(options_.proxy->host, options_.proxy->port)
+                              : authority(url_.host, url_.port);
+    }
+
+    // -------------------------------------------------------------------------------------------- dns
+
+    void do_resolve() {
+        if (stopped()) {
+            return;
+        }
+        if (setup_error_) {
+            return fail(setup_error_, setup_detail_);
+        }
+        begin(Step::resolving);
+        const std::string& host = options_.proxy ? options_.proxy->host : url_.host;
+        const std::uint16_t port = options_.proxy ? options_.proxy->port : url_.port;
+        if (is_ip_literal(host)) {
+            // No lookup: Asio runs every getaddrinfo of an io_context on one background thread, so a lookup that
+            // hangs would also delay this one.
+            endpoints_.assign(1, tcp::endpoint(net::ip::make_address(host), port));
+            timings_.dns = elapsed();
+            return do_connect();
+        }
+        // The resolver is not a stream: a timer bounds it. Cancelling does not interrupt a getaddrinfo that is
+        // already running, so the timeout reports at once and the lookup's late completion is ignored.
+        dns_timer_.expires_after(options_.dns_timeout);
+        dns_timer_.async_wait(beast::bind_front_handler(&Session::on_dns_timeout, this->shared_from_this()));
+        resolver_.async_resolve(host, std::to_string(port),
+                                beast::bind_front_handler(&Session::on_resolve, this->shared_from_this()));
+    }
+
+    void on_dns_timeout(beast::error_code ec) {
+        if (ec || stopped() || step_ != Step::resolving) {
+            return;
+        }
+        resolver_.cancel();
+        const std::string& host = options_.proxy ? options_.proxy->host : url_.host;
+        fail(timed_out(), "dns: no answer for '" + host + "' within " + in_ms(options_.dns_timeout));
+    }
+
+    void on_resolve(beast::error_code ec, tcp::resolver::results_type results) {
+        if (stopped() || step_ != Step::resolving) {
+            return;  // closed, or the timeout was reported already
+        }
+        dns_timer_.cancel();
+        const std::string& host = options_.proxy ? options_.proxy->host : url_.host;
+        if (ec) {
+            return fail(ec, "dns: cannot resolve '" + host + "': " + ec.message());
+        }
+        endpoints_.clear();
+        for (const auto& entry : results) {
+            endpoints_.push_back(entry.endpoint());
+        }
+        if (endpoints_.empty()) {
+            return fail(make_error_code(net::error::host_not_found), "dns: no address for '" + host + "'");
+        }
+        timings_.dns = elapsed();
+        do_connect();
+    }
+
+    // -------------------------------------------------------------------------------------------- tcp
+
+    void do_connect() {
+        begin(Step::connecting);
+        lowest().expires_after(options_.connect_timeout);
+        lowest().async_connect(endpoints_, beast::bind_front_handler(&Session::on_connect, this->shared_from_this()));
+    }
+
+    void on_connect(beast::error_code ec, const tcp::endpoint& /*endpoint*/) {
+        if (stopped()) {
+            return;
+        }
+        if (ec == beast::error::timeout) {
+            return fail(timed_out(),
+                        "tcp: no connection to " + target_name() + " within " + in_ms(options_.connect_timeout));
+        }
+        if (ec) {
+            return fail(ec, "tcp: cannot connect to " + target_name() + ": " + ec.message());
+        }
+        timings_.tcp = elapsed();
+        boost::system::error_code ignored;
+        lowest().socket().set_option(tcp::no_delay(true), ignored);  // small frames, sent at once
+        if (options_.proxy) {
+            return do_proxy_connect();
+        }
+        after_tunnel();
+    }
+
+    void after_tunnel() {
+        if constexpr (kTls) {
+            do_tls();
+        } else {
+            do_ws();
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------ proxy
+
+    // HTTP CONNECT host:port; any 2xx opens the tunnel. Bounded by connect_timeout: the tunnel is part of reaching
+    // the server.
+    void do_proxy_connect() {
+        begin(Step::tunnelling);
+        const std::string target = authority(url_.host, url_.port);
+        proxy_request_ = {};
+        proxy_request_.method(http::verb::connect);
+        proxy_request_.target(target);
+        proxy_request_.version(11);
+        proxy_request_.set(http::field::host, target);
+        proxy_request_.set(http::field::user_agent, kUserAgent);
+        proxy_request_.set(http::field::proxy_connection, "keep-alive");
+        lowest().expires_after(options_.connect_timeout);
+        http::async_write(lowest(), proxy_request_,
+                          beast::bind_front_handler(&Session::on_proxy_write, this->shared_from_this()));
+    }
+
+    void on_proxy_write(beast::error_code ec, std::size_t /*bytes*/) {
+        if (stopped()) {
+            return;
+        }
+        if (ec) {
+            return proxy_failed(ec);
+        }
+        proxy_parser_.emplace();
+        proxy_parser_->header_limit(static_cast<std::uint32_t>(kProxyResponseLimit));
+        proxy_parser_->skip(true);  // a 2xx answer to CONNECT has no body, whatever its headers say
+        http::async_read(lowest(), proxy_buffer_, *proxy_parser_,
+                         beast::bind_front_handler(&Session::on_proxy_connect, this->shared_from_this()));
+    }
+
+    void on_proxy_connect(beast::error_code ec, std::size_t /*bytes*/) {
+        if (stopped()) {
+            return;
+        }
+        if (ec) {
+            return proxy_failed(ec);
+        }
+        const auto& response = proxy_parser_->get();
+        const unsigned status = response.result_int();
+        if (status < 200 || status > 299) {
+            return fail(std::make_error_code(std::errc::connection_refused),
+                        "proxy: CONNECT " + authority(url_.host, url_.port) +
+                            " refused by the proxy: " + std::to_string(status) + " " + std::string(response.reason()));
+        }
+        if (proxy_buffer_.size() != 0) {
+            // The server speaks only after our first bytes (ClientHello or the upgrade request): anything already
+            // here came from the proxy, and it cannot be handed to the layers above.
+            return fail(make_error_code(errc::protocol_error), "proxy: unexpected bytes after the CONNECT answer");
+        }
+        timings_.proxy = elapsed();
+        after_tunnel();
+    }
+
+    void proxy_failed(beast::error_code ec) {
+        if (ec == beast::error::timeout) {
+            return fail(timed_out(), "proxy: no answer to CONNECT from " + target_name() + " within " +
+                                         in_ms(options_.connect_timeout));
+        }
+        fail(ec, "proxy: CONNECT through " + target_name() + " failed: " + ec.message());
+    }
+
+    // -------------------------------------------------------------------------------------------- tls
+
+    void do_tls() {
+        begin(Step::securing);
+        auto& stream = ws_.next_layer();
+        // SNI for names only: RFC 6066 does not allow IP literals in server_name.
+        if (!is_ip_literal(url_.host) &&
+            SSL_ctrl(stream.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                     const_cast<char*>(url_.host.c_str())) != 1) {
+            return fail(make_error_code(errc::invalid_argument), "tls: cannot set SNI to '" + url_.host + "'");
+        }
+        // On the stream, not the context (see configure_context()).
+        if (options_.tls.verify_peer) {
+            stream.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+            stream.set_verify_callback(
+                [this, check = ssl::host_name_verification(url_.host)](bool preverified, ssl::verify_context& ctx) {
+                    return verify(check, preverified, ctx);
+                });
+        } else {
+            stream.set_verify_mode(ssl::verify_none);
+        }
+        lowest().expires_after(options_.tls_timeout);
+        stream.async_handshake(ssl::stream_base::client,
+                               beast::bind_front_handler(&Session::on_tls, this->shared_from_this()));
+    }
+
+    // Called by OpenSSL for each certificate of the chain (depth > 0 first); remembers why verification failed so
+    // that the detail says more than "certificate verify failed". The callback lives in the stream, which lives in
+    // this session: `this` is valid whenever it runs.
+    bool verify(const ssl::host_name_verification& check, bool preverified, ssl::verify_context& ctx) {
+        X509_STORE_CTX* store = ctx.native_handle();
+        const int depth = X509_STORE_CTX_get_error_depth(store);
+        if (!preverified) {
+            if (verify_failure_.empty()) {
+                verify_failure_ = std::string(X509_verify_cert_error_string(X509_STORE_CTX_get_error(store))) +
+                                  " (certificate at depth " + std::to_string(depth) + ")";
+            }
+            return false;
+        }
+        const bool ok = check(preverified, ctx);
+        if (!ok && verify_failure_.empty()) {
+            verify_failure_ = "the server's certificate is not valid for '" + url_.host + "'";
+        }
+        return ok;
+    }
+
+    void on_tls(beast::error_code ec) {
+        if (stopped()) {
+            return;
+        }
+        if (ec == beast::error::timeout) {
+            return fail(timed_out(),
+                        "tls: no handshake with " + target_name() + " within " + in_ms(options_.tls_timeout));
+        }
+        if (ec) {
+            if (!verify_failure_.empty()) {
+                return fail(ec, "tls: certificate verify failed: " + verify_failure_);
+            }
+            return fail(ec, "tls: handshake with " + target_name() + " failed: " + ec.message());
+        }
+        timings_.tls = elapsed();
+        do_ws();
+    }
+
+    // -------------------------------------------------------------------------------------- websocket
+
+    void do_ws() {
+        begin(Step::upgrading);
+        // From here the WebSocket's own timer bounds the upgrade (and the close); no idle timeout and no pings of
+        // its own: the core owns liveness.
+        lowest().expires_never();
+        websocket::stream_base::timeout timeouts{};
+        timeouts.handshake_timeout = options_.websocket_timeout;
+        timeouts.idle_timeout = websocket::stream_base::none();
+        timeouts.keep_alive_pings = false;
+        ws_.set_option(timeouts);
+        ws_.set_option(websocket::stream_base::decorator(
+            [](websocket::request_type& request) { request.set(http::field::user_agent, kUserAgent); }));
+        ws_.read_message_max(proto::kMaxFrameBytes);
+        const bool default_port = url_.port == (url_.tls ? 443 : 80);
+        std::string host = authority(url_.host, url_.port);
+        if (default_port) {
+            host.erase(host.rfind(':'));
+        }
+        ws_.async_handshake(upgrade_response_, host, url_.target,
+                            beast::bind_front_handler(&Session::on_ws, this->shared_from_this()));
+    }
+
+    void on_ws(beast::error_code ec) {
+        if (stopped()) {
+            return;
+        }
+        if (ec == beast::error::timeout) {
+            return fail(timed_out(),
+                        "websocket: no upgrade from " + target_name() + " within " + in_ms(options_.websocket_timeout));
+        }
+        if (ec == websocket::error::upgrade_declined) {
+            return fail(ec, "websocket: upgrade to " + url_.target + " declined: HTTP " +
+                                std::to_string(upgrade_response_.result_int()) + " " +
+                                std::string(upgrade_response_.reason()));
+        }
+        if (ec) {
+            return fail(ec, "websocket: upgrade failed: " + ec.message());
+        }
+        timings_.websocket = elapsed();
+        upgrade_response_ = {};
+        step_ = Step::open;
+        ws_.text(true);
+        do_read();  // first: the read loop runs whatever on_open does (even close())
+        if (handlers_.on_open) {
+            handlers_.on_open(timings_);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------- read
+
+    void do_read() {
+        ws_.async_read(read_buffer_, beast::bind_front_handler(&Session::on_read, this->shared_from_this()));
+    }
+
+    void on_read(beast::error_code ec, std::size_t bytes) {
+        if (down_) {
+            return;
+        }
+        if (ec) {
+            if (quiet_) {
+                return;  // closing: the close operation or its timer finishes the job
+            }
+            if (ec == websocket::error::closed) {
+                const auto& reason = ws_.reason();
+                std::string detail = "read: closed by the server (code " + std::to_string(reason.code);
+                if (!reason.reason.empty()) {
+                    detail += ": " + std::string(reason.reason.data(), reason.reason.size());
+                }
+                return fail(ec, detail + ")");
+            }
+            return fail(ec, "read: " + ec.message());
+        }
+        if (!ws_.got_text()) {
+            read_buffer_.consume(bytes);
+            if (quiet_) {
+                return do_read();
+            }
+            drop_queued();  // nothing more goes out but the close frame
+            return fail(make_error_code(errc::protocol_error), "read: binary frame from the server",
+                        websocket::close_code::unknown_data);
+        }
+        std::string frame = beast::buffers_to_string(read_buffer_.data());
+        read_buffer_.consume(bytes);
+        do_read();  // keep reading while closing too: the server's close frame ends the loop
+        if (!quiet_ && handlers_.on_message) {
+            handlers_.on_message(std::move(frame));
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------ write
+
+    void do_write() {
+        writing_ = true;
+        ws_.async_write(net::buffer(queue_.front()),
+                        beast::bind_front_handler(&Session::on_write, this->shared_from_this()));
+    }
+
+    void on_write(beast::error_code ec, std::size_t /*bytes*/) {
+        writing_ = false;
+        if (down_) {
+            return;
+        }
+        if (ec) {
+            if (quiet_) {
+                return abort();
+            }
+            return fail(ec, "write: " + ec.message());
+        }
+        queue_.pop_front();
+        if (!queue_.empty()) {
+            return do_write();
+        }
+        if (closing_) {
+            do_close();
+        }
+    }
+
+    /// Forgets the queued frames, except the one being written: its bytes stay valid until the write completes.
+    void drop_queued() { queue_.erase(writing_ ? std::next(queue_.begin()) : queue_.begin(), queue_.end()); }
+
+    // ------------------------------------------------------------------------------------------ close
+
+    /// Ends the connection: a polite WebSocket close (after the queued frames) once open, bounded by a timer;
+    /// before that, everything is cancelled and the socket closed at once.
+    void shutdown(websocket::close_code code) {
+        if (down_ || closing_) {
+            return;
+        }
+        if (step_ != Step::open) {
+            return abort();
+        }
+        closing_ = true;
+        close_code_ = code;
+        close_timer_.expires_after(options_.websocket_timeout);
+        close_timer_.async_wait(beast::bind_front_handler(&Session::on_close_timeout, this->shared_from_this()));
+        if (!writing_) {
+            do_close();
+        }
+    }
+
+    void do_close() {
+        ws_.async_close(close_code_, beast::bind_front_handler(&Session::on_close, this->shared_from_this()));
+    }
+
+    void on_close(beast::error_code /*ec*/) { abort(); }
+
+    void on_close_timeout(beast::error_code ec) {
+        if (!ec) {
+            abort();
+        }
+    }
+
+    /// Closes the socket and cancels everything: pending operations complete at once and only unwind.
+    void abort() {
+        if (down_) {
+            return;
+        }
+        down_ = true;
+        drop_queued();
+        dns_timer_.cancel();
+        close_timer_.cancel();
+        resolver_.cancel();
+        lowest().close();
+    }
+
+    /// Reports the end of the connection (once, and never after close()), then tears it down: politely with a close
+    /// frame carrying `code` when the connection is open and intact, at once otherwise.
+    void fail(std::error_code ec, std::string detail, std::optional<websocket::close_code> code = std::nullopt) {
+        if (stopped()) {
+            return;
+        }
+        quiet_ = true;
+        if (code && step_ == Step::open) {
+            shutdown(*code);
+        } else {
+            abort();
+        }
+        if (handlers_.on_closed) {
+            handlers_.on_closed(ec, std::move(detail));
+        }
+    }
+
+    net::any_io_executor executor_;
+    TransportOptions options_;
+    Url url_;
+    Handlers handlers_;
+    std::error_code setup_error_;
+    std::string setup_detail_;
+    ssl::context tls_context_;  // before ws_, which refers to it
+    websocket::stream<Stream> ws_;
+    tcp::resolver resolver_;
+    net::steady_timer dns_timer_;
+    net::steady_timer close_timer_;
+    std::vector<tcp::endpoint> endpoints_;
+
+    http::request<http::empty_body> proxy_request_;
+    std::optional<http::response_parser<http::empty_body>> proxy_parser_;
+    beast::flat_buffer proxy_buffer_;
+    websocket::response_type upgrade_response_;
+    std::string verify_failure_;
+
+    beast::flat_buffer read_buffer_;
+    std::deque<std::string> queue_;  // front() is being written while writing_
+    bool writing_{false};
+
+    Step step_{Step::idle};
+    Clock::time_point step_started_{};
+    StepTimings timings_;
+    bool quiet_{false};    // no user handler runs any more
+    bool closing_{false};  // the WebSocket close has started (after the queue drains)
+    bool down_{false};     // socket closed, timers cancelled
+    websocket::close_code close_code_{websocket::close_code::normal};
+};
+
+/// The handle open() returns: forwards to the session and closes it when the last copy goes away.
+class Handle final : public Transport {
+public:
+    explicit Handle(std::shared_ptr<Transport> session) : session_(std::move(session)) {}
+    ~Handle() override { session_->close(); }
+    Handle(const Handle&) = delete;
+    Handle& operator=(const Handle&) = delete;
+
+    void send(std::string frame) override { session_->send(std::move(frame)); }
+    void close() override { session_->close(); }
+
+private:
+    std::shared_ptr<Transport> session_;
+};
+
+bool is_host_char(char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '.' || c == '_';
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------------------------- url
+
+ParsedUrl parse_url(std::string_view text) {
+    const auto refuse = [&](const std::string& why) { return ParsedUrl{std::nullopt, why}; };
+    const auto scheme_end = text.find("://");
+    if (scheme_end == std::string_view::npos) {
+        return refuse("not a URL (expected wss://host[:port][/path])");
+    }
+    std::string scheme(text.substr(0, scheme_end));
+    std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                   [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
+    Url url;
+    if (scheme == "wss") {
+        url.tls = true;
+        url.port = 443;
+    } else if (scheme == "ws") {
+        url.tls = false;
+        url.port = 80;
+    } else {
+        return refuse("unsupported scheme '" + scheme + "' (expected wss:// or ws://)");
+    }
+    std::string_view rest = text.substr(scheme_end + 3);
+    for (const char c : rest) {
+        if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f) {
+            return refuse("the URL contains a space, a control or a non-ASCII character");
+        }
+    }
+    if (rest.find('#') != std::string_view::npos) {
+        return refuse("the URL has a fragment ('#')");
+    }
+    const auto authority_end = rest.find_first_of("/?");
+    std::string_view host_port = rest.substr(0, authority_end);
+    const std::string_view target = authority_end == std::string_view::npos ? "" : rest.substr(authority_end);
+    if (host_port.find('@') != std::string_view::npos) {
+        return refuse("user info ('user@') is not supported in the URL");
+    }
+    std::string_view port_text;
+    if (!host_port.empty() && host_port.front() == '[') {
+        const auto bracket_end = host_port.find(']');
+        if (bracket_end == std::string_view::npos) {
+            return refuse("unterminated IPv6 literal ('[' without ']')");
+        }
+        url.host = std::string(host_port.substr(1, bracket_end - 1));
+        boost::system::error_code ec;
+        net::ip::make_address_v6(url.host, ec);
+        if (ec) {
+            return refuse("'" + url.host + "' is not an IPv6 address");
+        }
+        const std::string_view after = host_port.substr(bracket_end + 1);
+        if (!after.empty()) {
+            if (after.front() != ':') {
+                return refuse("unexpected text after the IPv6 literal");
+            }
+            port_text = after.substr(1);
+            if (port_text.empty()) {
+                return refuse("empty port");
+            }
+        }
+    } else {
+        const auto colon = host_port.find(':');
+        url.host = std::string(host_port.substr(0, colon));
+        if (colon != std::string_view::npos) {
+            port_text = host_port.substr(colon + 1);
+            if (port_text.empty()) {
+                return refuse("empty port");
+            }
+            if (port_text.find(':') != std::string_view::npos) {
+                return refuse("an IPv6 literal must be written in brackets ([::1])");
+            }
+        }
+        if (url.host.empty()) {
+            return refuse("the URL has no host");
+        }
+        if (!std::all_of(url.host.begin(), url.host.end(), is_host_char)) {
+            return refuse("'" + url.host + "' is not a valid host name");
+        }
+    }
+    if (!port_text.empty()) {
+        if (port_text.size() > 5 ||
+            !std::all_of(port_text.begin(), port_text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+            return refuse("port '" + std::string(port_text) + "' is not a number in 1..65535");
+        }
+        const unsigned long port = std::stoul(std::string(port_text));
+        if (port < 1 || port > 65535) {
+            return refuse("port '" + std::string(port_text) + "' is not a number in 1..65535");
+        }
+        url.port = static_cast<std::uint16_t>(port);
+    }
+    if (target.empty()) {
+        url.target = "/";
+    } else if (target.front() == '?') {
+        url.target = "/" + std::string(target);
+    } else {
+        url.target = std::string(target);
+    }
+    return ParsedUrl{std::move(url), {}};
+}
+
+// ------------------------------------------------------------------------------------------------------ open
+
+std::shared_ptr<Transport> Transport::open(boost::asio::any_io_executor executor, TransportOptions options,
+                                           Handlers handlers) {
+    auto refuse = [&](errc code, std::string detail) -> std::shared_ptr<Transport> {
+        auto failed =
+            std::make_shared<FailedTransport>(executor, std::move(handlers), make_error_code(code), std::move(detail));
+        failed->start();
+        return std::make_shared<Handle>(std::move(failed));
+    };
+    ParsedUrl parsed = parse_url(options.url);
+    if (!parsed.url) {
+        return refuse(errc::invalid_argument, "url: " + parsed.error);
+    }
+    if (!parsed.url->tls && !options.allow_plaintext) {
+        return refuse(errc::invalid_argument, "url: ws:// (no TLS) is refused unless allow_plaintext is set");
+    }
+    if (options.proxy && (options.proxy->host.empty() || options.proxy->port == 0)) {
+        return refuse(errc::invalid_argument, "url: the proxy needs a host and a port");
+    }
+    if (parsed.url->tls) {
+        auto session =
+            std::make_shared<Session<true>>(executor, std::move(options), std::move(*parsed.url), std::move(handlers));
+        session->start();
+        return std::make_shared<Handle>(std::move(session));
+    }
+    auto session =
+        std::make_shared<Session<false>>(executor, std::move(options), std::move(*parsed.url), std::move(handlers));
+    session->start();
+    return std::make_shared<Handle>(std::move(session));
+}
+
+}  // namespace relink::client

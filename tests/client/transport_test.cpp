@@ -1,0 +1,1178 @@
+// Integration tests of the client transport (src/client/transport.hpp): the real Transport against the real
+// relinkd over loopback TLS, started by PID on an ephemeral port, with the fault proxy (and, for HTTP CONNECT, a
+// small tunnelling proxy written here) in between. Every wait is bounded; the tests wait on events (the
+// handlers signal a condition variable), and assert steps, codes, order and generous time bounds, never exact ms.
+//
+// Each test drives its transports from an io_context on a test thread, through a strand, like the client driver.
+#include "client/transport.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <istream>
+#include <iterator>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/buffers_iterator.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#include "faultproxy/fault_proxy.hpp"
+#include "relink/error.hpp"
+#include "token/token.hpp"
+
+extern char** environ;
+
+namespace relink::client {
+namespace {
+
+using namespace std::chrono_literals;
+namespace net = boost::asio;
+using tcp = boost::asio::ip::tcp;
+using faultproxy::FaultProxy;
+using faultproxy::Mode;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::string_view kPing = R"({"v":1,"type":"ping"})";
+constexpr std::string_view kPong = R"({"v":1,"type":"pong"})";
+
+std::filesystem::path temp_dir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "relink-transport-test-XXXXXX").string();
+    const char* made = mkdtemp(pattern.data());
+    return made != nullptr ? std::filesystem::path(made) : std::filesystem::temp_directory_path();
+}
+
+bool starts_with(const std::string& text, std::string_view prefix) {
+    return text.compare(0, prefix.size(), prefix) == 0;
+}
+
+/// A login frame for user `user` of app "app" with a fresh token (relinkd answers pings only once logged in).
+std::string login_frame(const std::string& user) {
+    const auto now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+    const std::string token = token::mint({"app", user, now.count() + 3600, {}}, "secret");
+    return R"({"v":1,"type":"login","id":1,"app_id":"app","user_id":")" + user + R"(","token":")" + token +
+           R"(","instance_id":"i1","profile":"rtm"})";
+}
+
+constexpr std::string_view kLoginOk = R"({"v":1,"type":"login_ok","id":1,)";
+
+// ===================================================================================================== relinkd
+
+/// relinkd, started by PID with its stdout on a pipe (for the one listening line) and stderr in a file; stopped by
+/// PID (SIGTERM, then SIGKILL if it does not exit in time).
+class Relinkd {
+public:
+    static std::unique_ptr<Relinkd> start(const std::filesystem::path& dir, std::vector<std::string> extra = {}) {
+        auto server = std::unique_ptr<Relinkd>(new Relinkd);
+        server->dir_ = dir;
+        server->ca_file_ = (dir / "ca.pem").string();
+        std::vector<std::string> args{std::string(RELINK_BIN_DIR) + "/relinkd",
+                                      "--listen",
+                                      "127.0.0.1:0",
+                                      "--app",
+                                      "app:secret",
+                                      "--threads",
+                                      "1",
+                                      "--log-level",
+                                      "debug"};
+        if (std::find(extra.begin(), extra.end(), "--insecure-plaintext") == extra.end()) {
+            args.insert(args.end(), {"--write-ca", server->ca_file_});
+        }
+        args.insert(args.end(), extra.begin(), extra.end());
+        if (!server->spawn(args)) {
+            return nullptr;
+        }
+        const auto line = server->read_line(10s);
+        if (!line) {
+            return nullptr;
+        }
+        static const std::regex kListening(R"(\{"event":"listening","url":"wss?://127\.0\.0\.1:(\d+)/"\})");
+        std::smatch match;
+        if (!std::regex_match(*line, match, kListening)) {
+            return nullptr;
+        }
+        server->port_ = static_cast<std::uint16_t>(std::stoi(match[1]));
+        return server;
+    }
+
+    ~Relinkd() {
+        if (!exited_) {
+            kill(pid_, SIGKILL);
+            wait_exit(5s);
+        }
+        if (stdout_fd_ >= 0) {
+            ::close(stdout_fd_);
+        }
+        if (pid_fd_ >= 0) {
+            ::close(pid_fd_);
+        }
+    }
+    Relinkd(const Relinkd&) = delete;
+    Relinkd& operator=(const Relinkd&) = delete;
+
+    [[nodiscard]] std::uint16_t port() const { return port_; }
+    [[nodiscard]] const std::string& ca_file() const { return ca_file_; }
+    [[nodiscard]] std::string url(const std::string& host = "127.0.0.1", const std::string& path = "/") const {
+        return "wss://" + host + ":" + std::to_string(port_) + path;
+    }
+
+    /// SIGTERM and wait for the exit status (nullopt if still running after `timeout`).
+    std::optional<int> stop(std::chrono::milliseconds timeout = 5s) {
+        kill(pid_, SIGTERM);
+        return wait_exit(timeout);
+    }
+
+    [[nodiscard]] std::string stderr_text() const {
+        std::ifstream in(dir_ / "relinkd.stderr");
+        return {std::istreambuf_iterator<char>(in), {}};
+    }
+
+private:
+    Relinkd() = default;
+
+    bool spawn(std::vector<std::string> args) {
+        int out[2];
+        if (pipe(out) != 0) {
+            return false;
+        }
+        posix_spawn_file_actions_t actions;
+        posix_spawn_file_actions_init(&actions);
+        posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+        posix_spawn_file_actions_addclose(&actions, out[0]);
+        posix_spawn_file_actions_addclose(&actions, out[1]);
+        const std::string err = (dir_ / "relinkd.stderr").string();
+        posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        std::vector<char*> argv;
+        for (auto& a : args) {
+            argv.push_back(a.data());
+        }
+        argv.push_back(nullptr);
+        const int rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
+        posix_spawn_file_actions_destroy(&actions);
+        ::close(out[1]);
+        if (rc != 0) {
+            ::close(out[0]);
+            exited_ = true;
+            return false;
+        }
+        stdout_fd_ = out[0];
+        // A pidfd turns "the child exited" into an event poll() can wait for.
+        pid_fd_ = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
+        return true;
+    }
+
+    std::optional<std::string> read_line(std::chrono::milliseconds timeout) {
+        const auto deadline = Clock::now() + timeout;
+        std::string buffered;
+        for (;;) {
+            if (const auto nl = buffered.find('\n'); nl != std::string::npos) {
+                return buffered.substr(0, nl);
+            }
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+            if (left.count() <= 0) {
+                return std::nullopt;
+            }
+            pollfd pfd{stdout_fd_, POLLIN, 0};
+            if (poll(&pfd, 1, static_cast<int>(left.count())) <= 0) {
+                continue;
+            }
+            char chunk[1024];
+            const auto n = read(stdout_fd_, chunk, sizeof chunk);
+            if (n <= 0) {
+                return std::nullopt;
+            }
+            buffered.append(chunk, static_cast<std::size_t>(n));
+        }
+    }
+
+    std::optional<int> wait_exit(std::chrono::milliseconds timeout) {
+        const auto deadline = Clock::now() + timeout;
+        for (;;) {
+            int status = 0;
+            if (waitpid(pid_, &status, WNOHANG) == pid_) {
+                exited_ = true;
+                return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+            }
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+            if (left.count() <= 0) {
+                return std::nullopt;
+            }
+            if (pid_fd_ >= 0) {
+                pollfd pfd{pid_fd_, POLLIN, 0};
+                poll(&pfd, 1, static_cast<int>(left.count()));
+            } else {  // no pidfd (old kernel): look again in 10 ms
+                poll(nullptr, 0, 10);
+            }
+        }
+    }
+
+    std::filesystem::path dir_;
+    std::string ca_file_;
+    pid_t pid_{0};
+    int stdout_fd_{-1};
+    int pid_fd_{-1};
+    bool exited_{false};
+    std::uint16_t port_{0};
+};
+
+// ================================================================================================== io thread
+
+/// An io_context run by one test thread; transports live on `strand`.
+class IoThread {
+public:
+    IoThread() : strand_(net::make_strand(ioc_)), work_(net::make_work_guard(ioc_)), thread_([this] { ioc_.run(); }) {}
+    ~IoThread() {
+        work_.reset();
+        ioc_.stop();
+        thread_.join();
+    }
+    IoThread(const IoThread&) = delete;
+    IoThread& operator=(const IoThread&) = delete;
+
+    [[nodiscard]] net::any_io_executor strand() const { return strand_; }
+
+    /// Runs `f` on the strand and waits for it (bounded).
+    void run(std::function<void()> f) {
+        std::promise<void> done;
+        auto result = done.get_future();
+        net::post(strand_, [&] {
+            f();
+            done.set_value();
+        });
+        ASSERT_EQ(result.wait_for(10s), std::future_status::ready) << "the strand did not run the task";
+    }
+
+private:
+    net::io_context ioc_;
+    net::strand<net::io_context::executor_type> strand_;
+    net::executor_work_guard<net::io_context::executor_type> work_;
+    std::thread thread_;
+};
+
+// ====================================================================================================== probe
+
+/// One transport and everything its handlers saw. The handlers run on the strand; the test thread waits here.
+class Probe {
+public:
+    struct State {
+        std::mutex mutex;
+        std::condition_variable changed;
+        int opened{0};
+        StepTimings timings;
+        std::vector<std::string> messages;
+        int closed{0};
+        std::error_code error;
+        std::string detail;
+        Clock::time_point closed_at{};
+        bool released{false};  ///< the transport dropped its handlers (it is gone)
+        // Read and written on the strand only:
+        bool in_call{false};         ///< inside open(), send() or close()
+        bool close_returned{false};  ///< close() has returned
+        int inline_calls{0};         ///< handlers run inside open(), send() or close()
+        int after_close{0};          ///< handlers run after close() returned
+    };
+
+    explicit Probe(IoThread& io) : io_(io), state_(std::make_shared<State>()) {}
+    ~Probe() { drop(); }
+    Probe(const Probe&) = delete;
+    Probe& operator=(const Probe&) = delete;
+
+    /// Opens, then runs `then` (if any) in the same strand task.
+    void open(TransportOptions options, const std::function<void(Transport&, State&)>& then = {}) {
+        opened_at_ = Clock::now();
+        io_.run([&] {
+            state_->in_call = true;
+            transport_ = Transport::open(io_.strand(), std::move(options), handlers());
+            if (then) {
+                then(*transport_, *state_);
+            }
+            state_->in_call = false;
+        });
+    }
+
+    void send(std::string frame) {
+        io_.run([&] {
+            state_->in_call = true;
+            transport_->send(std::move(frame));
+            state_->in_call = false;
+        });
+    }
+
+    void close() {
+        io_.run([&] {
+            state_->in_call = true;
+            transport_->close();
+            state_->in_call = false;
+            state_->close_returned = true;
+        });
+    }
+
+    /// Opens and lets go of the handle in the same strand task.
+    void open_and_drop(TransportOptions options) {
+        io_.run([&] {
+            state_->in_call = true;
+            Transport::open(io_.strand(), std::move(options), handlers()).reset();
+            state_->in_call = false;
+            state_->close_returned = true;
+        });
+    }
+
+    /// Lets go of the handle, on the strand (destroying it closes the transport).
+    void drop() {
+        io_.run([&] { transport_.reset(); });
+    }
+
+    /// Runs `f` on the strand with the transport (for sequences that must not interleave with handlers).
+    void with(const std::function<void(Transport&, State&)>& f) {
+        io_.run([&] {
+            state_->in_call = true;
+            f(*transport_, *state_);
+            state_->in_call = false;
+        });
+    }
+
+    /// Waits for on_open (false if the transport closed instead, or on timeout).
+    bool wait_open(std::chrono::milliseconds timeout = 10s) {
+        return wait(
+            timeout, [&] { return state_->opened > 0 || state_->closed > 0; }, [&] { return state_->opened > 0; });
+    }
+    bool wait_closed(std::chrono::milliseconds timeout = 10s) {
+        return wait(timeout, [&] { return state_->closed > 0; });
+    }
+    /// Waits for `count` messages in all (false if the transport closed before, or on timeout).
+    bool wait_messages(std::size_t count, std::chrono::milliseconds timeout = 10s) {
+        return wait(
+            timeout, [&] { return state_->messages.size() >= count || state_->closed > 0; },
+            [&] { return state_->messages.size() >= count; });
+    }
+    /// Waits until the transport has released its handlers, i.e. the connection object is gone.
+    bool wait_released(std::chrono::milliseconds timeout = 10s) {
+        return wait(timeout, [&] { return state_->released; });
+    }
+
+    /// A consistent copy of what was recorded.
+    template <class T>
+    T read(const std::function<T(const State&)>& f) {
+        std::lock_guard lock(state_->mutex);
+        return f(*state_);
+    }
+    int opened() {
+        return read<int>([](const State& s) { return s.opened; });
+    }
+    int closed() {
+        return read<int>([](const State& s) { return s.closed; });
+    }
+    std::error_code error() {
+        return read<std::error_code>([](const State& s) { return s.error; });
+    }
+    std::string detail() {
+        return read<std::string>([](const State& s) { return s.detail; });
+    }
+    StepTimings timings() {
+        return read<StepTimings>([](const State& s) { return s.timings; });
+    }
+    std::vector<std::string> messages() {
+        return read<std::vector<std::string>>([](const State& s) { return s.messages; });
+    }
+    /// From open() to on_closed.
+    Clock::duration time_to_close() {
+        return read<Clock::duration>([&](const State& s) { return s.closed_at - opened_at_; });
+    }
+    int inline_calls() {
+        return read<int>([](const State& s) { return s.inline_calls; });
+    }
+    int after_close() {
+        return read<int>([](const State& s) { return s.after_close; });
+    }
+
+private:
+    /// Destroyed with the handlers: tells the test that the transport let go of them.
+    struct ReleaseSignal {
+        std::shared_ptr<State> state;
+        ~ReleaseSignal() {
+            std::lock_guard lock(state->mutex);
+            state->released = true;
+            state->changed.notify_all();
+        }
+    };
+
+    Transport::Handlers handlers() {
+        auto state = state_;
+        auto release = std::make_shared<ReleaseSignal>(ReleaseSignal{state_});
+        auto check = [](State& s) {
+            s.inline_calls += s.in_call ? 1 : 0;
+            s.after_close += s.close_returned ? 1 : 0;
+        };
+        Transport::Handlers h;
+        h.on_open = [state, release, check](const StepTimings& timings) {
+            std::lock_guard lock(state->mutex);
+            check(*state);
+            ++state->opened;
+            state->timings = timings;
+            state->changed.notify_all();
+        };
+        h.on_message = [state, release, check](std::string frame) {
+            std::lock_guard lock(state->mutex);
+            check(*state);
+            state->messages.push_back(std::move(frame));
+            state->changed.notify_all();
+        };
+        h.on_closed = [state, release, check](std::error_code error, std::string detail) {
+            std::lock_guard lock(state->mutex);
+            check(*state);
+            ++state->closed;
+            state->error = error;
+            state->detail = std::move(detail);
+            state->closed_at = Clock::now();
+            state->changed.notify_all();
+        };
+        return h;
+    }
+
+    /// Waits until `ready` (bounded), then returns `result` (default: `ready`), both under the lock.
+    bool wait(std::chrono::milliseconds timeout, const std::function<bool()>& ready,
+              const std::function<bool()>& result = {}) {
+        std::unique_lock lock(state_->mutex);
+        const bool done = state_->changed.wait_for(lock, timeout, ready);
+        return result ? result() : done;
+    }
+
+    IoThread& io_;
+    std::shared_ptr<State> state_;
+    std::shared_ptr<Transport> transport_;  // touched on the strand only
+    Clock::time_point opened_at_{};
+};
+
+// ============================================================================================ CONNECT proxy
+
+/// A minimal HTTP CONNECT proxy on 127.0.0.1 with its own thread: answers `status` to every CONNECT and, for 200,
+/// tunnels bytes to the requested IPv4 literal and port. Test support only (no keep-alive, no auth).
+class ConnectProxy {
+public:
+    explicit ConnectProxy(int status)
+        : status_(status), acceptor_(ioc_, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)) {
+        do_accept();
+        thread_ = std::thread([this] { ioc_.run(); });
+    }
+    ~ConnectProxy() {
+        net::post(ioc_, [this] { ioc_.stop(); });
+        thread_.join();
+    }
+    ConnectProxy(const ConnectProxy&) = delete;
+    ConnectProxy& operator=(const ConnectProxy&) = delete;
+
+    [[nodiscard]] std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+    /// The request lines received so far.
+    std::vector<std::string> requests() {
+        std::lock_guard lock(mutex_);
+        return requests_;
+    }
+
+private:
+    struct Tunnel : std::enable_shared_from_this<Tunnel> {
+        explicit Tunnel(tcp::socket s) : client(std::move(s)), upstream(client.get_executor()) {}
+        tcp::socket client;
+        tcp::socket upstream;
+        net::streambuf request;
+        std::string answer;
+        std::array<char, 16384> up{};
+        std::array<char, 16384> down{};
+
+        void relay(tcp::socket& from, tcp::socket& to, std::array<char, 16384>& buffer) {
+            from.async_read_some(net::buffer(buffer), [self = shared_from_this(), &from, &to, &buffer](
+                                                          boost::system::error_code ec, std::size_t n) {
+                if (ec) {
+                    boost::system::error_code ignored;
+                    to.shutdown(tcp::socket::shutdown_send, ignored);
+                    return;
+                }
+                net::async_write(to, net::buffer(buffer.data(), n),
+                                 [self, &from, &to, &buffer](boost::system::error_code write_ec, std::size_t) {
+                                     if (write_ec) {
+                                         boost::system::error_code ignored;
+                                         from.close(ignored);
+                                         return;
+                                     }
+                                     self->relay(from, to, buffer);
+                                 });
+            });
+        }
+    };
+
+    void do_accept() {
+        acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
+            if (ec) {
+                return;
+            }
+            auto tunnel = std::make_shared<Tunnel>(std::move(socket));
+            net::async_read_until(tunnel->client, tunnel->request, "\r\n\r\n",
+                                  [this, tunnel](boost::system::error_code read_ec, std::size_t) {
+                                      if (!read_ec) {
+                                          on_request(tunnel);
+                                      }
+                                  });
+            do_accept();
+        });
+    }
+
+    void on_request(const std::shared_ptr<Tunnel>& tunnel) {
+        std::istream in(&tunnel->request);
+        std::string line;
+        std::getline(in, line);
+        if (!line.empty() && line.back() == '\r') {
+            line.pop_back();
+        }
+        {
+            std::lock_guard lock(mutex_);
+            requests_.push_back(line);
+        }
+        static const std::regex kConnect(R"(CONNECT ([0-9.]+):(\d+) HTTP/1\.1)");
+        std::smatch match;
+        if (status_ != 200 || !std::regex_match(line, match, kConnect)) {
+            tunnel->answer = "HTTP/1.1 " + std::to_string(status_ == 200 ? 400 : status_) +
+                             " Refused\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+            net::async_write(tunnel->client, net::buffer(tunnel->answer),
+                             [tunnel](boost::system::error_code, std::size_t) {});
+            return;
+        }
+        const tcp::endpoint upstream(net::ip::make_address(match[1].str()),
+                                     static_cast<std::uint16_t>(std::stoi(match[2].str())));
+        tunnel->upstream.async_connect(upstream, [tunnel](boost::system::error_code ec) {
+            if (ec) {
+                return;
+            }
+            tunnel->answer = "HTTP/1.1 200 Connection established\r\n\r\n";
+            net::async_write(tunnel->client, net::buffer(tunnel->answer),
+                             [tunnel](boost::system::error_code write_ec, std::size_t) {
+                                 if (!write_ec) {
+                                     tunnel->relay(tunnel->client, tunnel->upstream, tunnel->up);
+                                     tunnel->relay(tunnel->upstream, tunnel->client, tunnel->down);
+                                 }
+                             });
+        });
+    }
+
+    int status_;
+    net::io_context ioc_;
+    tcp::acceptor acceptor_;
+    std::thread thread_;
+    std::mutex mutex_;
+    std::vector<std::string> requests_;
+};
+
+// ========================================================================================= raw WebSocket server
+
+/// A one-connection plaintext WebSocket server that misbehaves on purpose, for what relinkd never does: it answers
+/// the upgrade and sends a binary frame (then records the close code the client sends back), or declines the
+/// upgrade with 404. Its own thread; test support only.
+class RawWsServer {
+public:
+    enum class Behaviour { binary_frame, decline };
+
+    explicit RawWsServer(Behaviour behaviour)
+        : behaviour_(behaviour), acceptor_(ioc_, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)) {
+        acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
+            if (!ec) {
+                socket_.emplace(std::move(socket));
+                net::async_read_until(*socket_, request_, "\r\n\r\n",
+                                      [this](boost::system::error_code read_ec, std::size_t) {
+                                          if (!read_ec) {
+                                              on_request();
+                                          }
+                                      });
+            }
+        });
+        thread_ = std::thread([this] { ioc_.run(); });
+    }
+    ~RawWsServer() {
+        net::post(ioc_, [this] { ioc_.stop(); });
+        thread_.join();
+    }
+    RawWsServer(const RawWsServer&) = delete;
+    RawWsServer& operator=(const RawWsServer&) = delete;
+
+    [[nodiscard]] std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+    /// The close code the client sent (binary_frame only); nullopt if none arrived within `timeout`.
+    std::optional<int> close_code(std::chrono::milliseconds timeout) {
+        if (close_code_future_.wait_for(timeout) != std::future_status::ready) {
+            return std::nullopt;
+        }
+        return close_code_future_.get();
+    }
+
+private:
+    void on_request() {
+        std::string request(net::buffers_begin(request_.data()), net::buffers_end(request_.data()));
+        if (behaviour_ == Behaviour::decline) {
+            out_ = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+            net::async_write(*socket_, net::buffer(out_), [](boost::system::error_code, std::size_t) {});
+            return;
+        }
+        static const std::regex kKey(R"(Sec-WebSocket-Key: *([A-Za-z0-9+/=]+))", std::regex::icase);
+        std::smatch match;
+        if (!std::regex_search(request, match, kKey)) {
+            return;
+        }
+        // RFC 6455 4.2.2: accept = base64(SHA-1(key + GUID)).
+        const std::string keyed = match[1].str() + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+        unsigned char digest[SHA_DIGEST_LENGTH];
+        SHA1(reinterpret_cast<const unsigned char*>(keyed.data()), keyed.size(), digest);
+        unsigned char accept[64] = {};
+        EVP_EncodeBlock(accept, digest, SHA_DIGEST_LENGTH);
+        out_ =
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Accept: " +
+            std::string(reinterpret_cast<const char*>(accept)) + "\r\n\r\n";
+        out_ += {'\x82', '\x03', 'b', 'i', 'n'};  // FIN + binary opcode, unmasked, 3 bytes of payload
+        net::async_write(*socket_, net::buffer(out_), [this](boost::system::error_code ec, std::size_t) {
+            if (!ec) {
+                read_close();
+            }
+        });
+    }
+
+    // The client's close frame: 0x88, 0x80 | length, a 4-byte mask, then the masked 2-byte code (and reason).
+    void read_close() {
+        net::async_read(*socket_, frame_, net::transfer_at_least(8), [this](boost::system::error_code ec, std::size_t) {
+            const std::string bytes(net::buffers_begin(frame_.data()), net::buffers_end(frame_.data()));
+            if (ec || bytes.size() < 8 || static_cast<unsigned char>(bytes[0]) != 0x88) {
+                close_code_promise_.set_value(-1);
+                return;
+            }
+            const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(bytes[i]); };
+            const int code = ((byte(6) ^ byte(2)) << 8) | (byte(7) ^ byte(3));
+            close_code_promise_.set_value(code);
+            out_ = std::string("\x88\x02", 2) + static_cast<char>(code >> 8) + static_cast<char>(code & 0xff);
+            net::async_write(*socket_, net::buffer(out_), [this](boost::system::error_code, std::size_t) {
+                boost::system::error_code ignored;
+                socket_->shutdown(tcp::socket::shutdown_both, ignored);
+            });
+        });
+    }
+
+    Behaviour behaviour_;
+    net::io_context ioc_;
+    tcp::acceptor acceptor_;
+    std::optional<tcp::socket> socket_;
+    net::streambuf request_;
+    net::streambuf frame_;
+    std::string out_;
+    std::promise<int> close_code_promise_;
+    std::future<int> close_code_future_{close_code_promise_.get_future()};
+    std::thread thread_;
+};
+
+// ====================================================================================================== tests
+
+TEST(TransportUrl, ParsesTheParts) {
+    auto url = parse_url("wss://example.com/rtm?v=1");
+    ASSERT_TRUE(url.url) << url.error;
+    EXPECT_EQ(*url.url, (Url{true, "example.com", 443, "/rtm?v=1"}));
+    url = parse_url("WSS://Example.com:8443");
+    ASSERT_TRUE(url.url) << url.error;
+    EXPECT_EQ(*url.url, (Url{true, "Example.com", 8443, "/"}));
+    url = parse_url("ws://127.0.0.1?x=1");
+    ASSERT_TRUE(url.url) << url.error;
+    EXPECT_EQ(*url.url, (Url{false, "127.0.0.1", 80, "/?x=1"}));
+    url = parse_url("wss://[::1]:9000/a/b");
+    ASSERT_TRUE(url.url) << url.error;
+    EXPECT_EQ(*url.url, (Url{true, "::1", 9000, "/a/b"}));
+    url = parse_url("wss://[fe80::1]");
+    ASSERT_TRUE(url.url) << url.error;
+    EXPECT_EQ(*url.url, (Url{true, "fe80::1", 443, "/"}));
+}
+
+TEST(TransportUrl, RefusesMalformedUrls) {
+    for (const char* text :
+         {"", "example.com", "http://example.com/", "wss://", "wss:///path", "wss://host:/", "wss://host:0/",
+          "wss://host:65536/", "wss://host:12x/", "wss://::1/", "wss://[::1/", "wss://[nope]/", "wss://[::1]x/",
+          "wss://user@host/", "wss://host/#frag", "wss://ho st/", "wss://h\xc3\xa9/", "wss://host:443:1/"}) {
+        const auto parsed = parse_url(text);
+        EXPECT_FALSE(parsed.url) << "'" << text << "' parsed";
+        EXPECT_FALSE(parsed.error.empty()) << text;
+    }
+}
+
+class TransportTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = temp_dir();
+        server_ = Relinkd::start(dir_);
+        ASSERT_TRUE(server_) << "cannot start relinkd from " << RELINK_BIN_DIR;
+    }
+
+    void TearDown() override {
+        if (server_) {
+            EXPECT_EQ(server_->stop(), 0) << "relinkd did not exit cleanly";
+            if (HasFailure()) {
+                std::cerr << "---- relinkd stderr ----\n" << server_->stderr_text() << "------------------------\n";
+            }
+            server_.reset();
+        }
+        std::filesystem::remove_all(dir_);
+    }
+
+    /// Options for relinkd at `url`, trusting relinkd's CA (and nothing else).
+    [[nodiscard]] TransportOptions options(std::string url) const {
+        TransportOptions o;
+        o.url = std::move(url);
+        o.tls.ca_file = server_->ca_file();
+        o.tls.use_system_store = false;
+        return o;
+    }
+
+    /// The usual checks on a probe whose transport has ended: once, never inline, never after close().
+    static void expect_well_behaved(Probe& probe) {
+        EXPECT_LE(probe.closed(), 1);
+        EXPECT_EQ(probe.inline_calls(), 0);
+        EXPECT_EQ(probe.after_close(), 0);
+    }
+
+    std::filesystem::path dir_;
+    std::unique_ptr<Relinkd> server_;
+    IoThread io_;
+};
+
+TEST_F(TransportTest, OpensAgainstRelinkdAndTimesEachStep) {
+    Probe probe(io_);
+    probe.open(options(server_->url()));
+    ASSERT_TRUE(probe.wait_open()) << probe.detail();
+    const StepTimings t = probe.timings();
+    // An IP literal is not looked up; the other steps each took some time, and none took long.
+    EXPECT_LT(t.dns, Duration(50ms));
+    EXPECT_EQ(t.proxy, Duration::zero());
+    for (const Duration d : {t.tcp, t.tls, t.websocket}) {
+        EXPECT_GT(d, Duration::zero());
+        EXPECT_LT(d, Duration(5s));
+    }
+    probe.close();
+    EXPECT_TRUE(probe.wait_released());
+    EXPECT_EQ(probe.closed(), 0);
+    expect_well_behaved(probe);
+}
+
+TEST_F(TransportTest, LogsInThenPingGetsPong) {
+    Probe probe(io_);
+    probe.open(options(server_->url()));
+    ASSERT_TRUE(probe.wait_open()) << probe.detail();
+    probe.send(login_frame("alice"));
+    ASSERT_TRUE(probe.wait_messages(1)) << probe.detail();
+    EXPECT_TRUE(starts_with(probe.messages()[0], kLoginOk)) << probe.messages()[0];
+    probe.send(std::string(kPing));
+    ASSERT_TRUE(probe.wait_messages(2)) << probe.detail();
+    EXPECT_EQ(probe.messages()[1], kPong);
+    probe.close();
+    EXPECT_TRUE(probe.wait_released());
+    EXPECT_EQ(probe.messages().size(), 2U);
+    expect_well_behaved(probe);
+}
+
+TEST_F(TransportTest, QueuedFramesGoOutInOrder) {
+    Probe probe(io_);
+    probe.open(options(server_->url()));
+    ASSERT_TRUE(probe.wait_open()) << probe.detail();
+    // Queued back to back in one strand task, written one at a time: the ping is answered only if the login went
+    // out before it (relinkd ignores pings before login).
+    probe.with([](Transport& transport, Probe::State&) {
+        transport.send(login_frame("bob"));
+        transport.send(std::string(kPing));
+    });
+    ASSERT_TRUE(probe.wait_messages(2)) << probe.detail();
+    const auto messages = probe.messages();
+    EXPECT_TRUE(starts_with(messages[0], kLoginOk)) << messages[0];
+    EXPECT_EQ(messages[1], kPong);
+    probe.close();
+    EXPECT_TRUE(probe.wait_released());
+    expect_well_behaved(probe);
+}
+
+TEST_F(TransportTest, OpensByHostNameWithSniAndLookup) {
+    Probe probe(io_);
+    probe.open(options(server_->url("localhost")));
+    ASSERT_TRUE(probe.wait_open()) << probe.detail();
+    EXPECT_GT(probe.timings().dns, Duration::zero());  // a name is looked up
+    probe.send(login_frame("carol"));
+    ASSERT_TRUE(probe.wait_messages(1)) << probe.detail();
+    EXPECT_TRUE(starts_with(probe.messages()[0], kLoginOk)) << probe.messages()[0];
+    probe.close();
+    EXPECT_TRUE(probe.wait_released());
+    expect_well_behaved(probe);
+}
+
+TEST_F(TransportTest, WrongHostNameFailsAtTls) {
+    // relinkd's certificate covers localhost, 127.0.0.1 and ::1; reach the same server as 127.0.0.2.
+    faultproxy::Options proxy_options;
+    proxy_options.upstream_port = server_->port();
+    proxy_options.listen_host = "127.0.0.2";
+    FaultProxy proxy(proxy_options);
+    Probe probe(io_);
+    probe.open(options("wss://127.0.0.2:" + std::to_string(proxy.port()) + "/"));
+    ASSERT_TRUE(probe.wait_closed());
+    EXPECT_EQ(probe.opened(), 0);
+    EXPECT_TRUE(probe.error());
+    EXPECT_EQ(probe.detail(), "tls: certificate verify failed: the server's certificate is not valid for '127.0.0.2'");
+    EXPECT_TRUE(probe.wait_released());
+    expect_well_behaved(probe);
+}
+
+TEST_F(TransportTest, UntrustedCertificateFailsAtTls) {
+    Probe probe(io_);
+    TransportOptions o = options(server_->url());
+    o.tls.ca_file.clear();
+    o.tls.use_system_store = true;  // the system's CAs do not know relinkd's self-signed certificate
+    probe.open(o);
+    ASSERT_TRUE(probe.wait_closed());
+    EXPECT_EQ(probe.opened(), 0);
+    EXPECT_TRUE(starts_with(probe.detail(), "tls: certificate verify failed: ")) << probe.detail();
+    EXPECT_TRUE(probe.wait_released());
+    expect_well_behaved(probe);
+}
+
+TEST_F(TransportTest, MissingCaFileFailsAtTls) {
+    Probe probe(io_);
+    TransportOptions o = options(server_->url());
+    o.tls.ca_file = (dir_ / "no-such-ca.pem").string();
+    probe.open(o);
+    ASSERT_TRUE(probe.wait_closed());
+    EXPECT_TRUE(starts_with(probe.detail(), "tls: cannot load the CA file")) << probe.detail();
+    expect_well_behaved(probe);
+}
+
+// verify_peer = false exists for tests against self-signed servers only: it accepts any certificate.
+TEST_F(TransportTest, VerifyPeerOffAcceptsAnyCertificate) {
+    Probe probe(io_);
+    TransportOptions o = options(server_->url());
+    o.tls.ca_file.clear();
+    o.tls.verify_peer = false;
+    probe.open(o);
+    ASSERT_TRUE(probe.wait_open()) << probe.detail();
+    probe.close();
+    EXPECT_TRUE(probe.wait_released());
+    expect_well_behaved(probe);
+}
+
+TEST_F(TransportTest, PlaintextIsRefusedUnlessAllowed) {
+    Probe probe(io_);
+    probe.open(options("ws://127.0.0.1:" + std::to_string(server_->port()) + "/"));
+    ASSERT_TRUE(probe.wait_closed());
+    EXPECT_EQ(probe.error(), make_error_code(errc::invalid_argument));
+    EXPECT_TRUE(starts_with(probe.detail(), "url: ws://")) << probe.detail();
+    EXPECT_TRUE(probe.wait_released());
+    expect_well_behaved(probe);  // reported once, and not inside open()
+}
+
+TEST_F(TransportTest, MalformedUrlIsReportedAsynchronously) {
+    Probe probe(io_);
+    probe.open(options("wss://[::1/"));
+    ASSERT_TRUE(probe.wait_closed());
+    EXPECT_EQ(probe.error(), make_error_code(errc::invalid_argument));
+    EXPECT_TRUE(starts_with(probe.detail(), "url: ")) << probe.detail();
+    expect_well_behaved(probe);
+}
+
+TEST_F(TransportTest, RefusedConnectionFailsFastAtTcp) {
+    faultproxy::Options proxy_options;
+    proxy_options.upstream_port = server_->port();
+    proxy_options.initial_mode = Mode::refuse;
+    FaultProxy proxy(proxy_options);
+    Probe probe(io_);
+    TransportOptions o = options("wss://127.0.0.1:" + std::to_string(proxy.port()) + "/");
+    o.connect_timeout = 10s;
+    probe.open(o);
+    ASSERT_TRUE(probe.wait_closed(5s));
+    EXPECT_EQ(probe.error(), std::errc::connection_refused);
+    EXPECT_TRUE(starts_with(probe.detail(), "tcp: cannot connect to 127.0.0.1:")) << probe.detail();
+    EXPECT_LT(probe.time_to_close(), 2s);  // refused: no waiting for the timeout
+    expect_well_behaved(probe);
+}
+
+TEST_F(TransportTest, BlackholedTlsHandshakeTimesOut) {
+    faultproxy::Options proxy_options;
+    proxy_options.upstream_port = server_->port();
+    proxy_options.initial_mode = Mode::blackhole;  // TCP connects; nothing comes back
+    FaultProxy proxy(proxy_options);
+    Probe probe(io_);
+    TransportOptions o = options("wss://127.0.0.1:" + std::to_string(proxy.port()) + "/");
+    o.tls_timeout = 500ms;
+    probe.open(o);
+    ASSERT_TRUE(probe.wait_closed(5s));
+    EXPECT_EQ(probe.error(), std::errc::timed_out);
+    EXPECT_TRUE(starts_with(probe.detail(), "tls: no handshake with 127.0.0.1:")) << probe.detail();
+    EXPECT_NE(probe.detail().find("within 500 ms"), std::string::npos) << probe.detail();
+    EXPECT_GE(probe.time_to_close(), 450ms);
+    EXPECT_LT(probe.time_to_close(), 500ms + 3s);
+    EXPECT_TRUE(probe.wait_released());
+    expect_well_behaved(probe);
+}
+
+TEST_F(TransportTest, BlackholedUpgradeTimesOut) {
+    faultproxy::Options proxy_options;
+    proxy_options.upstream_port = server_->port();
+    proxy_options.initial_mode = Mode::blackhole;
+    FaultProxy proxy(proxy_options);
+    Probe probe(io_);
+    TransportOptions o = options("ws://127.0.0.1:" + std::to_string(proxy.port()) + "/");
+    o.allow_plaintext = true;  // no TLS step: the upgrade is what hangs
+    o.websocket_timeout = 500ms;
+    probe.open(o);
+    ASSERT_TRUE(probe.wait_closed(5s));
+    EXPECT_EQ(probe.error(), std::errc::timed_out);
+    EXPECT_TRUE(starts_with(probe.detail(), "websocket: no upgrade from 127.0.0.1:")) << probe.detail();
+    EXPECT_GE(probe.time_to_close(), 450ms);
+    EXPECT_LT(probe.time_to_close(), 500ms + 3s);
+    expect_well_behaved(probe);
+}
+
+TEST_F(TransportTest, UnresolvableNameFailsAtDns) {
+    Probe probe(io_);
+    TransportOptions o = options("wss://nonexistent.invalid/");  // .invalid never resolves (RFC 6761)
+    o.dns_timeout = 2s;
+    probe.open(o);
+    ASSERT_TRUE(probe.wait_closed(2s + 3s));  // an error, or the DNS timeout if the resolver hangs
+    EXPECT_TRUE(starts_with(probe.detail(), "dns: ")) << probe.detail();
+    EXPECT_NE(probe.detail().find("nonexistent.invalid"), std::string::npos) << probe.detail();
+    expect_well_behaved(probe);
+}
+
+TEST_F(TransportTest, ProxyResetGivesOnClosedOnce) {
+    FaultProxy proxy("127.0.0.1", server_->port());
+    Probe probe(io_);
+    probe.open(options("wss://127.0.0.1:" + std::to_string(proxy.port()) + "/"));
+    ASSERT_TRUE(probe.wait_open()) << probe.detail();
+    proxy.reset_all();
+    ASSERT_TRUE(probe.wait_closed());
+    EXPECT_TRUE(probe.error());
+    EXPECT_TRUE(starts_with(probe.detail(), "read: ")) << probe.detail();
+    probe.send(std::string(kPing));  // ignored: not open any more
+    probe.close();                   // harmless after on_closed
+    EXPECT_TRUE(probe.wait_released());
+    EXPECT_EQ(probe.closed(), 1);
+    EXPECT_TRUE(probe.messages().empty());
+    expect_well_behaved(probe);
+}
+
+TEST_F(TransportTest, ServerStopGivesOnClosedOnce) {
+    Probe probe(io_);
+    probe.open(options(server_->url()));
+    ASSERT_TRUE(probe.wait_open()) << probe.detail();
+    probe.send(login_frame("grace"));
+    ASSERT_TRUE(probe.wait_messages(1)) << probe.detail();
+    EXPECT_EQ(server_->stop(), 0);
+    server_.reset();
+    ASSERT_TRUE(probe.wait_closed());
+    EXPECT_TRUE(probe.error());
+    EXPECT_TRUE(starts_with(probe.detail(), "read: ")) << probe.detail();
+    // The server's last word (its `close` message) came before on_closed.
+    const auto messages = probe.messages();
+    EXPECT_TRUE(starts_with(messages.back(), R"({"v":1,"type":"close","reason":"draining")")) << messages.back();
+    EXPECT_TRUE(probe.wait_released());
+    EXPECT_EQ(probe.closed(), 1);
+    expect_well_behaved(probe);
+}
+
+TEST_F(TransportTest, NoHandlerRunsAfterClose) {
+    Probe probe(io_);
+    probe.open(options(server_->url()));
+    ASSERT_TRUE(probe.wait_open()) << probe.detail();
+    // The login goes out before the close frame, so an answer is on its way when close() returns: not delivered.
+    probe.with([](Transport& transport, Probe::State& state) {
+        transport.send(login_frame("frank"));
+        transport.close();
+        state.close_returned = true;
+        transport.send(std::string(kPing));  // ignored
+        transport.close();                   // harmless
+    });
+    EXPECT_TRUE(probe.wait_released(5s + 2s));  // bounded by the close timer (websocket_timeout)
+    EXPECT_TRUE(probe.messages().empty());
+    EXPECT_EQ(probe.closed(), 0);
+    expect_well_behaved(probe);
+}
+
+TEST_F(TransportTest, CloseWhileConnectingEndsAtOnce) {
+    faultproxy::Options proxy_options;
+    proxy_options.upstream_port = server_->port();
+    proxy_options.initial_mode = Mode::blackhole;
+    FaultProxy proxy(proxy_options);
+    Probe probe(io_);
+    TransportOptions o = options("wss://127.0.0.1:" + std::to_string(proxy.port()) + "/");
+    o.tls_timeout = 30s;
+    probe.open(o);
+    // The proxy has no event to wait on: look at its counter every few ms (bounded) until the TCP connect landed.
+    const auto deadline = Clock::now() + 5s;
+    while (proxy.stats().connections_accepted == 0 && Clock::now() < deadline) {
+        std::this_thread::sleep_for(5ms);
+    }
+    ASSERT_EQ(proxy.stats().connections_accepted, 1U);
+    probe.close();
+    EXPECT_TRUE(probe.wait_released(2s));  // far less than the 30 s TLS timeout
+    EXPECT_EQ(probe.closed(), 0);
+    EXPECT_EQ(probe.opened(), 0);
+    expect_well_behaved(probe);
+}
+
+TEST_F(TransportTest, CloseRightAfterOpenRunsNoHandler) {
+    const auto close_at_once = [](Transport& transport, Probe::State& state) {
+        transport.close();
+        state.close_returned = true;
+    };
+    Probe refused(io_);
+    refused.open(options("wss://[::1/"), close_at_once);  // its on_closed is already posted: it must not run
+    Probe valid(io_);
+    valid.open(options(server_->url()), close_at_once);
+    Probe dropped(io_);  // destroying the handle is a close() too
+    dropped.open_and_drop(options("ws://127.0.0.1:1/"));
+    for (Probe* probe : {&refused, &valid, &dropped}) {
+        EXPECT_TRUE(probe->wait_released());
+        EXPECT_EQ(probe->closed(), 0);
+        EXPECT_EQ(probe->opened(), 0);
+        expect_well_behaved(*probe);
+    }
+}
+
+TEST_F(TransportTest, DroppingTheHandleCloses) {
+    Probe probe(io_);
+    probe.open(options(server_->url()));
+    ASSERT_TRUE(probe.wait_open()) << probe.detail();
+    probe.drop();
+    EXPECT_TRUE(probe.wait_released(5s + 2s));
+    EXPECT_EQ(probe.closed(), 0);
+    expect_well_behaved(probe);
+}
+
+TEST_F(TransportTest, PlaintextWhenAllowed) {
+    const auto dir = temp_dir();
+    auto plain = Relinkd::start(dir, {"--insecure-plaintext"});
+    ASSERT_TRUE(plain);
+    Probe probe(io_);
+    TransportOptions o;
+    o.url = "ws://127.0.0.1:" + std::to_string(plain->port()) + "/";
+    o.allow_plaintext = true;
+    probe.open(o);
+    ASSERT_TRUE(probe.wait_open()) << probe.detail();
+    EXPECT_EQ(probe.timings().tls, Duration::zero());
+    probe.send(login_frame("dave"));
+    probe.send(std::string(kPing));
+    ASSERT_TRUE(probe.wait_messages(2)) << probe.detail();
+    EXPECT_TRUE(starts_with(probe.messages()[0], kLoginOk)) << probe.messages()[0];
+    EXPECT_EQ(probe.messages()[1], kPong);
+    probe.close();
+    EXPECT_TRUE(probe.wait_released());
+    expect_well_behaved(probe);
+    EXPECT_EQ(plain->stop(), 0);
+    std::filesystem::remove_all(dir);
+}
+
+TEST_F(TransportTest, OpensThroughHttpConnectProxy) {
+    ConnectProxy proxy(200);
+    Probe probe(io_);
+    TransportOptions o = options(server_->url());
+    o.proxy = ProxySettings{"127.0.0.1", proxy.port()};
+    probe.open(o);
+    ASSERT_TRUE(probe.wait_open()) << probe.detail();
+    EXPECT_GT(probe.timings().proxy, Duration::zero());
+    EXPECT_EQ(proxy.requests(),
+              std::vector<std::string>{"CONNECT 127.0.0.1:" + std::to_string(server_->port()) + " HTTP/1.1"});
+    probe.send(login_frame("erin"));
+    probe.send(std::string(kPing));
+    ASSERT_TRUE(probe.wait_messages(2)) << probe.detail();
+    EXPECT_TRUE(starts_with(probe.messages()[0], kLoginOk)) << probe.messages()[0];
+    EXPECT_EQ(probe.messages()[1], kPong);
+    probe.close();
+    EXPECT_TRUE(probe.wait_released());
+    expect_well_behaved(probe);
+}
+
+TEST_F(TransportTest, ProxyRefusalFailsAtProxy) {
+    ConnectProxy proxy(403);
+    Probe probe(io_);
+    TransportOptions o = options(server_->url());
+    o.proxy = ProxySettings{"127.0.0.1", proxy.port()};
+    probe.open(o);
+    ASSERT_TRUE(probe.wait_closed());
+    EXPECT_EQ(probe.error(), std::errc::connection_refused);
+    EXPECT_TRUE(starts_with(probe.detail(), "proxy: CONNECT 127.0.0.1:")) << probe.detail();
+    EXPECT_NE(probe.detail().find("403"), std::string::npos) << probe.detail();
+    expect_well_behaved(probe);
+}
+
+TEST_F(TransportTest, SilentProxyTimesOut) {
+    faultproxy::Options proxy_options;
+    proxy_options.upstream_port = server_->port();
+    proxy_options.initial_mode = Mode::blackhole;  // accepts, never answers the CONNECT
+    FaultProxy silent(proxy_options);
+    Probe probe(io_);
+    TransportOptions o = options(server_->url());
+    o.proxy = ProxySettings{"127.0.0.1", silent.port()};
+    o.connect_timeout = 500ms;
+    probe.open(o);
+    ASSERT_TRUE(probe.wait_closed(5s));
+    EXPECT_EQ(probe.error(), std::errc::timed_out);
+    EXPECT_TRUE(starts_with(probe.detail(), "proxy: no answer to CONNECT")) << probe.detail();
+    EXPECT_LT(probe.time_to_close(), 500ms + 3s);
+    expect_well_behaved(probe);
+}
+
+TEST_F(TransportTest, BinaryFrameClosesWithAnError) {
+    RawWsServer server(RawWsServer::Behaviour::binary_frame);
+    Probe probe(io_);
+    TransportOptions o;
+    o.url = "ws://127.0.0.1:" + std::to_string(server.port()) + "/";
+    o.allow_plaintext = true;
+    probe.open(o);
+    ASSERT_TRUE(probe.wait_closed());
+    EXPECT_EQ(probe.opened(), 1);
+    EXPECT_TRUE(probe.messages().empty());
+    EXPECT_EQ(probe.error(), make_error_code(errc::protocol_error));
+    EXPECT_EQ(probe.detail(), "read: binary frame from the server");
+    EXPECT_EQ(server.close_code(5s), 1003);  // "unsupported data", sent politely
+    EXPECT_TRUE(probe.wait_released());
+    expect_well_behaved(probe);
+}
+
+TEST_F(TransportTest, DeclinedUpgradeFailsAtWebsocket) {
+    RawWsServer server(RawWsServer::Behaviour::decline);
+    Probe probe(io_);
+    TransportOptions o;
+    o.url = "ws://127.0.0.1:" + std::to_string(server.port()) + "/rtm?v=1";
+    o.allow_plaintext = true;
+    probe.open(o);
+    ASSERT_TRUE(probe.wait_closed());
+    EXPECT_EQ(probe.opened(), 0);
+    EXPECT_EQ(probe.detail(), "websocket: upgrade to /rtm?v=1 declined: HTTP 404 Not Found");
+    expect_well_behaved(probe);
+}
+
+}  // namespace
+}  // namespace relink::client
