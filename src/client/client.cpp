@@ -64,8 +64,13 @@ public:
         ready_.notify_one();
     }
 
-    /// Drops what has not started, waits for the callback that runs (unless called from it), then ends the thread.
-    void stop() {
+    /// Lets the queued callbacks run for at most `drain_for`, then drops what has not started, waits for the
+    /// callback that runs (unless called from it), and ends the thread.
+    void stop(std::chrono::milliseconds drain_for = std::chrono::milliseconds(0)) {
+        if (drain_for.count() > 0 && !on_dispatcher_thread()) {
+            std::unique_lock lock(mutex_);
+            idle_.wait_for(lock, drain_for, [&] { return queue_.empty() && !busy_; });
+        }
         {
             std::lock_guard lock(mutex_);
             if (stopping_ && !thread_.joinable()) {
@@ -98,13 +103,21 @@ private:
                 }
                 work = std::move(queue_.front());
                 queue_.pop_front();
+                busy_ = true;
             }
             work();
+            {
+                std::lock_guard lock(mutex_);
+                busy_ = false;
+            }
+            idle_.notify_all();
         }
     }
 
     std::mutex mutex_;
     std::condition_variable ready_;
+    std::condition_variable idle_;
+    bool busy_{false};
     std::deque<std::function<void()>> queue_;
     bool stopping_{false};
     std::thread thread_;
@@ -168,7 +181,8 @@ public:
                 io_thread_.join();
             }
         }
-        dispatcher_.stop();
+        // The events of the logout above (DISCONNECTED ...) still reach the app, within a bound.
+        dispatcher_.stop(std::chrono::milliseconds(1000));
     }
 
     /// Runs `fn(core, now)` on the strand, then drives the core's outputs.

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# relink-cli driven through pipes against a real relinkd on loopback (../shared/spec/cli.md): two users log in,
+# join a channel, exchange a channel and a peer message, set and read attributes, and quit; every JSON line is
+# checked for the events and fields the contract names. Every process is stopped by its PID; every wait is bounded.
+set -euo pipefail
+bin="${1:?usage: cli_test.sh BIN_DIR}"
+work=$(mktemp -d "${TMPDIR:-/tmp}/relink-cli-test.XXXXXX")
+relinkd_pid=""
+cleanup() {
+    [ -n "$relinkd_pid" ] && kill "$relinkd_pid" 2>/dev/null && wait "$relinkd_pid" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$bin/relinkd" --listen 127.0.0.1:0 --write-ca "$work/ca.pem" --app app:secret >"$work/relinkd.out" 2>"$work/relinkd.err" &
+relinkd_pid=$!
+for _ in $(seq 1 100); do [ -s "$work/relinkd.out" ] && break; sleep 0.1; done
+url=$(sed -n 's/.*"url":"\([^"]*\)".*/\1/p' "$work/relinkd.out")
+[ -n "$url" ] || { echo "cli_test: relinkd did not print its listening line"; cat "$work/relinkd.err"; exit 1; }
+
+cli() { timeout 30 "$bin/relink-cli" --url "$url" --app app --secret secret --ca "$work/ca.pem" --json "$@"; }
+
+printf 'login\nsleep 400\njoin ch\nsleep 1500\nstate\nquit\n' | cli --user bob >"$work/bob.out" 2>"$work/bob.err" &
+bob=$!
+sleep 0.3
+printf 'login\nsleep 400\njoin ch\nsleep 400\nsend ch hello bob\nmsg bob a private word\nattr mood=ok\ngetattr alice\nbogus command\nsleep 500\nquit\n' |
+    cli --user alice >"$work/alice.out" 2>"$work/alice.err"
+wait "$bob"
+
+failures=0
+expect() {  # expect FILE PATTERN: some line of FILE matches the extended regex PATTERN
+    if ! grep -Eq -- "$2" "$1"; then
+        echo "cli_test: no line of $(basename "$1") matches: $2"
+        failures=$((failures + 1))
+    fi
+}
+for who in alice bob; do
+    out="$work/$who.out"
+    # Exactly one JSON object per line, each with t_ms and event.
+    if grep -Evq '^\{"t_ms":[0-9]+,"event":"[a-z_]+".*\}$' "$out"; then
+        echo "cli_test: $who printed a line that is not one JSON event:"; grep -Ev '^\{"t_ms":[0-9]+,"event":' "$out"
+        failures=$((failures + 1))
+    fi
+    expect "$out" '"event":"connection_state_changed","state":"CONNECTING","reason":"LOGIN","seq":1'
+    expect "$out" '"event":"connection_state_changed","state":"CONNECTED","reason":"LOGIN_SUCCESS","seq":2'
+    expect "$out" '"event":"channel_state_changed","channel":"ch","state":"CONNECTED","reason":"JOINED","error_code":0'
+    expect "$out" '"event":"connection_state_changed","state":"DISCONNECTED","reason":"LOGOUT"'
+done
+expect "$work/bob.out" '"event":"member_joined","channel":"ch","user":"alice"'
+expect "$work/bob.out" '"event":"message","from":"alice","channel":"ch","text":"hello bob","backfilled":false,"id":"'
+expect "$work/bob.out" '"event":"message","from":"alice","text":"a private word","backfilled":false,"id":"'
+expect "$work/bob.out" '"event":"member_left","channel":"ch","user":"alice","cause":"QUIT"'
+expect "$work/bob.out" '"event":"state","state":"CONNECTED"'
+expect "$work/alice.out" '"event":"result","command":"send ch hello bob","ok":true'
+expect "$work/alice.out" '"event":"result","command":"msg bob a private word","ok":true'
+expect "$work/alice.out" '"event":"attributes","user":"alice","attributes":\{"mood":"ok"\}'
+expect "$work/alice.out" '"event":"result","command":"bogus command","ok":false,"error":"INVALID_ARGUMENT"'
+if [ "$failures" -ne 0 ]; then
+    echo "--- alice"; cat "$work/alice.out" "$work/alice.err"; echo "--- bob"; cat "$work/bob.out" "$work/bob.err"
+    exit 1
+fi
+echo "cli_test: relink-cli printed every expected event for both users"
