@@ -130,7 +130,7 @@ relink::token::Claims claims_from(const Options& options, std::int64_t now_unix)
     if (!options.app || !options.secret || !options.user) {
         throw UsageError(std::string("missing ") + (!options.app ? "--app" : !options.secret ? "--secret" : "--user"));
     }
-        if (!relink::is_valid_user_id(*options.app)) {  // relinkd refuses other app ids: never mint one
+    if (!relink::is_valid_user_id(*options.app)) {  // relinkd refuses other app ids: never mint one
         throw UsageError("invalid --app " + quoted(*options.app) +
                          ": 1-64 characters of a-z A-Z 0-9, space and !#$%&()+-:;<=.>?@[]^_{|}~, with no leading "
                          "or trailing space");
