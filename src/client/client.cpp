@@ -225,6 +225,14 @@ public:
         return {};
     }
 
+    /// A session call the strand refused after the quick check let it through (a race with a state change): it
+    /// has no completion, so it is logged; the app sees the state through the events.
+    void report(std::error_code error, const char* call) const {
+        if (error) {
+            log(LogLevel::warn, std::string(call) + " refused: " + error_name(error));
+        }
+    }
+
     void complete_later(const Completion& done, std::error_code error) {
         if (done) {
             dispatcher_.post([done, error] { invoke_safely([&] { done(error); }); });
@@ -512,20 +520,25 @@ Client::~Client() {
 }
 
 std::error_code Client::login() {
-    if (impl_->state_.load() != ConnectionState::disconnected) {
+    // The mirror moves at once (the core will say CONNECTING first anyway), so that a join() or send right after
+    // login() is not refused by the quick check before the strand has run the login.
+    auto expected = ConnectionState::disconnected;
+    if (!impl_->state_.compare_exchange_strong(expected, ConnectionState::connecting)) {
         return make_error_code(errc::already_logged_in);
     }
-    impl_->on_strand([this](core::ClientCore& core, core::TimePoint now) {
-        (void)core.login(now, impl_->config_.user_id, impl_->config_.token);
+    impl_->on_strand([impl = impl_.get()](core::ClientCore& core, core::TimePoint now) {
+        impl->report(core.login(now, impl->config_.user_id, impl->config_.token), "login");
     });
     return {};
 }
 
 std::error_code Client::logout() {
-    if (impl_->state_.load() == ConnectionState::disconnected) {
+    if (impl_->state_.exchange(ConnectionState::disconnected) == ConnectionState::disconnected) {
         return make_error_code(errc::not_logged_in);
     }
-    impl_->on_strand([](core::ClientCore& core, core::TimePoint now) { (void)core.logout(now); });
+    impl_->on_strand([impl = impl_.get()](core::ClientCore& core, core::TimePoint now) {
+        impl->report(core.logout(now), "logout");
+    });
     return {};
 }
 
@@ -539,14 +552,20 @@ std::error_code Client::join(const std::string& channel) {
             return e;
         }
     }
-    impl_->on_strand([this, channel](core::ClientCore& core, core::TimePoint now) {
-        (void)core.join_session(now, impl_->config_.user_id, impl_->config_.token, channel);
+    if (starts_session) {
+        auto expected = ConnectionState::disconnected;
+        (void)impl_->state_.compare_exchange_strong(expected, ConnectionState::connecting);  // as in login()
+    }
+    impl_->on_strand([impl = impl_.get(), channel](core::ClientCore& core, core::TimePoint now) {
+        impl->report(core.join_session(now, impl->config_.user_id, impl->config_.token, channel), "join");
     });
     return {};
 }
 
 std::error_code Client::leave(const std::string& channel) {
-    impl_->on_strand([channel](core::ClientCore& core, core::TimePoint now) { (void)core.leave(now, channel); });
+    impl_->on_strand([impl = impl_.get(), channel](core::ClientCore& core, core::TimePoint now) {
+        impl->report(core.leave(now, channel), "leave");
+    });
     return {};
 }
 
@@ -557,8 +576,9 @@ std::error_code Client::switch_channel(const std::string& from, const std::strin
     if (auto e = impl_->needs_session()) {
         return e;
     }
-    impl_->on_strand(
-        [from, to](core::ClientCore& core, core::TimePoint now) { (void)core.switch_channel(now, from, to); });
+    impl_->on_strand([impl = impl_.get(), from, to](core::ClientCore& core, core::TimePoint now) {
+        impl->report(core.switch_channel(now, from, to), "switch_channel");
+    });
     return {};
 }
 

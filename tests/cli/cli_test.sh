@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # relink-cli driven through pipes against a real relinkd on loopback (../shared/spec/cli.md): two users log in,
 # join a channel, exchange a channel and a peer message, set and read attributes, and quit; every JSON line is
-# checked for the events and fields the contract names. Every process is stopped by its PID; every wait is bounded.
+# checked for the events and fields the contract names. bob joins right after login, without waiting for it. Every process is stopped by its PID; every wait is bounded.
 set -euo pipefail
 bin="${1:?usage: cli_test.sh BIN_DIR}"
 work=$(mktemp -d "${TMPDIR:-/tmp}/relink-cli-test.XXXXXX")
@@ -20,7 +20,7 @@ url=$(sed -n 's/.*"url":"\([^"]*\)".*/\1/p' "$work/relinkd.out")
 
 cli() { timeout 30 "$bin/relink-cli" --url "$url" --app app --secret secret --ca "$work/ca.pem" --json "$@"; }
 
-printf 'login\nsleep 400\njoin ch\nsleep 1500\nstate\nquit\n' | cli --user bob >"$work/bob.out" 2>"$work/bob.err" &
+printf 'login\njoin ch\nsleep 1900\nstate\nquit\n' | cli --user bob >"$work/bob.out" 2>"$work/bob.err" &
 bob=$!
 sleep 0.3
 printf 'login\nsleep 400\njoin ch\nsleep 400\nsend ch hello bob\nmsg bob a private word\nattr mood=ok\ngetattr alice\nbogus command\nsleep 500\nquit\n' |
