@@ -22,8 +22,22 @@ if(RELINK_BUILD_TESTS AND RELINK_BUILD_SERVER)
                                                           CXX_EXTENSIONS OFF)
   target_link_libraries(relink_transport_tests PRIVATE relink_transport relink_faultproxy relink_token GTest::gtest
                                                        GTest::gtest_main)
+  target_include_directories(relink_transport_tests PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   add_dependencies(relink_transport_tests relinkd)  # the tests start the relinkd built here
   target_compile_definitions(relink_transport_tests PRIVATE RELINK_BIN_DIR="$<TARGET_FILE_DIR:relinkd>")
   relink_set_warnings(relink_transport_tests)
   gtest_discover_tests(relink_transport_tests PROPERTIES LABELS integration DISCOVERY_TIMEOUT 60)
+endif()
+
+# relink::Client end to end against relinkd, through the fault proxy (tests/client/client_test.cpp).
+if(RELINK_BUILD_TESTS AND RELINK_BUILD_SERVER)
+  add_executable(relink_client_tests ${PROJECT_SOURCE_DIR}/tests/client/client_test.cpp)
+  set_target_properties(relink_client_tests PROPERTIES CXX_STANDARD 20 CXX_STANDARD_REQUIRED ON CXX_EXTENSIONS OFF)
+  target_include_directories(relink_client_tests PRIVATE ${PROJECT_SOURCE_DIR}/tests)
+  target_link_libraries(relink_client_tests PRIVATE relink_client relink_faultproxy relink_token GTest::gtest
+                                                    GTest::gtest_main)
+  add_dependencies(relink_client_tests relinkd)
+  target_compile_definitions(relink_client_tests PRIVATE RELINK_BIN_DIR="$<TARGET_FILE_DIR:relinkd>")
+  relink_set_warnings(relink_client_tests)
+  gtest_discover_tests(relink_client_tests PROPERTIES LABELS integration DISCOVERY_TIMEOUT 60)
 endif()

@@ -1,0 +1,234 @@
+// relink::Client end to end: real clients against a real relinkd over loopback TLS, through the fault proxy, on
+// compressed timings (time scale 0.1: the 4 s silence threshold is 400 ms). Real clocks: the tests assert the
+// order of events and generous bounds, never exact milliseconds (exact times are the virtual-clock tests' job).
+#include "relink/client.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "faultproxy/fault_proxy.hpp"
+#include "support/relinkd_process.hpp"
+#include "token/token.hpp"
+
+namespace relink::test {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+std::filesystem::path temp_dir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "relink-client-test-XXXXXX").string();
+    const char* made = mkdtemp(pattern.data());
+    return made != nullptr ? std::filesystem::path(made) : std::filesystem::temp_directory_path();
+}
+
+/// Every event a client delivered, with when and on which thread; waits are bounded.
+class Recorder {
+public:
+    void attach(Client& client) {
+        client.on_event([this](const Event& event) {
+            std::lock_guard lock(mutex_);
+            events_.push_back({Clock::now(), std::this_thread::get_id(), event});
+            changed_.notify_all();
+        });
+    }
+
+    /// Waits (at most `timeout`) for a state change to `state` (with `reason`, if given) after the first `from`
+    /// events; returns its index in the log.
+    std::optional<std::size_t> wait_state(ConnectionState state, std::optional<ConnectionReason> reason,
+                                          std::size_t from = 0, std::chrono::milliseconds timeout = 10s) {
+        std::unique_lock lock(mutex_);
+        std::optional<std::size_t> found;
+        changed_.wait_for(lock, timeout, [&] {
+            for (std::size_t i = from; i < events_.size(); ++i) {
+                const auto* e = std::get_if<ConnectionStateChanged>(&events_[i].event);
+                if (e != nullptr && e->state == state && (!reason || e->reason == *reason)) {
+                    found = i;
+                    return true;
+                }
+            }
+            return false;
+        });
+        return found;
+    }
+
+    template <class E>
+    std::optional<E> wait_for(std::chrono::milliseconds timeout = 10s) {
+        std::unique_lock lock(mutex_);
+        std::optional<E> found;
+        changed_.wait_for(lock, timeout, [&] {
+            for (const auto& r : events_) {
+                if (const auto* e = std::get_if<E>(&r.event)) {
+                    found = *e;
+                    return true;
+                }
+            }
+            return false;
+        });
+        return found;
+    }
+
+    struct Entry {
+        Clock::time_point at;
+        std::thread::id thread;
+        Event event;
+    };
+    std::vector<Entry> snapshot() {
+        std::lock_guard lock(mutex_);
+        return events_;
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::vector<Entry> events_;
+};
+
+class ClientTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = temp_dir();
+        server_ = Relinkd::start(dir_);
+        ASSERT_TRUE(server_) << "relinkd did not start";
+    }
+    void TearDown() override {
+        if (server_) {
+            EXPECT_EQ(server_->stop(), 0) << server_->stderr_text();
+        }
+        std::filesystem::remove_all(dir_);
+    }
+
+    ClientConfig config(const std::string& user, std::uint16_t port) const {
+        ClientConfig c;
+        c.url = "wss://127.0.0.1:" + std::to_string(port) + "/";
+        c.app_id = "app";
+        c.user_id = user;
+        const auto now =
+            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+        c.token = token::mint({"app", user, now.count() + 3600, {}}, "secret");
+        c.tls.ca_file = server_->ca_file();
+        c.tls.use_system_store = false;
+        c.time_scale = 0.1;
+        c.log_level = LogLevel::off;
+        return c;
+    }
+
+    std::filesystem::path dir_;
+    std::unique_ptr<Relinkd> server_;
+};
+
+TEST_F(ClientTest, TwoClientsLogInJoinAndTalk) {
+    Recorder alice_events;
+    Recorder bob_events;
+    Client bob(config("bob", server_->port()));
+    bob_events.attach(bob);
+    Client alice(config("alice", server_->port()));
+    alice_events.attach(alice);
+
+    ASSERT_FALSE(bob.login());
+    ASSERT_FALSE(bob.join("ch"));  // right after login(): queued behind it, not refused
+    ASSERT_FALSE(alice.login());
+    ASSERT_FALSE(alice.join("ch"));
+    ASSERT_TRUE(bob_events.wait_state(ConnectionState::connected, ConnectionReason::login_success));
+    ASSERT_TRUE(alice_events.wait_state(ConnectionState::connected, ConnectionReason::login_success));
+    EXPECT_EQ(bob.connection_state(), ConnectionState::connected);
+
+    std::promise<std::error_code> sent;
+    ASSERT_FALSE(alice.send_channel_message("ch", "hello bob", [&](std::error_code e) { sent.set_value(e); }));
+    auto result = sent.get_future();
+    ASSERT_EQ(result.wait_for(10s), std::future_status::ready);
+    EXPECT_FALSE(result.get());
+    const auto message = bob_events.wait_for<MessageReceived>();
+    ASSERT_TRUE(message);
+    EXPECT_EQ(message->from, "alice");
+    EXPECT_EQ(message->channel, std::optional<std::string>("ch"));
+    EXPECT_EQ(message->payload, "hello bob");
+
+    // Callbacks ran on the client's dispatcher thread, never on this one.
+    for (const auto& entry : bob_events.snapshot()) {
+        EXPECT_NE(entry.thread, std::this_thread::get_id());
+    }
+    // A call that cannot work now fails at once with a clear code.
+    EXPECT_EQ(alice.login(), make_error_code(errc::already_logged_in));
+    EXPECT_EQ(alice.send_channel_message("bad/name", "x"), make_error_code(errc::invalid_channel_name));
+}
+
+TEST_F(ClientTest, ASilentLinkGoesReconnectingAndComesBack) {
+    faultproxy::FaultProxy proxy("127.0.0.1", server_->port());
+    Recorder events;
+    Client client(config("carol", proxy.port()));
+    events.attach(client);
+    ASSERT_FALSE(client.login());
+    ASSERT_TRUE(events.wait_state(ConnectionState::connected, ConnectionReason::login_success));
+
+    proxy.set_mode(faultproxy::Mode::blackhole);  // packets dropped, nothing closed
+    const auto broke = Clock::now();
+    const auto interrupted = events.wait_state(ConnectionState::reconnecting, ConnectionReason::interrupted);
+    ASSERT_TRUE(interrupted) << "no RECONNECTING INTERRUPTED";
+    const auto log = events.snapshot();
+    const auto after = log[*interrupted].at - broke;
+    // 4 s × 0.1 after the last data received (a heartbeat answer at most ~100 ms before the break).
+    EXPECT_GE(after, 250ms);
+    EXPECT_LE(after, 5s);
+
+    proxy.set_mode(faultproxy::Mode::pass);
+    const auto back = events.wait_state(ConnectionState::connected, ConnectionReason::login_success, *interrupted);
+    ASSERT_TRUE(back) << "not CONNECTED again";
+    const auto continuity = events.wait_for<ContinuityReport>();
+    ASSERT_TRUE(continuity);
+    EXPECT_TRUE(continuity->resumed);  // within relinkd's 30 s presence: peers saw nothing
+}
+
+TEST_F(ClientTest, CallbacksMayCallTheClientAndThrowWithoutHarm) {
+    Recorder events;
+    Client client(config("dave", server_->port()));
+    events.attach(client);
+    std::atomic<int> calls{0};
+    client.on_connection_state_changed([&](const ConnectionStateChanged& e) {
+        ++calls;
+        if (e.state == ConnectionState::connected) {
+            EXPECT_FALSE(client.join("from-callback"));  // no deadlock: it only posts
+            throw std::runtime_error("an app bug");      // caught, logged, dropped
+        }
+    });
+    ASSERT_FALSE(client.login());
+    ASSERT_TRUE(events.wait_state(ConnectionState::connected, std::nullopt));
+    const auto deadline = Clock::now() + 10s;
+    while (client.channel_state("from-callback") != ChannelState::connected && Clock::now() < deadline) {
+        std::this_thread::sleep_for(10ms);  // polling a state the client exposes; bounded
+    }
+    EXPECT_EQ(client.channel_state("from-callback"), ChannelState::connected);
+    EXPECT_GE(calls.load(), 2);
+}
+
+TEST_F(ClientTest, TheDestructorIsBoundedAndNoCallbackRunsAfterIt) {
+    std::atomic<bool> destroyed{false};
+    std::atomic<int> late{0};
+    {
+        auto client = std::make_unique<Client>(config("erin", server_->port()));
+        client->on_event([&](const Event&) {
+            if (destroyed) {
+                ++late;
+            }
+        });
+        ASSERT_FALSE(client->login());
+        const auto start = Clock::now();
+        client.reset();
+        destroyed = true;
+        EXPECT_LT(Clock::now() - start, 5s);
+    }
+    std::this_thread::sleep_for(200ms);  // give a stray callback the chance to show itself
+    EXPECT_EQ(late.load(), 0);
+}
+
+}  // namespace
+}  // namespace relink::test
