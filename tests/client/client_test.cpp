@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <string>
@@ -61,13 +62,15 @@ public:
         return found;
     }
 
+    /// Waits (at most `timeout`) for the first event of type E that `match` accepts.
     template <class E>
-    std::optional<E> wait_for(std::chrono::milliseconds timeout = 10s) {
+    std::optional<E> wait_for(std::chrono::milliseconds timeout = 10s,
+                              const std::function<bool(const E&)>& match = {}) {
         std::unique_lock lock(mutex_);
         std::optional<E> found;
         changed_.wait_for(lock, timeout, [&] {
             for (const auto& r : events_) {
-                if (const auto* e = std::get_if<E>(&r.event)) {
+                if (const auto* e = std::get_if<E>(&r.event); e != nullptr && (!match || match(*e))) {
                     found = *e;
                     return true;
                 }
@@ -202,10 +205,10 @@ TEST_F(ClientTest, CallbacksMayCallTheClientAndThrowWithoutHarm) {
     });
     ASSERT_FALSE(client.login());
     ASSERT_TRUE(events.wait_state(ConnectionState::connected, std::nullopt));
-    const auto deadline = Clock::now() + 10s;
-    while (client.channel_state("from-callback") != ChannelState::connected && Clock::now() < deadline) {
-        std::this_thread::sleep_for(10ms);  // polling a state the client exposes; bounded
-    }
+    const auto joined = events.wait_for<ChannelStateChanged>(10s, [](const ChannelStateChanged& e) {
+        return e.channel == "from-callback" && e.state == ChannelState::connected;
+    });
+    EXPECT_TRUE(joined) << "the join made from inside a callback did not complete";
     EXPECT_EQ(client.channel_state("from-callback"), ChannelState::connected);
     EXPECT_GE(calls.load(), 2);
 }
