@@ -191,6 +191,46 @@ TEST_F(ClientTest, ASilentLinkGoesReconnectingAndComesBack) {
     EXPECT_TRUE(continuity->resumed);  // within relinkd's 30 s presence: peers saw nothing
 }
 
+TEST_F(ClientTest, AResetRepairedWithinTheThresholdShowsNoStateChange) {
+    faultproxy::FaultProxy proxy("127.0.0.1", server_->port());
+    Recorder events;
+    ClientConfig c = config("frank", proxy.port());
+    c.time_scale = 1.0;  // the full 4 s threshold: a loaded machine's reconnect (~0.3 s) stays far inside it
+    Client client(c);
+    events.attach(client);
+    ASSERT_FALSE(client.login());
+    const auto connected = events.wait_state(ConnectionState::connected, ConnectionReason::login_success);
+    ASSERT_TRUE(connected);
+    proxy.reset_all();  // the transport fails outright; the client reconnects after its first backoff (300 ms ± 20 %)
+    const auto continuity = events.wait_for<ContinuityReport>();
+    ASSERT_TRUE(continuity) << "no reconnect after the reset";
+    EXPECT_TRUE(continuity->resumed);
+    // Well within 4 s of silence: no RECONNECTING (or any other change) was shown.
+    for (const auto& entry : events.snapshot()) {
+        if (const auto* e = std::get_if<ConnectionStateChanged>(&entry.event)) {
+            EXPECT_NE(e->state, ConnectionState::reconnecting) << "a repaired reset must be invisible";
+        }
+    }
+    EXPECT_EQ(client.connection_state(), ConnectionState::connected);
+}
+
+TEST_F(ClientTest, NetworkChangeReconnectsAtOnceWithItsReason) {
+    Recorder events;
+    Client client(config("gina", server_->port()));
+    events.attach(client);
+    ASSERT_FALSE(client.login());
+    const auto connected = events.wait_state(ConnectionState::connected, ConnectionReason::login_success);
+    ASSERT_TRUE(connected);
+    client.notify_network_changed();
+    const auto changed =
+        events.wait_state(ConnectionState::reconnecting, ConnectionReason::client_ip_address_changed, *connected);
+    ASSERT_TRUE(changed);
+    const auto back = events.wait_state(ConnectionState::connected, ConnectionReason::login_success, *changed);
+    ASSERT_TRUE(back);
+    const auto log = events.snapshot();
+    EXPECT_LT(log[*back].at - log[*changed].at, 5s);  // at once: no backoff delay before the attempt
+}
+
 TEST_F(ClientTest, CallbacksMayCallTheClientAndThrowWithoutHarm) {
     Recorder events;
     Client client(config("dave", server_->port()));
