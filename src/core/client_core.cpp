@@ -6,17 +6,13 @@
 #include <stdexcept>
 #include <utility>
 
+#include "common/overloaded.hpp"
 #include "relink/error.hpp"
 
 namespace relink::core {
 namespace {
 
-template <class... F>
-struct Overloaded : F... {
-    using F::operator()...;
-};
-template <class... F>
-Overloaded(F...) -> Overloaded<F...>;
+using detail::Overloaded;
 
 std::error_code err(errc code) {
     return make_error_code(code);

@@ -1,17 +1,13 @@
 // One-line renderings of core events and actions, for logs, the demo and test failure messages.
 #include <sstream>
 
+#include "common/overloaded.hpp"
 #include "core/client_core.hpp"
 
 namespace relink::core {
 namespace {
 
-template <class... F>
-struct Overloaded : F... {
-    using F::operator()...;
-};
-template <class... F>
-Overloaded(F...) -> Overloaded<F...>;
+using detail::Overloaded;
 
 std::string ms(Duration d) {
     std::ostringstream out;

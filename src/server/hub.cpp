@@ -5,15 +5,12 @@
 #include <cmath>
 #include <utility>
 
+#include "common/overloaded.hpp"
+
 namespace relink::server {
 namespace {
 
-template <class... F>
-struct Overloaded : F... {
-    using F::operator()...;
-};
-template <class... F>
-Overloaded(F...) -> Overloaded<F...>;
+using detail::Overloaded;
 
 std::error_code err(errc code) {
     return make_error_code(code);

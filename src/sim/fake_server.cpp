@@ -4,15 +4,12 @@
 #include <algorithm>
 #include <charconv>
 
+#include "common/overloaded.hpp"
+
 namespace relink::sim {
 namespace {
 
-template <class... F>
-struct Overloaded : F... {
-    using F::operator()...;
-};
-template <class... F>
-Overloaded(F...) -> Overloaded<F...>;
+using detail::Overloaded;
 
 std::error_code err(errc code) {
     return make_error_code(code);

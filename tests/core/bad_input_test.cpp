@@ -26,6 +26,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/overloaded.hpp"
 #include "harness.hpp"
 
 namespace relink::test {
@@ -35,12 +36,7 @@ using core::ClientCore;
 using core::TransportId;
 using proto::CloseReason;
 
-template <class... F>
-struct Overloaded : F... {
-    using F::operator()...;
-};
-template <class... F>
-Overloaded(F...) -> Overloaded<F...>;
+using relink::detail::Overloaded;
 
 const std::error_code kReset = std::make_error_code(std::errc::connection_reset);
 const std::string kLongName(65, 'x');
