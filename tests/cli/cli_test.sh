@@ -20,9 +20,10 @@ url=$(sed -n 's/.*"url":"\([^"]*\)".*/\1/p' "$work/relinkd.out")
 
 cli() { timeout 30 "$bin/relink-cli" --url "$url" --app app --secret secret --ca "$work/ca.pem" --json "$@"; }
 
-printf 'login\njoin ch\nsleep 1900\nstate\nquit\n' | cli --user bob >"$work/bob.out" 2>"$work/bob.err" &
+printf 'login\njoin ch\nsleep 5000\nstate\nquit\n' | cli --user bob >"$work/bob.out" 2>"$work/bob.err" &
 bob=$!
-sleep 0.3
+# alice starts once bob is in the channel (an event in bob's output), so that bob sees all she does.
+for _ in $(seq 1 100); do grep -q '"reason":"JOINED"' "$work/bob.out" 2>/dev/null && break; sleep 0.1; done
 printf 'login\nsleep 400\njoin ch\nsleep 400\nsend ch hello bob\nmsg bob a private word\nattr mood=ok\ngetattr alice\nbogus command\nsleep 500\nquit\n' |
     cli --user alice >"$work/alice.out" 2>"$work/alice.err"
 wait "$bob"
