@@ -179,8 +179,9 @@ TEST_F(ClientTest, ASilentLinkGoesReconnectingAndComesBack) {
     ASSERT_TRUE(interrupted) << "no RECONNECTING INTERRUPTED";
     const auto log = events.snapshot();
     const auto after = log[*interrupted].at - broke;
-    // 4 s × 0.1 after the last data received (a heartbeat answer at most ~100 ms before the break).
-    EXPECT_GE(after, 250ms);
+    // 4 s × 0.1 after the last data received. That was a heartbeat answer shortly before the break (every 100 ms
+    // when idle, later on a loaded machine), so only a loose lower bound holds on a real clock: not at once.
+    EXPECT_GE(after, 100ms);
     EXPECT_LE(after, 5s);
 
     proxy.set_mode(faultproxy::Mode::pass);
