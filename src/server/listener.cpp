@@ -23,14 +23,12 @@
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/ssl.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
 #include <nlohmann/json.hpp>
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
@@ -38,6 +36,7 @@
 #include "protocol/codec.hpp"
 #include "server/admin.hpp"
 #include "server/tls.hpp"
+#include "server/tls_socket_stream.hpp"
 #include "token/token.hpp"
 
 namespace relink::server {
@@ -235,7 +234,7 @@ struct SessionConfig {
 /// write outstanding. Each handler holds shared_from_this(), so the session lives while an operation is pending.
 template <class WsStream>
 class Session final : public Connection, public std::enable_shared_from_this<Session<WsStream>> {
-    static constexpr bool kTls = !std::is_same_v<WsStream, websocket::stream<beast::tcp_stream>>;
+    static constexpr bool kTls = std::is_same_v<WsStream, websocket::stream<TlsSocketStream>>;
 
 public:
     template <class... StreamArgs>
@@ -270,10 +269,19 @@ public:
 
 private:
     void on_run() {
-        beast::get_lowest_layer(ws_).expires_after(config_.handshake_timeout);
+        // One deadline for the TLS handshake and the upgrade request; Beast's own timeout covers the accept.
+        handshake_deadline_.emplace(ws_.get_executor());
+        handshake_deadline_->expires_after(config_.handshake_timeout);
+        handshake_deadline_->async_wait([weak = this->weak_from_this()](beast::error_code ec) {
+            auto self = weak.lock();
+            if (!ec && self && self->handshake_deadline_) {
+                self->log_->debug("{}: no WebSocket upgrade within the handshake timeout", self->peer_);
+                beast::error_code ignored;
+                beast::get_lowest_layer(self->ws_).close(ignored);
+            }
+        });
         if constexpr (kTls) {
             ws_.next_layer().async_handshake(
-                ssl::stream_base::server,
                 beast::bind_front_handler(&Session::on_tls_handshake, this->shared_from_this()));
         } else {
             do_read_upgrade();
@@ -297,6 +305,7 @@ private:
     }
 
     void on_read_upgrade(beast::error_code ec, std::size_t) {
+        handshake_deadline_.reset();  // cancels it; the memory goes too
         if (ec) {
             log_->debug("{}: no upgrade request: {}", peer_, ec.message());
             return;
@@ -311,7 +320,6 @@ private:
         if (path != "/") {
             return do_reject(http::status::not_found, "not found: relinkd's WebSocket endpoint is /\n");
         }
-        beast::get_lowest_layer(ws_).expires_never();
         auto timeout = websocket::stream_base::timeout::suggested(beast::role_type::server);
         timeout.handshake_timeout = config_.handshake_timeout;
         ws_.set_option(timeout);
@@ -332,7 +340,7 @@ private:
         http::async_write(ws_.next_layer(), *res,
                           [self = this->shared_from_this(), res](beast::error_code, std::size_t) {
                               beast::error_code ignored;
-                              beast::get_lowest_layer(self->ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+                              beast::get_lowest_layer(self->ws_).shutdown(tcp::socket::shutdown_both, ignored);
                           });
     }
 
@@ -449,8 +457,8 @@ private:
         queue_.clear();
         queued_bytes_ = 0;
         beast::error_code ignored;
-        beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
-        beast::get_lowest_layer(ws_).socket().close(ignored);
+        beast::get_lowest_layer(ws_).shutdown(tcp::socket::shutdown_both, ignored);
+        beast::get_lowest_layer(ws_).close(ignored);
     }
 
     /// The read loop ended: the hub hears of it exactly once.
@@ -473,6 +481,7 @@ private:
     Logger log_;
     std::string peer_;
     beast::flat_buffer buffer_;
+    std::optional<net::steady_timer> handshake_deadline_;
     std::optional<http::request_parser<http::empty_body>> parser_;
     http::request<http::empty_body> upgrade_;
     ConnId id_{0};
@@ -552,12 +561,12 @@ private:
         std::string peer = peer_ec ? std::string("?") : remote.address().to_string();
         socket.set_option(tcp::no_delay(true), peer_ec);
         if (tls_ != nullptr) {
-            std::make_shared<Session<websocket::stream<beast::ssl_stream<beast::tcp_stream>>>>(
-                hub_, config_, log_, std::move(peer), std::move(socket), *tls_)
+            std::make_shared<Session<websocket::stream<TlsSocketStream>>>(hub_, config_, log_, std::move(peer),
+                                                                          std::move(socket), tls_->native_handle())
                 ->run();
         } else {
-            std::make_shared<Session<websocket::stream<beast::tcp_stream>>>(hub_, config_, log_, std::move(peer),
-                                                                            std::move(socket))
+            std::make_shared<Session<websocket::stream<tcp::socket>>>(hub_, config_, log_, std::move(peer),
+                                                                      std::move(socket))
                 ->run();
         }
         do_accept();

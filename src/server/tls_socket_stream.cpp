@@ -1,0 +1,157 @@
+// The OpenSSL half of TlsSocketStream (server/tls_socket_stream.hpp): the SSL object, its two BIOs, and how
+// OpenSSL's verdicts become error codes.
+#include "server/tls_socket_stream.hpp"
+
+#include <new>
+
+namespace relink::server {
+
+namespace {
+
+/// A write-only BIO that appends OpenSSL's records to the std::string set as its data.
+int out_bio_write(BIO* bio, const char* data, std::size_t size, std::size_t* written) {
+    auto* out = static_cast<std::string*>(BIO_get_data(bio));
+    try {
+        out->append(data, size);
+    } catch (const std::bad_alloc&) {
+        return 0;  // OpenSSL reports a write failure; never an exception through C
+    }
+    *written = size;
+    return 1;
+}
+
+long out_bio_ctrl(BIO*, int command, long, void*) {
+    return command == BIO_CTRL_FLUSH ? 1 : 0;  // OpenSSL flushes after each flight; nothing to do
+}
+
+int out_bio_create(BIO* bio) {
+    BIO_set_init(bio, 1);
+    return 1;
+}
+
+const BIO_METHOD* out_bio_method() {
+    static const BIO_METHOD* const method = [] {
+        BIO_METHOD* created = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "relink ciphertext out");
+        if (created != nullptr) {
+            BIO_meth_set_write_ex(created, out_bio_write);
+            BIO_meth_set_ctrl(created, out_bio_ctrl);
+            BIO_meth_set_create(created, out_bio_create);
+        }
+        return created;
+    }();
+    return method;
+}
+
+}  // namespace
+
+TlsSocketStream::TlsSocketStream(socket_type&& socket, SSL_CTX* context) : socket_(std::move(socket)) {
+    boost::beast::error_code ec;
+    socket_.non_blocking(true, ec);  // OpenSSL's reads must never block an io thread
+    const auto* method = out_bio_method();
+    if (ec || method == nullptr) {
+        return;  // ssl_ stays null: every operation fails with not_enough_memory
+    }
+    ssl_ = SSL_new(context);
+    BIO* in = BIO_new_socket(static_cast<int>(socket_.native_handle()), BIO_NOCLOSE);
+    BIO* out = BIO_new(method);
+    if (ssl_ == nullptr || in == nullptr || out == nullptr) {
+        BIO_free(in);
+        BIO_free(out);
+        SSL_free(ssl_);
+        ssl_ = nullptr;
+        return;
+    }
+    BIO_set_data(out, &out_);
+    SSL_set_bio(ssl_, in, out);  // the SSL object owns both BIOs now
+    SSL_set_mode(ssl_, SSL_MODE_RELEASE_BUFFERS);
+    SSL_set_accept_state(ssl_);
+}
+
+TlsSocketStream::~TlsSocketStream() {
+    SSL_free(ssl_);  // NOCLOSE: the descriptor belongs to socket_
+}
+
+bool TlsSocketStream::call_openssl(Kind kind, boost::asio::mutable_buffer into, Result& result, int& verdict) {
+    if (ssl_ == nullptr) {
+        verdict = SSL_ERROR_SSL;
+        result.ec = boost::asio::error::no_memory;
+        return false;
+    }
+    ERR_clear_error();
+    int status = 0;
+    std::size_t bytes = 0;
+    if (kind == Kind::handshake) {
+        status = SSL_do_handshake(ssl_);
+    } else if (into.size() == 0) {
+        status = 1;
+    } else {
+        status = SSL_read_ex(ssl_, into.data(), into.size(), &bytes);
+    }
+    if (status == 1) {
+        result = {{}, bytes};
+        return true;
+    }
+    verdict = SSL_get_error(ssl_, status);
+    if (verdict == SSL_ERROR_SYSCALL && errno != 0 && ERR_peek_error() == 0) {
+        result.ec = boost::beast::error_code(errno, boost::system::system_category());
+        verdict = -errno;  // error_from() reads the errno back
+    }
+    return false;
+}
+
+boost::beast::error_code TlsSocketStream::encrypt(const void* data, std::size_t size) {
+    if (size == 0) {
+        return {};
+    }
+    if (ssl_ == nullptr) {
+        return boost::asio::error::no_memory;
+    }
+    ERR_clear_error();
+    std::size_t written = 0;
+    // The out-BIO never asks to retry, so a write either takes everything or fails for good.
+    if (SSL_write_ex(ssl_, data, size, &written) == 1 && written == size) {
+        return {};
+    }
+    return error_from(SSL_get_error(ssl_, 0));
+}
+
+boost::beast::error_code TlsSocketStream::error_from(int verdict) {
+    if (verdict < 0) {
+        return {-verdict, boost::system::system_category()};
+    }
+    switch (verdict) {
+        case SSL_ERROR_ZERO_RETURN: return boost::asio::error::eof;  // the peer's close_notify
+        case SSL_ERROR_SYSCALL: return boost::asio::ssl::error::stream_truncated;
+        default: break;
+    }
+    const unsigned long reason = ERR_get_error();
+    ERR_clear_error();
+    if (reason == 0) {
+        return boost::asio::ssl::error::stream_truncated;
+    }
+    if (ERR_GET_REASON(reason) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+        return boost::asio::ssl::error::stream_truncated;  // the TCP stream ended without a close_notify
+    }
+    return {static_cast<int>(reason), boost::asio::error::get_ssl_category()};
+}
+
+void TlsSocketStream::shutdown_best_effort() noexcept {
+    if (ssl_ == nullptr || !socket_.is_open()) {
+        return;
+    }
+    ERR_clear_error();
+    if (SSL_is_init_finished(ssl_) == 1) {
+        SSL_shutdown(ssl_);
+    }
+    ERR_clear_error();
+    // Only what is not already being sent by a write op (which would interleave).
+    if (sending_.empty() && !out_.empty()) {
+        boost::beast::error_code ignored;
+        const auto sent = socket_.send(boost::asio::buffer(out_), 0, ignored);  // non-blocking: may send part
+        out_.erase(0, sent);
+    }
+    out_.clear();
+    out_.shrink_to_fit();
+}
+
+}  // namespace relink::server

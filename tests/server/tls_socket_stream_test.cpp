@@ -1,0 +1,269 @@
+// TlsSocketStream (server/tls_socket_stream.hpp) against Asio's own TLS client over loopback: the handshake,
+// whole data both ways (records coalesced when small, several records when large), no buffers held when idle, a
+// clean close versus a cut, the owner closing the socket under a pending read, garbage instead of a ClientHello,
+// and thousands of round trips that would stall on a lost wake-up. Every wait is bounded.
+#include "server/tls_socket_stream.hpp"
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
+#include <gtest/gtest.h>
+
+#include "server/tls.hpp"
+
+namespace relink::server {
+namespace {
+
+namespace net = boost::asio;
+namespace ssl = boost::asio::ssl;
+using tcp = net::ip::tcp;
+using boost::beast::error_code;
+using namespace std::chrono_literals;
+
+std::string pattern(std::size_t size, char salt) {
+    std::string bytes(size, '\0');
+    for (std::size_t i = 0; i < size; ++i) {
+        bytes[i] = static_cast<char>((i * 31 + static_cast<std::size_t>(salt)) & 0xff);
+    }
+    return bytes;
+}
+
+/// A connected pair: relinkd's stream as the server, asio::ssl::stream as the client, both on one io_context.
+class TlsPair : public ::testing::Test {
+protected:
+    void SetUp() override {
+        const auto generated = generate_self_signed();
+        ASSERT_TRUE(generated.pem) << generated.error;
+        server_context_.use_certificate_chain(net::buffer(generated.pem->certificate_pem));
+        server_context_.use_private_key(net::buffer(generated.pem->private_key_pem), ssl::context::pem);
+        client_context_.add_certificate_authority(net::buffer(generated.pem->certificate_pem));
+        client_context_.set_verify_mode(ssl::verify_peer);
+        // Counts the records the client receives (one call per record header).
+        SSL_CTX_set_msg_callback(client_context_.native_handle(),
+                                 [](int write_p, int, int content_type, const void*, size_t, SSL*, void* arg) {
+                                     if (write_p == 0 && content_type == SSL3_RT_HEADER) {
+                                         ++*static_cast<int*>(arg);
+                                     }
+                                 });
+        SSL_CTX_set_msg_callback_arg(client_context_.native_handle(), &records_received_);
+
+        tcp::acceptor acceptor(ioc_, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+        client_.emplace(ioc_, client_context_);
+        client_->next_layer().connect(acceptor.local_endpoint());
+        server_ = std::make_unique<TlsSocketStream>(acceptor.accept(), server_context_.native_handle());
+    }
+
+    /// Runs the io_context until `done` or 10 s have passed.
+    bool run_until(const std::function<bool()>& done) {
+        const auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (!done() && std::chrono::steady_clock::now() < deadline) {
+            ioc_.run_one_for(50ms);
+        }
+        return done();
+    }
+
+    void handshake() {
+        std::optional<error_code> server_ec;
+        std::optional<error_code> client_ec;
+        server_->async_handshake([&](error_code ec) { server_ec = ec; });
+        client_->async_handshake(ssl::stream_base::client, [&](error_code ec) { client_ec = ec; });
+        ASSERT_TRUE(run_until([&] { return server_ec && client_ec; }));
+        ASSERT_FALSE(*server_ec) << server_ec->message();
+        ASSERT_FALSE(*client_ec) << client_ec->message();
+    }
+
+    /// One small message server → client: the client then has also read the session tickets sent after the
+    /// handshake (so a close of its socket is a FIN, not a reset with unread data).
+    void settle() {
+        std::optional<error_code> wrote;
+        net::async_write(*server_, net::buffer("hello", 5), [&](error_code ec, std::size_t) { wrote = ec; });
+        EXPECT_EQ(client_read(5), "hello");
+        EXPECT_TRUE(run_until([&] { return wrote.has_value(); }));
+    }
+
+    /// Reads exactly `size` bytes on the server side.
+    std::string server_read(std::size_t size) {
+        std::string into(size, '\0');
+        std::optional<error_code> result;
+        net::async_read(*server_, net::buffer(into), [&](error_code ec, std::size_t) { result = ec; });
+        EXPECT_TRUE(run_until([&] { return result.has_value(); }));
+        EXPECT_FALSE(result && *result) << result->message();
+        return into;
+    }
+
+    std::string client_read(std::size_t size) {
+        std::string into(size, '\0');
+        std::optional<error_code> result;
+        net::async_read(*client_, net::buffer(into), [&](error_code ec, std::size_t) { result = ec; });
+        EXPECT_TRUE(run_until([&] { return result.has_value(); }));
+        EXPECT_FALSE(result && *result) << result->message();
+        return into;
+    }
+
+    /// The result of one server read_some.
+    error_code server_read_error() {
+        std::array<char, 64> into{};
+        std::optional<error_code> result;
+        server_->async_read_some(net::buffer(into), [&](error_code ec, std::size_t) { result = ec; });
+        EXPECT_TRUE(run_until([&] { return result.has_value(); }));
+        return result.value_or(error_code{});
+    }
+
+    net::io_context ioc_;
+    net::executor_work_guard<net::io_context::executor_type> work_ = net::make_work_guard(ioc_);
+    ssl::context server_context_{ssl::context::tls_server};
+    ssl::context client_context_{ssl::context::tls_client};
+    std::optional<ssl::stream<tcp::socket>> client_;
+    std::unique_ptr<TlsSocketStream> server_;
+    int records_received_{0};
+};
+
+TEST_F(TlsPair, DataBothWaysArrivesWholeAndNothingIsHeldWhenIdle) {
+    handshake();
+    settle();
+    // A header and a payload, as Beast passes a frame: one record.
+    const std::string header = "\x81\x64";
+    const auto payload = pattern(100, 'a');
+    const std::array<net::const_buffer, 2> frame{net::buffer(header), net::buffer(payload)};
+    const int records_before = records_received_;
+    std::optional<error_code> wrote;
+    std::size_t wrote_bytes = 0;
+    server_->async_write_some(frame, [&](error_code ec, std::size_t n) {
+        wrote = ec;
+        wrote_bytes = n;
+    });
+    ASSERT_TRUE(run_until([&] { return wrote.has_value(); }));
+    ASSERT_FALSE(*wrote) << wrote->message();
+    EXPECT_EQ(wrote_bytes, header.size() + payload.size());
+    EXPECT_EQ(client_read(header.size() + payload.size()), header + payload);
+    EXPECT_EQ(records_received_ - records_before, 1) << "a small frame's pieces are one TLS record";
+
+    // Larger than a record (16 KiB) both ways: several records, every byte in order.
+    const auto big_down = pattern(100 * 1024 + 7, 'd');
+    wrote.reset();
+    net::async_write(*server_, net::buffer(big_down), [&](error_code ec, std::size_t) { wrote = ec; });
+    EXPECT_EQ(client_read(big_down.size()), big_down);
+    ASSERT_TRUE(run_until([&] { return wrote.has_value(); }));
+    EXPECT_FALSE(*wrote);
+
+    const auto big_up = pattern(300 * 1024 + 3, 'u');
+    std::optional<error_code> client_wrote;
+    net::async_write(*client_, net::buffer(big_up), [&](error_code ec, std::size_t) { client_wrote = ec; });
+    EXPECT_EQ(server_read(big_up.size()), big_up);
+    ASSERT_TRUE(run_until([&] { return client_wrote.has_value(); }));
+
+    EXPECT_EQ(server_->buffered_capacity(), 0U) << "an idle stream keeps no ciphertext buffers";
+}
+
+TEST_F(TlsPair, ThousandsOfRoundTripsNeverStall) {
+    handshake();
+    // Each side waits for the other every time: a lost wake-up on either wait would stop the run (10 s bound).
+    constexpr int kRounds = 3000;
+    int rounds = 0;
+    std::array<char, 8> server_buffer{};
+    std::array<char, 8> client_buffer{};
+    std::optional<error_code> failure;
+    std::function<void()> ping;
+    ping = [&] {
+        net::async_write(*client_, net::buffer("ping1234", 8), [&](error_code ec, std::size_t) {
+            if (ec) {
+                failure = ec;
+            }
+        });
+        net::async_read(*server_, net::buffer(server_buffer), [&](error_code ec, std::size_t) {
+            if (ec) {
+                failure = ec;
+                return;
+            }
+            net::async_write(*server_, net::buffer(server_buffer), [&](error_code write_ec, std::size_t) {
+                if (write_ec) {
+                    failure = write_ec;
+                }
+            });
+            net::async_read(*client_, net::buffer(client_buffer), [&](error_code read_ec, std::size_t) {
+                if (read_ec) {
+                    failure = read_ec;
+                } else if (++rounds < kRounds) {
+                    ping();
+                }
+            });
+        });
+    };
+    ping();
+    EXPECT_TRUE(run_until([&] { return rounds == kRounds || failure.has_value(); })) << rounds << " rounds";
+    EXPECT_FALSE(failure) << failure->message();
+    EXPECT_EQ(std::string(client_buffer.data(), client_buffer.size()), "ping1234");
+}
+
+TEST_F(TlsPair, CleanCloseReadsEof) {
+    handshake();
+    std::optional<error_code> shut;
+    client_->async_shutdown([&](error_code ec) { shut = ec; });  // sends close_notify, then waits for the answer
+    EXPECT_EQ(server_read_error(), net::error::eof);
+    server_->shutdown_best_effort();  // our close_notify lets the client's shutdown finish
+    EXPECT_TRUE(run_until([&] { return shut.has_value(); }));
+}
+
+TEST_F(TlsPair, CutConnectionReadsTruncated) {
+    handshake();
+    settle();
+    client_->next_layer().close();  // no close_notify
+    EXPECT_EQ(server_read_error(), ssl::error::stream_truncated);
+}
+
+TEST_F(TlsPair, OwnerCloseAbortsAPendingReadAndLaterCallsNeverTouchTheDescriptor) {
+    handshake();
+    std::array<char, 16> into{};
+    std::optional<error_code> result;
+    server_->async_read_some(net::buffer(into), [&](error_code ec, std::size_t) { result = ec; });
+    ioc_.poll();
+    ASSERT_FALSE(result.has_value()) << "nothing was sent, the read waits";
+    server_->next_layer().close();
+    ASSERT_TRUE(run_until([&] { return result.has_value(); }));
+    EXPECT_EQ(*result, net::error::operation_aborted);
+    // The descriptor number may belong to another connection by now: no OpenSSL call may reach it.
+    EXPECT_EQ(server_read_error(), net::error::bad_descriptor);
+    std::optional<error_code> wrote;
+    server_->async_write_some(net::buffer("x", 1), [&](error_code ec, std::size_t) { wrote = ec; });
+    ASSERT_TRUE(run_until([&] { return wrote.has_value(); }));
+    EXPECT_EQ(*wrote, net::error::bad_descriptor);
+}
+
+TEST_F(TlsPair, PlainHttpInsteadOfAClientHelloFailsTheHandshake) {
+    const std::string request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    net::write(client_->next_layer(), net::buffer(request));
+    std::optional<error_code> server_ec;
+    server_->async_handshake([&](error_code ec) { server_ec = ec; });
+    ASSERT_TRUE(run_until([&] { return server_ec.has_value(); }));
+    EXPECT_TRUE(*server_ec);
+    EXPECT_EQ(server_ec->category(), net::error::get_ssl_category()) << server_ec->message();
+}
+
+TEST_F(TlsPair, CompletionNeverRunsInsideTheInitiatingCall) {
+    handshake();
+    server_->next_layer().close();
+    bool initiating = true;
+    bool ran_inside = false;
+    std::optional<error_code> result;
+    std::array<char, 4> into{};
+    // The socket is closed, so the read fails before any wait: it must still complete later, not inline.
+    server_->async_read_some(net::buffer(into), [&](error_code ec, std::size_t) {
+        ran_inside = initiating;
+        result = ec;
+    });
+    initiating = false;
+    ASSERT_TRUE(run_until([&] { return result.has_value(); }));
+    EXPECT_FALSE(ran_inside);
+}
+
+}  // namespace
+}  // namespace relink::server
