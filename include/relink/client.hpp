@@ -19,11 +19,15 @@
 // the client. An exception thrown by a callback is caught, logged and dropped. The destructor finishes in bounded
 // time; after it returns no callback runs and no thread of the client is left.
 //
+// Many clients in one process (a load tool, a bot farm): relink/asio.hpp (opt-in, needs Boost.Asio) makes clients
+// that run on an io_context the app owns instead of two threads of their own each.
+//
 // Public header: C++17, no Boost, no spdlog.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -85,6 +89,13 @@ struct ClientConfig {
     TokenProvider token_provider;
 };
 
+class Client;
+
+namespace detail {
+/// Used by relink/asio.hpp: `io_context` is a boost::asio::io_context* that outlives the client.
+std::unique_ptr<Client> make_client_on(ClientConfig config, void* io_context);
+}  // namespace detail
+
 /// The realtime connection of one user. See the file comment for the threading contract.
 class Client {
 public:
@@ -143,7 +154,50 @@ public:
 
 private:
     class Impl;
+    explicit Client(std::shared_ptr<Impl> impl);
+    friend std::unique_ptr<Client> detail::make_client_on(ClientConfig config, void* io_context);
     std::shared_ptr<Impl> impl_;
 };
+
+/// The futures flavour of an operation: `call` gets a Completion to pass on and returns the call's immediate
+/// error. The future is ready at once with that error, or later with the completion's. If the client is destroyed
+/// before the operation completes, get() throws std::future_error (broken_promise).
+///
+///     auto sent = relink::future_of([&](relink::Completion done) {
+///         return client.send_peer_message("bob", "hi", std::move(done));
+///     });
+///     if (sent.wait_for(std::chrono::seconds(5)) == std::future_status::ready && !sent.get()) { /* delivered */ }
+template <class Call>
+std::future<std::error_code> future_of(Call&& call) {
+    auto promise = std::make_shared<std::promise<std::error_code>>();
+    auto future = promise->get_future();
+    const std::error_code now =
+        std::forward<Call>(call)(Completion([promise](std::error_code error) { promise->set_value(error); }));
+    if (now) {
+        promise->set_value(now);  // the completion is never called when the call fails at once
+    }
+    return future;
+}
+
+/// What get_user_attributes() completes with.
+struct AttributesResult {
+    std::error_code error;
+    Attributes attributes;
+};
+
+/// future_of() for get_user_attributes(): `call` gets an AttributesCompletion.
+template <class Call>
+std::future<AttributesResult> attributes_future_of(Call&& call) {
+    auto promise = std::make_shared<std::promise<AttributesResult>>();
+    auto future = promise->get_future();
+    const std::error_code now =
+        std::forward<Call>(call)(AttributesCompletion([promise](std::error_code error, const Attributes& attributes) {
+            promise->set_value(AttributesResult{error, attributes});
+        }));
+    if (now) {
+        promise->set_value(AttributesResult{now, {}});
+    }
+    return future;
+}
 
 }  // namespace relink

@@ -1,10 +1,13 @@
-// relink::Client (relink/client.hpp): the sans-IO core on a strand of an internal io thread, driven by the
-// Beast transport (client/transport.hpp), with a dispatcher thread that runs the app's callbacks one at a time.
+// relink::Client (relink/client.hpp): the sans-IO core on a strand of an io_context, driven by the Beast
+// transport (client/transport.hpp), with a callback queue that runs the app's callbacks one at a time.
 //
 //   app threads ─► Client ─post─► strand: core inputs (now = steady_clock) ─► actions: Transport open/send/close
 //                                         │ events                            ▲ on_open / on_message / on_closed
 //                                         ▼                                   │
-//                                   Dispatcher thread ─► app callbacks (in order, never inline, never under a lock)
+//                                   callback queue ─► app callbacks (in order, never inline, never under a lock)
+//
+// Two ways to run: the default client owns its io_context (one io thread) and a dispatcher thread; a client made
+// by relink::make_client (relink/asio.hpp) runs on the app's io_context, its callbacks on a second strand of it.
 #include "relink/client.hpp"
 
 #include <atomic>
@@ -45,43 +48,56 @@ const char* level_name(LogLevel level) {
     return "?";
 }
 
-/// Runs callbacks one at a time, in order, on its own thread.
-class Dispatcher {
+/// Runs the app's callbacks one at a time, in order; after stop() returns, none runs.
+class CallbackQueue {
 public:
-    Dispatcher() : thread_([this] { run(); }) {}
-    ~Dispatcher() { stop(); }
+    CallbackQueue() = default;
+    virtual ~CallbackQueue() = default;
+    CallbackQueue(const CallbackQueue&) = delete;
+    CallbackQueue& operator=(const CallbackQueue&) = delete;
+
+    virtual void post(std::function<void()> work) = 0;
+    /// Lets queued callbacks run for at most `drain_for` (where the queue can), drops the rest, and waits for the
+    /// callback that runs, unless called from it.
+    virtual void stop(std::chrono::milliseconds drain_for) = 0;
+};
+
+/// Runs callbacks one at a time, in order, on its own thread. The thread shares `State` rather than using the
+/// Dispatcher: a callback may destroy the client, and with it this object, while the thread still runs.
+class Dispatcher final : public CallbackQueue {
+public:
+    Dispatcher() : thread_([state = state_] { run(*state); }) {}
+    ~Dispatcher() override { stop(std::chrono::milliseconds(0)); }
     Dispatcher(const Dispatcher&) = delete;
     Dispatcher& operator=(const Dispatcher&) = delete;
 
-    void post(std::function<void()> work) {
+    void post(std::function<void()> work) override {
         {
-            std::lock_guard lock(mutex_);
-            if (stopping_) {
+            std::lock_guard lock(state_->mutex);
+            if (state_->stopping) {
                 return;
             }
-            queue_.push_back(std::move(work));
+            state_->queue.push_back(std::move(work));
         }
-        ready_.notify_one();
+        state_->ready.notify_one();
     }
 
     /// Lets the queued callbacks run for at most `drain_for`, then drops what has not started, waits for the
     /// callback that runs (unless called from it), and ends the thread.
-    void stop(std::chrono::milliseconds drain_for = std::chrono::milliseconds(0)) {
-        if (drain_for.count() > 0 && !on_dispatcher_thread()) {
-            std::unique_lock lock(mutex_);
-            idle_.wait_for(lock, drain_for, [&] { return queue_.empty() && !busy_; });
+    void stop(std::chrono::milliseconds drain_for) override {
+        const bool on_own_thread = thread_.get_id() == std::this_thread::get_id();
+        if (drain_for.count() > 0 && !on_own_thread) {
+            std::unique_lock lock(state_->mutex);
+            state_->idle.wait_for(lock, drain_for, [&] { return state_->queue.empty() && !state_->busy; });
         }
         {
-            std::lock_guard lock(mutex_);
-            if (stopping_ && !thread_.joinable()) {
-                return;
-            }
-            stopping_ = true;
-            queue_.clear();
+            std::lock_guard lock(state_->mutex);
+            state_->stopping = true;
+            state_->queue.clear();
         }
-        ready_.notify_one();
+        state_->ready.notify_one();
         if (thread_.joinable()) {
-            if (thread_.get_id() == std::this_thread::get_id()) {
+            if (on_own_thread) {
                 thread_.detach();  // destroyed from inside a callback: the thread ends when that callback returns
             } else {
                 thread_.join();
@@ -89,45 +105,109 @@ public:
         }
     }
 
-    [[nodiscard]] bool on_dispatcher_thread() const { return thread_.get_id() == std::this_thread::get_id(); }
-
 private:
-    void run() {
+    struct State {
+        std::mutex mutex;
+        std::condition_variable ready;
+        std::condition_variable idle;
+        bool busy{false};
+        bool stopping{false};
+        std::deque<std::function<void()>> queue;
+    };
+
+    static void run(State& state) {
         for (;;) {
-            std::function<void()> work;
             {
-                std::unique_lock lock(mutex_);
-                ready_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-                if (stopping_) {
-                    return;
+                std::function<void()> work;
+                {
+                    std::unique_lock lock(state.mutex);
+                    state.ready.wait(lock, [&] { return state.stopping || !state.queue.empty(); });
+                    if (state.stopping) {
+                        return;
+                    }
+                    work = std::move(state.queue.front());
+                    state.queue.pop_front();
+                    state.busy = true;
                 }
-                work = std::move(queue_.front());
-                queue_.pop_front();
-                busy_ = true;
-            }
-            work();
+                work();
+            }  // `work` is destroyed here, which may destroy the client: only `state` is used after it
             {
-                std::lock_guard lock(mutex_);
-                busy_ = false;
+                std::lock_guard lock(state.mutex);
+                state.busy = false;
             }
-            idle_.notify_all();
+            state.idle.notify_all();
         }
     }
 
-    std::mutex mutex_;
-    std::condition_variable ready_;
-    std::condition_variable idle_;
-    bool busy_{false};
-    std::deque<std::function<void()>> queue_;
-    bool stopping_{false};
+    std::shared_ptr<State> state_ = std::make_shared<State>();
     std::thread thread_;
+};
+
+/// Runs callbacks one at a time, in order, on a strand of the app's io_context. What a queued callback needs
+/// outlives the queue (the io_context may run it after the client is gone), so it shares `State`.
+class StrandDispatcher final : public CallbackQueue {
+public:
+    explicit StrandDispatcher(asio::io_context& io) : strand_(asio::make_strand(io)) {}
+    ~StrandDispatcher() override { stop(std::chrono::milliseconds(0)); }
+    StrandDispatcher(const StrandDispatcher&) = delete;
+    StrandDispatcher& operator=(const StrandDispatcher&) = delete;
+
+    void post(std::function<void()> work) override {
+        {
+            std::lock_guard lock(state_->mutex);
+            if (state_->stopping) {
+                return;
+            }
+        }
+        asio::post(strand_, [state = state_, work = std::move(work)] {
+            {
+                std::lock_guard lock(state->mutex);
+                if (state->stopping) {
+                    return;
+                }
+                state->running = std::this_thread::get_id();
+            }
+            work();
+            {
+                std::lock_guard lock(state->mutex);
+                state->running = std::thread::id();
+            }
+            state->idle.notify_all();
+        });
+    }
+
+    /// Drops what is queued (the app's io_context may not even be running) and waits for a callback that runs on
+    /// another thread.
+    void stop(std::chrono::milliseconds /*drain_for*/) override {
+        std::unique_lock lock(state_->mutex);
+        state_->stopping = true;
+        state_->idle.wait(lock, [&] {
+            return state_->running == std::thread::id() || state_->running == std::this_thread::get_id();
+        });
+    }
+
+private:
+    struct State {
+        std::mutex mutex;
+        std::condition_variable idle;
+        bool stopping{false};
+        std::thread::id running;  ///< the thread a callback runs on, if one runs
+    };
+    std::shared_ptr<State> state_ = std::make_shared<State>();
+    asio::strand<asio::io_context::executor_type> strand_;
 };
 
 }  // namespace
 
 class Client::Impl : public std::enable_shared_from_this<Impl> {
 public:
-    explicit Impl(ClientConfig config) : config_(std::move(config)), strand_(asio::make_strand(io_)), timer_(strand_) {
+    /// On `external` when given (the app's io_context), else on an io_context and threads of its own.
+    Impl(ClientConfig config, asio::io_context* external)
+        : config_(std::move(config)),
+          own_io_(external != nullptr ? nullptr : std::make_unique<asio::io_context>(1)),
+          io_(external != nullptr ? *external : *own_io_),
+          strand_(asio::make_strand(io_)),
+          timer_(strand_) {
         if (config_.url.empty()) {
             throw std::invalid_argument("relink::Client: no url");
         }
@@ -145,14 +225,40 @@ public:
         core_config.seed = config_.seed != 0 ? config_.seed : std::random_device{}();
         core_ = std::make_unique<core::ClientCore>(core_config);  // throws std::invalid_argument on bad timings
         proxy_ = config_.proxy;
+        if (own_io_) {
+            dispatcher_ = std::make_unique<Dispatcher>();
+        } else {
+            dispatcher_ = std::make_unique<StrandDispatcher>(io_);
+        }
     }
 
     void start() {
+        if (!own_io_) {
+            return;  // the app runs its io_context
+        }
         work_.emplace(asio::make_work_guard(io_));
         io_thread_ = std::thread([self = shared_from_this()] { self->io_.run(); });
     }
 
     void shutdown() {
+        if (!own_io_) {
+            // On the app's io_context: no callback after this returns, and the goodbye goes out when the strand
+            // runs (it holds the Impl alive until then). Nothing here waits for the io_context.
+            dispatcher_->stop(std::chrono::milliseconds(0));
+            asio::post(strand_, [self = shared_from_this()] {
+                self->stopping_ = true;
+                if (self->core_->state() != ConnectionState::disconnected) {
+                    (void)self->core_->logout(now());
+                    self->drive();
+                }
+                if (self->transport_) {
+                    self->transport_->close();
+                    self->transport_.reset();
+                }
+                self->timer_.cancel();
+            });
+            return;
+        }
         // Log out and close the transport on the strand, give the goodbye a moment, then stop everything.
         std::promise<void> done;
         auto closed = done.get_future();
@@ -182,7 +288,7 @@ public:
             }
         }
         // The events of the logout above (DISCONNECTED ...) still reach the app, within a bound.
-        dispatcher_.stop(std::chrono::milliseconds(1000));
+        dispatcher_->stop(std::chrono::milliseconds(1000));
     }
 
     /// Runs `fn(core, now)` on the strand, then drives the core's outputs.
@@ -235,7 +341,7 @@ public:
 
     void complete_later(const Completion& done, std::error_code error) {
         if (done) {
-            dispatcher_.post([done, error] { invoke_safely([&] { done(error); }); });
+            dispatcher_->post([done, error] { invoke_safely([&] { done(error); }); });
         }
     }
 
@@ -285,7 +391,7 @@ public:
             }
             const core::TransportId id = open->transport;
             transport_id_ = id;
-            if (config_.token_provider && token_needs_refresh_) {
+            if (config_.token_provider && token_due_for_refresh()) {
                 std::string fresh;
                 invoke_safely([&] { fresh = config_.token_provider(); });
                 if (!fresh.empty()) {
@@ -345,6 +451,19 @@ public:
         }
     }
 
+    /// The token has expired or been warned about, or expires within the reconnect horizon: the longer of one
+    /// attempt's timeout (it would not survive the attempt) and the token warning lead (the session would be warned
+    /// about it as soon as it is back). The core keeps the expiry across reconnects; the server's warnings do not
+    /// reach a client that is offline.
+    [[nodiscard]] bool token_due_for_refresh() const {
+        if (token_needs_refresh_) {
+            return true;
+        }
+        const auto expiry = core_->token_expiry();
+        const auto& t = core_->config().timings;
+        return expiry && *expiry - now() <= std::max(t.attempt_timeout, t.token_warning_lead);
+    }
+
     void on_frame(core::TransportId id, const std::string& frame) {
         auto decoded = proto::decode_server(frame);
         if (!decoded) {
@@ -398,7 +517,7 @@ public:
                 completions_.erase(it);
             }
         }
-        dispatcher_.post(
+        dispatcher_->post(
             [self = shared_from_this(), event = std::move(event), done = std::move(done),
              attributes_done = std::move(attributes_done)] { self->dispatch(event, done, attributes_done); });
     }
@@ -484,12 +603,13 @@ public:
     }
 
     ClientConfig config_;
-    asio::io_context io_;
+    std::unique_ptr<asio::io_context> own_io_;  ///< null on the app's io_context
+    asio::io_context& io_;
     asio::strand<asio::io_context::executor_type> strand_;
     asio::steady_timer timer_;
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
     std::thread io_thread_;
-    Dispatcher dispatcher_;
+    std::unique_ptr<CallbackQueue> dispatcher_;
 
     // strand-only state
     std::unique_ptr<core::ClientCore> core_;
@@ -511,8 +631,18 @@ public:
     Handlers handlers_;
 };
 
-Client::Client(ClientConfig config) : impl_(std::make_shared<Impl>(std::move(config))) {
+Client::Client(ClientConfig config) : Client(std::make_shared<Impl>(std::move(config), nullptr)) {}
+
+Client::Client(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {
     impl_->start();
+}
+
+std::unique_ptr<Client> detail::make_client_on(ClientConfig config, void* io_context) {
+    if (io_context == nullptr) {
+        throw std::invalid_argument("relink::make_client: no io_context");
+    }
+    return std::unique_ptr<Client>(
+        new Client(std::make_shared<Client::Impl>(std::move(config), static_cast<asio::io_context*>(io_context))));
 }
 
 Client::~Client() {
@@ -639,7 +769,7 @@ std::error_code Client::get_user_attributes(const std::string& user_id, Attribut
         const core::OpResult result = core.get_user_attributes(now, user_id);
         if (result.error) {
             if (done) {
-                impl_->dispatcher_.post(
+                impl_->dispatcher_->post(
                     [done, error = result.error] { Impl::invoke_safely([&] { done(error, Attributes{}); }); });
             }
         } else if (done) {

@@ -153,6 +153,10 @@ public:
     [[nodiscard]] ConnectionState state() const noexcept { return state_; }
     [[nodiscard]] std::optional<ChannelState> channel_state(const std::string& channel) const;
     [[nodiscard]] const Config& config() const noexcept { return config_; }
+    /// When the current token expires, as the server said at login or renewal (counted from when the request was
+    /// sent); none when unknown or without expiry. Kept while reconnecting, so a driver can fetch a fresh token
+    /// before an attempt that the old one would not survive.
+    [[nodiscard]] std::optional<TimePoint> token_expiry() const noexcept { return token_expiry_; }
     [[nodiscard]] const Diagnostics& diagnostics() const noexcept { return diagnostics_; }
     /// True while a transport is logged in and usable.
     [[nodiscard]] bool link_up() const noexcept { return link_ == Link::up; }

@@ -3,10 +3,12 @@
 #
 # Installs the relink already built in BUILD_DIR into a temporary prefix, then configures, builds and runs the
 # consumer project of tests/package/ against that prefix with find_package(relink CONFIG REQUIRED) — the way
-# an application would use an installed relink. Uses Ninja and BUILD_DIR's compiler, build type and global
-# flags (a sanitizer build's objects need the sanitizer runtime at link time: the consumer chooses that, the
-# package must not impose it). Also fails if the installed package files mention the build or source tree, or
-# carry sanitizer flags in a usage requirement. Cleans up after itself. Run by CTest as `package_consumer`.
+# an application would use an installed relink: `consumer` (relink::relink: the vocabulary, and a relink::Client
+# logging in to a closed port) and, when relink/asio.hpp is installed, `consumer_asio` (a client on its own
+# io_context). Uses Ninja and BUILD_DIR's compiler, build type and global flags (a sanitizer build's objects need
+# the sanitizer runtime at link time: the consumer chooses that, the package must not impose it). Also fails if
+# the installed package files mention the build or source tree, or carry sanitizer flags in a usage requirement.
+# Cleans up after itself. Run by CTest as `package_consumer`.
 set -euo pipefail
 
 if [[ $# -ne 2 ]]; then
@@ -69,5 +71,12 @@ fi
 
 cmake --build "$consumer_build" >"$work/build.log" || { cat "$work/build.log" >&2; exit 1; }
 
+# The consumers bound their own waits (10 s each); `timeout` also bounds a client destructor that would hang.
 echo "package: running the consumer"
-"$consumer_build/consumer"
+timeout --kill-after=5 60 "$consumer_build/consumer"
+if [[ -x "$consumer_build/consumer_asio" ]]; then
+    echo "package: running the relink/asio.hpp consumer"
+    timeout --kill-after=5 60 "$consumer_build/consumer_asio"
+else
+    echo "package: no relink/asio.hpp installed: the asio consumer was not built"
+fi
