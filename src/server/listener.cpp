@@ -645,13 +645,12 @@ TokenVerifier make_verifier(std::map<std::string, std::string> apps) {
 }
 
 /// The TLS server context: TLS 1.2+, buffers released while idle, the given or a generated certificate.
-std::string configure_tls(ssl::context& ctx, const Options& options) {
+std::string configure_tls(ssl::context& ctx, const Options& options, std::string& certificate_pem) {
     SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
     ctx.set_options(ssl::context::default_workarounds | ssl::context::no_compression | ssl::context::single_dh_use);
     // An idle TLS session keeps no read/write buffers (most sessions are idle most of the time).
     SSL_CTX_set_mode(ctx.native_handle(), SSL_MODE_RELEASE_BUFFERS);
     beast::error_code ec;
-    std::string certificate_pem;
     if (!options.cert_file.empty()) {
         ctx.use_certificate_chain_file(options.cert_file, ec);
         if (ec) {
@@ -664,10 +663,8 @@ std::string configure_tls(ssl::context& ctx, const Options& options) {
         if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
             return "--key does not match --cert";
         }
-        if (!options.write_ca_file.empty()) {
-            std::ifstream in(options.cert_file, std::ios::binary);
-            certificate_pem.assign(std::istreambuf_iterator<char>(in), {});
-        }
+        std::ifstream in(options.cert_file, std::ios::binary);
+        certificate_pem.assign(std::istreambuf_iterator<char>(in), {});
     } else {
         auto generated = generate_self_signed();
         if (!generated.pem) {
@@ -702,111 +699,198 @@ std::string configure_tls(ssl::context& ctx, const Options& options) {
 
 }  // namespace
 
-// ------------------------------------------------------------------------------------------- run_server
+// ------------------------------------------------------------------------------------------- Server
 
-int run_server(const Options& options, const Logger& log) {
-    const unsigned threads = options.threads != 0 ? options.threads : std::max(1U, std::thread::hardware_concurrency());
+class Server::Impl {
+public:
+    Impl(const Options& options, Logger log)
+        : options_(options),
+          log_(std::move(log)),
+          threads_(options.threads != 0 ? options.threads : std::max(1U, std::thread::hardware_concurrency())),
+          ioc_(static_cast<int>(threads_)),
+          hub_(ioc_, make_hub_config(options), make_verifier(options.apps), log_),
+          signals_(ioc_),
+          shutdown_deadline_(ioc_) {}
 
-    std::optional<ssl::context> tls;
-    if (!options.insecure_plaintext) {
-        tls.emplace(ssl::context::tls_server);
-        if (auto error = configure_tls(*tls, options); !error.empty()) {
-            return fail(error);
+    /// Everything that can fail at start; an empty string when listening.
+    std::string open(bool handle_signals) {
+        if (!options_.insecure_plaintext) {
+            tls_.emplace(ssl::context::tls_server);
+            if (auto error = configure_tls(*tls_, options_, certificate_pem_); !error.empty()) {
+                return error;
+            }
         }
-    }
-
-    net::io_context ioc{static_cast<int>(threads)};
-    const SessionConfig session_config{handshake_timeout(options)};
-    HubService hub(ioc, make_hub_config(options), make_verifier(options.apps), log);
-
-    std::string error;
-    const auto endpoint = resolve(ioc, options.listen, error);
-    if (!endpoint) {
-        return fail("--listen: " + error);
-    }
-    std::shared_ptr<Acceptor> acceptor;
-    try {
-        acceptor = std::make_shared<Acceptor>(ioc, *endpoint, tls ? &*tls : nullptr, hub, session_config, log);
-    } catch (const boost::system::system_error& e) {
-        return fail("cannot listen on " + options.listen.host + ":" + std::to_string(options.listen.port) + ": " +
-                    e.code().message());
-    }
-
-    std::unique_ptr<AdminServer> admin;
-    if (options.admin_listen) {
+        std::string error;
+        const auto endpoint = resolve(ioc_, options_.listen, error);
+        if (!endpoint) {
+            return "--listen: " + error;
+        }
         try {
-            AdminServer::Config admin_config{*options.admin_listen, options.admin_secret,
-                                             scale(std::chrono::hours(24), options.time_scale),
-                                             std::chrono::seconds(10)};
-            admin = std::make_unique<AdminServer>(ioc, std::move(admin_config), hub, log);
+            acceptor_ = std::make_shared<Acceptor>(ioc_, *endpoint, tls_ ? &*tls_ : nullptr, hub_,
+                                                   SessionConfig{handshake_timeout(options_)}, log_);
         } catch (const boost::system::system_error& e) {
-            return fail("cannot listen on --admin-listen " + options.admin_listen->host + ":" +
-                        std::to_string(options.admin_listen->port) + ": " + e.code().message());
+            return "cannot listen on " + options_.listen.host + ":" + std::to_string(options_.listen.port) + ": " +
+                   e.code().message();
         }
+        if (options_.admin_listen) {
+            try {
+                AdminServer::Config admin_config{*options_.admin_listen, options_.admin_secret,
+                                                 scale(std::chrono::hours(24), options_.time_scale),
+                                                 std::chrono::seconds(10)};
+                admin_ = std::make_unique<AdminServer>(ioc_, std::move(admin_config), hub_, log_);
+            } catch (const boost::system::system_error& e) {
+                return "cannot listen on --admin-listen " + options_.admin_listen->host + ":" +
+                       std::to_string(options_.admin_listen->port) + ": " + e.code().message();
+            }
+        }
+        if (handle_signals) {
+            // SIGTERM / SIGINT: drain; a second signal stops at once.
+            signals_.add(SIGINT);
+            signals_.add(SIGTERM);
+            wait_signal();
+        }
+        acceptor_->start();
+        url_ = std::string(tls_ ? "wss://" : "ws://") + url_host(acceptor_->local_endpoint()) + ":" +
+               std::to_string(acceptor_->local_endpoint().port()) + "/";
+        if (admin_) {
+            admin_->start();
+            admin_url_ = "http://" + admin_->url_host() + ":" + std::to_string(admin_->port()) + "/";
+        }
+        log_->info("listening on {} with {} io threads{}", url_, threads_,
+                   options_.time_scale != 1.0 ? fmt::format(", time scale {}", options_.time_scale) : std::string());
+        pool_.reserve(threads_);
+        for (unsigned i = 0; i < threads_; ++i) {
+            pool_.emplace_back([this] { ioc_.run(); });
+        }
+        return {};
     }
 
-    // SIGTERM / SIGINT: drain (every client is told to reconnect elsewhere), stop accepting, then stop once every
-    // connection has closed or after a bounded wait, whichever comes first. A second signal stops at once.
-    net::signal_set signals(ioc, SIGINT, SIGTERM);
-    net::steady_timer shutdown_deadline(ioc);
-    bool shutting_down = false;
-    auto stop_everything = [&ioc, &admin, &hub] {
-        if (admin) {
-            admin->stop();
-        }
-        hub.stop_timer();
-        ioc.stop();
-    };
-    std::function<void(beast::error_code, int)> on_signal = [&](beast::error_code ec, int signal_number) {
-        if (ec) {
-            return;
-        }
-        if (shutting_down) {
-            log->warn("signal {} again: stopping now", signal_number);
-            ioc.stop();
-            return;
-        }
-        shutting_down = true;
-        log->info("signal {}: draining", signal_number);
-        hub.drain(drain_window(options), [&ioc, log, &stop_everything] {
-            log->info("drained: every connection closed");
-            net::post(ioc, stop_everything);
+    void wait_signal() {
+        signals_.async_wait([this](beast::error_code ec, int signal_number) {
+            if (ec) {
+                return;
+            }
+            if (shutting_down_) {
+                log_->warn("signal {} again: stopping now", signal_number);
+                ioc_.stop();
+                return;
+            }
+            log_->info("signal {}: draining", signal_number);
+            begin_drain();
+            wait_signal();
         });
-        acceptor->stop();
-        // The process must be gone within 5 s of the signal: give the close handshakes 3 s at most.
-        shutdown_deadline.expires_after(std::chrono::seconds(3));
-        shutdown_deadline.async_wait([log, &stop_everything](beast::error_code wait_ec) {
+    }
+
+    /// Every client is told to reconnect elsewhere, accepting stops, and everything stops once every connection
+    /// has closed or after 3 s, whichever comes first (the process must be gone within 5 s of a SIGTERM).
+    void begin_drain() {
+        if (shutting_down_) {
+            return;
+        }
+        shutting_down_ = true;
+        hub_.drain(drain_window(options_), [this] {
+            log_->info("drained: every connection closed");
+            net::post(ioc_, [this] { stop_everything(); });
+        });
+        acceptor_->stop();
+        shutdown_deadline_.expires_after(std::chrono::seconds(3));
+        shutdown_deadline_.async_wait([this](beast::error_code wait_ec) {
             if (!wait_ec) {
-                log->warn("drain: connections still open after 3 s; stopping");
+                log_->warn("drain: connections still open after 3 s; stopping");
                 stop_everything();
             }
         });
-        signals.async_wait(on_signal);
-    };
-    signals.async_wait(on_signal);
+    }
 
-    acceptor->start();
-    nlohmann::ordered_json line{{"event", "listening"},
-                                {"url", std::string(tls ? "wss://" : "ws://") + url_host(acceptor->local_endpoint()) +
-                                            ":" + std::to_string(acceptor->local_endpoint().port()) + "/"}};
-    if (admin) {
-        admin->start();
-        line["admin"] = "http://" + admin->url_host() + ":" + std::to_string(admin->port()) + "/";
+    void stop_everything() {
+        if (admin_) {
+            admin_->stop();
+        }
+        hub_.stop_timer();
+        signals_.cancel();
+        ioc_.stop();
+    }
+
+    void join() {
+        for (auto& thread : pool_) {
+            if (thread.joinable()) {
+                thread.join();
+            }
+        }
+    }
+
+    const Options options_;
+    Logger log_;
+    const unsigned threads_;
+    std::optional<ssl::context> tls_;
+    net::io_context ioc_;
+    HubService hub_;
+    net::signal_set signals_;
+    net::steady_timer shutdown_deadline_;
+    std::shared_ptr<Acceptor> acceptor_;
+    std::unique_ptr<AdminServer> admin_;
+    std::vector<std::thread> pool_;
+    std::string certificate_pem_;
+    std::string url_;
+    std::string admin_url_;
+    bool shutting_down_{false};  // touched on io threads only (signal, drain posts)
+};
+
+std::unique_ptr<Server> Server::start(const Options& options, const std::shared_ptr<spdlog::logger>& log,
+                                      std::string& error, bool handle_signals) {
+    auto impl = std::make_unique<Impl>(options, log);
+    error = impl->open(handle_signals);
+    if (!error.empty()) {
+        return nullptr;
+    }
+    return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Server::~Server() {
+    stop();
+    impl_->join();
+    impl_->log_->info("stopped");
+}
+
+const std::string& Server::url() const noexcept {
+    return impl_->url_;
+}
+std::uint16_t Server::port() const noexcept {
+    return impl_->acceptor_->local_endpoint().port();
+}
+const std::string& Server::admin_url() const noexcept {
+    return impl_->admin_url_;
+}
+const std::string& Server::certificate_pem() const noexcept {
+    return impl_->certificate_pem_;
+}
+void Server::drain() {
+    net::post(impl_->ioc_, [impl = impl_.get()] { impl->begin_drain(); });
+}
+void Server::stop() {
+    net::post(impl_->ioc_, [impl = impl_.get()] { impl->stop_everything(); });
+    impl_->ioc_.stop();
+}
+void Server::wait() {
+    impl_->join();
+}
+
+// ------------------------------------------------------------------------------------------- run_server
+
+int run_server(const Options& options, const Logger& log) {
+    std::string error;
+    auto server = Server::start(options, log, error, true);
+    if (!server) {
+        return fail(error);
+    }
+    nlohmann::ordered_json line{{"event", "listening"}, {"url", server->url()}};
+    if (!server->admin_url().empty()) {
+        line["admin"] = server->admin_url();
     }
     std::cout << line.dump() << std::endl;  // exactly one line on stdout, flushed
-    log->info("listening on {} with {} io threads{}", line["url"].get<std::string>(), threads,
-              options.time_scale != 1.0 ? fmt::format(", time scale {}", options.time_scale) : std::string());
-
-    std::vector<std::thread> pool;
-    pool.reserve(threads - 1);
-    for (unsigned i = 1; i < threads; ++i) {
-        pool.emplace_back([&ioc] { ioc.run(); });
-    }
-    ioc.run();
-    for (auto& thread : pool) {
-        thread.join();
-    }
-    log->info("stopped");
+    server->wait();
     return 0;
 }
 

@@ -1,15 +1,17 @@
 // server/listener.hpp — relinkd's driver: the Beast WebSocket-over-TLS listener around the sans-IO hub.
 //
-// run_server() owns everything with a lifetime: the io_context and its threads, the TLS context, the hub with
-// its strand and its one timer, the accept loop, the admin API and the signal handling. Per connection:
+// Server owns everything with a lifetime: the io_context and its threads, the TLS context, the hub with its
+// strand and its one timer, the accept loop, the admin API and (in relinkd) the signal handling. Per connection:
 // TCP → TLS handshake → HTTP upgrade on "/" → WebSocket read loop; decoded frames go to the hub, the hub's
 // actions come back as frames and closes. docs/server.md describes the behaviour an operator sees.
 //
 // This header stays free of Asio and Beast so that only listener.cpp and admin.cpp pay for them.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "server/hub.hpp"
 #include "server/options.hpp"
@@ -35,6 +37,45 @@ public:
 
 /// The hub's clock: steady_clock::now() as a hub TimePoint (same clock, nanoseconds).
 [[nodiscard]] TimePoint hub_now() noexcept;
+
+/// A running relinkd: the listener, the hub, the admin API and their io threads. relinkd runs one in its process
+/// (run_server()); the demo and tests embed one in theirs.
+///
+/// @par Thread safety
+/// All methods may be called from any thread except the io threads of the server itself (the destructor and
+/// wait() join them).
+class Server {
+public:
+    /// Starts listening and serving on io threads of its own (Options::threads). Null, with `error` set to one
+    /// line, when the configuration is unusable (unreadable certificate, address in use, unwritable --write-ca).
+    /// With `handle_signals`, SIGTERM / SIGINT drain it (a second signal stops it at once).
+    static std::unique_ptr<Server> start(const Options& options, const std::shared_ptr<spdlog::logger>& log,
+                                         std::string& error, bool handle_signals = false);
+    /// Stops at once (no drain) and joins the io threads.
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    /// wss://HOST:PORT/ (ws:// with insecure_plaintext), the address clients connect to.
+    [[nodiscard]] const std::string& url() const noexcept;
+    [[nodiscard]] std::uint16_t port() const noexcept;
+    /// http://HOST:PORT/ of the admin API; empty when it is disabled.
+    [[nodiscard]] const std::string& admin_url() const noexcept;
+    /// The PEM of the certificate served (generated or loaded), for clients to trust; empty in plaintext.
+    [[nodiscard]] const std::string& certificate_pem() const noexcept;
+    /// Graceful drain, as on SIGTERM: every client is told to reconnect within the drain window, then the server
+    /// stops (once every connection has closed, or after 3 s).
+    void drain();
+    /// Stops at once.
+    void stop();
+    /// Returns once the server has stopped (drained or stopped).
+    void wait();
+
+private:
+    class Impl;
+    explicit Server(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
 
 /// Runs relinkd with validated options until SIGTERM/SIGINT has drained it. Prints the listening line on stdout
 /// once ready. Returns the process exit status: 0 after a drain, 2 (after one line on stderr) when the
