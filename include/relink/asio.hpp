@@ -23,6 +23,12 @@
 namespace relink {
 
 /// A client whose I/O, timers and callbacks run on `io` (see the file comment). Throws like Client's constructor.
+/// @param config as for Client's constructor
+/// @param io the io_context to run on; it must outlive the client and should be running when the client is destroyed
+/// @return the client, never null
+/// @throws std::invalid_argument when the config is unusable
+/// @par Thread safety
+/// As Client: any method from any thread; callbacks one at a time per client, on `io`'s threads.
 inline std::unique_ptr<Client> make_client(ClientConfig config, boost::asio::io_context& io) {
     return detail::make_client_on(std::move(config), &io);
 }

@@ -51,11 +51,20 @@ struct TlsOptions {
 
 /// An HTTP CONNECT proxy between the client and the server.
 struct ProxyOptions {
-    std::string host;
-    std::uint16_t port{0};
+    std::string host;       ///< the proxy's host name or address
+    std::uint16_t port{0};  ///< the proxy's port
 };
 
-enum class LogLevel : std::uint8_t { trace, debug, info, warn, error, off };
+/// How much the client logs (ClientConfig::log_level): a line is produced when its level is at least the configured
+/// one.
+enum class LogLevel : std::uint8_t {
+    trace,  ///< everything
+    debug,  ///< diagnostic detail: each connection attempt, each transport that closes
+    info,   ///< one line per connection state change (from → to, reason, attempt, next retry)
+    warn,   ///< calls refused on the io thread, undecodable frames from the server (the default level)
+    error,  ///< errors only
+    off     ///< nothing
+};
 
 /// Receives the client's log lines (one line each, no newline). Called on the client's threads, never with a
 /// token or a payload in the text. Without a handler, lines go to stderr.
@@ -71,22 +80,23 @@ using Completion = std::function<void(std::error_code error)>;
 /// Completes get_user_attributes().
 using AttributesCompletion = std::function<void(std::error_code error, const Attributes& attributes)>;
 
+/// Everything a Client needs, fixed when it is made: a Client cannot change its server, app, user or profile.
 struct ClientConfig {
-    std::string url;              ///< wss://host[:port]/path
-    bool allow_plaintext{false};  ///< permit ws:// (loopback development only)
-    std::string app_id;
-    std::string user_id;
-    std::string token;
-    Profile profile{Profile::rtm};
-    std::optional<Timings> timings;  ///< default: timings_for(profile)
-    double time_scale{1.0};          ///< multiplies every duration of the timings (tests, demos)
-    TlsOptions tls;
-    std::optional<ProxyOptions> proxy;
-    LogLevel log_level{LogLevel::warn};
-    LogHandler log_handler;
+    std::string url;                          ///< wss://host[:port]/path
+    bool allow_plaintext{false};              ///< permit ws:// (loopback development only)
+    std::string app_id;                       ///< the app id the server knows (relinkd --app ID:SECRET)
+    std::string user_id;                      ///< this user's id (behaviour.md section 6); the constructor checks it
+    std::string token;                        ///< the login token (docs/tokens.md); renew_token() replaces it
+    Profile profile{Profile::rtm};            ///< the timeline and behaviour to follow (docs/migrating.md)
+    std::optional<Timings> timings;           ///< default: timings_for(profile)
+    double time_scale{1.0};                   ///< multiplies every duration of the timings (tests, demos)
+    TlsOptions tls;                           ///< how the server's certificate is checked
+    std::optional<ProxyOptions> proxy;        ///< an HTTP CONNECT proxy; none: connect directly. See set_proxy()
+    LogLevel log_level{LogLevel::warn};       ///< lines below this level are not produced
+    LogHandler log_handler;                   ///< receives the log lines; empty: they go to stderr
     std::size_t max_queued_operations{1024};  ///< sends, publishes ... kept while the link is down
     std::uint64_t seed{0};                    ///< jitter seed; 0 = random per client
-    TokenProvider token_provider;
+    TokenProvider token_provider;             ///< asked for a fresh token before an attempt; may be empty
 };
 
 class Client;
@@ -97,57 +107,176 @@ std::unique_ptr<Client> make_client_on(ClientConfig config, void* io_context);
 }  // namespace detail
 
 /// The realtime connection of one user. See the file comment for the threading contract.
+///
+/// Errors: docs/errors.md lists every code a method returns or completes with, and where each arrives. A method
+/// that returns an error never calls its completion.
+///
+/// @par Thread safety
+/// Every method may be called from any thread, concurrently, and from inside the client's own callbacks; none blocks
+/// on the network. Handlers and completions run one at a time, in event order, on the client's dispatcher thread
+/// (relink/asio.hpp: a strand of the app's io_context), never inline inside a call and never under a lock of the
+/// client.
 class Client {
 public:
+    /// Makes a client with no session (DISCONNECTED); nothing is sent until login() or join().
+    /// @param config the server, app, user, token, profile and options; kept for the client's lifetime
     /// @throws std::invalid_argument when the config is unusable (no URL, an invalid user id, bad timings ...).
     explicit Client(ClientConfig config);
     /// Logs out if needed and stops, in bounded time; no callback runs after it returns.
     ~Client();
+    /// Not copyable (nor movable): hold it by value or in a std::unique_ptr.
     Client(const Client&) = delete;
+    /// Not copyable (nor movable).
     Client& operator=(const Client&) = delete;
 
     // ---- the session. Each returns an error at once when the call cannot work (invalid argument, a state that
     // does not allow it); otherwise the outcome arrives as state events. ----
+
+    /// Starts the session with ClientConfig::user_id and the token: CONNECTING (`LOGIN`; rtc / rtc-web:
+    /// `CONNECTING`), then CONNECTED, or DISCONNECTED / ABORTED / FAILED with the reason. The first login is not
+    /// retried once the server refuses it or the login timeout (12 s) passes.
+    /// @return ALREADY_LOGGED_IN unless the state is DISCONNECTED (after ABORTED or FAILED, logout() first)
     std::error_code login();
+    /// Ends the session from any state but DISCONNECTED (ABORTED and FAILED included): DISCONNECTED `LOGOUT` (rtc,
+    /// rtc-web: `LEAVE_CHANNEL`; rtc-web with a live link goes DISCONNECTING first, for at most `leave_timeout`).
+    /// Every channel goes LEFT; operations still pending complete with LOGGED_OUT.
+    /// @return NOT_LOGGED_IN when already DISCONNECTED
     std::error_code logout();
-    /// rtc / rtc-web: without a session, starts one (like the vendors' joinChannel).
+    /// Joins a channel: channel_state_changed JOINING, then JOINED (rtc / rtc-web: and join_success), or
+    /// JOIN_FAILED with an error.
+    ///
+    /// rtc / rtc-web: without a session, starts one (like the vendors' joinChannel): CONNECTING `CONNECTING`, then
+    /// CONNECTED `JOIN_SUCCESS`; join() of a channel already joined or being joined ends the session FAILED
+    /// `REJECTED_BY_SERVER`. rtm / room: needs a session (a login in progress is enough).
+    /// @param channel the channel (room) name, 1–64 bytes by behaviour.md section 6
+    /// @return INVALID_CHANNEL_NAME; rtm / room: NOT_LOGGED_IN without a session. A refusal found later on the io
+    ///         thread (rtm / room: ALREADY_JOINED) is logged and changes nothing.
     std::error_code join(const std::string& channel);
-    /// rtc / rtc-web: leaving the last channel ends the session.
+    /// Leaves a channel: LEFT, or LEAVE_FAILED (UNKNOWN_CHANNEL) for a channel that is not joined. Sends and
+    /// publishes still queued for it complete with CHANNEL_LEFT.
+    ///
+    /// rtc / rtc-web: leaving the last channel ends the session, like logout(); in ABORTED or FAILED, leave() of
+    /// any channel does (DISCONNECTED `LEAVE_CHANNEL`).
+    /// @param channel the channel to leave
+    /// @return no error: the outcome arrives as events (without a session the refusal is logged)
     std::error_code leave(const std::string& channel);
+    /// Leaves `from` and joins `to` (the room SDK's switchRoom): `from` LEFT, `to` JOINING. Never ends the session.
+    /// @param from a joined channel
+    /// @param to the channel to join instead
+    /// @return INVALID_CHANNEL_NAME (`to`), NOT_LOGGED_IN. `from` not joined (NOT_JOINED) or `to` already joined
+    ///         (ALREADY_JOINED) is found on the io thread: logged, nothing changes.
     std::error_code switch_channel(const std::string& from, const std::string& to);
 
     // ---- operations: an error at once, or later exactly one call of `done` (which may be empty). ----
+
+    /// Sends a message to one user. While the link is down it is queued and sent after the reconnect, once.
+    /// @param user_id the receiver
+    /// @param payload up to 32 KiB, text or binary
+    /// @param done called once: no error when the server acknowledged it; otherwise PEER_OFFLINE, RATE_LIMITED,
+    ///        QUEUE_FULL, SEND_TIMEOUT, ACK_TIMEOUT or a cancellation (docs/errors.md)
+    /// @param store_offline if the receiver is not logged in, keep the message for its next login instead of
+    ///        failing with PEER_OFFLINE
+    /// @return INVALID_USER_ID, PAYLOAD_TOO_LARGE or NOT_LOGGED_IN at once
     std::error_code send_peer_message(const std::string& user_id, std::string payload, Completion done = {},
                                       bool store_offline = false);
+    /// Sends a message to the other members of a joined channel. Queued while the link is down (room: accepted only
+    /// while the channel is JOINED / REJOINED).
+    /// @param channel a joined channel
+    /// @param payload up to 32 KiB, text or binary
+    /// @param done called once: no error when the server acknowledged it; otherwise NOT_JOINED, RATE_LIMITED,
+    ///        QUEUE_FULL, SEND_TIMEOUT, ACK_TIMEOUT, CHANNEL_LEFT or a cancellation
+    /// @return INVALID_CHANNEL_NAME, PAYLOAD_TOO_LARGE or NOT_LOGGED_IN at once
     std::error_code send_channel_message(const std::string& channel, std::string payload, Completion done = {});
+    /// Announces a stream in a joined channel: the other members get stream_added (relink carries no media). The
+    /// SDK announces it again by itself after a reconnect.
+    /// @param channel a joined channel
+    /// @param stream the stream's name, by the channel-name rule
+    /// @param done called once: no error, or NOT_JOINED, INVALID_ARGUMENT (bad stream name), QUEUE_FULL, a timeout
+    ///        or a cancellation
+    /// @return NOT_LOGGED_IN at once
     std::error_code publish(const std::string& channel, const std::string& stream, Completion done = {});
+    /// Withdraws a stream announced with publish(): the other members get stream_removed.
+    /// @param channel the channel it was published in
+    /// @param stream the stream's name
+    /// @param done called once: no error, or NOT_JOINED, INVALID_ARGUMENT (not published), QUEUE_FULL, a timeout or
+    ///        a cancellation
+    /// @return NOT_LOGGED_IN at once
     std::error_code unpublish(const std::string& channel, const std::string& stream, Completion done = {});
+    /// Replaces this user's attributes. The server keeps them while the user is present; the SDK sets them again
+    /// after a reconnect.
+    /// @param attributes the complete new set (names to values)
+    /// @param done called once: no error, or QUEUE_FULL, a timeout or a cancellation
+    /// @return NOT_LOGGED_IN at once
     std::error_code set_local_user_attributes(Attributes attributes, Completion done = {});
+    /// Reads another user's attributes.
+    /// @param user_id the user
+    /// @param done called once with no error and the attributes, or with an error (PEER_OFFLINE: the user is not
+    ///        logged in; QUEUE_FULL, a timeout, a cancellation) and no attributes
+    /// @return INVALID_USER_ID or NOT_LOGGED_IN at once
     std::error_code get_user_attributes(const std::string& user_id, AttributesCompletion done);
+    /// Gives the client a new token: presented to the server at once when the link is up, otherwise used by the next
+    /// attempt, and the token of every later login() of this client. rtm: while RECONNECTING because of the token,
+    /// reconnects at once (RECONNECTING `RENEW_TOKEN`).
+    /// @param token the new token
+    /// @param done called once: no error when the server accepted it (with the link down: at once); INVALID_TOKEN
+    ///        or TOKEN_EXPIRED when it rejected it; QUEUE_FULL, a timeout or a cancellation
+    /// @return NOT_LOGGED_IN at once (DISCONNECTED, ABORTED, FAILED, DISCONNECTING)
     std::error_code renew_token(std::string token, Completion done = {});
 
     /// The local network changed (Wi-Fi ↔ cellular ...): reconnect at once.
+    ///
+    /// While the session is live: RECONNECTING (rtc-web: CONNECTING) `CLIENT_IP_ADDRESS_CHANGED` and a new attempt
+    /// without backoff; during the first login the attempt starts over; without a session nothing happens. relink
+    /// does not watch the network by itself: call this when the system reports a change.
     void notify_network_changed();
     /// Uses another HTTP CONNECT proxy (or none); reconnects with SETTING_PROXY_SERVER when connected.
+    /// @param proxy the new proxy; none: connect directly
     void set_proxy(std::optional<ProxyOptions> proxy);
 
     // ---- state, readable from any thread ----
+
+    /// The current connection state: the state of the latest connection_state_changed, which may not have reached
+    /// the handler yet; login() and logout() (rtc / rtc-web: a join() that starts the session) move it at once to
+    /// CONNECTING / DISCONNECTED.
+    /// @par Thread safety
+    /// Any thread; lock-free.
     [[nodiscard]] ConnectionState connection_state() const noexcept;
+    /// The state of a channel.
+    /// @param channel the channel
+    /// @return its state, or none when it is not joined (never joined, left, or failed)
+    /// @par Thread safety
+    /// Any thread; takes a short internal lock, never held while a callback runs.
     [[nodiscard]] std::optional<ChannelState> channel_state(const std::string& channel) const;
 
     // ---- events: one setter each; a setter replaces the previous handler; set them before login(). ----
+    // An empty std::function removes the handler. A setter may be called from any thread, also from a handler: the
+    // next event goes to the new handler.
+
+    /// Every change of the connection state (the seeds' onConnectionStateChanged / ConnectionStateChanged).
     void on_connection_state_changed(std::function<void(const ConnectionStateChanged&)> handler);
+    /// rtc: the link has been down for `lost_after` in RECONNECTING (the seeds' onConnectionLost).
     void on_connection_lost(std::function<void(const ConnectionLost&)> handler);
+    /// rtc, rtc-web: a channel was joined (the seeds' onJoinChannelSuccess).
     void on_join_success(std::function<void(const JoinSuccess&)> handler);
+    /// rtc, rtc-web, room: a reconnect succeeded (the seeds' onRejoinChannelSuccess).
     void on_rejoin_success(std::function<void(const RejoinSuccess&)> handler);
+    /// A channel's (room's) state changed, with its reason and error (the room seed's roomStateChanged).
     void on_channel_state_changed(std::function<void(const ChannelStateChanged&)> handler);
+    /// Another user joined a channel this client is in.
     void on_member_joined(std::function<void(const MemberJoined&)> handler);
+    /// Another user left a channel this client is in (QUIT, DROPPED or KICKED).
     void on_member_left(std::function<void(const MemberLeft&)> handler);
+    /// Another member announced a stream.
     void on_stream_added(std::function<void(const StreamAdded&)> handler);
+    /// Another member withdrew a stream, or left with it.
     void on_stream_removed(std::function<void(const StreamRemoved&)> handler);
+    /// A peer or channel message arrived (live or backfilled).
     void on_message(std::function<void(const MessageReceived&)> handler);
+    /// A reconnect completed, visible or not: outage length, resumed or not, backfill and drop counts.
     void on_continuity(std::function<void(const ContinuityReport&)> handler);
+    /// The token expires soon (30 s ahead by default): renew it.
     void on_token_privilege_will_expire(std::function<void(const TokenPrivilegeWillExpire&)> handler);
+    /// The token has expired.
     void on_token_expired(std::function<void(const TokenExpired&)> handler);
     /// Every event, after its own handler (for logging, or an app that prefers one switch).
     void on_event(std::function<void(const Event&)> handler);
@@ -167,6 +296,12 @@ private:
 ///         return client.send_peer_message("bob", "hi", std::move(done));
 ///     });
 ///     if (sent.wait_for(std::chrono::seconds(5)) == std::future_status::ready && !sent.get()) { /* delivered */ }
+///
+/// @param call invoked once, at once, with the Completion; returns the operation's immediate error
+/// @return a future of the operation's outcome: no error on success
+/// @par Thread safety
+/// Do not wait on the future inside a callback of the same client: the completion cannot run before that callback
+/// returns (wait with a timeout if you must).
 template <class Call>
 std::future<std::error_code> future_of(Call&& call) {
     auto promise = std::make_shared<std::promise<std::error_code>>();
@@ -181,11 +316,13 @@ std::future<std::error_code> future_of(Call&& call) {
 
 /// What get_user_attributes() completes with.
 struct AttributesResult {
-    std::error_code error;
-    Attributes attributes;
+    std::error_code error;  ///< none on success
+    Attributes attributes;  ///< the user's attributes; empty on error
 };
 
 /// future_of() for get_user_attributes(): `call` gets an AttributesCompletion.
+/// @param call invoked once, at once, with the AttributesCompletion; returns the call's immediate error
+/// @return a future of the error and, on success, the attributes
 template <class Call>
 std::future<AttributesResult> attributes_future_of(Call&& call) {
     auto promise = std::make_shared<std::promise<AttributesResult>>();

@@ -14,18 +14,19 @@
 
 namespace relink {
 
-/// Every error relink reports. Numbers are stable; 0 is never an error.
+/// Every error relink reports. Numbers are stable; 0 is never an error. docs/errors.md says, for each, when the SDK
+/// reports it, whether the SDK retries by itself and what the app should do.
 enum class errc : int {
     // misuse: the call cannot work in this state or with these arguments
-    not_logged_in = 1,      ///< the call needs a live session (DISCONNECTED, ABORTED, FAILED)
-    already_logged_in = 2,  ///< login() while a session exists
-    invalid_argument = 3,   ///< an argument breaks the input rules (section 6)
-    invalid_channel_name = 4,
-    invalid_user_id = 5,
-    not_joined = 6,         ///< a channel operation on a channel that is not JOINED / REJOINED
-    already_joined = 7,     ///< join() of a channel already joined or joining
-    payload_too_large = 8,  ///< message payload above 32 KiB
-    unknown_channel = 9,    ///< leave() of a channel that is not joined (LEAVE_FAILED)
+    not_logged_in = 1,         ///< the call needs a live session (DISCONNECTED, ABORTED, FAILED)
+    already_logged_in = 2,     ///< login() while a session exists
+    invalid_argument = 3,      ///< an argument breaks the input rules (section 6)
+    invalid_channel_name = 4,  ///< a channel name that is not 1–64 bytes of the allowed characters (section 6)
+    invalid_user_id = 5,       ///< a user id that breaks the channel-name rule or has a leading / trailing space
+    not_joined = 6,            ///< a channel operation on a channel that is not JOINED / REJOINED
+    already_joined = 7,        ///< join() of a channel already joined or joining
+    payload_too_large = 8,     ///< message payload above 32 KiB
+    unknown_channel = 9,       ///< leave() of a channel that is not joined (LEAVE_FAILED)
     // transient: the operation may succeed if tried again later
     queue_full = 20,           ///< the outbound queue is at its bound
     rate_limited = 21,         ///< the server refused: too many messages per second
@@ -36,16 +37,16 @@ enum class errc : int {
     login_timeout = 26,        ///< the first login did not succeed within the login timeout
     limit_exceeded = 27,       ///< a server limit (channels per user, members per channel) was reached
     // fatal: do not retry with the same inputs
-    invalid_token = 40,  ///< malformed token, bad signature, wrong app or user (room seed: 1002033)
-    token_expired = 41,
-    invalid_app_id = 42,
-    banned_by_server = 43,  ///< kicked or banned by the admin API (room seed: 1002055)
-    remote_login = 44,      ///< the same user id logged in elsewhere (room seed: 1002050)
-    rejected_by_server = 45,
-    login_failure = 46,   ///< the server refused the login for another reason
-    peer_offline = 47,    ///< peer message to a user who is not logged in
-    gave_up = 48,         ///< the give-up time passed without a successful reconnect
-    protocol_error = 49,  ///< the server sent something that breaks the protocol
+    invalid_token = 40,       ///< malformed token, bad signature, wrong app or user (room seed: 1002033)
+    token_expired = 41,       ///< the token has expired (room seed: no code)
+    invalid_app_id = 42,      ///< the server does not know the app id
+    banned_by_server = 43,    ///< kicked or banned by the admin API (room seed: 1002055)
+    remote_login = 44,        ///< the same user id logged in elsewhere (room seed: 1002050)
+    rejected_by_server = 45,  ///< the server refused the request (e.g. a join the token does not grant)
+    login_failure = 46,       ///< the server refused the login for another reason
+    peer_offline = 47,        ///< peer message to a user who is not logged in
+    gave_up = 48,             ///< the give-up time passed without a successful reconnect
+    protocol_error = 49,      ///< the server sent something that breaks the protocol
     // cancelled: ended by the app or by the end of the session
     logged_out = 60,       ///< logout()/leave() ended the session before the operation completed
     session_aborted = 61,  ///< the session went ABORTED before the operation completed
@@ -53,17 +54,30 @@ enum class errc : int {
     channel_left = 63,     ///< the channel was left before the operation completed
 };
 
-/// What the caller should do about an error (see the file comment).
+/// What the caller should do about an error (see the file comment). Every errc maps to exactly one; compare with
+/// `error == relink::condition::transient`.
 enum class condition : int {
-    transient = 1,
-    fatal = 2,
-    cancelled = 3,
-    misuse = 4,
+    transient = 1,  ///< retry later (codes 20–27); the SDK may already be retrying for you
+    fatal = 2,      ///< do not retry with the same inputs (codes 40–49)
+    cancelled = 3,  ///< ended by the app or by the end of the session (codes 60–63)
+    misuse = 4,     ///< the call was wrong for the state or its arguments (codes 1–9)
 };
 
+/// The category of relink's error codes: name "relink", a message per code, and the code's condition as its
+/// default error condition.
+/// @par Thread safety
+/// Every function of this header is safe to call from any thread; the categories are immutable singletons.
 [[nodiscard]] const std::error_category& error_category() noexcept;
+/// The category of relink's conditions (name "relink.condition").
 [[nodiscard]] const std::error_category& condition_category() noexcept;
+/// Makes a std::error_code of relink's category; found by ADL, so `std::error_code e = relink::errc::...;` works.
+/// @param code the relink error
+/// @return the error code, whose message() is the code's one-sentence message
 [[nodiscard]] std::error_code make_error_code(errc code) noexcept;
+/// Makes a std::error_condition of relink's condition category; found by ADL for comparisons such as
+/// `error == relink::condition::fatal`.
+/// @param cond the condition
+/// @return the error condition
 [[nodiscard]] std::error_condition make_error_condition(condition cond) noexcept;
 
 /// The canonical UPPER_SNAKE name of a relink error ("NOT_LOGGED_IN"); "OK" for no error; "EXTERNAL" for
@@ -72,7 +86,9 @@ enum class condition : int {
 
 }  // namespace relink
 
+/// relink::errc converts implicitly to std::error_code.
 template <>
 struct std::is_error_code_enum<relink::errc> : std::true_type {};
+/// relink::condition converts implicitly to std::error_condition.
 template <>
 struct std::is_error_condition_enum<relink::condition> : std::true_type {};

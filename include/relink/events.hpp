@@ -22,77 +22,100 @@ using Attributes = std::map<std::string, std::string>;
 /// Identifies an operation (a send, publish, attribute call, token renewal) until it completes.
 using OpId = std::uint64_t;
 
+/// The connection state changed (behaviour.md section 1). Exactly one per change, in order; two consecutive events
+/// never carry the same (state, reason). Delivered by Client::on_connection_state_changed().
 struct ConnectionStateChanged {
-    ConnectionState previous{ConnectionState::disconnected};
-    ConnectionState state{ConnectionState::disconnected};
-    ConnectionReason reason{ConnectionReason::login};
-    std::uint64_t seq{0};      ///< 1, 2, 3 ... per client
+    ConnectionState previous{ConnectionState::disconnected};  ///< the state before this change
+    ConnectionState state{ConnectionState::disconnected};     ///< the new state; connection_state() returns it now
+    ConnectionReason reason{ConnectionReason::login};         ///< why (docs/errors.md, section 2)
+    std::uint64_t seq{0};                                     ///< 1, 2, 3 ... per client
     std::uint32_t attempt{0};  ///< reconnect attempts made in the current outage (0 when none)
     Duration next_retry{};     ///< delay until the next scheduled attempt; 0 when none is scheduled
 };
+/// rtc: still no link `lost_after` (10 s) after entering RECONNECTING; immediately followed by RECONNECTING `LOST`.
+/// The SDK keeps reconnecting.
 struct ConnectionLost {};
+/// rtc, rtc-web: a join() of a channel succeeded (for the channel that started the session, right after CONNECTED
+/// `JOIN_SUCCESS`). Not repeated after a reconnect: see RejoinSuccess.
 struct JoinSuccess {
-    std::string channel;
+    std::string channel;  ///< the channel joined
 };
+/// rtc, rtc-web, room: a reconnect succeeded after a visible outage; follows CONNECTED `REJOIN_SUCCESS`.
 struct RejoinSuccess {};
+/// A channel's (room's) state changed (behaviour.md T-ROOM; docs/errors.md, section 3).
 struct ChannelStateChanged {
-    std::string channel;
-    ChannelState state{ChannelState::disconnected};
-    ChannelReason reason{ChannelReason::left};
-    std::error_code error;
+    std::string channel;                             ///< the channel (room)
+    ChannelState state{ChannelState::disconnected};  ///< its new state; DISCONNECTED means it is no longer joined
+    ChannelReason reason{ChannelReason::left};       ///< why
+    std::error_code error;  ///< none for JOINING, JOINED, REJOINED, LEFT; otherwise the relink code (docs/errors.md)
 };
+/// Another user joined a channel this client is in. Also reported for every member already there when this client
+/// joins, and after a reconnect for those who joined while it was away.
 struct MemberJoined {
-    std::string channel;
-    std::string user_id;
+    std::string channel;  ///< the channel
+    std::string user_id;  ///< who joined
 };
+/// Another user left a channel this client is in. The user's streams are removed (StreamRemoved) just before.
 struct MemberLeft {
-    std::string channel;
-    std::string user_id;
-    MemberLeftCause cause{MemberLeftCause::quit};
+    std::string channel;                           ///< the channel
+    std::string user_id;                           ///< who left
+    MemberLeftCause cause{MemberLeftCause::quit};  ///< QUIT, DROPPED (presence timeout) or KICKED
 };
+/// Another member of a channel published a stream (an announcement: relink carries no media).
 struct StreamAdded {
-    std::string channel;
-    std::string user_id;
-    std::string stream;
+    std::string channel;  ///< the channel
+    std::string user_id;  ///< the member who published it
+    std::string stream;   ///< the stream's name
 };
+/// Another member of a channel withdrew a stream, or left with it.
 struct StreamRemoved {
-    std::string channel;
-    std::string user_id;
-    std::string stream;
+    std::string channel;  ///< the channel
+    std::string user_id;  ///< the member who had published it
+    std::string stream;   ///< the stream's name
 };
+/// A peer or channel message. Each message is delivered at most once, in send order per sender.
 struct MessageReceived {
-    std::string from;
-    std::optional<std::string> channel;
-    std::string message_id;
-    std::string payload;
-    bool backfilled{false};
+    std::string from;                    ///< the sender's user id
+    std::optional<std::string> channel;  ///< the channel of a channel message; none for a peer message
+    std::string message_id;              ///< the sender's id of the message, unique per sender
+    std::string payload;                 ///< up to 32 KiB: UTF-8 text or binary
+    bool backfilled{false};              ///< delivered after a reconnect from what the server kept (rtm backfill)
 };
+/// Sent after every reconnect, visible or not: how long the link was down and what was caught up.
 struct ContinuityReport {
-    Duration outage{};    ///< from the last data received before the outage to the successful login
-    bool resumed{false};  ///< the server kept the session: peers saw nothing
-    std::uint64_t backfilled{0};
-    std::uint64_t dropped{0};
+    Duration outage{};            ///< from the last data received before the outage to the successful login
+    bool resumed{false};          ///< the server kept the session: peers saw nothing
+    std::uint64_t backfilled{0};  ///< messages the server delivers as backfill after this reconnect
+    std::uint64_t dropped{0};     ///< messages missed that will not be delivered (window, count or queue limits)
 };
+/// The token expires within `token_warning_lead` (30 s): renew it with Client::renew_token(). Fired while CONNECTED.
 struct TokenPrivilegeWillExpire {};
+/// The token has expired. rtc, rtc-web, room: unless a new token reaches the server first (Client::renew_token(),
+/// ClientConfig::token_provider), the session ends FAILED `TOKEN_EXPIRED`; rtm: the state does not change and the
+/// SDK keeps reconnecting (R-RTM-9).
 struct TokenExpired {};
 
+/// The kind of operation an OperationCompleted completes.
 enum class OpKind : std::uint8_t {
-    peer_message,
-    channel_message,
-    publish,
-    unpublish,
-    set_attributes,
-    get_attributes,
-    renew_token
+    peer_message,     ///< send_peer_message()
+    channel_message,  ///< send_channel_message()
+    publish,          ///< publish()
+    unpublish,        ///< unpublish()
+    set_attributes,   ///< set_local_user_attributes()
+    get_attributes,   ///< get_user_attributes()
+    renew_token       ///< renew_token()
 };
 
+/// An operation completed: exactly once per operation that was accepted. relink::Client hands it to the operation's
+/// completion callback; on_event() sees it too.
 struct OperationCompleted {
-    OpId op{0};
-    OpKind kind{OpKind::peer_message};
-    std::error_code error;
+    OpId op{0};                            ///< the operation
+    OpKind kind{OpKind::peer_message};     ///< what it was
+    std::error_code error;                 ///< none on success; otherwise the relink code (docs/errors.md)
     std::optional<Attributes> attributes;  ///< get_attributes: the user's attributes
 };
 
+/// Any event, for Client::on_event() and the sans-IO core.
 using Event = std::variant<ConnectionStateChanged, ConnectionLost, JoinSuccess, RejoinSuccess, ChannelStateChanged,
                            MemberJoined, MemberLeft, StreamAdded, StreamRemoved, MessageReceived, ContinuityReport,
                            TokenPrivilegeWillExpire, TokenExpired, OperationCompleted>;

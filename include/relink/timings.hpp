@@ -42,14 +42,23 @@ struct Timings {
     std::size_t backfill_count{32};                       ///< at most this many backfilled per channel
 
     /// Every duration multiplied by `factor` (> 0); the multiplier, jitter and counts are kept.
+    /// @param factor e.g. 0.001 to run the 20-minute rtc timeline in 1.2 s
+    /// @return a scaled copy; this object is unchanged
     [[nodiscard]] Timings scaled(double factor) const;
 };
 
 /// The defaults of behaviour.md section 2 for a profile.
+/// @param profile the profile
+/// @return its timings: rtc has lost_after 10 s and give_up_after 20 min, room give_up_after 5 min; presence 30 s
+///         (rtm), 20 s (rtc), 10 s (rtc-web), 90 s (room); backfill only in rtm
+/// @par Thread safety
+/// The functions of this header are pure: safe to call from any thread.
 [[nodiscard]] Timings timings_for(Profile profile);
 
 /// Checks that a Timings is usable (positive thresholds, multiplier ≥ 1, jitter in [0, 1), ...); returns
 /// errc::invalid_argument otherwise.
+/// @param timings the timings to check (Client's constructor throws std::invalid_argument for ones that fail)
+/// @return no error, or errc::invalid_argument
 [[nodiscard]] std::error_code validate(const Timings& timings);
 
 }  // namespace relink

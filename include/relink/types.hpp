@@ -24,38 +24,41 @@ enum class ConnectionState : std::uint8_t {
 
 /// Why the connection state changed. The first 17 values keep the rtc seed's numbers; the rest are ours
 /// (documented in docs/errors.md). `to_string()` gives the canonical name.
+///
+/// Each value names the state it comes with; docs/errors.md says when the SDK reports it, whether the SDK retries
+/// by itself and what the app should do. Profile tags: [rtm] [rtc] [web] (rtc-web) [room].
 enum class ConnectionReason : std::uint16_t {
-    connecting = 0,
-    join_success = 1,
-    interrupted = 2,
-    banned_by_server = 3,
-    join_failed = 4,
-    leave_channel = 5,
-    invalid_app_id = 6,
-    invalid_channel_name = 7,
-    invalid_token = 8,
-    token_expired = 9,
-    rejected_by_server = 10,
-    setting_proxy_server = 11,
-    renew_token = 12,
-    client_ip_address_changed = 13,
-    keep_alive_timeout = 14,
-    rejoin_success = 15,
-    lost = 16,
+    connecting = 0,                  ///< CONNECTING [rtc] [web]: join() (or login()) started the session
+    join_success = 1,                ///< CONNECTED [rtc] [web]: the first login succeeded
+    interrupted = 2,                 ///< RECONNECTING ([web] CONNECTING): no data received for interrupted_after
+    banned_by_server = 3,            ///< ABORTED [rtm] [room] / FAILED [rtc] [web]: kicked or banned by the admin API
+    join_failed = 4,                 ///< FAILED [rtc] [room]: give_up_after passed without a successful reconnect
+    leave_channel = 5,               ///< DISCONNECTED [rtc] [web] (and [web] DISCONNECTING): logout() / leave()
+    invalid_app_id = 6,              ///< FAILED: the server does not know the app id
+    invalid_channel_name = 7,        ///< FAILED: the server refused the login because of a channel name
+    invalid_token = 8,               ///< DISCONNECTED: token refused: malformed, bad signature, other app or user
+    token_expired = 9,               ///< FAILED [rtc] [web] [room]: the token expired; the server ended the session
+    rejected_by_server = 10,         ///< FAILED: login rejected, or [rtc] [web] join() of a joined channel
+    setting_proxy_server = 11,       ///< RECONNECTING ([web] CONNECTING): set_proxy() while the session is live
+    renew_token = 12,                ///< RECONNECTING [rtm]: renew_token() after the session was refused for its token
+    client_ip_address_changed = 13,  ///< RECONNECTING ([web] CONNECTING): notify_network_changed()
+    keep_alive_timeout = 14,         ///< RECONNECTING ([web] CONNECTING): the server stopped hearing our heartbeats
+    rejoin_success = 15,             ///< CONNECTED [rtc] [web] [room]: a reconnect succeeded; rejoin_success follows
+    lost = 16,                       ///< RECONNECTING [rtc]: still no link lost_after after entering RECONNECTING
     // relink's own numbers (rtm / room spellings and reasons the rtc seed does not have)
-    login = 100,
-    login_success = 101,
-    login_failure = 102,
-    login_timeout = 103,
-    logout = 104,
-    remote_login = 105,
+    login = 100,          ///< CONNECTING [rtm] [room]: login() called
+    login_success = 101,  ///< CONNECTED [rtm] [room]: the first login succeeded; [rtm] also a reconnect
+    login_failure = 102,  ///< DISCONNECTED: the server refused the first login for another reason
+    login_timeout = 103,  ///< DISCONNECTED: the first login did not succeed within login_timeout
+    logout = 104,         ///< DISCONNECTED [rtm] [room]: the app called logout()
+    remote_login = 105,   ///< ABORTED: the same user id logged in from another client instance
 };
 
 /// The state of one joined channel (room), reported by channel_state_changed.
 enum class ChannelState : std::uint8_t {
-    disconnected,
-    connecting,
-    connected,
+    disconnected,  ///< not joined: left, failed, kicked out (a channel in this state is forgotten)
+    connecting,    ///< being joined (JOINING) or re-joined after an outage (REJOINING)
+    connected,     ///< joined (JOINED, REJOINED): channel operations work
 };
 
 /// Why a channel's state changed (behaviour.md section 3, T-ROOM).
@@ -86,24 +89,43 @@ enum class MemberLeftCause : std::uint8_t {
     kicked,   ///< removed by a duplicate login or by the admin API
 };
 
+/// The canonical name of a connection state: "DISCONNECTED", "CONNECTING", ... ("UNKNOWN" for a value out of range).
+/// @par Thread safety
+/// Every function of this header is pure: safe to call from any thread, including from callbacks.
 [[nodiscard]] std::string_view to_string(ConnectionState state) noexcept;
+/// The canonical name of a connection reason: "INTERRUPTED", "LOGIN_SUCCESS", ... ("UNKNOWN" for a value out of
+/// range).
 [[nodiscard]] std::string_view to_string(ConnectionReason reason) noexcept;
+/// The canonical name of a channel state: "DISCONNECTED", "CONNECTING" or "CONNECTED".
 [[nodiscard]] std::string_view to_string(ChannelState state) noexcept;
+/// The canonical name of a channel reason: "JOINING", "JOINED", "JOIN_FAILED", ... "LEAVE_FAILED".
 [[nodiscard]] std::string_view to_string(ChannelReason reason) noexcept;
+/// The name of a profile: "rtm", "rtc", "rtc-web" or "room" (lower case, as on the command line and the wire).
 [[nodiscard]] std::string_view to_string(Profile profile) noexcept;
+/// The canonical name of a member-left cause: "QUIT", "DROPPED" or "KICKED".
 [[nodiscard]] std::string_view to_string(MemberLeftCause cause) noexcept;
 
 /// Parses a profile name as used on the command line and the wire: "rtm", "rtc", "rtc-web", "room".
+/// @return the profile, or nothing for any other string (the match is case-sensitive)
 [[nodiscard]] std::optional<Profile> profile_from_string(std::string_view name) noexcept;
 /// Parses a canonical connection state / reason name (the inverse of to_string()).
+/// @return the state, or nothing for a string that is not one of the canonical names
 [[nodiscard]] std::optional<ConnectionState> connection_state_from_string(std::string_view name) noexcept;
+/// Parses a canonical connection reason name such as "INTERRUPTED" (the inverse of to_string()).
+/// @return the reason, or nothing for a string that is not one of the canonical names
 [[nodiscard]] std::optional<ConnectionReason> connection_reason_from_string(std::string_view name) noexcept;
+/// Parses a canonical member-left cause: "QUIT", "DROPPED" or "KICKED" (the inverse of to_string()).
+/// @return the cause, or nothing for any other string
 [[nodiscard]] std::optional<MemberLeftCause> member_left_cause_from_string(std::string_view name) noexcept;
 
 /// True for a user id or channel name that follows behaviour.md section 6: 1–64 bytes of
 /// `a-zA-Z0-9`, the punctuation ``!#$%&()+-:;<=.>?@[]^_{|}~,`` and space.
+/// @param name a channel name (stream names follow the same rule)
+/// @return whether the SDK and the server accept it
 [[nodiscard]] bool is_valid_channel_name(std::string_view name) noexcept;
 /// Like is_valid_channel_name(), and without a leading or trailing space.
+/// @param id a user id
+/// @return whether the SDK and the server accept it
 [[nodiscard]] bool is_valid_user_id(std::string_view id) noexcept;
 
 }  // namespace relink
