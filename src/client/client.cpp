@@ -331,6 +331,28 @@ public:
         return {};
     }
 
+    /// The channel mirror answers join(), leave() and switch_channel() at once. A channel is claimed in it when the
+    /// call is made (CONNECTING, so that a leave() right after a join() finds it) and released on the strand if
+    /// the core refuses the call; the core's channel events keep it up to date otherwise.
+    [[nodiscard]] std::error_code claim_channel(const std::string& channel) {
+        std::lock_guard lock(channels_mutex_);
+        if (!channels_.emplace(channel, ChannelState::connecting).second) {
+            return make_error_code(errc::already_joined);
+        }
+        return {};
+    }
+    void release_channel(const std::string& channel) {
+        std::lock_guard lock(channels_mutex_);
+        if (auto it = channels_.find(channel);
+            it != channels_.end() && it->second == ChannelState::connecting && !core_->channel_state(channel)) {
+            channels_.erase(it);
+        }
+    }
+    [[nodiscard]] bool has_channel(const std::string& channel) const {
+        std::lock_guard lock(channels_mutex_);
+        return channels_.count(channel) != 0;
+    }
+
     /// A session call the strand refused after the quick check let it through (a race with a state change): it
     /// has no completion, so it is logged; the app sees the state through the events.
     void report(std::error_code error, const char* call) const {
@@ -656,6 +678,10 @@ std::error_code Client::login() {
     if (!impl_->state_.compare_exchange_strong(expected, ConnectionState::connecting)) {
         return make_error_code(errc::already_logged_in);
     }
+    {
+        std::lock_guard lock(impl_->channels_mutex_);  // a new session starts with no channel
+        impl_->channels_.clear();
+    }
     impl_->on_strand([impl = impl_.get()](core::ClientCore& core, core::TimePoint now) {
         impl->report(core.login(now, impl->config_.user_id, impl->config_.token), "login");
     });
@@ -673,26 +699,63 @@ std::error_code Client::logout() {
 }
 
 std::error_code Client::join(const std::string& channel) {
+    const bool rtc_family = impl_->config_.profile == Profile::rtc || impl_->config_.profile == Profile::rtc_web;
+    const auto state = impl_->state_.load();
     if (!is_valid_channel_name(channel)) {
+        if (rtc_family && state == ConnectionState::disconnected) {
+            // The vendors' joinChannel with a bad name: the session it would start fails (FAILED,
+            // INVALID_CHANNEL_NAME, behaviour.md section 1). The core says so; the call also fails at once.
+            impl_->on_strand([impl = impl_.get(), channel](core::ClientCore& core, core::TimePoint now) {
+                (void)core.join_session(now, impl->config_.user_id, impl->config_.token, channel);
+            });
+        }
         return make_error_code(errc::invalid_channel_name);
     }
-    const bool starts_session = impl_->config_.profile == Profile::rtc || impl_->config_.profile == Profile::rtc_web;
-    if (!starts_session) {
+    if (!rtc_family || state != ConnectionState::disconnected) {
+        // rtm and room need a session; an rtc session after ABORTED / FAILED is ended with leave() first.
         if (auto e = impl_->needs_session()) {
             return e;
         }
     }
-    if (starts_session) {
+    if (auto e = impl_->claim_channel(channel)) {
+        if (rtc_family) {
+            // The rtc seed: joinChannel while already in the channel fails the session (FAILED,
+            // REJECTED_BY_SERVER); the core does that. The call also fails at once.
+            impl_->on_strand([impl = impl_.get(), channel](core::ClientCore& core, core::TimePoint now) {
+                (void)core.join_session(now, impl->config_.user_id, impl->config_.token, channel);
+            });
+        }
+        return e;
+    }
+    if (rtc_family) {
         auto expected = ConnectionState::disconnected;
         (void)impl_->state_.compare_exchange_strong(expected, ConnectionState::connecting);  // as in login()
     }
     impl_->on_strand([impl = impl_.get(), channel](core::ClientCore& core, core::TimePoint now) {
-        impl->report(core.join_session(now, impl->config_.user_id, impl->config_.token, channel), "join");
+        if (auto e = core.join_session(now, impl->config_.user_id, impl->config_.token, channel)) {
+            impl->release_channel(channel);
+            impl->report(e, "join");
+        }
     });
     return {};
 }
 
 std::error_code Client::leave(const std::string& channel) {
+    const bool rtc_family = impl_->config_.profile == Profile::rtc || impl_->config_.profile == Profile::rtc_web;
+    const auto state = impl_->state_.load();
+    const bool ends_failed_session =
+        rtc_family && (state == ConnectionState::aborted || state == ConnectionState::failed);
+    if (!ends_failed_session) {
+        if (state == ConnectionState::disconnected || state == ConnectionState::disconnecting) {
+            return make_error_code(errc::not_logged_in);
+        }
+        if (!impl_->has_channel(channel)) {
+            // Still given to the core: it reports the failed leave as an event too (the room seeds' LeaveFailed).
+            impl_->on_strand(
+                [channel](core::ClientCore& core, core::TimePoint now) { (void)core.leave(now, channel); });
+            return make_error_code(errc::unknown_channel);
+        }
+    }
     impl_->on_strand([impl = impl_.get(), channel](core::ClientCore& core, core::TimePoint now) {
         impl->report(core.leave(now, channel), "leave");
     });
@@ -706,8 +769,17 @@ std::error_code Client::switch_channel(const std::string& from, const std::strin
     if (auto e = impl_->needs_session()) {
         return e;
     }
+    if (!impl_->has_channel(from)) {
+        return make_error_code(errc::not_joined);
+    }
+    if (auto e = impl_->claim_channel(to)) {
+        return e;
+    }
     impl_->on_strand([impl = impl_.get(), from, to](core::ClientCore& core, core::TimePoint now) {
-        impl->report(core.switch_channel(now, from, to), "switch_channel");
+        if (auto e = core.switch_channel(now, from, to)) {
+            impl->release_channel(to);
+            impl->report(e, "switch_channel");
+        }
     });
     return {};
 }
