@@ -34,6 +34,7 @@ endif()
 # relink::Client end to end against relinkd, through the fault proxy (tests/client/client_test.cpp).
 if(RELINK_BUILD_TESTS AND RELINK_BUILD_SERVER)
   add_executable(relink_client_tests ${PROJECT_SOURCE_DIR}/tests/client/client_test.cpp
+                                     ${PROJECT_SOURCE_DIR}/tests/client/client_e2e_test.cpp
                                      ${PROJECT_SOURCE_DIR}/tests/client/client_threads_test.cpp
                                      ${PROJECT_SOURCE_DIR}/tests/client/client_settings_test.cpp
                                      ${PROJECT_SOURCE_DIR}/tests/client/client_calls_test.cpp)

@@ -21,6 +21,7 @@
 #include <stdexcept>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -400,8 +401,15 @@ public:
         while (auto action = core_->poll_action()) {
             perform(std::move(*action));
         }
+        // The mirrors (state, channels) take in the whole batch before any of its callbacks can run, so a callback
+        // never reads a mirror that is behind an event it was already given (a DISCONNECTED whose channels are
+        // still listed).
+        std::vector<std::function<void()>> callbacks;
         while (auto event = core_->poll_event()) {
-            deliver(std::move(*event));
+            callbacks.push_back(deliver(std::move(*event)));
+        }
+        for (auto& callback : callbacks) {
+            dispatcher_->post(std::move(callback));
         }
         arm_timer();
     }
@@ -417,7 +425,11 @@ public:
                 std::string fresh;
                 invoke_safely([&] { fresh = config_.token_provider(); });
                 if (!fresh.empty()) {
-                    (void)core_->renew_token(now(), std::move(fresh));
+                    // For this attempt, with no side effects: renew_token() would restart the attempt being
+                    // opened (the session is down because of its token) and ask the provider again, without end.
+                    config_.token = fresh;
+                    core_->use_token_for_next_login(std::move(fresh));
+                    token_needs_refresh_ = false;
                 }
             }
             client::TransportOptions options;
@@ -503,7 +515,8 @@ public:
         drive();
     }
 
-    void deliver(Event event) {
+    /// Updates the mirrors from `event` and returns the callback that hands it to the app.
+    [[nodiscard]] std::function<void()> deliver(Event event) {
         if (const auto* change = std::get_if<ConnectionStateChanged>(&event)) {
             state_.store(change->state);
             log(LogLevel::info, std::string("state ") + std::string(to_string(change->previous)) + " -> " +
@@ -539,9 +552,8 @@ public:
                 completions_.erase(it);
             }
         }
-        dispatcher_->post(
-            [self = shared_from_this(), event = std::move(event), done = std::move(done),
-             attributes_done = std::move(attributes_done)] { self->dispatch(event, done, attributes_done); });
+        return [self = shared_from_this(), event = std::move(event), done = std::move(done),
+                attributes_done = std::move(attributes_done)] { self->dispatch(event, done, attributes_done); };
     }
 
     void dispatch(const Event& event, const Completion& done, const AttributesCompletion& attributes_done) {
@@ -691,6 +703,10 @@ std::error_code Client::login() {
 std::error_code Client::logout() {
     if (impl_->state_.exchange(ConnectionState::disconnected) == ConnectionState::disconnected) {
         return make_error_code(errc::not_logged_in);
+    }
+    {
+        std::lock_guard lock(impl_->channels_mutex_);  // the logout ends every channel
+        impl_->channels_.clear();
     }
     impl_->on_strand([impl = impl_.get()](core::ClientCore& core, core::TimePoint now) {
         impl->report(core.logout(now), "logout");

@@ -453,6 +453,16 @@ OpResult ClientCore::renew_token(TimePoint now, std::string token) {
     return {op, {}};
 }
 
+void ClientCore::use_token_for_next_login(std::string token) {
+    if (phase_ == Phase::idle || phase_ == Phase::leaving) {
+        return;
+    }
+    token_ = std::move(token);
+    token_warned_ = false;
+    token_expired_reported_ = false;
+    token_expiry_.reset();  // unknown until the server has seen the new token
+}
+
 void ClientCore::notify_network_changed(TimePoint now) {
     if (phase_ == Phase::first_login) {
         drop_link(true);

@@ -129,6 +129,10 @@ public:
     OpResult set_local_user_attributes(TimePoint now, proto::Attributes attributes);
     OpResult get_user_attributes(TimePoint now, const std::string& user_id);
     OpResult renew_token(TimePoint now, std::string token);
+    /// A token for the attempt being opened, from the driver's token provider (asked when an OpenTransport action is
+    /// performed). Unlike renew_token() it is no operation and starts nothing: no completion, no Renew request, no
+    /// RENEW_TOKEN reconnect — the attempt that logs in with it is the one being opened. Ignored without a session.
+    void use_token_for_next_login(std::string token);
 
     /// The local network changed: drop the link and reconnect at once, without backoff.
     void notify_network_changed(TimePoint now);

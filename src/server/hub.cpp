@@ -760,6 +760,7 @@ struct Hub::State {
 
 Hub::Hub(HubConfig config, TokenVerifier verifier) : state_(std::make_unique<State>()) {
     state_->config = std::move(config);
+    state_->epoch = state_->config.epoch;
     state_->verifier = std::move(verifier);
     for (const Profile p : {Profile::rtm, Profile::rtc, Profile::rtc_web, Profile::room}) {
         state_->config.timings.try_emplace(p, timings_for(p));

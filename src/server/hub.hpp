@@ -76,6 +76,10 @@ struct HubConfig {
     Duration keep_alive_timeout{std::chrono::seconds(6)};
     /// A connection that has not logged in within this is closed.
     Duration login_grace{std::chrono::seconds(10)};
+    /// The epoch of every position this hub hands out (protocol.md, "Positions"). History lives in memory, so each
+    /// start of a server must use a new epoch: a client then tells the new server's messages from the old one's
+    /// instead of taking them for duplicates. The hub reads no clock or random source; relinkd picks a random one.
+    std::uint64_t epoch{1};
 };
 
 // ------------------------------------------------------------------------------------------- actions

@@ -13,6 +13,7 @@
 #include <deque>
 #include <fstream>
 #include <iostream>
+#include <random>
 #include <thread>
 #include <unordered_map>
 
@@ -702,13 +703,24 @@ std::string configure_tls(ssl::context& ctx, const Options& options, std::string
 // ------------------------------------------------------------------------------------------- Server
 
 class Server::Impl {
+    /// The hub's configuration from the options, with an epoch of its own for this start (a restarted server has
+    /// lost its history; positions of the old epoch must not be mistaken for the new one's). Random, below 2^53 so
+    /// that it survives any JSON parser.
+    static HubConfig hub_config(const Options& options) {
+        HubConfig config = make_hub_config(options);
+        std::random_device random;
+        const std::uint64_t wide = (std::uint64_t{random()} << 32U) | random();
+        config.epoch = 1 + wide % ((std::uint64_t{1} << 53U) - 1);
+        return config;
+    }
+
 public:
     Impl(const Options& options, Logger log)
         : options_(options),
           log_(std::move(log)),
           threads_(options.threads != 0 ? options.threads : std::max(1U, std::thread::hardware_concurrency())),
           ioc_(static_cast<int>(threads_)),
-          hub_(ioc_, make_hub_config(options), make_verifier(options.apps), log_),
+          hub_(ioc_, hub_config(options), make_verifier(options.apps), log_),
           signals_(ioc_),
           shutdown_deadline_(ioc_) {}
 

@@ -5,129 +5,22 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <filesystem>
-#include <functional>
 #include <future>
-#include <mutex>
+#include <memory>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
-#include <vector>
 
 #include <gtest/gtest.h>
 
+#include "client/client_harness.hpp"
 #include "faultproxy/fault_proxy.hpp"
-#include "support/relinkd_process.hpp"
-#include "token/token.hpp"
 
 namespace relink::test {
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
-
-std::filesystem::path temp_dir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "relink-client-test-XXXXXX").string();
-    const char* made = mkdtemp(pattern.data());
-    return made != nullptr ? std::filesystem::path(made) : std::filesystem::temp_directory_path();
-}
-
-/// Every event a client delivered, with when and on which thread; waits are bounded.
-class Recorder {
-public:
-    void attach(Client& client) {
-        client.on_event([this](const Event& event) {
-            std::lock_guard lock(mutex_);
-            events_.push_back({Clock::now(), std::this_thread::get_id(), event});
-            changed_.notify_all();
-        });
-    }
-
-    /// Waits (at most `timeout`) for a state change to `state` (with `reason`, if given) after the first `from`
-    /// events; returns its index in the log.
-    std::optional<std::size_t> wait_state(ConnectionState state, std::optional<ConnectionReason> reason,
-                                          std::size_t from = 0, std::chrono::milliseconds timeout = 10s) {
-        std::unique_lock lock(mutex_);
-        std::optional<std::size_t> found;
-        changed_.wait_for(lock, timeout, [&] {
-            for (std::size_t i = from; i < events_.size(); ++i) {
-                const auto* e = std::get_if<ConnectionStateChanged>(&events_[i].event);
-                if (e != nullptr && e->state == state && (!reason || e->reason == *reason)) {
-                    found = i;
-                    return true;
-                }
-            }
-            return false;
-        });
-        return found;
-    }
-
-    /// Waits (at most `timeout`) for the first event of type E that `match` accepts.
-    template <class E>
-    std::optional<E> wait_for(std::chrono::milliseconds timeout = 10s,
-                              const std::function<bool(const E&)>& match = {}) {
-        std::unique_lock lock(mutex_);
-        std::optional<E> found;
-        changed_.wait_for(lock, timeout, [&] {
-            for (const auto& r : events_) {
-                if (const auto* e = std::get_if<E>(&r.event); e != nullptr && (!match || match(*e))) {
-                    found = *e;
-                    return true;
-                }
-            }
-            return false;
-        });
-        return found;
-    }
-
-    struct Entry {
-        Clock::time_point at;
-        std::thread::id thread;
-        Event event;
-    };
-    std::vector<Entry> snapshot() {
-        std::lock_guard lock(mutex_);
-        return events_;
-    }
-
-private:
-    std::mutex mutex_;
-    std::condition_variable changed_;
-    std::vector<Entry> events_;
-};
-
-class ClientTest : public ::testing::Test {
-protected:
-    void SetUp() override {
-        dir_ = temp_dir();
-        server_ = Relinkd::start(dir_);
-        ASSERT_TRUE(server_) << "relinkd did not start";
-    }
-    void TearDown() override {
-        if (server_) {
-            EXPECT_EQ(server_->stop(), 0) << server_->stderr_text();
-        }
-        std::filesystem::remove_all(dir_);
-    }
-
-    ClientConfig config(const std::string& user, std::uint16_t port) const {
-        ClientConfig c;
-        c.url = "wss://127.0.0.1:" + std::to_string(port) + "/";
-        c.app_id = "app";
-        c.user_id = user;
-        const auto now =
-            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
-        c.token = token::mint({"app", user, now.count() + 3600, {}}, "secret");
-        c.tls.ca_file = server_->ca_file();
-        c.tls.use_system_store = false;
-        c.time_scale = 0.1;
-        c.log_level = LogLevel::off;
-        return c;
-    }
-
-    std::filesystem::path dir_;
-    std::unique_ptr<Relinkd> server_;
-};
 
 TEST_F(ClientTest, TwoClientsLogInJoinAndTalk) {
     Recorder alice_events;

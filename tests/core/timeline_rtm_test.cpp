@@ -204,6 +204,37 @@ TEST_F(TRtm, BackAfter30SecondsRejoinsResetsAttributesAndBackfillsTheWindow) {
     EXPECT_EQ(done.back().second.attributes, (proto::Attributes{{"mood", "ok"}}));
 }
 
+// The driver's token provider hands a token to the attempt being opened (use_token_for_next_login): unlike
+// renew_token() it starts nothing — no operation, no RENEW_TOKEN reconnect — so a driver that asks the provider on
+// every OpenTransport cannot loop; the next scheduled attempt logs in with it.
+TEST_F(TRtm, ATokenForTheNextLoginStartsNothingAndTheNextAttemptUsesIt) {
+    login_uid1("exp=61200");
+    break_link(35'000);
+    world.run_until(at_ms(70'000));
+    world.set_link("UID1", LinkMode::pass);  // back, but the token is expired: every login is refused
+    world.run_until(at_ms(90'000));
+    ASSERT_EQ(world.client("UID1").state(), ConnectionState::reconnecting);
+    const auto attempts_before = attempts_of(world, "UID1", at_ms(0)).size();
+    world.client("UID1").use_token_for_next_login("valid");
+    // Nothing happens at once: no operation completes and no attempt starts before the backoff says so.
+    EXPECT_FALSE(world.client("UID1").poll_action());
+    EXPECT_EQ(attempts_of(world, "UID1", at_ms(0)).size(), attempts_before);
+    world.run_until(at_ms(120'000));
+
+    const auto lines = timeline(
+        world,
+        [](const sim::Record& r) {
+            return r.client == "UID1" && !std::holds_alternative<core::ChannelStateChanged>(r.event) &&
+                   !std::holds_alternative<core::MessageReceived>(r.event) &&
+                   !std::holds_alternative<core::ContinuityReport>(r.event);
+        },
+        at_ms(90'000));
+    ASSERT_EQ(lines.size(), 1U) << joined(lines);
+    EXPECT_NE(lines[0].find("state CONNECTED LOGIN_SUCCESS"), std::string::npos) << lines[0];
+    // At the next scheduled attempt, within the backoff cap (8 s ± 20 %) and the attempt itself.
+    EXPECT_LE(std::stoi(lines[0]), 90'000 + 9'600 + 200) << lines[0];
+}
+
 TEST_F(TRtm, TokenExpiringWhileReconnectingKeepsTheStateAndRenewResumes) {
     login_uid1("exp=61200");
     const TimePoint t3 = break_link(35'000);  // 35300

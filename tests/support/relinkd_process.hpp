@@ -66,6 +66,67 @@ public:
         return server;
     }
 
+    /// Like start(), with the options a test of restarts and of the admin API needs (an addition: start() is
+    /// unchanged). Listens on 127.0.0.1:`port` (0 = ephemeral; a fixed port restarts a server in place), writes its
+    /// certificate to `ca_file` (default `dir`/ca.pem: a replacement server writing to its predecessor's file is
+    /// trusted by the clients of the old one, which re-read the file at every connection), and with a non-empty
+    /// `admin_secret` serves the admin API on an ephemeral loopback port (admin_port()).
+    struct LaunchOptions {
+        std::uint16_t port{0};
+        std::string ca_file;
+        std::string admin_secret;
+        std::vector<std::string> extra;
+    };
+    static std::unique_ptr<Relinkd> launch(const std::filesystem::path& dir, LaunchOptions options) {
+        using namespace std::chrono_literals;
+        auto server = std::unique_ptr<Relinkd>(new Relinkd);
+        server->dir_ = dir;
+        server->ca_file_ = options.ca_file.empty() ? (dir / "ca.pem").string() : options.ca_file;
+        std::vector<std::string> args{std::string(RELINK_BIN_DIR) + "/relinkd",
+                                      "--listen",
+                                      "127.0.0.1:" + std::to_string(options.port),
+                                      "--app",
+                                      "app:secret",
+                                      "--threads",
+                                      "1",
+                                      "--log-level",
+                                      "debug",
+                                      "--write-ca",
+                                      server->ca_file_};
+        if (!options.admin_secret.empty()) {
+            args.insert(args.end(), {"--admin-listen", "127.0.0.1:0", "--admin-secret", options.admin_secret});
+        }
+        args.insert(args.end(), options.extra.begin(), options.extra.end());
+        if (!server->spawn(args)) {
+            return nullptr;
+        }
+        const auto line = server->read_line(10s);
+        if (!line) {
+            return nullptr;
+        }
+        static const std::regex kListening(
+            R"(\{"event":"listening","url":"wss://127\.0\.0\.1:(\d+)/"(?:,"admin":"http://127\.0\.0\.1:(\d+)/")?\})");
+        std::smatch match;
+        if (!std::regex_match(*line, match, kListening)) {
+            return nullptr;
+        }
+        server->port_ = static_cast<std::uint16_t>(std::stoi(match[1]));
+        if (match[2].matched) {
+            server->admin_port_ = static_cast<std::uint16_t>(std::stoi(match[2]));
+        }
+        return server;
+    }
+
+    /// The admin API's port (launch() with an admin secret); 0 when it has none.
+    [[nodiscard]] std::uint16_t admin_port() const { return admin_port_; }
+    [[nodiscard]] pid_t pid() const { return pid_; }
+
+    /// SIGKILL (a crash: no drain, no goodbye) and wait for the exit (nullopt if still there after `timeout`).
+    std::optional<int> kill_now(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+        kill(pid_, SIGKILL);
+        return wait_exit(timeout);
+    }
+
     ~Relinkd() {
         if (!exited_) {
             kill(pid_, SIGKILL);
@@ -184,6 +245,7 @@ private:
     int pid_fd_{-1};
     bool exited_{false};
     std::uint16_t port_{0};
+    std::uint16_t admin_port_{0};
 };
 
 }  // namespace relink::test
