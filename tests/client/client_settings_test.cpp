@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -231,6 +232,67 @@ TEST(ClientProxySetting, ChangingTheProxyWhileConnectedReconnectsThroughItAtOnce
         }
         EXPECT_EQ(proxy.requests().size(), 1U) << "the direct connection did not use the proxy";
     }
+    EXPECT_EQ(server->stop(), 0) << server->stderr_text();
+    std::filesystem::remove_all(dir);
+}
+
+TEST(ClientLogSetting, TheHandlerGetsLinesAtItsLevelWithStepTimingsAndNeverATokenOrPayload) {
+    std::string pattern = (std::filesystem::temp_directory_path() / "relink-log-test-XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    const std::filesystem::path dir = pattern;
+    auto server = Relinkd::start(dir);
+    ASSERT_TRUE(server);
+
+    struct Lines {
+        std::mutex mutex;
+        std::vector<std::pair<LogLevel, std::string>> all;
+    };
+    auto run = [&](const std::string& user, LogLevel level, Lines& lines) {
+        ClientConfig config;
+        config.url = server->url();
+        config.app_id = "app";
+        config.user_id = user;
+        config.token = token::mint({"app", user, unix_now() + 3600, {}}, "secret");
+        config.tls.ca_file = server->ca_file();
+        config.tls.use_system_store = false;
+        config.log_level = level;
+        config.log_handler = [&lines](LogLevel l, std::string_view line) {
+            std::lock_guard lock(lines.mutex);
+            lines.all.emplace_back(l, std::string(line));
+        };
+        std::promise<void> sent;
+        auto sent_future = sent.get_future();
+        {
+            Client client(config);
+            ASSERT_FALSE(client.login());
+            auto done = future_of([&](Completion c) {
+                return client.send_peer_message(user, "payload-that-must-not-be-logged", std::move(c));
+            });
+            EXPECT_EQ(done.wait_for(10s), std::future_status::ready);
+        }
+        for (const auto& [l, line] : lines.all) {
+            EXPECT_GE(l, level) << line;
+            EXPECT_EQ(line.find(config.token), std::string::npos) << "a token in the log: " << line;
+            EXPECT_EQ(line.find("payload-that-must-not-be-logged"), std::string::npos) << "a payload: " << line;
+        }
+    };
+
+    Lines debug_lines;
+    run("alice", LogLevel::debug, debug_lines);
+    bool saw_state = false;
+    bool saw_step_timings = false;
+    for (const auto& [level, line] : debug_lines.all) {
+        saw_state = saw_state || line.find("state DISCONNECTED -> CONNECTING") != std::string::npos;
+        saw_step_timings =
+            saw_step_timings || (line.find("open: dns") != std::string::npos && line.find("tls") != std::string::npos);
+    }
+    EXPECT_TRUE(saw_state) << "state changes are logged at info";
+    EXPECT_TRUE(saw_step_timings) << "each attempt's step timings are logged at debug";
+
+    Lines warn_lines;
+    run("bob", LogLevel::warn, warn_lines);
+    EXPECT_TRUE(warn_lines.all.empty()) << "a clean session logs nothing at warn: " << warn_lines.all.front().second;
+
     EXPECT_EQ(server->stop(), 0) << server->stderr_text();
     std::filesystem::remove_all(dir);
 }
