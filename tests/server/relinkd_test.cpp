@@ -30,6 +30,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "faultproxy/fault_proxy.hpp"
 #include "protocol/codec.hpp"
 #include "server/options.hpp"
 #include "server/tls.hpp"
@@ -1148,6 +1149,76 @@ bool closed_by_server(int fd, std::chrono::milliseconds timeout) {
         }
     }
     return false;
+}
+
+TEST_F(RelinkdTest, AClientThatStopsReadingIsDisconnectedAndTheOthersAreServed) {
+    // Real keep-alive timings (6 s), so that only the reading speed decides; no rate limit in the way.
+    server_->signal(SIGTERM);
+    ASSERT_EQ(server_->wait_exit(5s), 0);
+    std::filesystem::remove(ca_file_);
+    start({"--time-scale", "1", "--limit", "messages-per-second=100000", "--limit", "message-burst=100000"});
+    faultproxy::FaultProxy proxy("127.0.0.1", port_);
+    WsTestClient::Config config;
+    config.port = proxy.port();
+    config.ca_file = ca_file_;
+    std::string error;
+    auto slow = WsTestClient::connect(config, error);
+    ASSERT_TRUE(slow) << error;
+    const auto login = login_request("slow", token_for("slow"));
+    slow->send(login);
+    ASSERT_TRUE(reply_to(*slow, login.request_id));
+    join(*slow, "lobby");
+    proxy.set_mode(faultproxy::Mode::stall);  // it stops reading: the proxy holds 1 MiB, then TCP pushes back
+
+    auto talker = logged_in("talker");
+    ASSERT_TRUE(talker);
+    join(*talker, "lobby");
+    const std::string payload(30 * 1024, 'x');
+    bool dropped = false;
+    // Up to ~18 MB towards the slow reader: more than the proxy, both kernels' buffers and relinkd's 4 MiB queue.
+    for (int i = 0; i < 600 && !dropped; ++i) {
+        talker->send(channel_message("lobby", payload));
+        if (i % 50 == 49) {
+            dropped = server_->stderr_text().find("reads too slowly") != std::string::npos;
+        }
+    }
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!dropped && std::chrono::steady_clock::now() < deadline) {  // bounded: relinkd logs it when it drops
+        std::this_thread::sleep_for(50ms);
+        dropped = server_->stderr_text().find("reads too slowly") != std::string::npos;
+    }
+    EXPECT_TRUE(dropped) << "the slow reader was not disconnected";
+    // The talker and everyone else are still served, and relinkd's memory did not follow the slow reader.
+    join(*talker, "still-served");
+    expect_still_serving();
+}
+
+TEST_F(RelinkdTest, LogsCarryNoTokenAndNoPayloadEvenAtTrace) {
+    server_->signal(SIGTERM);
+    ASSERT_EQ(server_->wait_exit(5s), 0);
+    std::filesystem::remove(ca_file_);
+    start({"--log-level", "trace"});
+    auto alice = logged_in("alice");
+    auto bob = logged_in("bob");
+    ASSERT_TRUE(alice && bob);
+    join(*alice, "lobby");
+    join(*bob, "lobby");
+    const auto to_channel = channel_message("lobby", "channel-payload-not-for-logs");
+    alice->send(to_channel);
+    ASSERT_TRUE(reply_to(*alice, to_channel.request_id));
+    proto::SendMessage to_peer;
+    to_peer.request_id = ++request_id_;
+    to_peer.message_id = "m-peer";
+    to_peer.to_user = "bob";
+    to_peer.payload = "peer-payload-not-for-logs";
+    alice->send(to_peer);
+    ASSERT_TRUE(reply_to(*alice, to_peer.request_id));
+    const std::string log = server_->stderr_text();
+    EXPECT_NE(log.find(": open"), std::string::npos) << "the log is on (trace) and shows the connections";
+    for (const std::string& secret : {token_for("alice"), token_for("bob"), std::string("channel-payload-not-for-logs"),
+                                      std::string("peer-payload-not-for-logs")}) {
+        EXPECT_EQ(log.find(secret), std::string::npos) << "relinkd logged '" << secret.substr(0, 16) << "...'";
+    }
 }
 
 TEST_F(RelinkdTest, TlsClientThatNeverFinishesItsHandshakeIsDropped) {
