@@ -1,0 +1,576 @@
+// demo/scenarios.cpp — the stage (embedded relinkd, fault proxy, clients, recorder) and the scripts of the demo's
+// scenarios with what each must show.
+#include "demo/scenarios.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "faultproxy/fault_proxy.hpp"
+#include "relink/client.hpp"
+#include "relink/error.hpp"
+#include "server/listener.hpp"
+#include "server/options.hpp"
+#include "token/token.hpp"
+
+namespace relink::demo {
+namespace {
+
+using namespace std::chrono_literals;
+using faultproxy::FaultProxy;
+using faultproxy::Mode;
+
+constexpr const char* kAppId = "demo";
+constexpr const char* kAppSecret = "demo-secret";
+/// Added to every wait's spec-time bound: connecting over TLS and scheduling on a loaded machine take real time.
+constexpr auto kRealWaitSlack = 5s;
+
+/// Spec seconds from the link's return to CONNECTED: the spec sets no bound; the SDK's next attempt comes within one
+/// backoff delay (the hanging attempt is reset when the link returns), and that delay is at most its cap, 8 s, plus
+/// 20 % jitter.
+constexpr double kBackWithin = 10.0;
+
+/// A scenario's script stopped: what it waited for did not happen in time (the check reports it).
+struct ScriptStopped : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+std::int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string spec_seconds(double seconds) {
+    char out[32];
+    std::snprintf(out, sizeof out, "%.1f s", seconds);
+    return out;
+}
+
+/// Everything one run needs, torn down in reverse: clients, then the proxy, then the server, then the CA file.
+class Stage {
+public:
+    Stage(const std::string& title, std::vector<std::string> lanes, double time_scale, const RunOptions& options)
+        : time_scale_(time_scale), extra_real_slack_(options.extra_real_slack), verbose_(options.verbose) {
+        server::Options server_options;
+        server_options.listen = {"127.0.0.1", 0};
+        server_options.apps = {{kAppId, kAppSecret}};
+        server_options.threads = 2;
+        server_options.time_scale = time_scale;
+        std::shared_ptr<spdlog::logger> log;
+        if (verbose_) {
+            log = std::make_shared<spdlog::logger>("relinkd", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+            log->set_level(spdlog::level::debug);
+        } else {
+            log = std::make_shared<spdlog::logger>("relinkd", std::make_shared<spdlog::sinks::null_sink_mt>());
+        }
+        std::string error;
+        server_ = server::Server::start(server_options, log, error);
+        if (!server_) {
+            throw std::runtime_error("the embedded relinkd did not start: " + error);
+        }
+        ca_file_ = (dir_.path / "relinkd-ca.pem").string();
+        std::ofstream(ca_file_) << server_->certificate_pem();
+        proxy_ = std::make_unique<FaultProxy>("127.0.0.1", server_->port());
+        timeline_ = std::make_unique<TimelineRecorder>(title, std::move(lanes), time_scale);
+    }
+
+    ~Stage() {
+        clients_.clear();  // each logs out (or gives up on a dead link) in bounded time
+        proxy_.reset();
+        if (server_) {
+            server_->stop();
+            server_.reset();
+        }
+    }
+
+    Stage(const Stage&) = delete;
+    Stage& operator=(const Stage&) = delete;
+
+    /// A client of the embedded server for `lane`, logged in as `user` (through the fault proxy when
+    /// `behind_proxy`), trusting only the server's self-signed certificate, on the run's time scale.
+    Client& add_client(const std::string& lane, const std::string& user, Profile profile, bool behind_proxy,
+                       std::string detail, std::optional<Timings> timings = std::nullopt) {
+        ClientConfig config;
+        const std::uint16_t port = behind_proxy ? proxy_->port() : server_->port();
+        config.url = "wss://127.0.0.1:" + std::to_string(port) + "/";
+        config.app_id = kAppId;
+        config.user_id = user;
+        config.token = token::mint({kAppId, user, unix_now() + 3600, {}}, kAppSecret);
+        config.profile = profile;
+        config.timings = std::move(timings);
+        config.time_scale = time_scale_;
+        config.tls.ca_file = ca_file_;
+        config.tls.use_system_store = false;
+        if (verbose_) {
+            config.log_level = LogLevel::debug;
+            config.log_handler = [this, lane](LogLevel, std::string_view line) {
+                std::fprintf(stderr, "[%s %+.2f s] %.*s\n", lane.c_str(), timeline_->spec(Clock::now()),
+                             static_cast<int>(line.size()), line.data());
+            };
+        } else {
+            config.log_level = LogLevel::off;
+        }
+        auto client = std::make_unique<Client>(std::move(config));
+        timeline_->attach(lane, *client);
+        timeline_->set_detail(lane, std::move(detail));
+        auto& slot = clients_[lane];
+        slot = std::move(client);
+        return *slot;
+    }
+
+    Client& client(const std::string& lane) { return *clients_.at(lane); }
+    FaultProxy& proxy() { return *proxy_; }
+    TimelineRecorder& timeline() { return *timeline_; }
+    [[nodiscard]] double time_scale() const { return time_scale_; }
+    [[nodiscard]] double extra_real_slack() const { return extra_real_slack_; }
+
+    /// A call that must be accepted at once; otherwise the script stops.
+    void call(const std::string& lane, const std::string& what, std::error_code error) {
+        if (error) {
+            timeline_->note(lane, EventKind::call, what + " -> " + error_name(error));
+            throw ScriptStopped(lane + ": " + what + " was refused: " + error_name(error));
+        }
+    }
+
+    /// Waits for `lane` to observe `text` after what it observed at the previous await, at most `within` spec
+    /// seconds (plus a real-time slack); the script stops when it does not.
+    std::size_t await(const std::string& lane, const std::string& text, double within) {
+        const auto timeout =
+            std::chrono::duration_cast<std::chrono::milliseconds>(timeline_->real(within)) + kRealWaitSlack;
+        const auto found = timeline_->wait_for(lane, text, cursor_[lane], timeout);
+        if (!found) {
+            throw ScriptStopped(
+                "gave up waiting for " + lane + " to observe \"" + text + "\" (" + spec_seconds(within) + " spec + " +
+                std::to_string(std::chrono::duration_cast<std::chrono::seconds>(kRealWaitSlack).count()) + " s real)");
+        }
+        cursor_[lane] = *found + 1;
+        return *found;
+    }
+
+    /// Lets `spec` seconds of spec time pass (what is observed meanwhile is recorded and checked afterwards).
+    void pass(double spec) { std::this_thread::sleep_for(timeline_->real(spec)); }
+
+    /// Waits until `spec` seconds after the mark `name`.
+    void pass_until(const std::string& name, double spec) {
+        const auto at = timeline_->mark_time(name);
+        if (!at) {
+            throw ScriptStopped("no mark " + name);
+        }
+        std::this_thread::sleep_until(*at + timeline_->real(spec));
+    }
+
+    /// T3: UID1's link dies silently (the proxy drops every packet; no FIN, no RST).
+    void break_link() {
+        proxy_->set_mode(Mode::blackhole);
+        timeline_->mark("T3", "UID1's link dies silently (proxy: packets dropped, no FIN, no RST)");
+    }
+
+    /// The link comes back: new connections pass, and the attempt hanging in a TLS handshake on a dead connection is
+    /// reset (as a NAT would), so the SDK's next attempt follows within one backoff delay.
+    void repair_link() {
+        proxy_->set_mode(Mode::pass);
+        proxy_->reset_all();
+        timeline_->mark("back", "UID1's link is back");
+    }
+
+    /// Sends a channel message from `lane` and notes its acknowledgement (bounded wait).
+    void send(const std::string& lane, const std::string& channel, const std::string& text) {
+        auto sent = future_of(
+            [&](Completion done) { return client(lane).send_channel_message(channel, text, std::move(done)); });
+        const auto timeout =
+            std::chrono::duration_cast<std::chrono::milliseconds>(timeline_->real(10.0)) + kRealWaitSlack;
+        if (sent.wait_for(timeout) != std::future_status::ready) {
+            timeline_->note(lane, EventKind::call, "sent \"" + text + "\": no acknowledgement");
+            throw ScriptStopped(lane + ": no acknowledgement for \"" + text + "\"");
+        }
+        const std::error_code error = sent.get();
+        timeline_->note(lane, EventKind::call,
+                        error ? "send \"" + text + "\" -> " + error_name(error) : "sent \"" + text + "\" (acked)");
+    }
+
+private:
+    /// A private directory for the CA file, removed with the stage (also when the constructor throws).
+    struct TempDir {
+        TempDir() {
+            std::string pattern = (std::filesystem::temp_directory_path() / "relink-demo-ca-XXXXXX").string();
+            if (mkdtemp(pattern.data()) == nullptr) {
+                throw std::runtime_error("cannot create a temporary directory for the CA file");
+            }
+            path = pattern;
+        }
+        ~TempDir() {
+            std::error_code ignored;
+            std::filesystem::remove_all(path, ignored);
+        }
+        TempDir(const TempDir&) = delete;
+        TempDir& operator=(const TempDir&) = delete;
+        std::filesystem::path path;
+    };
+
+    double time_scale_;
+    double extra_real_slack_;
+    bool verbose_;
+    TempDir dir_;
+    std::string ca_file_;
+    std::unique_ptr<server::Server> server_;
+    std::unique_ptr<FaultProxy> proxy_;
+    std::unique_ptr<TimelineRecorder> timeline_;  // outlives the clients, whose callbacks record into it
+    std::map<std::string, std::unique_ptr<Client>> clients_;
+    std::map<std::string, std::size_t> cursor_;
+};
+
+// ------------------------------------------------------------------------------------------ shared script parts
+
+/// rtc: UID2 joins `channel` straight to the server; then T0: UID1 joins through the proxy; returns when UID1 is
+/// CONNECTED and UID2 saw it join (T0 … T2 of T-RTC).
+void rtc_join_both(Stage& s, const std::string& channel, std::optional<Timings> timings = std::nullopt) {
+    s.add_client("UID2", "UID2", Profile::rtc, false, "same channel, direct", timings);
+    s.add_client("UID1", "UID1", Profile::rtc, true, "behind the fault proxy", timings);
+    s.call("UID2", "join(" + channel + ")", s.client("UID2").join(channel));
+    s.await("UID2", "CONNECTED / JOIN_SUCCESS", 12);
+    s.timeline().set_origin();
+    s.call("UID1", "join(" + channel + ")", s.client("UID1").join(channel));
+    s.await("UID1", "CONNECTED / JOIN_SUCCESS", 12);
+    s.await("UID2", "member_joined(UID1)", 12);
+}
+
+/// rtm: UID2 logs in and joins `channel` straight to the server; then T0: UID1 logs in and joins through the
+/// proxy; returns when UID1's channel is joined and UID2 saw it join.
+void rtm_login_both(Stage& s, const std::string& channel) {
+    s.add_client("UID2", "UID2", Profile::rtm, false, "same channel, direct");
+    s.add_client("UID1", "UID1", Profile::rtm, true, "behind the fault proxy");
+    s.call("UID2", "login()", s.client("UID2").login());
+    s.call("UID2", "join(" + channel + ")", s.client("UID2").join(channel));
+    s.await("UID2", "CONNECTED / LOGIN_SUCCESS", 12);
+    s.timeline().set_origin();
+    s.call("UID1", "login()", s.client("UID1").login());
+    s.call("UID1", "join(" + channel + ")", s.client("UID1").join(channel));
+    s.await("UID1", "CONNECTED / LOGIN_SUCCESS", 12);
+    s.await("UID2", "member_joined(UID1)", 12);
+}
+
+/// The events an rtc client shows up to T2 (UID1) / before T0 (UID2).
+std::vector<ExpectedEvent> rtc_joined(const std::string& channel) {
+    return {
+        {"UID2", "CONNECTING / CONNECTING", "", std::nullopt},
+        {"UID2", "CONNECTED / JOIN_SUCCESS", "", std::nullopt},
+        {"UID2", "join_success(" + channel + ")", "", std::nullopt},
+        {"UID1", "CONNECTING / CONNECTING", "T0", TimeWindow{"T0", -0.5, 0.5}},
+        {"UID1", "CONNECTED / JOIN_SUCCESS", "T1", TimeWindow{"T0", 0.0, 1.0}},
+        {"UID1", "join_success(" + channel + ")", "", std::nullopt},
+        {"UID1", "member_joined(UID2)", "", std::nullopt},
+        {"UID2", "member_joined(UID1)", "T2", TimeWindow{"T0", 0.0, 1.5}},
+    };
+}
+
+std::vector<ExpectedEvent> rtm_logged_in() {
+    return {
+        {"UID2", "CONNECTING / LOGIN", "", std::nullopt},
+        {"UID2", "CONNECTED / LOGIN_SUCCESS", "", std::nullopt},
+        {"UID1", "CONNECTING / LOGIN", "T0", TimeWindow{"T0", -0.5, 0.5}},
+        {"UID1", "CONNECTED / LOGIN_SUCCESS", "T1", TimeWindow{"T0", 0.0, 1.0}},
+        {"UID1", "member_joined(UID2)", "", std::nullopt},
+        {"UID2", "member_joined(UID1)", "T2", TimeWindow{"T0", 0.0, 1.5}},
+    };
+}
+
+ScenarioRun finish(Stage& stage, const Expectation& expectation, double real_slack, const std::string& stopped) {
+    ScenarioRun run;
+    run.timeline = stage.timeline().snapshot();
+    Expectation e = expectation;
+    e.real_slack_seconds = real_slack + stage.extra_real_slack();
+    run.check = check_timeline(run.timeline, e);
+    if (!stopped.empty()) {
+        add_check(run.check, false, "the script stopped: " + stopped);
+    }
+    return run;
+}
+
+void append(std::vector<ExpectedEvent>& to, std::vector<ExpectedEvent> more) {
+    to.insert(to.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+}
+
+// ---------------------------------------------------------------------------------------------- the scenarios
+
+// T-RTC, link back after T6: INTERRUPTED at T3 + 4 s (UID2 sees nothing yet), connection_lost + LOST at T4 + 10 s,
+// UID2 sees UID1 drop at T3 + 20 s, the link comes back at T3 + 24 s: REJOIN_SUCCESS, and UID2 sees UID1 join again.
+ScenarioRun rtc_outage(const Scenario& scenario, double scale, const RunOptions& options) {
+    Stage s(scenario.title, {"UID1", "UID2"}, scale, options);
+    std::string stopped;
+    try {
+        rtc_join_both(s, "call");
+        s.pass(2.0);  // a healthy idle link: heartbeats keep it CONNECTED
+        s.break_link();
+        s.await("UID1", "RECONNECTING / INTERRUPTED", 4 + 2);
+        s.await("UID1", "RECONNECTING / LOST", 14 + 2);
+        s.await("UID2", "member_left(UID1, DROPPED)", 20 + 3);
+        s.pass_until("T3", 24.0);
+        s.repair_link();
+        s.await("UID1", "CONNECTED / REJOIN_SUCCESS", kBackWithin + 2);
+        s.await("UID2", "member_joined(UID1)", kBackWithin + 3);
+        s.pass(2.0);  // nothing else may follow
+    } catch (const ScriptStopped& e) {
+        stopped = e.what();
+    }
+    Expectation expect;
+    expect.events = rtc_joined("call");
+    append(expect.events, {
+                              {"UID1", "RECONNECTING / INTERRUPTED", "T4", TimeWindow{"T3", 2.8, 4.4}},
+                              {"UID1", "connection_lost", "T5", TimeWindow{"T4", 10.0, 11.0}},
+                              {"UID1", "RECONNECTING / LOST", "", TimeWindow{"T4", 10.0, 11.0}},
+                              {"UID2", "member_left(UID1, DROPPED)", "T6", TimeWindow{"T3", 19.0, 22.0}},
+                              {"UID1", "CONNECTED / REJOIN_SUCCESS", "", TimeWindow{"back", 0.0, kBackWithin}},
+                              {"UID1", "rejoin_success", "", std::nullopt},
+                              {"UID1", "continuity: new session, 0 backfilled", "", std::nullopt},
+                              {"UID2", "member_joined(UID1)", "", TimeWindow{"back", 0.0, kBackWithin + 1.0}},
+                          });
+    return finish(s, expect, 0.3, stopped);
+}
+
+// T-RTC, the link never comes back: T4 INTERRUPTED, T5 LOST, T6 UID2 sees UID1 drop, T7 = T4 + 20 min FAILED
+// JOIN_FAILED; then no more reconnect attempts, and the app leaves.
+ScenarioRun rtc_failed(const Scenario& scenario, double scale, const RunOptions& options) {
+    Stage s(scenario.title, {"UID1", "UID2"}, scale, options);
+    std::string stopped;
+    // At this time scale the first login's and one attempt's timeouts (12 s, 5 s) would be 120 ms and 50 ms: too
+    // tight for a TLS handshake on a loaded machine. They are not part of this timeline, so they stay longer.
+    Timings timings = timings_for(Profile::rtc);
+    timings.login_timeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(3.0 / scale));
+    timings.attempt_timeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(1.0 / scale));
+    try {
+        rtc_join_both(s, "call", timings);
+        s.pass(0.5);  // short: on this scale a busy machine's pause of 40 ms already looks like a silent link
+        s.break_link();
+        s.await("UID1", "RECONNECTING / INTERRUPTED", 4 + 5);
+        s.await("UID1", "RECONNECTING / LOST", 14 + 5);
+        s.await("UID2", "member_left(UID1, DROPPED)", 20 + 5);
+        s.await("UID1", "FAILED / JOIN_FAILED", 1204 + 60);
+        const auto attempts = s.proxy().stats().connections_accepted;
+        // The thing shown: nothing happens now. One real second is 100 spec seconds here.
+        std::this_thread::sleep_for(1s);
+        const auto more = s.proxy().stats().connections_accepted - attempts;
+        s.timeline().note("UID1", EventKind::call,
+                          more == 0 ? "no reconnect attempt after FAILED"
+                                    : std::to_string(more) + " reconnect attempts after FAILED");
+        s.call("UID1", "leave(call)", s.client("UID1").leave("call"));
+        s.await("UID1", "DISCONNECTED / LEAVE_CHANNEL", 5);
+    } catch (const ScriptStopped& e) {
+        stopped = e.what();
+    }
+    Expectation expect;
+    expect.events = rtc_joined("call");
+    append(expect.events, {
+                              {"UID1", "RECONNECTING / INTERRUPTED", "T4", TimeWindow{"T3", 2.8, 4.4}},
+                              {"UID1", "connection_lost", "T5", TimeWindow{"T4", 10.0, 11.0}},
+                              {"UID1", "RECONNECTING / LOST", "", TimeWindow{"T4", 10.0, 11.0}},
+                              {"UID2", "member_left(UID1, DROPPED)", "T6", TimeWindow{"T3", 19.0, 22.0}},
+                              {"UID1", "FAILED / JOIN_FAILED", "T7", TimeWindow{"T4", 1200.0, 1212.0}},
+                              {"UID1", "no reconnect attempt after FAILED", "", std::nullopt},
+                              {"UID1", "DISCONNECTED / LEAVE_CHANNEL", "", std::nullopt},
+                          });
+    // UID2 is compared on what the T-RTC table's UID2 column is about: UID1 joining and leaving. Its own link is not
+    // part of this timeline, and on this scale (4 s silence = 40 ms, the server's keep-alive = 60 ms) a busy
+    // machine's scheduling pauses can show as short outages of UID2 itself (the table and picture show them).
+    expect.compared["UID2"] = {EventKind::member};
+    expect.events.erase(
+        std::remove_if(expect.events.begin(), expect.events.end(),
+                       [](const ExpectedEvent& e) { return e.lane == "UID2" && e.text.rfind("member_", 0) != 0; }),
+        expect.events.end());
+    return finish(s, expect, 0.5, stopped);
+}
+
+// T-RTM, back within 30 s: INTERRUPTED at T3 + 4 s; UID2 posts three messages meanwhile; the link is back at
+// T3 + 10 s: LOGIN_SUCCESS, the session resumed, the three messages delivered flagged backfilled; UID2 sees nothing
+// of UID1's outage, not even past T3 + 30 s.
+ScenarioRun rtm_short_outage(const Scenario& scenario, double scale, const RunOptions& options) {
+    Stage s(scenario.title, {"UID1", "UID2"}, scale, options);
+    std::string stopped;
+    try {
+        rtm_login_both(s, "ch");
+        s.pass(2.0);
+        s.break_link();
+        s.await("UID1", "RECONNECTING / INTERRUPTED", 4 + 2);
+        for (int i = 1; i <= 3; ++i) {
+            s.send("UID2", "ch", "while you were away " + std::to_string(i));
+        }
+        s.pass_until("T3", 10.0);
+        s.repair_link();
+        s.await("UID1", "CONNECTED / LOGIN_SUCCESS", kBackWithin + 2);
+        s.await("UID1", "message in ch from UID2: \"while you were away 3\" (backfilled)", 5);
+        s.pass_until("T3", 33.0);  // past the 30 s presence timeout: UID2 must still have seen nothing
+    } catch (const ScriptStopped& e) {
+        stopped = e.what();
+    }
+    Expectation expect;
+    expect.events = rtm_logged_in();
+    append(expect.events,
+           {
+               {"UID1", "RECONNECTING / INTERRUPTED", "T4", TimeWindow{"T3", 2.8, 4.4}},
+               {"UID2", "sent \"while you were away 1\" (acked)", "", std::nullopt},
+               {"UID2", "sent \"while you were away 2\" (acked)", "", std::nullopt},
+               {"UID2", "sent \"while you were away 3\" (acked)", "", std::nullopt},
+               {"UID1", "CONNECTED / LOGIN_SUCCESS", "", TimeWindow{"back", 0.0, kBackWithin}},
+               {"UID1", "continuity: session resumed, 3 backfilled", "", std::nullopt},
+               {"UID1", "message in ch from UID2: \"while you were away 1\" (backfilled)", "", std::nullopt},
+               {"UID1", "message in ch from UID2: \"while you were away 2\" (backfilled)", "", std::nullopt},
+               {"UID1", "message in ch from UID2: \"while you were away 3\" (backfilled)", "", std::nullopt},
+           });
+    return finish(s, expect, 0.3, stopped);
+}
+
+// T-RTM, back after 30 s: UID2 sees member_left(UID1, DROPPED) at T3 + 30 s and posts a message; the link is back
+// at T3 + 34 s: LOGIN_SUCCESS on a new session, the SDK rejoins the channel by itself (UID2 sees member_joined) and
+// the message arrives flagged backfilled.
+ScenarioRun rtm_long_outage(const Scenario& scenario, double scale, const RunOptions& options) {
+    Stage s(scenario.title, {"UID1", "UID2"}, scale, options);
+    std::string stopped;
+    try {
+        rtm_login_both(s, "ch");
+        s.pass(2.0);
+        s.break_link();
+        s.await("UID1", "RECONNECTING / INTERRUPTED", 4 + 2);
+        s.await("UID2", "member_left(UID1, DROPPED)", 30 + 3);
+        s.send("UID2", "ch", "posted after UID1 dropped");
+        s.pass_until("T3", 34.0);
+        s.repair_link();
+        s.await("UID1", "CONNECTED / LOGIN_SUCCESS", kBackWithin + 2);
+        s.await("UID2", "member_joined(UID1)", kBackWithin + 3);
+        s.await("UID1", "message in ch from UID2: \"posted after UID1 dropped\" (backfilled)", 5);
+        s.pass(2.0);
+    } catch (const ScriptStopped& e) {
+        stopped = e.what();
+    }
+    Expectation expect;
+    expect.events = rtm_logged_in();
+    append(expect.events,
+           {
+               {"UID1", "RECONNECTING / INTERRUPTED", "T4", TimeWindow{"T3", 2.8, 4.4}},
+               {"UID2", "member_left(UID1, DROPPED)", "T6", TimeWindow{"T3", 29.0, 32.0}},
+               {"UID2", "sent \"posted after UID1 dropped\" (acked)", "", std::nullopt},
+               {"UID1", "CONNECTED / LOGIN_SUCCESS", "", TimeWindow{"back", 0.0, kBackWithin}},
+               {"UID1", "continuity: new session, 1 backfilled", "", std::nullopt},
+               {"UID1", "message in ch from UID2: \"posted after UID1 dropped\" (backfilled)", "", std::nullopt},
+               {"UID2", "member_joined(UID1)", "", TimeWindow{"back", 0.0, kBackWithin + 1.0}},
+           });
+    return finish(s, expect, 0.3, stopped);
+}
+
+// T-RTM, duplicate login: UID1 logs in on a second device; the first instance goes ABORTED REMOTE_LOGIN, every call
+// that needs a login fails at once, and it never logs in again by itself (watched for twice the server's kick
+// cool-down) until the app calls logout().
+ScenarioRun rtm_duplicate_login(const Scenario& scenario, double scale, const RunOptions& options) {
+    Stage s(scenario.title, {"UID1", "UID2", "UID1 #2"}, scale, options);
+    std::string stopped;
+    try {
+        rtm_login_both(s, "ch");
+        s.pass(2.0);
+        s.add_client("UID1 #2", "UID1", Profile::rtm, false, "same user id, a second device");
+        s.timeline().mark("dup", "UID1 logs in on a second device");
+        s.call("UID1 #2", "login()", s.client("UID1 #2").login());
+        s.call("UID1 #2", "join(ch)", s.client("UID1 #2").join("ch"));
+        s.await("UID1", "ABORTED / REMOTE_LOGIN", 5);
+        s.await("UID1 #2", "CONNECTED / LOGIN_SUCCESS", 12);
+        const auto refused = s.client("UID1").send_channel_message("ch", "still there?");
+        s.timeline().note("UID1", EventKind::call,
+                          std::string("send_channel_message -> ") + (refused ? error_name(refused) : "accepted"));
+        const auto attempts = s.proxy().stats().connections_accepted;
+        s.pass(20.0);  // twice the kick cool-down (10 s): no automatic login, no kick ping-pong
+        const auto more = s.proxy().stats().connections_accepted - attempts;
+        s.timeline().note("UID1", EventKind::call,
+                          more == 0 ? "no login attempt in 20 s" : std::to_string(more) + " login attempts in 20 s");
+        s.call("UID1", "logout()", s.client("UID1").logout());
+        s.await("UID1", "DISCONNECTED / LOGOUT", 5);
+        s.pass(2.0);
+    } catch (const ScriptStopped& e) {
+        stopped = e.what();
+    }
+    Expectation expect;
+    expect.events = rtm_logged_in();
+    append(expect.events, {
+                              {"UID1 #2", "CONNECTING / LOGIN", "", TimeWindow{"dup", 0.0, 0.5}},
+                              {"UID1 #2", "CONNECTED / LOGIN_SUCCESS", "", TimeWindow{"dup", 0.0, 1.0}},
+                              {"UID1", "ABORTED / REMOTE_LOGIN", "", TimeWindow{"dup", 0.0, 1.0}},
+                              {"UID2", "member_left(UID1, KICKED)", "", TimeWindow{"dup", 0.0, 1.0}},
+                              {"UID1 #2", "member_joined(UID2)", "", std::nullopt},
+                              {"UID2", "member_joined(UID1)", "", TimeWindow{"dup", 0.0, 1.5}},
+                              {"UID1", "send_channel_message -> NOT_LOGGED_IN", "", std::nullopt},
+                              {"UID1", "no login attempt in 20 s", "", std::nullopt},
+                              {"UID1", "DISCONNECTED / LOGOUT", "", std::nullopt},
+                          });
+    return finish(s, expect, 0.3, stopped);
+}
+
+ScenarioRun run_scripted(ScenarioRun (*script)(const Scenario&, double, const RunOptions&), const Scenario& scenario,
+                         const RunOptions& options) {
+    return script(scenario, scenario.time_scale * options.stretch, options);
+}
+
+}  // namespace
+
+const std::vector<Scenario>& scenarios() {
+    static const std::vector<Scenario> all{
+        {"rtc-outage", "T-RTC: UID1's link dies, comes back after T6",
+         "rtc profile. At T3 the proxy silently drops UID1's packets. UID1 notices the silence after 4 s "
+         "(RECONNECTING / INTERRUPTED; UID2 sees nothing yet), fires connection_lost 10 s later (RECONNECTING / LOST), "
+         "and UID2 sees UID1 drop 20 s after T3. The link is back at T3 + 24 s: UID1 rejoins (REJOIN_SUCCESS) on a "
+         "new session, and UID2 sees UID1 join again.",
+         0.1, [](const Scenario& s, const RunOptions& o) { return run_scripted(&rtc_outage, s, o); }},
+        {"rtc-failed", "T-RTC: UID1's link never comes back",
+         "rtc profile, on a smaller time scale so that the 20 minutes pass in 12 s. The link dies at T3 for good: "
+         "INTERRUPTED at T3 + 4 s, LOST at T4 + 10 s, UID2 sees UID1 drop at T3 + 20 s, and at T7 = T4 + 20 min the "
+         "SDK gives up (FAILED / JOIN_FAILED) and makes no more reconnect attempts; the app then leaves. UID2 is "
+         "checked "
+         "on what it sees of UID1 only: on this scale a busy machine's pauses of a few tens of milliseconds can show "
+         "as short outages of UID2's own link.",
+         0.01, [](const Scenario& s, const RunOptions& o) { return run_scripted(&rtc_failed, s, o); }},
+        {"rtm-short-outage", "T-RTM: UID1 is back within 30 s (backfill)",
+         "rtm profile. UID1's link dies at T3; after 4 s of silence UID1 is RECONNECTING / INTERRUPTED and UID2 posts "
+         "three messages to the channel. The link is back at T3 + 10 s: UID1 is CONNECTED / LOGIN_SUCCESS on the same "
+         "session, and the three messages arrive flagged backfilled. UID2 sees nothing of the outage.",
+         0.1, [](const Scenario& s, const RunOptions& o) { return run_scripted(&rtm_short_outage, s, o); }},
+        {"rtm-long-outage", "T-RTM: UID1 is back after 30 s (rejoin)",
+         "rtm profile. UID1's link dies at T3; UID2 sees member_left(UID1, DROPPED) at T3 + 30 s and posts a message. "
+         "The link is back at T3 + 34 s: UID1 logs in on a new session, the SDK rejoins the channel by itself (UID2 "
+         "sees member_joined(UID1)) and the message arrives flagged backfilled.",
+         0.1, [](const Scenario& s, const RunOptions& o) { return run_scripted(&rtm_long_outage, s, o); }},
+        {"rtm-duplicate-login", "T-RTM: UID1 logs in on a second device",
+         "rtm profile. The same user id logs in on another client instance: the first goes ABORTED / REMOTE_LOGIN "
+         "(UID2 sees it kicked, then the second device join), its calls fail with NOT_LOGGED_IN, and it never logs "
+         "in again by itself until the app calls logout().",
+         0.1, [](const Scenario& s, const RunOptions& o) { return run_scripted(&rtm_duplicate_login, s, o); }},
+    };
+    return all;
+}
+
+ScenarioRun run_scenario(const Scenario& scenario, const RunOptions& options) {
+    const auto start = Clock::now();
+    ScenarioRun run;
+    try {
+        run = scenario.run(scenario, options);
+    } catch (const std::exception& e) {
+        run.timeline.title = scenario.title;
+        run.timeline.time_scale = scenario.time_scale * options.stretch;
+        add_check(run.check, false, std::string("the scenario could not run: ") + e.what());
+    }
+    run.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    return run;
+}
+
+}  // namespace relink::demo
