@@ -1,17 +1,19 @@
 # relink's entry points. `make demo` and `make test` are the two commands of the README; CI runs `make test`
 # (.ci/run). Each target installs what is missing (scripts/setup.sh), configures its CMake preset once, builds
-# and runs. The presets are in CMakePresets.json; their build trees are build/<preset>/.
+# and runs. The presets are in CMakePresets.json; their build trees are build/<preset>/. `make test` runs the dev
+# suite, then `make fuzz`: every fuzz target for its time budget under libFuzzer with ASan + UBSan (clang-14,
+# only the parsers are built; docs/fuzzing.md).
 
 CMAKE ?= cmake
 CTEST ?= ctest
 CLANG_FORMAT ?= clang-format
 
-PRESETS := dev release asan tsan
+PRESETS := dev release asan tsan fuzz
 
 # C++ sources and headers known to git: tracked, plus new files that are not ignored (so build/ is never touched).
 FORMAT_FILES = $(shell git ls-files --cached --others --exclude-standard -- '*.cpp' '*.hpp' 2>/dev/null)
 
-.PHONY: all demo test release asan tsan setup format format-check clean \
+.PHONY: all demo test fuzz release asan tsan setup format format-check clean \
         $(addprefix configure-,$(PRESETS)) $(addprefix build-,$(PRESETS))
 
 all: test
@@ -37,6 +39,10 @@ demo: configure-dev
 
 test: build-dev
 	$(CTEST) --preset dev
+	$(MAKE) --no-print-directory fuzz
+
+fuzz: build-fuzz
+	$(CTEST) --preset fuzz
 
 release: build-release
 	$(CTEST) --preset release

@@ -10,6 +10,7 @@ packages=(
     libboost1.81-dev libssl-dev
     nlohmann-json3-dev libspdlog-dev
     libgtest-dev libgmock-dev googletest libbenchmark-dev
+    clang-14 libfuzzer-14-dev libclang-rt-14-dev
 )
 
 missing=()

@@ -6,16 +6,19 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "cli/commands.hpp"
 #include "relink/client.hpp"
 #include "token/token.hpp"
 
@@ -149,29 +152,6 @@ std::string mint(const Args& args) {
     return relink::token::mint(claims, args.secret);
 }
 
-std::vector<std::string> words(const std::string& line) {
-    std::istringstream in(line);
-    std::vector<std::string> out;
-    for (std::string word; in >> word;) {
-        out.push_back(word);
-    }
-    return out;
-}
-
-/// The rest of `line` after its first `n` words (the TEXT of send / msg).
-std::string rest_after(const std::string& line, std::size_t n) {
-    std::size_t pos = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-        pos = line.find_first_not_of(' ', pos);
-        pos = line.find(' ', pos);
-        if (pos == std::string::npos) {
-            return {};
-        }
-    }
-    pos = line.find_first_not_of(' ', pos);
-    return pos == std::string::npos ? std::string() : line.substr(pos);
-}
-
 void subscribe(relink::Client& client, Printer& out) {
     using namespace relink;
     client.on_connection_state_changed([&out](const ConnectionStateChanged& e) {
@@ -235,6 +215,85 @@ Json result(const std::string& command, std::error_code error) {
     return line;
 }
 
+/// Runs one parsed command on the client. Returns the error (or success) to report at once for a command that
+/// has no completion callback, or that failed before it started; nothing when a completion will report it.
+class Runner {
+public:
+    Runner(relink::Client& client, const Args& args, Printer& out, const std::string& line)
+        : client_(client), args_(args), out_(out), line_(line) {}
+
+    using Immediate = std::optional<std::error_code>;
+
+    Immediate operator()(const relink::cli::Quit&) const { return std::nullopt; }  // handled by the caller
+    Immediate operator()(const relink::cli::Login&) const { return client_.login(); }
+    Immediate operator()(const relink::cli::Logout&) const { return client_.logout(); }
+    Immediate operator()(const relink::cli::Join& c) const { return client_.join(c.channel); }
+    Immediate operator()(const relink::cli::Leave& c) const { return client_.leave(c.channel); }
+    Immediate operator()(const relink::cli::Switch& c) const { return client_.switch_channel(c.from, c.to); }
+    Immediate operator()(const relink::cli::SendChannel& c) const {
+        return only_error(client_.send_channel_message(c.channel, c.text, done()));
+    }
+    Immediate operator()(const relink::cli::SendPeer& c) const {
+        return only_error(client_.send_peer_message(c.user, c.text, done()));
+    }
+    Immediate operator()(const relink::cli::Publish& c) const {
+        return only_error(c.unpublish ? client_.unpublish(c.channel, c.stream, done())
+                                      : client_.publish(c.channel, c.stream, done()));
+    }
+    Immediate operator()(const relink::cli::SetAttributes& c) const {
+        return only_error(client_.set_local_user_attributes(c.attributes, done()));
+    }
+    Immediate operator()(const relink::cli::GetAttributes& c) const {
+        Printer& out = out_;
+        const std::string line = line_;
+        const std::string user = c.user;
+        return only_error(client_.get_user_attributes(
+            user, [&out, line, user](std::error_code error, const relink::Attributes& attributes) {
+                if (!error) {
+                    out.print({{"event", "attributes"}, {"user", user}, {"attributes", attributes}});
+                }
+                out.print(result(line, error));
+            }));
+    }
+    Immediate operator()(const relink::cli::Renew& c) const {
+        std::string token = c.token.value_or(std::string());
+        if (token.empty() && !args_.secret.empty()) {
+            token = mint(args_);
+        }
+        if (token.empty()) {
+            return make_error_code(relink::errc::invalid_argument);
+        }
+        return only_error(client_.renew_token(std::move(token), done()));
+    }
+    Immediate operator()(const relink::cli::NetworkChanged&) const {
+        client_.notify_network_changed();
+        return std::error_code{};
+    }
+    Immediate operator()(const relink::cli::ShowState&) const {
+        out_.print({{"event", "state"}, {"state", relink::to_string(client_.connection_state())}});
+        return std::nullopt;
+    }
+    Immediate operator()(const relink::cli::Sleep& c) const {
+        std::this_thread::sleep_for(c.duration);  // the command's meaning: wait
+        return std::nullopt;
+    }
+
+private:
+    /// The completion of a command that reports later: one `result` line for the line as typed.
+    [[nodiscard]] std::function<void(std::error_code)> done() const {
+        Printer& out = out_;
+        return [&out, command = line_](std::error_code error) { out.print(result(command, error)); };
+    }
+
+    /// An error returned when a command is issued is reported at once; success is reported by its completion.
+    static Immediate only_error(std::error_code error) { return error ? Immediate(error) : std::nullopt; }
+
+    relink::Client& client_;
+    const Args& args_;
+    Printer& out_;
+    const std::string& line_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -267,96 +326,20 @@ int main(int argc, char** argv) {
     }
     subscribe(*client, out);
 
-    const auto done_for = [&out](const std::string& command) {
-        return [&out, command](std::error_code error) { out.print(result(command, error)); };
-    };
-
     std::string line;
     while (std::getline(std::cin, line)) {
-        const auto w = words(line);
-        if (w.empty()) {
+        const relink::cli::ParsedLine parsed = relink::cli::parse_command(line);
+        if (parsed.blank()) {
             continue;
         }
-        const std::string& cmd = w[0];
-        std::optional<std::error_code> immediate;  // commands without a completion report at once
-        if (cmd == "quit") {
+        if (parsed.command && std::holds_alternative<relink::cli::Quit>(*parsed.command)) {
             break;
-        } else if (cmd == "login") {
-            immediate = client->login();
-        } else if (cmd == "logout") {
-            immediate = client->logout();
-        } else if (cmd == "join" && w.size() == 2) {
-            immediate = client->join(w[1]);
-        } else if (cmd == "leave" && w.size() == 2) {
-            immediate = client->leave(w[1]);
-        } else if (cmd == "switch" && w.size() == 3) {
-            immediate = client->switch_channel(w[1], w[2]);
-        } else if (cmd == "send" && w.size() >= 3) {
-            if (auto e = client->send_channel_message(w[1], rest_after(line, 2), done_for(line))) {
-                immediate = e;
-            }
-        } else if (cmd == "msg" && w.size() >= 3) {
-            if (auto e = client->send_peer_message(w[1], rest_after(line, 2), done_for(line))) {
-                immediate = e;
-            }
-        } else if ((cmd == "publish" || cmd == "unpublish") && w.size() == 3) {
-            const auto e = cmd == "publish" ? client->publish(w[1], w[2], done_for(line))
-                                            : client->unpublish(w[1], w[2], done_for(line));
-            if (e) {
-                immediate = e;
-            }
-        } else if (cmd == "attr" && w.size() >= 2) {
-            relink::Attributes attributes;
-            bool ok = true;
-            for (std::size_t i = 1; i < w.size(); ++i) {
-                const auto eq = w[i].find('=');
-                ok = ok && eq != std::string::npos && eq > 0;
-                if (ok) {
-                    attributes[w[i].substr(0, eq)] = w[i].substr(eq + 1);
-                }
-            }
-            if (!ok) {
-                immediate = make_error_code(relink::errc::invalid_argument);
-            } else if (auto e = client->set_local_user_attributes(std::move(attributes), done_for(line))) {
-                immediate = e;
-            }
-        } else if (cmd == "getattr" && w.size() == 2) {
-            const std::string user = w[1];
-            const auto e = client->get_user_attributes(
-                user, [&out, line, user](std::error_code error, const relink::Attributes& attributes) {
-                    if (!error) {
-                        out.print({{"event", "attributes"}, {"user", user}, {"attributes", attributes}});
-                    }
-                    out.print(result(line, error));
-                });
-            if (e) {
-                immediate = e;
-            }
-        } else if (cmd == "renew" && w.size() <= 2) {
-            std::string token = w.size() == 2 ? w[1] : std::string();
-            if (token.empty() && !args.secret.empty()) {
-                token = mint(args);
-            }
-            if (token.empty()) {
-                immediate = make_error_code(relink::errc::invalid_argument);
-            } else if (auto e = client->renew_token(std::move(token), done_for(line))) {
-                immediate = e;
-            }
-        } else if (cmd == "network-changed" && w.size() == 1) {
-            client->notify_network_changed();
-            immediate = std::error_code{};
-        } else if (cmd == "state" && w.size() == 1) {
-            out.print({{"event", "state"}, {"state", relink::to_string(client->connection_state())}});
-        } else if (cmd == "sleep" && w.size() == 2) {
-            char* end = nullptr;
-            const long ms = std::strtol(w[1].c_str(), &end, 10);
-            if (end != w[1].c_str() + w[1].size() || ms < 0 || ms > 3'600'000) {
-                immediate = make_error_code(relink::errc::invalid_argument);
-            } else {
-                std::this_thread::sleep_for(std::chrono::milliseconds(ms));  // the command's meaning: wait
-            }
-        } else {
+        }
+        std::optional<std::error_code> immediate;  // commands without a completion report at once
+        if (!parsed.command) {
             immediate = make_error_code(relink::errc::invalid_argument);  // unknown command or wrong arguments
+        } else {
+            immediate = std::visit(Runner(*client, args, out, line), *parsed.command);
         }
         if (immediate) {
             out.print(result(line, *immediate));

@@ -9,6 +9,7 @@
 // in struct order); decoding uses `json` (std::map: logarithmic lookups even in hostile objects with many keys).
 #include "protocol/codec.hpp"
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <climits>
@@ -225,12 +226,14 @@ std::error_code wire_error(std::error_code code) noexcept {
 }
 
 /// Durations go out as whole milliseconds, rounded up, so that a positive duration never becomes 0 (which means
-/// "never" / "no expiry"); a negative duration goes out as 0.
+/// "never" / "no expiry"); a negative duration goes out as 0. Rounding up never goes past kMaxDurationMs, the
+/// largest value the decoder accepts (within the last millisecond of Duration's range it would).
 std::uint64_t to_wire_ms(Duration duration) noexcept {
     if (duration <= Duration::zero()) {
         return 0;
     }
-    return static_cast<std::uint64_t>(std::chrono::ceil<std::chrono::milliseconds>(duration).count());
+    const auto ms = static_cast<std::uint64_t>(std::chrono::ceil<std::chrono::milliseconds>(duration).count());
+    return std::min(ms, kMaxDurationMs);
 }
 
 // ------------------------------------------------------------------------------------------- wire names

@@ -24,20 +24,29 @@ const std::set<std::string, std::less<>> kBoolFlags{"insecure-plaintext", "help"
 
 const std::set<std::string, std::less<>> kLogLevels{"trace", "debug", "info", "warn", "error", "critical", "off"};
 
-std::string add_app(Options& options, std::string_view text, std::set<std::string>& seen) {
-    const auto colon = text.find(':');
-    if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
+/// An app id and its secret, given apart (the config file's {"ID": "SECRET"}: the id may contain ':').
+std::string add_app(Options& options, std::string_view app_id, std::string_view secret, std::set<std::string>& seen) {
+    if (app_id.empty() || secret.empty()) {
         return "--app wants ID:SECRET with a non-empty id and secret";  // never echo a secret
     }
-    std::string id{text.substr(0, colon)};
+    std::string id{app_id};
     if (!is_valid_user_id(id)) {
         return "--app: invalid app id '" + id + "' (1-64 characters of a-zA-Z0-9 and !#$%&()+-:;<=.>?@[]^_{|}~,)";
     }
     if (!seen.insert(id).second) {
         return "--app: app id '" + id + "' given twice";
     }
-    options.apps[id] = std::string(text.substr(colon + 1));
+    options.apps[id] = std::string(secret);
     return {};
+}
+
+/// "ID:SECRET": the id ends at the first colon (the secret may contain colons).
+std::string add_app(Options& options, std::string_view text, std::set<std::string>& seen) {
+    const auto colon = text.find(':');
+    if (colon == std::string_view::npos) {
+        return "--app wants ID:SECRET with a non-empty id and secret";  // never echo a secret
+    }
+    return add_app(options, text.substr(0, colon), text.substr(colon + 1), seen);
 }
 
 std::optional<double> parse_double(std::string_view text);
@@ -188,6 +197,24 @@ std::string validate(Options& options) {
     return {};
 }
 
+/// An error line quotes what it was given; a control character there (a newline in an argument or a config
+/// value, a terminal escape) is written as \xNN so that the error stays one line on stderr and in logs.
+std::string one_line(std::string_view text) {
+    static constexpr std::string_view kHex = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(text.size());
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte < 0x20 || byte == 0x7F) {
+            out.append("\\x").push_back(kHex[byte >> 4U]);
+            out.push_back(kHex[byte & 0xFU]);
+        } else {
+            out.push_back(c);
+        }
+    }
+    return out;
+}
+
 }  // namespace
 
 std::optional<HostPort> parse_host_port(std::string_view text) {
@@ -260,7 +287,9 @@ bool is_loopback_host(std::string_view host) {
     return parts == 4;
 }
 
-std::string apply_config_json(std::string_view text, Options& options) {
+namespace {
+
+std::string apply_config(std::string_view text, Options& options) {
     const Json config = Json::parse(text, nullptr, /*allow_exceptions=*/false, /*ignore_comments=*/true);
     if (config.is_discarded()) {
         return "--config: not valid JSON";
@@ -305,7 +334,7 @@ std::string apply_config_json(std::string_view text, Options& options) {
                     if (!secret.is_string()) {
                         return where + ": the secret of app '" + id + "' must be a string";
                     }
-                    if (auto error = add_app(options, id + ":" + secret.get<std::string>(), apps_seen);
+                    if (auto error = add_app(options, id, secret.get_ref<const std::string&>(), apps_seen);
                         !error.empty()) {
                         return "--config: " + error;
                     }
@@ -338,7 +367,15 @@ std::string apply_config_json(std::string_view text, Options& options) {
     return {};
 }
 
-ParsedOptions parse_options(const std::vector<std::string>& args) {
+}  // namespace
+
+std::string apply_config_json(std::string_view text, Options& options) {
+    return one_line(apply_config(text, options));
+}
+
+namespace {
+
+ParsedOptions parse(const std::vector<std::string>& args) {
     ParsedOptions result;
     Options options;
     // Split "--name=value", check every flag, and find --config first (flags override the file).
@@ -429,6 +466,14 @@ ParsedOptions parse_options(const std::vector<std::string>& args) {
         return result;
     }
     result.options = std::move(options);
+    return result;
+}
+
+}  // namespace
+
+ParsedOptions parse_options(const std::vector<std::string>& args) {
+    ParsedOptions result = parse(args);
+    result.error = one_line(result.error);
     return result;
 }
 
