@@ -1152,11 +1152,12 @@ bool closed_by_server(int fd, std::chrono::milliseconds timeout) {
 }
 
 TEST_F(RelinkdTest, AClientThatStopsReadingIsDisconnectedAndTheOthersAreServed) {
-    // Real keep-alive timings (6 s), so that only the reading speed decides; no rate limit in the way.
+    // Server timings stretched ×100 (keep-alive 600 s), so that only the reading speed decides even on a slow
+    // (sanitizer) build: the stalled client's heartbeats do not arrive either. No rate limit in the way.
     server_->signal(SIGTERM);
     ASSERT_EQ(server_->wait_exit(5s), 0);
     std::filesystem::remove(ca_file_);
-    start({"--time-scale", "1", "--limit", "messages-per-second=100000", "--limit", "message-burst=100000"});
+    start({"--time-scale", "100", "--limit", "messages-per-second=100000", "--limit", "message-burst=100000"});
     faultproxy::FaultProxy proxy("127.0.0.1", port_);
     WsTestClient::Config config;
     config.port = proxy.port();
