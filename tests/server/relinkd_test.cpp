@@ -1177,11 +1177,17 @@ TEST_F(RelinkdTest, AClientThatStopsReadingIsDisconnectedAndTheOthersAreServed) 
     const std::string payload(30 * 1024, 'x');
     bool dropped = false;
     // Up to ~18 MB towards the slow reader: more than the proxy, both kernels' buffers and relinkd's 4 MiB queue.
-    for (int i = 0; i < 600 && !dropped; ++i) {
-        talker->send(channel_message("lobby", payload));
-        if (i % 50 == 49) {
-            dropped = server_->stderr_text().find("reads too slowly") != std::string::npos;
+    // In batches of 20, each acknowledged before the next, so the talker's own queue stays short (a slow build
+    // would otherwise leave its later requests minutes behind).
+    for (int batch = 0; batch < 30 && !dropped; ++batch) {
+        proto::RequestId last = 0;
+        for (int i = 0; i < 20; ++i) {
+            const auto m = channel_message("lobby", payload);
+            last = m.request_id;
+            talker->send(m);
         }
+        ASSERT_TRUE(reply_to(*talker, last, 60s)) << "the talker's batch " << batch << " was not acknowledged";
+        dropped = server_->stderr_text().find("reads too slowly") != std::string::npos;
     }
     const auto deadline = std::chrono::steady_clock::now() + 10s;
     while (!dropped && std::chrono::steady_clock::now() < deadline) {  // bounded: relinkd logs it when it drops
