@@ -642,8 +642,11 @@ void ClientCore::handle(TimePoint now, proto::LoginOk& m) {
     if (m.negotiated.heartbeat_interval > Duration::zero()) {
         heartbeat_interval_ = std::min(heartbeat_interval_, m.negotiated.heartbeat_interval);
     }
-    if (!last_peer_seen_) {
-        last_peer_seen_ = m.peer_position;  // from here on, a reconnect asks for the peer messages it missed
+    // From here on, a reconnect asks for the peer messages it missed. A position of another epoch is the old
+    // server's (it lost its history in a restart): the server only backfills after a position of its own epoch,
+    // so keeping the old one would lose, silently, what a later outage on this server misses.
+    if (!last_peer_seen_ || last_peer_seen_->epoch != m.peer_position.epoch) {
+        last_peer_seen_ = m.peer_position;
     }
 
     const bool first = phase_ == Phase::first_login;
@@ -723,8 +726,11 @@ void ClientCore::channel_joined(const std::string& name, Channel& channel) {
 }
 
 void ClientCore::apply_snapshot(const proto::ChannelSnapshot& snapshot, Channel& channel) {
+    // From here on, a reconnect asks for what it missed. An old epoch's position is kept on purpose: the snapshot's
+    // position is the channel's current one, after the history the server backfills when it sees an old epoch;
+    // the first message of the new epoch replaces it.
     if (!channel.last_seen) {
-        channel.last_seen = snapshot.position;  // from here on, a reconnect asks for what it missed
+        channel.last_seen = snapshot.position;
     }
     std::map<std::string, std::set<std::string>> now_members;
     for (const auto& member : snapshot.members) {

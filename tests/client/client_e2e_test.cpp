@@ -1506,6 +1506,46 @@ TEST_F(ServerGoneE2e, MessagesAfterARestartAreNotTakenForDuplicates) {
     EXPECT_EQ(payloads(bob_->events, {}), want);
 }
 
+// Regression (found by the chaos soak): after a server restart the client kept the old server's last_peer_seen
+// (another epoch), so when a later outage on the new server was resumed, the server could not backfill the peer
+// messages it had missed (it backfills only after a position of its own epoch): they were lost silently. Now the
+// client takes the new server's peer position at login when the epoch changed.
+TEST_F(ServerGoneE2e, PeerMessagesMissedInAnOutageAfterARestartAreBackfilled) {
+    start_server(kScale);
+    const auto port = server().port();
+    FaultProxy proxy("127.0.0.1", port);
+    alice_ = party(config("alice", Profile::rtm, kScale, port));
+    bob_ = party(config("bob", Profile::rtm, kScale, proxy.port()));
+    for (auto* p : {alice_.get(), bob_.get()}) {
+        ASSERT_FALSE((*p)->login());
+        ASSERT_TRUE(p->events.wait_state(State::connected, Reason::login_success, 0, 10s));
+    }
+    Completions& sent = done_;
+    ASSERT_FALSE((*alice_)->send_peer_message("bob", "p1", sent.expect("p")));
+    ASSERT_TRUE(bob_->events.wait_count<MessageReceived>(1, {}, 5s));
+
+    const auto alice_mark = alice_->events.size();
+    const auto bob_mark = bob_->events.size();
+    ASSERT_TRUE(servers_.front()->kill_now());
+    servers_.front().reset();
+    ASSERT_NO_FATAL_FAILURE(restart_in_place(port));
+    ASSERT_TRUE(alice_->events.wait_index<ContinuityReport>({}, alice_mark, 10s));
+    ASSERT_TRUE(bob_->events.wait_index<ContinuityReport>({}, bob_mark, 10s));
+
+    // A short outage on the new server (well within the 3 s presence timeout): resumed, with a backfill.
+    const auto before_outage = bob_->events.size();
+    proxy.set_mode(Mode::blackhole);
+    ASSERT_TRUE(bob_->events.wait_state(State::reconnecting, Reason::interrupted, before_outage, 10s));
+    ASSERT_FALSE((*alice_)->send_peer_message("bob", "p2", sent.expect("p")));
+    ASSERT_FALSE((*alice_)->send_peer_message("bob", "p3", sent.expect("p")));
+    ASSERT_TRUE(sent.wait_total(3, 5s));
+    repair(proxy);
+    ASSERT_TRUE(bob_->events.wait_state(State::connected, Reason::login_success, before_outage, 10s));
+    EXPECT_TRUE(bob_->events.wait_count<MessageReceived>(3, {}, 5s));
+    EXPECT_EQ(payloads(bob_->events, {}), (std::vector<std::string>{"p1", "p2", "p3"}));
+    EXPECT_EQ(sent.results()["p"], std::vector<std::error_code>(3, std::error_code{}));
+}
+
 // ===================================================================================== messages across outages
 
 class MessagesE2e : public ClientE2e {
