@@ -128,6 +128,9 @@ int main(int argc, char** argv) {
         if (e.dropped != 0) {
             text << ", " << e.dropped << " lost (too many while you were away)";
         }
+        if (e.server_restarted) {
+            text << "; the server restarted, so messages sent to you just before may be missing";
+        }
         console.say(text.str());
     });
     client.on_token_privilege_will_expire(

@@ -95,9 +95,9 @@ struct ClientConfig {
     LogLevel log_level{LogLevel::warn};       ///< lines below this level are not produced
     LogHandler log_handler;                   ///< receives the log lines; empty: they go to stderr
     std::size_t max_queued_operations{1024};  ///< sends, publishes ... kept while the link is down
-    /// Seed of the client's randomness: backoff jitter, and also its instance id and message-id prefix. 0 = random
-    /// per client (the default; use a fixed seed only to reproduce a test). Two clients of one user must never
-    /// share a non-zero seed: the server would take one's sends for re-sends of the other's and drop them.
+    /// Seed of the backoff jitter. 0 = random per client (the default; use a fixed seed only to reproduce a test).
+    /// The instance id and the message ids are random whatever the seed, so clients that share a seed never take
+    /// each other's sends for re-sends.
     std::uint64_t seed{0};
     TokenProvider token_provider;  ///< asked for a fresh token before an attempt; may be empty
 };

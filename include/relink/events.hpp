@@ -87,6 +87,10 @@ struct ContinuityReport {
     bool resumed{false};          ///< the server kept the session: peers saw nothing
     std::uint64_t backfilled{0};  ///< messages the server delivers as backfill after this reconnect
     std::uint64_t dropped{0};     ///< messages missed that will not be delivered (window, count or queue limits)
+    /// The server lost its history since the last login (it restarted: its positions have a new epoch). What it
+    /// held for this user and what was in flight to it when it went away cannot be counted in `dropped`: resync
+    /// from your own source of truth if you need every message.
+    bool server_restarted{false};
 };
 /// The token expires within `token_warning_lead` (30 s): renew it with Client::renew_token(). Fired while CONNECTED.
 struct TokenPrivilegeWillExpire {};

@@ -199,7 +199,8 @@ void subscribe(relink::Client& client, Printer& out) {
                    {"outage_ms", std::chrono::duration_cast<std::chrono::milliseconds>(e.outage).count()},
                    {"resumed", e.resumed},
                    {"backfilled", e.backfilled},
-                   {"dropped", e.dropped}});
+                   {"dropped", e.dropped},
+                   {"server_restarted", e.server_restarted}});
     });
     client.on_token_privilege_will_expire([&out](const TokenPrivilegeWillExpire&) {
         out.print({{"event", "token_privilege_will_expire"}});

@@ -223,7 +223,10 @@ public:
         core_config.timings = config_.timings.value_or(timings_for(config_.profile)).scaled(config_.time_scale);
         core_config.app_id = config_.app_id;
         core_config.max_queued_operations = config_.max_queued_operations;
-        core_config.seed = config_.seed != 0 ? config_.seed : std::random_device{}();
+        std::random_device random;
+        core_config.seed = config_.seed != 0 ? config_.seed : random();
+        // Message ids must differ between instances even when the seed is fixed (found by the chaos soak).
+        core_config.instance_salt = (std::uint64_t{random()} << 32U) ^ random();
         core_ = std::make_unique<core::ClientCore>(core_config);  // throws std::invalid_argument on bad timings
         proxy_ = config_.proxy;
         if (own_io_) {

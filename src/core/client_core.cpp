@@ -44,7 +44,7 @@ ClientCore::ClientCore(Config config)
     if (config_.max_queued_operations == 0) {
         throw std::invalid_argument("relink: max_queued_operations must be at least 1");
     }
-    instance_tag_ = rng_();
+    instance_tag_ = rng_() ^ config_.instance_salt;
     heartbeat_interval_ = config_.timings.heartbeat_interval;
 }
 
@@ -645,7 +645,8 @@ void ClientCore::handle(TimePoint now, proto::LoginOk& m) {
     // From here on, a reconnect asks for the peer messages it missed. A position of another epoch is the old
     // server's (it lost its history in a restart): the server only backfills after a position of its own epoch,
     // so keeping the old one would lose, silently, what a later outage on this server misses.
-    if (!last_peer_seen_ || last_peer_seen_->epoch != m.peer_position.epoch) {
+    const bool server_restarted = last_peer_seen_ && last_peer_seen_->epoch != m.peer_position.epoch;
+    if (!last_peer_seen_ || server_restarted) {
         last_peer_seen_ = m.peer_position;
     }
 
@@ -704,6 +705,7 @@ void ClientCore::handle(TimePoint now, proto::LoginOk& m) {
         report.resumed = m.resumed;
         report.backfilled = m.backfilled;
         report.dropped = m.dropped;
+        report.server_restarted = server_restarted;
         emit(report);
     }
     outage_since_.reset();

@@ -47,6 +47,11 @@ struct Config {
     std::string app_id;
     std::size_t max_queued_operations{1024};  ///< bound of the outbound queue (sends, publishes, ...)
     std::uint64_t seed{0};                    ///< seed of the jitter; give every client its own
+    /// Mixed into the instance tag (the prefix of every message id). The server de-duplicates message ids per user,
+    /// so two instances of one user must never share a tag: the Client sets this from a random source always, so
+    /// that a fixed `seed` (a test, an app restarted with one) fixes the jitter but not the message ids. The
+    /// simulation leaves it 0 and stays deterministic.
+    std::uint64_t instance_salt{0};
 };
 
 /// Builds a config with the profile's default timings.

@@ -71,7 +71,8 @@ std::string describe(const Event& event) {
             },
             [&](const ContinuityReport& e) {
                 out << "continuity outage=" << ms(e.outage) << " resumed=" << (e.resumed ? "true" : "false")
-                    << " backfilled=" << e.backfilled << " dropped=" << e.dropped;
+                    << " backfilled=" << e.backfilled << " dropped=" << e.dropped
+                    << (e.server_restarted ? " server_restarted" : "");
             },
             [&](const TokenPrivilegeWillExpire&) { out << "token_privilege_will_expire"; },
             [&](const TokenExpired&) { out << "token_expired"; },

@@ -488,34 +488,41 @@ struct Hub::State {
             offline.erase(stored);
             trim_peer_log(s);
         }
-        if (t.backfill_count > 0) {
-            for (const auto& channel : m.channels) {
-                if (!channel.last_seen || refused.count(channel.channel) != 0) {
-                    continue;
-                }
-                auto data = channels.find(channel_key(s.app, channel.channel));
-                if (data == channels.end()) {
-                    continue;
-                }
-                std::vector<proto::Message> kept;
-                std::uint64_t missed = 0;
-                for (const auto& stored : data->second.history) {
-                    const bool newer =
-                        channel.last_seen->epoch != epoch || stored.message.position.seq > channel.last_seen->seq;
-                    if (!newer || stored.message.from == s.user) {
-                        continue;
-                    }
-                    ++missed;
-                    if (stored.at + t.backfill_window >= now) {
-                        kept.push_back(stored.message);
-                    }
-                }
-                if (kept.size() > t.backfill_count) {
-                    kept.erase(kept.begin(), kept.end() - static_cast<std::ptrdiff_t>(t.backfill_count));
-                }
-                dropped += missed - kept.size();
-                backfill.insert(backfill.end(), kept.begin(), kept.end());
+        // Channel messages missed while away: the newest `backfill_count` within the window come back (rtm);
+        // every other one is counted as dropped, for every profile. rtc, rtc-web and room do not backfill, but
+        // they are told how many channel messages they missed: nothing is lost silently (protocol.md).
+        for (const auto& channel : m.channels) {
+            if (!channel.last_seen || refused.count(channel.channel) != 0) {
+                continue;
             }
+            auto data = channels.find(channel_key(s.app, channel.channel));
+            if (data == channels.end()) {
+                continue;
+            }
+            const bool same_epoch = channel.last_seen->epoch == epoch;
+            const auto& history = data->second.history;
+            std::vector<proto::Message> kept;
+            std::uint64_t missed = 0;
+            if (same_epoch && !history.empty() && history.front().message.position.seq > channel.last_seen->seq + 1) {
+                // Older than what the history retains: the gap is counted whole. It may include the user's own
+                // messages (the history that would tell is gone), so this part is an upper bound.
+                missed += history.front().message.position.seq - channel.last_seen->seq - 1;
+            }
+            for (const auto& stored : history) {
+                const bool newer = !same_epoch || stored.message.position.seq > channel.last_seen->seq;
+                if (!newer || stored.message.from == s.user) {
+                    continue;
+                }
+                ++missed;
+                if (t.backfill_count > 0 && stored.at + t.backfill_window >= now) {
+                    kept.push_back(stored.message);
+                }
+            }
+            if (kept.size() > t.backfill_count) {
+                kept.erase(kept.begin(), kept.end() - static_cast<std::ptrdiff_t>(t.backfill_count));
+            }
+            dropped += missed - kept.size();
+            backfill.insert(backfill.end(), kept.begin(), kept.end());
         }
 
         proto::LoginOk ok;

@@ -120,6 +120,71 @@ TEST(HubWithClients, BackfillFollowsTheWindowAndTheCount) {
     EXPECT_EQ(got, want);
 }
 
+// Profiles without backfill are still told how many channel messages they missed (found by the chaos soak: they
+// were neither delivered nor counted). Within the presence (resumed) and after it (not resumed).
+class HubMissedChannelMessages : public ::testing::TestWithParam<std::pair<Profile, long long>> {};
+
+TEST_P(HubMissedChannelMessages, AreCountedAsDroppedWhenTheProfileDoesNotBackfill) {
+    const auto [profile, outage_s] = GetParam();
+    HubPair pair(profile);
+    auto& world = *pair.world;
+    const TimePoint t3 = pair.break_link(5000);
+    for (int i = 1; i <= 7; ++i) {
+        world.run_until(t3 + std::chrono::milliseconds(i * 300));
+        ASSERT_TRUE(world.call("UID2", [&](core::ClientCore& c, TimePoint now) {
+            return c.send_channel_message(now, "ch", "missed" + std::to_string(i));
+        }));
+    }
+    world.run_until(t3 + std::chrono::seconds(outage_s));
+    world.set_link("UID1", LinkMode::pass);
+    world.run_until(t3 + std::chrono::seconds(outage_s) + 60s);
+    ASSERT_TRUE(world.call(
+        "UID2", [&](core::ClientCore& c, TimePoint now) { return c.send_channel_message(now, "ch", "after"); }));
+    world.run_until(t3 + std::chrono::seconds(outage_s) + 62s);
+
+    const auto reports = events_of<core::ContinuityReport>(world, "UID1");
+    ASSERT_EQ(reports.size(), 1U);
+    EXPECT_EQ(reports[0].second.resumed, outage_s < 10);
+    EXPECT_EQ(reports[0].second.backfilled, 0U);
+    EXPECT_EQ(reports[0].second.dropped, 7U);
+    std::vector<std::string> got;
+    for (const auto& [at, m] : events_of<core::MessageReceived>(world, "UID1")) {
+        got.push_back(m.payload);
+    }
+    EXPECT_EQ(got, std::vector<std::string>{"after"});
+}
+
+INSTANTIATE_TEST_SUITE_P(Profiles, HubMissedChannelMessages,
+                         ::testing::Values(std::pair{Profile::rtc, 8LL}, std::pair{Profile::rtc_web, 8LL},
+                                           std::pair{Profile::room, 8LL}, std::pair{Profile::rtc, 25LL},
+                                           std::pair{Profile::room, 100LL}),
+                         [](const ::testing::TestParamInfo<HubMissedChannelMessages::ParamType>& param) {
+                             std::string name(to_string(param.param.first));
+                             name.erase(std::remove(name.begin(), name.end(), '-'), name.end());
+                             return name + "_outage_" + std::to_string(param.param.second) + "s";
+                         });
+
+TEST(HubWithClients, AChannelGapOlderThanTheHistoryIsCountedWhole) {
+    HubConfig config;
+    config.limits.history_per_channel = 4;
+    HubPair pair(Profile::rtm, config);
+    auto& world = *pair.world;
+    const TimePoint t3 = pair.break_link(10'000);
+    for (int i = 1; i <= 10; ++i) {
+        world.run_until(t3 + std::chrono::milliseconds(i * 200));
+        ASSERT_TRUE(world.call("UID2", [&](core::ClientCore& c, TimePoint now) {
+            return c.send_channel_message(now, "ch", "m" + std::to_string(i));
+        }));
+    }
+    world.run_until(t3 + 8s);
+    world.set_link("UID1", LinkMode::pass);
+    world.run_until(t3 + 60s);
+    const auto reports = events_of<core::ContinuityReport>(world, "UID1");
+    ASSERT_EQ(reports.size(), 1U);
+    EXPECT_EQ(reports[0].second.backfilled, 4U);  // the history's 4, all within the window
+    EXPECT_EQ(reports[0].second.dropped, 6U);     // 6 fell out of the history
+}
+
 TEST(HubWithClients, PeerQueueOverflowIsReportedAsDropped) {
     HubConfig config;
     config.limits.peer_queue_per_user = 5;
@@ -230,7 +295,16 @@ TEST(HubWithClients, AServerRestartStartsANewEpochAndClientsRejoin) {
         const auto reports = events_of<core::ContinuityReport>(world, who);
         ASSERT_EQ(reports.size(), 1U) << who;
         EXPECT_FALSE(reports[0].second.resumed) << who;
+        EXPECT_TRUE(reports[0].second.server_restarted) << who;  // the app learns the history is gone
     }
+    // A later outage on the same server is not a restart.
+    const TimePoint t3 = pair.break_link(25'000);
+    world.run_until(t3 + 8s);
+    world.set_link("UID1", LinkMode::pass);
+    world.run_until(t3 + 30s);
+    const auto reports = events_of<core::ContinuityReport>(world, "UID1");
+    ASSERT_EQ(reports.size(), 2U);
+    EXPECT_FALSE(reports[1].second.server_restarted);
 }
 
 // ============================================================================ the hub by hand

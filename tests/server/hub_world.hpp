@@ -89,6 +89,7 @@ public:
             output_.close(conn);  // a crash: no goodbye
         }
         open_.clear();
+        ++config_.epoch;  // like relinkd, which picks a new random epoch at every start
         make_hub();
     }
     [[nodiscard]] std::set<std::string> members(const std::string& channel) const override {
