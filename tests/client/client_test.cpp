@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -56,6 +57,39 @@ TEST_F(ClientTest, TwoClientsLogInJoinAndTalk) {
     // A call that cannot work now fails at once with a clear code.
     EXPECT_EQ(alice.login(), make_error_code(errc::already_logged_in));
     EXPECT_EQ(alice.send_channel_message("bad/name", "x"), make_error_code(errc::invalid_channel_name));
+}
+
+// Two instances of one user made with the same fixed seed (an app restarted with a fixed seed, a test), the second
+// taking the session over: the server de-duplicates message ids per user session, so the second instance's sends
+// must not reuse the first one's ids, or they are acknowledged and never delivered (found by the chaos soak).
+TEST_F(ClientTest, InstancesWithTheSameSeedNeverShareMessageIds) {
+    Recorder bob_events;
+    Client bob(config("bob", server_->port()));
+    bob_events.attach(bob);
+    ASSERT_FALSE(bob.login());
+    ASSERT_TRUE(bob_events.wait_state(ConnectionState::connected, ConnectionReason::login_success));
+    ClientConfig same_seed = config("alice", server_->port());
+    same_seed.seed = 42;
+    std::vector<std::unique_ptr<Recorder>> recorders;  // outlive the clients that call them
+    std::vector<std::unique_ptr<Client>> instances;
+    for (const char* text : {"from the first instance", "from the second instance"}) {
+        instances.push_back(std::make_unique<Client>(same_seed));
+        Client& alice = *instances.back();
+        Recorder& alice_events = *recorders.emplace_back(std::make_unique<Recorder>());
+        alice_events.attach(alice);
+        ASSERT_FALSE(alice.login());  // the second one displaces the first (REMOTE_LOGIN), same session on the server
+        ASSERT_TRUE(alice_events.wait_state(ConnectionState::connected, ConnectionReason::login_success));
+        std::promise<std::error_code> sent;
+        ASSERT_FALSE(alice.send_peer_message("bob", text, [&](std::error_code e) { sent.set_value(e); }));
+        auto result = sent.get_future();
+        ASSERT_EQ(result.wait_for(10s), std::future_status::ready);
+        EXPECT_FALSE(result.get());
+    }
+    ASSERT_TRUE(bob_events.wait_count<MessageReceived>(2)) << bob_events.dump();
+    const auto messages = bob_events.all<MessageReceived>();
+    ASSERT_EQ(messages.size(), 2U);
+    EXPECT_EQ(messages[0].payload, "from the first instance");
+    EXPECT_EQ(messages[1].payload, "from the second instance");
 }
 
 TEST_F(ClientTest, ASilentLinkGoesReconnectingAndComesBack) {

@@ -93,8 +93,8 @@ struct Options {
     std::string json;
     std::set<std::string> disabled;  // fault kinds left out (--no-fault KIND)
     bool verbose{false};
-    bool allow_silent_channel_gap{false};  // do not fail on the known hub bug (still counted and printed)
-    bool allow_stale_peer_epoch{false};    // do not fail on the known SDK bug (still counted and printed)
+    bool allow_silent_channel_gap{false};  // for builds before the fix of finding 1 (still counted)
+    bool allow_stale_peer_epoch{false};    // for builds before the fix of finding 2 (still counted)
 };
 
 /// Set by SIGINT / SIGTERM: the fault phase ends early and the soak summarizes and cleans up as usual.
@@ -175,6 +175,7 @@ struct Slot {
     bool peer_since_restart{true};  // a peer message was delivered since the last server restart
     std::uint64_t seg{1};
     bool in_seg{false};
+    bool restart_unreported{false};  // relinkd restarted since this client's last ContinuityReport / first login
     std::map<std::uint64_t, std::uint64_t> dropped_by_seg;
     std::map<std::uint64_t, std::string> seg_end_cause;
     std::vector<std::uint64_t> pending;  // ledger ids with an accountable, unsettled Recv for this client
@@ -287,6 +288,8 @@ private:
     std::uint64_t late_{0};
     std::uint64_t dropped_reported_{0};
     std::uint64_t continuity_reports_{0};
+    std::uint64_t restart_reports_flagged_{0};    // first report after a restart, server_restarted set
+    std::uint64_t restart_reports_unflagged_{0};  // ... not set (the old server's, handled after the kill)
     std::uint64_t foreign_{0};
     std::uint64_t relogins_{0};
     std::uint64_t stuck_{0};
@@ -385,6 +388,7 @@ void Soak::server_fault(bool kill) {
         for (auto& s : slots_) {
             end_segment(*s, kind);
             s->peer_since_restart = false;
+            s->restart_unreported = true;
         }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(uniform(100, 1500))));
@@ -545,7 +549,8 @@ void Soak::on_state(Slot& s, const ConnectionStateChanged& e) {
         case ConnectionState::connected:
             if (e.previous == ConnectionState::connecting &&
                 (e.reason == ConnectionReason::login_success || e.reason == ConnectionReason::join_success)) {
-                s.in_seg = true;  // a first login: a new segment
+                s.in_seg = true;               // a first login: a new segment
+                s.restart_unreported = false;  // a new Client: it has no history to lose
             }
             break;
         default: break;
@@ -574,6 +579,16 @@ void Soak::on_continuity(Slot& s, const ContinuityReport& r) {
         s.in_seg = true;  // back on a restarted server: a new segment
     }
     s.dropped_by_seg[s.seg] += r.dropped;
+    // ContinuityReport.server_restarted must never claim a restart that did not happen. (The converse can race: a
+    // report from the old server may be handled just after the soak killed it, so a missing flag is only counted.)
+    if (r.server_restarted && !s.restart_unreported) {
+        violation("restart_report", s.user + ": ContinuityReport.server_restarted without a server restart");
+    } else if (!r.server_restarted && s.restart_unreported) {
+        ++restart_reports_unflagged_;
+    } else if (r.server_restarted) {
+        ++restart_reports_flagged_;
+    }
+    s.restart_unreported = false;
     s.last_continuity = Clock::now();
     s.backfill_burst.clear();
 }
@@ -1300,6 +1315,8 @@ int Soak::summarize(double wall) {
         << backfilled_deliveries_ << ")\n";
     out << "reported dropped (ContinuityReport.dropped): " << dropped_reported_ << " in " << continuity_reports_
         << " reports; flagged-missing explained by dropped: " << explained << "\n";
+    out << "first reports after a server restart: server_restarted " << restart_reports_flagged_
+        << ", not flagged (the old server's, handled after the kill) " << restart_reports_unflagged_ << "\n";
     out << "excused (receiver's segment ended before delivery): " << excused_total << " —";
     std::map<std::string, std::uint64_t> by_kind;
     for (const auto& [k, v] : excused_) {
@@ -1310,17 +1327,16 @@ int Soak::summarize(double wall) {
     }
     out << "\nlate (flagged, delivered later): " << late_ << "\n";
     out << "LOST: " << lost << " (of which " << lost_known
-        << " are the KNOWN BUG 'silent channel gap': channel messages a rtc / rtc-web / room receiver missed during an "
-           "outage are neither delivered nor counted in ContinuityReport.dropped — relinkd's hub counts drops only "
-           "when the profile has backfill, src/server/hub.cpp `if (t.backfill_count > 0)`"
+        << " look like the FIXED BUG 'silent channel gap' (finding 1 in docs/reliability.md): channel messages a rtc / "
+           "rtc-web / room receiver missed during an outage, neither delivered nor counted in "
+           "ContinuityReport.dropped"
         << (opt_.allow_silent_channel_gap ? "; tolerated by --allow-silent-channel-gap" : "") << ")\n";
     out << "  of which " << lost_stale
-        << " are the KNOWN BUG 'stale peer epoch': peer messages queued for a receiver that had no peer message "
-           "since a server restart, missed in an outage resumed on the new server, are neither delivered nor counted "
-           "(the SDK keeps the old server's last_peer_seen: src/core/client_core.cpp `if (!last_peer_seen_)`; the hub "
-           "backfills peer messages only for its own epoch: src/server/hub.cpp `m.last_peer_seen->epoch == epoch`)"
+        << " look like the FIXED BUG 'stale peer epoch' (finding 2): peer messages queued for a receiver that had no "
+           "peer message since a server restart, missed in an outage resumed on the new server, neither delivered "
+           "nor counted"
         << (opt_.allow_stale_peer_epoch ? "; tolerated by --allow-stale-peer-epoch" : "") << "\n";
-    out << "  of which " << (lost - lost_known - lost_stale) << " are NOT explained by a known bug\n";
+    out << "  of which " << (lost - lost_known - lost_stale) << " match neither\n";
     for (const auto& d : lost_detail) {
         out << "  lost: " << d << "\n";
     }
