@@ -10,6 +10,7 @@
 // Options::max_buffered_bytes: a full queue stops the reads, so TCP flow control pushes back on the sender.
 #include "faultproxy/fault_proxy.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -51,6 +52,20 @@ std::string_view to_string(Mode mode) noexcept {
 }
 
 namespace {
+
+/// Asio opens sockets without SOCK_CLOEXEC: a child that the process starts later (a test starting relinkd) would
+/// inherit every proxied connection, and a reset or close by the proxy would not reach the peer while the child
+/// holds a duplicate (docs/reliability.md, finding 5).
+template <class Socket>
+void mark_close_on_exec(Socket& socket) {
+    if (socket.is_open()) {
+        const int fd = socket.native_handle();
+        const int flags = ::fcntl(fd, F_GETFD);
+        if (flags >= 0) {
+            ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+        }
+    }
+}
 
 constexpr std::size_t kReadSize = 16 * 1024;
 constexpr std::size_t kMaxBurst = 64 * 1024;
@@ -338,6 +353,7 @@ private:
         }
         connect_timer_.cancel();
         started_ = true;
+        mark_close_on_exec(upstream_);
         if (ec) {
             ++proxy_.counters_.connect_failures;
             if (!dead_) {
@@ -562,6 +578,7 @@ FaultProxy::Impl::Impl(Options options) : options_(std::move(options)) {
 #if defined(SO_REUSEPORT)
     // Best effort: without it, leaving `refuse` still works unless another socket took the port meanwhile.
     port_holder_.open(listen_endpoint_.protocol(), ec);
+    mark_close_on_exec(port_holder_);
     if (!ec) {
         port_holder_.set_option(tcp::socket::reuse_address(true), ec);
     }
@@ -614,6 +631,7 @@ void FaultProxy::Impl::run_sync(Task task) {
 void FaultProxy::Impl::open_listener() {
     error_code ec;
     acceptor_.open(listen_endpoint_.protocol(), ec);
+    mark_close_on_exec(acceptor_);
     if (!ec) {
         acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
     }
@@ -670,6 +688,7 @@ void FaultProxy::Impl::on_accept(const error_code& ec, tcp::socket socket) {
         return;
     }
     ++counters_.accepted;
+    mark_close_on_exec(socket);
     if (mode_ == Mode::reset || mode_ == Mode::refuse || sessions_.size() >= options_.max_connections) {
         // `refuse`: accepted by the kernel just before the listener closed; the nearest thing to a refusal now.
         ++counters_.reset;

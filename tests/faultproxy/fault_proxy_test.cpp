@@ -14,10 +14,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -696,6 +699,20 @@ TEST_F(FaultProxyTest, OptionsStartRefusingAndCapConnections) {
     ASSERT_EQ(first.echo("1"), "1");
     EXPECT_TRUE(reset_at_once(capped.port()));
     EXPECT_EQ(capped.stats().connections_reset, 1u);
+}
+
+// A child started while connections are proxied inherits none of the proxy's sockets (Asio opens them without
+// SOCK_CLOEXEC; the proxy marks them). The test's own sockets are all close-on-exec, so any socket the child sees
+// leaked from the proxy. (Found by the chaos soak: relinkd, started by the test, held the proxy's connections.)
+TEST_F(FaultProxyTest, AChildProcessInheritsNoneOfItsSockets) {
+    TestClient client = TestClient::connect_or_fail(port());
+    EXPECT_EQ(client.echo("hello"), "hello");  // the client side and the upstream side are open now
+    FILE* child = ::popen("find /proc/self/fd -lname 'socket:*' 2>/dev/null | wc -l", "r");
+    ASSERT_NE(child, nullptr);
+    std::array<char, 64> out{};
+    const std::size_t n = std::fread(out.data(), 1, out.size() - 1, child);
+    ASSERT_EQ(::pclose(child), 0);
+    EXPECT_EQ(std::atoi(std::string(out.data(), n).c_str()), 0) << "sockets inherited by a child process";
 }
 
 TEST(FaultProxyMode, HasNames) {
