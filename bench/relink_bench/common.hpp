@@ -1,0 +1,126 @@
+// bench/relink_bench/common.hpp — what every part of relink-bench shares: the options of a run, the clock, the
+// stop flag set by SIGINT, percentile helpers and the result of one scenario (the shared JSON format of
+// docs/performance.md, also written by peer-bench). No Asio here: only scenarios_*.cpp pay for it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace relink::bench {
+
+using Clock = std::chrono::steady_clock;
+using Json = nlohmann::ordered_json;  // ordered: the JSON and the tables keep the order metrics were added in
+
+/// Nanoseconds on the steady clock. Every latency of the tool is a difference of two of these, taken in this one
+/// process (the fan-out payload carries the sender's value).
+inline std::int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+inline double ns_to_ms(std::int64_t ns) {
+    return static_cast<double>(ns) / 1e6;
+}
+
+/// Set by SIGINT / SIGTERM: every wait of the tool checks it, so the scenario unwinds and every child is stopped.
+extern std::atomic<bool> g_stop;
+
+/// Sleeps until `pred()` holds, `timeout` passes or g_stop is set; checks every `step`. True when `pred()` held.
+bool wait_for(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
+              std::chrono::milliseconds step = std::chrono::milliseconds(5));
+/// Sleeps `d` unless g_stop is set meanwhile (checked every 20 ms).
+void sleep_unless_stopped(std::chrono::milliseconds d);
+
+/// Everything a run can be told on the command line (main.cpp parses it; `relink-bench --help` lists it).
+struct Options {
+    std::string relinkd;                 ///< the relinkd binary (default: next to relink-bench)
+    std::vector<std::string> scenarios;  ///< in the order given; "all" expands to every scenario
+    std::string json_file;               ///< --json FILE
+    unsigned threads{2};                 ///< io threads of the clients' shared io_context
+    unsigned relinkd_threads{1};         ///< relinkd --threads (1: the comparison with a single-threaded broker)
+    std::size_t concurrency{100};        ///< logins in flight while a fleet ramps up
+    std::size_t channel_size{100};       ///< users per channel in connect / idle / storm (0 = no channel)
+    std::size_t clients{1000};           ///< connect
+    std::vector<std::size_t> idle_sessions{1000};
+    unsigned idle_seconds{5};
+    std::size_t members{1000};  ///< fanout
+    std::size_t messages{100};  ///< fanout
+    double rate{50};            ///< fanout: messages per second from the publisher
+    std::size_t payload_bytes{64};
+    std::vector<std::size_t> storm_clients{1000};
+    std::vector<std::string> storm_kinds{"kill", "drain"};
+    std::size_t detect_runs{5};
+    std::vector<double> outages{0, 2, 6, 12};
+    std::size_t outage_runs{3};
+    std::size_t restart_runs{10};
+    unsigned restart_delay_ms{0};  ///< between relinkd's death and the start of its replacement
+    double dup_seconds{20};
+    unsigned relogin_delay_ms{1000};  ///< dup_login: the naive app logs in again this long after ABORTED
+    std::size_t backlog_cap{100};
+    std::vector<std::size_t> backlog_messages;  ///< default: cap / 2 and 2 × cap
+    std::vector<std::string> relinkd_args;      ///< more relinkd flags (--relinkd-arg, repeatable)
+    bool verbose{false};
+};
+
+/// The names `--scenario` accepts, in the order `all` runs them.
+const std::vector<std::string>& all_scenarios();
+
+/// Percentile (nearest rank) of `v` in [0, 100]; nullopt when v is empty.
+std::optional<double> percentile(std::vector<double> v, double p);
+/// Sets metrics[prefix + "_p50"] ... for each of `ps` ("p50", "p90", "p99", "p999", "max"); null when no sample.
+void add_percentiles(Json& metrics, const std::string& prefix, const std::vector<double>& samples,
+                     const std::vector<std::string>& which);
+/// At most `cap` samples of `v` (0 = all), evenly strided and rounded to 3 decimals (the JSON stays small; the
+/// percentiles use every sample).
+std::vector<double> thin(const std::vector<double>& v, std::size_t cap);
+/// A JSON number, or null for nullopt / NaN.
+Json number_or_null(std::optional<double> v);
+
+/// One entry of "scenarios": the shared result format. `params` identify the measurement (a comparison joins on
+/// name + params), `settings` say how it was made, `metrics` are the figures, `samples` the raw series.
+struct ScenarioResult {
+    std::string name;
+    Json params = Json::object();
+    Json settings = Json::object();
+    Json metrics = Json::object();
+    Json samples = Json::object();
+    std::vector<std::string> notes;  ///< printed under the table and kept in settings.notes
+    std::string error;               ///< non-empty: the scenario did not complete; what is there is partial
+};
+
+/// The scenarios (scenarios_load.cpp, scenarios_faults.cpp). Each starts and stops its own relinkd(s).
+struct Env;  // server.hpp
+std::vector<ScenarioResult> run_connect(const Options& o, Env& env);
+std::vector<ScenarioResult> run_idle(const Options& o, Env& env);
+std::vector<ScenarioResult> run_fanout(const Options& o, Env& env);
+std::vector<ScenarioResult> run_storm(const Options& o, Env& env);
+std::vector<ScenarioResult> run_detect(const Options& o, Env& env);
+std::vector<ScenarioResult> run_outage(const Options& o, Env& env);
+std::vector<ScenarioResult> run_restart(const Options& o, Env& env);
+std::vector<ScenarioResult> run_dup_login(const Options& o, Env& env);
+std::vector<ScenarioResult> run_backlog(const Options& o, Env& env);
+
+// results.cpp
+/// The whole document: stack, command, host, started, scenarios.
+Json make_document(const std::string& command, const std::string& started, const std::vector<ScenarioResult>& all);
+/// Prints one table per scenario entry (params, metrics, notes) to stdout.
+void print_results(const std::vector<ScenarioResult>& all);
+/// `relink-bench compare A.json B.json`: exit status 0 when both files were read.
+int compare_main(const std::string& a_file, const std::string& b_file);
+/// "lower" or "higher": which way a metric is better (by its name).
+std::string better_direction(const std::string& metric);
+/// Local time now in ISO 8601 with the offset.
+std::string iso_now();
+
+// chart.cpp
+/// `relink-bench chart A.json [B.json ...] OUT_DIR`: writes the SVG charts; exit status 0 when at least one chart
+/// was written.
+int chart_main(const std::vector<std::string>& json_files, const std::string& out_dir);
+
+}  // namespace relink::bench

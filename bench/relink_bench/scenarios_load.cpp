@@ -1,0 +1,505 @@
+// bench/relink_bench/scenarios_load.cpp — the load scenarios of relink-bench: `connect` (cold login + join of a
+// fleet), `idle` (memory per idle session, relinkd and client), `fanout` (1 publisher → M members) and `storm`
+// (a fleet loses relinkd at once: SIGKILL + restart, or drain + replacement). docs/performance.md describes each.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <sstream>
+
+#include "fleet.hpp"
+
+namespace relink::bench {
+
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string channel_for(std::size_t i, std::size_t channel_size) {
+    return channel_size == 0 ? std::string() : "room-" + std::to_string(i / channel_size);
+}
+
+/// Bounded time for a ramp of n logins: a minute, or 30 ms per login if that is longer (a slow machine finishes).
+std::chrono::milliseconds ramp_budget(std::size_t n) {
+    return std::max<std::chrono::milliseconds>(60s, std::chrono::milliseconds(30 * n));
+}
+
+std::vector<double> ms_between(const Fleet& fleet, const std::atomic<std::int64_t> Probe::*from,
+                               const std::atomic<std::int64_t> Probe::*to) {
+    std::vector<double> out;
+    for (const auto& p : fleet.probes) {
+        const auto a = ((*p).*from).load();
+        const auto b = ((*p).*to).load();
+        if (a != 0 && b != 0 && b >= a) {
+            out.push_back(ns_to_ms(b - a));
+        }
+    }
+    return out;
+}
+
+void note_relinkd_error(ScenarioResult& r, const std::string& error) {
+    r.error = "relinkd: " + error;
+    std::fprintf(stderr, "relink-bench: %s: %s\n", r.name.c_str(), r.error.c_str());
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------------- connect
+
+std::vector<ScenarioResult> run_connect(const Options& o, Env& env) {
+    ScenarioResult r;
+    r.name = "connect";
+    r.params = {{"clients", o.clients}};
+    r.settings = {{"concurrency", o.concurrency},
+                  {"channel_size", o.channel_size},
+                  {"client_threads", o.threads},
+                  {"relinkd_threads", o.relinkd_threads},
+                  {"profile", "rtm"},
+                  {"load_average_before", load_average()}};
+    raise_nofile(o.clients * 2 + 1024);
+    std::string error;
+    auto server = Relinkd::launch(env, {}, error);
+    if (!server) {
+        note_relinkd_error(r, error);
+        return {r};
+    }
+    Fleet fleet(env, o.threads);
+    for (std::size_t i = 0; i < o.clients; ++i) {
+        fleet.add("c" + std::to_string(i), server->port(), channel_for(i, o.channel_size));
+    }
+    const auto cpu_before = read_cpu_us(server->pid());
+    const auto started = now_ns();
+    std::printf("connect: %zu clients, %zu logins in flight, channels of %zu\n", o.clients, o.concurrency,
+                o.channel_size);
+    const bool all = fleet.login_all(0, o.clients, o.concurrency, ramp_budget(o.clients));
+    std::int64_t last = 0;
+    std::size_t connected = 0;
+    for (const auto& p : fleet.probes) {
+        if (p->first_connected_at != 0) {
+            ++connected;
+            last = std::max<std::int64_t>(last, p->first_connected_at);
+        }
+    }
+    const auto connect_ms = ms_between(fleet, &Probe::login_at, &Probe::first_connected_at);
+    const auto join_ms = ms_between(fleet, &Probe::login_at, &Probe::joined_at);
+    add_percentiles(r.metrics, "connect_ms", connect_ms, {"p50", "p99", "max"});
+    add_percentiles(r.metrics, "join_ms", join_ms, {"p50", "p99"});
+    r.metrics["logins_per_s"] = number_or_null(
+        connected > 0 && last > started
+            ? std::optional<double>(static_cast<double>(connected) / (static_cast<double>(last - started) / 1e9))
+            : std::nullopt);
+    r.metrics["logged_in"] = connected;
+    r.metrics["relinkd_cpu_us_per_login"] = number_or_null(
+        connected > 0 ? std::optional<double>(static_cast<double>(read_cpu_us(server->pid()) - cpu_before) /
+                                              static_cast<double>(connected))
+                      : std::nullopt);
+    r.samples["connect_ms"] = thin(connect_ms, 5000);
+    if (!all) {
+        r.error = std::to_string(o.clients - connected) + " of " + std::to_string(o.clients) +
+                  " clients did not connect and join in time: " + fleet.state_summary();
+    }
+    fleet.shutdown();
+    server->terminate();
+    server->wait_exit(8s);
+    return {r};
+}
+
+// ------------------------------------------------------------------------------------------- idle
+
+std::vector<ScenarioResult> run_idle(const Options& o, Env& env) {
+    std::vector<ScenarioResult> out;
+    for (const auto n : o.idle_sessions) {
+        if (g_stop) {
+            break;
+        }
+        ScenarioResult r;
+        r.name = "idle";
+        r.params = {{"sessions", n}};
+        const auto nofile = raise_nofile(n + 1024);
+        r.settings = {{"tls", true},
+                      {"channel_size", o.channel_size},
+                      {"idle_seconds", o.idle_seconds},
+                      {"heartbeat", "profile default (rtm: a ping per second per session)"},
+                      {"rlimit_nofile", nofile},
+                      {"relinkd_threads", o.relinkd_threads},
+                      {"client_threads", o.threads},
+                      {"load_average_before", load_average()}};
+        std::string error;
+        auto server = Relinkd::launch(env, {}, error);
+        if (!server) {
+            note_relinkd_error(r, error);
+            out.push_back(r);
+            continue;
+        }
+        Fleet fleet(env, o.threads);
+        // Warm-up (relinkd-bench's method): 16 clients in and out, so OpenSSL's and Beast's one-time
+        // initialisation on both sides is in the baseline, not spread over the sessions.
+        for (std::size_t i = 0; i < 16; ++i) {
+            fleet.add("warmup-" + std::to_string(i), server->port());
+        }
+        fleet.login_all(0, 16, 16, 20s);
+        fleet.destroy_clients();
+        fleet.probes.clear();
+        sleep_unless_stopped(1000ms);
+        trim_heap();
+        const auto server_before = read_memory(server->pid());
+        const auto client_rss_before = read_memory(0).vm_rss;
+        const auto client_heap_before = heap_in_use();
+        std::printf("idle: %zu sessions (relinkd baseline %.1f MiB)\n", n,
+                    static_cast<double>(server_before.vm_rss) / 1048576.0);
+        for (std::size_t i = 0; i < n; ++i) {
+            fleet.add("i" + std::to_string(i), server->port(), channel_for(i, o.channel_size));
+        }
+        const bool all = fleet.login_all(0, n, o.concurrency, ramp_budget(n));
+        fleet.wait_presence_quiet(1000ms, 60s);
+        sleep_unless_stopped(std::chrono::seconds(o.idle_seconds));
+        const auto connected = fleet.count_connected();
+        const auto server_after = read_memory(server->pid());
+        trim_heap();
+        const auto client_rss_after = read_memory(0).vm_rss;
+        const auto client_heap_after = heap_in_use();
+        const auto metrics = read_metrics(server->admin_port());
+        const auto per = [&](std::uint64_t after, std::uint64_t before, std::size_t count) -> Json {
+            if (count == 0) {
+                return nullptr;
+            }
+            return number_or_null((static_cast<double>(after) - static_cast<double>(before)) /
+                                  static_cast<double>(count));
+        };
+        r.metrics["server_bytes_per_session"] = per(server_after.vm_rss, server_before.vm_rss, connected);
+        r.metrics["client_bytes_per_session"] = per(client_rss_after, client_rss_before, n);
+        r.metrics["client_heap_bytes_per_session"] = per(client_heap_after, client_heap_before, n);
+        r.metrics["server_anon_bytes_per_session"] = per(server_after.rss_anon, server_before.rss_anon, connected);
+        r.metrics["sessions_connected"] = connected;
+        r.settings["relinkd_rss_before"] = server_before.vm_rss;
+        r.settings["relinkd_rss_after"] = server_after.vm_rss;
+        if (const auto it = metrics.find("relink_sessions"); it != metrics.end()) {
+            r.settings["relinkd_metric_sessions"] = it->second;
+        }
+        if (!all || connected != n) {
+            r.error = std::to_string(n - connected) + " of " + std::to_string(n) +
+                      " sessions not connected: " + fleet.state_summary();
+        }
+        fleet.shutdown();
+        server->terminate();
+        server->wait_exit(8s);
+        out.push_back(r);
+    }
+    return out;
+}
+
+// ------------------------------------------------------------------------------------------- fanout
+
+std::vector<ScenarioResult> run_fanout(const Options& o, Env& env) {
+    ScenarioResult r;
+    r.name = "fanout";
+    r.params = {{"members", o.members}, {"messages", o.messages}};
+    r.settings = {{"rate_per_s", o.rate},
+                  {"payload_bytes", o.payload_bytes},
+                  {"client_threads", o.threads},
+                  {"relinkd_threads", o.relinkd_threads},
+                  {"clock", "one process, one steady clock: the payload carries the send time"},
+                  {"load_average_before", load_average()}};
+    raise_nofile(o.members * 2 + 1024);
+    std::string error;
+    auto server = Relinkd::launch(env, {}, error);
+    if (!server) {
+        note_relinkd_error(r, error);
+        return {r};
+    }
+    Fleet fleet(env, o.threads);
+    const std::string channel = "fan";
+    // Per member: the latencies it saw (written on its callback strand, read after the run under its lock).
+    struct Seen {
+        std::mutex mu;
+        std::vector<double> latency_ms;
+        std::int64_t last_at{0};
+    };
+    std::vector<std::unique_ptr<Seen>> seen;
+    std::atomic<std::uint64_t> delivered{0};
+    for (std::size_t i = 0; i < o.members; ++i) {
+        auto& p = fleet.add("m" + std::to_string(i), server->port(), channel);
+        seen.push_back(std::make_unique<Seen>());
+        Seen* s = seen.back().get();
+        p.on_message = [s, &delivered](const MessageReceived& m) {
+            const auto now = now_ns();
+            if (m.payload.rfind("fan ", 0) != 0) {
+                return;
+            }
+            const auto sent = std::strtoll(m.payload.c_str() + 4, nullptr, 10);
+            std::lock_guard lock(s->mu);
+            s->latency_ms.push_back(ns_to_ms(now - sent));
+            s->last_at = now;
+            delivered.fetch_add(1);
+        };
+    }
+    auto& publisher = fleet.add("publisher", server->port(), channel);
+    std::printf("fanout: %zu members joining\n", o.members);
+    const bool all = fleet.login_all(0, fleet.probes.size(), o.concurrency, ramp_budget(o.members));
+    // Every join is announced to every member present: wait until those announcements have been delivered.
+    fleet.wait_presence_quiet(1000ms, 120s);
+    // Members that did not make it (a first login refused or timed out on a loaded machine) are reported; the
+    // fan-out runs to those that joined.
+    std::size_t joined = 0;
+    for (std::size_t i = 0; i < o.members; ++i) {
+        joined += fleet.probes[i]->joined_at != 0 ? 1 : 0;
+    }
+    if (!all) {
+        r.notes.push_back("not every member joined: " + fleet.state_summary() + "; the fan-out went to the " +
+                          std::to_string(joined) + " that did");
+    }
+    if (publisher.joined_at == 0) {
+        r.error = "the publisher did not join: " + fleet.state_summary();
+    }
+    r.metrics["members_joined"] = joined;
+    std::atomic<std::uint64_t> accepted{0};
+    std::atomic<std::uint64_t> failed{0};
+    const auto relinkd_cpu_before = read_cpu_us(server->pid());
+    const auto self_cpu_before = read_cpu_us(getpid());
+    const auto first_send = now_ns();
+    const auto interval =
+        o.rate > 0 ? std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 / o.rate)) : std::chrono::nanoseconds(0);
+    std::printf("fanout: publishing %zu messages at %.0f/s to %zu members\n", o.messages, o.rate, o.members);
+    for (std::size_t i = 0; i < o.messages && !g_stop && r.error.empty(); ++i) {
+        const auto due = Clock::time_point(std::chrono::nanoseconds(first_send)) + interval * i;
+        std::this_thread::sleep_until(due);
+        std::string payload = "fan " + std::to_string(now_ns()) + " " + std::to_string(i) + " ";
+        if (payload.size() < o.payload_bytes) {
+            payload.append(o.payload_bytes - payload.size(), 'x');
+        }
+        const auto rc = publisher.client->send_channel_message(
+            channel, std::move(payload),
+            [&accepted, &failed](std::error_code ec) { (ec ? failed : accepted).fetch_add(1); });
+        if (rc) {
+            failed.fetch_add(1);
+        }
+    }
+    const auto expected = static_cast<std::uint64_t>(o.messages) * joined;
+    // Until everything arrived, or nothing arrived for 5 s (bounded: 120 s).
+    auto last_count = delivered.load();
+    auto last_progress = Clock::now();
+    wait_for(
+        [&] {
+            const auto d = delivered.load();
+            if (d != last_count) {
+                last_count = d;
+                last_progress = Clock::now();
+            }
+            return d >= expected || Clock::now() - last_progress > 5s;
+        },
+        120s, 10ms);
+    const auto relinkd_cpu = read_cpu_us(server->pid()) - relinkd_cpu_before;
+    const auto self_cpu = read_cpu_us(getpid()) - self_cpu_before;
+    std::vector<double> latency;
+    std::int64_t last_delivery = 0;
+    for (auto& s : seen) {
+        std::lock_guard lock(s->mu);
+        latency.insert(latency.end(), s->latency_ms.begin(), s->latency_ms.end());
+        last_delivery = std::max(last_delivery, s->last_at);
+    }
+    r.metrics["delivered_per_s"] = number_or_null(
+        last_delivery > first_send
+            ? std::optional<double>(static_cast<double>(latency.size()) / (ns_to_ms(last_delivery - first_send) / 1e3))
+            : std::nullopt);
+    add_percentiles(r.metrics, "latency_ms", latency, {"p50", "p99", "p999", "max"});
+    r.metrics["delivered"] = latency.size();
+    r.metrics["expected"] = expected;
+    r.metrics["accepted"] = accepted.load();
+    r.metrics["send_errors"] = failed.load();
+    // Where the time goes: both ends share the machine's cores, so a saturated run shows who saturates it.
+    if (!latency.empty()) {
+        r.metrics["relinkd_cpu_us_per_delivery"] =
+            number_or_null(static_cast<double>(relinkd_cpu) / static_cast<double>(latency.size()));
+        r.metrics["client_cpu_us_per_delivery"] =
+            number_or_null(static_cast<double>(self_cpu) / static_cast<double>(latency.size()));
+    }
+    r.samples["latency_ms"] = thin(latency, 20000);
+    if (latency.size() < expected && r.error.empty()) {
+        r.notes.push_back(std::to_string(expected - latency.size()) + " deliveries missing at the end");
+    }
+    fleet.shutdown();
+    server->terminate();
+    server->wait_exit(8s);
+    return {r};
+}
+
+// ------------------------------------------------------------------------------------------- storm
+
+namespace {
+
+ScenarioResult storm_once(const Options& o, Env& env, std::size_t n, const std::string& kind) {
+    ScenarioResult r;
+    r.name = "storm";
+    r.params = {{"clients", n}, {"kind", kind}};
+    const auto nofile = raise_nofile(n * 2 + 1024);
+    r.settings = {{"channel_size", o.channel_size},
+                  {"client_threads", o.threads},
+                  {"relinkd_threads", o.relinkd_threads},
+                  {"rlimit_nofile", nofile},
+                  {"restart_delay_ms", kind == "kill" ? o.restart_delay_ms : 0},
+                  {"drain_window_ms", 2000},
+                  {"tls_ticket_flag", env.ticket_flag.empty() ? Json(nullptr) : Json(env.ticket_flag)},
+                  {"load_average_before", load_average()}};
+    std::string error;
+    auto server = Relinkd::launch(env, spec_of(0, "storm-1"), error);
+    if (!server) {
+        note_relinkd_error(r, error);
+        return r;
+    }
+    const auto port = server->port();
+    Fleet fleet(env, o.threads);
+    for (std::size_t i = 0; i < n; ++i) {
+        fleet.add("s" + std::to_string(i), port, channel_for(i, o.channel_size), true);
+    }
+    std::printf("storm (%s): %zu clients connecting\n", kind.c_str(), n);
+    if (!fleet.login_all(0, n, o.concurrency, ramp_budget(n))) {
+        r.error = "not every client connected before the storm: " + fleet.state_summary();
+        fleet.shutdown();
+        return r;
+    }
+    fleet.wait_presence_quiet(1000ms, 60s);
+    sleep_unless_stopped(1000ms);
+
+    // The fault.
+    const auto t0 = now_ns();
+    for (auto& p : fleet.probes) {
+        p->back_at = 0;
+        p->reconnecting_at = 0;
+        p->fault_at = t0;
+    }
+    std::unique_ptr<Relinkd> replacement;
+    int old_exit = 0;
+    if (kind == "kill") {
+        server->kill_now();
+        old_exit = -9;
+        if (o.restart_delay_ms > 0) {
+            sleep_unless_stopped(std::chrono::milliseconds(o.restart_delay_ms));
+        }
+        replacement = Relinkd::launch(env, spec_of(port, "storm-2"), error);
+    } else {
+        // relinkd drains: every client gets Close(draining) with the spread window and comes back at a random
+        // point of it; the replacement binds the port as soon as the old one's acceptor has let it go.
+        server->terminate();
+        replacement = Relinkd::launch(env, spec_of(port, "storm-2"), error);
+    }
+    const auto up_at = replacement ? replacement->listening_at() : 0;
+    if (!replacement) {
+        note_relinkd_error(r, "no replacement: " + error);
+    }
+    // Bounded: 30 s, or 20 ms per client if longer.
+    wait_for(
+        [&] {
+            for (const auto& p : fleet.probes) {
+                if (p->back_at == 0) {
+                    return false;
+                }
+            }
+            return true;
+        },
+        std::max<std::chrono::milliseconds>(30s, std::chrono::milliseconds(20 * n)), 10ms);
+    if (kind == "drain") {
+        old_exit = server->wait_exit(8s);
+    }
+    std::vector<double> back_ms;
+    std::size_t visible = 0;
+    for (const auto& p : fleet.probes) {
+        if (p->back_at != 0) {
+            back_ms.push_back(ns_to_ms(p->back_at - t0));
+        }
+        visible += p->reconnecting_at != 0 ? 1 : 0;
+    }
+    std::sort(back_ms.begin(), back_ms.end());
+    // 99 % of all clients (not of those that came back).
+    const auto need = static_cast<std::size_t>(std::ceil(0.99 * static_cast<double>(n)));
+    r.metrics["recover99_ms"] =
+        number_or_null(back_ms.size() >= need && need > 0 ? std::optional<double>(back_ms[need - 1]) : std::nullopt);
+    r.metrics["recover50_ms"] = number_or_null(percentile(back_ms, 50));
+    r.metrics["recover_max_ms"] = number_or_null(back_ms.empty() ? std::nullopt : std::optional(back_ms.back()));
+    r.metrics["recovered_fraction"] = number_or_null(static_cast<double>(back_ms.size()) / static_cast<double>(n));
+    r.metrics["server_up_ms"] = number_or_null(up_at != 0 ? std::optional(ns_to_ms(up_at - t0)) : std::nullopt);
+    if (kind == "drain") {
+        const auto in_window = static_cast<std::size_t>(
+            std::count_if(back_ms.begin(), back_ms.end(), [](double ms) { return ms <= 2000.0; }));
+        r.metrics["recovered_within_window_fraction"] =
+            number_or_null(static_cast<double>(in_window) / static_cast<double>(n));
+    }
+    r.metrics["visible_reconnecting"] = visible;
+
+    // Attempts after the fault: counts, failures and how they spread over time (100 ms buckets).
+    std::vector<std::int64_t> starts;
+    for (auto& p : fleet.probes) {
+        std::lock_guard lock(p->mu);
+        for (const auto s : p->attempt_starts) {
+            if (s >= t0) {
+                starts.push_back(s);
+            }
+        }
+    }
+    std::sort(starts.begin(), starts.end());
+    r.metrics["attempts"] = starts.size();
+    r.metrics["failed_attempts"] = starts.size() >= back_ms.size() ? starts.size() - back_ms.size() : 0;
+    Json histogram = Json::array();
+    if (!starts.empty()) {
+        const auto buckets = static_cast<std::size_t>((starts.back() - t0) / 100'000'000) + 1;
+        std::vector<std::uint64_t> counts(buckets, 0);
+        for (const auto s : starts) {
+            ++counts[static_cast<std::size_t>((s - t0) / 100'000'000)];
+        }
+        const auto first = static_cast<std::size_t>((starts.front() - t0) / 100'000'000);
+        std::uint64_t max = 0;
+        for (std::size_t b = first; b < buckets; ++b) {
+            max = std::max(max, counts[b]);
+        }
+        const double mean = static_cast<double>(starts.size()) / static_cast<double>(buckets - first);
+        r.metrics["attempts_per_100ms_max"] = max;
+        r.metrics["attempts_per_100ms_mean"] = number_or_null(mean);
+        r.metrics["attempt_spread_max_over_mean"] = number_or_null(static_cast<double>(max) / mean);
+        for (const auto c : counts) {
+            histogram.push_back(c);
+        }
+    }
+    // TLS resumption, from the replacement's /metrics (its handshakes are the reconnects).
+    std::optional<double> resumed_ratio;
+    if (replacement) {
+        const auto metrics = read_metrics(replacement->admin_port());
+        if (const auto hs = tls_handshakes(metrics); hs && hs->first + hs->second > 0) {
+            resumed_ratio = hs->second / (hs->first + hs->second);
+            r.settings["tls_handshakes_full"] = hs->first;
+            r.settings["tls_handshakes_resumed"] = hs->second;
+        }
+    }
+    r.metrics["tls_resumed_ratio"] = number_or_null(resumed_ratio);
+    if (!resumed_ratio) {
+        r.notes.push_back("TLS resumption: n/a (this relinkd exports no full/resumed handshake counts on /metrics)");
+    }
+    r.settings["old_relinkd_exit"] = old_exit;
+    r.samples["recovered_ms"] = thin(back_ms, 5000);
+    r.samples["attempts_per_100ms"] = histogram;
+    if (back_ms.size() < n && r.error.empty()) {
+        r.error = std::to_string(n - back_ms.size()) + " of " + std::to_string(n) + " clients not back in time";
+    }
+    fleet.shutdown();
+    if (replacement) {
+        replacement->terminate();
+        replacement->wait_exit(8s);
+    }
+    return r;
+}
+
+}  // namespace
+
+std::vector<ScenarioResult> run_storm(const Options& o, Env& env) {
+    std::vector<ScenarioResult> out;
+    for (const auto n : o.storm_clients) {
+        for (const auto& kind : o.storm_kinds) {
+            if (!g_stop) {
+                out.push_back(storm_once(o, env, n, kind));
+            }
+        }
+    }
+    return out;
+}
+
+}  // namespace relink::bench

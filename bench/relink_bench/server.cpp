@@ -1,0 +1,504 @@
+// bench/relink_bench/server.cpp — relinkd as a child process, the run's certificate, /proc readings and /metrics
+// (server.hpp). Plain POSIX and OpenSSL through relinkd's own certificate generator; no Asio.
+#include "server.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "server/tls.hpp"
+
+extern char** environ;
+
+namespace relink::bench {
+
+using namespace std::chrono_literals;
+
+namespace {
+
+// Every relinkd alive, for the second SIGINT (the first lets the scenario unwind and the destructors stop them).
+std::array<std::atomic<pid_t>, 64> g_children{};
+
+void register_child(pid_t pid) {
+    for (auto& slot : g_children) {
+        pid_t empty = 0;
+        if (slot.compare_exchange_strong(empty, pid)) {
+            return;
+        }
+    }
+}
+
+void unregister_child(pid_t pid) {
+    for (auto& slot : g_children) {
+        pid_t expected = pid;
+        if (slot.compare_exchange_strong(expected, 0)) {
+            return;
+        }
+    }
+}
+
+bool write_file(const std::string& path, const std::string& text, mode_t mode) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0) {
+        return false;
+    }
+    const auto n = ::write(fd, text.data(), text.size());
+    ::close(fd);
+    return n == static_cast<ssize_t>(text.size());
+}
+
+/// Runs `program args` with stdout captured (5 s at most); for `relinkd --help`.
+std::string capture_output(const std::string& program, const std::vector<std::string>& args) {
+    int out[2];
+    if (pipe2(out, O_CLOEXEC) != 0) {
+        return {};
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, out[1], STDERR_FILENO);
+    std::vector<std::string> strings{program};
+    strings.insert(strings.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& s : strings) {
+        argv.push_back(s.data());
+    }
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    const int rc = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(out[1]);
+    std::string text;
+    if (rc == 0) {
+        const auto deadline = Clock::now() + 5s;
+        for (;;) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+            pollfd pfd{out[0], POLLIN, 0};
+            if (left <= 0 || poll(&pfd, 1, static_cast<int>(left)) <= 0) {
+                break;
+            }
+            char chunk[4096];
+            const auto n = ::read(out[0], chunk, sizeof chunk);
+            if (n <= 0) {
+                break;
+            }
+            text.append(chunk, static_cast<std::size_t>(n));
+        }
+        kill(pid, SIGKILL);  // it has exited already unless it hung; either way, reap it
+        int status = 0;
+        waitpid(pid, &status, 0);
+    }
+    ::close(out[0]);
+    return text;
+}
+
+}  // namespace
+
+void kill_registered_children() noexcept {
+    for (auto& slot : g_children) {
+        const pid_t pid = slot.load();
+        if (pid > 0) {
+            kill(pid, SIGKILL);
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------- Env
+
+bool Env::init(const std::string& relinkd_path, unsigned threads, std::vector<std::string> extra, std::string& error) {
+    relinkd = relinkd_path;
+    relinkd_threads = threads;
+    extra_args = std::move(extra);
+    if (::access(relinkd.c_str(), X_OK) != 0) {
+        error = "relinkd not found or not executable: " + relinkd + " (--relinkd PATH)";
+        return false;
+    }
+    std::string pattern = (std::filesystem::temp_directory_path() / "relink-bench-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) {
+        error = "cannot make a temporary directory";
+        return false;
+    }
+    dir = pattern;
+    // One certificate for the whole run: a replacement relinkd serves the same one, so clients trust it at once
+    // (no CA file rewritten under them) and a TLS session of the old server can resume on the new one.
+    const auto generated = relink::server::generate_self_signed();
+    if (!generated.pem) {
+        error = "cannot generate a certificate: " + generated.error;
+        return false;
+    }
+    cert_file = (dir / "cert.pem").string();
+    key_file = (dir / "key.pem").string();
+    if (!write_file(cert_file, generated.pem->certificate_pem, 0644) ||
+        !write_file(key_file, generated.pem->private_key_pem, 0600)) {
+        error = "cannot write the certificate into " + dir.string();
+        return false;
+    }
+    // TLS session resumption across restarts needs one ticket key for every relinkd of the run. Whether this
+    // relinkd has such an option is read from its --help (it is being added; without it the ratio is "n/a").
+    relinkd_help = capture_output(relinkd, {"--help"});
+    std::istringstream words(relinkd_help);
+    for (std::string w; words >> w;) {
+        if (w.rfind("--", 0) == 0 && w.find("ticket") != std::string::npos) {
+            ticket_flag = w.substr(0, w.find_first_of("=[,"));
+            break;
+        }
+    }
+    if (!ticket_flag.empty()) {
+        // 80 random bytes (the size OpenSSL's ticket-key callback uses: name, HMAC key, AES key); relinkd's
+        // documented format wins if it differs — see docs/performance.md.
+        std::random_device rd;
+        std::string key(80, '\0');
+        for (auto& c : key) {
+            c = static_cast<char>(rd() & 0xFF);
+        }
+        ticket_file = (dir / "ticket.key").string();
+        if (!write_file(ticket_file, key, 0600)) {
+            ticket_flag.clear();
+        }
+    }
+    return true;
+}
+
+Env::~Env() {
+    if (!dir.empty()) {
+        std::error_code ignored;
+        std::filesystem::remove_all(dir, ignored);
+    }
+}
+
+// ------------------------------------------------------------------------------------------- Relinkd
+
+std::unique_ptr<Relinkd> Relinkd::launch(const Env& env, const Spec& spec, std::string& error) {
+    std::vector<std::string> args{env.relinkd, "--listen", "127.0.0.1:" + std::to_string(spec.port), "--cert",
+                                  env.cert_file, "--key", env.key_file, "--app", std::string(kApp) + ":" + kSecret,
+                                  "--threads", std::to_string(env.relinkd_threads), "--log-level", "warn",
+                                  "--admin-listen", "127.0.0.1:0", "--admin-secret", kAdminSecret,
+                                  // Every client connects from 127.0.0.1: the per-address login limit (20/s) would
+                                  // refuse a fleet; publishers send faster than the per-session 50/s.
+                                  "--limit", "logins-per-second=1000000", "--limit", "login-burst=1000000", "--limit",
+                                  "messages-per-second=1000000", "--limit", "message-burst=1000000"};
+    if (!env.ticket_flag.empty()) {
+        args.insert(args.end(), {env.ticket_flag, env.ticket_file});
+    }
+    args.insert(args.end(), env.extra_args.begin(), env.extra_args.end());
+    args.insert(args.end(), spec.extra.begin(), spec.extra.end());
+
+    const auto give_up = Clock::now() + spec.bind_retry;
+    for (int attempt = 0;; ++attempt) {
+        auto server = std::unique_ptr<Relinkd>(new Relinkd);
+        server->stderr_file_ = env.dir / (spec.name + ".stderr");
+        int out[2];
+        if (pipe2(out, O_CLOEXEC) != 0) {
+            error = "pipe failed";
+            return nullptr;
+        }
+        posix_spawn_file_actions_t actions;
+        posix_spawn_file_actions_init(&actions);
+        posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+        posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, server->stderr_file_.c_str(),
+                                         O_WRONLY | O_CREAT | O_APPEND, 0644);
+        // The clients' and proxies' sockets are not close-on-exec (Asio): relinkd must not inherit them, or a
+        // connection closed here would stay open in relinkd.
+        posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+        std::vector<char*> argv;
+        for (auto& a : args) {
+            argv.push_back(a.data());
+        }
+        argv.push_back(nullptr);
+        const int rc = posix_spawn(&server->pid_, env.relinkd.c_str(), &actions, nullptr, argv.data(), environ);
+        posix_spawn_file_actions_destroy(&actions);
+        ::close(out[1]);
+        if (rc != 0) {
+            ::close(out[0]);
+            server->exited_ = true;
+            error = "cannot start " + env.relinkd + ": " + std::strerror(rc);
+            return nullptr;
+        }
+        register_child(server->pid_);
+        server->stdout_fd_ = out[0];
+
+        // The listening line, read as soon as it is written (relinkd listens before printing it).
+        std::string buffered;
+        std::optional<std::string> line;
+        const auto deadline = Clock::now() + 10s;
+        while (!line && Clock::now() < deadline && !g_stop) {
+            pollfd pfd{server->stdout_fd_, POLLIN, 0};
+            if (poll(&pfd, 1, 50) <= 0) {
+                continue;
+            }
+            char chunk[1024];
+            const auto n = ::read(server->stdout_fd_, chunk, sizeof chunk);
+            if (n <= 0) {
+                break;  // exited before listening (the port may still be busy)
+            }
+            buffered.append(chunk, static_cast<std::size_t>(n));
+            if (const auto nl = buffered.find('\n'); nl != std::string::npos) {
+                line = buffered.substr(0, nl);
+            }
+        }
+        if (line) {
+            server->listening_at_ = now_ns();
+            try {
+                const auto j = Json::parse(*line);
+                const auto port_of = [](const std::string& url) {
+                    return static_cast<std::uint16_t>(std::stoi(url.substr(url.rfind(':') + 1)));
+                };
+                server->port_ = port_of(j.at("url").get<std::string>());
+                if (j.contains("admin")) {
+                    server->admin_port_ = port_of(j.at("admin").get<std::string>());
+                }
+                return server;
+            } catch (const std::exception& e) {
+                error = "unexpected listening line from relinkd: " + *line;
+                return nullptr;
+            }
+        }
+        const auto tail = server->stderr_tail(600);
+        server.reset();  // SIGKILL + reap
+        if (g_stop || Clock::now() >= give_up) {
+            error = "relinkd did not listen (attempt " + std::to_string(attempt + 1) + "): " + tail;
+            return nullptr;
+        }
+        std::this_thread::sleep_for(20ms);  // the port may still be held for a moment: try again
+    }
+}
+
+Relinkd::~Relinkd() {
+    if (!exited_ && pid_ > 0) {
+        kill(pid_, SIGKILL);
+        int status = 0;
+        waitpid(pid_, &status, 0);
+        exited_ = true;
+    }
+    unregister_child(pid_);
+    if (stdout_fd_ >= 0) {
+        ::close(stdout_fd_);
+    }
+}
+
+bool Relinkd::running() {
+    if (exited_) {
+        return false;
+    }
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        exited_ = true;
+        status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+        unregister_child(pid_);
+    }
+    return !exited_;
+}
+
+std::optional<int> Relinkd::kill_now(std::chrono::milliseconds timeout) {
+    if (running()) {
+        kill(pid_, SIGKILL);
+    }
+    const auto deadline = Clock::now() + timeout;
+    while (running() && Clock::now() < deadline) {
+        std::this_thread::sleep_for(1ms);
+    }
+    if (running()) {
+        return std::nullopt;
+    }
+    return status_;
+}
+
+void Relinkd::terminate() {
+    if (running()) {
+        kill(pid_, SIGTERM);
+    }
+}
+
+int Relinkd::wait_exit(std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    while (running() && Clock::now() < deadline) {
+        std::this_thread::sleep_for(5ms);
+    }
+    if (running()) {
+        kill(pid_, SIGKILL);
+        int status = 0;
+        waitpid(pid_, &status, 0);
+        exited_ = true;
+        status_ = -SIGKILL;
+        unregister_child(pid_);
+    }
+    return status_;
+}
+
+std::string Relinkd::stderr_tail(std::size_t bytes) const {
+    std::ifstream in(stderr_file_);
+    std::string all((std::istreambuf_iterator<char>(in)), {});
+    return all.size() > bytes ? all.substr(all.size() - bytes) : all;
+}
+
+// ------------------------------------------------------------------------------------------- /proc
+
+Memory read_memory(pid_t pid) {
+    std::ifstream in(pid == 0 ? std::string("/proc/self/status") : "/proc/" + std::to_string(pid) + "/status");
+    Memory m;
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind("VmRSS:", 0) == 0) {
+            m.vm_rss = std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;
+        } else if (line.rfind("RssAnon:", 0) == 0) {
+            m.rss_anon = std::strtoull(line.c_str() + 8, nullptr, 10) * 1024;
+        }
+    }
+    return m;
+}
+
+std::uint64_t heap_in_use() {
+    const auto info = mallinfo2();
+    return info.uordblks + info.hblkhd;
+}
+
+void trim_heap() {
+    malloc_trim(0);
+}
+
+std::uint64_t read_cpu_us(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string all((std::istreambuf_iterator<char>(in)), {});
+    const auto close_paren = all.rfind(')');
+    if (close_paren == std::string::npos) {
+        return 0;
+    }
+    std::istringstream fields(all.substr(close_paren + 2));
+    std::string skip;
+    for (int i = 3; i < 14; ++i) {
+        fields >> skip;
+    }
+    std::uint64_t utime = 0;
+    std::uint64_t stime = 0;
+    fields >> utime >> stime;
+    return (utime + stime) * 1'000'000 / static_cast<std::uint64_t>(sysconf(_SC_CLK_TCK));
+}
+
+std::string load_average() {
+    std::ifstream in("/proc/loadavg");
+    std::string one, five, fifteen;
+    in >> one >> five >> fifteen;
+    return one + " " + five + " " + fifteen;
+}
+
+std::string kernel_release() {
+    utsname u{};
+    return uname(&u) == 0 ? std::string(u.release) : std::string("unknown");
+}
+
+// ------------------------------------------------------------------------------------------- /metrics
+
+std::map<std::string, double> read_metrics(std::uint16_t admin_port) {
+    std::map<std::string, double> out;
+    if (admin_port == 0) {
+        return out;
+    }
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return out;
+    }
+    timeval tv{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(admin_port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    std::string response;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+        const std::string request = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
+                                    std::string(kAdminSecret) + "\r\nConnection: close\r\n\r\n";
+        if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
+            const auto deadline = Clock::now() + 5s;
+            char chunk[8192];
+            while (Clock::now() < deadline && response.size() < (8U << 20U)) {
+                const auto n = ::recv(fd, chunk, sizeof chunk, 0);
+                if (n <= 0) {
+                    break;
+                }
+                response.append(chunk, static_cast<std::size_t>(n));
+            }
+        }
+    }
+    ::close(fd);
+    const auto body_at = response.find("\r\n\r\n");
+    if (body_at == std::string::npos) {
+        return out;
+    }
+    std::istringstream body(response.substr(body_at + 4));
+    for (std::string line; std::getline(body, line);) {
+        if (line.empty() || line[0] == '#') {
+            continue;
+        }
+        const auto space = line.rfind(' ');
+        if (space == std::string::npos) {
+            continue;
+        }
+        char* end = nullptr;
+        const double v = std::strtod(line.c_str() + space + 1, &end);
+        if (end != line.c_str() + space + 1) {
+            out[line.substr(0, space)] = v;
+        }
+    }
+    return out;
+}
+
+std::optional<std::pair<double, double>> tls_handshakes(const std::map<std::string, double>& metrics) {
+    std::optional<double> full;
+    std::optional<double> resumed;
+    for (const auto& [name, value] : metrics) {
+        std::string lower = name;
+        std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+        if (lower.find("handshake") == std::string::npos) {
+            continue;
+        }
+        // relinkd: relink_tls_handshakes_total{resumed="true"|"false"}; other spellings matched loosely.
+        if (lower.find("resumed=\"true\"") != std::string::npos) {
+            resumed = resumed.value_or(0) + value;
+        } else if (lower.find("resumed=\"false\"") != std::string::npos) {
+            full = full.value_or(0) + value;
+        } else if (lower.find("resum") != std::string::npos) {
+            resumed = resumed.value_or(0) + value;
+        } else if (lower.find("full") != std::string::npos) {
+            full = full.value_or(0) + value;
+        }
+    }
+    if (!full || !resumed) {
+        return std::nullopt;
+    }
+    return std::make_pair(*full, *resumed);
+}
+
+std::uint64_t raise_nofile(std::uint64_t needed) {
+    rlimit limit{};
+    getrlimit(RLIMIT_NOFILE, &limit);
+    if (limit.rlim_cur < needed) {
+        rlimit wanted = limit;
+        wanted.rlim_cur = std::min<rlim_t>(needed, limit.rlim_max);
+        setrlimit(RLIMIT_NOFILE, &wanted);
+        getrlimit(RLIMIT_NOFILE, &limit);
+    }
+    return limit.rlim_cur;
+}
+
+}  // namespace relink::bench

@@ -1,0 +1,131 @@
+// bench/relink_bench/server.hpp — the world around the clients: relinkd as a child process (started and stopped by
+// PID, readiness from its listening line), the run's temporary directory with one certificate that every relinkd
+// of the run serves (so a restarted server is trusted at once and TLS sessions can resume), /proc readings
+// (RSS, heap, CPU) and relinkd's admin /metrics. No Asio: plain POSIX, so this file compiles fast.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common.hpp"
+
+namespace relink::bench {
+
+constexpr const char* kApp = "bench";
+constexpr const char* kSecret = "bench-secret";
+constexpr const char* kAdminSecret = "bench-admin";
+
+/// The run's shared state for servers: a temporary directory (removed at the end), the certificate and key every
+/// relinkd serves, and what this relinkd build supports.
+struct Env {
+    std::string relinkd;
+    std::filesystem::path dir;
+    std::string cert_file;  ///< PEM certificate (also the clients' CA: it is self-signed)
+    std::string key_file;
+    unsigned relinkd_threads{1};
+    std::vector<std::string> extra_args;  ///< --relinkd-arg
+    /// relinkd's flag for a TLS session-ticket key file (empty when this build has none), and the file: every
+    /// relinkd of the run gets the same key, so tickets issued before a restart still resume after it.
+    std::string ticket_flag;
+    std::string ticket_file;
+    std::string relinkd_help;  ///< `relinkd --help`, read once
+
+    /// Makes the directory and the certificate; false (with `error`) when that fails.
+    bool init(const std::string& relinkd_path, unsigned threads, std::vector<std::string> extra, std::string& error);
+    ~Env();
+};
+
+/// relinkd as a child process. Every relinkd of relink-bench: TLS with the run's certificate, loopback only, app
+/// `bench`, the admin API on an ephemeral loopback port, login and message rate limits lifted (all clients share
+/// 127.0.0.1 and the publishers send faster than an app would), logs at warn in a file of the run's directory.
+class Relinkd {
+public:
+    struct Spec {
+        std::uint16_t port{0};           ///< 0 = ephemeral; a fixed port restarts a server in place
+        std::vector<std::string> extra;  ///< scenario flags (e.g. --limit peer-queue=N)
+        std::string name{"relinkd"};     ///< stderr goes to DIR/NAME.stderr
+        std::chrono::milliseconds bind_retry{std::chrono::seconds(5)};  ///< retry while the port is still busy
+    };
+    /// Starts relinkd and waits (10 s at most) for its listening line. nullptr (with `error`) when it does not come.
+    static std::unique_ptr<Relinkd> launch(const Env& env, const Spec& spec, std::string& error);
+    /// SIGKILL if still running, and reap.
+    ~Relinkd();
+    Relinkd(const Relinkd&) = delete;
+    Relinkd& operator=(const Relinkd&) = delete;
+
+    [[nodiscard]] pid_t pid() const { return pid_; }
+    [[nodiscard]] std::uint16_t port() const { return port_; }
+    [[nodiscard]] std::uint16_t admin_port() const { return admin_port_; }
+    /// now_ns() when the listening line was read: relinkd prints it after its acceptor listens.
+    [[nodiscard]] std::int64_t listening_at() const { return listening_at_; }
+    [[nodiscard]] std::string url() const { return "wss://127.0.0.1:" + std::to_string(port_) + "/"; }
+
+    /// SIGKILL (a crash) and wait for the exit, at most `timeout`. The exit status (-9), or nullopt.
+    std::optional<int> kill_now(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+    /// SIGTERM (relinkd drains: Close(draining) to every client, exit within 5 s); returns at once.
+    void terminate();
+    /// Waits for the exit, at most `timeout`, then SIGKILL. The exit status (-signal when killed by one).
+    int wait_exit(std::chrono::milliseconds timeout);
+    bool running();
+    [[nodiscard]] std::string stderr_tail(std::size_t bytes = 1500) const;
+
+private:
+    Relinkd() = default;
+    pid_t pid_{0};
+    int stdout_fd_{-1};
+    bool exited_{false};
+    int status_{0};
+    std::uint16_t port_{0};
+    std::uint16_t admin_port_{0};
+    std::int64_t listening_at_{0};
+    std::filesystem::path stderr_file_;
+};
+
+/// A launch spec: `port` (0 = ephemeral), the stderr file's `name`, scenario flags.
+inline Relinkd::Spec spec_of(std::uint16_t port, std::string name, std::vector<std::string> extra = {}) {
+    Relinkd::Spec s;
+    s.port = port;
+    s.name = std::move(name);
+    s.extra = std::move(extra);
+    return s;
+}
+
+/// Stops every relinkd still registered, by PID (SIGKILL). For the second SIGINT: async-signal-safe.
+void kill_registered_children() noexcept;
+
+/// Memory of a process from /proc/PID/status (0 = self), in bytes.
+struct Memory {
+    std::uint64_t vm_rss{0};
+    std::uint64_t rss_anon{0};
+};
+Memory read_memory(pid_t pid);
+/// Heap bytes in use in this process (mallinfo2: every arena and the mmapped chunks).
+std::uint64_t heap_in_use();
+/// Gives freed heap back to the kernel before a reading (glibc malloc_trim).
+void trim_heap();
+/// User + system CPU of a process in microseconds (/proc/PID/stat).
+std::uint64_t read_cpu_us(pid_t pid);
+/// /proc/loadavg's first three fields.
+std::string load_average();
+/// The kernel release (uname -r).
+std::string kernel_release();
+
+/// GET /metrics on relinkd's admin API (plain HTTP on loopback, 5 s at most): every sample by its full name
+/// (labels included). Empty when the request failed.
+std::map<std::string, double> read_metrics(std::uint16_t admin_port);
+/// relinkd's TLS handshake counts (full, resumed) from /metrics when this build exports them
+/// (relink_tls_handshakes_total{resumed="false"|"true"}); nullopt otherwise.
+std::optional<std::pair<double, double>> tls_handshakes(const std::map<std::string, double>& metrics);
+
+/// Raises RLIMIT_NOFILE to `needed` if the hard limit allows (relinkd inherits it); returns what it got.
+std::uint64_t raise_nofile(std::uint64_t needed);
+
+}  // namespace relink::bench
