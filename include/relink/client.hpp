@@ -49,6 +49,14 @@ struct TlsOptions {
     bool use_system_store{true};  ///< also trust the system's default CAs
 };
 
+/// How many TLS handshakes a client's connections made, and how many of them resumed an earlier session: a
+/// reconnect to the same server offers the TLS session (ticket) of the previous connection, which the server
+/// accepts instead of a full handshake with its certificate. Read with Client::tls_handshakes().
+struct TlsHandshakeCounts {
+    std::uint64_t full{0};     ///< full handshakes: the first connection, and any the server did not resume
+    std::uint64_t resumed{0};  ///< resumed handshakes (no certificate sent, none verified again)
+};
+
 /// An HTTP CONNECT proxy between the client and the server.
 struct ProxyOptions {
     std::string host;       ///< the proxy's host name or address
@@ -250,6 +258,13 @@ public:
     /// @par Thread safety
     /// Any thread; takes a short internal lock, never held while a callback runs.
     [[nodiscard]] std::optional<ChannelState> channel_state(const std::string& channel) const;
+    /// The TLS handshakes of this client's connections so far, counted when a connection opens (TLS and WebSocket
+    /// upgrade done): the last handshake was resumed when `resumed` went up. Always zero for ws://. Sessions are
+    /// kept per client, offered only to the server (host, port, proxy, trust settings) they came from, and
+    /// dropped when they expire or set_proxy() changes the route.
+    /// @par Thread safety
+    /// Any thread; lock-free.
+    [[nodiscard]] TlsHandshakeCounts tls_handshakes() const noexcept;
 
     // ---- events: one setter each; a setter replaces the previous handler; set them before login(). ----
     // An empty std::function removes the handler. A setter may be called from any thread, also from a handler: the

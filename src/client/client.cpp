@@ -229,6 +229,8 @@ public:
         core_config.instance_salt = (std::uint64_t{random()} << 32U) ^ random();
         core_ = std::make_unique<core::ClientCore>(core_config);  // throws std::invalid_argument on bad timings
         proxy_ = config_.proxy;
+        const auto url = client::parse_url(config_.url);
+        tls_ = url.url && url.url->tls;
         if (own_io_) {
             dispatcher_ = std::make_unique<Dispatcher>();
         } else {
@@ -443,6 +445,7 @@ public:
             if (proxy_) {
                 options.proxy = client::ProxySettings{proxy_->host, proxy_->port};
             }
+            options.tls_sessions = tls_sessions_;
             const Duration step = core_->config().timings.attempt_timeout;
             options.dns_timeout = options.connect_timeout = options.tls_timeout = options.websocket_timeout = step;
             std::weak_ptr<Impl> weak = shared_from_this();
@@ -451,9 +454,15 @@ public:
                 client::Transport::Handlers{
                     [weak, id](const client::StepTimings& timings) {
                         if (auto self = weak.lock(); self && !self->stopping_) {
+                            std::string tls = ms(timings.tls);
+                            if (self->tls_) {
+                                tls += timings.tls_resumed ? " (resumed)" : " (full)";
+                                (timings.tls_resumed ? self->tls_resumed_ : self->tls_full_)
+                                    .fetch_add(1, std::memory_order_relaxed);
+                            }
                             self->log(LogLevel::debug, "attempt " + std::to_string(id) + " open: dns " +
                                                            ms(timings.dns) + ", tcp " + ms(timings.tcp) + ", tls " +
-                                                           ms(timings.tls) + ", websocket " + ms(timings.websocket));
+                                                           tls + ", websocket " + ms(timings.websocket));
                             self->core_->on_transport_open(now(), id);
                             self->drive();
                         }
@@ -640,6 +649,7 @@ public:
     }
 
     ClientConfig config_;
+    bool tls_{false};                           ///< wss:// (every connection has a TLS handshake)
     std::unique_ptr<asio::io_context> own_io_;  ///< null on the app's io_context
     asio::io_context& io_;
     asio::strand<asio::io_context::executor_type> strand_;
@@ -653,6 +663,8 @@ public:
     std::shared_ptr<client::Transport> transport_;
     core::TransportId transport_id_{0};
     std::optional<ProxyOptions> proxy_;
+    /// This client's TLS session, offered on its next connection (a resumed handshake); never another client's.
+    std::shared_ptr<client::TlsSessionCache> tls_sessions_ = std::make_shared<client::TlsSessionCache>();
     std::map<OpId, Completion> completions_;
     std::map<OpId, AttributesCompletion> attribute_completions_;
     bool token_needs_refresh_{false};
@@ -662,6 +674,8 @@ public:
 
     // readable from any thread
     std::atomic<ConnectionState> state_{ConnectionState::disconnected};
+    std::atomic<std::uint64_t> tls_full_{0};
+    std::atomic<std::uint64_t> tls_resumed_{0};
     mutable std::mutex channels_mutex_;
     std::map<std::string, ChannelState> channels_;
     std::mutex handlers_mutex_;
@@ -894,12 +908,17 @@ void Client::notify_network_changed() {
 void Client::set_proxy(std::optional<ProxyOptions> proxy) {
     impl_->on_strand([this, proxy = std::move(proxy)](core::ClientCore& core, core::TimePoint now) {
         impl_->proxy_ = proxy;
+        impl_->tls_sessions_->clear();  // a session belongs to the route it came by (the cache checks it too)
         core.notify_proxy_changed(now);
     });
 }
 
 ConnectionState Client::connection_state() const noexcept {
     return impl_->state_.load();
+}
+
+TlsHandshakeCounts Client::tls_handshakes() const noexcept {
+    return {impl_->tls_full_.load(std::memory_order_relaxed), impl_->tls_resumed_.load(std::memory_order_relaxed)};
 }
 
 std::optional<ChannelState> Client::channel_state(const std::string& channel) const {

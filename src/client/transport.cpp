@@ -10,8 +10,11 @@
 // The session object lives until its last pending operation completes, which close() bounds with a timer.
 #include "client/transport.hpp"
 
+#include <fcntl.h>
+
 #include <algorithm>
 #include <cctype>
+#include <ctime>
 #include <deque>
 #include <iterator>
 #include <string_view>
@@ -67,6 +70,49 @@ bool is_ip_literal(const std::string& host) {
 std::string authority(const std::string& host, std::uint16_t port) {
     const bool v6 = host.find(':') != std::string::npos;
     return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+/// The SSL_CTX ex-data slot that points a context's new-session callback to its Session (each Session has its own
+/// context, so the pointer is valid whenever OpenSSL calls back).
+int session_owner_index() {
+    static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
+}
+
+/// A field of a cache target, length-prefixed so that no two different settings give the same target.
+void append_field(std::string& out, std::string_view field) {
+    out += std::to_string(field.size());
+    out += ':';
+    out += field;
+    out += ';';
+}
+
+/// Everything a resumed session must not outlive: the server's host and port (the SNI and the name verified), the
+/// proxy, and the trust settings that verified the server.
+std::string session_target(const Url& url, const TransportOptions& options) {
+    std::string target;
+    append_field(target, url.host);
+    append_field(target, std::to_string(url.port));
+    append_field(target, options.proxy ? authority(options.proxy->host, options.proxy->port) : std::string());
+    const TlsSettings& tls = options.tls;
+    append_field(target, tls.verify_peer ? "verify" : "no-verify");
+    append_field(target, tls.ca_file);
+    append_field(target, tls.ca_directory);
+    append_field(target, tls.use_system_store ? "system" : "no-system");
+    return target;
+}
+
+/// True when OpenSSL would still offer the session and its ticket has not expired.
+bool usable(const SSL_SESSION* session) {
+    if (SSL_SESSION_is_resumable(session) != 1) {
+        return false;
+    }
+    long lifetime = SSL_SESSION_get_timeout(session);
+    // TLS 1.3: the server's ticket lifetime; OpenSSL itself stops offering the ticket after it.
+    if (const unsigned long hint = SSL_SESSION_get_ticket_lifetime_hint(session); hint != 0) {
+        lifetime = std::min(lifetime, static_cast<long>(hint));
+    }
+    return std::time(nullptr) < SSL_SESSION_get_time(session) + lifetime;
 }
 
 // ------------------------------------------------------------------------------------------------ failed open
@@ -126,6 +172,10 @@ public:
         }
     }
 
+    ~Session() override { SSL_SESSION_free(offered_); }
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
     /// Called once by open(): the first step runs from the executor, never inline.
     void start() { net::post(executor_, beast::bind_front_handler(&Session::do_resolve, this->shared_from_this())); }
 
@@ -164,6 +214,16 @@ private:
     void configure_context() {
         tls_context_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                                  ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::no_compression);
+        if (options_.tls_sessions) {
+            // TLS 1.3 tickets arrive after the handshake, while the upgrade response is read: OpenSSL hands each to
+            // the new-session callback, which keeps it in the cache (OpenSSL's own per-context store would die
+            // with this connection's context).
+            SSL_CTX* context = tls_context_.native_handle();
+            session_target_ = session_target(url_, options_);
+            SSL_CTX_set_ex_data(context, session_owner_index(), this);
+            SSL_CTX_set_session_cache_mode(context, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+            SSL_CTX_sess_set_new_cb(context, &Session::on_new_session);
+        }
         const TlsSettings& tls = options_.tls;
         if (!tls.verify_peer) {
             return;
@@ -286,6 +346,11 @@ private:
         timings_.tcp = elapsed();
         boost::system::error_code ignored;
         lowest().socket().set_option(tcp::no_delay(true), ignored);  // small frames, sent at once
+        // Asio opens sockets without SOCK_CLOEXEC: a child process the app starts would otherwise hold this
+        // connection open (docs/reliability.md, finding 5).
+        if (const int flags = ::fcntl(lowest().socket().native_handle(), F_GETFD); flags >= 0) {
+            ::fcntl(lowest().socket().native_handle(), F_SETFD, flags | FD_CLOEXEC);
+        }
         if (options_.proxy) {
             return do_proxy_connect();
         }
@@ -375,6 +440,18 @@ private:
                      const_cast<char*>(url_.host.c_str())) != 1) {
             return fail(make_error_code(errc::invalid_argument), "tls: cannot set SNI to '" + url_.host + "'");
         }
+        // A session from an earlier connection to this same target, if one is kept: the server resumes it, or
+        // declines and the handshake is a full one, verified below as always. The connection gets a copy: it marks
+        // its session not resumable if it ends without a close_notify (see on_new_session()); the cache's stays.
+        if (options_.tls_sessions) {
+            offered_ = options_.tls_sessions->find(session_target_);
+            SSL_SESSION* copy = offered_ != nullptr ? SSL_SESSION_dup(offered_) : nullptr;
+            if (copy == nullptr || SSL_set_session(stream.native_handle(), copy) != 1) {
+                SSL_SESSION_free(offered_);
+                offered_ = nullptr;
+            }
+            SSL_SESSION_free(copy);  // SSL_set_session() took its own reference
+        }
         // On the stream, not the context (see configure_context()).
         if (options_.tls.verify_peer) {
             stream.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
@@ -420,12 +497,50 @@ private:
         }
         if (ec) {
             if (!verify_failure_.empty()) {
+                forget_offered();  // the server it came from is not the one that answered
                 return fail(ec, "tls: certificate verify failed: " + verify_failure_);
             }
             return fail(ec, "tls: handshake with " + target_name() + " failed: " + ec.message());
         }
         timings_.tls = elapsed();
+        timings_.tls_resumed = SSL_session_reused(ws_.next_layer().native_handle()) == 1;
+        if (!timings_.tls_resumed) {
+            forget_offered();  // declined (another ticket key, or expired there): the new ticket will replace it
+        }
         do_ws();
+    }
+
+    void forget_offered() {
+        if (offered_ != nullptr) {
+            options_.tls_sessions->forget(offered_);
+        }
+    }
+
+    /// Drops the cache's session, this connection's or the one it resumed.
+    void forget_session() {
+        if (options_.tls_sessions) {
+            options_.tls_sessions->clear();
+        }
+    }
+
+    /// OpenSSL's new-session callback: a session (a TLS 1.3 ticket) from the server. Returns 0: the cache keeps a
+    /// copy, OpenSSL keeps its reference to the original.
+    static int on_new_session(SSL* ssl, SSL_SESSION* session) {
+        auto* self = static_cast<Session*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), session_owner_index()));
+        if (self == nullptr || !self->options_.tls_sessions) {
+            return 0;
+        }
+        // Never keep what an unverified server gave (the handshake would have failed; this is belt and braces).
+        if (self->options_.tls.verify_peer && SSL_get_verify_result(ssl) != X509_V_OK) {
+            return 0;
+        }
+        // A copy, not the connection's own session: SSL_free() of a connection that ended without a close_notify
+        // (a reset, a killed server: exactly when a reconnect follows) marks its session not resumable, an old
+        // TLS 1.0 rule that TLS 1.1 dropped (RFC 4346, section 7.2.1) and TLS 1.3 does not have.
+        if (SSL_SESSION* copy = SSL_SESSION_dup(session)) {
+            self->options_.tls_sessions->keep(self->session_target_, copy);
+        }
+        return 0;
     }
 
     // -------------------------------------------------------------------------------------- websocket
@@ -499,6 +614,9 @@ private:
                     detail += ": " + std::string(reason.reason.data(), reason.reason.size());
                 }
                 return fail(ec, detail + ")");
+            }
+            if (ec.category() == net::error::get_ssl_category()) {
+                forget_session();  // a fatal TLS error (bad record, alert): do not resume what it came from
             }
             return fail(ec, "read: " + ec.message());
         }
@@ -630,6 +748,8 @@ private:
     beast::flat_buffer proxy_buffer_;
     websocket::response_type upgrade_response_;
     std::string verify_failure_;
+    std::string session_target_;     // the cache's key for this connection (with TlsSessionCache only)
+    SSL_SESSION* offered_{nullptr};  // the session offered in do_tls(), our reference
 
     beast::flat_buffer read_buffer_;
     std::deque<std::string> queue_;  // front() is being written while writing_
@@ -664,6 +784,55 @@ bool is_host_char(char c) {
 }
 
 }  // namespace
+
+// ------------------------------------------------------------------------------------------ session cache
+
+TlsSessionCache::~TlsSessionCache() {
+    SSL_SESSION_free(session_);
+}
+
+SSL_SESSION* TlsSessionCache::find(const std::string& target) {
+    const std::lock_guard lock(mutex_);
+    if (session_ == nullptr) {
+        return nullptr;
+    }
+    if (target != target_ || !usable(session_)) {
+        drop_locked();
+        return nullptr;
+    }
+    SSL_SESSION_up_ref(session_);
+    return session_;
+}
+
+void TlsSessionCache::keep(const std::string& target, SSL_SESSION* session) {
+    const std::lock_guard lock(mutex_);
+    drop_locked();
+    target_ = target;
+    session_ = session;
+}
+
+void TlsSessionCache::forget(const SSL_SESSION* session) {
+    const std::lock_guard lock(mutex_);
+    if (session_ == session) {
+        drop_locked();
+    }
+}
+
+void TlsSessionCache::clear() {
+    const std::lock_guard lock(mutex_);
+    drop_locked();
+}
+
+bool TlsSessionCache::holds_session() const {
+    const std::lock_guard lock(mutex_);
+    return session_ != nullptr;
+}
+
+void TlsSessionCache::drop_locked() {
+    SSL_SESSION_free(session_);
+    session_ = nullptr;
+    target_.clear();
+}
 
 // ------------------------------------------------------------------------------------------------------- url
 

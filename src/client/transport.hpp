@@ -6,6 +6,11 @@
 // Each step has its own timeout. The core owns liveness (heartbeats, the 4 s silence detector), so the transport
 // runs no idle pings of its own. Beast is included only in transport.cpp.
 //
+// TLS session resumption: given a TlsSessionCache, a connection keeps the session (TLS 1.3 ticket) the server
+// sends after the handshake and the next connection to the same target offers it, so that a reconnect is a
+// resumed handshake (no certificate, no signature, no chain to verify). A server that declines it gets a full
+// handshake, verified as always.
+//
 // Thread safety: a Transport is used from one strand (the executor given to open()); its handlers run on that
 // executor, never inline inside open(), send() or close(). After close() returns, no handler runs any more.
 #pragma once
@@ -14,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,7 +29,46 @@
 
 #include "relink/timings.hpp"
 
+struct ssl_session_st;  // OpenSSL's SSL_SESSION, without including OpenSSL here
+
 namespace relink::client {
+
+/// The TLS session a client got from its server, kept to be offered on its next connection to the same target.
+///
+/// A resumed session skips the server's certificate: the client trusts the server because it holds the ticket key,
+/// on the strength of the verification the first connection did. So the session is offered only to the target it
+/// came from: the same host and port (hence the same SNI and the same name verified), the same proxy and the same
+/// trust settings (TlsSettings). Looking it up for any other target drops it, as does its expiry (the ticket's
+/// lifetime). It holds one session: a client talks to one server at a time, and the newest ticket replaces the
+/// older. One cache per relink::Client, never shared between users: a session is its holder's identity to the
+/// server's ticket key, and another user's reconnects would be linkable to it.
+///
+/// Thread safety: every method may be called from any thread (one mutex).
+class TlsSessionCache {
+public:
+    TlsSessionCache() = default;
+    ~TlsSessionCache();
+    TlsSessionCache(const TlsSessionCache&) = delete;
+    TlsSessionCache& operator=(const TlsSessionCache&) = delete;
+
+    /// The session kept for `target` with a reference for the caller (who SSL_SESSION_free()s it), or null when
+    /// none is kept, or the one kept is another target's or expired (then it is dropped).
+    [[nodiscard]] ssl_session_st* find(const std::string& target);
+    /// Keeps `session` for `target`, taking over the caller's reference; drops whatever was kept.
+    void keep(const std::string& target, ssl_session_st* session);
+    /// Drops the kept session if it is `session` (the server declined it, or it failed verification).
+    void forget(const ssl_session_st* session);
+    /// Drops the kept session.
+    void clear();
+    /// True when a session is kept (expired or not).
+    [[nodiscard]] bool holds_session() const;
+
+private:
+    void drop_locked();
+    mutable std::mutex mutex_;
+    std::string target_;
+    ssl_session_st* session_{nullptr};
+};
 
 struct TlsSettings {
     bool verify_peer{true};       ///< verify the server's certificate chain and host name (never off in prod)
@@ -42,6 +87,9 @@ struct TransportOptions {
     bool allow_plaintext{false};
     TlsSettings tls;
     std::optional<ProxySettings> proxy;  ///< HTTP CONNECT proxy
+    /// Where this connection finds a session to resume and keeps the one the server gives; null: every handshake
+    /// is a full one.
+    std::shared_ptr<TlsSessionCache> tls_sessions;
     Duration dns_timeout{std::chrono::seconds(5)};
     Duration connect_timeout{std::chrono::seconds(5)};
     Duration tls_timeout{std::chrono::seconds(5)};
@@ -55,6 +103,7 @@ struct StepTimings {
     Duration tcp{};
     Duration tls{};
     Duration websocket{};
+    bool tls_resumed{false};  ///< the TLS handshake resumed a session (false for a full handshake and for ws://)
 };
 
 /// A server URL split into its parts: wss://host[:port][/path][?query] (or ws://).

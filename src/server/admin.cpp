@@ -214,7 +214,9 @@ private:
             }
             const bool sessions = path == "/sessions";
             const bool channels = path == "/channels";
-            return with_hub([sessions, channels, app_filter](Hub& hub, TimePoint) {
+            const auto tls =
+                !sessions && !channels && config_.tls_handshakes ? config_.tls_handshakes() : TlsHandshakeMetrics{};
+            return with_hub([sessions, channels, app_filter, tls](Hub& hub, TimePoint) {
                 if (sessions) {
                     auto list = hub.sessions();
                     if (app_filter) {
@@ -231,7 +233,7 @@ private:
                 }
                 return Response{http::status::ok,
                                 "text/plain; version=0.0.4; charset=utf-8",
-                                metrics_text(hub.metrics(), hub.draining()),
+                                metrics_text(hub.metrics(), hub.draining(), tls),
                                 {}};
             });
         }
@@ -434,7 +436,7 @@ bool bearer_matches(std::string_view authorization, std::string_view secret) {
     return !secret.empty() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-std::string metrics_text(const Metrics& m, bool draining) {
+std::string metrics_text(const Metrics& m, bool draining, const TlsHandshakeMetrics& tls) {
     std::string out;
     out.reserve(2048);
     add_metric(out, "relink_connections", "gauge", "Open WebSocket connections.", m.connections_open);
@@ -457,6 +459,12 @@ std::string metrics_text(const Metrics& m, bool draining) {
     add_metric(out, "relink_rate_limited_total", "counter", "Requests refused by a rate limit.", m.rate_limited);
     add_metric(out, "relink_bad_frames_total", "counter", "Frames that could not be decoded.", m.bad_frames);
     add_metric(out, "relink_draining", "gauge", "1 while the server drains.", draining ? 1 : 0);
+    // One metric with a label (not two metrics), so that sum() gives all handshakes and a ratio needs no join.
+    out +=
+        "# HELP relink_tls_handshakes_total Completed TLS handshakes, by whether they resumed a session.\n"
+        "# TYPE relink_tls_handshakes_total counter\n";
+    out += "relink_tls_handshakes_total{resumed=\"false\"} " + std::to_string(tls.full) + "\n";
+    out += "relink_tls_handshakes_total{resumed=\"true\"} " + std::to_string(tls.resumed) + "\n";
     return out;
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -26,6 +27,12 @@ namespace relink::server {
 
 class HubAccess;
 
+/// Completed TLS handshakes of the WebSocket listener: full ones and those that resumed a session (a ticket).
+struct TlsHandshakeMetrics {
+    std::uint64_t full{0};
+    std::uint64_t resumed{0};
+};
+
 /// The admin HTTP server.
 ///
 /// @par Thread safety
@@ -38,6 +45,8 @@ public:
         std::string secret;
         Duration default_ban{std::chrono::hours(24)};  ///< POST /kick with "ban": true and no "ban_seconds"
         Duration request_timeout{std::chrono::seconds(10)};
+        /// Read for each GET /metrics, from an io thread; empty: the TLS counters show 0.
+        std::function<TlsHandshakeMetrics()> tls_handshakes;
     };
     /// Binds the address; throws boost::system::system_error when it cannot.
     AdminServer(boost::asio::io_context& ioc, Config config, HubAccess& hub, std::shared_ptr<spdlog::logger> log);
@@ -62,8 +71,9 @@ private:
 /// and expected secrets in constant time, so neither the content nor the length of the secret leaks.
 [[nodiscard]] bool bearer_matches(std::string_view authorization, std::string_view secret);
 
-/// The hub's metrics in Prometheus text exposition format (version 0.0.4), with # HELP and # TYPE lines.
-[[nodiscard]] std::string metrics_text(const Metrics& metrics, bool draining);
+/// The hub's metrics and the listener's TLS handshake counts in Prometheus text exposition format (version
+/// 0.0.4), with # HELP and # TYPE lines.
+[[nodiscard]] std::string metrics_text(const Metrics& metrics, bool draining, const TlsHandshakeMetrics& tls = {});
 
 /// GET /sessions and GET /channels bodies: JSON arrays.
 [[nodiscard]] std::string sessions_json(const std::vector<SessionInfo>& sessions);

@@ -227,8 +227,15 @@ private:
 
 // ------------------------------------------------------------------------------------------- a session
 
+/// Completed TLS handshakes, full and resumed (a session ticket accepted), for /metrics.
+struct TlsHandshakeCounters {
+    std::atomic<std::uint64_t> full{0};
+    std::atomic<std::uint64_t> resumed{0};
+};
+
 struct SessionConfig {
     Duration handshake_timeout{};
+    TlsHandshakeCounters* tls_handshakes{nullptr};  ///< the server's; counts every completed TLS handshake
 };
 
 /// One client connection: [TLS handshake →] HTTP upgrade → WebSocket read loop, plus a write queue with one
@@ -293,6 +300,14 @@ private:
         if (ec) {
             log_->debug("{}: TLS handshake failed: {}", peer_, ec.message());
             return;
+        }
+        if constexpr (kTls) {
+            const bool resumed = SSL_session_reused(ws_.next_layer().native_handle()) == 1;
+            if (config_.tls_handshakes != nullptr) {
+                (resumed ? config_.tls_handshakes->resumed : config_.tls_handshakes->full)
+                    .fetch_add(1, std::memory_order_relaxed);
+            }
+            log_->trace("{}: TLS handshake {}", peer_, resumed ? "resumed a session" : "full");
         }
         do_read_upgrade();
     }
@@ -645,12 +660,33 @@ TokenVerifier make_verifier(std::map<std::string, std::string> apps) {
     };
 }
 
-/// The TLS server context: TLS 1.2+, buffers released while idle, the given or a generated certificate.
-std::string configure_tls(ssl::context& ctx, const Options& options, std::string& certificate_pem) {
+/// The TLS server context: TLS 1.2+, buffers released while idle, the given or a generated certificate, one
+/// session ticket per handshake, under the keys of --tls-ticket-key-file when given.
+std::string configure_tls(ssl::context& ctx, const Options& options, std::string& certificate_pem, const Logger& log) {
     SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
     ctx.set_options(ssl::context::default_workarounds | ssl::context::no_compression | ssl::context::single_dh_use);
     // An idle TLS session keeps no read/write buffers (most sessions are idle most of the time).
     SSL_CTX_set_mode(ctx.native_handle(), SSL_MODE_RELEASE_BUFFERS);
+    // One TLS 1.3 ticket after a full handshake instead of OpenSSL's two: relink's client keeps only the newest
+    // session per server, so a second ticket would be encrypted and sent for nothing. Clients reconnect with it,
+    // and reconnect storms cost resumed handshakes. A resumed handshake gets one fresh ticket too (with a key
+    // file, because the ticket callback asks for the renewal: server/tls.cpp).
+    SSL_CTX_set_num_tickets(ctx.native_handle(), 1);
+    if (!options.tls_ticket_key_file.empty()) {
+        auto loaded = load_or_create_ticket_keys(options.tls_ticket_key_file);
+        if (!loaded.keys) {
+            return loaded.error;
+        }
+        if (!loaded.warning.empty()) {
+            log->warn("{}", loaded.warning);
+        }
+        if (auto error = use_ticket_keys(ctx.native_handle(), *loaded.keys); !error.empty()) {
+            return error;
+        }
+        log->info("TLS session tickets: {} key{} from {}{}", loaded.keys->all().size(),
+                  loaded.keys->all().size() == 1 ? "" : "s", options.tls_ticket_key_file,
+                  loaded.created ? " (created)" : "");
+    }
     beast::error_code ec;
     if (!options.cert_file.empty()) {
         ctx.use_certificate_chain_file(options.cert_file, ec);
@@ -728,7 +764,7 @@ public:
     std::string open(bool handle_signals) {
         if (!options_.insecure_plaintext) {
             tls_.emplace(ssl::context::tls_server);
-            if (auto error = configure_tls(*tls_, options_, certificate_pem_); !error.empty()) {
+            if (auto error = configure_tls(*tls_, options_, certificate_pem_, log_); !error.empty()) {
                 return error;
             }
         }
@@ -739,16 +775,19 @@ public:
         }
         try {
             acceptor_ = std::make_shared<Acceptor>(ioc_, *endpoint, tls_ ? &*tls_ : nullptr, hub_,
-                                                   SessionConfig{handshake_timeout(options_)}, log_);
+                                                   SessionConfig{handshake_timeout(options_), &tls_handshakes_}, log_);
         } catch (const boost::system::system_error& e) {
             return "cannot listen on " + options_.listen.host + ":" + std::to_string(options_.listen.port) + ": " +
                    e.code().message();
         }
         if (options_.admin_listen) {
             try {
-                AdminServer::Config admin_config{*options_.admin_listen, options_.admin_secret,
-                                                 scale(std::chrono::hours(24), options_.time_scale),
-                                                 std::chrono::seconds(10)};
+                AdminServer::Config admin_config{
+                    *options_.admin_listen, options_.admin_secret, scale(std::chrono::hours(24), options_.time_scale),
+                    std::chrono::seconds(10), [this] {
+                        return TlsHandshakeMetrics{tls_handshakes_.full.load(std::memory_order_relaxed),
+                                                   tls_handshakes_.resumed.load(std::memory_order_relaxed)};
+                    }};
                 admin_ = std::make_unique<AdminServer>(ioc_, std::move(admin_config), hub_, log_);
             } catch (const boost::system::system_error& e) {
                 return "cannot listen on --admin-listen " + options_.admin_listen->host + ":" +
@@ -834,6 +873,7 @@ public:
     const Options options_;
     Logger log_;
     const unsigned threads_;
+    TlsHandshakeCounters tls_handshakes_;  // before the sessions and the admin API that use it
     std::optional<ssl::context> tls_;
     net::io_context ioc_;
     HubService hub_;

@@ -17,9 +17,9 @@ namespace {
 using Json = nlohmann::json;
 
 /// The flags that take a value, and the boolean ones; a config file uses the same names without the dashes.
-const std::set<std::string, std::less<>> kValueFlags{"config",     "listen",  "cert",         "key",
-                                                     "write-ca",   "app",     "admin-listen", "admin-secret",
-                                                     "time-scale", "threads", "log-level",    "limit"};
+const std::set<std::string, std::less<>> kValueFlags{
+    "config",     "listen",  "cert",      "key",   "write-ca",           "app", "admin-listen", "admin-secret",
+    "time-scale", "threads", "log-level", "limit", "tls-ticket-key-file"};
 const std::set<std::string, std::less<>> kBoolFlags{"insecure-plaintext", "help"};
 
 const std::set<std::string, std::less<>> kLogLevels{"trace", "debug", "info", "warn", "error", "critical", "off"};
@@ -125,6 +125,11 @@ std::string apply_flag(Options& options, std::string_view name, std::string_view
         options.key_file = value;
     } else if (name == "write-ca") {
         options.write_ca_file = value;
+    } else if (name == "tls-ticket-key-file") {
+        if (value.empty()) {
+            return "--tls-ticket-key-file wants a file path";
+        }
+        options.tls_ticket_key_file = value;
     } else if (name == "app") {
         return add_app(options, value, apps_seen);
     } else if (name == "limit") {
@@ -183,6 +188,9 @@ std::string validate(Options& options) {
         }
         if (!options.write_ca_file.empty()) {
             return "--write-ca needs TLS, not --insecure-plaintext";
+        }
+        if (!options.tls_ticket_key_file.empty()) {
+            return "--tls-ticket-key-file needs TLS, not --insecure-plaintext";
         }
         if (!is_loopback_host(options.listen.host)) {
             return "--insecure-plaintext is refused on a non-loopback address (" + options.listen.host + "): use TLS";
@@ -479,7 +487,8 @@ ParsedOptions parse_options(const std::vector<std::string>& args) {
 
 std::string usage() {
     return "usage: relinkd [--config FILE.json] [--listen HOST:PORT] [--cert PEM --key PEM] [--insecure-plaintext]\n"
-           "               [--write-ca FILE] [--app ID:SECRET ...] [--admin-listen HOST:PORT --admin-secret S]\n"
+           "               [--write-ca FILE] [--tls-ticket-key-file FILE] [--app ID:SECRET ...]\n"
+           "               [--admin-listen HOST:PORT --admin-secret S]\n"
            "               [--time-scale F] [--threads N] [--log-level LEVEL]\n"
            "\n"
            "  --config FILE.json       read options from a JSON object with the same keys (flags override it)\n"
@@ -487,6 +496,9 @@ std::string usage() {
            "  --cert PEM --key PEM     TLS certificate chain and key (default: a generated self-signed\n"
            "                           certificate for localhost / 127.0.0.1 / ::1)\n"
            "  --write-ca FILE          write the served certificate (PEM) there, for clients to trust\n"
+           "  --tls-ticket-key-file FILE  TLS session-ticket keys kept across restarts and shared by servers\n"
+           "                           started with the same file (created with a random key, mode 0600, if\n"
+           "                           missing); without it, resumption works within one process only\n"
            "  --insecure-plaintext     plain ws:// (loopback addresses only, for development)\n"
            "  --app ID:SECRET          an app and its token secret (repeatable; at least one)\n"
            "  --admin-listen HOST:PORT admin HTTP API (disabled by default); needs --admin-secret\n"

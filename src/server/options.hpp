@@ -33,7 +33,10 @@ struct Options {
     std::string cert_file;  ///< PEM certificate chain; empty = generate a self-signed certificate
     std::string key_file;   ///< PEM private key, with cert_file
     bool insecure_plaintext{false};
-    std::string write_ca_file;                ///< where to write the served certificate's PEM; empty = nowhere
+    std::string write_ca_file;  ///< where to write the served certificate's PEM; empty = nowhere
+    /// Session-ticket keys that outlive the process (created with one random key when missing); empty = OpenSSL's
+    /// own random keys, so tickets die with the process. server/tls.hpp has the format.
+    std::string tls_ticket_key_file;
     std::map<std::string, std::string> apps;  ///< app id → secret
     std::optional<HostPort> admin_listen;     ///< admin HTTP API; absent = disabled
     std::string admin_secret;                 ///< required with admin_listen

@@ -35,6 +35,7 @@
 #include "server/options.hpp"
 #include "server/tls.hpp"
 #include "server/ws_test_client.hpp"
+#include "support/bin_dir.hpp"
 #include "token/token.hpp"
 
 extern char** environ;
@@ -408,7 +409,7 @@ private:
 };
 
 std::string relinkd_path() {
-    return std::string(RELINK_BIN_DIR) + "/relinkd";
+    return test::built_program("relinkd");
 }
 
 std::uint16_t port_of(const std::string& url) {
@@ -671,6 +672,114 @@ TEST(Relinkd, BadFlagsExitTwoWithOneLine) {
     std::filesystem::remove_all(dir);
 }
 
+// --tls-ticket-key-file: a missing file is created (one random key, mode 0600) and read back the same at the next
+// start; an absent directory, a file of the wrong size and something that is not a regular file are clear errors.
+TEST(TicketKeyFile, MissingIsCreatedWithMode0600AndReadBackTheSame) {
+    const auto dir = temp_dir();
+    const auto path = (dir / "tickets.key").string();
+    const auto created = load_or_create_ticket_keys(path);
+    ASSERT_TRUE(created.keys) << created.error;
+    EXPECT_TRUE(created.created);
+    EXPECT_EQ(created.warning, "");
+    EXPECT_EQ(std::filesystem::file_size(path), TicketKey::kBytes);
+    EXPECT_EQ(std::filesystem::status(path).permissions() & std::filesystem::perms::all,
+              std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    const auto again = load_or_create_ticket_keys(path);
+    ASSERT_TRUE(again.keys) << again.error;
+    EXPECT_FALSE(again.created);
+    EXPECT_EQ(again.keys->serialize(), created.keys->serialize()) << "the next start uses the same key";
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+        EXPECT_EQ(entry.path().filename(), "tickets.key") << "no temporary file left behind";
+    }
+    // Two keys (rotation: the new one first), and a warning for a file others can read.
+    const auto second = TicketKeys::generate();
+    ASSERT_TRUE(second);
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << second->serialize() << created.keys->serialize();
+    std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                                           std::filesystem::perms::group_read | std::filesystem::perms::others_read);
+    const auto rotated = load_or_create_ticket_keys(path);
+    ASSERT_TRUE(rotated.keys) << rotated.error;
+    EXPECT_EQ(rotated.keys->all().size(), 2U);
+    EXPECT_EQ(rotated.keys->serialize(), second->serialize() + created.keys->serialize());
+    EXPECT_NE(rotated.warning.find("chmod 600"), std::string::npos) << rotated.warning;
+    std::filesystem::remove_all(dir);
+}
+
+TEST(TicketKeyFile, BadInputIsAClearError) {
+    const auto dir = temp_dir();
+    const auto missing_dir = load_or_create_ticket_keys((dir / "no-such-dir" / "tickets.key").string());
+    EXPECT_FALSE(missing_dir.keys);
+    EXPECT_NE(missing_dir.error.find("does the directory exist?"), std::string::npos) << missing_dir.error;
+
+    const auto wrong_size = dir / "short.key";
+    std::ofstream(wrong_size, std::ios::binary) << std::string(100, 'k');
+    const auto short_file = load_or_create_ticket_keys(wrong_size.string());
+    EXPECT_FALSE(short_file.keys);
+    EXPECT_NE(short_file.error.find("holds 100 bytes: want 80 bytes per key"), std::string::npos) << short_file.error;
+
+    std::ofstream(dir / "empty.key", std::ios::binary).flush();
+    const auto empty = load_or_create_ticket_keys((dir / "empty.key").string());
+    EXPECT_FALSE(empty.keys);
+    EXPECT_NE(empty.error.find("holds 0 bytes"), std::string::npos) << empty.error;
+
+    const auto directory = load_or_create_ticket_keys(dir.string());
+    EXPECT_FALSE(directory.keys);
+    EXPECT_NE(directory.error.find("is not a regular file"), std::string::npos) << directory.error;
+
+    if (::geteuid() != 0) {  // root reads any file: unreadable is only testable as another user
+        const auto locked = dir / "locked.key";
+        std::ofstream(locked, std::ios::binary) << std::string(80, 'k');
+        std::filesystem::permissions(locked, std::filesystem::perms::none);
+        const auto unreadable = load_or_create_ticket_keys(locked.string());
+        EXPECT_FALSE(unreadable.keys);
+        EXPECT_NE(unreadable.error.find("cannot open it: Permission denied"), std::string::npos) << unreadable.error;
+    }
+    for (const auto* error : {&missing_dir.error, &short_file.error, &empty.error, &directory.error}) {
+        EXPECT_EQ(error->rfind("--tls-ticket-key-file '", 0), 0U) << *error;
+        EXPECT_EQ(error->find('\n'), std::string::npos) << *error;
+    }
+    std::filesystem::remove_all(dir);
+}
+
+TEST(TicketKeyFile, FlagAndConfigKeyAndNotWithPlaintext) {
+    const auto parsed = parse({"--app", "a:s", "--tls-ticket-key-file", "/etc/relinkd/tickets.key"});
+    ASSERT_TRUE(parsed.options) << parsed.error;
+    EXPECT_EQ(parsed.options->tls_ticket_key_file, "/etc/relinkd/tickets.key");
+    EXPECT_EQ(parse({"--app", "a:s"}).options->tls_ticket_key_file, "") << "off by default";
+    Options options;
+    EXPECT_EQ(apply_config_json(R"({"tls-ticket-key-file": "/k"})", options), "");
+    EXPECT_EQ(options.tls_ticket_key_file, "/k");
+    EXPECT_NE(apply_config_json(R"({"tls-ticket-key-file": 3})", options), "");
+    EXPECT_FALSE(parse({"--app", "a:s", "--tls-ticket-key-file", ""}).options);
+    const auto plaintext = parse({"--app", "a:s", "--insecure-plaintext", "--tls-ticket-key-file", "/k"});
+    EXPECT_FALSE(plaintext.options);
+    EXPECT_EQ(plaintext.error, "--tls-ticket-key-file needs TLS, not --insecure-plaintext");
+}
+
+// relinkd with an unusable key file: one line on stderr and exit status 2, never a crash or a listening line.
+TEST(Relinkd, BadTicketKeyFileExitsTwoWithOneLine) {
+    const auto dir = temp_dir();
+    std::ofstream(dir / "short.key", std::ios::binary) << std::string(81, 'k');
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {(dir / "no-such-dir" / "tickets.key").string(), "does the directory exist?"},
+        {(dir / "short.key").string(), "holds 81 bytes"},
+        {dir.string(), "is not a regular file"},
+    };
+    for (const auto& [path, expected] : cases) {
+        auto process =
+            Process::start(relinkd_path(), {"--listen", "127.0.0.1:0", "--app", "a:s", "--tls-ticket-key-file", path},
+                           dir / "stderr.log");
+        ASSERT_TRUE(process);
+        EXPECT_EQ(process->wait_exit(10s), 2) << path;
+        EXPECT_EQ(process->rest_of_stdout(1s), "") << path;
+        const auto err = process->stderr_text();
+        EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+        EXPECT_EQ(err.rfind("relinkd: --tls-ticket-key-file '" + path + "'", 0), 0U) << err;
+        EXPECT_NE(err.find(expected), std::string::npos) << err;
+    }
+    std::filesystem::remove_all(dir);
+}
+
 TEST(Relinkd, HelpPrintsUsage) {
     const auto dir = temp_dir();
     auto process = Process::start(relinkd_path(), {"--help"}, dir / "stderr.log");
@@ -908,10 +1017,19 @@ TEST_F(RelinkdTest, MetricsInPrometheusText) {
     EXPECT_NE(text.find("# TYPE relink_sessions gauge\nrelink_sessions 2\n"), std::string::npos) << text;
     EXPECT_NE(text.find("# TYPE relink_logins_total counter\nrelink_logins_total 2\n"), std::string::npos) << text;
     EXPECT_NE(text.find("\nrelink_messages_total 1\n"), std::string::npos) << text;
-    // Every line is a comment or "name value".
+    // TLS handshakes by kind: the test's clients never resume (tests/client/client_tls_resume_test.cpp does).
+    std::smatch full;
+    EXPECT_TRUE(
+        std::regex_search(text, full, std::regex(R"(\nrelink_tls_handshakes_total\{resumed="false"\} (\d+)\n)")))
+        << text;
+    EXPECT_GE(full.size() > 1 ? std::stoull(full[1]) : 0ULL, 2ULL) << text;
+    EXPECT_NE(text.find("\nrelink_tls_handshakes_total{resumed=\"true\"} 0\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("# TYPE relink_tls_handshakes_total counter\n"), std::string::npos) << text;
+    // Every line is a comment or "name value" (with a label for the TLS handshakes).
     std::istringstream lines(text);
     for (std::string line; std::getline(lines, line);) {
-        EXPECT_TRUE(std::regex_match(line, std::regex(R"((# (HELP|TYPE) relink_\w+ .+)|(relink_\w+ \d+))"))) << line;
+        const std::regex kLine(R"re((# (HELP|TYPE) relink_\w+ .+)|(relink_\w+(\{resumed="(true|false)"\})? \d+))re");
+        EXPECT_TRUE(std::regex_match(line, kLine)) << line;
     }
 }
 

@@ -1,7 +1,9 @@
 // TlsSocketStream (server/tls_socket_stream.hpp) against Asio's own TLS client over loopback: the handshake,
 // whole data both ways (records coalesced when small, several records when large), no buffers held when idle, a
 // clean close versus a cut, the owner closing the socket under a pending read, garbage instead of a ClientHello,
-// and thousands of round trips that would stall on a lost wake-up. Every wait is bounded.
+// and thousands of round trips that would stall on a lost wake-up; session tickets under relinkd's ticket keys
+// (server/tls.hpp) resumed by another context with the same keys (a restart), through a key rotation, and not
+// without the keys. Every wait is bounded.
 #include "server/tls_socket_stream.hpp"
 
 #include <chrono>
@@ -263,6 +265,154 @@ TEST_F(TlsPair, CompletionNeverRunsInsideTheInitiatingCall) {
     initiating = false;
     ASSERT_TRUE(run_until([&] { return result.has_value(); }));
     EXPECT_FALSE(ran_inside);
+}
+
+// ---------------------------------------------------------------------------------------- session tickets
+
+/// One connection of an Asio TLS client to a TlsSocketStream of `server_context`, offering `offered` (may be null):
+/// whether the server resumed it, and the client's newest session afterwards (a reference for the caller).
+struct Resumption {
+    bool resumed{false};
+    SSL_SESSION* session{nullptr};
+};
+
+Resumption connect_once(ssl::context& server_context, ssl::context& client_context, SSL_SESSION* offered) {
+    net::io_context ioc;
+    const auto work = net::make_work_guard(ioc);  // run_one_for() must not find the context out of work (stopped)
+    tcp::acceptor acceptor(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+    ssl::stream<tcp::socket> client(ioc, client_context);
+    client.next_layer().connect(acceptor.local_endpoint());
+    TlsSocketStream server(acceptor.accept(), server_context.native_handle());
+    if (offered != nullptr) {
+        EXPECT_EQ(SSL_set_session(client.native_handle(), offered), 1);
+    }
+    const auto run_until = [&](const std::function<bool()>& done) {
+        const auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (!done() && std::chrono::steady_clock::now() < deadline) {
+            ioc.run_one_for(50ms);
+        }
+        return done();
+    };
+    std::optional<error_code> server_ec;
+    std::optional<error_code> client_ec;
+    server.async_handshake([&](error_code ec) { server_ec = ec; });
+    client.async_handshake(ssl::stream_base::client, [&](error_code ec) { client_ec = ec; });
+    EXPECT_TRUE(run_until([&] { return server_ec && client_ec; }));
+    EXPECT_FALSE(server_ec.value_or(net::error::timed_out));
+    EXPECT_FALSE(client_ec.value_or(net::error::timed_out));
+    // A message after the handshake: the client reads the ticket(s) sent before it.
+    std::optional<error_code> wrote;
+    net::async_write(server, net::buffer("hello", 5), [&](error_code ec, std::size_t) { wrote = ec; });
+    std::array<char, 5> into{};
+    std::optional<error_code> read;
+    net::async_read(client, net::buffer(into), [&](error_code ec, std::size_t) { read = ec; });
+    EXPECT_TRUE(run_until([&] { return wrote && read; }));
+    Resumption result;
+    result.resumed = SSL_session_reused(server.native_handle()) == 1;
+    EXPECT_EQ(result.resumed, SSL_session_reused(client.native_handle()) == 1) << "both ends agree";
+    // A copy, as relink's client keeps it: SSL_free() of a connection closed without close_notify (as here) marks
+    // the connection's own session not resumable.
+    SSL_SESSION* latest = SSL_get1_session(client.native_handle());
+    result.session = latest != nullptr ? SSL_SESSION_dup(latest) : nullptr;
+    SSL_SESSION_free(latest);
+    return result;
+}
+
+/// A server context with the certificate and, unless null, these ticket keys; the client context trusting it.
+class TicketContexts {
+public:
+    TicketContexts() {
+        const auto generated = generate_self_signed();
+        EXPECT_TRUE(generated.pem) << generated.error;
+        pem_ = generated.pem.value_or(CertificateAndKey{});
+        client_.add_certificate_authority(net::buffer(pem_.certificate_pem));
+        client_.set_verify_mode(ssl::verify_peer);
+    }
+    /// A fresh server context, as a freshly started relinkd would have.
+    std::unique_ptr<ssl::context> server(const std::optional<TicketKeys>& keys) {
+        auto context = std::make_unique<ssl::context>(ssl::context::tls_server);
+        context->use_certificate_chain(net::buffer(pem_.certificate_pem));
+        context->use_private_key(net::buffer(pem_.private_key_pem), ssl::context::pem);
+        SSL_CTX_set_num_tickets(context->native_handle(), 1);
+        if (keys) {
+            EXPECT_EQ(use_ticket_keys(context->native_handle(), *keys), "");
+        }
+        return context;
+    }
+    ssl::context& client() { return client_; }
+
+private:
+    CertificateAndKey pem_;
+    ssl::context client_{ssl::context::tls_client};
+};
+
+TEST(TlsTickets, TicketKeysSurviveANewContextAndARotationButNotTheirLoss) {
+    TicketContexts contexts;
+    const auto old_keys = TicketKeys::generate();
+    const auto new_keys = TicketKeys::generate();
+    ASSERT_TRUE(old_keys && new_keys);
+    const auto rotated = TicketKeys::parse(new_keys->serialize() + old_keys->serialize());  // new first, old kept
+    ASSERT_TRUE(rotated);
+    EXPECT_EQ(rotated->all().size(), 2U);
+    std::vector<SSL_SESSION*> sessions;  // freed at the end
+
+    auto first = contexts.server(old_keys);
+    const auto full = connect_once(*first, contexts.client(), nullptr);
+    sessions.push_back(full.session);
+    EXPECT_FALSE(full.resumed);
+    ASSERT_NE(full.session, nullptr);
+    EXPECT_EQ(SSL_SESSION_is_resumable(full.session), 1) << "the server sent a ticket";
+
+    // A restart: another context (another process) with the same keys opens the ticket.
+    auto restarted = contexts.server(old_keys);
+    const auto after_restart = connect_once(*restarted, contexts.client(), full.session);
+    sessions.push_back(after_restart.session);
+    EXPECT_TRUE(after_restart.resumed);
+
+    // Rotated: the old key still opens tickets, and the new ticket is under the new key ...
+    auto after_rotation = contexts.server(rotated);
+    const auto rotated_resume = connect_once(*after_rotation, contexts.client(), after_restart.session);
+    sessions.push_back(rotated_resume.session);
+    EXPECT_TRUE(rotated_resume.resumed) << "the previous key is still accepted";
+    // ... which a server that dropped the old key opens, while it refuses tickets under the old one.
+    auto new_only = contexts.server(new_keys);
+    const auto under_new = connect_once(*new_only, contexts.client(), rotated_resume.session);
+    sessions.push_back(under_new.session);
+    EXPECT_TRUE(under_new.resumed) << "the ticket issued after the rotation is under the new key";
+    const auto under_old = connect_once(*new_only, contexts.client(), full.session);
+    sessions.push_back(under_old.session);
+    EXPECT_FALSE(under_old.resumed) << "a rotated-out key opens nothing: a full handshake";
+
+    // Without the keys (OpenSSL's own random per-context keys): a full handshake, which still succeeds.
+    auto without = contexts.server(std::nullopt);
+    const auto no_keys = connect_once(*without, contexts.client(), full.session);
+    sessions.push_back(no_keys.session);
+    EXPECT_FALSE(no_keys.resumed);
+    for (auto* session : sessions) {
+        SSL_SESSION_free(session);
+    }
+}
+
+TEST(TlsTickets, KeyFileBytesRoundTripAndBadSizesAreRefused) {
+    const auto keys = TicketKeys::generate();
+    ASSERT_TRUE(keys);
+    const auto bytes = keys->serialize();
+    EXPECT_EQ(bytes.size(), TicketKey::kBytes);
+    const auto again = TicketKeys::parse(bytes);
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->serialize(), bytes);
+    std::size_t index = 99;
+    EXPECT_EQ(again->find(keys->current().name.data(), index), &again->current());
+    EXPECT_EQ(index, 0U);
+    EXPECT_FALSE(TicketKeys::parse(""));
+    EXPECT_FALSE(TicketKeys::parse(bytes.substr(0, 79)));
+    EXPECT_FALSE(TicketKeys::parse(bytes + "x"));
+    std::string nine;
+    for (int i = 0; i < 9; ++i) {
+        nine += bytes;
+    }
+    EXPECT_FALSE(TicketKeys::parse(nine)) << "at most 8 keys";
+    EXPECT_TRUE(TicketKeys::parse(nine.substr(0, 8 * TicketKey::kBytes)));
 }
 
 }  // namespace
