@@ -1486,6 +1486,9 @@ TEST_F(ServerGoneE2e, MessagesAfterARestartAreNotTakenForDuplicates) {
         ASSERT_FALSE((*alice_)->send_channel_message("ch", "old-" + std::to_string(i), sent.expect("old")));
     }
     ASSERT_TRUE(bob_->events.wait_count<MessageReceived>(3, {}, 5s));
+    // Acknowledged before the kill: an unacknowledged send is sent again after the reconnect, and the new server,
+    // which remembers no message ids, would deliver it a second time (at least once across a restart).
+    ASSERT_TRUE(sent.wait_total(3, 5s));
     const auto port = server().port();
     const auto alice_mark = alice_->events.size();
     const auto bob_mark = bob_->events.size();
@@ -1523,6 +1526,7 @@ TEST_F(ServerGoneE2e, PeerMessagesMissedInAnOutageAfterARestartAreBackfilled) {
     Completions& sent = done_;
     ASSERT_FALSE((*alice_)->send_peer_message("bob", "p1", sent.expect("p")));
     ASSERT_TRUE(bob_->events.wait_count<MessageReceived>(1, {}, 5s));
+    ASSERT_TRUE(sent.wait_total(1, 5s));  // acknowledged before the kill (see above)
 
     const auto alice_mark = alice_->events.size();
     const auto bob_mark = bob_->events.size();

@@ -3,8 +3,11 @@
 // order of events and generous bounds, never exact milliseconds (exact times are the virtual-clock tests' job).
 #include "relink/client.hpp"
 
+#include <array>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <future>
 #include <memory>
 #include <optional>
@@ -90,6 +93,22 @@ TEST_F(ClientTest, InstancesWithTheSameSeedNeverShareMessageIds) {
     ASSERT_EQ(messages.size(), 2U);
     EXPECT_EQ(messages[0].payload, "from the first instance");
     EXPECT_EQ(messages[1].payload, "from the second instance");
+}
+
+// A child process the app starts while logged in inherits none of the client's sockets (Asio opens them without
+// SOCK_CLOEXEC; found by the chaos soak, whose relinkd held the clients' connections open).
+TEST_F(ClientTest, AChildProcessInheritsNoneOfItsSockets) {
+    Recorder events;
+    Client client(config("alice", server_->port()));
+    events.attach(client);
+    ASSERT_FALSE(client.login());
+    ASSERT_TRUE(events.wait_state(ConnectionState::connected, ConnectionReason::login_success));
+    FILE* child = ::popen("find /proc/self/fd -lname 'socket:*' 2>/dev/null | wc -l", "r");
+    ASSERT_NE(child, nullptr);
+    std::array<char, 64> out{};
+    const std::size_t n = std::fread(out.data(), 1, out.size() - 1, child);
+    ASSERT_EQ(::pclose(child), 0);
+    EXPECT_EQ(std::atoi(std::string(out.data(), n).c_str()), 0) << "sockets inherited by a child process";
 }
 
 TEST_F(ClientTest, ASilentLinkGoesReconnectingAndComesBack) {
