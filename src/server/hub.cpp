@@ -891,6 +891,12 @@ void Hub::drain(TimePoint /*now*/, Duration window) {
             open.push_back(conn);
         }
     }
+    // Spread the returns so that whoever takes them can log them in as they come: a 2 s window is right for a
+    // hundred clients and a login storm for ten thousand (docs/performance.md, "storm").
+    const auto spread = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(
+        static_cast<double>(open.size()) / std::max(1.0, s.config.limits.drain_logins_per_second)));
+    window = std::max(window, spread);
+    s.drain_window = window;
     for (const ConnId conn : open) {
         s.close_with(conn, proto::CloseReason::draining, window);
     }

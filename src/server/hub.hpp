@@ -61,6 +61,10 @@ struct Limits {
     std::size_t history_per_channel{256};              ///< channel messages kept (backfill takes the window's newest)
     Duration dedup_window{std::chrono::minutes(5)};    ///< client message ids remembered this long per session
     Duration kick_cooldown{std::chrono::seconds(10)};  ///< a kicked instance may not take the id back sooner
+    /// A drain spreads its clients' returns over at least (connections / this) seconds, never less than the window
+    /// it is given: the logins per second the nodes that take them over can absorb (one relinkd on 2 cores logs in
+    /// ~700 a second, resumed TLS included). Not scaled by the time scale: it is a capacity, not a timing.
+    double drain_logins_per_second{400.0};
 };
 
 struct HubConfig {

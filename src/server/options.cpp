@@ -77,10 +77,12 @@ std::string add_limit(Options& options, std::string_view text) {
         l.peer_queue_per_user = count;
     } else if (name == "history") {
         l.history_per_channel = count;
+    } else if (name == "drain-logins-per-second") {
+        l.drain_logins_per_second = *value;
     } else {
         return "--limit: unknown limit '" + name +
                "' (messages-per-second, message-burst, logins-per-second, login-burst, channels-per-user, "
-               "members-per-channel, peer-queue, history)";
+               "members-per-channel, peer-queue, history, drain-logins-per-second)";
     }
     return {};
 }

@@ -564,6 +564,24 @@ TEST_F(HubByHand, DrainTellsEveryoneToComeBackWithinTheWindowAndRefusesNewLogins
     EXPECT_EQ(to<proto::Close>(3).size(), 1U);
 }
 
+TEST(HubDrain, TheWindowGrowsWithTheConnectionsSoTheReturnsFitTheLoginRate) {
+    server::HubConfig config;
+    config.limits.drain_logins_per_second = 10;
+    config.limits.logins_per_second_per_address = 1000;
+    config.limits.login_burst = 1000;
+    HandDriver d(config);
+    for (server::ConnId conn = 1; conn <= 50; ++conn) {
+        d.connect(conn, "u" + std::to_string(conn));
+    }
+    d.sent.clear();
+    d.hub.drain(d.now, 2s);  // 50 connections at 10 logins/s: 5 s, not 2
+    d.drain();
+    for (server::ConnId conn = 1; conn <= 50; ++conn) {
+        ASSERT_EQ(d.to<proto::Close>(conn).size(), 1U);
+        EXPECT_EQ(d.to<proto::Close>(conn)[0].reconnect_within, 5s);
+    }
+}
+
 TEST_F(HubByHand, ListingsAndMetrics) {
     connect(1, "u", {"ch"});
     connect(2, "v", {"ch", "other"});
