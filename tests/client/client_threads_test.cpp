@@ -393,6 +393,34 @@ TEST_F(ClientThreadsTest, AThousandClientsOnOneIoContextLogInAndOutCleanly) {
     for (const auto& t : pool) {
         pool_ids.insert(t.get_id());
     }
+    // However the test ends (an ASSERT returns early), the pool is joined after the clients (declared below) are
+    // gone, instead of std::terminate on joinable threads, which would also leave relinkd running.
+    struct StopPool {
+        boost::asio::io_context& io;
+        std::vector<std::thread>& threads;
+        ~StopPool() {
+            for (auto& t : threads) {
+                if (t.joinable()) {  // the test failed before its own join below
+                    io.stop();
+                    t.join();
+                }
+            }
+        }
+    } stop_pool{io, pool};
+
+    // This tests threads, not timings: a thousand TLS logins at once against one relinkd io thread may take longer
+    // than the 12 s first-login timeout under a sanitizer (under TSan on the 2-core CI machine ~60 logins/s, all
+    // progressing together, so 909 of 1,000 ended DISCONNECTED LOGIN_TIMEOUT), and a connected client may then go
+    // silent for more than 4 s. So the login, attempt and silence bounds are stretched well past the waits below.
+    auto generous = [this](const std::string& user) {
+        ClientConfig c = config(user);
+        Timings t = timings_for(c.profile);
+        t.login_timeout = 170s;
+        t.attempt_timeout = 170s;
+        t.interrupted_after = 60s;
+        c.timings = t;
+        return c;
+    };
 
     Signal signal;
     std::atomic<int> connected{0};
@@ -404,7 +432,7 @@ TEST_F(ClientThreadsTest, AThousandClientsOnOneIoContextLogInAndOutCleanly) {
     std::vector<std::unique_ptr<Client>> clients;
     for (int i = 0; i < count; ++i) {
         in_callback.push_back(std::make_unique<std::atomic<bool>>(false));
-        clients.push_back(make_client(config("user" + std::to_string(i)), io));
+        clients.push_back(make_client(generous("user" + std::to_string(i)), io));
         auto* busy = in_callback.back().get();
         clients.back()->on_connection_state_changed([&, busy](const ConnectionStateChanged& e) {
             if (busy->exchange(true)) {
@@ -432,7 +460,7 @@ TEST_F(ClientThreadsTest, AThousandClientsOnOneIoContextLogInAndOutCleanly) {
     const auto logged_in = Clock::now();
     for (auto& client : clients) {
         EXPECT_EQ(client->connection_state(), ConnectionState::connected);
-        ASSERT_FALSE(client->logout());
+        EXPECT_FALSE(client->logout());
     }
     EXPECT_TRUE(signal.wait([&] { return disconnected.load() == count; }, 60s)) << disconnected << " of " << count;
     std::printf("%d clients on one io_context (2 threads): all connected in %.2f s, all logged out in %.2f s\n", count,

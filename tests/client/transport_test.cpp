@@ -461,7 +461,7 @@ protected:
     void SetUp() override {
         dir_ = temp_dir();
         server_ = Relinkd::start(dir_);
-        ASSERT_TRUE(server_) << "cannot start relinkd from " << RELINK_BIN_DIR;
+        ASSERT_TRUE(server_) << "cannot start relinkd from " << test::bin_dir();
     }
 
     void TearDown() override {

@@ -19,6 +19,7 @@
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
+#include "../support/bin_dir.hpp"
 #include "child_process.hpp"
 #include "relink/client.hpp"
 #include "server/listener.hpp"
@@ -139,7 +140,7 @@ protected:
 };
 
 TEST_F(ExamplesTest, MinimalLogsInJoinsAndPrintsStateChangesAndMessages) {
-    ChildProcess minimal(RELINK_EXAMPLE_MINIMAL, arguments("alice", "lobby"));
+    ChildProcess minimal(built_program("relink-example-minimal"), arguments("alice", "lobby"));
     EXPECT_TRUE(minimal.wait_for_output("connection CONNECTING (LOGIN)", kOutputTimeout)) << minimal.output();
     EXPECT_TRUE(minimal.wait_for_output("connection CONNECTED (LOGIN_SUCCESS)", kOutputTimeout)) << minimal.output();
     ASSERT_TRUE(minimal.wait_for_output("channel lobby CONNECTED (JOINED)", kOutputTimeout)) << minimal.output();
@@ -156,7 +157,7 @@ TEST_F(ExamplesTest, MinimalLogsInJoinsAndPrintsStateChangesAndMessages) {
 
 TEST_F(ExamplesTest, MinimalTakesItsSettingsFromTheEnvironment) {
     const auto args = arguments("carol", "env-channel");
-    ChildProcess minimal(RELINK_EXAMPLE_MINIMAL, {},
+    ChildProcess minimal(built_program("relink-example-minimal"), {},
                          {"RELINK_URL=" + args[0], "RELINK_APP_ID=" + args[1], "RELINK_USER_ID=" + args[2],
                           "RELINK_TOKEN=" + args[3], "RELINK_CA_FILE=" + args[4], "RELINK_CHANNEL=" + args[5]});
     EXPECT_TRUE(minimal.wait_for_output("connection CONNECTED (LOGIN_SUCCESS)", kOutputTimeout)) << minimal.output();
@@ -168,7 +169,7 @@ TEST_F(ExamplesTest, MinimalTakesItsSettingsFromTheEnvironment) {
 TEST_F(ExamplesTest, MinimalShowsARefusedLogin) {
     auto args = arguments("dave", "lobby");
     args[3] = token_for("someone-else");  // a token for another user
-    ChildProcess minimal(RELINK_EXAMPLE_MINIMAL, args);
+    ChildProcess minimal(built_program("relink-example-minimal"), args);
     EXPECT_TRUE(minimal.wait_for_output("connection DISCONNECTED (INVALID_TOKEN)", kOutputTimeout)) << minimal.output();
     minimal.close_stdin();
     EXPECT_EQ(minimal.wait_exit(kOutputTimeout), 0) << minimal.output();
@@ -176,7 +177,7 @@ TEST_F(ExamplesTest, MinimalShowsARefusedLogin) {
 
 TEST_F(ExamplesTest, ChatSendsWhatIsTypedAndShowsPresenceAndMessages) {
     auto bob = peer_in("bob", "lobby");
-    ChildProcess chat(RELINK_EXAMPLE_CHAT, arguments("alice", "lobby"));
+    ChildProcess chat(built_program("relink-example-chat"), arguments("alice", "lobby"));
     ASSERT_TRUE(chat.wait_for_output("* connected as alice", kOutputTimeout)) << chat.output();
     ASSERT_TRUE(chat.wait_for_output("* you are in #lobby", kOutputTimeout)) << chat.output();
     EXPECT_TRUE(chat.wait_for_output("* bob is here", kOutputTimeout)) << chat.output();
@@ -199,7 +200,7 @@ TEST_F(ExamplesTest, ChatSendsWhatIsTypedAndShowsPresenceAndMessages) {
 }
 
 TEST_F(ExamplesTest, ChatWithoutItsSettingsPrintsItsUsage) {
-    ChildProcess chat(RELINK_EXAMPLE_CHAT, {}, {"RELINK_APP_ID=", "RELINK_USER_ID=", "RELINK_TOKEN="});
+    ChildProcess chat(built_program("relink-example-chat"), {}, {"RELINK_APP_ID=", "RELINK_USER_ID=", "RELINK_TOKEN="});
     EXPECT_EQ(chat.wait_exit(kOutputTimeout), 2) << chat.output();
     EXPECT_NE(chat.output().find("usage: relink-example-chat URL APP_ID USER_ID TOKEN"), std::string::npos)
         << chat.output();
@@ -207,14 +208,14 @@ TEST_F(ExamplesTest, ChatWithoutItsSettingsPrintsItsUsage) {
 
 TEST(DemoCommandLine, HelpListAndBadArguments) {
     {
-        ChildProcess demo(RELINK_DEMO, {"--help"});
+        ChildProcess demo(built_program("relink-demo"), {"--help"});
         EXPECT_EQ(demo.wait_exit(kOutputTimeout), 0);
         for (const char* flag : {"--out DIR", "--only", "--stretch", "--list", "Exit status"}) {
             EXPECT_NE(demo.output().find(flag), std::string::npos) << flag << " in\n" << demo.output();
         }
     }
     {
-        ChildProcess demo(RELINK_DEMO, {"--list"});
+        ChildProcess demo(built_program("relink-demo"), {"--list"});
         EXPECT_EQ(demo.wait_exit(kOutputTimeout), 0);
         for (const char* name :
              {"rtc-outage", "rtc-failed", "rtm-short-outage", "rtm-long-outage", "rtm-duplicate-login"}) {
@@ -223,7 +224,7 @@ TEST(DemoCommandLine, HelpListAndBadArguments) {
     }
     for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
              {"--bogus"}, {"--only", "no-such-scenario"}, {"--stretch", "0"}, {"--stretch", "x"}, {"--out"}}) {
-        ChildProcess demo(RELINK_DEMO, bad);
+        ChildProcess demo(built_program("relink-demo"), bad);
         EXPECT_EQ(demo.wait_exit(kOutputTimeout), 2) << bad[0] << ": " << demo.output();
         EXPECT_NE(demo.output().find("relink-demo: "), std::string::npos) << demo.output();
     }
@@ -236,7 +237,8 @@ TEST(DemoCommandLine, PlaysTheChosenScenarioAndWritesItsPictures) {
     std::string pattern = (std::filesystem::temp_directory_path() / "relink-demo-test-XXXXXX").string();
     ASSERT_NE(mkdtemp(pattern.data()), nullptr);
     const std::filesystem::path dir = pattern;
-    ChildProcess demo(RELINK_DEMO, {"--only", "rtm-duplicate-login", "--stretch", "3", "--out", dir.string()});
+    ChildProcess demo(built_program("relink-demo"),
+                      {"--only", "rtm-duplicate-login", "--stretch", "3", "--out", dir.string()});
     EXPECT_EQ(demo.wait_exit(60s), 0) << demo.output();
     EXPECT_NE(demo.output().find("1 scenario(s)"), std::string::npos) << demo.output();
     EXPECT_EQ(demo.output().find("rtc-outage"), std::string::npos) << "only the chosen scenario\n" << demo.output();

@@ -1,6 +1,6 @@
 // tests/support/relinkd_process.hpp — a relinkd child process for integration tests: started by PID with its
 // stdout on a pipe (for the one listening line) and stderr in a file, stopped by PID (SIGTERM, then SIGKILL);
-// every wait bounded. The including target defines RELINK_BIN_DIR (the directory of the relinkd built here).
+// every wait bounded. It runs the relinkd built beside the test binary (support/bin_dir.hpp).
 #pragma once
 
 #include <fcntl.h>
@@ -23,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include "support/bin_dir.hpp"
+
 extern char** environ;
 
 namespace relink::test {
@@ -37,7 +39,7 @@ public:
         auto server = std::unique_ptr<Relinkd>(new Relinkd);
         server->dir_ = dir;
         server->ca_file_ = (dir / "ca.pem").string();
-        std::vector<std::string> args{std::string(RELINK_BIN_DIR) + "/relinkd",
+        std::vector<std::string> args{built_program("relinkd"),
                                       "--listen",
                                       "127.0.0.1:0",
                                       "--app",
@@ -82,7 +84,7 @@ public:
         auto server = std::unique_ptr<Relinkd>(new Relinkd);
         server->dir_ = dir;
         server->ca_file_ = options.ca_file.empty() ? (dir / "ca.pem").string() : options.ca_file;
-        std::vector<std::string> args{std::string(RELINK_BIN_DIR) + "/relinkd",
+        std::vector<std::string> args{built_program("relinkd"),
                                       "--listen",
                                       "127.0.0.1:" + std::to_string(options.port),
                                       "--app",
