@@ -178,7 +178,11 @@ void print_results(const std::vector<ScenarioResult>& all) {
 }
 
 std::string better_direction(const std::string& metric) {
-    static const std::vector<std::string> kHigher{"delivered",         "per_s",    "resumed",  "recovered_fraction",
+    // A rate ("..._per_s") is better higher; "bytes_per_session" is not a rate, hence the suffix test.
+    if (metric.size() >= 6 && metric.compare(metric.size() - 6, 6, "_per_s") == 0) {
+        return "higher";
+    }
+    static const std::vector<std::string> kHigher{"delivered",         "resumed",  "recovered_fraction",
                                                   "kicks_with_reason", "accepted", "logged_in"};
     for (const auto& h : kHigher) {
         if (metric.find(h) != std::string::npos) {
