@@ -14,6 +14,11 @@ namespace {
 
 using detail::Overloaded;
 
+/// How many delivered (sender, message id) pairs a client remembers. The copies it must catch are the re-sends of
+/// messages whose acknowledgement died with a server: sent again right after the senders reconnect, so they arrive
+/// within the newest few hundred messages. Bounded so a busy receiver's memory stays small (~25 KB at most).
+constexpr std::size_t kRecentMessageIds = 256;
+
 std::error_code err(errc code) {
     return make_error_code(code);
 }
@@ -927,6 +932,21 @@ void ClientCore::handle(TimePoint /*now*/, proto::Message& m) {
         return;
     }
     *last = m.position;
+    if (!m.message_id.empty()) {
+        std::string key = m.from;
+        key += '\n';  // never part of a user id
+        key += m.message_id;
+        if (recent_message_ids_.count(key) != 0) {
+            ++diagnostics_.duplicate_message_ids;  // at most once across a server restart, too
+            return;
+        }
+        recent_message_order_.push_back(key);
+        recent_message_ids_.insert(std::move(key));
+        if (recent_message_order_.size() > kRecentMessageIds) {
+            recent_message_ids_.erase(recent_message_order_.front());
+            recent_message_order_.pop_front();
+        }
+    }
     emit(MessageReceived{std::move(m.from), std::move(m.channel), std::move(m.message_id), std::move(m.payload),
                          m.backfilled});
 }

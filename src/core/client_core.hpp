@@ -25,6 +25,7 @@
 #include <set>
 #include <string>
 #include <system_error>
+#include <unordered_set>
 #include <variant>
 #include <vector>
 
@@ -102,7 +103,8 @@ struct OpResult {
 struct Diagnostics {
     std::uint64_t stale_transport_reports{0};  ///< reports about a transport the core no longer uses
     std::uint64_t unexpected_messages{0};      ///< server messages that cannot happen in this state
-    std::uint64_t duplicate_messages{0};       ///< messages at or below the last position seen (dropped)
+    std::uint64_t duplicate_messages{0};       ///< messages at or below the last position seen (dropped) ...
+    std::uint64_t duplicate_message_ids{0};    ///< ... or whose (sender, message id) was delivered already (dropped)
 };
 
 class ClientCore {
@@ -332,6 +334,11 @@ private:
     std::map<std::string, Channel> channels_;
     proto::Attributes attributes_;
     std::optional<proto::StreamPosition> last_peer_seen_;
+    /// (sender, message id) of the newest messages delivered, at most kRecentMessageIds. A server de-duplicates
+    /// re-sends, but a send whose acknowledgement died with the server is sent again to the next one, which
+    /// remembers no ids and delivers it again under a new position: the receiver drops that second copy here.
+    std::unordered_set<std::string> recent_message_ids_;
+    std::deque<std::string> recent_message_order_;
     std::deque<Operation> operations_;
     std::set<proto::RequestId> pending_leaves_;  ///< Leave requests in flight: their replies are expected
     OpId last_op_id_{0};

@@ -757,17 +757,21 @@ TEST(BadInputServer, MessagesForChannelsNotJoinedAndDuplicatePositionsAreDropped
         auto rig = reach(Where::connected, p);
         Rig& r = *rig;
         const auto channel_message = [](std::string channel, std::uint64_t epoch, std::uint64_t seq) {
+            // Every message its own id, as senders make them (ids are de-duplicated too: a test of their own).
             return proto::Message{"peer",
                                   std::move(channel),
-                                  "id",
+                                  "id-m" + std::to_string(epoch * 100 + seq),
                                   "m" + std::to_string(epoch * 100 + seq),
                                   proto::StreamPosition{epoch, seq},
                                   false};
         };
         const auto peer_message = [](std::uint64_t epoch, std::uint64_t seq) {
-            return proto::Message{
-                "peer", std::nullopt, "id", "p" + std::to_string(epoch * 100 + seq), proto::StreamPosition{epoch, seq},
-                false};
+            return proto::Message{"peer",
+                                  std::nullopt,
+                                  "id-p" + std::to_string(epoch * 100 + seq),
+                                  "p" + std::to_string(epoch * 100 + seq),
+                                  proto::StreamPosition{epoch, seq},
+                                  false};
         };
         r.deliver(channel_message("nope", 1, 1));
         r.deliver(channel_message("", 1, 1));

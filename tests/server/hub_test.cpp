@@ -307,6 +307,30 @@ TEST(HubWithClients, AServerRestartStartsANewEpochAndClientsRejoin) {
     EXPECT_FALSE(reports[1].second.server_restarted);
 }
 
+// A send whose acknowledgement died with the server is sent again to the next server, which remembers no message
+// ids and delivers it again under a new epoch: the receiver drops the second copy by its (sender, message id).
+// (Seen by the e2e restart tests under load; docs/reliability.md, "at least once across a server restart".)
+TEST(HubWithClients, AMessageSentAgainToARestartedServerIsDeliveredOnce) {
+    HubPair pair(Profile::rtm);
+    auto& world = *pair.world;
+    world.run_until(at_ms(5000));
+    world.set_link("UID2", LinkMode::drop_inbound);  // UID2's send goes up; its acknowledgement never comes back
+    ASSERT_TRUE(world.call(
+        "UID2", [](core::ClientCore& c, TimePoint now) { return c.send_channel_message(now, "ch", "once"); }));
+    world.run_until(at_ms(5500));
+    ASSERT_EQ(events_of<core::MessageReceived>(world, "UID1").size(), 1U);  // delivered, not acknowledged
+    world.server_restart();
+    world.set_link("UID2", LinkMode::pass);
+    world.run_until(at_ms(30'000));
+    std::vector<std::string> got;
+    for (const auto& [at, m] : events_of<core::MessageReceived>(world, "UID1")) {
+        got.push_back(m.payload);
+    }
+    EXPECT_EQ(got, std::vector<std::string>{"once"});
+    EXPECT_EQ(world.client("UID1").diagnostics().duplicate_message_ids, 1U);  // it did come again
+    EXPECT_EQ(world.client("UID2").state(), ConnectionState::connected);
+}
+
 // ============================================================================ the hub by hand
 
 /// A bare hub driven by hand: every input at `now`, every action collected.
