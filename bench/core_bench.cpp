@@ -89,9 +89,9 @@ void inbound_messages(benchmark::State& state, bool channel) {
         if (channel) {
             m.channel = "ch";
         }
-        m.message_id = "id";
-        m.payload = payload;
         m.position = proto::StreamPosition{1, ++seq};
+        m.message_id = "0123456789abcdef-" + std::to_string(seq);  // unique, as a sender's (the core drops repeats)
+        m.payload = payload;
         c.now += 1us;  // heartbeats go out every virtual second: one per 1,000,000 messages
         c.core.on_message(c.now, c.transport, std::move(m));
         events += c.drain();
