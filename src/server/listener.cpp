@@ -172,6 +172,9 @@ public:
 private:
     /// After every input: dispatch the hub's actions in order, then re-arm the one timer.
     void flush() {
+        // A broadcast is one message to every member in a row: it is encoded once, not once per member.
+        std::optional<proto::ServerMessage> encoded_message;
+        std::string encoded_frame;
         while (auto action = hub_.poll_action()) {
             if (auto* send = std::get_if<SendMessage>(&*action)) {
                 if (auto conn = find(send->conn)) {
@@ -179,7 +182,11 @@ private:
                     if (const auto* c = std::get_if<proto::Close>(&send->message)) {
                         close = c->reason;
                     }
-                    conn->deliver(proto::encode(send->message), close);
+                    if (!encoded_message || !(*encoded_message == send->message)) {
+                        encoded_frame = proto::encode(send->message);
+                        encoded_message = std::move(send->message);
+                    }
+                    conn->deliver(encoded_frame, close);
                 }
             } else if (auto conn = find(std::get<CloseConnection>(*action).conn)) {
                 conn->close();
