@@ -494,11 +494,31 @@ void ClientCore::start_attempt(TimePoint now) {
     link_ = Link::opening;
     retry_at_.reset();
     attempt_deadline_ = now + config_.timings.attempt_timeout;
+    attempt_started_ = now;
     act(OpenTransport{transport_, attempt_});
 }
 
 void ClientCore::schedule_attempt(TimePoint now, Duration delay) {
     retry_at_ = now + delay;
+}
+
+void ClientCore::schedule_retry(TimePoint now) {
+    // The backoff delay paces the starts of attempts, as in gRPC's connection backoff: after a link that was up,
+    // the next attempt waits the delay from now; after an attempt that failed, the delay counts from that
+    // attempt's start. An attempt that hung for longer than the delay (a blackhole, until the attempt timeout or
+    // until a reset when the network returns) has waited enough: the next one starts after a short random pause
+    // of at most the jitter's share of the delay, so that clients whose attempts failed at one instant do not
+    // retry in lock-step, instead of waiting a whole delay more on a network that may be back.
+    const Duration delay = backoff_.next(rng_);
+    const std::optional<TimePoint> started = std::exchange(attempt_started_, std::nullopt);
+    if (!started || *started + delay > now) {
+        retry_at_ = (started ? *started : now) + delay;
+        return;
+    }
+    const auto pause_max = static_cast<Duration::rep>(static_cast<double>(delay.count()) *
+                                                      std::clamp(config_.timings.backoff_jitter, 0.0, 1.0));
+    std::uniform_int_distribution<Duration::rep> pause(0, std::max<Duration::rep>(0, pause_max));
+    retry_at_ = now + Duration(pause(rng_));
 }
 
 void ClientCore::drop_link(bool close) {
@@ -528,7 +548,7 @@ void ClientCore::link_failed(TimePoint now) {
             }
             // Re-connect at once — after the first, jittered, backoff delay. While CONNECTED the state does not
             // change until `interrupted_after` has passed since the last data received.
-            schedule_attempt(now, backoff_.next(rng_));
+            schedule_retry(now);
             break;
         case Phase::leaving: finish_leaving(now); break;
         case Phase::idle: break;
@@ -635,6 +655,7 @@ void ClientCore::handle(TimePoint now, proto::LoginOk& m) {
     link_ = Link::up;
     login_request_.reset();
     attempt_deadline_.reset();
+    attempt_started_.reset();
     retry_at_.reset();
     resume_token_ = m.resume_token;
     token_refused_ = false;
@@ -1061,7 +1082,7 @@ void ClientCore::login_refused(TimePoint now, std::error_code error) {
         }
         if (config_.profile == Profile::rtm && !first) {
             token_refused_ = true;  // R-RTM-9: state unchanged, keep retrying; renew_token() resumes at once
-            schedule_attempt(now, backoff_.next(rng_));
+            schedule_retry(now);
         } else if (expired && config_.profile != Profile::rtm) {
             fail(ConnectionState::failed, ConnectionReason::token_expired, ChannelReason::join_failed);
         } else if (expired) {
@@ -1073,7 +1094,7 @@ void ClientCore::login_refused(TimePoint now, std::error_code error) {
         fail(ConnectionState::disconnected, ConnectionReason::login_failure, ChannelReason::join_failed);
     } else {
         // A refusal the server may lift (overload, rate limit): keep the session and retry with backoff.
-        schedule_attempt(now, backoff_.next(rng_));
+        schedule_retry(now);
     }
 }
 
@@ -1083,6 +1104,7 @@ void ClientCore::end_session(TimePoint now, ConnectionState state, ConnectionRea
                              ChannelReason channel_reason, std::error_code channel_error) {
     drop_link(true);
     retry_at_.reset();
+    attempt_started_.reset();
     login_deadline_.reset();
     reconnecting_since_.reset();
     outage_since_.reset();
@@ -1249,7 +1271,7 @@ void ClientCore::fire(TimePoint now, Timer timer) {
                 drop_link(true);
             }
             if (link_ == Link::none && !retry_at_) {
-                schedule_attempt(now, backoff_.next(rng_));
+                schedule_retry(now);
             }
             enter_reconnecting(now, ConnectionReason::interrupted);
             return;

@@ -240,6 +240,7 @@ private:
     // the link
     void start_attempt(TimePoint now);
     void schedule_attempt(TimePoint now, Duration delay);
+    void schedule_retry(TimePoint now);
     void drop_link(bool close);
     void link_failed(TimePoint now);
     void enter_reconnecting(TimePoint now, ConnectionReason reason);
@@ -313,6 +314,7 @@ private:
     std::optional<std::string> resume_token_;
     std::optional<TimePoint> retry_at_;
     std::optional<TimePoint> attempt_deadline_;
+    std::optional<TimePoint> attempt_started_;  ///< the current attempt's OpenTransport, until its login succeeds
     std::uint32_t attempt_{0};
 
     // timers

@@ -182,14 +182,13 @@ TEST_F(BackoffWorld, ExactAttemptTimesAfterATransportFailure) {
     world.run_until(at_ms(60'000));
 
     // The reset reaches the client at 1050 ms: the first attempt follows the first delay, each later one starts
-    // one RTT (the refusal) plus the next delay after the previous one.
+    // the next delay after the previous one started (the delay paces attempt starts; the refusal's RTT is in it).
     const TimePoint failed = at_ms(1050);
     std::vector<TimePoint> want;
     TimePoint t = failed;
     for (int n = 0; n < 12; ++n) {
         t += exact_base(n);
         want.push_back(t);
-        t += kRtt;
     }
     auto attempts = attempts_of(world, "UID1", at_ms(1000));
     ASSERT_GE(attempts.size(), want.size());
@@ -201,20 +200,20 @@ TEST_F(BackoffWorld, ExactAttemptTimesAfterATransportFailure) {
         want_text.push_back(ms_text(want[i]));
     }
     EXPECT_EQ(got_text, want_text) << joined(got_text);
-    // 1350, 1930, 2798, 4126.8, 6192.88, 9438.608, ...: the exact figures of the sequence 300, 480, 768, ...
+    // 1350, 1830, 2598, 3826.8, 5792.88, 8938.608, ...: the exact figures of the sequence 300, 480, 768, ...
     EXPECT_EQ(want[0], at_ms(1350));
-    EXPECT_EQ(want[1], at_ms(1930));
-    EXPECT_EQ(want[2], at_ms(2798));
-    EXPECT_EQ(want[3], at_ms(2798) + 100ms + 1228800us);
+    EXPECT_EQ(want[1], at_ms(1830));
+    EXPECT_EQ(want[2], at_ms(2598));
+    EXPECT_EQ(want[3], at_ms(2598) + 1228800us);
 
     const auto numbers = attempt_numbers(at_ms(1000));
     for (std::size_t i = 0; i < 12; ++i) {
         EXPECT_EQ(numbers[i], i + 1) << "OpenTransport.attempt counts the attempts of the outage";
     }
-    // Once at the cap, attempts are 8 s + 1 RTT apart for as long as the outage lasts (rtm never gives up).
+    // Once at the cap, attempts start 8 s apart for as long as the outage lasts (rtm never gives up).
     const auto all = attempts_of(world, "UID1", at_ms(1000));
     for (std::size_t i = 9; i < all.size(); ++i) {
-        EXPECT_EQ(all[i] - all[i - 1], kMax + kRtt) << i;
+        EXPECT_EQ(all[i] - all[i - 1], kMax) << i;
     }
 
     // The state report of the outage: RECONNECTING INTERRUPTED 4 s after the last data (LoginOk at 200 ms).
@@ -223,9 +222,9 @@ TEST_F(BackoffWorld, ExactAttemptTimesAfterATransportFailure) {
     EXPECT_EQ(changes[2].first, at_ms(4200));
     EXPECT_EQ(changes[2].second.state, ConnectionState::reconnecting);
     EXPECT_EQ(changes[2].second.reason, ConnectionReason::interrupted);
-    // At 4200 ms attempt 4 (started 4126.8 ms) is being refused: no retry is scheduled at that instant.
+    // At 4200 ms attempt 4 (started 3826.8 ms) was refused; attempt 5 is due at 5792.88 ms.
     EXPECT_EQ(changes[2].second.attempt, 4U);
-    EXPECT_EQ(changes[2].second.next_retry, 0ns);
+    EXPECT_EQ(changes[2].second.next_retry, 1592880us);
 }
 
 TEST_F(BackoffWorld, TheFirstRetryIsJitteredThroughTheCore) {
@@ -249,28 +248,28 @@ TEST_F(BackoffWorld, TheFirstRetryIsJitteredThroughTheCore) {
 }
 
 // A connected period shorter than stable_after (10 s) does not reset the backoff: the next outage continues the
-// sequence. Refused at 1000 ms: attempts at 1350 (300), 1930 (480); the link passes again at 2500 ms, so the third
-// attempt (2798, after 768 ms) logs in at 2998 ms. Refused again 5 s later (7998 ms; heard at 8048 ms): the next
-// delay is the 4th of the sequence, 1228.8 ms.
+// sequence. Refused at 1000 ms: attempts at 1350 (300), 1830 (480); the link passes again at 2500 ms, so the third
+// attempt (2598, 768 ms after the second started) logs in at 2798 ms. Refused again 5 s later (7798 ms; heard at
+// 7848 ms): the next delay is the 4th of the sequence, 1228.8 ms.
 TEST_F(BackoffWorld, AFlapShorterThanStableAfterContinuesTheSequence) {
     start_exact();
     world.run_until(at_ms(1000));
     world.set_link("UID1", LinkMode::refuse);
     world.run_until(at_ms(2500));
     world.set_link("UID1", LinkMode::pass);
-    world.run_until(at_ms(2998));
+    world.run_until(at_ms(2798));
     ASSERT_TRUE(world.client("UID1").link_up());
-    EXPECT_EQ(attempts_of(world, "UID1", at_ms(1000)), (std::vector<TimePoint>{at_ms(1350), at_ms(1930), at_ms(2798)}));
+    EXPECT_EQ(attempts_of(world, "UID1", at_ms(1000)), (std::vector<TimePoint>{at_ms(1350), at_ms(1830), at_ms(2598)}));
     // The outage lasted less than interrupted_after: the app saw no state change at all.
     EXPECT_EQ(events_of<core::ConnectionStateChanged>(world, "UID1").size(), 2U);
 
-    world.run_until(at_ms(2998 + 5000));
+    world.run_until(at_ms(2798 + 5000));
     world.set_link("UID1", LinkMode::refuse);
     world.run_until(at_ms(12'000));
-    const auto attempts = attempts_of(world, "UID1", at_ms(2998 + 5000));
+    const auto attempts = attempts_of(world, "UID1", at_ms(2798 + 5000));
     ASSERT_GE(attempts.size(), 2U);
-    EXPECT_EQ(attempts[0], at_ms(8048) + 1228800us);
-    EXPECT_EQ(attempts[1], attempts[0] + kRtt + 1966080us);
+    EXPECT_EQ(attempts[0], at_ms(7848) + 1228800us);
+    EXPECT_EQ(attempts[1], attempts[0] + 1966080us);
 }
 
 // Connected for longer than stable_after: the sequence starts over at 300 ms.
@@ -288,8 +287,8 @@ TEST_F(BackoffWorld, AConnectedPeriodLongerThanStableAfterStartsTheSequenceOver)
     ASSERT_GE(attempts.size(), 3U);
     const TimePoint heard = at_ms(2998 + 12'000 + 50);
     EXPECT_EQ(attempts[0], heard + 300ms);
-    EXPECT_EQ(attempts[1], attempts[0] + kRtt + 480ms);
-    EXPECT_EQ(attempts[2], attempts[1] + kRtt + 768ms);
+    EXPECT_EQ(attempts[1], attempts[0] + 480ms);
+    EXPECT_EQ(attempts[2], attempts[1] + 768ms);
 }
 
 // The stable timer must only reset the backoff after stable_after of a *working* link. Here the link is connected
@@ -308,9 +307,9 @@ TEST_F(BackoffWorld, StableTimerDoesNotResetTheBackoffWhileTheLinkIsDown) {
     const auto attempts = attempts_of(world, "UID1", at_ms(9000));
     ASSERT_GE(attempts.size(), 4U);
     EXPECT_EQ(attempts[0], at_ms(9350));
-    EXPECT_EQ(attempts[1], at_ms(9930));
-    EXPECT_EQ(attempts[2], at_ms(10'798));
-    EXPECT_EQ(attempts[3], at_ms(10'898) + 1228800us) << "the backoff was reset during the outage";
+    EXPECT_EQ(attempts[1], at_ms(9830));
+    EXPECT_EQ(attempts[2], at_ms(10'598));
+    EXPECT_EQ(attempts[3], at_ms(10'598) + 1228800us) << "the backoff was reset during the outage";
 }
 
 // notify_network_changed(): drop the link and reconnect at once, at the same virtual instant, without backoff.
@@ -486,7 +485,8 @@ TEST(BackoffLockStep, ThousandClientsNeverRetryInLockStep) {
         for (std::size_t k = 0; k < client.size(); ++k) {
             const bool fresh = instants.insert(client[k]).second;
             EXPECT_TRUE(fresh) << "two clients start an attempt at " << ms_text(client[k]);
-            // Every delay is in its band: attempt k starts after the first k+1 delays and k refusals.
+            // Every delay is in its band: attempt k starts the first k+1 delays after the failure (each delay
+            // counts from the previous attempt's start, so the refusals' round trips are inside the delays).
             Duration low{};
             Duration high{};
             for (std::size_t n = 0; n <= k; ++n) {
@@ -494,8 +494,8 @@ TEST(BackoffLockStep, ThousandClientsNeverRetryInLockStep) {
                 high += std::chrono::duration_cast<Duration>(exact_base(static_cast<int>(n)) * 1.2);
             }
             // (each delay is rounded to the nanosecond: allow a few ns per delay)
-            EXPECT_GE(client[k] - fail_at, low + k * kRtt - 10ns);
-            EXPECT_LE(client[k] - fail_at, high + k * kRtt + 10ns);
+            EXPECT_GE(client[k] - fail_at, low - 10ns);
+            EXPECT_LE(client[k] - fail_at, high + 10ns);
         }
     }
     EXPECT_EQ(instants.size(), static_cast<std::size_t>(kClients * kAttempts));

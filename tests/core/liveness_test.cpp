@@ -6,6 +6,7 @@
 // Set-up: one-way latency 50 ms; UID2 logs in at 0 ms and joins "ch"; UID1 logs in at 1000 ms and joins "ch"
 // (JOINED at 1300 ms), in the profile of the test.
 #include <algorithm>
+#include <set>
 
 #include "harness.hpp"
 
@@ -85,6 +86,78 @@ TEST(Liveness, AConnectionResetRepairedWithin4SecondsShowsNoStateChange) {
     EXPECT_EQ(attempts_of(world, "UID1", at_ms(5000)), std::vector<TimePoint>{at_ms(5350)});
     EXPECT_TRUE(timeline(world, only("UID2"), at_ms(5000)).empty())
         << joined(timeline(world, only("UID2"), at_ms(5000)));
+}
+
+TEST(Liveness, AnAttemptThatHungLongerThanItsDelayIsFollowedWithoutAnotherDelay) {
+    // The backoff paces the starts of attempts (gRPC's connection backoff). Attempts that hang in a blackhole for
+    // the 5 s attempt timeout have waited longer than any delay, so each is followed at once (jitter off: no
+    // pause), and the one hanging when the network comes back (reset, as a NAT that forgot the flow would) is
+    // followed the moment it fails, not one more delay (768 ms) later.
+    Pair pair(Profile::rtm);
+    auto& world = pair.world;
+    world.run_until(at_ms(5000));
+    world.set_link("UID1", LinkMode::blackhole);
+    world.run_until(at_ms(17'000));
+    const auto hung = attempts_of(world, "UID1", at_ms(5000));
+    ASSERT_EQ(hung.size(), 2U);
+    EXPECT_EQ(hung[1] - hung[0], 5s);  // the first attempt's timeout, then at once
+    world.set_link("UID1", LinkMode::pass);
+    world.reset_connection("UID1");  // the hanging attempt fails at 17,050 ms (one-way latency)
+    world.run_until(at_ms(20'000));
+    EXPECT_EQ(attempts_of(world, "UID1", at_ms(17'000)), std::vector<TimePoint>{at_ms(17'050)});
+    const auto states = pair.states("UID1", at_ms(17'000));
+    ASSERT_FALSE(states.empty());
+    EXPECT_EQ(states.back(), "17250 UID1 state CONNECTED LOGIN_SUCCESS") << joined(states);
+}
+
+TEST(Liveness, AttemptsThatFailTogetherAfterHangingAreRetriedApartWithinTheJitterShare) {
+    // Clients whose hanging attempts are all reset at one instant (the network is back) retry after a random pause
+    // of at most the jitter's share of their delay (20 % of 1,228.8 ms ± 20 %), never in lock-step.
+    World world;
+    constexpr int kClients = 50;
+    for (int i = 0; i < kClients; ++i) {
+        const std::string name = "U" + std::to_string(i);
+        world.add_client(name, core::make_config(Profile::rtm, "app", 1000 + i));
+        world.call(name, [&](core::ClientCore& c, TimePoint now) { return c.login(now, name, "valid"); });
+    }
+    world.run_until(at_ms(1000));
+    for (int i = 0; i < kClients; ++i) {
+        world.set_link("U" + std::to_string(i), LinkMode::blackhole);
+    }
+    // Each client's third attempt hangs at 19 s (the attempts start ~5.2 s, ~10.2 s, ~15.2 s, each hangs 5 s), and
+    // its fourth delay (1,228.8 ms ± 20 %) has passed since it started.
+    world.run_until(at_ms(19'000));
+    for (int i = 0; i < kClients; ++i) {
+        const std::string name = "U" + std::to_string(i);
+        ASSERT_EQ(attempts_of(world, name, at_ms(1000)).size(), 3U) << name;
+        world.set_link(name, LinkMode::pass);
+        world.reset_connection(name);
+    }
+    world.run_until(at_ms(22'000));
+    std::set<TimePoint> distinct;
+    for (int i = 0; i < kClients; ++i) {
+        const std::string name = "U" + std::to_string(i);
+        const auto attempts = attempts_of(world, name, at_ms(19'000));
+        ASSERT_EQ(attempts.size(), 1U) << name;
+        EXPECT_GE(attempts[0], at_ms(19'050)) << name;
+        EXPECT_LE(attempts[0], at_ms(19'050) + 1228800us * 1.2 * 0.2) << name;
+        distinct.insert(attempts[0]);
+        EXPECT_EQ(world.client(name).state(), ConnectionState::connected) << name;
+    }
+    EXPECT_EQ(distinct.size(), static_cast<std::size_t>(kClients));
+}
+
+TEST(Liveness, AnAttemptRefusedAtOnceWaitsItsWholeDelay) {
+    // A refused connection fails within one round trip, far less than the delay: the next attempt starts the
+    // delay after the refused one started (300 ms, 480 ms, 768 ms with jitter off), so a server that is down is
+    // not hammered.
+    Pair pair(Profile::rtm);
+    auto& world = pair.world;
+    world.run_until(at_ms(5000));
+    world.set_link("UID1", LinkMode::refuse);  // the open link is reset (closed at 5,050 ms), every attempt refused
+    world.run_until(at_ms(6800));
+    const std::vector<TimePoint> want{at_ms(5350), at_ms(5830), at_ms(6598)};
+    EXPECT_EQ(attempts_of(world, "UID1", at_ms(5000)), want);
 }
 
 TEST(Liveness, NetworkChangeReconnectsAtOnce) {

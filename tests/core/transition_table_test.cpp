@@ -710,9 +710,10 @@ TEST_P(TransitionAll, ConnectingToDisconnected_LoginTimeout) {
     rig.start();
     rig.advance_to(at_ms(60'000));  // no transport ever opens
     EXPECT_TRUE(rig.changed_once(1, CS::connecting, CS::disconnected, CR::login_timeout, at_ms(12'000)));
-    // Decision: within the login timeout, transport failures are retried with backoff (attempt timeout 5 s, then
-    // 300 ms, 480 ms ... with jitter off); never after it.
-    const std::vector<TimePoint> want{at_ms(0), at_ms(5300), at_ms(10'780)};
+    // Decision: within the login timeout, transport failures are retried with backoff (300 ms, 480 ms ... with
+    // jitter off), counted from the start of the failed attempt; never after it. Each attempt hangs for the 5 s
+    // attempt timeout, longer than the delay, so the next one starts when it is abandoned (jitter off: no pause).
+    const std::vector<TimePoint> want{at_ms(0), at_ms(5000), at_ms(10'000)};
     EXPECT_EQ(rig.opens, want);
 }
 
@@ -1253,7 +1254,7 @@ TEST_P(TransitionReconnecting, ReconnectingStaysReconnecting_TransientRefusalIsR
     rig.refuse(errc::rate_limited);
     rig.advance_to(at_ms(5300));
     EXPECT_TRUE(rig.unchanged_since(mark));
-    EXPECT_EQ(rig.opens.back(), at_ms(5180)) << "the second backoff delay, 480 ms";
+    EXPECT_EQ(rig.opens.back(), at_ms(4980)) << "the second backoff delay, 480 ms after the refused attempt's start";
 }
 
 TEST_P(TransitionRtcFamily, ReconnectingToFailed_RejectedByServer_JoinOfAJoinedChannel) {
