@@ -1,5 +1,6 @@
 # relink_transport: the client's WebSocket-over-TLS transport (src/client/transport.hpp, issue 4): resolve,
-# optional HTTP CONNECT proxy, TCP, TLS with peer and host-name verification, WebSocket upgrade, text frames.
+# optional HTTP CONNECT proxy, TCP, TLS with peer and host-name verification (over relink_net's TlsSocketStream),
+# WebSocket upgrade, text frames.
 # Included from the top-level CMakeLists.txt, in the client section (always built, with or without the server).
 # An OBJECT library: transport.o is archived into relink_client (the installed librelink_client.a), never
 # installed on its own. Beast is compiled in transport.cpp only; its header includes nothing heavier than Asio's
@@ -22,8 +23,8 @@ if(RELINK_BUILD_TESTS AND RELINK_BUILD_SERVER)
   add_executable(relink_transport_tests ${PROJECT_SOURCE_DIR}/tests/client/transport_test.cpp)
   set_target_properties(relink_transport_tests PROPERTIES CXX_STANDARD 20 CXX_STANDARD_REQUIRED ON
                                                           CXX_EXTENSIONS OFF)
-  target_link_libraries(relink_transport_tests PRIVATE relink_transport relink_faultproxy relink_token GTest::gtest
-                                                       GTest::gtest_main)
+  target_link_libraries(relink_transport_tests PRIVATE relink_transport relink_net relink_faultproxy relink_token
+                                                       GTest::gtest GTest::gtest_main)
   target_include_directories(relink_transport_tests PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   add_dependencies(relink_transport_tests relinkd)  # the tests start the relinkd built here
   target_compile_definitions(relink_transport_tests PRIVATE RELINK_BIN_DIR="$<TARGET_FILE_DIR:relinkd>")

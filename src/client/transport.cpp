@@ -3,6 +3,12 @@
 // shared_from_this() — but verifying the server (chain and host name), bounding every step by its own timeout and
 // reporting failures as a code plus a detail that names the step.
 //
+// TLS runs over relink's own TlsSocketStream (net/tls_socket_stream.hpp, client role), not asio::ssl::stream: an
+// idle connection then holds no TLS buffers (asio's stream keeps four 17 KiB ones for the connection's life). The
+// connect and proxy steps run on a beast::tcp_stream (its timeouts bound them); its socket then moves into the
+// WebSocket's stack. Connections with the same trust settings share one SSL_CTX (ClientContexts below): what is
+// per connection (SNI, the session offered, the verify callback, the new-session owner) is set on the SSL object.
+//
 // Every handler runs on the executor given to open() (the driver's strand); so do send() and close(). Two flags,
 // both touched on that strand only, make "no handler after close() returns" hold:
 //   quiet_ — no user handler may run any more (close() was called, or on_closed was reported);
@@ -11,12 +17,14 @@
 #include "client/transport.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cctype>
 #include <ctime>
 #include <deque>
 #include <iterator>
+#include <map>
 #include <string_view>
 #include <type_traits>
 #include <utility>
@@ -24,16 +32,17 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/ssl.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/ssl/verify_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 
+#include "net/tls_socket_stream.hpp"
 #include "protocol/codec.hpp"
 #include "relink/error.hpp"
 
@@ -72,10 +81,11 @@ std::string authority(const std::string& host, std::uint16_t port) {
     return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
-/// The SSL_CTX ex-data slot that points a context's new-session callback to its Session (each Session has its own
-/// context, so the pointer is valid whenever OpenSSL calls back).
+/// The SSL ex-data slot that points OpenSSL's callbacks (verify, new session) to the Session of the connection.
+/// On the SSL object, not the SSL_CTX, which connections share: the SSL lives inside its Session, so the pointer
+/// is valid whenever OpenSSL calls back.
 int session_owner_index() {
-    static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
     return index;
 }
 
@@ -115,6 +125,110 @@ bool usable(const SSL_SESSION* session) {
     return std::time(nullptr) < SSL_SESSION_get_time(session) + lifetime;
 }
 
+// ------------------------------------------------------------------------------------------- shared contexts
+
+/// A file's or directory's identity (device, inode, size, modification time), "" when it cannot be read: part of a
+/// context's key, so that a CA file or directory changed on disk is read again by the next connection, as it was
+/// when every connection made its own context.
+std::string file_identity(const std::string& path) {
+    struct stat st {};
+    if (path.empty() || ::stat(path.c_str(), &st) != 0) {
+        return {};
+    }
+    return std::to_string(st.st_dev) + "/" + std::to_string(st.st_ino) + "/" + std::to_string(st.st_size) + "/" +
+           std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
+}
+
+/// The client SSL_CTX of each set of trust settings, shared by every connection that uses them (of one Client or
+/// of many in one process) while any of them lives. A context holds the trust store (the CA file, or the system's
+/// bundle, parsed: tens to hundreds of KB) and costs a few KB even empty; one per connection was paid again on
+/// every reconnect and by every client. Nothing per connection is on the context: SNI, the session offered, the
+/// verify mode and callback and the new-session callback's owner are on the SSL object (do_tls()), and the
+/// sessions themselves live in each Client's TlsSessionCache (OpenSSL's internal store is off). So sharing changes
+/// nothing a connection does. Thread-safe: one mutex, held while a context is made (rarely).
+class ClientContexts {
+public:
+    struct Made {
+        std::shared_ptr<ssl::context> context;  ///< null on failure
+        std::error_code error;
+        std::string detail;
+    };
+
+    static Made get(const TlsSettings& tls) {
+        static auto* const registry = new ClientContexts;  // never destroyed: a late connection may still ask
+        return registry->find_or_make(tls);
+    }
+
+private:
+    Made find_or_make(const TlsSettings& tls) {
+        std::string key;
+        append_field(key, tls.verify_peer ? "verify" : "no-verify");
+        if (tls.verify_peer) {
+            append_field(key, tls.ca_file);
+            append_field(key, file_identity(tls.ca_file));
+            append_field(key, tls.ca_directory);
+            append_field(key, file_identity(tls.ca_directory));
+            append_field(key, tls.use_system_store ? "system" : "no-system");
+        }
+        const std::lock_guard lock(mutex_);
+        for (auto it = contexts_.begin(); it != contexts_.end();) {  // the contexts no connection uses any more
+            it = it->second.expired() ? contexts_.erase(it) : std::next(it);
+        }
+        if (auto it = contexts_.find(key); it != contexts_.end()) {
+            if (auto context = it->second.lock()) {
+                return {std::move(context), {}, {}};
+            }
+        }
+        Made made = make(tls);
+        if (made.context) {
+            contexts_[key] = made.context;
+        }
+        return made;
+    }
+
+    static Made make(const TlsSettings& tls) {
+        auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
+        context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                             ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::no_compression);
+        // TLS 1.3 tickets arrive after the handshake, while the upgrade response is read: OpenSSL hands each to the
+        // new-session callback, which keeps it in the connection's TlsSessionCache, if it has one (OpenSSL's own
+        // per-context store stays off: a session belongs to one Client, never to the process).
+        SSL_CTX* native = context->native_handle();
+        SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+        SSL_CTX_sess_set_new_cb(native, &on_new_session);
+        if (!tls.verify_peer) {
+            return {std::move(context), {}, {}};
+        }
+        boost::system::error_code ec;
+        if (!tls.ca_file.empty()) {
+            context->load_verify_file(tls.ca_file, ec);
+            if (ec) {
+                return {nullptr, ec, "tls: cannot load the CA file '" + tls.ca_file + "': " + ec.message()};
+            }
+        }
+        if (!tls.ca_directory.empty()) {
+            context->add_verify_path(tls.ca_directory, ec);
+            if (ec) {
+                return {nullptr, ec, "tls: cannot use the CA directory '" + tls.ca_directory + "': " + ec.message()};
+            }
+        }
+        if (tls.use_system_store) {
+            context->set_default_verify_paths(ec);
+            if (ec) {
+                return {nullptr, ec, "tls: cannot use the system's CA store: " + ec.message()};
+            }
+        }
+        return {std::move(context), {}, {}};
+    }
+
+    /// OpenSSL's new-session callback, for every shared context: hands the session to the connection's Session
+    /// (SSL ex-data). Defined after Session.
+    static int on_new_session(SSL* ssl, SSL_SESSION* session);
+
+    std::mutex mutex_;
+    std::map<std::string, std::weak_ptr<ssl::context>> contexts_;
+};
+
 // ------------------------------------------------------------------------------------------------ failed open
 
 /// What open() returns when the options cannot work (bad URL, ws:// refused): reports on_closed once, posted, unless
@@ -150,21 +264,23 @@ private:
 
 enum class Step { idle, resolving, connecting, tunnelling, securing, upgrading, open };
 
-/// One connection. kTls: wss (websocket over ssl_stream over tcp_stream); otherwise ws (websocket over tcp_stream).
+/// One connection. kTls: wss (websocket over TlsSocketStream over the socket); otherwise ws (websocket over the
+/// socket). Until the tunnel is through (TCP connect, proxy), the socket is in tcp_, whose timeouts bound those
+/// steps; after_tunnel() moves it into ws_.
 template <bool kTls>
 class Session final : public Transport, public std::enable_shared_from_this<Session<kTls>> {
 public:
-    using Stream = std::conditional_t<kTls, beast::ssl_stream<beast::tcp_stream>, beast::tcp_stream>;
+    using Stream = std::conditional_t<kTls, relink::net::TlsSocketStream, tcp::socket>;
 
     Session(net::any_io_executor executor, TransportOptions options, Url url, Handlers handlers)
         : executor_(std::move(executor)),
           options_(std::move(options)),
           url_(std::move(url)),
           handlers_(std::move(handlers)),
-          tls_context_(ssl::context::tls_client),
-          ws_(make_stream(executor_, tls_context_)),
+          tcp_(executor_),
           resolver_(executor_),
           dns_timer_(executor_),
+          tls_timer_(executor_),
           close_timer_(executor_),
           proxy_buffer_(kProxyResponseLimit) {
         if constexpr (kTls) {
@@ -198,55 +314,27 @@ public:
     }
 
 private:
-    static Stream make_stream(const net::any_io_executor& executor, ssl::context& context) {
-        if constexpr (kTls) {
-            return Stream(executor, context);
+    /// Closes the socket wherever it is (tcp_ until the tunnel is through, then the bottom of ws_).
+    void close_socket() {
+        if (ws_) {
+            beast::close_socket(beast::get_lowest_layer(*ws_));
         } else {
-            (void)context;
-            return Stream(executor);
+            tcp_.close();
         }
     }
 
-    auto& lowest() { return beast::get_lowest_layer(ws_); }
-
-    // The trust anchors. The verify mode itself is set on the stream in do_tls(): OpenSSL copied the context's
-    // mode into the stream's SSL object when the stream was constructed, so setting it here would change nothing.
+    // The context of these trust settings, shared with every other connection that has them (ClientContexts). The
+    // verify mode and callback are set on the connection's SSL object in do_tls(), as is everything else that is
+    // this connection's own.
     void configure_context() {
-        tls_context_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
-                                 ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::no_compression);
         if (options_.tls_sessions) {
-            // TLS 1.3 tickets arrive after the handshake, while the upgrade response is read: OpenSSL hands each to
-            // the new-session callback, which keeps it in the cache (OpenSSL's own per-context store would die
-            // with this connection's context).
-            SSL_CTX* context = tls_context_.native_handle();
             session_target_ = session_target(url_, options_);
-            SSL_CTX_set_ex_data(context, session_owner_index(), this);
-            SSL_CTX_set_session_cache_mode(context, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
-            SSL_CTX_sess_set_new_cb(context, &Session::on_new_session);
         }
-        const TlsSettings& tls = options_.tls;
-        if (!tls.verify_peer) {
-            return;
+        auto made = ClientContexts::get(options_.tls);
+        if (!made.context) {
+            return setup_failed(made.error, std::move(made.detail));
         }
-        boost::system::error_code ec;
-        if (!tls.ca_file.empty()) {
-            tls_context_.load_verify_file(tls.ca_file, ec);
-            if (ec) {
-                return setup_failed(ec, "tls: cannot load the CA file '" + tls.ca_file + "': " + ec.message());
-            }
-        }
-        if (!tls.ca_directory.empty()) {
-            tls_context_.add_verify_path(tls.ca_directory, ec);
-            if (ec) {
-                return setup_failed(ec, "tls: cannot use the CA directory '" + tls.ca_directory + "': " + ec.message());
-            }
-        }
-        if (tls.use_system_store) {
-            tls_context_.set_default_verify_paths(ec);
-            if (ec) {
-                return setup_failed(ec, "tls: cannot use the system's CA store: " + ec.message());
-            }
-        }
+        tls_context_ = std::move(made.context);
     }
 
     void setup_failed(std::error_code ec, std::string detail) {
@@ -328,8 +416,8 @@ private:
 
     void do_connect() {
         begin(Step::connecting);
-        lowest().expires_after(options_.connect_timeout);
-        lowest().async_connect(endpoints_, beast::bind_front_handler(&Session::on_connect, this->shared_from_this()));
+        tcp_.expires_after(options_.connect_timeout);
+        tcp_.async_connect(endpoints_, beast::bind_front_handler(&Session::on_connect, this->shared_from_this()));
     }
 
     void on_connect(beast::error_code ec, const tcp::endpoint& /*endpoint*/) {
@@ -345,11 +433,11 @@ private:
         }
         timings_.tcp = elapsed();
         boost::system::error_code ignored;
-        lowest().socket().set_option(tcp::no_delay(true), ignored);  // small frames, sent at once
+        tcp_.socket().set_option(tcp::no_delay(true), ignored);  // small frames, sent at once
         // Asio opens sockets without SOCK_CLOEXEC: a child process the app starts would otherwise hold this
         // connection open (docs/reliability.md, finding 5).
-        if (const int flags = ::fcntl(lowest().socket().native_handle(), F_GETFD); flags >= 0) {
-            ::fcntl(lowest().socket().native_handle(), F_SETFD, flags | FD_CLOEXEC);
+        if (const int flags = ::fcntl(tcp_.socket().native_handle(), F_GETFD); flags >= 0) {
+            ::fcntl(tcp_.socket().native_handle(), F_SETFD, flags | FD_CLOEXEC);
         }
         if (options_.proxy) {
             return do_proxy_connect();
@@ -357,10 +445,15 @@ private:
         after_tunnel();
     }
 
+    /// The socket leaves tcp_ for the WebSocket's stack: from here the TLS timer and then the WebSocket's own
+    /// timeouts bound the steps.
     void after_tunnel() {
+        tcp_.expires_never();
         if constexpr (kTls) {
+            ws_.emplace(tcp_.release_socket(), tls_context_->native_handle(), beast::role_type::client);
             do_tls();
         } else {
+            ws_.emplace(tcp_.release_socket());
             do_ws();
         }
     }
@@ -379,8 +472,8 @@ private:
         proxy_request_.set(http::field::host, target);
         proxy_request_.set(http::field::user_agent, kUserAgent);
         proxy_request_.set(http::field::proxy_connection, "keep-alive");
-        lowest().expires_after(options_.connect_timeout);
-        http::async_write(lowest(), proxy_request_,
+        tcp_.expires_after(options_.connect_timeout);
+        http::async_write(tcp_, proxy_request_,
                           beast::bind_front_handler(&Session::on_proxy_write, this->shared_from_this()));
     }
 
@@ -394,7 +487,7 @@ private:
         proxy_parser_.emplace();
         proxy_parser_->header_limit(static_cast<std::uint32_t>(kProxyResponseLimit));
         proxy_parser_->skip(true);  // a 2xx answer to CONNECT has no body, whatever its headers say
-        http::async_read(lowest(), proxy_buffer_, *proxy_parser_,
+        http::async_read(tcp_, proxy_buffer_, *proxy_parser_,
                          beast::bind_front_handler(&Session::on_proxy_connect, this->shared_from_this()));
     }
 
@@ -414,9 +507,12 @@ private:
         }
         if (proxy_buffer_.size() != 0) {
             // The server speaks only after our first bytes (ClientHello or the upgrade request): anything already
-            // here came from the proxy, and it cannot be handed to the layers above.
+            // here came from the proxy, and it cannot be handed to the layers above (OpenSSL reads the socket
+            // itself, so it would be lost, not misread).
             return fail(make_error_code(errc::protocol_error), "proxy: unexpected bytes after the CONNECT answer");
         }
+        proxy_parser_.reset();
+        proxy_buffer_.shrink_to_fit();  // nothing of the tunnel's setup stays allocated for the connection's life
         timings_.proxy = elapsed();
         after_tunnel();
     }
@@ -433,11 +529,15 @@ private:
 
     void do_tls() {
         begin(Step::securing);
-        auto& stream = ws_.next_layer();
+        SSL* ssl = ws_->next_layer().native_handle();
+        if (ssl == nullptr) {
+            return fail(std::make_error_code(std::errc::not_enough_memory), "tls: cannot make the TLS connection");
+        }
+        // The verify and new-session callbacks find this session here (the context is shared).
+        SSL_set_ex_data(ssl, session_owner_index(), this);
         // SNI for names only: RFC 6066 does not allow IP literals in server_name.
-        if (!is_ip_literal(url_.host) &&
-            SSL_ctrl(stream.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-                     const_cast<char*>(url_.host.c_str())) != 1) {
+        if (!is_ip_literal(url_.host) && SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                                                  const_cast<char*>(url_.host.c_str())) != 1) {
             return fail(make_error_code(errc::invalid_argument), "tls: cannot set SNI to '" + url_.host + "'");
         }
         // A session from an earlier connection to this same target, if one is kept: the server resumes it, or
@@ -446,32 +546,46 @@ private:
         if (options_.tls_sessions) {
             offered_ = options_.tls_sessions->find(session_target_);
             SSL_SESSION* copy = offered_ != nullptr ? SSL_SESSION_dup(offered_) : nullptr;
-            if (copy == nullptr || SSL_set_session(stream.native_handle(), copy) != 1) {
+            if (copy == nullptr || SSL_set_session(ssl, copy) != 1) {
                 SSL_SESSION_free(offered_);
                 offered_ = nullptr;
             }
             SSL_SESSION_free(copy);  // SSL_set_session() took its own reference
         }
-        // On the stream, not the context (see configure_context()).
+        // On the connection, not the (shared) context.
         if (options_.tls.verify_peer) {
-            stream.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
-            stream.set_verify_callback(
-                [this, check = ssl::host_name_verification(url_.host)](bool preverified, ssl::verify_context& ctx) {
-                    return verify(check, preverified, ctx);
-                });
+            host_check_.emplace(url_.host);
+            SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, &Session::on_verify);
         } else {
-            stream.set_verify_mode(ssl::verify_none);
+            SSL_set_verify(ssl, SSL_VERIFY_NONE, nullptr);
         }
-        lowest().expires_after(options_.tls_timeout);
-        stream.async_handshake(ssl::stream_base::client,
-                               beast::bind_front_handler(&Session::on_tls, this->shared_from_this()));
+        // TlsSocketStream has no deadline of its own: the timer reports the timeout and closes the socket, which
+        // ends the handshake (its completion then only unwinds).
+        tls_timer_.expires_after(options_.tls_timeout);
+        tls_timer_.async_wait(beast::bind_front_handler(&Session::on_tls_timeout, this->shared_from_this()));
+        ws_->next_layer().async_handshake(beast::bind_front_handler(&Session::on_tls, this->shared_from_this()));
     }
 
-    // Called by OpenSSL for each certificate of the chain (depth > 0 first); remembers why verification failed so
-    // that the detail says more than "certificate verify failed". The callback lives in the stream, which lives in
-    // this session: `this` is valid whenever it runs.
-    bool verify(const ssl::host_name_verification& check, bool preverified, ssl::verify_context& ctx) {
-        X509_STORE_CTX* store = ctx.native_handle();
+    void on_tls_timeout(beast::error_code ec) {
+        if (ec || stopped() || step_ != Step::securing) {
+            return;
+        }
+        fail(timed_out(), "tls: no handshake with " + target_name() + " within " + in_ms(options_.tls_timeout));
+    }
+
+    /// OpenSSL's verify callback, for each certificate of the chain (depth > 0 first): finds the session in the
+    /// connection's SSL ex-data, which lives in the session, so the pointer is valid whenever it runs.
+    static int on_verify(int preverified, X509_STORE_CTX* store) {
+        auto* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+        auto* self = ssl != nullptr ? static_cast<Session*>(SSL_get_ex_data(ssl, session_owner_index())) : nullptr;
+        if (self == nullptr || !self->host_check_) {
+            return 0;
+        }
+        return self->verify(*self->host_check_, preverified != 0, store) ? 1 : 0;
+    }
+
+    // Remembers why verification failed so that the detail says more than "certificate verify failed".
+    bool verify(const ssl::host_name_verification& check, bool preverified, X509_STORE_CTX* store) {
         const int depth = X509_STORE_CTX_get_error_depth(store);
         if (!preverified) {
             if (verify_failure_.empty()) {
@@ -480,6 +594,7 @@ private:
             }
             return false;
         }
+        ssl::verify_context ctx(store);
         const bool ok = check(preverified, ctx);
         if (!ok && verify_failure_.empty()) {
             verify_failure_ = "the server's certificate is not valid for '" + url_.host + "'";
@@ -489,12 +604,9 @@ private:
 
     void on_tls(beast::error_code ec) {
         if (stopped()) {
-            return;
+            return;  // closed, or the timeout was reported already
         }
-        if (ec == beast::error::timeout) {
-            return fail(timed_out(),
-                        "tls: no handshake with " + target_name() + " within " + in_ms(options_.tls_timeout));
-        }
+        tls_timer_.cancel();
         if (ec) {
             if (!verify_failure_.empty()) {
                 forget_offered();  // the server it came from is not the one that answered
@@ -503,7 +615,7 @@ private:
             return fail(ec, "tls: handshake with " + target_name() + " failed: " + ec.message());
         }
         timings_.tls = elapsed();
-        timings_.tls_resumed = SSL_session_reused(ws_.next_layer().native_handle()) == 1;
+        timings_.tls_resumed = SSL_session_reused(ws_->next_layer().native_handle()) == 1;
         if (!timings_.tls_resumed) {
             forget_offered();  // declined (another ticket key, or expired there): the new ticket will replace it
         }
@@ -523,10 +635,11 @@ private:
         }
     }
 
-    /// OpenSSL's new-session callback: a session (a TLS 1.3 ticket) from the server. Returns 0: the cache keeps a
-    /// copy, OpenSSL keeps its reference to the original.
+public:
+    /// OpenSSL's new-session callback (through ClientContexts): a session (a TLS 1.3 ticket) from the server.
+    /// Returns 0: the cache keeps a copy, OpenSSL keeps its reference to the original.
     static int on_new_session(SSL* ssl, SSL_SESSION* session) {
-        auto* self = static_cast<Session*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), session_owner_index()));
+        auto* self = static_cast<Session*>(SSL_get_ex_data(ssl, session_owner_index()));
         if (self == nullptr || !self->options_.tls_sessions) {
             return 0;
         }
@@ -543,28 +656,28 @@ private:
         return 0;
     }
 
+private:
     // -------------------------------------------------------------------------------------- websocket
 
     void do_ws() {
         begin(Step::upgrading);
         // From here the WebSocket's own timer bounds the upgrade (and the close); no idle timeout and no pings of
         // its own: the core owns liveness.
-        lowest().expires_never();
         websocket::stream_base::timeout timeouts{};
         timeouts.handshake_timeout = options_.websocket_timeout;
         timeouts.idle_timeout = websocket::stream_base::none();
         timeouts.keep_alive_pings = false;
-        ws_.set_option(timeouts);
-        ws_.set_option(websocket::stream_base::decorator(
+        ws_->set_option(timeouts);
+        ws_->set_option(websocket::stream_base::decorator(
             [](websocket::request_type& request) { request.set(http::field::user_agent, kUserAgent); }));
-        ws_.read_message_max(proto::kMaxFrameBytes);
+        ws_->read_message_max(proto::kMaxFrameBytes);
         const bool default_port = url_.port == (url_.tls ? 443 : 80);
         std::string host = authority(url_.host, url_.port);
         if (default_port) {
             host.erase(host.rfind(':'));
         }
-        ws_.async_handshake(upgrade_response_, host, url_.target,
-                            beast::bind_front_handler(&Session::on_ws, this->shared_from_this()));
+        ws_->async_handshake(upgrade_response_, host, url_.target,
+                             beast::bind_front_handler(&Session::on_ws, this->shared_from_this()));
     }
 
     void on_ws(beast::error_code ec) {
@@ -586,7 +699,7 @@ private:
         timings_.websocket = elapsed();
         upgrade_response_ = {};
         step_ = Step::open;
-        ws_.text(true);
+        ws_->text(true);
         do_read();  // first: the read loop runs whatever on_open does (even close())
         if (handlers_.on_open) {
             handlers_.on_open(timings_);
@@ -596,7 +709,7 @@ private:
     // ------------------------------------------------------------------------------------------- read
 
     void do_read() {
-        ws_.async_read(read_buffer_, beast::bind_front_handler(&Session::on_read, this->shared_from_this()));
+        ws_->async_read(read_buffer_, beast::bind_front_handler(&Session::on_read, this->shared_from_this()));
     }
 
     void on_read(beast::error_code ec, std::size_t bytes) {
@@ -608,7 +721,7 @@ private:
                 return;  // closing: the close operation or its timer finishes the job
             }
             if (ec == websocket::error::closed) {
-                const auto& reason = ws_.reason();
+                const auto& reason = ws_->reason();
                 std::string detail = "read: closed by the server (code " + std::to_string(reason.code);
                 if (!reason.reason.empty()) {
                     detail += ": " + std::string(reason.reason.data(), reason.reason.size());
@@ -620,7 +733,7 @@ private:
             }
             return fail(ec, "read: " + ec.message());
         }
-        if (!ws_.got_text()) {
+        if (!ws_->got_text()) {
             read_buffer_.consume(bytes);
             if (quiet_) {
                 return do_read();
@@ -641,8 +754,8 @@ private:
 
     void do_write() {
         writing_ = true;
-        ws_.async_write(net::buffer(queue_.front()),
-                        beast::bind_front_handler(&Session::on_write, this->shared_from_this()));
+        ws_->async_write(net::buffer(queue_.front()),
+                         beast::bind_front_handler(&Session::on_write, this->shared_from_this()));
     }
 
     void on_write(beast::error_code ec, std::size_t /*bytes*/) {
@@ -689,7 +802,7 @@ private:
     }
 
     void do_close() {
-        ws_.async_close(close_code_, beast::bind_front_handler(&Session::on_close, this->shared_from_this()));
+        ws_->async_close(close_code_, beast::bind_front_handler(&Session::on_close, this->shared_from_this()));
     }
 
     void on_close(beast::error_code /*ec*/) { abort(); }
@@ -708,9 +821,10 @@ private:
         down_ = true;
         drop_queued();
         dns_timer_.cancel();
+        tls_timer_.cancel();
         close_timer_.cancel();
         resolver_.cancel();
-        lowest().close();
+        close_socket();
     }
 
     /// Reports the end of the connection (once, and never after close()), then tears it down: politely with a close
@@ -736,10 +850,12 @@ private:
     Handlers handlers_;
     std::error_code setup_error_;
     std::string setup_detail_;
-    ssl::context tls_context_;  // before ws_, which refers to it
-    websocket::stream<Stream> ws_;
+    std::shared_ptr<ssl::context> tls_context_;    // shared (ClientContexts); before ws_, whose SSL refers to it
+    beast::tcp_stream tcp_;                        // the socket until the tunnel is through (TCP, proxy)
+    std::optional<websocket::stream<Stream>> ws_;  // the socket from then on (after_tunnel())
     tcp::resolver resolver_;
     net::steady_timer dns_timer_;
+    net::steady_timer tls_timer_;
     net::steady_timer close_timer_;
     std::vector<tcp::endpoint> endpoints_;
 
@@ -747,6 +863,7 @@ private:
     std::optional<http::response_parser<http::empty_body>> proxy_parser_;
     beast::flat_buffer proxy_buffer_;
     websocket::response_type upgrade_response_;
+    std::optional<ssl::host_name_verification> host_check_;  // with verify_peer, from do_tls()
     std::string verify_failure_;
     std::string session_target_;     // the cache's key for this connection (with TlsSessionCache only)
     SSL_SESSION* offered_{nullptr};  // the session offered in do_tls(), our reference
@@ -778,6 +895,10 @@ public:
 private:
     std::shared_ptr<Transport> session_;
 };
+
+int ClientContexts::on_new_session(SSL* ssl, SSL_SESSION* session) {
+    return Session<true>::on_new_session(ssl, session);
+}
 
 bool is_host_char(char c) {
     return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '.' || c == '_';

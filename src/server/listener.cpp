@@ -34,10 +34,10 @@
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
+#include "net/tls_socket_stream.hpp"
 #include "protocol/codec.hpp"
 #include "server/admin.hpp"
 #include "server/tls.hpp"
-#include "server/tls_socket_stream.hpp"
 #include "token/token.hpp"
 
 namespace relink::server {
@@ -48,6 +48,7 @@ namespace beast = boost::beast;
 namespace http = boost::beast::http;
 namespace websocket = boost::beast::websocket;
 using tcp = boost::asio::ip::tcp;
+using relink::net::TlsSocketStream;
 using Logger = std::shared_ptr<spdlog::logger>;
 
 TimePoint hub_now() noexcept {
@@ -585,7 +586,8 @@ private:
         socket.set_option(tcp::no_delay(true), peer_ec);
         if (tls_ != nullptr) {
             std::make_shared<Session<websocket::stream<TlsSocketStream>>>(hub_, config_, log_, std::move(peer),
-                                                                          std::move(socket), tls_->native_handle())
+                                                                          std::move(socket), tls_->native_handle(),
+                                                                          beast::role_type::server)
                 ->run();
         } else {
             std::make_shared<Session<websocket::stream<tcp::socket>>>(hub_, config_, log_, std::move(peer),

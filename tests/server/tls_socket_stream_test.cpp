@@ -1,10 +1,13 @@
-// TlsSocketStream (server/tls_socket_stream.hpp) against Asio's own TLS client over loopback: the handshake,
-// whole data both ways (records coalesced when small, several records when large), no buffers held when idle, a
-// clean close versus a cut, the owner closing the socket under a pending read, garbage instead of a ClientHello,
-// and thousands of round trips that would stall on a lost wake-up; session tickets under relinkd's ticket keys
-// (server/tls.hpp) resumed by another context with the same keys (a restart), through a key rotation, and not
-// without the keys. Every wait is bounded.
-#include "server/tls_socket_stream.hpp"
+// TlsSocketStream (net/tls_socket_stream.hpp) over loopback. Server role (relinkd's) against Asio's own TLS client:
+// the handshake, whole data both ways (records coalesced when small, several records when large), no buffers held
+// when idle, a clean close versus a cut, the owner closing the socket under a pending read, garbage instead of a
+// ClientHello, and thousands of round trips that would stall on a lost wake-up; session tickets under relinkd's
+// ticket keys (server/tls.hpp) resumed by another context with the same keys (a restart), through a key rotation,
+// and not without the keys. Client role (relink::Client's transport): against the server role of the same class
+// (verification of the chain and the name, SNI, data both ways, idle buffers, close_notify both ways, a cut, the
+// owner closing under a pending handshake, a name mismatch), against Asio's TLS server, and resuming a session
+// from relinkd's ticket keys. Every wait is bounded.
+#include "net/tls_socket_stream.hpp"
 
 #include <chrono>
 #include <functional>
@@ -29,6 +32,7 @@ namespace net = boost::asio;
 namespace ssl = boost::asio::ssl;
 using tcp = net::ip::tcp;
 using boost::beast::error_code;
+using relink::net::TlsSocketStream;
 using namespace std::chrono_literals;
 
 std::string pattern(std::size_t size, char salt) {
@@ -61,7 +65,8 @@ protected:
         tcp::acceptor acceptor(ioc_, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
         client_.emplace(ioc_, client_context_);
         client_->next_layer().connect(acceptor.local_endpoint());
-        server_ = std::make_unique<TlsSocketStream>(acceptor.accept(), server_context_.native_handle());
+        server_ = std::make_unique<TlsSocketStream>(acceptor.accept(), server_context_.native_handle(),
+                                                    boost::beast::role_type::server);
     }
 
     /// Runs the io_context until `done` or 10 s have passed.
@@ -282,7 +287,7 @@ Resumption connect_once(ssl::context& server_context, ssl::context& client_conte
     tcp::acceptor acceptor(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
     ssl::stream<tcp::socket> client(ioc, client_context);
     client.next_layer().connect(acceptor.local_endpoint());
-    TlsSocketStream server(acceptor.accept(), server_context.native_handle());
+    TlsSocketStream server(acceptor.accept(), server_context.native_handle(), boost::beast::role_type::server);
     if (offered != nullptr) {
         EXPECT_EQ(SSL_set_session(client.native_handle(), offered), 1);
     }
@@ -413,6 +418,330 @@ TEST(TlsTickets, KeyFileBytesRoundTripAndBadSizesAreRefused) {
     }
     EXPECT_FALSE(TicketKeys::parse(nine)) << "at most 8 keys";
     EXPECT_TRUE(TicketKeys::parse(nine.substr(0, 8 * TicketKey::kBytes)));
+}
+
+// -------------------------------------------------------------------------------------------- client role
+
+/// Runs `ioc` until `done` or 10 s have passed.
+bool run_until(net::io_context& ioc, const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+        ioc.run_one_for(50ms);
+    }
+    return done();
+}
+
+/// Sets up `client` as relink's transport does: SNI (names only), the session to offer, and verification of the
+/// chain and of `host`.
+/// (127.0.0.1 or a name: the test certificate is for localhost, 127.0.0.1 and ::1.)
+void configure_client(TlsSocketStream& client, const std::string& host, SSL_SESSION* offered = nullptr) {
+    SSL* ssl = client.native_handle();
+    ASSERT_NE(ssl, nullptr);
+    if (host == "localhost") {
+        EXPECT_EQ(
+            SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(host.c_str())), 1);
+    }
+    if (host == "127.0.0.1") {
+        EXPECT_EQ(X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str()), 1);
+    } else {
+        EXPECT_EQ(SSL_set1_host(ssl, host.c_str()), 1);
+    }
+    SSL_set_verify(ssl, SSL_VERIFY_PEER, nullptr);
+    if (offered != nullptr) {
+        EXPECT_EQ(SSL_set_session(ssl, offered), 1);
+    }
+}
+
+/// Both ends relink's stream: the client role (relink::Client's) against the server role (relinkd's), the client
+/// verifying the server's certificate (for localhost, 127.0.0.1 and ::1) against its CA.
+class LeanPair : public ::testing::Test {
+protected:
+    void SetUp() override {
+        const auto generated = generate_self_signed();
+        ASSERT_TRUE(generated.pem) << generated.error;
+        server_context_.use_certificate_chain(net::buffer(generated.pem->certificate_pem));
+        server_context_.use_private_key(net::buffer(generated.pem->private_key_pem), ssl::context::pem);
+        // Counts the records the server receives (one call per record header).
+        SSL_CTX_set_msg_callback(server_context_.native_handle(),
+                                 [](int write_p, int, int content_type, const void*, size_t, SSL*, void* arg) {
+                                     if (write_p == 0 && content_type == SSL3_RT_HEADER) {
+                                         ++*static_cast<int*>(arg);
+                                     }
+                                 });
+        SSL_CTX_set_msg_callback_arg(server_context_.native_handle(), &records_received_);
+        client_context_.add_certificate_authority(net::buffer(generated.pem->certificate_pem));
+        connect();
+    }
+
+    void connect() {
+        tcp::acceptor acceptor(ioc_, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+        tcp::socket socket(ioc_);
+        socket.connect(acceptor.local_endpoint());
+        client_ = std::make_unique<TlsSocketStream>(std::move(socket), client_context_.native_handle(),
+                                                    boost::beast::role_type::client);
+        server_ = std::make_unique<TlsSocketStream>(acceptor.accept(), server_context_.native_handle(),
+                                                    boost::beast::role_type::server);
+    }
+
+    /// Both handshakes; the client's result.
+    error_code handshake() {
+        std::optional<error_code> server_ec;
+        std::optional<error_code> client_ec;
+        server_->async_handshake([&](error_code ec) { server_ec = ec; });
+        client_->async_handshake([&](error_code ec) { client_ec = ec; });
+        EXPECT_TRUE(run_until(ioc_, [&] { return server_ec && client_ec; }));
+        return client_ec.value_or(net::error::timed_out);
+    }
+
+    /// Writes `data` from `from` and reads it whole at `to`.
+    std::string transfer(TlsSocketStream& from, TlsSocketStream& to, const std::string& data) {
+        std::string into(data.size(), '\0');
+        std::optional<error_code> wrote;
+        std::optional<error_code> read;
+        net::async_write(from, net::buffer(data), [&](error_code ec, std::size_t) { wrote = ec; });
+        net::async_read(to, net::buffer(into), [&](error_code ec, std::size_t) { read = ec; });
+        EXPECT_TRUE(run_until(ioc_, [&] { return wrote && read; }));
+        EXPECT_FALSE(wrote.value_or(net::error::timed_out));
+        EXPECT_FALSE(read.value_or(net::error::timed_out));
+        return into;
+    }
+
+    /// The result of one read_some on `stream`.
+    error_code read_error(TlsSocketStream& stream) {
+        std::array<char, 64> into{};
+        std::optional<error_code> result;
+        stream.async_read_some(net::buffer(into), [&](error_code ec, std::size_t) { result = ec; });
+        EXPECT_TRUE(run_until(ioc_, [&] { return result.has_value(); }));
+        return result.value_or(error_code{});
+    }
+
+    net::io_context ioc_;
+    net::executor_work_guard<net::io_context::executor_type> work_ = net::make_work_guard(ioc_);
+    ssl::context server_context_{ssl::context::tls_server};
+    ssl::context client_context_{ssl::context::tls_client};
+    std::unique_ptr<TlsSocketStream> client_;
+    std::unique_ptr<TlsSocketStream> server_;
+    int records_received_{0};
+};
+
+TEST_F(LeanPair, ClientRoleVerifiesSendsSniAndCarriesDataBothWaysHoldingNothingWhenIdle) {
+    configure_client(*client_, "localhost");
+    const auto ec = handshake();
+    ASSERT_FALSE(ec) << ec.message();
+    EXPECT_EQ(SSL_is_server(client_->native_handle()), 0);
+    EXPECT_EQ(SSL_is_server(server_->native_handle()), 1);
+    EXPECT_EQ(SSL_get_verify_result(client_->native_handle()), X509_V_OK);
+    const char* server_name = SSL_get_servername(server_->native_handle(), TLSEXT_NAMETYPE_host_name);
+    EXPECT_STREQ(server_name, "localhost") << "the server saw the client's SNI";
+
+    // A frame's header and payload from the client: one record.
+    const std::string header = "\x81\x64";
+    const auto payload = pattern(100, 'c');
+    const std::array<net::const_buffer, 2> frame{net::buffer(header), net::buffer(payload)};
+    const int records_before = records_received_;
+    std::optional<error_code> wrote;
+    client_->async_write_some(frame, [&](error_code write_ec, std::size_t) { wrote = write_ec; });
+    std::string into(header.size() + payload.size(), '\0');
+    std::optional<error_code> read;
+    net::async_read(*server_, net::buffer(into), [&](error_code read_ec, std::size_t) { read = read_ec; });
+    ASSERT_TRUE(run_until(ioc_, [&] { return wrote && read; }));
+    EXPECT_FALSE(*wrote);
+    EXPECT_EQ(into, header + payload);
+    EXPECT_EQ(records_received_ - records_before, 1) << "a small frame's pieces are one TLS record";
+
+    // Larger than a record both ways (the client also reads the session tickets first).
+    const auto down = pattern(200 * 1024 + 1, 'd');
+    EXPECT_EQ(transfer(*server_, *client_, down), down);
+    const auto up = pattern(150 * 1024 + 5, 'u');
+    EXPECT_EQ(transfer(*client_, *server_, up), up);
+
+    EXPECT_EQ(client_->buffered_capacity(), 0U) << "an idle client stream keeps no ciphertext buffers";
+    EXPECT_EQ(server_->buffered_capacity(), 0U);
+}
+
+TEST_F(LeanPair, ClientRoleRoundTripsNeverStall) {
+    configure_client(*client_, "127.0.0.1");
+    ASSERT_FALSE(handshake());
+    constexpr int kRounds = 2000;
+    int rounds = 0;
+    std::array<char, 8> server_buffer{};
+    std::array<char, 8> client_buffer{};
+    std::optional<error_code> failure;
+    std::function<void()> ping;
+    ping = [&] {
+        net::async_write(*client_, net::buffer("ping1234", 8), [&](error_code ec, std::size_t) {
+            if (ec) {
+                failure = ec;
+            }
+        });
+        net::async_read(*server_, net::buffer(server_buffer), [&](error_code ec, std::size_t) {
+            if (ec) {
+                failure = ec;
+                return;
+            }
+            net::async_write(*server_, net::buffer(server_buffer), [&](error_code write_ec, std::size_t) {
+                if (write_ec) {
+                    failure = write_ec;
+                }
+            });
+            net::async_read(*client_, net::buffer(client_buffer), [&](error_code read_ec, std::size_t) {
+                if (read_ec) {
+                    failure = read_ec;
+                } else if (++rounds < kRounds) {
+                    ping();
+                }
+            });
+        });
+    };
+    ping();
+    EXPECT_TRUE(run_until(ioc_, [&] { return rounds == kRounds || failure.has_value(); })) << rounds << " rounds";
+    EXPECT_FALSE(failure) << failure->message();
+    EXPECT_EQ(client_->buffered_capacity(), 0U);
+}
+
+TEST_F(LeanPair, CloseNotifyEitherWayReadsEofAndACutReadsTruncated) {
+    configure_client(*client_, "127.0.0.1");
+    ASSERT_FALSE(handshake());
+    EXPECT_EQ(transfer(*server_, *client_, "hello"), "hello");
+    client_->shutdown_best_effort();  // the client's close_notify (as Beast's teardown sends it)
+    EXPECT_EQ(read_error(*server_), net::error::eof);
+    server_->shutdown_best_effort();
+    EXPECT_EQ(read_error(*client_), net::error::eof);
+    EXPECT_EQ(client_->buffered_capacity(), 0U);
+
+    connect();  // a second connection, cut by the server without a close_notify
+    configure_client(*client_, "127.0.0.1");
+    ASSERT_FALSE(handshake());
+    EXPECT_EQ(transfer(*server_, *client_, "hello"), "hello");
+    server_->next_layer().close();
+    EXPECT_EQ(read_error(*client_), ssl::error::stream_truncated);
+}
+
+TEST_F(LeanPair, ClientRoleRefusesAServerWithAnotherName) {
+    configure_client(*client_, "relink.example");
+    std::optional<error_code> server_ec;
+    std::optional<error_code> client_ec;
+    server_->async_handshake([&](error_code ec) { server_ec = ec; });
+    client_->async_handshake([&](error_code ec) { client_ec = ec; });
+    ASSERT_TRUE(run_until(ioc_, [&] { return server_ec && client_ec; }));
+    ASSERT_TRUE(*client_ec);
+    EXPECT_EQ(client_ec->category(), net::error::get_ssl_category()) << client_ec->message();
+    EXPECT_EQ(SSL_get_verify_result(client_->native_handle()), X509_V_ERR_HOSTNAME_MISMATCH);
+    EXPECT_TRUE(*server_ec) << "the client's alert ends the server's handshake too";
+}
+
+TEST_F(LeanPair, OwnerCloseAbortsAPendingClientHandshake) {
+    // Nobody answers the ClientHello (the server side never starts): the owner's deadline closes the socket.
+    configure_client(*client_, "127.0.0.1");
+    std::optional<error_code> client_ec;
+    client_->async_handshake([&](error_code ec) { client_ec = ec; });
+    ioc_.poll();
+    ASSERT_FALSE(client_ec.has_value()) << "the handshake waits for the server's answer";
+    client_->next_layer().close();
+    ASSERT_TRUE(run_until(ioc_, [&] { return client_ec.has_value(); }));
+    EXPECT_EQ(*client_ec, net::error::operation_aborted);
+    EXPECT_EQ(read_error(*client_), net::error::bad_descriptor);
+}
+
+TEST(TlsClientRole, HandshakesWithAsioServerAndCarriesData) {
+    const auto generated = generate_self_signed();
+    ASSERT_TRUE(generated.pem) << generated.error;
+    ssl::context server_context(ssl::context::tls_server);
+    server_context.use_certificate_chain(net::buffer(generated.pem->certificate_pem));
+    server_context.use_private_key(net::buffer(generated.pem->private_key_pem), ssl::context::pem);
+    ssl::context client_context(ssl::context::tls_client);
+    client_context.add_certificate_authority(net::buffer(generated.pem->certificate_pem));
+    net::io_context ioc;
+    const auto work = net::make_work_guard(ioc);
+    tcp::acceptor acceptor(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+    tcp::socket socket(ioc);
+    socket.connect(acceptor.local_endpoint());
+    TlsSocketStream client(std::move(socket), client_context.native_handle(), boost::beast::role_type::client);
+    ssl::stream<tcp::socket> server(acceptor.accept(), server_context);
+    configure_client(client, "localhost");
+    std::optional<error_code> server_ec;
+    std::optional<error_code> client_ec;
+    server.async_handshake(ssl::stream_base::server, [&](error_code ec) { server_ec = ec; });
+    client.async_handshake([&](error_code ec) { client_ec = ec; });
+    ASSERT_TRUE(run_until(ioc, [&] { return server_ec && client_ec; }));
+    ASSERT_FALSE(*server_ec) << server_ec->message();
+    ASSERT_FALSE(*client_ec) << client_ec->message();
+    for (const std::size_t size : {std::size_t{5}, std::size_t{64 * 1024 + 3}}) {
+        const auto up = pattern(size, 'u');
+        const auto down = pattern(size, 'd');
+        std::string server_got(size, '\0');
+        std::string client_got(size, '\0');
+        int done = 0;
+        std::optional<error_code> failure;
+        const auto check = [&](error_code ec, std::size_t) {
+            if (ec) {
+                failure = ec;
+            }
+            ++done;
+        };
+        net::async_write(client, net::buffer(up), check);
+        net::async_read(server, net::buffer(server_got), check);
+        net::async_write(server, net::buffer(down), check);
+        net::async_read(client, net::buffer(client_got), check);
+        ASSERT_TRUE(run_until(ioc, [&] { return done == 4; }));
+        EXPECT_FALSE(failure) << failure->message();
+        EXPECT_EQ(server_got, up);
+        EXPECT_EQ(client_got, down);
+    }
+    EXPECT_EQ(client.buffered_capacity(), 0U);
+}
+
+/// One connection of relink's client role to relink's server role under `server_context`, offering `offered` (may
+/// be null): whether both ends resumed it, and a copy of the client's newest session (the caller frees it).
+Resumption connect_lean(ssl::context& server_context, ssl::context& client_context, SSL_SESSION* offered) {
+    net::io_context ioc;
+    const auto work = net::make_work_guard(ioc);
+    tcp::acceptor acceptor(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+    tcp::socket socket(ioc);
+    socket.connect(acceptor.local_endpoint());
+    TlsSocketStream client(std::move(socket), client_context.native_handle(), boost::beast::role_type::client);
+    TlsSocketStream server(acceptor.accept(), server_context.native_handle(), boost::beast::role_type::server);
+    configure_client(client, "127.0.0.1", offered);
+    std::optional<error_code> server_ec;
+    std::optional<error_code> client_ec;
+    server.async_handshake([&](error_code ec) { server_ec = ec; });
+    client.async_handshake([&](error_code ec) { client_ec = ec; });
+    EXPECT_TRUE(run_until(ioc, [&] { return server_ec && client_ec; }));
+    EXPECT_FALSE(server_ec.value_or(net::error::timed_out));
+    EXPECT_FALSE(client_ec.value_or(net::error::timed_out));
+    std::optional<error_code> wrote;
+    net::async_write(server, net::buffer("hello", 5), [&](error_code ec, std::size_t) { wrote = ec; });
+    std::array<char, 5> into{};
+    std::optional<error_code> read;
+    net::async_read(client, net::buffer(into), [&](error_code ec, std::size_t) { read = ec; });
+    EXPECT_TRUE(run_until(ioc, [&] { return wrote && read; }));
+    Resumption result;
+    result.resumed = SSL_session_reused(client.native_handle()) == 1;
+    EXPECT_EQ(result.resumed, SSL_session_reused(server.native_handle()) == 1) << "both ends agree";
+    SSL_SESSION* latest = SSL_get1_session(client.native_handle());
+    result.session = latest != nullptr ? SSL_SESSION_dup(latest) : nullptr;
+    SSL_SESSION_free(latest);
+    return result;
+}
+
+TEST(TlsClientRole, ResumesASessionUnderRelinkdsTicketKeys) {
+    TicketContexts contexts;
+    const auto keys = TicketKeys::generate();
+    ASSERT_TRUE(keys);
+    auto server = contexts.server(keys);
+    const auto full = connect_lean(*server, contexts.client(), nullptr);
+    ASSERT_NE(full.session, nullptr);
+    EXPECT_FALSE(full.resumed);
+    EXPECT_EQ(SSL_SESSION_is_resumable(full.session), 1) << "the client read the server's ticket";
+    auto restarted = contexts.server(keys);
+    const auto resumed = connect_lean(*restarted, contexts.client(), full.session);
+    EXPECT_TRUE(resumed.resumed);
+    auto other = contexts.server(TicketKeys::generate());
+    const auto declined = connect_lean(*other, contexts.client(), full.session);
+    EXPECT_FALSE(declined.resumed) << "another key: a full handshake, which still succeeds";
+    for (auto* session : {full.session, resumed.session, declined.session}) {
+        SSL_SESSION_free(session);
+    }
 }
 
 }  // namespace

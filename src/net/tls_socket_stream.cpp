@@ -1,10 +1,10 @@
-// The OpenSSL half of TlsSocketStream (server/tls_socket_stream.hpp): the SSL object, its two BIOs, and how
+// The OpenSSL half of TlsSocketStream (net/tls_socket_stream.hpp): the SSL object, its two BIOs, and how
 // OpenSSL's verdicts become error codes.
-#include "server/tls_socket_stream.hpp"
+#include "net/tls_socket_stream.hpp"
 
 #include <new>
 
-namespace relink::server {
+namespace relink::net {
 
 namespace {
 
@@ -44,7 +44,8 @@ const BIO_METHOD* out_bio_method() {
 
 }  // namespace
 
-TlsSocketStream::TlsSocketStream(socket_type&& socket, SSL_CTX* context) : socket_(std::move(socket)) {
+TlsSocketStream::TlsSocketStream(socket_type&& socket, SSL_CTX* context, boost::beast::role_type role)
+    : socket_(std::move(socket)) {
     boost::beast::error_code ec;
     socket_.non_blocking(true, ec);  // OpenSSL's reads must never block an io thread
     const auto* method = out_bio_method();
@@ -64,7 +65,15 @@ TlsSocketStream::TlsSocketStream(socket_type&& socket, SSL_CTX* context) : socke
     BIO_set_data(out, &out_);
     SSL_set_bio(ssl_, in, out);  // the SSL object owns both BIOs now
     SSL_set_mode(ssl_, SSL_MODE_RELEASE_BUFFERS);
-    SSL_set_accept_state(ssl_);
+    if (role == boost::beast::role_type::client) {
+        SSL_set_connect_state(ssl_);
+        // One recv per batch of records instead of two per record (header, then body): a client receives many
+        // small records (every fan-out delivery is one). What OpenSSL reads ahead stays in its read buffer, and
+        // every read op calls SSL_read before it waits on the socket, so none of it waits for a wake-up.
+        SSL_set_read_ahead(ssl_, 1);
+    } else {
+        SSL_set_accept_state(ssl_);
+    }
 }
 
 TlsSocketStream::~TlsSocketStream() {
@@ -154,4 +163,4 @@ void TlsSocketStream::shutdown_best_effort() noexcept {
     out_.shrink_to_fit();
 }
 
-}  // namespace relink::server
+}  // namespace relink::net

@@ -1,15 +1,24 @@
-// server/tls_socket_stream.hpp — TlsSocketStream: a TLS stream for Beast that keeps no buffers while idle.
+// net/tls_socket_stream.hpp — TlsSocketStream: a TLS stream for Beast that keeps no buffers while idle, for either
+// end of a connection: relinkd's sessions (server role) and relink::Client's transport (client role).
 //
 // Why not asio::ssl::stream: it holds four 17 KiB buffers per connection for its whole life (two engine buffers
-// and OpenSSL's BIO pair), ~68 KiB of the ~82 KiB an idle relinkd session cost. Here OpenSSL reads the socket's
-// descriptor itself (a socket BIO) and writes its records into a string that grows only while there is something
-// to send (a small custom BIO); with SSL_MODE_RELEASE_BUFFERS, OpenSSL drops its own record buffers when idle.
-// An idle session then holds only the SSL object.
+// and OpenSSL's BIO pair), ~68 KiB of the ~82 KiB an idle relinkd session cost, and as much in every client
+// connection. Here OpenSSL reads the socket's descriptor itself (a socket BIO) and writes its records into a
+// string that grows only while there is something to send (a small custom BIO); with SSL_MODE_RELEASE_BUFFERS,
+// OpenSSL drops its own record buffers when idle. An idle connection then holds only the SSL object.
+//
+// The role is fixed at construction: the server side accepts (SSL_set_accept_state), the client side connects
+// (SSL_set_connect_state). Everything a client sets before its handshake — SNI, the session to offer, the verify
+// mode and callback, ex-data — goes on native_handle() between construction and async_handshake(). Private to
+// relink's own targets (the client library and relinkd): no public header includes it.
 //
 // How it waits, without lost wake-ups:
 // - Reading: SSL_read on the non-blocking descriptor; on WANT_READ, a 1-byte MSG_PEEK receive through Asio. Asio
 //   tries that receive at once and only then queues it, under its reactor lock, so data that arrives between the
-//   SSL_read and the wait is never missed (a bare async_wait could miss the edge).
+//   SSL_read and the wait is never missed (a bare async_wait could miss the edge). A read that follows one which
+//   emptied OpenSSL's buffers starts with that receive (the SSL_read would only find the socket empty). The client
+//   role reads ahead (one recv per batch of records, kept in OpenSSL's buffer, which every read drains first).
+// - A failed handshake sends its alert (why it failed) before it completes.
 // - Writing: ciphertext goes out with asio::async_write, like any socket write. A read may add records to the
 //   out-buffer while a write is in flight (a TLS 1.3 KeyUpdate answer, an alert): the write op sends from a
 //   second buffer it swapped out, and sends what was added before it completes.
@@ -17,7 +26,9 @@
 //
 // Rules: one read and one write op at a time (Beast's websocket::stream guarantees it), all on the stream's
 // executor (a strand). After the socket is closed no OpenSSL call reaches the descriptor, whose number the kernel
-// may already have given to another connection. A handshake deadline is the owner's business (close the socket).
+// may already have given to another connection. The socket must not hold bytes read past anything that came
+// before TLS (a proxy's answer): OpenSSL reads the descriptor, so such bytes would be lost. A handshake deadline
+// is the owner's business (close the socket).
 #pragma once
 
 #include <array>
@@ -40,7 +51,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-namespace relink::server {
+namespace relink::net {
 
 class TlsSocketStream {
 public:
@@ -48,8 +59,9 @@ public:
     using executor_type = socket_type::executor_type;
     using next_layer_type = socket_type;
 
-    /// Takes the connected socket; TLS runs as the server side with the context's settings.
-    TlsSocketStream(socket_type&& socket, SSL_CTX* context);
+    /// Takes the connected socket; TLS runs as `role` (client: connects, server: accepts) with the context's
+    /// settings. If OpenSSL cannot make the SSL object, native_handle() is null and every operation fails.
+    TlsSocketStream(socket_type&& socket, SSL_CTX* context, boost::beast::role_type role);
     ~TlsSocketStream();
     TlsSocketStream(const TlsSocketStream&) = delete;
     TlsSocketStream& operator=(const TlsSocketStream&) = delete;
@@ -63,7 +75,7 @@ public:
     /// Heap bytes held by this stream's own buffers (0 when idle); for tests and benchmarks.
     std::size_t buffered_capacity() const noexcept { return heap_bytes(out_) + heap_bytes(sending_); }
 
-    /// The server handshake. Completion: void(error_code).
+    /// The handshake, as the role given at construction. Completion: void(error_code).
     template <class Handler>
     auto async_handshake(Handler&& handler) {
         return run_op(Kind::handshake, {}, {},
@@ -152,6 +164,9 @@ private:
     std::string out_;      ///< records OpenSSL wrote that no send has taken yet
     std::string sending_;  ///< records the write op's async_write is sending
     std::array<char, 1> peek_{};
+    /// The last read emptied OpenSSL's buffers: the next read waits on the socket first instead of calling
+    /// SSL_read, whose recv would find it empty (one system call per received record saved).
+    bool drained_{false};
 };
 
 template <class Handler>
@@ -160,7 +175,8 @@ auto TlsSocketStream::run_op(Kind kind, boost::asio::mutable_buffer into, Result
     using boost::beast::error_code;
     return net::async_compose<Handler, void(error_code, std::size_t)>(
         [this, kind, into, result = write_result, step = kind == Kind::write ? Step::send : Step::call,
-         initiating = true, saw_eof = false](auto& self, error_code ec = {}, std::size_t = 0) mutable {
+         initiating = true, saw_eof = false, skip_call = kind == Kind::read && std::exchange(drained_, false)](
+            auto& self, error_code ec = {}, std::size_t = 0) mutable {
             const bool first = std::exchange(initiating, false);
             // Completes, posting first when still inside the initiating call (Asio's rule: never complete inline).
             auto finish = [&](error_code final_ec, std::size_t bytes) {
@@ -186,7 +202,8 @@ auto TlsSocketStream::run_op(Kind kind, boost::asio::mutable_buffer into, Result
                     sending_.clear();
                     sending_.shrink_to_fit();
                     if (ec) {
-                        return finish(ec, 0);
+                        // A failed handshake's alert that could not go out: the handshake's error says more.
+                        return finish(kind == Kind::handshake && result.ec ? result.ec : ec, 0);
                     }
                 }
             }
@@ -199,6 +216,9 @@ auto TlsSocketStream::run_op(Kind kind, boost::asio::mutable_buffer into, Result
                         sending_.swap(out_);
                         return net::async_write(socket_, net::buffer(sending_), std::move(self));
                     }
+                    if (kind == Kind::handshake && result.ec) {
+                        return finish(result.ec, 0);  // its alert went out
+                    }
                     if (kind == Kind::handshake && SSL_is_init_finished(ssl_) == 0) {
                         step = Step::call;  // a flight went out: read the answer
                         continue;
@@ -209,15 +229,28 @@ auto TlsSocketStream::run_op(Kind kind, boost::asio::mutable_buffer into, Result
                 if (!socket_.is_open()) {
                     return finish(net::error::bad_descriptor, 0);
                 }
+                if (std::exchange(skip_call, false)) {
+                    step = Step::wait_readable;  // an SSL_read now would only find the socket empty
+                    return socket_.async_receive(net::buffer(peek_), net::socket_base::message_peek, std::move(self));
+                }
                 int verdict = SSL_ERROR_NONE;
                 if (call_openssl(kind, into, result, verdict)) {
                     if (kind == Kind::read) {
+                        drained_ = result.bytes != 0 && SSL_has_pending(ssl_) == 0 &&
+                                   (SSL_get_shutdown(ssl_) & SSL_RECEIVED_SHUTDOWN) == 0;
                         return finish(result.ec, result.bytes);
                     }
                     step = Step::send;  // the handshake's last flight (Finished, session tickets)
                     continue;
                 }
                 if (verdict != SSL_ERROR_WANT_READ) {
+                    if (kind == Kind::handshake && !out_.empty() && socket_.is_open()) {
+                        // The alert that says why (a client refusing the server's certificate, a server refusing
+                        // the hello) goes out before the handshake completes, as asio::ssl::stream sends it.
+                        result.ec = error_from(verdict);
+                        step = Step::send;
+                        continue;
+                    }
                     return finish(error_from(verdict), 0);
                 }
                 if (saw_eof) {
@@ -248,4 +281,4 @@ inline void teardown(boost::beast::role_type role, TlsSocketStream& stream, boos
     boost::beast::websocket::teardown(role, stream.next_layer(), ec);
 }
 
-}  // namespace relink::server
+}  // namespace relink::net
