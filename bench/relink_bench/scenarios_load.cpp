@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <map>
 #include <sstream>
+#include <stdexcept>
+#include <string_view>
 
 #include "fleet.hpp"
 
@@ -329,10 +331,21 @@ std::vector<ScenarioResult> run_fanout(const Options& o, Env& env) {
 
 namespace {
 
-/// The window relinkd's drain gives n clients: 2 s, or n / drain-logins-per-second (400 by default) when longer
-/// (docs/server.md, "Drain and shutdown").
-double drain_window_ms(std::size_t n) {
-    return std::max(2000.0, static_cast<double>(n) / 400.0 * 1000.0);
+/// The window relinkd's drain gives n clients: 2 s, or n / drain-logins-per-second when longer (docs/server.md,
+/// "Drain and shutdown"): 400 by default, or what `--relinkd-arg drain-logins-per-second=R` (after `--limit`) set.
+double drain_window_ms(const Options& o, std::size_t n) {
+    constexpr std::string_view kFlag = "drain-logins-per-second=";
+    double rate = 400.0;
+    for (const auto& arg : o.relinkd_args) {
+        if (arg.rfind(kFlag, 0) == 0) {
+            try {
+                rate = std::stod(arg.substr(kFlag.size()));
+            } catch (const std::exception&) {
+                // relinkd refuses a bad value and the scenario reports that; keep the default here
+            }
+        }
+    }
+    return std::max(2000.0, static_cast<double>(n) / std::max(rate, 1.0) * 1000.0);
 }
 
 ScenarioResult storm_once(const Options& o, Env& env, std::size_t n, const std::string& kind) {
@@ -345,7 +358,7 @@ ScenarioResult storm_once(const Options& o, Env& env, std::size_t n, const std::
                   {"relinkd_threads", o.relinkd_threads},
                   {"rlimit_nofile", nofile},
                   {"restart_delay_ms", kind == "kill" ? o.restart_delay_ms : 0},
-                  {"drain_window_ms", drain_window_ms(n)},
+                  {"drain_window_ms", drain_window_ms(o, n)},
                   {"tls_ticket_flag", env.ticket_flag.empty() ? Json(nullptr) : Json(env.ticket_flag)},
                   {"load_average_before", load_average()}};
     std::string error;
@@ -426,7 +439,7 @@ ScenarioResult storm_once(const Options& o, Env& env, std::size_t n, const std::
     r.metrics["recovered_fraction"] = number_or_null(static_cast<double>(back_ms.size()) / static_cast<double>(n));
     r.metrics["server_up_ms"] = number_or_null(up_at != 0 ? std::optional(ns_to_ms(up_at - t0)) : std::nullopt);
     if (kind == "drain") {
-        const double window = drain_window_ms(n);
+        const double window = drain_window_ms(o, n);
         const auto in_window = static_cast<std::size_t>(
             std::count_if(back_ms.begin(), back_ms.end(), [window](double ms) { return ms <= window; }));
         r.metrics["recovered_within_window_fraction"] =
