@@ -9,6 +9,7 @@
 // from relinkd's ticket keys. Every wait is bounded.
 #include "net/tls_socket_stream.hpp"
 
+#include <array>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -44,6 +45,48 @@ std::string pattern(std::size_t size, char salt) {
 }
 
 /// A connected pair: relinkd's stream as the server, asio::ssl::stream as the client, both on one io_context.
+/// Starts `rounds` ping-pong round trips of 8 bytes between two connected streams, each side waiting for the other
+/// every time: a lost wake-up on either wait stops the run. The caller runs the io_context until `done` or `failure`.
+struct PingPong {
+    explicit PingPong(int rounds) : wanted(rounds) {}
+
+    int wanted{0};
+    int done{0};
+    std::optional<error_code> failure;
+    std::array<char, 8> server_buffer{};
+    std::array<char, 8> client_buffer{};
+
+    [[nodiscard]] bool finished() const { return done == wanted || failure.has_value(); }
+
+    template <class ClientStream, class ServerStream>
+    void start(ClientStream& client, ServerStream& server) {
+        net::async_write(client, net::buffer("ping1234", 8), [this](error_code ec, std::size_t) {
+            if (ec) {
+                failure = ec;
+            }
+        });
+        net::async_read(server, net::buffer(server_buffer), [this, &client, &server](error_code ec, std::size_t) {
+            if (ec) {
+                failure = ec;
+                return;
+            }
+            net::async_write(server, net::buffer(server_buffer), [this](error_code write_ec, std::size_t) {
+                if (write_ec) {
+                    failure = write_ec;
+                }
+            });
+            net::async_read(client, net::buffer(client_buffer),
+                            [this, &client, &server](error_code read_ec, std::size_t) {
+                                if (read_ec) {
+                                    failure = read_ec;
+                                } else if (++done < wanted) {
+                                    start(client, server);
+                                }
+                            });
+        });
+    }
+};
+
 class TlsPair : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -174,41 +217,11 @@ TEST_F(TlsPair, DataBothWaysArrivesWholeAndNothingIsHeldWhenIdle) {
 TEST_F(TlsPair, ThousandsOfRoundTripsNeverStall) {
     handshake();
     // Each side waits for the other every time: a lost wake-up on either wait would stop the run (10 s bound).
-    constexpr int kRounds = 3000;
-    int rounds = 0;
-    std::array<char, 8> server_buffer{};
-    std::array<char, 8> client_buffer{};
-    std::optional<error_code> failure;
-    std::function<void()> ping;
-    ping = [&] {
-        net::async_write(*client_, net::buffer("ping1234", 8), [&](error_code ec, std::size_t) {
-            if (ec) {
-                failure = ec;
-            }
-        });
-        net::async_read(*server_, net::buffer(server_buffer), [&](error_code ec, std::size_t) {
-            if (ec) {
-                failure = ec;
-                return;
-            }
-            net::async_write(*server_, net::buffer(server_buffer), [&](error_code write_ec, std::size_t) {
-                if (write_ec) {
-                    failure = write_ec;
-                }
-            });
-            net::async_read(*client_, net::buffer(client_buffer), [&](error_code read_ec, std::size_t) {
-                if (read_ec) {
-                    failure = read_ec;
-                } else if (++rounds < kRounds) {
-                    ping();
-                }
-            });
-        });
-    };
-    ping();
-    EXPECT_TRUE(run_until([&] { return rounds == kRounds || failure.has_value(); })) << rounds << " rounds";
-    EXPECT_FALSE(failure) << failure->message();
-    EXPECT_EQ(std::string(client_buffer.data(), client_buffer.size()), "ping1234");
+    PingPong pings{3000};
+    pings.start(*client_, *server_);
+    EXPECT_TRUE(run_until([&] { return pings.finished(); })) << pings.done << " rounds";
+    EXPECT_FALSE(pings.failure) << pings.failure->message();
+    EXPECT_EQ(std::string(pings.client_buffer.data(), pings.client_buffer.size()), "ping1234");
 }
 
 TEST_F(TlsPair, CleanCloseReadsEof) {
@@ -562,40 +575,10 @@ TEST_F(LeanPair, ClientRoleVerifiesSendsSniAndCarriesDataBothWaysHoldingNothingW
 TEST_F(LeanPair, ClientRoleRoundTripsNeverStall) {
     configure_client(*client_, "127.0.0.1");
     ASSERT_FALSE(handshake());
-    constexpr int kRounds = 2000;
-    int rounds = 0;
-    std::array<char, 8> server_buffer{};
-    std::array<char, 8> client_buffer{};
-    std::optional<error_code> failure;
-    std::function<void()> ping;
-    ping = [&] {
-        net::async_write(*client_, net::buffer("ping1234", 8), [&](error_code ec, std::size_t) {
-            if (ec) {
-                failure = ec;
-            }
-        });
-        net::async_read(*server_, net::buffer(server_buffer), [&](error_code ec, std::size_t) {
-            if (ec) {
-                failure = ec;
-                return;
-            }
-            net::async_write(*server_, net::buffer(server_buffer), [&](error_code write_ec, std::size_t) {
-                if (write_ec) {
-                    failure = write_ec;
-                }
-            });
-            net::async_read(*client_, net::buffer(client_buffer), [&](error_code read_ec, std::size_t) {
-                if (read_ec) {
-                    failure = read_ec;
-                } else if (++rounds < kRounds) {
-                    ping();
-                }
-            });
-        });
-    };
-    ping();
-    EXPECT_TRUE(run_until(ioc_, [&] { return rounds == kRounds || failure.has_value(); })) << rounds << " rounds";
-    EXPECT_FALSE(failure) << failure->message();
+    PingPong pings{2000};
+    pings.start(*client_, *server_);
+    EXPECT_TRUE(run_until(ioc_, [&] { return pings.finished(); })) << pings.done << " rounds";
+    EXPECT_FALSE(pings.failure) << pings.failure->message();
     EXPECT_EQ(client_->buffered_capacity(), 0U);
 }
 
