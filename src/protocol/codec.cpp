@@ -442,6 +442,7 @@ void write_fields(OrderedJson& out, const LoginOk& m) {
 
 void write_fields(OrderedJson& out, const Reply& m) {
     put_error(out, "error", m.error);
+    put_flag(out, "stored", m.stored);
 }
 void write_fields(OrderedJson& out, const JoinOk& m) {
     out["snapshot"] = snapshot_json(m.snapshot);
@@ -923,6 +924,7 @@ void read_fields(Reader& r, LoginOk& m) {
 
 void read_fields(Reader& r, Reply& m) {
     m.error = r.error("error");
+    m.stored = r.flag("stored");
 }
 
 void read_fields(Reader& r, JoinOk& m) {

@@ -157,6 +157,9 @@ struct LoginOk {
 struct Reply {
     RequestId request_id{0};
     std::error_code error;
+    /// A peer message the server kept for a receiver who is away (its presence ran out, its session did not): it
+    /// is delivered when the receiver's client comes back ("cached by server").
+    bool stored{false};
     friend bool operator==(const Reply&, const Reply&) = default;
 };
 

@@ -1,15 +1,19 @@
-// relinkd's sans-IO hub (see hub.hpp and docs/server.md).
+// relinkd's sans-IO hub (see hub.hpp, docs/server.md and docs/cluster.md).
 #include "server/hub.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <utility>
 
+#include "cluster/deadlines.hpp"
+#include "cluster/memory_store.hpp"
 #include "common/overloaded.hpp"
 
 namespace relink::server {
 namespace {
 
+using cluster::channel_key;
+using cluster::session_key;
 using detail::Overloaded;
 
 std::error_code err(errc code) {
@@ -22,7 +26,8 @@ struct Bucket {
     TimePoint last{};
     bool primed{false};
 
-    bool take(TimePoint now, double rate, double burst) {
+    /// Refills for the time passed; whether one token is there (without taking it).
+    bool ready(TimePoint now, double rate, double burst) {
         if (!primed) {
             tokens = burst;
             last = now;
@@ -31,7 +36,10 @@ struct Bucket {
         const double elapsed = std::chrono::duration<double>(now - last).count();
         tokens = std::min(burst, tokens + std::max(0.0, elapsed) * rate);
         last = now;
-        if (tokens < 1.0) {
+        return tokens >= 1.0;
+    }
+    bool take(TimePoint now, double rate, double burst) {
+        if (!ready(now, rate, burst)) {
             return false;
         }
         tokens -= 1.0;
@@ -39,60 +47,27 @@ struct Bucket {
     }
 };
 
-/// What a deadline is for: one per (kind, key); updating a deadline replaces the old one.
-enum class TimerKind : std::uint8_t { presence, token_expiry, retain, keep_alive, login_grace };
-
-struct TimerKey {
-    TimerKind kind{TimerKind::presence};
-    std::string key;  ///< session key, or the connection id in decimal
-    friend bool operator<(const TimerKey& a, const TimerKey& b) {
-        return std::tie(a.kind, a.key) < std::tie(b.kind, b.key);
-    }
-};
-
-/// Deadlines ordered by time, each findable by its key: O(log n) to set, clear and find the earliest.
-class Deadlines {
-public:
-    void set(const TimerKey& key, TimePoint at) {
-        clear(key);
-        by_key_.emplace(key, at);
-        by_time_.emplace(at, key);
-    }
-    void clear(const TimerKey& key) {
-        auto it = by_key_.find(key);
-        if (it == by_key_.end()) {
-            return;
-        }
-        by_time_.erase({it->second, it->first});
-        by_key_.erase(it);
-    }
-    [[nodiscard]] std::optional<TimePoint> earliest() const {
-        return by_time_.empty() ? std::nullopt : std::optional<TimePoint>(by_time_.begin()->first);
-    }
-    /// Removes and returns the earliest deadline at or before `now`.
-    std::optional<TimerKey> pop_due(TimePoint now) {
-        if (by_time_.empty() || by_time_.begin()->first > now) {
-            return std::nullopt;
-        }
-        TimerKey key = by_time_.begin()->second;
-        by_key_.erase(key);
-        by_time_.erase(by_time_.begin());
-        return key;
-    }
-
-private:
-    std::map<TimerKey, TimePoint> by_key_;
-    std::set<std::pair<TimePoint, TimerKey>> by_time_;
-};
-
-std::string session_key(const std::string& app, const std::string& user) {
-    return app + '\n' + user;
-}
-std::string channel_key(const std::string& app, const std::string& channel) {
-    return app + '\n' + channel;
-}
+/// What a local deadline is for: one per (kind, key); updating a deadline replaces the old one.
+enum class TimerKind : std::uint8_t { presence, token_expiry, keep_alive, login_grace, heartbeat };
+using TimerKey = std::pair<TimerKind, std::string>;  ///< session key, connection id in decimal, or empty
 
 }  // namespace
+
+cluster::StoreConfig store_config(const HubConfig& config) {
+    cluster::StoreConfig out;
+    out.timings = config.timings;
+    out.epoch = config.epoch;
+    const Limits& l = config.limits;
+    out.limits.max_channels_per_user = l.max_channels_per_user;
+    out.limits.max_members_per_channel = l.max_members_per_channel;
+    out.limits.peer_queue_per_user = l.peer_queue_per_user;
+    out.limits.history_per_channel = l.history_per_channel;
+    out.limits.dedup_window = l.dedup_window;
+    out.limits.kick_cooldown = l.kick_cooldown;
+    out.limits.session_lifetime = l.session_lifetime;
+    out.limits.node_dead_after = config.node_dead_after;
+    return out;
+}
 
 struct Hub::State {
     struct Conn {
@@ -100,52 +75,57 @@ struct Hub::State {
         TimePoint last_rx{};
         std::optional<std::string> session;  ///< session key once logged in
         bool closed{false};                  ///< a CloseConnection was issued: ignore what still arrives
+        bool login_pending{false};           ///< a Login is with the store: later frames wait for its result
+        std::deque<proto::ClientMessage> held;
     };
-    struct StoredMessage {
-        TimePoint at;
-        proto::Message message;
-    };
-    struct Session {
+    /// A session whose transport is on this node. The store holds the rest of it.
+    struct LocalSession {
         std::string app;
         std::string user;
         Profile profile{Profile::rtm};
-        std::optional<ConnId> conn;
-        TimePoint last_rx{};
-        bool present{false};
-        std::string resume_token;
-        std::string instance_id;
-        std::map<std::string, std::set<std::string>> channels;  ///< channel → own streams
-        std::vector<std::string> allowed_channels;              ///< from the token; empty = any
-        proto::Attributes attributes;
-        std::deque<proto::Message> peer_log;  ///< recent peer messages to this user, for resume
-        std::uint64_t peer_seq{0};
-        std::map<std::string, TimePoint> seen_ids;  ///< client message id → when first seen
-        std::deque<std::pair<TimePoint, std::string>> seen_order;
+        ConnId conn{0};
+        cluster::Gen gen{0};
+        std::set<std::string> channels;
+        std::vector<std::string> allowed_channels;  ///< from the token; empty = any
         Bucket sends;
-        std::string peer_address;
     };
-    struct ChannelData {
-        std::set<std::string> members;  ///< user ids
-        std::deque<StoredMessage> history;
-        std::uint64_t seq{0};
+    /// What to do with a command's result when it comes.
+    enum class Then : std::uint8_t {
+        login,
+        reply,           ///< a plain Reply
+        join,            ///< JoinOk, and the channel becomes local
+        leave,           ///< Reply, and the channel stops being local
+        send,            ///< Reply (with `stored`), counted
+        get_attributes,  ///< AttributesReply
+        logout,          ///< Reply, then the transport closes
+        none,            ///< nobody waits (detach, end by timer, admin kick)
+    };
+    struct Pending {
+        Then then{Then::none};
+        ConnId conn{0};
+        proto::RequestId request_id{0};
+        std::string key;      ///< the session's key
+        std::string subject;  ///< the channel (join, leave) or the user (get_attributes)
+        proto::Login login;   ///< login: the request, for the reply's shape
+        TokenCheck check;     ///< login: the token's verdict
     };
 
     HubConfig config;
     TokenVerifier verifier;
-    std::uint64_t epoch{1};
+    std::shared_ptr<cluster::Store> store;
     std::map<ConnId, Conn> conns;
-    std::map<std::string, Session> sessions;                    ///< by session key
-    std::map<std::string, ChannelData> channels;                ///< by channel key
-    std::map<std::string, std::deque<proto::Message>> offline;  ///< session key → stored peer messages (R-RTM-7)
-    std::map<std::string, Bucket> login_buckets;                ///< by peer address
-    std::map<std::string, std::pair<std::string, TimePoint>> kicked;  ///< session key → (instance id, until)
-    std::map<std::string, TimePoint> banned;                          ///< session key → until
+    std::map<std::string, LocalSession> locals;                  ///< by session key
+    std::map<std::string, std::set<std::string>> local_members;  ///< channel key → local users in it
+    std::map<std::string, Bucket> login_buckets;                 ///< by peer address
+    std::map<cluster::CommandId, Pending> pending;
+    cluster::CommandId last_command{0};
     std::uint64_t resume_counter{0};
     bool draining{false};
     Duration drain_window{};
-    Deadlines deadlines;
+    cluster::Deadlines<TimerKey> deadlines;
     std::deque<HubAction> actions;
     Metrics metrics;
+    Metrics reported;  ///< metrics with the store's counters folded in (what metrics() returns)
 
     [[nodiscard]] const Timings& timings(Profile p) const { return config.timings.at(p); }
 
@@ -153,26 +133,178 @@ struct Hub::State {
         actions.emplace_back(SendMessage{conn, std::move(message)});
     }
 
+    // ------------------------------------------------------------------ the store
+
+    /// Runs a command in the store; its result is handled now (an in-memory store) or when it comes.
+    void issue(TimePoint now, cluster::Command command, Pending then) {
+        const cluster::CommandId id = ++last_command;
+        auto result = store->execute(now, config.node_id, id, std::move(command));
+        if (!result) {
+            pending.emplace(id, std::move(then));
+            return;
+        }
+        // What the command caused reaches the others before its requester hears back (the order of one node).
+        pump(now);
+        complete(now, then, std::move(*result));
+    }
+
+    [[nodiscard]] cluster::Command command(const LocalSession& s, cluster::Operation op) const {
+        return cluster::Command{s.app, s.user, s.gen, std::move(op)};
+    }
+
+    void pump(TimePoint now) {
+        for (auto& event : store->take_events(config.node_id)) {
+            std::visit(Overloaded{[&](cluster::ChannelEvent& e) { deliver(e); },
+                                  [&](cluster::PeerEvent& e) {
+                                      auto s = locals.find(session_key(e.app, e.user));
+                                      if (s != locals.end() && s->second.gen == e.gen) {
+                                          send(s->second.conn, std::move(e.message));
+                                          ++metrics.deliveries;
+                                      }
+                                  },
+                                  [&](cluster::SessionEnded& e) { session_ended(now, e); }},
+                       event);
+        }
+    }
+
+    void deliver(const cluster::ChannelEvent& e) {
+        auto members = local_members.find(channel_key(e.app, e.channel));
+        if (members == local_members.end()) {
+            return;
+        }
+        const bool message = std::holds_alternative<proto::Message>(e.message);
+        for (const auto& user : members->second) {
+            if (user == e.except) {
+                continue;
+            }
+            auto s = locals.find(session_key(e.app, user));
+            if (s != locals.end()) {
+                send(s->second.conn, e.message);
+                if (message) {
+                    ++metrics.deliveries;
+                }
+            }
+        }
+    }
+
+    /// The store ended the session this node held (a kick, a ban, a duplicate login, or a resume elsewhere).
+    void session_ended(TimePoint /*now*/, const cluster::SessionEnded& e) {
+        const std::string key = session_key(e.app, e.user);
+        auto s = locals.find(key);
+        if (s == locals.end() || s->second.gen != e.gen) {
+            return;
+        }
+        const ConnId conn = s->second.conn;
+        if (e.reason) {
+            send(conn, proto::Close{*e.reason, {}});
+        }
+        forget_local(key);
+        close(conn);
+    }
+
+    // ------------------------------------------------------------------ local sessions
+
+    void add_local_channel(LocalSession& s, const std::string& channel) {
+        if (!s.channels.insert(channel).second) {
+            return;
+        }
+        auto& members = local_members[channel_key(s.app, channel)];
+        if (members.empty()) {
+            store->subscribe(config.node_id, s.app, channel);
+        }
+        members.insert(s.user);
+    }
+
+    void remove_local_channel(LocalSession& s, const std::string& channel) {
+        if (s.channels.erase(channel) == 0) {
+            return;
+        }
+        auto members = local_members.find(channel_key(s.app, channel));
+        if (members == local_members.end()) {
+            return;
+        }
+        members->second.erase(s.user);
+        if (members->second.empty()) {
+            local_members.erase(members);
+            store->unsubscribe(config.node_id, s.app, channel);
+        }
+    }
+
+    /// The session is no longer held here: its channels stop being local, its timers stop.
+    void forget_local(const std::string& key) {
+        auto s = locals.find(key);
+        if (s == locals.end()) {
+            return;
+        }
+        for (const auto& channel : std::set<std::string>(s->second.channels)) {
+            remove_local_channel(s->second, channel);
+        }
+        if (auto c = conns.find(s->second.conn); c != conns.end() && c->second.session == key) {
+            c->second.session.reset();
+        }
+        deadlines.clear({TimerKind::presence, key});
+        deadlines.clear({TimerKind::token_expiry, key});
+        locals.erase(s);
+    }
+
+    /// The session's transport here is gone: the store counts its presence down from its last data.
+    void detach(TimePoint now, const std::string& key) {
+        auto s = locals.find(key);
+        if (s == locals.end()) {
+            return;
+        }
+        Duration left = timings(s->second.profile).presence_timeout;
+        if (auto c = conns.find(s->second.conn); c != conns.end()) {
+            left -= now - c->second.last_rx;
+        }
+        cluster::Command cmd = command(s->second, cluster::Detach{left});
+        forget_local(key);
+        issue(now, std::move(cmd), {});
+    }
+
+    /// Ends the session here and in the store (logout, token expiry, presence timeout with the transport open).
+    void end_session(TimePoint now, const std::string& key, MemberLeftCause cause, bool forget, Pending then) {
+        auto s = locals.find(key);
+        if (s == locals.end()) {
+            return;
+        }
+        const ConnId conn = s->second.conn;
+        cluster::Command cmd = command(s->second, cluster::End{cause, forget});
+        forget_local(key);
+        issue(now, std::move(cmd), std::move(then));
+        close(conn);
+    }
+
+    // ------------------------------------------------------------------ connections
+
     void close(ConnId conn) {
         auto it = conns.find(conn);
         if (it == conns.end() || it->second.closed) {
             return;
         }
         it->second.closed = true;
+        it->second.held.clear();
         deadlines.clear({TimerKind::keep_alive, std::to_string(conn)});
         deadlines.clear({TimerKind::login_grace, std::to_string(conn)});
-        if (it->second.session) {
-            auto session = sessions.find(*it->second.session);
-            if (session != sessions.end() && session->second.conn == conn) {
-                session->second.conn.reset();
-            }
-        }
         actions.emplace_back(CloseConnection{conn});
     }
 
     void close_with(ConnId conn, proto::CloseReason reason, Duration within = {}) {
         send(conn, proto::Close{reason, within});
         close(conn);
+    }
+
+    /// A connection that closes (by us or by the peer) lets its session's presence count down in the store.
+    void close_and_detach(TimePoint now, ConnId conn, proto::CloseReason reason, Duration within = {}) {
+        auto it = conns.find(conn);
+        if (it == conns.end() || it->second.closed) {
+            return;
+        }
+        const std::optional<std::string> key = it->second.session;
+        close_with(conn, reason, within);
+        if (key) {
+            detach(now, *key);
+        }
     }
 
     void touch_conn(TimePoint now, ConnId conn, Conn& c) {
@@ -182,133 +314,8 @@ struct Hub::State {
         }
     }
 
-    void touch_session(TimePoint now, const std::string& key, Session& s) {
-        s.last_rx = now;
-        if (s.present) {
-            deadlines.set({TimerKind::presence, key}, now + timings(s.profile).presence_timeout);
-        }
-    }
-
-    // ------------------------------------------------------------------ membership
-
-    void broadcast(const std::string& app, const std::string& channel, const std::string& except,
-                   const proto::ServerMessage& message, bool count_delivery = false) {
-        auto data = channels.find(channel_key(app, channel));
-        if (data == channels.end()) {
-            return;
-        }
-        for (const auto& member : data->second.members) {
-            if (member == except) {
-                continue;
-            }
-            auto session = sessions.find(session_key(app, member));
-            if (session != sessions.end() && session->second.present && session->second.conn) {
-                send(*session->second.conn, message);
-                if (count_delivery) {
-                    ++metrics.deliveries;
-                }
-            }
-        }
-    }
-
-    void join_channel(Session& s, const std::string& channel, const std::vector<std::string>& streams) {
-        channels[channel_key(s.app, channel)].members.insert(s.user);
-        auto& own = s.channels[channel];
-        own.insert(streams.begin(), streams.end());
-        broadcast(s.app, channel, s.user, proto::MemberJoined{channel, s.user});
-        for (const auto& stream : own) {
-            broadcast(s.app, channel, s.user, proto::StreamChanged{channel, s.user, stream, true});
-        }
-    }
-
-    void leave_channel(Session& s, const std::string& channel, MemberLeftCause cause) {
-        auto own = s.channels.find(channel);
-        if (own == s.channels.end()) {
-            return;
-        }
-        for (const auto& stream : own->second) {  // streams end before their member leaves
-            broadcast(s.app, channel, s.user, proto::StreamChanged{channel, s.user, stream, false});
-        }
-        broadcast(s.app, channel, s.user, proto::MemberLeft{channel, s.user, cause});
-        const auto key = channel_key(s.app, channel);
-        auto data = channels.find(key);
-        if (data != channels.end()) {
-            data->second.members.erase(s.user);
-            if (data->second.members.empty() && data->second.history.empty()) {
-                channels.erase(data);
-            }
-        }
-        s.channels.erase(own);
-    }
-
-    /// Ends the user's presence: peers see it leave every channel; the session object stays for a while (its
-    /// peer log and de-duplication memory), unless `forget` says it may go at once.
-    void drop_presence(TimePoint now, const std::string& key, Session& s, MemberLeftCause cause) {
-        std::vector<std::string> names;
-        for (const auto& [name, streams] : s.channels) {
-            names.push_back(name);
-        }
-        for (const auto& name : names) {
-            leave_channel(s, name, cause);
-        }
-        if (s.present) {
-            s.present = false;
-            --metrics.sessions;
-        }
-        s.attributes.clear();
-        deadlines.clear({TimerKind::presence, key});
-        deadlines.clear({TimerKind::token_expiry, key});
-        if (s.conn) {
-            const ConnId conn = *s.conn;
-            s.conn.reset();
-            close(conn);
-        }
-        deadlines.set({TimerKind::retain, key}, now + config.limits.dedup_window);
-    }
-
-    [[nodiscard]] proto::ChannelSnapshot snapshot(const std::string& app, const std::string& channel,
-                                                  const std::string& self) const {
-        proto::ChannelSnapshot out;
-        out.channel = channel;
-        auto data = channels.find(channel_key(app, channel));
-        out.position = {epoch, data == channels.end() ? 0 : data->second.seq};
-        if (data == channels.end()) {
-            return out;
-        }
-        for (const auto& member : data->second.members) {
-            if (member == self) {
-                continue;
-            }
-            proto::Member m{member, {}};
-            auto session = sessions.find(session_key(app, member));
-            if (session != sessions.end()) {
-                auto streams = session->second.channels.find(channel);
-                if (streams != session->second.channels.end()) {
-                    m.streams.assign(streams->second.begin(), streams->second.end());
-                }
-            }
-            out.members.push_back(std::move(m));
-        }
-        return out;
-    }
-
-    [[nodiscard]] std::error_code may_join(const Session& s, const std::string& channel) const {
-        if (!is_valid_channel_name(channel)) {
-            return err(errc::invalid_channel_name);
-        }
-        if (!s.allowed_channels.empty() &&
-            std::find(s.allowed_channels.begin(), s.allowed_channels.end(), channel) == s.allowed_channels.end()) {
-            return err(errc::rejected_by_server);  // the token does not grant this channel
-        }
-        if (s.channels.count(channel) == 0 && s.channels.size() >= config.limits.max_channels_per_user) {
-            return err(errc::limit_exceeded);
-        }
-        auto data = channels.find(channel_key(s.app, channel));
-        if (data != channels.end() && data->second.members.count(s.user) == 0 &&
-            data->second.members.size() >= config.limits.max_members_per_channel) {
-            return err(errc::limit_exceeded);
-        }
-        return {};
+    void touch_session(TimePoint now, const std::string& key, const LocalSession& s) {
+        deadlines.set({TimerKind::presence, key}, now + timings(s.profile).presence_timeout);
     }
 
     // ------------------------------------------------------------------ login
@@ -318,7 +325,7 @@ struct Hub::State {
             ++metrics.login_failures;
             send(conn, proto::Reply{m.request_id, err(code)});
         };
-        if (c.session) {
+        if (c.session || c.login_pending) {
             refuse(errc::already_logged_in);
             return;
         }
@@ -340,437 +347,363 @@ struct Hub::State {
             refuse(m.app_id.empty() || !is_valid_user_id(m.app_id) ? errc::invalid_app_id : errc::invalid_user_id);
             return;
         }
-        const TokenCheck check = verifier ? verifier(m.app_id, m.user_id, m.token) : TokenCheck{};
+        TokenCheck check = verifier ? verifier(m.app_id, m.user_id, m.token) : TokenCheck{};
         if (check.error) {
             ++metrics.login_failures;
             send(conn, proto::Reply{m.request_id, check.error});
             return;
         }
-        const std::string key = session_key(m.app_id, m.user_id);
-        if (auto ban = banned.find(key); ban != banned.end()) {
-            if (now < ban->second) {
-                refuse(errc::banned_by_server);
-                return;
-            }
-            banned.erase(ban);
-        }
-        if (auto kick = kicked.find(key); kick != kicked.end()) {
-            // Kick-loop suppression: the instance that was just displaced may not take the id straight back.
-            if (now < kick->second.second && !m.instance_id.empty() && m.instance_id == kick->second.first) {
-                refuse(errc::remote_login);
-                return;
-            }
-            if (now >= kick->second.second) {
-                kicked.erase(kick);
-            }
-        }
+        cluster::Login op;
+        op.request = m;
+        op.request.token.clear();  // verified here; the store never sees secrets
+        op.allowed_channels = check.channels;
+        op.new_resume_token = config.make_resume_token ? config.make_resume_token()
+                                                       : "r" + std::to_string(config.epoch) + "-" + config.node_id +
+                                                             "-" + std::to_string(++resume_counter);
+        op.peer_address = c.peer_address;
+        Pending then{Then::login, conn, m.request_id, session_key(m.app_id, m.user_id), {}, m, std::move(check)};
+        then.login.token.clear();
+        c.login_pending = true;
+        issue(now, cluster::Command{m.app_id, m.user_id, 0, std::move(op)}, std::move(then));
+    }
 
-        bool resumed = false;
-        auto existing = sessions.find(key);
-        if (existing != sessions.end()) {
-            Session& old = existing->second;
-            if (old.present && m.resume_token && *m.resume_token == old.resume_token) {
-                resumed = true;  // the same instance within its presence: silent for peers
-                if (old.conn && *old.conn != conn) {
-                    const ConnId stale = *old.conn;
-                    old.conn.reset();
-                    close(stale);
-                }
-            } else if (old.present) {
-                // One session per user: the newcomer wins; the old instance is told why and may not come back at
-                // once (kick-loop suppression).
-                if (old.conn) {
-                    send(*old.conn, proto::Close{proto::CloseReason::remote_login, {}});
-                }
-                ++metrics.kicks;
-                if (!old.instance_id.empty() && old.instance_id != m.instance_id) {
-                    kicked[key] = {old.instance_id, now + config.limits.kick_cooldown};
-                }
-                drop_presence(now, key, old, MemberLeftCause::kicked);
-            }
+    void login_done(TimePoint now, const Pending& p, cluster::Result result) {
+        auto c = conns.find(p.conn);
+        if (c != conns.end()) {
+            c->second.login_pending = false;
         }
-        Session& s = sessions[key];
-        const Timings& t = timings(m.profile);
+        const proto::Login& m = p.login;
+        if (result.error) {
+            ++metrics.login_failures;
+            if (c != conns.end() && !c->second.closed) {
+                send(p.conn, proto::Reply{m.request_id, result.error});
+                replay_held(now, p.conn);
+            }
+            return;
+        }
+        auto& r = std::get<cluster::LoginResult>(result.value);
+        if (c == conns.end() || c->second.closed) {
+            // The transport went while the store logged it in: the session's presence counts down from now.
+            cluster::Command cmd{m.app_id, m.user_id, r.gen, cluster::Detach{timings(m.profile).presence_timeout}};
+            issue(now, std::move(cmd), {});
+            return;
+        }
+        if (r.displaced) {
+            ++metrics.kicks;
+        }
+        if (auto old = locals.find(p.key); old != locals.end()) {
+            // A session this node held under an older gen whose end has not reached us yet (an asynchronous store).
+            const ConnId stale = old->second.conn;
+            forget_local(p.key);
+            close(stale);
+        }
+        LocalSession& s = locals[p.key];
         s.app = m.app_id;
         s.user = m.user_id;
         s.profile = m.profile;
-        s.conn = conn;
-        s.instance_id = m.instance_id;
-        s.allowed_channels = check.channels;
-        s.peer_address = c.peer_address;
-        if (!s.present) {
-            s.present = true;
-            ++metrics.sessions;
+        s.conn = p.conn;
+        s.gen = r.gen;
+        s.allowed_channels = p.check.channels;
+        for (const auto& snap : r.channels) {
+            if (!snap.error) {
+                add_local_channel(s, snap.channel);
+            }
         }
-        s.resume_token = "r" + std::to_string(epoch) + "-" + std::to_string(++resume_counter) + "-" + m.instance_id;
-        c.session = key;
-        deadlines.clear({TimerKind::retain, key});
-        deadlines.clear({TimerKind::login_grace, std::to_string(conn)});
-        touch_conn(now, conn, c);
-        touch_session(now, key, s);
-        if (check.ttl > Duration::zero() && m.profile != Profile::rtm) {
-            deadlines.set({TimerKind::token_expiry, key}, now + check.ttl);  // rtm sessions outlive their token
+        c->second.session = p.key;
+        deadlines.clear({TimerKind::login_grace, std::to_string(p.conn)});
+        touch_conn(now, p.conn, c->second);
+        touch_session(now, p.key, s);
+        if (p.check.ttl > Duration::zero() && m.profile != Profile::rtm) {
+            deadlines.set({TimerKind::token_expiry, p.key}, now + p.check.ttl);  // rtm sessions outlive their token
         } else {
-            deadlines.clear({TimerKind::token_expiry, key});
+            deadlines.clear({TimerKind::token_expiry, p.key});
         }
-        s.attributes = m.attributes;
         ++metrics.logins;
-        if (resumed) {
+        if (r.resumed) {
             ++metrics.resumes;
         }
-
-        // Make the session's channels and streams what the client says they are.
-        std::set<std::string> wanted;
-        std::map<std::string, std::error_code> refused;
-        for (const auto& channel : m.channels) {
-            if (auto e = may_join(s, channel.channel)) {
-                refused[channel.channel] = e;
-            } else {
-                wanted.insert(channel.channel);
-            }
-        }
-        std::vector<std::string> stale;
-        for (const auto& [name, streams] : s.channels) {
-            if (wanted.count(name) == 0) {
-                stale.push_back(name);
-            }
-        }
-        for (const auto& name : stale) {
-            leave_channel(s, name, MemberLeftCause::quit);
-        }
-        for (const auto& channel : m.channels) {
-            if (refused.count(channel.channel) != 0) {
-                continue;
-            }
-            auto joined = s.channels.find(channel.channel);
-            if (joined == s.channels.end()) {
-                join_channel(s, channel.channel, channel.streams);
-                continue;
-            }
-            const std::set<std::string> want(channel.streams.begin(), channel.streams.end());
-            for (const auto& stream : std::set<std::string>(joined->second)) {
-                if (want.count(stream) == 0) {
-                    joined->second.erase(stream);
-                    broadcast(s.app, channel.channel, s.user,
-                              proto::StreamChanged{channel.channel, s.user, stream, false});
-                }
-            }
-            for (const auto& stream : want) {
-                if (joined->second.insert(stream).second) {
-                    broadcast(s.app, channel.channel, s.user,
-                              proto::StreamChanged{channel.channel, s.user, stream, true});
-                }
-            }
-        }
-
-        // Backfill: peer messages after the last one seen, stored offline messages, and each channel's messages
-        // after its last position within the profile's window (the newest `backfill_count`).
-        std::vector<proto::Message> backfill;
-        std::uint64_t dropped = 0;
-        if (m.last_peer_seen && m.last_peer_seen->epoch == epoch) {
-            const std::uint64_t last = m.last_peer_seen->seq;
-            if (!s.peer_log.empty() && s.peer_log.front().position.seq > last + 1) {
-                dropped += s.peer_log.front().position.seq - last - 1;
-            }
-            for (const auto& msg : s.peer_log) {
-                if (msg.position.seq > last) {
-                    backfill.push_back(msg);
-                }
-            }
-        }
-        const auto peer_position = proto::StreamPosition{epoch, s.peer_seq - backfill.size()};
-        if (auto stored = offline.find(key); stored != offline.end()) {
-            for (auto msg : stored->second) {
-                msg.position = {epoch, ++s.peer_seq};
-                s.peer_log.push_back(msg);
-                backfill.push_back(msg);
-            }
-            offline.erase(stored);
-            trim_peer_log(s);
-        }
-        // Channel messages missed while away: the newest `backfill_count` within the window come back (rtm);
-        // every other one is counted as dropped, for every profile. rtc, rtc-web and room do not backfill, but
-        // they are told how many channel messages they missed: nothing is lost silently (protocol.md).
-        for (const auto& channel : m.channels) {
-            if (!channel.last_seen || refused.count(channel.channel) != 0) {
-                continue;
-            }
-            auto data = channels.find(channel_key(s.app, channel.channel));
-            if (data == channels.end()) {
-                continue;
-            }
-            const bool same_epoch = channel.last_seen->epoch == epoch;
-            const auto& history = data->second.history;
-            std::vector<proto::Message> kept;
-            std::uint64_t missed = 0;
-            if (same_epoch && !history.empty() && history.front().message.position.seq > channel.last_seen->seq + 1) {
-                // Older than what the history retains: the gap is counted whole. It may include the user's own
-                // messages (the history that would tell is gone), so this part is an upper bound.
-                missed += history.front().message.position.seq - channel.last_seen->seq - 1;
-            }
-            for (const auto& stored : history) {
-                const bool newer = !same_epoch || stored.message.position.seq > channel.last_seen->seq;
-                if (!newer || stored.message.from == s.user) {
-                    continue;
-                }
-                ++missed;
-                if (t.backfill_count > 0 && stored.at + t.backfill_window >= now) {
-                    kept.push_back(stored.message);
-                }
-            }
-            if (kept.size() > t.backfill_count) {
-                kept.erase(kept.begin(), kept.end() - static_cast<std::ptrdiff_t>(t.backfill_count));
-            }
-            dropped += missed - kept.size();
-            backfill.insert(backfill.end(), kept.begin(), kept.end());
-        }
-
+        const Timings& t = timings(m.profile);
         proto::LoginOk ok;
         ok.request_id = m.request_id;
-        ok.resume_token = s.resume_token;
-        ok.resumed = resumed;
+        ok.resume_token = std::move(r.resume_token);
+        ok.resumed = r.resumed;
         ok.negotiated = {t.heartbeat_interval, t.presence_timeout, t.backfill_window, t.backfill_count};
-        ok.token_ttl = check.ttl;
-        for (const auto& channel : m.channels) {
-            proto::ChannelSnapshot snap = snapshot(s.app, channel.channel, s.user);
-            if (auto e = refused.find(channel.channel); e != refused.end()) {
-                snap = proto::ChannelSnapshot{};
-                snap.channel = channel.channel;
-                snap.error = e->second;
-            }
-            ok.channels.push_back(std::move(snap));
+        ok.token_ttl = p.check.ttl;
+        ok.channels = std::move(r.channels);
+        ok.backfilled = r.backfill.size();
+        ok.dropped = r.dropped;
+        ok.peer_position = r.peer_position;
+        metrics.backfilled += r.backfill.size();
+        metrics.dropped += r.dropped;
+        send(p.conn, std::move(ok));
+        for (auto& msg : r.backfill) {
+            send(p.conn, std::move(msg));
         }
-        ok.backfilled = backfill.size();
-        ok.dropped = dropped;
-        ok.peer_position = peer_position;
-        metrics.backfilled += backfill.size();
-        metrics.dropped += dropped;
-        send(conn, ok);
-        for (auto& msg : backfill) {
-            msg.backfilled = true;
-            send(conn, msg);
+        replay_held(now, p.conn);
+    }
+
+    /// Frames that came while the login was with the store, in order.
+    void replay_held(TimePoint now, ConnId conn) {
+        auto c = conns.find(conn);
+        while (c != conns.end() && !c->second.closed && !c->second.login_pending && !c->second.held.empty()) {
+            proto::ClientMessage next = std::move(c->second.held.front());
+            c->second.held.pop_front();
+            frame(now, conn, next);
+            c = conns.find(conn);
         }
     }
 
-    void trim_peer_log(Session& s) const {
-        while (s.peer_log.size() > config.limits.peer_queue_per_user) {
-            s.peer_log.pop_front();  // the gap is reported as dropped at the next resume
+    // ------------------------------------------------------------------ results
+
+    void complete(TimePoint now, const Pending& p, cluster::Result result) {
+        if (result.error == errc::not_logged_in && p.then != Then::login && p.then != Then::none) {
+            // This node no longer holds the session (it was declared dead, or the session moved): the store is
+            // right, so the transport here goes, silently; the client resumes wherever it lands.
+            ++metrics.stale_commands;
+            auto s = locals.find(p.key);
+            if (s != locals.end()) {
+                const ConnId conn = s->second.conn;
+                forget_local(p.key);
+                close(conn);
+            }
+        }
+        const auto reply = [&](std::error_code e) {
+            if (auto c = conns.find(p.conn); c != conns.end() && !c->second.closed) {
+                send(p.conn, proto::Reply{p.request_id, e});
+            }
+        };
+        switch (p.then) {
+            case Then::login: login_done(now, p, std::move(result)); return;
+            case Then::none: return;
+            case Then::reply: reply(result.error); return;
+            case Then::logout: send(p.conn, proto::Reply{p.request_id, result.error}); return;
+            case Then::join: {
+                if (result.error) {
+                    reply(result.error);
+                    return;
+                }
+                if (auto s = locals.find(p.key); s != locals.end()) {
+                    add_local_channel(s->second, p.subject);
+                }
+                send(p.conn, proto::JoinOk{p.request_id, std::get<cluster::JoinResult>(result.value).snapshot});
+                return;
+            }
+            case Then::leave:
+                if (!result.error) {
+                    if (auto s = locals.find(p.key); s != locals.end()) {
+                        remove_local_channel(s->second, p.subject);
+                    }
+                }
+                reply(result.error);
+                return;
+            case Then::send: {
+                // A duplicate costs nothing; anything else the store weighed (accepted or refused) costs a token.
+                const auto* r = std::get_if<cluster::SendResult>(&result.value);
+                if (result.error == errc::rate_limited) {
+                    ++metrics.rate_limited;
+                } else if (r == nullptr || !r->duplicate) {
+                    if (auto s = locals.find(p.key); s != locals.end()) {
+                        (void)s->second.sends.take(now, config.limits.messages_per_second, config.limits.message_burst);
+                    }
+                }
+                if (result.error) {
+                    reply(result.error);
+                    return;
+                }
+                if (r->duplicate) {
+                    ++metrics.deduplicated;  // a re-send after a reconnect: acknowledged again, delivered once
+                } else {
+                    ++metrics.messages;
+                }
+                if (r->stored_for_away_user) {
+                    ++metrics.stored_for_away;
+                }
+                if (auto c = conns.find(p.conn); c != conns.end() && !c->second.closed) {
+                    send(p.conn, proto::Reply{p.request_id, {}, r->stored_for_away_user});
+                }
+                return;
+            }
+            case Then::get_attributes:
+                if (result.error) {
+                    reply(result.error);
+                    return;
+                }
+                send(p.conn, proto::AttributesReply{p.request_id, p.subject,
+                                                    std::get<cluster::AttributesResult>(result.value).attributes});
+                return;
         }
     }
 
     // ------------------------------------------------------------------ requests of a logged-in session
 
-    /// Remembers a client message id; false when it was seen within the de-duplication window.
-    bool first_time(TimePoint now, Session& s, const std::string& id) {
-        while (!s.seen_order.empty() && s.seen_order.front().first + config.limits.dedup_window <= now) {
-            s.seen_ids.erase(s.seen_order.front().second);
-            s.seen_order.pop_front();
+    void frame(TimePoint now, ConnId conn, const proto::ClientMessage& message) {
+        auto it = conns.find(conn);
+        if (it == conns.end() || it->second.closed) {
+            return;
         }
-        if (!s.seen_ids.emplace(id, now).second) {
-            return false;
+        Conn& c = it->second;
+        touch_conn(now, conn, c);
+        if (c.login_pending) {
+            if (std::holds_alternative<proto::Ping>(message)) {
+                send(conn, proto::Pong{});  // heartbeats are answered at once, whatever waits
+            } else {
+                c.held.push_back(message);
+            }
+            return;
         }
-        s.seen_order.emplace_back(now, id);
-        return true;
+        if (const auto* m = std::get_if<proto::Login>(&message); m != nullptr && !c.session) {
+            login(now, conn, c, *m);
+            return;
+        }
+        auto session = c.session ? locals.find(*c.session) : locals.end();
+        if (session == locals.end() || session->second.conn != conn) {
+            // Not logged in (or this connection was superseded): every request gets NOT_LOGGED_IN.
+            std::visit(Overloaded{[](const proto::Ping&) {},
+                                  [&](const auto& r) {
+                                      send(conn, proto::Reply{r.request_id, err(errc::not_logged_in)});
+                                  }},
+                       message);
+            return;
+        }
+        const std::string key = session->first;
+        touch_session(now, key, session->second);
+        request(now, conn, key, session->second, message);
     }
 
-    void request(TimePoint now, ConnId conn, const std::string& key, Session& s, const proto::ClientMessage& message) {
-        std::visit(Overloaded{
-                       [&](const proto::Login& m) {
-                           send(conn, proto::Reply{m.request_id, err(errc::already_logged_in)});
-                       },
-                       [&](const proto::Logout& m) {
-                           send(conn, proto::Reply{m.request_id, {}});
-                           drop_presence(now, key, s, MemberLeftCause::quit);
-                           deadlines.clear({TimerKind::retain, key});
-                           sessions.erase(key);
-                       },
-                       [&](const proto::Join& m) {
-                           if (s.channels.count(m.channel) != 0) {
-                               send(conn, proto::Reply{m.request_id, err(errc::rejected_by_server)});
-                               return;
-                           }
-                           if (auto e = may_join(s, m.channel)) {
-                               send(conn, proto::Reply{m.request_id, e});
-                               return;
-                           }
-                           join_channel(s, m.channel, {});
-                           send(conn, proto::JoinOk{m.request_id, snapshot(s.app, m.channel, s.user)});
-                       },
-                       [&](const proto::Leave& m) {
-                           if (s.channels.count(m.channel) == 0) {
-                               send(conn, proto::Reply{m.request_id, err(errc::not_joined)});
-                               return;
-                           }
-                           leave_channel(s, m.channel, MemberLeftCause::quit);
-                           send(conn, proto::Reply{m.request_id, {}});
-                       },
-                       [&](const proto::Publish& m) {
-                           auto channel = s.channels.find(m.channel);
-                           if (channel == s.channels.end()) {
-                               send(conn, proto::Reply{m.request_id, err(errc::not_joined)});
-                               return;
-                           }
-                           if (!m.unpublish && !is_valid_channel_name(m.stream)) {
-                               send(conn, proto::Reply{m.request_id, err(errc::invalid_argument)});
-                               return;
-                           }
-                           const bool changed = m.unpublish ? channel->second.erase(m.stream) != 0
-                                                            : channel->second.insert(m.stream).second;
-                           if (changed) {
-                               broadcast(s.app, m.channel, s.user,
-                                         proto::StreamChanged{m.channel, s.user, m.stream, !m.unpublish});
-                           }
-                           send(conn, proto::Reply{m.request_id, {}});
-                       },
-                       [&](const proto::SendMessage& m) { send_message(now, conn, s, m); },
-                       [&](const proto::SetAttributes& m) {
-                           s.attributes = m.attributes;
-                           send(conn, proto::Reply{m.request_id, {}});
-                       },
-                       [&](const proto::GetAttributes& m) {
-                           auto target = sessions.find(session_key(s.app, m.user_id));
-                           if (target == sessions.end() || !target->second.present) {
-                               send(conn, proto::Reply{m.request_id, err(errc::peer_offline)});
-                               return;
-                           }
-                           send(conn, proto::AttributesReply{m.request_id, m.user_id, target->second.attributes});
-                       },
-                       [&](const proto::RenewToken& m) {
-                           const TokenCheck check = verifier ? verifier(s.app, s.user, m.token) : TokenCheck{};
-                           if (check.error) {
-                               send(conn, proto::Reply{m.request_id, check.error});
-                               return;
-                           }
-                           s.allowed_channels = check.channels;
-                           if (check.ttl > Duration::zero() && s.profile != Profile::rtm) {
-                               deadlines.set({TimerKind::token_expiry, key}, now + check.ttl);
-                           } else {
-                               deadlines.clear({TimerKind::token_expiry, key});
-                           }
-                           send(conn, proto::RenewOk{m.request_id, check.ttl});
-                       },
-                       [&](const proto::Ping&) { send(conn, proto::Pong{}); },
-                   },
-                   message);
-    }
-
-    void send_message(TimePoint now, ConnId conn, Session& s, const proto::SendMessage& m) {
-        if (m.payload.size() > config.limits.max_payload_bytes) {
-            send(conn, proto::Reply{m.request_id, err(errc::payload_too_large)});
-            return;
-        }
-        if (m.message_id.empty() || (m.to_user.has_value() == m.to_channel.has_value())) {
-            send(conn, proto::Reply{m.request_id, err(errc::invalid_argument)});
-            return;
-        }
-        if (!first_time(now, s, m.message_id)) {
-            ++metrics.deduplicated;  // a re-send after a reconnect: acknowledge again, deliver nothing again
-            send(conn, proto::Reply{m.request_id, {}});
-            return;
-        }
-        if (!s.sends.take(now, config.limits.messages_per_second, config.limits.message_burst)) {
-            ++metrics.rate_limited;
-            s.seen_ids.erase(m.message_id);  // not accepted: a later re-send must be able to go through
-            send(conn, proto::Reply{m.request_id, err(errc::rate_limited)});
-            return;
-        }
-        if (m.to_channel) {
-            if (s.channels.count(*m.to_channel) == 0) {
-                send(conn, proto::Reply{m.request_id, err(errc::not_joined)});
-                return;
-            }
-            ChannelData& data = channels[channel_key(s.app, *m.to_channel)];
-            proto::Message out{s.user, m.to_channel, m.message_id, m.payload, {epoch, ++data.seq}, false};
-            data.history.push_back({now, out});
-            while (data.history.size() > config.limits.history_per_channel) {
-                data.history.pop_front();
-            }
-            ++metrics.messages;
-            broadcast(s.app, *m.to_channel, s.user, out, /*count_delivery=*/true);
-            send(conn, proto::Reply{m.request_id, {}});
-            return;
-        }
-        const std::string& to = *m.to_user;
-        if (!is_valid_user_id(to)) {
-            send(conn, proto::Reply{m.request_id, err(errc::invalid_user_id)});
-            return;
-        }
-        const std::string target_key = session_key(s.app, to);
-        auto target = sessions.find(target_key);
-        if (target != sessions.end() && target->second.present) {
-            Session& t = target->second;
-            proto::Message out{s.user, std::nullopt, m.message_id, m.payload, {epoch, ++t.peer_seq}, false};
-            t.peer_log.push_back(out);
-            trim_peer_log(t);
-            if (t.conn) {
-                send(*t.conn, out);
-                ++metrics.deliveries;
-            }
-        } else if (m.store_offline) {
-            auto& stored = offline[target_key];
-            stored.push_back(proto::Message{s.user, std::nullopt, m.message_id, m.payload, {}, false});
-            while (stored.size() > config.limits.peer_queue_per_user) {
-                stored.pop_front();
-                ++metrics.dropped;
-            }
-        } else {
-            send(conn, proto::Reply{m.request_id, err(errc::peer_offline)});
-            return;
-        }
-        ++metrics.messages;
-        send(conn, proto::Reply{m.request_id, {}});
+    void request(TimePoint now, ConnId conn, const std::string& key, LocalSession& s,
+                 const proto::ClientMessage& message) {
+        const auto waiting = [&](Then then, proto::RequestId id, std::string subject = {}) {
+            return Pending{then, conn, id, key, std::move(subject), {}, {}};
+        };
+        std::visit(
+            Overloaded{
+                [&](const proto::Login& m) {
+                    send(conn, proto::Reply{m.request_id, err(errc::already_logged_in)});
+                },
+                [&](const proto::Logout& m) {
+                    end_session(now, key, MemberLeftCause::quit, /*forget=*/true, waiting(Then::logout, m.request_id));
+                },
+                [&](const proto::Join& m) {
+                    if (s.channels.count(m.channel) != 0) {
+                        send(conn, proto::Reply{m.request_id, err(errc::rejected_by_server)});
+                        return;
+                    }
+                    if (!is_valid_channel_name(m.channel)) {
+                        send(conn, proto::Reply{m.request_id, err(errc::invalid_channel_name)});
+                        return;
+                    }
+                    if (!s.allowed_channels.empty() && std::find(s.allowed_channels.begin(), s.allowed_channels.end(),
+                                                                 m.channel) == s.allowed_channels.end()) {
+                        send(conn, proto::Reply{m.request_id, err(errc::rejected_by_server)});  // not in the token
+                        return;
+                    }
+                    issue(now, command(s, cluster::Join{m.channel}), waiting(Then::join, m.request_id, m.channel));
+                },
+                [&](const proto::Leave& m) {
+                    if (s.channels.count(m.channel) == 0) {
+                        send(conn, proto::Reply{m.request_id, err(errc::not_joined)});
+                        return;
+                    }
+                    issue(now, command(s, cluster::Leave{m.channel}), waiting(Then::leave, m.request_id, m.channel));
+                },
+                [&](const proto::Publish& m) {
+                    if (s.channels.count(m.channel) == 0) {
+                        send(conn, proto::Reply{m.request_id, err(errc::not_joined)});
+                        return;
+                    }
+                    if (!m.unpublish && !is_valid_channel_name(m.stream)) {
+                        send(conn, proto::Reply{m.request_id, err(errc::invalid_argument)});
+                        return;
+                    }
+                    issue(now, command(s, cluster::SetStream{m.channel, m.stream, !m.unpublish}),
+                          waiting(Then::reply, m.request_id));
+                },
+                [&](const proto::SendMessage& m) {
+                    if (m.payload.size() > config.limits.max_payload_bytes) {
+                        send(conn, proto::Reply{m.request_id, err(errc::payload_too_large)});
+                        return;
+                    }
+                    if (m.message_id.empty() || (m.to_user.has_value() == m.to_channel.has_value())) {
+                        send(conn, proto::Reply{m.request_id, err(errc::invalid_argument)});
+                        return;
+                    }
+                    const bool within_rate =
+                        s.sends.ready(now, config.limits.messages_per_second, config.limits.message_burst);
+                    issue(now, command(s, cluster::Send{m, within_rate}), waiting(Then::send, m.request_id));
+                },
+                [&](const proto::SetAttributes& m) {
+                    issue(now, command(s, cluster::SetAttributes{m.attributes}), waiting(Then::reply, m.request_id));
+                },
+                [&](const proto::GetAttributes& m) {
+                    issue(now, command(s, cluster::GetAttributes{m.user_id}),
+                          waiting(Then::get_attributes, m.request_id, m.user_id));
+                },
+                [&](const proto::RenewToken& m) {
+                    const TokenCheck check = verifier ? verifier(s.app, s.user, m.token) : TokenCheck{};
+                    if (check.error) {
+                        send(conn, proto::Reply{m.request_id, check.error});
+                        return;
+                    }
+                    s.allowed_channels = check.channels;
+                    if (check.ttl > Duration::zero() && s.profile != Profile::rtm) {
+                        deadlines.set({TimerKind::token_expiry, key}, now + check.ttl);
+                    } else {
+                        deadlines.clear({TimerKind::token_expiry, key});
+                    }
+                    send(conn, proto::RenewOk{m.request_id, check.ttl});
+                },
+                [&](const proto::Ping&) { send(conn, proto::Pong{}); },
+            },
+            message);
     }
 
     // ------------------------------------------------------------------ timers
 
     void fire(TimePoint now, const TimerKey& timer) {
-        switch (timer.kind) {
-            case TimerKind::presence: {
-                auto it = sessions.find(timer.key);
-                if (it != sessions.end() && it->second.present) {
-                    ++metrics.presence_timeouts;
-                    drop_presence(now, timer.key, it->second, MemberLeftCause::dropped);
-                }
+        const auto& [kind, key] = timer;
+        switch (kind) {
+            case TimerKind::presence:
+                // Silent for the presence timeout with its transport still open (no keep-alive closed it).
+                end_session(now, key, MemberLeftCause::dropped, /*forget=*/false, {});
                 return;
-            }
             case TimerKind::token_expiry: {
-                auto it = sessions.find(timer.key);
-                if (it != sessions.end() && it->second.present) {
-                    // rtc, rtc-web and room sessions end with their token; rtm sessions do not (R-RTM-9).
-                    if (it->second.conn) {
-                        send(*it->second.conn, proto::Close{proto::CloseReason::token_expired, {}});
-                    }
-                    drop_presence(now, timer.key, it->second, MemberLeftCause::quit);
-                }
-                return;
-            }
-            case TimerKind::retain: {
-                auto it = sessions.find(timer.key);
-                if (it != sessions.end() && !it->second.present) {
-                    sessions.erase(it);  // nothing left to resume or de-duplicate
+                auto s = locals.find(key);
+                if (s != locals.end()) {
+                    // rtc, rtc-web and room sessions end with their token; rtm sessions do not.
+                    send(s->second.conn, proto::Close{proto::CloseReason::token_expired, {}});
+                    end_session(now, key, MemberLeftCause::quit, /*forget=*/false, {});
                 }
                 return;
             }
             case TimerKind::keep_alive:
             case TimerKind::login_grace: {
-                const ConnId conn = std::stoull(timer.key);
-                auto it = conns.find(conn);
-                if (it != conns.end() && !it->second.closed) {
-                    close_with(conn, timer.kind == TimerKind::keep_alive ? proto::CloseReason::keep_alive_timeout
-                                                                         : proto::CloseReason::invalid);
-                }
+                const ConnId conn = std::stoull(key);
+                close_and_detach(now, conn,
+                                 kind == TimerKind::keep_alive ? proto::CloseReason::keep_alive_timeout
+                                                               : proto::CloseReason::invalid);
                 return;
             }
+            case TimerKind::heartbeat:
+                store->heartbeat(now, config.node_id);
+                deadlines.set({TimerKind::heartbeat, {}}, now + config.node_heartbeat_interval);
+                return;
         }
     }
 };
 
-Hub::Hub(HubConfig config, TokenVerifier verifier) : state_(std::make_unique<State>()) {
-    state_->config = std::move(config);
-    state_->epoch = state_->config.epoch;
-    state_->verifier = std::move(verifier);
+Hub::Hub(HubConfig config, TokenVerifier verifier) : Hub(config, std::move(verifier), nullptr) {}
+
+Hub::Hub(HubConfig config, TokenVerifier verifier, std::shared_ptr<cluster::Store> store)
+    : state_(std::make_unique<State>()) {
+    auto& s = *state_;
+    s.config = std::move(config);
+    s.verifier = std::move(verifier);
     for (const Profile p : {Profile::rtm, Profile::rtc, Profile::rtc_web, Profile::room}) {
-        state_->config.timings.try_emplace(p, timings_for(p));
+        s.config.timings.try_emplace(p, timings_for(p));
+    }
+    s.store = store ? std::move(store) : std::make_shared<cluster::MemoryStore>(store_config(s.config));
+    if (s.config.node_heartbeat_interval > Duration::zero()) {
+        s.deadlines.set({TimerKind::heartbeat, {}}, TimePoint{});  // the first at the driver's first timeout
     }
 }
 
@@ -795,33 +728,10 @@ void Hub::on_open(TimePoint now, ConnId conn, std::string peer_address) {
 }
 
 void Hub::on_frame(TimePoint now, ConnId conn, const proto::ClientMessage& message) {
-    auto& s = *state_;
-    auto it = s.conns.find(conn);
-    if (it == s.conns.end() || it->second.closed) {
-        return;
-    }
-    State::Conn& c = it->second;
-    s.touch_conn(now, conn, c);
-    if (const auto* login = std::get_if<proto::Login>(&message); login != nullptr && !c.session) {
-        s.login(now, conn, c, *login);
-        return;
-    }
-    auto session = c.session ? s.sessions.find(*c.session) : s.sessions.end();
-    if (session == s.sessions.end() || session->second.conn != conn) {
-        // Not logged in (or this connection was superseded): every request gets NOT_LOGGED_IN.
-        std::visit(Overloaded{[](const proto::Ping&) {},
-                              [&](const auto& m) {
-                                  s.send(conn, proto::Reply{m.request_id, err(errc::not_logged_in)});
-                              }},
-                   message);
-        return;
-    }
-    const std::string key = session->first;
-    s.touch_session(now, key, session->second);
-    s.request(now, conn, key, session->second, message);
+    state_->frame(now, conn, message);
 }
 
-void Hub::on_bad_frame(TimePoint /*now*/, ConnId conn, const proto::DecodeError& error) {
+void Hub::on_bad_frame(TimePoint now, ConnId conn, const proto::DecodeError& error) {
     auto& s = *state_;
     auto it = s.conns.find(conn);
     if (it == s.conns.end() || it->second.closed) {
@@ -832,59 +742,74 @@ void Hub::on_bad_frame(TimePoint /*now*/, ConnId conn, const proto::DecodeError&
         s.send(conn, proto::Reply{*error.request_id, error.code ? error.code : err(errc::protocol_error)});
         return;  // the connection stays: only that request was bad
     }
-    s.close_with(conn, proto::CloseReason::invalid);
+    s.close_and_detach(now, conn, proto::CloseReason::invalid);
 }
 
-void Hub::on_closed(TimePoint /*now*/, ConnId conn) {
+void Hub::on_closed(TimePoint now, ConnId conn) {
     auto& s = *state_;
     auto it = s.conns.find(conn);
     if (it == s.conns.end()) {
         return;
     }
-    if (it->second.session) {
-        auto session = s.sessions.find(*it->second.session);
-        if (session != s.sessions.end() && session->second.conn == conn) {
-            session->second.conn.reset();  // presence goes on until its timeout: a resume stays silent
-        }
+    if (const std::optional<std::string> key = it->second.session) {
+        s.detach(now, *key);  // presence goes on until its timeout: a resume stays silent
     }
     s.deadlines.clear({TimerKind::keep_alive, std::to_string(conn)});
     s.deadlines.clear({TimerKind::login_grace, std::to_string(conn)});
     --s.metrics.connections_open;
-    s.conns.erase(it);
+    s.conns.erase(conn);
 }
 
 void Hub::handle_timeout(TimePoint now) {
     auto& s = *state_;
-    while (auto timer = s.deadlines.pop_due(now)) {
-        s.fire(now, *timer);
+    // The store's deadlines and this node's, in time order (the store's first at the same instant), each batch's
+    // events acted on before the next: the order one hub with one timer list would have.
+    for (;;) {
+        const auto local = s.deadlines.earliest();
+        const auto shared = s.store->next_deadline();
+        if (shared && *shared <= now && (!local || *shared <= *local)) {
+            s.store->handle_timeout(*shared);
+            s.pump(now);
+        } else if (local && *local <= now) {
+            s.fire(now, s.deadlines.pop_due(now)->second);
+        } else {
+            return;
+        }
     }
+}
+
+void Hub::on_store_result(TimePoint now, cluster::CommandId id, cluster::Result result) {
+    auto& s = *state_;
+    auto it = s.pending.find(id);
+    if (it == s.pending.end()) {
+        return;
+    }
+    State::Pending then = std::move(it->second);
+    s.pending.erase(it);
+    s.pump(now);
+    s.complete(now, then, std::move(result));
+}
+
+void Hub::on_store_events(TimePoint now) {
+    state_->pump(now);
 }
 
 std::error_code Hub::kick(TimePoint now, const std::string& app_id, const std::string& user_id, bool ban,
                           Duration ban_for) {
     auto& s = *state_;
-    const std::string key = session_key(app_id, user_id);
-    if (ban) {
-        s.banned[key] = now + ban_for;
+    auto result = s.store->execute(now, s.config.node_id, ++s.last_command,
+                                   cluster::Command{app_id, user_id, 0, cluster::Kick{ban, ban_for}});
+    s.pump(now);
+    const std::error_code error = result ? result->error : std::error_code{};
+    if (!error) {
+        ++s.metrics.kicks;
     }
-    auto session = s.sessions.find(key);
-    if (session == s.sessions.end() || !session->second.present) {
-        return err(errc::not_logged_in);
-    }
-    if (session->second.conn) {
-        s.send(*session->second.conn, proto::Close{ban ? proto::CloseReason::banned : proto::CloseReason::kicked, {}});
-    }
-    ++s.metrics.kicks;
-    s.drop_presence(now, key, session->second, MemberLeftCause::kicked);
-    s.deadlines.clear({TimerKind::retain, key});
-    s.sessions.erase(session);
-    return {};
+    return error;
 }
 
-void Hub::drain(TimePoint /*now*/, Duration window) {
+void Hub::drain(TimePoint now, Duration window) {
     auto& s = *state_;
     s.draining = true;
-    s.drain_window = window;
     std::vector<ConnId> open;
     for (const auto& [conn, c] : s.conns) {
         if (!c.closed) {
@@ -898,12 +823,17 @@ void Hub::drain(TimePoint /*now*/, Duration window) {
     window = std::max(window, spread);
     s.drain_window = window;
     for (const ConnId conn : open) {
-        s.close_with(conn, proto::CloseReason::draining, window);
+        s.close_and_detach(now, conn, proto::CloseReason::draining, window);
     }
 }
 
 std::optional<TimePoint> Hub::next_deadline() const {
-    return state_->deadlines.earliest();
+    const auto local = state_->deadlines.earliest();
+    const auto shared = state_->store->next_deadline();
+    if (!local || !shared) {
+        return local ? local : shared;
+    }
+    return std::min(*local, *shared);
 }
 
 std::optional<HubAction> Hub::poll_action() {
@@ -918,35 +848,40 @@ std::optional<HubAction> Hub::poll_action() {
 
 std::vector<SessionInfo> Hub::sessions() const {
     std::vector<SessionInfo> out;
-    for (const auto& [key, s] : state_->sessions) {
-        if (!s.present) {
-            continue;
-        }
-        SessionInfo info{s.app, s.user, s.profile, s.conn.has_value(), {}, s.peer_address};
-        for (const auto& [name, streams] : s.channels) {
-            info.channels.push_back(name);
-        }
-        out.push_back(std::move(info));
+    for (auto& view : state_->store->sessions()) {
+        out.push_back({std::move(view.app), std::move(view.user), view.profile, view.connected,
+                       std::move(view.channels), std::move(view.peer_address)});
     }
     return out;
 }
 
 std::vector<ChannelInfo> Hub::channels() const {
     std::vector<ChannelInfo> out;
-    for (const auto& [key, data] : state_->channels) {
-        const auto split = key.find('\n');
-        out.push_back({key.substr(0, split), key.substr(split + 1),
-                       std::vector<std::string>(data.members.begin(), data.members.end()), data.seq});
+    for (auto& view : state_->store->channels()) {
+        out.push_back({std::move(view.app), std::move(view.channel), std::move(view.members), view.messages});
     }
     return out;
 }
 
 const Metrics& Hub::metrics() const noexcept {
-    return state_->metrics;
+    auto& s = *state_;
+    const cluster::StoreStats stats = s.store->stats();
+    s.reported = s.metrics;
+    s.reported.sessions = stats.sessions;
+    s.reported.presence_timeouts = stats.presence_timeouts;
+    return s.reported;
 }
 
 bool Hub::draining() const noexcept {
     return state_->draining;
+}
+
+const cluster::NodeId& Hub::node_id() const noexcept {
+    return state_->config.node_id;
+}
+
+cluster::Store& Hub::store() noexcept {
+    return *state_->store;
 }
 
 }  // namespace relink::server

@@ -28,13 +28,14 @@
 #include <variant>
 #include <vector>
 
+#include "cluster/store.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/messages.hpp"
 #include "relink/timings.hpp"
 
 namespace relink::server {
 
-using TimePoint = std::chrono::time_point<std::chrono::steady_clock, Duration>;
+using TimePoint = cluster::TimePoint;
 using ConnId = std::uint64_t;
 
 /// The verdict on a token presented at login or renewal.
@@ -61,6 +62,9 @@ struct Limits {
     std::size_t history_per_channel{256};              ///< channel messages kept (backfill takes the window's newest)
     Duration dedup_window{std::chrono::minutes(5)};    ///< client message ids remembered this long per session
     Duration kick_cooldown{std::chrono::seconds(10)};  ///< a kicked instance may not take the id back sooner
+    /// A session whose presence timed out (no logout, kick or ban) stays away this long: peer messages to it are
+    /// kept and delivered when its user logs in again (the sender hears "stored for an away user").
+    Duration session_lifetime{std::chrono::hours(24)};
     /// A drain spreads its clients' returns over at least (connections / this) seconds, never less than the window
     /// it is given: the logins per second the nodes that take them over can absorb (one relinkd on 2 cores logs in
     /// ~700 a second, resumed TLS included). Not scaled by the time scale: it is a capacity, not a timing.
@@ -84,7 +88,19 @@ struct HubConfig {
     /// start of a server must use a new epoch: a client then tells the new server's messages from the old one's
     /// instead of taking them for duplicates. The hub reads no clock or random source; relinkd picks a random one.
     std::uint64_t epoch{1};
+    /// This node's name in a cluster (logs, metrics, the store's bookkeeping).
+    cluster::NodeId node_id{"local"};
+    /// How often this node tells the store it is alive; 0 = never (a single node, whose store never declares it
+    /// dead). A node silent for `node_dead_after` is dead and its users' presence runs out from its last heartbeat.
+    Duration node_heartbeat_interval{};
+    Duration node_dead_after{};
+    /// Makes a fresh resume token; the hub reads no random source, so relinkd supplies a random one. Default: a
+    /// counter (deterministic tests).
+    std::function<std::string()> make_resume_token;
 };
+
+/// The shared-state settings a HubConfig implies (what every node of a deployment must agree on).
+[[nodiscard]] cluster::StoreConfig store_config(const HubConfig& config);
 
 // ------------------------------------------------------------------------------------------- actions
 
@@ -131,11 +147,16 @@ struct Metrics {
     std::uint64_t presence_timeouts{0};
     std::uint64_t rate_limited{0};
     std::uint64_t bad_frames{0};
+    std::uint64_t stored_for_away{0};  ///< peer messages kept for a user who is away
+    std::uint64_t stale_commands{0};   ///< store commands refused because this node no longer held the session
 };
 
 class Hub {
 public:
+    /// A single node: the hub owns an in-memory store made from `config`.
     Hub(HubConfig config, TokenVerifier verifier);
+    /// One node of a deployment whose shared state is `store` (shared with the other nodes' hubs).
+    Hub(HubConfig config, TokenVerifier verifier, std::shared_ptr<cluster::Store> store);
     ~Hub();
     Hub(const Hub&) = delete;
     Hub& operator=(const Hub&) = delete;
@@ -149,6 +170,11 @@ public:
     void on_bad_frame(TimePoint now, ConnId conn, const proto::DecodeError& error);
     void on_closed(TimePoint now, ConnId conn);
     void handle_timeout(TimePoint now);
+    /// The result of a command the store could not answer at once (an asynchronous store).
+    void on_store_result(TimePoint now, cluster::CommandId id, cluster::Result result);
+    /// Acts on the events the store holds for this node (other nodes' doings); the driver calls it whenever the
+    /// store may have some (after another hub's input on a shared MemoryStore, or a message from Redis).
+    void on_store_events(TimePoint now);
 
     // ---- admin ----
     /// Ends a user's session with Close(kicked), or Close(banned), which also refuses the user's logins for
@@ -167,6 +193,8 @@ public:
     [[nodiscard]] std::vector<ChannelInfo> channels() const;
     [[nodiscard]] const Metrics& metrics() const noexcept;
     [[nodiscard]] bool draining() const noexcept;
+    [[nodiscard]] const cluster::NodeId& node_id() const noexcept;
+    [[nodiscard]] cluster::Store& store() noexcept;
 
 private:
     struct State;

@@ -1,0 +1,726 @@
+// The shared state of a deployment held in memory (cluster/memory_store.hpp, docs/cluster.md).
+#include "cluster/memory_store.hpp"
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <set>
+#include <utility>
+
+#include "cluster/deadlines.hpp"
+#include "common/overloaded.hpp"
+
+namespace relink::cluster {
+namespace {
+
+using detail::Overloaded;
+
+std::error_code err(errc code) {
+    return make_error_code(code);
+}
+
+/// What a store deadline is for: a session's presence running out, a session kept after its presence (for
+/// de-duplication, or away), or a node's heartbeat running out.
+enum class DeadlineKind : std::uint8_t { presence, retain, node };
+using DeadlineKey = std::pair<DeadlineKind, std::string>;
+
+/// What is kept of a session once its presence is over.
+enum class Afterwards : std::uint8_t {
+    forget,  ///< nothing (logout, kick, ban)
+    retain,  ///< its de-duplication memory and peer log, for the de-duplication window (token expiry)
+    away,    ///< as retain, and peer messages to it are kept for its return, for the session lifetime
+};
+
+}  // namespace
+
+struct MemoryStore::State {
+    struct StoredMessage {
+        TimePoint at;
+        proto::Message message;
+    };
+    struct Session {
+        std::string app;
+        std::string user;
+        Profile profile{Profile::rtm};
+        NodeId node;
+        Gen gen{0};
+        bool present{false};
+        bool attached{false};  ///< a transport is open on `node`
+        bool away{false};      ///< presence ran out by itself: peer messages are kept for the user's return
+        std::string resume_token;
+        std::string previous_token;  ///< still accepted until the client shows it has `resume_token`
+        std::string instance_id;
+        std::string peer_address;
+        std::map<std::string, std::set<std::string>> channels;  ///< channel → own streams
+        proto::Attributes attributes;
+        std::deque<proto::Message> peer_log;  ///< recent peer messages to this user, for resume
+        std::uint64_t peer_seq{0};
+        std::uint64_t away_from{0};  ///< peer_seq when the user went away: a new instance gets what came after
+        std::map<std::string, TimePoint> seen_ids;  ///< client message id → when first seen
+        std::deque<std::pair<TimePoint, std::string>> seen_order;
+    };
+    struct ChannelData {
+        std::deque<StoredMessage> history;
+        std::uint64_t seq{0};
+    };
+
+    StoreConfig config;
+    std::map<std::string, Session> sessions;                          ///< by session key
+    std::map<std::string, std::set<std::string>> members;             ///< channel key → user ids
+    std::map<std::string, ChannelData> channels;                      ///< channel key → history
+    std::map<std::string, std::deque<proto::Message>> offline;        ///< session key → stored peer messages
+    std::map<std::string, std::pair<std::string, TimePoint>> kicked;  ///< session key → (instance id, until)
+    std::map<std::string, TimePoint> banned;                          ///< session key → until
+    std::map<std::string, std::set<NodeId>> subscribers;              ///< channel key → nodes
+    std::map<NodeId, TimePoint> nodes;                                ///< node → last heartbeat
+    std::map<NodeId, std::vector<Event>> outbox;
+    Deadlines<DeadlineKey> deadlines;
+    StoreStats counters;
+
+    [[nodiscard]] const Timings& timings(Profile p) const { return config.timings.at(p); }
+    [[nodiscard]] std::uint64_t epoch() const { return config.epoch; }
+
+    // ------------------------------------------------------------------ events
+
+    void to_channel(const std::string& app, const std::string& channel, const std::string& except,
+                    proto::ServerMessage message) {
+        auto subs = subscribers.find(channel_key(app, channel));
+        if (subs == subscribers.end()) {
+            return;
+        }
+        for (const auto& node : subs->second) {
+            outbox[node].emplace_back(ChannelEvent{app, channel, except, message});
+        }
+    }
+
+    /// Tells the node holding the session's transport that the session is over there.
+    void end_transport(const Session& s, std::optional<proto::CloseReason> reason) {
+        if (s.attached) {
+            outbox[s.node].emplace_back(SessionEnded{s.app, s.user, s.gen, reason});
+        }
+    }
+
+    // ------------------------------------------------------------------ membership
+
+    void join_channel(Session& s, const std::string& channel, const std::vector<std::string>& streams) {
+        members[channel_key(s.app, channel)].insert(s.user);
+        auto& own = s.channels[channel];
+        own.insert(streams.begin(), streams.end());
+        to_channel(s.app, channel, s.user, proto::MemberJoined{channel, s.user});
+        for (const auto& stream : own) {
+            to_channel(s.app, channel, s.user, proto::StreamChanged{channel, s.user, stream, true});
+        }
+    }
+
+    void leave_channel(Session& s, const std::string& channel, MemberLeftCause cause) {
+        auto own = s.channels.find(channel);
+        if (own == s.channels.end()) {
+            return;
+        }
+        for (const auto& stream : own->second) {  // streams end before their member leaves
+            to_channel(s.app, channel, s.user, proto::StreamChanged{channel, s.user, stream, false});
+        }
+        to_channel(s.app, channel, s.user, proto::MemberLeft{channel, s.user, cause});
+        const auto key = channel_key(s.app, channel);
+        if (auto m = members.find(key); m != members.end()) {
+            m->second.erase(s.user);
+            if (m->second.empty()) {
+                members.erase(m);
+                auto data = channels.find(key);
+                if (data != channels.end() && data->second.history.empty()) {
+                    channels.erase(data);
+                }
+            }
+        }
+        s.channels.erase(own);
+    }
+
+    /// Ends the user's presence: peers see it leave every channel; what is kept of the session follows `after`.
+    void drop_presence(TimePoint now, const std::string& key, Session& s, MemberLeftCause cause, Afterwards after) {
+        std::vector<std::string> names;
+        for (const auto& [name, streams] : s.channels) {
+            names.push_back(name);
+        }
+        for (const auto& name : names) {
+            leave_channel(s, name, cause);
+        }
+        if (s.present) {
+            s.present = false;
+            --counters.sessions;
+        }
+        s.attached = false;
+        s.attributes.clear();
+        s.resume_token.clear();
+        s.previous_token.clear();
+        deadlines.clear({DeadlineKind::presence, key});
+        if (after == Afterwards::forget) {
+            deadlines.clear({DeadlineKind::retain, key});
+            sessions.erase(key);
+            return;
+        }
+        s.away = after == Afterwards::away;
+        s.away_from = s.peer_seq;
+        const Duration keep =
+            s.away ? std::max(config.limits.session_lifetime, config.limits.dedup_window) : config.limits.dedup_window;
+        deadlines.set({DeadlineKind::retain, key}, now + keep);
+    }
+
+    [[nodiscard]] proto::ChannelSnapshot snapshot(const std::string& app, const std::string& channel,
+                                                  const std::string& self) const {
+        proto::ChannelSnapshot out;
+        out.channel = channel;
+        const auto key = channel_key(app, channel);
+        auto data = channels.find(key);
+        out.position = {epoch(), data == channels.end() ? 0 : data->second.seq};
+        auto m = members.find(key);
+        if (m == members.end()) {
+            return out;
+        }
+        for (const auto& member : m->second) {
+            if (member == self) {
+                continue;
+            }
+            proto::Member entry{member, {}};
+            auto session = sessions.find(session_key(app, member));
+            if (session != sessions.end()) {
+                auto streams = session->second.channels.find(channel);
+                if (streams != session->second.channels.end()) {
+                    entry.streams.assign(streams->second.begin(), streams->second.end());
+                }
+            }
+            out.members.push_back(std::move(entry));
+        }
+        return out;
+    }
+
+    /// `allowed`: the channels the session's token grants (empty = any).
+    [[nodiscard]] std::error_code may_join(const Session& s, const std::string& channel,
+                                           const std::vector<std::string>& allowed) const {
+        if (!is_valid_channel_name(channel)) {
+            return err(errc::invalid_channel_name);
+        }
+        if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), channel) == allowed.end()) {
+            return err(errc::rejected_by_server);  // the token does not grant this channel
+        }
+        if (s.channels.count(channel) == 0 && s.channels.size() >= config.limits.max_channels_per_user) {
+            return err(errc::limit_exceeded);
+        }
+        auto m = members.find(channel_key(s.app, channel));
+        if (m != members.end() && m->second.count(s.user) == 0 &&
+            m->second.size() >= config.limits.max_members_per_channel) {
+            return err(errc::limit_exceeded);
+        }
+        return {};
+    }
+
+    void trim_peer_log(Session& s) const {
+        while (s.peer_log.size() > config.limits.peer_queue_per_user) {
+            s.peer_log.pop_front();  // the gap is reported as dropped at the next login
+        }
+    }
+
+    /// Remembers a client message id; false when it was seen within the de-duplication window.
+    bool first_time(TimePoint now, Session& s, const std::string& id) const {
+        while (!s.seen_order.empty() && s.seen_order.front().first + config.limits.dedup_window <= now) {
+            s.seen_ids.erase(s.seen_order.front().second);
+            s.seen_order.pop_front();
+        }
+        if (!s.seen_ids.emplace(id, now).second) {
+            return false;
+        }
+        s.seen_order.emplace_back(now, id);
+        return true;
+    }
+
+    // ------------------------------------------------------------------ login
+
+    Result login(TimePoint now, const NodeId& node, const std::string& key, Login& cmd) {
+        proto::Login& m = cmd.request;
+        if (auto ban = banned.find(key); ban != banned.end()) {
+            if (now < ban->second) {
+                return {err(errc::banned_by_server), {}};
+            }
+            banned.erase(ban);
+        }
+        if (auto kick = kicked.find(key); kick != kicked.end()) {
+            // Kick-loop suppression: the instance that was just displaced may not take the id straight back.
+            if (now < kick->second.second && !m.instance_id.empty() && m.instance_id == kick->second.first) {
+                return {err(errc::remote_login), {}};
+            }
+            if (now >= kick->second.second) {
+                kicked.erase(kick);
+            }
+        }
+
+        bool resumed = false;
+        bool displaced = false;
+        std::string proven_token;  // the token the client showed, if it resumes
+        if (auto existing = sessions.find(key); existing != sessions.end()) {
+            Session& old = existing->second;
+            const bool token_matches = m.resume_token && !m.resume_token->empty() &&
+                                       (*m.resume_token == old.resume_token || *m.resume_token == old.previous_token);
+            if (old.present && token_matches) {
+                resumed = true;  // the same instance within its presence: silent for peers
+                proven_token = *m.resume_token;
+                end_transport(old, std::nullopt);  // the stale transport, wherever it is, closes without a word
+            } else if (old.present) {
+                // One session per user: the newcomer wins; the old instance is told why and may not come back at
+                // once (kick-loop suppression).
+                end_transport(old, proto::CloseReason::remote_login);
+                if (!old.instance_id.empty() && old.instance_id != m.instance_id) {
+                    kicked[key] = {old.instance_id, now + config.limits.kick_cooldown};
+                }
+                drop_presence(now, key, old, MemberLeftCause::kicked, Afterwards::retain);
+                displaced = true;
+            }
+        }
+        Session& s = sessions[key];
+        const Timings& t = timings(m.profile);
+        s.app = m.app_id;
+        s.user = m.user_id;
+        s.profile = m.profile;
+        s.node = node;
+        ++s.gen;
+        s.attached = true;
+        s.instance_id = m.instance_id;
+        s.peer_address = cmd.peer_address;
+        if (!s.present) {
+            s.present = true;
+            ++counters.sessions;
+        }
+        // The previous token stays valid until the client shows it has the new one: a LoginOk lost with the link
+        // must not turn the next resume into a duplicate login (docs/protocol.md, "Resume tokens").
+        s.previous_token = proven_token;
+        s.resume_token = cmd.new_resume_token;
+        deadlines.clear({DeadlineKind::retain, key});
+        deadlines.clear({DeadlineKind::presence, key});
+        s.attributes = m.attributes;
+
+        // Make the session's channels and streams what the client says they are.
+        std::set<std::string> wanted;
+        std::map<std::string, std::error_code> refused;
+        for (const auto& channel : m.channels) {
+            if (auto e = may_join(s, channel.channel, cmd.allowed_channels)) {
+                refused[channel.channel] = e;
+            } else {
+                wanted.insert(channel.channel);
+            }
+        }
+        std::vector<std::string> stale;
+        for (const auto& [name, streams] : s.channels) {
+            if (wanted.count(name) == 0) {
+                stale.push_back(name);
+            }
+        }
+        for (const auto& name : stale) {
+            leave_channel(s, name, MemberLeftCause::quit);
+        }
+        for (const auto& channel : m.channels) {
+            if (refused.count(channel.channel) != 0) {
+                continue;
+            }
+            auto joined = s.channels.find(channel.channel);
+            if (joined == s.channels.end()) {
+                join_channel(s, channel.channel, channel.streams);
+                continue;
+            }
+            const std::set<std::string> want(channel.streams.begin(), channel.streams.end());
+            for (const auto& stream : std::set<std::string>(joined->second)) {
+                if (want.count(stream) == 0) {
+                    joined->second.erase(stream);
+                    to_channel(s.app, channel.channel, s.user,
+                               proto::StreamChanged{channel.channel, s.user, stream, false});
+                }
+            }
+            for (const auto& stream : want) {
+                if (joined->second.insert(stream).second) {
+                    to_channel(s.app, channel.channel, s.user,
+                               proto::StreamChanged{channel.channel, s.user, stream, true});
+                }
+            }
+        }
+
+        LoginResult out;
+        out.gen = s.gen;
+        out.resumed = resumed;
+        out.displaced = displaced;
+        out.resume_token = s.resume_token;
+
+        // Peer backfill: the messages after the last one this client saw (of this epoch); a client that saw none
+        // gets what came since its user went away. Then the messages stored for it while it had no session.
+        const std::uint64_t start = m.last_peer_seen && m.last_peer_seen->epoch == epoch() ? m.last_peer_seen->seq
+                                    : s.away                                               ? s.away_from
+                                                                                           : s.peer_seq;
+        if (!s.peer_log.empty() && s.peer_log.front().position.seq > start + 1) {
+            out.dropped += s.peer_log.front().position.seq - start - 1;
+        }
+        for (const auto& msg : s.peer_log) {
+            if (msg.position.seq > start) {
+                out.backfill.push_back(msg);
+            }
+        }
+        if (auto stored = offline.find(key); stored != offline.end()) {
+            for (auto msg : stored->second) {
+                msg.position = {epoch(), ++s.peer_seq};
+                s.peer_log.push_back(msg);
+                out.backfill.push_back(msg);
+            }
+            offline.erase(stored);
+            trim_peer_log(s);
+        }
+        s.away = false;
+        out.peer_position = {epoch(), out.backfill.empty() ? s.peer_seq : out.backfill.front().position.seq - 1};
+
+        // Channel messages missed while away: the newest `backfill_count` within the window come back (rtm);
+        // every other one is counted as dropped, for every profile. rtc, rtc-web and room do not backfill, but
+        // they are told how many channel messages they missed: nothing is lost silently (protocol.md).
+        for (const auto& channel : m.channels) {
+            proto::ChannelSnapshot snap = snapshot(s.app, channel.channel, s.user);
+            if (auto e = refused.find(channel.channel); e != refused.end()) {
+                snap = proto::ChannelSnapshot{};
+                snap.channel = channel.channel;
+                snap.error = e->second;
+                out.channels.push_back(std::move(snap));
+                continue;
+            }
+            auto data = channel.last_seen ? channels.find(channel_key(s.app, channel.channel)) : channels.end();
+            if (data != channels.end()) {
+                const bool same_epoch = channel.last_seen->epoch == epoch();
+                const auto& history = data->second.history;
+                std::vector<proto::Message> kept;
+                std::uint64_t missed = 0;
+                if (same_epoch && !history.empty() &&
+                    history.front().message.position.seq > channel.last_seen->seq + 1) {
+                    // Older than what the history retains: the gap is counted whole. It may include the user's own
+                    // messages (the history that would tell is gone), so this part is an upper bound.
+                    missed += history.front().message.position.seq - channel.last_seen->seq - 1;
+                }
+                for (const auto& stored : history) {
+                    const bool newer = !same_epoch || stored.message.position.seq > channel.last_seen->seq;
+                    if (!newer || stored.message.from == s.user) {
+                        continue;
+                    }
+                    ++missed;
+                    if (t.backfill_count > 0 && stored.at + t.backfill_window >= now) {
+                        kept.push_back(stored.message);
+                    }
+                }
+                if (kept.size() > t.backfill_count) {
+                    kept.erase(kept.begin(), kept.end() - static_cast<std::ptrdiff_t>(t.backfill_count));
+                }
+                out.dropped += missed - kept.size();
+                if (!kept.empty()) {
+                    snap.position.seq = kept.front().position.seq - 1;  // the position before the backfill
+                }
+                out.backfill.insert(out.backfill.end(), kept.begin(), kept.end());
+            }
+            out.channels.push_back(std::move(snap));
+        }
+        for (auto& msg : out.backfill) {
+            msg.backfilled = true;
+        }
+        return {{}, std::move(out)};
+    }
+
+    // ------------------------------------------------------------------ other operations
+
+    Result send(TimePoint now, Session& s, const Send& cmd) {
+        const proto::SendMessage& m = cmd.message;
+        if (!first_time(now, s, m.message_id)) {
+            return {{}, SendResult{true, false, false}};  // acknowledged again, delivered nothing again
+        }
+        if (!cmd.within_rate) {
+            s.seen_ids.erase(m.message_id);  // not accepted: a later re-send must be able to go through
+            return {err(errc::rate_limited), {}};
+        }
+        if (m.to_channel) {
+            if (s.channels.count(*m.to_channel) == 0) {
+                return {err(errc::not_joined), {}};
+            }
+            ChannelData& data = channels[channel_key(s.app, *m.to_channel)];
+            proto::Message out{s.user, m.to_channel, m.message_id, m.payload, {epoch(), ++data.seq}, false};
+            data.history.push_back({now, out});
+            while (data.history.size() > config.limits.history_per_channel) {
+                data.history.pop_front();
+            }
+            to_channel(s.app, *m.to_channel, s.user, std::move(out));
+            return {{}, SendResult{}};
+        }
+        const std::string& to = *m.to_user;
+        if (!is_valid_user_id(to)) {
+            return {err(errc::invalid_user_id), {}};
+        }
+        const std::string target_key = session_key(s.app, to);
+        auto target = sessions.find(target_key);
+        if (target != sessions.end() && (target->second.present || target->second.away)) {
+            Session& t = target->second;
+            proto::Message out{s.user, std::nullopt, m.message_id, m.payload, {epoch(), ++t.peer_seq}, false};
+            t.peer_log.push_back(out);
+            trim_peer_log(t);
+            if (t.attached) {
+                outbox[t.node].emplace_back(PeerEvent{t.app, t.user, t.gen, std::move(out)});
+            }
+            return {{}, SendResult{false, !t.present, false}};
+        }
+        if (m.store_offline) {
+            auto& stored = offline[target_key];
+            stored.push_back(proto::Message{s.user, std::nullopt, m.message_id, m.payload, {}, false});
+            while (stored.size() > config.limits.peer_queue_per_user) {
+                stored.pop_front();  // never reported to the receiver: it has no position to compare with
+            }
+            return {{}, SendResult{false, false, true}};
+        }
+        return {err(errc::peer_offline), {}};
+    }
+
+    /// The session (app, user) as `node` may act on it under `gen`, or nullptr when that node no longer holds it.
+    Session* owned(const NodeId& node, const std::string& key, Gen gen) {
+        auto it = sessions.find(key);
+        if (it == sessions.end() || !it->second.present || !it->second.attached || it->second.node != node ||
+            it->second.gen != gen) {
+            return nullptr;
+        }
+        return &it->second;
+    }
+
+    Result run(TimePoint now, const NodeId& node, Command& command) {
+        const std::string key = session_key(command.app, command.user);
+        if (auto* login_cmd = std::get_if<Login>(&command.op)) {
+            return login(now, node, key, *login_cmd);
+        }
+        if (const auto* kick = std::get_if<Kick>(&command.op)) {
+            if (kick->ban) {
+                banned[key] = now + kick->ban_for;
+            }
+            auto it = sessions.find(key);
+            if (it == sessions.end() || !it->second.present) {
+                return {err(errc::not_logged_in), {}};
+            }
+            end_transport(it->second, kick->ban ? proto::CloseReason::banned : proto::CloseReason::kicked);
+            drop_presence(now, key, it->second, MemberLeftCause::kicked, Afterwards::forget);
+            return {};
+        }
+        Session* s = owned(node, key, command.gen);
+        if (s == nullptr) {
+            ++counters.stale_commands;
+            return {err(errc::not_logged_in), {}};
+        }
+        return std::visit(
+            Overloaded{
+                [&](const Login&) -> Result { return {}; },  // handled above
+                [&](const Kick&) -> Result { return {}; },   // handled above
+                [&](const Join& op) -> Result {
+                    // The node checked the token's grant (which a renewal may have changed since the login).
+                    if (auto e = may_join(*s, op.channel, {})) {
+                        return {e, {}};
+                    }
+                    join_channel(*s, op.channel, {});
+                    return {{}, JoinResult{snapshot(s->app, op.channel, s->user)}};
+                },
+                [&](const Leave& op) -> Result {
+                    if (s->channels.count(op.channel) == 0) {
+                        return {err(errc::not_joined), {}};
+                    }
+                    leave_channel(*s, op.channel, MemberLeftCause::quit);
+                    return {};
+                },
+                [&](const SetStream& op) -> Result {
+                    auto channel = s->channels.find(op.channel);
+                    if (channel == s->channels.end()) {
+                        return {err(errc::not_joined), {}};
+                    }
+                    const bool changed =
+                        op.on ? channel->second.insert(op.stream).second : channel->second.erase(op.stream) != 0;
+                    if (changed) {
+                        to_channel(s->app, op.channel, s->user,
+                                   proto::StreamChanged{op.channel, s->user, op.stream, op.on});
+                    }
+                    return {};
+                },
+                [&](const Send& op) -> Result { return send(now, *s, op); },
+                [&](const SetAttributes& op) -> Result {
+                    s->attributes = op.attributes;
+                    return {};
+                },
+                [&](const GetAttributes& op) -> Result {
+                    auto target = sessions.find(session_key(s->app, op.user));
+                    if (target == sessions.end() || !target->second.present) {
+                        return {err(errc::peer_offline), {}};
+                    }
+                    return {{}, AttributesResult{target->second.attributes}};
+                },
+                [&](const End& op) -> Result {
+                    if (op.cause == MemberLeftCause::dropped) {
+                        ++counters.presence_timeouts;
+                    }
+                    const Afterwards after = op.forget                              ? Afterwards::forget
+                                             : op.cause == MemberLeftCause::dropped ? Afterwards::away
+                                                                                    : Afterwards::retain;
+                    drop_presence(now, key, *s, op.cause, after);
+                    return {};
+                },
+                [&](const Detach& op) -> Result {
+                    s->attached = false;
+                    deadlines.set({DeadlineKind::presence, key}, now + std::max(Duration::zero(), op.presence_left));
+                    return {};
+                },
+            },
+            command.op);
+    }
+
+    // ------------------------------------------------------------------ time
+
+    /// The node holds no transport any more (it died or left): presence runs out from `last_sign_of_life`.
+    void release_node(const NodeId& node, TimePoint last_sign_of_life) {
+        nodes.erase(node);
+        for (auto& [key, s] : sessions) {
+            if (s.node == node && s.present && s.attached) {
+                // Its transport may be alive, on a node nobody hears any more: presence runs out from the node's
+                // last sign of life, exactly as if the transport had closed then.
+                s.attached = false;
+                deadlines.set({DeadlineKind::presence, key}, last_sign_of_life + timings(s.profile).presence_timeout);
+            }
+        }
+    }
+
+    void fire(TimePoint now, TimePoint at, const DeadlineKey& due) {
+        const auto& [kind, key] = due;
+        switch (kind) {
+            case DeadlineKind::presence: {
+                auto it = sessions.find(key);
+                if (it != sessions.end() && it->second.present && !it->second.attached) {
+                    ++counters.presence_timeouts;
+                    drop_presence(now, key, it->second, MemberLeftCause::dropped, Afterwards::away);
+                }
+                return;
+            }
+            case DeadlineKind::retain: {
+                auto it = sessions.find(key);
+                if (it != sessions.end() && !it->second.present) {
+                    sessions.erase(it);  // nothing left to resume, de-duplicate or keep for the user's return
+                }
+                return;
+            }
+            case DeadlineKind::node: {
+                auto it = nodes.find(key);
+                if (it != nodes.end()) {
+                    ++counters.nodes_dead;
+                    release_node(key, at - config.limits.node_dead_after);
+                }
+                return;
+            }
+        }
+    }
+};
+
+MemoryStore::MemoryStore(StoreConfig config) : state_(std::make_unique<State>()) {
+    state_->config = std::move(config);
+    for (const Profile p : {Profile::rtm, Profile::rtc, Profile::rtc_web, Profile::room}) {
+        state_->config.timings.try_emplace(p, timings_for(p));
+    }
+}
+
+MemoryStore::~MemoryStore() = default;
+
+std::optional<Result> MemoryStore::execute(TimePoint now, const NodeId& node, CommandId /*id*/, Command command) {
+    return state_->run(now, node, command);
+}
+
+std::vector<Event> MemoryStore::take_events(const NodeId& node) {
+    auto it = state_->outbox.find(node);
+    if (it == state_->outbox.end()) {
+        return {};
+    }
+    std::vector<Event> out = std::move(it->second);
+    it->second.clear();
+    return out;
+}
+
+void MemoryStore::subscribe(const NodeId& node, const std::string& app, const std::string& channel) {
+    state_->subscribers[channel_key(app, channel)].insert(node);
+}
+
+void MemoryStore::unsubscribe(const NodeId& node, const std::string& app, const std::string& channel) {
+    auto it = state_->subscribers.find(channel_key(app, channel));
+    if (it != state_->subscribers.end()) {
+        it->second.erase(node);
+        if (it->second.empty()) {
+            state_->subscribers.erase(it);
+        }
+    }
+}
+
+void MemoryStore::heartbeat(TimePoint now, const NodeId& node) {
+    auto& s = *state_;
+    s.nodes[node] = now;
+    if (s.config.limits.node_dead_after > Duration::zero()) {
+        s.deadlines.set({DeadlineKind::node, node}, now + s.config.limits.node_dead_after);
+    }
+}
+
+void MemoryStore::leave(TimePoint now, const NodeId& node) {
+    auto& s = *state_;
+    s.deadlines.clear({DeadlineKind::node, node});
+    s.release_node(node, now);
+    s.outbox.erase(node);
+}
+
+std::optional<TimePoint> MemoryStore::next_deadline() const {
+    return state_->deadlines.earliest();
+}
+
+void MemoryStore::handle_timeout(TimePoint now) {
+    auto& s = *state_;
+    while (auto due = s.deadlines.pop_due(now)) {
+        s.fire(now, due->first, due->second);
+    }
+}
+
+StoreStats MemoryStore::stats() const {
+    return state_->counters;
+}
+
+std::vector<Store::SessionView> MemoryStore::sessions() const {
+    std::vector<SessionView> out;
+    for (const auto& [key, s] : state_->sessions) {
+        if (!s.present) {
+            continue;
+        }
+        SessionView view{s.app, s.user, s.profile, s.node, s.attached, {}, s.peer_address};
+        for (const auto& [name, streams] : s.channels) {
+            view.channels.push_back(name);
+        }
+        out.push_back(std::move(view));
+    }
+    return out;
+}
+
+std::vector<Store::ChannelView> MemoryStore::channels() const {
+    std::vector<ChannelView> out;
+    std::set<std::string> keys;
+    for (const auto& [key, m] : state_->members) {
+        keys.insert(key);
+    }
+    for (const auto& [key, data] : state_->channels) {
+        keys.insert(key);
+    }
+    for (const auto& key : keys) {
+        const auto split = key.find('\n');
+        ChannelView view{key.substr(0, split), key.substr(split + 1), {}, 0};
+        if (auto m = state_->members.find(key); m != state_->members.end()) {
+            view.members.assign(m->second.begin(), m->second.end());
+        }
+        if (auto data = state_->channels.find(key); data != state_->channels.end()) {
+            view.messages = data->second.seq;
+        }
+        out.push_back(std::move(view));
+    }
+    return out;
+}
+
+bool MemoryStore::away(const std::string& app, const std::string& user) const {
+    auto it = state_->sessions.find(session_key(app, user));
+    return it != state_->sessions.end() && !it->second.present && it->second.away;
+}
+
+}  // namespace relink::cluster
