@@ -117,6 +117,9 @@ struct OperationCompleted {
     OpKind kind{OpKind::peer_message};     ///< what it was
     std::error_code error;                 ///< none on success; otherwise the relink code (docs/errors.md)
     std::optional<Attributes> attributes;  ///< get_attributes: the user's attributes
+    /// peer_message: the receiver is away (its client has been gone longer than the presence timeout, without a
+    /// logout): the server keeps the message and delivers it when that client comes back ("cached by server").
+    bool stored_for_away_user{false};
 };
 
 /// Any event, for Client::on_event() and the sans-IO core.

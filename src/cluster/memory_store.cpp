@@ -45,8 +45,9 @@ struct MemoryStore::State {
         NodeId node;
         Gen gen{0};
         bool present{false};
-        bool attached{false};  ///< a transport is open on `node`
-        bool away{false};      ///< presence ran out by itself: peer messages are kept for the user's return
+        bool attached{false};    ///< a transport is open on `node`
+        bool away{false};        ///< presence ran out by itself: peer messages are kept for the user's return
+        TimePoint away_until{};  ///< until then (the session lifetime) peer messages to it are kept
         std::string resume_token;
         std::string previous_token;  ///< still accepted until the client shows it has `resume_token`
         std::string instance_id;
@@ -159,6 +160,7 @@ struct MemoryStore::State {
             return;
         }
         s.away = after == Afterwards::away;
+        s.away_until = now + config.limits.session_lifetime;
         s.away_from = s.peer_seq;
         const Duration keep =
             s.away ? std::max(config.limits.session_lifetime, config.limits.dedup_window) : config.limits.dedup_window;
@@ -452,7 +454,8 @@ struct MemoryStore::State {
         }
         const std::string target_key = session_key(s.app, to);
         auto target = sessions.find(target_key);
-        if (target != sessions.end() && (target->second.present || target->second.away)) {
+        if (target != sessions.end() &&
+            (target->second.present || (target->second.away && now < target->second.away_until))) {
             Session& t = target->second;
             proto::Message out{s.user, std::nullopt, m.message_id, m.payload, {epoch(), ++t.peer_seq}, false};
             t.peer_log.push_back(out);

@@ -840,7 +840,7 @@ void ClientCore::handle(TimePoint now, proto::Reply& m) {
     }
     for (auto it = operations_.begin(); it != operations_.end(); ++it) {
         if (it->in_flight == m.request_id) {
-            complete(it, m.error);
+            complete(it, m.error, std::nullopt, m.stored);
             return;
         }
     }
@@ -1130,8 +1130,9 @@ void ClientCore::end_session(TimePoint now, ConnectionState state, ConnectionRea
 
 std::deque<ClientCore::Operation>::iterator ClientCore::complete(std::deque<Operation>::iterator it,
                                                                  std::error_code error,
-                                                                 std::optional<proto::Attributes> attributes) {
-    emit(OperationCompleted{it->id, it->kind, error, std::move(attributes)});
+                                                                 std::optional<proto::Attributes> attributes,
+                                                                 bool stored_for_away_user) {
+    emit(OperationCompleted{it->id, it->kind, error, std::move(attributes), stored_for_away_user});
     return operations_.erase(it);
 }
 

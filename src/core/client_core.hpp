@@ -274,7 +274,8 @@ private:
                      ChannelReason channel_reason, std::error_code channel_error);
     void fail_operations(std::error_code error);
     std::deque<Operation>::iterator complete(std::deque<Operation>::iterator it, std::error_code error,
-                                             std::optional<proto::Attributes> attributes = std::nullopt);
+                                             std::optional<proto::Attributes> attributes = std::nullopt,
+                                             bool stored_for_away_user = false);
     void finish_leaving(TimePoint now);
 
     // operations
