@@ -448,11 +448,7 @@ struct MemoryStore::State {
             to_channel(s.app, *m.to_channel, s.user, std::move(out));
             return {{}, SendResult{}};
         }
-        const std::string& to = *m.to_user;
-        if (!is_valid_user_id(to)) {
-            return {err(errc::invalid_user_id), {}};
-        }
-        const std::string target_key = session_key(s.app, to);
+        const std::string target_key = session_key(s.app, *m.to_user);  // a valid id: the hub checked it
         auto target = sessions.find(target_key);
         if (target != sessions.end() &&
             (target->second.present || (target->second.away && now < target->second.away_until))) {

@@ -627,6 +627,10 @@ struct Hub::State {
                         send(conn, proto::Reply{m.request_id, err(errc::invalid_argument)});
                         return;
                     }
+                    if (m.to_user && !is_valid_user_id(*m.to_user)) {
+                        send(conn, proto::Reply{m.request_id, err(errc::invalid_user_id)});
+                        return;
+                    }
                     const bool within_rate =
                         s.sends.ready(now, config.limits.messages_per_second, config.limits.message_burst);
                     issue(now, command(s, cluster::Send{m, within_rate}), waiting(Then::send, m.request_id));
