@@ -14,7 +14,7 @@ namespace relink::test {
 namespace {
 
 struct Pair {
-    explicit Pair(Profile profile, sim::FakeServerConfig server = {}, Duration latency = 50ms)
+    explicit Pair(Profile profile, sim::HubServerConfig server = {}, Duration latency = 50ms)
         : world(std::move(server)) {
         world.add_client("UID2", exact_config(profile, 2), latency);
         world.add_client("UID1", exact_config(profile, 1), latency);
@@ -198,8 +198,8 @@ TEST(Liveness, ProxyChangeReconnectsWithItsReason) {
 }
 
 TEST(Liveness, ServerKeepAliveTimeoutReconnectsAtOnce) {
-    sim::FakeServerConfig server;
-    server.keep_alive_close_after = 3s;
+    sim::HubServerConfig server;
+    server.hub.keep_alive_timeout = 3s;
     Pair pair(Profile::rtc, server);
     auto& world = pair.world;
     ASSERT_TRUE(world.run_until([&] { return world.last_received("UID1") >= at_ms(5000); }, at_ms(7000)));
@@ -349,8 +349,8 @@ namespace relink::test {
 namespace {
 
 TEST(Liveness, TheClientBeatsAtLeastAsOftenAsTheServerAsks) {
-    sim::FakeServerConfig server;
-    server.timings[Profile::rtm].heartbeat_interval = 250ms;  // announced in LoginOk
+    sim::HubServerConfig server;
+    server.hub.timings[Profile::rtm].heartbeat_interval = 250ms;  // announced in LoginOk
     World world(server);
     world.add_client("UID1", exact_config(Profile::rtm, 1));
     login_and_join(world, "UID1", "ch");

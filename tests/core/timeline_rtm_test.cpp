@@ -72,7 +72,7 @@ TEST_F(TRtm, LoginGoesConnectingThenConnected) {
 }
 
 TEST_F(TRtm, RefusedLoginDisconnectsWithoutRetry) {
-    sim::FakeServerConfig config;
+    sim::HubServerConfig config;
     config.refused_users = {"UID1"};
     World refusing(config);
     refusing.add_client("UID1", exact_config(Profile::rtm));
