@@ -17,14 +17,11 @@ double ms_since_start(TimePoint t) {
     return std::chrono::duration<double, std::milli>(t.time_since_epoch()).count();
 }
 
-World::World(FakeServerConfig server_config)
-    : World([&](ServerOutput output) {
-          return std::make_unique<FakeServer>(std::move(server_config), std::move(output));
-      }) {}
-
-World::World(const ServerFactory& make_server)
-    : server_(make_server(ServerOutput{[this](ConnId conn, proto::ServerMessage m) { server_send(conn, std::move(m)); },
-                                       [this](ConnId conn) { server_close(conn); }})) {}
+World::World(HubServerConfig server_config)
+    : server_(std::make_unique<HubServer>(
+          std::move(server_config),
+          ServerOutput{[this](ConnId conn, proto::ServerMessage m) { server_send(conn, std::move(m)); },
+                       [this](ConnId conn) { server_close(conn); }})) {}
 
 core::ClientCore& World::add_client(const std::string& name, core::Config config, Duration one_way_latency) {
     if (clients_.count(name) != 0) {

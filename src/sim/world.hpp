@@ -1,10 +1,11 @@
 // sim/world.hpp — a deterministic simulation of clients, a network and a server on a virtual clock.
 //
-// The World owns one FakeServer and any number of ClientCores, each behind its own simulated link with a
-// one-way latency and a fault mode (pass, blackhole, refuse). Time jumps from one deadline or delivery to the
-// next, so a 20-minute timeline runs in milliseconds and every event has an exact time. Deliveries that fall
-// at the same instant as a timer are processed first: data arriving exactly at a deadline arrived in time.
-// Every event of every client is recorded with its time, for tests, the demo and the benchmark.
+// The World owns one server, relinkd's real hub (sim/hub_server.hpp), and any number of ClientCores, each behind
+// its own simulated link with a one-way latency and a fault mode (pass, blackhole, refuse). Time jumps from one
+// deadline or delivery to the next, so a 20-minute timeline runs in milliseconds and every event has an exact
+// time. Deliveries that fall at the same instant as a timer are processed first: data arriving exactly at a
+// deadline arrived in time. Every event of every client is recorded with its time, for the tests and the
+// benchmarks.
 #pragma once
 
 #include <cstdint>
@@ -17,7 +18,7 @@
 #include <vector>
 
 #include "core/client_core.hpp"
-#include "sim/fake_server.hpp"
+#include "sim/hub_server.hpp"
 
 namespace relink::sim {
 
@@ -51,10 +52,8 @@ struct ActionRecord {
 
 class World {
 public:
-    explicit World(FakeServerConfig server_config = {});
-    /// A world whose server is made by `make_server` (given the output to the simulated network).
-    using ServerFactory = std::function<std::unique_ptr<SimServer>(ServerOutput)>;
-    explicit World(const ServerFactory& make_server);
+    /// A world whose server is a hub with `server_config` (by default, relinkd's defaults).
+    explicit World(HubServerConfig server_config = {});
     World(const World&) = delete;
     World& operator=(const World&) = delete;
 
@@ -62,9 +61,9 @@ public:
     core::ClientCore& add_client(const std::string& name, core::Config config,
                                  Duration one_way_latency = std::chrono::milliseconds(50));
     [[nodiscard]] core::ClientCore& client(const std::string& name);
-    /// The FakeServer (throws std::bad_cast in a world built with another server).
-    [[nodiscard]] FakeServer& server() { return dynamic_cast<FakeServer&>(*server_); }
-    [[nodiscard]] SimServer& sim_server() noexcept { return *server_; }
+    /// The server, for its observers (members(), and the hub's sessions(), channels(), metrics()).
+    [[nodiscard]] HubServer& server() noexcept { return *server_; }
+    [[nodiscard]] const HubServer& server() const noexcept { return *server_; }
     [[nodiscard]] TimePoint now() const noexcept { return now_; }
 
     /// Calls `fn(core, now)` for a client, then lets it act (an API call from the app).
@@ -84,7 +83,8 @@ public:
     void set_link(const std::string& name, LinkMode mode);
     /// Resets the client's open connection now (an RST both ways), whatever the link mode.
     void reset_connection(const std::string& name);
-    /// Server admin actions, at the current time.
+    /// Server admin actions, at the current time (see HubServer): a drained server refuses logins until it is
+    /// restarted (replaced).
     void server_kick(const std::string& user, bool ban);
     void server_drain(Duration window);
     void server_restart();
@@ -130,7 +130,7 @@ private:
 
     TimePoint now_{};
     std::map<std::string, Client> clients_;
-    std::unique_ptr<SimServer> server_;
+    std::unique_ptr<HubServer> server_;
     std::map<ConnId, std::pair<std::string, core::TransportId>> conns_;  ///< server conn → client transport
     ConnId last_conn_{0};
     std::priority_queue<Delivery, std::vector<Delivery>, std::greater<>> queue_;

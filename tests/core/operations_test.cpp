@@ -11,7 +11,7 @@ namespace {
 
 class Operations : public ::testing::Test {
 protected:
-    explicit Operations(sim::FakeServerConfig server = {}, std::size_t queue_bound = 1024) : world(std::move(server)) {
+    explicit Operations(sim::HubServerConfig server = {}, std::size_t queue_bound = 1024) : world(std::move(server)) {
         auto uid1 = exact_config(Profile::rtm, 1);
         uid1.max_queued_operations = queue_bound;
         world.add_client("UID2", exact_config(Profile::rtm, 2));
@@ -112,7 +112,7 @@ TEST_F(Operations, AMessageWhoseAckWasLostIsResentWithItsIdAndDeliveredOnce) {
     EXPECT_EQ(events_of<core::ConnectionStateChanged>(world, "UID1").size(), 2U);
     EXPECT_EQ(events_of<core::ContinuityReport>(world, "UID1").size(), 1U);
     EXPECT_EQ(received("UID2"), std::vector<std::string>{"once"});
-    EXPECT_EQ(world.server().deliveries_deduplicated(), 1U);
+    EXPECT_EQ(world.server().hub().metrics().deduplicated, 1U);
     ASSERT_EQ(completions("UID1").size(), 1U);
     EXPECT_NE(completions("UID1")[0].find(" OK"), std::string::npos);
 }
@@ -185,9 +185,9 @@ TEST_F(Operations, PeerOfflineUnlessStored) {
 
 class SmallServerQueue : public Operations {
 protected:
-    static sim::FakeServerConfig server() {
-        sim::FakeServerConfig config;
-        config.peer_queue_limit = 5;
+    static sim::HubServerConfig server() {
+        sim::HubServerConfig config;
+        config.hub.limits.peer_queue_per_user = 5;
         return config;
     }
     SmallServerQueue() : Operations(server()) {}

@@ -156,10 +156,16 @@ TEST(TRtcScaled, TheWholeTimelineScalesUniformly) {
         config.timings = config.timings.scaled(kScale);
         return config;
     };
-    sim::FakeServerConfig server;
-    for (auto& [profile, timings] : server.timings) {
+    sim::HubServerConfig server;
+    for (auto& [profile, timings] : server.hub.timings) {
         timings = timings.scaled(kScale);
     }
+    // The hub's own durations too, as relinkd's --time-scale scales them (server::make_hub_config).
+    const auto scaled = [&](Duration d) { return std::chrono::duration_cast<Duration>(d * kScale); };
+    server.hub.keep_alive_timeout = scaled(server.hub.keep_alive_timeout);
+    server.hub.login_grace = scaled(server.hub.login_grace);
+    server.hub.limits.kick_cooldown = scaled(server.hub.limits.kick_cooldown);
+    server.hub.limits.dedup_window = scaled(server.hub.limits.dedup_window);
     World world(server);
     const Duration latency = std::chrono::duration_cast<Duration>(50ms * kScale);
     world.add_client("UID2", scaled_config(2), latency);

@@ -72,7 +72,7 @@ TEST_F(TRtm, LoginGoesConnectingThenConnected) {
 }
 
 TEST_F(TRtm, RefusedLoginDisconnectsWithoutRetry) {
-    sim::FakeServerConfig config;
+    sim::HubServerConfig config;
     config.refused_users = {"UID1"};
     World refusing(config);
     refusing.add_client("UID1", exact_config(Profile::rtm));
@@ -82,6 +82,19 @@ TEST_F(TRtm, RefusedLoginDisconnectsWithoutRetry) {
     const std::vector<std::string> want{"0 UID1 state CONNECTING LOGIN", "200 UID1 state DISCONNECTED LOGIN_FAILURE"};
     EXPECT_EQ(timeline(refusing), want) << joined(timeline(refusing));
     EXPECT_EQ(attempts_of(refusing, "UID1").size(), 1U);  // the SDK does not retry
+}
+
+TEST_F(TRtm, RejectedLoginFailsWithoutRetry) {
+    sim::HubServerConfig config;
+    config.rejected_users = {"UID1"};
+    World rejecting(config);
+    rejecting.add_client("UID1", exact_config(Profile::rtm));
+    ASSERT_FALSE(
+        rejecting.call("UID1", [](core::ClientCore& c, TimePoint now) { return c.login(now, "UID1", "valid"); }));
+    rejecting.run_until(at_ms(3'600'000));
+    const std::vector<std::string> want{"0 UID1 state CONNECTING LOGIN", "200 UID1 state FAILED REJECTED_BY_SERVER"};
+    EXPECT_EQ(timeline(rejecting), want) << joined(timeline(rejecting));
+    EXPECT_EQ(attempts_of(rejecting, "UID1").size(), 1U);  // fatal: the SDK does not retry
 }
 
 TEST_F(TRtm, InvalidTokenDisconnectsWithoutRetry) {

@@ -55,7 +55,7 @@ TEST_P(HubPresence, PeersSeeTheUserDropAfterTheProfilesPresenceTimeout) {
     const std::vector<std::string> want{ms_text(t3 + std::chrono::seconds(presence_s)) +
                                         " UID2 member_left ch UID1 DROPPED"};
     EXPECT_EQ(pair.members_seen_by("UID2", t3), want) << joined(pair.members_seen_by("UID2", t3));
-    EXPECT_EQ(pair.world->sim_server().members("ch"), std::set<std::string>{"UID2"});
+    EXPECT_EQ(pair.world->server().members("ch"), std::set<std::string>{"UID2"});
     EXPECT_EQ(pair.hub->hub().metrics().presence_timeouts, 1U);
 }
 
@@ -290,7 +290,7 @@ TEST(HubWithClients, AServerRestartStartsANewEpochAndClientsRejoin) {
     world.run_until(at_ms(5000));
     world.server_restart();
     world.run_until(at_ms(20'000));
-    EXPECT_EQ(world.sim_server().members("ch"), (std::set<std::string>{"UID1", "UID2"}));
+    EXPECT_EQ(world.server().members("ch"), (std::set<std::string>{"UID1", "UID2"}));
     for (const char* who : {"UID1", "UID2"}) {
         const auto reports = events_of<core::ContinuityReport>(world, who);
         ASSERT_EQ(reports.size(), 1U) << who;
