@@ -15,7 +15,7 @@ using server::HubConfig;
 /// UID2 on node 2 and UID1 on node 1 (0-based: nodes 1 and 0), both in "ch"; three nodes unless said otherwise.
 struct Deployment {
     explicit Deployment(Profile profile, HubConfig config = {}, std::size_t nodes = 3)
-        : world(cluster_world(nodes, cluster_config(std::move(config)), &cluster)) {
+        : world(cluster_world(nodes, std::move(config))), cluster(&world->server()) {
         world->add_client("UID2", exact_config(profile, 2));
         world->add_client("UID1", exact_config(profile, 1));
         cluster->route("UID2", nodes > 1 ? 1 : 0);
@@ -53,8 +53,8 @@ struct Deployment {
             from, [&](core::ClientCore& c, TimePoint now) { return c.send_channel_message(now, "ch", payload); }));
     }
 
-    ClusterServer* cluster{nullptr};
     std::unique_ptr<World> world;
+    sim::HubServer* cluster{nullptr};
 };
 
 // ============================================================================ resume on another node
@@ -112,7 +112,7 @@ TEST_P(ClusterNodeDeath, ItsUsersLeaveAtTheProfileTimeoutAfterTheNodesLastHeartb
     const std::vector<std::string> want{ms_text(at_ms(5050) + std::chrono::seconds(presence_s)) +
                                         " UID2 member_left ch UID1 DROPPED"};
     EXPECT_EQ(d.members_seen_by("UID2", at_ms(5500)), want) << joined(d.members_seen_by("UID2", at_ms(5500)));
-    EXPECT_EQ(world.sim_server().members("ch"), std::set<std::string>{"UID2"});
+    EXPECT_EQ(world.server().members("ch"), std::set<std::string>{"UID2"});
     EXPECT_EQ(d.cluster->store().stats().nodes_dead, 1U);
     EXPECT_EQ(d.cluster->store().stats().presence_timeouts, 1U);
 }
@@ -138,7 +138,7 @@ TEST(Cluster, ClientsOfAKilledNodeResumeSilentlyOnAnotherWithinThePresenceTimeou
     ASSERT_EQ(reports.size(), 1U);
     EXPECT_TRUE(reports[0].second.resumed);
     EXPECT_EQ(world.client("UID1").state(), ConnectionState::connected);
-    EXPECT_EQ(world.sim_server().members("ch"), (std::set<std::string>{"UID1", "UID2"}));
+    EXPECT_EQ(world.server().members("ch"), (std::set<std::string>{"UID1", "UID2"}));
     EXPECT_EQ(d.cluster->store().stats().nodes_dead, 1U);  // declared dead, but its one session had moved
     EXPECT_EQ(d.cluster->store().stats().presence_timeouts, 0U);
 }

@@ -15,7 +15,9 @@ using sim::sim_token_check;
 
 /// A World whose server is the hub with `config`; `hub_out` (if given) receives the World's server.
 inline std::unique_ptr<sim::World> hub_world(server::HubConfig config = {}, HubServer** hub_out = nullptr) {
-    auto world = std::make_unique<sim::World>(sim::HubServerConfig{std::move(config), {}, {}});
+    sim::HubServerConfig server;
+    server.hub = std::move(config);
+    auto world = std::make_unique<sim::World>(std::move(server));
     if (hub_out != nullptr) {
         *hub_out = &world->server();
     }
