@@ -17,8 +17,11 @@
 //   - a context hiredis frees itself (EOF, I/O error, failed connect) is forgotten inside the callback (`ac` set to
 //     null), so it is never freed twice.
 //   - requests are matched to replies by our own FIFO (hiredis answers in order), so privdata is only the
-//     connection, never a per-request allocation hiredis might drop (0.14 drops some, e.g. a PING in subscribed
-//     mode, whose "pong" reply it looks up as a pattern subscription).
+//     connection, never a per-request allocation hiredis might never hand back.
+//   - in subscribed mode, hiredis 0.14 gives a reply it finds no callback for (a PING's ["pong", ""], a message for
+//     a channel just unsubscribed, an UNSUBSCRIBE of a channel it does not know) to the callback of the previous
+//     reply (redisProcessCallbacks reuses its `cb` variable across replies). So the subscriber never sends PING
+//     or an UNSUBSCRIBE hiredis does not know of, and delivers messages only for channels in its set.
 #include "cluster/redis_client.hpp"
 
 #include <algorithm>
@@ -1053,8 +1056,8 @@ public:
             std::string channel(reply.element[1]->str, reply.element[1]->len);
             if (kind == "message") {
                 const redisReply* payload = reply.element[2];
-                if (channel == kHeartbeatChannel || payload == nullptr || payload->type != REDIS_REPLY_STRING) {
-                    return;
+                if (channels_.count(channel) == 0 || payload == nullptr || payload->type != REDIS_REPLY_STRING) {
+                    return;  // the heartbeat, or a channel unsubscribed since (see the top of this file)
                 }
                 post_event([this, channel = std::move(channel), text = std::string(payload->str, payload->len)] {
                     if (message_cb_) {

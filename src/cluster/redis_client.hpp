@@ -13,10 +13,11 @@
 // Why two classes: a Redis connection that has sent SUBSCRIBE accepts nothing but (P)SUBSCRIBE, (P)UNSUBSCRIBE,
 // PING and QUIT, so pub/sub needs a connection of its own anyway. Its life differs as well: it is "up" once every
 // channel is subscribed again (not once scripts are loaded), a reconnect means messages were missed (the owner
-// must resynchronise: on_resubscribed), and its liveness probe cannot be PING (hiredis 0.14 loses the callback of
-// a PING sent in subscribed mode: its "pong" array is looked up as a pattern subscription), so it re-SUBSCRIBEs a
-// private heartbeat channel instead. A separate class keeps each one's contract small; an owner that needs both
-// makes both on the same executor. They share the connection machinery in the .cpp.
+// must resynchronise: on_resubscribed), and its liveness probe cannot be PING (hiredis 0.14 never calls the
+// callback of a PING sent in subscribed mode: it finds no subscription for the ["pong", ""] reply and hands it to
+// the callback of the reply before it, a channel's), so it re-SUBSCRIBEs a private heartbeat channel instead. A
+// separate class keeps each one's contract small; an owner that needs both makes both on the same executor. They share
+// the connection machinery in the .cpp.
 //
 // Threading: every member function, and every callback, runs on the executor given at construction (a strand or a
 // single-threaded io_context). Callbacks are never invoked from inside a member function: they are posted to the
