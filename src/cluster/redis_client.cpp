@@ -36,6 +36,8 @@
 #include <set>
 #include <utility>
 
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -389,6 +391,7 @@ public:
           connect_timer_(executor_),
           deadline_timer_(executor_),
           probe_timer_(executor_),
+          resolver_(executor_),
           rng_(std::random_device{}()) {}
 
     virtual ~Link() { close_context(); }
@@ -410,6 +413,7 @@ public:
         stopped_ = true;
         up_ = false;
         retry_timer_.cancel();
+        resolver_.cancel();
         connect_timer_.cancel();
         deadline_timer_.cancel();
         probe_timer_.cancel();
@@ -610,15 +614,81 @@ protected:
     }
 
 private:
+    /// One connection attempt: the host as an address, the next address a name resolved to last time, or a new
+    /// resolution (asynchronous: hiredis 0.14 would block the executor in getaddrinfo). connect_timeout covers the
+    /// resolution and the TCP connect.
     void connect_now() {
         if (stopped_) {
             return;
         }
         ++stats_.connect_attempts;
-        redisAsyncContext* ac = redisAsyncConnect(config_.host.c_str(), config_.port);
+        const auto attempt = ++attempt_id_;
+        connect_timer_.expires_after(config_.connect_timeout);
+        connect_timer_.async_wait([weak = weak_from_this(), attempt](const boost::system::error_code& ec) {
+            const auto self = weak.lock();
+            if (ec || !self || self->stopped_ || attempt != self->attempt_id_) {
+                return;
+            }
+            if (self->resolving_) {
+                self->resolving_ = false;
+                ++self->attempt_id_;  // the resolver's late answer is ignored
+                self->resolver_.cancel();
+                ++self->stats_.timeouts;
+                self->log("resolving " + self->config_.host + " timed out");
+                self->schedule_retry();
+            } else if (self->conn_ && !self->conn_->connected) {
+                ++self->stats_.timeouts;
+                self->log("connect to " + self->where() + " timed out");
+                self->drop();
+            }
+        });
+
+        boost::system::error_code not_an_address;
+        (void)asio::ip::make_address(config_.host, not_an_address);
+        if (!not_an_address) {
+            connect_to(config_.host);
+            return;
+        }
+        if (next_address_ < addresses_.size()) {
+            connect_to(addresses_[next_address_++]);
+            return;
+        }
+        resolving_ = true;
+        resolver_.async_resolve(
+            config_.host, std::to_string(config_.port),
+            [weak = weak_from_this(), attempt](const boost::system::error_code& ec,
+                                               const asio::ip::tcp::resolver::results_type& results) {
+                const auto self = weak.lock();
+                if (!self || self->stopped_ || attempt != self->attempt_id_) {
+                    return;
+                }
+                self->resolving_ = false;
+                if (ec || results.empty()) {
+                    ++self->stats_.errors;
+                    self->log("cannot resolve " + self->config_.host + ": " +
+                              (ec ? ec.message() : std::string("no address")));
+                    self->schedule_retry();
+                    return;
+                }
+                self->addresses_.clear();
+                for (const auto& entry : results) {
+                    auto address = entry.endpoint().address().to_string();
+                    if (std::find(self->addresses_.begin(), self->addresses_.end(), address) ==
+                        self->addresses_.end()) {
+                        self->addresses_.push_back(std::move(address));
+                    }
+                }
+                self->next_address_ = 0;
+                self->connect_to(self->addresses_[self->next_address_++]);
+            });
+    }
+
+    void connect_to(const std::string& address) {
+        const std::string target = address == config_.host ? where() : where() + " (" + address + ")";
+        redisAsyncContext* ac = redisAsyncConnect(address.c_str(), config_.port);
         if (ac == nullptr) {
             ++stats_.errors;
-            log("connect to " + where() + " failed: out of memory");
+            log("connect to " + target + " failed: out of memory");
             schedule_retry();
             return;
         }
@@ -626,7 +696,7 @@ private:
             const std::string why = context_error(ac, "connect failed");
             redisAsyncFree(ac);
             ++stats_.errors;
-            log("connect to " + where() + " failed: " + why);
+            log("connect to " + target + " failed: " + why);
             schedule_retry();
             return;
         }
@@ -639,7 +709,7 @@ private:
         if (!conn->adapter->attach(why)) {
             redisAsyncFree(ac);
             ++stats_.errors;
-            log("connect to " + where() + " failed: " + why);
+            log("connect to " + target + " failed: " + why);
             schedule_retry();
             return;
         }
@@ -648,18 +718,6 @@ private:
         conn_ = std::move(conn);
         // Installing the connect callback asks for the first write event (hooks must be in place already).
         redisAsyncSetConnectCallback(ac, on_connect_cb);
-
-        const auto id = conn_->id;
-        connect_timer_.expires_after(config_.connect_timeout);
-        connect_timer_.async_wait([weak = weak_from_this(), id](const boost::system::error_code& ec) {
-            const auto self = weak.lock();
-            if (ec || !self || !self->current(id) || self->conn_->connected) {
-                return;
-            }
-            ++self->stats_.timeouts;
-            self->log("connect to " + self->where() + " timed out");
-            self->drop();
-        });
     }
 
     void schedule_retry() {
@@ -763,6 +821,11 @@ private:
     asio::steady_timer connect_timer_;
     asio::steady_timer deadline_timer_;
     asio::steady_timer probe_timer_;
+    asio::ip::tcp::resolver resolver_;
+    std::vector<std::string> addresses_;  ///< what config_.host resolved to, tried in turn
+    std::size_t next_address_{0};
+    std::uint64_t attempt_id_{0};  ///< connect_now() calls
+    bool resolving_{false};
     std::minstd_rand rng_;
     RedisLogger logger_;
     std::function<void(bool)> state_cb_;

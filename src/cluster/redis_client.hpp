@@ -96,7 +96,8 @@ struct RedisReply {
 // Configuration
 
 struct RedisConfig {
-    std::string host{"127.0.0.1"};  ///< an IP address or a name (hiredis 0.14 resolves names synchronously)
+    /// An IP address, or a name: resolved asynchronously on each round of attempts, its addresses tried in turn.
+    std::string host{"127.0.0.1"};
     std::uint16_t port{6379};
     int db{0};                                 ///< SELECTed on every connect when not 0
     Duration connect_timeout{Duration(2000)};  ///< TCP connect

@@ -454,6 +454,27 @@ TEST_F(RedisTest, ClosedPortIsRetriedWithBackoffWithoutCrashing) {
     client->stop();
 }
 
+TEST_F(RedisTest, ResolvesAHostName) {
+    auto c = config();
+    c.host = "localhost";  // resolved by Asio, not by hiredis (which would block the executor)
+    auto client = make_client(c);
+    ASSERT_TRUE(start_and_wait(*client)) << log_;
+    EXPECT_EQ(call(*client, cmd({"PING"})).reply.str(), "PONG");
+}
+
+TEST_F(RedisTest, UnresolvableHostIsRetriedWithoutCrashing) {
+    auto c = config();
+    c.host = "no-such-host.invalid";
+    c.connect_timeout = 300ms;
+    auto client = make_client(c);
+    client->start();
+    ASSERT_TRUE(run_until([&] { return client->stats().connect_attempts >= 3; }, 5000ms));
+    EXPECT_FALSE(client->connected());
+    EXPECT_EQ(call(*client, cmd({"PING"})).ec, RedisErrc::redis_unavailable);
+    EXPECT_NE(log_.find("no-such-host.invalid"), std::string::npos) << log_;
+    client->stop();
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Scripts
 
