@@ -8,9 +8,11 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -18,6 +20,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <gtest/gtest.h>
 
 #include "faultproxy/fault_proxy.hpp"
@@ -603,6 +606,46 @@ TEST_F(RedisTest, SubscriberHeartbeatDetectsABlackholedLink) {
     proxy.set_mode(faultproxy::Mode::pass);
     ASSERT_TRUE(run_until([&] { return resubscribed == 1; }, 5000ms));
     EXPECT_TRUE(subscriber.connected());
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Threads: a strand of an io_context run by two threads
+
+TEST_F(RedisTest, RunsOnAStrandOfAnIoContextWithTwoThreads) {
+    asio::io_context pool;
+    auto strand = asio::make_strand(pool);
+    auto pool_work = asio::make_work_guard(pool);
+    RedisClient client(strand, config());
+    constexpr int kCount = 200;
+    std::vector<long long> seen;  // touched on the strand only
+    std::promise<void> finished;
+    client.on_state([&](bool up) {
+        if (!up || !seen.empty()) {
+            return;
+        }
+        for (int i = 0; i < kCount; ++i) {
+            client.command(cmd({"INCR", "strand"}), [&](std::error_code ec, RedisReply reply) {
+                seen.push_back(ec ? -1 : reply.as_int().value_or(-1));
+                if (seen.size() == kCount) {
+                    client.stop();
+                    finished.set_value();
+                }
+            });
+        }
+    });
+    std::thread a([&] { pool.run(); });
+    std::thread b([&] { pool.run(); });
+    asio::post(strand, [&] { client.start(); });
+    const bool done = finished.get_future().wait_for(10s) == std::future_status::ready;
+    asio::post(strand, [&] { client.stop(); });  // in case it did not finish
+    pool_work.reset();
+    a.join();
+    b.join();
+    ASSERT_TRUE(done);
+    ASSERT_EQ(seen.size(), static_cast<std::size_t>(kCount));
+    for (int i = 0; i < kCount; ++i) {
+        ASSERT_EQ(seen[static_cast<std::size_t>(i)], i + 1) << "at " << i;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
