@@ -24,6 +24,10 @@
 //     or an UNSUBSCRIBE hiredis does not know of, and delivers messages only for channels in its set.
 #include "cluster/redis_client.hpp"
 
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -265,6 +269,40 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+/// hiredis 0.14 writes with write(2), not send(MSG_NOSIGNAL), and relinkd does not ignore SIGPIPE: a write to a
+/// connection the peer has reset could kill the process. While one is alive, SIGPIPE is blocked on this thread
+/// and a SIGPIPE raised meanwhile is consumed (libpq's way); the write itself fails with EPIPE, which hiredis
+/// handles as a broken connection.
+class SigpipeGuard {
+public:
+    SigpipeGuard() noexcept {
+        sigemptyset(&pipe_);
+        sigaddset(&pipe_, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+        sigset_t pending;
+        sigpending(&pending);
+        was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    }
+    ~SigpipeGuard() {
+        if (!was_pending_) {
+            sigset_t pending;
+            sigpending(&pending);
+            if (sigismember(&pending, SIGPIPE) == 1) {
+                const timespec now{};
+                sigtimedwait(&pipe_, nullptr, &now);
+            }
+        }
+        pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+    }
+    SigpipeGuard(const SigpipeGuard&) = delete;
+    SigpipeGuard& operator=(const SigpipeGuard&) = delete;
+
+private:
+    sigset_t pipe_{};
+    sigset_t old_{};
+    bool was_pending_{false};
+};
+
 /// hiredis's event hooks on Asio: each add* arms one async_wait on the borrowed socket (at most one per direction
 /// at a time), each del* only clears the wish (a wait that completes unwanted does nothing), cleanup() (the last
 /// hook hiredis calls, before it closes the socket) detaches from the socket without closing it.
@@ -321,6 +359,7 @@ private:
             if (read) {
                 redisAsyncHandleRead(self->ac_);
             } else {
+                const SigpipeGuard no_sigpipe;
                 redisAsyncHandleWrite(self->ac_);
             }
             if (self->alive_ && (read ? self->want_read_ : self->want_write_)) {

@@ -24,6 +24,10 @@
 // executor, in order. Nothing is locked. The logger is the exception: it is called synchronously, from inside the
 // client, and must not call back into it.
 //
+// Signals: hiredis 0.14 writes with write(2), which raises SIGPIPE on a connection the peer has reset; the client
+// blocks SIGPIPE on its thread around hiredis's writes (and consumes one raised meanwhile), so the process need not
+// ignore SIGPIPE.
+//
 // Lifetime: stop() (also called by the destructor) is idempotent. After it returns, the only callbacks that still
 // run are request handlers completing with operation_aborted (std::errc::operation_canceled, which is the error
 // Asio's operation_aborted stands for on POSIX); state, message and resubscribe callbacks never run again. A
