@@ -65,6 +65,7 @@ enum class RedisErrc {
     unknown_script,         ///< eval() of a name never passed to register_script()
     bad_argument,           ///< an empty command, or too many arguments
     not_started,            ///< a request before start()
+    unsupported_command,    ///< a command that changes how the connection answers (SUBSCRIBE, MONITOR, HELLO, ...)
 };
 
 [[nodiscard]] const std::error_category& redis_category() noexcept;
@@ -130,7 +131,7 @@ struct RedisStats {
     std::uint64_t disconnects{0};       ///< times it went down after being up
     std::uint64_t timeouts{0};          ///< requests, PINGs or connects that timed out
     std::uint64_t errors{0};            ///< connection errors: refused, reset, EOF, protocol, failed setup
-    std::uint64_t reply_errors{0};      ///< error replies to the owner's requests (given to it as replies)
+    std::uint64_t reply_errors{0};      ///< error replies to the owner's requests (as replies), SCRIPT LOAD's
 };
 
 using RedisHandler = std::function<void(std::error_code, RedisReply)>;
@@ -148,6 +149,11 @@ using RedisLogger = std::function<void(std::string_view)>;
 /// the client reconnects with jittered exponential backoff; on each connect it SELECTs the db, loads every
 /// registered script and PINGs before it reports up. While it is not up, requests fail at once with
 /// redis_unavailable: nothing is queued.
+///
+/// Not for: blocking commands that wait longer than request_timeout (BLPOP ...: the deadline drops the
+/// connection), commands that change how the connection answers (pub/sub, MONITOR, HELLO, CLIENT REPLY, RESET:
+/// refused with unsupported_command), and connection state set by a command (SELECT, CLIENT SETNAME), which does
+/// not survive a reconnect (RedisConfig::db does).
 class RedisClient {
 public:
     RedisClient(boost::asio::any_io_executor executor, RedisConfig config);
@@ -164,10 +170,11 @@ public:
     void command(std::vector<std::string> argv, RedisHandler handler);
 
     /// Registers (or replaces) a Lua script under `name`. It is loaded (SCRIPT LOAD) on every connect before the
-    /// client reports up, and at once when up. Returns its SHA1 (hex).
+    /// client reports up, and at once when up; a script Redis refuses is logged, not fatal. Returns its SHA1 (hex).
     std::string register_script(const std::string& name, std::string lua_source);
     /// Runs the script `name` by EVALSHA. A NOSCRIPT error (the server lost its script cache: SCRIPT FLUSH, a
-    /// restart between connects) is handled: the script is run once more by EVAL, which also caches it again.
+    /// restart between connects) is handled: the script is run once more by EVAL, which also caches it again. That
+    /// retry is a new request, behind the ones made meanwhile.
     void eval(const std::string& name, std::vector<std::string> keys, std::vector<std::string> args,
               RedisHandler handler);
 

@@ -291,6 +291,18 @@ TEST_F(RedisTest, BadRequestsFailWithoutTouchingTheConnection) {
     EXPECT_EQ(r.ec, RedisErrc::bad_argument);
     r = eval(*client, "never-registered", {}, {});
     EXPECT_EQ(r.ec, RedisErrc::unknown_script);
+    for (const auto& modal : std::vector<std::vector<std::string>>{{"subscribe", "ch"},
+                                                                   {"PSUBSCRIBE", "*"},
+                                                                   {"SSUBSCRIBE", "ch"},
+                                                                   {"UNSUBSCRIBE"},
+                                                                   {"MONITOR"},
+                                                                   {"HELLO", "3"},
+                                                                   {"RESET"},
+                                                                   {"client", "reply", "off"}}) {
+        r = call(*client, modal);
+        EXPECT_EQ(r.ec, RedisErrc::unsupported_command) << modal[0];
+    }
+    EXPECT_EQ(call(*client, cmd({"CLIENT", "SETNAME", "relink"})).reply.str(), "OK");
     EXPECT_EQ(call(*client, cmd({"PING"})).reply.str(), "PONG");
 }
 
@@ -513,6 +525,13 @@ TEST_F(RedisTest, ScriptsAreLoadedOnEveryConnectAndNoScriptIsHandled) {
     EXPECT_FALSE(r.ec);
     EXPECT_TRUE(r.reply.is_error());
 
+    // A script that does not compile: the client stays up (and comes up on every connect); eval gets the error.
+    const auto reply_errors = client->stats().reply_errors;
+    client->register_script("syntax-error", "return (");
+    EXPECT_TRUE(run_until([&] { return client->stats().reply_errors == reply_errors + 1; }));  // SCRIPT LOAD failed
+    EXPECT_NE(log_.find("script syntax-error not loaded"), std::string::npos) << log_;
+    EXPECT_TRUE(client->connected());
+
     // A new server (empty script cache): loaded again on the reconnect, before any eval.
     ASSERT_TRUE(server_->kill9());
     ASSERT_TRUE(run_until([&] { return !client->connected(); }, 3000ms));
@@ -521,6 +540,10 @@ TEST_F(RedisTest, ScriptsAreLoadedOnEveryConnectAndNoScriptIsHandled) {
     EXPECT_TRUE(exists());
     r = eval(*client, "incrby", {"n"}, {"1"});
     EXPECT_EQ(r.reply.as_int(), 1);
+    r = eval(*client, "syntax-error", {}, {});
+    EXPECT_FALSE(r.ec);
+    EXPECT_TRUE(r.reply.is_error());
+    EXPECT_NE(r.reply.str().find("ompil"), std::string::npos) << r.reply.str();
 }
 
 // ---------------------------------------------------------------------------------------------------------------
