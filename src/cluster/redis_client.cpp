@@ -25,8 +25,6 @@
 #include "cluster/redis_client.hpp"
 
 #include <pthread.h>
-#include <signal.h>
-#include <time.h>
 
 #include <algorithm>
 #include <array>
@@ -34,6 +32,8 @@
 #include <charconv>
 #include <climits>
 #include <cmath>
+#include <csignal>
+#include <ctime>
 #include <deque>
 #include <iterator>
 #include <map>
@@ -939,28 +939,28 @@ public:
     void mark_started() { started_flag_ = true; }
     bool stopped() const noexcept { return stopped_; }
 
-    void command(std::vector<std::string> argv, RedisHandler handler, bool internal = false) {
+    void command(const std::vector<std::string>& argv, RedisHandler handler) {
         if (stopped_) {
-            complete(Pending{std::move(handler), {}, internal}, aborted_error(), {});
+            complete(Pending{std::move(handler), {}, false}, aborted_error(), {});
             return;
         }
         if (!started_flag_) {
-            complete(Pending{std::move(handler), {}, internal}, make_error_code(RedisErrc::not_started), {});
+            complete(Pending{std::move(handler), {}, false}, make_error_code(RedisErrc::not_started), {});
             return;
         }
         if (argv.empty() || argv.size() > static_cast<std::size_t>(INT_MAX)) {
-            complete(Pending{std::move(handler), {}, internal}, make_error_code(RedisErrc::bad_argument), {});
+            complete(Pending{std::move(handler), {}, false}, make_error_code(RedisErrc::bad_argument), {});
             return;
         }
         if (changes_connection_mode(argv)) {
-            complete(Pending{std::move(handler), {}, internal}, make_error_code(RedisErrc::unsupported_command), {});
+            complete(Pending{std::move(handler), {}, false}, make_error_code(RedisErrc::unsupported_command), {});
             return;
         }
         if (!up_ || !write_command(argv)) {
-            complete(Pending{std::move(handler), {}, internal}, make_error_code(RedisErrc::redis_unavailable), {});
+            complete(Pending{std::move(handler), {}, false}, make_error_code(RedisErrc::redis_unavailable), {});
             return;
         }
-        expect(std::move(handler), internal);
+        expect(std::move(handler), /*internal=*/false);
     }
 
     std::string register_script(const std::string& name, std::string source) {
@@ -989,22 +989,21 @@ public:
         auto retry = [weak = weak_from_this(), name, argv, handler = std::move(handler)](std::error_code ec,
                                                                                          RedisReply reply) mutable {
             if (!ec && reply.is_error() && starts_with(reply.text, "NOSCRIPT")) {
-                const auto link = weak.lock();
-                auto* self = static_cast<Impl*>(link.get());
-                if (self != nullptr) {
+                const auto self = std::dynamic_pointer_cast<Impl>(weak.lock());
+                if (self) {
                     const auto script = self->scripts_.find(name);
                     if (script != self->scripts_.end()) {
                         self->log("NOSCRIPT for " + name + ": running it by EVAL");
                         argv[0] = "EVAL";
                         argv[1] = script->second.source;
-                        self->command(std::move(argv), std::move(handler));
+                        self->command(argv, std::move(handler));
                         return;
                     }
                 }
             }
             handler(ec, std::move(reply));
         };
-        command(std::move(argv), std::move(retry));
+        command(argv, std::move(retry));
     }
 
     void hiredis_reply(Conn& conn, const redisReply& reply) override {
@@ -1024,17 +1023,18 @@ protected:
     void begin_session() override {
         const auto id = conn_id();
         if (config_.db != 0) {
-            send_internal({"SELECT", std::to_string(config_.db)}, [this, id](std::error_code ec, RedisReply reply) {
-                if (current(id) && !ec && reply.is_error()) {
-                    fail_session("SELECT " + std::to_string(config_.db) + ": " + reply.text);
-                }
-            });
+            send_internal({"SELECT", std::to_string(config_.db)},
+                          [this, id](std::error_code ec, const RedisReply& reply) {
+                              if (current(id) && !ec && reply.is_error()) {
+                                  fail_session("SELECT " + std::to_string(config_.db) + ": " + reply.text);
+                              }
+                          });
         }
         for (const auto& [name, script] : scripts_) {
             load_script(name, script);
         }
         const auto sent = Clock::now();
-        send_internal({"PING"}, [this, id, sent](std::error_code ec, RedisReply reply) {
+        send_internal({"PING"}, [this, id, sent](std::error_code ec, const RedisReply& reply) {
             if (!current(id) || ec) {
                 return;
             }
@@ -1050,7 +1050,7 @@ protected:
     void send_probe() override {
         const auto id = conn_id();
         const auto sent = Clock::now();
-        send_internal({"PING"}, [this, id, sent](std::error_code ec, RedisReply reply) {
+        send_internal({"PING"}, [this, id, sent](std::error_code ec, const RedisReply& reply) {
             if (!ec && (reply.type != RedisReply::Type::status || reply.text != "PONG")) {
                 if (current(id)) {
                     fail_session("PING answered " + reply.describe());
@@ -1099,7 +1099,10 @@ RedisClient::RedisClient(asio::any_io_executor executor, RedisConfig config)
     : impl_(std::make_shared<Impl>(std::move(executor), std::move(config))) {}
 
 RedisClient::~RedisClient() {
-    impl_->stop();
+    try {
+        impl_->stop();
+    } catch (...) {  // std::bad_alloc posting the aborted handlers: nothing better to do in a destructor
+    }
 }
 
 void RedisClient::start() {
@@ -1111,8 +1114,8 @@ void RedisClient::start() {
 void RedisClient::stop() {
     impl_->stop();
 }
-void RedisClient::command(std::vector<std::string> argv, RedisHandler handler) {
-    impl_->command(std::move(argv), std::move(handler));
+void RedisClient::command(const std::vector<std::string>& argv, RedisHandler handler) {
+    impl_->command(argv, std::move(handler));
 }
 std::string RedisClient::register_script(const std::string& name, std::string lua_source) {
     return impl_->register_script(name, std::move(lua_source));
@@ -1278,7 +1281,10 @@ private:
 RedisSubscriber::RedisSubscriber(asio::any_io_executor executor, RedisConfig config)
     : impl_(std::make_shared<Impl>(std::move(executor), std::move(config))) {}
 RedisSubscriber::~RedisSubscriber() {
-    impl_->stop();
+    try {
+        impl_->stop();
+    } catch (...) {  // std::bad_alloc posting: nothing better to do in a destructor
+    }
 }
 void RedisSubscriber::start() {
     impl_->start();

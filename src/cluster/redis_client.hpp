@@ -167,7 +167,7 @@ public:
     void stop();
 
     /// Sends argv (binary-safe: each argument may hold any bytes) and completes `handler` with the reply.
-    void command(std::vector<std::string> argv, RedisHandler handler);
+    void command(const std::vector<std::string>& argv, RedisHandler handler);
 
     /// Registers (or replaces) a Lua script under `name`. It is loaded (SCRIPT LOAD) on every connect before the
     /// client reports up, and at once when up; a script Redis refuses is logged, not fatal. Returns its SHA1 (hex).

@@ -6,9 +6,9 @@
 
 #include <chrono>
 #include <cstdint>
-#include <cstdio>
 #include <functional>
 #include <future>
+#include <iostream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,7 +48,7 @@ protected:
 
     void TearDown() override {
         if (HasFailure() && server_) {
-            std::printf("--- redis log ---\n%s\n--- client log ---\n%s\n", server_->log_text().c_str(), log_.c_str());
+            std::cout << "--- redis log ---\n" << server_->log_text() << "\n--- client log ---\n" << log_ << "\n";
         }
     }
 
@@ -91,11 +91,9 @@ protected:
     }
 
     /// One command, run to completion (at most `timeout`).
-    Result call(RedisClient& client, std::vector<std::string> argv, std::chrono::milliseconds timeout = 5000ms) {
+    Result call(RedisClient& client, const std::vector<std::string>& argv, std::chrono::milliseconds timeout = 5000ms) {
         std::optional<Result> result;
-        client.command(std::move(argv), [&](std::error_code ec, RedisReply reply) {
-            result = Result{ec, std::move(reply)};
-        });
+        client.command(argv, [&](std::error_code ec, RedisReply reply) { result = Result{ec, std::move(reply)}; });
         if (!run_until([&] { return result.has_value(); }, timeout)) {
             ADD_FAILURE() << "no reply within " << timeout.count() << " ms";
             return Result{make_error_code(RedisErrc::timeout), {}};
@@ -238,7 +236,7 @@ TEST_F(RedisTest, PipelinedCommandsCompleteInOrder) {
     std::vector<long long> seen;
     int failures = 0;
     for (int i = 0; i < kCount; ++i) {  // all written before the first reply is read
-        client->command(cmd({"INCR", "counter"}), [&](std::error_code ec, RedisReply reply) {
+        client->command(cmd({"INCR", "counter"}), [&](std::error_code ec, const RedisReply& reply) {
             failures += ec ? 1 : 0;
             seen.push_back(reply.as_int().value_or(-1));
         });
@@ -325,11 +323,11 @@ TEST_F(RedisTest, StalledLinkTimesOutTheRequestAndReconnects) {
     std::vector<std::error_code> errors;
     const auto sent = Clock::now();
     Clock::time_point first_done;
-    client->command(cmd({"GET", "a"}), [&](std::error_code ec, RedisReply) {
+    client->command(cmd({"GET", "a"}), [&](std::error_code ec, const RedisReply&) {
         errors.push_back(ec);
         first_done = Clock::now();
     });
-    client->command(cmd({"GET", "b"}), [&](std::error_code ec, RedisReply) { errors.push_back(ec); });
+    client->command(cmd({"GET", "b"}), [&](std::error_code ec, const RedisReply&) { errors.push_back(ec); });
     ASSERT_TRUE(run_until([&] { return errors.size() == 2; }, 3000ms));
     EXPECT_EQ(errors[0], RedisErrc::timeout);
     EXPECT_EQ(errors[1], RedisErrc::connection_lost);  // behind the timed-out one: dropped with the connection
@@ -359,12 +357,12 @@ TEST_F(RedisTest, BusyRedisTimesOutTheRequestAndTheClientComesBackAfterIt) {
     ASSERT_TRUE(start_and_wait(*sleeper));
 
     std::optional<std::error_code> slept;
-    sleeper->command(cmd({"DEBUG", "SLEEP", "2"}), [&](std::error_code ec, RedisReply) { slept = ec; });
+    sleeper->command(cmd({"DEBUG", "SLEEP", "2"}), [&](std::error_code ec, const RedisReply&) { slept = ec; });
     // Once the server is asleep (a PING from a third connection goes unanswered), ask on the client's connection.
     ASSERT_TRUE(run_until([&] { return !relink::test::redis_answers_ping(server_->port(), 50ms); }, 2000ms));
     std::optional<std::error_code> got;
     const auto sent = Clock::now();
-    client->command(cmd({"GET", "a"}), [&](std::error_code ec, RedisReply) { got = ec; });
+    client->command(cmd({"GET", "a"}), [&](std::error_code ec, const RedisReply&) { got = ec; });
     ASSERT_TRUE(run_until([&] { return got.has_value(); }, 3000ms));
     EXPECT_EQ(*got, RedisErrc::timeout);
     EXPECT_LT(Clock::now() - sent, 1500ms);
@@ -647,7 +645,7 @@ TEST_F(RedisTest, RunsOnAStrandOfAnIoContextWithTwoThreads) {
             return;
         }
         for (int i = 0; i < kCount; ++i) {
-            client.command(cmd({"INCR", "strand"}), [&](std::error_code ec, RedisReply reply) {
+            client.command(cmd({"INCR", "strand"}), [&](std::error_code ec, const RedisReply& reply) {
                 seen.push_back(ec ? -1 : reply.as_int().value_or(-1));
                 if (seen.size() == kCount) {
                     client.stop();
@@ -684,17 +682,18 @@ TEST_F(RedisTest, StopAbortsRequestsInFlightAndNothingRunsAfterIt) {
     ASSERT_TRUE(run_until([&] { return state_changes == 1; }));
 
     std::vector<std::error_code> results;
-    client->command(cmd({"DEBUG", "SLEEP", "1"}), [&](std::error_code ec, RedisReply) { results.push_back(ec); });
+    client->command(cmd({"DEBUG", "SLEEP", "1"}),
+                    [&](std::error_code ec, const RedisReply&) { results.push_back(ec); });
     for (int i = 0; i < 5; ++i) {
-        client->command(cmd({"PING"}), [&](std::error_code ec, RedisReply) { results.push_back(ec); });
+        client->command(cmd({"PING"}), [&](std::error_code ec, const RedisReply&) { results.push_back(ec); });
     }
-    client->eval("nothing", {}, {}, [&](std::error_code ec, RedisReply) { results.push_back(ec); });  // unknown
+    client->eval("nothing", {}, {}, [&](std::error_code ec, const RedisReply&) { results.push_back(ec); });  // unknown
     // Let the commands reach the server (it is asleep now), then stop with all of them in flight.
     ASSERT_TRUE(run_until([&] { return results.size() == 1; }, 1000ms));  // the unknown script's failure
     client->stop();
     client->stop();  // idempotent
     EXPECT_FALSE(client->connected());
-    client->command(cmd({"PING"}), [&](std::error_code ec, RedisReply) { results.push_back(ec); });
+    client->command(cmd({"PING"}), [&](std::error_code ec, const RedisReply&) { results.push_back(ec); });
     ASSERT_TRUE(run_until([&] { return results.size() == 8; }, 1000ms));
     EXPECT_EQ(results[0], RedisErrc::unknown_script);
     for (std::size_t i = 1; i < results.size(); ++i) {
@@ -714,7 +713,7 @@ TEST_F(RedisTest, DestroyingTheClientWithRequestsInFlightAbortsThem) {
     ASSERT_TRUE(start_and_wait(*client));
     std::vector<std::error_code> results;
     for (int i = 0; i < 3; ++i) {
-        client->command(cmd({"PING"}), [&](std::error_code ec, RedisReply) { results.push_back(ec); });
+        client->command(cmd({"PING"}), [&](std::error_code ec, const RedisReply&) { results.push_back(ec); });
     }
     client.reset();
     ASSERT_TRUE(run_until([&] { return results.size() == 3; }, 1000ms));
