@@ -11,6 +11,7 @@ packages=(
     nlohmann-json3-dev libspdlog-dev
     libgtest-dev libgmock-dev googletest libbenchmark-dev
     clang-14 libfuzzer-14-dev libclang-rt-14-dev
+    redis-server libhiredis-dev
 )
 
 missing=()

@@ -1,0 +1,258 @@
+// tests/support/redis_process.hpp — a redis-server child process for integration tests: /usr/bin/redis-server on a
+// free loopback port, in a temporary directory of its own (no persistence), started by PID and stopped by PID
+// (SIGTERM, then SIGKILL), every wait bounded. kill9() crashes it; restart() starts a new one on the same port.
+// Never the system service: the port is picked by binding port 0, and a clash (another process took the port
+// before redis-server bound it) is retried on another port.
+#pragma once
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+extern char** environ;
+
+namespace relink::test {
+
+/// A free TCP port on 127.0.0.1 right now (bound to port 0 and closed again); 0 on failure.
+inline std::uint16_t free_loopback_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) {
+        return 0;
+    }
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    socklen_t len = sizeof addr;
+    std::uint16_t port = 0;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+        port = ntohs(addr.sin_port);
+    }
+    ::close(fd);
+    return port;
+}
+
+/// True when something on 127.0.0.1:`port` answers PING with +PONG within `timeout` (one blocking exchange).
+inline bool redis_answers_ping(std::uint16_t port, std::chrono::milliseconds timeout) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        return false;
+    }
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    bool ok = false;
+    const int timeout_ms = static_cast<int>(timeout.count());
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 || errno == EINPROGRESS) {
+        pollfd pfd{fd, POLLOUT, 0};
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (::poll(&pfd, 1, timeout_ms) == 1 && ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0) {
+            static constexpr char kPing[] = "*1\r\n$4\r\nPING\r\n";
+            if (::send(fd, kPing, sizeof kPing - 1, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof kPing - 1)) {
+                pfd = pollfd{fd, POLLIN, 0};
+                char buf[16] = {};
+                if (::poll(&pfd, 1, timeout_ms) == 1 && ::recv(fd, buf, sizeof buf - 1, 0) >= 7) {
+                    ok = std::string(buf, 7) == "+PONG\r\n";
+                }
+            }
+        }
+    }
+    ::close(fd);
+    return ok;
+}
+
+/// A redis-server child on 127.0.0.1, in a temporary directory removed at destruction.
+class RedisServer {
+public:
+    using Clock = std::chrono::steady_clock;
+    static constexpr const char* kBinary = "/usr/bin/redis-server";
+
+    /// Starts redis-server on a free port and waits (bounded) until it answers PING; nullptr when it cannot.
+    static std::unique_ptr<RedisServer> start(std::chrono::milliseconds ready_timeout = std::chrono::seconds(10)) {
+        auto server = std::unique_ptr<RedisServer>(new RedisServer);
+        char dir_template[] = "/tmp/relink-redis-XXXXXX";
+        if (::mkdtemp(dir_template) == nullptr) {
+            return nullptr;
+        }
+        server->dir_ = dir_template;
+        for (int attempt = 0; attempt < 5; ++attempt) {  // another process may take the port first: try another
+            server->port_ = free_loopback_port();
+            if (server->port_ != 0 && server->launch(ready_timeout)) {
+                return server;
+            }
+        }
+        return nullptr;
+    }
+
+    ~RedisServer() {
+        if (running_) {
+            stop();
+        }
+        if (running_) {
+            kill_now();
+        }
+        if (pid_fd_ >= 0) {
+            ::close(pid_fd_);
+        }
+        std::error_code ec;
+        std::filesystem::remove_all(dir_, ec);
+    }
+    RedisServer(const RedisServer&) = delete;
+    RedisServer& operator=(const RedisServer&) = delete;
+
+    [[nodiscard]] std::uint16_t port() const { return port_; }
+    [[nodiscard]] pid_t pid() const { return pid_; }
+    [[nodiscard]] bool running() const { return running_; }
+    [[nodiscard]] std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
+
+    /// SIGTERM, then SIGKILL if it has not exited within `timeout`; the exit status (nullopt if it never exited).
+    std::optional<int> stop(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+        if (!running_) {
+            return last_status_;
+        }
+        ::kill(pid_, SIGTERM);
+        if (auto status = wait_exit(timeout)) {
+            return status;
+        }
+        return kill_now();
+    }
+
+    /// SIGKILL (a crash: no goodbye to clients, the kernel resets their connections) and wait for the exit.
+    std::optional<int> kill9(std::chrono::milliseconds timeout = std::chrono::seconds(5)) { return kill_now(timeout); }
+
+    /// SIGSTOP / SIGCONT: a server that stops answering with its connections open (a hung process).
+    void pause() { ::kill(pid_, SIGSTOP); }
+    void resume() { ::kill(pid_, SIGCONT); }
+
+    /// Starts a new redis-server on the same port (after stop() or kill9()) and waits until it answers PING.
+    bool restart(std::chrono::milliseconds ready_timeout = std::chrono::seconds(10)) {
+        if (running_) {
+            stop();
+        }
+        return launch(ready_timeout);
+    }
+
+    [[nodiscard]] std::string log_text() const {
+        std::ifstream in(dir_ / "redis.log");
+        return {std::istreambuf_iterator<char>(in), {}};
+    }
+
+private:
+    RedisServer() = default;
+
+    bool launch(std::chrono::milliseconds ready_timeout) {
+        if (pid_fd_ >= 0) {
+            ::close(pid_fd_);
+            pid_fd_ = -1;
+        }
+        std::vector<std::string> args{kBinary,
+                                      "--port",
+                                      std::to_string(port_),
+                                      "--bind",
+                                      "127.0.0.1",
+                                      "--save",
+                                      "",
+                                      "--appendonly",
+                                      "no",
+                                      "--dir",
+                                      dir_.string(),
+                                      "--daemonize",
+                                      "no",
+                                      "--enable-debug-command",
+                                      "local"};
+        posix_spawn_file_actions_t actions;
+        posix_spawn_file_actions_init(&actions);
+        const std::string log = (dir_ / "redis.log").string();
+        posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+        posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+        std::vector<char*> argv;
+        for (auto& a : args) {
+            argv.push_back(a.data());
+        }
+        argv.push_back(nullptr);
+        const int rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
+        posix_spawn_file_actions_destroy(&actions);
+        if (rc != 0) {
+            return false;
+        }
+        running_ = true;
+        pid_fd_ = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
+        const auto deadline = Clock::now() + ready_timeout;
+        while (Clock::now() < deadline) {
+            if (wait_exit(std::chrono::milliseconds(0))) {
+                return false;  // it exited: most likely the port was taken
+            }
+            if (redis_answers_ping(port_, std::chrono::milliseconds(500))) {
+                return true;
+            }
+            wait_exit(std::chrono::milliseconds(20));  // not listening yet: look again in 20 ms (or at its exit)
+        }
+        kill_now();
+        return false;
+    }
+
+    std::optional<int> kill_now(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+        if (!running_) {
+            return last_status_;
+        }
+        ::kill(pid_, SIGKILL);
+        return wait_exit(timeout);
+    }
+
+    std::optional<int> wait_exit(std::chrono::milliseconds timeout) {
+        if (!running_) {
+            return last_status_;
+        }
+        const auto deadline = Clock::now() + timeout;
+        for (;;) {
+            int status = 0;
+            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+                running_ = false;
+                last_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+                return last_status_;
+            }
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+            if (left.count() <= 0) {
+                return std::nullopt;
+            }
+            if (pid_fd_ >= 0) {
+                pollfd pfd{pid_fd_, POLLIN, 0};
+                ::poll(&pfd, 1, static_cast<int>(left.count()));
+            } else {  // no pidfd (old kernel): look again in 10 ms
+                ::poll(nullptr, 0, 10);
+            }
+        }
+    }
+
+    std::filesystem::path dir_;
+    std::uint16_t port_{0};
+    pid_t pid_{0};
+    int pid_fd_{-1};
+    bool running_{false};
+    std::optional<int> last_status_;
+};
+
+}  // namespace relink::test
