@@ -26,10 +26,15 @@ std::int64_t ms(Duration d) {
 /// The codes the script answers with, by their names there.
 std::error_code code_named(const std::string& name) {
     static const std::map<std::string, errc> kCodes{
-        {"banned_by_server", errc::banned_by_server}, {"remote_login", errc::remote_login},
-        {"not_logged_in", errc::not_logged_in},       {"rejected_by_server", errc::rejected_by_server},
-        {"limit_exceeded", errc::limit_exceeded},     {"not_joined", errc::not_joined},
-        {"rate_limited", errc::rate_limited},         {"peer_offline", errc::peer_offline},
+        {"banned_by_server", errc::banned_by_server},
+        {"remote_login", errc::remote_login},
+        {"not_logged_in", errc::not_logged_in},
+        {"rejected_by_server", errc::rejected_by_server},
+        {"limit_exceeded", errc::limit_exceeded},
+        {"not_joined", errc::not_joined},
+        {"rate_limited", errc::rate_limited},
+        {"peer_offline", errc::peer_offline},
+        {"invalid_channel_name", errc::invalid_channel_name},
     };
     auto it = kCodes.find(name);
     return make_error_code(it == kCodes.end() ? errc::protocol_error : it->second);
@@ -146,6 +151,10 @@ std::pair<std::string, json> encode(const Command& command) {
                                                 }
                                                 for (const auto& channel : m.channels) {
                                                     json c{{"channel", channel.channel}, {"streams", channel.streams}};
+                                                    if (!is_valid_channel_name(channel.channel)) {
+                                                        c["invalid"] =
+                                                            true;  // the rule lives in C++ only (common/types.cpp)
+                                                    }
                                                     if (channel.last_seen) {
                                                         c["last_seen"] = position_json(*channel.last_seen);
                                                     }

@@ -1,47 +1,44 @@
---relink's shared state on Redis (docs/cluster.md): one script, one entry per store command, each an atomic step --with
-        the meaning cluster::MemoryStore gives
-        it(src / cluster / memory_store.cpp is the reference; keep them in step)
-            .-- --Called as EVALSHA<sha> 0 < command
-    > <json args>.The C++ side(redis_store.cpp)
-          prepends `local CFG = ...`,
-                          the-- deployment's settings. Returns a JSON document; events go out with PUBLISH: --rl : ev
-    : <app>\n<channel>{x = except, m = message} to the nodes with local members in the channel-- rl : n
-    : <node>{k = "peer" | "end", ...} to the node holding a session's transport --Keys(one Redis primary;
-                                                                                       every id excludes '\n')
-    : --rl : s : <app>\n<user> session JSON rl : p : <...> peer log LIST rl : d : <...> seen message ids ZSET-- rl : o
-    : <...> offline LIST rl : k : <...> kick cool
-                                  -
-                                  down rl : b : <...> ban-- rl : m : <app>\n<chan> member SET rl : h
-    : <...> history LIST rl : q : <...> last seq-- rl : deadlines ZSET session key → ms rl
-    : nodes ZSET node → last heartbeat ms rl : live : <node> SET-- rl
-    : epoch the epoch of every
-      position(made at first use;
-               a Redis that lost its data makes a new one)-- Payloads are base64url text made by the caller
-    : the script never looks inside them.
+-- relink's shared state on Redis (docs/cluster.md): one script, one entry per store command, each an atomic step
+-- with the meaning cluster::MemoryStore gives it (src/cluster/memory_store.cpp is the reference; keep them in step,
+-- tests/cluster/redis_store_test.cpp checks them against each other).
+--
+-- Called as EVALSHA <sha> 0 <command> <json args>. The C++ side (redis_store.cpp) prepends `local CFG = ...`, the
+-- deployment's settings. Returns a JSON document; events go out with PUBLISH:
+--   rl:ev:<app>\n<channel>   {x = except, m = message}        to the nodes with local members in the channel
+--   rl:n:<node>              {k = "peer"|"end", ...}          to the node holding a session's transport
+-- Keys (one Redis primary; every id excludes '\n'):
+--   rl:s:<app>\n<user>  session JSON      rl:p:<...> peer log LIST      rl:d:<...> seen message ids ZSET
+--   rl:o:<...>          offline LIST      rl:k:<...> kick cool-down     rl:b:<...> ban
+--   rl:m:<app>\n<chan>  member SET        rl:h:<...> history LIST       rl:q:<...> last seq
+--   rl:deadlines ZSET session key -> ms   rl:nodes ZSET node -> last heartbeat ms    rl:live:<node> SET
+--   rl:epoch            the epoch of every position (made at first use; a Redis that lost its data makes a new one)
+-- Payloads are base64url text made by the caller: the script never looks inside them. Channel names are checked by
+-- the caller too (`invalid`): the rule lives in one place, common/types.cpp.
 
-      local cmd = ARGV[1] local args = cjson
-                                           .decode(ARGV[2])
+local cmd = ARGV[1]
+local args = cjson.decode(ARGV[2])
 
-                                               local now if args.now
-                                       ~ = nil then now = args.now-- tests on a virtual clock else local t = redis.call(
-                              'TIME') now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) end
+local now
+if args.now ~= nil then
+    now = args.now  -- tests on a virtual clock
+else
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 
-                                                                    local L = CFG.limits
+local L = CFG.limits
 
-                                                                              local function
-                                                                              epoch() local e = redis.call(
-                                                'GET',
-                                                'rl:epoch') if not e then e = args.epoch_seed or
-                                                                              tostring(now) redis
-                                                                                  .call('SET', 'rl:epoch', e) end
-                                                                              return e end
+local function epoch()
+    local e = redis.call('GET', 'rl:epoch')
+    if not e then
+        e = args.epoch_seed or tostring(now)
+        redis.call('SET', 'rl:epoch', e)
+    end
+    return e
+end
 
-                                                                              local function
-                                                                              skey(app, user) return 'rl:s:'..app..'\n'.
-                                                                                  .user end local function
-                                                                              ckey(app, channel) return app..'\n'.
-                                                                                  .channel end local function
-                                                                              sorted_keys(t)
+local function ckey(app, name) return app .. '\n' .. name end
+local function sorted_keys(t)
     local out = {}
     for k in pairs(t) do out[#out + 1] = k end
     table.sort(out)
@@ -54,35 +51,34 @@ local function count(t)
 end
 
 local function load(key)
-    local raw =
-        redis.call('GET', 'rl:s:'..key) if not raw then return nil
-            end return cjson.decode(raw)
-                end local
-                    function
-                    save(key, s)
-                        redis
-                            .call('SET', 'rl:s:'..key, cjson.encode(s),
-                                  'KEEPTTL')-- a kept session keeps its expiry end local function
-                            timing(profile) return CFG
-                            .timings[profile] end
+    local raw = redis.call('GET', 'rl:s:' .. key)
+    if not raw then return nil end
+    return cjson.decode(raw)
+end
+local function save(key, s)
+    redis.call('SET', 'rl:s:' .. key, cjson.encode(s), 'KEEPTTL')  -- a kept session keeps its expiry
+end
+local function timing(profile) return CFG.timings[profile] end
 
-        -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- --events
+-- ------------------------------------------------------------------ events
 
-            local function
-            to_channel(app, channel, except, message)
-                redis.call('PUBLISH', 'rl:ev:'..ckey(app, channel),
-                           cjson.encode({a = app, c = channel, x = except, m = message})) end local function
-                to_node(node, event)
-                    redis.call('PUBLISH', 'rl:n:'..node, cjson.encode(event)) end local function
-                    end_transport(s, reason) if s
-                            .attached then
-                            to_node(s.node, {k = 'end', a = s.app, u = s.user, g = s.gen, r = reason}) end end
+local function to_channel(app, channel, except, message)
+    redis.call('PUBLISH', 'rl:ev:' .. ckey(app, channel), cjson.encode({a = app, c = channel, x = except, m = message}))
+end
+local function to_node(node, event)
+    redis.call('PUBLISH', 'rl:n:' .. node, cjson.encode(event))
+end
+local function end_transport(s, reason)
+    if s.attached then
+        to_node(s.node, {k = 'end', a = s.app, u = s.user, g = s.gen, r = reason})
+    end
+end
 
-        -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- --membership
+-- ------------------------------------------------------------------ membership
 
-            local function
-            join_channel(s, channel, streams) redis.call('SADD', 'rl:m:'..ckey(s.app, channel), s.user) local own =
-            s.channels[channel] or {}
+local function join_channel(s, channel, streams)
+    redis.call('SADD', 'rl:m:' .. ckey(s.app, channel), s.user)
+    local own = s.channels[channel] or {}
     for _, stream in ipairs(streams) do own[stream] = true end
     s.channels[channel] = own
     to_channel(s.app, channel, s.user, {k = 'joined', c = channel, u = s.user})
@@ -193,8 +189,7 @@ local C = {}
 function C.login(a)
     local key = ckey(a.app, a.user)
     local m = a.request
-    local ban = redis.call('PTTL', 'rl:b:' .. key)
-    if ban > 0 then return {error = 'banned_by_server'} end
+    if redis.call('PTTL', 'rl:b:' .. key) > 0 then return {error = 'banned_by_server'} end
     local kicked = redis.call('GET', 'rl:k:' .. key)
     if kicked and m.instance ~= '' and m.instance == kicked then return {error = 'remote_login'} end
 
@@ -204,10 +199,11 @@ function C.login(a)
         local token_matches = m.resume_token ~= nil and m.resume_token ~= '' and
                                   (m.resume_token == s.token or m.resume_token == s.prev_token)
         if s.present and token_matches then
-            resumed = true
+            resumed = true  -- the same instance within its presence: silent for peers
             proven = m.resume_token
             end_transport(s, nil)
         elseif s.present then
+            -- One session per user: the newcomer wins; the old instance may not come back at once.
             end_transport(s, 'remote_login')
             if s.instance ~= '' and s.instance ~= m.instance then
                 redis.call('SET', 'rl:k:' .. key, s.instance, 'PX', L.kick_cooldown)
@@ -227,6 +223,7 @@ function C.login(a)
     s.instance = m.instance
     s.peer_address = a.peer_address
     s.present = true
+    -- The previous token stays valid until the client shows it has the new one.
     s.prev_token = proven
     s.token = a.new_resume_token
     s.attributes = m.attributes
@@ -236,7 +233,7 @@ function C.login(a)
 
     local wanted, refused = {}, {}
     for _, ch in ipairs(m.channels) do
-        local e = may_join(s, ch.channel, a.allowed)
+        local e = ch.invalid and 'invalid_channel_name' or may_join(s, ch.channel, a.allowed)
         if e then refused[ch.channel] = e else wanted[ch.channel] = true end
     end
     for _, name in ipairs(sorted_keys(s.channels)) do
@@ -253,13 +250,15 @@ function C.login(a)
                 for _, stream in ipairs(sorted_keys(joined)) do
                     if not want[stream] then
                         joined[stream] = nil
-                        to_channel(s.app, ch.channel, s.user, {k = 'stream', c = ch.channel, u = s.user, s = stream, on = false})
+                        to_channel(s.app, ch.channel, s.user,
+                                   {k = 'stream', c = ch.channel, u = s.user, s = stream, on = false})
                     end
                 end
                 for _, stream in ipairs(sorted_keys(want)) do
                     if not joined[stream] then
                         joined[stream] = true
-                        to_channel(s.app, ch.channel, s.user, {k = 'stream', c = ch.channel, u = s.user, s = stream, on = true})
+                        to_channel(s.app, ch.channel, s.user,
+                                   {k = 'stream', c = ch.channel, u = s.user, s = stream, on = true})
                     end
                 end
             end
@@ -269,6 +268,8 @@ function C.login(a)
     local e = epoch()
     local out = {gen = s.gen, resumed = resumed, displaced = displaced, token = s.token, channels = {}, backfill = {},
                  dropped = 0, epoch = e}
+    -- Peer backfill: after the last message this client saw (of this epoch); a client that saw none gets what came
+    -- since its user went away. Then the messages stored for it while it had no session.
     local start
     if m.last_peer_seen ~= nil and m.last_peer_seen.epoch == e then
         start = m.last_peer_seen.seq
@@ -302,10 +303,12 @@ function C.login(a)
     s.away = false
     if #out.backfill > 0 then out.peer_seq = out.backfill[1].s - 1 else out.peer_seq = s.peer_seq end
 
+    -- Channel messages missed while away: the newest `backfill_count` within the window come back; every other one
+    -- is counted as dropped, for every profile.
     for _, ch in ipairs(m.channels) do
         local snap
         if refused[ch.channel] ~= nil then
-            snap = {channel = ch.channel, error = refused[ch.channel], members = {}, epoch = e, seq = 0}
+            snap = {channel = ch.channel, error = refused[ch.channel], members = {}, epoch = '0', seq = 0}
         else
             snap = snapshot(s.app, ch.channel, s.user, e)
             if ch.last_seen ~= nil then
@@ -328,7 +331,7 @@ function C.login(a)
                 end
                 while #kept > t.backfill_count do table.remove(kept, 1) end
                 out.dropped = out.dropped + missed - #kept
-                if #kept > 0 then snap.seq = kept[1].s - 1 end
+                if #kept > 0 then snap.seq = kept[1].s - 1 end  -- the position before the backfill
                 for _, msg in ipairs(kept) do out.backfill[#out.backfill + 1] = msg end
             end
         end
@@ -354,67 +357,110 @@ function C.kick(a)
     if a.ban then end_transport(s, 'banned') else end_transport(s, 'kicked') end
     drop_presence(key, s, 'kicked', 'forget')
     return {}
+end
+
+function C.join(a, s, key)
+    local e = may_join(s, a.channel, nil)  -- the node checked the name and the token's grant
+    if e then return {error = e} end
+    join_channel(s, a.channel, {})
+    save(key, s)
+    return {snapshot = snapshot(s.app, a.channel, s.user, epoch())}
+end
+
+function C.leave(a, s, key)
+    if s.channels[a.channel] == nil then return {error = 'not_joined'} end
+    leave_channel(s, a.channel, 'quit')
+    save(key, s)
+    return {}
+end
+
+function C.set_stream(a, s, key)
+    local own = s.channels[a.channel]
+    if own == nil then return {error = 'not_joined'} end
+    local changed = false
+    if a.on and not own[a.stream] then
+        own[a.stream] = true
+        changed = true
+    elseif (not a.on) and own[a.stream] then
+        own[a.stream] = nil
+        changed = true
     end
-
-        function C.join(a, s, key) local e = may_join(s, a.channel, nil) if e then return {error = e} end
-                                             join_channel(s, a.channel, {}) save(key, s) return {
-                                                 snapshot = snapshot(s.app, a.channel, s.user, epoch())} end
-
-                                             function C.leave(a, s, key) if s.channels[a.channel] == nil then
-                                             return {error = 'not_joined'} end leave_channel(s, a.channel, 'quit')
-                                                 save(key, s) return {}
-    end
-
-        function C.set_stream(a, s, key) local own =
-        s.channels[a.channel] if own == nil then return {error = 'not_joined'} end local changed =
-            false if a.on and not own[a.stream] then own[a.stream] = true changed =
-                true end if (not a.on) and own[a.stream] then own[a.stream] = nil changed = true end if changed then
+    if changed then
         to_channel(s.app, a.channel, s.user, {k = 'stream', c = a.channel, u = s.user, s = a.stream, on = a.on})
-            save(key, s) end return {}
+        save(key, s)
     end
+    return {}
+end
 
-            function C.send(a, s, key) if not first_time(key, a.id) then return {duplicate = true} end
-        if not a.within_rate then redis.call('ZREM', 'rl:d:'..key, a.id)-- not accepted : a later re
-        - send must be able to go through return {error = 'rate_limited'} end local e = epoch() if a.channel ~ =
-        nil then if s.channels[a.channel] == nil then return {error = 'not_joined'} end local ck =
-            ckey(s.app, a.channel) local seq = redis.call('INCR', 'rl:q:'..ck) local msg =
-                {f = s.user, c = a.channel, i = a.id, p = a.payload, s = seq, e = e, at = now} redis
-                    .call('RPUSH', 'rl:h:'..ck, cjson.encode(msg)) redis.call('LTRIM', 'rl:h:'..ck,
-                                                                              -L.history_per_channel, -1)
-                        to_channel(s.app, a.channel, s.user,
-                                   {k = 'msg', f = msg.f, c = msg.c, i = msg.i, p = msg.p, s = msg.s, e = e}) return {}
-    end local tk = ckey(s.app, a.to) local t = load(tk) if t ~ =
-        nil and (t.present or (t.away and now < t.away_until)) then t.peer_seq =
-            t.peer_seq + 1 local msg = {f = s.user, i = a.id, p = a.payload, s = t.peer_seq, e = e} redis
-                                           .call('RPUSH', 'rl:p:'..tk, cjson.encode(msg)) trim_peer_log(tk)
-                                               save(tk, t) if not t.present then local ttl =
-                redis.call('PTTL', 'rl:s:'..tk) if ttl >
-                0 then redis.call('PEXPIRE', 'rl:p:'..tk, ttl) end-- the log lives as long as the session end
-                if t.attached then to_node(t.node, {k = 'peer', a = t.app, u = t.user, g = t.gen,
-                                                    m = {f = msg.f, i = msg.i, p = msg.p, s = msg.s, e = e}}) end
-                return {away = not t.present} end if a.store_offline then redis
-                    .call('RPUSH', 'rl:o:'..tk, cjson.encode({f = s.user, i = a.id, p = a.payload})) redis
-                    .call('LTRIM', 'rl:o:'..tk, -L.peer_queue_per_user, -1) return {offline = true} end
-                return {error = 'peer_offline'} end
-
-                function C.set_attributes(a, s, key) s.attributes = a.attributes save(key, s) return {}
+function C.send(a, s, key)
+    if not first_time(key, a.id) then return {duplicate = true} end
+    if not a.within_rate then
+        redis.call('ZREM', 'rl:d:' .. key, a.id)  -- not accepted: a later re-send must be able to go through
+        return {error = 'rate_limited'}
     end
-
-        function C.get_attributes(a, s) local t =
-        load(ckey(s.app, a.target)) if t == nil or
-        not t.present then return {error = 'peer_offline'} end return {attributes = t.attributes} end
-
-            function C['end'](a, s, key) local after = 'retain' if a.forget then after =
-            'forget' elseif a.cause ==
-            'dropped' then after = 'away' end if a.cause ==
-                                   'dropped' then redis.call('HINCRBY', 'rl:stats', 'presence_timeouts', 1) end
-                                   drop_presence(key, s, a.cause, after) return {}
+    local e = epoch()
+    if a.channel ~= nil then
+        if s.channels[a.channel] == nil then return {error = 'not_joined'} end
+        local ck = ckey(s.app, a.channel)
+        local seq = redis.call('INCR', 'rl:q:' .. ck)
+        local msg = {f = s.user, c = a.channel, i = a.id, p = a.payload, s = seq, e = e, at = now}
+        redis.call('RPUSH', 'rl:h:' .. ck, cjson.encode(msg))
+        redis.call('LTRIM', 'rl:h:' .. ck, -L.history_per_channel, -1)
+        to_channel(s.app, a.channel, s.user, {k = 'msg', f = msg.f, c = msg.c, i = msg.i, p = msg.p, s = msg.s, e = e})
+        return {}
     end
+    local tk = ckey(s.app, a.to)
+    local t = load(tk)
+    if t ~= nil and (t.present or (t.away and now < t.away_until)) then
+        t.peer_seq = t.peer_seq + 1
+        local msg = {f = s.user, i = a.id, p = a.payload, s = t.peer_seq, e = e}
+        redis.call('RPUSH', 'rl:p:' .. tk, cjson.encode(msg))
+        trim_peer_log(tk)
+        save(tk, t)
+        if not t.present then
+            local ttl = redis.call('PTTL', 'rl:s:' .. tk)
+            if ttl > 0 then redis.call('PEXPIRE', 'rl:p:' .. tk, ttl) end  -- the log lives as long as the session
+        end
+        if t.attached then
+            to_node(t.node, {k = 'peer', a = t.app, u = t.user, g = t.gen,
+                             m = {f = msg.f, i = msg.i, p = msg.p, s = msg.s, e = e}})
+        end
+        return {away = not t.present}
+    end
+    if a.store_offline then
+        redis.call('RPUSH', 'rl:o:' .. tk, cjson.encode({f = s.user, i = a.id, p = a.payload}))
+        redis.call('LTRIM', 'rl:o:' .. tk, -L.peer_queue_per_user, -1)
+        return {offline = true}
+    end
+    return {error = 'peer_offline'}
+end
 
-        function C.detach(a, s, key) s.attached = false redis.call('SREM', 'rl:live:'..s.node, key)
-                                                      save(key, s) redis.call('ZADD', 'rl:deadlines',
-                                                                              now + math.max(0, a.presence_left),
-                                                                              key) return {}
+function C.set_attributes(a, s, key)
+    s.attributes = a.attributes
+    save(key, s)
+    return {}
+end
+
+function C.get_attributes(a, s)
+    local t = load(ckey(s.app, a.target))
+    if t == nil or not t.present then return {error = 'peer_offline'} end
+    return {attributes = t.attributes}
+end
+
+C['end'] = function(a, s, key)
+    local after = 'retain'
+    if a.forget then after = 'forget' elseif a.cause == 'dropped' then after = 'away' end
+    if a.cause == 'dropped' then redis.call('HINCRBY', 'rl:stats', 'presence_timeouts', 1) end
+    drop_presence(key, s, a.cause, after)
+    return {}
+end
+
+function C.detach(a, s, key)
+    s.attached = false
+    redis.call('SREM', 'rl:live:' .. s.node, key)
+    save(key, s)
+    redis.call('ZADD', 'rl:deadlines', now + math.max(0, a.presence_left), key)
+    return {}
 end
 
 -- ------------------------------------------------------------------ nodes and time
