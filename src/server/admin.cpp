@@ -216,7 +216,8 @@ private:
             const bool channels = path == "/channels";
             const auto tls =
                 !sessions && !channels && config_.tls_handshakes ? config_.tls_handshakes() : TlsHandshakeMetrics{};
-            return with_hub([sessions, channels, app_filter, tls](Hub& hub, TimePoint) {
+            // Read on the hub's strand, where the cluster node lives (the function is the server's and outlives us).
+            return with_hub([sessions, channels, app_filter, tls, gauges = config_.cluster_gauges](Hub& hub, TimePoint) {
                 if (sessions) {
                     auto list = hub.sessions();
                     if (app_filter) {
@@ -233,7 +234,8 @@ private:
                 }
                 return Response{http::status::ok,
                                 "text/plain; version=0.0.4; charset=utf-8",
-                                metrics_text(hub.metrics(), hub.draining(), tls),
+                                metrics_text(hub.metrics(), hub.draining(), tls,
+                                             gauges ? gauges() : std::nullopt),
                                 {}};
             });
         }
@@ -436,7 +438,8 @@ bool bearer_matches(std::string_view authorization, std::string_view secret) {
     return !secret.empty() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-std::string metrics_text(const Metrics& m, bool draining, const TlsHandshakeMetrics& tls) {
+std::string metrics_text(const Metrics& m, bool draining, const TlsHandshakeMetrics& tls,
+                         const std::optional<ClusterGauges>& cluster) {
     std::string out;
     out.reserve(2048);
     add_metric(out, "relink_connections", "gauge", "Open WebSocket connections.", m.connections_open);
@@ -465,6 +468,26 @@ std::string metrics_text(const Metrics& m, bool draining, const TlsHandshakeMetr
         "# TYPE relink_tls_handshakes_total counter\n";
     out += "relink_tls_handshakes_total{resumed=\"false\"} " + std::to_string(tls.full) + "\n";
     out += "relink_tls_handshakes_total{resumed=\"true\"} " + std::to_string(tls.resumed) + "\n";
+    add_metric(out, "relink_stored_for_away_total", "counter", "Peer messages kept for a user who is away.",
+               m.stored_for_away);
+    if (cluster) {
+        add_metric(out, "relink_cluster_redis_up", "gauge", "1 while this node reaches Redis (commands and pub/sub).",
+                   cluster->redis_up ? 1 : 0);
+        add_metric(out, "relink_cluster_redis_rtt_microseconds", "gauge",
+                   "Round trip of this node's last PING to Redis (0 before the first).", cluster->redis_rtt_us);
+        add_metric(out, "relink_cluster_redis_reconnects_total", "counter", "Reconnects to Redis.",
+                   cluster->redis_reconnects);
+        add_metric(out, "relink_cluster_fenced_commands_total", "counter",
+                   "Commands refused because this node no longer held the session (another node owns it now).",
+                   cluster->stale_commands);
+        add_metric(out, "relink_cluster_reaped_sessions_total", "counter",
+                   "Sessions whose presence ran out, ended by this node's reaper.", cluster->presence_timeouts);
+        add_metric(out, "relink_cluster_nodes_declared_dead_total", "counter",
+                   "Nodes this node's reaper found silent and declared dead.", cluster->nodes_dead);
+        add_metric(out, "relink_cluster_pubsub_gaps_total", "counter",
+                   "Times the event subscription was lost and made again (events may have been missed meanwhile).",
+                   cluster->pubsub_gaps);
+    }
     return out;
 }
 

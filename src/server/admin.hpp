@@ -9,10 +9,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "server/cluster_node.hpp"
 #include "server/hub.hpp"
 #include "server/options.hpp"
 
@@ -47,6 +49,8 @@ public:
         Duration request_timeout{std::chrono::seconds(10)};
         /// Read for each GET /metrics, from an io thread; empty: the TLS counters show 0.
         std::function<TlsHandshakeMetrics()> tls_handshakes;
+        /// Read for each GET /metrics on the hub's strand; empty or nothing: a single node (no cluster gauges).
+        std::function<std::optional<ClusterGauges>()> cluster_gauges;
     };
     /// Binds the address; throws boost::system::system_error when it cannot.
     AdminServer(boost::asio::io_context& ioc, Config config, HubAccess& hub, std::shared_ptr<spdlog::logger> log);
@@ -73,7 +77,8 @@ private:
 
 /// The hub's metrics and the listener's TLS handshake counts in Prometheus text exposition format (version
 /// 0.0.4), with # HELP and # TYPE lines.
-[[nodiscard]] std::string metrics_text(const Metrics& metrics, bool draining, const TlsHandshakeMetrics& tls = {});
+[[nodiscard]] std::string metrics_text(const Metrics& metrics, bool draining, const TlsHandshakeMetrics& tls = {},
+                                       const std::optional<ClusterGauges>& cluster = std::nullopt);
 
 /// GET /sessions and GET /channels bodies: JSON arrays.
 [[nodiscard]] std::string sessions_json(const std::vector<SessionInfo>& sessions);

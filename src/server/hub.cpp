@@ -831,6 +831,10 @@ void Hub::drain(TimePoint now, Duration window) {
     }
 }
 
+void Hub::reopen() noexcept {
+    state_->draining = false;
+}
+
 std::optional<TimePoint> Hub::next_deadline() const {
     const auto local = state_->deadlines.earliest();
     const auto shared = state_->store->next_deadline();

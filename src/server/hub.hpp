@@ -183,6 +183,8 @@ public:
                          Duration ban_for = std::chrono::hours(24));
     /// Tells every client to reconnect (elsewhere) within `window`, closes every connection, refuses new logins.
     void drain(TimePoint now, Duration window);
+    /// Takes work again after a drain that was not the end (a cluster node that was cut off from Redis).
+    void reopen() noexcept;
 
     // ---- outputs ----
     [[nodiscard]] std::optional<TimePoint> next_deadline() const;

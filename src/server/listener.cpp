@@ -7,6 +7,9 @@
 // runs in order, so the hub's ordering contract (messages before the close that follows them) holds on the wire.
 #include "server/listener.hpp"
 
+#include "server/cluster_node.hpp"
+#include "server/tls.hpp"
+
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -93,14 +96,36 @@ public:
 
 // ------------------------------------------------------------------------------------------- the hub service
 
-/// The hub, its strand, its one timer and the registry of connections, all used on the strand only.
+/// The hub, its strand, its one timer and the registry of connections, all used on the strand only. With
+/// --cluster, also the node's link to the deployment's Redis (ClusterNode), whose store the hub uses, and the
+/// fence: a node that cannot reach Redis for a while stops taking work and hands its clients to the others.
 class HubService final : public HubAccess {
 public:
-    HubService(net::io_context& ioc, HubConfig config, TokenVerifier verifier, Logger log)
+    HubService(net::io_context& ioc, const HubConfig& config, TokenVerifier verifier, Logger log,
+               const Options& options)
         : strand_(net::make_strand(ioc)),
-          hub_(std::move(config), std::move(verifier)),
+          cluster_(make_cluster(config, options)),
+          hub_(config, std::move(verifier), cluster_ ? cluster_->store() : nullptr),
           timer_(strand_),
+          fence_timer_(strand_),
+          fence_after_(scale(std::chrono::seconds(2), options.time_scale)),
+          drain_window_(drain_window(options)),
           log_(std::move(log)) {}
+
+    /// Why --cluster cannot be used (a malformed URL); empty when it can, or without --cluster.
+    [[nodiscard]] const std::string& cluster_error() const noexcept { return cluster_error_; }
+    [[nodiscard]] bool clustered() const noexcept { return cluster_ != nullptr; }
+    [[nodiscard]] ClusterNode* cluster() noexcept { return cluster_.get(); }
+
+    /// Arms the hub's timer (its first deadlines exist before any input: a node's heartbeat) and connects to Redis.
+    void start() {
+        net::post(strand_, [this] {
+            if (cluster_) {
+                cluster_->start();
+            }
+            flush();
+        });
+    }
 
     /// Registers a new transport and tells the hub; returns its id.
     ConnId open(std::weak_ptr<Connection> conn, std::string peer_address) {
@@ -153,21 +178,35 @@ public:
     }
 
     /// Drains the hub (every client gets Close(draining) and its connection is closed); calls `done` on the hub
-    /// strand once every connection has reported its close.
+    /// strand once every connection has reported its close (and, in a cluster, the node has left it).
     void drain(Duration window, std::function<void()> done) {
         net::post(strand_, [this, window, done = std::move(done)]() mutable {
+            leaving_ = true;
             hub_.drain(hub_now(), window);
             flush();
+            auto finish = [this, done = std::move(done)]() mutable {
+                if (cluster_) {
+                    cluster_->leave(std::move(done));
+                } else {
+                    done();
+                }
+            };
             if (conns_.empty()) {
-                done();
+                finish();
             } else {
-                on_all_closed_ = std::move(done);
+                on_all_closed_ = std::move(finish);
             }
         });
     }
 
     void stop_timer() {
-        net::post(strand_, [this] { timer_.cancel(); });
+        net::post(strand_, [this] {
+            timer_.cancel();
+            fence_timer_.cancel();
+            if (cluster_) {
+                cluster_->stop();
+            }
+        });
     }
 
 private:
@@ -223,9 +262,68 @@ private:
         });
     }
 
+    std::unique_ptr<ClusterNode> make_cluster(const HubConfig& config, const Options& options) {
+        if (options.cluster_url.empty()) {
+            return nullptr;
+        }
+        ClusterNode::Callbacks callbacks;
+        callbacks.on_result = [this](cluster::CommandId id, cluster::Result result) {
+            net::post(strand_, [this, id, result = std::move(result)]() mutable {
+                hub_.on_store_result(hub_now(), id, std::move(result));
+                flush();
+            });
+        };
+        callbacks.on_events = [this] {
+            net::post(strand_, [this] {
+                hub_.on_store_events(hub_now());
+                flush();
+            });
+        };
+        callbacks.on_redis = [this](bool up) { net::post(strand_, [this, up] { redis_changed(up); }); };
+        ClusterNode::Settings settings{options.cluster_url, config.node_id, store_config(config), options.time_scale};
+        return ClusterNode::make(strand_, std::move(settings), std::move(callbacks), cluster_error_);
+    }
+
+    /// Redis reachable again, or lost: a node cut off for `fence_after_` closes every connection with
+    /// Close(draining) and refuses logins, so its clients resume on the other nodes before those declare it dead;
+    /// it takes work again once Redis is back.
+    void redis_changed(bool up) {
+        if (up) {
+            fence_timer_.cancel();
+            if (fenced_ && !leaving_) {
+                fenced_ = false;
+                hub_.reopen();
+                log_->info("cluster: Redis at {} is back: taking work again", cluster_->redis_address());
+            } else {
+                log_->info("cluster: connected to Redis at {}", cluster_->redis_address());
+            }
+            return;
+        }
+        log_->warn("cluster: lost Redis at {}; fencing this node in {} ms unless it comes back",
+                   cluster_->redis_address(),
+                   std::chrono::duration_cast<std::chrono::milliseconds>(fence_after_).count());
+        fence_timer_.expires_after(fence_after_);
+        fence_timer_.async_wait([this](beast::error_code ec) {
+            if (ec || (cluster_ && cluster_->up()) || leaving_) {
+                return;
+            }
+            fenced_ = true;
+            log_->warn("cluster: Redis unreachable: handing every client over to the other nodes");
+            hub_.drain(hub_now(), drain_window_);
+            flush();
+        });
+    }
+
     net::strand<net::io_context::executor_type> strand_;
+    std::string cluster_error_;
+    std::unique_ptr<ClusterNode> cluster_;  // before the hub, which shares its store
     Hub hub_;
     net::steady_timer timer_;
+    net::steady_timer fence_timer_;
+    Duration fence_after_;
+    Duration drain_window_;
+    bool fenced_{false};
+    bool leaving_{false};
     std::optional<TimePoint> armed_;
     std::unordered_map<ConnId, std::weak_ptr<Connection>> conns_;
     std::atomic<ConnId> next_id_{0};
@@ -756,6 +854,11 @@ class Server::Impl {
         std::random_device random;
         const std::uint64_t wide = (std::uint64_t{random()} << 32U) | random();
         config.epoch = 1 + wide % ((std::uint64_t{1} << 53U) - 1);
+        if (!options.cluster_url.empty() && config.node_id.empty()) {
+            config.node_id = "node-" + random_hex(4);
+        }
+        // 128 random bits: a resume token is a bearer secret for a live session (docs/security.md).
+        config.make_resume_token = [] { return random_hex(16); };
         return config;
     }
 
@@ -765,12 +868,35 @@ public:
           log_(std::move(log)),
           threads_(options.threads != 0 ? options.threads : std::max(1U, std::thread::hardware_concurrency())),
           ioc_(static_cast<int>(threads_)),
-          hub_(ioc_, hub_config(options), make_verifier(options.apps), log_),
+          hub_config_(hub_config(options)),
+          hub_(ioc_, hub_config_, make_verifier(options.apps), log_, options),
           signals_(ioc_),
           shutdown_deadline_(ioc_) {}
 
     /// Everything that can fail at start; an empty string when listening.
     std::string open(bool handle_signals) {
+        if (!hub_.cluster_error().empty()) {
+            return hub_.cluster_error();
+        }
+        hub_.start();
+        if (hub_.clustered()) {
+            // Redis must answer before the node takes work; it keeps trying for a while (a deployment whose Redis
+            // starts a moment later comes up), and gives up with one line.
+            const auto limit = std::max<Duration>(scale(std::chrono::seconds(10), options_.time_scale),
+                                                  std::chrono::seconds(2));
+            const auto until = std::chrono::steady_clock::now() + limit;
+            while (!hub_.cluster()->up() && std::chrono::steady_clock::now() < until) {
+                ioc_.run_for(std::chrono::milliseconds(20));
+                if (ioc_.stopped()) {
+                    ioc_.restart();
+                }
+            }
+            if (!hub_.cluster()->up()) {
+                return "--cluster: cannot reach Redis at " + hub_.cluster()->redis_address() + " within " +
+                       std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(limit).count()) + " ms";
+            }
+            log_->info("node {} of the deployment on Redis {}", hub_config_.node_id, hub_.cluster()->redis_address());
+        }
         if (!options_.insecure_plaintext) {
             tls_.emplace(ssl::context::tls_server);
             if (auto error = configure_tls(*tls_, options_, certificate_pem_, log_); !error.empty()) {
@@ -793,9 +919,13 @@ public:
             try {
                 AdminServer::Config admin_config{
                     *options_.admin_listen, options_.admin_secret, scale(std::chrono::hours(24), options_.time_scale),
-                    std::chrono::seconds(10), [this] {
+                    std::chrono::seconds(10),
+                    [this] {
                         return TlsHandshakeMetrics{tls_handshakes_.full.load(std::memory_order_relaxed),
                                                    tls_handshakes_.resumed.load(std::memory_order_relaxed)};
+                    },
+                    [this]() -> std::optional<ClusterGauges> {
+                        return hub_.cluster() != nullptr ? std::optional(hub_.cluster()->gauges()) : std::nullopt;
                     }};
                 admin_ = std::make_unique<AdminServer>(ioc_, std::move(admin_config), hub_, log_);
             } catch (const boost::system::system_error& e) {
@@ -885,6 +1015,7 @@ public:
     TlsHandshakeCounters tls_handshakes_;  // before the sessions and the admin API that use it
     std::optional<ssl::context> tls_;
     net::io_context ioc_;
+    HubConfig hub_config_;
     HubService hub_;
     net::signal_set signals_;
     net::steady_timer shutdown_deadline_;
@@ -927,6 +1058,12 @@ const std::string& Server::admin_url() const noexcept {
 const std::string& Server::certificate_pem() const noexcept {
     return impl_->certificate_pem_;
 }
+const std::string& Server::node_id() const noexcept {
+    return impl_->hub_config_.node_id;
+}
+bool Server::clustered() const noexcept {
+    return !impl_->options_.cluster_url.empty();
+}
 void Server::drain() {
     net::post(impl_->ioc_, [impl = impl_.get()] { impl->begin_drain(); });
 }
@@ -947,6 +1084,9 @@ int run_server(const Options& options, const Logger& log) {
         return fail(error);
     }
     nlohmann::ordered_json line{{"event", "listening"}, {"url", server->url()}};
+    if (server->clustered()) {
+        line["node"] = server->node_id();
+    }
     if (!server->admin_url().empty()) {
         line["admin"] = server->admin_url();
     }

@@ -63,6 +63,10 @@ public:
     [[nodiscard]] const std::string& admin_url() const noexcept;
     /// The PEM of the certificate served (generated or loaded), for clients to trust; empty in plaintext.
     [[nodiscard]] const std::string& certificate_pem() const noexcept;
+    /// This node's name in its deployment (--node-id, or a random one); meaningful when clustered().
+    [[nodiscard]] const std::string& node_id() const noexcept;
+    /// Started with --cluster: one node of a deployment on Redis.
+    [[nodiscard]] bool clustered() const noexcept;
     /// Graceful drain, as on SIGTERM: every client is told to reconnect within the drain window, then the server
     /// stops (once every connection has closed, or after 3 s).
     void drain();

@@ -1,6 +1,7 @@
 // relinkd's options (server/options.hpp): flags, the JSON config file, validation and the scaled durations.
 #include "server/options.hpp"
 
+
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -19,7 +20,7 @@ using Json = nlohmann::json;
 /// The flags that take a value, and the boolean ones; a config file uses the same names without the dashes.
 const std::set<std::string, std::less<>> kValueFlags{
     "config",     "listen",  "cert",      "key",   "write-ca",           "app", "admin-listen", "admin-secret",
-    "time-scale", "threads", "log-level", "limit", "tls-ticket-key-file"};
+    "time-scale", "threads", "log-level", "limit", "tls-ticket-key-file", "cluster", "node-id"};
 const std::set<std::string, std::less<>> kBoolFlags{"insecure-plaintext", "help"};
 
 const std::set<std::string, std::less<>> kLogLevels{"trace", "debug", "info", "warn", "error", "critical", "off"};
@@ -79,10 +80,12 @@ std::string add_limit(Options& options, std::string_view text) {
         l.history_per_channel = count;
     } else if (name == "drain-logins-per-second") {
         l.drain_logins_per_second = *value;
+    } else if (name == "session-lifetime-seconds") {
+        l.session_lifetime = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(*value));
     } else {
         return "--limit: unknown limit '" + name +
                "' (messages-per-second, message-burst, logins-per-second, login-burst, channels-per-user, "
-               "members-per-channel, peer-queue, history, drain-logins-per-second)";
+               "members-per-channel, peer-queue, history, drain-logins-per-second, session-lifetime-seconds)";
     }
     return {};
 }
@@ -136,6 +139,17 @@ std::string apply_flag(Options& options, std::string_view name, std::string_view
         return add_app(options, value, apps_seen);
     } else if (name == "limit") {
         return add_limit(options, value);
+    } else if (name == "cluster") {
+        if (value.rfind("redis://", 0) != 0) {  // the rest is checked where the URL is used (cluster_node.cpp)
+            return "--cluster wants redis://HOST:PORT[/DB], got '" + std::string(value) + "'";
+        }
+        options.cluster_url = value;
+    } else if (name == "node-id") {
+        if (!is_valid_user_id(value)) {
+            return "--node-id wants 1-64 characters of the user-id alphabet (letters, digits, -_.:@ ...), got '" +
+                   std::string(value) + "'";
+        }
+        options.node_id = value;
     } else if (name == "admin-secret") {
         options.admin_secret = value;
     } else if (name == "time-scale") {
@@ -492,6 +506,7 @@ std::string usage() {
            "               [--write-ca FILE] [--tls-ticket-key-file FILE] [--app ID:SECRET ...]\n"
            "               [--admin-listen HOST:PORT --admin-secret S]\n"
            "               [--time-scale F] [--threads N] [--log-level LEVEL]\n"
+           "               [--cluster redis://HOST:PORT[/DB] [--node-id ID]]\n"
            "\n"
            "  --config FILE.json       read options from a JSON object with the same keys (flags override it)\n"
            "  --listen HOST:PORT       WebSocket listener (default 127.0.0.1:8443; port 0 = ephemeral)\n"
@@ -509,7 +524,11 @@ std::string usage() {
            "  --threads N              io threads (default: one per core)\n"
            "  --limit NAME=VALUE       a hub limit (repeatable): messages-per-second, message-burst,\n"
            "                           logins-per-second, login-burst, channels-per-user, members-per-channel,\n"
-           "                           peer-queue, history\n"
+           "                           peer-queue, history, drain-logins-per-second,\n"
+           "                           session-lifetime-seconds (how long an away user's messages are kept)\n"
+           "  --cluster redis://HOST:PORT[/DB]  one node of a deployment sharing its state in this Redis\n"
+           "                           (docs/cluster.md); without it, a single node with everything in memory\n"
+           "  --node-id ID             this node's name in the deployment (default: random)\n"
            "  --log-level LEVEL        trace, debug, info (default), warn, error, critical, off\n"
            "\n"
            "Prints one JSON line to stdout when listening; logs go to stderr. SIGTERM/SIGINT drain and exit 0.\n"
@@ -538,6 +557,14 @@ HubConfig make_hub_config(const Options& options) {
     config.login_grace = scale(config.login_grace, f);
     config.limits.kick_cooldown = scale(config.limits.kick_cooldown, f);
     config.limits.dedup_window = scale(config.limits.dedup_window, f);
+    config.limits.session_lifetime = scale(config.limits.session_lifetime, f);
+    if (!options.cluster_url.empty()) {
+        // The cluster's own durations (docs/cluster.md): a node heartbeats every second and is dead after three
+        // missed, which both stay below the smallest presence timeout (10 s).
+        config.node_id = options.node_id;
+        config.node_heartbeat_interval = scale(std::chrono::seconds(1), f);
+        config.node_dead_after = scale(std::chrono::seconds(3), f);
+    }
     return config;
 }
 

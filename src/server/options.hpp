@@ -45,6 +45,8 @@ struct Options {
     std::string log_level{"info"};            ///< trace, debug, info, warn, error, critical, off
     bool help{false};                         ///< --help: print usage, exit 0
     Limits limits;                            ///< the hub's limits (--limit NAME=VALUE; durations via time scale)
+    std::string cluster_url;                  ///< redis://HOST:PORT[/DB]: one node of a cluster; empty = alone
+    std::string node_id;                      ///< this node's name in the cluster; empty = a random one
 };
 
 /// Options, or the one line that says what is wrong with the configuration.

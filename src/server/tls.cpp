@@ -405,4 +405,19 @@ GeneratedCertificate generate_self_signed() {
     return result;
 }
 
+std::string random_hex(std::size_t bytes) {
+    std::vector<unsigned char> raw(bytes);
+    if (bytes == 0 || RAND_bytes(raw.data(), static_cast<int>(raw.size())) != 1) {
+        return {};
+    }
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(2 * bytes);
+    for (const unsigned char c : raw) {
+        out += kHex[c >> 4U];
+        out += kHex[c & 15U];
+    }
+    return out;
+}
+
 }  // namespace relink::server

@@ -1,5 +1,6 @@
 // server/tls.hpp — relinkd's TLS material that is not a connection: the self-signed certificate generated at
-// start when no --cert/--key is given, and the session-ticket keys of --tls-ticket-key-file.
+// start when no --cert/--key is given, the session-ticket keys of --tls-ticket-key-file, and random secrets from
+// OpenSSL's generator (resume tokens, a node's epoch seed).
 //
 // The certificate is for `localhost`, 127.0.0.1 and ::1 (subjectAltName), signed by its own EC P-256 key, valid
 // from an hour ago for 90 days. Clients trust it by loading its PEM (relinkd --write-ca FILE) as their CA; host
@@ -90,5 +91,8 @@ struct LoadedTicketKeys {
 /// Makes `context` encrypt its session tickets with `keys` (a copy, owned by the context from now on and wiped
 /// when it is freed) instead of OpenSSL's per-process random keys. An error line, or an empty string.
 [[nodiscard]] std::string use_ticket_keys(ssl_ctx_st* context, const TicketKeys& keys);
+
+/// `bytes` bytes from OpenSSL's cryptographic generator, as lowercase hex; empty if the generator fails.
+[[nodiscard]] std::string random_hex(std::size_t bytes);
 
 }  // namespace relink::server
