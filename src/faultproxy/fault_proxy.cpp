@@ -2,8 +2,9 @@
 // connection a Session with two pumps (client → upstream, upstream → client).
 //
 // Everything runs on the I/O thread, so no state here needs a lock; the public setters post a task and wait for
-// it, and the only state read from other threads is atomic (the mode mirror and the counters). A Session lives
-// while the proxy's table holds it or one of its operations is pending (handlers hold shared_from_this()).
+// it, and the only state read from other threads is atomic (the mode mirror and the counters) or, for the
+// upstream's name, behind a mutex. A Session lives while the proxy's table holds it or one of its operations is
+// pending (handlers hold shared_from_this()).
 //
 // A pump: read (at most 16 KiB) → queue the chunk stamped with its due time (read time + delay) → write it once
 // it is due, the mode lets it through and the direction's token bucket has the bytes. The queue is bounded by
@@ -21,6 +22,7 @@
 #include <exception>
 #include <future>
 #include <map>
+#include <mutex>
 #include <system_error>
 #include <thread>
 #include <utility>
@@ -101,6 +103,23 @@ private:
     int value_;
 };
 #endif
+
+/// Resolves an upstream to the endpoints a connection tries in order; throws std::system_error when it does not
+/// resolve. It blocks (a resolver may ask DNS), so it runs on the caller's thread, never on the I/O thread.
+std::vector<tcp::endpoint> resolve_upstream(asio::io_context& io, const std::string& host, std::uint16_t port) {
+    error_code ec;
+    tcp::resolver resolver(io);
+    const auto results = resolver.resolve(host, std::to_string(port), tcp::resolver::numeric_service, ec);
+    if (ec || results.empty()) {
+        throw std::system_error(ec ? std::error_code(ec) : std::make_error_code(std::errc::address_not_available),
+                                "fault proxy: cannot resolve upstream " + host);
+    }
+    std::vector<tcp::endpoint> endpoints;
+    for (const auto& entry : results) {
+        endpoints.push_back(entry.endpoint());
+    }
+    return endpoints;
+}
 
 /// RST instead of FIN: SO_LINGER with a zero timeout, then close.
 void reset_socket(tcp::socket& socket) {
@@ -201,6 +220,7 @@ public:
     void apply_mode(Mode mode);
     void apply_delay(std::chrono::milliseconds one_way);
     void apply_throttle(std::size_t bytes_per_second);
+    void apply_upstream(std::vector<tcp::endpoint> endpoints, std::string host, std::uint16_t port);
     void reset_sessions();
     void remove(std::uint64_t id);
     [[nodiscard]] std::vector<std::shared_ptr<Session>> sessions() const;
@@ -208,12 +228,16 @@ public:
     // State shared with the sessions (I/O thread only, except the atomics).
     asio::io_context io_{1};  // first member: destroyed last, after everything that refers to it
     Options options_;
-    std::vector<tcp::endpoint> upstream_;
+    std::vector<tcp::endpoint> upstream_;  // where connections accepted from now on go (each Session keeps a copy)
     Mode mode_{Mode::pass};
     std::atomic<Mode> mode_mirror_{Mode::pass};
     std::chrono::milliseconds delay_{0};
     std::array<TokenBucket, 2> buckets_{};
     Counters counters_;
+    // upstream() reads the name from any thread, and a string cannot be atomic; written on the I/O thread together
+    // with upstream_, so a caller that sees the new name knows new connections go there.
+    mutable std::mutex upstream_name_mutex_;
+    std::pair<std::string, std::uint16_t> upstream_name_;
 
 private:
     void open_listener();
@@ -246,6 +270,7 @@ public:
           id_(id),
           client_(std::move(client)),
           upstream_(proxy.io_),
+          upstream_endpoints_(proxy.upstream_),
           connect_timer_(proxy.io_),
           pumps_{Pump(proxy.io_), Pump(proxy.io_)} {}
 
@@ -336,7 +361,7 @@ private:
         connect_timer_.expires_after(proxy_.options_.connect_timeout);
         connect_timer_.async_wait([self = shared_from_this()](const error_code& ec) { self->on_connect_timeout(ec); });
         asio::async_connect(
-            upstream_, proxy_.upstream_,
+            upstream_, upstream_endpoints_,
             [self = shared_from_this()](const error_code& ec, const tcp::endpoint&) { self->on_connect(ec); });
     }
 
@@ -545,6 +570,8 @@ private:
     std::uint64_t id_;
     tcp::socket client_;
     tcp::socket upstream_;
+    // The upstream as it was when the proxy accepted this connection: set_upstream() moves later ones only.
+    std::vector<tcp::endpoint> upstream_endpoints_;
     asio::steady_timer connect_timer_;
     std::array<Pump, 2> pumps_;
     bool started_{false};   // connected upstream (or failed), or born dead: the pumps may read
@@ -554,17 +581,10 @@ private:
 
 // ---------------------------------------------------------------------------------------------------------------
 FaultProxy::Impl::Impl(Options options) : options_(std::move(options)) {
+    upstream_ = resolve_upstream(io_, options_.upstream_host, options_.upstream_port);  // throws
+    upstream_name_ = {options_.upstream_host, options_.upstream_port};
     error_code ec;
     tcp::resolver resolver(io_);
-    const auto upstream = resolver.resolve(options_.upstream_host, std::to_string(options_.upstream_port),
-                                           tcp::resolver::numeric_service, ec);
-    if (ec || upstream.empty()) {
-        throw std::system_error(ec ? std::error_code(ec) : std::make_error_code(std::errc::address_not_available),
-                                "fault proxy: cannot resolve upstream " + options_.upstream_host);
-    }
-    for (const auto& entry : upstream) {
-        upstream_.push_back(entry.endpoint());
-    }
     const auto listen = resolver.resolve(options_.listen_host, std::to_string(options_.listen_port),
                                          tcp::resolver::passive | tcp::resolver::numeric_service, ec);
     if (ec || listen.empty()) {
@@ -765,6 +785,12 @@ void FaultProxy::Impl::apply_throttle(std::size_t bytes_per_second) {
     }
 }
 
+void FaultProxy::Impl::apply_upstream(std::vector<tcp::endpoint> endpoints, std::string host, std::uint16_t port) {
+    upstream_ = std::move(endpoints);
+    const std::lock_guard lock(upstream_name_mutex_);
+    upstream_name_ = {std::move(host), port};
+}
+
 void FaultProxy::Impl::shutdown() {
     stopping_ = true;
     close_listener();
@@ -806,6 +832,18 @@ void FaultProxy::set_throttle(std::size_t bytes_per_second) {
 
 void FaultProxy::reset_all() {
     impl_->run_sync([this] { impl_->reset_sessions(); });
+}
+
+void FaultProxy::set_upstream(std::string host, std::uint16_t port) {
+    // Resolved here, not on the I/O thread, which must never block; a failure throws before anything changes.
+    auto endpoints = resolve_upstream(impl_->io_, host, port);
+    impl_->run_sync(
+        [this, &endpoints, &host, port] { impl_->apply_upstream(std::move(endpoints), std::move(host), port); });
+}
+
+std::pair<std::string, std::uint16_t> FaultProxy::upstream() const {
+    const std::lock_guard lock(impl_->upstream_name_mutex_);
+    return impl_->upstream_name_;
 }
 
 Stats FaultProxy::stats() const noexcept {

@@ -1,9 +1,11 @@
 // faultproxy/fault_proxy.hpp — a fault-injecting TCP proxy for relink's tests, demos and benchmarks.
 //
-// A FaultProxy listens on a loopback port and forwards every connection to one upstream server. At run time it
+// A FaultProxy listens on a loopback port and forwards every connection to an upstream server. At run time it
 // can be switched to break the path the way real networks break: stall it, drop everything silently (no FIN, no
 // RST), reset every connection, refuse new ones, add latency, limit bandwidth. Point a client at port() instead of
-// the server and the client sees exactly what it would see behind a broken network path.
+// the server and the client sees exactly what it would see behind a broken network path. The upstream can be
+// switched too (set_upstream()), so that in front of a cluster the proxy plays the load balancer and the test picks
+// the node each new connection goes to.
 //
 // docs/fault-proxy.md says what each mode models and how the integration tests use it.
 //
@@ -17,6 +19,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace relink::faultproxy {
 
@@ -64,7 +67,7 @@ struct Stats {
 
 /// Where to listen, where to forward, and the proxy's bounds.
 struct Options {
-    std::string upstream_host{"127.0.0.1"};  ///< host name or address of the server; resolved once, at construction
+    std::string upstream_host{"127.0.0.1"};  ///< host name or address of the server; resolved at construction
     std::uint16_t upstream_port{0};
     std::string listen_host{"127.0.0.1"};  ///< address to listen on
     std::uint16_t listen_port{0};          ///< 0 = an ephemeral port, see FaultProxy::port()
@@ -82,9 +85,10 @@ struct Options {
 ///
 /// @par Thread safety
 /// Every member function may be called from any thread, concurrently. The setters (set_mode(), set_delay(),
-/// set_throttle(), reset_all()) block until the proxy's I/O thread has applied them (microseconds; the I/O thread
-/// never blocks and runs no user code), so when set_mode(Mode::refuse) returns a connect is refused, and when
-/// set_mode(Mode::blackhole) returns no further byte gets through. port(), mode() and stats() do not block.
+/// set_throttle(), reset_all(), set_upstream()) block until the proxy's I/O thread has applied them (microseconds;
+/// the I/O thread never blocks and runs no user code), so when set_mode(Mode::refuse) returns a connect is refused,
+/// and when set_mode(Mode::blackhole) returns no further byte gets through. port(), mode(), upstream() and stats()
+/// do not wait for the I/O thread.
 class FaultProxy {
 public:
     /// Resolves the upstream host, starts listening and starts the I/O thread. Throws std::system_error when the
@@ -112,8 +116,21 @@ public:
     /// Limits each direction to `bytes_per_second`, shared by all connections like a link's bandwidth (a token
     /// bucket holding 50 ms worth of bytes, at most 64 KiB). Applies at once. 0 = unlimited.
     void set_throttle(std::size_t bytes_per_second);
-    /// Resets every open connection now (RST to both sides, dead ones included); the mode is unchanged.
+    /// Resets every open connection now (RST to both sides, dead ones included, whatever their upstream); the mode
+    /// is unchanged.
     void reset_all();
+
+    /// Sends the connections the proxy accepts from now on to host:port, like a load balancer switching its
+    /// backend; connections accepted before (open, dead or still connecting upstream) stay with the upstream they
+    /// had, since a balancer cannot move a live TCP connection. The host is resolved here, on the calling thread
+    /// (use a numeric address where a slow resolver would hurt). Throws std::system_error, like the constructor,
+    /// when it does not resolve; the upstream is then unchanged.
+    ///
+    /// "Accepted" is the proxy's accept, which may come a moment after the client's connect returned: a client that
+    /// must reach the old upstream should wait until stats().connections_accepted counts it (or for a reply).
+    void set_upstream(std::string host, std::uint16_t port);
+    /// The upstream that new connections go to: the host as given (not resolved) and the port.
+    [[nodiscard]] std::pair<std::string, std::uint16_t> upstream() const;
 
     [[nodiscard]] Stats stats() const noexcept;
 

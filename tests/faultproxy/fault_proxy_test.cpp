@@ -278,10 +278,13 @@ private:
 
 // ---------------------------------------------------------------------------------------------------------------
 /// A loopback echo server: a thread per connection echoes everything and closes after the client's FIN. It
-/// counts what it saw, so tests can tell whether something reached the upstream side.
+/// counts what it saw, so tests can tell whether something reached the upstream side. With a greeting it first
+/// sends that on every connection, so that behind a proxy switching upstreams a client can tell which server it
+/// reached.
 class EchoServer {
 public:
-    EchoServer() : listener_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    explicit EchoServer(std::string greeting = {})
+        : listener_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)), greeting_(std::move(greeting)) {
         const int one = 1;
         ::setsockopt(listener_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
         sockaddr_in address = loopback(0);
@@ -345,6 +348,10 @@ private:
     }
 
     void serve(int fd) {
+        if (!greeting_.empty()) {
+            // Short enough for an empty socket buffer to take at once; a failure shows as a missing greeting.
+            (void)::send(fd, greeting_.data(), greeting_.size(), MSG_NOSIGNAL);
+        }
         char buffer[16 * 1024];
         for (;;) {
             const ssize_t n = ::recv(fd, buffer, sizeof(buffer), 0);
@@ -380,6 +387,7 @@ private:
     }
 
     Fd listener_;
+    std::string greeting_;
     std::uint16_t port_{0};
     std::atomic<bool> stopping_{false};
     std::atomic<int> accepted_{0};
@@ -759,6 +767,7 @@ TEST_F(FaultProxyTest, DestructorWithOpenConnectionsReturnsPromptly) {
 }
 
 TEST_F(FaultProxyTest, SetModeFromOtherThreadsWhileTrafficFlows) {
+    EchoServer other;  // a second upstream for set_upstream() to switch to; it echoes the same
     std::atomic<bool> done{false};
     std::atomic<int> echoes{0};
     std::vector<std::thread> traffic;
@@ -797,8 +806,10 @@ TEST_F(FaultProxyTest, SetModeFromOtherThreadsWhileTrafficFlows) {
                         proxy_->set_delay(milliseconds(round));
                         proxy_->set_throttle(round == 1 ? 1000 * 1000 : 0);
                         proxy_->reset_all();
+                        proxy_->set_upstream("127.0.0.1", round % 2 == 0 ? other.port() : server_.port());
                     }
                     (void)proxy_->stats();
+                    (void)proxy_->upstream();
                     std::this_thread::sleep_for(15ms);  // let traffic run in this mode
                 }
             }
@@ -818,6 +829,110 @@ TEST_F(FaultProxyTest, SetModeFromOtherThreadsWhileTrafficFlows) {
     EXPECT_GT(echoes.load(), 0);
     TestClient client = TestClient::connect_or_fail(port());
     EXPECT_EQ(client.echo("end"), "end");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// set_upstream(): the proxy as a load balancer in front of two nodes, each greeting with its name.
+class FaultProxyUpstreamTest : public ::testing::Test {
+protected:
+    EchoServer node_a_{"node-a;"};
+    EchoServer node_b_{"node-b;"};
+    FaultProxy proxy_{"127.0.0.1", node_a_.port()};
+
+    /// Connects through the proxy and returns the client with the greeting of the node it reached. Reading the
+    /// greeting also proves the proxy accepted the connection and connected it upstream.
+    std::pair<TestClient, std::string> connect_via_proxy() {
+        TestClient client = TestClient::connect_or_fail(proxy_.port());
+        const ReadResult greeting = client.read_exact(7);
+        return {std::move(client), greeting.kind == ReadResult::Kind::data ? greeting.bytes : describe(greeting)};
+    }
+};
+
+TEST_F(FaultProxyUpstreamTest, NewConnectionsGoToTheNewUpstreamAndOpenOnesStay) {
+    EXPECT_EQ(proxy_.upstream(), std::make_pair(std::string("127.0.0.1"), node_a_.port()));
+    auto [first, first_node] = connect_via_proxy();
+    ASSERT_EQ(first_node, "node-a;");
+
+    proxy_.set_upstream("127.0.0.1", node_b_.port());
+    EXPECT_EQ(proxy_.upstream(), std::make_pair(std::string("127.0.0.1"), node_b_.port()));
+    auto [second, second_node] = connect_via_proxy();
+    EXPECT_EQ(second_node, "node-b;");
+    EXPECT_EQ(second.echo("to b"), "to b");
+    EXPECT_EQ(first.echo("still a"), "still a");  // the open connection was not moved
+    EXPECT_EQ(node_a_.bytes_received(), 7u);
+    EXPECT_EQ(node_b_.bytes_received(), 4u);
+
+    proxy_.set_upstream("127.0.0.1", node_a_.port());  // and back
+    auto [third, third_node] = connect_via_proxy();
+    EXPECT_EQ(third_node, "node-a;");
+    EXPECT_EQ(third.echo("a again"), "a again");
+    EXPECT_EQ(second.echo("still b"), "still b");
+    EXPECT_EQ(node_a_.accepted(), 2);
+    EXPECT_EQ(node_b_.accepted(), 1);
+    EXPECT_EQ(node_b_.bytes_received(), 11u);
+    EXPECT_EQ(proxy_.stats().connections_open, 3u);
+}
+
+TEST_F(FaultProxyUpstreamTest, AHostThatDoesNotResolveThrowsAndChangesNothing) {
+    auto [open, open_node] = connect_via_proxy();
+    ASSERT_EQ(open_node, "node-a;");
+    // A name with spaces: glibc rejects it without asking DNS, so this cannot hang on a slow resolver.
+    EXPECT_THROW(proxy_.set_upstream("no such host.invalid", node_b_.port()), std::system_error);
+    EXPECT_EQ(proxy_.upstream(), std::make_pair(std::string("127.0.0.1"), node_a_.port()));
+    auto [fresh, fresh_node] = connect_via_proxy();
+    EXPECT_EQ(fresh_node, "node-a;");
+    EXPECT_EQ(open.echo("ok"), "ok");
+    EXPECT_EQ(node_b_.accepted(), 0);
+}
+
+TEST_F(FaultProxyUpstreamTest, ModesAndResetAllApplyToConnectionsToEitherUpstream) {
+    auto [to_a, a_node] = connect_via_proxy();
+    proxy_.set_upstream("127.0.0.1", node_b_.port());
+    auto [to_b, b_node] = connect_via_proxy();
+    ASSERT_EQ(a_node, "node-a;");
+    ASSERT_EQ(b_node, "node-b;");
+
+    // blackhole: both go silent and neither node hears anything; they stay dead after `pass`.
+    proxy_.set_mode(Mode::blackhole);
+    ASSERT_TRUE(to_a.send_all("lost a"));
+    ASSERT_TRUE(to_b.send_all("lost b"));
+    EXPECT_TRUE(eventually([&] { return proxy_.stats().bytes_dropped == 12; }));
+    const ReadResult silent_a = to_a.read_exact(1, kQuietWindow);
+    EXPECT_EQ(silent_a.kind, ReadResult::Kind::timeout) << describe(silent_a);
+    const ReadResult silent_b = to_b.read_exact(1, 1ms);  // the quiet window above covered both
+    EXPECT_EQ(silent_b.kind, ReadResult::Kind::timeout) << describe(silent_b);
+    EXPECT_EQ(node_a_.bytes_received(), 0u);
+    EXPECT_EQ(node_b_.bytes_received(), 0u);
+    proxy_.set_mode(Mode::pass);
+
+    // reset: open connections to both nodes are reset, on both sides.
+    auto [again_b, again_b_node] = connect_via_proxy();
+    EXPECT_EQ(again_b_node, "node-b;");
+    proxy_.set_upstream("127.0.0.1", node_a_.port());
+    auto [again_a, again_a_node] = connect_via_proxy();
+    EXPECT_EQ(again_a_node, "node-a;");
+    proxy_.set_mode(Mode::reset);
+    EXPECT_EQ(again_a.wait_closed(), ReadResult::Kind::reset);
+    EXPECT_EQ(again_b.wait_closed(), ReadResult::Kind::reset);
+    EXPECT_EQ(to_a.wait_closed(), ReadResult::Kind::reset);  // dead ones too
+    EXPECT_EQ(to_b.wait_closed(), ReadResult::Kind::reset);
+    EXPECT_TRUE(eventually([&] { return node_a_.saw_reset() == 2 && node_b_.saw_reset() == 2; }));
+    EXPECT_TRUE(reset_at_once(proxy_.port()));
+    proxy_.set_mode(Mode::pass);
+
+    // reset_all(): the same, without a mode.
+    auto [last_a, last_a_node] = connect_via_proxy();
+    EXPECT_EQ(last_a_node, "node-a;");
+    proxy_.set_upstream("127.0.0.1", node_b_.port());
+    auto [last_b, last_b_node] = connect_via_proxy();
+    EXPECT_EQ(last_b_node, "node-b;");
+    proxy_.reset_all();
+    EXPECT_EQ(last_a.wait_closed(), ReadResult::Kind::reset);
+    EXPECT_EQ(last_b.wait_closed(), ReadResult::Kind::reset);
+    EXPECT_TRUE(eventually([&] { return proxy_.stats().connections_open == 0; }));
+    auto [after, after_node] = connect_via_proxy();  // the upstream survived it all
+    EXPECT_EQ(after_node, "node-b;");
+    EXPECT_EQ(after.echo("end"), "end");
 }
 
 }  // namespace
