@@ -4,6 +4,11 @@
 // thread; every wait is bounded and waits for an event (a handler, a state change), never for a fixed time.
 #include "cluster/redis_client.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -488,6 +493,43 @@ TEST_F(RedisTest, UnresolvableHostIsRetriedWithoutCrashing) {
     client->stop();
 }
 
+TEST_F(RedisTest, ConnectThatNeverCompletesTimesOut) {
+    // A listener that never accepts, its accept queue full: the kernel drops further SYNs, so a connect hangs.
+    const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(listener, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(::listen(listener, 0), 0);
+    ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    std::vector<int> fillers;
+    for (int i = 0; i < 3; ++i) {  // fills the queue (backlog 0 holds one) and then some
+        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        (void)::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+        fillers.push_back(fd);
+    }
+    auto c = config(ntohs(addr.sin_port));
+    c.connect_timeout = 300ms;
+    auto client = make_client(c);
+    client->start();
+    const auto started = Clock::now();
+    const bool timed_out = run_until([&] { return client->stats().timeouts >= 1; }, 5000ms);
+    const auto waited = Clock::now() - started;
+    client->stop();
+    for (const int fd : fillers) {
+        ::close(fd);
+    }
+    ::close(listener);
+    ASSERT_TRUE(timed_out) << log_;
+    EXPECT_GE(waited, 250ms);
+    EXPECT_LT(waited, 3000ms);
+    const std::string expected = "connect to 127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + " timed out";
+    EXPECT_NE(log_.find(expected), std::string::npos) << log_;
+    EXPECT_FALSE(client->connected());
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Scripts
 
@@ -606,6 +648,39 @@ TEST_F(RedisTest, SubscriberGetsMessagesAndResubscribesAfterARestart) {
     ASSERT_TRUE(run_until([&] { return messages.size() == 5; }));
     EXPECT_EQ(messages[4].second, "heard");
     EXPECT_EQ(subscriber.channels(), (std::vector<std::string>{"binary", "late"}));
+}
+
+TEST_F(RedisTest, NoMessageIsDeliveredAfterTheSubscriberStops) {
+    auto publisher = make_client(config());
+    RedisSubscriber subscriber(io_.get_executor(), config());
+    int messages = 0;
+    bool stopped = false;
+    int after_stop = 0;
+    subscriber.on_message([&](const std::string&, const std::string&) {
+        ++messages;
+        after_stop += stopped ? 1 : 0;
+    });
+    subscriber.subscribe("burst");
+    subscriber.start();
+    ASSERT_TRUE(start_and_wait(*publisher));
+    ASSERT_TRUE(run_until([&] { return subscriber.connected(); }));
+    constexpr int kCount = 200;
+    int published = 0;
+    for (int i = 0; i < kCount; ++i) {
+        publisher->command(cmd({"PUBLISH", "burst", std::to_string(i)}),
+                           [&](std::error_code ec, const RedisReply&) { published += ec ? 0 : 1; });
+    }
+    // Stop with messages delivered by the server but not (all) handed to the owner yet.
+    ASSERT_TRUE(run_until([&] { return published == kCount || messages > 0; }));
+    subscriber.stop();
+    stopped = true;
+    asio::steady_timer settle(io_, 300ms);
+    bool settled = false;
+    settle.async_wait([&](boost::system::error_code) { settled = true; });
+    ASSERT_TRUE(run_until([&] { return settled && published == kCount; }, 3000ms));
+    EXPECT_EQ(after_stop, 0);
+    EXPECT_LT(messages, kCount);
+    EXPECT_FALSE(subscriber.connected());
 }
 
 TEST_F(RedisTest, SubscriberHeartbeatDetectsABlackholedLink) {
