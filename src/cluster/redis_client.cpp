@@ -1216,8 +1216,10 @@ protected:
         std::vector<std::string> argv{"SUBSCRIBE", std::string(kHeartbeatChannel)};
         argv.insert(argv.end(), channels_.begin(), channels_.end());
         const auto id = conn_id();
-        send_subscription(argv, [this, id](std::error_code ec, const RedisReply& /*last*/) {
+        const auto sent = Clock::now();
+        send_subscription(argv, [this, id, sent](std::error_code ec, const RedisReply& /*last*/) {
             if (current(id) && !ec) {
+                probe_answered(id, sent, ec);
                 session_up();
             }
         });
@@ -1318,6 +1320,9 @@ bool RedisSubscriber::connected() const noexcept {
 }
 RedisStats RedisSubscriber::stats() const noexcept {
     return impl_->stats();
+}
+std::optional<std::chrono::microseconds> RedisSubscriber::last_heartbeat_rtt() const noexcept {
+    return impl_->last_rtt();
 }
 
 }  // namespace relink::cluster

@@ -202,7 +202,7 @@ private:
 /// is the subscriber's, and it is subscribed again on every reconnect. Messages published while the subscriber was
 /// down are lost: on_resubscribed() tells the owner, after each reconnect, once every channel is subscribed again.
 /// Liveness: every ping_interval it re-subscribes a private heartbeat channel and expects the confirmation within
-/// request_timeout (see the comment at the top of this file for why not PING).
+/// request_timeout (see the comment at the top of this file for why not PING). Channels only: no patterns.
 class RedisSubscriber {
 public:
     RedisSubscriber(boost::asio::any_io_executor executor, RedisConfig config);
@@ -226,6 +226,8 @@ public:
 
     [[nodiscard]] bool connected() const noexcept;
     [[nodiscard]] RedisStats stats() const noexcept;
+    /// The round trip of the last heartbeat (or initial SUBSCRIBE) confirmed, nullopt before the first.
+    [[nodiscard]] std::optional<std::chrono::microseconds> last_heartbeat_rtt() const noexcept;
 
     class Impl;
 

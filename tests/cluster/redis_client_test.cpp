@@ -696,6 +696,7 @@ TEST_F(RedisTest, SubscriberHeartbeatDetectsABlackholedLink) {
     subscriber.subscribe("news");
     subscriber.start();
     ASSERT_TRUE(run_until([&] { return subscriber.connected(); }));
+    ASSERT_TRUE(subscriber.last_heartbeat_rtt().has_value());
     proxy.set_mode(faultproxy::Mode::blackhole);
     ASSERT_TRUE(run_until([&] { return !subscriber.connected(); }, 3000ms));
     EXPECT_GE(subscriber.stats().timeouts, 1U);
