@@ -8,7 +8,7 @@
 //
 // Both classes drive hiredis 0.14's async API (Debian 12's libhiredis) from an Asio executor through an adapter
 // over hiredis's event hooks; hiredis itself stays in redis_client.cpp (pimpl), so this header costs Asio's
-// executor and timer headers only.
+// any_io_executor header only.
 //
 // Why two classes: a Redis connection that has sent SUBSCRIBE accepts nothing but (P)SUBSCRIBE, (P)UNSUBSCRIBE,
 // PING and QUIT, so pub/sub needs a connection of its own anyway. Its life differs as well: it is "up" once every
