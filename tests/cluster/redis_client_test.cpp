@@ -630,11 +630,13 @@ TEST_F(RedisTest, SubscriberGetsMessagesAndResubscribesAfterARestart) {
     // Restart: the subscriber comes back with every channel, says so, and messages flow again.
     ASSERT_TRUE(server_->kill9());
     ASSERT_TRUE(run_until([&] { return !subscriber.connected() && !publisher->connected(); }, 3000ms));
+    subscriber.subscribe("while-down");  // kept, and subscribed with the others on the reconnect
     ASSERT_TRUE(server_->restart());
     ASSERT_TRUE(run_until([&] { return resubscribed == 1 && publisher->connected(); }, 5000ms));
     EXPECT_TRUE(subscriber.connected());
     EXPECT_EQ(subscribers_of("news"), 1);
     EXPECT_EQ(subscribers_of("late"), 1);
+    EXPECT_EQ(subscribers_of("while-down"), 1);
     EXPECT_EQ(call(*publisher, cmd({"PUBLISH", "news", "again"})).reply.as_int(), 1);
     ASSERT_TRUE(run_until([&] { return messages.size() == 4; }));
     EXPECT_EQ(messages[3], (std::pair<std::string, std::string>{"news", "again"}));
@@ -649,7 +651,7 @@ TEST_F(RedisTest, SubscriberGetsMessagesAndResubscribesAfterARestart) {
     EXPECT_EQ(call(*publisher, cmd({"PUBLISH", "late", "heard"})).reply.as_int(), 1);
     ASSERT_TRUE(run_until([&] { return messages.size() == 5; }));
     EXPECT_EQ(messages[4].second, "heard");
-    EXPECT_EQ(subscriber.channels(), (std::vector<std::string>{"binary", "late"}));
+    EXPECT_EQ(subscriber.channels(), (std::vector<std::string>{"binary", "late", "while-down"}));
 }
 
 TEST_F(RedisTest, NoMessageIsDeliveredAfterTheSubscriberStops) {
