@@ -778,14 +778,14 @@ private:
         });
     }
 
-    Duration next_backoff() {
-        const double initial = static_cast<double>(std::max<Duration::rep>(config_.backoff_initial.count(), 1));
-        const double cap = static_cast<double>(std::max<Duration::rep>(config_.backoff_max.count(), 1));
+    Millis next_backoff() {
+        const double initial = static_cast<double>(std::max<Millis::rep>(config_.backoff_initial.count(), 1));
+        const double cap = static_cast<double>(std::max<Millis::rep>(config_.backoff_max.count(), 1));
         const double base = std::min(cap, initial * std::pow(2.0, std::min(attempt_, 30)));
         ++attempt_;
         std::uniform_real_distribution<double> jitter(0.8, 1.2);
         const double ms = std::clamp(base * jitter(rng_), 1.0, cap);
-        return Duration(static_cast<Duration::rep>(ms));
+        return Millis(static_cast<Millis::rep>(ms));
     }
 
     void arm_deadline() {

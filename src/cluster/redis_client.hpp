@@ -49,7 +49,8 @@
 
 namespace relink::cluster {
 
-using Duration = std::chrono::milliseconds;
+/// The client's durations (not relink::Duration, whose unit is finer: a name of its own keeps the two apart).
+using Millis = std::chrono::milliseconds;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Errors
@@ -104,12 +105,12 @@ struct RedisConfig {
     /// An IP address, or a name: resolved asynchronously on each round of attempts, its addresses tried in turn.
     std::string host{"127.0.0.1"};
     std::uint16_t port{6379};
-    int db{0};                                 ///< SELECTed on every connect when not 0
-    Duration connect_timeout{Duration(2000)};  ///< TCP connect
-    Duration request_timeout{Duration(1000)};  ///< per request, from the moment it is sent
-    Duration ping_interval{Duration(1000)};    ///< liveness probe while up; 0 = none
-    Duration backoff_initial{Duration(100)};   ///< first retry after a failure (± 20 % jitter)
-    Duration backoff_max{Duration(5000)};      ///< doubling stops here (± 20 % jitter, never above)
+    int db{0};                             ///< SELECTed on every connect when not 0
+    Millis connect_timeout{Millis(2000)};  ///< TCP connect
+    Millis request_timeout{Millis(1000)};  ///< per request, from the moment it is sent
+    Millis ping_interval{Millis(1000)};    ///< liveness probe while up; 0 = none
+    Millis backoff_initial{Millis(100)};   ///< first retry after a failure (± 20 % jitter)
+    Millis backoff_max{Millis(5000)};      ///< doubling stops here (± 20 % jitter, never above)
 };
 
 /// A RedisConfig, or the one line that says what is wrong with the URL.
