@@ -854,6 +854,7 @@ protected:
     RedisStats stats_;
     RedisConfig config_;
     std::unique_ptr<Conn> conn_;
+    bool started_{false};
     bool stopped_{false};
     bool up_{false};
 
@@ -875,7 +876,6 @@ private:
     std::optional<std::chrono::microseconds> rtt_;
     std::uint64_t next_conn_id_{0};
     int attempt_{0};
-    bool started_{false};
     bool deadline_armed_{false};
     bool probe_outstanding_{false};
 };
@@ -935,16 +935,12 @@ class RedisClient::Impl final : public Link {
 public:
     Impl(asio::any_io_executor executor, RedisConfig config) : Link(std::move(executor), std::move(config), "client") {}
 
-    bool started() const noexcept { return started_flag_; }
-    void mark_started() { started_flag_ = true; }
-    bool stopped() const noexcept { return stopped_; }
-
     void command(const std::vector<std::string>& argv, RedisHandler handler) {
         if (stopped_) {
             complete(Pending{std::move(handler), {}, false}, aborted_error(), {});
             return;
         }
-        if (!started_flag_) {
+        if (!started_) {
             complete(Pending{std::move(handler), {}, false}, make_error_code(RedisErrc::not_started), {});
             return;
         }
@@ -1092,7 +1088,6 @@ private:
     }
 
     std::map<std::string, Script> scripts_;
-    bool started_flag_{false};
 };
 
 RedisClient::RedisClient(asio::any_io_executor executor, RedisConfig config)
@@ -1106,9 +1101,6 @@ RedisClient::~RedisClient() {
 }
 
 void RedisClient::start() {
-    if (!impl_->stopped()) {
-        impl_->mark_started();
-    }
     impl_->start();
 }
 void RedisClient::stop() {
@@ -1216,8 +1208,10 @@ protected:
         std::vector<std::string> argv{"SUBSCRIBE", std::string(kHeartbeatChannel)};
         argv.insert(argv.end(), channels_.begin(), channels_.end());
         const auto id = conn_id();
-        send_subscription(argv, [this, id](std::error_code ec, const RedisReply& /*last*/) {
+        const auto sent = Clock::now();
+        send_subscription(argv, [this, id, sent](std::error_code ec, const RedisReply& /*last*/) {
             if (current(id) && !ec) {
+                probe_answered(id, sent, ec);
                 session_up();
             }
         });
@@ -1318,6 +1312,9 @@ bool RedisSubscriber::connected() const noexcept {
 }
 RedisStats RedisSubscriber::stats() const noexcept {
     return impl_->stats();
+}
+std::optional<std::chrono::microseconds> RedisSubscriber::last_heartbeat_rtt() const noexcept {
+    return impl_->last_rtt();
 }
 
 }  // namespace relink::cluster

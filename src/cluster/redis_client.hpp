@@ -8,7 +8,7 @@
 //
 // Both classes drive hiredis 0.14's async API (Debian 12's libhiredis) from an Asio executor through an adapter
 // over hiredis's event hooks; hiredis itself stays in redis_client.cpp (pimpl), so this header costs Asio's
-// executor and timer headers only.
+// any_io_executor header only.
 //
 // Why two classes: a Redis connection that has sent SUBSCRIBE accepts nothing but (P)SUBSCRIBE, (P)UNSUBSCRIBE,
 // PING and QUIT, so pub/sub needs a connection of its own anyway. Its life differs as well: it is "up" once every
@@ -203,7 +203,7 @@ private:
 /// is the subscriber's, and it is subscribed again on every reconnect. Messages published while the subscriber was
 /// down are lost: on_resubscribed() tells the owner, after each reconnect, once every channel is subscribed again.
 /// Liveness: every ping_interval it re-subscribes a private heartbeat channel and expects the confirmation within
-/// request_timeout (see the comment at the top of this file for why not PING).
+/// request_timeout (see the comment at the top of this file for why not PING). Channels only: no patterns.
 class RedisSubscriber {
 public:
     RedisSubscriber(boost::asio::any_io_executor executor, RedisConfig config);
@@ -227,6 +227,8 @@ public:
 
     [[nodiscard]] bool connected() const noexcept;
     [[nodiscard]] RedisStats stats() const noexcept;
+    /// The round trip of the last heartbeat (or initial SUBSCRIBE) confirmed, nullopt before the first.
+    [[nodiscard]] std::optional<std::chrono::microseconds> last_heartbeat_rtt() const noexcept;
 
     class Impl;
 

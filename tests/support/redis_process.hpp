@@ -1,8 +1,8 @@
 // tests/support/redis_process.hpp — a redis-server child process for integration tests: /usr/bin/redis-server on a
 // free loopback port, in a temporary directory of its own (no persistence), started by PID and stopped by PID
-// (SIGTERM, then SIGKILL), every wait bounded. kill9() crashes it; restart() starts a new one on the same port.
-// Never the system service: the port is picked by binding port 0, and a clash (another process took the port
-// before redis-server bound it) is retried on another port.
+// (SIGTERM, then SIGKILL), every wait bounded, and killed by the kernel if the test process dies first. kill9() crashes
+// it; restart() starts a new one on the same port. Never the system service: the port is picked by binding port 0, and
+// a clash (another process took the port before redis-server bound it) is retried on another port.
 #pragma once
 
 #include <arpa/inet.h>
@@ -10,7 +10,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -182,21 +182,34 @@ private:
                                       "no",
                                       "--enable-debug-command",
                                       "local"};
-        posix_spawn_file_actions_t actions;
-        posix_spawn_file_actions_init(&actions);
         const std::string log = (dir_ / "redis.log").string();
-        posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-        posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-        posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
         std::vector<char*> argv;
         for (auto& a : args) {
             argv.push_back(a.data());
         }
         argv.push_back(nullptr);
-        const int rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
-        posix_spawn_file_actions_destroy(&actions);
-        if (rc != 0) {
+        // fork + exec rather than posix_spawn, for PR_SET_PDEATHSIG: if the test process dies without running
+        // its destructors (a crash, a sanitizer abort, a ctest timeout), its redis-server dies with it instead of
+        // holding a port for ever. The signal follows the forking thread: tests fork from their main thread. Only
+        // async-signal-safe calls between fork and exec (the arguments are built above).
+        const pid_t parent = ::getpid();
+        pid_ = ::fork();
+        if (pid_ < 0) {
             return false;
+        }
+        if (pid_ == 0) {
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (::getppid() != parent) {
+                ::_exit(127);  // the parent is already gone
+            }
+            const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+            const int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+            if (out < 0 || in < 0 || ::dup2(out, STDOUT_FILENO) < 0 || ::dup2(out, STDERR_FILENO) < 0 ||
+                ::dup2(in, STDIN_FILENO) < 0) {
+                ::_exit(127);
+            }
+            ::execve(argv[0], argv.data(), environ);
+            ::_exit(127);
         }
         running_ = true;
         pid_fd_ = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
