@@ -66,9 +66,10 @@ struct MemoryStore::State {
     };
 
     StoreConfig config;
-    std::map<std::string, Session> sessions;                          ///< by session key
-    std::map<std::string, std::set<std::string>> members;             ///< channel key → user ids
-    std::map<std::string, ChannelData> channels;                      ///< channel key → history
+    std::map<std::string, Session> sessions;               ///< by session key
+    std::map<std::string, std::set<std::string>> members;  ///< channel key → user ids
+    std::map<std::string, ChannelData> channels;           ///< channel key → history
+    std::map<std::string, std::uint64_t> event_seqs;       ///< channel key → its last event's seq (kept for good)
     std::map<std::string, std::deque<proto::Message>> offline;        ///< session key → stored peer messages
     std::map<std::string, std::pair<std::string, TimePoint>> kicked;  ///< session key → (instance id, until)
     std::map<std::string, TimePoint> banned;                          ///< session key → until
@@ -85,13 +86,20 @@ struct MemoryStore::State {
 
     void to_channel(const std::string& app, const std::string& channel, const std::string& except,
                     proto::ServerMessage message) {
-        auto subs = subscribers.find(channel_key(app, channel));
+        const std::string key = channel_key(app, channel);
+        const std::uint64_t seq = ++event_seqs[key];
+        auto subs = subscribers.find(key);
         if (subs == subscribers.end()) {
             return;
         }
         for (const auto& node : subs->second) {
-            outbox[node].emplace_back(ChannelEvent{app, channel, except, message});
+            outbox[node].emplace_back(ChannelEvent{app, channel, except, message, seq});
         }
+    }
+
+    [[nodiscard]] std::uint64_t event_seq(const std::string& app, const std::string& channel) const {
+        auto it = event_seqs.find(channel_key(app, channel));
+        return it == event_seqs.end() ? 0 : it->second;
     }
 
     /// Tells the node holding the session's transport that the session is over there.
@@ -128,6 +136,7 @@ struct MemoryStore::State {
             if (m->second.empty()) {
                 members.erase(m);
                 auto data = channels.find(key);
+                // The channel's event sequence stays: a join on its way elsewhere may still compare against it.
                 if (data != channels.end() && data->second.history.empty()) {
                     channels.erase(data);
                 }
@@ -383,8 +392,10 @@ struct MemoryStore::State {
                 snap.channel = channel.channel;
                 snap.error = e->second;
                 out.channels.push_back(std::move(snap));
+                out.event_seqs.push_back(0);
                 continue;
             }
+            out.event_seqs.push_back(event_seq(s.app, channel.channel));
             auto data = channel.last_seen ? channels.find(channel_key(s.app, channel.channel)) : channels.end();
             if (data != channels.end()) {
                 const bool same_epoch = channel.last_seen->epoch == epoch();
@@ -514,7 +525,7 @@ struct MemoryStore::State {
                         return {e, {}};
                     }
                     join_channel(*s, op.channel, {});
-                    return {{}, JoinResult{snapshot(s->app, op.channel, s->user)}};
+                    return {{}, JoinResult{snapshot(s->app, op.channel, s->user), event_seq(s->app, op.channel)}};
                 },
                 [&](const Leave& op) -> Result {
                     if (s->channels.count(op.channel) == 0) {

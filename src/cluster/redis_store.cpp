@@ -238,6 +238,7 @@ Result decode_result(const Operation& op, const json& r) {
                 out.resume_token = r.value("token", std::string{});
                 for (const auto& s : list(r, "channels")) {
                     out.channels.push_back(snapshot_of(s));
+                    out.event_seqs.push_back(s.value("ev", std::uint64_t{0}));
                 }
                 for (const auto& m : list(r, "backfill")) {
                     out.backfill.push_back(message_of(m, true));
@@ -247,7 +248,8 @@ Result decode_result(const Operation& op, const json& r) {
                 return {{}, std::move(out)};
             },
             [&](const Join&) -> Result {
-                return {{}, JoinResult{snapshot_of(r.value("snapshot", json::object()))}};
+                const json snapshot = r.value("snapshot", json::object());
+                return {{}, JoinResult{snapshot_of(snapshot), snapshot.value("ev", std::uint64_t{0})}};
             },
             [&](const Send&) -> Result {
                 return {{}, SendResult{r.value("duplicate", false), r.value("away", false), r.value("offline", false)}};
@@ -431,7 +433,7 @@ void RedisStore::on_message(const std::string& channel, const std::string& paylo
             const std::string c = m.value("c", std::string{});
             const std::string u = m.value("u", std::string{});
             ChannelEvent out{e.value("a", std::string{}), e.value("c", std::string{}), e.value("x", std::string{}),
-                             proto::Pong{}};
+                             proto::Pong{}, e.value("n", std::uint64_t{0})};
             if (kind == "joined") {
                 out.message = proto::MemberJoined{c, u};
             } else if (kind == "left") {

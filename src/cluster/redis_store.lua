@@ -10,6 +10,7 @@
 --   rl:s:<app>\n<user>  session JSON      rl:p:<...> peer log LIST      rl:d:<...> seen message ids ZSET
 --   rl:o:<...>          offline LIST      rl:k:<...> kick cool-down     rl:b:<...> ban
 --   rl:m:<app>\n<chan>  member SET        rl:h:<...> history LIST       rl:q:<...> last seq
+--   rl:e:<app>\n<chan>  last event number
 --   rl:deadlines ZSET session key -> ms   rl:nodes ZSET node -> last heartbeat ms    rl:live:<node> SET
 --   rl:epoch            the epoch of every position (made at first use; a Redis that lost its data makes a new one)
 -- Payloads are base64url text made by the caller: the script never looks inside them. Channel names are checked by
@@ -62,8 +63,12 @@ local function timing(profile) return CFG.timings[profile] end
 
 -- ------------------------------------------------------------------ events
 
+-- Every event of a channel has the next number of that channel (kept for good, like MemoryStore's), so a node sees a
+-- missed event as a gap and a snapshot tells which events came after it.
 local function to_channel(app, channel, except, message)
-    redis.call('PUBLISH', 'rl:ev:' .. ckey(app, channel), cjson.encode({a = app, c = channel, x = except, m = message}))
+    local n = redis.call('INCR', 'rl:e:' .. ckey(app, channel))
+    redis.call('PUBLISH', 'rl:ev:' .. ckey(app, channel),
+               cjson.encode({a = app, c = channel, x = except, m = message, n = n}))
 end
 local function to_node(node, event)
     redis.call('PUBLISH', 'rl:n:' .. node, cjson.encode(event))
@@ -134,7 +139,8 @@ end
 
 local function snapshot(app, channel, self, e)
     local ck = ckey(app, channel)
-    local out = {channel = channel, members = {}, epoch = e, seq = tonumber(redis.call('GET', 'rl:q:' .. ck) or '0')}
+    local out = {channel = channel, members = {}, epoch = e, seq = tonumber(redis.call('GET', 'rl:q:' .. ck) or '0'),
+                 ev = tonumber(redis.call('GET', 'rl:e:' .. ck) or '0')}
     local members = redis.call('SMEMBERS', 'rl:m:' .. ck)
     table.sort(members)
     for _, member in ipairs(members) do
@@ -308,7 +314,7 @@ function C.login(a)
     for _, ch in ipairs(m.channels) do
         local snap
         if refused[ch.channel] ~= nil then
-            snap = {channel = ch.channel, error = refused[ch.channel], members = {}, epoch = '0', seq = 0}
+            snap = {channel = ch.channel, error = refused[ch.channel], members = {}, epoch = '0', seq = 0, ev = 0}
         else
             snap = snapshot(s.app, ch.channel, s.user, e)
             if ch.last_seen ~= nil then

@@ -138,12 +138,14 @@ struct LoginResult {
     bool displaced{false};  ///< another instance held the session and was told REMOTE_LOGIN
     std::string resume_token;
     std::vector<proto::ChannelSnapshot> channels;  ///< one per requested channel (with `error` when refused)
+    std::vector<std::uint64_t> event_seqs;         ///< per channel: its event sequence at the snapshot (ChannelEvent)
     std::vector<proto::Message> backfill;          ///< in order; `backfilled` is set
     std::uint64_t dropped{0};
     proto::StreamPosition peer_position;  ///< before the backfill (docs/protocol.md, "Positions")
 };
 struct JoinResult {
     proto::ChannelSnapshot snapshot;
+    std::uint64_t event_seq{0};  ///< the channel's event sequence at the snapshot (ChannelEvent::seq)
 };
 struct SendResult {
     bool duplicate{false};             ///< seen within the window: acknowledged again, delivered nothing again
@@ -162,12 +164,15 @@ struct Result {
 
 // ------------------------------------------------------------------------------------------- events
 
-/// For every local member of a channel but `except`: a member event, a stream change or a message.
+/// For every local member of a channel but `except`: a member event, a stream change or a message. Every event of
+/// a channel has the next `seq` of that channel, so a node sees a missed event as a gap, and a snapshot's
+/// `event_seq` tells which events came after it.
 struct ChannelEvent {
     std::string app;
     std::string channel;
     std::string except;  ///< the user who caused it
     proto::ServerMessage message;
+    std::uint64_t seq{0};
 };
 /// A peer message for the session (app, user) under `gen`, owned by the receiving node.
 struct PeerEvent {

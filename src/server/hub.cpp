@@ -116,7 +116,10 @@ struct Hub::State {
     std::map<ConnId, Conn> conns;
     std::map<std::string, LocalSession> locals;                  ///< by session key
     std::map<std::string, std::set<std::string>> local_members;  ///< channel key → local users in it
-    std::map<std::string, Bucket> login_buckets;                 ///< by peer address
+    /// channel key → local user → the channel's events that arrived while that user's join was with the store
+    std::map<std::string, std::map<std::string, std::vector<cluster::ChannelEvent>>> pending_joins;
+    std::map<std::string, std::uint64_t> channel_seqs;  ///< channel key → the last event seq this node saw
+    std::map<std::string, Bucket> login_buckets;        ///< by peer address
     std::map<cluster::CommandId, Pending> pending;
     cluster::CommandId last_command{0};
     std::uint64_t resume_counter{0};
@@ -154,7 +157,7 @@ struct Hub::State {
 
     void pump(TimePoint now) {
         for (auto& event : store->take_events(config.node_id)) {
-            std::visit(Overloaded{[&](cluster::ChannelEvent& e) { deliver(e); },
+            std::visit(Overloaded{[&](cluster::ChannelEvent& e) { deliver(now, e); },
                                   [&](cluster::PeerEvent& e) {
                                       auto s = locals.find(session_key(e.app, e.user));
                                       if (s != locals.end() && s->second.gen == e.gen) {
@@ -167,23 +170,124 @@ struct Hub::State {
         }
     }
 
-    void deliver(const cluster::ChannelEvent& e) {
-        auto members = local_members.find(channel_key(e.app, e.channel));
+    void deliver(TimePoint now, const cluster::ChannelEvent& e) {
+        const std::string ck = channel_key(e.app, e.channel);
+        if (auto joining = pending_joins.find(ck); joining != pending_joins.end()) {
+            for (auto& [user, buffered] : joining->second) {
+                buffered.push_back(e);  // all of them, the joiner's own too: the sequence must have no holes
+            }
+        }
+        if (auto last = channel_seqs.find(ck); last != channel_seqs.end() && e.seq != 0) {
+            if (e.seq <= last->second) {
+                return;  // seen already
+            }
+            if (e.seq != last->second + 1) {
+                resync(now, ck);  // events were missed on the way here
+                return;
+            }
+            last->second = e.seq;
+        }
+        auto members = local_members.find(ck);
         if (members == local_members.end()) {
             return;
         }
-        const bool message = std::holds_alternative<proto::Message>(e.message);
         for (const auto& user : members->second) {
-            if (user == e.except) {
-                continue;
-            }
-            auto s = locals.find(session_key(e.app, user));
-            if (s != locals.end()) {
-                send(s->second.conn, e.message);
-                if (message) {
-                    ++metrics.deliveries;
+            if (user != e.except) {
+                if (auto s = locals.find(session_key(e.app, user)); s != locals.end()) {
+                    send_event(s->second.conn, e.message);
                 }
             }
+        }
+    }
+
+    void send_event(ConnId conn, const proto::ServerMessage& message) {
+        send(conn, message);
+        if (std::holds_alternative<proto::Message>(message)) {
+            ++metrics.deliveries;
+        }
+    }
+
+    /// A channel's events did not all reach this node (its Redis subscription was lost for a while, or it came after
+    /// a join's first events): its local members' transports close without a word, so that each resumes, on this
+    /// node or another, and gets what it missed as a snapshot and backfill instead of never.
+    void resync(TimePoint now, const std::string& ck) {
+        ++metrics.event_gaps;
+        channel_seqs.erase(ck);
+        auto members = local_members.find(ck);
+        if (members == local_members.end()) {
+            return;
+        }
+        const std::string app = ck.substr(0, ck.find('\n'));
+        for (const auto& user : std::set<std::string>(members->second)) {
+            const std::string key = session_key(app, user);
+            if (auto s = locals.find(key); s != locals.end()) {
+                const ConnId conn = s->second.conn;
+                detach(now, key);
+                close(conn);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ joins on their way to the store
+
+    [[nodiscard]] bool listening(const std::string& ck) const {
+        return local_members.count(ck) != 0 || pending_joins.count(ck) != 0;
+    }
+
+    /// A local user's join of `channel` goes to the store: the node subscribes first, so nothing published after the
+    /// join's snapshot can pass it by, and keeps what arrives until the answer says which of it came after.
+    void begin_join(const std::string& app, const std::string& user, const std::string& channel) {
+        const std::string ck = channel_key(app, channel);
+        if (!listening(ck)) {
+            store->subscribe(config.node_id, app, channel);
+        }
+        pending_joins[ck][user].clear();
+    }
+
+    /// The join was answered: what arrived meanwhile (to be given to catch_up() if it succeeded).
+    std::vector<cluster::ChannelEvent> end_join(const std::string& app, const std::string& user,
+                                                const std::string& channel) {
+        const std::string ck = channel_key(app, channel);
+        std::vector<cluster::ChannelEvent> buffered;
+        if (auto joining = pending_joins.find(ck); joining != pending_joins.end()) {
+            if (auto entry = joining->second.find(user); entry != joining->second.end()) {
+                buffered = std::move(entry->second);
+                joining->second.erase(entry);
+            }
+            if (joining->second.empty()) {
+                pending_joins.erase(joining);
+            }
+        }
+        if (!listening(ck)) {
+            store->unsubscribe(config.node_id, app, channel);
+            channel_seqs.erase(ck);
+        }
+        return buffered;
+    }
+
+    /// After a successful join's answer (sent already): the channel is local for the user, and the events that came
+    /// after its snapshot (`snapshot_seq`) while the join was with the store are delivered to it, in order.
+    void catch_up(TimePoint now, LocalSession& s, const std::string& channel, std::uint64_t snapshot_seq,
+                  const std::vector<cluster::ChannelEvent>& buffered) {
+        add_local_channel(s, channel);
+        const std::string ck = channel_key(s.app, channel);
+        const auto [tracked, fresh] = channel_seqs.try_emplace(ck, snapshot_seq);
+        std::uint64_t expect = snapshot_seq;
+        for (const auto& e : buffered) {
+            if (e.seq == 0 || e.seq <= expect) {
+                continue;  // the snapshot has it (or it is a repeat)
+            }
+            if (e.seq != expect + 1) {
+                resync(now, ck);  // the subscription was late: what came before it is not here
+                return;
+            }
+            expect = e.seq;
+            if (e.except != s.user) {
+                send_event(s.conn, e.message);
+            }
+        }
+        if (fresh || tracked->second < expect) {
+            tracked->second = std::max(tracked->second, expect);
         }
     }
 
@@ -208,11 +312,11 @@ struct Hub::State {
         if (!s.channels.insert(channel).second) {
             return;
         }
-        auto& members = local_members[channel_key(s.app, channel)];
-        if (members.empty()) {
+        const std::string ck = channel_key(s.app, channel);
+        if (!listening(ck)) {
             store->subscribe(config.node_id, s.app, channel);
         }
-        members.insert(s.user);
+        local_members[ck].insert(s.user);
     }
 
     void remove_local_channel(LocalSession& s, const std::string& channel) {
@@ -225,8 +329,12 @@ struct Hub::State {
         }
         members->second.erase(s.user);
         if (members->second.empty()) {
+            const std::string ck = members->first;
             local_members.erase(members);
-            store->unsubscribe(config.node_id, s.app, channel);
+            if (!listening(ck)) {
+                store->unsubscribe(config.node_id, s.app, channel);
+                channel_seqs.erase(ck);
+            }
         }
     }
 
@@ -364,6 +472,11 @@ struct Hub::State {
         Pending then{Then::login, conn, m.request_id, session_key(m.app_id, m.user_id), {}, m, std::move(check)};
         then.login.token.clear();
         c.login_pending = true;
+        for (const auto& channel : m.channels) {
+            if (is_valid_channel_name(channel.channel)) {
+                begin_join(m.app_id, m.user_id, channel.channel);
+            }
+        }
         issue(now, cluster::Command{m.app_id, m.user_id, 0, std::move(op)}, std::move(then));
     }
 
@@ -373,6 +486,11 @@ struct Hub::State {
             c->second.login_pending = false;
         }
         const proto::Login& m = p.login;
+        std::vector<std::vector<cluster::ChannelEvent>> buffered;  // per requested channel, what came meanwhile
+        for (const auto& channel : m.channels) {
+            buffered.push_back(is_valid_channel_name(channel.channel) ? end_join(m.app_id, m.user_id, channel.channel)
+                                                                      : std::vector<cluster::ChannelEvent>{});
+        }
         if (result.error) {
             ++metrics.login_failures;
             if (c != conns.end() && !c->second.closed) {
@@ -404,11 +522,6 @@ struct Hub::State {
         s.conn = p.conn;
         s.gen = r.gen;
         s.allowed_channels = p.check.channels;
-        for (const auto& snap : r.channels) {
-            if (!snap.error) {
-                add_local_channel(s, snap.channel);
-            }
-        }
         c->second.session = p.key;
         deadlines.clear({TimerKind::login_grace, std::to_string(p.conn)});
         touch_conn(now, p.conn, c->second);
@@ -435,9 +548,25 @@ struct Hub::State {
         ok.peer_position = r.peer_position;
         metrics.backfilled += r.backfill.size();
         metrics.dropped += r.dropped;
+        std::vector<std::pair<std::string, std::uint64_t>> joined;  // channel, snapshot's event seq
+        for (std::size_t i = 0; i < ok.channels.size(); ++i) {
+            if (!ok.channels[i].error) {
+                joined.emplace_back(ok.channels[i].channel, i < r.event_seqs.size() ? r.event_seqs[i] : 0);
+            }
+        }
         send(p.conn, std::move(ok));
         for (auto& msg : r.backfill) {
             send(p.conn, std::move(msg));
+        }
+        for (std::size_t i = 0; i < joined.size(); ++i) {
+            const auto requested = std::find_if(m.channels.begin(), m.channels.end(),
+                                                [&](const auto& wanted) { return wanted.channel == joined[i].first; });
+            const auto index = static_cast<std::size_t>(requested - m.channels.begin());
+            catch_up(now, s, joined[i].first, joined[i].second,
+                     index < buffered.size() ? buffered[index] : std::vector<cluster::ChannelEvent>{});
+            if (locals.count(p.key) == 0) {
+                return;  // a gap made it resume
+            }
         }
         replay_held(now, p.conn);
     }
@@ -478,14 +607,18 @@ struct Hub::State {
             case Then::reply: reply(result.error); return;
             case Then::logout: send(p.conn, proto::Reply{p.request_id, result.error}); return;
             case Then::join: {
+                const auto split = p.key.find('\n');  // the session may be gone by now: its key still names it
+                const auto buffered = end_join(p.key.substr(0, split), p.key.substr(split + 1), p.subject);
+                auto s = locals.find(p.key);
                 if (result.error) {
                     reply(result.error);
                     return;
                 }
-                if (auto s = locals.find(p.key); s != locals.end()) {
-                    add_local_channel(s->second, p.subject);
+                const auto& r = std::get<cluster::JoinResult>(result.value);
+                send(p.conn, proto::JoinOk{p.request_id, r.snapshot});
+                if (s != locals.end()) {
+                    catch_up(now, s->second, p.subject, r.event_seq, buffered);
                 }
-                send(p.conn, proto::JoinOk{p.request_id, std::get<cluster::JoinResult>(result.value).snapshot});
                 return;
             }
             case Then::leave:
@@ -597,6 +730,7 @@ struct Hub::State {
                         send(conn, proto::Reply{m.request_id, err(errc::rejected_by_server)});  // not in the token
                         return;
                     }
+                    begin_join(s.app, s.user, m.channel);
                     issue(now, command(s, cluster::Join{m.channel}), waiting(Then::join, m.request_id, m.channel));
                 },
                 [&](const proto::Leave& m) {

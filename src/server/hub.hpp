@@ -149,6 +149,7 @@ struct Metrics {
     std::uint64_t bad_frames{0};
     std::uint64_t stored_for_away{0};  ///< peer messages kept for a user who is away
     std::uint64_t stale_commands{0};   ///< store commands refused because this node no longer held the session
+    std::uint64_t event_gaps{0};       ///< channel events that did not reach this node: its members there resumed
 };
 
 class Hub {

@@ -59,11 +59,14 @@ std::string text(const Result& r) {
         for (const auto& s : l->channels) {
             out << " {" << text(s) << "}";
         }
+        for (const auto seq : l->event_seqs) {
+            out << " #" << seq;
+        }
         for (const auto& m : l->backfill) {
             out << " " << text(m);
         }
     } else if (const auto* j = std::get_if<JoinResult>(&r.value)) {
-        out << " " << text(j->snapshot);
+        out << " " << text(j->snapshot) << " #" << j->event_seq;
     } else if (const auto* s = std::get_if<SendResult>(&r.value)) {
         out << " duplicate=" << s->duplicate << " away=" << s->stored_for_away_user << " offline=" << s->stored_offline;
     } else if (const auto* a = std::get_if<AttributesResult>(&r.value)) {
@@ -79,7 +82,8 @@ std::string text(const Event& e) {
         [](const auto& v) -> std::string {
             using T = std::decay_t<decltype(v)>;
             if constexpr (std::is_same_v<T, ChannelEvent>) {
-                return "channel " + v.channel + " except " + v.except + " " + proto::encode(v.message);
+                return "channel " + v.channel + " #" + std::to_string(v.seq) + " except " + v.except + " " +
+                       proto::encode(v.message);
             } else if constexpr (std::is_same_v<T, PeerEvent>) {
                 return "peer " + v.user + " gen " + std::to_string(v.gen) + " " + text(v.message);
             } else {

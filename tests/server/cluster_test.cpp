@@ -4,12 +4,15 @@
 // (on one node and across nodes), resume tokens that survive a lost LoginOk, and what positions in a LoginOk mean.
 #include <algorithm>
 
+#include "common/overloaded.hpp"
 #include "core/harness.hpp"
+#include "protocol/codec.hpp"
 #include "server/cluster_world.hpp"
 
 namespace relink::test {
 namespace {
 
+using detail::Overloaded;
 using server::HubConfig;
 
 /// UID2 on node 2 and UID1 on node 1 (0-based: nodes 1 and 0), both in "ch"; three nodes unless said otherwise.
@@ -468,6 +471,277 @@ TEST(Positions, ChannelAndPeerPositionsInAResumedLoginOkBothPointBeforeTheirBack
     EXPECT_EQ(resumed.channels[0].position.seq + 1, backfill[3].position.seq);  // c1 follows the channel's
     EXPECT_EQ(resumed.peer_position, peer_seen);
     EXPECT_EQ(resumed.channels[0].position, channel_seen);
+}
+
+// ============================================================================ a store that answers later
+
+namespace async {
+
+/// A Store whose commands take effect, and are answered, only when the test says so (as Redis answers after a round
+/// trip), and whose events for this node reach it only when the test says so (as pub/sub delivers them), with the
+/// option to lose some. It wraps the deployment's MemoryStore, which the other nodes use directly.
+class DeferredStore final : public cluster::Store {
+public:
+    explicit DeferredStore(std::shared_ptr<cluster::MemoryStore> inner) : inner_(std::move(inner)) {}
+
+    std::optional<cluster::Result> execute(TimePoint now, const cluster::NodeId& node, cluster::CommandId id,
+                                           cluster::Command command) override {
+        queued_.push_back({now, node, id, std::move(command)});
+        return std::nullopt;
+    }
+    std::vector<cluster::Event> take_events(const cluster::NodeId& node) override {
+        std::vector<cluster::Event> out;
+        for (auto& e : released_) {
+            out.push_back(std::move(e));
+        }
+        released_.clear();
+        (void)node;
+        return out;
+    }
+    void subscribe(const cluster::NodeId& n, const std::string& a, const std::string& c) override {
+        inner_->subscribe(n, a, c);
+    }
+    void unsubscribe(const cluster::NodeId& n, const std::string& a, const std::string& c) override {
+        inner_->unsubscribe(n, a, c);
+    }
+    void heartbeat(TimePoint now, const cluster::NodeId& node) override { inner_->heartbeat(now, node); }
+    void leave(TimePoint now, const cluster::NodeId& node) override { inner_->leave(now, node); }
+    [[nodiscard]] std::optional<TimePoint> next_deadline() const override { return std::nullopt; }
+    void handle_timeout(TimePoint) override {}
+    [[nodiscard]] cluster::StoreStats stats() const override { return inner_->stats(); }
+    [[nodiscard]] std::vector<SessionView> sessions() const override { return inner_->sessions(); }
+    [[nodiscard]] std::vector<ChannelView> channels() const override { return inner_->channels(); }
+
+    /// Runs the oldest queued command in the shared store; returns its id and result (for Hub::on_store_result).
+    std::pair<cluster::CommandId, cluster::Result> run_next() {
+        Queued q = std::move(queued_.front());
+        queued_.erase(queued_.begin());
+        return {q.id, *inner_->execute(q.now, q.node, q.id, std::move(q.command))};
+    }
+    [[nodiscard]] std::size_t queued() const { return queued_.size(); }
+    /// Moves the events the shared store holds for `node` to what take_events() gives, losing the channel events
+    /// whose 1-based position among them is in `lose`.
+    void arrive(const cluster::NodeId& node, const std::set<std::size_t>& lose = {}) {
+        std::size_t index = 0;
+        for (auto& e : inner_->take_events(node)) {
+            if (std::holds_alternative<cluster::ChannelEvent>(e) && lose.count(++index) != 0) {
+                continue;
+            }
+            released_.push_back(std::move(e));
+        }
+    }
+
+private:
+    struct Queued {
+        TimePoint now;
+        cluster::NodeId node;
+        cluster::CommandId id;
+        cluster::Command command;
+    };
+    std::shared_ptr<cluster::MemoryStore> inner_;
+    std::vector<Queued> queued_;
+    std::vector<cluster::Event> released_;
+};
+
+/// Node 1 answers at once (the shared MemoryStore); node 2 through a DeferredStore. Inputs by hand.
+struct TwoNodes {
+    TwoNodes()
+        : shared(std::make_shared<cluster::MemoryStore>(server::store_config(HubConfig{}))),
+          deferred(std::make_shared<DeferredStore>(shared)) {
+        HubConfig c1;
+        c1.node_id = "n1";
+        HubConfig c2;
+        c2.node_id = "n2";
+        const auto verify = [this](const std::string& app, const std::string&, const std::string& token) {
+            return sim_token_check(now, app, token);
+        };
+        n1 = std::make_unique<server::Hub>(c1, verify, shared);
+        n2 = std::make_unique<server::Hub>(c2, verify, deferred);
+    }
+    /// Everything both nodes sent, per connection, in order; node 1's store events are acted on at once.
+    void settle() {
+        n1->on_store_events(now);
+        n2->on_store_events(now);
+        for (auto* hub : {n1.get(), n2.get()}) {
+            while (auto action = hub->poll_action()) {
+                if (auto* m = std::get_if<server::SendMessage>(&*action)) {
+                    sent[m->conn].push_back(proto::encode(m->message));
+                } else {
+                    closed.insert(std::get<server::CloseConnection>(*action).conn);
+                }
+            }
+        }
+    }
+    /// Node 2's oldest command takes effect and is answered.
+    void answer() {
+        auto [id, result] = deferred->run_next();
+        n1->on_store_events(now);  // what it caused for node 1
+        settle();
+        n2->on_store_result(now, id, std::move(result));
+        settle();
+    }
+    proto::Login login(const std::string& user, std::optional<std::string> token = std::nullopt) {
+        proto::Login m;
+        m.request_id = ++request;
+        m.app_id = "app";
+        m.user_id = user;
+        m.token = "valid";
+        m.instance_id = "instance-" + user;
+        m.resume_token = std::move(token);
+        m.channels = {{"ch", std::nullopt, {}}};
+        return m;
+    }
+    proto::SendMessage to_channel(const std::string& id) {
+        proto::SendMessage m;
+        m.request_id = ++request;
+        m.message_id = id;
+        m.payload = id;
+        m.to_channel = "ch";
+        return m;
+    }
+    /// The types and payloads of what `conn` got, as short lines.
+    [[nodiscard]] std::vector<std::string> got(server::ConnId conn) const {
+        std::vector<std::string> out;
+        auto it = sent.find(conn);
+        if (it == sent.end()) {
+            return out;
+        }
+        for (const auto& frame : it->second) {
+            const auto decoded = proto::decode_server(frame);
+            if (!decoded.message) {
+                continue;
+            }
+            std::visit(Overloaded{[&](const proto::LoginOk& ok) {
+                                      out.push_back(std::string("login_ok") + (ok.resumed ? " resumed" : ""));
+                                  },
+                                  [&](const proto::Message& m) {
+                                      out.push_back("message " + m.payload + (m.backfilled ? " backfilled" : ""));
+                                  },
+                                  [&](const proto::MemberJoined& m) { out.push_back("joined " + m.user_id); },
+                                  [&](const proto::MemberLeft& m) { out.push_back("left " + m.user_id); },
+                                  [&](const proto::Reply&) { out.push_back("reply"); },
+                                  [&](const auto&) { out.push_back("other"); }},
+                       *decoded.message);
+        }
+        return out;
+    }
+
+    TimePoint now{TimePoint{} + 1s};
+    std::shared_ptr<cluster::MemoryStore> shared;
+    std::shared_ptr<DeferredStore> deferred;
+    std::unique_ptr<server::Hub> n1;
+    std::unique_ptr<server::Hub> n2;
+    std::map<server::ConnId, std::vector<std::string>> sent;
+    std::set<server::ConnId> closed;
+    proto::RequestId request{0};
+};
+
+}  // namespace async
+
+// While a login (with channels) is on its way to an asynchronous store, the channel's events reach the node: those
+// published before the login's snapshot are not delivered (the snapshot has their effect), those after it are,
+// right after the LoginOk, in order; frames the client sent meanwhile wait for the LoginOk; a ping does not.
+TEST(AsyncStore, EventsThatRaceALoginAreDeliveredAfterItsAnswerFromItsSnapshotOn) {
+    async::TwoNodes t;
+    t.n1->on_open(t.now, 1, "a");
+    t.n1->on_frame(t.now, 1, t.login("UID2"));
+    t.settle();
+    t.n2->on_open(t.now, 2, "b");
+    t.n2->on_frame(t.now, 2, t.login("UID1"));  // queued in node 2's store; node 2 has subscribed to "ch"
+    t.n2->on_frame(t.now, 2, proto::Ping{});
+    t.n2->on_frame(t.now, 2, t.to_channel("from-uid1"));  // waits for the LoginOk
+    t.settle();
+    EXPECT_EQ(t.got(2), std::vector<std::string>{"other"});  // the pong, at once
+    t.n1->on_frame(t.now, 1, t.to_channel("before"));        // UID1 is not a member yet: not for it
+    t.settle();
+    t.deferred->arrive("n2");
+    t.settle();
+    t.answer();  // the login takes effect (UID1 joins after "before") and is answered
+    t.n1->on_frame(t.now, 1, t.to_channel("after"));  // reaches node 2 ...
+    t.settle();
+    t.deferred->arrive("n2");  // ... and is delivered live
+    t.settle();
+    ASSERT_EQ(t.deferred->queued(), 1U);  // the held send went to the store after the LoginOk
+    t.answer();
+    t.deferred->arrive("n2");
+    t.settle();
+    EXPECT_EQ(t.got(2), (std::vector<std::string>{"other", "login_ok", "message after", "reply"}));
+    EXPECT_EQ(t.got(1), (std::vector<std::string>{"login_ok", "reply", "joined UID1", "reply", "message from-uid1"}));
+    EXPECT_TRUE(t.closed.empty());
+}
+
+// Events published after a join's snapshot that arrive before its answer are delivered after the JoinOk.
+TEST(AsyncStore, EventsThatRaceAJoinAreDeliveredAfterTheJoinOk) {
+    async::TwoNodes t;
+    t.n1->on_open(t.now, 1, "a");
+    t.n1->on_frame(t.now, 1, t.login("UID2"));
+    t.settle();
+    t.n2->on_open(t.now, 2, "b");
+    proto::Login bare = t.login("UID1");
+    bare.channels.clear();
+    t.n2->on_frame(t.now, 2, bare);
+    t.answer();
+    t.n2->on_frame(t.now, 2, proto::Join{++t.request, "ch"});
+    auto [id, result] = t.deferred->run_next();   // the join takes effect; its answer is on its way
+    t.n1->on_frame(t.now, 1, t.to_channel("x"));  // after the join's snapshot
+    t.settle();
+    t.deferred->arrive("n2");  // the event overtakes the answer
+    t.settle();
+    EXPECT_EQ(t.got(2), std::vector<std::string>{"login_ok"});
+    t.n2->on_store_result(t.now, id, std::move(result));
+    t.settle();
+    EXPECT_EQ(t.got(2), (std::vector<std::string>{"login_ok", "other", "message x"}));  // join_ok, then x
+    t.n1->on_frame(t.now, 1, t.to_channel("y"));
+    t.settle();
+    t.deferred->arrive("n2");
+    t.settle();
+    EXPECT_EQ(t.got(2), (std::vector<std::string>{"login_ok", "other", "message x", "message y"}));
+    EXPECT_TRUE(t.closed.empty());
+}
+
+// A channel event that never reaches a node (its subscription was lost for a while) makes that node's members of
+// the channel resume, silently, so they get what they missed as backfill instead of never.
+TEST(AsyncStore, AMissedChannelEventMakesTheLocalMembersResumeAndBackfillBringsIt) {
+    async::TwoNodes t;
+    t.n1->on_open(t.now, 1, "a");
+    t.n1->on_frame(t.now, 1, t.login("UID2"));
+    t.settle();
+    t.n2->on_open(t.now, 2, "b");
+    t.n2->on_frame(t.now, 2, t.login("UID1"));
+    t.answer();
+    std::string token;
+    for (const auto& frame : t.sent[2]) {
+        if (auto d = proto::decode_server(frame); d.message) {
+            if (auto* ok = std::get_if<proto::LoginOk>(&*d.message)) {
+                token = ok->resume_token;
+            }
+        }
+    }
+    ASSERT_FALSE(token.empty());
+    t.deferred->arrive("n2");
+    t.settle();
+    t.n1->on_frame(t.now, 1, t.to_channel("lost"));
+    t.n1->on_frame(t.now, 1, t.to_channel("next"));
+    t.settle();
+    t.deferred->arrive("n2", {1});  // "lost" never arrives; "next" shows the gap
+    t.settle();
+    EXPECT_EQ(t.closed, std::set<server::ConnId>{2});  // closed without a Close message
+    EXPECT_EQ(t.n2->metrics().event_gaps, 1U);
+    ASSERT_EQ(t.deferred->queued(), 1U);  // the detach: UID1's presence counts down
+    t.answer();
+    t.now += 1s;
+    t.n2->on_closed(t.now, 2);
+    t.n2->on_open(t.now, 3, "b");
+    proto::Login again = t.login("UID1", token);
+    again.channels[0].last_seen = proto::StreamPosition{1, 0};
+    t.n2->on_frame(t.now, 3, again);
+    t.answer();
+    EXPECT_EQ(t.got(3),
+              (std::vector<std::string>{"login_ok resumed", "message lost backfilled", "message next backfilled"}));
+    EXPECT_TRUE(t.got(1).size() >= 2U);
+    for (const auto& line : t.got(1)) {
+        EXPECT_EQ(line.rfind("left", 0), std::string::npos) << "peers saw nothing: " << line;
+    }
 }
 
 }  // namespace
