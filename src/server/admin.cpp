@@ -470,6 +470,9 @@ std::string metrics_text(const Metrics& m, bool draining, const TlsHandshakeMetr
     out += "relink_tls_handshakes_total{resumed=\"true\"} " + std::to_string(tls.resumed) + "\n";
     add_metric(out, "relink_stored_for_away_total", "counter", "Peer messages kept for a user who is away.",
                m.stored_for_away);
+    add_metric(out, "relink_channel_event_gaps_total", "counter",
+               "Channel events that did not reach this node; its members of the channel resumed to catch up.",
+               m.event_gaps);
     if (cluster) {
         add_metric(out, "relink_cluster_redis_up", "gauge", "1 while this node reaches Redis (commands and pub/sub).",
                    cluster->redis_up ? 1 : 0);
