@@ -728,6 +728,10 @@ std::vector<Store::ChannelView> MemoryStore::channels() const {
     return out;
 }
 
+void MemoryStore::list(TimePoint /*now*/, ListHandler done) {
+    done(sessions(), channels());
+}
+
 bool MemoryStore::away(const std::string& app, const std::string& user) const {
     auto it = state_->sessions.find(session_key(app, user));
     return it != state_->sessions.end() && !it->second.present && it->second.away;

@@ -30,6 +30,7 @@ public:
     [[nodiscard]] StoreStats stats() const override;
     [[nodiscard]] std::vector<SessionView> sessions() const override;
     [[nodiscard]] std::vector<ChannelView> channels() const override;
+    void list(TimePoint now, ListHandler done) override;
 
     /// Whether (app, user) is away: its presence ran out without a logout, kick or ban, and its peer messages are
     /// kept for its return (for tests and the admin API).

@@ -53,7 +53,7 @@ json position_json(const proto::StreamPosition& p) {
 }
 
 /// Lua's cjson writes an empty list as {}: every list read here accepts both.
-const json& list(const json& object, const char* key) {
+const json& array_of(const json& object, const char* key) {
     static const json kEmpty = json::array();
     auto it = object.find(key);
     return it == object.end() || it->empty() ? kEmpty : *it;
@@ -83,9 +83,9 @@ proto::ChannelSnapshot snapshot_of(const json& s) {
     if (s.contains("error")) {
         out.error = code_named(s["error"].get<std::string>());
     }
-    for (const auto& member : list(s, "members")) {
+    for (const auto& member : array_of(s, "members")) {
         proto::Member m{member.value("user", std::string{}), {}};
-        for (const auto& stream : list(member, "streams")) {
+        for (const auto& stream : array_of(member, "streams")) {
             m.streams.push_back(stream.get<std::string>());
         }
         out.members.push_back(std::move(m));
@@ -236,11 +236,11 @@ Result decode_result(const Operation& op, const json& r) {
                 out.resumed = r.value("resumed", false);
                 out.displaced = r.value("displaced", false);
                 out.resume_token = r.value("token", std::string{});
-                for (const auto& s : list(r, "channels")) {
+                for (const auto& s : array_of(r, "channels")) {
                     out.channels.push_back(snapshot_of(s));
                     out.event_seqs.push_back(s.value("ev", std::uint64_t{0}));
                 }
-                for (const auto& m : list(r, "backfill")) {
+                for (const auto& m : array_of(r, "backfill")) {
                     out.backfill.push_back(message_of(m, true));
                 }
                 out.dropped = r.value("dropped", std::uint64_t{0});
@@ -419,6 +419,39 @@ std::vector<Store::SessionView> RedisStore::sessions() const {
 
 std::vector<Store::ChannelView> RedisStore::channels() const {
     return {};
+}
+
+void RedisStore::list(TimePoint now, ListHandler done) {
+    state_->run("list", json::object(), now, [done = std::move(done)](std::error_code error, const json& r) {
+        std::vector<SessionView> sessions;
+        std::vector<ChannelView> channels;
+        if (!error) {
+            for (const auto& s : array_of(r, "sessions")) {
+                SessionView view;
+                view.app = s.value("app", std::string{});
+                view.user = s.value("user", std::string{});
+                view.profile = profile_from_string(s.value("profile", std::string{})).value_or(Profile::rtm);
+                view.node = s.value("node", std::string{});
+                view.connected = s.value("attached", false);
+                for (const auto& c : array_of(s, "channels")) {
+                    view.channels.push_back(c.get<std::string>());
+                }
+                view.peer_address = s.value("peer_address", std::string{});
+                sessions.push_back(std::move(view));
+            }
+            for (const auto& c : array_of(r, "channels")) {
+                ChannelView view;
+                view.app = c.value("app", std::string{});
+                view.channel = c.value("channel", std::string{});
+                for (const auto& m : array_of(c, "members")) {
+                    view.members.push_back(m.get<std::string>());
+                }
+                view.messages = c.value("messages", std::uint64_t{0});
+                channels.push_back(std::move(view));
+            }
+        }
+        done(std::move(sessions), std::move(channels));
+    });
 }
 
 void RedisStore::on_message(const std::string& channel, const std::string& payload) {

@@ -71,6 +71,7 @@ public:
     [[nodiscard]] StoreStats stats() const override;
     [[nodiscard]] std::vector<SessionView> sessions() const override;
     [[nodiscard]] std::vector<ChannelView> channels() const override;
+    void list(TimePoint now, ListHandler done) override;
 
     // ---- driver inputs
     /// A pub/sub message on a channel this store subscribed to.

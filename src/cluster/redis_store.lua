@@ -83,6 +83,7 @@ end
 
 local function join_channel(s, channel, streams)
     redis.call('SADD', 'rl:m:' .. ckey(s.app, channel), s.user)
+    redis.call('SADD', 'rl:channels', ckey(s.app, channel))
     local own = s.channels[channel] or {}
     for _, stream in ipairs(streams) do own[stream] = true end
     s.channels[channel] = own
@@ -103,6 +104,7 @@ local function leave_channel(s, channel, cause)
     redis.call('SREM', 'rl:m:' .. ck, s.user)
     if redis.call('SCARD', 'rl:m:' .. ck) == 0 and redis.call('LLEN', 'rl:h:' .. ck) == 0 then
         redis.call('DEL', 'rl:q:' .. ck)
+        redis.call('SREM', 'rl:channels', ck)
     end
     s.channels[channel] = nil
 end
@@ -469,6 +471,34 @@ function C.detach(a, s, key)
     return {}
 end
 
+-- The deployment's present sessions and its channels, for the admin API, sorted like MemoryStore's.
+function C.list(a)
+    local keys = {}
+    for _, node in ipairs(redis.call('ZRANGE', 'rl:nodes', 0, -1)) do
+        for _, key in ipairs(redis.call('SMEMBERS', 'rl:live:' .. node)) do keys[key] = true end
+    end
+    for _, key in ipairs(redis.call('ZRANGE', 'rl:deadlines', 0, -1)) do keys[key] = true end
+    local out = {sessions = {}, channels = {}}
+    for _, key in ipairs(sorted_keys(keys)) do
+        local s = load(key)
+        if s ~= nil and s.present then
+            out.sessions[#out.sessions + 1] = {app = s.app, user = s.user, profile = s.profile, node = s.node,
+                                               attached = s.attached, channels = sorted_keys(s.channels),
+                                               peer_address = s.peer_address}
+        end
+    end
+    local channels = redis.call('SMEMBERS', 'rl:channels')
+    table.sort(channels)
+    for _, ck in ipairs(channels) do
+        local split = string.find(ck, '\n', 1, true)
+        local members = redis.call('SMEMBERS', 'rl:m:' .. ck)
+        table.sort(members)
+        out.channels[#out.channels + 1] = {app = string.sub(ck, 1, split - 1), channel = string.sub(ck, split + 1),
+                                           members = members, messages = tonumber(redis.call('GET', 'rl:q:' .. ck) or '0')}
+    end
+    return out
+end
+
 -- ------------------------------------------------------------------ nodes and time
 
 function C.heartbeat(a)
@@ -528,7 +558,7 @@ end
 
 local handler = C[cmd]
 if handler == nil then return cjson.encode({error = 'protocol_error'}) end
-if cmd == 'login' or cmd == 'kick' or cmd == 'heartbeat' or cmd == 'leave_node' or cmd == 'reap' then
+if cmd == 'login' or cmd == 'kick' or cmd == 'heartbeat' or cmd == 'leave_node' or cmd == 'reap' or cmd == 'list' then
     return cjson.encode(handler(args))
 end
 local s, key = owned(args)

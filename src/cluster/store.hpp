@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -245,8 +246,14 @@ public:
         std::vector<std::string> members;
         std::uint64_t messages{0};
     };
+    /// The deployment's present sessions and its channels, at once (an in-memory store; a remote one answers with
+    /// nothing here: use list()).
     [[nodiscard]] virtual std::vector<SessionView> sessions() const = 0;
     [[nodiscard]] virtual std::vector<ChannelView> channels() const = 0;
+    using ListHandler = std::function<void(std::vector<SessionView> sessions, std::vector<ChannelView> channels)>;
+    /// The same, whenever the store has them (at once in memory, after a round trip to Redis), sorted by app and
+    /// name; an unreachable store gives nothing.
+    virtual void list(TimePoint now, ListHandler done) = 0;
 };
 
 }  // namespace relink::cluster

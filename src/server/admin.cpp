@@ -217,25 +217,26 @@ private:
             const auto tls =
                 !sessions && !channels && config_.tls_handshakes ? config_.tls_handshakes() : TlsHandshakeMetrics{};
             // Read on the hub's strand, where the cluster node lives (the function is the server's and outlives us).
-            return with_hub([sessions, channels, app_filter, tls, gauges = config_.cluster_gauges](Hub& hub, TimePoint) {
-                if (sessions) {
-                    auto list = hub.sessions();
-                    if (app_filter) {
-                        std::erase_if(list, [&](const SessionInfo& s) { return s.app_id != *app_filter; });
-                    }
-                    return Response{http::status::ok, "application/json", sessions_json(list), {}};
-                }
-                if (channels) {
-                    auto list = hub.channels();
-                    if (app_filter) {
-                        std::erase_if(list, [&](const ChannelInfo& c) { return c.app_id != *app_filter; });
-                    }
-                    return Response{http::status::ok, "application/json", channels_json(list), {}};
-                }
+            if (sessions || channels) {
+                // The deployment's list: at once from memory, after a round trip from Redis in a cluster.
+                return with_hub_later([sessions, app_filter](Hub& hub, TimePoint now, Respond respond) {
+                    hub.list(now, [sessions, app_filter, respond](std::vector<SessionInfo> session_list,
+                                                                  std::vector<ChannelInfo> channel_list) {
+                        if (app_filter) {
+                            std::erase_if(session_list, [&](const SessionInfo& s) { return s.app_id != *app_filter; });
+                            std::erase_if(channel_list, [&](const ChannelInfo& c) { return c.app_id != *app_filter; });
+                        }
+                        respond(Response{http::status::ok,
+                                         "application/json",
+                                         sessions ? sessions_json(session_list) : channels_json(channel_list),
+                                         {}});
+                    });
+                });
+            }
+            return with_hub([tls, gauges = config_.cluster_gauges](Hub& hub, TimePoint) {
                 return Response{http::status::ok,
                                 "text/plain; version=0.0.4; charset=utf-8",
-                                metrics_text(hub.metrics(), hub.draining(), tls,
-                                             gauges ? gauges() : std::nullopt),
+                                metrics_text(hub.metrics(), hub.draining(), tls, gauges ? gauges() : std::nullopt),
                                 {}};
             });
         }
@@ -281,6 +282,20 @@ private:
                                      Json{{"error", error_name(ec)}, {"kicked", false}, {"banned", false}});
             }
             return json_response(http::status::ok, Json{{"kicked", true}, {"banned", ban}});
+        });
+    }
+
+    using Respond = std::function<void(Response)>;
+
+    /// Runs `make` on the hub's strand with a `respond` it calls (once) when the response is ready, maybe later;
+    /// the response is sent from this session's strand.
+    template <class MakeLater>
+    void with_hub_later(MakeLater make) {
+        hub_.run([self = shared_from_this(), make = std::move(make)](Hub& hub, TimePoint now) {
+            make(hub, now, [self](Response response) {
+                net::post(self->stream_.get_executor(),
+                          [self, response = std::move(response)]() mutable { self->send(std::move(response)); });
+            });
         });
     }
 

@@ -988,21 +988,40 @@ std::optional<HubAction> Hub::poll_action() {
     return action;
 }
 
-std::vector<SessionInfo> Hub::sessions() const {
+namespace {
+
+std::vector<SessionInfo> session_infos(std::vector<cluster::Store::SessionView> views) {
     std::vector<SessionInfo> out;
-    for (auto& view : state_->store->sessions()) {
+    for (auto& view : views) {
         out.push_back({std::move(view.app), std::move(view.user), view.profile, view.connected,
                        std::move(view.channels), std::move(view.peer_address)});
     }
     return out;
 }
 
-std::vector<ChannelInfo> Hub::channels() const {
+std::vector<ChannelInfo> channel_infos(std::vector<cluster::Store::ChannelView> views) {
     std::vector<ChannelInfo> out;
-    for (auto& view : state_->store->channels()) {
+    for (auto& view : views) {
         out.push_back({std::move(view.app), std::move(view.channel), std::move(view.members), view.messages});
     }
     return out;
+}
+
+}  // namespace
+
+std::vector<SessionInfo> Hub::sessions() const {
+    return session_infos(state_->store->sessions());
+}
+
+std::vector<ChannelInfo> Hub::channels() const {
+    return channel_infos(state_->store->channels());
+}
+
+void Hub::list(TimePoint now, std::function<void(std::vector<SessionInfo>, std::vector<ChannelInfo>)> done) {
+    state_->store->list(now, [done = std::move(done)](std::vector<cluster::Store::SessionView> sessions,
+                                                      std::vector<cluster::Store::ChannelView> channels) {
+        done(session_infos(std::move(sessions)), channel_infos(std::move(channels)));
+    });
 }
 
 const Metrics& Hub::metrics() const noexcept {

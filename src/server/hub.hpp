@@ -192,8 +192,12 @@ public:
     [[nodiscard]] std::optional<HubAction> poll_action();
 
     // ---- observers ----
+    /// The deployment's sessions and channels, at once: with the in-memory store only (a single node, tests).
     [[nodiscard]] std::vector<SessionInfo> sessions() const;
     [[nodiscard]] std::vector<ChannelInfo> channels() const;
+    /// The same with any store, whenever it has them (the admin API); `done` runs on the driver's thread, later for
+    /// a remote store.
+    void list(TimePoint now, std::function<void(std::vector<SessionInfo>, std::vector<ChannelInfo>)> done);
     [[nodiscard]] const Metrics& metrics() const noexcept;
     [[nodiscard]] bool draining() const noexcept;
     [[nodiscard]] const cluster::NodeId& node_id() const noexcept;

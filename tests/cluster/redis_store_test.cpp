@@ -215,6 +215,37 @@ protected:
         }
     }
 
+    /// The deployment's listing (admin API) must be the same from both.
+    void compare_lists() {
+        const auto render = [](const std::vector<Store::SessionView>& sessions,
+                               const std::vector<Store::ChannelView>& channels) {
+            std::vector<std::string> out;
+            for (const auto& s : sessions) {
+                std::string line = "session " + s.app + "/" + s.user + " " + std::string(to_string(s.profile)) + " " +
+                                   s.node + (s.connected ? " connected" : " away") + " " + s.peer_address;
+                for (const auto& c : s.channels) {
+                    line += " " + c;
+                }
+                out.push_back(line);
+            }
+            for (const auto& c : channels) {
+                std::string line = "channel " + c.app + "/" + c.channel + " " + std::to_string(c.messages);
+                for (const auto& m : c.members) {
+                    line += " " + m;
+                }
+                out.push_back(line);
+            }
+            return out;
+        };
+        std::vector<std::string> want;
+        memory_->list(now_, [&](auto s, auto c) { want = render(s, c); });
+        std::optional<std::vector<std::string>> got;
+        nodes_[1]->store->list(now_, [&](auto s, auto c) { got = render(s, c); });
+        ASSERT_TRUE(run_until([&] { return got.has_value(); }));
+        EXPECT_EQ(*got, want);
+        EXPECT_FALSE(want.empty());
+    }
+
     void subscribe(std::size_t i, const std::string& channel) {
         memory_->subscribe(name(i), "app", channel);
         nodes_[i]->store->subscribe(name(i), "app", channel);
@@ -317,6 +348,7 @@ TEST_F(RedisStoreTwins, EveryCommandGivesTheResultsAndEventsOfTheReferenceModel)
     both(1, op("UID1", g1, SetAttributes{{{"a", "b"}}}));
     both(0, op("UID2", g2, GetAttributes{"UID1"}));
     both(0, op("UID2", g2, GetAttributes{"UID9"}));
+    compare_lists();
     // Fencing: a node that does not hold the session, or an old generation, changes nothing.
     both(0, op("UID1", g1, SetAttributes{{{"x", "y"}}}));
     both(1, op("UID1", g1 + 1, SetAttributes{{{"x", "y"}}}));
@@ -327,6 +359,7 @@ TEST_F(RedisStoreTwins, EveryCommandGivesTheResultsAndEventsOfTheReferenceModel)
     both(0, send("UID2", g2, "p4", std::nullopt, "UID1"));
     advance_to(now_ + 29s);
     advance_to(now_ + 1s);  // DROPPED; UID1 is away
+    compare_lists();        // UID1 is away: not listed
     const Result p5 = both(0, send("UID2", g2, "p5", std::nullopt, "UID1"));
     ASSERT_EQ(p5.error, std::error_code{});
     EXPECT_TRUE(std::get<SendResult>(p5.value).stored_for_away_user);
@@ -373,6 +406,7 @@ TEST_F(RedisStoreTwins, EveryCommandGivesTheResultsAndEventsOfTheReferenceModel)
     // declared it dead.
     alive_.erase(1);
     advance_to(now_ + 35s);
+    compare_lists();
     EXPECT_EQ(memory_->stats().nodes_dead, 1U);
     EXPECT_EQ(nodes_[0]->store->stats().nodes_dead, 1U);
     // Logout forgets everything.

@@ -511,6 +511,7 @@ public:
     [[nodiscard]] cluster::StoreStats stats() const override { return inner_->stats(); }
     [[nodiscard]] std::vector<SessionView> sessions() const override { return inner_->sessions(); }
     [[nodiscard]] std::vector<ChannelView> channels() const override { return inner_->channels(); }
+    void list(TimePoint now, ListHandler done) override { inner_->list(now, std::move(done)); }
 
     /// Runs the oldest queued command in the shared store; returns its id and result (for Hub::on_store_result).
     std::pair<cluster::CommandId, cluster::Result> run_next() {
