@@ -271,18 +271,20 @@ private:
                 std::chrono::duration_cast<Duration>(std::chrono::duration<double>(body["ban_seconds"].get<double>()));
         }
         log_->info("admin: {} {}/{} (from {})", ban ? "ban" : "kick", app, user, peer_);
-        with_hub([app = std::move(app), user = std::move(user), ban, ban_for](Hub& hub, TimePoint now) {
-            const auto ec = hub.kick(now, app, user, ban, ban_for);
-            if (ec == make_error_code(errc::not_logged_in)) {
-                return json_response(http::status::not_found,
-                                     Json{{"error", error_name(ec)}, {"kicked", false}, {"banned", ban}});
-            }
-            if (ec) {
-                return json_response(http::status::bad_request,
-                                     Json{{"error", error_name(ec)}, {"kicked", false}, {"banned", false}});
-            }
-            return json_response(http::status::ok, Json{{"kicked", true}, {"banned", ban}});
-        });
+        with_hub_later(
+            [app = std::move(app), user = std::move(user), ban, ban_for](Hub& hub, TimePoint now, Respond respond) {
+                hub.kick(now, app, user, ban, ban_for, [ban, respond](std::error_code ec) {
+                    if (ec == make_error_code(errc::not_logged_in)) {
+                        respond(json_response(http::status::not_found,
+                                              Json{{"error", error_name(ec)}, {"kicked", false}, {"banned", ban}}));
+                    } else if (ec) {
+                        respond(json_response(http::status::bad_request,
+                                              Json{{"error", error_name(ec)}, {"kicked", false}, {"banned", false}}));
+                    } else {
+                        respond(json_response(http::status::ok, Json{{"kicked", true}, {"banned", ban}}));
+                    }
+                });
+            });
     }
 
     using Respond = std::function<void(Response)>;

@@ -98,16 +98,18 @@ struct Hub::State {
         send,            ///< Reply (with `stored`), counted
         get_attributes,  ///< AttributesReply
         logout,          ///< Reply, then the transport closes
-        none,            ///< nobody waits (detach, end by timer, admin kick)
+        none,            ///< nobody waits (detach, end by timer)
+        admin,           ///< an admin request's callback
     };
     struct Pending {
         Then then{Then::none};
         ConnId conn{0};
         proto::RequestId request_id{0};
-        std::string key;      ///< the session's key
-        std::string subject;  ///< the channel (join, leave) or the user (get_attributes)
-        proto::Login login;   ///< login: the request, for the reply's shape
-        TokenCheck check;     ///< login: the token's verdict
+        std::string key;                            ///< the session's key
+        std::string subject;                        ///< the channel (join, leave) or the user (get_attributes)
+        proto::Login login;                         ///< login: the request, for the reply's shape
+        TokenCheck check;                           ///< login: the token's verdict
+        std::function<void(std::error_code)> done;  ///< admin: told the outcome
     };
 
     HubConfig config;
@@ -469,7 +471,7 @@ struct Hub::State {
                                                        : "r" + std::to_string(config.epoch) + "-" + config.node_id +
                                                              "-" + std::to_string(++resume_counter);
         op.peer_address = c.peer_address;
-        Pending then{Then::login, conn, m.request_id, session_key(m.app_id, m.user_id), {}, m, std::move(check)};
+        Pending then{Then::login, conn, m.request_id, session_key(m.app_id, m.user_id), {}, m, std::move(check), {}};
         then.login.token.clear();
         c.login_pending = true;
         for (const auto& channel : m.channels) {
@@ -585,7 +587,8 @@ struct Hub::State {
     // ------------------------------------------------------------------ results
 
     void complete(TimePoint now, const Pending& p, cluster::Result result) {
-        if (result.error == errc::not_logged_in && p.then != Then::login && p.then != Then::none) {
+        if (result.error == errc::not_logged_in && p.then != Then::login && p.then != Then::none &&
+            p.then != Then::admin) {
             // This node no longer holds the session (it was declared dead, or the session moved): the store is
             // right, so the transport here goes, silently; the client resumes wherever it lands.
             ++metrics.stale_commands;
@@ -604,6 +607,14 @@ struct Hub::State {
         switch (p.then) {
             case Then::login: login_done(now, p, std::move(result)); return;
             case Then::none: return;
+            case Then::admin:
+                if (!result.error) {
+                    ++metrics.kicks;
+                }
+                if (p.done) {
+                    p.done(result.error);
+                }
+                return;
             case Then::reply: reply(result.error); return;
             case Then::logout: send(p.conn, proto::Reply{p.request_id, result.error}); return;
             case Then::join: {
@@ -706,7 +717,7 @@ struct Hub::State {
     void request(TimePoint now, ConnId conn, const std::string& key, LocalSession& s,
                  const proto::ClientMessage& message) {
         const auto waiting = [&](Then then, proto::RequestId id, std::string subject = {}) {
-            return Pending{then, conn, id, key, std::move(subject), {}, {}};
+            return Pending{then, conn, id, key, std::move(subject), {}, {}, {}};
         };
         std::visit(
             Overloaded{
@@ -932,17 +943,19 @@ void Hub::on_store_events(TimePoint now) {
     state_->pump(now);
 }
 
+void Hub::kick(TimePoint now, const std::string& app_id, const std::string& user_id, bool ban, Duration ban_for,
+               std::function<void(std::error_code)> done) {
+    State::Pending then;
+    then.then = State::Then::admin;
+    then.done = std::move(done);
+    state_->issue(now, cluster::Command{app_id, user_id, 0, cluster::Kick{ban, ban_for}}, std::move(then));
+}
+
 std::error_code Hub::kick(TimePoint now, const std::string& app_id, const std::string& user_id, bool ban,
                           Duration ban_for) {
-    auto& s = *state_;
-    auto result = s.store->execute(now, s.config.node_id, ++s.last_command,
-                                   cluster::Command{app_id, user_id, 0, cluster::Kick{ban, ban_for}});
-    s.pump(now);
-    const std::error_code error = result ? result->error : std::error_code{};
-    if (!error) {
-        ++s.metrics.kicks;
-    }
-    return error;
+    std::optional<std::error_code> outcome;
+    kick(now, app_id, user_id, ban, ban_for, [&](std::error_code error) { outcome = error; });
+    return outcome.value_or(std::error_code{});  // answered at once by the in-memory store
 }
 
 void Hub::drain(TimePoint now, Duration window) {

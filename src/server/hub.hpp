@@ -182,6 +182,10 @@ public:
     /// `ban_for`. Returns errc::not_logged_in when the user has no session (a ban is recorded all the same).
     std::error_code kick(TimePoint now, const std::string& app_id, const std::string& user_id, bool ban,
                          Duration ban_for = std::chrono::hours(24));
+    /// The same with any store: `done` gets the outcome whenever the store has it (at once in memory, after a round
+    /// trip to Redis in a cluster). The one to use from a driver; the form above is for the in-memory store.
+    void kick(TimePoint now, const std::string& app_id, const std::string& user_id, bool ban, Duration ban_for,
+              std::function<void(std::error_code)> done);
     /// Tells every client to reconnect (elsewhere) within `window`, closes every connection, refuses new logins.
     void drain(TimePoint now, Duration window);
     /// Takes work again after a drain that was not the end (a cluster node that was cut off from Redis).
