@@ -67,6 +67,13 @@ Timings scaled(Profile profile) {
     return timings_for(profile).scaled(kScale);
 }
 
+/// RELINK_CLUSTER_E2E_VERBOSE=1: print every client's events and every node's log after each test, not only after
+/// a failure.
+bool verbose() {
+    const char* value = std::getenv("RELINK_CLUSTER_E2E_VERBOSE");
+    return value != nullptr && std::string(value) == "1";
+}
+
 // LogLines, Party and Completions are those of tests/client/client_e2e_test.cpp (local to that file there).
 
 /// The log lines of one client (its LogHandler), printed when a test fails.
@@ -103,7 +110,7 @@ struct Party {
     ~Party() {
         const auto start = created;
         client.reset();
-        if (::testing::Test::HasFailure()) {
+        if (::testing::Test::HasFailure() || verbose()) {
             std::fprintf(stderr, "---- %s: events\n%s---- %s: log\n%s", name.c_str(), events.dump().c_str(),
                          name.c_str(), logs->text(start).c_str());
         }
@@ -222,7 +229,7 @@ protected:
             if (!down_[static_cast<std::size_t>(k - 1)]) {
                 EXPECT_EQ(node->stop(), 0) << "n" << k << " did not stop cleanly";
             }
-            if (HasFailure()) {
+            if (HasFailure() || verbose()) {
                 std::fprintf(stderr, "---- n%d stderr (last 8000 bytes)\n%s\n", k,
                              tail(node->stderr_text(), 8000).c_str());
             }
@@ -551,6 +558,8 @@ TEST_F(ClusterE2e, UsersOfAKilledNodeAreDroppedAtTheirPresenceTimeout) {
         [](const MemberLeft& e) { return e.user_id == "UID1" && e.cause == MemberLeftCause::dropped; }, uid2_mark, 10s);
     ASSERT_TRUE(left) << "UID2 never saw member_left(UID1, DROPPED)";
     const double after_kill = ms(uid2.events.at(*left) - killed);
+    std::printf("member_left(UID1, DROPPED) %.0f ms after the kill (presence timeout %.0f ms)\n", after_kill,
+                ms(t.presence_timeout));
     EXPECT_GE(after_kill, 0.8 * ms(t.presence_timeout)) << "dropped before its presence timeout";
     EXPECT_LE(after_kill, ms(t.presence_timeout) + 3000) << "dropped long after its presence timeout";
     std::this_thread::sleep_for(500ms);  // nothing more about UID1, not even late
@@ -600,7 +609,8 @@ TEST_F(ClusterE2e, ADuplicateLoginOnAnotherNodeKicksTheFirstWhichCannotTakeItBac
     ASSERT_FALSE(a->logout());
     ASSERT_FALSE(a->login());
     const auto relogin_at = Clock::now();
-    ASSERT_LT(ms(relogin_at - kicked_at), 0.5 * ms(cooldown)) << "the test was too slow to log in within the cool-down";
+    // The precondition of what follows, not the contract: the new login reaches n3 well within the cool-down.
+    ASSERT_LT(ms(relogin_at - kicked_at), 0.6 * ms(cooldown)) << "the test was too slow to log in within the cool-down";
     const auto refused = a.events.wait_state(State::aborted, Reason::remote_login, relogin_mark, 5s);
     ASSERT_TRUE(refused) << "A's login within the cool-down was not refused";
     EXPECT_EQ(a.events.states(relogin_mark),
