@@ -4,7 +4,9 @@
 // node, a node killed (its clients resume elsewhere; a client that cannot come back is dropped at its presence
 // timeout after the node's last heartbeat), a duplicate login across nodes with the kick-loop cool-down, a drain,
 // Redis killed and restarted without its data, a node cut off from Redis (it fences and its clients move), and an
-// admin kick on one node of a user connected to another.
+// admin kick and ban on one node of a user connected to another. And what those cases turned up: a Redis that lost
+// its data must give positions a new epoch, and messages sent while their receiver logs in on another node must all
+// arrive (two tests skipped while relinkd fails them: see their GTEST_SKIP).
 //
 // tests/server/cluster_test.cpp checks every case at exact times on a virtual clock; these check the same contract
 // with real processes on real clocks, on a shared 2-core machine: they assert the ORDER of events and GENEROUS
@@ -165,7 +167,7 @@ std::vector<std::string> member_events_about(Recorder& events, const std::string
     }
     for (const auto& e : events.all<MemberLeft>(from)) {
         if (e.user_id == user) {
-            out.push_back("left " + e.channel + " cause " + std::to_string(static_cast<int>(e.cause)));
+            out.push_back("left " + e.channel + " " + std::string(to_string(e.cause)));
         }
     }
     return out;
@@ -221,12 +223,13 @@ protected:
     void TearDown() override {
         parties_.clear();  // the clients log out (bounded) before their servers go
         proxies_.clear();
-        for (int k = 1; k <= kNodes; ++k) {
-            auto& node = nodes_[static_cast<std::size_t>(k - 1)];
+        for (std::size_t i = 0; i < nodes_.size(); ++i) {  // empty when SetUp failed early
+            auto& node = nodes_[i];
+            const auto k = static_cast<int>(i + 1);
             if (!node) {
                 continue;
             }
-            if (!down_[static_cast<std::size_t>(k - 1)]) {
+            if (!down_[i]) {
                 EXPECT_EQ(node->stop(), 0) << "n" << k << " did not stop cleanly";
             }
             if (HasFailure() || verbose()) {
