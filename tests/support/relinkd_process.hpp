@@ -107,7 +107,7 @@ public:
             return nullptr;
         }
         static const std::regex kListening(
-            R"(\{"event":"listening","url":"wss://127\.0\.0\.1:(\d+)/"(?:,"admin":"http://127\.0\.0\.1:(\d+)/")?\})");
+            R"(\{"event":"listening","url":"wss://127\.0\.0\.1:(\d+)/"(?:,"node":"[^"]*")?(?:,"admin":"http://127\.0\.0\.1:(\d+)/")?\})");
         std::smatch match;
         if (!std::regex_match(*line, match, kListening)) {
             return nullptr;
