@@ -19,20 +19,23 @@
 local cmd = ARGV[1]
 local args = cjson.decode(ARGV[2])
 
-local now
+local now, now_us
 if args.now ~= nil then
     now = args.now  -- tests on a virtual clock
 else
     local t = redis.call('TIME')
     now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
 local L = CFG.limits
 
+-- A Redis without an epoch has no history: a new one, never one used before (the time in microseconds, below 2^53
+-- for any JSON parser), or the caller's seed on a virtual clock (tests).
 local function epoch()
     local e = redis.call('GET', 'rl:epoch')
     if not e then
-        e = args.epoch_seed or tostring(now)
+        if now_us ~= nil then e = string.format('%d', now_us) else e = args.epoch_seed or tostring(now) end
         redis.call('SET', 'rl:epoch', e)
     end
     return e

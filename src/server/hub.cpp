@@ -121,6 +121,9 @@ struct Hub::State {
     /// channel key → local user → the channel's events that arrived while that user's join was with the store
     std::map<std::string, std::map<std::string, std::vector<cluster::ChannelEvent>>> pending_joins;
     std::map<std::string, std::uint64_t> channel_seqs;  ///< channel key → the last event seq this node saw
+    /// session key → peer messages for it that arrived while its login on this node was with the store (a message
+    /// sent after the login took effect is addressed to the new generation, and is not in the login's backfill)
+    std::map<std::string, std::vector<cluster::PeerEvent>> logging_in;
     std::map<std::string, Bucket> login_buckets;        ///< by peer address
     std::map<cluster::CommandId, Pending> pending;
     cluster::CommandId last_command{0};
@@ -161,7 +164,12 @@ struct Hub::State {
         for (auto& event : store->take_events(config.node_id)) {
             std::visit(Overloaded{[&](cluster::ChannelEvent& e) { deliver(now, e); },
                                   [&](cluster::PeerEvent& e) {
-                                      auto s = locals.find(session_key(e.app, e.user));
+                                      const std::string key = session_key(e.app, e.user);
+                                      if (auto waiting = logging_in.find(key); waiting != logging_in.end()) {
+                                          waiting->second.push_back(std::move(e));  // for the login on its way
+                                          return;
+                                      }
+                                      auto s = locals.find(key);
                                       if (s != locals.end() && s->second.gen == e.gen) {
                                           send(s->second.conn, std::move(e.message));
                                           ++metrics.deliveries;
@@ -479,6 +487,7 @@ struct Hub::State {
                 begin_join(m.app_id, m.user_id, channel.channel);
             }
         }
+        logging_in[then.key];
         issue(now, cluster::Command{m.app_id, m.user_id, 0, std::move(op)}, std::move(then));
     }
 
@@ -488,6 +497,11 @@ struct Hub::State {
             c->second.login_pending = false;
         }
         const proto::Login& m = p.login;
+        std::vector<cluster::PeerEvent> peer_buffered;
+        if (auto waiting = logging_in.find(p.key); waiting != logging_in.end()) {
+            peer_buffered = std::move(waiting->second);
+            logging_in.erase(waiting);
+        }
         std::vector<std::vector<cluster::ChannelEvent>> buffered;  // per requested channel, what came meanwhile
         for (const auto& channel : m.channels) {
             buffered.push_back(is_valid_channel_name(channel.channel) ? end_join(m.app_id, m.user_id, channel.channel)
@@ -559,6 +573,12 @@ struct Hub::State {
         send(p.conn, std::move(ok));
         for (auto& msg : r.backfill) {
             send(p.conn, std::move(msg));
+        }
+        for (auto& e : peer_buffered) {
+            if (e.gen == r.gen) {  // sent after the login took effect: not in its backfill
+                send(p.conn, std::move(e.message));
+                ++metrics.deliveries;
+            }
         }
         for (std::size_t i = 0; i < joined.size(); ++i) {
             const auto requested = std::find_if(m.channels.begin(), m.channels.end(),

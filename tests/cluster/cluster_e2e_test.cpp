@@ -6,7 +6,7 @@
 // Redis killed and restarted without its data, a node cut off from Redis (it fences and its clients move), and an
 // admin kick and ban on one node of a user connected to another. And what those cases turned up: a Redis that lost
 // its data must give positions a new epoch, and messages sent while their receiver logs in or resumes must all
-// arrive (three tests skipped while relinkd fails them: see their GTEST_SKIP).
+// arrive.
 //
 // tests/server/cluster_test.cpp checks every case at exact times on a virtual clock; these check the same contract
 // with real processes on real clocks, on a shared 2-core machine: they assert the ORDER of events and GENEROUS
@@ -763,11 +763,6 @@ TEST_F(ClusterE2e, RedisKilledAndRestartedWithoutItsDataEveryClientComesBack) {
 // epoch makes the second too. UID2 saw "before" (channel seq 1); after Redis comes back empty, the clients log in
 // afresh and must be told the history was lost (server_restarted), and "after" must reach UID2.
 TEST_F(ClusterE2e, RedisRestartedWithoutItsDataMakesANewEpoch) {
-    GTEST_SKIP() << "relinkd bug: after Redis lost its data, the node that made the first epoch makes the same one "
-                    "again (its epoch seed is drawn once per process, src/server/cluster_node.cpp, and "
-                    "redis_store.lua's epoch() takes it when rl:epoch is missing): both ContinuityReports say "
-                    "server_restarted=false, and UID2 never gets \"after\" (channel seq 1 of the same epoch as "
-                    "\"before\", dropped by the client as a duplicate). With three nodes: 1 run in 3.";
     ASSERT_NO_FATAL_FAILURE(start_node(1));
     Party& uid1 = party(config("UID1", Profile::rtm, port(1)));
     Party& uid2 = party(config("UID2", Profile::rtm, port(1)));
@@ -803,11 +798,6 @@ TEST_F(ClusterE2e, RedisRestartedWithoutItsDataMakesANewEpoch) {
 // login: 5 before its login() and 15 after it, 1 ms apart, so that some reach Redis while n2 is logging the receiver
 // in. Every message acknowledged must reach its receiver: before its login as part of it, afterwards live.
 TEST_F(ClusterE2e, PeerMessagesSentWhileTheReceiverLogsInOnAnotherNodeAreAllDelivered) {
-    GTEST_SKIP() << "relinkd bug: a peer message acknowledged while its receiver's login is being handled is never "
-                    "delivered (2 of 3 runs lose 2-8 of 200; also with sender and receiver on one node). The send "
-                    "script's peer event reaches the receiver's node on the subscriber connection before the login's "
-                    "reply on the command connection, and Hub's pump() drops a PeerEvent for a session not yet in "
-                    "its locals (src/server/hub.cpp); the LoginOk's backfill was computed before the message.";
     ASSERT_NO_FATAL_FAILURE(start_cluster());
     Party& uid1 = party(config("UID1", Profile::rtm, port(1)));
     ASSERT_FALSE(uid1->login());
@@ -933,12 +923,6 @@ TEST_F(ClusterE2e, ChannelMessagesSentWhileAMemberLogsInOnAnotherNodeLeaveNoGap)
 // (n1 → n3 → n1 → n3). UID1 is a member all along: every message acknowledged must reach it, live or as backfill,
 // each once.
 TEST_F(ClusterE2e, ChannelMessagesFlowingWhileAMemberResumesOnAnotherNodeAreAllDelivered) {
-    GTEST_SKIP() << "relinkd bug: channel messages acknowledged while a member's resume is being handled are never "
-                    "delivered to it (every run: 2-6 of 180, e.g. backfill ends at r1-24, live resumes at r1-28; also "
-                    "when it resumes on the same node). The resume's backfill is computed by the login script; "
-                    "messages published after it reach the node before the login reply, and Hub's deliver() skips a "
-                    "member not yet in its local_members (added, and the channel subscribed, in login_done: "
-                    "src/server/hub.cpp).";
     ASSERT_NO_FATAL_FAILURE(start_cluster());
     Party& uid2 = party(config("UID2", Profile::rtm, port(2)));
     ASSERT_NO_FATAL_FAILURE(enter(uid2, "ch"));
