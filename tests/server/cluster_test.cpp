@@ -700,6 +700,29 @@ TEST(AsyncStore, EventsThatRaceAJoinAreDeliveredAfterTheJoinOk) {
     EXPECT_TRUE(t.closed.empty());
 }
 
+// A peer message sent after a login took effect, whose event reaches the node before the login's answer, is delivered
+// right after the LoginOk (it is not in the login's backfill, which was computed before it existed).
+TEST(AsyncStore, APeerMessageThatRacesTheReceiversLoginIsDeliveredAfterTheLoginOk) {
+    async::TwoNodes t;
+    t.n1->on_open(t.now, 1, "a");
+    t.n1->on_frame(t.now, 1, t.login("UID2"));
+    t.settle();
+    t.n2->on_open(t.now, 2, "b");
+    t.n2->on_frame(t.now, 2, t.login("UID1"));
+    auto [id, result] = t.deferred->run_next();  // UID1's login takes effect on node 2; its answer is on its way
+    proto::SendMessage peer = t.to_channel("p1");
+    peer.to_channel.reset();
+    peer.to_user = "UID1";
+    t.n1->on_frame(t.now, 1, peer);  // acknowledged to UID2 at once
+    t.settle();
+    t.deferred->arrive("n2");  // the peer event overtakes the answer
+    t.settle();
+    EXPECT_EQ(t.got(2), std::vector<std::string>{});
+    t.n2->on_store_result(t.now, id, std::move(result));
+    t.settle();
+    EXPECT_EQ(t.got(2), (std::vector<std::string>{"login_ok", "message p1"}));
+}
+
 // A channel event that never reaches a node (its subscription was lost for a while) makes that node's members of
 // the channel resume, silently, so they get what they missed as backfill instead of never.
 TEST(AsyncStore, AMissedChannelEventMakesTheLocalMembersResumeAndBackfillBringsIt) {
