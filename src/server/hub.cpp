@@ -97,7 +97,6 @@ struct Hub::State {
         leave,           ///< Reply, and the channel stops being local
         send,            ///< Reply (with `stored`), counted
         get_attributes,  ///< AttributesReply
-        logout,          ///< Reply, then the transport closes
         none,            ///< nobody waits (detach, end by timer)
         admin,           ///< an admin request's callback
     };
@@ -124,7 +123,7 @@ struct Hub::State {
     /// session key → peer messages for it that arrived while its login on this node was with the store (a message
     /// sent after the login took effect is addressed to the new generation, and is not in the login's backfill)
     std::map<std::string, std::vector<cluster::PeerEvent>> logging_in;
-    std::map<std::string, Bucket> login_buckets;        ///< by peer address
+    std::map<std::string, Bucket> login_buckets;  ///< by peer address
     std::map<cluster::CommandId, Pending> pending;
     cluster::CommandId last_command{0};
     std::uint64_t resume_counter{0};
@@ -636,7 +635,6 @@ struct Hub::State {
                 }
                 return;
             case Then::reply: reply(result.error); return;
-            case Then::logout: send(p.conn, proto::Reply{p.request_id, result.error}); return;
             case Then::join: {
                 const auto split = p.key.find('\n');  // the session may be gone by now: its key still names it
                 const auto buffered = end_join(p.key.substr(0, split), p.key.substr(split + 1), p.subject);
@@ -745,7 +743,10 @@ struct Hub::State {
                     send(conn, proto::Reply{m.request_id, err(errc::already_logged_in)});
                 },
                 [&](const proto::Logout& m) {
-                    end_session(now, key, MemberLeftCause::quit, /*forget=*/true, waiting(Then::logout, m.request_id));
+                    // The leaver hears first, then its peers: a logout cannot be refused, and its client ends the
+                    // session at the reply (peers see it leave in the same instant, after it).
+                    send(conn, proto::Reply{m.request_id, {}});
+                    end_session(now, key, MemberLeftCause::quit, /*forget=*/true, {});
                 },
                 [&](const proto::Join& m) {
                     if (s.channels.count(m.channel) != 0) {
