@@ -7,9 +7,6 @@
 // runs in order, so the hub's ordering contract (messages before the close that follows them) holds on the wire.
 #include "server/listener.hpp"
 
-#include "server/cluster_node.hpp"
-#include "server/tls.hpp"
-
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -40,6 +37,7 @@
 #include "net/tls_socket_stream.hpp"
 #include "protocol/codec.hpp"
 #include "server/admin.hpp"
+#include "server/cluster_node.hpp"
 #include "server/tls.hpp"
 #include "token/token.hpp"
 
@@ -268,8 +266,10 @@ private:
         }
         ClusterNode::Callbacks callbacks;
         callbacks.on_result = [this](cluster::CommandId id, cluster::Result result) {
-            net::post(strand_, [this, id, result = std::move(result)]() mutable {
-                hub_.on_store_result(hub_now(), id, std::move(result));
+            // Boxed: GCC 12 at -O2 warns (maybe-uninitialized) about moving the result's variant into the handler.
+            auto boxed = std::make_shared<cluster::Result>(std::move(result));
+            net::post(strand_, [this, id, boxed] {
+                hub_.on_store_result(hub_now(), id, std::move(*boxed));
                 flush();
             });
         };
@@ -882,8 +882,8 @@ public:
         if (hub_.clustered()) {
             // Redis must answer before the node takes work; it keeps trying for a while (a deployment whose Redis
             // starts a moment later comes up), and gives up with one line.
-            const auto limit = std::max<Duration>(scale(std::chrono::seconds(10), options_.time_scale),
-                                                  std::chrono::seconds(2));
+            const auto limit =
+                std::max<Duration>(scale(std::chrono::seconds(10), options_.time_scale), std::chrono::seconds(2));
             const auto until = std::chrono::steady_clock::now() + limit;
             while (!hub_.cluster()->up() && std::chrono::steady_clock::now() < until) {
                 ioc_.run_for(std::chrono::milliseconds(20));
@@ -918,7 +918,9 @@ public:
         if (options_.admin_listen) {
             try {
                 AdminServer::Config admin_config{
-                    *options_.admin_listen, options_.admin_secret, scale(std::chrono::hours(24), options_.time_scale),
+                    *options_.admin_listen,
+                    options_.admin_secret,
+                    scale(std::chrono::hours(24), options_.time_scale),
                     std::chrono::seconds(10),
                     [this] {
                         return TlsHandshakeMetrics{tls_handshakes_.full.load(std::memory_order_relaxed),
