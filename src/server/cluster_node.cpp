@@ -1,10 +1,10 @@
 // One relinkd as a node of a deployment on Redis (server/cluster_node.hpp, docs/cluster.md).
 #include "server/cluster_node.hpp"
 
+#include <utility>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-
-#include <utility>
 
 #include "cluster/redis_client.hpp"
 #include "cluster/redis_link.hpp"
@@ -23,7 +23,6 @@ cluster::Millis scaled_ms(std::chrono::milliseconds d, double factor, std::chron
     const auto scaled = std::chrono::duration_cast<std::chrono::milliseconds>(scale(d, factor));
     return std::max(scaled, floor);
 }
-
 
 }  // namespace
 

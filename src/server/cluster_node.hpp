@@ -6,12 +6,13 @@
 // Threading: everything runs on the executor given (the hub's strand), as does every callback.
 #pragma once
 
-#include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+
+#include <boost/asio/any_io_executor.hpp>
 
 #include "cluster/store.hpp"
 
@@ -32,7 +33,7 @@ class ClusterNode {
 public:
     struct Callbacks {
         std::function<void(cluster::CommandId, cluster::Result)> on_result;  ///< pass to Hub::on_store_result
-        std::function<void()> on_events;                                    ///< call Hub::on_store_events
+        std::function<void()> on_events;                                     ///< call Hub::on_store_events
         std::function<void(bool up)> on_redis;  ///< both connections up (true), or one of them lost (false)
     };
     struct Settings {

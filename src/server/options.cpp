@@ -1,7 +1,6 @@
 // relinkd's options (server/options.hpp): flags, the JSON config file, validation and the scaled durations.
 #include "server/options.hpp"
 
-
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -18,9 +17,21 @@ namespace {
 using Json = nlohmann::json;
 
 /// The flags that take a value, and the boolean ones; a config file uses the same names without the dashes.
-const std::set<std::string, std::less<>> kValueFlags{
-    "config",     "listen",  "cert",      "key",   "write-ca",           "app", "admin-listen", "admin-secret",
-    "time-scale", "threads", "log-level", "limit", "tls-ticket-key-file", "cluster", "node-id"};
+const std::set<std::string, std::less<>> kValueFlags{"config",
+                                                     "listen",
+                                                     "cert",
+                                                     "key",
+                                                     "write-ca",
+                                                     "app",
+                                                     "admin-listen",
+                                                     "admin-secret",
+                                                     "time-scale",
+                                                     "threads",
+                                                     "log-level",
+                                                     "limit",
+                                                     "tls-ticket-key-file",
+                                                     "cluster",
+                                                     "node-id"};
 const std::set<std::string, std::less<>> kBoolFlags{"insecure-plaintext", "help"};
 
 const std::set<std::string, std::less<>> kLogLevels{"trace", "debug", "info", "warn", "error", "critical", "off"};
