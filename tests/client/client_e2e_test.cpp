@@ -33,6 +33,7 @@
 #include <gtest/gtest.h>
 
 #include "client/client_harness.hpp"
+#include "client/e2e_party.hpp"
 #include "faultproxy/fault_proxy.hpp"
 #include "relink/client.hpp"
 
@@ -55,98 +56,6 @@ double ms(std::chrono::nanoseconds d) {
 /// A profile's default timings on a time scale: the thresholds a test waits for.
 Timings scaled(Profile profile, double scale) {
     return timings_for(profile).scaled(scale);
-}
-
-/// The log lines of one client (its LogHandler), printed when a test fails.
-class LogLines {
-public:
-    void add(std::string_view line) {
-        std::lock_guard lock(mutex_);
-        lines_.emplace_back(Clock::now(), std::string(line));
-    }
-    std::string text(Clock::time_point start) {
-        std::lock_guard lock(mutex_);
-        std::string out;
-        for (const auto& [at, line] : lines_) {
-            out += "  +" + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(at - start).count()) +
-                   "ms " + line + "\n";
-        }
-        return out;
-    }
-
-private:
-    std::mutex mutex_;
-    std::vector<std::pair<Clock::time_point, std::string>> lines_;
-};
-
-/// One client and the record of what it told the app. The recorder outlives the client (members are destroyed in
-/// reverse order), so no callback can reach a destroyed recorder. On a failed test, prints its events and logs.
-struct Party {
-    explicit Party(ClientConfig config) : name(config.user_id), logs(std::make_shared<LogLines>()) {
-        config.log_level = LogLevel::debug;
-        config.log_handler = [logs = logs](LogLevel, std::string_view line) { logs->add(line); };
-        client = std::make_unique<Client>(std::move(config));
-        events.attach(*client);
-    }
-    ~Party() {
-        const auto start = created;
-        client.reset();
-        if (::testing::Test::HasFailure()) {
-            std::fprintf(stderr, "---- %s: events\n%s---- %s: log\n%s", name.c_str(), events.dump().c_str(),
-                         name.c_str(), logs->text(start).c_str());
-        }
-    }
-    Party(const Party&) = delete;
-    Party& operator=(const Party&) = delete;
-
-    Client* operator->() const { return client.get(); }
-
-    std::string name;
-    Clock::time_point created{Clock::now()};
-    std::shared_ptr<LogLines> logs;
-    Recorder events;
-    std::unique_ptr<Client> client;
-};
-
-/// Completions of operations, each under a label. A test that gives every operation its own label checks that each
-/// completes exactly once (a second completion is a bug).
-class Completions {
-public:
-    Completion expect(std::string label) {
-        return [this, label = std::move(label)](std::error_code error) {
-            std::lock_guard lock(mutex_);
-            results_[label].push_back(error);
-            ++total_;
-            changed_.notify_all();
-        };
-    }
-    /// Waits (at most `timeout`) until `count` completions arrived in all.
-    bool wait_total(std::size_t count, std::chrono::milliseconds timeout) {
-        std::unique_lock lock(mutex_);
-        return changed_.wait_for(lock, timeout, [&] { return total_ >= count; });
-    }
-    std::map<std::string, std::vector<std::error_code>> results() {
-        std::lock_guard lock(mutex_);
-        return results_;
-    }
-
-private:
-    std::mutex mutex_;
-    std::condition_variable changed_;
-    std::map<std::string, std::vector<std::error_code>> results_;
-    std::size_t total_{0};
-};
-
-/// The payloads of the messages in `events` from index `from` on that `match` accepts, in delivery order.
-std::vector<std::string> payloads(Recorder& events, const std::function<bool(const MessageReceived&)>& match,
-                                  std::size_t from = 0) {
-    std::vector<std::string> out;
-    for (const auto& m : events.all<MessageReceived>(from)) {
-        if (!match || match(m)) {
-            out.push_back(m.payload);
-        }
-    }
-    return out;
 }
 
 /// "prefix<first>" … "prefix<last>".

@@ -43,6 +43,7 @@
 #include <gtest/gtest.h>
 
 #include "client/client_harness.hpp"
+#include "client/e2e_party.hpp"
 #include "faultproxy/fault_proxy.hpp"
 #include "relink/client.hpp"
 #include "support/redis_process.hpp"
@@ -69,94 +70,6 @@ Timings scaled(Profile profile) {
     return timings_for(profile).scaled(kScale);
 }
 
-/// RELINK_CLUSTER_E2E_VERBOSE=1: print every client's events and every node's log after each test, not only after
-/// a failure.
-bool verbose() {
-    const char* value = std::getenv("RELINK_CLUSTER_E2E_VERBOSE");
-    return value != nullptr && std::string(value) == "1";
-}
-
-// LogLines, Party and Completions are those of tests/client/client_e2e_test.cpp (local to that file there).
-
-/// The log lines of one client (its LogHandler), printed when a test fails.
-class LogLines {
-public:
-    void add(std::string_view line) {
-        std::lock_guard lock(mutex_);
-        lines_.emplace_back(Clock::now(), std::string(line));
-    }
-    std::string text(Clock::time_point start) {
-        std::lock_guard lock(mutex_);
-        std::string out;
-        for (const auto& [at, line] : lines_) {
-            out += "  +" + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(at - start).count()) +
-                   "ms " + line + "\n";
-        }
-        return out;
-    }
-
-private:
-    std::mutex mutex_;
-    std::vector<std::pair<Clock::time_point, std::string>> lines_;
-};
-
-/// One client and the record of what it told the app; on a failed test, prints its events and logs.
-struct Party {
-    Party(ClientConfig config, std::string label)
-        : name(std::move(label)), profile(config.profile), logs(std::make_shared<LogLines>()) {
-        config.log_level = LogLevel::debug;
-        config.log_handler = [logs = logs](LogLevel, std::string_view line) { logs->add(line); };
-        client = std::make_unique<Client>(std::move(config));
-        events.attach(*client);
-    }
-    ~Party() {
-        const auto start = created;
-        client.reset();
-        if (::testing::Test::HasFailure() || verbose()) {
-            std::fprintf(stderr, "---- %s: events\n%s---- %s: log\n%s", name.c_str(), events.dump().c_str(),
-                         name.c_str(), logs->text(start).c_str());
-        }
-    }
-    Party(const Party&) = delete;
-    Party& operator=(const Party&) = delete;
-
-    Client* operator->() const { return client.get(); }
-
-    std::string name;
-    Profile profile;
-    Clock::time_point created{Clock::now()};
-    std::shared_ptr<LogLines> logs;
-    Recorder events;
-    std::unique_ptr<Client> client;
-};
-
-/// Completions of operations, each under a label.
-class Completions {
-public:
-    Completion expect(std::string label) {
-        return [this, label = std::move(label)](std::error_code error) {
-            std::lock_guard lock(mutex_);
-            results_[label].push_back(error);
-            ++total_;
-            changed_.notify_all();
-        };
-    }
-    bool wait_total(std::size_t count, std::chrono::milliseconds timeout) {
-        std::unique_lock lock(mutex_);
-        return changed_.wait_for(lock, timeout, [&] { return total_ >= count; });
-    }
-    std::map<std::string, std::vector<std::error_code>> results() {
-        std::lock_guard lock(mutex_);
-        return results_;
-    }
-
-private:
-    std::mutex mutex_;
-    std::condition_variable changed_;
-    std::map<std::string, std::vector<std::error_code>> results_;
-    std::size_t total_{0};
-};
-
 /// Member events (joined or left) about `user` in `events` from index `from` on, as text (for failure messages).
 std::vector<std::string> member_events_about(Recorder& events, const std::string& user, std::size_t from) {
     std::vector<std::string> out;
@@ -168,18 +81,6 @@ std::vector<std::string> member_events_about(Recorder& events, const std::string
     for (const auto& e : events.all<MemberLeft>(from)) {
         if (e.user_id == user) {
             out.push_back("left " + e.channel + " " + std::string(to_string(e.cause)));
-        }
-    }
-    return out;
-}
-
-/// The payloads of the messages in `events` that `match` accepts, in delivery order.
-std::vector<std::string> payloads(Recorder& events, const std::function<bool(const MessageReceived&)>& match,
-                                  std::size_t from = 0) {
-    std::vector<std::string> out;
-    for (const auto& m : events.all<MessageReceived>(from)) {
-        if (!match || match(m)) {
-            out.push_back(m.payload);
         }
     }
     return out;
@@ -232,7 +133,7 @@ protected:
             if (!down_[i]) {
                 EXPECT_EQ(node->stop(), 0) << "n" << k << " did not stop cleanly";
             }
-            if (HasFailure() || verbose()) {
+            if (HasFailure() || e2e_verbose()) {
                 std::fprintf(stderr, "---- n%d stderr (last 8000 bytes)\n%s\n", k,
                              tail(node->stderr_text(), 8000).c_str());
             }
