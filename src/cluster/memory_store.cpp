@@ -20,8 +20,9 @@ std::error_code err(errc code) {
 }
 
 /// What a store deadline is for: a session's presence running out, a session kept after its presence (for
-/// de-duplication, or away), or a node's heartbeat running out.
-enum class DeadlineKind : std::uint8_t { presence, retain, node };
+/// de-duplication, or away), a node's heartbeat running out, or an empty channel's history and positions outliving
+/// every session that could come back with one.
+enum class DeadlineKind : std::uint8_t { presence, retain, node, channel };
 using DeadlineKey = std::pair<DeadlineKind, std::string>;
 
 /// What is kept of a session once its presence is over.
@@ -66,10 +67,10 @@ struct MemoryStore::State {
     };
 
     StoreConfig config;
-    std::map<std::string, Session> sessions;               ///< by session key
-    std::map<std::string, std::set<std::string>> members;  ///< channel key → user ids
-    std::map<std::string, ChannelData> channels;           ///< channel key → history
-    std::map<std::string, std::uint64_t> event_seqs;       ///< channel key → its last event's seq (kept for good)
+    std::map<std::string, Session> sessions;                          ///< by session key
+    std::map<std::string, std::set<std::string>> members;             ///< channel key → user ids
+    std::map<std::string, ChannelData> channels;                      ///< channel key → history
+    std::map<std::string, std::uint64_t> event_seqs;                  ///< channel key → its last event's seq
     std::map<std::string, std::deque<proto::Message>> offline;        ///< session key → stored peer messages
     std::map<std::string, std::pair<std::string, TimePoint>> kicked;  ///< session key → (instance id, until)
     std::map<std::string, TimePoint> banned;                          ///< session key → until
@@ -112,7 +113,9 @@ struct MemoryStore::State {
     // ------------------------------------------------------------------ membership
 
     void join_channel(Session& s, const std::string& channel, const std::vector<std::string>& streams) {
-        members[channel_key(s.app, channel)].insert(s.user);
+        const auto key = channel_key(s.app, channel);
+        members[key].insert(s.user);
+        deadlines.clear({DeadlineKind::channel, key});
         auto& own = s.channels[channel];
         own.insert(streams.begin(), streams.end());
         to_channel(s.app, channel, s.user, proto::MemberJoined{channel, s.user});
@@ -121,7 +124,7 @@ struct MemoryStore::State {
         }
     }
 
-    void leave_channel(Session& s, const std::string& channel, MemberLeftCause cause) {
+    void leave_channel(TimePoint now, Session& s, const std::string& channel, MemberLeftCause cause) {
         auto own = s.channels.find(channel);
         if (own == s.channels.end()) {
             return;
@@ -134,12 +137,10 @@ struct MemoryStore::State {
         if (auto m = members.find(key); m != members.end()) {
             m->second.erase(s.user);
             if (m->second.empty()) {
+                // Its positions stay while a session away from it may come back with one (that session is told
+                // what it missed) and while a join on its way elsewhere may compare against its event sequence.
                 members.erase(m);
-                auto data = channels.find(key);
-                // The channel's event sequence stays: a join on its way elsewhere may still compare against it.
-                if (data != channels.end() && data->second.history.empty()) {
-                    channels.erase(data);
-                }
+                deadlines.set({DeadlineKind::channel, key}, now + empty_channel_kept(config));
             }
         }
         s.channels.erase(own);
@@ -152,7 +153,7 @@ struct MemoryStore::State {
             names.push_back(name);
         }
         for (const auto& name : names) {
-            leave_channel(s, name, cause);
+            leave_channel(now, s, name, cause);
         }
         if (s.present) {
             s.present = false;
@@ -324,7 +325,7 @@ struct MemoryStore::State {
             }
         }
         for (const auto& name : stale) {
-            leave_channel(s, name, MemberLeftCause::quit);
+            leave_channel(now, s, name, MemberLeftCause::quit);
         }
         for (const auto& channel : m.channels) {
             if (refused.count(channel.channel) != 0) {
@@ -402,11 +403,12 @@ struct MemoryStore::State {
                 const auto& history = data->second.history;
                 std::vector<proto::Message> kept;
                 std::uint64_t missed = 0;
-                if (same_epoch && !history.empty() &&
-                    history.front().message.position.seq > channel.last_seen->seq + 1) {
+                const std::uint64_t first_kept =
+                    history.empty() ? data->second.seq + 1 : history.front().message.position.seq;
+                if (same_epoch && first_kept > channel.last_seen->seq + 1) {
                     // Older than what the history retains: the gap is counted whole. It may include the user's own
                     // messages (the history that would tell is gone), so this part is an upper bound.
-                    missed += history.front().message.position.seq - channel.last_seen->seq - 1;
+                    missed += first_kept - channel.last_seen->seq - 1;
                 }
                 for (const auto& stored : history) {
                     const bool newer = !same_epoch || stored.message.position.seq > channel.last_seen->seq;
@@ -531,7 +533,7 @@ struct MemoryStore::State {
                     if (s->channels.count(op.channel) == 0) {
                         return {err(errc::not_joined), {}};
                     }
-                    leave_channel(*s, op.channel, MemberLeftCause::quit);
+                    leave_channel(now, *s, op.channel, MemberLeftCause::quit);
                     return {};
                 },
                 [&](const SetStream& op) -> Result {
@@ -616,6 +618,13 @@ struct MemoryStore::State {
                 if (it != nodes.end()) {
                     ++counters.nodes_dead;
                     release_node(key, at - config.limits.node_dead_after);
+                }
+                return;
+            }
+            case DeadlineKind::channel: {
+                if (members.count(key) == 0) {
+                    channels.erase(key);
+                    event_seqs.erase(key);
                 }
                 return;
             }
@@ -707,19 +716,9 @@ std::vector<Store::SessionView> MemoryStore::sessions() const {
 
 std::vector<Store::ChannelView> MemoryStore::channels() const {
     std::vector<ChannelView> out;
-    std::set<std::string> keys;
-    for (const auto& [key, m] : state_->members) {
-        keys.insert(key);
-    }
-    for (const auto& [key, data] : state_->channels) {
-        keys.insert(key);
-    }
-    for (const auto& key : keys) {
+    for (const auto& [key, members] : state_->members) {  // the channels with members: an empty one is no more
         const auto split = key.find('\n');
-        ChannelView view{key.substr(0, split), key.substr(split + 1), {}, 0};
-        if (auto m = state_->members.find(key); m != state_->members.end()) {
-            view.members.assign(m->second.begin(), m->second.end());
-        }
+        ChannelView view{key.substr(0, split), key.substr(split + 1), {members.begin(), members.end()}, 0};
         if (auto data = state_->channels.find(key); data != state_->channels.end()) {
             view.messages = data->second.seq;
         }

@@ -344,7 +344,8 @@ std::string RedisStore::script(const StoreConfig& config) {
                      {"dedup_window", ms(l.dedup_window)},
                      {"kick_cooldown", ms(l.kick_cooldown)},
                      {"session_lifetime", ms(l.session_lifetime)},
-                     {"node_dead_after", ms(l.node_dead_after)}};
+                     {"node_dead_after", ms(l.node_dead_after)},
+                     {"empty_channel_kept", ms(empty_channel_kept(config))}};
     // A Lua long string holds the JSON as it is; its level is chosen so that the text cannot close it.
     std::string level = "=";
     const std::string text = cfg.dump();

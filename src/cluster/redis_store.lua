@@ -10,7 +10,7 @@
 --   rl:s:<app>\n<user>  session JSON      rl:p:<...> peer log LIST      rl:d:<...> seen message ids ZSET
 --   rl:o:<...>          offline LIST      rl:k:<...> kick cool-down     rl:b:<...> ban
 --   rl:m:<app>\n<chan>  member SET        rl:h:<...> history LIST       rl:q:<...> last seq
---   rl:e:<app>\n<chan>  last event number
+--   rl:e:<app>\n<chan>  last event number (rl:e, rl:q, rl:h: an empty channel's expire)
 --   rl:deadlines ZSET session key -> ms   rl:nodes ZSET node -> last heartbeat ms    rl:live:<node> SET
 --   rl:epoch            the epoch of every position (made at first use; a Redis that lost its data makes a new one)
 -- Payloads are base64url text made by the caller: the script never looks inside them. Channel names are checked by
@@ -66,8 +66,8 @@ local function timing(profile) return CFG.timings[profile] end
 
 -- ------------------------------------------------------------------ events
 
--- Every event of a channel has the next number of that channel (kept for good, like MemoryStore's), so a node sees a
--- missed event as a gap and a snapshot tells which events came after it.
+-- Every event of a channel has the next number of that channel, so a node sees a missed event as a gap and a
+-- snapshot tells which events came after it. An empty channel's numbers are kept for the session lifetime (below).
 local function to_channel(app, channel, except, message)
     local n = redis.call('INCR', 'rl:e:' .. ckey(app, channel))
     redis.call('PUBLISH', 'rl:ev:' .. ckey(app, channel),
@@ -85,8 +85,10 @@ end
 -- ------------------------------------------------------------------ membership
 
 local function join_channel(s, channel, streams)
-    redis.call('SADD', 'rl:m:' .. ckey(s.app, channel), s.user)
-    redis.call('SADD', 'rl:channels', ckey(s.app, channel))
+    local ck = ckey(s.app, channel)
+    redis.call('SADD', 'rl:m:' .. ck, s.user)
+    redis.call('SADD', 'rl:channels', ck)
+    for _, k in ipairs({'rl:e:', 'rl:q:', 'rl:h:'}) do redis.call('PERSIST', k .. ck) end
     local own = s.channels[channel] or {}
     for _, stream in ipairs(streams) do own[stream] = true end
     s.channels[channel] = own
@@ -105,9 +107,11 @@ local function leave_channel(s, channel, cause)
     to_channel(s.app, channel, s.user, {k = 'left', c = channel, u = s.user, cause = cause})
     local ck = ckey(s.app, channel)
     redis.call('SREM', 'rl:m:' .. ck, s.user)
-    if redis.call('SCARD', 'rl:m:' .. ck) == 0 and redis.call('LLEN', 'rl:h:' .. ck) == 0 then
-        redis.call('DEL', 'rl:q:' .. ck)
+    if redis.call('SCARD', 'rl:m:' .. ck) == 0 then
+        -- Its positions stay while a session away from it may come back with one (that session is told what it
+        -- missed) and while a join on its way elsewhere may compare against its event numbers.
         redis.call('SREM', 'rl:channels', ck)
+        for _, k in ipairs({'rl:e:', 'rl:q:', 'rl:h:'}) do redis.call('PEXPIRE', k .. ck, L.empty_channel_kept) end
     end
     s.channels[channel] = nil
 end
@@ -326,9 +330,12 @@ function C.login(a)
                 local same_epoch = ch.last_seen.epoch == e
                 local history = redis.call('LRANGE', 'rl:h:' .. ckey(s.app, ch.channel), 0, -1)
                 local kept, missed = {}, 0
-                if same_epoch and #history > 0 then
-                    local front = cjson.decode(history[1])
-                    if front.s > ch.last_seen.seq + 1 then missed = missed + front.s - ch.last_seen.seq - 1 end
+                if same_epoch then
+                    local first_kept = snap.seq + 1
+                    if #history > 0 then first_kept = cjson.decode(history[1]).s end
+                    -- Older than what the history retains: counted whole, an upper bound (it may include the user's
+                    -- own messages).
+                    if first_kept > ch.last_seen.seq + 1 then missed = missed + first_kept - ch.last_seen.seq - 1 end
                 end
                 for _, raw in ipairs(history) do
                     local stored_msg = cjson.decode(raw)

@@ -17,6 +17,7 @@
 // session (taken over elsewhere, kicked, or cut off and declared dead) cannot change it any more.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -73,6 +74,14 @@ struct StoreConfig {
     /// without the history of an earlier one must use a new epoch.
     std::uint64_t epoch{1};
 };
+
+/// How long an empty channel's history and positions (message and event numbers) are kept: as long as a session
+/// away from it may come back with a position in it (and be told exactly what it missed), and never less than a
+/// minute, so that a join still on its way to the store compares against the event numbers it was sent with. Then
+/// the channel is forgotten, and starts again from 0 when someone joins it.
+[[nodiscard]] inline Duration empty_channel_kept(const StoreConfig& config) {
+    return std::max<Duration>(config.limits.session_lifetime, std::chrono::minutes(1));
+}
 
 // ------------------------------------------------------------------------------------------- commands
 

@@ -215,8 +215,9 @@ protected:
         }
     }
 
-    /// The deployment's listing (admin API) must be the same from both.
-    void compare_lists() {
+    /// The deployment's listing (admin API) must be the same from both. `expect_empty`: nothing is present anywhere
+    /// (otherwise an empty listing fails: it would make the comparison vacuous).
+    void compare_lists(bool expect_empty = false) {
         const auto render = [](const std::vector<Store::SessionView>& sessions,
                                const std::vector<Store::ChannelView>& channels) {
             std::vector<std::string> out;
@@ -243,7 +244,21 @@ protected:
         nodes_[1]->store->list(now_, [&](auto s, auto c) { got = render(s, c); });
         ASSERT_TRUE(run_until([&] { return got.has_value(); }));
         EXPECT_EQ(*got, want);
-        EXPECT_FALSE(want.empty());
+        EXPECT_EQ(want.empty(), expect_empty);
+    }
+
+    /// An integer reply of `command` on Redis, sent by node 0's client (nullopt: no reply or not an integer).
+    std::optional<long long> redis_int(std::vector<std::string> command) {
+        std::optional<long long> out;
+        bool done = false;
+        nodes_[0]->client.command(std::move(command), [&](std::error_code error, RedisReply reply) {
+            if (!error) {
+                out = reply.as_int();
+            }
+            done = true;
+        });
+        EXPECT_TRUE(run_until([&] { return done; }));
+        return out;
     }
 
     void subscribe(std::size_t i, const std::string& channel) {
@@ -406,13 +421,82 @@ TEST_F(RedisStoreTwins, EveryCommandGivesTheResultsAndEventsOfTheReferenceModel)
     // declared it dead.
     alive_.erase(1);
     advance_to(now_ + 35s);
-    compare_lists();
+    compare_lists(/*expect_empty=*/true);  // no one is present, and an empty channel is not listed
     EXPECT_EQ(memory_->stats().nodes_dead, 1U);
     EXPECT_EQ(nodes_[0]->store->stats().nodes_dead, 1U);
     // Logout forgets everything.
     const Result u3 = both(0, login("UID3", "t-u3", {{"ch", std::nullopt, {}}}));
     both(0, op("UID3", std::get<LoginResult>(u3.value).gen, End{MemberLeftCause::quit, true}));
     both(0, send("UID3", std::get<LoginResult>(u3.value).gen, "x", std::nullopt, "UID1"));
+}
+
+// A channel whose last member left keeps its history and positions for the session lifetime: a session that went
+// away from it and comes back is told exactly what it missed, and the channel's numbers go on where they were. On
+// Redis its keys expire then (real time, so checked by their TTL); the reference model forgets the channel then
+// (virtual time), and it starts again from 0. Before, neither store ever forgot a channel.
+TEST_F(RedisStoreTwins, AnEmptyChannelIsKeptForTheSessionLifetimeThenForgotten) {
+    heartbeat(0);
+    heartbeat(1);
+    const Result uid1 = both(0, login("UID1", "t-u1", {{"ch", std::nullopt, {}}}));
+    subscribe(0, "ch");
+    const Result uid2 = both(1, login("UID2", "t-u2", {{"ch", std::nullopt, {}}}));
+    subscribe(1, "ch");
+    const Gen g1 = std::get<LoginResult>(uid1.value).gen;
+    const Gen g2 = std::get<LoginResult>(uid2.value).gen;
+    const proto::StreamPosition seen = std::get<LoginResult>(uid1.value).channels[0].position;
+
+    // UID1's link goes; UID2 sends two messages and logs out; UID1's presence runs out: the channel is empty.
+    both(0, op("UID1", g1, Detach{30s}));
+    both(1, send("UID2", g2, "c1", "ch", std::nullopt));
+    both(1, send("UID2", g2, "c2", "ch", std::nullopt));
+    both(1, op("UID2", g2, End{MemberLeftCause::quit, true}));
+    advance_to(now_ + 31s);
+    compare_lists(/*expect_empty=*/true);
+    const std::string key = "app\nch";
+    for (const char* prefix : {"rl:e:", "rl:q:", "rl:h:"}) {
+        const auto ttl = redis_int({"PTTL", prefix + key});
+        ASSERT_TRUE(ttl.has_value()) << prefix;
+        EXPECT_GT(*ttl, 0) << prefix << ": an empty channel's key expires";
+        EXPECT_LE(*ttl, 120'000) << prefix << ": after the session lifetime (2 min here)";
+    }
+
+    // UID1 comes back a minute later: both messages are older than the 30 s backfill window, so they are counted
+    // as missed, exactly, from the history its empty channel kept.
+    now_ += 60s;
+    const Result back = both(0, login("UID1", "t-u1b", {{"ch", seen, {}}}, "t-u1"));
+    ASSERT_EQ(back.error, std::error_code{});
+    EXPECT_EQ(std::get<LoginResult>(back.value).dropped, 2U) << "exactly the two messages it missed";
+    for (const char* prefix : {"rl:e:", "rl:q:", "rl:h:"}) {
+        EXPECT_EQ(redis_int({"PTTL", prefix + key}), -1) << prefix << ": a member again, kept for good";
+    }
+    const Gen back_gen = std::get<LoginResult>(back.value).gen;
+    both(0, send("UID1", back_gen, "c3", "ch", std::nullopt));
+    compare_lists();  // the channel's message count went on: 3
+    both(0, op("UID1", back_gen, End{MemberLeftCause::quit, true}));
+
+    // The reference model alone from here (Redis expires on its own clock): just before the session lifetime the
+    // channel's numbers are still there; just after it, they are gone and a join starts from 0.
+    auto join_position = [&](const std::string& user) {
+        const Result r =
+            *memory_->execute(now_, name(0), ++command_id_, login(user, "t-" + user, {{"ch", std::nullopt, {}}}));
+        EXPECT_EQ(r.error, std::error_code{});
+        const auto& l = std::get<LoginResult>(r.value);
+        const std::uint64_t seq = l.channels.at(0).position.seq;
+        const std::uint64_t event_seq = l.event_seqs.at(0);
+        (void)memory_->execute(now_, name(0), ++command_id_, op(user, l.gen, End{MemberLeftCause::quit, true}));
+        return std::pair{seq, event_seq};
+    };
+    now_ += 119s;
+    memory_->handle_timeout(now_);
+    const auto kept = join_position("UID4");
+    EXPECT_EQ(kept.first, 3U) << "the channel's message numbers are kept";
+    EXPECT_GT(kept.second, 0U);
+    now_ += 121s;
+    memory_->handle_timeout(now_);
+    EXPECT_TRUE(memory_->channels().empty());
+    const auto fresh = join_position("UID5");
+    EXPECT_EQ(fresh.first, 0U) << "forgotten: its numbers start again";
+    EXPECT_EQ(fresh.second, 1U) << "forgotten: only UID5's own join is numbered";
 }
 
 }  // namespace
