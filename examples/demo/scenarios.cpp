@@ -231,9 +231,9 @@ public:
     }
 
     /// Cluster: node `name` crashes. Its server is torn down without a drain: its io threads stop where they are and
-    /// its sockets are closed by the kernel, as when the process is killed, so no client gets a Close frame (its
-    /// clients see their TCP connections end), its listening port refuses, and its heartbeat in Redis stops (it
-    /// does not leave the deployment: the other nodes declare it dead once it has been silent long enough).
+    /// its sockets are just closed, as the kernel closes a killed process's, so no client gets a Close frame or a
+    /// TLS close_notify (UID1's SDK logs "stream truncated"), its listening port refuses, and its heartbeat in
+    /// Redis stops without a leave: the other nodes declare it dead once it has been silent long enough.
     void kill_node(const std::string& name, const std::string& mark) {
         auto& node = nodes_.at(name);
         if (!node) {
