@@ -1,5 +1,5 @@
-// demo/scenarios.cpp — the stage (embedded relinkd, fault proxy, clients, recorder) and the scripts of the demo's
-// scenarios with what each must show.
+// demo/scenarios.cpp — the stage (an embedded relinkd, or two embedded nodes of a cluster on a redis-server child;
+// the fault proxy, the clients, the recorder) and the scripts of the demo's scenarios with what each must show.
 #include "demo/scenarios.hpp"
 
 #include <algorithm>
