@@ -1,7 +1,8 @@
 // relink-demo — the README's first command: the seed timelines of ../shared/spec/behaviour.md section 3, played
 // for real. An embedded relinkd on loopback (self-signed certificate, trusted by the demo's clients), two
 // relink::Client instances in one channel, a fault-injecting proxy in front of UID1, and each scenario on a
-// compressed time scale so that the whole run takes well under a minute (demo/scenarios.hpp).
+// compressed time scale so that the whole run takes well under a minute (demo/scenarios.hpp). Its last scene is a
+// cluster: two embedded nodes on a redis-server child, the proxy as UID1's load balancer, and one node killed.
 //
 // For each scenario it prints what UID1 and UID2 observed side by side, in spec time (real elapsed ÷ the time
 // scale), and the checks against the spec; at the end it writes the pictures (SVG) and a page that shows them
@@ -35,7 +36,8 @@ void print_usage(std::FILE* to) {
         "\n"
         "Plays the seed timelines of the spec against an embedded relinkd on loopback, with UID1 behind a\n"
         "fault-injecting proxy and UID2 in the same channel; prints each client's events side by side in spec\n"
-        "time, checks them against the spec, and writes the timeline pictures.\n"
+        "time, checks them against the spec, and writes the timeline pictures. The last scene runs two relinkd\n"
+        "nodes of a cluster on a redis-server child (/usr/bin/redis-server) and kills the one UID1 is on.\n"
         "\n"
         "  --out DIR     write timeline.svg, one SVG per scenario, index.html and timeline.txt to DIR\n"
         "                (created if missing; default: a fresh temporary directory)\n"
@@ -153,7 +155,8 @@ int main(int argc, char** argv) {
         "relink demo: the seed timelines of behaviour.md section 3, played by relink::Client against an embedded\n"
         "relinkd on loopback (TLS, self-signed certificate), UID1 behind a fault-injecting proxy, UID2 in the same\n"
         "channel. Each scenario runs on a compressed time scale; times below are SPEC time (real elapsed ÷ the time\n"
-        "scale) from T0, UID1's first call, so they read like the seed tables.\n");
+        "scale) from T0, UID1's first call, so they read like the seed tables. The last scene is a cluster of two\n"
+        "nodes on a redis-server child: the one UID1 is on is killed, and UID1 resumes on the other.\n");
     std::fflush(stdout);
 
     const auto started = std::chrono::steady_clock::now();

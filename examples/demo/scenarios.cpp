@@ -1,5 +1,5 @@
-// demo/scenarios.cpp — the stage (embedded relinkd, fault proxy, clients, recorder) and the scripts of the demo's
-// scenarios with what each must show.
+// demo/scenarios.cpp — the stage (an embedded relinkd, or two embedded nodes of a cluster on a redis-server child;
+// the fault proxy, the clients, the recorder) and the scripts of the demo's scenarios with what each must show.
 #include "demo/scenarios.hpp"
 
 #include <algorithm>
@@ -28,6 +28,8 @@
 #include "relink/error.hpp"
 #include "server/listener.hpp"
 #include "server/options.hpp"
+#include "server/tls.hpp"
+#include "support/redis_process.hpp"
 #include "token/token.hpp"
 
 namespace relink::demo {
@@ -63,52 +65,90 @@ std::string spec_seconds(double seconds) {
     return out;
 }
 
-/// Everything one run needs, torn down in reverse: clients, then the proxy, then the server, then the CA file.
+/// How a stage's relinkd is deployed.
+enum class Deployment {
+    /// One embedded relinkd, everything in memory: UID1's proxy and the direct clients all reach it.
+    single,
+    /// Two embedded relinkd nodes, A and B, of one cluster on a redis-server of the stage's own, serving one
+    /// certificate and one TLS ticket key file as a real deployment does. UID1's proxy plays its load balancer and
+    /// starts on node A; the direct clients connect to node B.
+    cluster,
+};
+
+/// Everything one run needs, torn down in reverse: clients, then the proxy, then the nodes, then redis-server and
+/// the CA file.
 class Stage {
 public:
-    Stage(const std::string& title, std::vector<std::string> lanes, double time_scale, const RunOptions& options)
+    Stage(const std::string& title, std::vector<std::string> lanes, double time_scale, const RunOptions& options,
+          Deployment deployment = Deployment::single)
         : time_scale_(time_scale), extra_real_slack_(options.extra_real_slack), verbose_(options.verbose) {
         server::Options server_options;
         server_options.listen = {"127.0.0.1", 0};
         server_options.apps = {{kAppId, kAppSecret}};
         server_options.threads = 2;
         server_options.time_scale = time_scale;
-        std::shared_ptr<spdlog::logger> log;
-        if (verbose_) {
-            log = std::make_shared<spdlog::logger>("relinkd", std::make_shared<spdlog::sinks::stderr_sink_mt>());
-            log->set_level(spdlog::level::debug);
+        if (deployment == Deployment::single) {
+            start_node("relinkd", server_options);
+            ca_file_ = (dir_.path / "relinkd-ca.pem").string();
+            std::ofstream(ca_file_) << nodes_.at("relinkd")->certificate_pem();
+            proxy_ = std::make_unique<FaultProxy>("127.0.0.1", nodes_.at("relinkd")->port());
+            direct_node_ = "relinkd";
         } else {
-            log = std::make_shared<spdlog::logger>("relinkd", std::make_shared<spdlog::sinks::null_sink_mt>());
+            if (!std::filesystem::exists(test::RedisServer::kBinary)) {
+                throw std::runtime_error(
+                    std::string("the cluster needs redis-server, and ") + test::RedisServer::kBinary +
+                    " is not installed (scripts/setup.sh installs it: apt-get install redis-server)");
+            }
+            redis_ = test::RedisServer::start();
+            if (!redis_) {
+                throw std::runtime_error(std::string("redis-server (") + test::RedisServer::kBinary +
+                                         ") did not start on a loopback port within 10 s");
+            }
+            // One certificate for both nodes (a client that trusts it trusts the deployment), and one ticket key
+            // file (a client that moves resumes its TLS session on the other node too).
+            const auto generated = server::generate_self_signed();
+            if (!generated.pem) {
+                throw std::runtime_error("cannot make the cluster's certificate: " + generated.error);
+            }
+            ca_file_ = (dir_.path / "cluster-cert.pem").string();
+            const std::string key_file = (dir_.path / "cluster-key.pem").string();
+            std::ofstream(ca_file_) << generated.pem->certificate_pem;
+            std::ofstream(key_file) << generated.pem->private_key_pem;
+            server_options.cert_file = ca_file_;
+            server_options.key_file = key_file;
+            server_options.tls_ticket_key_file = (dir_.path / "tickets.key").string();
+            server_options.cluster_url = redis_->url();
+            for (const char* node : {"A", "B"}) {
+                server_options.node_id = node;
+                start_node(node, server_options);
+            }
+            proxy_ = std::make_unique<FaultProxy>("127.0.0.1", nodes_.at("A")->port());
+            direct_node_ = "B";
         }
-        std::string error;
-        server_ = server::Server::start(server_options, log, error);
-        if (!server_) {
-            throw std::runtime_error("the embedded relinkd did not start: " + error);
-        }
-        ca_file_ = (dir_.path / "relinkd-ca.pem").string();
-        std::ofstream(ca_file_) << server_->certificate_pem();
-        proxy_ = std::make_unique<FaultProxy>("127.0.0.1", server_->port());
         timeline_ = std::make_unique<TimelineRecorder>(title, std::move(lanes), time_scale);
     }
 
     ~Stage() {
         clients_.clear();  // each logs out (or gives up on a dead link) in bounded time
         proxy_.reset();
-        if (server_) {
-            server_->stop();
-            server_.reset();
+        for (auto& [name, node] : nodes_) {
+            if (node) {
+                node->stop();
+                node.reset();
+            }
         }
+        redis_.reset();  // after the nodes, which would otherwise keep reconnecting to it
     }
 
     Stage(const Stage&) = delete;
     Stage& operator=(const Stage&) = delete;
 
-    /// A client of the embedded server for `lane`, logged in as `user` (through the fault proxy when
-    /// `behind_proxy`), trusting only the server's self-signed certificate, on the run's time scale.
+    /// A client for `lane`, logged in as `user` through the fault proxy when `behind_proxy`, else straight to the
+    /// server (node B in a cluster), trusting only the served certificate, on the run's time scale.
     Client& add_client(const std::string& lane, const std::string& user, Profile profile, bool behind_proxy,
                        std::string detail, std::optional<Timings> timings = std::nullopt) {
         ClientConfig config;
-        const std::uint16_t port = behind_proxy ? proxy_->port() : server_->port();
+        const std::uint16_t port = behind_proxy ? proxy_->port() : nodes_.at(direct_node_)->port();
         config.url = "wss://127.0.0.1:" + std::to_string(port) + "/";
         config.app_id = kAppId;
         config.user_id = user;
@@ -190,6 +230,29 @@ public:
         timeline_->mark("back", "UID1's link is back");
     }
 
+    /// Cluster: node `name` crashes. Its server is torn down without a drain: its io threads stop where they are and
+    /// its sockets are just closed, as the kernel closes a killed process's, so no client gets a Close frame or a
+    /// TLS close_notify (UID1's SDK logs "stream truncated"), its listening port refuses, and its heartbeat in
+    /// Redis stops without a leave: the other nodes declare it dead once it has been silent long enough.
+    void kill_node(const std::string& name, const std::string& mark) {
+        auto& node = nodes_.at(name);
+        if (!node) {
+            throw ScriptStopped("node " + name + " is already down");
+        }
+        timeline_->mark(mark, "node " + name + " killed (no drain, no Close frame, its heartbeat stops)");
+        node.reset();
+    }
+
+    /// Cluster: the load balancer (UID1's proxy) sends the connections it accepts from now on to node `name`.
+    void balance_to(const std::string& name, const std::string& mark) {
+        const auto& node = nodes_.at(name);
+        if (!node) {
+            throw ScriptStopped("node " + name + " is down");
+        }
+        proxy_->set_upstream("127.0.0.1", node->port());
+        timeline_->mark(mark, "the balancer sends UID1's new connections to node " + name);
+    }
+
     /// Sends a channel message from `lane` and notes its acknowledgement (bounded wait).
     void send(const std::string& lane, const std::string& channel, const std::string& text) {
         auto sent = future_of(
@@ -206,7 +269,25 @@ public:
     }
 
 private:
-    /// A private directory for the CA file, removed with the stage (also when the constructor throws).
+    void start_node(const std::string& name, const server::Options& options) {
+        std::shared_ptr<spdlog::logger> log;
+        const std::string logger_name = name == "relinkd" ? name : "relinkd " + name;
+        if (verbose_) {
+            log = std::make_shared<spdlog::logger>(logger_name, std::make_shared<spdlog::sinks::stderr_sink_mt>());
+            log->set_level(spdlog::level::debug);
+        } else {
+            log = std::make_shared<spdlog::logger>(logger_name, std::make_shared<spdlog::sinks::null_sink_mt>());
+        }
+        std::string error;
+        auto node = server::Server::start(options, log, error);
+        if (!node) {
+            throw std::runtime_error("the embedded " + logger_name + " did not start: " + error);
+        }
+        nodes_[name] = std::move(node);
+    }
+
+    /// A private directory for the CA file (and a cluster's key and ticket key files), removed with the stage (also
+    /// when the constructor throws).
     struct TempDir {
         TempDir() {
             std::string pattern = (std::filesystem::temp_directory_path() / "relink-demo-ca-XXXXXX").string();
@@ -229,7 +310,10 @@ private:
     bool verbose_;
     TempDir dir_;
     std::string ca_file_;
-    std::unique_ptr<server::Server> server_;
+    std::unique_ptr<test::RedisServer> redis_;  // cluster only; outlives the nodes
+    /// "relinkd" alone, or "A" and "B"; a killed node stays in the map, null.
+    std::map<std::string, std::unique_ptr<server::Server>> nodes_;
+    std::string direct_node_;  // where the clients not behind the proxy connect
     std::unique_ptr<FaultProxy> proxy_;
     std::unique_ptr<TimelineRecorder> timeline_;  // outlives the clients, whose callbacks record into it
     std::map<std::string, std::unique_ptr<Client>> clients_;
@@ -253,9 +337,10 @@ void rtc_join_both(Stage& s, const std::string& channel, std::optional<Timings> 
 
 /// rtm: UID2 logs in and joins `channel` straight to the server; then T0: UID1 logs in and joins through the
 /// proxy; returns when UID1's channel is joined and UID2 saw it join.
-void rtm_login_both(Stage& s, const std::string& channel) {
-    s.add_client("UID2", "UID2", Profile::rtm, false, "same channel, direct");
-    s.add_client("UID1", "UID1", Profile::rtm, true, "behind the fault proxy");
+void rtm_login_both(Stage& s, const std::string& channel, const std::string& uid1_detail = "behind the fault proxy",
+                    const std::string& uid2_detail = "same channel, direct") {
+    s.add_client("UID2", "UID2", Profile::rtm, false, uid2_detail);
+    s.add_client("UID1", "UID1", Profile::rtm, true, uid1_detail);
     s.call("UID2", "login()", s.client("UID2").login());
     s.call("UID2", "join(" + channel + ")", s.client("UID2").join(channel));
     s.await("UID2", "CONNECTED / LOGIN_SUCCESS", 12);
@@ -517,6 +602,72 @@ ScenarioRun rtm_duplicate_login(const Scenario& scenario, double scale, const Ru
     return finish(s, expect, 0.3, stopped);
 }
 
+// A cluster of two nodes on one Redis. UID1 (behind its load balancer) is on node A, UID2 on node B, both in one
+// channel, talking. Node A crashes: UID1's connection ends at once and the SDK starts reconnecting, but as after any
+// broken link it reports nothing until 4 s without data (RECONNECTING / INTERRUPTED); its attempts fail while the
+// balancer still sends them to the dead node. The balancer's health check gives up on A 5 s after the crash and
+// sends UID1 to node B, where it resumes its session silently (CONNECTED / LOGIN_SUCCESS, the states of the cluster
+// end-to-end test of a killed node): the message UID2 posted meanwhile arrives once, flagged backfilled, the live
+// traffic after it arrives once, and UID2 sees no member event about UID1, not even past the rtm presence timeout
+// (30 s) counted from the crash. (A balancer that switches within those 4 s lets UID1 resume before it reports
+// anything: then only the continuity report shows the move.)
+ScenarioRun cluster_node_killed(const Scenario& scenario, double scale, const RunOptions& options) {
+    Stage s(scenario.title, {"UID1", "UID2"}, scale, options, Deployment::cluster);
+    std::string stopped;
+    const std::string before = "before the crash";
+    const std::string meanwhile = "while UID1 moves";
+    const std::string after = "after the move";
+    try {
+        rtm_login_both(s, "ch", "via the balancer: node A, then B", "same channel, on node B");
+        s.pass(1.0);
+        s.send("UID2", "ch", before);
+        s.await("UID1", "message in ch from UID2: \"" + before + "\"", 3);
+        s.send("UID1", "ch", "hello from node A");
+        s.await("UID2", "message in ch from UID1: \"hello from node A\"", 3);
+        s.pass(1.0);
+        s.kill_node("A", "crash");
+        const auto refused_before = s.proxy().stats().upstream_connect_failures;
+        s.send("UID2", "ch", meanwhile);
+        s.await("UID1", "RECONNECTING / INTERRUPTED", 4 + 2);
+        s.pass_until("crash", 5.0);  // the balancer's health check gives up on A
+        const auto refused = s.proxy().stats().upstream_connect_failures - refused_before;
+        s.timeline().note("UID1", EventKind::call,
+                          refused == 0 ? "no reconnect attempt reached the balancer while it pointed at A"
+                                       : "its reconnect attempts fail while the balancer points at A");
+        s.balance_to("B", "LB");
+        s.await("UID1", "CONNECTED / LOGIN_SUCCESS", kBackWithin + 2);
+        s.await("UID1", "message in ch from UID2: \"" + meanwhile + "\" (backfilled)", 3);
+        s.send("UID2", "ch", after);
+        s.await("UID1", "message in ch from UID2: \"" + after + "\"", 3);
+        s.send("UID1", "ch", "hello from node B");
+        s.await("UID2", "message in ch from UID1: \"hello from node B\"", 3);
+        s.pass_until("crash", 33.0);  // past the presence timeout: UID2 must still have seen nothing of the move
+    } catch (const ScriptStopped& e) {
+        stopped = e.what();
+    }
+    Expectation expect;
+    expect.events = rtm_logged_in();
+    append(expect.events,
+           {
+               {"UID2", "sent \"" + before + "\" (acked)", "", std::nullopt},
+               {"UID1", "message in ch from UID2: \"" + before + "\"", "", std::nullopt},
+               {"UID1", "sent \"hello from node A\" (acked)", "", std::nullopt},
+               {"UID2", "message in ch from UID1: \"hello from node A\"", "", std::nullopt},
+               {"UID2", "sent \"" + meanwhile + "\" (acked)", "", std::nullopt},
+               // As after any broken link: 4 s after the last data it received (up to a heartbeat before the crash).
+               {"UID1", "RECONNECTING / INTERRUPTED", "", TimeWindow{"crash", 2.8, 4.4}},
+               {"UID1", "its reconnect attempts fail while the balancer points at A", "", std::nullopt},
+               {"UID1", "CONNECTED / LOGIN_SUCCESS", "", TimeWindow{"LB", 0.0, kBackWithin}},
+               {"UID1", "continuity: session resumed, 1 backfilled", "", std::nullopt},
+               {"UID1", "message in ch from UID2: \"" + meanwhile + "\" (backfilled)", "", std::nullopt},
+               {"UID2", "sent \"" + after + "\" (acked)", "", std::nullopt},
+               {"UID1", "message in ch from UID2: \"" + after + "\"", "", std::nullopt},
+               {"UID1", "sent \"hello from node B\" (acked)", "", std::nullopt},
+               {"UID2", "message in ch from UID1: \"hello from node B\"", "", std::nullopt},
+           });
+    return finish(s, expect, 0.3, stopped);
+}
+
 ScenarioRun run_scripted(ScenarioRun (*script)(const Scenario&, double, const RunOptions&), const Scenario& scenario,
                          const RunOptions& options) {
     return script(scenario, scenario.time_scale * options.stretch, options);
@@ -555,6 +706,16 @@ const std::vector<Scenario>& scenarios() {
          "(UID2 sees it kicked, then the second device join), its calls fail with NOT_LOGGED_IN, and it never logs "
          "in again by itself until the app calls logout().",
          0.1, [](const Scenario& s, const RunOptions& o) { return run_scripted(&rtm_duplicate_login, s, o); }},
+        {"cluster-node-killed", "Cluster: node A is killed, UID1 resumes on node B",
+         "rtm profile, two relinkd nodes sharing one redis-server. UID1 reaches node A through a load balancer (the "
+         "proxy), UID2 is on node B; they talk in one channel. Node A crashes (no drain, no Close frame) and UID2 "
+         "posts "
+         "a message. UID1's connection ends at once; its reconnect attempts fail while the balancer still points at A, "
+         "and after 4 s without data it shows RECONNECTING / INTERRUPTED. 5 s after the crash the balancer sends UID1 "
+         "to node B, where it resumes its session (CONNECTED / LOGIN_SUCCESS, session resumed): the message arrives "
+         "once, flagged backfilled, and the traffic after it once each way. UID2 sees nothing of the move, not even "
+         "past the 30 s presence timeout.",
+         0.1, [](const Scenario& s, const RunOptions& o) { return run_scripted(&cluster_node_killed, s, o); }},
     };
     return all;
 }

@@ -2,7 +2,9 @@
 // relinkd (server::Server) on loopback with its self-signed certificate trusted by the clients, two relink::Client
 // instances in one channel (UID1 behind a fault-injecting proxy, UID2 straight to the server), and a script that
 // breaks and repairs UID1's link. Each scenario runs on its own time scale (server and clients alike), records what
-// every client observed (timeline.hpp) and checks it against what the spec says it should observe.
+// every client observed (timeline.hpp) and checks it against what the spec says it should observe. The cluster
+// scene deploys two embedded relinkd nodes (A and B) on a redis-server child instead (started with the tests'
+// support/redis_process.hpp), puts the proxy in front of UID1 as its load balancer, and kills node A.
 //
 // Every wait is bounded; a scenario that does not see what it waits for stops there, and its check says what was
 // missing. The server, the proxy and the clients of a scenario are stopped before run() returns.
@@ -43,7 +45,8 @@ struct Scenario {
 /// The demo's scenarios, in the order they are played.
 [[nodiscard]] const std::vector<Scenario>& scenarios();
 
-/// The run of a scenario: never throws; a setup failure (the server cannot start ...) is a failed check.
+/// The run of a scenario: never throws; a setup failure (the server cannot start, redis-server is missing ...) is
+/// a failed check.
 [[nodiscard]] ScenarioRun run_scenario(const Scenario& scenario, const RunOptions& options);
 
 }  // namespace relink::demo

@@ -217,8 +217,8 @@ TEST(DemoCommandLine, HelpListAndBadArguments) {
     {
         ChildProcess demo(built_program("relink-demo"), {"--list"});
         EXPECT_EQ(demo.wait_exit(kOutputTimeout), 0);
-        for (const char* name :
-             {"rtc-outage", "rtc-failed", "rtm-short-outage", "rtm-long-outage", "rtm-duplicate-login"}) {
+        for (const char* name : {"rtc-outage", "rtc-failed", "rtm-short-outage", "rtm-long-outage",
+                                 "rtm-duplicate-login", "cluster-node-killed"}) {
             EXPECT_NE(demo.output().find(name), std::string::npos) << name << " in\n" << demo.output();
         }
     }

@@ -1,8 +1,8 @@
 // The demo's timeline pieces (examples/demo/timeline*.hpp): the SVG picture is well-formed XML (checked by the small
 // parser below: no new dependency) with a lane per client, a band per connection state change and a marker per
-// other event, for a synthetic timeline and for the recording of one real scenario against an embedded relinkd;
-// the text table shows every entry in time order; the checker accepts a timeline that matches its expectation and
-// says what differed in one that does not.
+// other event, for a synthetic timeline and for the recordings of two real scenarios (one against an embedded
+// relinkd, the cluster scene against two embedded nodes on a redis-server); the text table shows every entry in time
+// order; the checker accepts a timeline that matches its expectation and says what differed in one that does not.
 #include "demo/timeline.hpp"
 
 #include <algorithm>
@@ -544,6 +544,40 @@ TEST(TimelineSvg, ARealScenariosRecordingIsPicturedWithALanePerClientAndABandPer
     EXPECT_GE(states_of("UID1"), 4) << "CONNECTING, CONNECTED, ABORTED, DISCONNECTED";
     EXPECT_GE(states_of("UID1 #2"), 2);
     expect_picture_of(run.timeline, run.check);
+}
+
+// The cluster scene, for real (redis-server, two embedded nodes, the proxy as UID1's load balancer), at half speed:
+// it matches its expectation (UID1 resumes on node B, every message once, UID2 sees nothing of the move), UID1's
+// lane shows the interruption and the return, and the picture marks the crash and the switch of the balancer.
+TEST(TimelineSvg, TheClusterScenePicturesTheCrashOfANodeAndTheResumeOnTheOther) {
+    const auto& all = scenarios();
+    const auto scenario =
+        std::find_if(all.begin(), all.end(), [](const Scenario& s) { return s.name == "cluster-node-killed"; });
+    ASSERT_NE(scenario, all.end());
+    RunOptions options;
+    options.stretch = 2.0;
+    options.extra_real_slack = 1.0;
+    const ScenarioRun run = run_scenario(*scenario, options);
+    EXPECT_TRUE(run.check.ok) << ::testing::PrintToString(run.check.lines) << "\n"
+                              << render_table(run.timeline, run.check);
+    ASSERT_EQ(run.timeline.lanes, (std::vector<std::string>{"UID1", "UID2"}));
+    std::vector<std::string> uid1_states;
+    for (const auto& e : run.timeline.entries) {
+        if (e.lane == "UID1" && e.state) {
+            uid1_states.push_back(e.text);
+        }
+    }
+    EXPECT_EQ(uid1_states, (std::vector<std::string>{"CONNECTING / LOGIN", "CONNECTED / LOGIN_SUCCESS",
+                                                     "RECONNECTING / INTERRUPTED", "CONNECTED / LOGIN_SUCCESS"}));
+    std::vector<std::string> marks;
+    for (const auto& m : run.timeline.marks) {
+        marks.push_back(m.name);
+    }
+    EXPECT_EQ(marks, (std::vector<std::string>{"crash", "LB"}));
+    expect_picture_of(run.timeline, run.check);
+    const std::string svg = render_svg({TimelinePanel{run.timeline, run.check, scenario->description}});
+    EXPECT_NE(svg.find("node A killed"), std::string::npos);
+    EXPECT_NE(svg.find("to node B"), std::string::npos);
 }
 
 }  // namespace

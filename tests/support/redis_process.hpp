@@ -1,8 +1,9 @@
-// tests/support/redis_process.hpp — a redis-server child process for integration tests: /usr/bin/redis-server on a
-// free loopback port, in a temporary directory of its own (no persistence), started by PID and stopped by PID
-// (SIGTERM, then SIGKILL), every wait bounded, and killed by the kernel if the test process dies first. kill9() crashes
-// it; restart() starts a new one on the same port. Never the system service: the port is picked by binding port 0, and
-// a clash (another process took the port before redis-server bound it) is retried on another port.
+// tests/support/redis_process.hpp — a redis-server child process for integration tests and the demo's cluster scene
+// (examples/demo/scenarios.cpp): /usr/bin/redis-server on a free loopback port, in a temporary directory of its own
+// (no persistence), started by PID and stopped by PID (SIGTERM, then SIGKILL), every wait bounded, and killed by the
+// kernel if the test process dies first. kill9() crashes it; restart() starts a new one on the same port. Never the
+// system service: the port is picked by binding port 0, and a clash (another process took the port before
+// redis-server bound it) is retried on another port.
 #pragma once
 
 #include <arpa/inet.h>
