@@ -11,7 +11,8 @@ if(RELINK_BUILD_SERVER AND RELINK_BUILD_BENCHMARKS)
     ${PROJECT_SOURCE_DIR}/bench/relink_bench/scenarios_load.cpp
     ${PROJECT_SOURCE_DIR}/bench/relink_bench/scenarios_faults.cpp)
   set_target_properties(relink-bench PROPERTIES CXX_STANDARD 20 CXX_STANDARD_REQUIRED ON CXX_EXTENSIONS OFF)
-  target_include_directories(relink-bench PRIVATE ${PROJECT_SOURCE_DIR}/src)
+  # tests/ for support/redis_process.hpp: the redis-server child of a cluster run, the one the tests use.
+  target_include_directories(relink-bench PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
   # relink_server only for its self-signed certificate generator (server/tls.hpp): one certificate per run.
   target_link_libraries(relink-bench PRIVATE relink_client relink_faultproxy relink_token relink_server
                                              Boost::headers nlohmann_json::nlohmann_json Threads::Threads)
