@@ -109,8 +109,8 @@ struct RedisSample {
     std::int64_t at_ns{0};                       ///< now_ns() when the reply came
     std::map<std::string, std::uint64_t> calls;  ///< per command (lower case, "evalsha", "get" ...), every caller:
                                                  ///< the nodes' own calls and those their scripts make
-    std::map<std::string, std::uint64_t> usec;   ///< per command: time spent executing it (a script's includes
-                                                 ///< the commands it makes)
+    std::map<std::string, std::uint64_t> usec;   ///< per command: wall time spent executing it (a script's
+                                                 ///< includes the commands it makes)
     double cpu_us{0};                            ///< used_cpu_sys + used_cpu_user (getrusage: µs resolution)
     std::uint64_t used_memory{0};                ///< bytes
 };
@@ -131,11 +131,8 @@ public:
 
     [[nodiscard]] bool clustered() const { return redis_ != nullptr; }
     [[nodiscard]] std::size_t size() const { return nodes_.size(); }
-    [[nodiscard]] Relinkd& node(std::size_t i) { return *nodes_.at(i); }
     /// The port of node `i` modulo the node count: clients i = 0, 1, 2 ... spread over the nodes in turn.
     [[nodiscard]] std::uint16_t port_of(std::size_t i) const { return nodes_[i % nodes_.size()]->port(); }
-    /// "single" (no Redis) or "cluster".
-    [[nodiscard]] std::string kind() const { return clustered() ? "cluster" : "single"; }
     /// User + system CPU of every node, summed, in microseconds.
     [[nodiscard]] std::uint64_t relinkd_cpu_us() const;
     /// Redis's counters now; nullopt without Redis or when it did not answer.
