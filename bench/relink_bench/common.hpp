@@ -65,6 +65,13 @@ struct Options {
     std::size_t backlog_cap{100};
     std::vector<std::size_t> backlog_messages;  ///< default: cap / 2 and 2 × cap
     std::vector<std::string> relinkd_args;      ///< more relinkd flags (--relinkd-arg, repeatable)
+    /// --cluster: connect, fanout and cross_node run once per entry, in this order: 0 = one relinkd with
+    /// everything in memory, N = N relinkd nodes sharing one redis-server. Empty (no --cluster): once, on one
+    /// relinkd, with the params of a run without the flag.
+    std::vector<std::size_t> cluster_nodes;
+    std::size_t xnode_receivers{10};  ///< cross_node: receivers, all on the node after the sender's
+    std::size_t xnode_messages{500};  ///< cross_node: messages sent
+    double xnode_rate{100};           ///< cross_node: messages per second (low: latency, not queueing)
     bool verbose{false};
 };
 
@@ -99,6 +106,7 @@ struct Env;  // server.hpp
 std::vector<ScenarioResult> run_connect(const Options& o, Env& env);
 std::vector<ScenarioResult> run_idle(const Options& o, Env& env);
 std::vector<ScenarioResult> run_fanout(const Options& o, Env& env);
+std::vector<ScenarioResult> run_cross_node(const Options& o, Env& env);
 std::vector<ScenarioResult> run_storm(const Options& o, Env& env);
 std::vector<ScenarioResult> run_detect(const Options& o, Env& env);
 std::vector<ScenarioResult> run_outage(const Options& o, Env& env);

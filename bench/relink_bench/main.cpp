@@ -28,7 +28,7 @@ void usage(std::ostream& out) {
            "       relink-bench compare A.json B.json\n"
            "       relink-bench chart A.json [B.json ...] OUT_DIR\n"
            "\n"
-           "scenarios: connect idle fanout storm detect outage restart dup_login backlog (default: all)\n"
+           "scenarios: connect idle fanout storm detect outage restart dup_login backlog cross_node (default: all)\n"
            "\n"
            "  --relinkd PATH            the relinkd to start (default: next to relink-bench)\n"
            "  --threads N               client io threads on the shared io_context (2)\n"
@@ -54,6 +54,11 @@ void usage(std::ostream& out) {
            "  --relogin-delay-ms MS     dup_login: the app logs in again this long after ABORTED (1000)\n"
            "  --backlog-cap N           backlog: relinkd --limit peer-queue=N (100)\n"
            "  --backlog-messages N[,N]  backlog: messages sent while away (cap/2 and 2*cap)\n"
+           "  --cluster N[,N]           connect, fanout, cross_node: once per deployment: 0 = one relinkd, N = N\n"
+           "                            relinkd nodes on one redis-server (e.g. 0,1,3; default: one relinkd)\n"
+           "  --xnode-receivers N       cross_node: receivers on the node after the sender's (10)\n"
+           "  --xnode-messages N        cross_node: messages (500)\n"
+           "  --xnode-rate R            cross_node: messages per second (100)\n"
            "  --json FILE               write the results (the shared format of docs/performance.md)\n"
            "  --verbose                 more progress output\n";
 }
@@ -185,6 +190,18 @@ std::optional<Options> parse(int argc, char** argv) {
         } else if (flag == "--backlog-cap") {
             whole(o.backlog_cap);
             ok = ok && o.backlog_cap > 0;
+        } else if (flag == "--cluster") {
+            ok = parse_list(value, o.cluster_nodes) &&
+                 std::all_of(o.cluster_nodes.begin(), o.cluster_nodes.end(), [](std::size_t n) { return n <= 16; });
+        } else if (flag == "--xnode-receivers") {
+            whole(o.xnode_receivers);
+            ok = ok && o.xnode_receivers > 0;
+        } else if (flag == "--xnode-messages") {
+            whole(o.xnode_messages);
+        } else if (flag == "--xnode-rate") {
+            std::vector<double> one;
+            ok = parse_list(value, one) && one.size() == 1 && one[0] > 0;
+            o.xnode_rate = ok ? one[0] : 0;
         } else if (flag == "--backlog-messages") {
             ok = parse_list(value, o.backlog_messages);
         } else {
@@ -282,6 +299,8 @@ int main_impl(int argc, char** argv) {
                 got = run_dup_login(*options, env);
             } else if (name == "backlog") {
                 got = run_backlog(*options, env);
+            } else if (name == "cross_node") {
+                got = run_cross_node(*options, env);
             }
         } catch (const std::exception& e) {
             ScenarioResult r;

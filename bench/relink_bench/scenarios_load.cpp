@@ -1,6 +1,8 @@
 // bench/relink_bench/scenarios_load.cpp — the load scenarios of relink-bench: `connect` (cold login + join of a
-// fleet), `idle` (memory per idle session, relinkd and client), `fanout` (1 publisher → M members) and `storm`
-// (a fleet loses relinkd at once: SIGKILL + restart, or drain + replacement). docs/performance.md describes each.
+// fleet), `idle` (memory per idle session, relinkd and client), `fanout` (1 publisher → M members), `cross_node`
+// (1 sender → a few receivers on another node of a cluster) and `storm` (a fleet loses relinkd at once: SIGKILL +
+// restart, or drain + replacement). connect, fanout and cross_node also run on clusters (--cluster) and measure
+// what each login and message costs Redis. docs/performance.md describes each.
 #include <unistd.h>
 
 #include <algorithm>
@@ -46,14 +48,128 @@ void note_relinkd_error(ScenarioResult& r, const std::string& error) {
     std::fprintf(stderr, "relink-bench: %s: %s\n", r.name.c_str(), r.error.c_str());
 }
 
+/// The deployments a scenario that knows clusters runs on: --cluster's list, or one relinkd.
+std::vector<std::size_t> deployments_of(const Options& o) {
+    return o.cluster_nodes.empty() ? std::vector<std::size_t>{0} : o.cluster_nodes;
+}
+
+/// In a run with --cluster, params name the deployment; a run without it keeps the params peer-bench joins on.
+void describe_deployment(const Options& o, ScenarioResult& r, std::size_t cluster_nodes) {
+    if (!o.cluster_nodes.empty()) {
+        r.params["deployment"] = cluster_nodes == 0 ? "single" : "cluster";
+        r.params["nodes"] = std::max<std::size_t>(cluster_nodes, 1);
+    }
+}
+
+std::string deployment_text(std::size_t cluster_nodes) {
+    return cluster_nodes == 0 ? std::string("one relinkd") : "cluster of " + std::to_string(cluster_nodes);
+}
+
+/// What Redis did over a window of a scenario, less the deployment's own background (node heartbeats, reapers,
+/// liveness PINGs) read over an idle window first: what the window's logins or messages cost Redis, measured from
+/// its counters (INFO commandstats counts the nodes' calls and every command their scripts make; INFO cpu).
+/// Inactive (adds nothing) on a deployment without Redis.
+class RedisMeter {
+public:
+    RedisMeter(const Deployment& deployment, std::chrono::milliseconds idle) : deployment_(deployment) {
+        if (!deployment.clustered()) {
+            return;
+        }
+        const auto first = deployment.redis_sample();
+        sleep_unless_stopped(idle);
+        const auto second = deployment.redis_sample();
+        if (first && second && second->at_ns > first->at_ns) {
+            const double seconds = static_cast<double>(second->at_ns - first->at_ns) / 1e9;
+            for (const auto& [name, calls] : second->calls) {
+                const auto before = first->calls.count(name) ? first->calls.at(name) : 0;
+                background_[name] = static_cast<double>(calls - before) / seconds;
+            }
+            background_script_us_ = static_cast<double>(script_usec(*second) - script_usec(*first)) / seconds;
+            background_cpu_us_ = (second->cpu_us - first->cpu_us) / seconds;
+            active_ = true;
+        }
+    }
+    void begin() {
+        if (active_) {
+            begin_ = deployment_.redis_sample();
+        }
+    }
+    /// Sets redis_scripts_per_UNIT (EVALSHA: the store commands, one round trip each), redis_commands_per_UNIT
+    /// (every command, those inside scripts too), redis_script_wall_us_per_UNIT (wall time Redis spent running the
+    /// scripts, their commands included: INFO commandstats times calls by the clock, so a process preempted on a
+    /// busy machine counts the wait too), redis_cpu_us_per_UNIT (the whole process: scripts, network, pub/sub) and,
+    /// with `memory`, redis_bytes_per_UNIT (used_memory grown); the per-command breakdown and the background go into
+    /// settings.
+    void end(ScenarioResult& r, const std::string& unit, double count, bool memory = false) {
+        const auto end = active_ && begin_ ? deployment_.redis_sample() : std::nullopt;
+        if (!end || count <= 0) {
+            return;
+        }
+        const double seconds = static_cast<double>(end->at_ns - begin_->at_ns) / 1e9;
+        double scripts = 0;
+        double commands = 0;
+        Json by_name = Json::object();
+        for (const auto& [name, calls] : end->calls) {
+            if (name == "info") {  // this meter's own
+                continue;
+            }
+            const auto before = begin_->calls.count(name) ? begin_->calls.at(name) : 0;
+            const auto background = background_.count(name) ? background_.at(name) : 0.0;
+            const double own = static_cast<double>(calls - before) - background * seconds;
+            commands += own;
+            scripts += name.rfind("eval", 0) == 0 ? own : 0.0;
+            if (std::fabs(own / count) >= 0.005) {
+                by_name[name] = std::round(own / count * 100.0) / 100.0;
+            }
+        }
+        r.metrics["redis_scripts_per_" + unit] = number_or_null(scripts / count);
+        r.metrics["redis_commands_per_" + unit] = number_or_null(commands / count);
+        r.metrics["redis_script_wall_us_per_" + unit] = number_or_null(
+            (static_cast<double>(script_usec(*end) - script_usec(*begin_)) - background_script_us_ * seconds) / count);
+        r.metrics["redis_cpu_us_per_" + unit] =
+            number_or_null((end->cpu_us - begin_->cpu_us - background_cpu_us_ * seconds) / count);
+        if (memory) {
+            r.metrics["redis_bytes_per_" + unit] = number_or_null(
+                (static_cast<double>(end->used_memory) - static_cast<double>(begin_->used_memory)) / count);
+        }
+        r.settings["redis_commands_per_" + unit + "_by_name"] = by_name;
+        double background_commands = 0;
+        for (const auto& [name, rate] : background_) {
+            background_commands += name == "info" ? 0.0 : rate;
+        }
+        r.settings["redis_background_per_s"] = {{"commands", number_or_null(background_commands)},
+                                                {"cpu_us", number_or_null(background_cpu_us_)},
+                                                {"nodes", deployment_.size()}};
+    }
+
+private:
+    static std::uint64_t script_usec(const RedisSample& sample) {
+        std::uint64_t sum = 0;
+        for (const auto& [name, usec] : sample.usec) {
+            sum += name.rfind("eval", 0) == 0 ? usec : 0;
+        }
+        return sum;
+    }
+
+    const Deployment& deployment_;
+    bool active_{false};
+    double background_script_us_{0};            ///< per second
+    std::map<std::string, double> background_;  ///< calls per second
+    double background_cpu_us_{0};               ///< per second
+    std::optional<RedisSample> begin_;
+};
+
 }  // namespace
 
 // ------------------------------------------------------------------------------------------- connect
 
-std::vector<ScenarioResult> run_connect(const Options& o, Env& env) {
+namespace {
+
+ScenarioResult connect_once(const Options& o, Env& env, std::size_t cluster_nodes) {
     ScenarioResult r;
     r.name = "connect";
     r.params = {{"clients", o.clients}};
+    describe_deployment(o, r, cluster_nodes);
     r.settings = {{"concurrency", o.concurrency},
                   {"channel_size", o.channel_size},
                   {"client_threads", o.threads},
@@ -62,20 +178,23 @@ std::vector<ScenarioResult> run_connect(const Options& o, Env& env) {
                   {"load_average_before", load_average()}};
     raise_nofile(o.clients * 2 + 1024);
     std::string error;
-    auto server = Relinkd::launch(env, {}, error);
-    if (!server) {
+    auto deployment = Deployment::launch(env, cluster_nodes, "connect", error);
+    if (!deployment) {
         note_relinkd_error(r, error);
-        return {r};
+        return r;
     }
+    RedisMeter redis(*deployment, 2s);
     Fleet fleet(env, o.threads);
     for (std::size_t i = 0; i < o.clients; ++i) {
-        fleet.add("c" + std::to_string(i), server->port(), channel_for(i, o.channel_size));
+        fleet.add("c" + std::to_string(i), deployment->port_of(i), channel_for(i, o.channel_size));
     }
-    const auto cpu_before = read_cpu_us(server->pid());
+    const auto cpu_before = deployment->relinkd_cpu_us();
+    redis.begin();
     const auto started = now_ns();
-    std::printf("connect: %zu clients, %zu logins in flight, channels of %zu\n", o.clients, o.concurrency,
-                o.channel_size);
+    std::printf("connect: %zu clients, %zu logins in flight, channels of %zu, %s\n", o.clients, o.concurrency,
+                o.channel_size, deployment_text(cluster_nodes).c_str());
     const bool all = fleet.login_all(0, o.clients, o.concurrency, ramp_budget(o.clients));
+    const auto relinkd_cpu = deployment->relinkd_cpu_us() - cpu_before;
     std::int64_t last = 0;
     std::size_t connected = 0;
     for (const auto& p : fleet.probes) {
@@ -94,18 +213,48 @@ std::vector<ScenarioResult> run_connect(const Options& o, Env& env) {
             : std::nullopt);
     r.metrics["logged_in"] = connected;
     r.metrics["relinkd_cpu_us_per_login"] = number_or_null(
-        connected > 0 ? std::optional<double>(static_cast<double>(read_cpu_us(server->pid()) - cpu_before) /
-                                              static_cast<double>(connected))
+        connected > 0 ? std::optional<double>(static_cast<double>(relinkd_cpu) / static_cast<double>(connected))
                       : std::nullopt);
+    if (deployment->clustered()) {
+        // A login here is login + join of one channel; the presence it announces is part of its cost, so the
+        // window closes once the announcements have settled.
+        fleet.wait_presence_quiet(1000ms, 60s);
+        redis.end(r, "login", static_cast<double>(connected), true);
+    }
+    if (!o.cluster_nodes.empty() && all) {
+        // What the sessions cost while they only keep their heartbeat (a ping a second each): relinkd's CPU, and
+        // Redis's work beyond the background (a live session should cost it nothing).
+        constexpr auto kIdle = 3s;
+        const auto idle_cpu_before = deployment->relinkd_cpu_us();
+        redis.begin();
+        const auto idle_started = now_ns();
+        sleep_unless_stopped(kIdle);
+        const double session_seconds =
+            static_cast<double>(connected) * static_cast<double>(now_ns() - idle_started) / 1e9;
+        r.metrics["relinkd_cpu_us_per_idle_session_second"] =
+            number_or_null(static_cast<double>(deployment->relinkd_cpu_us() - idle_cpu_before) / session_seconds);
+        redis.end(r, "idle_session_second", session_seconds);
+    }
     r.samples["connect_ms"] = thin(connect_ms, 5000);
     if (!all) {
         r.error = std::to_string(o.clients - connected) + " of " + std::to_string(o.clients) +
                   " clients did not connect and join in time: " + fleet.state_summary();
     }
     fleet.shutdown();
-    server->terminate();
-    server->wait_exit(8s);
-    return {r};
+    deployment->stop();
+    return r;
+}
+
+}  // namespace
+
+std::vector<ScenarioResult> run_connect(const Options& o, Env& env) {
+    std::vector<ScenarioResult> out;
+    for (const auto nodes : deployments_of(o)) {
+        if (!g_stop) {
+            out.push_back(connect_once(o, env, nodes));
+        }
+    }
+    return out;
 }
 
 // ------------------------------------------------------------------------------------------- idle
@@ -194,23 +343,44 @@ std::vector<ScenarioResult> run_idle(const Options& o, Env& env) {
 
 // ------------------------------------------------------------------------------------------- fanout
 
-std::vector<ScenarioResult> run_fanout(const Options& o, Env& env) {
+namespace {
+
+/// One publisher (on the deployment's first node) and its channel's members: `fanout` spreads the members over the
+/// nodes in turn; `cross_node` puts every one on the next node, so each message crosses Redis between two nodes
+/// (on a deployment of one node, sender and receivers share it).
+struct FanoutShape {
+    std::string name;           ///< the scenario
+    std::string members_param;  ///< "members" or "receivers"
+    std::size_t members{0};
+    std::size_t messages{0};
+    double rate{0};
+    bool members_on_next_node{false};
+};
+
+ScenarioResult fanout_once(const Options& o, Env& env, const FanoutShape& shape, std::size_t cluster_nodes) {
     ScenarioResult r;
-    r.name = "fanout";
-    r.params = {{"members", o.members}, {"messages", o.messages}};
-    r.settings = {{"rate_per_s", o.rate},
+    r.name = shape.name;
+    r.params = {{shape.members_param, shape.members}, {"messages", shape.messages}};
+    describe_deployment(o, r, cluster_nodes);
+    r.settings = {{"rate_per_s", shape.rate},
                   {"payload_bytes", o.payload_bytes},
                   {"client_threads", o.threads},
                   {"relinkd_threads", o.relinkd_threads},
                   {"clock", "one process, one steady clock: the payload carries the send time"},
                   {"load_average_before", load_average()}};
-    raise_nofile(o.members * 2 + 1024);
+    raise_nofile(shape.members * 2 + 1024);
     std::string error;
-    auto server = Relinkd::launch(env, {}, error);
-    if (!server) {
+    auto deployment = Deployment::launch(env, cluster_nodes, shape.name, error);
+    if (!deployment) {
         note_relinkd_error(r, error);
-        return {r};
+        return r;
     }
+    if (shape.members_on_next_node) {
+        r.settings["placement"] = "sender on node 1, receivers on node " + std::to_string(1 % deployment->size() + 1);
+    } else {
+        r.settings["placement"] = "publisher on node 1, members spread over the nodes in turn";
+    }
+    RedisMeter redis(*deployment, 2s);
     Fleet fleet(env, o.threads);
     const std::string channel = "fan";
     // Per member: the latencies it saw (written on its callback strand, read after the run under its lock).
@@ -221,8 +391,8 @@ std::vector<ScenarioResult> run_fanout(const Options& o, Env& env) {
     };
     std::vector<std::unique_ptr<Seen>> seen;
     std::atomic<std::uint64_t> delivered{0};
-    for (std::size_t i = 0; i < o.members; ++i) {
-        auto& p = fleet.add("m" + std::to_string(i), server->port(), channel);
+    for (std::size_t i = 0; i < shape.members; ++i) {
+        auto& p = fleet.add("m" + std::to_string(i), deployment->port_of(shape.members_on_next_node ? 1 : i), channel);
         seen.push_back(std::make_unique<Seen>());
         Seen* s = seen.back().get();
         p.on_message = [s, &delivered](const MessageReceived& m) {
@@ -237,15 +407,16 @@ std::vector<ScenarioResult> run_fanout(const Options& o, Env& env) {
             delivered.fetch_add(1);
         };
     }
-    auto& publisher = fleet.add("publisher", server->port(), channel);
-    std::printf("fanout: %zu members joining\n", o.members);
-    const bool all = fleet.login_all(0, fleet.probes.size(), o.concurrency, ramp_budget(o.members));
+    auto& publisher = fleet.add("publisher", deployment->port_of(0), channel);
+    std::printf("%s: %zu %s joining, %s\n", shape.name.c_str(), shape.members, shape.members_param.c_str(),
+                deployment_text(cluster_nodes).c_str());
+    const bool all = fleet.login_all(0, fleet.probes.size(), o.concurrency, ramp_budget(shape.members));
     // Every join is announced to every member present: wait until those announcements have been delivered.
     fleet.wait_presence_quiet(1000ms, 120s);
     // Members that did not make it (a first login refused or timed out on a loaded machine) are reported; the
     // fan-out runs to those that joined.
     std::size_t joined = 0;
-    for (std::size_t i = 0; i < o.members; ++i) {
+    for (std::size_t i = 0; i < shape.members; ++i) {
         joined += fleet.probes[i]->joined_at != 0 ? 1 : 0;
     }
     if (!all) {
@@ -258,13 +429,15 @@ std::vector<ScenarioResult> run_fanout(const Options& o, Env& env) {
     r.metrics["members_joined"] = joined;
     std::atomic<std::uint64_t> accepted{0};
     std::atomic<std::uint64_t> failed{0};
-    const auto relinkd_cpu_before = read_cpu_us(server->pid());
+    const auto relinkd_cpu_before = deployment->relinkd_cpu_us();
     const auto self_cpu_before = read_cpu_us(getpid());
+    redis.begin();
     const auto first_send = now_ns();
-    const auto interval =
-        o.rate > 0 ? std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 / o.rate)) : std::chrono::nanoseconds(0);
-    std::printf("fanout: publishing %zu messages at %.0f/s to %zu members\n", o.messages, o.rate, o.members);
-    for (std::size_t i = 0; i < o.messages && !g_stop && r.error.empty(); ++i) {
+    const auto interval = shape.rate > 0 ? std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 / shape.rate))
+                                         : std::chrono::nanoseconds(0);
+    std::printf("%s: publishing %zu messages at %.0f/s to %zu %s\n", shape.name.c_str(), shape.messages, shape.rate,
+                shape.members, shape.members_param.c_str());
+    for (std::size_t i = 0; i < shape.messages && !g_stop && r.error.empty(); ++i) {
         const auto due = Clock::time_point(std::chrono::nanoseconds(first_send)) + interval * i;
         std::this_thread::sleep_until(due);
         std::string payload = "fan " + std::to_string(now_ns()) + " " + std::to_string(i) + " ";
@@ -278,7 +451,7 @@ std::vector<ScenarioResult> run_fanout(const Options& o, Env& env) {
             failed.fetch_add(1);
         }
     }
-    const auto expected = static_cast<std::uint64_t>(o.messages) * joined;
+    const auto expected = static_cast<std::uint64_t>(shape.messages) * joined;
     // Until everything arrived, or nothing arrived for 5 s (bounded: 120 s).
     auto last_count = delivered.load();
     auto last_progress = Clock::now();
@@ -292,7 +465,8 @@ std::vector<ScenarioResult> run_fanout(const Options& o, Env& env) {
             return d >= expected || Clock::now() - last_progress > 5s;
         },
         120s, 10ms);
-    const auto relinkd_cpu = read_cpu_us(server->pid()) - relinkd_cpu_before;
+    const auto relinkd_cpu = deployment->relinkd_cpu_us() - relinkd_cpu_before;
+    redis.end(r, "message", static_cast<double>(accepted.load()));
     const auto self_cpu = read_cpu_us(getpid()) - self_cpu_before;
     std::vector<double> latency;
     std::int64_t last_delivery = 0;
@@ -322,9 +496,31 @@ std::vector<ScenarioResult> run_fanout(const Options& o, Env& env) {
         r.notes.push_back(std::to_string(expected - latency.size()) + " deliveries missing at the end");
     }
     fleet.shutdown();
-    server->terminate();
-    server->wait_exit(8s);
-    return {r};
+    deployment->stop();
+    return r;
+}
+
+}  // namespace
+
+std::vector<ScenarioResult> run_fanout(const Options& o, Env& env) {
+    std::vector<ScenarioResult> out;
+    for (const auto nodes : deployments_of(o)) {
+        if (!g_stop) {
+            out.push_back(fanout_once(o, env, {"fanout", "members", o.members, o.messages, o.rate, false}, nodes));
+        }
+    }
+    return out;
+}
+
+std::vector<ScenarioResult> run_cross_node(const Options& o, Env& env) {
+    std::vector<ScenarioResult> out;
+    for (const auto nodes : deployments_of(o)) {
+        if (!g_stop) {
+            out.push_back(fanout_once(
+                o, env, {"cross_node", "receivers", o.xnode_receivers, o.xnode_messages, o.xnode_rate, true}, nodes));
+        }
+    }
+    return out;
 }
 
 // ------------------------------------------------------------------------------------------- storm

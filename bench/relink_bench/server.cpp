@@ -1,5 +1,6 @@
 // bench/relink_bench/server.cpp — relinkd as a child process, the run's certificate, /proc readings and /metrics
-// (server.hpp). Plain POSIX and OpenSSL through relinkd's own certificate generator; no Asio.
+// (server.hpp), Deployment and Redis's INFO. Plain POSIX and OpenSSL through relinkd's own certificate generator;
+// no Asio.
 #include "server.hpp"
 
 #include <arpa/inet.h>
@@ -28,6 +29,7 @@
 #include <thread>
 
 #include "server/tls.hpp"
+#include "support/redis_process.hpp"
 
 extern char** environ;
 
@@ -487,6 +489,137 @@ std::optional<std::pair<double, double>> tls_handshakes(const std::map<std::stri
         return std::nullopt;
     }
     return std::make_pair(*full, *resumed);
+}
+
+// ------------------------------------------------------------------------------------------- Redis, Deployment
+
+std::optional<RedisSample> read_redis_sample(std::uint16_t port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return std::nullopt;
+    }
+    timeval tv{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    // One bulk string answers: "$LEN\r\n" then LEN bytes.
+    std::string reply;
+    std::optional<std::size_t> length;
+    std::size_t body_at = 0;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+        static constexpr char kInfo[] = "*4\r\n$4\r\nINFO\r\n$3\r\ncpu\r\n$6\r\nmemory\r\n$12\r\ncommandstats\r\n";
+        if (::send(fd, kInfo, sizeof kInfo - 1, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof kInfo - 1)) {
+            const auto deadline = Clock::now() + 5s;
+            char chunk[8192];
+            while (Clock::now() < deadline && reply.size() < (1U << 20U)) {
+                const auto n = ::recv(fd, chunk, sizeof chunk, 0);
+                if (n <= 0) {
+                    break;
+                }
+                reply.append(chunk, static_cast<std::size_t>(n));
+                if (!length && reply.size() > 1 && reply[0] == '$') {
+                    if (const auto crlf = reply.find("\r\n"); crlf != std::string::npos) {
+                        length = std::strtoull(reply.c_str() + 1, nullptr, 10);
+                        body_at = crlf + 2;
+                    }
+                }
+                if (length && reply.size() >= body_at + *length) {
+                    break;
+                }
+            }
+        }
+    }
+    ::close(fd);
+    if (!length || reply.size() < body_at + *length) {
+        return std::nullopt;
+    }
+    RedisSample sample;
+    sample.at_ns = now_ns();
+    std::istringstream lines(reply.substr(body_at, *length));
+    for (std::string line; std::getline(lines, line);) {
+        if (!line.empty() && line.back() == '\r') {
+            line.pop_back();
+        }
+        const auto colon = line.find(':');
+        if (colon == std::string::npos) {
+            continue;
+        }
+        const auto key = line.substr(0, colon);
+        const char* value = line.c_str() + colon + 1;
+        if (key == "used_cpu_sys" || key == "used_cpu_user") {
+            sample.cpu_us += std::strtod(value, nullptr) * 1e6;
+        } else if (key == "used_memory") {
+            sample.used_memory = std::strtoull(value, nullptr, 10);
+        } else if (key.rfind("cmdstat_", 0) == 0) {
+            // cmdstat_evalsha:calls=12,usec=...; a subcommand is spelled "config|get"
+            if (const char* calls = std::strstr(value, "calls=")) {
+                sample.calls[key.substr(8)] = std::strtoull(calls + 6, nullptr, 10);
+            }
+            if (const char* usec = std::strstr(value, ",usec=")) {
+                sample.usec[key.substr(8)] = std::strtoull(usec + 6, nullptr, 10);
+            }
+        }
+    }
+    return sample;
+}
+
+std::unique_ptr<Deployment> Deployment::launch(const Env& env, std::size_t cluster_nodes, const std::string& name,
+                                               std::string& error) {
+    auto deployment = std::unique_ptr<Deployment>(new Deployment);
+    std::vector<std::string> cluster_flags;
+    if (cluster_nodes > 0) {
+        deployment->redis_ = test::RedisServer::start();
+        if (!deployment->redis_) {
+            error = std::string("cannot start ") + test::RedisServer::kBinary + " on a free loopback port";
+            return nullptr;
+        }
+        cluster_flags = {"--cluster", deployment->redis_->url()};
+    }
+    for (std::size_t i = 0; i < std::max<std::size_t>(cluster_nodes, 1); ++i) {
+        auto extra = cluster_flags;
+        if (cluster_nodes > 0) {
+            extra.insert(extra.end(), {"--node-id", "n" + std::to_string(i + 1)});
+        }
+        auto node = Relinkd::launch(
+            env, spec_of(0, cluster_nodes > 0 ? name + "-n" + std::to_string(i + 1) : name, std::move(extra)), error);
+        if (!node) {
+            return nullptr;  // the nodes started so far and Redis are stopped by the destructor
+        }
+        deployment->nodes_.push_back(std::move(node));
+    }
+    return deployment;
+}
+
+Deployment::~Deployment() {
+    nodes_.clear();  // SIGKILL and reap what stop() did not stop, before Redis goes
+    redis_.reset();  // SIGTERM, then SIGKILL (bounded)
+}
+
+std::uint64_t Deployment::relinkd_cpu_us() const {
+    std::uint64_t sum = 0;
+    for (const auto& node : nodes_) {
+        sum += read_cpu_us(node->pid());
+    }
+    return sum;
+}
+
+std::optional<RedisSample> Deployment::redis_sample() const {
+    return redis_ ? read_redis_sample(redis_->port()) : std::nullopt;
+}
+
+void Deployment::stop() {
+    for (auto& node : nodes_) {
+        node->terminate();
+    }
+    for (auto& node : nodes_) {
+        node->wait_exit(8s);
+    }
+    if (redis_) {
+        redis_->stop();
+    }
 }
 
 std::uint64_t raise_nofile(std::uint64_t needed) {

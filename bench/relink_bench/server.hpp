@@ -1,7 +1,9 @@
 // bench/relink_bench/server.hpp — the world around the clients: relinkd as a child process (started and stopped by
 // PID, readiness from its listening line), the run's temporary directory with one certificate that every relinkd
 // of the run serves (so a restarted server is trusted at once and TLS sessions can resume), /proc readings
-// (RSS, heap, CPU) and relinkd's admin /metrics. No Asio: plain POSIX, so this file compiles fast.
+// (RSS, heap, CPU) and relinkd's admin /metrics; and a Deployment: one relinkd, or a cluster of relinkd nodes on a
+// redis-server child (tests/support/redis_process.hpp), with Redis's own counters (INFO) to measure what the
+// cluster costs it. No Asio: plain POSIX, so this file compiles fast.
 #pragma once
 
 #include <sys/types.h>
@@ -16,6 +18,10 @@
 #include <vector>
 
 #include "common.hpp"
+
+namespace relink::test {
+class RedisServer;  // tests/support/redis_process.hpp
+}
 
 namespace relink::bench {
 
@@ -97,6 +103,48 @@ inline Relinkd::Spec spec_of(std::uint16_t port, std::string name, std::vector<s
     s.extra = std::move(extra);
     return s;
 }
+
+/// Redis's counters at one moment (INFO cpu memory commandstats), taken over one plain connection.
+struct RedisSample {
+    std::int64_t at_ns{0};                       ///< now_ns() when the reply came
+    std::map<std::string, std::uint64_t> calls;  ///< per command (lower case, "evalsha", "get" ...), every caller:
+                                                 ///< the nodes' own calls and those their scripts make
+    std::map<std::string, std::uint64_t> usec;   ///< per command: wall time spent executing it (a script's
+                                                 ///< includes the commands it makes)
+    double cpu_us{0};                            ///< used_cpu_sys + used_cpu_user (getrusage: µs resolution)
+    std::uint64_t used_memory{0};                ///< bytes
+};
+/// INFO from the redis-server on 127.0.0.1:`port` (5 s at most); nullopt when it did not answer.
+std::optional<RedisSample> read_redis_sample(std::uint16_t port);
+
+/// What a scenario's clients connect to: one relinkd with everything in memory (`cluster_nodes` 0), or
+/// `cluster_nodes` relinkd nodes (`--cluster redis://... --node-id nK`) sharing one redis-server started for it
+/// on a free loopback port. Every process is started and stopped by PID; the destructor kills what is left.
+class Deployment {
+public:
+    /// Starts Redis (when clustered) and the nodes, each waited for (bounded); nullptr with `error` otherwise.
+    static std::unique_ptr<Deployment> launch(const Env& env, std::size_t cluster_nodes, const std::string& name,
+                                              std::string& error);
+    ~Deployment();
+    Deployment(const Deployment&) = delete;
+    Deployment& operator=(const Deployment&) = delete;
+
+    [[nodiscard]] bool clustered() const { return redis_ != nullptr; }
+    [[nodiscard]] std::size_t size() const { return nodes_.size(); }
+    /// The port of node `i` modulo the node count: clients i = 0, 1, 2 ... spread over the nodes in turn.
+    [[nodiscard]] std::uint16_t port_of(std::size_t i) const { return nodes_[i % nodes_.size()]->port(); }
+    /// User + system CPU of every node, summed, in microseconds.
+    [[nodiscard]] std::uint64_t relinkd_cpu_us() const;
+    /// Redis's counters now; nullopt without Redis or when it did not answer.
+    [[nodiscard]] std::optional<RedisSample> redis_sample() const;
+    /// SIGTERM to every node (each drains), waits for them (bounded), then stops Redis.
+    void stop();
+
+private:
+    Deployment() = default;
+    std::unique_ptr<test::RedisServer> redis_;
+    std::vector<std::unique_ptr<Relinkd>> nodes_;
+};
 
 /// Stops every relinkd still registered, by PID (SIGKILL). For the second SIGINT: async-signal-safe.
 void kill_registered_children() noexcept;

@@ -1,7 +1,9 @@
 # bench/relink_bench/smoke_test.cmake — the CTest smoke test of relink-bench (cmake/RelinkBench.cmake, label
 # `bench`): runs four scenarios at tiny sizes (a few seconds each), then checks that the JSON is well-formed, has
 # the shared format's fields and the metric names peer-bench and `relink-bench compare` rely on, and that
-# `compare` and `chart` work on it. Nothing about timings is asserted: only that the tool still works.
+# `compare` and `chart` work on it; then a tiny cluster run (`--cluster 0,2`, cross_node: one relinkd, then two
+# nodes on a redis-server child) whose entries must name their deployment, deliver every message and carry the
+# Redis figures. Nothing about timings is asserted: only that the tool still works.
 # Usage: cmake -DBENCH=path/to/relink-bench -DOUT=dir -P smoke_test.cmake
 file(REMOVE_RECURSE "${OUT}")
 file(MAKE_DIRECTORY "${OUT}")
@@ -68,4 +70,42 @@ execute_process(COMMAND "${BENCH}" chart "${json}" "${OUT}/charts" RESULT_VARIAB
 if(NOT rc EQUAL 0 OR NOT EXISTS "${OUT}/charts/fanout_latency.svg")
   message(FATAL_ERROR "relink-bench chart failed (${rc}):\n${out}")
 endif()
-message(STATUS "relink-bench smoke: ${count} scenarios, JSON, compare and chart OK")
+
+# The cluster mode: one relinkd, then two relinkd nodes sharing a redis-server (the sender on one, the receivers on
+# the other). About 10 s: each deployment reads Redis's idle background for 2 s before its clients log in.
+set(cluster_json "${OUT}/cluster.json")
+execute_process(
+  COMMAND "${BENCH}" --cluster 0,2 --scenario cross_node --xnode-receivers 3 --xnode-messages 20 --xnode-rate 200
+          --json "${cluster_json}"
+  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 25)
+message("${out}")
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "relink-bench --cluster exited with ${rc}\n${err}")
+endif()
+file(READ "${cluster_json}" doc)
+string(JSON cluster_count LENGTH "${doc}" scenarios)
+if(NOT cluster_count EQUAL 2)
+  message(FATAL_ERROR "--cluster 0,2: expected 2 scenario entries, got ${cluster_count}")
+endif()
+foreach(entry "0;single;1" "1;cluster;2")
+  list(GET entry 0 i)
+  list(GET entry 1 want_deployment)
+  list(GET entry 2 want_nodes)
+  string(JSON deployment GET "${doc}" scenarios ${i} params deployment)
+  string(JSON nodes GET "${doc}" scenarios ${i} params nodes)
+  if(NOT deployment STREQUAL want_deployment OR NOT nodes EQUAL want_nodes)
+    message(FATAL_ERROR "entry ${i}: deployment ${deployment}, nodes ${nodes}; want ${want_deployment}, ${want_nodes}")
+  endif()
+  string(JSON delivered GET "${doc}" scenarios ${i} metrics delivered)
+  string(JSON expected GET "${doc}" scenarios ${i} metrics expected)
+  if(NOT delivered EQUAL expected OR expected EQUAL 0)
+    message(FATAL_ERROR "${deployment}: ${delivered} of ${expected} messages delivered")
+  endif()
+endforeach()
+foreach(metric redis_scripts_per_message redis_commands_per_message redis_cpu_us_per_message)
+  string(JSON type ERROR_VARIABLE e TYPE "${doc}" scenarios 1 metrics ${metric})
+  if(e OR NOT type STREQUAL "NUMBER")
+    message(FATAL_ERROR "cluster: metric ${metric} missing or not a number (${type} ${e})")
+  endif()
+endforeach()
+message(STATUS "relink-bench smoke: ${count} scenarios, JSON, compare and chart OK; --cluster OK")
