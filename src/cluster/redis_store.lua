@@ -9,7 +9,8 @@
 -- Keys (one Redis primary; every id excludes '\n'):
 --   rl:s:<app>\n<user>  session JSON      rl:p:<...> peer log LIST      rl:d:<...> seen message ids ZSET
 --   rl:o:<...>          offline LIST      rl:k:<...> kick cool-down     rl:b:<...> ban
---   rl:m:<app>\n<chan>  member SET        rl:h:<...> history LIST       rl:q:<...> last seq
+--   rl:ms:<app>\n<chan> member HASH: user -> its streams there (JSON list; a join's snapshot reads no session)
+--   rl:h:<app>\n<chan>  history LIST      rl:q:<...> last seq
 --   rl:e:<app>\n<chan>  last event number (rl:e, rl:q, rl:h: an empty channel's expire)
 --   rl:deadlines ZSET session key -> ms   rl:nodes ZSET node -> last heartbeat ms    rl:live:<node> SET
 --   rl:epoch            the epoch of every position (made at first use; a Redis that lost its data makes a new one)
@@ -84,14 +85,19 @@ end
 
 -- ------------------------------------------------------------------ membership
 
+-- The user's entry in the channel's member hash: its own streams there, as a snapshot shows them.
+local function publish_streams(s, channel)
+    redis.call('HSET', 'rl:ms:' .. ckey(s.app, channel), s.user, cjson.encode(sorted_keys(s.channels[channel])))
+end
+
 local function join_channel(s, channel, streams)
     local ck = ckey(s.app, channel)
-    redis.call('SADD', 'rl:m:' .. ck, s.user)
     redis.call('SADD', 'rl:channels', ck)
     for _, k in ipairs({'rl:e:', 'rl:q:', 'rl:h:'}) do redis.call('PERSIST', k .. ck) end
     local own = s.channels[channel] or {}
     for _, stream in ipairs(streams) do own[stream] = true end
     s.channels[channel] = own
+    publish_streams(s, channel)
     to_channel(s.app, channel, s.user, {k = 'joined', c = channel, u = s.user})
     for _, stream in ipairs(sorted_keys(own)) do
         to_channel(s.app, channel, s.user, {k = 'stream', c = channel, u = s.user, s = stream, on = true})
@@ -106,8 +112,8 @@ local function leave_channel(s, channel, cause)
     end
     to_channel(s.app, channel, s.user, {k = 'left', c = channel, u = s.user, cause = cause})
     local ck = ckey(s.app, channel)
-    redis.call('SREM', 'rl:m:' .. ck, s.user)
-    if redis.call('SCARD', 'rl:m:' .. ck) == 0 then
+    redis.call('HDEL', 'rl:ms:' .. ck, s.user)
+    if redis.call('HLEN', 'rl:ms:' .. ck) == 0 then
         -- Its positions stay while a session away from it may come back with one (that session is told what it
         -- missed) and while a join on its way elsewhere may compare against its event numbers.
         redis.call('SREM', 'rl:channels', ck)
@@ -150,17 +156,13 @@ local function snapshot(app, channel, self, e)
     local ck = ckey(app, channel)
     local out = {channel = channel, members = {}, epoch = e, seq = tonumber(redis.call('GET', 'rl:q:' .. ck) or '0'),
                  ev = tonumber(redis.call('GET', 'rl:e:' .. ck) or '0')}
-    local members = redis.call('SMEMBERS', 'rl:m:' .. ck)
-    table.sort(members)
-    for _, member in ipairs(members) do
-        if member ~= self then
-            local entry = {user = member, streams = {}}
-            local other = load(ckey(app, member))
-            if other ~= nil and other.channels[channel] ~= nil then
-                entry.streams = sorted_keys(other.channels[channel])
-            end
-            out.members[#out.members + 1] = entry
-        end
+    local flat = redis.call('HGETALL', 'rl:ms:' .. ck)  -- user, streams, user, streams, ...
+    local streams_of = {}
+    for i = 1, #flat, 2 do
+        if flat[i] ~= self then streams_of[flat[i]] = flat[i + 1] end
+    end
+    for _, member in ipairs(sorted_keys(streams_of)) do
+        out.members[#out.members + 1] = {user = member, streams = cjson.decode(streams_of[member])}
     end
     return out
 end
@@ -172,8 +174,8 @@ local function may_join(s, channel, allowed)
         if not ok then return 'rejected_by_server' end
     end
     if s.channels[channel] == nil and count(s.channels) >= L.max_channels_per_user then return 'limit_exceeded' end
-    local mk = 'rl:m:' .. ckey(s.app, channel)
-    if redis.call('SISMEMBER', mk, s.user) == 0 and redis.call('SCARD', mk) >= L.max_members_per_channel then
+    local mk = 'rl:ms:' .. ckey(s.app, channel)
+    if redis.call('HEXISTS', mk, s.user) == 0 and redis.call('HLEN', mk) >= L.max_members_per_channel then
         return 'limit_exceeded'
     end
     return nil
@@ -260,11 +262,12 @@ function C.login(a)
             if joined == nil then
                 join_channel(s, ch.channel, ch.streams)
             else
-                local want = {}
+                local want, changed = {}, false
                 for _, stream in ipairs(ch.streams) do want[stream] = true end
                 for _, stream in ipairs(sorted_keys(joined)) do
                     if not want[stream] then
                         joined[stream] = nil
+                        changed = true
                         to_channel(s.app, ch.channel, s.user,
                                    {k = 'stream', c = ch.channel, u = s.user, s = stream, on = false})
                     end
@@ -272,10 +275,12 @@ function C.login(a)
                 for _, stream in ipairs(sorted_keys(want)) do
                     if not joined[stream] then
                         joined[stream] = true
+                        changed = true
                         to_channel(s.app, ch.channel, s.user,
                                    {k = 'stream', c = ch.channel, u = s.user, s = stream, on = true})
                     end
                 end
+                if changed then publish_streams(s, ch.channel) end
             end
         end
     end
@@ -405,6 +410,7 @@ function C.set_stream(a, s, key)
     end
     if changed then
         to_channel(s.app, a.channel, s.user, {k = 'stream', c = a.channel, u = s.user, s = a.stream, on = a.on})
+        publish_streams(s, a.channel)
         save(key, s)
     end
     return {}
@@ -501,7 +507,7 @@ function C.list(a)
     table.sort(channels)
     for _, ck in ipairs(channels) do
         local split = string.find(ck, '\n', 1, true)
-        local members = redis.call('SMEMBERS', 'rl:m:' .. ck)
+        local members = redis.call('HKEYS', 'rl:ms:' .. ck)
         table.sort(members)
         out.channels[#out.channels + 1] = {app = string.sub(ck, 1, split - 1), channel = string.sub(ck, split + 1),
                                            members = members, messages = tonumber(redis.call('GET', 'rl:q:' .. ck) or '0')}
