@@ -510,6 +510,15 @@ struct Hub::State {
             buffered.push_back(is_valid_channel_name(channel.channel) ? end_join(m.app_id, m.user_id, channel.channel)
                                                                       : std::vector<cluster::ChannelEvent>{});
         }
+        if (result.error == errc::network_interrupted) {
+            // The store did not answer: the login may or may not have taken effect. The client comes back soon
+            // (a resume then finds the session if it did), rather than being told its login failed.
+            ++metrics.login_failures;
+            if (c != conns.end() && !c->second.closed) {
+                close_with(p.conn, proto::CloseReason::draining, config.store_retry_within);
+            }
+            return;
+        }
         if (result.error) {
             ++metrics.login_failures;
             if (c != conns.end() && !c->second.closed) {

@@ -94,6 +94,10 @@ struct HubConfig {
     /// dead). A node silent for `node_dead_after` is dead and its users' presence runs out from its last heartbeat.
     Duration node_heartbeat_interval{};
     Duration node_dead_after{};
+    /// A login the store could not answer (a cluster's Redis unreachable or too slow: nothing is known to have
+    /// happened) is closed with Close(draining, this): the client comes back at a random point within it, as after
+    /// a drain, its first login included, instead of being refused.
+    Duration store_retry_within{std::chrono::seconds(1)};
     /// Makes a fresh resume token; the hub reads no random source, so relinkd supplies a random one. Default: a
     /// counter (deterministic tests).
     std::function<std::string()> make_resume_token;

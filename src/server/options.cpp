@@ -566,6 +566,7 @@ HubConfig make_hub_config(const Options& options) {
     }
     config.keep_alive_timeout = scale(config.keep_alive_timeout, f);
     config.login_grace = scale(config.login_grace, f);
+    config.store_retry_within = scale(config.store_retry_within, f);
     config.limits.kick_cooldown = scale(config.limits.kick_cooldown, f);
     config.limits.dedup_window = scale(config.limits.dedup_window, f);
     config.limits.session_lifetime = scale(config.limits.session_lifetime, f);

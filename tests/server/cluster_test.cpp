@@ -519,6 +519,13 @@ public:
         queued_.erase(queued_.begin());
         return {q.id, *inner_->execute(q.now, q.node, q.id, std::move(q.command))};
     }
+    /// The oldest queued command is lost on its way (Redis unreachable or too slow): it takes no effect, and is
+    /// answered as RedisStore answers then.
+    std::pair<cluster::CommandId, cluster::Result> fail_next() {
+        Queued q = std::move(queued_.front());
+        queued_.erase(queued_.begin());
+        return {q.id, cluster::Result{make_error_code(errc::network_interrupted), {}}};
+    }
     [[nodiscard]] std::size_t queued() const { return queued_.size(); }
     /// Moves the events the shared store holds for `node` to what take_events() gives, losing the channel events
     /// whose 1-based position among them is in `lose`.
@@ -672,6 +679,30 @@ TEST(AsyncStore, EventsThatRaceALoginAreDeliveredAfterItsAnswerFromItsSnapshotOn
 }
 
 // Events published after a join's snapshot that arrive before its answer are delivered after the JoinOk.
+// A login the store could not answer is not refused: the client is told to come back soon (Close draining, within
+// the hub's store_retry_within), which a client does even for its first login. The frames it sent meanwhile go with
+// the connection.
+TEST(AsyncStore, ALoginTheStoreCouldNotAnswerSendsTheClientBackInsteadOfRefusingIt) {
+    async::TwoNodes t;
+    t.n2->on_open(t.now, 2, "b");
+    t.n2->on_frame(t.now, 2, t.login("UID1"));
+    t.n2->on_frame(t.now, 2, t.to_channel("held"));
+    t.settle();
+    auto [id, result] = t.deferred->fail_next();
+    t.n2->on_store_result(t.now, id, std::move(result));
+    t.settle();
+    ASSERT_EQ(t.sent[2].size(), 1U);
+    const auto decoded = proto::decode_server(t.sent[2][0]);
+    ASSERT_TRUE(decoded.message);
+    const auto* close = std::get_if<proto::Close>(&*decoded.message);
+    ASSERT_NE(close, nullptr) << t.sent[2][0];
+    EXPECT_EQ(close->reason, proto::CloseReason::draining);
+    EXPECT_EQ(close->reconnect_within, HubConfig{}.store_retry_within);
+    EXPECT_EQ(t.closed, (std::set<server::ConnId>{2}));
+    EXPECT_EQ(t.deferred->queued(), 0U) << "the held frame is not sent to the store";
+    EXPECT_EQ(t.n2->metrics().login_failures, 1U);
+}
+
 TEST(AsyncStore, EventsThatRaceAJoinAreDeliveredAfterTheJoinOk) {
     async::TwoNodes t;
     t.n1->on_open(t.now, 1, "a");
