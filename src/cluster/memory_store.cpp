@@ -687,6 +687,21 @@ void MemoryStore::leave(TimePoint now, const NodeId& node) {
     s.outbox.erase(node);
 }
 
+void MemoryStore::reconcile(TimePoint now, const NodeId& node, const std::map<std::string, Gen>& held) {
+    auto& state = *state_;
+    for (auto& [key, s] : state.sessions) {
+        if (s.node != node || !s.present || !s.attached) {
+            continue;
+        }
+        auto it = held.find(key);
+        if (it == held.end() || (it->second != 0 && it->second != s.gen)) {
+            ++state.counters.reconciled;
+            s.attached = false;
+            state.deadlines.set({DeadlineKind::presence, key}, now + state.timings(s.profile).presence_timeout);
+        }
+    }
+}
+
 std::optional<TimePoint> MemoryStore::next_deadline() const {
     return state_->deadlines.earliest();
 }

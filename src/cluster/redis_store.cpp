@@ -404,6 +404,19 @@ void RedisStore::leave(TimePoint now, const NodeId& /*node*/) {
     state_->run("leave_node", json::object(), now, [](std::error_code, json) {});
 }
 
+void RedisStore::reconcile(TimePoint now, const NodeId& /*node*/, const std::map<std::string, Gen>& held) {
+    json args;
+    args["held"] = json::object();
+    for (const auto& [key, gen] : held) {
+        args["held"][key] = gen;
+    }
+    state_->run("reconcile", std::move(args), now, [weak = std::weak_ptr<State>(state_)](std::error_code, json reply) {
+        if (auto s = weak.lock(); s && reply.is_object()) {
+            s->counters.reconciled += reply.value("released", std::uint64_t{0});
+        }
+    });
+}
+
 std::optional<TimePoint> RedisStore::next_deadline() const {
     return std::nullopt;  // Redis keeps the deadlines; the driver calls reap()
 }

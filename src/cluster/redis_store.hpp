@@ -66,6 +66,7 @@ public:
     void unsubscribe(const NodeId& node, const std::string& app, const std::string& channel) override;
     void heartbeat(TimePoint now, const NodeId& node) override;
     void leave(TimePoint now, const NodeId& node) override;
+    void reconcile(TimePoint now, const NodeId& node, const std::map<std::string, Gen>& held) override;
     [[nodiscard]] std::optional<TimePoint> next_deadline() const override;
     void handle_timeout(TimePoint now) override;
     [[nodiscard]] StoreStats stats() const override;

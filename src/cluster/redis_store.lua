@@ -522,6 +522,27 @@ function C.heartbeat(a)
     return {epoch = epoch()}
 end
 
+-- The sessions this node really holds (key -> gen; 0: a login on its way): any other it is counted as holding starts
+-- its presence countdown now (its transport is gone, or never existed: an answer the node never got).
+function C.reconcile(a)
+    local released = 0
+    for _, key in ipairs(redis.call('SMEMBERS', 'rl:live:' .. a.node)) do
+        local s = load(key)
+        local held = a.held[key]
+        if s == nil or not s.present or not s.attached or s.node ~= a.node then
+            redis.call('SREM', 'rl:live:' .. a.node, key)
+        elseif held == nil or (held ~= 0 and held ~= s.gen) then
+            released = released + 1
+            s.attached = false
+            redis.call('SREM', 'rl:live:' .. a.node, key)
+            save(key, s)
+            redis.call('ZADD', 'rl:deadlines', now + timing(s.profile).presence_timeout, key)
+        end
+    end
+    if released > 0 then redis.call('HINCRBY', 'rl:stats', 'reconciled', released) end
+    return {released = released}
+end
+
 -- The node holds no transport any more (it died or left): presence runs out from `since`.
 local function release_node(node, since)
     redis.call('ZREM', 'rl:nodes', node)
@@ -574,9 +595,10 @@ end
 
 local handler = C[cmd]
 if handler == nil then return cjson.encode({error = 'protocol_error'}) end
-if cmd == 'login' or cmd == 'kick' or cmd == 'heartbeat' or cmd == 'leave_node' or cmd == 'reap' or cmd == 'list' then
-    return cjson.encode(handler(args))
-end
+-- These act on a user or on the deployment; the others on a session the calling node must hold (fenced).
+local unfenced = {login = true, kick = true, heartbeat = true, leave_node = true, reap = true, list = true,
+                  reconcile = true}
+if unfenced[cmd] then return cjson.encode(handler(args)) end
 local s, key = owned(args)
 if s == nil then
     redis.call('HINCRBY', 'rl:stats', 'stale_commands', 1)

@@ -207,6 +207,7 @@ struct StoreStats {
     std::uint64_t presence_timeouts{0};  ///< sessions reaped at their deadline
     std::uint64_t nodes_dead{0};         ///< nodes declared dead (their sessions then ran out)
     std::uint64_t stale_commands{0};     ///< commands refused because their gen was old (fenced)
+    std::uint64_t reconciled{0};         ///< sessions found attached to a node that did not hold them (reconcile)
 };
 
 // ------------------------------------------------------------------------------------------- the boundary
@@ -231,6 +232,12 @@ public:
     virtual void heartbeat(TimePoint now, const NodeId& node) = 0;
     /// The node leaves cleanly: every session it still holds runs out its presence from its last data.
     virtual void leave(TimePoint now, const NodeId& node) = 0;
+    /// The sessions the node really holds a transport for, by session key, with their generation; 0 = a login is on
+    /// its way there (leave that session alone). Every other session the store counts as attached to the node starts
+    /// its presence countdown now, as if its transport had closed: a command whose outcome the node never learned
+    /// (a login answered into a dropped connection, a detach lost with it) cannot keep a user present for ever. A
+    /// node calls it whenever it reaches the store again.
+    virtual void reconcile(TimePoint now, const NodeId& node, const std::map<std::string, Gen>& held) = 0;
 
     /// Deadlines the store itself keeps (presence, away sessions, dead nodes), if its implementation keeps time
     /// through the hub; handle_timeout() fires those due.

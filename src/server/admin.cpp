@@ -504,6 +504,9 @@ std::string metrics_text(const Metrics& m, bool draining, const TlsHandshakeMetr
                    "Sessions whose presence ran out, ended by this node's reaper.", cluster->presence_timeouts);
         add_metric(out, "relink_cluster_nodes_declared_dead_total", "counter",
                    "Nodes this node's reaper found silent and declared dead.", cluster->nodes_dead);
+        add_metric(out, "relink_cluster_reconciled_sessions_total", "counter",
+                   "Sessions Redis counted as on this node that it did not hold, released when it reached Redis again.",
+                   cluster->reconciled);
         add_metric(out, "relink_cluster_pubsub_gaps_total", "counter",
                    "Times the event subscription was lost and made again (events may have been missed meanwhile).",
                    cluster->pubsub_gaps);

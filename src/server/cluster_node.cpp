@@ -184,6 +184,7 @@ ClusterGauges ClusterNode::gauges() const {
     g.stale_commands = stats.stale_commands;
     g.presence_timeouts = stats.presence_timeouts;
     g.nodes_dead = stats.nodes_dead;
+    g.reconciled = stats.reconciled;
     g.pubsub_gaps = impl_->pubsub_gaps;
     return g;
 }

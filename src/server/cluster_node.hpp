@@ -26,6 +26,7 @@ struct ClusterGauges {
     std::uint64_t stale_commands{0};     ///< commands refused because this node no longer held the session (fenced)
     std::uint64_t presence_timeouts{0};  ///< sessions this node's reaper ended at their deadline
     std::uint64_t nodes_dead{0};         ///< nodes this node's reaper declared dead
+    std::uint64_t reconciled{0};         ///< sessions Redis had on this node that it did not hold (released)
     std::uint64_t pubsub_gaps{0};        ///< reconnects of the subscriber: events may have been missed meanwhile
 };
 

@@ -1029,6 +1029,20 @@ void Hub::reopen() noexcept {
     state_->draining = false;
 }
 
+void Hub::reconcile(TimePoint now) {
+    auto& s = *state_;
+    std::map<std::string, cluster::Gen> held;
+    for (const auto& [key, local] : s.locals) {
+        held[key] = local.gen;
+    }
+    for (const auto& [id, pending] : s.pending) {
+        if (pending.then == State::Then::login) {
+            held[pending.key] = 0;  // its answer may make it this node's: leave it alone
+        }
+    }
+    s.store->reconcile(now, s.config.node_id, held);
+}
+
 std::optional<TimePoint> Hub::next_deadline() const {
     const auto local = state_->deadlines.earliest();
     const auto shared = state_->store->next_deadline();

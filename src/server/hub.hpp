@@ -194,6 +194,10 @@ public:
     void drain(TimePoint now, Duration window);
     /// Takes work again after a drain that was not the end (a cluster node that was cut off from Redis).
     void reopen() noexcept;
+    /// Tells the store which sessions this node really holds (and which logins are on their way): any other session
+    /// the store has on this node starts its presence countdown. A driver calls it whenever the store is reachable
+    /// again, because the outcome of what was in flight when it was lost is unknown (Store::reconcile).
+    void reconcile(TimePoint now);
 
     // ---- outputs ----
     [[nodiscard]] std::optional<TimePoint> next_deadline() const;

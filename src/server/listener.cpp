@@ -290,6 +290,10 @@ private:
     void redis_changed(bool up) {
         if (up) {
             fence_timer_.cancel();
+            // What was in flight when Redis was lost may have taken effect unseen (a login answered into the
+            // dropped connection; a detach lost with it), and a node restarted under the same id finds its former
+            // sessions: Redis learns which sessions this node really holds.
+            hub_.reconcile(hub_now());
             if (fenced_ && !leaving_) {
                 fenced_ = false;
                 hub_.reopen();

@@ -430,6 +430,42 @@ TEST_F(RedisStoreTwins, EveryCommandGivesTheResultsAndEventsOfTheReferenceModel)
     both(0, send("UID3", std::get<LoginResult>(u3.value).gen, "x", std::nullopt, "UID1"));
 }
 
+// A node says which sessions it holds (reconcile): the script releases exactly the ones the reference model does,
+// those the node is counted as holding but does not (absent, or under another generation), and leaves a login on
+// its way (generation 0) alone; the released ones leave their channels at their presence timeout from then.
+TEST_F(RedisStoreTwins, ReconcileReleasesTheSessionsANodeDoesNotHoldLikeTheReferenceModel) {
+    heartbeat(0);
+    heartbeat(1);
+    const Result a = both(0, login("UA", "t-a", {{"ch", std::nullopt, {}}}));
+    subscribe(0, "ch");
+    const Result b = both(0, login("UB", "t-b", {{"ch", std::nullopt, {}}}));
+    const Result c = both(0, login("UC", "t-c", {{"ch", std::nullopt, {}}}));
+    const Result d = both(0, login("UD", "t-d", {{"ch", std::nullopt, {}}}));
+    const Result watcher = both(1, login("UW", "t-w", {{"ch", std::nullopt, {}}}));
+    subscribe(1, "ch");
+    const auto gen = [](const Result& r) { return std::get<LoginResult>(r.value).gen; };
+    // Node 1 holds UA as it is, UB under an older generation, UC as a login on its way; UD not at all.
+    const std::map<std::string, Gen> held{
+        {session_key("app", "UA"), gen(a)}, {session_key("app", "UB"), gen(b) + 7}, {session_key("app", "UC"), 0}};
+    memory_->reconcile(now_, name(0), held);
+    nodes_[0]->store->reconcile(now_, name(0), held);
+    both(1, op("UW", gen(watcher), SetAttributes{{{"k", "v"}}}));  // after the reconcile on Redis (one connection)
+    EXPECT_EQ(memory_->stats().reconciled, 2U);
+    ASSERT_TRUE(run_until([&] { return nodes_[0]->store->stats().reconciled == 2U; }));
+    compare_lists();
+    // UB and UD leave at their presence timeout (rtm 30 s) from the reconcile, on both; UA and UC stay.
+    advance_to(now_ + 31s);
+    compare_lists();
+    std::vector<std::string> present;
+    for (const auto& view : memory_->sessions()) {
+        present.push_back(view.user);
+    }
+    EXPECT_EQ(present, (std::vector<std::string>{"UA", "UC", "UW"}));
+    EXPECT_EQ(both(0, op("UA", gen(a), SetAttributes{{{"x", "y"}}})).error, std::error_code{});
+    (void)c;
+    (void)d;
+}
+
 // A channel whose last member left keeps its history and positions for the session lifetime: a session that went
 // away from it and comes back is told exactly what it missed, and the channel's numbers go on where they were. On
 // Redis its keys expire then (real time, so checked by their TTL); the reference model forgets the channel then

@@ -506,6 +506,10 @@ public:
     }
     void heartbeat(TimePoint now, const cluster::NodeId& node) override { inner_->heartbeat(now, node); }
     void leave(TimePoint now, const cluster::NodeId& node) override { inner_->leave(now, node); }
+    void reconcile(TimePoint now, const cluster::NodeId& node,
+                   const std::map<std::string, cluster::Gen>& held) override {
+        inner_->reconcile(now, node, held);
+    }
     [[nodiscard]] std::optional<TimePoint> next_deadline() const override { return std::nullopt; }
     void handle_timeout(TimePoint) override {}
     [[nodiscard]] cluster::StoreStats stats() const override { return inner_->stats(); }
@@ -701,6 +705,62 @@ TEST(AsyncStore, ALoginTheStoreCouldNotAnswerSendsTheClientBackInsteadOfRefusing
     EXPECT_EQ(t.closed, (std::set<server::ConnId>{2}));
     EXPECT_EQ(t.deferred->queued(), 0U) << "the held frame is not sent to the store";
     EXPECT_EQ(t.n2->metrics().login_failures, 1U);
+}
+
+// A login that took effect in the store but whose answer the node never got (the connection to Redis dropped) leaves
+// a session the store counts as attached to a node that has no transport for it: its peers would see it present for
+// ever. When the node reaches the store again it says which sessions it holds; that one starts its presence
+// countdown then, and its peers see it leave (DROPPED) at the profile's timeout, not never.
+TEST(AsyncStore, ASessionWhoseLoginAnswerWasLostIsReleasedWhenTheNodeReconciles) {
+    async::TwoNodes t;
+    t.n1->on_open(t.now, 1, "a");
+    t.n1->on_frame(t.now, 1, t.login("UID2"));
+    t.settle();
+    t.n2->on_open(t.now, 2, "b");
+    t.n2->on_frame(t.now, 2, t.login("UID1"));
+    const cluster::CommandId login_id = t.deferred->run_next().first;  // it takes effect ...
+    t.n1->on_store_events(t.now);
+    t.settle();
+    ASSERT_EQ(t.got(1), (std::vector<std::string>{"login_ok", "joined UID1"}));
+    t.n2->on_store_result(t.now, login_id, cluster::Result{make_error_code(errc::network_interrupted), {}});  // unseen
+    t.settle();
+    EXPECT_EQ(t.closed, std::set<server::ConnId>{2});
+    t.n2->on_closed(t.now, 2);
+
+    // Without a reconcile, nothing would ever end UID1's presence: n2 holds no transport and sends no detach.
+    // UID2 keeps its link alive meanwhile; what it hears of UID1 is what counts.
+    auto advance_to = [&](TimePoint until) {
+        while (t.now < until) {
+            t.now = std::min(until, t.now + 1s);
+            t.n1->on_frame(t.now, 1, proto::Ping{});
+            t.n1->handle_timeout(t.now);
+            t.n2->handle_timeout(t.now);
+            t.settle();
+        }
+    };
+    auto about_uid1 = [&] {
+        std::vector<std::string> out;
+        for (const auto& line : t.got(1)) {
+            if (line.find("UID1") != std::string::npos) {
+                out.push_back(line);
+            }
+        }
+        return out;
+    };
+    const TimePoint reconciled_at = t.now + 5s;
+    advance_to(reconciled_at);
+    t.n2->reconcile(t.now);
+    EXPECT_EQ(t.shared->stats().reconciled, 1U);
+    const Duration presence = timings_for(Profile::rtm).presence_timeout;
+    advance_to(reconciled_at + presence - 1ms);
+    EXPECT_EQ(about_uid1(), std::vector<std::string>{"joined UID1"}) << "not before the timeout from the reconcile";
+    advance_to(reconciled_at + presence);
+    EXPECT_EQ(about_uid1(), (std::vector<std::string>{"joined UID1", "left UID1"}));
+    EXPECT_TRUE(t.closed.count(1) == 0) << "UID2's link stayed up";
+
+    // A node that holds its sessions releases none of them.
+    t.n1->reconcile(t.now);
+    EXPECT_EQ(t.shared->stats().reconciled, 1U);
 }
 
 TEST(AsyncStore, EventsThatRaceAJoinAreDeliveredAfterTheJoinOk) {
