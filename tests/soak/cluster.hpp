@@ -88,6 +88,7 @@ public:
     [[nodiscard]] const std::string& ca_file() const { return cert_file_; }
     [[nodiscard]] bool redis_running() const { return redis_ && redis_->running(); }
     [[nodiscard]] pid_t redis_pid() const { return redis_ ? redis_->pid() : 0; }
+    [[nodiscard]] std::uint16_t redis_port() const { return redis_ ? redis_->port() : 0; }
 
     /// Starts node `k` again on its port (after kill_node() or drain_node()); retried for up to 15 s, since the
     /// port may still be held for a moment.

@@ -97,6 +97,9 @@ struct Options {
     bool allow_silent_channel_gap{false};  // for builds before the fix of finding 1 (still counted)
     bool allow_stale_peer_epoch{false};    // for builds before the fix of finding 2 (still counted)
     int cluster{0};                        // > 0: that many relinkd nodes on one redis-server (--cluster N)
+    // relinkd's --log-level (debug to chase a finding; a long run at debug fills the disk)
+    std::string relinkd_log_level{"warn"};
+    std::string client_log;  // every client's debug log, one file (--client-log FILE), to chase a finding
 };
 
 /// Set by SIGINT / SIGTERM: the fault phase ends early and the soak summarizes and cleans up as usual.
@@ -267,6 +270,7 @@ private:
     std::mt19937_64 rng_;
     Clock::time_point start_{Clock::now()};
     std::mutex log_mu_;
+    std::FILE* client_log_{nullptr};  // its lines are written under log_mu_
 
     std::filesystem::path dir_;
     std::string ca_file_;
@@ -355,7 +359,7 @@ void close_on_exec_all() {
 std::vector<std::string> Soak::relinkd_args() const {
     // Every client connects from 127.0.0.1: lift the per-address login rate so that a restart (all of them at once)
     // is not refused; log only warnings (a 30-minute run at debug fills the disk).
-    return {"--time-scale", std::to_string(opt_.scale), "--log-level", "warn",
+    return {"--time-scale", std::to_string(opt_.scale), "--log-level", opt_.relinkd_log_level,
             "--limit",      "logins-per-second=1000",   "--limit",     "login-burst=1000"};
 }
 
@@ -498,7 +502,8 @@ bool Soak::start_cluster() {
     for (int k = 0; k < cluster_->size(); ++k) {
         ports += " " + cluster_->name(k) + ":" + std::to_string(cluster_->port(k));
     }
-    log("cluster up: redis-server pid %d, nodes%s", static_cast<int>(cluster_->redis_pid()), ports.c_str());
+    log("cluster up: redis-server pid %d port %d, nodes%s", static_cast<int>(cluster_->redis_pid()),
+        static_cast<int>(cluster_->redis_port()), ports.c_str());
     return true;
 }
 
@@ -664,6 +669,14 @@ ClientConfig Soak::config_for(const Slot& s, std::uint16_t port, bool intruder) 
     c.tls.ca_file = ca_file_;
     c.tls.use_system_store = false;
     c.log_level = LogLevel::off;
+    if (client_log_) {
+        c.log_level = LogLevel::debug;
+        c.log_handler = [this, who = s.user + (intruder ? "*" : "")](LogLevel, std::string_view line) {
+            std::lock_guard lock(log_mu_);
+            std::fprintf(client_log_, "+%8.3fs %s %.*s\n", secs(Clock::now() - start_), who.c_str(),
+                         static_cast<int>(line.size()), line.data());
+        };
+    }
     // Seeded, but different for every Client instance: the SDK derives its message-id prefix (instance tag) from
     // this seed, and relinkd de-duplicates by message id per user, so two instances of one user with the same seed
     // would have their messages acknowledged and silently not delivered (docs/reliability.md, "Findings").
@@ -1258,6 +1271,9 @@ int Soak::run() {
     }
     dir_ = pattern;
     port_ = free_port();
+    if (!opt_.client_log.empty()) {
+        client_log_ = std::fopen(opt_.client_log.c_str(), "w");
+    }
     ca_file_ = (dir_ / "ca.pem").string();
     log("relink-soak: %d clients, %.0f s, seed %llu, time scale %.3f, %.1f msg/s, %s, dir %s", opt_.clients,
         opt_.duration, static_cast<unsigned long long>(opt_.seed), opt_.scale, opt_.rate,
@@ -1495,6 +1511,9 @@ int Soak::run() {
     } else {
         std::printf("relinkd logs kept in %s\n", dir_.c_str());
     }
+    if (client_log_) {
+        std::fclose(client_log_);  // the clients are gone: nothing logs any more
+    }
     return final_rc;
 }
 
@@ -1696,6 +1715,7 @@ int usage() {
                  "usage: relink-soak [--duration SECONDS] [--clients N] [--seed S] [--time-scale F] [--rate MSG/S]\n"
                  "                   [--json FILE] [--no-fault KIND ...] [--allow-silent-channel-gap]\n"
                  "                   [--allow-stale-peer-epoch] [--verbose] [--cluster NODES]\n"
+                 "                   [--relinkd-log-level LEVEL] [--client-log FILE]\n"
                  "fault kinds: blackhole_short blackhole_long reset stall delay throttle duplicate_login\n"
                  "             server_kill server_drain (token expiry comes from the clients' short tokens)\n"
                  "  --cluster: move node_kill node_drain redis_kill_keep_data redis_kill_lose_data\n"
@@ -1746,6 +1766,10 @@ int main(int argc, char** argv) {
             o.json = v;
         } else if (a == "--no-fault") {
             o.disabled.insert(v);
+        } else if (a == "--client-log") {
+            o.client_log = v;
+        } else if (a == "--relinkd-log-level") {
+            o.relinkd_log_level = v;
         } else if (a == "--cluster") {
             o.cluster = std::atoi(v);
             if (o.cluster < 2) {
