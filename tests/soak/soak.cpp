@@ -102,6 +102,12 @@ struct Options {
     std::string client_log;  // every client's debug log, one file (--client-log FILE), to chase a finding
 };
 
+/// The deployment faults of --cluster (docs/reliability.md, "Cluster mode"). redis_blip_lose_data is Redis back
+/// empty before the nodes fence (finding 7: the nodes keep the old channel positions and drop the new events).
+const std::vector<std::string> kClusterFaultKinds = {
+    "node_kill",      "node_drain", "redis_kill_keep_data", "redis_kill_lose_data", "redis_blip_lose_data",
+    "redis_partition"};
+
 /// Set by SIGINT / SIGTERM: the fault phase ends early and the soak summarizes and cleans up as usual.
 std::atomic<bool> g_stop{false};
 
@@ -554,8 +560,7 @@ void Soak::move_clients_off(int node, Clock::time_point now) {
 /// every kind. Blocking, like server_fault(), except the partition, which heal_partition() ends.
 void Soak::cluster_fault() {
     if (cluster_fault_cycle_.empty()) {
-        for (const char* k :
-             {"node_kill", "node_drain", "redis_kill_keep_data", "redis_kill_lose_data", "redis_partition"}) {
+        for (const auto& k : kClusterFaultKinds) {
             if (opt_.disabled.count(k) == 0) {
                 cluster_fault_cycle_.emplace_back(k);
             }
@@ -601,7 +606,7 @@ void Soak::cluster_fault() {
         ++server_gen_;
         node_usable_from_[static_cast<std::size_t>(k)] = Clock::now() + 1s;  // registered with the others by then
         log("%s back (pid %d)", cluster_->name(k).c_str(), static_cast<int>(cluster_->node_pid(k)));
-    } else if (kind == "redis_kill_keep_data" || kind == "redis_kill_lose_data") {
+    } else if (kind.rfind("redis_", 0) == 0 && kind != "redis_partition") {
         const bool keep = kind == "redis_kill_keep_data";
         log("FAULT %s pid %d", kind.c_str(), static_cast<int>(cluster_->redis_pid()));
         redis_down_ = true;
@@ -614,7 +619,13 @@ void Soak::cluster_fault() {
             std::lock_guard lock(mu_);
             end_all_segments(kind);
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(uniform(100, 1500))));
+        // Down for 0.1-1.5 s; without its data, for longer than the nodes' fence delay (2 s, scaled: they close
+        // every client and refuse logins) or, the blip, back (empty) before it.
+        const double fence_ms = 2000 * opt_.scale;
+        const double down_ms = kind == "redis_kill_keep_data"   ? uniform(100, 1500)
+                               : kind == "redis_kill_lose_data" ? uniform(fence_ms + 200, fence_ms + 1500)
+                                                                : uniform(0, 100);
+        std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(down_ms)));
         if (!cluster_->restart_redis(keep)) {
             ++restart_failures_;
             violation("server_restart", "redis-server could not be restarted");
@@ -1337,8 +1348,7 @@ int Soak::run() {
     bool server_faults_on = opt_.disabled.count("server_kill") == 0 || opt_.disabled.count("server_drain") == 0;
     if (cluster_) {
         server_faults_on = false;
-        for (const char* k :
-             {"node_kill", "node_drain", "redis_kill_keep_data", "redis_kill_lose_data", "redis_partition"}) {
+        for (const auto& k : kClusterFaultKinds) {
             server_faults_on = server_faults_on || opt_.disabled.count(k) == 0;
         }
         next_server_fault = fault_start + std::chrono::milliseconds(static_cast<int>(uniform(8000, 14000)));
@@ -1719,7 +1729,7 @@ int usage() {
                  "fault kinds: blackhole_short blackhole_long reset stall delay throttle duplicate_login\n"
                  "             server_kill server_drain (token expiry comes from the clients' short tokens)\n"
                  "  --cluster: move node_kill node_drain redis_kill_keep_data redis_kill_lose_data\n"
-                 "             redis_partition instead of server_kill server_drain\n");
+                 "             redis_blip_lose_data redis_partition instead of server_kill server_drain\n");
     return 2;
 }
 
