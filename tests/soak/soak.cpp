@@ -2,7 +2,8 @@
 // all four profiles (on one io_context, relink/asio.hpp) against the relinkd built here (a child process on a fixed
 // loopback port, killed and restarted in place), each client behind its own FaultProxy, with seeded random faults
 // for --duration seconds and a LEDGER of every message sent and every delivery. Exit status 0 only when every
-// invariant held.
+// invariant held. With --cluster N the server is a deployment of N relinkd nodes on one redis-server (cluster.hpp),
+// each client's FaultProxy plays its load balancer, and the server faults are the deployment's (below).
 //
 // ACCOUNTING RULES (also in docs/reliability.md; "R" is a receiver, "segment" one continuous session of R):
 //  - Every send accepted by the SDK (no immediate error) is a ledger entry with a unique id in its payload. It must
@@ -35,6 +36,18 @@
 //    CONNECTED, unless the app (this soak) is logging it back in after ABORTED / FAILED / DISCONNECTED.
 //  - RESOURCES: RSS and open fds of relinkd and of this process are sampled each second; the median of the last
 //    quarter must stay within 1.5 × the first quarter's + 32 MiB (RSS) and + 64 (fds).
+//
+// CLUSTER MODE (--cluster N; docs/reliability.md, "Cluster mode"), what differs:
+//  - A node killed, drained or cut off from Redis, and Redis killed and restarted WITH its data (append-only file,
+//    appendfsync always: nothing acknowledged is missing from it), end NO segment: Redis keeps sessions, queues,
+//    histories and message ids, so every acknowledged message must be delivered or counted in `dropped`, and
+//    ContinuityReport.server_restarted must not be set.
+//  - Redis killed and restarted WITHOUT its data ends every R's segment at the kill (docs/cluster.md: sessions,
+//    histories and queues are gone; clients log in afresh, told by server_restarted). R's next segment starts at its
+//    first ContinuityReport with server_restarted (or a first login); a report from the new Redis without it, or R
+//    CONNECTED at the end outside any segment, is a violation.
+//  - R's path is healthy only while Redis is up and R's node is running, usable and not cut off from Redis.
+//  - relinkd's RSS and fds are the sum over the nodes, sampled while all of them are up.
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
