@@ -124,6 +124,10 @@ struct Hub::State {
     /// channel key → local user → the channel's events that arrived while that user's join was with the store
     std::map<std::string, std::map<std::string, std::vector<cluster::ChannelEvent>>> pending_joins;
     std::map<std::string, std::uint64_t> channel_seqs;  ///< channel key → the last event seq this node saw
+    /// channel key → local user → the seq of its join's snapshot, while that is ahead of channel_seqs: the events up
+    /// to it are still on their way to this node (Redis answers on one connection and publishes on another); the
+    /// node's other members need them, the joiner's snapshot has them
+    std::map<std::string, std::map<std::string, std::uint64_t>> join_floors;
     /// session key → peer messages for it that arrived while its login on this node was with the store (a message
     /// sent after the login took effect is addressed to the new generation, and is not in the login's backfill)
     std::map<std::string, std::vector<cluster::PeerEvent>> logging_in;
@@ -204,11 +208,24 @@ struct Hub::State {
         if (members == local_members.end()) {
             return;
         }
+        auto floors = join_floors.find(ck);
         for (const auto& user : members->second) {
-            if (user != e.except) {
-                if (auto s = locals.find(session_key(e.app, user)); s != locals.end()) {
-                    send_event(s->second.conn, e.message);
+            if (user == e.except) {
+                continue;
+            }
+            if (floors != join_floors.end() && e.seq != 0) {
+                if (auto floor = floors->second.find(user); floor != floors->second.end() && e.seq <= floor->second) {
+                    continue;  // the user's join snapshot has it
                 }
+            }
+            if (auto s = locals.find(session_key(e.app, user)); s != locals.end()) {
+                send_event(s->second.conn, e.message);
+            }
+        }
+        if (floors != join_floors.end() && e.seq != 0) {
+            std::erase_if(floors->second, [&](const auto& floor) { return floor.second <= e.seq; });
+            if (floors->second.empty()) {
+                join_floors.erase(floors);
             }
         }
     }
@@ -226,6 +243,7 @@ struct Hub::State {
     void resync(TimePoint now, const std::string& ck) {
         ++metrics.event_gaps;
         channel_seqs.erase(ck);
+        join_floors.erase(ck);
         auto members = local_members.find(ck);
         if (members == local_members.end()) {
             return;
@@ -274,6 +292,7 @@ struct Hub::State {
         if (!listening(ck)) {
             store->unsubscribe(config.node_id, app, channel);
             channel_seqs.erase(ck);
+            join_floors.erase(ck);
         }
         return buffered;
     }
@@ -299,8 +318,12 @@ struct Hub::State {
                 send_event(s.conn, e.message);
             }
         }
-        if (fresh || tracked->second < expect) {
-            tracked->second = std::max(tracked->second, expect);
+        if (fresh) {
+            tracked->second = expect;
+        } else if (tracked->second < expect) {
+            // The snapshot is ahead of what reached this node: the events in between are still on their way, and
+            // the node's other members need them. Only this user skips them.
+            join_floors[ck][s.user] = expect;
         }
     }
 
@@ -341,12 +364,16 @@ struct Hub::State {
             return;
         }
         members->second.erase(s.user);
+        if (auto floors = join_floors.find(members->first); floors != join_floors.end()) {
+            floors->second.erase(s.user);
+        }
         if (members->second.empty()) {
             const std::string ck = members->first;
             local_members.erase(members);
             if (!listening(ck)) {
                 store->unsubscribe(config.node_id, s.app, channel);
                 channel_seqs.erase(ck);
+                join_floors.erase(ck);
             }
         }
     }

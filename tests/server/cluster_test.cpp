@@ -814,6 +814,41 @@ TEST(AsyncStore, APeerMessageThatRacesTheReceiversLoginIsDeliveredAfterTheLoginO
     EXPECT_EQ(t.got(2), (std::vector<std::string>{"login_ok", "message p1"}));
 }
 
+// Redis answers a command on one connection and publishes events on another, so a join's answer can reach the node
+// before events published just before the join took effect. The joiner's snapshot has their effect, but the node's
+// other members of the channel have not seen them: they must still get them (and the join). The node once moved
+// its position in the channel to the joiner's snapshot, and dropped those events as seen for everybody: acknowledged
+// channel messages lost silently (relink-soak --cluster, a user logging in while a message was on its way).
+TEST(AsyncStore, AJoinAnsweredBeforeEarlierEventsArriveLosesNoneOfThemForTheNodesOtherMembers) {
+    async::TwoNodes t;
+    t.n1->on_open(t.now, 1, "a");
+    t.n1->on_frame(t.now, 1, t.login("UID2"));
+    t.settle();
+    t.n2->on_open(t.now, 2, "b");
+    t.n2->on_frame(t.now, 2, t.login("UID1"));
+    t.answer();
+    t.deferred->arrive("n2");
+    t.settle();
+    t.n2->on_open(t.now, 3, "c");
+    t.n2->on_frame(t.now, 3, t.login("UID3"));    // queued in node 2's store
+    t.n1->on_frame(t.now, 1, t.to_channel("m"));  // published before UID3's login takes effect
+    t.settle();
+    t.answer();  // UID3's login takes effect and is answered before "m" reaches node 2
+    EXPECT_EQ(t.got(3), std::vector<std::string>{"login_ok"});
+    t.deferred->arrive("n2");  // then "m" and "UID3 joined" arrive
+    t.settle();
+    EXPECT_EQ(t.got(2), (std::vector<std::string>{"login_ok", "message m", "joined UID3"}));
+    EXPECT_EQ(t.got(3), std::vector<std::string>{"login_ok"});  // not a member when "m" was sent
+    t.n1->on_frame(t.now, 1, t.to_channel("n"));
+    t.settle();
+    t.deferred->arrive("n2");
+    t.settle();
+    EXPECT_EQ(t.got(2), (std::vector<std::string>{"login_ok", "message m", "joined UID3", "message n"}));
+    EXPECT_EQ(t.got(3), (std::vector<std::string>{"login_ok", "message n"}));
+    EXPECT_TRUE(t.closed.empty());
+    EXPECT_EQ(t.n2->metrics().event_gaps, 0U);
+}
+
 // A channel event that never reaches a node (its subscription was lost for a while) makes that node's members of
 // the channel resume, silently, so they get what they missed as backfill instead of never.
 TEST(AsyncStore, AMissedChannelEventMakesTheLocalMembersResumeAndBackfillBringsIt) {

@@ -2,7 +2,8 @@
 // all four profiles (on one io_context, relink/asio.hpp) against the relinkd built here (a child process on a fixed
 // loopback port, killed and restarted in place), each client behind its own FaultProxy, with seeded random faults
 // for --duration seconds and a LEDGER of every message sent and every delivery. Exit status 0 only when every
-// invariant held.
+// invariant held. With --cluster N the server is a deployment of N relinkd nodes on one redis-server (cluster.hpp),
+// each client's FaultProxy plays its load balancer, and the server faults are the deployment's (below).
 //
 // ACCOUNTING RULES (also in docs/reliability.md; "R" is a receiver, "segment" one continuous session of R):
 //  - Every send accepted by the SDK (no immediate error) is a ledger entry with a unique id in its payload. It must
@@ -35,6 +36,18 @@
 //    CONNECTED, unless the app (this soak) is logging it back in after ABORTED / FAILED / DISCONNECTED.
 //  - RESOURCES: RSS and open fds of relinkd and of this process are sampled each second; the median of the last
 //    quarter must stay within 1.5 × the first quarter's + 32 MiB (RSS) and + 64 (fds).
+//
+// CLUSTER MODE (--cluster N; docs/reliability.md, "Cluster mode"), what differs:
+//  - A node killed, drained or cut off from Redis, and Redis killed and restarted WITH its data (append-only file,
+//    appendfsync always: nothing acknowledged is missing from it), end NO segment: Redis keeps sessions, queues,
+//    histories and message ids, so every acknowledged message must be delivered or counted in `dropped`, and
+//    ContinuityReport.server_restarted must not be set.
+//  - Redis killed and restarted WITHOUT its data ends every R's segment at the kill (docs/cluster.md: sessions,
+//    histories and queues are gone; clients log in afresh, told by server_restarted). R's next segment starts at its
+//    first ContinuityReport with server_restarted (or a first login); a report from the new Redis without it, or R
+//    CONNECTED at the end outside any segment, is a violation.
+//  - R's path is healthy only while Redis is up and R's node is running, usable and not cut off from Redis.
+//  - relinkd's RSS and fds are the sum over the nodes, sampled while all of them are up.
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -64,6 +77,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include "cluster.hpp"
 #include "faultproxy/fault_proxy.hpp"
 #include "proc_stats.hpp"
 #include "relink/asio.hpp"
@@ -95,7 +109,17 @@ struct Options {
     bool verbose{false};
     bool allow_silent_channel_gap{false};  // for builds before the fix of finding 1 (still counted)
     bool allow_stale_peer_epoch{false};    // for builds before the fix of finding 2 (still counted)
+    int cluster{0};                        // > 0: that many relinkd nodes on one redis-server (--cluster N)
+    // relinkd's --log-level (debug to chase a finding; a long run at debug fills the disk)
+    std::string relinkd_log_level{"warn"};
+    std::string client_log;  // every client's debug log, one file (--client-log FILE), to chase a finding
 };
+
+/// The deployment faults of --cluster (docs/reliability.md, "Cluster mode"). redis_blip_lose_data is Redis back
+/// empty before the nodes fence (finding 7: the nodes keep the old channel positions and drop the new events).
+const std::vector<std::string> kClusterFaultKinds = {
+    "node_kill",      "node_drain", "redis_kill_keep_data", "redis_kill_lose_data", "redis_blip_lose_data",
+    "redis_partition"};
 
 /// Set by SIGINT / SIGTERM: the fault phase ends early and the soak summarizes and cleans up as usual.
 std::atomic<bool> g_stop{false};
@@ -164,6 +188,7 @@ struct Slot {
     int channel{0};
     int token_class{0};  // 0 long-lived; 1 short + provider + renew on warning; 2 short, no provider
     std::unique_ptr<FaultProxy> proxy;
+    int node{0};  // cluster mode, main thread only: the node the proxy (the client's load balancer) sends it to
     std::unique_ptr<Client> client;
     // --- guarded by Soak::mu_ ---
     ConnectionState state{ConnectionState::disconnected};
@@ -218,7 +243,19 @@ private:
     // ---------------------------------------------------------------------------------------------- server
     bool start_server();
     void server_fault(bool kill);
+    void end_all_segments(const std::string& cause);  // mu_ held
     void sample_resources();
+    std::vector<std::string> relinkd_args() const;
+
+    // ---------------------------------------------------------------------------------------------- cluster
+    bool start_cluster();
+    void cluster_fault();
+    void heal_partition(Clock::time_point now);
+    void move_clients_off(int node, Clock::time_point now);
+    int pick_node(int except);
+    bool node_available(int node, Clock::time_point now) const;
+    /// Whether everything behind R's own proxy is up: the server (one node), or R's node and Redis (a cluster).
+    bool path_up(const Slot& s, Clock::time_point now) const;
 
     // ---------------------------------------------------------------------------------------------- clients
     ClientConfig config_for(const Slot& s, std::uint16_t port, bool intruder);
@@ -252,6 +289,7 @@ private:
     std::mt19937_64 rng_;
     Clock::time_point start_{Clock::now()};
     std::mutex log_mu_;
+    std::FILE* client_log_{nullptr};  // its lines are written under log_mu_
 
     std::filesystem::path dir_;
     std::string ca_file_;
@@ -262,6 +300,16 @@ private:
     Clock::time_point server_up_since_{};
     int restart_failures_{0};
     int drain_bad_exits_{0};
+
+    // cluster mode (--cluster N): the deployment, and what the soak's load balancer knows of it
+    std::unique_ptr<Cluster> cluster_;
+    bool redis_down_{false};
+    int partitioned_{-1};  // the node whose link to Redis is blackholed now
+    Clock::time_point partition_until_{};
+    std::vector<Clock::time_point> node_usable_from_;  // a node that came back takes clients from then on
+    std::vector<std::string> cluster_fault_cycle_;     // the kinds still to come in this cycle
+    int redis_restarts_kept_{0}, redis_restarts_lost_{0};
+    std::uint64_t restart_reports_missing_{0};  // guarded by mu_: after Redis lost its data, unflagged from it
 
     boost::asio::io_context io_;
     std::vector<std::unique_ptr<Slot>> slots_;
@@ -295,7 +343,8 @@ private:
     std::uint64_t stuck_{0};
     int flag_logs_{0};
     std::uint64_t instances_{0};
-    Clock::time_point restart_at_{};  // guarded by mu_: when the current relinkd came up
+    Clock::time_point restart_at_{};     // guarded by mu_: when the current relinkd came up (or Redis, emptied)
+    Clock::time_point redis_back_at_{};  // guarded by mu_: when Redis last came back without its data
     std::map<std::string, std::uint64_t> states_seen_;
 
     Series server_rss_, server_fds_, self_rss_, self_fds_;
@@ -326,6 +375,13 @@ void close_on_exec_all() {
     }
 }
 
+std::vector<std::string> Soak::relinkd_args() const {
+    // Every client connects from 127.0.0.1: lift the per-address login rate so that a restart (all of them at once)
+    // is not refused; log only warnings (a 30-minute run at debug fills the disk).
+    return {"--time-scale", std::to_string(opt_.scale), "--log-level", opt_.relinkd_log_level,
+            "--limit",      "logins-per-second=1000",   "--limit",     "login-burst=1000"};
+}
+
 bool Soak::start_server() {
     const auto deadline = Clock::now() + 15s;
     while (Clock::now() < deadline) {
@@ -333,10 +389,7 @@ bool Soak::start_server() {
         Relinkd::LaunchOptions lo;
         lo.port = port_;
         lo.ca_file = ca_file_;
-        // Every client connects from 127.0.0.1: lift the per-address login rate so that a restart (all of them
-        // at once) is not refused; log only warnings (a 30-minute run at debug fills the disk).
-        lo.extra = {"--time-scale", std::to_string(opt_.scale), "--log-level", "warn",
-                    "--limit",      "logins-per-second=1000",   "--limit",     "login-burst=1000"};
+        lo.extra = relinkd_args();
         const auto dir = dir_ / ("relinkd-" + std::to_string(server_gen_ + 1));
         std::filesystem::create_directories(dir);
         auto server = Relinkd::launch(dir, lo);
@@ -385,11 +438,7 @@ void Soak::server_fault(bool kill) {
     server_.reset();
     {
         std::lock_guard lock(mu_);
-        for (auto& s : slots_) {
-            end_segment(*s, kind);
-            s->peer_since_restart = false;
-            s->restart_unreported = true;
-        }
+        end_all_segments(kind);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(uniform(100, 1500))));
     if (!start_server()) {
@@ -399,11 +448,34 @@ void Soak::server_fault(bool kill) {
     log("server back (generation %d, pid %d)", server_gen_, static_cast<int>(server_->pid()));
 }
 
+void Soak::end_all_segments(const std::string& cause) {
+    for (auto& s : slots_) {
+        end_segment(*s, cause);
+        s->peer_since_restart = false;
+        s->restart_unreported = true;
+    }
+}
+
 void Soak::sample_resources() {
-    if (server_ && !server_down_) {
-        const auto rss = rss_kib(server_->pid());
-        const auto fds = open_fds(server_->pid());
-        if (rss > 0) {
+    // relinkd: the one server, or the sum over the nodes of a cluster while all of them are up.
+    std::vector<pid_t> pids;
+    if (cluster_) {
+        for (int k = 0; k < cluster_->size(); ++k) {
+            pids.push_back(cluster_->node_pid(k));
+        }
+    } else if (server_ && !server_down_) {
+        pids.push_back(server_->pid());
+    }
+    if (!pids.empty() && std::find(pids.begin(), pids.end(), 0) == pids.end()) {
+        std::uint64_t rss = 0, fds = 0;
+        bool all_read = true;
+        for (const auto pid : pids) {
+            const auto one = rss_kib(pid);
+            all_read = all_read && one > 0;
+            rss += one;
+            fds += open_fds(pid);
+        }
+        if (all_read) {
             server_rss_.samples.push_back(rss);
             server_fds_.samples.push_back(fds);
             if (server_rss_start_ == 0) {
@@ -426,6 +498,189 @@ void Soak::sample_resources() {
     self_fds_end_ = fds;
 }
 
+// ================================================================================================== cluster
+
+bool Soak::start_cluster() {
+    const auto dir = dir_ / "cluster";
+    std::filesystem::create_directories(dir);
+    cluster_ = std::make_unique<Cluster>(Cluster::Config{dir, opt_.cluster, relinkd_args(), close_on_exec_all});
+    std::string error;
+    if (!cluster_->start(error)) {
+        std::fprintf(stderr, "relink-soak: %s\n", error.c_str());
+        return false;
+    }
+    ca_file_ = cluster_->ca_file();
+    node_usable_from_.assign(static_cast<std::size_t>(opt_.cluster), Clock::now());
+    server_gen_ = 1;
+    server_up_since_ = Clock::now();
+    {
+        std::lock_guard lock(mu_);
+        restart_at_ = server_up_since_;
+    }
+    std::string ports;
+    for (int k = 0; k < cluster_->size(); ++k) {
+        ports += " " + cluster_->name(k) + ":" + std::to_string(cluster_->port(k));
+    }
+    log("cluster up: redis-server pid %d port %d, nodes%s", static_cast<int>(cluster_->redis_pid()),
+        static_cast<int>(cluster_->redis_port()), ports.c_str());
+    return true;
+}
+
+bool Soak::node_available(int node, Clock::time_point now) const {
+    return cluster_->node_running(node) && node != partitioned_ &&
+           now >= node_usable_from_[static_cast<std::size_t>(node)];
+}
+
+bool Soak::path_up(const Slot& s, Clock::time_point now) const {
+    if (!cluster_) {
+        return !server_down_;
+    }
+    return !redis_down_ && node_available(s.node, now);
+}
+
+int Soak::pick_node(int except) {
+    const auto now = Clock::now();
+    std::vector<int> usable;
+    for (int k = 0; k < cluster_->size(); ++k) {
+        if (k != except && node_available(k, now)) {
+            usable.push_back(k);
+        }
+    }
+    return usable.empty() ? -1 : usable[static_cast<std::size_t>(pick(static_cast<int>(usable.size())))];
+}
+
+/// The load balancer takes `node` out: new connections of its clients go to the other nodes. Their open
+/// connections stay where they are (a balancer cannot move a live TCP connection) until the node closes them.
+void Soak::move_clients_off(int node, Clock::time_point now) {
+    int moved = 0;
+    for (auto& s : slots_) {
+        if (s->node != node) {
+            continue;
+        }
+        const int to = pick_node(node);
+        if (to < 0) {
+            continue;
+        }
+        s->proxy->set_upstream("127.0.0.1", cluster_->port(to));
+        s->node = to;
+        s->healthy_since = std::max(s->healthy_since, now);
+        ++moved;
+    }
+    log("balancer: %d clients of %s go to the other nodes", moved, cluster_->name(node).c_str());
+}
+
+/// One deployment fault: the kinds come in a seeded random order, each once per cycle, so that a short run sees
+/// every kind. Blocking, like server_fault(), except the partition, which heal_partition() ends.
+void Soak::cluster_fault() {
+    if (cluster_fault_cycle_.empty()) {
+        for (const auto& k : kClusterFaultKinds) {
+            if (opt_.disabled.count(k) == 0) {
+                cluster_fault_cycle_.emplace_back(k);
+            }
+        }
+        std::shuffle(cluster_fault_cycle_.begin(), cluster_fault_cycle_.end(), rng_);
+    }
+    const std::string kind = cluster_fault_cycle_.back();
+    cluster_fault_cycle_.pop_back();
+    {
+        std::lock_guard lock(mu_);
+        ++faults_[kind];
+    }
+    if (kind == "node_kill" || kind == "node_drain") {
+        const int k = pick_node(-1);
+        if (k < 0) {
+            return;
+        }
+        log("FAULT %s %s pid %d", kind.c_str(), cluster_->name(k).c_str(), static_cast<int>(cluster_->node_pid(k)));
+        if (kind == "node_kill") {
+            if (!cluster_->kill_node(k)) {
+                violation("server_not_killed", cluster_->name(k) + " still there 5 s after SIGKILL");
+            }
+            // The balancer's health check notices within half a second; until then new connections of the node's
+            // clients are refused (the proxy resets them) and they back off.
+            std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(uniform(0, 500))));
+            move_clients_off(k, Clock::now());
+        } else {
+            move_clients_off(k, Clock::now());  // a rolling restart: out of the balancer, then SIGTERM
+            const auto status = cluster_->drain_node(k, 10s);
+            if (status != 0) {
+                ++drain_bad_exits_;
+                violation("drain_exit", cluster_->name(k) + " did not drain and exit 0 on SIGTERM (status " +
+                                            (status ? std::to_string(*status) : std::string("timeout")) + ")");
+            }
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(uniform(100, 1500))));
+        if (!cluster_->start_node(k)) {
+            ++restart_failures_;
+            violation("server_restart",
+                      cluster_->name(k) + " could not be restarted on port " + std::to_string(cluster_->port(k)));
+            return;
+        }
+        ++server_gen_;
+        node_usable_from_[static_cast<std::size_t>(k)] = Clock::now() + 1s;  // registered with the others by then
+        log("%s back (pid %d)", cluster_->name(k).c_str(), static_cast<int>(cluster_->node_pid(k)));
+    } else if (kind.rfind("redis_", 0) == 0 && kind != "redis_partition") {
+        const bool keep = kind == "redis_kill_keep_data";
+        log("FAULT %s pid %d", kind.c_str(), static_cast<int>(cluster_->redis_pid()));
+        redis_down_ = true;
+        if (!cluster_->kill_redis()) {
+            violation("server_not_killed", "redis-server still there 5 s after SIGKILL");
+        }
+        if (!keep) {
+            // Redis loses every session, queue and history: like a relinkd restart on one node, every receiver's
+            // segment ends here, and a new one starts at its first report from the new Redis (server_restarted).
+            std::lock_guard lock(mu_);
+            end_all_segments(kind);
+        }
+        // Down for 0.1-1.5 s; without its data, for longer than the nodes' fence delay (2 s, scaled: they close
+        // every client and refuse logins) or, the blip, back (empty) before it.
+        const double fence_ms = 2000 * opt_.scale;
+        const double down_ms = kind == "redis_kill_keep_data"   ? uniform(100, 1500)
+                               : kind == "redis_kill_lose_data" ? uniform(fence_ms + 200, fence_ms + 1500)
+                                                                : uniform(0, 100);
+        std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(down_ms)));
+        if (!cluster_->restart_redis(keep)) {
+            ++restart_failures_;
+            violation("server_restart", "redis-server could not be restarted");
+            return;
+        }
+        redis_down_ = false;
+        ++server_gen_;
+        (keep ? redis_restarts_kept_ : redis_restarts_lost_) += 1;
+        const auto now = Clock::now();
+        if (!keep) {
+            std::lock_guard lock(mu_);
+            restart_at_ = now;
+            redis_back_at_ = now;
+        }
+        for (auto& s : slots_) {
+            s->healthy_since = std::max(s->healthy_since, now);
+        }
+        log("redis-server back (%s, pid %d)", keep ? "with its data" : "empty",
+            static_cast<int>(cluster_->redis_pid()));
+    } else if (kind == "redis_partition") {
+        const int k = pick_node(-1);
+        if (k < 0) {
+            return;
+        }
+        const double length = uniform(1.0, 5.0);
+        log("FAULT %s %s for %.2fs", kind.c_str(), cluster_->name(k).c_str(), length);
+        cluster_->partition(k, true);
+        partitioned_ = k;
+        partition_until_ = Clock::now() + std::chrono::milliseconds(static_cast<int>(length * 1000));
+        // The balancer sees relink_cluster_redis_up drop to 0 and takes the node out (docs/cluster.md).
+        move_clients_off(k, Clock::now());
+    }
+}
+
+void Soak::heal_partition(Clock::time_point now) {
+    cluster_->partition(partitioned_, false);
+    // The node reconnects to Redis (backoff 100 ms to 2 s, scaled) before it takes work again.
+    node_usable_from_[static_cast<std::size_t>(partitioned_)] = now + 1500ms;
+    log("%s reaches Redis again", cluster_->name(partitioned_).c_str());
+    partitioned_ = -1;
+}
+
 // ================================================================================================== clients
 
 ClientConfig Soak::config_for(const Slot& s, std::uint16_t port, bool intruder) {
@@ -438,6 +693,14 @@ ClientConfig Soak::config_for(const Slot& s, std::uint16_t port, bool intruder) 
     c.tls.ca_file = ca_file_;
     c.tls.use_system_store = false;
     c.log_level = LogLevel::off;
+    if (client_log_) {
+        c.log_level = LogLevel::debug;
+        c.log_handler = [this, who = s.user + (intruder ? "*" : "")](LogLevel, std::string_view line) {
+            std::lock_guard lock(log_mu_);
+            std::fprintf(client_log_, "+%8.3fs %s %.*s\n", secs(Clock::now() - start_), who.c_str(),
+                         static_cast<int>(line.size()), line.data());
+        };
+    }
     // Seeded, but different for every Client instance: the SDK derives its message-id prefix (instance tag) from
     // this seed, and relinkd de-duplicates by message id per user, so two instances of one user with the same seed
     // would have their messages acknowledged and silently not delivered (docs/reliability.md, "Findings").
@@ -575,8 +838,12 @@ void Soak::on_continuity(Slot& s, const ContinuityReport& r) {
     std::lock_guard lock(mu_);
     ++continuity_reports_;
     dropped_reported_ += r.dropped;
-    if (!s.in_seg && s.state != ConnectionState::disconnected) {
-        s.in_seg = true;  // back on a restarted server: a new segment
+    // Back on a restarted server: a new segment. After Redis lost its data, only at a report from the new Redis
+    // (server_restarted): a report the old Redis made, handled after the kill, would open a segment in which the
+    // receiver is not yet a member of anything.
+    if (!s.in_seg && s.state != ConnectionState::disconnected &&
+        (!cluster_ || !s.restart_unreported || r.server_restarted)) {
+        s.in_seg = true;
     }
     s.dropped_by_seg[s.seg] += r.dropped;
     // ContinuityReport.server_restarted must never claim a restart that did not happen. (The converse can race: a
@@ -585,6 +852,12 @@ void Soak::on_continuity(Slot& s, const ContinuityReport& r) {
         violation("restart_report", s.user + ": ContinuityReport.server_restarted without a server restart");
     } else if (!r.server_restarted && s.restart_unreported) {
         ++restart_reports_unflagged_;
+        if (cluster_ && Clock::now() > redis_back_at_) {
+            // Made by a node on the Redis that came back empty: it must say that the history is gone.
+            ++restart_reports_missing_;
+            violation("restart_report", s.user + ": the first ContinuityReport after Redis lost its data does not " +
+                                            "say server_restarted");
+        }
     } else if (r.server_restarted) {
         ++restart_reports_flagged_;
     }
@@ -784,7 +1057,7 @@ void Soak::settle_check(bool final_check) {
     std::lock_guard lock(mu_);
     for (auto& sp : slots_) {
         Slot& s = *sp;
-        const bool settled = s.in_seg && s.state == ConnectionState::connected && !s.faulted && !server_down_ &&
+        const bool settled = s.in_seg && s.state == ConnectionState::connected && !s.faulted && path_up(s, now) &&
                              now - s.healthy_since >= g && now - s.state_since >= g && now - s.last_continuity >= g;
         if (!settled && !(final_check && s.in_seg)) {
             continue;
@@ -841,7 +1114,7 @@ void Soak::stuck_check(Clock::time_point now) {
             channel_ok = s.channel_connected;
             since = s.state_since;
         }
-        if (s.faulted || server_down_ || now < s.blocked_until) {
+        if (s.faulted || !path_up(s, now) || now < s.blocked_until) {
             s.stuck_reported = false;
             continue;
         }
@@ -868,11 +1141,15 @@ void Soak::stuck_check(Clock::time_point now) {
 
 void Soak::inject_fault() {
     static const std::vector<std::pair<std::string, int>> kinds = {
-        {"blackhole_short", 3}, {"blackhole_long", 3}, {"reset", 2},          {"stall", 1},
-        {"delay", 2},           {"throttle", 2},       {"duplicate_login", 1}};
+        {"blackhole_short", 3}, {"blackhole_long", 3}, {"reset", 2},           {"stall", 1},
+        {"delay", 2},           {"throttle", 2},       {"duplicate_login", 1}, {"move", 2}};
+    // A kind's weight, 0 when it is left out; `move` (to another node) only in a cluster.
+    const auto weight = [this](const std::string& k, int w) {
+        return opt_.disabled.count(k) != 0 || (k == "move" && !cluster_) ? 0 : w;
+    };
     int total = 0;
     for (const auto& [k, w] : kinds) {
-        total += opt_.disabled.count(k) != 0 ? 0 : w;
+        total += weight(k, w);
     }
     if (total == 0) {
         return;
@@ -880,7 +1157,7 @@ void Soak::inject_fault() {
     int r = pick(total);
     std::string kind;
     for (const auto& [k, w] : kinds) {
-        if (opt_.disabled.count(k) != 0) {
+        if (weight(k, w) == 0) {
             continue;
         }
         if (r < w) {
@@ -924,8 +1201,18 @@ void Soak::inject_fault() {
         const auto bps = static_cast<std::size_t>(uniform(2000, 50000));
         s.proxy->set_throttle(bps);
         kind += "(" + std::to_string(bps) + "B/s)";
+    } else if (kind == "move") {
+        // The balancer sends the client's connections to another node, and its open one is reset.
+        const int to = pick_node(s.node);
+        if (to < 0) {
+            return;
+        }
+        kind += "(" + cluster_->name(s.node) + "->" + cluster_->name(to) + ")";
+        s.proxy->set_upstream("127.0.0.1", cluster_->port(to));
+        s.proxy->reset_all();
+        s.node = to;
     } else if (kind == "duplicate_login") {
-        if (intruder_ || server_down_) {
+        if (intruder_ || !path_up(s, now)) {
             return;
         }
         {
@@ -935,7 +1222,12 @@ void Soak::inject_fault() {
             }
         }
         length = uniform(0.5, 3.0);
-        intruder_ = relink::make_client(config_for(s, port_, true), io_);
+        // In a cluster the second instance logs in on any node (straight, not through the balancer).
+        const int node = cluster_ ? pick_node(-1) : -1;
+        if (cluster_ && node < 0) {
+            return;
+        }
+        intruder_ = relink::make_client(config_for(s, cluster_ ? cluster_->port(node) : port_, true), io_);
         intruder_of_ = s.index;
         intruder_until_ = now + std::chrono::milliseconds(static_cast<int>(length * 1000));
         s.blocked_until = intruder_until_ + 500ms;
@@ -952,11 +1244,12 @@ void Soak::inject_fault() {
     }
     log("FAULT %s on %s (%s) for %.2fs", kind.c_str(), s.user.c_str(), std::string(to_string(s.profile)).c_str(),
         length);
-    if (kind != "reset" && kind != "duplicate_login") {
+    const bool instant = kind == "reset" || kind.rfind("move", 0) == 0;
+    if (!instant && kind != "duplicate_login") {
         s.faulted = true;
         s.fault_kind = kind;
         s.fault_until = now + std::chrono::milliseconds(static_cast<int>(length * 1000));
-    } else if (kind == "reset") {
+    } else if (instant) {
         s.healthy_since = now;
     }
 }
@@ -1002,10 +1295,15 @@ int Soak::run() {
     }
     dir_ = pattern;
     port_ = free_port();
+    if (!opt_.client_log.empty()) {
+        client_log_ = std::fopen(opt_.client_log.c_str(), "w");
+    }
     ca_file_ = (dir_ / "ca.pem").string();
-    log("relink-soak: %d clients, %.0f s, seed %llu, time scale %.3f, %.1f msg/s, dir %s", opt_.clients, opt_.duration,
-        static_cast<unsigned long long>(opt_.seed), opt_.scale, opt_.rate, dir_.c_str());
-    if (!start_server()) {
+    log("relink-soak: %d clients, %.0f s, seed %llu, time scale %.3f, %.1f msg/s, %s, dir %s", opt_.clients,
+        opt_.duration, static_cast<unsigned long long>(opt_.seed), opt_.scale, opt_.rate,
+        opt_.cluster > 0 ? ("a cluster of " + std::to_string(opt_.cluster) + " nodes").c_str() : "one relinkd",
+        dir_.c_str());
+    if (opt_.cluster > 0 ? !start_cluster() : !start_server()) {
         std::fprintf(stderr, "relink-soak: relinkd did not start\n");
         return 2;
     }
@@ -1026,7 +1324,8 @@ int Soak::run() {
         s->channel = i % channels_;
         s->token_class = (i / 4) % 3;
         faultproxy::Options po;
-        po.upstream_port = port_;
+        s->node = cluster_ ? i % cluster_->size() : 0;  // the balancer spreads the clients over the nodes
+        po.upstream_port = cluster_ ? cluster_->port(s->node) : port_;
         s->proxy = std::make_unique<FaultProxy>(po);
         slots_.push_back(std::move(s));
     }
@@ -1059,7 +1358,14 @@ int Soak::run() {
     auto next_check = fault_start + 1s;
     double send_credit = 0;
     auto last_tick = Clock::now();
-    const bool server_faults_on = opt_.disabled.count("server_kill") == 0 || opt_.disabled.count("server_drain") == 0;
+    bool server_faults_on = opt_.disabled.count("server_kill") == 0 || opt_.disabled.count("server_drain") == 0;
+    if (cluster_) {
+        server_faults_on = false;
+        for (const auto& k : kClusterFaultKinds) {
+            server_faults_on = server_faults_on || opt_.disabled.count(k) == 0;
+        }
+        next_server_fault = fault_start + std::chrono::milliseconds(static_cast<int>(uniform(8000, 14000)));
+    }
     while (Clock::now() < fault_end && !g_stop.load()) {
         const auto now = Clock::now();
         send_credit += opt_.rate * secs(now - last_tick);
@@ -1074,7 +1380,13 @@ int Soak::run() {
             next_fault = now + std::chrono::milliseconds(static_cast<int>(
                                    std::exponential_distribution<double>(1.0 / 1.2)(rng_) * 1000 + 50));
         }
-        if (server_faults_on && now >= next_server_fault && now + 10s < fault_end) {
+        if (partitioned_ >= 0 && now >= partition_until_) {
+            heal_partition(now);
+        }
+        if (cluster_ && server_faults_on && now >= next_server_fault && now + 10s < fault_end && partitioned_ < 0) {
+            cluster_fault();  // one deployment fault at a time: the next one waits for a partition to heal
+            next_server_fault = Clock::now() + std::chrono::milliseconds(static_cast<int>(uniform(12000, 20000)));
+        } else if (!cluster_ && server_faults_on && now >= next_server_fault && now + 10s < fault_end) {
             bool kill = next_is_kill;
             if (opt_.disabled.count(kill ? "server_kill" : "server_drain") != 0) {
                 kill = !kill;
@@ -1107,7 +1419,17 @@ int Soak::run() {
         intruder_until_ = heal;
         restore_due(heal);
     }
-    if (!server_ || server_down_) {
+    if (cluster_) {
+        if (partitioned_ >= 0) {
+            heal_partition(heal);
+        }
+        for (int k = 0; k < cluster_->size(); ++k) {
+            if (!cluster_->node_running(k) && !cluster_->start_node(k)) {
+                ++restart_failures_;
+                violation("server_restart", cluster_->name(k) + " could not be restarted for the quiesce");
+            }
+        }
+    } else if (!server_ || server_down_) {
         start_server();
     }
     const auto back_deadline = Clock::now() + 40s;
@@ -1156,6 +1478,10 @@ int Soak::run() {
         std::lock_guard lock(mu_);
         for (auto& s : slots_) {
             if (s->state == ConnectionState::connected && s->channel_connected) {
+                if (cluster_ && !s->in_seg) {
+                    // Connected, yet no report from the Redis that came back empty opened its segment.
+                    violation("no_segment", s->user + " CONNECTED at the end outside any segment");
+                }
                 continue;
             }
             const bool app_busy = s->state == ConnectionState::disconnected || s->state == ConnectionState::aborted ||
@@ -1189,6 +1515,12 @@ int Soak::run() {
         t.join();
     }
     int final_rc = rc;
+    if (cluster_) {
+        if (const int bad = cluster_->stop_all(); bad > 0) {
+            std::printf("%d relinkd nodes did not exit 0 on the final SIGTERM\n", bad);
+            final_rc = 1;
+        }
+    }
     if (server_) {
         const auto status = server_->stop(10s);
         if (status != 0) {
@@ -1201,6 +1533,9 @@ int Soak::run() {
         std::filesystem::remove_all(dir_, ec);
     } else {
         std::printf("relinkd logs kept in %s\n", dir_.c_str());
+    }
+    if (client_log_) {
+        std::fclose(client_log_);  // the clients are gone: nothing logs any more
     }
     return final_rc;
 }
@@ -1286,6 +1621,9 @@ int Soak::summarize(double wall) {
     out << "\n==================== relink-soak SUMMARY ====================\n";
     out << "command: relink-soak --duration " << opt_.duration << " --clients " << opt_.clients << " --seed "
         << opt_.seed << " --time-scale " << opt_.scale << " --rate " << opt_.rate;
+    if (cluster_) {
+        out << " --cluster " << opt_.cluster;
+    }
     for (const auto& k : opt_.disabled) {
         out << " --no-fault " << k;
     }
@@ -1297,6 +1635,11 @@ int Soak::summarize(double wall) {
     }
     out << "\nwall time: " << static_cast<int>(wall) << " s; clients " << opt_.clients
         << " (rtm/rtc/rtc-web/room); server generations " << server_gen_ << "\n";
+    if (cluster_) {
+        out << "cluster: " << opt_.cluster << " nodes, node starts " << cluster_->node_starts()
+            << "; redis-server restarts with its data " << redis_restarts_kept_ << ", without " << redis_restarts_lost_
+            << "; first reports from an emptied Redis without server_restarted: " << restart_reports_missing_ << "\n";
+    }
     out << "faults injected: " << faults_total << " —";
     for (const auto& [k, v] : faults_) {
         out << " " << k << "=" << v;
@@ -1345,9 +1688,10 @@ int Soak::summarize(double wall) {
     out << "out of order: " << violations_["out_of_order"] << "; backfill violations: " << violations_["backfill"]
         << "; double completions: " << violations_["double_completion"] << "\n";
     out << "STUCK clients: " << stuck_ << "; app re-logins: " << relogins_ << "\n";
-    out << "relinkd RSS KiB " << server_rss_start_ << " -> " << server_rss_end_ << " (first/last quarter median "
-        << server_rss_.first_quarter() << "/" << server_rss_.last_quarter() << "), fds " << server_fds_start_ << " -> "
-        << server_fds_end_ << " (" << server_fds_.first_quarter() << "/" << server_fds_.last_quarter() << ")\n";
+    out << (cluster_ ? "relinkd nodes (sum, while all are up) RSS KiB " : "relinkd RSS KiB ") << server_rss_start_
+        << " -> " << server_rss_end_ << " (first/last quarter median " << server_rss_.first_quarter() << "/"
+        << server_rss_.last_quarter() << "), fds " << server_fds_start_ << " -> " << server_fds_end_ << " ("
+        << server_fds_.first_quarter() << "/" << server_fds_.last_quarter() << ")\n";
     out << "soak process (clients + proxies) RSS KiB " << self_rss_start_ << " -> " << self_rss_end_ << " ("
         << self_rss_.first_quarter() << "/" << self_rss_.last_quarter() << "), fds " << self_fds_start_ << " -> "
         << self_fds_end_ << " (" << self_fds_.first_quarter() << "/" << self_fds_.last_quarter() << ")\n";
@@ -1369,8 +1713,8 @@ int Soak::summarize(double wall) {
     if (!opt_.json.empty()) {
         std::ofstream j(opt_.json);
         j << "{\"pass\":" << (pass ? "true" : "false") << ",\"duration\":" << opt_.duration
-          << ",\"clients\":" << opt_.clients << ",\"seed\":" << opt_.seed << ",\"time_scale\":" << opt_.scale
-          << ",\"wall_seconds\":" << wall << ",\"faults\":{";
+          << ",\"clients\":" << opt_.clients << ",\"cluster_nodes\":" << opt_.cluster << ",\"seed\":" << opt_.seed
+          << ",\"time_scale\":" << opt_.scale << ",\"wall_seconds\":" << wall << ",\"faults\":{";
         bool first = true;
         for (const auto& [k, v] : faults_) {
             j << (first ? "" : ",") << "\"" << k << "\":" << v;
@@ -1393,9 +1737,12 @@ int usage() {
     std::fprintf(stderr,
                  "usage: relink-soak [--duration SECONDS] [--clients N] [--seed S] [--time-scale F] [--rate MSG/S]\n"
                  "                   [--json FILE] [--no-fault KIND ...] [--allow-silent-channel-gap]\n"
-                 "                   [--allow-stale-peer-epoch] [--verbose]\n"
+                 "                   [--allow-stale-peer-epoch] [--verbose] [--cluster NODES]\n"
+                 "                   [--relinkd-log-level LEVEL] [--client-log FILE]\n"
                  "fault kinds: blackhole_short blackhole_long reset stall delay throttle duplicate_login\n"
-                 "             server_kill server_drain (token expiry comes from the clients' short tokens)\n");
+                 "             server_kill server_drain (token expiry comes from the clients' short tokens)\n"
+                 "  --cluster: move node_kill node_drain redis_kill_keep_data redis_kill_lose_data\n"
+                 "             redis_blip_lose_data redis_partition instead of server_kill server_drain\n");
     return 2;
 }
 
@@ -1442,6 +1789,15 @@ int main(int argc, char** argv) {
             o.json = v;
         } else if (a == "--no-fault") {
             o.disabled.insert(v);
+        } else if (a == "--client-log") {
+            o.client_log = v;
+        } else if (a == "--relinkd-log-level") {
+            o.relinkd_log_level = v;
+        } else if (a == "--cluster") {
+            o.cluster = std::atoi(v);
+            if (o.cluster < 2) {
+                return relink::soak::usage();  // a cluster of one has nowhere to move its clients
+            }
         } else {
             return relink::soak::usage();
         }

@@ -1,7 +1,8 @@
-// tests/support/redis_process.hpp — a redis-server child process for integration tests and the demo's cluster scene
-// (examples/demo/scenarios.cpp): /usr/bin/redis-server on a free loopback port, in a temporary directory of its own
-// (no persistence), started by PID and stopped by PID (SIGTERM, then SIGKILL), every wait bounded, and killed by the
-// kernel if the test process dies first. kill9() crashes it; restart() starts a new one on the same port. Never the
+// tests/support/redis_process.hpp — a redis-server child process for integration tests, the chaos soak, relink-bench
+// and the demo's cluster scene: /usr/bin/redis-server on a free loopback port, in a temporary directory of its own
+// (no persistence unless asked for: an append-only file written before every reply), started by PID and stopped by
+// PID (SIGTERM, then SIGKILL), every wait bounded, and killed by the kernel if the test process dies first. kill9()
+// crashes it; restart() starts a new one on the same port, with its data (when persistent) or without. Never the
 // system service: the port is picked by binding port 0, and a clash (another process took the port before
 // redis-server bound it) is retried on another port.
 #pragma once
@@ -90,9 +91,14 @@ public:
     using Clock = std::chrono::steady_clock;
     static constexpr const char* kBinary = "/usr/bin/redis-server";
 
-    /// Starts redis-server on a free port and waits (bounded) until it answers PING; nullptr when it cannot.
-    static std::unique_ptr<RedisServer> start(std::chrono::milliseconds ready_timeout = std::chrono::seconds(10)) {
+    /// Starts redis-server on a free port and waits (bounded) until it answers PING; nullptr when it cannot. With
+    /// `persistent`, it keeps an append-only file with `appendfsync always`: every write is in the file before its
+    /// reply goes out, so a kill9() and restart() loses nothing a client was told is stored (what `everysec`, the
+    /// production setting, gives too unless a slow fsync makes Redis postpone its writes for up to 2 s).
+    static std::unique_ptr<RedisServer> start(std::chrono::milliseconds ready_timeout = std::chrono::seconds(10),
+                                              bool persistent = false) {
         auto server = std::unique_ptr<RedisServer>(new RedisServer);
+        server->persistent_ = persistent;
         char dir_template[] = "/tmp/relink-redis-XXXXXX";
         if (::mkdtemp(dir_template) == nullptr) {
             return nullptr;
@@ -147,13 +153,22 @@ public:
     void pause() { ::kill(pid_, SIGSTOP); }
     void resume() { ::kill(pid_, SIGCONT); }
 
-    /// Starts a new redis-server on the same port (after stop() or kill9()) and waits until it answers PING.
-    bool restart(std::chrono::milliseconds ready_timeout = std::chrono::seconds(10)) {
+    /// Starts a new redis-server on the same port (after stop() or kill9()) and waits until it answers PING. It
+    /// loads the data the last one persisted unless `keep_data` is false (its files are removed first); without
+    /// persistence it starts empty either way.
+    bool restart(std::chrono::milliseconds ready_timeout = std::chrono::seconds(10), bool keep_data = true) {
         if (running_) {
             stop();
         }
+        if (!keep_data) {
+            std::error_code ec;
+            std::filesystem::remove_all(dir_ / "appendonlydir", ec);
+            std::filesystem::remove(dir_ / "dump.rdb", ec);
+        }
         return launch(ready_timeout);
     }
+
+    [[nodiscard]] bool persistent() const { return persistent_; }
 
     [[nodiscard]] std::string log_text() const {
         std::ifstream in(dir_ / "redis.log");
@@ -176,7 +191,9 @@ private:
                                       "--save",
                                       "",
                                       "--appendonly",
-                                      "no",
+                                      persistent_ ? "yes" : "no",
+                                      "--appendfsync",
+                                      "always",
                                       "--dir",
                                       dir_.string(),
                                       "--daemonize",
@@ -266,6 +283,7 @@ private:
     pid_t pid_{0};
     int pid_fd_{-1};
     bool running_{false};
+    bool persistent_{false};
     std::optional<int> last_status_;
 };
 
