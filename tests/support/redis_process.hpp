@@ -93,8 +93,8 @@ public:
 
     /// Starts redis-server on a free port and waits (bounded) until it answers PING; nullptr when it cannot. With
     /// `persistent`, it keeps an append-only file with `appendfsync always`: every write is in the file before its
-    /// reply goes out, so a kill9() and restart() loses nothing a client was told is stored (what `everysec`, the
-    /// production setting, gives too unless a slow fsync makes Redis postpone its writes for up to 2 s).
+    /// reply goes out, so a kill9() and restart() loses nothing a client was told is stored (`everysec`, the
+    /// production setting, allows about a second of changes to be lost, which a test could not tell from a bug).
     static std::unique_ptr<RedisServer> start(std::chrono::milliseconds ready_timeout = std::chrono::seconds(10),
                                               bool persistent = false) {
         auto server = std::unique_ptr<RedisServer>(new RedisServer);
