@@ -55,7 +55,12 @@ struct ClusterNode::Impl : std::enable_shared_from_this<Impl> {
             });
         subscriber.on_message(
             [this](const std::string& channel, const std::string& payload) { store->on_message(channel, payload); });
-        subscriber.on_resubscribed([this] { ++pubsub_gaps; });
+        subscriber.on_resubscribed([this] {
+            ++pubsub_gaps;
+            if (callbacks.on_events_lost) {
+                callbacks.on_events_lost();
+            }
+        });
         client.on_state([this](bool) { report(); });
         subscriber.on_state([this](bool) { report(); });
         reap_every = scaled_ms(std::chrono::milliseconds(250), settings.time_scale, std::chrono::milliseconds(10));

@@ -36,6 +36,8 @@ public:
         std::function<void(cluster::CommandId, cluster::Result)> on_result;  ///< pass to Hub::on_store_result
         std::function<void()> on_events;                                     ///< call Hub::on_store_events
         std::function<void(bool up)> on_redis;  ///< both connections up (true), or one of them lost (false)
+        /// The event subscription was made again: events published meanwhile are lost (call Hub::resync_all)
+        std::function<void()> on_events_lost;
     };
     struct Settings {
         std::string url;  ///< redis://HOST:PORT[/DB]

@@ -1056,6 +1056,21 @@ void Hub::reopen() noexcept {
     state_->draining = false;
 }
 
+void Hub::resync_all(TimePoint now) {
+    auto& s = *state_;
+    std::vector<ConnId> affected;
+    for (const auto& [conn, c] : s.conns) {
+        if (!c.closed && (c.session || c.login_pending)) {
+            affected.push_back(conn);
+        }
+    }
+    for (const ConnId conn : affected) {
+        s.close_and_detach(now, conn, proto::CloseReason::draining, s.config.store_retry_within);
+    }
+    s.channel_seqs.clear();  // the next event of a channel, or a join's snapshot, sets each again
+    s.join_floors.clear();
+}
+
 void Hub::reconcile(TimePoint now) {
     auto& s = *state_;
     std::map<std::string, cluster::Gen> held;

@@ -198,6 +198,12 @@ public:
     /// the store has on this node starts its presence countdown. A driver calls it whenever the store is reachable
     /// again, because the outcome of what was in flight when it was lost is unknown (Store::reconcile).
     void reconcile(TimePoint now);
+    /// Events for this node may have been lost (its subscription to them was made again: Redis restarted, with or
+    /// without its data, or the link blinked). Nothing can tell which, so every session on this node resumes: its
+    /// connection is closed with Close(draining, store_retry_within), the client comes back within that window and
+    /// gets what it missed as backfill (or learns that Redis lost it), and the node forgets its channel positions.
+    /// Connections still logging in go the same way. Peers see nothing.
+    void resync_all(TimePoint now);
 
     // ---- outputs ----
     [[nodiscard]] std::optional<TimePoint> next_deadline() const;

@@ -280,6 +280,15 @@ private:
             });
         };
         callbacks.on_redis = [this](bool up) { net::post(strand_, [this, up] { redis_changed(up); }); };
+        callbacks.on_events_lost = [this] {
+            net::post(strand_, [this] {
+                log_->warn(
+                    "cluster: the event subscription to Redis was made again; events may have been missed: "
+                    "every client of this node resumes");
+                hub_.resync_all(hub_now());
+                flush();
+            });
+        };
         ClusterNode::Settings settings{options.cluster_url, config.node_id, store_config(config), options.time_scale};
         return ClusterNode::make(strand_, std::move(settings), std::move(callbacks), cluster_error_);
     }

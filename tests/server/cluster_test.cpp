@@ -763,6 +763,71 @@ TEST(AsyncStore, ASessionWhoseLoginAnswerWasLostIsReleasedWhenTheNodeReconciles)
     EXPECT_EQ(t.shared->stats().reconciled, 1U);
 }
 
+// When a node's event subscription is made again, events published meanwhile are lost and nothing says which: every
+// session on the node resumes (Close draining, within store_retry_within), a login on its way too, and the node
+// forgets its channel positions, so the numbers of a Redis that lost its data are not taken for old ones. The
+// client's resume brings what it missed as backfill; its peers see nothing.
+TEST(AsyncStore, EventsLostWithTheSubscriptionMakeEverySessionOfTheNodeResume) {
+    async::TwoNodes t;
+    t.n1->on_open(t.now, 1, "a");
+    t.n1->on_frame(t.now, 1, t.login("UID2"));
+    t.settle();
+    t.n2->on_open(t.now, 2, "b");
+    t.n2->on_frame(t.now, 2, t.login("UID1"));
+    t.answer();
+    std::string token;
+    for (const auto& frame : t.sent[2]) {
+        if (auto d = proto::decode_server(frame); d.message) {
+            if (auto* ok = std::get_if<proto::LoginOk>(&*d.message)) {
+                token = ok->resume_token;
+            }
+        }
+    }
+    ASSERT_FALSE(token.empty());
+    t.n2->on_open(t.now, 3, "c");
+    t.n2->on_frame(t.now, 3, t.login("UID3"));  // on its way to the store
+    t.n2->on_open(t.now, 4, "d");               // not logged in: nothing to resume
+    t.deferred->arrive("n2");
+    t.settle();
+    t.n1->on_frame(t.now, 1, t.to_channel("lost"));  // published while n2's subscription is down: never arrives
+    t.settle();
+    (void)t.shared->take_events("n2");
+    const std::size_t uid2_saw = t.got(1).size();
+
+    t.n2->resync_all(t.now);
+    t.settle();
+    for (const server::ConnId conn : {server::ConnId{2}, server::ConnId{3}}) {
+        const auto decoded = proto::decode_server(t.sent[conn].back());
+        ASSERT_TRUE(decoded.message) << conn;
+        const auto* close = std::get_if<proto::Close>(&*decoded.message);
+        ASSERT_NE(close, nullptr) << conn;
+        EXPECT_EQ(close->reason, proto::CloseReason::draining);
+        EXPECT_EQ(close->reconnect_within, HubConfig{}.store_retry_within);
+    }
+    EXPECT_EQ(t.closed, (std::set<server::ConnId>{2, 3}));
+    EXPECT_EQ(t.sent.count(4), 0U);
+
+    // UID1 comes back and gets what it missed; UID2 saw nothing of it.
+    while (t.deferred->queued() > 0) {
+        t.answer();
+    }
+    t.n2->on_closed(t.now, 2);
+    t.n2->on_closed(t.now, 3);
+    t.n2->on_open(t.now, 5, "b");
+    proto::Login again = t.login("UID1", token);
+    again.channels[0].last_seen = proto::StreamPosition{1, 0};
+    t.n2->on_frame(t.now, 5, again);
+    t.answer();
+    EXPECT_EQ(t.got(5), (std::vector<std::string>{"login_ok resumed", "message lost backfilled"}));
+    std::vector<std::string> about_uid1;
+    for (std::size_t i = uid2_saw; i < t.got(1).size(); ++i) {
+        if (t.got(1)[i].find("UID1") != std::string::npos) {
+            about_uid1.push_back(t.got(1)[i]);
+        }
+    }
+    EXPECT_TRUE(about_uid1.empty()) << about_uid1.front();
+}
+
 TEST(AsyncStore, EventsThatRaceAJoinAreDeliveredAfterTheJoinOk) {
     async::TwoNodes t;
     t.n1->on_open(t.now, 1, "a");
