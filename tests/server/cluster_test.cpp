@@ -611,6 +611,32 @@ struct TwoNodes {
         m.to_channel = "ch";
         return m;
     }
+    /// The resume token of the last LoginOk `conn` got; empty if none.
+    [[nodiscard]] std::string resume_token(server::ConnId conn) const {
+        std::string token;
+        if (auto it = sent.find(conn); it != sent.end()) {
+            for (const auto& frame : it->second) {
+                if (auto d = proto::decode_server(frame); d.message) {
+                    if (const auto* ok = std::get_if<proto::LoginOk>(&*d.message)) {
+                        token = ok->resume_token;
+                    }
+                }
+            }
+        }
+        return token;
+    }
+    /// The Close that ended what `conn` got, if its last frame is one.
+    [[nodiscard]] std::optional<proto::Close> last_close(server::ConnId conn) const {
+        auto it = sent.find(conn);
+        if (it == sent.end() || it->second.empty()) {
+            return std::nullopt;
+        }
+        const auto decoded = proto::decode_server(it->second.back());
+        if (!decoded.message || !std::holds_alternative<proto::Close>(*decoded.message)) {
+            return std::nullopt;
+        }
+        return std::get<proto::Close>(*decoded.message);
+    }
     /// The types and payloads of what `conn` got, as short lines.
     [[nodiscard]] std::vector<std::string> got(server::ConnId conn) const {
         std::vector<std::string> out;
@@ -696,10 +722,8 @@ TEST(AsyncStore, ALoginTheStoreCouldNotAnswerSendsTheClientBackInsteadOfRefusing
     t.n2->on_store_result(t.now, id, std::move(result));
     t.settle();
     ASSERT_EQ(t.sent[2].size(), 1U);
-    const auto decoded = proto::decode_server(t.sent[2][0]);
-    ASSERT_TRUE(decoded.message);
-    const auto* close = std::get_if<proto::Close>(&*decoded.message);
-    ASSERT_NE(close, nullptr) << t.sent[2][0];
+    const auto close = t.last_close(2);
+    ASSERT_TRUE(close) << t.sent[2][0];
     EXPECT_EQ(close->reason, proto::CloseReason::draining);
     EXPECT_EQ(close->reconnect_within, HubConfig{}.store_retry_within);
     EXPECT_EQ(t.closed, (std::set<server::ConnId>{2}));
@@ -775,14 +799,7 @@ TEST(AsyncStore, EventsLostWithTheSubscriptionMakeEverySessionOfTheNodeResume) {
     t.n2->on_open(t.now, 2, "b");
     t.n2->on_frame(t.now, 2, t.login("UID1"));
     t.answer();
-    std::string token;
-    for (const auto& frame : t.sent[2]) {
-        if (auto d = proto::decode_server(frame); d.message) {
-            if (auto* ok = std::get_if<proto::LoginOk>(&*d.message)) {
-                token = ok->resume_token;
-            }
-        }
-    }
+    const std::string token = t.resume_token(2);
     ASSERT_FALSE(token.empty());
     t.n2->on_open(t.now, 3, "c");
     t.n2->on_frame(t.now, 3, t.login("UID3"));  // on its way to the store
@@ -797,10 +814,8 @@ TEST(AsyncStore, EventsLostWithTheSubscriptionMakeEverySessionOfTheNodeResume) {
     t.n2->resync_all(t.now);
     t.settle();
     for (const server::ConnId conn : {server::ConnId{2}, server::ConnId{3}}) {
-        const auto decoded = proto::decode_server(t.sent[conn].back());
-        ASSERT_TRUE(decoded.message) << conn;
-        const auto* close = std::get_if<proto::Close>(&*decoded.message);
-        ASSERT_NE(close, nullptr) << conn;
+        const auto close = t.last_close(conn);
+        ASSERT_TRUE(close) << conn;
         EXPECT_EQ(close->reason, proto::CloseReason::draining);
         EXPECT_EQ(close->reconnect_within, HubConfig{}.store_retry_within);
     }
@@ -924,14 +939,7 @@ TEST(AsyncStore, AMissedChannelEventMakesTheLocalMembersResumeAndBackfillBringsI
     t.n2->on_open(t.now, 2, "b");
     t.n2->on_frame(t.now, 2, t.login("UID1"));
     t.answer();
-    std::string token;
-    for (const auto& frame : t.sent[2]) {
-        if (auto d = proto::decode_server(frame); d.message) {
-            if (auto* ok = std::get_if<proto::LoginOk>(&*d.message)) {
-                token = ok->resume_token;
-            }
-        }
-    }
+    const std::string token = t.resume_token(2);
     ASSERT_FALSE(token.empty());
     t.deferred->arrive("n2");
     t.settle();
