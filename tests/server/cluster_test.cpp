@@ -611,6 +611,16 @@ struct TwoNodes {
         m.to_channel = "ch";
         return m;
     }
+    /// UID2 on node 1 (connection 1) and UID1 on node 2 (connection 2), both in "ch"; returns UID1's resume token.
+    std::string two_members() {
+        n1->on_open(now, 1, "a");
+        n1->on_frame(now, 1, login("UID2"));
+        settle();
+        n2->on_open(now, 2, "b");
+        n2->on_frame(now, 2, login("UID1"));
+        answer();
+        return resume_token(2);
+    }
     /// The resume token of the last LoginOk `conn` got; empty if none.
     [[nodiscard]] std::string resume_token(server::ConnId conn) const {
         std::string token;
@@ -793,13 +803,7 @@ TEST(AsyncStore, ASessionWhoseLoginAnswerWasLostIsReleasedWhenTheNodeReconciles)
 // client's resume brings what it missed as backfill; its peers see nothing.
 TEST(AsyncStore, EventsLostWithTheSubscriptionMakeEverySessionOfTheNodeResume) {
     async::TwoNodes t;
-    t.n1->on_open(t.now, 1, "a");
-    t.n1->on_frame(t.now, 1, t.login("UID2"));
-    t.settle();
-    t.n2->on_open(t.now, 2, "b");
-    t.n2->on_frame(t.now, 2, t.login("UID1"));
-    t.answer();
-    const std::string token = t.resume_token(2);
+    const std::string token = t.two_members();
     ASSERT_FALSE(token.empty());
     t.n2->on_open(t.now, 3, "c");
     t.n2->on_frame(t.now, 3, t.login("UID3"));  // on its way to the store
@@ -933,13 +937,7 @@ TEST(AsyncStore, AJoinAnsweredBeforeEarlierEventsArriveLosesNoneOfThemForTheNode
 // the channel resume, silently, so they get what they missed as backfill instead of never.
 TEST(AsyncStore, AMissedChannelEventMakesTheLocalMembersResumeAndBackfillBringsIt) {
     async::TwoNodes t;
-    t.n1->on_open(t.now, 1, "a");
-    t.n1->on_frame(t.now, 1, t.login("UID2"));
-    t.settle();
-    t.n2->on_open(t.now, 2, "b");
-    t.n2->on_frame(t.now, 2, t.login("UID1"));
-    t.answer();
-    const std::string token = t.resume_token(2);
+    const std::string token = t.two_members();
     ASSERT_FALSE(token.empty());
     t.deferred->arrive("n2");
     t.settle();
