@@ -115,6 +115,8 @@ class Client;
 namespace detail {
 /// Used by relink/asio.hpp: `io_context` is a boost::asio::io_context* that outlives the client.
 std::unique_ptr<Client> make_client_on(ClientConfig config, void* io_context);
+/// relink's own tests look inside a Client through it; not part of the API.
+struct ClientInternals;
 }  // namespace detail
 
 /// The realtime connection of one user. See the file comment for the threading contract.
@@ -303,6 +305,7 @@ private:
     class Impl;
     explicit Client(std::shared_ptr<Impl> impl);
     friend std::unique_ptr<Client> detail::make_client_on(ClientConfig config, void* io_context);
+    friend struct detail::ClientInternals;
     std::shared_ptr<Impl> impl_;
 };
 

@@ -20,6 +20,7 @@
 #include <random>
 #include <stdexcept>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -28,6 +29,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include "client/client_internals.hpp"
 #include "client/transport.hpp"
 #include "core/client_core.hpp"
 #include "protocol/codec.hpp"
@@ -200,6 +202,18 @@ private:
 
 }  // namespace
 
+/// One head: the core decides everything, under `mutex_`.
+///
+/// A public call takes the lock, asks the core with the current time, and returns the core's exact answer. What the
+/// core produced goes out in the order it was produced: its events are queued to the dispatcher under the lock
+/// (queued only: no callback runs under it), its actions are queued for the io strand, which performs them in order
+/// (`pump()`). Transport callbacks and the timer take the same lock to give the core their input. So there is no
+/// second copy of the core's decisions to drift from it: connection_state() and channel_state() read what the core
+/// last decided.
+///
+/// Nothing under the lock calls the app: log lines produced under it are written after it is released, and the
+/// token provider runs on the strand without it. Lock order: `mutex_`, then the dispatcher's own lock; the
+/// dispatcher never takes `mutex_`.
 class Client::Impl : public std::enable_shared_from_this<Impl> {
 public:
     /// On `external` when given (the app's io_context), else on an io_context and threads of its own.
@@ -228,6 +242,8 @@ public:
         // Message ids must differ between instances even when the seed is fixed (found by the chaos soak).
         core_config.instance_salt = (std::uint64_t{random()} << 32U) ^ random();
         core_ = std::make_unique<core::ClientCore>(core_config);  // throws std::invalid_argument on bad timings
+        attempt_timeout_ = core_config.timings.attempt_timeout;
+        token_ = config_.token;
         proxy_ = config_.proxy;
         const auto url = client::parse_url(config_.url);
         tls_ = url.url && url.url->tls;
@@ -247,38 +263,29 @@ public:
     }
 
     void shutdown() {
+        // Log out (the core decides what that means in this state) and stop taking input; the goodbye frame is an
+        // action still to perform on the strand.
+        with_core([](core::ClientCore& core, core::TimePoint now) {
+            if (core.state() != ConnectionState::disconnected) {
+                (void)core.logout(now);
+            }
+        });
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+        }
         if (!own_io_) {
             // On the app's io_context: no callback after this returns, and the goodbye goes out when the strand
-            // runs (it holds the Impl alive until then). Nothing here waits for the io_context.
+            // runs (the posted work holds the Impl alive until then). Nothing here waits for the io_context.
             dispatcher_->stop(std::chrono::milliseconds(0));
-            asio::post(strand_, [self = shared_from_this()] {
-                self->stopping_ = true;
-                if (self->core_->state() != ConnectionState::disconnected) {
-                    (void)self->core_->logout(now());
-                    self->drive();
-                }
-                if (self->transport_) {
-                    self->transport_->close();
-                    self->transport_.reset();
-                }
-                self->timer_.cancel();
-            });
+            asio::post(strand_, [self = shared_from_this()] { self->close_down(); });
             return;
         }
-        // Log out and close the transport on the strand, give the goodbye a moment, then stop everything.
+        // Send the goodbye and close the transport on the strand, give it a moment, then stop everything.
         std::promise<void> done;
         auto closed = done.get_future();
         asio::post(strand_, [this, &done] {
-            stopping_ = true;
-            if (core_->state() != ConnectionState::disconnected) {
-                (void)core_->logout(now());
-                drive();
-            }
-            if (transport_) {
-                transport_->close();
-                transport_.reset();
-            }
-            timer_.cancel();
+            close_down();
             done.set_value();
         });
         if (io_thread_.joinable() && io_thread_.get_id() != std::this_thread::get_id()) {
@@ -297,80 +304,54 @@ public:
         dispatcher_->stop(std::chrono::milliseconds(1000));
     }
 
-    /// Runs `fn(core, now)` on the strand, then drives the core's outputs.
+    /// Asks the core: runs `fn(core, now)` under the lock and returns its answer; what the core produced is queued
+    /// in order (events to the dispatcher, actions to the strand) before the lock is released.
     template <class Fn>
-    void on_strand(Fn fn) {
-        asio::post(strand_, [self = shared_from_this(), fn = std::move(fn)]() mutable {
-            if (self->stopping_) {
-                return;
+    auto with_core(Fn&& fn) -> decltype(fn(std::declval<core::ClientCore&>(), core::TimePoint{})) {
+        using Result = decltype(fn(std::declval<core::ClientCore&>(), core::TimePoint{}));
+        std::vector<std::pair<LogLevel, std::string>> lines;
+        if constexpr (std::is_void_v<Result>) {
+            {
+                std::lock_guard lock(mutex_);
+                fn(*core_, now());
+                collect_locked(lines);
             }
-            fn(*self->core_, self->now());
-            self->drive();
+            after_unlock(lines);
+        } else {
+            Result result;
+            {
+                std::lock_guard lock(mutex_);
+                result = fn(*core_, now());
+                collect_locked(lines);
+            }
+            after_unlock(lines);
+            return result;
+        }
+    }
+
+    /// A public call: `fn(core, now)` is the core's decision; the call observer (tests) sees the core just before.
+    template <class Fn>
+    auto call(Fn&& fn) {
+        return with_core([&](core::ClientCore& core, core::TimePoint t) {
+            if (call_observer_) {
+                call_observer_(core, t);
+            }
+            return fn(core, t);
         });
     }
 
-    /// A quick answer for calls that cannot work in the state the client is in right now (the strand checks again).
-    [[nodiscard]] std::error_code needs_session() const {
-        const auto state = state_.load();
-        if (state == ConnectionState::disconnected || state == ConnectionState::aborted ||
-            state == ConnectionState::failed || state == ConnectionState::disconnecting) {
-            return make_error_code(errc::not_logged_in);
-        }
-        return {};
-    }
-
-    /// An operation: validated at once, then run on the strand; `done` gets its completion (or the core's error).
-    template <class Fn>
-    std::error_code operation(Completion done, Fn start) {
-        if (auto e = needs_session()) {
-            return e;
-        }
-        on_strand([this, done = std::move(done), start = std::move(start)](core::ClientCore& core,
-                                                                           core::TimePoint t) mutable {
+    /// An operation: the core's answer at once, or later exactly one call of `done` with the completion.
+    template <class Done, class Fn>
+    std::error_code operation(Done done, std::map<OpId, Done>& completions, Fn&& start) {
+        return call([&](core::ClientCore& core, core::TimePoint t) {
             const core::OpResult result = start(core, t);
-            if (result.error) {
-                complete_later(done, result.error);
-            } else if (done) {
-                completions_[result.op] = done;
+            if (!result.error && done) {
+                // Registered before the core's events are collected: an operation that completes within the call
+                // (renew_token() with the link down) finds its completion.
+                completions[result.op] = std::move(done);
             }
+            return result.error;
         });
-        return {};
-    }
-
-    /// The channel mirror answers join(), leave() and switch_channel() at once. A channel is claimed in it when the
-    /// call is made (CONNECTING, so that a leave() right after a join() finds it) and released on the strand if
-    /// the core refuses the call; the core's channel events keep it up to date otherwise.
-    [[nodiscard]] std::error_code claim_channel(const std::string& channel) {
-        std::lock_guard lock(channels_mutex_);
-        if (!channels_.emplace(channel, ChannelState::connecting).second) {
-            return make_error_code(errc::already_joined);
-        }
-        return {};
-    }
-    void release_channel(const std::string& channel) {
-        std::lock_guard lock(channels_mutex_);
-        if (auto it = channels_.find(channel);
-            it != channels_.end() && it->second == ChannelState::connecting && !core_->channel_state(channel)) {
-            channels_.erase(it);
-        }
-    }
-    [[nodiscard]] bool has_channel(const std::string& channel) const {
-        std::lock_guard lock(channels_mutex_);
-        return channels_.count(channel) != 0;
-    }
-
-    /// A session call the strand refused after the quick check let it through (a race with a state change): it
-    /// has no completion, so it is logged; the app sees the state through the events.
-    void report(std::error_code error, const char* call) const {
-        if (error) {
-            log(LogLevel::warn, std::string(call) + " refused: " + error_name(error));
-        }
-    }
-
-    void complete_later(const Completion& done, std::error_code error) {
-        if (done) {
-            dispatcher_->post([done, error] { invoke_safely([&] { done(error); }); });
-        }
     }
 
     template <class F>
@@ -384,6 +365,7 @@ public:
         }
     }
 
+    /// Writes a log line. Never under `mutex_` (the handler is the app's code): lines made under it are collected.
     void log(LogLevel level, const std::string& line) const {
         if (level < config_.log_level || config_.log_level == LogLevel::off) {
             return;
@@ -400,156 +382,60 @@ public:
             std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now().time_since_epoch()));
     }
 
-    // ---- the driver: execute the core's actions, hand its events to the dispatcher, re-arm the one timer ----
+    // ---- under the lock: take in what the core produced ----
 
-    void drive() {
+    /// Queues the core's actions for the strand and its events for the dispatcher, in the order it produced them.
+    void collect_locked(std::vector<std::pair<LogLevel, std::string>>& lines) {
         while (auto action = core_->poll_action()) {
-            perform(std::move(*action));
+            pending_actions_.push_back(std::move(*action));
         }
-        // The mirrors (state, channels) take in the whole batch before any of its callbacks can run, so a callback
-        // never reads a mirror that is behind an event it was already given (a DISCONNECTED whose channels are
-        // still listed).
-        std::vector<std::function<void()>> callbacks;
         while (auto event = core_->poll_event()) {
-            callbacks.push_back(deliver(std::move(*event)));
+            dispatcher_->post(deliver_locked(std::move(*event), lines));
         }
-        for (auto& callback : callbacks) {
-            dispatcher_->post(std::move(callback));
-        }
-        arm_timer();
+        state_.store(core_->state(), std::memory_order_release);
     }
 
-    void perform(core::Action action) {
-        if (auto* open = std::get_if<core::OpenTransport>(&action)) {
-            if (transport_) {
-                transport_->close();
+    /// After the lock is released: writes the lines, and has the strand perform the actions and re-arm the timer.
+    void after_unlock(const std::vector<std::pair<LogLevel, std::string>>& lines) {
+        for (const auto& [level, line] : lines) {
+            log(level, line);
+        }
+        bool post = false;
+        {
+            std::lock_guard lock(mutex_);
+            if (!pump_posted_ && !stopping_) {
+                pump_posted_ = true;
+                post = true;
             }
-            const core::TransportId id = open->transport;
-            transport_id_ = id;
-            if (config_.token_provider && token_due_for_refresh()) {
-                std::string fresh;
-                invoke_safely([&] { fresh = config_.token_provider(); });
-                if (!fresh.empty()) {
-                    // For this attempt, with no side effects: renew_token() would restart the attempt being
-                    // opened (the session is down because of its token) and ask the provider again, without end.
-                    config_.token = fresh;
-                    core_->use_token_for_next_login(std::move(fresh));
-                    token_needs_refresh_ = false;
+        }
+        if (post) {
+            asio::post(strand_, [weak = weak_from_this()] {
+                if (auto self = weak.lock()) {
+                    self->pump();
                 }
-            }
-            client::TransportOptions options;
-            options.url = config_.url;
-            options.allow_plaintext = config_.allow_plaintext;
-            options.tls = {config_.tls.verify_peer, config_.tls.ca_file, config_.tls.ca_directory,
-                           config_.tls.use_system_store};
-            if (proxy_) {
-                options.proxy = client::ProxySettings{proxy_->host, proxy_->port};
-            }
-            options.tls_sessions = tls_sessions_;
-            const Duration step = core_->config().timings.attempt_timeout;
-            options.dns_timeout = options.connect_timeout = options.tls_timeout = options.websocket_timeout = step;
-            std::weak_ptr<Impl> weak = shared_from_this();
-            transport_ = client::Transport::open(
-                strand_, options,
-                client::Transport::Handlers{
-                    [weak, id](const client::StepTimings& timings) {
-                        if (auto self = weak.lock(); self && !self->stopping_) {
-                            std::string tls = ms(timings.tls);
-                            if (self->tls_) {
-                                tls += timings.tls_resumed ? " (resumed)" : " (full)";
-                                (timings.tls_resumed ? self->tls_resumed_ : self->tls_full_)
-                                    .fetch_add(1, std::memory_order_relaxed);
-                            }
-                            self->log(LogLevel::debug, "attempt " + std::to_string(id) + " open: dns " +
-                                                           ms(timings.dns) + ", tcp " + ms(timings.tcp) + ", tls " +
-                                                           tls + ", websocket " + ms(timings.websocket));
-                            self->core_->on_transport_open(now(), id);
-                            self->drive();
-                        }
-                    },
-                    [weak, id](std::string frame) {
-                        if (auto self = weak.lock(); self && !self->stopping_) {
-                            self->on_frame(id, frame);
-                        }
-                    },
-                    [weak, id](std::error_code error, const std::string& detail) {
-                        if (auto self = weak.lock(); self && !self->stopping_) {
-                            self->log(LogLevel::debug, "transport " + std::to_string(id) + " closed: " + detail);
-                            if (self->transport_id_ == id) {
-                                self->transport_.reset();
-                            }
-                            self->core_->on_transport_closed(now(), id, error);
-                            self->drive();
-                        }
-                    }});
-            return;
-        }
-        if (auto* send = std::get_if<core::SendFrame>(&action)) {
-            if (transport_ && transport_id_ == send->transport) {
-                transport_->send(proto::encode(send->message));
-            }
-            return;
-        }
-        const auto& close = std::get<core::CloseTransport>(action);
-        if (transport_ && transport_id_ == close.transport) {
-            transport_->close();
-            transport_.reset();
+            });
         }
     }
 
-    /// The token has expired or been warned about, or expires within the reconnect horizon: the longer of one
-    /// attempt's timeout (it would not survive the attempt) and the token warning lead (the session would be warned
-    /// about it as soon as it is back). The core keeps the expiry across reconnects; the server's warnings do not
-    /// reach a client that is offline.
-    [[nodiscard]] bool token_due_for_refresh() const {
-        if (token_needs_refresh_) {
-            return true;
-        }
-        const auto expiry = core_->token_expiry();
-        const auto& t = core_->config().timings;
-        return expiry && *expiry - now() <= std::max(t.attempt_timeout, t.token_warning_lead);
-    }
-
-    void on_frame(core::TransportId id, const std::string& frame) {
-        auto decoded = proto::decode_server(frame);
-        if (!decoded) {
-            // A server that breaks the protocol: drop this connection and reconnect (never trust the rest of it).
-            log(LogLevel::warn, "undecodable frame from the server: " + decoded.error.detail);
-            if (transport_ && transport_id_ == id) {
-                transport_->close();
-                transport_.reset();
-            }
-            core_->on_transport_closed(now(), id, make_error_code(errc::protocol_error));
-            drive();
-            return;
-        }
-        core_->on_message(now(), id, std::move(*decoded.message));
-        drive();
-    }
-
-    /// Updates the mirrors from `event` and returns the callback that hands it to the app.
-    [[nodiscard]] std::function<void()> deliver(Event event) {
+    /// The callback that hands `event` to the app, with the completion it completes.
+    [[nodiscard]] std::function<void()> deliver_locked(Event event,
+                                                       std::vector<std::pair<LogLevel, std::string>>& lines) {
         if (const auto* change = std::get_if<ConnectionStateChanged>(&event)) {
-            state_.store(change->state);
-            log(LogLevel::info, std::string("state ") + std::string(to_string(change->previous)) + " -> " +
-                                    std::string(to_string(change->state)) + " (" +
-                                    std::string(to_string(change->reason)) + "), attempt " +
-                                    std::to_string(change->attempt) + ", next retry " + ms(change->next_retry));
-        }
-        if (const auto* change = std::get_if<ChannelStateChanged>(&event)) {
-            std::lock_guard lock(channels_mutex_);
-            if (change->state == ChannelState::disconnected) {
-                channels_.erase(change->channel);
-            } else {
-                channels_[change->channel] = change->state;
+            if (config_.log_level <= LogLevel::info) {
+                lines.emplace_back(LogLevel::info, std::string("state ") + std::string(to_string(change->previous)) +
+                                                       " -> " + std::string(to_string(change->state)) + " (" +
+                                                       std::string(to_string(change->reason)) + "), attempt " +
+                                                       std::to_string(change->attempt) + ", next retry " +
+                                                       ms(change->next_retry));
+            }
+            if (change->state == ConnectionState::connected) {
+                token_needs_refresh_ = false;
             }
         }
         if (std::holds_alternative<TokenExpired>(event) || std::holds_alternative<TokenPrivilegeWillExpire>(event)) {
             token_needs_refresh_ = true;
         }
-        if (std::holds_alternative<RejoinSuccess>(event) ||
-            (std::holds_alternative<ConnectionStateChanged>(event) &&
-             std::get<ConnectionStateChanged>(event).state == ConnectionState::connected)) {
+        if (std::holds_alternative<RejoinSuccess>(event)) {
             token_needs_refresh_ = false;
         }
         Completion done;
@@ -567,6 +453,219 @@ public:
         return [self = shared_from_this(), event = std::move(event), done = std::move(done),
                 attributes_done = std::move(attributes_done)] { self->dispatch(event, done, attributes_done); };
     }
+
+    // ---- on the strand: perform the actions, feed the transport's reports to the core ----
+
+    /// Performs the queued actions in order, then re-arms the one timer to the core's next deadline.
+    void pump() {
+        for (;;) {
+            std::deque<core::Action> actions;
+            std::optional<core::TimePoint> deadline;
+            {
+                std::lock_guard lock(mutex_);
+                pump_posted_ = false;
+                if (stopping_) {
+                    return;
+                }
+                actions.swap(pending_actions_);
+                deadline = core_->next_deadline();
+            }
+            if (actions.empty()) {
+                arm_timer(deadline);
+                return;
+            }
+            for (auto& action : actions) {
+                perform(std::move(action));
+            }
+        }
+    }
+
+    /// Gives the core a report from the strand (transport, timer), then performs what it asked for.
+    template <class Fn>
+    void input(Fn&& fn) {
+        std::vector<std::pair<LogLevel, std::string>> lines;
+        {
+            std::lock_guard lock(mutex_);
+            if (stopping_) {
+                return;
+            }
+            fn(*core_, now());
+            collect_locked(lines);
+        }
+        for (const auto& [level, line] : lines) {
+            log(level, line);
+        }
+        pump();
+    }
+
+    /// On the strand, once, when the client goes away: send what the logout produced, close the link, stop the timer.
+    void close_down() {
+        std::deque<core::Action> actions;
+        {
+            std::lock_guard lock(mutex_);
+            actions.swap(pending_actions_);
+        }
+        for (auto& action : actions) {
+            if (!std::holds_alternative<core::OpenTransport>(action)) {
+                perform(std::move(action));
+            }
+        }
+        if (transport_) {
+            transport_->close();
+            transport_.reset();
+        }
+        timer_.cancel();
+    }
+
+    void perform(core::Action action) {
+        if (auto* open = std::get_if<core::OpenTransport>(&action)) {
+            open_transport(open->transport);
+            return;
+        }
+        if (auto* send = std::get_if<core::SendFrame>(&action)) {
+            if (transport_ && transport_id_ == send->transport) {
+                transport_->send(proto::encode(send->message));
+            }
+            return;
+        }
+        const auto& close = std::get<core::CloseTransport>(action);
+        if (transport_ && transport_id_ == close.transport) {
+            transport_->close();
+            transport_.reset();
+        }
+    }
+
+    void open_transport(core::TransportId id) {
+        if (transport_) {
+            transport_->close();
+        }
+        transport_id_ = id;
+        refresh_token_for_attempt();
+        client::TransportOptions options;
+        options.url = config_.url;
+        options.allow_plaintext = config_.allow_plaintext;
+        options.tls = {config_.tls.verify_peer, config_.tls.ca_file, config_.tls.ca_directory,
+                       config_.tls.use_system_store};
+        {
+            std::lock_guard lock(mutex_);
+            if (proxy_) {
+                options.proxy = client::ProxySettings{proxy_->host, proxy_->port};
+            }
+        }
+        options.tls_sessions = tls_sessions_;
+        options.dns_timeout = options.connect_timeout = options.tls_timeout = options.websocket_timeout =
+            attempt_timeout_;
+        std::weak_ptr<Impl> weak = shared_from_this();
+        transport_ = client::Transport::open(
+            strand_, options,
+            client::Transport::Handlers{
+                [weak, id](const client::StepTimings& timings) {
+                    if (auto self = weak.lock()) {
+                        self->log_open(id, timings);
+                        self->input([&](core::ClientCore& core, core::TimePoint t) { core.on_transport_open(t, id); });
+                    }
+                },
+                [weak, id](std::string frame) {
+                    if (auto self = weak.lock()) {
+                        self->on_frame(id, frame);
+                    }
+                },
+                [weak, id](std::error_code error, const std::string& detail) {
+                    if (auto self = weak.lock()) {
+                        self->log(LogLevel::debug, "transport " + std::to_string(id) + " closed: " + detail);
+                        if (self->transport_id_ == id) {
+                            self->transport_.reset();
+                        }
+                        self->input(
+                            [&](core::ClientCore& core, core::TimePoint t) { core.on_transport_closed(t, id, error); });
+                    }
+                }});
+    }
+
+    /// Before an attempt: asks the app's token provider (on the strand, never under the lock) for a fresh token
+    /// when the current one has expired or been warned about, or expires within the reconnect horizon: the longer
+    /// of one attempt's timeout (it would not survive the attempt) and the token warning lead (the session would be
+    /// warned about it as soon as it is back). The core keeps the expiry across reconnects; the server's warnings
+    /// do not reach a client that is offline.
+    void refresh_token_for_attempt() {
+        if (!config_.token_provider) {
+            return;
+        }
+        {
+            std::lock_guard lock(mutex_);
+            const auto expiry = core_->token_expiry();
+            const auto& t = core_->config().timings;
+            const bool due = token_needs_refresh_ ||
+                             (expiry && *expiry - now() <= std::max(t.attempt_timeout, t.token_warning_lead));
+            if (!due) {
+                return;
+            }
+        }
+        std::string fresh;
+        invoke_safely([&] { fresh = config_.token_provider(); });
+        if (fresh.empty()) {
+            return;
+        }
+        // For this attempt, with no side effects: renew_token() would restart the attempt being opened (the session
+        // is down because of its token) and ask the provider again, without end.
+        std::lock_guard lock(mutex_);
+        token_ = fresh;
+        core_->use_token_for_next_login(std::move(fresh));
+        token_needs_refresh_ = false;
+    }
+
+    void log_open(core::TransportId id, const client::StepTimings& timings) {
+        std::string tls = ms(timings.tls);
+        if (tls_) {
+            tls += timings.tls_resumed ? " (resumed)" : " (full)";
+            (timings.tls_resumed ? tls_resumed_ : tls_full_).fetch_add(1, std::memory_order_relaxed);
+        }
+        log(LogLevel::debug, "attempt " + std::to_string(id) + " open: dns " + ms(timings.dns) + ", tcp " +
+                                 ms(timings.tcp) + ", tls " + tls + ", websocket " + ms(timings.websocket));
+    }
+
+    void on_frame(core::TransportId id, const std::string& frame) {
+        auto decoded = proto::decode_server(frame);
+        if (!decoded) {
+            // A server that breaks the protocol: drop this connection and reconnect (never trust the rest of it).
+            log(LogLevel::warn, "undecodable frame from the server: " + decoded.error.detail);
+            if (transport_ && transport_id_ == id) {
+                transport_->close();
+                transport_.reset();
+            }
+            input([&](core::ClientCore& core, core::TimePoint t) {
+                core.on_transport_closed(t, id, make_error_code(errc::protocol_error));
+            });
+            return;
+        }
+        input([&](core::ClientCore& core, core::TimePoint t) { core.on_message(t, id, std::move(*decoded.message)); });
+    }
+
+    void arm_timer(std::optional<core::TimePoint> deadline) {
+        if (!deadline) {
+            timer_.cancel();
+            armed_ = false;
+            return;
+        }
+        const auto when = std::chrono::steady_clock::time_point(
+            std::chrono::duration_cast<std::chrono::steady_clock::duration>(deadline->time_since_epoch()));
+        if (armed_ && armed_at_ == when) {
+            return;
+        }
+        armed_ = true;
+        armed_at_ = when;
+        timer_.expires_at(when);
+        timer_.async_wait([weak = weak_from_this(), when](boost::system::error_code ec) {
+            auto self = weak.lock();
+            if (!self || ec || self->armed_at_ != when) {
+                return;  // cancelled or re-armed; an early wake-up would be harmless anyway
+            }
+            self->armed_ = false;
+            self->input([](core::ClientCore& core, core::TimePoint t) { core.handle_timeout(t); });
+        });
+    }
+
+    // ---- on the dispatcher: the app's callbacks ----
 
     void dispatch(const Event& event, const Completion& done, const AttributesCompletion& attributes_done) {
         Handlers handlers;
@@ -597,31 +696,6 @@ public:
         }
     }
 
-    void arm_timer() {
-        const auto deadline = core_->next_deadline();
-        if (!deadline) {
-            timer_.cancel();
-            return;
-        }
-        const auto when = std::chrono::steady_clock::time_point(
-            std::chrono::duration_cast<std::chrono::steady_clock::duration>(deadline->time_since_epoch()));
-        if (armed_ && armed_at_ == when) {
-            return;
-        }
-        armed_ = true;
-        armed_at_ = when;
-        timer_.expires_at(when);
-        timer_.async_wait([weak = std::weak_ptr<Impl>(shared_from_this()), when](boost::system::error_code ec) {
-            auto self = weak.lock();
-            if (!self || ec || self->stopping_ || self->armed_at_ != when) {
-                return;  // cancelled or re-armed; an early wake-up would be harmless anyway
-            }
-            self->armed_ = false;
-            self->core_->handle_timeout(now());
-            self->drive();
-        });
-    }
-
     static std::string ms(Duration d) {
         return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + " ms";
     }
@@ -648,36 +722,43 @@ public:
         handlers_.any = std::move(handler);
     }
 
-    ClientConfig config_;
+    // fixed at construction
+    const ClientConfig config_;                 ///< the app's config (its token: see token_)
     bool tls_{false};                           ///< wss:// (every connection has a TLS handshake)
+    Duration attempt_timeout_{};                ///< each step of an attempt (DNS, TCP, TLS, WebSocket)
     std::unique_ptr<asio::io_context> own_io_;  ///< null on the app's io_context
     asio::io_context& io_;
     asio::strand<asio::io_context::executor_type> strand_;
-    asio::steady_timer timer_;
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
     std::thread io_thread_;
     std::unique_ptr<CallbackQueue> dispatcher_;
-
-    // strand-only state
-    std::unique_ptr<core::ClientCore> core_;
-    std::shared_ptr<client::Transport> transport_;
-    core::TransportId transport_id_{0};
-    std::optional<ProxyOptions> proxy_;
     /// This client's TLS session, offered on its next connection (a resumed handshake); never another client's.
     std::shared_ptr<client::TlsSessionCache> tls_sessions_ = std::make_shared<client::TlsSessionCache>();
+
+    // under mutex_
+    std::mutex mutex_;
+    std::unique_ptr<core::ClientCore> core_;
+    std::string token_;  ///< the token of the next login(): the config's, or the latest renewed or provided
+    std::optional<ProxyOptions> proxy_;
     std::map<OpId, Completion> completions_;
     std::map<OpId, AttributesCompletion> attribute_completions_;
+    std::deque<core::Action> pending_actions_;  ///< produced by the core, not yet performed on the strand
+    bool pump_posted_{false};
     bool token_needs_refresh_{false};
+    bool stopping_{false};
+    detail::ClientInternals::CallObserver call_observer_;
+
+    // strand-only
+    asio::steady_timer timer_;
+    std::shared_ptr<client::Transport> transport_;
+    core::TransportId transport_id_{0};
     bool armed_{false};
     std::chrono::steady_clock::time_point armed_at_{};
-    bool stopping_{false};
 
     // readable from any thread
-    std::atomic<ConnectionState> state_{ConnectionState::disconnected};
+    std::atomic<ConnectionState> state_{ConnectionState::disconnected};  ///< the core's state after its last input
     std::atomic<std::uint64_t> tls_full_{0};
     std::atomic<std::uint64_t> tls_resumed_{0};
-    mutable std::mutex channels_mutex_;
-    std::map<std::string, ChannelState> channels_;
     std::mutex handlers_mutex_;
     Handlers handlers_;
 };
@@ -700,221 +781,97 @@ Client::~Client() {
     impl_->shutdown();
 }
 
+// Every call below is one question to the core, answered under its lock: no check here repeats one of the core's.
+
 std::error_code Client::login() {
-    // The mirror moves at once (the core will say CONNECTING first anyway), so that a join() or send right after
-    // login() is not refused by the quick check before the strand has run the login.
-    auto expected = ConnectionState::disconnected;
-    if (!impl_->state_.compare_exchange_strong(expected, ConnectionState::connecting)) {
-        return make_error_code(errc::already_logged_in);
-    }
-    {
-        std::lock_guard lock(impl_->channels_mutex_);  // a new session starts with no channel
-        impl_->channels_.clear();
-    }
-    impl_->on_strand([impl = impl_.get()](core::ClientCore& core, core::TimePoint now) {
-        impl->report(core.login(now, impl->config_.user_id, impl->config_.token), "login");
+    Impl& impl = *impl_;
+    return impl.call([&](core::ClientCore& core, core::TimePoint now) {
+        return core.login(now, impl.config_.user_id, impl.token_);
     });
-    return {};
 }
 
 std::error_code Client::logout() {
-    if (impl_->state_.exchange(ConnectionState::disconnected) == ConnectionState::disconnected) {
-        return make_error_code(errc::not_logged_in);
-    }
-    {
-        std::lock_guard lock(impl_->channels_mutex_);  // the logout ends every channel
-        impl_->channels_.clear();
-    }
-    impl_->on_strand([impl = impl_.get()](core::ClientCore& core, core::TimePoint now) {
-        impl->report(core.logout(now), "logout");
-    });
-    return {};
+    return impl_->call([](core::ClientCore& core, core::TimePoint now) { return core.logout(now); });
 }
 
 std::error_code Client::join(const std::string& channel) {
-    const bool rtc_family = impl_->config_.profile == Profile::rtc || impl_->config_.profile == Profile::rtc_web;
-    const auto state = impl_->state_.load();
-    if (!is_valid_channel_name(channel)) {
-        if (rtc_family && state == ConnectionState::disconnected) {
-            // The vendors' joinChannel with a bad name: the session it would start fails (FAILED,
-            // INVALID_CHANNEL_NAME, behaviour.md section 1). The core says so; the call also fails at once.
-            impl_->on_strand([impl = impl_.get(), channel](core::ClientCore& core, core::TimePoint now) {
-                (void)core.join_session(now, impl->config_.user_id, impl->config_.token, channel);
-            });
-        }
-        return make_error_code(errc::invalid_channel_name);
-    }
-    if (!rtc_family || state != ConnectionState::disconnected) {
-        // rtm and room need a session; an rtc session after ABORTED / FAILED is ended with leave() first.
-        if (auto e = impl_->needs_session()) {
-            return e;
-        }
-    }
-    if (auto e = impl_->claim_channel(channel)) {
-        if (rtc_family) {
-            // The rtc seed: joinChannel while already in the channel fails the session (FAILED,
-            // REJECTED_BY_SERVER); the core does that. The call also fails at once.
-            impl_->on_strand([impl = impl_.get(), channel](core::ClientCore& core, core::TimePoint now) {
-                (void)core.join_session(now, impl->config_.user_id, impl->config_.token, channel);
-            });
-        }
-        return e;
-    }
-    if (rtc_family) {
-        auto expected = ConnectionState::disconnected;
-        (void)impl_->state_.compare_exchange_strong(expected, ConnectionState::connecting);  // as in login()
-    }
-    impl_->on_strand([impl = impl_.get(), channel](core::ClientCore& core, core::TimePoint now) {
-        if (auto e = core.join_session(now, impl->config_.user_id, impl->config_.token, channel)) {
-            impl->release_channel(channel);
-            impl->report(e, "join");
-        }
+    Impl& impl = *impl_;
+    return impl.call([&](core::ClientCore& core, core::TimePoint now) {
+        return core.join_session(now, impl.config_.user_id, impl.token_, channel);
     });
-    return {};
 }
 
 std::error_code Client::leave(const std::string& channel) {
-    const bool rtc_family = impl_->config_.profile == Profile::rtc || impl_->config_.profile == Profile::rtc_web;
-    const auto state = impl_->state_.load();
-    const bool ends_failed_session =
-        rtc_family && (state == ConnectionState::aborted || state == ConnectionState::failed);
-    if (!ends_failed_session) {
-        if (state == ConnectionState::disconnected || state == ConnectionState::disconnecting) {
-            return make_error_code(errc::not_logged_in);
-        }
-        if (!impl_->has_channel(channel)) {
-            // Still given to the core: it reports the failed leave as an event too (the room seeds' LeaveFailed).
-            impl_->on_strand(
-                [channel](core::ClientCore& core, core::TimePoint now) { (void)core.leave(now, channel); });
-            return make_error_code(errc::unknown_channel);
-        }
-    }
-    impl_->on_strand([impl = impl_.get(), channel](core::ClientCore& core, core::TimePoint now) {
-        impl->report(core.leave(now, channel), "leave");
-    });
-    return {};
+    return impl_->call([&](core::ClientCore& core, core::TimePoint now) { return core.leave(now, channel); });
 }
 
 std::error_code Client::switch_channel(const std::string& from, const std::string& to) {
-    if (!is_valid_channel_name(to)) {
-        return make_error_code(errc::invalid_channel_name);
-    }
-    if (auto e = impl_->needs_session()) {
-        return e;
-    }
-    if (!impl_->has_channel(from)) {
-        return make_error_code(errc::not_joined);
-    }
-    if (auto e = impl_->claim_channel(to)) {
-        return e;
-    }
-    impl_->on_strand([impl = impl_.get(), from, to](core::ClientCore& core, core::TimePoint now) {
-        if (auto e = core.switch_channel(now, from, to)) {
-            impl->release_channel(to);
-            impl->report(e, "switch_channel");
-        }
-    });
-    return {};
+    return impl_->call([&](core::ClientCore& core, core::TimePoint now) { return core.switch_channel(now, from, to); });
 }
 
 std::error_code Client::send_peer_message(const std::string& user_id, std::string payload, Completion done,
                                           bool store_offline) {
-    if (!is_valid_user_id(user_id)) {
-        return make_error_code(errc::invalid_user_id);
-    }
-    if (payload.size() > proto::kMaxPayloadBytes) {
-        return make_error_code(errc::payload_too_large);
-    }
-    return impl_->operation(std::move(done), [user_id, payload = std::move(payload), store_offline](
-                                                 core::ClientCore& core, core::TimePoint now) mutable {
+    return impl_->operation(std::move(done), impl_->completions_, [&](core::ClientCore& core, core::TimePoint now) {
         return core.send_peer_message(now, user_id, std::move(payload), store_offline);
     });
 }
 
 std::error_code Client::send_channel_message(const std::string& channel, std::string payload, Completion done) {
-    if (!is_valid_channel_name(channel)) {
-        return make_error_code(errc::invalid_channel_name);
-    }
-    if (payload.size() > proto::kMaxPayloadBytes) {
-        return make_error_code(errc::payload_too_large);
-    }
-    return impl_->operation(
-        std::move(done), [channel, payload = std::move(payload)](core::ClientCore& core, core::TimePoint now) mutable {
-            return core.send_channel_message(now, channel, std::move(payload));
-        });
+    return impl_->operation(std::move(done), impl_->completions_, [&](core::ClientCore& core, core::TimePoint now) {
+        return core.send_channel_message(now, channel, std::move(payload));
+    });
 }
 
 std::error_code Client::publish(const std::string& channel, const std::string& stream, Completion done) {
-    return impl_->operation(std::move(done), [channel, stream](core::ClientCore& core, core::TimePoint now) {
+    return impl_->operation(std::move(done), impl_->completions_, [&](core::ClientCore& core, core::TimePoint now) {
         return core.publish(now, channel, stream);
     });
 }
 
 std::error_code Client::unpublish(const std::string& channel, const std::string& stream, Completion done) {
-    return impl_->operation(std::move(done), [channel, stream](core::ClientCore& core, core::TimePoint now) {
+    return impl_->operation(std::move(done), impl_->completions_, [&](core::ClientCore& core, core::TimePoint now) {
         return core.unpublish(now, channel, stream);
     });
 }
 
 std::error_code Client::set_local_user_attributes(Attributes attributes, Completion done) {
-    return impl_->operation(std::move(done),
-                            [attributes = std::move(attributes)](core::ClientCore& core, core::TimePoint now) mutable {
-                                return core.set_local_user_attributes(now, std::move(attributes));
-                            });
+    return impl_->operation(std::move(done), impl_->completions_, [&](core::ClientCore& core, core::TimePoint now) {
+        return core.set_local_user_attributes(now, std::move(attributes));
+    });
 }
 
 std::error_code Client::get_user_attributes(const std::string& user_id, AttributesCompletion done) {
-    if (!is_valid_user_id(user_id)) {
-        return make_error_code(errc::invalid_user_id);
-    }
-    if (auto e = impl_->needs_session()) {
-        return e;
-    }
-    impl_->on_strand([this, user_id, done = std::move(done)](core::ClientCore& core, core::TimePoint now) {
-        const core::OpResult result = core.get_user_attributes(now, user_id);
-        if (result.error) {
-            if (done) {
-                impl_->dispatcher_->post(
-                    [done, error = result.error] { Impl::invoke_safely([&] { done(error, Attributes{}); }); });
-            }
-        } else if (done) {
-            impl_->attribute_completions_[result.op] = done;
-        }
-    });
-    return {};
+    return impl_->operation(
+        std::move(done), impl_->attribute_completions_,
+        [&](core::ClientCore& core, core::TimePoint now) { return core.get_user_attributes(now, user_id); });
 }
 
 std::error_code Client::renew_token(std::string token, Completion done) {
-    if (auto e = impl_->needs_session()) {
-        return e;
-    }
-    impl_->on_strand([impl = impl_.get(), token = std::move(token), done = std::move(done)](
-                         core::ClientCore& core, core::TimePoint now) mutable {
-        impl->config_.token = token;  // the token of any later login
-        const core::OpResult result = core.renew_token(now, std::move(token));
-        if (result.error) {
-            impl->complete_later(done, result.error);
-        } else if (done) {
-            impl->completions_[result.op] = done;
+    Impl& impl = *impl_;
+    return impl.operation(std::move(done), impl.completions_, [&](core::ClientCore& core, core::TimePoint now) {
+        core::OpResult result = core.renew_token(now, token);
+        if (!result.error) {
+            impl.token_ = std::move(token);  // the token of any later login
         }
+        return result;
     });
-    return {};
 }
 
 void Client::notify_network_changed() {
-    impl_->on_strand([](core::ClientCore& core, core::TimePoint now) { core.notify_network_changed(now); });
+    impl_->call([](core::ClientCore& core, core::TimePoint now) { core.notify_network_changed(now); });
 }
 
 void Client::set_proxy(std::optional<ProxyOptions> proxy) {
-    impl_->on_strand([this, proxy = std::move(proxy)](core::ClientCore& core, core::TimePoint now) {
-        impl_->proxy_ = proxy;
-        impl_->tls_sessions_->clear();  // a session belongs to the route it came by (the cache checks it too)
+    Impl& impl = *impl_;
+    impl.call([&](core::ClientCore& core, core::TimePoint now) {
+        impl.proxy_ = std::move(proxy);
+        impl.tls_sessions_->clear();  // a session belongs to the route it came by (the cache checks it too)
         core.notify_proxy_changed(now);
     });
 }
 
 ConnectionState Client::connection_state() const noexcept {
-    return impl_->state_.load();
+    return impl_->state_.load(std::memory_order_acquire);
 }
 
 TlsHandshakeCounts Client::tls_handshakes() const noexcept {
@@ -922,9 +879,13 @@ TlsHandshakeCounts Client::tls_handshakes() const noexcept {
 }
 
 std::optional<ChannelState> Client::channel_state(const std::string& channel) const {
-    std::lock_guard lock(impl_->channels_mutex_);
-    auto it = impl_->channels_.find(channel);
-    return it == impl_->channels_.end() ? std::nullopt : std::optional<ChannelState>(it->second);
+    std::lock_guard lock(impl_->mutex_);
+    return impl_->core_->channel_state(channel);
+}
+
+void detail::ClientInternals::observe_calls(Client& client, CallObserver observer) {
+    std::lock_guard lock(client.impl_->mutex_);
+    client.impl_->call_observer_ = std::move(observer);
 }
 
 void Client::on_connection_state_changed(std::function<void(const ConnectionStateChanged&)> h) {

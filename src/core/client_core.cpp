@@ -235,7 +235,8 @@ std::error_code ClientCore::join(TimePoint now, const std::string& channel) {
 
 std::error_code ClientCore::join_session(TimePoint now, std::string user_id, std::string token,
                                          const std::string& channel) {
-    if (phase_ == Phase::idle && state_ == ConnectionState::disconnected) {
+    // Only the rtc profiles' join() starts a session (like the vendors' joinChannel); rtm and room need one.
+    if (is_rtc_family() && phase_ == Phase::idle && state_ == ConnectionState::disconnected) {
         return login(now, std::move(user_id), std::move(token), {channel});
     }
     return join(now, channel);
@@ -317,6 +318,9 @@ std::error_code ClientCore::check_queue_room() const {
 std::error_code ClientCore::check_channel_operation(const std::string& channel) const {
     if (auto e = check_session_for_operation()) {
         return e;
+    }
+    if (!is_valid_channel_name(channel)) {
+        return err(errc::invalid_channel_name);  // more telling than NOT_JOINED: no such channel can exist
     }
     auto it = channels_.find(channel);
     if (it == channels_.end()) {
