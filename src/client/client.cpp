@@ -389,10 +389,12 @@ public:
         while (auto action = core_->poll_action()) {
             pending_actions_.push_back(std::move(*action));
         }
+        // Published before any of these events can reach a callback: a callback never reads a state older than the
+        // event it was given.
+        state_.store(core_->state(), std::memory_order_release);
         while (auto event = core_->poll_event()) {
             dispatcher_->post(deliver_locked(std::move(*event), lines));
         }
-        state_.store(core_->state(), std::memory_order_release);
     }
 
     /// After the lock is released: writes the lines, and has the strand perform the actions and re-arm the timer.

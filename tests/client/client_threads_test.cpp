@@ -542,5 +542,49 @@ TEST_F(ClientThreadsTest, SharedIoContextClientDestroyedWhileEventsAreInFlight) 
     runner.join();
 }
 
+// A client on the app's io_context destroyed with calls still in flight: its destructor does not wait for the
+// io_context, so work a call queued just before must not touch the destroyed Client. Before the Client had one
+// head, get_user_attributes() and set_proxy() queued work that captured the Client's own `this`; ASan reported a
+// heap-use-after-free here when the io_context ran it. Both with the io_context idle at destruction (the work runs
+// afterwards) and running on two threads (the work races the destructor).
+TEST_F(ClientThreadsTest, SharedIoContextClientDestroyedWithCallsInFlightTouchesNothingFreed) {
+    Client bob(config("bob"));
+    ASSERT_TRUE(log_in(bob));
+    auto calls_in_flight = [](Client& client) {
+        ASSERT_FALSE(client.login());
+        (void)client.get_user_attributes("bob", [](std::error_code, const Attributes&) {});
+        client.set_proxy(std::nullopt);
+        (void)client.send_peer_message("bob", "hi", [](std::error_code) {});
+        (void)client.set_local_user_attributes({{"k", "v"}}, [](std::error_code) {});
+        client.notify_network_changed();
+        (void)client.get_user_attributes("bob", [](std::error_code, const Attributes&) {});
+        client.set_proxy(std::nullopt);
+    };
+    {
+        boost::asio::io_context io;
+        for (int round = 0; round < 10; ++round) {
+            auto alice = make_client(config("alice"), io);
+            calls_in_flight(*alice);
+            alice.reset();  // nothing has run yet
+            io.restart();
+            EXPECT_GT(io.run_for(20ms), 0U) << "the queued work ran after the client was gone";
+        }
+    }
+    {
+        boost::asio::io_context io;
+        auto work = boost::asio::make_work_guard(io);
+        std::thread one([&io] { io.run(); });
+        std::thread two([&io] { io.run(); });
+        for (int round = 0; round < 20; ++round) {
+            auto alice = make_client(config("alice"), io);
+            calls_in_flight(*alice);
+            alice.reset();
+        }
+        work.reset();
+        one.join();
+        two.join();
+    }
+}
+
 }  // namespace
 }  // namespace relink::test
