@@ -1,4 +1,4 @@
-// demo/scenarios.hpp — the seed timelines of ../shared/spec/behaviour.md section 3, played for real: an embedded
+// demo/scenarios.hpp — the rtc and rtm timelines of docs/state-machine.md (section 6), played for real: an embedded
 // relinkd (server::Server) on loopback with its self-signed certificate trusted by the clients, two relink::Client
 // instances in one channel (UID1 behind a fault-injecting proxy, UID2 straight to the server), and a script that
 // breaks and repairs UID1's link. Each scenario runs on its own time scale (server and clients alike), records what
