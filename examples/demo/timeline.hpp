@@ -1,5 +1,5 @@
-// demo/timeline.hpp — the demo's record of what each client observed, and the comparison with what the spec says it
-// should observe.
+// demo/timeline.hpp — the demo's record of what each client observed, and the comparison with what the documented
+// timeline (docs/state-machine.md) says it should observe.
 //
 // A TimelineRecorder is attached to the demo's relink::Client instances (one lane per client) and records every
 // event they deliver, with the steady-clock time it arrived, plus the script's own marks ("T3: the link dies").
@@ -158,7 +158,7 @@ struct ExpectedEvent {
     std::string lane;
     std::string text;                  ///< exactly as the timeline shows it
     std::string label;                 ///< the timeline table's name for it ("T4"), or empty
-    std::optional<TimeWindow> within;  ///< when it must happen, if the spec says
+    std::optional<TimeWindow> within;  ///< when it must happen, if the timeline says
 };
 
 /// What a run must show. For each lane, the entries of the kinds in `compared[lane]` must be exactly the expected
