@@ -1,4 +1,4 @@
-// relink-demo — the README's first command: the seed timelines of ../shared/spec/behaviour.md section 3, played
+// relink-demo — the README's first command: the rtc and rtm timelines of docs/state-machine.md (section 6), played
 // for real. An embedded relinkd on loopback (self-signed certificate, trusted by the demo's clients), two
 // relink::Client instances in one channel, a fault-injecting proxy in front of UID1, and each scenario on a
 // compressed time scale so that the whole run takes well under a minute (demo/scenarios.hpp). Its last scene is a
@@ -30,26 +30,26 @@ using relink::demo::ScenarioRun;
 using relink::demo::TimelinePanel;
 
 void print_usage(std::FILE* to) {
-    std::fprintf(
-        to,
-        "usage: relink-demo [--out DIR] [--only NAME[,NAME...]] [--stretch F] [--verbose] [--list] [--help]\n"
-        "\n"
-        "Plays the seed timelines of the spec against an embedded relinkd on loopback, with UID1 behind a\n"
-        "fault-injecting proxy and UID2 in the same channel; prints each client's events side by side in spec\n"
-        "time, checks them against the spec, and writes the timeline pictures. The last scene runs two relinkd\n"
-        "nodes of a cluster on a redis-server child (/usr/bin/redis-server) and kills the one UID1 is on.\n"
-        "\n"
-        "  --out DIR     write timeline.svg, one SVG per scenario, index.html and timeline.txt to DIR\n"
-        "                (created if missing; default: a fresh temporary directory)\n"
-        "  --only NAMES  play only these scenarios (comma-separated; see --list)\n"
-        "  --stretch F   multiply every scenario's time scale by F (> 0; e.g. 2 on a very busy machine: the\n"
-        "                run takes twice as long and the real-time tolerances grow with it)\n"
-        "  --verbose     relinkd's and the clients' logs on stderr\n"
-        "  --list        list the scenarios and exit\n"
-        "  --help        this text\n"
-        "\n"
-        "Exit status: 0 when every scenario matched the spec, 1 when one did not (what differed is printed),\n"
-        "2 on a usage error.\n");
+    std::fprintf(to,
+                 "usage: relink-demo [--out DIR] [--only NAME[,NAME...]] [--stretch F] [--verbose] [--list] [--help]\n"
+                 "\n"
+                 "Plays the rtc and rtm timelines of docs/state-machine.md against an embedded relinkd on loopback,\n"
+                 "with UID1 behind a fault-injecting proxy and UID2 in the same channel; prints each client's events\n"
+                 "side by side in spec time, checks them against the documented timelines, and writes the timeline\n"
+                 "pictures. The last scene runs two relinkd nodes of a cluster on a redis-server child\n"
+                 "(/usr/bin/redis-server) and kills the one UID1 is on.\n"
+                 "\n"
+                 "  --out DIR     write timeline.svg, one SVG per scenario, index.html and timeline.txt to DIR\n"
+                 "                (created if missing; default: a fresh temporary directory)\n"
+                 "  --only NAMES  play only these scenarios (comma-separated; see --list)\n"
+                 "  --stretch F   multiply every scenario's time scale by F (> 0; e.g. 2 on a very busy machine: the\n"
+                 "                run takes twice as long and the real-time tolerances grow with it)\n"
+                 "  --verbose     relinkd's and the clients' logs on stderr\n"
+                 "  --list        list the scenarios and exit\n"
+                 "  --help        this text\n"
+                 "\n"
+                 "Exit status: 0 when every scenario matched the spec, 1 when one did not (what differed is printed),\n"
+                 "2 on a usage error.\n");
 }
 
 std::vector<std::string> split(const std::string& text, char separator) {
@@ -152,11 +152,11 @@ int main(int argc, char** argv) {
     }
 
     std::printf(
-        "relink demo: the seed timelines of behaviour.md section 3, played by relink::Client against an embedded\n"
-        "relinkd on loopback (TLS, self-signed certificate), UID1 behind a fault-injecting proxy, UID2 in the same\n"
-        "channel. Each scenario runs on a compressed time scale; times below are SPEC time (real elapsed ÷ the time\n"
-        "scale) from T0, UID1's first call, so they read like the seed tables. The last scene is a cluster of two\n"
-        "nodes on a redis-server child: the one UID1 is on is killed, and UID1 resumes on the other.\n");
+        "relink demo: the rtc and rtm timelines of docs/state-machine.md, played by relink::Client against an\n"
+        "embedded relinkd on loopback (TLS, self-signed certificate), UID1 behind a fault-injecting proxy, UID2 in\n"
+        "the same channel. Each scenario runs on a compressed time scale; times below are SPEC time (real elapsed ÷\n"
+        "the time scale) from T0, UID1's first call, so they read like the timeline tables. The last scene is a\n"
+        "cluster of two nodes on a redis-server child: the one UID1 is on is killed, and UID1 resumes on the other.\n");
     std::fflush(stdout);
 
     const auto started = std::chrono::steady_clock::now();
@@ -199,7 +199,7 @@ int main(int argc, char** argv) {
     written =
         written && write_file(dir / "index.html",
                               relink::demo::render_html(
-                                  "relink demo: the seed timelines, for real",
+                                  "relink demo: the rtc and rtm timelines, for real",
                                   std::string(summary) + " Times are spec time (real elapsed ÷ time scale).", panels));
 
     std::printf("\nrelink demo: %s\n", summary);

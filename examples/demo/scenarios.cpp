@@ -323,7 +323,7 @@ private:
 // ------------------------------------------------------------------------------------------ shared script parts
 
 /// rtc: UID2 joins `channel` straight to the server; then T0: UID1 joins through the proxy; returns when UID1 is
-/// CONNECTED and UID2 saw it join (T0 … T2 of T-RTC).
+/// CONNECTED and UID2 saw it join (T0 … T2 of the rtc timeline).
 void rtc_join_both(Stage& s, const std::string& channel, std::optional<Timings> timings = std::nullopt) {
     s.add_client("UID2", "UID2", Profile::rtc, false, "same channel, direct", timings);
     s.add_client("UID1", "UID1", Profile::rtc, true, "behind the fault proxy", timings);
@@ -394,7 +394,7 @@ void append(std::vector<ExpectedEvent>& to, std::vector<ExpectedEvent> more) {
 
 // ---------------------------------------------------------------------------------------------- the scenarios
 
-// T-RTC, link back after T6: INTERRUPTED at T3 + 4 s (UID2 sees nothing yet), connection_lost + LOST at T4 + 10 s,
+// rtc, link back after T6: INTERRUPTED at T3 + 4 s (UID2 sees nothing yet), connection_lost + LOST at T4 + 10 s,
 // UID2 sees UID1 drop at T3 + 20 s, the link comes back at T3 + 24 s: REJOIN_SUCCESS, and UID2 sees UID1 join again.
 ScenarioRun rtc_outage(const Scenario& scenario, double scale, const RunOptions& options) {
     Stage s(scenario.title, {"UID1", "UID2"}, scale, options);
@@ -429,7 +429,7 @@ ScenarioRun rtc_outage(const Scenario& scenario, double scale, const RunOptions&
     return finish(s, expect, 0.3, stopped);
 }
 
-// T-RTC, the link never comes back: T4 INTERRUPTED, T5 LOST, T6 UID2 sees UID1 drop, T7 = T4 + 20 min FAILED
+// rtc, the link never comes back: T4 INTERRUPTED, T5 LOST, T6 UID2 sees UID1 drop, T7 = T4 + 20 min FAILED
 // JOIN_FAILED; then no more reconnect attempts, and the app leaves.
 ScenarioRun rtc_failed(const Scenario& scenario, double scale, const RunOptions& options) {
     Stage s(scenario.title, {"UID1", "UID2"}, scale, options);
@@ -470,7 +470,7 @@ ScenarioRun rtc_failed(const Scenario& scenario, double scale, const RunOptions&
                               {"UID1", "no reconnect attempt after FAILED", "", std::nullopt},
                               {"UID1", "DISCONNECTED / LEAVE_CHANNEL", "", std::nullopt},
                           });
-    // UID2 is compared on what the T-RTC table's UID2 column is about: UID1 joining and leaving. Its own link is not
+    // UID2 is compared on what the rtc timeline's UID2 column is about: UID1 joining and leaving. Its own link is not
     // part of this timeline, and on this scale (4 s silence = 40 ms, the server's keep-alive = 60 ms) a busy
     // machine's scheduling pauses can show as short outages of UID2 itself (the table and picture show them).
     expect.compared["UID2"] = {EventKind::member};
@@ -481,7 +481,7 @@ ScenarioRun rtc_failed(const Scenario& scenario, double scale, const RunOptions&
     return finish(s, expect, 0.5, stopped);
 }
 
-// T-RTM, back within 30 s: INTERRUPTED at T3 + 4 s; UID2 posts three messages meanwhile; the link is back at
+// rtm, back within 30 s: INTERRUPTED at T3 + 4 s; UID2 posts three messages meanwhile; the link is back at
 // T3 + 10 s: LOGIN_SUCCESS, the session resumed, the three messages delivered flagged backfilled; UID2 sees nothing
 // of UID1's outage, not even past T3 + 30 s.
 ScenarioRun rtm_short_outage(const Scenario& scenario, double scale, const RunOptions& options) {
@@ -520,7 +520,7 @@ ScenarioRun rtm_short_outage(const Scenario& scenario, double scale, const RunOp
     return finish(s, expect, 0.3, stopped);
 }
 
-// T-RTM, back after 30 s: UID2 sees member_left(UID1, DROPPED) at T3 + 30 s and posts a message; the link is back
+// rtm, back after 30 s: UID2 sees member_left(UID1, DROPPED) at T3 + 30 s and posts a message; the link is back
 // at T3 + 34 s: LOGIN_SUCCESS on a new session, the SDK rejoins the channel by itself (UID2 sees member_joined) and
 // the message arrives flagged backfilled.
 ScenarioRun rtm_long_outage(const Scenario& scenario, double scale, const RunOptions& options) {
@@ -557,7 +557,7 @@ ScenarioRun rtm_long_outage(const Scenario& scenario, double scale, const RunOpt
     return finish(s, expect, 0.3, stopped);
 }
 
-// T-RTM, duplicate login: UID1 logs in on a second device; the first instance goes ABORTED REMOTE_LOGIN, every call
+// rtm, duplicate login: UID1 logs in on a second device; the first instance goes ABORTED REMOTE_LOGIN, every call
 // that needs a login fails at once, and it never logs in again by itself (watched for twice the server's kick
 // cool-down) until the app calls logout().
 ScenarioRun rtm_duplicate_login(const Scenario& scenario, double scale, const RunOptions& options) {
@@ -677,13 +677,13 @@ ScenarioRun run_scripted(ScenarioRun (*script)(const Scenario&, double, const Ru
 
 const std::vector<Scenario>& scenarios() {
     static const std::vector<Scenario> all{
-        {"rtc-outage", "T-RTC: UID1's link dies, comes back after T6",
+        {"rtc-outage", "rtc profile: UID1's link dies, comes back after T6",
          "rtc profile. At T3 the proxy silently drops UID1's packets. UID1 notices the silence after 4 s "
          "(RECONNECTING / INTERRUPTED; UID2 sees nothing yet), fires connection_lost 10 s later (RECONNECTING / LOST), "
          "and UID2 sees UID1 drop 20 s after T3. The link is back at T3 + 24 s: UID1 rejoins (REJOIN_SUCCESS) on a "
          "new session, and UID2 sees UID1 join again.",
          0.1, [](const Scenario& s, const RunOptions& o) { return run_scripted(&rtc_outage, s, o); }},
-        {"rtc-failed", "T-RTC: UID1's link never comes back",
+        {"rtc-failed", "rtc profile: UID1's link never comes back",
          "rtc profile, on a smaller time scale so that the 20 minutes pass in 12 s. The link dies at T3 for good: "
          "INTERRUPTED at T3 + 4 s, LOST at T4 + 10 s, UID2 sees UID1 drop at T3 + 20 s, and at T7 = T4 + 20 min the "
          "SDK gives up (FAILED / JOIN_FAILED) and makes no more reconnect attempts; the app then leaves. UID2 is "
@@ -691,17 +691,17 @@ const std::vector<Scenario>& scenarios() {
          "on what it sees of UID1 only: on this scale a busy machine's pauses of a few tens of milliseconds can show "
          "as short outages of UID2's own link.",
          0.01, [](const Scenario& s, const RunOptions& o) { return run_scripted(&rtc_failed, s, o); }},
-        {"rtm-short-outage", "T-RTM: UID1 is back within 30 s (backfill)",
+        {"rtm-short-outage", "rtm profile: UID1 is back within 30 s (backfill)",
          "rtm profile. UID1's link dies at T3; after 4 s of silence UID1 is RECONNECTING / INTERRUPTED and UID2 posts "
          "three messages to the channel. The link is back at T3 + 10 s: UID1 is CONNECTED / LOGIN_SUCCESS on the same "
          "session, and the three messages arrive flagged backfilled. UID2 sees nothing of the outage.",
          0.1, [](const Scenario& s, const RunOptions& o) { return run_scripted(&rtm_short_outage, s, o); }},
-        {"rtm-long-outage", "T-RTM: UID1 is back after 30 s (rejoin)",
+        {"rtm-long-outage", "rtm profile: UID1 is back after 30 s (rejoin)",
          "rtm profile. UID1's link dies at T3; UID2 sees member_left(UID1, DROPPED) at T3 + 30 s and posts a message. "
          "The link is back at T3 + 34 s: UID1 logs in on a new session, the SDK rejoins the channel by itself (UID2 "
          "sees member_joined(UID1)) and the message arrives flagged backfilled.",
          0.1, [](const Scenario& s, const RunOptions& o) { return run_scripted(&rtm_long_outage, s, o); }},
-        {"rtm-duplicate-login", "T-RTM: UID1 logs in on a second device",
+        {"rtm-duplicate-login", "rtm profile: UID1 logs in on a second device",
          "rtm profile. The same user id logs in on another client instance: the first goes ABORTED / REMOTE_LOGIN "
          "(UID2 sees it kicked, then the second device join), its calls fail with NOT_LOGGED_IN, and it never logs "
          "in again by itself until the app calls logout().",

@@ -1,9 +1,9 @@
-// demo/scenarios.hpp — the seed timelines of ../shared/spec/behaviour.md section 3, played for real: an embedded
+// demo/scenarios.hpp — the rtc and rtm timelines of docs/state-machine.md (section 6), played for real: an embedded
 // relinkd (server::Server) on loopback with its self-signed certificate trusted by the clients, two relink::Client
 // instances in one channel (UID1 behind a fault-injecting proxy, UID2 straight to the server), and a script that
 // breaks and repairs UID1's link. Each scenario runs on its own time scale (server and clients alike), records what
-// every client observed (timeline.hpp) and checks it against what the spec says it should observe. The cluster
-// scene deploys two embedded relinkd nodes (A and B) on a redis-server child instead (started with the tests'
+// every client observed (timeline.hpp) and checks it against what the documented timeline says it should observe. The
+// cluster scene deploys two embedded relinkd nodes (A and B) on a redis-server child instead (started with the tests'
 // support/redis_process.hpp), puts the proxy in front of UID1 as its load balancer, and kills node A.
 //
 // Every wait is bounded; a scenario that does not see what it waits for stops there, and its check says what was
@@ -37,7 +37,7 @@ struct ScenarioRun {
 struct Scenario {
     std::string name;         ///< for --only: "rtc-outage" ...
     std::string title;        ///< the timeline's title
-    std::string description;  ///< one paragraph: what happens and what the spec says should be seen
+    std::string description;  ///< one paragraph: what happens and what the timeline says should be seen
     double time_scale{1.0};   ///< real seconds per spec second (before RunOptions::stretch)
     std::function<ScenarioRun(const Scenario&, const RunOptions&)> run;
 };

@@ -1,11 +1,11 @@
-// demo/timeline.hpp — the demo's record of what each client observed, and the comparison with what the spec says it
-// should observe.
+// demo/timeline.hpp — the demo's record of what each client observed, and the comparison with what the documented
+// timeline (docs/state-machine.md) says it should observe.
 //
 // A TimelineRecorder is attached to the demo's relink::Client instances (one lane per client) and records every
 // event they deliver, with the steady-clock time it arrived, plus the script's own marks ("T3: the link dies").
 // snapshot() turns that into a RecordedTimeline: a plain value whose times are SPEC seconds (real elapsed ÷ the
-// run's time scale, from the run's T0), so that a run at time scale 0.1 reads like the seed tables of
-// ../shared/spec/behaviour.md section 3. check_timeline() compares a RecordedTimeline with an Expectation (the
+// run's time scale, from the run's T0), so that a run at time scale 0.1 reads like the timeline tables of
+// docs/state-machine.md (section 6). check_timeline() compares a RecordedTimeline with an Expectation (the
 // order of events per lane, and time windows in spec seconds). The renderers (timeline_render.hpp) draw it.
 //
 // Everything except TimelineRecorder is a pure function of plain values, so the tests feed it synthetic timelines.
@@ -88,7 +88,7 @@ public:
     TimelineRecorder(std::string title, std::vector<std::string> lanes, double time_scale);
 
     void set_detail(const std::string& lane, std::string detail);
-    /// From now on, spec time 0 (the seed tables' T0). Entries recorded before it get negative times.
+    /// From now on, spec time 0 (the timeline tables' T0). Entries recorded before it get negative times.
     void set_origin();
     /// Records every event `client` delivers in `lane` (sets the client's on_event handler).
     void attach(const std::string& lane, Client& client);
@@ -157,8 +157,8 @@ struct TimeWindow {
 struct ExpectedEvent {
     std::string lane;
     std::string text;                  ///< exactly as the timeline shows it
-    std::string label;                 ///< the seed table's name for it ("T4"), or empty
-    std::optional<TimeWindow> within;  ///< when it must happen, if the spec says
+    std::string label;                 ///< the timeline table's name for it ("T4"), or empty
+    std::optional<TimeWindow> within;  ///< when it must happen, if the timeline says
 };
 
 /// What a run must show. For each lane, the entries of the kinds in `compared[lane]` must be exactly the expected

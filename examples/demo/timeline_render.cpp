@@ -287,7 +287,7 @@ void render_panel(std::ostringstream& out, const TimelinePanel& panel, double to
             }
         }
         // Markers for the other events below the band (events at nearly the same time side by side, in order), and
-        // the seed tables' labels (T4 ...) above it, on a second row when crowded.
+        // the timeline tables' labels (T4 ...) above it, on a second row when crowded.
         std::vector<double> label_row_end{-1e9, -1e9};
         double last_marker_x = -1e9;
         for (std::size_t i = 0; i < tl.entries.size(); ++i) {

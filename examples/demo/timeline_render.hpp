@@ -1,7 +1,7 @@
 // demo/timeline_render.hpp — the demo's three views of a recorded timeline: a side-by-side text table like the
-// seed tables (one column per lane, spec time on the left), an SVG picture (one lane per client, state bands
-// coloured by state, a marker per event, the script's marks as dashed lines, a time axis in spec seconds) and an
-// HTML page that shows the pictures, tables and verdicts together.
+// timeline tables of docs/state-machine.md (one column per lane, spec time on the left), an SVG picture (one lane per
+// client, state bands coloured by state, a marker per event, the script's marks as dashed lines, a time axis in spec
+// seconds) and an HTML page that shows the pictures, tables and verdicts together.
 //
 // Pure functions of plain values (timeline.hpp): the tests render synthetic timelines and parse the SVG.
 //

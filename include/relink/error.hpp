@@ -4,7 +4,7 @@
 //   fatal      — do not retry with the same inputs (fix the token, the app id, log in again);
 //   cancelled  — the operation was ended by something the app did or by the session ending;
 //   misuse     — the call was wrong for the current state or its arguments were invalid.
-// docs/errors.md lists every code, what to do about it, and the seed systems' numbers.
+// docs/errors.md lists every code, what to do about it, and the matching codes of the SDKs relink replaces.
 //
 // Public header: C++17, no Boost, no spdlog.
 #pragma once
@@ -32,16 +32,16 @@ enum class errc : int {
     rate_limited = 21,         ///< the server refused: too many messages per second
     send_timeout = 22,         ///< never reached the server within the send timeout: certainly not delivered
     ack_timeout = 23,          ///< sent, but not acknowledged in time: delivery unknown
-    network_timeout = 24,      ///< login/join did not complete in time (room seed: 1002053)
-    network_interrupted = 25,  ///< the link is down and being re-established (room seed: 1000017)
+    network_timeout = 24,      ///< login/join did not complete in time (the room SDK's 1002053)
+    network_interrupted = 25,  ///< the link is down and being re-established (the room SDK's 1000017)
     login_timeout = 26,        ///< the first login did not succeed within the login timeout
     limit_exceeded = 27,       ///< a server limit (channels per user, members per channel) was reached
     // fatal: do not retry with the same inputs
-    invalid_token = 40,       ///< malformed token, bad signature, wrong app or user (room seed: 1002033)
-    token_expired = 41,       ///< the token has expired (room seed: no code)
+    invalid_token = 40,       ///< malformed token, bad signature, wrong app or user (the room SDK's 1002033)
+    token_expired = 41,       ///< the token has expired (the room SDK has no code)
     invalid_app_id = 42,      ///< the server does not know the app id
-    banned_by_server = 43,    ///< kicked or banned by the admin API (room seed: 1002055)
-    remote_login = 44,        ///< the same user id logged in elsewhere (room seed: 1002050)
+    banned_by_server = 43,    ///< kicked or banned by the admin API (the room SDK's 1002055)
+    remote_login = 44,        ///< the same user id logged in elsewhere (the room SDK's 1002050)
     rejected_by_server = 45,  ///< the server refused the request (e.g. a join the token does not grant)
     login_failure = 46,       ///< the server refused the login for another reason
     peer_offline = 47,        ///< peer message to a user who is not logged in

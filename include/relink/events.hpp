@@ -22,8 +22,8 @@ using Attributes = std::map<std::string, std::string>;
 /// Identifies an operation (a send, publish, attribute call, token renewal) until it completes.
 using OpId = std::uint64_t;
 
-/// The connection state changed (behaviour.md section 1). Exactly one per change, in order; two consecutive events
-/// never carry the same (state, reason). Delivered by Client::on_connection_state_changed().
+/// The connection state changed (docs/state-machine.md, section 1). Exactly one per change, in order; two consecutive
+/// events never carry the same (state, reason). Delivered by Client::on_connection_state_changed().
 struct ConnectionStateChanged {
     ConnectionState previous{ConnectionState::disconnected};  ///< the state before this change
     ConnectionState state{ConnectionState::disconnected};     ///< the new state; connection_state() returns it now
@@ -42,7 +42,7 @@ struct JoinSuccess {
 };
 /// rtc, rtc-web, room: a reconnect succeeded after a visible outage; follows CONNECTED `REJOIN_SUCCESS`.
 struct RejoinSuccess {};
-/// A channel's (room's) state changed (behaviour.md T-ROOM; docs/errors.md, section 3).
+/// A channel's (room's) state changed (docs/state-machine.md, section 5; docs/errors.md, section 3).
 struct ChannelStateChanged {
     std::string channel;                             ///< the channel (room)
     ChannelState state{ChannelState::disconnected};  ///< its new state; DISCONNECTED means it is no longer joined
@@ -96,7 +96,7 @@ struct ContinuityReport {
 struct TokenPrivilegeWillExpire {};
 /// The token has expired. rtc, rtc-web, room: unless a new token reaches the server first (Client::renew_token(),
 /// ClientConfig::token_provider), the session ends FAILED `TOKEN_EXPIRED`; rtm: the state does not change and the
-/// SDK keeps reconnecting (R-RTM-9).
+/// SDK keeps reconnecting and uses a token given to Client::renew_token().
 struct TokenExpired {};
 
 /// The kind of operation an OperationCompleted completes.

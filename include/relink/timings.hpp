@@ -1,6 +1,6 @@
 // relink/timings.hpp — every duration that shapes a profile's timeline, in one overridable struct.
 //
-// `timings_for(profile)` gives the defaults of behaviour.md section 2; `scaled(f)` multiplies every duration by
+// `timings_for(profile)` gives a profile's defaults (docs/state-machine.md); `scaled(f)` multiplies every duration by
 // one factor so that the 20-minute timeline can run in milliseconds (tests, demos, `--time-scale`). A zero
 // duration means "never" where the field says so.
 //
@@ -47,7 +47,7 @@ struct Timings {
     [[nodiscard]] Timings scaled(double factor) const;
 };
 
-/// The defaults of behaviour.md section 2 for a profile.
+/// The default timings of a profile (docs/state-machine.md, "Profiles at a glance").
 /// @param profile the profile
 /// @return its timings: rtc has lost_after 10 s and give_up_after 20 min, room give_up_after 5 min; presence 30 s
 ///         (rtm), 20 s (rtc), 10 s (rtc-web), 90 s (room); backfill only in rtm

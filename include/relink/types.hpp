@@ -1,6 +1,6 @@
 // relink/types.hpp — the vocabulary users observe: connection and channel states, the reasons for every
 // change, profiles, and the causes of a member leaving. Every enum has a `to_string()` that returns the
-// canonical UPPER_SNAKE spelling of ../shared/spec/behaviour.md, used in logs, JSON and the CLI.
+// canonical UPPER_SNAKE spelling, used in logs, JSON and the CLI (docs/state-machine.md).
 //
 // Public header: C++17, no Boost, no spdlog.
 #pragma once
@@ -11,7 +11,7 @@
 
 namespace relink {
 
-/// The state of the one session a client has with the server (behaviour.md section 1).
+/// The state of the one session a client has with the server (docs/state-machine.md, section 1).
 enum class ConnectionState : std::uint8_t {
     disconnected,   ///< initial; after logout; after a login that failed or timed out
     connecting,     ///< login (or join in rtc) in progress; rtc-web also while reconnecting
@@ -22,7 +22,7 @@ enum class ConnectionState : std::uint8_t {
     disconnecting,  ///< rtc-web only: a graceful leave() waits for the server's acknowledgement
 };
 
-/// Why the connection state changed. The first 17 values keep the rtc seed's numbers; the rest are ours
+/// Why the connection state changed. The first 17 values keep the native RTC SDK's numbers; the rest are ours
 /// (documented in docs/errors.md). `to_string()` gives the canonical name.
 ///
 /// Each value names the state it comes with; docs/errors.md says when the SDK reports it, whether the SDK retries
@@ -45,7 +45,7 @@ enum class ConnectionReason : std::uint16_t {
     keep_alive_timeout = 14,         ///< RECONNECTING ([web] CONNECTING): the server stopped hearing our heartbeats
     rejoin_success = 15,             ///< CONNECTED [rtc] [web] [room]: a reconnect succeeded; rejoin_success follows
     lost = 16,                       ///< RECONNECTING [rtc]: still no link lost_after after entering RECONNECTING
-    // relink's own numbers (rtm / room spellings and reasons the rtc seed does not have)
+    // relink's own numbers (rtm / room spellings and reasons the native RTC SDK does not have)
     login = 100,          ///< CONNECTING [rtm] [room]: login() called
     login_success = 101,  ///< CONNECTED [rtm] [room]: the first login succeeded; [rtm] also a reconnect
     login_failure = 102,  ///< DISCONNECTED: the server refused the first login for another reason
@@ -61,7 +61,7 @@ enum class ChannelState : std::uint8_t {
     connected,     ///< joined (JOINED, REJOINED): channel operations work
 };
 
-/// Why a channel's state changed (behaviour.md section 3, T-ROOM).
+/// Why a channel's state changed (docs/state-machine.md, section 5).
 enum class ChannelReason : std::uint8_t {
     joining,        ///< CONNECTING: join() or the target of switch_channel()
     joined,         ///< CONNECTED: join succeeded
@@ -74,7 +74,7 @@ enum class ChannelReason : std::uint8_t {
     leave_failed,   ///< DISCONNECTED: leave() of a channel that is not joined
 };
 
-/// A set of timings and behaviour switches (behaviour.md section 2).
+/// A set of timings and behaviour switches (docs/state-machine.md, "Profiles at a glance").
 enum class Profile : std::uint8_t {
     rtm,      ///< realtime messaging: never gives up, backfill after reconnect
     rtc,      ///< native RTC: 10 s LOST tier, 20 min give-up
@@ -118,7 +118,7 @@ enum class MemberLeftCause : std::uint8_t {
 /// @return the cause, or nothing for any other string
 [[nodiscard]] std::optional<MemberLeftCause> member_left_cause_from_string(std::string_view name) noexcept;
 
-/// True for a user id or channel name that follows behaviour.md section 6: 1–64 bytes of
+/// True for a user id or channel name that is valid: 1–64 bytes of
 /// `a-zA-Z0-9`, the punctuation ``!#$%&()+-:;<=.>?@[]^_{|}~,`` and space.
 /// @param name a channel name (stream names follow the same rule)
 /// @return whether the SDK and the server accept it
