@@ -1,5 +1,5 @@
 // relink/client.hpp — relink::Client, the SDK an app links: log in, join channels, send messages, and be told
-// precisely and on time what state the connection is in and why (../shared/spec/behaviour.md).
+// precisely and on time what state the connection is in and why (docs/state-machine.md).
 //
 //     relink::ClientConfig config;
 //     config.url = "wss://relink.example.com/";
@@ -69,7 +69,7 @@ enum class LogLevel : std::uint8_t {
     trace,  ///< everything
     debug,  ///< diagnostic detail: each connection attempt, each transport that closes
     info,   ///< one line per connection state change (from → to, reason, attempt, next retry)
-    warn,   ///< calls refused on the io thread, undecodable frames from the server (the default level)
+    warn,   ///< undecodable frames from the server (the default level)
     error,  ///< errors only
     off     ///< nothing
 };
@@ -90,18 +90,18 @@ using AttributesCompletion = std::function<void(std::error_code error, const Att
 
 /// Everything a Client needs, fixed when it is made: a Client cannot change its server, app, user or profile.
 struct ClientConfig {
-    std::string url;                          ///< wss://host[:port]/path
-    bool allow_plaintext{false};              ///< permit ws:// (loopback development only)
-    std::string app_id;                       ///< the app id the server knows (relinkd --app ID:SECRET)
-    std::string user_id;                      ///< this user's id (behaviour.md section 6); the constructor checks it
-    std::string token;                        ///< the login token (docs/tokens.md); renew_token() replaces it
-    Profile profile{Profile::rtm};            ///< the timeline and behaviour to follow (docs/migrating.md)
-    std::optional<Timings> timings;           ///< default: timings_for(profile)
-    double time_scale{1.0};                   ///< multiplies every duration of the timings (tests, demos)
-    TlsOptions tls;                           ///< how the server's certificate is checked
-    std::optional<ProxyOptions> proxy;        ///< an HTTP CONNECT proxy; none: connect directly. See set_proxy()
-    LogLevel log_level{LogLevel::warn};       ///< lines below this level are not produced
-    LogHandler log_handler;                   ///< receives the log lines; empty: they go to stderr
+    std::string url;                     ///< wss://host[:port]/path
+    bool allow_plaintext{false};         ///< permit ws:// (loopback development only)
+    std::string app_id;                  ///< the app id the server knows (relinkd --app ID:SECRET)
+    std::string user_id;                 ///< this user's id (relink::is_valid_user_id()); the constructor checks it
+    std::string token;                   ///< the login token (docs/tokens.md); renew_token() replaces it
+    Profile profile{Profile::rtm};       ///< the timeline and behaviour to follow (docs/migrating.md)
+    std::optional<Timings> timings;      ///< default: timings_for(profile)
+    double time_scale{1.0};              ///< multiplies every duration of the timings (tests, demos)
+    TlsOptions tls;                      ///< how the server's certificate is checked
+    std::optional<ProxyOptions> proxy;   ///< an HTTP CONNECT proxy; none: connect directly. See set_proxy()
+    LogLevel log_level{LogLevel::warn};  ///< lines below this level are not produced
+    LogHandler log_handler;              ///< receives the log lines; empty: they go to stderr
     std::size_t max_queued_operations{1024};  ///< sends, publishes ... kept while the link is down
     /// Seed of the backoff jitter. 0 = random per client (the default; use a fixed seed only to reproduce a test).
     /// The instance id and the message ids are random whatever the seed, so clients that share a seed never take
@@ -142,8 +142,9 @@ public:
     /// Not copyable (nor movable).
     Client& operator=(const Client&) = delete;
 
-    // ---- the session. Each returns an error at once when the call cannot work (invalid argument, a state that
-    // does not allow it); otherwise the outcome arrives as state events. ----
+    // ---- the session. Each call returns the client core's answer, decided at the moment of the call under the
+    // client's lock (so calls from several threads see each other in order): an error when the call cannot work
+    // (invalid argument, a state that does not allow it), otherwise no error and the outcome arrives as events. ----
 
     /// Starts the session with ClientConfig::user_id and the token: CONNECTING (`LOGIN`; rtc / rtc-web:
     /// `CONNECTING`), then CONNECTED, or DISCONNECTED / ABORTED / FAILED with the reason. The first login is not
@@ -161,9 +162,10 @@ public:
     /// rtc / rtc-web: without a session, starts one (like the vendors' joinChannel): CONNECTING `CONNECTING`, then
     /// CONNECTED `JOIN_SUCCESS`; join() of a channel already joined or being joined ends the session FAILED
     /// `REJECTED_BY_SERVER`. rtm / room: needs a session (a login in progress is enough).
-    /// @param channel the channel (room) name, 1–64 bytes by behaviour.md section 6
-    /// @return INVALID_CHANNEL_NAME; rtm / room: NOT_LOGGED_IN without a session. A refusal found later on the io
-    ///         thread (rtm / room: ALREADY_JOINED) is logged and changes nothing.
+    /// @param channel the channel (room) name, 1–64 bytes (relink::is_valid_channel_name())
+    /// @return INVALID_CHANNEL_NAME; NOT_LOGGED_IN without a session (rtm / room), or in ABORTED / FAILED (rtc /
+    ///         rtc-web: leave() first); ALREADY_JOINED for a channel joined or being joined (rtc / rtc-web: and the
+    ///         session goes FAILED)
     std::error_code join(const std::string& channel);
     /// Leaves a channel: LEFT, or LEAVE_FAILED (UNKNOWN_CHANNEL) for a channel that is not joined. Sends and
     /// publishes still queued for it complete with CHANNEL_LEFT.
@@ -171,69 +173,70 @@ public:
     /// rtc / rtc-web: leaving the last channel ends the session, like logout(); in ABORTED or FAILED, leave() of
     /// any channel does (DISCONNECTED `LEAVE_CHANNEL`).
     /// @param channel the channel to leave
-    /// @return no error: the outcome arrives as events (without a session the refusal is logged)
+    /// @return NOT_LOGGED_IN without a session; UNKNOWN_CHANNEL for a channel that is not joined (also reported as
+    ///         channel_state_changed LEAVE_FAILED)
     std::error_code leave(const std::string& channel);
     /// Leaves `from` and joins `to` (the room SDK's switchRoom): `from` LEFT, `to` JOINING. Never ends the session.
     /// @param from a joined channel
     /// @param to the channel to join instead
-    /// @return INVALID_CHANNEL_NAME (`to`), NOT_LOGGED_IN. `from` not joined (NOT_JOINED) or `to` already joined
-    ///         (ALREADY_JOINED) is found on the io thread: logged, nothing changes.
+    /// @return NOT_LOGGED_IN, INVALID_CHANNEL_NAME (`to`), NOT_JOINED (`from`), ALREADY_JOINED (`to`), in that
+    ///         order; on an error nothing changes
     std::error_code switch_channel(const std::string& from, const std::string& to);
 
-    // ---- operations: an error at once, or later exactly one call of `done` (which may be empty). ----
+    // ---- operations: the core's answer at once — an error (listed in the order they are checked; `done` is then
+    // never called) — or no error and later exactly one call of `done` (which may be empty). ----
 
     /// Sends a message to one user. While the link is down it is queued and sent after the reconnect, once.
     /// @param user_id the receiver
     /// @param payload up to 32 KiB, text or binary
     /// @param done called once: no error when the server acknowledged it; otherwise PEER_OFFLINE, RATE_LIMITED,
-    ///        QUEUE_FULL, SEND_TIMEOUT, ACK_TIMEOUT or a cancellation (docs/errors.md)
+    ///        SEND_TIMEOUT, ACK_TIMEOUT or a cancellation (docs/errors.md)
     /// @param store_offline if the receiver is not logged in, keep the message for its next login instead of
     ///        failing with PEER_OFFLINE
-    /// @return INVALID_USER_ID, PAYLOAD_TOO_LARGE or NOT_LOGGED_IN at once
+    /// @return NOT_LOGGED_IN, INVALID_USER_ID, PAYLOAD_TOO_LARGE, QUEUE_FULL
     std::error_code send_peer_message(const std::string& user_id, std::string payload, Completion done = {},
                                       bool store_offline = false);
     /// Sends a message to the other members of a joined channel. Queued while the link is down (room: accepted only
     /// while the channel is JOINED / REJOINED).
     /// @param channel a joined channel
     /// @param payload up to 32 KiB, text or binary
-    /// @param done called once: no error when the server acknowledged it; otherwise NOT_JOINED, RATE_LIMITED,
-    ///        QUEUE_FULL, SEND_TIMEOUT, ACK_TIMEOUT, CHANNEL_LEFT or a cancellation
-    /// @return INVALID_CHANNEL_NAME, PAYLOAD_TOO_LARGE or NOT_LOGGED_IN at once
+    /// @param done called once: no error when the server acknowledged it; otherwise NOT_JOINED (the server's
+    ///        answer), RATE_LIMITED, SEND_TIMEOUT, ACK_TIMEOUT, CHANNEL_LEFT or a cancellation
+    /// @return NOT_LOGGED_IN, INVALID_CHANNEL_NAME, NOT_JOINED (not joined, or room: not JOINED / REJOINED),
+    ///         PAYLOAD_TOO_LARGE, QUEUE_FULL
     std::error_code send_channel_message(const std::string& channel, std::string payload, Completion done = {});
     /// Announces a stream in a joined channel: the other members get stream_added (relink carries no media). The
     /// SDK announces it again by itself after a reconnect.
     /// @param channel a joined channel
     /// @param stream the stream's name, by the channel-name rule
-    /// @param done called once: no error, or NOT_JOINED, INVALID_ARGUMENT (bad stream name), QUEUE_FULL, a timeout
-    ///        or a cancellation
-    /// @return NOT_LOGGED_IN at once
+    /// @param done called once: no error, or the server's refusal, a timeout or a cancellation
+    /// @return NOT_LOGGED_IN, INVALID_CHANNEL_NAME, NOT_JOINED, INVALID_ARGUMENT (bad stream name), QUEUE_FULL
     std::error_code publish(const std::string& channel, const std::string& stream, Completion done = {});
     /// Withdraws a stream announced with publish(): the other members get stream_removed.
     /// @param channel the channel it was published in
     /// @param stream the stream's name
-    /// @param done called once: no error, or NOT_JOINED, INVALID_ARGUMENT (not published), QUEUE_FULL, a timeout or
-    ///        a cancellation
-    /// @return NOT_LOGGED_IN at once
+    /// @param done called once: no error, or the server's refusal, a timeout or a cancellation
+    /// @return NOT_LOGGED_IN, INVALID_CHANNEL_NAME, NOT_JOINED, QUEUE_FULL, INVALID_ARGUMENT (not published)
     std::error_code unpublish(const std::string& channel, const std::string& stream, Completion done = {});
     /// Replaces this user's attributes. The server keeps them while the user is present; the SDK sets them again
     /// after a reconnect.
     /// @param attributes the complete new set (names to values)
-    /// @param done called once: no error, or QUEUE_FULL, a timeout or a cancellation
-    /// @return NOT_LOGGED_IN at once
+    /// @param done called once: no error, or a timeout or a cancellation
+    /// @return NOT_LOGGED_IN, QUEUE_FULL
     std::error_code set_local_user_attributes(Attributes attributes, Completion done = {});
     /// Reads another user's attributes.
     /// @param user_id the user
     /// @param done called once with no error and the attributes, or with an error (PEER_OFFLINE: the user is not
-    ///        logged in; QUEUE_FULL, a timeout, a cancellation) and no attributes
-    /// @return INVALID_USER_ID or NOT_LOGGED_IN at once
+    ///        logged in; a timeout, a cancellation) and no attributes
+    /// @return NOT_LOGGED_IN, INVALID_USER_ID, QUEUE_FULL
     std::error_code get_user_attributes(const std::string& user_id, AttributesCompletion done);
     /// Gives the client a new token: presented to the server at once when the link is up, otherwise used by the next
     /// attempt, and the token of every later login() of this client. rtm: while RECONNECTING because of the token,
     /// reconnects at once (RECONNECTING `RENEW_TOKEN`).
     /// @param token the new token
     /// @param done called once: no error when the server accepted it (with the link down: at once); INVALID_TOKEN
-    ///        or TOKEN_EXPIRED when it rejected it; QUEUE_FULL, a timeout or a cancellation
-    /// @return NOT_LOGGED_IN at once (DISCONNECTED, ABORTED, FAILED, DISCONNECTING)
+    ///        or TOKEN_EXPIRED when it rejected it; a timeout or a cancellation
+    /// @return NOT_LOGGED_IN (DISCONNECTED, ABORTED, FAILED, DISCONNECTING), QUEUE_FULL (with the link up)
     std::error_code renew_token(std::string token, Completion done = {});
 
     /// The local network changed (Wi-Fi ↔ cellular ...): reconnect at once.
@@ -248,9 +251,10 @@ public:
 
     // ---- state, readable from any thread ----
 
-    /// The current connection state: the state of the latest connection_state_changed, which may not have reached
-    /// the handler yet; login() and logout() (rtc / rtc-web: a join() that starts the session) move it at once to
-    /// CONNECTING / DISCONNECTED.
+    /// The current connection state, as the client core last decided it: the state of the latest
+    /// connection_state_changed, which may not have reached the handler yet (never an older one). A call that
+    /// changes it has changed it when it returns: login() (rtc / rtc-web: a join() that starts the session) to
+    /// CONNECTING, logout() to DISCONNECTED (rtc-web with a live link: DISCONNECTING).
     /// @par Thread safety
     /// Any thread; lock-free.
     [[nodiscard]] ConnectionState connection_state() const noexcept;
@@ -272,15 +276,15 @@ public:
     // An empty std::function removes the handler. A setter may be called from any thread, also from a handler: the
     // next event goes to the new handler.
 
-    /// Every change of the connection state (the seeds' onConnectionStateChanged / ConnectionStateChanged).
+    /// Every change of the connection state (the native SDKs' onConnectionStateChanged).
     void on_connection_state_changed(std::function<void(const ConnectionStateChanged&)> handler);
-    /// rtc: the link has been down for `lost_after` in RECONNECTING (the seeds' onConnectionLost).
+    /// rtc: the link has been down for `lost_after` in RECONNECTING (the native RTC SDK's onConnectionLost).
     void on_connection_lost(std::function<void(const ConnectionLost&)> handler);
-    /// rtc, rtc-web: a channel was joined (the seeds' onJoinChannelSuccess).
+    /// rtc, rtc-web: a channel was joined (the native RTC SDK's onJoinChannelSuccess).
     void on_join_success(std::function<void(const JoinSuccess&)> handler);
-    /// rtc, rtc-web, room: a reconnect succeeded (the seeds' onRejoinChannelSuccess).
+    /// rtc, rtc-web, room: a reconnect succeeded (the native RTC SDK's onRejoinChannelSuccess).
     void on_rejoin_success(std::function<void(const RejoinSuccess&)> handler);
-    /// A channel's (room's) state changed, with its reason and error (the room seed's roomStateChanged).
+    /// A channel's (room's) state changed, with its reason and error (the room SDK's roomStateChanged).
     void on_channel_state_changed(std::function<void(const ChannelStateChanged&)> handler);
     /// Another user joined a channel this client is in.
     void on_member_joined(std::function<void(const MemberJoined&)> handler);
