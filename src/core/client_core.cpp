@@ -55,30 +55,6 @@ ClientCore::ClientCore(Config config)
 
 // ============================================================================================ profile switches
 
-bool ClientCore::is_rtc_family() const noexcept {
-    return config_.profile == Profile::rtc || config_.profile == Profile::rtc_web;
-}
-
-ConnectionState ClientCore::reconnect_state() const noexcept {
-    return config_.profile == Profile::rtc_web ? ConnectionState::connecting : ConnectionState::reconnecting;
-}
-
-ConnectionReason ClientCore::start_reason() const noexcept {
-    return is_rtc_family() ? ConnectionReason::connecting : ConnectionReason::login;
-}
-
-ConnectionReason ClientCore::first_success_reason() const noexcept {
-    return is_rtc_family() ? ConnectionReason::join_success : ConnectionReason::login_success;
-}
-
-ConnectionReason ClientCore::reconnect_success_reason() const noexcept {
-    return config_.profile == Profile::rtm ? ConnectionReason::login_success : ConnectionReason::rejoin_success;
-}
-
-ConnectionReason ClientCore::end_reason() const noexcept {
-    return is_rtc_family() ? ConnectionReason::leave_channel : ConnectionReason::logout;
-}
-
 bool ClientCore::in_outage() const noexcept {
     return phase_ == Phase::live && state_ != ConnectionState::connected;
 }
@@ -125,7 +101,7 @@ std::error_code ClientCore::login(TimePoint now, std::string user_id, std::strin
     }
     for (const auto& name : channels) {
         if (!is_valid_channel_name(name)) {
-            if (is_rtc_family()) {
+            if (rules().bad_channel_fails_session) {
                 // The join() that starts an rtc session fails the session (behaviour.md, INVALID_CHANNEL_NAME).
                 set_state(now, ConnectionState::failed, ConnectionReason::invalid_channel_name);
             }
@@ -146,7 +122,7 @@ std::error_code ClientCore::login(TimePoint now, std::string user_id, std::strin
     attempt_ = 0;
     phase_ = Phase::first_login;
     login_deadline_ = now + config_.timings.login_timeout;
-    set_state(now, ConnectionState::connecting, start_reason());
+    set_state(now, ConnectionState::connecting, rules().start_reason);
     for (const auto& name : channels) {
         auto [it, inserted] = channels_.try_emplace(name);
         if (inserted) {
@@ -167,12 +143,12 @@ std::error_code ClientCore::logout(TimePoint now) {
                 return err(errc::not_logged_in);
             }
             // ABORTED / FAILED: nothing is open any more; just acknowledge.
-            set_state(now, ConnectionState::disconnected, end_reason());
+            set_state(now, ConnectionState::disconnected, rules().end_reason);
             return {};
         case Phase::first_login:
         case Phase::live: break;
     }
-    const bool graceful = config_.profile == Profile::rtc_web && link_ == Link::up;
+    const bool graceful = rules().graceful_logout && link_ == Link::up;
     if (link_ == Link::up) {
         logout_request_ = next_request_id();
         send(now, proto::Logout{*logout_request_});
@@ -194,7 +170,7 @@ std::error_code ClientCore::logout(TimePoint now) {
         fail_operations(err(errc::logged_out));
         return {};
     }
-    end_session(now, ConnectionState::disconnected, end_reason(), err(errc::logged_out), ChannelReason::left, {});
+    end_session(now, ConnectionState::disconnected, rules().end_reason, err(errc::logged_out), ChannelReason::left, {});
     return {};
 }
 
@@ -214,7 +190,7 @@ std::error_code ClientCore::join(TimePoint now, const std::string& channel) {
         return err(errc::not_logged_in);
     }
     if (channels_.count(channel) != 0) {
-        if (is_rtc_family()) {
+        if (rules().rejected_join_fails_session) {
             // The rtc seed: joinChannel while already in the channel → FAILED REJECTED_BY_SERVER.
             end_session(now, ConnectionState::failed, ConnectionReason::rejected_by_server, err(errc::session_failed),
                         ChannelReason::join_failed, err(errc::rejected_by_server));
@@ -236,14 +212,14 @@ std::error_code ClientCore::join(TimePoint now, const std::string& channel) {
 std::error_code ClientCore::join_session(TimePoint now, std::string user_id, std::string token,
                                          const std::string& channel) {
     // Only the rtc profiles' join() starts a session (like the vendors' joinChannel); rtm and room need one.
-    if (is_rtc_family() && phase_ == Phase::idle && state_ == ConnectionState::disconnected) {
+    if (rules().join_starts_session && phase_ == Phase::idle && state_ == ConnectionState::disconnected) {
         return login(now, std::move(user_id), std::move(token), {channel});
     }
     return join(now, channel);
 }
 
 std::error_code ClientCore::leave(TimePoint now, const std::string& channel) {
-    if (phase_ == Phase::idle && is_rtc_family() &&
+    if (phase_ == Phase::idle && rules().leave_ends_session &&
         (state_ == ConnectionState::aborted || state_ == ConnectionState::failed)) {
         return logout(now);  // the rtc seeds: after a failure the app calls leaveChannel(), then joins again
     }
@@ -256,7 +232,7 @@ std::error_code ClientCore::leave(TimePoint now, const std::string& channel) {
                                  err(errc::unknown_channel)});
         return err(errc::unknown_channel);
     }
-    if (is_rtc_family() && channels_.size() == 1) {
+    if (rules().leave_ends_session && channels_.size() == 1) {
         return logout(now);  // leaving the last channel ends an rtc session
     }
     leave_channel(now, it);
@@ -332,7 +308,7 @@ std::error_code ClientCore::check_channel_operation(const std::string& channel) 
     }
     // While the session reconnects, a channel that was joined before is REJOINING; its operations are queued
     // (R-RTM-3) — except in the room profile, which accepts channel operations only in JOINED / REJOINED.
-    if (record.state == ChannelState::connecting && record.ever_joined && config_.profile != Profile::room) {
+    if (record.state == ChannelState::connecting && record.ever_joined && rules().channel_operations_while_rejoining) {
         return {};
     }
     return err(errc::not_joined);
@@ -563,7 +539,7 @@ void ClientCore::enter_reconnecting(TimePoint now, ConnectionReason reason) {
     reconnecting_since_ = now;
     lost_reported_ = false;
     stable_at_.reset();
-    set_state(now, reconnect_state(), reason);
+    set_state(now, rules().reconnect_state, reason);
     for (auto& [name, channel] : channels_) {
         if (channel.state == ChannelState::connected) {
             set_channel_state(name, channel, ChannelState::connecting, ChannelReason::rejoining,
@@ -581,7 +557,7 @@ void ClientCore::reconnect_now(TimePoint now, ConnectionReason reason) {
     if (state_ == ConnectionState::connected) {
         enter_reconnecting(now, reason);
     } else {
-        set_state(now, reconnect_state(), reason);
+        set_state(now, rules().reconnect_state, reason);
     }
     start_attempt(now);
 }
@@ -685,10 +661,10 @@ void ClientCore::handle(TimePoint now, proto::LoginOk& m) {
     phase_ = Phase::live;
     login_deadline_.reset();
     if (first) {
-        set_state(now, ConnectionState::connected, first_success_reason());
+        set_state(now, ConnectionState::connected, rules().first_success_reason);
     } else if (visible_outage) {
-        set_state(now, ConnectionState::connected, reconnect_success_reason());
-        if (reconnect_success_reason() == ConnectionReason::rejoin_success) {
+        set_state(now, ConnectionState::connected, rules().reconnect_success_reason);
+        if (rules().reconnect_success_reason == ConnectionReason::rejoin_success) {
             emit(RejoinSuccess{});
         }
     }
@@ -752,7 +728,7 @@ void ClientCore::channel_joined(const std::string& name, Channel& channel) {
     channel.ever_joined = true;
     set_channel_state(name, channel, ChannelState::connected,
                       first_time ? ChannelReason::joined : ChannelReason::rejoined);
-    if (first_time && is_rtc_family()) {
+    if (first_time && rules().join_success_event) {
         emit(JoinSuccess{name});
     }
 }
@@ -832,7 +808,7 @@ void ClientCore::handle(TimePoint now, proto::Reply& m) {
             channel_joined(it->first, it->second);
             return;
         }
-        if (is_rtc_family() && is(m.error, errc::rejected_by_server)) {
+        if (rules().rejected_join_fails_session && is(m.error, errc::rejected_by_server)) {
             end_session(now, ConnectionState::failed, ConnectionReason::rejected_by_server, err(errc::session_failed),
                         ChannelReason::join_failed, m.error);
             return;
@@ -989,7 +965,6 @@ void ClientCore::handle(TimePoint now, proto::Close& m) {
         finish_leaving(now);
         return;
     }
-    const bool rtm = config_.profile == Profile::rtm;
     switch (m.reason) {
         case proto::CloseReason::remote_login:
             end_session(now, ConnectionState::aborted, ConnectionReason::remote_login, err(errc::session_aborted),
@@ -997,17 +972,14 @@ void ClientCore::handle(TimePoint now, proto::Close& m) {
             return;
         case proto::CloseReason::banned:
         case proto::CloseReason::kicked:
-            if (is_rtc_family()) {
-                end_session(now, ConnectionState::failed, ConnectionReason::banned_by_server, err(errc::session_failed),
-                            ChannelReason::kicked_out, err(errc::banned_by_server));
-            } else {
-                end_session(now, ConnectionState::aborted, ConnectionReason::banned_by_server,
-                            err(errc::session_aborted), ChannelReason::kicked_out, err(errc::banned_by_server));
-            }
+            end_session(
+                now, rules().banned_state, ConnectionReason::banned_by_server,
+                err(rules().banned_state == ConnectionState::failed ? errc::session_failed : errc::session_aborted),
+                ChannelReason::kicked_out, err(errc::banned_by_server));
             return;
         case proto::CloseReason::token_expired:
             report_token_expired();
-            if (rtm) {
+            if (rules().token_refusal_keeps_session) {
                 token_refused_ = true;  // R-RTM-9: keep retrying; renew_token() brings a usable token
                 drop_link(true);
                 link_failed(now);
@@ -1073,8 +1045,7 @@ void ClientCore::login_refused(TimePoint now, std::error_code error) {
     } else if (is(error, errc::invalid_channel_name)) {
         fail(ConnectionState::failed, ConnectionReason::invalid_channel_name, ChannelReason::join_failed);
     } else if (is(error, errc::banned_by_server)) {
-        fail(is_rtc_family() ? ConnectionState::failed : ConnectionState::aborted, ConnectionReason::banned_by_server,
-             ChannelReason::kicked_out);
+        fail(rules().banned_state, ConnectionReason::banned_by_server, ChannelReason::kicked_out);
     } else if (is(error, errc::remote_login)) {
         fail(ConnectionState::aborted, ConnectionReason::remote_login, ChannelReason::kicked_out);
     } else if (is(error, errc::rejected_by_server)) {
@@ -1084,10 +1055,10 @@ void ClientCore::login_refused(TimePoint now, std::error_code error) {
         if (expired) {
             report_token_expired();
         }
-        if (config_.profile == Profile::rtm && !first) {
+        if (rules().token_refusal_keeps_session && !first) {
             token_refused_ = true;  // R-RTM-9: state unchanged, keep retrying; renew_token() resumes at once
             schedule_retry(now);
-        } else if (expired && config_.profile != Profile::rtm) {
+        } else if (expired && !rules().token_refusal_keeps_session) {
             fail(ConnectionState::failed, ConnectionReason::token_expired, ChannelReason::join_failed);
         } else if (expired) {
             fail(ConnectionState::disconnected, ConnectionReason::login_failure, ChannelReason::join_failed);
@@ -1267,7 +1238,7 @@ void ClientCore::fire(TimePoint now, Timer timer) {
         case Timer::lost:
             lost_reported_ = true;
             emit(ConnectionLost{});
-            set_state(now, reconnect_state(), ConnectionReason::lost);  // rtc-web never shows RECONNECTING
+            set_state(now, rules().reconnect_state, ConnectionReason::lost);  // rtc-web never shows RECONNECTING
             return;
         case Timer::silence:
             // No data for `interrupted_after`: the link is dead, whether it went silent or failed outright.

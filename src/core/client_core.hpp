@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "core/backoff.hpp"
+#include "core/profile_rules.hpp"
 #include "protocol/messages.hpp"
 #include "relink/events.hpp"
 #include "relink/timings.hpp"
@@ -228,13 +229,8 @@ private:
     void emit(Event event) { events_.push_back(std::move(event)); }
     void act(Action action) { actions_.push_back(std::move(action)); }
 
-    // profile switches
-    [[nodiscard]] bool is_rtc_family() const noexcept;
-    [[nodiscard]] ConnectionState reconnect_state() const noexcept;
-    [[nodiscard]] ConnectionReason first_success_reason() const noexcept;
-    [[nodiscard]] ConnectionReason reconnect_success_reason() const noexcept;
-    [[nodiscard]] ConnectionReason start_reason() const noexcept;
-    [[nodiscard]] ConnectionReason end_reason() const noexcept;
+    /// What this profile does differently (core/profile_rules.hpp).
+    [[nodiscard]] const ProfileRules& rules() const noexcept { return rules_for(config_.profile); }
     [[nodiscard]] bool in_outage() const noexcept;
 
     // the link
