@@ -133,7 +133,11 @@ class Client {
 public:
     /// Makes a client with no session (DISCONNECTED); nothing is sent until login() or join().
     /// @param config the server, app, user, token, profile and options; kept for the client's lifetime
-    /// @throws std::invalid_argument when the config is unusable (no URL, an invalid user id, bad timings ...).
+    /// @throws std::invalid_argument when the config cannot work, before anything else; the message names the field
+    ///         ("relink::Client: url: ..."): a URL that does not parse or whose scheme is not wss:// (ws:// needs
+    ///         allow_plaintext), an empty or invalid app id or user id, no token and no token provider, a CA file
+    ///         or directory that cannot be read (or a CA file without a PEM certificate), a proxy without host or
+    ///         port, a time scale or timings that cannot work.
     explicit Client(ClientConfig config);
     /// Logs out if needed and stops, in bounded time; no callback runs after it returns.
     ~Client();
@@ -271,6 +275,13 @@ public:
     /// @par Thread safety
     /// Any thread; lock-free.
     [[nodiscard]] TlsHandshakeCounts tls_handshakes() const noexcept;
+    /// The connection status now: state, reason, attempt, time to the next attempt, time in this state and the
+    /// last failed attempt (cause and detail) since the last successful login. Computed for the moment of the
+    /// call, so a "retrying in 3 s…" line drawn from it is always current. It follows the state changes as they
+    /// happen, which may be ahead of the handler.
+    /// @par Thread safety
+    /// Any thread; takes a short internal lock, never held while a callback runs.
+    [[nodiscard]] ConnectionStatus status() const;
 
     // ---- events: one setter each; a setter replaces the previous handler; set them before login(). ----
     // An empty std::function removes the handler. A setter may be called from any thread, also from a handler: the
@@ -302,6 +313,9 @@ public:
     void on_token_privilege_will_expire(std::function<void(const TokenPrivilegeWillExpire&)> handler);
     /// The token has expired.
     void on_token_expired(std::function<void(const TokenExpired&)> handler);
+    /// A connection attempt failed, with its cause (DNS, REFUSED, TIMEOUT, TLS, CERTIFICATE, HTTP, PROXY, CLOSED ...)
+    /// and a detail for people: reported at once, for every attempt of the first login and of every outage.
+    void on_attempt_failed(std::function<void(const AttemptFailed&)> handler);
     /// Every event, after its own handler (for logging, or an app that prefers one switch).
     void on_event(std::function<void(const Event&)> handler);
 

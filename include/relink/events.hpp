@@ -1,6 +1,7 @@
 // relink/events.hpp — everything relink tells the app, as plain values: connection and channel state changes,
-// members, streams, messages, continuity reports, token notices and the completion of operations. The same types
-// come out of the sans-IO core and reach the app's callbacks.
+// failed connection attempts, members, streams, messages, continuity reports, token notices and the completion of
+// operations; and the connection status an app can read at any time. The same types come out of the sans-IO core
+// and reach the app's callbacks.
 //
 // Public header: C++17, no Boost, no spdlog.
 #pragma once
@@ -9,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <variant>
 
@@ -22,6 +24,32 @@ using Attributes = std::map<std::string, std::string>;
 /// Identifies an operation (a send, publish, attribute call, token renewal) until it completes.
 using OpId = std::uint64_t;
 
+/// Why a connection attempt failed: the step that failed, as a machine-readable code (docs/errors.md, "Why an
+/// attempt failed"). `to_string()` gives the canonical name ("REFUSED", "CERTIFICATE", ...).
+enum class AttemptFailure : std::uint8_t {
+    dns,          ///< the server's (or the proxy's) host name could not be resolved, or not in time
+    refused,      ///< nothing accepts connections at the server's address and port (TCP connection refused)
+    timeout,      ///< no answer in time: TCP connect, TLS handshake, WebSocket upgrade or login
+    network,      ///< the local network cannot reach the address (network or host unreachable, no route)
+    proxy,        ///< the HTTP CONNECT proxy could not be reached, refused the tunnel or did not answer
+    tls,          ///< the TLS handshake failed for another reason than the certificate (protocol, alert, CA files)
+    certificate,  ///< the server's certificate is not trusted, or is not valid for the URL's host name
+    http,         ///< an HTTP server answered, but not with relink's WebSocket: a plain HTTP server, a wrong path
+    protocol,     ///< the server broke relink's protocol (an undecodable or binary frame)
+    closed,       ///< the connection closed (reset, or closed by the server) before the login was answered
+    server,       ///< the relink server refused the login or closed the attempt (the detail says why)
+    config,       ///< a setting cannot be used (a proxy without host or port given to set_proxy())
+};
+
+/// A connection attempt failed (before or while logging in). Every failed attempt is reported, at once: the first
+/// login's retries and the reconnects alike. The connection state changes as before; this says why the attempts
+/// fail. Delivered by Client::on_attempt_failed().
+struct AttemptFailed {
+    std::uint32_t attempt{0};                      ///< which attempt of the login or outage: 1, 2, ...
+    AttemptFailure cause{AttemptFailure::closed};  ///< what failed
+    std::string detail;                            ///< for people: the step, the address and the error
+};
+
 /// The connection state changed (docs/state-machine.md, section 1). Exactly one per change, in order; two consecutive
 /// events never carry the same (state, reason). Delivered by Client::on_connection_state_changed().
 struct ConnectionStateChanged {
@@ -31,6 +59,9 @@ struct ConnectionStateChanged {
     std::uint64_t seq{0};                                     ///< 1, 2, 3 ... per client
     std::uint32_t attempt{0};  ///< reconnect attempts made in the current outage (0 when none)
     Duration next_retry{};     ///< delay until the next scheduled attempt; 0 when none is scheduled
+    /// The last attempt that failed since the last successful login (or since login()), if any: a DISCONNECTED
+    /// `LOGIN_TIMEOUT` or a FAILED `JOIN_FAILED` names what kept the client from connecting. None on CONNECTED.
+    std::optional<AttemptFailed> last_failure;
 };
 /// rtc: still no link `lost_after` (10 s) after entering RECONNECTING; immediately followed by RECONNECTING `LOST`.
 /// The SDK keeps reconnecting.
@@ -125,6 +156,26 @@ struct OperationCompleted {
 /// Any event, for Client::on_event() and the sans-IO core.
 using Event = std::variant<ConnectionStateChanged, ConnectionLost, JoinSuccess, RejoinSuccess, ChannelStateChanged,
                            MemberJoined, MemberLeft, StreamAdded, StreamRemoved, MessageReceived, ContinuityReport,
-                           TokenPrivilegeWillExpire, TokenExpired, OperationCompleted>;
+                           TokenPrivilegeWillExpire, TokenExpired, OperationCompleted, AttemptFailed>;
+
+/// The connection as it is now, for a "retrying in 3 s…" line that is always current: read it with
+/// Client::status() at any time (each read is computed afresh for the moment it is made).
+struct ConnectionStatus {
+    ConnectionState state{ConnectionState::disconnected};  ///< the state of the latest change
+    ConnectionReason reason{ConnectionReason::logout};     ///< its reason (LOGOUT before any change)
+    std::uint32_t attempt{0};  ///< connection attempts made in the current login or outage (0 when none)
+    Duration next_retry{};     ///< time left until the next scheduled attempt; 0 when none is scheduled
+    Duration in_state{};       ///< time since the latest state change; 0 before the first one
+    std::optional<AttemptFailed> last_failure;  ///< as ConnectionStateChanged::last_failure, now
+};
+
+/// The canonical name of an attempt failure: "DNS", "REFUSED", "TIMEOUT", "NETWORK", "PROXY", "TLS",
+/// "CERTIFICATE", "HTTP", "PROTOCOL", "CLOSED", "SERVER" or "CONFIG" ("UNKNOWN" for a value out of range).
+/// @par Thread safety
+/// Pure: safe to call from any thread.
+[[nodiscard]] std::string_view to_string(AttemptFailure cause) noexcept;
+/// Parses a canonical attempt failure name (the inverse of to_string()).
+/// @return the cause, or nothing for any other string
+[[nodiscard]] std::optional<AttemptFailure> attempt_failure_from_string(std::string_view name) noexcept;
 
 }  // namespace relink

@@ -30,6 +30,7 @@
 #include <boost/asio/strand.hpp>
 
 #include "client/client_internals.hpp"
+#include "client/config_check.hpp"
 #include "client/transport.hpp"
 #include "core/client_core.hpp"
 #include "protocol/codec.hpp"
@@ -223,15 +224,7 @@ public:
           io_(external != nullptr ? *external : *own_io_),
           strand_(asio::make_strand(io_)),
           timer_(strand_) {
-        if (config_.url.empty()) {
-            throw std::invalid_argument("relink::Client: no url");
-        }
-        if (!is_valid_user_id(config_.user_id)) {
-            throw std::invalid_argument("relink::Client: invalid user id");
-        }
-        if (!(config_.time_scale > 0.0)) {
-            throw std::invalid_argument("relink::Client: time_scale must be positive");
-        }
+        client::validate(config_);  // throws std::invalid_argument naming the field
         core::Config core_config;
         core_config.profile = config_.profile;
         core_config.timings = config_.timings.value_or(timings_for(config_.profile)).scaled(config_.time_scale);
@@ -572,14 +565,17 @@ public:
                         self->on_frame(id, frame);
                     }
                 },
-                [weak, id](std::error_code error, const std::string& detail) {
+                [weak, id](std::error_code error, AttemptFailure cause, std::string detail) {
                     if (auto self = weak.lock()) {
-                        self->log(LogLevel::debug, "transport " + std::to_string(id) + " closed: " + detail);
+                        const bool tls = cause == AttemptFailure::tls || cause == AttemptFailure::certificate;
+                        self->log(tls ? LogLevel::warn : LogLevel::debug,
+                                  "transport " + std::to_string(id) + " closed: " + detail);
                         if (self->transport_id_ == id) {
                             self->transport_.reset();
                         }
-                        self->input(
-                            [&](core::ClientCore& core, core::TimePoint t) { core.on_transport_closed(t, id, error); });
+                        self->input([&](core::ClientCore& core, core::TimePoint t) {
+                            core.on_transport_closed(t, id, error, cause, std::move(detail));
+                        });
                     }
                 }});
     }
@@ -636,7 +632,8 @@ public:
                 transport_.reset();
             }
             input([&](core::ClientCore& core, core::TimePoint t) {
-                core.on_transport_closed(t, id, make_error_code(errc::protocol_error));
+                core.on_transport_closed(t, id, make_error_code(errc::protocol_error), AttemptFailure::protocol,
+                                         "read: undecodable frame from the server: " + decoded.error.detail);
             });
             return;
         }
@@ -709,7 +706,7 @@ public:
                    std::function<void(const MemberLeft&)>, std::function<void(const StreamAdded&)>,
                    std::function<void(const StreamRemoved&)>, std::function<void(const MessageReceived&)>,
                    std::function<void(const ContinuityReport&)>, std::function<void(const TokenPrivilegeWillExpire&)>,
-                   std::function<void(const TokenExpired&)>>
+                   std::function<void(const TokenExpired&)>, std::function<void(const AttemptFailed&)>>
             typed;
         std::function<void(const Event&)> any;
     };
@@ -876,6 +873,11 @@ ConnectionState Client::connection_state() const noexcept {
     return impl_->state_.load(std::memory_order_acquire);
 }
 
+ConnectionStatus Client::status() const {
+    std::lock_guard lock(impl_->mutex_);
+    return impl_->core_->status(Impl::now());
+}
+
 TlsHandshakeCounts Client::tls_handshakes() const noexcept {
     return {impl_->tls_full_.load(std::memory_order_relaxed), impl_->tls_resumed_.load(std::memory_order_relaxed)};
 }
@@ -927,6 +929,9 @@ void Client::on_token_privilege_will_expire(std::function<void(const TokenPrivil
     impl_->set_handler(std::move(h));
 }
 void Client::on_token_expired(std::function<void(const TokenExpired&)> h) {
+    impl_->set_handler(std::move(h));
+}
+void Client::on_attempt_failed(std::function<void(const AttemptFailed&)> h) {
     impl_->set_handler(std::move(h));
 }
 void Client::on_event(std::function<void(const Event&)> h) {

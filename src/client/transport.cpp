@@ -69,6 +69,29 @@ std::error_code timed_out() {
     return std::make_error_code(std::errc::timed_out);
 }
 
+/// The cause of a failed TCP connect to the server (to a proxy, the caller says PROXY whatever it was).
+AttemptFailure connect_failure(const beast::error_code& ec) {
+    namespace errc = boost::system::errc;
+    if (ec == errc::connection_refused) {
+        return AttemptFailure::refused;
+    }
+    if (ec == errc::timed_out) {
+        return AttemptFailure::timeout;
+    }
+    if (ec == errc::network_unreachable || ec == errc::host_unreachable || ec == errc::network_down ||
+        ec == errc::address_not_available || ec == errc::address_family_not_supported) {
+        return AttemptFailure::network;
+    }
+    return AttemptFailure::closed;
+}
+
+/// True for the errors of a connection that the other end (or the path) ended: nothing was said wrong, it stopped.
+bool connection_ended(const beast::error_code& ec) {
+    return ec == net::error::eof || ec == boost::system::errc::connection_reset ||
+           ec == boost::system::errc::broken_pipe || ec == ssl::error::stream_truncated ||
+           ec == http::error::end_of_stream || ec == websocket::error::closed;
+}
+
 bool is_ip_literal(const std::string& host) {
     boost::system::error_code ec;
     net::ip::make_address(host, ec);
@@ -235,15 +258,20 @@ private:
 /// close() comes first.
 class FailedTransport final : public Transport, public std::enable_shared_from_this<FailedTransport> {
 public:
-    FailedTransport(net::any_io_executor executor, Handlers handlers, std::error_code error, std::string detail)
-        : executor_(std::move(executor)), handlers_(std::move(handlers)), error_(error), detail_(std::move(detail)) {}
+    FailedTransport(net::any_io_executor executor, Handlers handlers, std::error_code error, AttemptFailure cause,
+                    std::string detail)
+        : executor_(std::move(executor)),
+          handlers_(std::move(handlers)),
+          error_(error),
+          cause_(cause),
+          detail_(std::move(detail)) {}
 
     void start() {
         net::post(executor_, [self = shared_from_this()] {
             if (!self->quiet_) {
                 self->quiet_ = true;
                 if (self->handlers_.on_closed) {
-                    self->handlers_.on_closed(self->error_, self->detail_);
+                    self->handlers_.on_closed(self->error_, self->cause_, self->detail_);
                 }
             }
         });
@@ -256,6 +284,7 @@ private:
     net::any_io_executor executor_;
     Handlers handlers_;
     std::error_code error_;
+    AttemptFailure cause_;
     std::string detail_;
     bool quiet_{false};
 };
@@ -363,7 +392,7 @@ private:
             return;
         }
         if (setup_error_) {
-            return fail(setup_error_, setup_detail_);
+            return fail(AttemptFailure::tls, setup_error_, setup_detail_);
         }
         begin(Step::resolving);
         const std::string& host = options_.proxy ? options_.proxy->host : url_.host;
@@ -389,7 +418,8 @@ private:
         }
         resolver_.cancel();
         const std::string& host = options_.proxy ? options_.proxy->host : url_.host;
-        fail(timed_out(), "dns: no answer for '" + host + "' within " + in_ms(options_.dns_timeout));
+        fail(AttemptFailure::dns, timed_out(),
+             "dns: no answer for '" + host + "' within " + in_ms(options_.dns_timeout));
     }
 
     void on_resolve(beast::error_code ec, tcp::resolver::results_type results) {
@@ -399,14 +429,15 @@ private:
         dns_timer_.cancel();
         const std::string& host = options_.proxy ? options_.proxy->host : url_.host;
         if (ec) {
-            return fail(ec, "dns: cannot resolve '" + host + "': " + ec.message());
+            return fail(AttemptFailure::dns, ec, "dns: cannot resolve '" + host + "': " + ec.message());
         }
         endpoints_.clear();
         for (const auto& entry : results) {
             endpoints_.push_back(entry.endpoint());
         }
         if (endpoints_.empty()) {
-            return fail(make_error_code(net::error::host_not_found), "dns: no address for '" + host + "'");
+            return fail(AttemptFailure::dns, make_error_code(net::error::host_not_found),
+                        "dns: no address for '" + host + "'");
         }
         timings_.dns = elapsed();
         do_connect();
@@ -424,12 +455,14 @@ private:
         if (stopped()) {
             return;
         }
+        // Reaching the proxy is part of the proxy's step for the app: PROXY, whatever went wrong.
         if (ec == beast::error::timeout) {
-            return fail(timed_out(),
+            return fail(options_.proxy ? AttemptFailure::proxy : AttemptFailure::timeout, timed_out(),
                         "tcp: no connection to " + target_name() + " within " + in_ms(options_.connect_timeout));
         }
         if (ec) {
-            return fail(ec, "tcp: cannot connect to " + target_name() + ": " + ec.message());
+            return fail(options_.proxy ? AttemptFailure::proxy : connect_failure(ec), ec,
+                        "tcp: cannot connect to " + target_name() + ": " + ec.message());
         }
         timings_.tcp = elapsed();
         boost::system::error_code ignored;
@@ -501,7 +534,7 @@ private:
         const auto& response = proxy_parser_->get();
         const unsigned status = response.result_int();
         if (status < 200 || status > 299) {
-            return fail(std::make_error_code(std::errc::connection_refused),
+            return fail(AttemptFailure::proxy, std::make_error_code(std::errc::connection_refused),
                         "proxy: CONNECT " + authority(url_.host, url_.port) +
                             " refused by the proxy: " + std::to_string(status) + " " + std::string(response.reason()));
         }
@@ -509,7 +542,8 @@ private:
             // The server speaks only after our first bytes (ClientHello or the upgrade request): anything already
             // here came from the proxy, and it cannot be handed to the layers above (OpenSSL reads the socket
             // itself, so it would be lost, not misread).
-            return fail(make_error_code(errc::protocol_error), "proxy: unexpected bytes after the CONNECT answer");
+            return fail(AttemptFailure::proxy, make_error_code(errc::protocol_error),
+                        "proxy: unexpected bytes after the CONNECT answer");
         }
         proxy_parser_.reset();
         proxy_buffer_.shrink_to_fit();  // nothing of the tunnel's setup stays allocated for the connection's life
@@ -519,10 +553,11 @@ private:
 
     void proxy_failed(beast::error_code ec) {
         if (ec == beast::error::timeout) {
-            return fail(timed_out(), "proxy: no answer to CONNECT from " + target_name() + " within " +
-                                         in_ms(options_.connect_timeout));
+            return fail(
+                AttemptFailure::proxy, timed_out(),
+                "proxy: no answer to CONNECT from " + target_name() + " within " + in_ms(options_.connect_timeout));
         }
-        fail(ec, "proxy: CONNECT through " + target_name() + " failed: " + ec.message());
+        fail(AttemptFailure::proxy, ec, "proxy: CONNECT through " + target_name() + " failed: " + ec.message());
     }
 
     // -------------------------------------------------------------------------------------------- tls
@@ -531,14 +566,16 @@ private:
         begin(Step::securing);
         SSL* ssl = ws_->next_layer().native_handle();
         if (ssl == nullptr) {
-            return fail(std::make_error_code(std::errc::not_enough_memory), "tls: cannot make the TLS connection");
+            return fail(AttemptFailure::tls, std::make_error_code(std::errc::not_enough_memory),
+                        "tls: cannot make the TLS connection");
         }
         // The verify and new-session callbacks find this session here (the context is shared).
         SSL_set_ex_data(ssl, session_owner_index(), this);
         // SNI for names only: RFC 6066 does not allow IP literals in server_name.
         if (!is_ip_literal(url_.host) && SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
                                                   const_cast<char*>(url_.host.c_str())) != 1) {
-            return fail(make_error_code(errc::invalid_argument), "tls: cannot set SNI to '" + url_.host + "'");
+            return fail(AttemptFailure::tls, make_error_code(errc::invalid_argument),
+                        "tls: cannot set SNI to '" + url_.host + "'");
         }
         // A session from an earlier connection to this same target, if one is kept: the server resumes it, or
         // declines and the handshake is a full one, verified below as always. The connection gets a copy: it marks
@@ -552,6 +589,9 @@ private:
             }
             SSL_SESSION_free(copy);  // SSL_set_session() took its own reference
         }
+        // The first record header the server sends: "HTTP/" there means a plain HTTP server answered the ClientHello
+        // (OpenSSL only says "wrong version number"). Removed once the handshake is done (no cost per record).
+        SSL_set_msg_callback(ssl, &Session::on_tls_message);
         // On the connection, not the (shared) context.
         if (options_.tls.verify_peer) {
             host_check_.emplace(url_.host);
@@ -570,7 +610,20 @@ private:
         if (ec || stopped() || step_ != Step::securing) {
             return;
         }
-        fail(timed_out(), "tls: no handshake with " + target_name() + " within " + in_ms(options_.tls_timeout));
+        fail(AttemptFailure::timeout, timed_out(),
+             "tls: no handshake with " + target_name() + " within " + in_ms(options_.tls_timeout));
+    }
+
+    /// OpenSSL's message callback during the handshake: keeps the first record header received.
+    static void on_tls_message(int write_p, int /*version*/, int content_type, const void* buf, std::size_t len,
+                               SSL* ssl, void* /*arg*/) {
+        if (write_p != 0 || content_type != SSL3_RT_HEADER) {
+            return;
+        }
+        auto* self = static_cast<Session*>(SSL_get_ex_data(ssl, session_owner_index()));
+        if (self != nullptr && self->first_record_.empty()) {
+            self->first_record_.assign(static_cast<const char*>(buf), len);
+        }
     }
 
     /// OpenSSL's verify callback, for each certificate of the chain (depth > 0 first): finds the session in the
@@ -610,11 +663,22 @@ private:
         if (ec) {
             if (!verify_failure_.empty()) {
                 forget_offered();  // the server it came from is not the one that answered
-                return fail(ec, "tls: certificate verify failed: " + verify_failure_);
+                return fail(AttemptFailure::certificate, ec, "tls: certificate verify failed: " + verify_failure_);
             }
-            return fail(ec, "tls: handshake with " + target_name() + " failed: " + ec.message());
+            if (first_record_.rfind("HTTP/", 0) == 0) {
+                return fail(AttemptFailure::http, ec,
+                            "tls: " + target_name() +
+                                " answered in plain HTTP, not TLS (a plain HTTP or ws:// server: check the URL's "
+                                "scheme and port)");
+            }
+            if (connection_ended(ec)) {
+                return fail(AttemptFailure::closed, ec,
+                            "tls: " + target_name() + " closed the connection during the handshake");
+            }
+            return fail(AttemptFailure::tls, ec, "tls: handshake with " + target_name() + " failed: " + ec.message());
         }
         timings_.tls = elapsed();
+        SSL_set_msg_callback(ws_->next_layer().native_handle(), nullptr);
         timings_.tls_resumed = SSL_session_reused(ws_->next_layer().native_handle()) == 1;
         if (!timings_.tls_resumed) {
             forget_offered();  // declined (another ticket key, or expired there): the new ticket will replace it
@@ -685,16 +749,19 @@ private:
             return;
         }
         if (ec == beast::error::timeout) {
-            return fail(timed_out(),
+            return fail(AttemptFailure::timeout, timed_out(),
                         "websocket: no upgrade from " + target_name() + " within " + in_ms(options_.websocket_timeout));
         }
         if (ec == websocket::error::upgrade_declined) {
-            return fail(ec, "websocket: upgrade to " + url_.target + " declined: HTTP " +
-                                std::to_string(upgrade_response_.result_int()) + " " +
-                                std::string(upgrade_response_.reason()));
+            return fail(AttemptFailure::http, ec,
+                        "websocket: upgrade to " + url_.target + " declined: HTTP " +
+                            std::to_string(upgrade_response_.result_int()) + " " +
+                            std::string(upgrade_response_.reason()));
         }
         if (ec) {
-            return fail(ec, "websocket: upgrade failed: " + ec.message());
+            // Anything but a connection that just ended is an answer that is not a WebSocket upgrade.
+            return fail(connection_ended(ec) ? AttemptFailure::closed : AttemptFailure::http, ec,
+                        "websocket: upgrade failed: " + ec.message());
         }
         timings_.websocket = elapsed();
         upgrade_response_ = {};
@@ -726,12 +793,12 @@ private:
                 if (!reason.reason.empty()) {
                     detail += ": " + std::string(reason.reason.data(), reason.reason.size());
                 }
-                return fail(ec, detail + ")");
+                return fail(AttemptFailure::closed, ec, detail + ")");
             }
             if (ec.category() == net::error::get_ssl_category()) {
                 forget_session();  // a fatal TLS error (bad record, alert): do not resume what it came from
             }
-            return fail(ec, "read: " + ec.message());
+            return fail(AttemptFailure::closed, ec, "read: " + ec.message());
         }
         if (!ws_->got_text()) {
             read_buffer_.consume(bytes);
@@ -739,8 +806,8 @@ private:
                 return do_read();
             }
             drop_queued();  // nothing more goes out but the close frame
-            return fail(make_error_code(errc::protocol_error), "read: binary frame from the server",
-                        websocket::close_code::unknown_data);
+            return fail(AttemptFailure::protocol, make_error_code(errc::protocol_error),
+                        "read: binary frame from the server", websocket::close_code::unknown_data);
         }
         std::string frame = beast::buffers_to_string(read_buffer_.data());
         read_buffer_.consume(bytes);
@@ -767,7 +834,7 @@ private:
             if (quiet_) {
                 return abort();
             }
-            return fail(ec, "write: " + ec.message());
+            return fail(AttemptFailure::closed, ec, "write: " + ec.message());
         }
         queue_.pop_front();
         if (!queue_.empty()) {
@@ -829,7 +896,8 @@ private:
 
     /// Reports the end of the connection (once, and never after close()), then tears it down: politely with a close
     /// frame carrying `code` when the connection is open and intact, at once otherwise.
-    void fail(std::error_code ec, std::string detail, std::optional<websocket::close_code> code = std::nullopt) {
+    void fail(AttemptFailure cause, std::error_code ec, std::string detail,
+              std::optional<websocket::close_code> code = std::nullopt) {
         if (stopped()) {
             return;
         }
@@ -840,7 +908,7 @@ private:
             abort();
         }
         if (handlers_.on_closed) {
-            handlers_.on_closed(ec, std::move(detail));
+            handlers_.on_closed(ec, cause, std::move(detail));
         }
     }
 
@@ -865,6 +933,7 @@ private:
     websocket::response_type upgrade_response_;
     std::optional<ssl::host_name_verification> host_check_;  // with verify_peer, from do_tls()
     std::string verify_failure_;
+    std::string first_record_;       // the first 5 bytes the server sent during the TLS handshake (a record's header)
     std::string session_target_;     // the cache's key for this connection (with TlsSessionCache only)
     SSL_SESSION* offered_{nullptr};  // the session offered in do_tls(), our reference
 
@@ -1058,8 +1127,8 @@ ParsedUrl parse_url(std::string_view text) {
 std::shared_ptr<Transport> Transport::open(boost::asio::any_io_executor executor, TransportOptions options,
                                            Handlers handlers) {
     auto refuse = [&](errc code, std::string detail) -> std::shared_ptr<Transport> {
-        auto failed =
-            std::make_shared<FailedTransport>(executor, std::move(handlers), make_error_code(code), std::move(detail));
+        auto failed = std::make_shared<FailedTransport>(executor, std::move(handlers), make_error_code(code),
+                                                        AttemptFailure::config, std::move(detail));
         failed->start();
         return std::make_shared<Handle>(std::move(failed));
     };

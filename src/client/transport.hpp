@@ -2,7 +2,8 @@
 // TCP connect, TLS handshake with peer and host-name verification, WebSocket upgrade, then text frames both ways.
 //
 // The driver creates one Transport per OpenTransport action of the core, and reports what happens back to the
-// core: opened (with the time each step took), a text frame received, closed (with the error and a short detail).
+// core: opened (with the time each step took), a text frame received, closed (with the error, its cause as an
+// AttemptFailure and a short detail).
 // Each step has its own timeout. The core owns liveness (heartbeats, the 4 s silence detector), so the transport
 // runs no idle pings of its own. Beast is included only in transport.cpp.
 //
@@ -27,6 +28,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include "relink/events.hpp"
 #include "relink/timings.hpp"
 
 struct ssl_session_st;  // OpenSSL's SSL_SESSION, without including OpenSSL here
@@ -132,8 +134,11 @@ struct ParsedUrl {
 ///
 /// Errors reach on_closed as the underlying code (an Asio/system code such as connection_refused, an OpenSSL or
 /// Beast code, std::errc::timed_out for any step's timeout, relink::errc::invalid_argument for a bad URL,
-/// relink::errc::protocol_error for a binary frame) and a detail that starts with the step: "url: ", "dns: ",
-/// "tcp: ", "proxy: ", "tls: ", "websocket: ", "read: " or "write: ".
+/// relink::errc::protocol_error for a binary frame), the cause for the app (AttemptFailure: DNS, REFUSED, TIMEOUT,
+/// NETWORK, PROXY, TLS, CERTIFICATE, HTTP, PROTOCOL, CLOSED or CONFIG) and a detail that starts with the step:
+/// "url: ", "dns: ", "tcp: ", "proxy: ", "tls: ", "websocket: ", "read: " or "write: ". Each failure is reported
+/// when it happens: a refused connection, a proxy's refusal, a certificate that does not verify or a server that
+/// answers TLS in plain HTTP end the attempt at once, never by a timeout.
 ///
 /// TlsSettings::verify_peer = false is for tests against self-signed servers only: it accepts any certificate.
 class Transport {
@@ -142,7 +147,7 @@ public:
         std::function<void(const StepTimings&)> on_open;
         std::function<void(std::string frame)> on_message;
         /// Called once, when the connection failed to open or closed for any reason other than close().
-        std::function<void(std::error_code error, std::string detail)> on_closed;
+        std::function<void(std::error_code error, AttemptFailure cause, std::string detail)> on_closed;
     };
 
     /// Starts opening a connection at once. Invalid options (a malformed URL, ws:// without allow_plaintext) are

@@ -27,7 +27,39 @@ bool is(std::error_code code, errc value) {
     return code == make_error_code(value);
 }
 
+std::string in_ms(Duration d) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + " ms";
+}
+
+const char* close_reason_text(proto::CloseReason reason) {
+    switch (reason) {
+        case proto::CloseReason::remote_login: return "the user logged in elsewhere";
+        case proto::CloseReason::banned: return "banned";
+        case proto::CloseReason::kicked: return "kicked";
+        case proto::CloseReason::token_expired: return "the token expired";
+        case proto::CloseReason::keep_alive_timeout: return "keep-alive timeout";
+        case proto::CloseReason::draining: return "the server is draining";
+        case proto::CloseReason::invalid: return "protocol violation";
+    }
+    return "unknown reason";
+}
+
 }  // namespace
+
+ConnectionStatus StatusBasis::at(TimePoint now) const {
+    ConnectionStatus status;
+    status.state = state;
+    status.reason = reason;
+    status.attempt = attempt;
+    if (retry_at && *retry_at > now) {
+        status.next_retry = *retry_at - now;
+    }
+    if (since && now > *since) {
+        status.in_state = now - *since;
+    }
+    status.last_failure = last_failure;
+    return status;
+}
 
 Config make_config(Profile profile, std::string app_id, std::uint64_t seed) {
     Config config;
@@ -74,8 +106,10 @@ void ClientCore::set_state(TimePoint now, ConnectionState state, ConnectionReaso
     if (retry_at_ && link_ == Link::none && *retry_at_ > now) {
         event.next_retry = *retry_at_ - now;
     }
+    event.last_failure = last_failure_;
     state_ = state;
     reason_ = reason;
+    state_since_ = now;
     emit(event);
 }
 
@@ -120,6 +154,7 @@ std::error_code ClientCore::login(TimePoint now, std::string user_id, std::strin
     channels_.clear();
     backoff_.reset();
     attempt_ = 0;
+    last_failure_.reset();
     phase_ = Phase::first_login;
     login_deadline_ = now + config_.timings.login_timeout;
     set_state(now, ConnectionState::connecting, rules().start_reason);
@@ -535,6 +570,14 @@ void ClientCore::link_failed(TimePoint now) {
     }
 }
 
+void ClientCore::attempt_failed(AttemptFailure cause, std::string detail) {
+    if (link_ != Link::opening && link_ != Link::logging_in) {
+        return;  // a link that was up broke: the attempt had succeeded
+    }
+    last_failure_ = AttemptFailed{attempt_, cause, std::move(detail)};
+    emit(*last_failure_);
+}
+
 void ClientCore::enter_reconnecting(TimePoint now, ConnectionReason reason) {
     reconnecting_since_ = now;
     lost_reported_ = false;
@@ -601,11 +644,13 @@ void ClientCore::on_transport_open(TimePoint now, TransportId transport) {
     send(now, make_login());
 }
 
-void ClientCore::on_transport_closed(TimePoint now, TransportId transport, std::error_code /*error*/) {
+void ClientCore::on_transport_closed(TimePoint now, TransportId transport, std::error_code error, AttemptFailure cause,
+                                     std::string detail) {
     if (transport != transport_ || link_ == Link::none) {
         ++diagnostics_.stale_transport_reports;
         return;
     }
+    attempt_failed(cause, detail.empty() ? error.message() : std::move(detail));
     drop_link(false);
     link_failed(now);
     run_due(now);
@@ -637,6 +682,7 @@ void ClientCore::handle(TimePoint now, proto::LoginOk& m) {
     attempt_deadline_.reset();
     attempt_started_.reset();
     retry_at_.reset();
+    last_failure_.reset();
     resume_token_ = m.resume_token;
     token_refused_ = false;
     // The TTL is counted from when we sent the request, not from when the answer arrived: the server read it
@@ -959,6 +1005,8 @@ void ClientCore::handle(TimePoint /*now*/, proto::Pong& /*m*/) {
 }
 
 void ClientCore::handle(TimePoint now, proto::Close& m) {
+    attempt_failed(AttemptFailure::server,
+                   std::string("the server closed the connection during the login: ") + close_reason_text(m.reason));
     if (phase_ == Phase::leaving) {
         // The app already left: whatever the server says now (a kick, a ban, an expired token, a drain), the
         // leave is complete. Turning it into ABORTED / FAILED would make the app leave a second time.
@@ -1032,6 +1080,7 @@ void ClientCore::report_token_expired() {
 }
 
 void ClientCore::login_refused(TimePoint now, std::error_code error) {
+    attempt_failed(AttemptFailure::server, std::string("the server refused the login: ") + error_name(error));
     drop_link(true);
     const bool first = phase_ == Phase::first_login;
     const auto fail = [&](ConnectionState state, ConnectionReason reason, ChannelReason channel_reason) {
@@ -1211,6 +1260,8 @@ std::optional<TimePoint> ClientCore::deadline_of(Timer timer) const {
 void ClientCore::fire(TimePoint now, Timer timer) {
     switch (timer) {
         case Timer::login:
+            attempt_failed(AttemptFailure::timeout, "the login timeout (" + in_ms(config_.timings.login_timeout) +
+                                                        ") passed during the attempt");
             end_session(now, ConnectionState::disconnected, ConnectionReason::login_timeout, err(errc::login_timeout),
                         ChannelReason::join_failed, err(errc::network_timeout));
             return;
@@ -1252,6 +1303,10 @@ void ClientCore::fire(TimePoint now, Timer timer) {
             enter_reconnecting(now, ConnectionReason::interrupted);
             return;
         case Timer::attempt:
+            attempt_failed(AttemptFailure::timeout,
+                           link_ == Link::opening
+                               ? "no connection to the server within " + in_ms(config_.timings.attempt_timeout)
+                               : "no answer to the login within " + in_ms(config_.timings.attempt_timeout));
             drop_link(true);
             link_failed(now);
             return;
@@ -1325,6 +1380,19 @@ std::optional<Event> ClientCore::poll_event() {
     Event event = std::move(events_.front());
     events_.pop_front();
     return event;
+}
+
+StatusBasis ClientCore::status_basis() const {
+    StatusBasis basis;
+    basis.state = state_;
+    basis.reason = reason_;
+    basis.attempt = attempt_;
+    basis.since = state_since_;
+    if (link_ == Link::none && (phase_ == Phase::live || phase_ == Phase::first_login)) {
+        basis.retry_at = retry_at_;  // as the retry timer sees it (deadline_of(Timer::retry))
+    }
+    basis.last_failure = last_failure_;
+    return basis;
 }
 
 std::optional<ChannelState> ClientCore::channel_state(const std::string& channel) const {

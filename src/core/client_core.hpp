@@ -76,9 +76,12 @@ using Action = std::variant<OpenTransport, SendFrame, CloseTransport>;
 
 // -------------------------------------------------------------------------------------------- events
 // The events are the public ones of relink/events.hpp.
+using relink::AttemptFailed;
+using relink::AttemptFailure;
 using relink::ChannelStateChanged;
 using relink::ConnectionLost;
 using relink::ConnectionStateChanged;
+using relink::ConnectionStatus;
 using relink::ContinuityReport;
 using relink::Event;
 using relink::JoinSuccess;
@@ -98,6 +101,19 @@ struct OpResult {
     OpId op{0};
     std::error_code error;
     explicit operator bool() const noexcept { return !error; }
+};
+
+/// What the core's status is made of, with times instead of durations: `at(now)` is the status at any later time
+/// until the core's next input, so that a driver can keep a copy and answer status() from another thread without
+/// touching the core. ClientCore::status(now) is status_basis().at(now).
+struct StatusBasis {
+    ConnectionState state{ConnectionState::disconnected};
+    ConnectionReason reason{ConnectionReason::logout};
+    std::uint32_t attempt{0};
+    std::optional<TimePoint> since;     ///< the latest state change; none before the first
+    std::optional<TimePoint> retry_at;  ///< the next scheduled attempt; none when none is scheduled
+    std::optional<AttemptFailed> last_failure;
+    [[nodiscard]] ConnectionStatus at(TimePoint now) const;
 };
 
 /// Counters of input the core ignored, for diagnostics and tests.
@@ -150,7 +166,10 @@ public:
     // ---- driver inputs ----
 
     void on_transport_open(TimePoint now, TransportId transport);
-    void on_transport_closed(TimePoint now, TransportId transport, std::error_code error);
+    /// The transport failed or closed. `cause` and `detail` say why, as the driver's transport found it; when the
+    /// transport was still opening or logging in, the core reports them at once as an AttemptFailed event.
+    void on_transport_closed(TimePoint now, TransportId transport, std::error_code error,
+                             AttemptFailure cause = AttemptFailure::closed, std::string detail = {});
     void on_message(TimePoint now, TransportId transport, proto::ServerMessage message);
     void handle_timeout(TimePoint now);
 
@@ -163,6 +182,10 @@ public:
     // ---- observers ----
 
     [[nodiscard]] ConnectionState state() const noexcept { return state_; }
+    /// The connection status at `now`: state, reason, attempt, time to the next attempt, time in this state and
+    /// the last failed attempt since the last successful login.
+    [[nodiscard]] ConnectionStatus status(TimePoint now) const { return status_basis().at(now); }
+    [[nodiscard]] StatusBasis status_basis() const;
     [[nodiscard]] std::optional<ChannelState> channel_state(const std::string& channel) const;
     [[nodiscard]] const Config& config() const noexcept { return config_; }
     /// When the current token expires, as the server said at login or renewal (counted from when the request was
@@ -239,6 +262,8 @@ private:
     void schedule_retry(TimePoint now);
     void drop_link(bool close);
     void link_failed(TimePoint now);
+    /// Reports that the attempt being opened or logged in failed (only while one is: link_ opening / logging_in).
+    void attempt_failed(AttemptFailure cause, std::string detail);
     void enter_reconnecting(TimePoint now, ConnectionReason reason);
     void reconnect_now(TimePoint now, ConnectionReason reason);
     void send(TimePoint now, proto::ClientMessage message);
@@ -297,6 +322,7 @@ private:
     ConnectionReason reason_{ConnectionReason::logout};
     Phase phase_{Phase::idle};
     std::uint64_t state_seq_{0};
+    std::optional<TimePoint> state_since_;  ///< the latest state change
 
     std::string user_id_;
     std::string token_;
@@ -313,6 +339,8 @@ private:
     std::optional<TimePoint> attempt_deadline_;
     std::optional<TimePoint> attempt_started_;  ///< the current attempt's OpenTransport, until its login succeeds
     std::uint32_t attempt_{0};
+    /// The last attempt that failed since the last successful login (or login()); reported in state changes.
+    std::optional<AttemptFailed> last_failure_;
 
     // timers
     std::optional<TimePoint> login_deadline_;      ///< first login

@@ -49,6 +49,9 @@ std::string describe(const Event& event) {
             [&](const ConnectionStateChanged& e) {
                 out << "connection_state_changed " << to_string(e.state) << " " << to_string(e.reason)
                     << " seq=" << e.seq << " attempt=" << e.attempt << " next_retry=" << ms(e.next_retry);
+                if (e.last_failure) {
+                    out << " last_failure=" << to_string(e.last_failure->cause);
+                }
             },
             [&](const ConnectionLost&) { out << "connection_lost"; },
             [&](const JoinSuccess& e) { out << "join_success " << e.channel; },
@@ -78,6 +81,9 @@ std::string describe(const Event& event) {
             [&](const TokenExpired&) { out << "token_expired"; },
             [&](const OperationCompleted& e) {
                 out << "operation_completed op=" << e.op << " " << op_kind_name(e.kind) << " " << error_name(e.error);
+            },
+            [&](const AttemptFailed& e) {
+                out << "attempt_failed attempt=" << e.attempt << " " << to_string(e.cause) << " " << e.detail;
             },
         },
         event);

@@ -73,7 +73,7 @@ void World::perform(const std::string& name, core::Action action) {
                 return;
             }
             if (client.mode == LinkMode::refuse) {
-                client_transport_closed(name, transport);
+                client_transport_closed(name, transport, AttemptFailure::refused, "tcp: connection refused");
                 return;
             }
             if (client.mode != LinkMode::pass) {
@@ -126,7 +126,8 @@ void World::perform(const std::string& name, core::Action action) {
     }
 }
 
-void World::client_transport_closed(const std::string& name, core::TransportId transport) {
+void World::client_transport_closed(const std::string& name, core::TransportId transport, AttemptFailure cause,
+                                    std::string detail) {
     auto& c = clients_.at(name);
     if (c.transport != transport) {
         return;
@@ -134,7 +135,8 @@ void World::client_transport_closed(const std::string& name, core::TransportId t
     c.transport.reset();
     c.conn.reset();
     c.established = false;
-    c.core->on_transport_closed(now_, transport, std::make_error_code(std::errc::connection_reset));
+    c.core->on_transport_closed(now_, transport, std::make_error_code(std::errc::connection_reset), cause,
+                                std::move(detail));
     pump(name);
 }
 

@@ -124,7 +124,9 @@ private:
     void perform(const std::string& name, core::Action action);
     void server_send(ConnId conn, proto::ServerMessage message);
     void server_close(ConnId conn);
-    void client_transport_closed(const std::string& name, core::TransportId transport);
+    void client_transport_closed(const std::string& name, core::TransportId transport,
+                                 AttemptFailure cause = AttemptFailure::closed,
+                                 std::string detail = "read: connection reset");
     std::optional<TimePoint> next_time() const;
     void step(TimePoint at);
 

@@ -53,6 +53,7 @@
 #include "faultproxy/fault_proxy.hpp"
 #include "relink/error.hpp"
 #include "support/connect_proxy.hpp"
+#include "support/plain_http_server.hpp"
 #include "support/relinkd_process.hpp"
 #include "token/token.hpp"
 
@@ -95,6 +96,7 @@ constexpr std::string_view kLoginOk = R"({"v":1,"type":"login_ok","id":1,)";
 // ===================================================================================================== relinkd
 
 using test::ConnectProxy;
+using test::PlainHttpServer;
 using test::Relinkd;
 
 // ================================================================================================== io thread
@@ -144,6 +146,7 @@ public:
         std::vector<std::string> messages;
         int closed{0};
         std::error_code error;
+        std::optional<AttemptFailure> cause;
         std::string detail;
         Clock::time_point closed_at{};
         bool released{false};  ///< the transport dropped its handlers (it is gone)
@@ -250,6 +253,9 @@ public:
     std::string detail() {
         return read<std::string>([](const State& s) { return s.detail; });
     }
+    std::optional<AttemptFailure> cause() {
+        return read<std::optional<AttemptFailure>>([](const State& s) { return s.cause; });
+    }
     StepTimings timings() {
         return read<StepTimings>([](const State& s) { return s.timings; });
     }
@@ -299,11 +305,12 @@ private:
             state->messages.push_back(std::move(frame));
             state->changed.notify_all();
         };
-        h.on_closed = [state, release, check](std::error_code error, std::string detail) {
+        h.on_closed = [state, release, check](std::error_code error, AttemptFailure cause, std::string detail) {
             std::lock_guard lock(state->mutex);
             check(*state);
             ++state->closed;
             state->error = error;
+            state->cause = cause;
             state->detail = std::move(detail);
             state->closed_at = Clock::now();
             state->changed.notify_all();
@@ -619,6 +626,7 @@ TEST_F(TransportTest, WrongHostNameFailsAtTls) {
     EXPECT_TRUE(probe.error());
     EXPECT_EQ(probe.detail(), "tls: certificate verify failed: the server's certificate is not valid for '127.0.0.2'");
     EXPECT_TRUE(probe.wait_released());
+    EXPECT_EQ(probe.cause(), AttemptFailure::certificate);
     expect_well_behaved(probe);
 }
 
@@ -632,6 +640,7 @@ TEST_F(TransportTest, UntrustedCertificateFailsAtTls) {
     EXPECT_EQ(probe.opened(), 0);
     EXPECT_TRUE(starts_with(probe.detail(), "tls: certificate verify failed: ")) << probe.detail();
     EXPECT_TRUE(probe.wait_released());
+    EXPECT_EQ(probe.cause(), AttemptFailure::certificate);
     expect_well_behaved(probe);
 }
 
@@ -642,10 +651,42 @@ TEST_F(TransportTest, MissingCaFileFailsAtTls) {
     probe.open(o);
     ASSERT_TRUE(probe.wait_closed());
     EXPECT_TRUE(starts_with(probe.detail(), "tls: cannot load the CA file")) << probe.detail();
+    EXPECT_EQ(probe.cause(), AttemptFailure::tls);
     expect_well_behaved(probe);
 }
 
 // verify_peer = false exists for tests against self-signed servers only: it accepts any certificate.
+// wss:// to a web server that is not relink: it answers the ClientHello in plain HTTP. OpenSSL only says "wrong
+// version number"; the transport recognises the HTTP answer, and says so at once.
+TEST_F(TransportTest, PlainHttpServerFailsAtTlsAsHttp) {
+    PlainHttpServer web;
+    Probe probe(io_);
+    TransportOptions o = options("wss://127.0.0.1:" + std::to_string(web.port()) + "/");
+    o.tls_timeout = 10s;
+    probe.open(o);
+    ASSERT_TRUE(probe.wait_closed(5s));
+    EXPECT_EQ(probe.opened(), 0);
+    EXPECT_EQ(probe.cause(), AttemptFailure::http) << probe.detail();
+    EXPECT_TRUE(starts_with(probe.detail(), "tls: 127.0.0.1:")) << probe.detail();
+    EXPECT_NE(probe.detail().find("plain HTTP"), std::string::npos) << probe.detail();
+    EXPECT_LT(probe.time_to_close(), 2s);  // the answer, not the timeout
+    expect_well_behaved(probe);
+}
+
+// ws:// to the same server: the upgrade is refused with its HTTP status.
+TEST_F(TransportTest, PlainHttpServerRefusesTheUpgradeAsHttp) {
+    PlainHttpServer web;
+    Probe probe(io_);
+    TransportOptions o;
+    o.url = "ws://127.0.0.1:" + std::to_string(web.port()) + "/";
+    o.allow_plaintext = true;
+    probe.open(o);
+    ASSERT_TRUE(probe.wait_closed(5s));
+    EXPECT_EQ(probe.cause(), AttemptFailure::http) << probe.detail();
+    EXPECT_EQ(probe.detail(), "websocket: upgrade to / declined: HTTP 400 Bad Request");
+    expect_well_behaved(probe);
+}
+
 TEST_F(TransportTest, VerifyPeerOffAcceptsAnyCertificate) {
     Probe probe(io_);
     TransportOptions o = options(server_->url());
@@ -665,6 +706,7 @@ TEST_F(TransportTest, PlaintextIsRefusedUnlessAllowed) {
     EXPECT_EQ(probe.error(), make_error_code(errc::invalid_argument));
     EXPECT_TRUE(starts_with(probe.detail(), "url: ws://")) << probe.detail();
     EXPECT_TRUE(probe.wait_released());
+    EXPECT_EQ(probe.cause(), AttemptFailure::config);
     expect_well_behaved(probe);  // reported once, and not inside open()
 }
 
@@ -674,6 +716,7 @@ TEST_F(TransportTest, MalformedUrlIsReportedAsynchronously) {
     ASSERT_TRUE(probe.wait_closed());
     EXPECT_EQ(probe.error(), make_error_code(errc::invalid_argument));
     EXPECT_TRUE(starts_with(probe.detail(), "url: ")) << probe.detail();
+    EXPECT_EQ(probe.cause(), AttemptFailure::config);
     expect_well_behaved(probe);
 }
 
@@ -690,6 +733,7 @@ TEST_F(TransportTest, RefusedConnectionFailsFastAtTcp) {
     EXPECT_EQ(probe.error(), std::errc::connection_refused);
     EXPECT_TRUE(starts_with(probe.detail(), "tcp: cannot connect to 127.0.0.1:")) << probe.detail();
     EXPECT_LT(probe.time_to_close(), 2s);  // refused: no waiting for the timeout
+    EXPECT_EQ(probe.cause(), AttemptFailure::refused);
     expect_well_behaved(probe);
 }
 
@@ -709,6 +753,7 @@ TEST_F(TransportTest, BlackholedTlsHandshakeTimesOut) {
     EXPECT_GE(probe.time_to_close(), 450ms);
     EXPECT_LT(probe.time_to_close(), 500ms + 3s);
     EXPECT_TRUE(probe.wait_released());
+    EXPECT_EQ(probe.cause(), AttemptFailure::timeout);
     expect_well_behaved(probe);
 }
 
@@ -727,6 +772,7 @@ TEST_F(TransportTest, BlackholedUpgradeTimesOut) {
     EXPECT_TRUE(starts_with(probe.detail(), "websocket: no upgrade from 127.0.0.1:")) << probe.detail();
     EXPECT_GE(probe.time_to_close(), 450ms);
     EXPECT_LT(probe.time_to_close(), 500ms + 3s);
+    EXPECT_EQ(probe.cause(), AttemptFailure::timeout);
     expect_well_behaved(probe);
 }
 
@@ -738,6 +784,7 @@ TEST_F(TransportTest, UnresolvableNameFailsAtDns) {
     ASSERT_TRUE(probe.wait_closed(2s + 3s));  // an error, or the DNS timeout if the resolver hangs
     EXPECT_TRUE(starts_with(probe.detail(), "dns: ")) << probe.detail();
     EXPECT_NE(probe.detail().find("nonexistent.invalid"), std::string::npos) << probe.detail();
+    EXPECT_EQ(probe.cause(), AttemptFailure::dns);
     expect_well_behaved(probe);
 }
 
@@ -755,6 +802,7 @@ TEST_F(TransportTest, ProxyResetGivesOnClosedOnce) {
     EXPECT_TRUE(probe.wait_released());
     EXPECT_EQ(probe.closed(), 1);
     EXPECT_TRUE(probe.messages().empty());
+    EXPECT_EQ(probe.cause(), AttemptFailure::closed);
     expect_well_behaved(probe);
 }
 
@@ -774,6 +822,7 @@ TEST_F(TransportTest, ServerStopGivesOnClosedOnce) {
     EXPECT_TRUE(starts_with(messages.back(), R"({"v":1,"type":"close","reason":"draining")")) << messages.back();
     EXPECT_TRUE(probe.wait_released());
     EXPECT_EQ(probe.closed(), 1);
+    EXPECT_EQ(probe.cause(), AttemptFailure::closed);
     expect_well_behaved(probe);
 }
 
@@ -899,6 +948,7 @@ TEST_F(TransportTest, ProxyRefusalFailsAtProxy) {
     EXPECT_EQ(probe.error(), std::errc::connection_refused);
     EXPECT_TRUE(starts_with(probe.detail(), "proxy: CONNECT 127.0.0.1:")) << probe.detail();
     EXPECT_NE(probe.detail().find("403"), std::string::npos) << probe.detail();
+    EXPECT_EQ(probe.cause(), AttemptFailure::proxy);
     expect_well_behaved(probe);
 }
 
@@ -916,6 +966,7 @@ TEST_F(TransportTest, SilentProxyTimesOut) {
     EXPECT_EQ(probe.error(), std::errc::timed_out);
     EXPECT_TRUE(starts_with(probe.detail(), "proxy: no answer to CONNECT")) << probe.detail();
     EXPECT_LT(probe.time_to_close(), 500ms + 3s);
+    EXPECT_EQ(probe.cause(), AttemptFailure::proxy);
     expect_well_behaved(probe);
 }
 
@@ -933,6 +984,7 @@ TEST_F(TransportTest, BinaryFrameClosesWithAnError) {
     EXPECT_EQ(probe.detail(), "read: binary frame from the server");
     EXPECT_EQ(server.close_code(5s), 1003);  // "unsupported data", sent politely
     EXPECT_TRUE(probe.wait_released());
+    EXPECT_EQ(probe.cause(), AttemptFailure::protocol);
     expect_well_behaved(probe);
 }
 
@@ -946,6 +998,7 @@ TEST_F(TransportTest, DeclinedUpgradeFailsAtWebsocket) {
     ASSERT_TRUE(probe.wait_closed());
     EXPECT_EQ(probe.opened(), 0);
     EXPECT_EQ(probe.detail(), "websocket: upgrade to /rtm?v=1 declined: HTTP 404 Not Found");
+    EXPECT_EQ(probe.cause(), AttemptFailure::http);
     expect_well_behaved(probe);
 }
 

@@ -1,0 +1,303 @@
+// Failed connection attempts on the virtual clock: every failed attempt reaches the app as an AttemptFailed with its
+// cause and detail at the moment the core learns of it (never held until the attempt timer), the state change that
+// ends a failed login names the last cause, and ClientCore::status(now) gives state, reason, attempt, time to the
+// next retry, time in the state and the last failure, exact at any time.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "core/client_core.hpp"
+#include "core/harness.hpp"
+
+namespace relink::test {
+namespace {
+
+/// One core driven by hand: the test plays the transport and the server.
+class CoreByHand {
+public:
+    explicit CoreByHand(Profile profile = Profile::rtm) : core(exact_config(profile)) {}
+
+    /// Drains the actions (remembering the transport and login request) and returns the events.
+    std::vector<core::Event> drain() {
+        while (auto action = core.poll_action()) {
+            if (const auto* open = std::get_if<core::OpenTransport>(&*action)) {
+                transport = open->transport;
+                ++opened;
+            } else if (const auto* frame = std::get_if<core::SendFrame>(&*action)) {
+                if (const auto* login = std::get_if<proto::Login>(&frame->message)) {
+                    login_request = login->request_id;
+                }
+            }
+        }
+        std::vector<core::Event> events;
+        while (auto event = core.poll_event()) {
+            events.push_back(std::move(*event));
+        }
+        return events;
+    }
+
+    /// Opens the current transport and answers its login with success, at `now`.
+    std::vector<core::Event> connect(TimePoint now) {
+        core.on_transport_open(now, transport);
+        drain();
+        proto::LoginOk ok;
+        ok.request_id = login_request.value_or(0);
+        core.on_message(now, transport, ok);
+        return drain();
+    }
+
+    core::ClientCore core;
+    core::TransportId transport{0};
+    std::optional<proto::RequestId> login_request;
+    int opened{0};
+};
+
+template <class E>
+std::vector<E> all_of(const std::vector<core::Event>& events) {
+    std::vector<E> out;
+    for (const auto& event : events) {
+        if (const auto* e = std::get_if<E>(&event)) {
+            out.push_back(*e);
+        }
+    }
+    return out;
+}
+
+TEST(AttemptFailed, TheTransportsCauseIsReportedAtOnceWithItsDetail) {
+    CoreByHand c;
+    ASSERT_FALSE(c.core.login(at_ms(0), "UID1", "valid"));
+    c.drain();
+    ASSERT_EQ(c.opened, 1);
+    // The transport fails 20 ms in, long before the attempt timer (5 s): the cause goes out with that input.
+    c.core.on_transport_closed(at_ms(20), c.transport, std::make_error_code(std::errc::protocol_error),
+                               AttemptFailure::certificate,
+                               "tls: certificate verify failed: self-signed certificate (certificate at depth 0)");
+    const auto events = c.drain();
+    const auto failed = all_of<core::AttemptFailed>(events);
+    ASSERT_EQ(failed.size(), 1U);
+    EXPECT_EQ(failed[0].attempt, 1U);
+    EXPECT_EQ(failed[0].cause, AttemptFailure::certificate);
+    EXPECT_EQ(failed[0].detail, "tls: certificate verify failed: self-signed certificate (certificate at depth 0)");
+    EXPECT_TRUE(all_of<core::ConnectionStateChanged>(events).empty()) << "the state stays CONNECTING";
+
+    // Without a detail, the error's message is the detail.
+    c.core.handle_timeout(at_ms(300));  // the first retry: 300 ms after the first attempt started
+    c.drain();
+    ASSERT_EQ(c.opened, 2);
+    c.core.on_transport_closed(at_ms(310), c.transport, std::make_error_code(std::errc::connection_refused),
+                               AttemptFailure::refused);
+    const auto second = all_of<core::AttemptFailed>(c.drain());
+    ASSERT_EQ(second.size(), 1U);
+    EXPECT_EQ(second[0].attempt, 2U);
+    EXPECT_EQ(second[0].cause, AttemptFailure::refused);
+    EXPECT_EQ(second[0].detail, std::make_error_code(std::errc::connection_refused).message());
+}
+
+TEST(AttemptFailed, ALinkThatWasUpIsNoFailedAttempt) {
+    CoreByHand c;
+    ASSERT_FALSE(c.core.login(at_ms(0), "UID1", "valid"));
+    c.drain();
+    c.connect(at_ms(100));
+    ASSERT_EQ(c.core.state(), ConnectionState::connected);
+    c.core.on_transport_closed(at_ms(500), c.transport, std::make_error_code(std::errc::connection_reset),
+                               AttemptFailure::closed, "read: connection reset by peer");
+    EXPECT_TRUE(all_of<core::AttemptFailed>(c.drain()).empty());
+    EXPECT_FALSE(c.core.status(at_ms(500)).last_failure);
+    // The reconnect that follows is an attempt: its failure is reported.
+    c.core.handle_timeout(at_ms(800));
+    c.drain();
+    c.core.on_transport_closed(at_ms(850), c.transport, std::make_error_code(std::errc::connection_refused),
+                               AttemptFailure::refused, "tcp: cannot connect to 127.0.0.1:1: Connection refused");
+    const auto failed = all_of<core::AttemptFailed>(c.drain());
+    ASSERT_EQ(failed.size(), 1U);
+    EXPECT_EQ(failed[0].attempt, 1U);  // the first attempt of this outage
+    EXPECT_EQ(failed[0].cause, AttemptFailure::refused);
+}
+
+TEST(AttemptFailed, AStaleTransportsFailureIsNotReported) {
+    CoreByHand c;
+    ASSERT_FALSE(c.core.login(at_ms(0), "UID1", "valid"));
+    c.drain();
+    const core::TransportId first = c.transport;
+    c.core.notify_network_changed(at_ms(10));  // the attempt starts over on a new transport
+    c.drain();
+    ASSERT_NE(c.transport, first);
+    c.core.on_transport_closed(at_ms(20), first, std::make_error_code(std::errc::connection_reset),
+                               AttemptFailure::closed, "read: late");
+    EXPECT_TRUE(all_of<core::AttemptFailed>(c.drain()).empty());
+}
+
+// A refused port in the simulated world: every attempt of the first login fails with REFUSED one round trip after
+// it opened, and the DISCONNECTED LOGIN_TIMEOUT at 12 s names it.
+TEST(AttemptFailed, EveryRefusedAttemptIsReportedAndTheLoginTimeoutNamesTheLast) {
+    World world;
+    world.add_client("UID1", exact_config(Profile::rtm));  // 50 ms one way
+    world.set_link("UID1", LinkMode::refuse);
+    ASSERT_FALSE(world.call("UID1", [](core::ClientCore& c, TimePoint now) { return c.login(now, "UID1", "valid"); }));
+    world.run_until(at_ms(20'000));
+
+    const auto opens = attempts_of(world, "UID1");
+    const auto failures = events_of<core::AttemptFailed>(world, "UID1");
+    ASSERT_GE(opens.size(), 5U);
+    ASSERT_EQ(failures.size(), opens.size());
+    for (std::size_t i = 0; i < failures.size(); ++i) {
+        EXPECT_EQ(failures[i].first, opens[i] + 100ms) << "attempt " << i + 1 << " reported when it failed";
+        EXPECT_EQ(failures[i].second.attempt, i + 1);
+        EXPECT_EQ(failures[i].second.cause, AttemptFailure::refused);
+        EXPECT_EQ(failures[i].second.detail, "tcp: connection refused");
+    }
+    const auto states = events_of<core::ConnectionStateChanged>(world, "UID1");
+    ASSERT_EQ(states.size(), 2U);
+    EXPECT_FALSE(states[0].second.last_failure) << "a new login starts with no failure";
+    EXPECT_EQ(states[1].first, at_ms(12'000));
+    EXPECT_EQ(states[1].second.reason, ConnectionReason::login_timeout);
+    ASSERT_TRUE(states[1].second.last_failure);
+    EXPECT_EQ(states[1].second.last_failure->cause, AttemptFailure::refused);
+    EXPECT_EQ(states[1].second.last_failure->attempt, failures.size());
+    // The status keeps naming it after the login gave up.
+    const auto status = world.client("UID1").status(at_ms(20'000));
+    EXPECT_EQ(status.state, ConnectionState::disconnected);
+    EXPECT_EQ(status.reason, ConnectionReason::login_timeout);
+    EXPECT_EQ(status.in_state, 8000ms);
+    EXPECT_EQ(status.next_retry, Duration::zero());
+    ASSERT_TRUE(status.last_failure);
+    EXPECT_EQ(status.last_failure->cause, AttemptFailure::refused);
+}
+
+// A blackhole: the core's own attempt timer is the failure (TIMEOUT), and the attempt still open when the login
+// timeout passes is reported as a TIMEOUT too, just before DISCONNECTED LOGIN_TIMEOUT.
+TEST(AttemptFailed, AHangingAttemptTimesOutAndSoDoesTheOneTheLoginTimeoutCuts) {
+    World world;
+    world.add_client("UID1", exact_config(Profile::rtm));
+    world.set_link("UID1", LinkMode::blackhole);
+    ASSERT_FALSE(world.call("UID1", [](core::ClientCore& c, TimePoint now) { return c.login(now, "UID1", "valid"); }));
+    world.run_until(at_ms(20'000));
+    const auto failures = events_of<core::AttemptFailed>(world, "UID1");
+    ASSERT_EQ(failures.size(), 3U);
+    EXPECT_EQ(failures[0].first, at_ms(5000));  // attempt_timeout
+    EXPECT_EQ(failures[0].second.cause, AttemptFailure::timeout);
+    EXPECT_EQ(failures[0].second.detail, "no connection to the server within 5000 ms");
+    EXPECT_EQ(failures[1].first, at_ms(10'000));  // the next attempt started at once: it had waited long enough
+    EXPECT_EQ(failures[2].first, at_ms(12'000));
+    EXPECT_EQ(failures[2].second.attempt, 3U);
+    EXPECT_EQ(failures[2].second.cause, AttemptFailure::timeout);
+    EXPECT_EQ(failures[2].second.detail, "the login timeout (12000 ms) passed during the attempt");
+    const auto states = events_of<core::ConnectionStateChanged>(world, "UID1");
+    ASSERT_EQ(states.size(), 2U);
+    ASSERT_TRUE(states[1].second.last_failure);
+    EXPECT_EQ(states[1].second.last_failure->attempt, 3U);
+}
+
+// The server refused the login: the attempt failed with SERVER, reported before the state change it causes.
+TEST(AttemptFailed, ARefusedLoginIsAServerFailureBeforeTheStateChange) {
+    sim::HubServerConfig config;
+    config.refused_users = {"UID1"};
+    World world(config);
+    world.add_client("UID1", exact_config(Profile::rtm));
+    ASSERT_FALSE(world.call("UID1", [](core::ClientCore& c, TimePoint now) { return c.login(now, "UID1", "valid"); }));
+    world.run_until(at_ms(1000));
+    std::vector<std::string> kinds;
+    for (const auto& record : world.log()) {
+        kinds.push_back(core::describe(record.event).substr(0, core::describe(record.event).find(' ')));
+    }
+    EXPECT_EQ(kinds,
+              (std::vector<std::string>{"connection_state_changed", "attempt_failed", "connection_state_changed"}));
+    const auto failures = events_of<core::AttemptFailed>(world, "UID1");
+    ASSERT_EQ(failures.size(), 1U);
+    EXPECT_EQ(failures[0].second.cause, AttemptFailure::server);
+    EXPECT_EQ(failures[0].second.detail.rfind("the server refused the login: ", 0), 0U) << failures[0].second.detail;
+    const auto states = events_of<core::ConnectionStateChanged>(world, "UID1");
+    ASSERT_TRUE(states.back().second.last_failure);
+    EXPECT_EQ(states.back().second.last_failure->cause, AttemptFailure::server);
+}
+
+TEST(ConnectionStatus, IsExactAtAnyTime) {
+    CoreByHand c;
+    const auto fresh = c.core.status(at_ms(0));
+    EXPECT_EQ(fresh.state, ConnectionState::disconnected);
+    EXPECT_EQ(fresh.attempt, 0U);
+    EXPECT_EQ(fresh.next_retry, Duration::zero());
+    EXPECT_EQ(fresh.in_state, Duration::zero());  // no change yet
+    EXPECT_FALSE(fresh.last_failure);
+
+    ASSERT_FALSE(c.core.login(at_ms(1000), "UID1", "valid"));
+    c.drain();
+    auto s = c.core.status(at_ms(1040));
+    EXPECT_EQ(s.state, ConnectionState::connecting);
+    EXPECT_EQ(s.reason, ConnectionReason::login);
+    EXPECT_EQ(s.attempt, 1U);
+    EXPECT_EQ(s.next_retry, Duration::zero()) << "an attempt is under way: none scheduled";
+    EXPECT_EQ(s.in_state, 40ms);
+
+    c.core.on_transport_closed(at_ms(1100), c.transport, std::make_error_code(std::errc::connection_refused),
+                               AttemptFailure::refused, "tcp: refused");
+    c.drain();
+    // The retry is 300 ms after the attempt started (1000 ms): the countdown is current whenever it is read.
+    s = c.core.status(at_ms(1100));
+    EXPECT_EQ(s.attempt, 1U);
+    EXPECT_EQ(s.next_retry, 200ms);
+    ASSERT_TRUE(s.last_failure);
+    EXPECT_EQ(s.last_failure->cause, AttemptFailure::refused);
+    EXPECT_EQ(s.last_failure->detail, "tcp: refused");
+    EXPECT_EQ(c.core.status(at_ms(1250)).next_retry, 50ms);
+    EXPECT_EQ(c.core.status(at_ms(1250)).in_state, 250ms);
+    EXPECT_EQ(c.core.status(at_ms(1400)).next_retry, Duration::zero()) << "never negative";
+    // A copy of the basis answers for any later time exactly as the core would.
+    const core::StatusBasis basis = c.core.status_basis();
+    EXPECT_EQ(basis.at(at_ms(1234)).next_retry, c.core.status(at_ms(1234)).next_retry);
+    EXPECT_EQ(basis.at(at_ms(1234)).in_state, c.core.status(at_ms(1234)).in_state);
+
+    c.core.handle_timeout(at_ms(1300));
+    c.drain();
+    EXPECT_EQ(c.core.status(at_ms(1300)).attempt, 2U);
+    const auto connected = c.connect(at_ms(1400));
+    const auto changes = all_of<core::ConnectionStateChanged>(connected);
+    ASSERT_EQ(changes.size(), 1U);
+    EXPECT_EQ(changes[0].state, ConnectionState::connected);
+    EXPECT_FALSE(changes[0].last_failure) << "a successful login clears it";
+    s = c.core.status(at_ms(1500));
+    EXPECT_EQ(s.state, ConnectionState::connected);
+    EXPECT_EQ(s.attempt, 0U);
+    EXPECT_EQ(s.in_state, 100ms);
+    EXPECT_FALSE(s.last_failure);
+}
+
+// RECONNECTING INTERRUPTED after the silence threshold names the failures of the reconnects made before it.
+TEST(ConnectionStatus, TheVisibleOutageNamesTheFailuresBeforeIt) {
+    World world;
+    world.add_client("UID1", exact_config(Profile::rtm));
+    ASSERT_FALSE(world.call("UID1", [](core::ClientCore& c, TimePoint now) { return c.login(now, "UID1", "valid"); }));
+    world.run_until(at_ms(1000));
+    ASSERT_EQ(world.client("UID1").state(), ConnectionState::connected);
+    world.set_link("UID1", LinkMode::refuse);  // the connection is reset; every reconnect is refused
+    world.run_until(at_ms(10'000));
+    const auto states = events_of<core::ConnectionStateChanged>(world, "UID1");
+    ASSERT_GE(states.size(), 3U);
+    EXPECT_EQ(states[2].second.state, ConnectionState::reconnecting);
+    EXPECT_EQ(states[2].second.reason, ConnectionReason::interrupted);
+    ASSERT_TRUE(states[2].second.last_failure);
+    EXPECT_EQ(states[2].second.last_failure->cause, AttemptFailure::refused);
+    const auto status = world.client("UID1").status(world.now());
+    EXPECT_EQ(status.state, ConnectionState::reconnecting);
+    EXPECT_GE(status.attempt, 2U);
+    EXPECT_GT(status.next_retry, Duration::zero());
+    ASSERT_TRUE(status.last_failure);
+    EXPECT_EQ(status.last_failure->cause, AttemptFailure::refused);
+}
+
+TEST(AttemptFailureNames, RoundTrip) {
+    for (const auto cause :
+         {AttemptFailure::dns, AttemptFailure::refused, AttemptFailure::timeout, AttemptFailure::network,
+          AttemptFailure::proxy, AttemptFailure::tls, AttemptFailure::certificate, AttemptFailure::http,
+          AttemptFailure::protocol, AttemptFailure::closed, AttemptFailure::server, AttemptFailure::config}) {
+        EXPECT_EQ(attempt_failure_from_string(to_string(cause)), cause) << to_string(cause);
+    }
+    EXPECT_EQ(to_string(AttemptFailure::certificate), "CERTIFICATE");
+    EXPECT_EQ(to_string(static_cast<AttemptFailure>(200)), "UNKNOWN");
+    EXPECT_FALSE(attempt_failure_from_string("refused"));
+}
+
+}  // namespace
+}  // namespace relink::test
