@@ -40,7 +40,8 @@ if(RELINK_BUILD_TESTS AND RELINK_BUILD_SERVER)
                                      ${PROJECT_SOURCE_DIR}/tests/client/client_settings_test.cpp
                                      ${PROJECT_SOURCE_DIR}/tests/client/client_calls_test.cpp
                                      ${PROJECT_SOURCE_DIR}/tests/client/client_answers_test.cpp
-                                     ${PROJECT_SOURCE_DIR}/tests/client/client_tls_resume_test.cpp)
+                                     ${PROJECT_SOURCE_DIR}/tests/client/client_tls_resume_test.cpp
+                                     ${PROJECT_SOURCE_DIR}/tests/client/client_errors_test.cpp)
   set_target_properties(relink_client_tests PROPERTIES CXX_STANDARD 20 CXX_STANDARD_REQUIRED ON CXX_EXTENSIONS OFF)
   target_include_directories(relink_client_tests PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(relink_client_tests PRIVATE relink_client relink_faultproxy relink_token GTest::gtest

@@ -111,9 +111,12 @@ ParsedLine parse_command(std::string_view line) {
         }
         return ok(Renew{w.size() == 2 ? std::optional<std::string>(w[1]) : std::nullopt});
     }
-    if (cmd == "network-changed" || cmd == "state") {
+    if (cmd == "network-changed" || cmd == "state" || cmd == "status") {
         if (w.size() != 1) {
             return bad(cmd + " takes no argument");
+        }
+        if (cmd == "status") {
+            return ok(ShowStatus{});
         }
         return cmd == "state" ? ok(ShowState{}) : ok(NetworkChanged{});
     }
@@ -130,7 +133,7 @@ ParsedLine parse_command(std::string_view line) {
     }
     return bad(
         "unknown command (login, logout, join, leave, switch, send, msg, publish, unpublish, attr, getattr, "
-        "renew, network-changed, state, sleep, quit)");
+        "renew, network-changed, state, status, sleep, quit)");
 }
 
 }  // namespace relink::cli

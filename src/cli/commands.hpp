@@ -24,6 +24,7 @@ struct Login { friend bool operator==(const Login&, const Login&) = default; };
 struct Logout { friend bool operator==(const Logout&, const Logout&) = default; };
 struct NetworkChanged { friend bool operator==(const NetworkChanged&, const NetworkChanged&) = default; };
 struct ShowState { friend bool operator==(const ShowState&, const ShowState&) = default; };
+struct ShowStatus { friend bool operator==(const ShowStatus&, const ShowStatus&) = default; };
 // clang-format on
 
 struct Join {
@@ -89,7 +90,7 @@ struct Sleep {
 };
 
 using Command = std::variant<Quit, Login, Logout, Join, Leave, Switch, SendChannel, SendPeer, Publish, SetAttributes,
-                             GetAttributes, Renew, NetworkChanged, ShowState, Sleep>;
+                             GetAttributes, Renew, NetworkChanged, ShowState, ShowStatus, Sleep>;
 
 /// The longest `sleep` relink-cli accepts, in milliseconds (one hour).
 inline constexpr long kMaxSleepMs = 3'600'000;

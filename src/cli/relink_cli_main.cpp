@@ -11,7 +11,9 @@
 #include <mutex>
 #include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <variant>
 #include <vector>
@@ -45,7 +47,7 @@ constexpr const char* kUsage =
     "                  [--profile rtm|rtc|rtc-web|room] [--time-scale F] [--json]\n"
     "Reads commands from stdin (login, logout, join CH, leave CH, switch FROM TO, send CH TEXT..., msg UID TEXT...,\n"
     "publish CH STREAM, unpublish CH STREAM, attr K=V..., getattr UID, renew [TOKEN], network-changed, state,\n"
-    "sleep MS, quit) and prints one line per event (one JSON object per line with --json).\n";
+    "status, sleep MS, quit) and prints one line per event (one JSON object per line with --json).\n";
 
 [[noreturn]] void usage_error(const std::string& line) {
     std::fprintf(stderr, "relink-cli: %s (see --help)\n", line.c_str());
@@ -144,6 +146,25 @@ private:
     std::mutex mutex_;
 };
 
+/// A configuration the client cannot use (the constructor's std::invalid_argument): one line naming it, exit 2.
+[[noreturn]] void config_error(std::string what) {
+    constexpr std::string_view kPrefix = "relink::Client: ";  // the message names the field after it
+    if (what.rfind(kPrefix, 0) == 0) {
+        what.erase(0, kPrefix.size());
+    }
+    std::fprintf(stderr, "relink-cli: unusable configuration: %s\n", what.c_str());
+    std::exit(2);
+}
+
+long long in_ms(relink::Duration d) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
+
+/// An attempt failure as the `attempt_failed` event and the `last_failure` fields show it: its canonical name.
+Json failure_json(const std::optional<relink::AttemptFailed>& failure) {
+    return failure ? Json(std::string(relink::to_string(failure->cause))) : Json(nullptr);
+}
+
 std::string mint(const Args& args) {
     relink::token::Claims claims;
     claims.app_id = args.app;
@@ -155,12 +176,20 @@ std::string mint(const Args& args) {
 void subscribe(relink::Client& client, Printer& out) {
     using namespace relink;
     client.on_connection_state_changed([&out](const ConnectionStateChanged& e) {
-        out.print({{"event", "connection_state_changed"},
-                   {"state", to_string(e.state)},
-                   {"reason", to_string(e.reason)},
-                   {"seq", e.seq},
-                   {"attempt", e.attempt},
-                   {"next_retry_ms", std::chrono::duration_cast<std::chrono::milliseconds>(e.next_retry).count()}});
+        Json line{{"event", "connection_state_changed"},
+                  {"state", to_string(e.state)},
+                  {"reason", to_string(e.reason)},
+                  {"seq", e.seq},
+                  {"attempt", e.attempt},
+                  {"next_retry_ms", in_ms(e.next_retry)}};
+        if (e.last_failure) {
+            line["last_failure"] = failure_json(e.last_failure);
+        }
+        out.print(std::move(line));
+    });
+    client.on_attempt_failed([&out](const AttemptFailed& e) {
+        out.print(
+            {{"event", "attempt_failed"}, {"attempt", e.attempt}, {"cause", to_string(e.cause)}, {"detail", e.detail}});
     });
     client.on_connection_lost([&out](const ConnectionLost&) { out.print({{"event", "connection_lost"}}); });
     client.on_rejoin_success([&out](const RejoinSuccess&) { out.print({{"event", "rejoin_success"}}); });
@@ -274,6 +303,17 @@ public:
         out_.print({{"event", "state"}, {"state", relink::to_string(client_.connection_state())}});
         return std::nullopt;
     }
+    Immediate operator()(const relink::cli::ShowStatus&) const {
+        const relink::ConnectionStatus status = client_.status();
+        out_.print({{"event", "status"},
+                    {"state", relink::to_string(status.state)},
+                    {"reason", relink::to_string(status.reason)},
+                    {"attempt", status.attempt},
+                    {"next_retry_ms", in_ms(status.next_retry)},
+                    {"in_state_ms", in_ms(status.in_state)},
+                    {"last_failure", failure_json(status.last_failure)}});
+        return std::nullopt;
+    }
     Immediate operator()(const relink::cli::Sleep& c) const {
         std::this_thread::sleep_for(c.duration);  // the command's meaning: wait
         return std::nullopt;
@@ -322,8 +362,11 @@ int main(int argc, char** argv) {
     std::optional<relink::Client> client;
     try {
         client.emplace(config);
+    } catch (const std::invalid_argument& e) {
+        config_error(e.what());
     } catch (const std::exception& e) {
-        usage_error(e.what());
+        std::fprintf(stderr, "relink-cli: cannot start the client: %s\n", e.what());
+        return 1;
     }
     subscribe(*client, out);
 

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # relink-cli driven through pipes against a real relinkd on loopback (../shared/spec/cli.md): two users log in,
 # join a channel, exchange a channel and a peer message, set and read attributes, and quit; every JSON line is
-# checked for the events and fields the contract names. bob joins right after login, without waiting for it. Every process is stopped by its PID; every wait is bounded.
+# checked for the events and fields the contract names. bob joins right after login, without waiting for it. A third
+# client logs in to a port where nothing listens: it prints an attempt_failed per attempt (cause REFUSED), a status
+# that names the failure, and the DISCONNECTED LOGIN_TIMEOUT. Configurations the client cannot use exit 2 with one
+# line on stderr. Every process is stopped by its PID; every wait is bounded.
 set -euo pipefail
 bin="${1:?usage: cli_test.sh BIN_DIR}"
 work=$(mktemp -d "${TMPDIR:-/tmp}/relink-cli-test.XXXXXX")
@@ -20,13 +23,17 @@ url=$(sed -n 's/.*"url":"\([^"]*\)".*/\1/p' "$work/relinkd.out")
 
 cli() { timeout 30 "$bin/relink-cli" --url "$url" --app app --secret secret --ca "$work/ca.pem" --json "$@"; }
 
-printf 'login\njoin ch\nsleep 5000\nstate\nquit\n' | cli --user bob >"$work/bob.out" 2>"$work/bob.err" &
+printf 'login\njoin ch\nsleep 5000\nstate\nstatus\nquit\n' | cli --user bob >"$work/bob.out" 2>"$work/bob.err" &
 bob=$!
 # alice starts once bob is in the channel (an event in bob's output), so that bob sees all she does.
 for _ in $(seq 1 100); do grep -q '"reason":"JOINED"' "$work/bob.out" 2>/dev/null && break; sleep 0.1; done
 printf 'login\nsleep 400\njoin ch\nsleep 400\nsend ch hello bob\nmsg bob a private word\nattr mood=ok\ngetattr alice\nbogus command\nsleep 500\nquit\n' |
     cli --user alice >"$work/alice.out" 2>"$work/alice.err"
 wait "$bob"
+# Port 1 on loopback: nothing listens, every connect is refused. At 1/10 time the login gives up after 1.2 s.
+printf 'login\nsleep 400\nstatus\nsleep 2000\nstatus\nquit\n' |
+    timeout 30 "$bin/relink-cli" --url wss://127.0.0.1:1/ --app app --secret secret --ca "$work/ca.pem" --json \
+        --time-scale 0.1 --user carol >"$work/carol.out" 2>"$work/carol.err"
 
 failures=0
 expect() {  # expect FILE PATTERN: some line of FILE matches the extended regex PATTERN
@@ -56,8 +63,35 @@ expect "$work/alice.out" '"event":"result","command":"send ch hello bob","ok":tr
 expect "$work/alice.out" '"event":"result","command":"msg bob a private word","ok":true'
 expect "$work/alice.out" '"event":"attributes","user":"alice","attributes":\{"mood":"ok"\}'
 expect "$work/alice.out" '"event":"result","command":"bogus command","ok":false,"error":"INVALID_ARGUMENT"'
+expect "$work/bob.out" '"event":"status","state":"CONNECTED","reason":"LOGIN_SUCCESS","attempt":0,"next_retry_ms":0,"in_state_ms":[0-9]+,"last_failure":null\}'
+expect "$work/carol.out" '"event":"attempt_failed","attempt":1,"cause":"REFUSED","detail":"tcp: cannot connect to 127.0.0.1:1: [^"]+"'
+expect "$work/carol.out" '"event":"attempt_failed","attempt":2,"cause":"REFUSED"'
+expect "$work/carol.out" '"event":"status","state":"CONNECTING","reason":"LOGIN","attempt":[1-9][0-9]*,"next_retry_ms":[0-9]+,"in_state_ms":[0-9]+,"last_failure":"REFUSED"\}'
+expect "$work/carol.out" '"event":"connection_state_changed","state":"DISCONNECTED","reason":"LOGIN_TIMEOUT",.*"last_failure":"REFUSED"'
+expect "$work/carol.out" '"event":"status","state":"DISCONNECTED","reason":"LOGIN_TIMEOUT","attempt":0,"next_retry_ms":0,"in_state_ms":[0-9]+,"last_failure":"REFUSED"\}'
+if grep -Evq '^\{"t_ms":[0-9]+,"event":"[a-z_]+".*\}$' "$work/carol.out"; then
+    echo "cli_test: carol printed a line that is not one JSON event"; failures=$((failures + 1))
+fi
+
+# A configuration the client cannot use: exit status 2, nothing on stdout, one line on stderr naming the problem.
+refused_config() {  # refused_config NAME WORD ARGS...: relink-cli with ARGS exits 2 with one stderr line containing WORD
+    local name=$1 word=$2 status=0
+    shift 2
+    timeout 10 "$bin/relink-cli" "$@" </dev/null >"$work/$name.out" 2>"$work/$name.err" || status=$?
+    if [ "$status" -ne 2 ] || [ -s "$work/$name.out" ] || [ "$(wc -l <"$work/$name.err")" -ne 1 ] ||
+        ! grep -q -- "$word" "$work/$name.err"; then
+        echo "cli_test: $name: want exit 2 and one stderr line naming $word; got $status:"
+        cat "$work/$name.out" "$work/$name.err"
+        failures=$((failures + 1))
+    fi
+}
+refused_config http_url "url: 'http://" --url http://127.0.0.1:1/ --app app --user dave --secret secret
+refused_config plaintext_url "allow_plaintext" --url ws://127.0.0.1:1/ --app app --user dave --secret secret
+refused_config bad_app "app_id: " --url "$url" --app 'my/app' --user dave --secret secret
+refused_config missing_ca "tls.ca_file: " --url "$url" --app app --user dave --secret secret --ca "$work/no-such.pem"
 if [ "$failures" -ne 0 ]; then
     echo "--- alice"; cat "$work/alice.out" "$work/alice.err"; echo "--- bob"; cat "$work/bob.out" "$work/bob.err"
+    echo "--- carol"; cat "$work/carol.out" "$work/carol.err"
     exit 1
 fi
-echo "cli_test: relink-cli printed every expected event for both users"
+echo "cli_test: relink-cli printed every expected event for every user and refused every unusable configuration"

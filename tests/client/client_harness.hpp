@@ -45,6 +45,9 @@ inline void PrintTo(ConnectionReason reason, std::ostream* out) {
 inline void PrintTo(ChannelState state, std::ostream* out) {
     *out << to_string(state);
 }
+inline void PrintTo(AttemptFailure cause, std::ostream* out) {
+    *out << to_string(cause);
+}
 
 }  // namespace relink
 

@@ -306,7 +306,7 @@ Attempt connect_once(IoThread& io, const std::string& url, const client::TlsSett
                                                  report({true, timings.tls_resumed, {}});
                                              },
                                              {},
-                                             [report](std::error_code, std::string detail) {
+                                             [report](std::error_code, AttemptFailure, std::string detail) {
                                                  report({false, false, std::move(detail)});
                                              }});
         opened.set_value();

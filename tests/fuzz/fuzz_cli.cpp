@@ -6,7 +6,8 @@
 //  - parse_command never throws, and gives exactly one of: a command, a blank line (no words), or a non-empty error;
 //  - it decides exactly as relink-cli's command loop did before the parser was extracted from it: `reference()`
 //    below is that loop's dispatch, kept verbatim (its word splitting, its argument counts, its TEXT rule), so the
-//    extraction changed no behaviour and any later change of the language shows up here first;
+//    extraction changed no behaviour and any later change of the language shows up here first (the `status`
+//    command came after it, and is added there as a change of the language);
 //  - what a command holds is well formed: channel, user, stream, key and token words are non-empty and contain no
 //    whitespace, a TEXT does not start with a space, and a sleep is within [0, 3 600 000] ms.
 #include <cctype>
@@ -105,6 +106,8 @@ Decision reference(const std::string& line) {
         return {false, NetworkChanged{}};
     } else if (cmd == "state" && w.size() == 1) {
         return {false, ShowState{}};
+    } else if (cmd == "status" && w.size() == 1) {
+        return {false, ShowStatus{}};
     } else if (cmd == "sleep" && w.size() == 2) {
         char* end = nullptr;
         const long ms = std::strtol(w[1].c_str(), &end, 10);
