@@ -69,7 +69,7 @@ enum class LogLevel : std::uint8_t {
     trace,  ///< everything
     debug,  ///< diagnostic detail: each connection attempt, each transport that closes
     info,   ///< one line per connection state change (from → to, reason, attempt, next retry)
-    warn,   ///< undecodable frames from the server (the default level)
+    warn,   ///< undecodable frames from the server, TLS and certificate failures (the default level)
     error,  ///< errors only
     off     ///< nothing
 };

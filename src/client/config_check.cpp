@@ -36,7 +36,7 @@ void check_url(const ClientConfig& config) {
         std::transform(lower.begin(), lower.end(), lower.begin(),
                        [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
         if (lower.rfind("http://", 0) == 0 || lower.rfind("https://", 0) == 0) {
-            problem += "; relink speaks WebSocket: write wss:// for https://";
+            problem += "; relink speaks WebSocket: wss:// (or ws:// with allow_plaintext), not http(s)://";
         }
         refuse("url", problem);
     }
