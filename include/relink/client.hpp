@@ -277,8 +277,8 @@ public:
     [[nodiscard]] TlsHandshakeCounts tls_handshakes() const noexcept;
     /// The connection status now: state, reason, attempt, time to the next attempt, time in this state and the
     /// last failed attempt (cause and detail) since the last successful login. Computed for the moment of the
-    /// call, so a "retrying in 3 s…" line drawn from it is always current. It follows the state changes as they
-    /// happen, which may be ahead of the handler.
+    /// call, so a "retrying in 3 s…" line drawn from it is always current. The core's answer, like
+    /// connection_state(): it may be ahead of the handler, never behind it.
     /// @par Thread safety
     /// Any thread; takes a short internal lock, never held while a callback runs.
     [[nodiscard]] ConnectionStatus status() const;

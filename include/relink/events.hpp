@@ -24,8 +24,8 @@ using Attributes = std::map<std::string, std::string>;
 /// Identifies an operation (a send, publish, attribute call, token renewal) until it completes.
 using OpId = std::uint64_t;
 
-/// Why a connection attempt failed: the step that failed, as a machine-readable code (docs/errors.md, "Why an
-/// attempt failed"). `to_string()` gives the canonical name ("REFUSED", "CERTIFICATE", ...).
+/// Why a connection attempt failed: the step that failed, as a machine-readable code (docs/errors.md, "Why a
+/// connection attempt failed"). `to_string()` gives the canonical name ("REFUSED", "CERTIFICATE", ...).
 enum class AttemptFailure : std::uint8_t {
     dns,          ///< the server's (or the proxy's) host name could not be resolved, or not in time
     refused,      ///< nothing accepts connections at the server's address and port (TCP connection refused)

@@ -46,21 +46,6 @@ const char* close_reason_text(proto::CloseReason reason) {
 
 }  // namespace
 
-ConnectionStatus StatusBasis::at(TimePoint now) const {
-    ConnectionStatus status;
-    status.state = state;
-    status.reason = reason;
-    status.attempt = attempt;
-    if (retry_at && *retry_at > now) {
-        status.next_retry = *retry_at - now;
-    }
-    if (since && now > *since) {
-        status.in_state = now - *since;
-    }
-    status.last_failure = last_failure;
-    return status;
-}
-
 Config make_config(Profile profile, std::string app_id, std::uint64_t seed) {
     Config config;
     config.profile = profile;
@@ -1260,8 +1245,13 @@ std::optional<TimePoint> ClientCore::deadline_of(Timer timer) const {
 void ClientCore::fire(TimePoint now, Timer timer) {
     switch (timer) {
         case Timer::login:
-            attempt_failed(AttemptFailure::timeout, "the login timeout (" + in_ms(config_.timings.login_timeout) +
-                                                        ") passed during the attempt");
+            // An attempt still open now is cut short by the login timeout. It is the cause only if no attempt of
+            // this login failed before it (one that hangs); otherwise the earlier failure (a refused port, a
+            // certificate ...) stays the last one: it is what kept the login from succeeding.
+            if (!last_failure_) {
+                attempt_failed(AttemptFailure::timeout, "the login timeout (" + in_ms(config_.timings.login_timeout) +
+                                                            ") passed during the attempt");
+            }
             end_session(now, ConnectionState::disconnected, ConnectionReason::login_timeout, err(errc::login_timeout),
                         ChannelReason::join_failed, err(errc::network_timeout));
             return;
@@ -1382,17 +1372,20 @@ std::optional<Event> ClientCore::poll_event() {
     return event;
 }
 
-StatusBasis ClientCore::status_basis() const {
-    StatusBasis basis;
-    basis.state = state_;
-    basis.reason = reason_;
-    basis.attempt = attempt_;
-    basis.since = state_since_;
-    if (link_ == Link::none && (phase_ == Phase::live || phase_ == Phase::first_login)) {
-        basis.retry_at = retry_at_;  // as the retry timer sees it (deadline_of(Timer::retry))
+ConnectionStatus ClientCore::status(TimePoint now) const {
+    ConnectionStatus status;
+    status.state = state_;
+    status.reason = reason_;
+    status.attempt = attempt_;
+    // The scheduled attempt as the retry timer sees it (deadline_of(Timer::retry)).
+    if (const auto retry = deadline_of(Timer::retry); retry && *retry > now) {
+        status.next_retry = *retry - now;
     }
-    basis.last_failure = last_failure_;
-    return basis;
+    if (state_since_ && now > *state_since_) {
+        status.in_state = now - *state_since_;
+    }
+    status.last_failure = last_failure_;
+    return status;
 }
 
 std::optional<ChannelState> ClientCore::channel_state(const std::string& channel) const {

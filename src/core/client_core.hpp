@@ -103,19 +103,6 @@ struct OpResult {
     explicit operator bool() const noexcept { return !error; }
 };
 
-/// What the core's status is made of, with times instead of durations: `at(now)` is the status at any later time
-/// until the core's next input, so that a driver can keep a copy and answer status() from another thread without
-/// touching the core. ClientCore::status(now) is status_basis().at(now).
-struct StatusBasis {
-    ConnectionState state{ConnectionState::disconnected};
-    ConnectionReason reason{ConnectionReason::logout};
-    std::uint32_t attempt{0};
-    std::optional<TimePoint> since;     ///< the latest state change; none before the first
-    std::optional<TimePoint> retry_at;  ///< the next scheduled attempt; none when none is scheduled
-    std::optional<AttemptFailed> last_failure;
-    [[nodiscard]] ConnectionStatus at(TimePoint now) const;
-};
-
 /// Counters of input the core ignored, for diagnostics and tests.
 struct Diagnostics {
     std::uint64_t stale_transport_reports{0};  ///< reports about a transport the core no longer uses
@@ -184,8 +171,7 @@ public:
     [[nodiscard]] ConnectionState state() const noexcept { return state_; }
     /// The connection status at `now`: state, reason, attempt, time to the next attempt, time in this state and
     /// the last failed attempt since the last successful login.
-    [[nodiscard]] ConnectionStatus status(TimePoint now) const { return status_basis().at(now); }
-    [[nodiscard]] StatusBasis status_basis() const;
+    [[nodiscard]] ConnectionStatus status(TimePoint now) const;
     [[nodiscard]] std::optional<ChannelState> channel_state(const std::string& channel) const;
     [[nodiscard]] const Config& config() const noexcept { return config_; }
     /// When the current token expires, as the server said at login or renewal (counted from when the request was
