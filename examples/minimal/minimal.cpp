@@ -2,6 +2,8 @@
 // and message until Enter. Takes URL APP_ID USER_ID TOKEN [CA_FILE [CHANNEL]] from argv or RELINK_* (below).
 #include <cstdlib>
 #include <iostream>
+#include <memory>
+#include <stdexcept>
 #include <string>
 
 #include <relink/client.hpp>
@@ -18,7 +20,14 @@ int main(int argc, char** argv) {
     config.token = arg(4, "RELINK_TOKEN", "");
     config.tls.ca_file = arg(5, "RELINK_CA_FILE", "");  // e.g. the file of relinkd --write-ca
     const std::string channel = arg(6, "RELINK_CHANNEL", "lobby");
-    relink::Client client(config);  // throws std::invalid_argument when the config is unusable
+    std::unique_ptr<relink::Client> made;
+    try {
+        made = std::make_unique<relink::Client>(config);
+    } catch (const std::invalid_argument& e) {  // an unusable config: the message names the field
+        std::cerr << "minimal: " << e.what() << std::endl;
+        return 2;
+    }
+    relink::Client& client = *made;
     client.on_connection_state_changed([](const relink::ConnectionStateChanged& e) {
         std::cout << "connection " << to_string(e.state) << " (" << to_string(e.reason) << ")" << std::endl;
     });
