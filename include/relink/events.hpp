@@ -62,6 +62,9 @@ struct ConnectionStateChanged {
     /// The last attempt that failed since the last successful login (or since login()), if any: a DISCONNECTED
     /// `LOGIN_TIMEOUT` or a FAILED `JOIN_FAILED` names what kept the client from connecting. None on CONNECTED.
     std::optional<AttemptFailed> last_failure;
+    /// With CONNECTED: the server-side timings agreed at the login that connected (whether the server held any of
+    /// them to its bounds: `clamped`). Empty with every other state.
+    std::optional<AgreedTimings> timings;
 };
 /// rtc: still no link `lost_after` (10 s) after entering RECONNECTING; immediately followed by RECONNECTING `LOST`.
 /// The SDK keeps reconnecting.
@@ -122,6 +125,7 @@ struct ContinuityReport {
     /// held for this user and what was in flight to it when it went away cannot be counted in `dropped`: resync
     /// from your own source of truth if you need every message.
     bool server_restarted{false};
+    AgreedTimings timings;  ///< the server-side timings agreed at the login that ended the outage
 };
 /// The token expires within `token_warning_lead` (30 s): renew it with Client::renew_token(). Fired while CONNECTED.
 struct TokenPrivilegeWillExpire {};

@@ -18,8 +18,9 @@ namespace relink {
 /// relink's duration type: nanoseconds, so that heavily scaled timelines keep their precision.
 using Duration = std::chrono::nanoseconds;
 
-/// The timings of one profile. Client-side fields drive the client's state machine; the server-side fields
-/// (presence, backfill) are announced at login so that both ends agree on the timeline.
+/// The timings of one profile. Client-side fields drive the client's state machine. The server-side fields (the
+/// heartbeat interval, presence timeout and backfill) are asked for at every login: the server takes each within
+/// its own bounds and answers with the values both ends then use (AgreedTimings, docs/protocol.md).
 struct Timings {
     // --- client side ---
     Duration login_timeout{std::chrono::seconds(12)};     ///< first login must succeed within this
@@ -36,7 +37,7 @@ struct Timings {
     Duration message_timeout{std::chrono::seconds(60)};        ///< a send not acknowledged in this time fails
     Duration leave_timeout{std::chrono::seconds(2)};           ///< rtc-web DISCONNECTING waits this long for the ack
     Duration token_warning_lead{std::chrono::seconds(30)};     ///< token_privilege_will_expire this long ahead
-    // --- server side, announced at login ---
+    // --- asked for at login; the server's answer is what applies (AgreedTimings) ---
     Duration presence_timeout{std::chrono::seconds(30)};  ///< peers see the user drop after this silence
     Duration backfill_window{std::chrono::seconds(30)};   ///< channel history kept for backfill
     std::size_t backfill_count{32};                       ///< at most this many backfilled per channel
@@ -45,6 +46,19 @@ struct Timings {
     /// @param factor e.g. 0.001 to run the 20-minute rtc timeline in 1.2 s
     /// @return a scaled copy; this object is unchanged
     [[nodiscard]] Timings scaled(double factor) const;
+};
+
+/// The server-side timings in force for a session: what the client asked for (Timings), each held to the server's
+/// bounds, as the server answered the login. Reported with every CONNECTED (ConnectionStateChanged::timings) and
+/// after every reconnect (ContinuityReport::timings).
+struct AgreedTimings {
+    Duration heartbeat_interval{};  ///< the client pings an idle link this often
+    Duration presence_timeout{};    ///< peers see the user drop (DROPPED) after this long without data from it
+    Duration backfill_window{};     ///< channel messages this recent come back after a reconnect ...
+    std::size_t backfill_count{0};  ///< ... at most this many per channel
+    /// At least one value differs from what this client asked for: the server held it to its bound (or, a server
+    /// that does not take requests, used its own setting). The values above are the ones in force.
+    bool clamped{false};
 };
 
 /// The default timings of a profile (docs/state-machine.md, "Profiles at a glance").

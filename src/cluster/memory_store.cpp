@@ -44,6 +44,7 @@ struct MemoryStore::State {
         std::string app;
         std::string user;
         Profile profile{Profile::rtm};
+        Duration presence_timeout{};  ///< agreed at its last login: how long its presence outlives its transport
         NodeId node;
         Gen gen{0};
         bool present{false};
@@ -84,6 +85,15 @@ struct MemoryStore::State {
     StoreStats counters;
 
     [[nodiscard]] const Timings& timings(Profile p) const { return config.timings.at(p); }
+
+    /// What a login agreed (the hub's answer to its client), or the profile's defaults for a login that carries none.
+    [[nodiscard]] proto::Negotiated agreed(const Login& cmd) const {
+        if (cmd.timings) {
+            return *cmd.timings;
+        }
+        const Timings& t = timings(cmd.request.profile);
+        return {t.heartbeat_interval, t.presence_timeout, t.backfill_window, t.backfill_count};
+    }
     [[nodiscard]] std::uint64_t epoch() const { return config.epoch; }
 
     // ------------------------------------------------------------------ events
@@ -290,10 +300,11 @@ struct MemoryStore::State {
             }
         }
         Session& s = sessions[key];
-        const Timings& t = timings(m.profile);
+        const proto::Negotiated t = agreed(cmd);
         s.app = m.app_id;
         s.user = m.user_id;
         s.profile = m.profile;
+        s.presence_timeout = t.presence_timeout;
         s.node = node;
         ++s.gen;
         s.attached = true;
@@ -386,9 +397,10 @@ struct MemoryStore::State {
         s.away = false;
         out.peer_position = {epoch(), out.backfill.empty() ? s.peer_seq : out.backfill.front().position.seq - 1};
 
-        // Channel messages missed while away: the newest `backfill_count` within the window come back (rtm);
-        // every other one is counted as dropped, for every profile. rtc, rtc-web and room do not backfill, but
-        // they are told how many channel messages they missed: nothing is lost silently (protocol.md).
+        // Channel messages missed while away: the newest `backfill_count` within the window this login agreed come
+        // back (by default rtm only); every other one is counted as dropped, for every profile. rtc, rtc-web and
+        // room do not backfill by default, but they are told how many channel messages they missed: nothing is lost
+        // silently (protocol.md).
         for (const auto& channel : m.channels) {
             proto::ChannelSnapshot snap = snapshot(s.app, channel.channel, s.user);
             if (auto e = refused.find(channel.channel); e != refused.end()) {
@@ -593,7 +605,7 @@ struct MemoryStore::State {
                 // Its transport may be alive, on a node nobody hears any more: presence runs out from the node's
                 // last sign of life, exactly as if the transport had closed then.
                 s.attached = false;
-                deadlines.set({DeadlineKind::presence, key}, last_sign_of_life + timings(s.profile).presence_timeout);
+                deadlines.set({DeadlineKind::presence, key}, last_sign_of_life + s.presence_timeout);
             }
         }
     }
@@ -697,7 +709,7 @@ void MemoryStore::reconcile(TimePoint now, const NodeId& node, const std::map<st
         if (it == held.end() || (it->second != 0 && it->second != s.gen)) {
             ++state.counters.reconciled;
             s.attached = false;
-            state.deadlines.set({DeadlineKind::presence, key}, now + state.timings(s.profile).presence_timeout);
+            state.deadlines.set({DeadlineKind::presence, key}, now + s.presence_timeout);
         }
     }
 }

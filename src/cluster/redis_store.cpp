@@ -130,6 +130,13 @@ std::string cause_name(MemberLeftCause cause) {
     return "quit";
 }
 
+/// What a login agreed that the script applies: the session's presence timeout and the login's backfill.
+json agreed_json(const proto::Negotiated& agreed) {
+    return {{"presence_timeout", ms(agreed.presence_timeout)},
+            {"backfill_window", ms(agreed.backfill_window)},
+            {"backfill_count", agreed.backfill_count}};
+}
+
 /// The script's name and arguments for a command.
 std::pair<std::string, json> encode(const Command& command) {
     json a{{"app", command.app}, {"user", command.user}, {"gen", command.gen}};
@@ -164,6 +171,9 @@ std::pair<std::string, json> encode(const Command& command) {
                                                 a["allowed"] = op.allowed_channels;
                                                 a["new_resume_token"] = op.new_resume_token;
                                                 a["peer_address"] = op.peer_address;
+                                                if (op.timings) {  // absent: the script takes the profile's
+                                                    a["timings"] = agreed_json(*op.timings);
+                                                }
                                                 return "login";
                                             },
                                             [&](const Join& op) {

@@ -64,6 +64,8 @@ local function save(key, s)
     redis.call('SET', 'rl:s:' .. key, cjson.encode(s), 'KEEPTTL')  -- a kept session keeps its expiry
 end
 local function timing(profile) return CFG.timings[profile] end
+-- The presence timeout a session agreed at its last login; a session saved by an older script has none.
+local function presence_timeout(s) return s.presence_timeout or timing(s.profile).presence_timeout end
 
 -- ------------------------------------------------------------------ events
 
@@ -231,9 +233,10 @@ function C.login(a)
     else
         s = new_session(a.app, a.user)
     end
-    local t = timing(m.profile)
+    local t = a.timings or timing(m.profile)  -- what the hub agreed with the client, else the profile's
     if s.node ~= nil and s.node ~= a.node then redis.call('SREM', 'rl:live:' .. s.node, key) end
     s.profile = m.profile
+    s.presence_timeout = t.presence_timeout
     s.node = a.node
     s.gen = s.gen + 1
     s.attached = true
@@ -536,7 +539,7 @@ function C.reconcile(a)
             s.attached = false
             redis.call('SREM', 'rl:live:' .. a.node, key)
             save(key, s)
-            redis.call('ZADD', 'rl:deadlines', now + timing(s.profile).presence_timeout, key)
+            redis.call('ZADD', 'rl:deadlines', now + presence_timeout(s), key)
         end
     end
     if released > 0 then redis.call('HINCRBY', 'rl:stats', 'reconciled', released) end
@@ -553,7 +556,7 @@ local function release_node(node, since)
         if s ~= nil and s.present and s.attached and s.node == node then
             s.attached = false
             save(key, s)
-            redis.call('ZADD', 'rl:deadlines', since + timing(s.profile).presence_timeout, key)
+            redis.call('ZADD', 'rl:deadlines', since + presence_timeout(s), key)
         end
     end
     redis.call('DEL', 'rl:live:' .. node)

@@ -91,6 +91,9 @@ struct Login {
     std::vector<std::string> allowed_channels;  ///< from the token; empty = any
     std::string new_resume_token;               ///< random, made by the hub's driver: the store reads no random source
     std::string peer_address;
+    /// The timings the hub agreed with the client: the session's presence timeout from now on (wherever its presence
+    /// counts down: a detach, a dead node, a reconcile) and this login's channel backfill. Absent: the profile's.
+    std::optional<proto::Negotiated> timings;
 };
 /// Join a channel (no streams yet).
 struct Join {

@@ -88,6 +88,9 @@ void ClientCore::set_state(TimePoint now, ConnectionState state, ConnectionReaso
     event.reason = reason;
     event.seq = ++state_seq_;
     event.attempt = attempt_;
+    if (state == ConnectionState::connected) {
+        event.timings = agreed_;
+    }
     if (retry_at_ && link_ == Link::none && *retry_at_ > now) {
         event.next_retry = *retry_at_ - now;
     }
@@ -613,6 +616,9 @@ proto::Login ClientCore::make_login() {
         login.channels.push_back(std::move(resume));
     }
     login.attributes = attributes_;
+    // The server-side timings this client wants; the server answers with what both ends use (handle(LoginOk)).
+    const Timings& t = config_.timings;
+    login.timings = {t.heartbeat_interval, t.presence_timeout, t.backfill_window, t.backfill_count};
     return login;
 }
 
@@ -673,12 +679,20 @@ void ClientCore::handle(TimePoint now, proto::LoginOk& m) {
     // The TTL is counted from when we sent the request, not from when the answer arrived: the server read it
     // later than that, so the warning and the expiry event are never late (early by at most the latency).
     token_expiry_ = token_deadline(login_sent_at_, m.token_ttl);
-    // Heartbeat at least as often as the server asks: its keep-alive timeout is built on its own interval, and a
-    // server running a compressed timeline must not close a client that still beats at the uncompressed pace.
-    heartbeat_interval_ = config_.timings.heartbeat_interval;
-    if (m.negotiated.heartbeat_interval > Duration::zero()) {
-        heartbeat_interval_ = std::min(heartbeat_interval_, m.negotiated.heartbeat_interval);
-    }
+    // The server's answer is what applies: what we asked for within its bounds (its keep-alive timeout is built on
+    // them). A heartbeat of 0 (nothing usable) keeps ours.
+    const Timings& asked = config_.timings;
+    const proto::Negotiated& n = m.negotiated;
+    heartbeat_interval_ = n.heartbeat_interval > Duration::zero() ? n.heartbeat_interval : asked.heartbeat_interval;
+    agreed_ = AgreedTimings{heartbeat_interval_, n.presence_timeout, n.backfill_window, n.backfill_count, false};
+    // Compared as they travel, in whole milliseconds rounded up: a value asked with a finer grain is not "clamped".
+    const auto differs = [](Duration answered, Duration wanted) {
+        return std::chrono::ceil<std::chrono::milliseconds>(answered) !=
+               std::chrono::ceil<std::chrono::milliseconds>(wanted);
+    };
+    agreed_->clamped = differs(heartbeat_interval_, asked.heartbeat_interval) ||
+                       differs(n.presence_timeout, asked.presence_timeout) ||
+                       differs(n.backfill_window, asked.backfill_window) || n.backfill_count != asked.backfill_count;
     // From here on, a reconnect asks for the peer messages it missed. A position of another epoch is the old
     // server's (it lost its history in a restart): the server only backfills after a position of its own epoch,
     // so keeping the old one would lose, silently, what a later outage on this server misses.
@@ -743,6 +757,7 @@ void ClientCore::handle(TimePoint now, proto::LoginOk& m) {
         report.backfilled = m.backfilled;
         report.dropped = m.dropped;
         report.server_restarted = server_restarted;
+        report.timings = *agreed_;
         emit(report);
     }
     outage_since_.reset();

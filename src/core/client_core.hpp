@@ -332,7 +332,8 @@ private:
     std::optional<TimePoint> login_deadline_;      ///< first login
     TimePoint last_rx_{};                          ///< last data received from the server
     TimePoint last_tx_{};                          ///< last frame sent (heartbeat pacing)
-    Duration heartbeat_interval_{};                ///< ours, or the server's if it asked for more often
+    Duration heartbeat_interval_{};                ///< ours until a login agrees one
+    std::optional<AgreedTimings> agreed_;          ///< the server-side timings the last login agreed
     std::optional<TimePoint> outage_since_;        ///< last data received before the current outage
     std::optional<TimePoint> reconnecting_since_;  ///< entered the visible reconnect state
     bool lost_reported_{false};

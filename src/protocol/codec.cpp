@@ -340,6 +340,26 @@ void put_error(OrderedJson& out, std::string_view key, std::error_code code) {
     }
 }
 
+void put_timings(OrderedJson& out, const TimingsRequest& timings) {
+    if (timings.empty()) {
+        return;
+    }
+    OrderedJson asked = OrderedJson::object();
+    if (timings.heartbeat_interval) {
+        asked["heartbeat_interval_ms"] = to_wire_ms(*timings.heartbeat_interval);
+    }
+    if (timings.presence_timeout) {
+        asked["presence_timeout_ms"] = to_wire_ms(*timings.presence_timeout);
+    }
+    if (timings.backfill_window) {
+        asked["backfill_window_ms"] = to_wire_ms(*timings.backfill_window);
+    }
+    if (timings.backfill_count) {
+        asked["backfill_count"] = static_cast<std::uint64_t>(*timings.backfill_count);
+    }
+    out["timings"] = std::move(asked);
+}
+
 OrderedJson snapshot_json(const ChannelSnapshot& snapshot) {
     OrderedJson out = OrderedJson::object();
     out["channel"] = snapshot.channel;
@@ -383,6 +403,7 @@ void write_fields(OrderedJson& out, const Login& m) {
         out["channels"] = std::move(channels);
     }
     put_attributes(out, m.attributes);
+    put_timings(out, m.timings);
 }
 
 void write_fields(OrderedJson& /*out*/, const Logout& /*m*/) {}
@@ -607,6 +628,27 @@ public:
         }
         return std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(ms));
     }
+
+    /// An optional duration in milliseconds: absent means nullopt.
+    std::optional<Duration> optional_milliseconds(std::string_view key) {
+        if (find(key) == nullptr) {
+            return std::nullopt;
+        }
+        const Duration value = milliseconds(key);
+        return problem_.found() ? std::nullopt : std::optional<Duration>(value);
+    }
+
+    /// An optional count: absent means nullopt.
+    std::optional<std::size_t> optional_count(std::string_view key) {
+        if (find(key) == nullptr) {
+            return std::nullopt;
+        }
+        const std::size_t value = count(key);
+        return problem_.found() ? std::nullopt : std::optional<std::size_t>(value);
+    }
+
+    /// Whether the field is there (false once a problem was found).
+    [[nodiscard]] bool has(std::string_view key) const { return find(key) != nullptr; }
 
     bool boolean(std::string_view key) {
         const Json* value = required(key);
@@ -872,6 +914,13 @@ void read_fields(Reader& r, Login& m) {
         return c;
     });
     m.attributes = r.attributes("attributes");
+    if (r.has("timings")) {  // absent from a client older than timing agreement: the server's defaults apply
+        Reader asked = r.object("timings");
+        m.timings.heartbeat_interval = asked.optional_milliseconds("heartbeat_interval_ms");
+        m.timings.presence_timeout = asked.optional_milliseconds("presence_timeout_ms");
+        m.timings.backfill_window = asked.optional_milliseconds("backfill_window_ms");
+        m.timings.backfill_count = asked.optional_count("backfill_count");
+    }
 }
 
 void read_fields(Reader& /*r*/, Logout& /*m*/) {}

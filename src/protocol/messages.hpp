@@ -40,6 +40,19 @@ struct ChannelResume {
 
 // ---------------------------------------------------------------- client → server
 
+/// The server-side timings a client asks for at login (docs/protocol.md, "Agreed timings"). Each one absent is left
+/// to the server's default for the profile; the server answers with the values both ends use (LoginOk::negotiated).
+struct TimingsRequest {
+    std::optional<Duration> heartbeat_interval;  ///< how often the client pings an idle link
+    std::optional<Duration> presence_timeout;    ///< silence after which peers see the user drop
+    std::optional<Duration> backfill_window;     ///< channel messages this recent come back after a reconnect ...
+    std::optional<std::size_t> backfill_count;   ///< ... at most this many per channel
+    [[nodiscard]] bool empty() const noexcept {
+        return !heartbeat_interval && !presence_timeout && !backfill_window && !backfill_count;
+    }
+    friend bool operator==(const TimingsRequest&, const TimingsRequest&) = default;
+};
+
 struct Login {
     RequestId request_id{0};
     int version{kProtocolVersion};
@@ -52,6 +65,7 @@ struct Login {
     std::optional<StreamPosition> last_peer_seen;
     std::vector<ChannelResume> channels;  ///< channels to (re)join with this login
     Attributes attributes;                ///< re-set if the server lost them
+    TimingsRequest timings;               ///< empty from a client older than timing agreement
     friend bool operator==(const Login&, const Login&) = default;
 };
 
@@ -131,7 +145,8 @@ struct ChannelSnapshot {
     friend bool operator==(const ChannelSnapshot&, const ChannelSnapshot&) = default;
 };
 
-/// What the server applies for this session (announced so that both ends share one timeline).
+/// What the server applies for this session and the client adopts: what the client asked for (Login::timings),
+/// within the server's bounds, and the server's defaults for what it did not ask.
 struct Negotiated {
     Duration heartbeat_interval{};
     Duration presence_timeout{};

@@ -55,6 +55,21 @@ using TimerKey = std::pair<TimerKind, std::string>;  ///< session key, connectio
 
 }  // namespace
 
+proto::Negotiated agree_timings(const Timings& defaults, const proto::TimingsRequest& asked,
+                                const TimingBounds& bounds) {
+    // max(low, min(value, high)) rather than std::clamp: bounds configured the wrong way round give `low`, not UB.
+    const auto within = [](auto value, auto low, auto high) { return std::max(low, std::min(value, high)); };
+    proto::Negotiated out;
+    out.heartbeat_interval = within(asked.heartbeat_interval.value_or(defaults.heartbeat_interval),
+                                    bounds.min_heartbeat_interval, bounds.max_heartbeat_interval);
+    out.presence_timeout = within(asked.presence_timeout.value_or(defaults.presence_timeout),
+                                  bounds.min_presence_timeout, bounds.max_presence_timeout);
+    out.backfill_window =
+        within(asked.backfill_window.value_or(defaults.backfill_window), Duration::zero(), bounds.max_backfill_window);
+    out.backfill_count = std::min(asked.backfill_count.value_or(defaults.backfill_count), bounds.max_backfill_count);
+    return out;
+}
+
 cluster::StoreConfig store_config(const HubConfig& config) {
     cluster::StoreConfig out;
     out.timings = config.timings;
@@ -87,6 +102,7 @@ struct Hub::State {
         std::string app;
         std::string user;
         Profile profile{Profile::rtm};
+        Duration presence_timeout{};  ///< agreed at login: silent this long, the user drops
         ConnId conn{0};
         cluster::Gen gen{0};
         std::set<std::string> channels;
@@ -113,6 +129,7 @@ struct Hub::State {
         proto::Login login;                         ///< login: the request, for the reply's shape
         TokenCheck check;                           ///< login: the token's verdict
         std::function<void(std::error_code)> done;  ///< admin: told the outcome
+        proto::Negotiated agreed;                   ///< login: the session's timings
     };
 
     HubConfig config;
@@ -401,7 +418,7 @@ struct Hub::State {
         if (s == locals.end()) {
             return;
         }
-        Duration left = timings(s->second.profile).presence_timeout;
+        Duration left = s->second.presence_timeout;
         if (auto c = conns.find(s->second.conn); c != conns.end()) {
             left -= now - c->second.last_rx;
         }
@@ -463,7 +480,7 @@ struct Hub::State {
     }
 
     void touch_session(TimePoint now, const std::string& key, const LocalSession& s) {
-        deadlines.set({TimerKind::presence, key}, now + timings(s.profile).presence_timeout);
+        deadlines.set({TimerKind::presence, key}, now + s.presence_timeout);
     }
 
     // ------------------------------------------------------------------ login
@@ -501,15 +518,18 @@ struct Hub::State {
             send(conn, proto::Reply{m.request_id, check.error});
             return;
         }
+        const proto::Negotiated agreed = agree_timings(timings(m.profile), m.timings, config.timing_bounds);
         cluster::Login op;
         op.request = m;
+        op.timings = agreed;
         op.request.token.clear();  // verified here; the store never sees secrets
         op.allowed_channels = check.channels;
         op.new_resume_token = config.make_resume_token ? config.make_resume_token()
                                                        : "r" + std::to_string(config.epoch) + "-" + config.node_id +
                                                              "-" + std::to_string(++resume_counter);
         op.peer_address = c.peer_address;
-        Pending then{Then::login, conn, m.request_id, session_key(m.app_id, m.user_id), {}, m, std::move(check), {}};
+        Pending then{Then::login,      conn, m.request_id, session_key(m.app_id, m.user_id), {}, m,
+                     std::move(check), {},   agreed};
         then.login.token.clear();
         c.login_pending = true;
         for (const auto& channel : m.channels) {
@@ -557,7 +577,7 @@ struct Hub::State {
         auto& r = std::get<cluster::LoginResult>(result.value);
         if (c == conns.end() || c->second.closed) {
             // The transport went while the store logged it in: the session's presence counts down from now.
-            cluster::Command cmd{m.app_id, m.user_id, r.gen, cluster::Detach{timings(m.profile).presence_timeout}};
+            cluster::Command cmd{m.app_id, m.user_id, r.gen, cluster::Detach{p.agreed.presence_timeout}};
             issue(now, std::move(cmd), {});
             return;
         }
@@ -574,6 +594,7 @@ struct Hub::State {
         s.app = m.app_id;
         s.user = m.user_id;
         s.profile = m.profile;
+        s.presence_timeout = p.agreed.presence_timeout;
         s.conn = p.conn;
         s.gen = r.gen;
         s.allowed_channels = p.check.channels;
@@ -590,12 +611,11 @@ struct Hub::State {
         if (r.resumed) {
             ++metrics.resumes;
         }
-        const Timings& t = timings(m.profile);
         proto::LoginOk ok;
         ok.request_id = m.request_id;
         ok.resume_token = std::move(r.resume_token);
         ok.resumed = r.resumed;
-        ok.negotiated = {t.heartbeat_interval, t.presence_timeout, t.backfill_window, t.backfill_count};
+        ok.negotiated = p.agreed;
         ok.token_ttl = p.check.ttl;
         ok.channels = std::move(r.channels);
         ok.backfilled = r.backfill.size();
@@ -788,7 +808,7 @@ struct Hub::State {
     void request(TimePoint now, ConnId conn, const std::string& key, LocalSession& s,
                  const proto::ClientMessage& message) {
         const auto waiting = [&](Then then, proto::RequestId id, std::string subject = {}) {
-            return Pending{then, conn, id, key, std::move(subject), {}, {}, {}};
+            return Pending{then, conn, id, key, std::move(subject), {}, {}, {}, {}};
         };
         std::visit(
             Overloaded{

@@ -71,13 +71,39 @@ struct Limits {
     double drain_logins_per_second{400.0};
 };
 
+/// What a client may ask for at login (docs/server.md, "Agreed timings"): each server-side timing it asks for is
+/// clamped into these bounds, and the answer (LoginOk::negotiated) is what both ends use for the session. The
+/// defaults a client gets for what it does not ask (HubConfig::timings) are clamped the same way.
+struct TimingBounds {
+    /// Pings more often than this cost the server for nothing; the minimum is what the client is told to use.
+    Duration min_heartbeat_interval{std::chrono::milliseconds(100)};
+    /// Pings must come well within the keep-alive timeout (6 s): a third of it leaves room for two lost ones.
+    Duration max_heartbeat_interval{std::chrono::seconds(2)};
+    /// A presence timeout shorter than a few heartbeats would drop users whose link is merely slow.
+    Duration min_presence_timeout{std::chrono::seconds(2)};
+    /// How long the server keeps an absent user present (and its session resumable) at most.
+    Duration max_presence_timeout{std::chrono::minutes(5)};
+    Duration max_backfill_window{std::chrono::minutes(5)};  ///< channel history older than this never comes back
+    std::size_t max_backfill_count{256};                    ///< per channel and reconnect (the default history)
+
+    /// Every duration multiplied by `factor` (relinkd's --time-scale); the count is kept.
+    [[nodiscard]] TimingBounds scaled(double factor) const;
+};
+
+/// The timings the server answers a login with: each one the client asked for, else the profile's default
+/// (`defaults`), clamped into `bounds`.
+[[nodiscard]] proto::Negotiated agree_timings(const Timings& defaults, const proto::TimingsRequest& asked,
+                                              const TimingBounds& bounds);
+
 struct HubConfig {
-    /// Server-side timings per profile: presence_timeout, backfill_window / count, heartbeat_interval (announced),
-    /// token_warning_lead. Default: timings_for(profile).
+    /// Server-side timings per profile: presence_timeout, backfill_window / count, heartbeat_interval, given to a
+    /// client that does not ask for its own (within `timing_bounds` either way), and token_warning_lead.
+    /// Default: timings_for(profile).
     std::map<Profile, Timings> timings{{Profile::rtm, timings_for(Profile::rtm)},
                                        {Profile::rtc, timings_for(Profile::rtc)},
                                        {Profile::rtc_web, timings_for(Profile::rtc_web)},
                                        {Profile::room, timings_for(Profile::room)}};
+    TimingBounds timing_bounds;
     Limits limits;
     /// A logged-in connection silent this long is closed with KEEP_ALIVE_TIMEOUT (the client's heartbeats stopped
     /// reaching us although it may still hear us). 0 = never.

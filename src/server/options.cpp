@@ -63,6 +63,26 @@ std::string add_app(Options& options, std::string_view text, std::set<std::strin
 
 std::optional<double> parse_double(std::string_view text);
 
+/// The duration bound a --limit name sets (in milliseconds), or nullptr.
+Duration* timing_bound(TimingBounds& bounds, std::string_view name) {
+    if (name == "heartbeat-min-ms") {
+        return &bounds.min_heartbeat_interval;
+    }
+    if (name == "heartbeat-max-ms") {
+        return &bounds.max_heartbeat_interval;
+    }
+    if (name == "presence-timeout-min-ms") {
+        return &bounds.min_presence_timeout;
+    }
+    if (name == "presence-timeout-max-ms") {
+        return &bounds.max_presence_timeout;
+    }
+    if (name == "backfill-window-max-ms") {
+        return &bounds.max_backfill_window;
+    }
+    return nullptr;
+}
+
 /// Applies "NAME=VALUE" to the hub's limits (docs/server.md lists the names); returns an error line or "".
 std::string add_limit(Options& options, std::string_view text) {
     const auto equals = text.find('=');
@@ -93,10 +113,16 @@ std::string add_limit(Options& options, std::string_view text) {
         l.drain_logins_per_second = *value;
     } else if (name == "session-lifetime-seconds") {
         l.session_lifetime = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(*value));
+    } else if (auto* bound = timing_bound(options.timing_bounds, name)) {
+        *bound = std::chrono::duration_cast<Duration>(std::chrono::duration<double, std::milli>(*value));
+    } else if (name == "backfill-count-max") {
+        options.timing_bounds.max_backfill_count = count;
     } else {
         return "--limit: unknown limit '" + name +
                "' (messages-per-second, message-burst, logins-per-second, login-burst, channels-per-user, "
-               "members-per-channel, peer-queue, history, drain-logins-per-second, session-lifetime-seconds)";
+               "members-per-channel, peer-queue, history, drain-logins-per-second, session-lifetime-seconds, "
+               "heartbeat-min-ms, heartbeat-max-ms, presence-timeout-min-ms, presence-timeout-max-ms, "
+               "backfill-window-max-ms, backfill-count-max)";
     }
     return {};
 }
@@ -228,6 +254,17 @@ std::string validate(Options& options) {
     }
     if (!options.admin_listen && !options.admin_secret.empty()) {
         return "--admin-secret needs --admin-listen";
+    }
+    const TimingBounds& b = options.timing_bounds;
+    if (b.min_heartbeat_interval > b.max_heartbeat_interval) {
+        return "--limit heartbeat-min-ms is above heartbeat-max-ms";
+    }
+    if (b.min_presence_timeout > b.max_presence_timeout) {
+        return "--limit presence-timeout-min-ms is above presence-timeout-max-ms";
+    }
+    if (b.max_heartbeat_interval >= HubConfig{}.keep_alive_timeout) {
+        // Beating less often than the keep-alive timeout, a client would be closed while healthy.
+        return "--limit heartbeat-max-ms must be below the keep-alive timeout (6000 ms)";
     }
     return {};
 }
@@ -536,7 +573,10 @@ std::string usage() {
            "  --limit NAME=VALUE       a hub limit (repeatable): messages-per-second, message-burst,\n"
            "                           logins-per-second, login-burst, channels-per-user, members-per-channel,\n"
            "                           peer-queue, history, drain-logins-per-second,\n"
-           "                           session-lifetime-seconds (how long an away user's messages are kept)\n"
+           "                           session-lifetime-seconds (how long an away user's messages are kept);\n"
+           "                           the bounds of the timings a client asks for at login: heartbeat-min-ms,\n"
+           "                           heartbeat-max-ms, presence-timeout-min-ms, presence-timeout-max-ms,\n"
+           "                           backfill-window-max-ms, backfill-count-max\n"
            "  --cluster redis://HOST:PORT[/DB]  one node of a deployment sharing its state in this Redis\n"
            "                           (docs/cluster.md); without it, a single node with everything in memory\n"
            "  --node-id ID             this node's name in the deployment (default: random)\n"
@@ -563,6 +603,12 @@ HubConfig make_hub_config(const Options& options) {
     const double f = options.time_scale;
     for (auto& [profile, timings] : config.timings) {
         timings = timings.scaled(f);
+    }
+    config.timing_bounds = options.timing_bounds;
+    for (Duration* bound : {&config.timing_bounds.min_heartbeat_interval, &config.timing_bounds.max_heartbeat_interval,
+                            &config.timing_bounds.min_presence_timeout, &config.timing_bounds.max_presence_timeout,
+                            &config.timing_bounds.max_backfill_window}) {
+        *bound = scale(*bound, f);
     }
     config.keep_alive_timeout = scale(config.keep_alive_timeout, f);
     config.login_grace = scale(config.login_grace, f);

@@ -45,6 +45,7 @@ struct Options {
     std::string log_level{"info"};            ///< trace, debug, info, warn, error, critical, off
     bool help{false};                         ///< --help: print usage, exit 0
     Limits limits;                            ///< the hub's limits (--limit NAME=VALUE; durations via time scale)
+    TimingBounds timing_bounds;               ///< what clients may ask for (--limit heartbeat-max-ms=..., scaled)
     std::string cluster_url;                  ///< redis://HOST:PORT[/DB]: one node of a cluster; empty = alone
     std::string node_id;                      ///< this node's name in the cluster; empty = a random one
 };
@@ -79,8 +80,8 @@ struct ParsedOptions {
 [[nodiscard]] Duration scale(Duration d, double factor);
 
 /// The hub's configuration for these options: every profile's server-side timings (presence timeout, backfill
-/// window, heartbeat, token warning lead), the keep-alive timeout, login grace, kick cool-down and
-/// de-duplication window, all multiplied by the time scale.
+/// window, heartbeat, token warning lead) and the bounds of what a client may ask for, the keep-alive timeout,
+/// login grace, kick cool-down and de-duplication window, all multiplied by the time scale.
 [[nodiscard]] HubConfig make_hub_config(const Options& options);
 
 /// The transport's own time limits (TLS handshake, WebSocket accept and close), scaled.

@@ -848,6 +848,59 @@ TEST_F(TRoomE2e, Case3NotBackWithin5MinutesRejoinFailsAndRetryingStops) {
     EXPECT_EQ(member_events_about(uid2.events, "UID1", uid2_mark), 1U) << uid2.events.dump();
 }
 
+// ============================================================================================ agreed timings
+
+// The presence timeout a client asks for is the one its peers see. relinkd on time scale 0.1: UID1 asks for 5 s
+// (0.5 s here) instead of rtm's 30 s (3 s here) and UID2 sees it leave DROPPED after about that once its link goes
+// silent; UID3 asks for 1 s, below the server's bound of 2 s (0.2 s here), and is told the bound.
+TEST_F(ClientE2e, APeerSeesTheAgreedPresenceTimeoutAndAClampedClientIsToldTheBound) {
+    constexpr double kScale = 0.1;
+    start_server(kScale);
+    FaultProxy proxy("127.0.0.1", server().port());
+    const auto asking = [&](const std::string& user, Duration presence, std::uint16_t port) {
+        ClientConfig c = config(user, Profile::rtm, kScale, port);
+        Timings asked = timings_for(Profile::rtm);
+        asked.presence_timeout = presence;
+        c.timings = asked;
+        return c;
+    };
+    const auto connected = [](Party& p) {
+        return p.events.wait_for<ConnectionStateChanged>(
+            10s, [](const ConnectionStateChanged& e) { return e.state == ConnectionState::connected; });
+    };
+    auto uid2 = party(config("UID2", Profile::rtm, kScale, server().port()));
+    ASSERT_FALSE((*uid2)->login());
+    ASSERT_FALSE((*uid2)->join("ch"));
+    ASSERT_TRUE(uid2->events.wait_index<ChannelStateChanged>(
+        [](const ChannelStateChanged& e) { return e.state == ChannelState::connected; }, 0, 10s));
+    auto uid1 = party(asking("UID1", 5s, proxy.port()));
+    ASSERT_FALSE((*uid1)->login());
+    ASSERT_FALSE((*uid1)->join("ch"));
+    const auto uid1_connected = connected(*uid1);
+    ASSERT_TRUE(uid1_connected && uid1_connected->timings);
+    EXPECT_EQ(uid1_connected->timings->presence_timeout, 500ms);
+    EXPECT_FALSE(uid1_connected->timings->clamped);
+    ASSERT_TRUE(
+        uid2->events.wait_index<MemberJoined>([](const MemberJoined& e) { return e.user_id == "UID1"; }, 0, 10s));
+
+    auto uid3 = party(asking("UID3", 1s, server().port()));
+    ASSERT_FALSE((*uid3)->login());
+    const auto uid3_connected = connected(*uid3);
+    ASSERT_TRUE(uid3_connected && uid3_connected->timings);
+    EXPECT_EQ(uid3_connected->timings->presence_timeout, 200ms);  // the server's minimum, scaled
+    EXPECT_TRUE(uid3_connected->timings->clamped);
+
+    const auto mark = uid2->events.size();
+    proxy.set_mode(Mode::blackhole);
+    const auto cut = Clock::now();
+    const auto left = uid2->events.wait_index<MemberLeft>(
+        [](const MemberLeft& e) { return e.user_id == "UID1" && e.cause == MemberLeftCause::dropped; }, mark, 10s);
+    ASSERT_TRUE(left) << "no member_left(UID1, DROPPED)" << uid2->events.dump();
+    const double t_left = ms(uid2->events.at(*left) - cut);
+    EXPECT_GE(t_left, 0.7 * 500) << "before the agreed timeout (the server last heard UID1 within 100 ms of the cut)";
+    EXPECT_LE(t_left, 2000) << "the profile's timeout (3 s here), not the agreed one";
+}
+
 // ============================================================================================ duplicate login
 
 // The same user id logs in on a second instance: the first goes ABORTED REMOTE_LOGIN (its room KICKED_OUT

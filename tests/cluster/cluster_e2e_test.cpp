@@ -476,6 +476,35 @@ TEST_F(ClusterE2e, UsersOfAKilledNodeAreDroppedAtTheirPresenceTimeout) {
               1.0);
 }
 
+// The same with a presence timeout the client asked for: UID1 asks for 5 s (0.5 s scaled) instead of rtc's 20 s
+// (2 s); the node that agreed it is killed, and the survivors drop UID1 after the agreed timeout, which Redis keeps
+// with the session.
+TEST_F(ClusterE2e, UsersOfAKilledNodeAreDroppedAtTheTimeoutTheirLoginAgreed) {
+    ASSERT_NO_FATAL_FAILURE(start_cluster());
+    Party& uid2 = party(config("UID2", Profile::rtc, port(2)));
+    ASSERT_NO_FATAL_FAILURE(enter(uid2, "call"));
+    FaultProxy& lb = balancer(1);
+    ClientConfig asking = config("UID1", Profile::rtc, lb.port());
+    Timings timings = timings_for(Profile::rtc);
+    timings.presence_timeout = 5s;
+    asking.timings = timings;
+    Party& uid1 = party(asking);
+    ASSERT_NO_FATAL_FAILURE(enter(uid1, "call"));
+    ASSERT_NO_FATAL_FAILURE(await_joined(uid2, "UID1"));
+    const auto uid2_mark = uid2.events.size();
+
+    lb.set_mode(Mode::blackhole);
+    ASSERT_NO_FATAL_FAILURE(kill_node(1));
+    const auto killed = Clock::now();
+    const auto left = uid2.events.wait_index<MemberLeft>(
+        [](const MemberLeft& e) { return e.user_id == "UID1" && e.cause == MemberLeftCause::dropped; }, uid2_mark, 10s);
+    ASSERT_TRUE(left) << "UID2 never saw member_left(UID1, DROPPED)";
+    const double after_kill = ms(uid2.events.at(*left) - killed);
+    std::printf("member_left(UID1, DROPPED) %.0f ms after the kill (agreed presence timeout 500 ms)\n", after_kill);
+    EXPECT_GE(after_kill, 0.6 * 500) << "dropped before the agreed timeout";
+    EXPECT_LE(after_kill, 1600) << "the profile's timeout (2 s here), not the agreed one";
+}
+
 // ============================================================================ duplicate login across nodes
 
 // alice logs in on n1 (instance A) and again on n2 (instance B): A goes ABORTED REMOTE_LOGIN and bob (n3) sees

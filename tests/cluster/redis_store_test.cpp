@@ -466,6 +466,48 @@ TEST_F(RedisStoreTwins, ReconcileReleasesTheSessionsANodeDoesNotHoldLikeTheRefer
     (void)d;
 }
 
+// The timings a login agreed (the hub's answer to its client) go with the session: its presence runs out after its
+// own timeout when its node dies (and likewise after a reconcile: the same code), a session whose login carried
+// none gets the profile's, and a login's backfill takes its own window and count. Script and model agree.
+TEST_F(RedisStoreTwins, ASessionKeepsTheTimingsItsLoginAgreed) {
+    heartbeat(0);
+    heartbeat(1);
+    const auto agreed = [](Command command, Duration presence, std::size_t backfill_count) {
+        std::get<Login>(command.op).timings = proto::Negotiated{1s, presence, 30s, backfill_count};
+        return command;
+    };
+    const Result watcher = both(0, login("UW", "t-w", {{"ch", std::nullopt, {}}}));
+    subscribe(0, "ch");
+    const Result a = both(1, agreed(login("UA", "t-a", {{"ch", std::nullopt, {}}}), 5s, 2));
+    both(1, login("UB", "t-b", {{"ch", std::nullopt, {}}}));  // no timings: the profile's 30 s
+    both(1, agreed(login("UC", "t-c", {{"ch", std::nullopt, {}}}), 12s, 32));
+    const proto::StreamPosition seen = std::get<LoginResult>(a.value).channels.at(0).position;
+    const auto present = [&] {
+        std::vector<std::string> users;
+        for (const auto& view : memory_->sessions()) {
+            users.push_back(view.user);
+        }
+        return users;
+    };
+    alive_.erase(1);  // node 2 dies: each presence runs out from its last heartbeat, after the session's own timeout
+    advance_to(now_ + 6s);
+    compare_lists();
+    EXPECT_EQ(present(), (std::vector<std::string>{"UB", "UC", "UW"}));
+    advance_to(now_ + 7s);
+    compare_lists();
+    EXPECT_EQ(present(), (std::vector<std::string>{"UB", "UW"}));
+    advance_to(now_ + 18s);
+    compare_lists();
+    EXPECT_EQ(present(), (std::vector<std::string>{"UW"}));
+    for (int i = 1; i <= 4; ++i) {
+        both(0, send("UW", std::get<LoginResult>(watcher.value).gen, "c" + std::to_string(i), "ch", std::nullopt));
+    }
+    const Result back = both(0, agreed(login("UA", "t-a2", {{"ch", seen, {}}}), 5s, 2));
+    ASSERT_EQ(back.error, std::error_code{});
+    EXPECT_EQ(std::get<LoginResult>(back.value).backfill.size(), 2U);  // the agreed count, not the profile's 32
+    EXPECT_EQ(std::get<LoginResult>(back.value).dropped, 2U);
+}
+
 // A channel whose last member left keeps its history and positions for the session lifetime: a session that went
 // away from it and comes back is told exactly what it missed, and the channel's numbers go on where they were. On
 // Redis its keys expire then (real time, so checked by their TTL); the reference model forgets the channel then

@@ -350,10 +350,15 @@ namespace {
 
 TEST(Liveness, TheClientBeatsAtLeastAsOftenAsTheServerAsks) {
     sim::HubServerConfig server;
-    server.hub.timings[Profile::rtm].heartbeat_interval = 250ms;  // announced in LoginOk
+    server.hub.timing_bounds.max_heartbeat_interval = 250ms;  // the client asks for 1 s: LoginOk answers 250 ms
     World world(server);
     world.add_client("UID1", exact_config(Profile::rtm, 1));
     login_and_join(world, "UID1", "ch");
+    const auto states = events_of<core::ConnectionStateChanged>(world, "UID1");
+    ASSERT_FALSE(states.empty());
+    ASSERT_TRUE(states.back().second.timings);
+    EXPECT_EQ(states.back().second.timings->heartbeat_interval, 250ms);
+    EXPECT_TRUE(states.back().second.timings->clamped);  // the client is told it did not get what it asked
     const TimePoint from = world.now() + 1s;
     world.run_until(from + 10s);
     std::size_t pings = 0;

@@ -162,6 +162,11 @@ TEST(TRtcScaled, TheWholeTimelineScalesUniformly) {
     }
     // The hub's own durations too, as relinkd's --time-scale scales them (server::make_hub_config).
     const auto scaled = [&](Duration d) { return std::chrono::duration_cast<Duration>(d * kScale); };
+    server::TimingBounds& bounds = server.hub.timing_bounds;
+    for (Duration* bound : {&bounds.min_heartbeat_interval, &bounds.max_heartbeat_interval,
+                            &bounds.min_presence_timeout, &bounds.max_presence_timeout, &bounds.max_backfill_window}) {
+        *bound = scaled(*bound);
+    }
     server.hub.keep_alive_timeout = scaled(server.hub.keep_alive_timeout);
     server.hub.login_grace = scaled(server.hub.login_grace);
     server.hub.limits.kick_cooldown = scaled(server.hub.limits.kick_cooldown);

@@ -182,6 +182,18 @@ ClientMessage client_message(Builder& b) {
                 channel.streams = b.texts();
             }
             m.attributes = b.attributes();
+            if (b.in().boolean()) {  // each timing on its own, as a client may ask for some only
+                m.timings.heartbeat_interval = b.duration();
+            }
+            if (b.in().boolean()) {
+                m.timings.presence_timeout = b.duration();
+            }
+            if (b.in().boolean()) {
+                m.timings.backfill_window = b.duration();
+            }
+            if (b.in().boolean()) {
+                m.timings.backfill_count = b.small_or_any();
+            }
             return m;
         }
         case 1: return Logout{id};
@@ -300,6 +312,13 @@ std::error_code on_the_wire(std::error_code e) {
 
 void normalize(ChannelSnapshot& s) {
     s.error = on_the_wire(s.error);
+}
+void normalize(Login& m) {
+    for (auto* asked : {&m.timings.heartbeat_interval, &m.timings.presence_timeout, &m.timings.backfill_window}) {
+        if (*asked) {
+            *asked = on_the_wire(**asked);
+        }
+    }
 }
 void normalize(LoginOk& m) {
     m.negotiated.heartbeat_interval = on_the_wire(m.negotiated.heartbeat_interval);

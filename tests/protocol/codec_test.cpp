@@ -43,6 +43,11 @@ std::vector<ClientMessage> client_samples() {
     full.last_peer_seen = StreamPosition{3, 41};
     full.channels = {ChannelResume{"lobby", StreamPosition{2, 9}, {"cam", "mic"}}, ChannelResume{"quiet", {}, {}}};
     full.attributes = {{"mood", "happy"}, {"", ""}, {"emoji", "\xF0\x9F\x99\x82"}};
+    full.timings = TimingsRequest{250ms, 5s, 0s, 0};
+
+    Login some_timings;  // each timing is optional on its own
+    some_timings.request_id = 20;
+    some_timings.timings.presence_timeout = 7s;
 
     Login minimal;
     minimal.request_id = 0;
@@ -59,8 +64,9 @@ std::vector<ClientMessage> client_samples() {
         full,
         minimal,
         empty_resume,
-        Login{9, 1, "a", "u", "t", "i-1", Profile::rtm, {}, {}, {}, {}},
-        Login{10, 1, "a", "u", "t", "", Profile::rtc, {}, {}, {}, {}},
+        some_timings,
+        Login{9, 1, "a", "u", "t", "i-1", Profile::rtm, {}, {}, {}, {}, {}},
+        Login{10, 1, "a", "u", "t", "", Profile::rtc, {}, {}, {}, {}, {}},
         Logout{11},
         Join{12, "lobby"},
         Leave{13, "lobby"},
@@ -346,6 +352,28 @@ TEST(CodecFormat, PinnedClientFrames) {
               R"("resume_token":"R","last_peer_seen":{"epoch":1,"seq":4},)"
               R"("channels":[{"channel":"lobby","last_seen":{"epoch":1,"seq":17},"streams":["cam"]}],)"
               R"("attributes":{"mood":"ok"}})");
+
+    login.timings = TimingsRequest{1s, 5s, 30s, 32};
+    EXPECT_EQ(encode(ClientMessage{login}),
+              R"({"v":1,"type":"login","id":1,"app_id":"demo","user_id":"alice","token":"T","instance_id":"I",)"
+              R"("profile":"rtc-web",)"
+              R"("resume_token":"R","last_peer_seen":{"epoch":1,"seq":4},)"
+              R"("channels":[{"channel":"lobby","last_seen":{"epoch":1,"seq":17},"streams":["cam"]}],)"
+              R"("attributes":{"mood":"ok"},)"
+              R"("timings":{"heartbeat_interval_ms":1000,"presence_timeout_ms":5000,"backfill_window_ms":30000,)"
+              R"("backfill_count":32}})");
+}
+
+TEST(CodecFormat, LoginWithoutTimingsAsksForNone) {
+    // A client older than timing agreement sends no "timings": the server's defaults apply (docs/protocol.md).
+    const auto decoded = decode_client(
+        R"({"v":1,"type":"login","id":3,"app_id":"a","user_id":"u","token":"t","instance_id":"i","profile":"rtm"})");
+    ASSERT_TRUE(decoded) << decoded.error.detail;
+    EXPECT_TRUE(std::get<Login>(*decoded.message).timings.empty());
+    const auto empty_object = decode_client(R"({"v":1,"type":"login","id":3,"app_id":"a","user_id":"u","token":"t",)"
+                                            R"("instance_id":"i","profile":"rtm","timings":{}})");
+    ASSERT_TRUE(empty_object) << empty_object.error.detail;
+    EXPECT_TRUE(std::get<Login>(*empty_object.message).timings.empty());
 }
 
 TEST(CodecFormat, PinnedServerFrames) {
@@ -498,6 +526,18 @@ TEST(CodecRejects, ClientFrames) {
         {R"({"v":1,"type":"login","id":9,"app_id":"a","user_id":"u","token":"t","instance_id":"i","profile":"rtm",)"
          R"("channels":[{"channel":"a","streams":["cam",3]}]})",
          kProtocolError, 9, "login: channels[0].streams[1]: must be a string"},
+        {R"({"v":1,"type":"login","id":9,"app_id":"a","user_id":"u","token":"t","instance_id":"i","profile":"rtm",)"
+         R"("timings":[1000]})",
+         kProtocolError, 9, "login: timings: must be an object"},
+        {R"({"v":1,"type":"login","id":9,"app_id":"a","user_id":"u","token":"t","instance_id":"i","profile":"rtm",)"
+         R"("timings":{"presence_timeout_ms":-5}})",
+         kProtocolError, 9, "login: timings.presence_timeout_ms: must be an unsigned 64-bit integer"},
+        {R"({"v":1,"type":"login","id":9,"app_id":"a","user_id":"u","token":"t","instance_id":"i","profile":"rtm",)"
+         R"("timings":{"heartbeat_interval_ms":"1000"}})",
+         kProtocolError, 9, "login: timings.heartbeat_interval_ms: must be an unsigned 64-bit integer"},
+        {R"({"v":1,"type":"login","id":9,"app_id":"a","user_id":"u","token":"t","instance_id":"i","profile":"rtm",)"
+         R"("timings":{"backfill_window_ms":18446744073709551615}})",
+         kProtocolError, 9, "login: timings.backfill_window_ms: out of range"},
         // send and its payload
         {R"({"v":1,"type":"send","id":10,"message_id":"m","to_user":"b"})", kProtocolError, 10,
          "send: payload: missing"},

@@ -15,9 +15,15 @@ using server::HubConfig;
 // ============================================================================ real clients against the hub
 
 struct HubPair {
-    explicit HubPair(Profile profile, HubConfig config = {}) : world(hub_world(std::move(config), &hub)) {
+    /// `uid1_timings` changes the timings UID1 asks for at login (the others are the profile's).
+    explicit HubPair(Profile profile, HubConfig config = {}, const std::function<void(Timings&)>& uid1_timings = {})
+        : world(hub_world(std::move(config), &hub)) {
         world->add_client("UID2", exact_config(profile, 2));
-        world->add_client("UID1", exact_config(profile, 1));
+        core::Config uid1 = exact_config(profile, 1);
+        if (uid1_timings) {
+            uid1_timings(uid1.timings);
+        }
+        world->add_client("UID1", std::move(uid1));
         login_and_join(*world, "UID2", "ch");
         world->run_until(at_ms(1000));
         login_and_join(*world, "UID1", "ch");
@@ -67,6 +73,124 @@ INSTANTIATE_TEST_SUITE_P(Profiles, HubPresence,
                              name.erase(std::remove(name.begin(), name.end(), '-'), name.end());
                              return name + "_" + std::to_string(param.param.second) + "s";
                          });
+
+// ---------------------------------------------------------------------------- agreed timings
+
+/// The timings UID1's first CONNECTED reported.
+std::optional<AgreedTimings> connected_timings(const World& world, const std::string& who) {
+    for (const auto& [at, e] : events_of<core::ConnectionStateChanged>(world, who)) {
+        if (e.state == ConnectionState::connected) {
+            return e.timings;
+        }
+    }
+    return std::nullopt;
+}
+
+TEST(HubAgreedTimings, AClientAskingForAFiveSecondPresenceIsSeenLeavingAtFiveSeconds) {
+    HubPair pair(Profile::rtm, {}, [](Timings& t) { t.presence_timeout = 5s; });
+    const auto agreed = connected_timings(*pair.world, "UID1");
+    ASSERT_TRUE(agreed);
+    EXPECT_EQ(agreed->presence_timeout, 5s);
+    EXPECT_EQ(agreed->heartbeat_interval, 1s);
+    EXPECT_EQ(agreed->backfill_window, 30s);
+    EXPECT_EQ(agreed->backfill_count, 32U);
+    EXPECT_FALSE(agreed->clamped);
+    const auto others = connected_timings(*pair.world, "UID2");  // its neighbour keeps the profile's 30 s
+    ASSERT_TRUE(others);
+    EXPECT_EQ(others->presence_timeout, 30s);
+
+    const TimePoint t3 = pair.break_link(5000);  // the hub last heard UID1 50 ms before t3
+    pair.world->run_until(t3 + 40s);
+    const std::vector<std::string> want{ms_text(t3 + 5s) + " UID2 member_left ch UID1 DROPPED"};
+    EXPECT_EQ(pair.members_seen_by("UID2", t3), want) << joined(pair.members_seen_by("UID2", t3));
+}
+
+TEST(HubAgreedTimings, APresenceBelowTheServersMinimumIsRaisedToItAndTheClientIsTold) {
+    HubPair pair(Profile::rtm, {}, [](Timings& t) { t.presence_timeout = 500ms; });
+    const auto agreed = connected_timings(*pair.world, "UID1");
+    ASSERT_TRUE(agreed);
+    EXPECT_EQ(agreed->presence_timeout, 2s);  // TimingBounds::min_presence_timeout
+    EXPECT_TRUE(agreed->clamped);
+    const TimePoint t3 = pair.break_link(5000);
+    pair.world->run_until(t3 + 40s);
+    const std::vector<std::string> want{ms_text(t3 + 2s) + " UID2 member_left ch UID1 DROPPED"};
+    EXPECT_EQ(pair.members_seen_by("UID2", t3), want) << joined(pair.members_seen_by("UID2", t3));
+}
+
+TEST(HubAgreedTimings, APresenceAboveTheServersMaximumIsLoweredToIt) {
+    HubConfig config;
+    config.timing_bounds.max_presence_timeout = 45s;
+    HubPair pair(Profile::rtm, config, [](Timings& t) { t.presence_timeout = 10min; });
+    const auto agreed = connected_timings(*pair.world, "UID1");
+    ASSERT_TRUE(agreed);
+    EXPECT_EQ(agreed->presence_timeout, 45s);
+    EXPECT_TRUE(agreed->clamped);
+    const TimePoint t3 = pair.break_link(5000);
+    pair.world->run_until(t3 + 120s);
+    const std::vector<std::string> want{ms_text(t3 + 45s) + " UID2 member_left ch UID1 DROPPED"};
+    EXPECT_EQ(pair.members_seen_by("UID2", t3), want) << joined(pair.members_seen_by("UID2", t3));
+}
+
+TEST(HubAgreedTimings, AResumeKeepsTheAgreedPresenceAndTheReportSaysWhatWasAgreed) {
+    HubPair pair(Profile::rtc, {}, [](Timings& t) { t.presence_timeout = 12s; });
+    const TimePoint t3 = pair.break_link(5000);
+    pair.world->run_until(t3 + 7s);  // the next attempt lands within the agreed 12 s (the profile's: 20 s)
+    pair.world->set_link("UID1", LinkMode::pass);
+    pair.world->run_until(t3 + 60s);
+    EXPECT_TRUE(pair.members_seen_by("UID2", t3).empty()) << joined(pair.members_seen_by("UID2", t3));
+    const auto reports = events_of<core::ContinuityReport>(*pair.world, "UID1");
+    ASSERT_EQ(reports.size(), 1U);
+    EXPECT_TRUE(reports[0].second.resumed);
+    EXPECT_EQ(reports[0].second.timings.presence_timeout, 12s);
+    EXPECT_FALSE(reports[0].second.timings.clamped);
+}
+
+TEST(HubAgreedTimings, BackfillFollowsTheAgreedWindowAndCount) {
+    HubPair pair(Profile::rtm, {}, [](Timings& t) {
+        t.backfill_window = 20s;
+        t.backfill_count = 5;
+    });
+    auto& world = *pair.world;
+    const TimePoint t3 = pair.break_link(10'000);
+    for (int i = 1; i <= 10; ++i) {  // long before the reconnect: outside the agreed 20 s window
+        world.run_until(t3 + std::chrono::seconds(i));
+        ASSERT_TRUE(world.call("UID2", [&](core::ClientCore& c, TimePoint now) {
+            return c.send_channel_message(now, "ch", "old" + std::to_string(i));
+        }));
+    }
+    for (int i = 1; i <= 8; ++i) {  // within it: only the newest 5 come back
+        world.run_until(t3 + 30s + i * 250ms);
+        ASSERT_TRUE(world.call("UID2", [&](core::ClientCore& c, TimePoint now) {
+            return c.send_channel_message(now, "ch", "new" + std::to_string(i));
+        }));
+    }
+    world.run_until(t3 + 45s);
+    world.set_link("UID1", LinkMode::pass);
+    world.run_until(t3 + 120s);
+    const auto reports = events_of<core::ContinuityReport>(world, "UID1");
+    ASSERT_EQ(reports.size(), 1U);
+    EXPECT_EQ(reports[0].second.backfilled, 5U);
+    EXPECT_EQ(reports[0].second.dropped, 13U);
+}
+
+TEST(HubAgreedTimings, EachAskedValueIsHeldToItsBoundAndWhatIsNotAskedIsTheDefault) {
+    const server::TimingBounds bounds;  // 100 ms-2 s heartbeat, 2 s-5 min presence, <= 5 min and 256 backfill
+    const Timings defaults = timings_for(Profile::rtc_web);
+    const proto::Negotiated none = server::agree_timings(defaults, {}, bounds);
+    EXPECT_EQ(none, (proto::Negotiated{1s, 10s, 0s, 0}));
+    const proto::Negotiated low = server::agree_timings(defaults, {10ms, 1s, 0s, 0}, bounds);
+    EXPECT_EQ(low, (proto::Negotiated{100ms, 2s, 0s, 0}));
+    const proto::Negotiated high = server::agree_timings(defaults, {10s, 1h, 1h, 100'000}, bounds);
+    EXPECT_EQ(high, (proto::Negotiated{2s, 5min, 5min, 256}));
+    const proto::Negotiated within = server::agree_timings(defaults, {500ms, 5s, 1min, 64}, bounds);
+    EXPECT_EQ(within, (proto::Negotiated{500ms, 5s, 1min, 64}));
+    proto::TimingsRequest only_presence;
+    only_presence.presence_timeout = 3s;
+    EXPECT_EQ(server::agree_timings(defaults, only_presence, bounds), (proto::Negotiated{1s, 3s, 0s, 0}));
+    server::TimingBounds tight = bounds;  // a default outside the bounds is held to them too
+    tight.max_presence_timeout = 5s;
+    EXPECT_EQ(server::agree_timings(defaults, {}, tight).presence_timeout, 5s);
+}
 
 TEST(HubWithClients, AResumeWithinPresenceIsSilentForPeers) {
     HubPair pair(Profile::rtc);
@@ -552,6 +676,33 @@ TEST_F(HubByHand, ASilentConnectionIsClosedWithKeepAliveTimeoutButThePresenceLas
     }
     ASSERT_EQ(to<proto::MemberLeft>(2).size(), 1U);  // at 30 s
     EXPECT_EQ(to<proto::MemberLeft>(2)[0].cause, MemberLeftCause::dropped);
+}
+
+TEST_F(HubByHand, ALoginWithoutTimingsGetsTheServersDefaultsAndTheirPresence) {
+    // A client older than timing agreement asks for nothing (login_message sets no timings).
+    const proto::ServerMessage reply = connect(1, "u", {"ch"});
+    ASSERT_TRUE(std::holds_alternative<proto::LoginOk>(reply));
+    EXPECT_EQ(std::get<proto::LoginOk>(reply).negotiated, (proto::Negotiated{1s, 30s, 30s, 32}));
+    connect(2, "v", {"ch"});
+    sent.clear();
+    hub.on_closed(now, 1);
+    for (int i = 0; i < 29; ++i) {
+        frame(2, proto::Ping{});
+        advance(1s);
+    }
+    EXPECT_TRUE(to<proto::MemberLeft>(2).empty());
+    advance(1s);
+    ASSERT_EQ(to<proto::MemberLeft>(2).size(), 1U);  // at the profile's 30 s
+}
+
+TEST_F(HubByHand, AskedTimingsAreAnsweredWithinTheBounds) {
+    open(1);
+    sent.clear();
+    proto::Login login = login_message("u");
+    login.timings = {50ms, 1s, 1h, 1000};
+    frame(1, login);
+    ASSERT_EQ(to<proto::LoginOk>(1).size(), 1U);
+    EXPECT_EQ(to<proto::LoginOk>(1)[0].negotiated, (proto::Negotiated{100ms, 2s, 5min, 256}));
 }
 
 TEST_F(HubByHand, AdminKickAndBan) {

@@ -91,6 +91,36 @@ TEST(Options, LimitsFromFlagsAndConfig) {
     EXPECT_NE(apply_config_json(R"({"limit": 3})", options), "");
 }
 
+TEST(Options, TimingBoundsFromLimitsScaledLikeEveryDuration) {
+    const auto parsed =
+        parse({"--app", "a:s", "--limit", "presence-timeout-min-ms=5000", "--limit", "presence-timeout-max-ms=60000",
+               "--limit", "heartbeat-min-ms=250", "--limit", "heartbeat-max-ms=1500", "--limit",
+               "backfill-window-max-ms=90000", "--limit", "backfill-count-max=10", "--time-scale", "0.1"});
+    ASSERT_TRUE(parsed.options) << parsed.error;
+    const TimingBounds b = make_hub_config(*parsed.options).timing_bounds;
+    EXPECT_EQ(b.min_presence_timeout, 500ms);
+    EXPECT_EQ(b.max_presence_timeout, 6s);
+    EXPECT_EQ(b.min_heartbeat_interval, 25ms);
+    EXPECT_EQ(b.max_heartbeat_interval, 150ms);
+    EXPECT_EQ(b.max_backfill_window, 9s);
+    EXPECT_EQ(b.max_backfill_count, 10U);  // a count: not scaled
+
+    const TimingBounds defaults = make_hub_config(*parse({"--app", "a:s"}).options).timing_bounds;
+    EXPECT_EQ(defaults.min_presence_timeout, 2s);
+    EXPECT_EQ(defaults.max_presence_timeout, 5min);
+    EXPECT_EQ(defaults.max_heartbeat_interval, 2s);
+
+    for (const auto& bad : std::vector<std::vector<std::string>>{
+             {"--app", "a:s", "--limit", "presence-timeout-min-ms=9000", "--limit", "presence-timeout-max-ms=8000"},
+             {"--app", "a:s", "--limit", "heartbeat-min-ms=3000"},  // above the default maximum of 2 s
+             {"--app", "a:s", "--limit", "heartbeat-max-ms=6000"},  // not below the keep-alive timeout
+         }) {
+        const auto refused = parse(bad);
+        EXPECT_FALSE(refused.options) << bad.back();
+        EXPECT_NE(refused.error.find("--limit"), std::string::npos) << refused.error;
+    }
+}
+
 TEST(Options, EveryFlag) {
     const auto parsed = parse({"--listen",
                                "0.0.0.0:9000",
