@@ -1,5 +1,9 @@
 // The JSON wire codec (protocol/codec.hpp; the format is specified in docs/protocol.md, "Wire format").
 //
+// Each message's fields are listed once, by a `fields(visitor, message)` template: the `Writer` visitor encodes
+// them, the `Reader` visitor decodes them, so the two directions cannot disagree on a key, an order or whether a
+// field may be left out.
+//
 // Decoding is total by construction: the frame's size and nesting depth are checked before nlohmann parses it,
 // the parse itself runs with exceptions disabled (a malformed frame yields a discarded value), and every field is
 // read through `Reader`, whose accessors check the JSON type before they touch the value and record the first
@@ -269,248 +273,319 @@ concept HasRequestId = requires(T message) {
     message.request_id;
 };
 
+// ------------------------------------------------------------------------------------------- field lists
+
+// Each message's fields are listed once, in wire order, by one `fields(visitor, message)`; the Writer (below)
+// turns the list into JSON, the Reader (further below) reads it back with its checks. A list names each field with
+// its wire key and its kind (text, count, flag, nested object ...): the kind carries the rule for both directions
+// (an optional field, an empty list or a false flag is left out when writing and read as absent).
+
+/// `T` as a visitor sees it: const for the Writer, which only reads the message; mutable for the Reader.
+template <class T, class Visitor>
+using Seen = std::conditional_t<Visitor::kWrites, const T, T>;
+
+template <class V>
+void fields(V& v, Seen<StreamPosition, V>& m) {
+    v.u64("epoch", m.epoch);
+    v.u64("seq", m.seq);
+}
+
+template <class V>
+void fields(V& v, Seen<ChannelResume, V>& m) {
+    v.text("channel", m.channel);
+    v.optional_object("last_seen", m.last_seen);
+    v.texts("streams", m.streams);
+}
+
+template <class V>
+void fields(V& v, Seen<TimingsRequest, V>& m) {
+    v.optional_milliseconds("heartbeat_interval_ms", m.heartbeat_interval);
+    v.optional_milliseconds("presence_timeout_ms", m.presence_timeout);
+    v.optional_milliseconds("backfill_window_ms", m.backfill_window);
+    v.optional_count("backfill_count", m.backfill_count);
+}
+
+template <class V>
+void fields(V& v, Seen<Login, V>& m) {
+    v.version(m.version);  // the login frame's envelope version is the version the client speaks
+    v.text("app_id", m.app_id);
+    v.text("user_id", m.user_id);
+    v.text("token", m.token);
+    v.text("instance_id", m.instance_id);
+    v.choice("profile", m.profile, to_string, profile_from_string);
+    v.optional_text("resume_token", m.resume_token);
+    v.optional_object("last_peer_seen", m.last_peer_seen);
+    v.objects("channels", m.channels);
+    v.attributes("attributes", m.attributes);
+    v.object_unless_empty("timings", m.timings);  // absent from a client older than timing agreement
+}
+
+template <class V>
+void fields(V& /*v*/, Seen<Logout, V>& /*m*/) {}
+
+template <class V>
+void fields(V& v, Seen<Join, V>& m) {
+    v.text("channel", m.channel);
+}
+
+template <class V>
+void fields(V& v, Seen<Leave, V>& m) {
+    v.text("channel", m.channel);
+}
+
+template <class V>
+void fields(V& v, Seen<Publish, V>& m) {
+    v.text("channel", m.channel);
+    v.text("stream", m.stream);
+    v.flag("unpublish", m.unpublish);
+}
+
+template <class V>
+void fields(V& v, Seen<SendMessage, V>& m) {
+    v.text("message_id", m.message_id);
+    v.optional_text("to_user", m.to_user);
+    v.optional_text("to_channel", m.to_channel);
+    v.payload(m.payload);
+    v.flag("store_offline", m.store_offline);
+}
+
+template <class V>
+void fields(V& v, Seen<SetAttributes, V>& m) {
+    v.attributes("attributes", m.attributes);
+}
+
+template <class V>
+void fields(V& v, Seen<GetAttributes, V>& m) {
+    v.text("user_id", m.user_id);
+}
+
+template <class V>
+void fields(V& v, Seen<RenewToken, V>& m) {
+    v.text("token", m.token);
+}
+
+template <class V>
+void fields(V& /*v*/, Seen<Ping, V>& /*m*/) {}
+
+template <class V>
+void fields(V& v, Seen<Member, V>& m) {
+    v.text("user_id", m.user_id);
+    v.texts("streams", m.streams);
+}
+
+template <class V>
+void fields(V& v, Seen<ChannelSnapshot, V>& m) {
+    v.text("channel", m.channel);
+    v.error("error", m.error);
+    v.objects("members", m.members);
+    v.object("position", m.position);
+}
+
+template <class V>
+void fields(V& v, Seen<Negotiated, V>& m) {
+    v.milliseconds("heartbeat_interval_ms", m.heartbeat_interval);
+    v.milliseconds("presence_timeout_ms", m.presence_timeout);
+    v.milliseconds("backfill_window_ms", m.backfill_window);
+    v.count("backfill_count", m.backfill_count);
+}
+
+template <class V>
+void fields(V& v, Seen<LoginOk, V>& m) {
+    v.text("resume_token", m.resume_token);
+    v.flag("resumed", m.resumed);
+    v.object("negotiated", m.negotiated);
+    v.milliseconds("token_ttl_ms", m.token_ttl);
+    v.objects("channels", m.channels);
+    v.u64("backfilled", m.backfilled);
+    v.u64("dropped", m.dropped);
+    v.object("peer_position", m.peer_position);
+}
+
+template <class V>
+void fields(V& v, Seen<Reply, V>& m) {
+    v.error("error", m.error);
+    v.flag("stored", m.stored);
+}
+
+template <class V>
+void fields(V& v, Seen<JoinOk, V>& m) {
+    v.object("snapshot", m.snapshot);
+}
+
+template <class V>
+void fields(V& v, Seen<AttributesReply, V>& m) {
+    v.text("user_id", m.user_id);
+    v.attributes("attributes", m.attributes);
+}
+
+template <class V>
+void fields(V& v, Seen<RenewOk, V>& m) {
+    v.milliseconds("token_ttl_ms", m.token_ttl);
+}
+
+template <class V>
+void fields(V& v, Seen<MemberJoined, V>& m) {
+    v.text("channel", m.channel);
+    v.text("user_id", m.user_id);
+}
+
+template <class V>
+void fields(V& v, Seen<MemberLeft, V>& m) {
+    v.text("channel", m.channel);
+    v.text("user_id", m.user_id);
+    v.choice("cause", m.cause, to_string, member_left_cause_from_string);
+}
+
+template <class V>
+void fields(V& v, Seen<StreamChanged, V>& m) {
+    v.text("channel", m.channel);
+    v.text("user_id", m.user_id);
+    v.text("stream", m.stream);
+    v.boolean("added", m.added);
+}
+
+template <class V>
+void fields(V& v, Seen<Message, V>& m) {
+    v.text("from", m.from);
+    v.optional_text("channel", m.channel);
+    v.text("message_id", m.message_id);
+    v.payload(m.payload);
+    v.object("position", m.position);
+    v.flag("backfilled", m.backfilled);
+}
+
+template <class V>
+void fields(V& /*v*/, Seen<Pong, V>& /*m*/) {}
+
+template <class V>
+void fields(V& v, Seen<Close, V>& m) {
+    v.choice("reason", m.reason, close_reason_name, close_reason_from_string);
+    v.milliseconds("reconnect_within_ms", m.reconnect_within);
+}
+
 // ------------------------------------------------------------------------------------------- encoding
 
-OrderedJson position_json(const StreamPosition& position) {
-    OrderedJson out = OrderedJson::object();
-    out["epoch"] = position.epoch;
-    out["seq"] = position.seq;
-    return out;
-}
+/// Writes the fields a list names into a JSON object, in the list's order, leaving out what is absent or empty.
+class Writer {
+public:
+    static constexpr bool kWrites = true;
 
-OrderedJson strings_json(const std::vector<std::string>& strings) {
-    OrderedJson out = OrderedJson::array();
-    for (const auto& text : strings) {
-        out.push_back(text);
-    }
-    return out;
-}
+    explicit Writer(OrderedJson& out) : out_(out) {}
 
-OrderedJson attributes_json(const Attributes& attributes) {
-    OrderedJson out = OrderedJson::object();
-    for (const auto& [key, value] : attributes) {
-        out[key] = value;
-    }
-    return out;
-}
-
-OrderedJson error_json(std::error_code code) {
-    const std::error_code sent = wire_error(code);
-    OrderedJson out = OrderedJson::object();
-    out["code"] = sent.value();
-    out["name"] = error_name(sent);
-    return out;
-}
-
-void put_strings(OrderedJson& out, std::string_view key, const std::vector<std::string>& strings) {
-    if (!strings.empty()) {
-        out[std::string(key)] = strings_json(strings);
-    }
-}
-
-void put_attributes(OrderedJson& out, const Attributes& attributes) {
-    if (!attributes.empty()) {
-        out["attributes"] = attributes_json(attributes);
-    }
-}
-
-void put_flag(OrderedJson& out, std::string_view key, bool flag) {
-    if (flag) {
-        out[std::string(key)] = true;
-    }
-}
-
-void put_optional(OrderedJson& out, std::string_view key, const std::optional<std::string>& text) {
-    if (text) {
-        out[std::string(key)] = *text;
-    }
-}
-
-void put_payload(OrderedJson& out, const std::string& payload) {
-    if (is_valid_utf8(payload)) {
-        out["payload"] = payload;
-    } else {
-        out["payload_b64"] = base64_encode(payload);
-    }
-}
-
-void put_error(OrderedJson& out, std::string_view key, std::error_code code) {
-    if (code) {
-        out[std::string(key)] = error_json(code);
-    }
-}
-
-void put_timings(OrderedJson& out, const TimingsRequest& timings) {
-    if (timings.empty()) {
-        return;
-    }
-    OrderedJson asked = OrderedJson::object();
-    if (timings.heartbeat_interval) {
-        asked["heartbeat_interval_ms"] = to_wire_ms(*timings.heartbeat_interval);
-    }
-    if (timings.presence_timeout) {
-        asked["presence_timeout_ms"] = to_wire_ms(*timings.presence_timeout);
-    }
-    if (timings.backfill_window) {
-        asked["backfill_window_ms"] = to_wire_ms(*timings.backfill_window);
-    }
-    if (timings.backfill_count) {
-        asked["backfill_count"] = static_cast<std::uint64_t>(*timings.backfill_count);
-    }
-    out["timings"] = std::move(asked);
-}
-
-OrderedJson snapshot_json(const ChannelSnapshot& snapshot) {
-    OrderedJson out = OrderedJson::object();
-    out["channel"] = snapshot.channel;
-    put_error(out, "error", snapshot.error);
-    if (!snapshot.members.empty()) {
-        OrderedJson members = OrderedJson::array();
-        for (const auto& member : snapshot.members) {
-            OrderedJson entry = OrderedJson::object();
-            entry["user_id"] = member.user_id;
-            put_strings(entry, "streams", member.streams);
-            members.push_back(std::move(entry));
+    void version(int value) { put("v", value); }
+    void text(std::string_view key, const std::string& value) { put(key, value); }
+    void optional_text(std::string_view key, const std::optional<std::string>& value) {
+        if (value) {
+            put(key, *value);
         }
-        out["members"] = std::move(members);
     }
-    out["position"] = position_json(snapshot.position);
-    return out;
-}
-
-void write_fields(OrderedJson& out, const Login& m) {
-    out["v"] = m.version;  // the login frame's envelope version is the version the client speaks
-    out["app_id"] = m.app_id;
-    out["user_id"] = m.user_id;
-    out["token"] = m.token;
-    out["instance_id"] = m.instance_id;
-    out["profile"] = to_string(m.profile);
-    put_optional(out, "resume_token", m.resume_token);
-    if (m.last_peer_seen) {
-        out["last_peer_seen"] = position_json(*m.last_peer_seen);
-    }
-    if (!m.channels.empty()) {
-        OrderedJson channels = OrderedJson::array();
-        for (const auto& channel : m.channels) {
-            OrderedJson entry = OrderedJson::object();
-            entry["channel"] = channel.channel;
-            if (channel.last_seen) {
-                entry["last_seen"] = position_json(*channel.last_seen);
-            }
-            put_strings(entry, "streams", channel.streams);
-            channels.push_back(std::move(entry));
+    void u64(std::string_view key, std::uint64_t value) { put(key, value); }
+    void count(std::string_view key, std::size_t value) { put(key, static_cast<std::uint64_t>(value)); }
+    void optional_count(std::string_view key, const std::optional<std::size_t>& value) {
+        if (value) {
+            count(key, *value);
         }
-        out["channels"] = std::move(channels);
     }
-    put_attributes(out, m.attributes);
-    put_timings(out, m.timings);
-}
-
-void write_fields(OrderedJson& /*out*/, const Logout& /*m*/) {}
-void write_fields(OrderedJson& out, const Join& m) {
-    out["channel"] = m.channel;
-}
-void write_fields(OrderedJson& out, const Leave& m) {
-    out["channel"] = m.channel;
-}
-
-void write_fields(OrderedJson& out, const Publish& m) {
-    out["channel"] = m.channel;
-    out["stream"] = m.stream;
-    put_flag(out, "unpublish", m.unpublish);
-}
-
-void write_fields(OrderedJson& out, const SendMessage& m) {
-    out["message_id"] = m.message_id;
-    put_optional(out, "to_user", m.to_user);
-    put_optional(out, "to_channel", m.to_channel);
-    put_payload(out, m.payload);
-    put_flag(out, "store_offline", m.store_offline);
-}
-
-void write_fields(OrderedJson& out, const SetAttributes& m) {
-    put_attributes(out, m.attributes);
-}
-void write_fields(OrderedJson& out, const GetAttributes& m) {
-    out["user_id"] = m.user_id;
-}
-void write_fields(OrderedJson& out, const RenewToken& m) {
-    out["token"] = m.token;
-}
-void write_fields(OrderedJson& /*out*/, const Ping& /*m*/) {}
-
-void write_fields(OrderedJson& out, const LoginOk& m) {
-    out["resume_token"] = m.resume_token;
-    put_flag(out, "resumed", m.resumed);
-    OrderedJson negotiated = OrderedJson::object();
-    negotiated["heartbeat_interval_ms"] = to_wire_ms(m.negotiated.heartbeat_interval);
-    negotiated["presence_timeout_ms"] = to_wire_ms(m.negotiated.presence_timeout);
-    negotiated["backfill_window_ms"] = to_wire_ms(m.negotiated.backfill_window);
-    negotiated["backfill_count"] = static_cast<std::uint64_t>(m.negotiated.backfill_count);
-    out["negotiated"] = std::move(negotiated);
-    out["token_ttl_ms"] = to_wire_ms(m.token_ttl);
-    if (!m.channels.empty()) {
-        OrderedJson channels = OrderedJson::array();
-        for (const auto& snapshot : m.channels) {
-            channels.push_back(snapshot_json(snapshot));
+    void milliseconds(std::string_view key, Duration value) { put(key, to_wire_ms(value)); }
+    void optional_milliseconds(std::string_view key, const std::optional<Duration>& value) {
+        if (value) {
+            milliseconds(key, *value);
         }
-        out["channels"] = std::move(channels);
     }
-    out["backfilled"] = m.backfilled;
-    out["dropped"] = m.dropped;
-    out["peer_position"] = position_json(m.peer_position);
-}
+    void boolean(std::string_view key, bool value) { put(key, value); }
+    void flag(std::string_view key, bool value) {
+        if (value) {
+            put(key, true);
+        }
+    }
+    template <class Enum>
+    void choice(std::string_view key, Enum value, std::string_view (*name)(Enum) noexcept,
+                std::optional<Enum> (* /*parse*/)(std::string_view) noexcept) {
+        put(key, name(value));
+    }
+    template <class T>
+    void object(std::string_view key, const T& value) {
+        put(key, object_of(value));
+    }
+    template <class T>
+    void optional_object(std::string_view key, const std::optional<T>& value) {
+        if (value) {
+            object(key, *value);
+        }
+    }
+    template <class T>
+    void object_unless_empty(std::string_view key, const T& value) {
+        if (!value.empty()) {
+            object(key, value);
+        }
+    }
+    void texts(std::string_view key, const std::vector<std::string>& values) {
+        if (values.empty()) {
+            return;
+        }
+        OrderedJson out = OrderedJson::array();
+        for (const auto& text : values) {
+            out.push_back(text);
+        }
+        put(key, std::move(out));
+    }
+    template <class T>
+    void objects(std::string_view key, const std::vector<T>& values) {
+        if (values.empty()) {
+            return;
+        }
+        OrderedJson out = OrderedJson::array();
+        for (const auto& value : values) {
+            out.push_back(object_of(value));
+        }
+        put(key, std::move(out));
+    }
+    void attributes(std::string_view key, const Attributes& attributes) {
+        if (attributes.empty()) {
+            return;
+        }
+        OrderedJson out = OrderedJson::object();
+        for (const auto& [name, value] : attributes) {
+            out[name] = value;
+        }
+        put(key, std::move(out));
+    }
+    /// An error goes out as {"code", "name"}, success as nothing.
+    void error(std::string_view key, std::error_code code) {
+        if (!code) {
+            return;
+        }
+        const std::error_code sent = wire_error(code);
+        OrderedJson out = OrderedJson::object();
+        out["code"] = sent.value();
+        out["name"] = error_name(sent);
+        put(key, std::move(out));
+    }
+    /// UTF-8 text as "payload", anything else as "payload_b64".
+    void payload(const std::string& payload) {
+        if (is_valid_utf8(payload)) {
+            put("payload", payload);
+        } else {
+            put("payload_b64", base64_encode(payload));
+        }
+    }
 
-void write_fields(OrderedJson& out, const Reply& m) {
-    put_error(out, "error", m.error);
-    put_flag(out, "stored", m.stored);
-}
-void write_fields(OrderedJson& out, const JoinOk& m) {
-    out["snapshot"] = snapshot_json(m.snapshot);
-}
+private:
+    template <class T>
+    static OrderedJson object_of(const T& value) {
+        OrderedJson out = OrderedJson::object();
+        Writer nested(out);
+        fields(nested, value);
+        return out;
+    }
 
-void write_fields(OrderedJson& out, const AttributesReply& m) {
-    out["user_id"] = m.user_id;
-    put_attributes(out, m.attributes);
-}
+    template <class Value>
+    void put(std::string_view key, Value&& value) {
+        out_[std::string(key)] = std::forward<Value>(value);
+    }
 
-void write_fields(OrderedJson& out, const RenewOk& m) {
-    out["token_ttl_ms"] = to_wire_ms(m.token_ttl);
-}
-
-void write_fields(OrderedJson& out, const MemberJoined& m) {
-    out["channel"] = m.channel;
-    out["user_id"] = m.user_id;
-}
-
-void write_fields(OrderedJson& out, const MemberLeft& m) {
-    out["channel"] = m.channel;
-    out["user_id"] = m.user_id;
-    out["cause"] = to_string(m.cause);
-}
-
-void write_fields(OrderedJson& out, const StreamChanged& m) {
-    out["channel"] = m.channel;
-    out["user_id"] = m.user_id;
-    out["stream"] = m.stream;
-    out["added"] = m.added;
-}
-
-void write_fields(OrderedJson& out, const Message& m) {
-    out["from"] = m.from;
-    put_optional(out, "channel", m.channel);
-    out["message_id"] = m.message_id;
-    put_payload(out, m.payload);
-    out["position"] = position_json(m.position);
-    put_flag(out, "backfilled", m.backfilled);
-}
-
-void write_fields(OrderedJson& /*out*/, const Pong& /*m*/) {}
-
-void write_fields(OrderedJson& out, const Close& m) {
-    out["reason"] = close_reason_name(m.reason);
-    out["reconnect_within_ms"] = to_wire_ms(m.reconnect_within);
-}
+    OrderedJson& out_;
+};
 
 template <class Variant>
 std::string encode_message(const Variant& message) {
@@ -523,7 +598,8 @@ std::string encode_message(const Variant& message) {
             if constexpr (HasRequestId<T>) {
                 out["id"] = m.request_id;
             }
-            write_fields(out, m);
+            Writer writer(out);
+            fields(writer, m);
             // Strings other than payloads must be UTF-8; an invalid byte is replaced by U+FFFD rather than making
             // encode() throw (payloads never need it: they go out as base64 when they are not UTF-8).
             return out.dump(-1, ' ', false, OrderedJson::error_handler_t::replace);
@@ -572,119 +648,276 @@ std::optional<std::uint64_t> as_u64(const Json& value) noexcept {
     return std::nullopt;
 }
 
-/// Checked access to the fields of one JSON object; `path` names it in details ("channels[2].last_seen").
+/// Reads the fields a list names from one JSON object, checking each one's JSON type before it touches the value;
+/// `path` names the object in details ("channels[2].last_seen"). After the first problem every field reads as its
+/// default, so a list is read straight through and `found()` checked at the end.
 class Reader {
 public:
+    static constexpr bool kWrites = false;
+
     Reader(const Json& object, std::string path, Problem& problem)
         : object_(object), path_(std::move(path)), problem_(problem) {}
 
-    std::string text(std::string_view key) {
+    /// The envelope check accepted only this version.
+    static void version(int& out) { out = kProtocolVersion; }
+
+    void text(std::string_view key, std::string& out) {
         const Json* value = required(key);
         if (value == nullptr) {
-            return {};
+            return;
         }
         if (!value->is_string()) {
             wrong(key, "must be a string");
-            return {};
+            return;
         }
-        return value->get_ref<const std::string&>();
+        out = value->get_ref<const std::string&>();
     }
 
-    std::optional<std::string> optional_text(std::string_view key) {
-        if (find(key) == nullptr) {
-            return std::nullopt;
-        }
-        std::string value = text(key);
-        return problem_.found() ? std::nullopt : std::optional<std::string>(std::move(value));
+    void optional_text(std::string_view key, std::optional<std::string>& out) {
+        optional(key, out, [&](std::string& value) { text(key, value); });
     }
 
-    std::uint64_t u64(std::string_view key) {
+    void u64(std::string_view key, std::uint64_t& out) {
         const Json* value = required(key);
         if (value == nullptr) {
-            return 0;
+            return;
         }
         const auto number = as_u64(*value);
         if (!number) {
             wrong(key, "must be an unsigned 64-bit integer");
-            return 0;
+            return;
         }
-        return *number;
+        out = *number;
     }
 
-    std::size_t count(std::string_view key) {
-        const std::uint64_t number = u64(key);
+    void count(std::string_view key, std::size_t& out) {
+        std::uint64_t number = 0;
+        u64(key, number);
         if (number > std::numeric_limits<std::size_t>::max()) {
             wrong(key, "out of range");
-            return 0;
+            return;
         }
-        return static_cast<std::size_t>(number);
+        out = static_cast<std::size_t>(number);
     }
 
-    Duration milliseconds(std::string_view key) {
-        const std::uint64_t ms = u64(key);
+    void optional_count(std::string_view key, std::optional<std::size_t>& out) {
+        optional(key, out, [&](std::size_t& value) { count(key, value); });
+    }
+
+    void milliseconds(std::string_view key, Duration& out) {
+        std::uint64_t ms = 0;
+        u64(key, ms);
         if (ms > kMaxDurationMs) {
             wrong(key, "out of range");
-            return {};
+            return;
         }
-        return std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(ms));
+        out = std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(ms));
     }
 
-    /// An optional duration in milliseconds: absent means nullopt.
-    std::optional<Duration> optional_milliseconds(std::string_view key) {
-        if (find(key) == nullptr) {
-            return std::nullopt;
-        }
-        const Duration value = milliseconds(key);
-        return problem_.found() ? std::nullopt : std::optional<Duration>(value);
+    void optional_milliseconds(std::string_view key, std::optional<Duration>& out) {
+        optional(key, out, [&](Duration& value) { milliseconds(key, value); });
     }
 
-    /// An optional count: absent means nullopt.
-    std::optional<std::size_t> optional_count(std::string_view key) {
-        if (find(key) == nullptr) {
-            return std::nullopt;
-        }
-        const std::size_t value = count(key);
-        return problem_.found() ? std::nullopt : std::optional<std::size_t>(value);
-    }
-
-    /// Whether the field is there (false once a problem was found).
-    [[nodiscard]] bool has(std::string_view key) const { return find(key) != nullptr; }
-
-    bool boolean(std::string_view key) {
+    void boolean(std::string_view key, bool& out) {
         const Json* value = required(key);
         if (value == nullptr) {
-            return false;
+            return;
         }
         if (!value->is_boolean()) {
             wrong(key, "must be true or false");
-            return false;
+            return;
         }
-        return value->get<bool>();
+        out = value->get<bool>();
     }
 
     /// An optional flag: absent means false.
-    bool flag(std::string_view key) { return find(key) != nullptr && boolean(key); }
+    void flag(std::string_view key, bool& out) {
+        out = false;
+        if (find(key) != nullptr) {
+            boolean(key, out);
+        }
+    }
 
-    template <class Enum, class Parse>
-    Enum choice(std::string_view key, Parse parse, Enum fallback) {
+    template <class Enum>
+    void choice(std::string_view key, Enum& out, std::string_view (* /*name*/)(Enum) noexcept,
+                std::optional<Enum> (*parse)(std::string_view) noexcept) {
         const Json* value = required(key);
         if (value == nullptr) {
-            return fallback;
+            return;
         }
         if (!value->is_string()) {
             wrong(key, "must be a string");
-            return fallback;
+            return;
         }
         const std::optional<Enum> parsed = parse(value->get_ref<const std::string&>());
         if (!parsed) {
             wrong(key, "unknown value");
-            return fallback;
+            return;
         }
-        return *parsed;
+        out = *parsed;
     }
 
-    /// A required nested object; a missing or mistyped one reads as empty (and is reported).
-    Reader object(std::string_view key) {
+    /// A required nested object; a missing or mistyped one is reported (and its fields read as absent).
+    template <class T>
+    void object(std::string_view key, T& out) {
+        Reader reader = nested(key);
+        fields(reader, out);
+    }
+
+    template <class T>
+    void optional_object(std::string_view key, std::optional<T>& out) {
+        optional(key, out, [&](T& value) { object(key, value); });
+    }
+
+    /// An optional object: absent means the default (what the writer leaves out).
+    template <class T>
+    void object_unless_empty(std::string_view key, T& out) {
+        if (find(key) != nullptr) {
+            object(key, out);
+        }
+    }
+
+    /// An optional array of strings: absent means empty.
+    void texts(std::string_view key, std::vector<std::string>& out) {
+        out.clear();
+        const Json* value = array(key);
+        if (value == nullptr) {
+            return;
+        }
+        out.reserve(value->size());
+        for (const Json& item : *value) {
+            if (!item.is_string()) {
+                problem_.report(item_path(key, out.size()), "must be a string");
+                out.clear();
+                return;
+            }
+            out.push_back(item.get_ref<const std::string&>());
+        }
+    }
+
+    /// An optional array of objects, each read by its field list: absent means empty.
+    template <class T>
+    void objects(std::string_view key, std::vector<T>& out) {
+        out.clear();
+        const Json* value = array(key);
+        if (value == nullptr) {
+            return;
+        }
+        out.reserve(value->size());
+        for (const Json& item : *value) {
+            std::string path = item_path(key, out.size());
+            if (!item.is_object()) {
+                problem_.report(path, "must be an object");
+                out.clear();
+                return;
+            }
+            Reader reader(item, std::move(path), problem_);
+            fields(reader, out.emplace_back());
+            if (problem_.found()) {
+                out.clear();
+                return;
+            }
+        }
+    }
+
+    /// Optional attributes: an object whose values are strings; absent means empty.
+    void attributes(std::string_view key, Attributes& out) {
+        out.clear();
+        const Json* value = find(key);
+        if (value == nullptr) {
+            return;
+        }
+        if (!value->is_object()) {
+            wrong(key, "must be an object of strings");
+            return;
+        }
+        for (const auto& [name, item] : value->items()) {
+            if (!item.is_string()) {
+                wrong(key, "must be an object of strings");
+                out.clear();
+                return;
+            }
+            out.emplace(name, item.get_ref<const std::string&>());
+        }
+    }
+
+    /// An optional error: absent means success. It is read by number; "name" is informative and ignored.
+    void error(std::string_view key, std::error_code& out) {
+        out.clear();
+        if (find(key) == nullptr) {
+            return;
+        }
+        Reader reader = nested(key);
+        std::uint64_t number = 0;
+        reader.u64("code", number);
+        if (problem_.found()) {
+            return;
+        }
+        const std::error_code code = number <= static_cast<std::uint64_t>(INT_MAX)
+                                         ? make_error_code(static_cast<errc>(number))
+                                         : std::error_code{};
+        if (!is_known_relink_error(code)) {
+            problem_.report(where(key) + ".code", "not a relink error code");
+            return;
+        }
+        out = code;
+    }
+
+    /// "payload" (UTF-8 text) or "payload_b64" (base64): exactly one, at most kMaxPayloadBytes once decoded.
+    void payload(std::string& out) {
+        out.clear();
+        const Json* text_value = find("payload");
+        const Json* b64_value = find("payload_b64");
+        if (problem_.found()) {
+            return;
+        }
+        if (text_value != nullptr && b64_value != nullptr) {
+            problem_.report(where("payload"), "payload and payload_b64 are exclusive");
+            return;
+        }
+        if (text_value == nullptr && b64_value == nullptr) {
+            problem_.report(where("payload"), "missing");
+            return;
+        }
+        if (text_value != nullptr) {
+            text("payload", out);
+        } else {
+            std::string encoded;
+            text("payload_b64", encoded);
+            if (problem_.found()) {
+                return;
+            }
+            std::optional<std::string> decoded = base64_decode(encoded);
+            if (!decoded) {
+                wrong("payload_b64", "not canonical padded base64");
+                return;
+            }
+            out = std::move(*decoded);
+        }
+        if (out.size() > kMaxPayloadBytes) {
+            problem_.report(where(text_value != nullptr ? "payload" : "payload_b64"), "larger than 32 KiB",
+                            errc::payload_too_large);
+            out.clear();
+        }
+    }
+
+private:
+    /// An optional field: absent (or after a problem) leaves `out` empty; present, it is read by `read`.
+    template <class T, class Read>
+    void optional(std::string_view key, std::optional<T>& out, Read read) {
+        out.reset();
+        if (find(key) == nullptr) {
+            return;
+        }
+        T value{};
+        read(value);
+        if (!problem_.found()) {
+            out = std::move(value);
+        }
+    }
+
+    /// A required nested object's reader; a missing or mistyped one reads as empty (and is reported).
+    Reader nested(std::string_view key) {
         static const Json kEmpty = Json::object();
         const Json* value = required(key);
         if (value != nullptr && !value->is_object()) {
@@ -692,149 +925,6 @@ public:
             value = nullptr;
         }
         return Reader(value != nullptr ? *value : kEmpty, where(key), problem_);
-    }
-
-    StreamPosition position(std::string_view key) {
-        Reader nested = object(key);
-        return read_position(nested);
-    }
-
-    std::optional<StreamPosition> optional_position(std::string_view key) {
-        if (find(key) == nullptr) {
-            return std::nullopt;
-        }
-        const StreamPosition value = position(key);
-        return problem_.found() ? std::nullopt : std::optional<StreamPosition>(value);
-    }
-
-    /// An optional array of strings: absent means empty.
-    std::vector<std::string> texts(std::string_view key) {
-        std::vector<std::string> out;
-        const Json* value = array(key);
-        if (value == nullptr) {
-            return out;
-        }
-        out.reserve(value->size());
-        for (const Json& item : *value) {
-            if (!item.is_string()) {
-                problem_.report(item_path(key, out.size()), "must be a string");
-                return {};
-            }
-            out.push_back(item.get_ref<const std::string&>());
-        }
-        return out;
-    }
-
-    /// An optional array of objects, each read by `read_one(Reader&)`: absent means empty.
-    template <class ReadOne>
-    auto objects(std::string_view key, ReadOne read_one) {
-        std::vector<decltype(read_one(std::declval<Reader&>()))> out;
-        const Json* value = array(key);
-        if (value == nullptr) {
-            return out;
-        }
-        out.reserve(value->size());
-        for (const Json& item : *value) {
-            std::string path = item_path(key, out.size());
-            if (!item.is_object()) {
-                problem_.report(path, "must be an object");
-                return decltype(out){};
-            }
-            Reader nested(item, std::move(path), problem_);
-            out.push_back(read_one(nested));
-            if (problem_.found()) {
-                return decltype(out){};
-            }
-        }
-        return out;
-    }
-
-    /// Optional attributes: an object whose values are strings; absent means empty.
-    Attributes attributes(std::string_view key) {
-        Attributes out;
-        const Json* value = find(key);
-        if (value == nullptr) {
-            return out;
-        }
-        if (!value->is_object()) {
-            wrong(key, "must be an object of strings");
-            return out;
-        }
-        for (const auto& [name, item] : value->items()) {
-            if (!item.is_string()) {
-                wrong(key, "must be an object of strings");
-                return {};
-            }
-            out.emplace(name, item.get_ref<const std::string&>());
-        }
-        return out;
-    }
-
-    /// An optional error: absent means success. It is read by number; "name" is informative and ignored.
-    std::error_code error(std::string_view key) {
-        const Json* value = find(key);
-        if (value == nullptr) {
-            return {};
-        }
-        Reader nested = object(key);
-        const std::uint64_t number = nested.u64("code");
-        if (problem_.found()) {
-            return {};
-        }
-        const std::error_code code = number <= static_cast<std::uint64_t>(INT_MAX)
-                                         ? make_error_code(static_cast<errc>(number))
-                                         : std::error_code{};
-        if (!is_known_relink_error(code)) {
-            problem_.report(where(key) + ".code", "not a relink error code");
-            return {};
-        }
-        return code;
-    }
-
-    /// "payload" (UTF-8 text) or "payload_b64" (base64): exactly one, at most kMaxPayloadBytes once decoded.
-    std::string payload() {
-        const Json* text_value = find("payload");
-        const Json* b64_value = find("payload_b64");
-        if (problem_.found()) {
-            return {};
-        }
-        if (text_value != nullptr && b64_value != nullptr) {
-            problem_.report(where("payload"), "payload and payload_b64 are exclusive");
-            return {};
-        }
-        if (text_value == nullptr && b64_value == nullptr) {
-            problem_.report(where("payload"), "missing");
-            return {};
-        }
-        std::string out;
-        if (text_value != nullptr) {
-            out = text("payload");
-        } else {
-            const std::string encoded = text("payload_b64");
-            if (problem_.found()) {
-                return {};
-            }
-            std::optional<std::string> decoded = base64_decode(encoded);
-            if (!decoded) {
-                wrong("payload_b64", "not canonical padded base64");
-                return {};
-            }
-            out = std::move(*decoded);
-        }
-        if (out.size() > kMaxPayloadBytes) {
-            problem_.report(where(text_value != nullptr ? "payload" : "payload_b64"), "larger than 32 KiB",
-                            errc::payload_too_large);
-            return {};
-        }
-        return out;
-    }
-
-private:
-    static StreamPosition read_position(Reader& reader) {
-        StreamPosition out;
-        out.epoch = reader.u64("epoch");
-        out.seq = reader.u64("seq");
-        return out;
     }
 
     [[nodiscard]] std::string where(std::string_view key) const {
@@ -883,154 +973,13 @@ private:
     Problem& problem_;
 };
 
-ChannelSnapshot read_snapshot(Reader& r) {
-    ChannelSnapshot out;
-    out.channel = r.text("channel");
-    out.error = r.error("error");
-    out.members = r.objects("members", [](Reader& member) {
-        Member m;
-        m.user_id = member.text("user_id");
-        m.streams = member.texts("streams");
-        return m;
-    });
-    out.position = r.position("position");
-    return out;
-}
-
-void read_fields(Reader& r, Login& m) {
-    m.version = kProtocolVersion;  // the envelope check accepted only this version
-    m.app_id = r.text("app_id");
-    m.user_id = r.text("user_id");
-    m.token = r.text("token");
-    m.instance_id = r.text("instance_id");
-    m.profile = r.choice("profile", profile_from_string, Profile::rtm);
-    m.resume_token = r.optional_text("resume_token");
-    m.last_peer_seen = r.optional_position("last_peer_seen");
-    m.channels = r.objects("channels", [](Reader& channel) {
-        ChannelResume c;
-        c.channel = channel.text("channel");
-        c.last_seen = channel.optional_position("last_seen");
-        c.streams = channel.texts("streams");
-        return c;
-    });
-    m.attributes = r.attributes("attributes");
-    if (r.has("timings")) {  // absent from a client older than timing agreement: the server's defaults apply
-        Reader asked = r.object("timings");
-        m.timings.heartbeat_interval = asked.optional_milliseconds("heartbeat_interval_ms");
-        m.timings.presence_timeout = asked.optional_milliseconds("presence_timeout_ms");
-        m.timings.backfill_window = asked.optional_milliseconds("backfill_window_ms");
-        m.timings.backfill_count = asked.optional_count("backfill_count");
-    }
-}
-
-void read_fields(Reader& /*r*/, Logout& /*m*/) {}
-void read_fields(Reader& r, Join& m) {
-    m.channel = r.text("channel");
-}
-void read_fields(Reader& r, Leave& m) {
-    m.channel = r.text("channel");
-}
-
-void read_fields(Reader& r, Publish& m) {
-    m.channel = r.text("channel");
-    m.stream = r.text("stream");
-    m.unpublish = r.flag("unpublish");
-}
-
-void read_fields(Reader& r, SendMessage& m) {
-    m.message_id = r.text("message_id");
-    m.to_user = r.optional_text("to_user");
-    m.to_channel = r.optional_text("to_channel");
-    m.payload = r.payload();
-    m.store_offline = r.flag("store_offline");
-}
-
-void read_fields(Reader& r, SetAttributes& m) {
-    m.attributes = r.attributes("attributes");
-}
-void read_fields(Reader& r, GetAttributes& m) {
-    m.user_id = r.text("user_id");
-}
-void read_fields(Reader& r, RenewToken& m) {
-    m.token = r.text("token");
-}
-void read_fields(Reader& /*r*/, Ping& /*m*/) {}
-
-void read_fields(Reader& r, LoginOk& m) {
-    m.resume_token = r.text("resume_token");
-    m.resumed = r.flag("resumed");
-    Reader negotiated = r.object("negotiated");
-    m.negotiated.heartbeat_interval = negotiated.milliseconds("heartbeat_interval_ms");
-    m.negotiated.presence_timeout = negotiated.milliseconds("presence_timeout_ms");
-    m.negotiated.backfill_window = negotiated.milliseconds("backfill_window_ms");
-    m.negotiated.backfill_count = negotiated.count("backfill_count");
-    m.token_ttl = r.milliseconds("token_ttl_ms");
-    m.channels = r.objects("channels", read_snapshot);
-    m.backfilled = r.u64("backfilled");
-    m.dropped = r.u64("dropped");
-    m.peer_position = r.position("peer_position");
-}
-
-void read_fields(Reader& r, Reply& m) {
-    m.error = r.error("error");
-    m.stored = r.flag("stored");
-}
-
-void read_fields(Reader& r, JoinOk& m) {
-    Reader snapshot = r.object("snapshot");
-    m.snapshot = read_snapshot(snapshot);
-}
-
-void read_fields(Reader& r, AttributesReply& m) {
-    m.user_id = r.text("user_id");
-    m.attributes = r.attributes("attributes");
-}
-
-void read_fields(Reader& r, RenewOk& m) {
-    m.token_ttl = r.milliseconds("token_ttl_ms");
-}
-
-void read_fields(Reader& r, MemberJoined& m) {
-    m.channel = r.text("channel");
-    m.user_id = r.text("user_id");
-}
-
-void read_fields(Reader& r, MemberLeft& m) {
-    m.channel = r.text("channel");
-    m.user_id = r.text("user_id");
-    m.cause = r.choice("cause", member_left_cause_from_string, MemberLeftCause::quit);
-}
-
-void read_fields(Reader& r, StreamChanged& m) {
-    m.channel = r.text("channel");
-    m.user_id = r.text("user_id");
-    m.stream = r.text("stream");
-    m.added = r.boolean("added");
-}
-
-void read_fields(Reader& r, Message& m) {
-    m.from = r.text("from");
-    m.channel = r.optional_text("channel");
-    m.message_id = r.text("message_id");
-    m.payload = r.payload();
-    m.position = r.position("position");
-    m.backfilled = r.flag("backfilled");
-}
-
-void read_fields(Reader& /*r*/, Pong& /*m*/) {}
-
-void read_fields(Reader& r, Close& m) {
-    m.reason = r.choice("reason", close_reason_from_string, CloseReason::invalid);
-    m.reconnect_within = r.milliseconds("reconnect_within_ms");
-}
-
 template <class Variant, class T>
 Variant read_message(Reader& r) {
     T message;
     if constexpr (HasRequestId<T>) {
-        message.request_id = r.u64("id");
+        r.u64("id", message.request_id);
     }
-    read_fields(r, message);
+    fields(r, message);
     return Variant(std::in_place_type<T>, std::move(message));
 }
 
