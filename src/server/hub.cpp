@@ -486,50 +486,17 @@ struct Hub::State {
     // ------------------------------------------------------------------ login
 
     void login(TimePoint now, ConnId conn, Conn& c, const proto::Login& m) {
-        const auto refuse = [&](errc code) {
-            ++metrics.login_failures;
-            send(conn, proto::Reply{m.request_id, err(code)});
-        };
-        if (c.session || c.login_pending) {
-            refuse(errc::already_logged_in);
+        if (!admit_login(now, conn, c, m)) {
             return;
         }
-        if (m.version != proto::kProtocolVersion) {
-            refuse(errc::protocol_error);
-            return;
-        }
-        if (draining) {
-            close_with(conn, proto::CloseReason::draining, drain_window);
-            return;
-        }
-        if (!login_buckets[c.peer_address].take(now, config.limits.logins_per_second_per_address,
-                                                config.limits.login_burst)) {
-            ++metrics.rate_limited;
-            refuse(errc::rate_limited);
-            return;
-        }
-        if (!is_valid_user_id(m.user_id) || !is_valid_user_id(m.app_id)) {
-            refuse(m.app_id.empty() || !is_valid_user_id(m.app_id) ? errc::invalid_app_id : errc::invalid_user_id);
-            return;
-        }
-        TokenCheck check = verifier ? verifier(m.app_id, m.user_id, m.token) : TokenCheck{};
-        if (check.error) {
-            ++metrics.login_failures;
-            send(conn, proto::Reply{m.request_id, check.error});
+        std::optional<TokenCheck> check = verify_login_token(conn, m);
+        if (!check) {
             return;
         }
         const proto::Negotiated agreed = agree_timings(timings(m.profile), m.timings, config.timing_bounds);
-        cluster::Login op;
-        op.request = m;
-        op.timings = agreed;
-        op.request.token.clear();  // verified here; the store never sees secrets
-        op.allowed_channels = check.channels;
-        op.new_resume_token = config.make_resume_token ? config.make_resume_token()
-                                                       : "r" + std::to_string(config.epoch) + "-" + config.node_id +
-                                                             "-" + std::to_string(++resume_counter);
-        op.peer_address = c.peer_address;
-        Pending then{Then::login,      conn, m.request_id, session_key(m.app_id, m.user_id), {}, m,
-                     std::move(check), {},   agreed};
+        cluster::Login op = store_login(c, m, *check, agreed);
+        Pending then{Then::login,       conn, m.request_id, session_key(m.app_id, m.user_id), {}, m,
+                     std::move(*check), {},   agreed};
         then.login.token.clear();
         c.login_pending = true;
         for (const auto& channel : m.channels) {
@@ -541,46 +508,136 @@ struct Hub::State {
         issue(now, cluster::Command{m.app_id, m.user_id, 0, std::move(op)}, std::move(then));
     }
 
+    /// The checks a login passes before its token is looked at; a login that fails one is answered (or, while
+    /// draining, its connection closed) here. Returns whether it goes on.
+    bool admit_login(TimePoint now, ConnId conn, const Conn& c, const proto::Login& m) {
+        const auto refuse = [&](errc code) {
+            ++metrics.login_failures;
+            send(conn, proto::Reply{m.request_id, err(code)});
+            return false;
+        };
+        if (c.session || c.login_pending) {
+            return refuse(errc::already_logged_in);
+        }
+        if (m.version != proto::kProtocolVersion) {
+            return refuse(errc::protocol_error);
+        }
+        if (draining) {
+            close_with(conn, proto::CloseReason::draining, drain_window);
+            return false;
+        }
+        if (!login_buckets[c.peer_address].take(now, config.limits.logins_per_second_per_address,
+                                                config.limits.login_burst)) {
+            ++metrics.rate_limited;
+            return refuse(errc::rate_limited);
+        }
+        if (!is_valid_user_id(m.user_id) || !is_valid_user_id(m.app_id)) {
+            return refuse(m.app_id.empty() || !is_valid_user_id(m.app_id) ? errc::invalid_app_id
+                                                                          : errc::invalid_user_id);
+        }
+        return true;
+    }
+
+    /// The token's verdict, or nothing when it refuses the login (which is answered here).
+    std::optional<TokenCheck> verify_login_token(ConnId conn, const proto::Login& m) {
+        TokenCheck check = verifier ? verifier(m.app_id, m.user_id, m.token) : TokenCheck{};
+        if (check.error) {
+            ++metrics.login_failures;
+            send(conn, proto::Reply{m.request_id, check.error});
+            return std::nullopt;
+        }
+        return check;
+    }
+
+    /// The store's command for an admitted login: the request without its token (verified here; the store never
+    /// sees secrets), what the token allows, a fresh resume token and the agreed timings.
+    cluster::Login store_login(const Conn& c, const proto::Login& m, const TokenCheck& check,
+                               const proto::Negotiated& agreed) {
+        cluster::Login op;
+        op.request = m;
+        op.timings = agreed;
+        op.request.token.clear();
+        op.allowed_channels = check.channels;
+        op.new_resume_token = new_resume_token();
+        op.peer_address = c.peer_address;
+        return op;
+    }
+
+    std::string new_resume_token() {
+        return config.make_resume_token
+                   ? config.make_resume_token()
+                   : "r" + std::to_string(config.epoch) + "-" + config.node_id + "-" + std::to_string(++resume_counter);
+    }
+
+    /// What reached this node for a session while its login was with the store.
+    struct MeanwhileEvents {
+        std::vector<cluster::PeerEvent> peer;
+        std::vector<std::vector<cluster::ChannelEvent>> channels;  ///< per requested channel, in request order
+    };
+
+    /// Ends the buffering begun by login(): the session's peer messages and each requested channel's events.
+    MeanwhileEvents end_login_buffering(const Pending& p) {
+        const proto::Login& m = p.login;
+        MeanwhileEvents out;
+        if (auto waiting = logging_in.find(p.key); waiting != logging_in.end()) {
+            out.peer = std::move(waiting->second);
+            logging_in.erase(waiting);
+        }
+        for (const auto& channel : m.channels) {
+            out.channels.push_back(is_valid_channel_name(channel.channel)
+                                       ? end_join(m.app_id, m.user_id, channel.channel)
+                                       : std::vector<cluster::ChannelEvent>{});
+        }
+        return out;
+    }
+
     void login_done(TimePoint now, const Pending& p, cluster::Result result) {
         auto c = conns.find(p.conn);
         if (c != conns.end()) {
             c->second.login_pending = false;
         }
-        const proto::Login& m = p.login;
-        std::vector<cluster::PeerEvent> peer_buffered;
-        if (auto waiting = logging_in.find(p.key); waiting != logging_in.end()) {
-            peer_buffered = std::move(waiting->second);
-            logging_in.erase(waiting);
-        }
-        std::vector<std::vector<cluster::ChannelEvent>> buffered;  // per requested channel, what came meanwhile
-        for (const auto& channel : m.channels) {
-            buffered.push_back(is_valid_channel_name(channel.channel) ? end_join(m.app_id, m.user_id, channel.channel)
-                                                                      : std::vector<cluster::ChannelEvent>{});
-        }
-        if (result.error == errc::network_interrupted) {
-            // The store did not answer: the login may or may not have taken effect. The client comes back soon
-            // (a resume then finds the session if it did), rather than being told its login failed.
-            ++metrics.login_failures;
-            if (c != conns.end() && !c->second.closed) {
-                close_with(p.conn, proto::CloseReason::draining, config.store_retry_within);
-            }
-            return;
-        }
+        MeanwhileEvents meanwhile = end_login_buffering(p);
+        const bool open = c != conns.end() && !c->second.closed;
         if (result.error) {
-            ++metrics.login_failures;
-            if (c != conns.end() && !c->second.closed) {
-                send(p.conn, proto::Reply{m.request_id, result.error});
-                replay_held(now, p.conn);
-            }
+            login_failed(now, p, result.error, open);
             return;
         }
         auto& r = std::get<cluster::LoginResult>(result.value);
-        if (c == conns.end() || c->second.closed) {
+        if (!open) {
             // The transport went while the store logged it in: the session's presence counts down from now.
-            cluster::Command cmd{m.app_id, m.user_id, r.gen, cluster::Detach{p.agreed.presence_timeout}};
-            issue(now, std::move(cmd), {});
+            issue(now,
+                  cluster::Command{p.login.app_id, p.login.user_id, r.gen, cluster::Detach{p.agreed.presence_timeout}},
+                  {});
             return;
         }
+        LocalSession& s = adopt_session(now, p, c->second, r);
+        std::vector<std::pair<std::string, std::uint64_t>> joined = joined_channels(r);
+        send(p.conn, login_ok(p, r));
+        send_backlog(p.conn, r, meanwhile.peer);
+        if (!catch_up_channels(now, p, s, joined, meanwhile.channels)) {
+            return;  // a gap made it resume
+        }
+        replay_held(now, p.conn);
+    }
+
+    /// The store refused the login, or did not answer (then it may or may not have taken effect: the client comes
+    /// back soon, and a resume finds the session if it did, rather than being told its login failed).
+    void login_failed(TimePoint now, const Pending& p, std::error_code error, bool open) {
+        ++metrics.login_failures;
+        if (!open) {
+            return;
+        }
+        if (error == errc::network_interrupted) {
+            close_with(p.conn, proto::CloseReason::draining, config.store_retry_within);
+            return;
+        }
+        send(p.conn, proto::Reply{p.login.request_id, error});
+        replay_held(now, p.conn);
+    }
+
+    /// The logged-in session becomes local on `c`: its record, its connection's and session's timers.
+    LocalSession& adopt_session(TimePoint now, const Pending& p, Conn& c, const cluster::LoginResult& r) {
+        const proto::Login& m = p.login;
         if (r.displaced) {
             ++metrics.kicks;
         }
@@ -598,9 +655,9 @@ struct Hub::State {
         s.conn = p.conn;
         s.gen = r.gen;
         s.allowed_channels = p.check.channels;
-        c->second.session = p.key;
+        c.session = p.key;
         deadlines.clear({TimerKind::login_grace, std::to_string(p.conn)});
-        touch_conn(now, p.conn, c->second);
+        touch_conn(now, p.conn, c);
         touch_session(now, p.key, s);
         if (p.check.ttl > Duration::zero() && m.profile != Profile::rtm) {
             deadlines.set({TimerKind::token_expiry, p.key}, now + p.check.ttl);  // rtm sessions outlive their token
@@ -611,8 +668,24 @@ struct Hub::State {
         if (r.resumed) {
             ++metrics.resumes;
         }
+        return s;
+    }
+
+    /// The channels the login joined, each with the event seq of its snapshot.
+    static std::vector<std::pair<std::string, std::uint64_t>> joined_channels(const cluster::LoginResult& r) {
+        std::vector<std::pair<std::string, std::uint64_t>> joined;
+        for (std::size_t i = 0; i < r.channels.size(); ++i) {
+            if (!r.channels[i].error) {
+                joined.emplace_back(r.channels[i].channel, i < r.event_seqs.size() ? r.event_seqs[i] : 0);
+            }
+        }
+        return joined;
+    }
+
+    /// The answer to the login (the channel snapshots move into it).
+    proto::LoginOk login_ok(const Pending& p, cluster::LoginResult& r) {
         proto::LoginOk ok;
-        ok.request_id = m.request_id;
+        ok.request_id = p.login.request_id;
         ok.resume_token = std::move(r.resume_token);
         ok.resumed = r.resumed;
         ok.negotiated = p.agreed;
@@ -623,33 +696,39 @@ struct Hub::State {
         ok.peer_position = r.peer_position;
         metrics.backfilled += r.backfill.size();
         metrics.dropped += r.dropped;
-        std::vector<std::pair<std::string, std::uint64_t>> joined;  // channel, snapshot's event seq
-        for (std::size_t i = 0; i < ok.channels.size(); ++i) {
-            if (!ok.channels[i].error) {
-                joined.emplace_back(ok.channels[i].channel, i < r.event_seqs.size() ? r.event_seqs[i] : 0);
-            }
-        }
-        send(p.conn, std::move(ok));
+        return ok;
+    }
+
+    /// After the LoginOk: the backfill, then the peer messages sent after the login took effect (not in it).
+    void send_backlog(ConnId conn, cluster::LoginResult& r, std::vector<cluster::PeerEvent>& peer_meanwhile) {
         for (auto& msg : r.backfill) {
-            send(p.conn, std::move(msg));
+            send(conn, std::move(msg));
         }
-        for (auto& e : peer_buffered) {
-            if (e.gen == r.gen) {  // sent after the login took effect: not in its backfill
-                send(p.conn, std::move(e.message));
+        for (auto& e : peer_meanwhile) {
+            if (e.gen == r.gen) {
+                send(conn, std::move(e.message));
                 ++metrics.deliveries;
             }
         }
-        for (std::size_t i = 0; i < joined.size(); ++i) {
-            const auto requested = std::find_if(m.channels.begin(), m.channels.end(),
-                                                [&](const auto& wanted) { return wanted.channel == joined[i].first; });
-            const auto index = static_cast<std::size_t>(requested - m.channels.begin());
-            catch_up(now, s, joined[i].first, joined[i].second,
-                     index < buffered.size() ? buffered[index] : std::vector<cluster::ChannelEvent>{});
+    }
+
+    /// Each joined channel becomes local, with the events that came after its snapshot while the login was with the
+    /// store. Returns false when a gap made the session resume (it is no longer local).
+    bool catch_up_channels(TimePoint now, const Pending& p, LocalSession& s,
+                           const std::vector<std::pair<std::string, std::uint64_t>>& joined,
+                           const std::vector<std::vector<cluster::ChannelEvent>>& meanwhile) {
+        const auto& requested = p.login.channels;
+        for (const auto& [channel, snapshot_seq] : joined) {
+            const auto wanted = std::find_if(requested.begin(), requested.end(),
+                                             [&](const auto& resume) { return resume.channel == channel; });
+            const auto index = static_cast<std::size_t>(wanted - requested.begin());
+            catch_up(now, s, channel, snapshot_seq,
+                     index < meanwhile.size() ? meanwhile[index] : std::vector<cluster::ChannelEvent>{});
             if (locals.count(p.key) == 0) {
-                return;  // a gap made it resume
+                return false;
             }
         }
-        replay_held(now, p.conn);
+        return true;
     }
 
     /// Frames that came while the login was with the store, in order. A frame may start another login (then the
