@@ -52,7 +52,9 @@ struct Timings {
 /// bounds, as the server answered the login. Reported with every CONNECTED (ConnectionStateChanged::timings) and
 /// after every reconnect (ContinuityReport::timings).
 struct AgreedTimings {
-    Duration heartbeat_interval{};  ///< the client pings an idle link this often
+    /// The client pings an idle link this often: the server's answer, unless that is so rare that the client's own
+    /// silence detector (`interrupted_after`) would fire on a healthy link; then the client keeps its own.
+    Duration heartbeat_interval{};
     Duration presence_timeout{};    ///< peers see the user drop (DROPPED) after this long without data from it
     Duration backfill_window{};     ///< channel messages this recent come back after a reconnect ...
     std::size_t backfill_count{0};  ///< ... at most this many per channel

@@ -680,17 +680,19 @@ void ClientCore::handle(TimePoint now, proto::LoginOk& m) {
     // later than that, so the warning and the expiry event are never late (early by at most the latency).
     token_expiry_ = token_deadline(login_sent_at_, m.token_ttl);
     // The server's answer is what applies: what we asked for within its bounds (its keep-alive timeout is built on
-    // them). A heartbeat of 0 (nothing usable) keeps ours.
+    // them). A heartbeat we cannot use keeps ours: 0, or one so rare that our own silence detector (which only the
+    // answers to our pings feed on an idle link) would take a healthy link for a dead one.
     const Timings& asked = config_.timings;
     const proto::Negotiated& n = m.negotiated;
-    heartbeat_interval_ = n.heartbeat_interval > Duration::zero() ? n.heartbeat_interval : asked.heartbeat_interval;
+    const bool usable = n.heartbeat_interval > Duration::zero() && n.heartbeat_interval < asked.interrupted_after;
+    heartbeat_interval_ = usable ? n.heartbeat_interval : asked.heartbeat_interval;
     agreed_ = AgreedTimings{heartbeat_interval_, n.presence_timeout, n.backfill_window, n.backfill_count, false};
     // Compared as they travel, in whole milliseconds rounded up: a value asked with a finer grain is not "clamped".
     const auto differs = [](Duration answered, Duration wanted) {
         return std::chrono::ceil<std::chrono::milliseconds>(answered) !=
                std::chrono::ceil<std::chrono::milliseconds>(wanted);
     };
-    agreed_->clamped = differs(heartbeat_interval_, asked.heartbeat_interval) ||
+    agreed_->clamped = differs(n.heartbeat_interval, asked.heartbeat_interval) ||
                        differs(n.presence_timeout, asked.presence_timeout) ||
                        differs(n.backfill_window, asked.backfill_window) || n.backfill_count != asked.backfill_count;
     // From here on, a reconnect asks for the peer messages it missed. A position of another epoch is the old

@@ -145,6 +145,21 @@ TEST(HubAgreedTimings, AResumeKeepsTheAgreedPresenceAndTheReportSaysWhatWasAgree
     EXPECT_FALSE(reports[0].second.timings.clamped);
 }
 
+TEST(HubAgreedTimings, AHeartbeatTooRareForTheClientsSilenceDetectorIsNotAdopted) {
+    HubConfig config;
+    config.timing_bounds.min_heartbeat_interval = 5s;  // a server that wants no ping more often than every 5 s ...
+    config.timing_bounds.max_heartbeat_interval = 5s;
+    config.keep_alive_timeout = 20s;
+    HubPair pair(Profile::rtm, config);  // ... and clients that take 4 s of silence for a dead link
+    const auto agreed = connected_timings(*pair.world, "UID1");
+    ASSERT_TRUE(agreed);
+    EXPECT_EQ(agreed->heartbeat_interval, 1s);  // its own: the link stays quiet but healthy
+    EXPECT_TRUE(agreed->clamped);
+    pair.world->run_for(30s);
+    EXPECT_EQ(pair.world->client("UID1").state(), ConnectionState::connected);
+    EXPECT_EQ(events_of<core::ConnectionStateChanged>(*pair.world, "UID1").size(), 2U);  // CONNECTING, CONNECTED
+}
+
 TEST(HubAgreedTimings, BackfillFollowsTheAgreedWindowAndCount) {
     HubPair pair(Profile::rtm, {}, [](Timings& t) {
         t.backfill_window = 20s;
