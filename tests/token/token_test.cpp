@@ -4,9 +4,6 @@
 // with good and bad flags.
 #include "token/token.hpp"
 
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -29,6 +26,7 @@
 
 #include "common/encoding.hpp"
 #include "relink/error.hpp"
+#include "support/child_process.hpp"
 
 namespace relink::token {
 namespace {
@@ -393,46 +391,27 @@ std::string slurp(const std::filesystem::path& path) {
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-/// Runs relink-token with exactly these arguments (no shell), stdin from /dev/null, stdout and stderr captured.
+/// Runs relink-token with exactly these arguments (no shell), stdin from /dev/null, stdout and stderr captured
+/// (30 s at most).
 ToolRun run_tool(const std::vector<std::string>& args) {
     static int runs = 0;
-    const auto base = std::filesystem::path(testing::TempDir()) /
-                      ("relink_token_test_" + std::to_string(::getpid()) + "_" + std::to_string(++runs));
-    const std::string out_path = base.string() + ".out";
-    const std::string err_path = base.string() + ".err";
+    const auto err_path = std::filesystem::path(testing::TempDir()) /
+                          ("relink_token_test_" + std::to_string(::getpid()) + "_" + std::to_string(++runs) + ".err");
     const std::string exe = tool_path().string();
-    std::vector<std::string> strings{exe};  // posix_spawn wants mutable strings
-    strings.insert(strings.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    argv.reserve(strings.size() + 1);
-    for (auto& string : strings) {
-        argv.push_back(string.data());
-    }
-    argv.push_back(nullptr);
-
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    pid_t pid = 0;
-    const int spawned = posix_spawn(&pid, exe.c_str(), &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
+    test::ChildSpec spec;
+    spec.argv.push_back(exe);
+    spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+    spec.stderr_file = err_path;
+    const auto result = test::ChildProcess::run(std::move(spec), std::chrono::seconds(30));
     ToolRun run;
-    if (spawned != 0) {
-        ADD_FAILURE() << "cannot start " << exe << ": " << std::generic_category().message(spawned);
-        return run;
+    if (!result.status) {
+        ADD_FAILURE() << "relink-token did not run to its end within 30 s: " << exe;
+    } else if (*result.status >= 0) {
+        run.exit_code = *result.status;
     }
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (WIFEXITED(status)) {
-        run.exit_code = WEXITSTATUS(status);
-    }
-    run.out = slurp(out_path);
+    run.out = result.output;
     run.err = slurp(err_path);
     std::error_code ignored;
-    std::filesystem::remove(out_path, ignored);
     std::filesystem::remove(err_path, ignored);
     return run;
 }
