@@ -24,10 +24,8 @@
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -63,9 +61,8 @@
 #include <openssl/ssl.h>
 
 #include "protocol/codec.hpp"
+#include "support/child_process.hpp"
 #include "token/token.hpp"
-
-extern char** environ;
 
 namespace {
 
@@ -274,132 +271,54 @@ std::string load_average() {
 
 // ------------------------------------------------------------------------------------------- relinkd
 
-/// relinkd as a child process: stdout on a pipe (the listening line), stderr in a file. Stopped by its PID.
+/// relinkd as a child process (tests/support/child_process.hpp): stdout on a pipe (the listening line), stderr in a
+/// file. Stopped by its PID.
 class Relinkd {
 public:
     static std::unique_ptr<Relinkd> start(const std::string& program, const std::vector<std::string>& args,
                                           const std::filesystem::path& stderr_file) {
-        int out[2];
-        if (pipe(out) != 0) {
-            return nullptr;
-        }
-        posix_spawn_file_actions_t actions;
-        posix_spawn_file_actions_init(&actions);
-        posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-        posix_spawn_file_actions_addclose(&actions, out[0]);
-        posix_spawn_file_actions_addclose(&actions, out[1]);
-        posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                         0644);
-        std::vector<std::string> argv_strings{program};
-        argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-        std::vector<char*> argv;
-        for (auto& a : argv_strings) {
-            argv.push_back(a.data());
-        }
-        argv.push_back(nullptr);
-        pid_t pid = 0;
-        const int rc = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
-        posix_spawn_file_actions_destroy(&actions);
-        close(out[1]);
-        if (rc != 0) {
-            close(out[0]);
-            std::cerr << "relinkd-bench: cannot start " << program << ": " << std::strerror(rc) << "\n";
+        relink::test::ChildSpec spec;
+        spec.argv.push_back(program);
+        spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+        spec.stderr_file = stderr_file;
+        std::string error;
+        auto child = relink::test::ChildProcess::start(std::move(spec), &error);
+        if (!child) {
+            std::cerr << "relinkd-bench: cannot start " << program << ": " << error << "\n";
             return nullptr;
         }
         auto process = std::unique_ptr<Relinkd>(new Relinkd);
-        process->pid_ = pid;
-        process->stdout_fd_ = out[0];
+        process->child_ = std::move(child);
         process->stderr_file_ = stderr_file;
         return process;
     }
 
-    ~Relinkd() {
-        if (!exited_) {
-            kill(pid_, SIGKILL);
-            int status = 0;
-            waitpid(pid_, &status, 0);
-        }
-        close(stdout_fd_);
-    }
-
-    Relinkd(const Relinkd&) = delete;
-    Relinkd& operator=(const Relinkd&) = delete;
-
-    [[nodiscard]] pid_t pid() const { return pid_; }
+    [[nodiscard]] pid_t pid() const { return child_->pid(); }
 
     /// One line of stdout, or nullopt on timeout or end of output.
-    std::optional<std::string> read_line(std::chrono::milliseconds timeout) {
-        const auto deadline = Clock::now() + timeout;
-        for (;;) {
-            if (const auto nl = buffered_.find('\n'); nl != std::string::npos) {
-                auto line = buffered_.substr(0, nl);
-                buffered_.erase(0, nl + 1);
-                return line;
-            }
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-            if (left.count() <= 0) {
-                return std::nullopt;
-            }
-            pollfd pfd{stdout_fd_, POLLIN, 0};
-            if (poll(&pfd, 1, static_cast<int>(left.count())) <= 0) {
-                continue;
-            }
-            char chunk[4096];
-            const auto n = read(stdout_fd_, chunk, sizeof chunk);
-            if (n <= 0) {
-                return std::nullopt;
-            }
-            buffered_.append(chunk, static_cast<std::size_t>(n));
-        }
-    }
+    std::optional<std::string> read_line(std::chrono::milliseconds timeout) { return child_->read_line(timeout); }
 
     /// Whether the process is still running (reaps it if not).
-    bool running() {
-        if (exited_) {
-            return false;
-        }
-        int status = 0;
-        if (waitpid(pid_, &status, WNOHANG) == pid_) {
-            exited_ = true;
-            exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-        }
-        return !exited_;
-    }
+    bool running() { return child_->running(); }
 
     /// SIGTERM (relinkd drains), at most `grace` for it to exit, then SIGKILL. Returns the exit status
     /// (-signal when killed by one).
     int stop(std::chrono::milliseconds grace) {
-        if (running()) {
-            kill(pid_, SIGTERM);
+        child_->signal(SIGTERM);
+        if (const auto status = child_->wait_exit(grace)) {
+            return *status;
         }
-        const auto deadline = Clock::now() + grace;
-        while (running() && Clock::now() < deadline) {
-            std::this_thread::sleep_for(10ms);
-        }
-        if (running()) {
-            std::cerr << "relinkd-bench: relinkd (pid " << pid_ << ") still running after SIGTERM; SIGKILL\n";
-            kill(pid_, SIGKILL);
-            int status = 0;
-            waitpid(pid_, &status, 0);
-            exited_ = true;
-            exit_status_ = -SIGKILL;
-        }
-        return exit_status_;
+        std::cerr << "relinkd-bench: relinkd (pid " << pid() << ") still running after SIGTERM; SIGKILL\n";
+        return child_->kill_now().value_or(-SIGKILL);
     }
 
     [[nodiscard]] std::string stderr_tail(std::size_t bytes = 2000) const {
-        std::ifstream in(stderr_file_);
-        std::string all((std::istreambuf_iterator<char>(in)), {});
-        return all.size() > bytes ? all.substr(all.size() - bytes) : all;
+        return relink::test::file_text(stderr_file_, bytes);
     }
 
 private:
     Relinkd() = default;
-    pid_t pid_{0};
-    int stdout_fd_{-1};
-    bool exited_{false};
-    int exit_status_{0};
-    std::string buffered_;
+    std::unique_ptr<relink::test::ChildProcess> child_;
     std::filesystem::path stderr_file_;
 };
 

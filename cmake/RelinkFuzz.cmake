@@ -28,6 +28,7 @@ if(RELINK_FUZZ)
   # The parsers and the public vocabulary they use (names, error category, timings), compiled once with the
   # fuzzer's instrumentation (the preset's global flags). Nothing else of relink is built.
   add_library(relink_fuzz_parsers STATIC
+    ${PROJECT_SOURCE_DIR}/src/common/encoding.cpp
     ${PROJECT_SOURCE_DIR}/src/common/error.cpp
     ${PROJECT_SOURCE_DIR}/src/common/timings.cpp
     ${PROJECT_SOURCE_DIR}/src/common/types.cpp

@@ -9,11 +9,8 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,97 +23,19 @@
 #include <sstream>
 #include <thread>
 
+#include "support/child_process.hpp"
+
 namespace peer {
 
 std::atomic<bool> g_stop{false};
 
 namespace {
 
-// The PIDs the signal handler kills: a fixed array of atomics, because the handler may only do async-signal-safe
-// things (no locks, no allocation).
-constexpr std::size_t kMaxChildren = 16;
-std::array<std::atomic<pid_t>, kMaxChildren> g_children{};
-
-void register_child(pid_t pid) {
-    for (auto& slot : g_children) {
-        pid_t empty = 0;
-        if (slot.compare_exchange_strong(empty, pid)) {
-            return;
-        }
-    }
-}
-
-void unregister_child(pid_t pid) {
-    for (auto& slot : g_children) {
-        pid_t expected = pid;
-        slot.compare_exchange_strong(expected, 0);
-    }
-}
-
 extern "C" void on_signal(int) {
     if (g_stop.exchange(true)) {
         _exit(130);  // a second Ctrl-C: the children are already dead, leave now
     }
-    for (auto& slot : g_children) {
-        const pid_t pid = slot.load();
-        if (pid > 0) {
-            kill(pid, SIGKILL);  // no broker survives us, whatever the unwinding does next
-        }
-    }
-}
-
-// fork/exec `args` with stdin from /dev/null and stdout + stderr on `out_fd`. The child closes every other
-// descriptor (it must hold none of the bench's sockets: a dead broker's clients must see their connections end)
-// and gets PR_SET_PDEATHSIG so it dies with the bench even on SIGKILL. Returns the PID, -1 on failure.
-pid_t spawn(const std::vector<std::string>& args, int out_fd) {
-    std::vector<std::string> copy = args;
-    std::vector<char*> argv;
-    for (auto& a : copy) {
-        argv.push_back(a.data());
-    }
-    argv.push_back(nullptr);
-    const int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    const pid_t parent = getpid();
-    const pid_t pid = fork();
-    if (pid == 0) {
-        // Only async-signal-safe calls between fork and exec: the bench has threads (Paho's, the proxy's).
-        dup2(devnull, STDIN_FILENO);
-        dup2(out_fd, STDOUT_FILENO);
-        dup2(out_fd, STDERR_FILENO);
-        syscall(SYS_close_range, 3U, ~0U, 0U);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent) {
-            _exit(127);
-        }
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, nullptr);
-        execv(argv[0], argv.data());
-        _exit(127);
-    }
-    if (devnull >= 0) {
-        ::close(devnull);
-    }
-    return pid;
-}
-
-// Waits for `pid` to exit, at most `timeout`; true when reaped.
-bool wait_pid(pid_t pid, std::chrono::milliseconds timeout, int* status_out = nullptr) {
-    const auto deadline = Clock::now() + timeout;
-    for (;;) {
-        int status = 0;
-        const pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid || (r < 0 && errno == ECHILD)) {
-            if (status_out) {
-                *status_out = status;
-            }
-            return true;
-        }
-        if (Clock::now() >= deadline) {
-            return false;
-        }
-        std::this_thread::sleep_for(1ms);
-    }
+    relink::test::ChildProcess::kill_all();  // no broker survives us, whatever the unwinding does next
 }
 
 }  // namespace
@@ -167,99 +86,62 @@ bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds tim
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-Child::Child(const std::vector<std::string>& args, const std::filesystem::path& log_file) {
-    const int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        throw std::runtime_error("cannot open " + log_file.string());
+namespace {
+
+/// `args` with stdin from /dev/null and stdout + stderr to `log_file` (appended) or, without one, to a pipe. The
+/// child holds none of the bench's descriptors (a dead broker's clients must see their connections end) and dies
+/// with the bench even on SIGKILL (the signal handler kills it too: ChildProcess::kill_all()); nullptr when it cannot
+/// be started.
+std::unique_ptr<relink::test::ChildProcess> start_child(const std::vector<std::string>& args,
+                                                        const std::filesystem::path& log_file) {
+    relink::test::ChildSpec spec;
+    spec.argv = args;
+    if (!log_file.empty()) {
+        spec.stdout_pipe = false;
+        spec.stdout_file = log_file;
+        spec.append = true;
     }
-    pid_ = spawn(args, fd);
-    ::close(fd);
-    if (pid_ <= 0) {
-        throw std::runtime_error("cannot start " + args.front());
-    }
-    register_child(pid_);
+    spec.die_with_parent = true;
+    return relink::test::ChildProcess::start(std::move(spec));
 }
 
-Child::~Child() {
-    if (!reaped_ && pid_ > 0) {
-        signal_and_wait(SIGKILL, 5s);
+}  // namespace
+
+Child::Child(const std::vector<std::string>& args, const std::filesystem::path& log_file)
+    : child_(start_child(args, log_file)) {
+    if (!child_) {
+        throw std::runtime_error("cannot start " + args.front() + " (log " + log_file.string() + ")");
     }
-    unregister_child(pid_);
+    pid_ = child_->pid();
 }
+
+Child::~Child() = default;  // the child process: SIGKILL and a bounded wait if still running
 
 bool Child::signal_and_wait(int sig, std::chrono::milliseconds timeout) {
-    if (reaped_) {
-        return true;
-    }
-    kill(pid_, sig);
-    reaped_ = wait_pid(pid_, timeout);
-    if (reaped_) {
-        unregister_child(pid_);
-    }
-    return reaped_;
+    child_->signal(sig);
+    return child_->wait_exit(timeout).has_value();
 }
 
 bool Child::exited() {
-    if (!reaped_) {
-        int status = 0;
-        const pid_t r = waitpid(pid_, &status, WNOHANG);
-        reaped_ = r == pid_ || (r < 0 && errno == ECHILD);
-        if (reaped_) {
-            unregister_child(pid_);
-        }
-    }
-    return reaped_;
+    return !child_->running();
 }
 
 std::optional<std::string> run_capture(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) {
+    auto child = start_child(args, {});
+    if (!child) {
         return std::nullopt;
     }
-    const pid_t pid = spawn(args, fds[1]);
-    ::close(fds[1]);
-    if (pid <= 0) {
-        ::close(fds[0]);
-        return std::nullopt;
-    }
-    register_child(pid);
-    std::string out;
     const auto deadline = Clock::now() + timeout;
-    bool eof = false;
-    while (!eof) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-        if (left <= 0) {
-            break;
-        }
-        pollfd pfd{fds[0], POLLIN, 0};
-        if (poll(&pfd, 1, static_cast<int>(std::min<long>(left, 100))) > 0) {
-            char buf[4096];
-            const ssize_t n = read(fds[0], buf, sizeof buf);
-            if (n <= 0) {
-                eof = true;
-            } else {
-                out.append(buf, static_cast<std::size_t>(n));
-            }
-        }
+    const bool eof = child->read_to_end(timeout);
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto status = child->wait_exit(eof ? std::max<std::chrono::milliseconds>(left, 100ms) : 0ms);
+    std::string out = child->output();
+    child.reset();  // SIGKILL and reap if it is still running
+    if (!status || *status < 0) {
+        return std::nullopt;  // timed out, or ended by a signal
     }
-    ::close(fds[0]);
-    int status = 0;
-    if (!wait_pid(pid,
-                  eof ? std::max<std::chrono::milliseconds>(
-                            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()), 100ms)
-                      : 0ms,
-                  &status)) {
-        kill(pid, SIGKILL);
-        wait_pid(pid, 5s);
-        unregister_child(pid);
-        return std::nullopt;
-    }
-    unregister_child(pid);
-    if (!WIFEXITED(status)) {
-        return std::nullopt;
-    }
-    if (WEXITSTATUS(status) != 0) {
-        out = "exit " + std::to_string(WEXITSTATUS(status)) + ": " + out;
+    if (*status != 0) {
+        out = "exit " + std::to_string(*status) + ": " + out;
     }
     return out;
 }

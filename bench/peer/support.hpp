@@ -22,6 +22,10 @@
 #include <mqtt/async_client.h>
 #include <nlohmann/json.hpp>
 
+namespace relink::test {
+class ChildProcess;  // tests/support/child_process.hpp
+}
+
 namespace peer {
 
 using Clock = std::chrono::steady_clock;
@@ -50,8 +54,8 @@ void sleep_checked(std::chrono::milliseconds d);
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
                 std::chrono::milliseconds step = 5ms);
 
-/// A child process, started with fork/exec (with every other descriptor closed, so it holds none of the bench's
-/// sockets, and PR_SET_PDEATHSIG, so it dies with the bench) and stopped by PID. Registered for the signal handler.
+/// A child process (tests/support/child_process.hpp: every other descriptor closed, so it holds none of the bench's
+/// sockets, and PR_SET_PDEATHSIG, so it dies with the bench), stopped by PID. Registered for the signal handler.
 class Child {
 public:
     /// Starts `args` (args[0] a path) with stdout and stderr appended to `log_file`. Throws std::runtime_error.
@@ -66,8 +70,8 @@ public:
     bool exited();
 
 private:
+    std::unique_ptr<relink::test::ChildProcess> child_;
     pid_t pid_{-1};
-    bool reaped_{false};
 };
 
 /// Runs `args` to completion (bounded by `timeout`, then SIGKILL) and returns its stdout and stderr, or nullopt

@@ -9,13 +9,11 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -29,36 +27,14 @@
 #include <thread>
 
 #include "server/tls.hpp"
+#include "support/child_process.hpp"
 #include "support/redis_process.hpp"
-
-extern char** environ;
 
 namespace relink::bench {
 
 using namespace std::chrono_literals;
 
 namespace {
-
-// Every relinkd alive, for the second SIGINT (the first lets the scenario unwind and the destructors stop them).
-std::array<std::atomic<pid_t>, 64> g_children{};
-
-void register_child(pid_t pid) {
-    for (auto& slot : g_children) {
-        pid_t empty = 0;
-        if (slot.compare_exchange_strong(empty, pid)) {
-            return;
-        }
-    }
-}
-
-void unregister_child(pid_t pid) {
-    for (auto& slot : g_children) {
-        pid_t expected = pid;
-        if (slot.compare_exchange_strong(expected, 0)) {
-            return;
-        }
-    }
-}
 
 bool write_file(const std::string& path, const std::string& text, mode_t mode) {
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -70,60 +46,18 @@ bool write_file(const std::string& path, const std::string& text, mode_t mode) {
     return n == static_cast<ssize_t>(text.size());
 }
 
-/// Runs `program args` with stdout captured (5 s at most); for `relinkd --help`.
+/// Runs `program args` with stdout and stderr captured (5 s at most); for `relinkd --help`.
 std::string capture_output(const std::string& program, const std::vector<std::string>& args) {
-    int out[2];
-    if (pipe2(out, O_CLOEXEC) != 0) {
-        return {};
-    }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, out[1], STDERR_FILENO);
-    std::vector<std::string> strings{program};
-    strings.insert(strings.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& s : strings) {
-        argv.push_back(s.data());
-    }
-    argv.push_back(nullptr);
-    pid_t pid = 0;
-    const int rc = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(out[1]);
-    std::string text;
-    if (rc == 0) {
-        const auto deadline = Clock::now() + 5s;
-        for (;;) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-            pollfd pfd{out[0], POLLIN, 0};
-            if (left <= 0 || poll(&pfd, 1, static_cast<int>(left)) <= 0) {
-                break;
-            }
-            char chunk[4096];
-            const auto n = ::read(out[0], chunk, sizeof chunk);
-            if (n <= 0) {
-                break;
-            }
-            text.append(chunk, static_cast<std::size_t>(n));
-        }
-        kill(pid, SIGKILL);  // it has exited already unless it hung; either way, reap it
-        int status = 0;
-        waitpid(pid, &status, 0);
-    }
-    ::close(out[0]);
-    return text;
+    test::ChildSpec spec;
+    spec.argv.push_back(program);
+    spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+    return test::ChildProcess::run(std::move(spec), 5s).output;
 }
 
 }  // namespace
 
 void kill_registered_children() noexcept {
-    for (auto& slot : g_children) {
-        const pid_t pid = slot.load();
-        if (pid > 0) {
-            kill(pid, SIGKILL);
-        }
-    }
+    test::ChildProcess::kill_all();
 }
 
 // ------------------------------------------------------------------------------------------- Env
@@ -210,54 +144,23 @@ std::unique_ptr<Relinkd> Relinkd::launch(const Env& env, const Spec& spec, std::
     for (int attempt = 0;; ++attempt) {
         auto server = std::unique_ptr<Relinkd>(new Relinkd);
         server->stderr_file_ = env.dir / (spec.name + ".stderr");
-        int out[2];
-        if (pipe2(out, O_CLOEXEC) != 0) {
-            error = "pipe failed";
+        test::ChildSpec child;
+        child.argv = args;
+        child.stderr_file = server->stderr_file_;
+        child.append = true;
+        std::string spawn_error;
+        server->child_ = test::ChildProcess::start(std::move(child), &spawn_error);
+        if (!server->child_) {
+            error = "cannot start " + env.relinkd + ": " + spawn_error;
             return nullptr;
         }
-        posix_spawn_file_actions_t actions;
-        posix_spawn_file_actions_init(&actions);
-        posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-        posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, server->stderr_file_.c_str(),
-                                         O_WRONLY | O_CREAT | O_APPEND, 0644);
-        // The clients' and proxies' sockets are not close-on-exec (Asio): relinkd must not inherit them, or a
-        // connection closed here would stay open in relinkd.
-        posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-        std::vector<char*> argv;
-        for (auto& a : args) {
-            argv.push_back(a.data());
-        }
-        argv.push_back(nullptr);
-        const int rc = posix_spawn(&server->pid_, env.relinkd.c_str(), &actions, nullptr, argv.data(), environ);
-        posix_spawn_file_actions_destroy(&actions);
-        ::close(out[1]);
-        if (rc != 0) {
-            ::close(out[0]);
-            server->exited_ = true;
-            error = "cannot start " + env.relinkd + ": " + std::strerror(rc);
-            return nullptr;
-        }
-        register_child(server->pid_);
-        server->stdout_fd_ = out[0];
+        server->pid_ = server->child_->pid();
 
         // The listening line, read as soon as it is written (relinkd listens before printing it).
-        std::string buffered;
         std::optional<std::string> line;
         const auto deadline = Clock::now() + 10s;
-        while (!line && Clock::now() < deadline && !g_stop) {
-            pollfd pfd{server->stdout_fd_, POLLIN, 0};
-            if (poll(&pfd, 1, 50) <= 0) {
-                continue;
-            }
-            char chunk[1024];
-            const auto n = ::read(server->stdout_fd_, chunk, sizeof chunk);
-            if (n <= 0) {
-                break;  // exited before listening (the port may still be busy)
-            }
-            buffered.append(chunk, static_cast<std::size_t>(n));
-            if (const auto nl = buffered.find('\n'); nl != std::string::npos) {
-                line = buffered.substr(0, nl);
-            }
+        while (!line && Clock::now() < deadline && !g_stop && !server->child_->output_ended()) {
+            line = server->child_->read_line(50ms);  // an end of output: it exited before listening (port busy?)
         }
         if (line) {
             server->listening_at_ = now_ns();
@@ -286,72 +189,30 @@ std::unique_ptr<Relinkd> Relinkd::launch(const Env& env, const Spec& spec, std::
     }
 }
 
-Relinkd::~Relinkd() {
-    if (!exited_ && pid_ > 0) {
-        kill(pid_, SIGKILL);
-        int status = 0;
-        waitpid(pid_, &status, 0);
-        exited_ = true;
-    }
-    unregister_child(pid_);
-    if (stdout_fd_ >= 0) {
-        ::close(stdout_fd_);
-    }
-}
+Relinkd::~Relinkd() = default;  // the child process: SIGKILL if still running, and reap
 
 bool Relinkd::running() {
-    if (exited_) {
-        return false;
-    }
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        exited_ = true;
-        status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-        unregister_child(pid_);
-    }
-    return !exited_;
+    return child_->running();
 }
 
 std::optional<int> Relinkd::kill_now(std::chrono::milliseconds timeout) {
-    if (running()) {
-        kill(pid_, SIGKILL);
-    }
-    const auto deadline = Clock::now() + timeout;
-    while (running() && Clock::now() < deadline) {
-        std::this_thread::sleep_for(1ms);
-    }
-    if (running()) {
-        return std::nullopt;
-    }
-    return status_;
+    return child_->kill_now(timeout);
 }
 
 void Relinkd::terminate() {
-    if (running()) {
-        kill(pid_, SIGTERM);
-    }
+    child_->signal(SIGTERM);
 }
 
 int Relinkd::wait_exit(std::chrono::milliseconds timeout) {
-    const auto deadline = Clock::now() + timeout;
-    while (running() && Clock::now() < deadline) {
-        std::this_thread::sleep_for(5ms);
+    auto status = child_->wait_exit(timeout);
+    if (!status) {
+        status = child_->kill_now();
     }
-    if (running()) {
-        kill(pid_, SIGKILL);
-        int status = 0;
-        waitpid(pid_, &status, 0);
-        exited_ = true;
-        status_ = -SIGKILL;
-        unregister_child(pid_);
-    }
-    return status_;
+    return status.value_or(-SIGKILL);
 }
 
 std::string Relinkd::stderr_tail(std::size_t bytes) const {
-    std::ifstream in(stderr_file_);
-    std::string all((std::istreambuf_iterator<char>(in)), {});
-    return all.size() > bytes ? all.substr(all.size() - bytes) : all;
+    return test::file_text(stderr_file_, bytes);
 }
 
 // ------------------------------------------------------------------------------------------- /proc

@@ -20,8 +20,9 @@
 #include "common.hpp"
 
 namespace relink::test {
-class RedisServer;  // tests/support/redis_process.hpp
-}
+class ChildProcess;  // tests/support/child_process.hpp
+class RedisServer;   // tests/support/redis_process.hpp
+}  // namespace relink::test
 
 namespace relink::bench {
 
@@ -49,9 +50,10 @@ struct Env {
     ~Env();
 };
 
-/// relinkd as a child process. Every relinkd of relink-bench: TLS with the run's certificate, loopback only, app
-/// `bench`, the admin API on an ephemeral loopback port, login and message rate limits lifted (all clients share
-/// 127.0.0.1 and the publishers send faster than an app would), logs at warn in a file of the run's directory.
+/// relinkd as a child process (tests/support/child_process.hpp). Every relinkd of relink-bench: TLS with the run's
+/// certificate, loopback only, app `bench`, the admin API on an ephemeral loopback port, login and message rate limits
+/// lifted (all clients share 127.0.0.1 and the publishers send faster than an app would), logs at warn in a file of the
+/// run's directory.
 class Relinkd {
 public:
     struct Spec {
@@ -85,10 +87,8 @@ public:
 
 private:
     Relinkd() = default;
+    std::unique_ptr<test::ChildProcess> child_;
     pid_t pid_{0};
-    int stdout_fd_{-1};
-    bool exited_{false};
-    int status_{0};
     std::uint16_t port_{0};
     std::uint16_t admin_port_{0};
     std::int64_t listening_at_{0};
@@ -146,7 +146,8 @@ private:
     std::vector<std::unique_ptr<Relinkd>> nodes_;
 };
 
-/// Stops every relinkd still registered, by PID (SIGKILL). For the second SIGINT: async-signal-safe.
+/// Stops every child process still running (relinkd, redis-server), by PID (SIGKILL): ChildProcess::kill_all().
+/// For the second SIGINT: async-signal-safe.
 void kill_registered_children() noexcept;
 
 /// Memory of a process from /proc/PID/status (0 = self), in bytes.

@@ -50,6 +50,8 @@
 #include <hiredis/hiredis.h>
 #include <openssl/evp.h>
 
+#include "common/encoding.hpp"
+
 namespace relink::cluster {
 
 namespace asio = boost::asio;
@@ -170,13 +172,8 @@ std::string sha1_hex(std::string_view data) {
     std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
     unsigned int size = 0;
     EVP_Digest(data.data(), data.size(), digest.data(), &size, EVP_sha1(), nullptr);
-    static constexpr std::string_view kHex = "0123456789abcdef";
-    std::string out;
-    for (unsigned int i = 0; i < size; ++i) {
-        out += kHex[digest[i] >> 4U];
-        out += kHex[digest[i] & 0x0fU];
-    }
-    return out;
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): OpenSSL's unsigned char, the same bytes
+    return encoding::to_hex(std::string_view(reinterpret_cast<const char*>(digest.data()), size));
 }
 
 }  // namespace

@@ -7,8 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/encoding.hpp"
 #include "common/overloaded.hpp"
-#include "token/token.hpp"
 
 namespace relink::cluster {
 
@@ -60,7 +60,7 @@ const json& array_of(const json& object, const char* key) {
 }
 
 std::string payload_of(const json& m) {
-    auto bytes = token::detail::base64url_decode(m.value("p", std::string{}));
+    auto bytes = encoding::base64url_decode(m.value("p", std::string{}));
     return bytes ? std::move(*bytes) : std::string{};
 }
 
@@ -193,7 +193,7 @@ std::pair<std::string, json> encode(const Command& command) {
                                             [&](const Send& op) {
                                                 const proto::SendMessage& m = op.message;
                                                 a["id"] = m.message_id;
-                                                a["payload"] = token::detail::base64url_encode(m.payload);
+                                                a["payload"] = encoding::base64url_encode(m.payload);
                                                 a["within_rate"] = op.within_rate;
                                                 if (m.to_channel) {
                                                     a["channel"] = *m.to_channel;

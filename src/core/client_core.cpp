@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "common/encoding.hpp"
 #include "common/overloaded.hpp"
 #include "relink/error.hpp"
 
@@ -338,15 +339,7 @@ std::error_code ClientCore::check_channel_operation(const std::string& channel) 
 }
 
 std::string ClientCore::instance_id() const {
-    static constexpr std::array<char, 16> kHex{'0', '1', '2', '3', '4', '5', '6', '7',
-                                               '8', '9', 'a', 'b', 'c', 'd', 'e', 'f'};
-    std::string id(16, '0');
-    std::uint64_t tag = instance_tag_;
-    for (auto i = id.size(); i-- > 0;) {
-        id[i] = kHex[tag & 0xFU];
-        tag >>= 4U;
-    }
-    return id;
+    return encoding::to_hex(instance_tag_);
 }
 
 std::string ClientCore::next_message_id(OpId op) const {

@@ -27,6 +27,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/encoding.hpp"
+
 namespace relink::proto {
 namespace {
 
@@ -42,151 +44,11 @@ constexpr std::uint64_t kMaxDurationMs = static_cast<std::uint64_t>(Duration::ma
 
 // ------------------------------------------------------------------------------------------- UTF-8, base64
 
-/// Well-formed UTF-8 as in Unicode table 3-7 (no overlong forms, no surrogates, nothing above U+10FFFF): exactly
-/// what nlohmann's serializer accepts, so a payload that passes here is sent as text without any replacement.
-bool is_valid_utf8(std::string_view text) noexcept {
-    std::size_t i = 0;
-    while (i < text.size()) {
-        const auto lead = static_cast<unsigned char>(text[i]);
-        if (lead < 0x80) {
-            ++i;
-            continue;
-        }
-        std::size_t length = 0;
-        unsigned char low = 0x80;
-        unsigned char high = 0xBF;
-        if (lead >= 0xC2 && lead <= 0xDF) {
-            length = 2;
-        } else if (lead == 0xE0) {
-            length = 3;
-            low = 0xA0;
-        } else if ((lead >= 0xE1 && lead <= 0xEC) || lead == 0xEE || lead == 0xEF) {
-            length = 3;
-        } else if (lead == 0xED) {
-            length = 3;
-            high = 0x9F;
-        } else if (lead == 0xF0) {
-            length = 4;
-            low = 0x90;
-        } else if (lead >= 0xF1 && lead <= 0xF3) {
-            length = 4;
-        } else if (lead == 0xF4) {
-            length = 4;
-            high = 0x8F;
-        } else {
-            return false;
-        }
-        if (text.size() - i < length) {
-            return false;
-        }
-        const auto second = static_cast<unsigned char>(text[i + 1]);
-        if (second < low || second > high) {
-            return false;
-        }
-        for (std::size_t k = 2; k < length; ++k) {
-            const auto next = static_cast<unsigned char>(text[i + k]);
-            if (next < 0x80 || next > 0xBF) {
-                return false;
-            }
-        }
-        i += length;
-    }
-    return true;
-}
-
-constexpr std::string_view kBase64Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/// Standard base64 (RFC 4648 section 4) with padding.
-std::string base64_encode(std::string_view bytes) {
-    std::string out;
-    out.reserve((bytes.size() + 2) / 3 * 4);
-    std::size_t i = 0;
-    for (; i + 3 <= bytes.size(); i += 3) {
-        const std::uint32_t group = std::uint32_t{static_cast<unsigned char>(bytes[i])} << 16 |
-                                    std::uint32_t{static_cast<unsigned char>(bytes[i + 1])} << 8 |
-                                    std::uint32_t{static_cast<unsigned char>(bytes[i + 2])};
-        out += kBase64Alphabet[group >> 18 & 0x3F];
-        out += kBase64Alphabet[group >> 12 & 0x3F];
-        out += kBase64Alphabet[group >> 6 & 0x3F];
-        out += kBase64Alphabet[group & 0x3F];
-    }
-    const std::size_t rest = bytes.size() - i;
-    if (rest == 1) {
-        const std::uint32_t group = std::uint32_t{static_cast<unsigned char>(bytes[i])} << 16;
-        out += kBase64Alphabet[group >> 18 & 0x3F];
-        out += kBase64Alphabet[group >> 12 & 0x3F];
-        out += "==";
-    } else if (rest == 2) {
-        const std::uint32_t group = std::uint32_t{static_cast<unsigned char>(bytes[i])} << 16 |
-                                    std::uint32_t{static_cast<unsigned char>(bytes[i + 1])} << 8;
-        out += kBase64Alphabet[group >> 18 & 0x3F];
-        out += kBase64Alphabet[group >> 12 & 0x3F];
-        out += kBase64Alphabet[group >> 6 & 0x3F];
-        out += '=';
-    }
-    return out;
-}
-
-/// The 6-bit value of a base64 character, or -1.
-int base64_value(char c) noexcept {
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-    if (c == '+') {
-        return 62;
-    }
-    if (c == '/') {
-        return 63;
-    }
-    return -1;
-}
-
-/// Strict canonical base64: padded to a multiple of 4, '=' only at the end, no whitespace, and the unused bits of
-/// the last character zero (so that every byte string has exactly one accepted encoding).
-std::optional<std::string> base64_decode(std::string_view text) {
-    if (text.size() % 4 != 0) {
-        return std::nullopt;
-    }
-    std::size_t padding = 0;
-    if (!text.empty() && text.back() == '=') {
-        padding = text[text.size() - 2] == '=' ? 2 : 1;
-    }
-    std::string out;
-    out.reserve(text.size() / 4 * 3);
-    for (std::size_t i = 0; i < text.size(); i += 4) {
-        const bool last = i + 4 == text.size();
-        const std::size_t digits = last ? 4 - padding : 4;
-        std::uint32_t group = 0;
-        for (std::size_t k = 0; k < 4; ++k) {
-            int value = 0;
-            if (k < digits) {
-                value = base64_value(text[i + k]);
-                if (value < 0) {
-                    return std::nullopt;
-                }
-            }
-            group = group << 6 | static_cast<std::uint32_t>(value);
-        }
-        out += static_cast<char>(group >> 16 & 0xFF);
-        if (digits >= 3) {
-            out += static_cast<char>(group >> 8 & 0xFF);
-        } else if ((group & 0xFFFF) != 0) {
-            return std::nullopt;  // non-canonical: bits set beyond the last byte
-        }
-        if (digits == 4) {
-            out += static_cast<char>(group & 0xFF);
-        } else if (digits == 3 && (group & 0xFF) != 0) {
-            return std::nullopt;
-        }
-    }
-    return out;
-}
+// A payload that is well-formed UTF-8 goes out as text ("payload"), any other as strict padded base64
+// ("payload_b64"); common/encoding.hpp has both.
+using encoding::base64_decode;
+using encoding::base64_encode;
+using encoding::is_valid_utf8;
 
 // ------------------------------------------------------------------------------------------- vocabulary
 

@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
+#include "common/encoding.hpp"
 #include "server/listener.hpp"
 
 namespace relink::server {
@@ -65,25 +66,14 @@ bool iequals(std::string_view a, std::string_view b) {
     return true;
 }
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 std::string percent_decode(std::string_view text) {
     std::string out;
     out.reserve(text.size());
     for (std::size_t i = 0; i < text.size(); ++i) {
-        if (text[i] == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 && hex_value(text[i + 2]) >= 0) {
-            out.push_back(static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2])));
+        if (text[i] == '%' && i + 2 < text.size() && encoding::hex_digit_value(text[i + 1]) >= 0 &&
+            encoding::hex_digit_value(text[i + 2]) >= 0) {
+            out.push_back(static_cast<char>(encoding::hex_digit_value(text[i + 1]) * 16 +
+                                            encoding::hex_digit_value(text[i + 2])));
             i += 2;
         } else if (text[i] == '+') {
             out.push_back(' ');

@@ -24,6 +24,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "common/encoding.hpp"
+
 namespace relink::server {
 namespace {
 
@@ -410,14 +412,8 @@ std::string random_hex(std::size_t bytes) {
     if (bytes == 0 || RAND_bytes(raw.data(), static_cast<int>(raw.size())) != 1) {
         return {};
     }
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(2 * bytes);
-    for (const unsigned char c : raw) {
-        out += kHex[c >> 4U];
-        out += kHex[c & 15U];
-    }
-    return out;
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): OpenSSL's unsigned char, the same bytes
+    return encoding::to_hex(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()));
 }
 
 }  // namespace relink::server

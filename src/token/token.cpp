@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "common/encoding.hpp"
 #include "relink/error.hpp"
 
 namespace relink::token {
@@ -20,28 +21,6 @@ namespace {
 
 constexpr std::string_view kPrefix = "rl1.";
 constexpr std::size_t kMacSize = 32;  // SHA-256
-constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/// The 6-bit value of a base64url character, or -1.
-int sextet(char c) noexcept {
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-    if (c == '-') {
-        return 62;
-    }
-    if (c == '_') {
-        return 63;
-    }
-    return -1;
-}
-
 using Mac = std::array<unsigned char, kMacSize>;
 
 // OpenSSL speaks unsigned char, std::string char: the same bytes (both character types may alias anything).
@@ -138,14 +117,14 @@ Verified verify_unguarded(std::string_view token, std::string_view secret, std::
     if (!expected) {
         return failure(errc::invalid_token);
     }
-    const auto expected_part = detail::base64url_encode(as_chars(*expected));
+    const auto expected_part = encoding::base64url_encode(as_chars(*expected));
     if (mac_part.size() != expected_part.size() ||
         CRYPTO_memcmp(mac_part.data(), expected_part.data(), expected_part.size()) != 0) {
         return failure(errc::invalid_token);
     }
 
     // Authentic from here on: whoever holds the secret wrote these claims.
-    const auto json_text = detail::base64url_decode(signed_part.substr(kPrefix.size()));
+    const auto json_text = encoding::base64url_decode(signed_part.substr(kPrefix.size()));
     if (!json_text) {
         return failure(errc::invalid_token);
     }
@@ -160,62 +139,6 @@ Verified verify_unguarded(std::string_view token, std::string_view secret, std::
 }
 
 }  // namespace
-
-namespace detail {
-
-std::string base64url_encode(std::string_view bytes) {
-    const auto byte = [&](std::size_t i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i])); };
-    std::string out;
-    out.reserve((bytes.size() * 4 + 2) / 3);
-    std::size_t i = 0;
-    for (; i + 3 <= bytes.size(); i += 3) {
-        const std::uint32_t n = (byte(i) << 16) | (byte(i + 1) << 8) | byte(i + 2);
-        out += kAlphabet[(n >> 18) & 63];
-        out += kAlphabet[(n >> 12) & 63];
-        out += kAlphabet[(n >> 6) & 63];
-        out += kAlphabet[n & 63];
-    }
-    if (bytes.size() - i == 1) {
-        const std::uint32_t n = byte(i) << 16;
-        out += kAlphabet[(n >> 18) & 63];
-        out += kAlphabet[(n >> 12) & 63];
-    } else if (bytes.size() - i == 2) {
-        const std::uint32_t n = (byte(i) << 16) | (byte(i + 1) << 8);
-        out += kAlphabet[(n >> 18) & 63];
-        out += kAlphabet[(n >> 12) & 63];
-        out += kAlphabet[(n >> 6) & 63];
-    }
-    return out;
-}
-
-std::optional<std::string> base64url_decode(std::string_view text) {
-    if (text.size() % 4 == 1) {  // 6 bits cannot make a byte
-        return std::nullopt;
-    }
-    std::string out;
-    out.reserve(text.size() / 4 * 3 + 2);
-    std::uint32_t bits = 0;  // the pending bits, in the low `pending` bits
-    int pending = 0;
-    for (const char c : text) {
-        const int value = sextet(c);
-        if (value < 0) {
-            return std::nullopt;
-        }
-        bits = ((bits << 6) | static_cast<std::uint32_t>(value)) & 0xFFFU;  // never more than 12 pending bits
-        pending += 6;
-        if (pending >= 8) {
-            pending -= 8;
-            out += static_cast<char>((bits >> pending) & 0xFFU);
-        }
-    }
-    // 0, 2 or 4 bits are left over; in the one canonical encoding they are zero.
-    if ((bits & ((1U << pending) - 1U)) != 0) {
-        return std::nullopt;
-    }
-    return out;
-}
-
-}  // namespace detail
 
 std::string mint(const Claims& claims, std::string_view secret) {
     if (secret.empty()) {
@@ -236,13 +159,13 @@ std::string mint(const Claims& claims, std::string_view secret) {
         throw std::invalid_argument("relink::token::mint: a claim is not valid UTF-8");
     }
     std::string token{kPrefix};
-    token += detail::base64url_encode(json_text);
+    token += encoding::base64url_encode(json_text);
     const auto mac = hmac_sha256(secret, token);
     if (!mac) {
         throw std::runtime_error("relink::token::mint: HMAC-SHA256 failed");
     }
     token += '.';
-    token += detail::base64url_encode(as_chars(*mac));
+    token += encoding::base64url_encode(as_chars(*mac));
     if (token.size() > kMaxTokenSize) {
         throw std::invalid_argument("relink::token::mint: the token would be longer than 4096 bytes");
     }

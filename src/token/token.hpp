@@ -43,14 +43,4 @@ struct Verified {
 [[nodiscard]] Verified verify(std::string_view token, std::string_view secret, std::string_view app_id,
                               std::string_view user_id, std::int64_t now_unix);
 
-namespace detail {
-
-/// base64url without padding (RFC 4648 section 5). Exposed for the tests.
-[[nodiscard]] std::string base64url_encode(std::string_view bytes);
-/// The strict inverse of base64url_encode(): no padding, no characters outside the alphabet, no impossible
-/// length, and the unused low bits of the last character zero, so each byte string has exactly one encoding.
-[[nodiscard]] std::optional<std::string> base64url_decode(std::string_view text);
-
-}  // namespace detail
-
 }  // namespace relink::token

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <variant>
 #include <vector>
@@ -20,7 +21,7 @@
 #include <spdlog/spdlog.h>
 
 #include "../support/bin_dir.hpp"
-#include "child_process.hpp"
+#include "../support/child_process.hpp"
 #include "relink/client.hpp"
 #include "server/listener.hpp"
 #include "server/options.hpp"
@@ -32,6 +33,23 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr auto kOutputTimeout = 20s;  // generous: a sanitizer build on a busy machine
+
+/// Starts an example program as a user runs it: input typed into a pipe, stdout and stderr read from one pipe,
+/// `environment` ("NAME=VALUE") added to ours.
+std::unique_ptr<ChildProcess> start_example(const std::string& program, const std::vector<std::string>& args,
+                                            const std::vector<std::string>& environment = {}) {
+    ChildSpec spec;
+    spec.argv.push_back(program);
+    spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+    spec.environment = environment;
+    spec.stdin_pipe = true;
+    std::string error;
+    auto child = ChildProcess::start(std::move(spec), &error);
+    if (!child) {
+        throw std::runtime_error("cannot start " + program + ": " + error);
+    }
+    return child;
+}
 
 std::int64_t unix_now() {
     return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -140,93 +158,96 @@ protected:
 };
 
 TEST_F(ExamplesTest, MinimalLogsInJoinsAndPrintsStateChangesAndMessages) {
-    ChildProcess minimal(built_program("relink-example-minimal"), arguments("alice", "lobby"));
-    EXPECT_TRUE(minimal.wait_for_output("connection CONNECTING (LOGIN)", kOutputTimeout)) << minimal.output();
-    EXPECT_TRUE(minimal.wait_for_output("connection CONNECTED (LOGIN_SUCCESS)", kOutputTimeout)) << minimal.output();
-    ASSERT_TRUE(minimal.wait_for_output("channel lobby CONNECTED (JOINED)", kOutputTimeout)) << minimal.output();
+    auto minimal = start_example(built_program("relink-example-minimal"), arguments("alice", "lobby"));
+    EXPECT_TRUE(minimal->wait_for_output("connection CONNECTING (LOGIN)", kOutputTimeout)) << minimal->output();
+    EXPECT_TRUE(minimal->wait_for_output("connection CONNECTED (LOGIN_SUCCESS)", kOutputTimeout)) << minimal->output();
+    ASSERT_TRUE(minimal->wait_for_output("channel lobby CONNECTED (JOINED)", kOutputTimeout)) << minimal->output();
 
     auto bob = peer_in("bob", "lobby");
     ASSERT_TRUE(bob->wait_for("joined alice")) << bob->seen();
     ASSERT_FALSE(bob->client().send_channel_message("lobby", "hello minimal"));
-    EXPECT_TRUE(minimal.wait_for_output("message from bob: hello minimal", kOutputTimeout)) << minimal.output();
+    EXPECT_TRUE(minimal->wait_for_output("message from bob: hello minimal", kOutputTimeout)) << minimal->output();
 
-    minimal.close_stdin();  // "until Enter or end of input"
-    EXPECT_EQ(minimal.wait_exit(kOutputTimeout), 0) << minimal.output();
+    minimal->close_stdin();  // "until Enter or end of input"
+    EXPECT_EQ(minimal->wait_exit(kOutputTimeout), 0) << minimal->output();
     EXPECT_TRUE(bob->wait_for("left alice QUIT")) << "minimal's client logged out as it ended\n" << bob->seen();
 }
 
 TEST_F(ExamplesTest, MinimalTakesItsSettingsFromTheEnvironment) {
     const auto args = arguments("carol", "env-channel");
-    ChildProcess minimal(built_program("relink-example-minimal"), {},
-                         {"RELINK_URL=" + args[0], "RELINK_APP_ID=" + args[1], "RELINK_USER_ID=" + args[2],
-                          "RELINK_TOKEN=" + args[3], "RELINK_CA_FILE=" + args[4], "RELINK_CHANNEL=" + args[5]});
-    EXPECT_TRUE(minimal.wait_for_output("connection CONNECTED (LOGIN_SUCCESS)", kOutputTimeout)) << minimal.output();
-    EXPECT_TRUE(minimal.wait_for_output("channel env-channel CONNECTED (JOINED)", kOutputTimeout)) << minimal.output();
-    minimal.close_stdin();
-    EXPECT_EQ(minimal.wait_exit(kOutputTimeout), 0) << minimal.output();
+    auto minimal = start_example(built_program("relink-example-minimal"), {},
+                                 {"RELINK_URL=" + args[0], "RELINK_APP_ID=" + args[1], "RELINK_USER_ID=" + args[2],
+                                  "RELINK_TOKEN=" + args[3], "RELINK_CA_FILE=" + args[4], "RELINK_CHANNEL=" + args[5]});
+    EXPECT_TRUE(minimal->wait_for_output("connection CONNECTED (LOGIN_SUCCESS)", kOutputTimeout)) << minimal->output();
+    EXPECT_TRUE(minimal->wait_for_output("channel env-channel CONNECTED (JOINED)", kOutputTimeout))
+        << minimal->output();
+    minimal->close_stdin();
+    EXPECT_EQ(minimal->wait_exit(kOutputTimeout), 0) << minimal->output();
 }
 
 TEST_F(ExamplesTest, MinimalShowsARefusedLogin) {
     auto args = arguments("dave", "lobby");
     args[3] = token_for("someone-else");  // a token for another user
-    ChildProcess minimal(built_program("relink-example-minimal"), args);
-    EXPECT_TRUE(minimal.wait_for_output("connection DISCONNECTED (INVALID_TOKEN)", kOutputTimeout)) << minimal.output();
-    minimal.close_stdin();
-    EXPECT_EQ(minimal.wait_exit(kOutputTimeout), 0) << minimal.output();
+    auto minimal = start_example(built_program("relink-example-minimal"), args);
+    EXPECT_TRUE(minimal->wait_for_output("connection DISCONNECTED (INVALID_TOKEN)", kOutputTimeout))
+        << minimal->output();
+    minimal->close_stdin();
+    EXPECT_EQ(minimal->wait_exit(kOutputTimeout), 0) << minimal->output();
 }
 
 TEST_F(ExamplesTest, ChatSendsWhatIsTypedAndShowsPresenceAndMessages) {
     auto bob = peer_in("bob", "lobby");
-    ChildProcess chat(built_program("relink-example-chat"), arguments("alice", "lobby"));
-    ASSERT_TRUE(chat.wait_for_output("* connected as alice", kOutputTimeout)) << chat.output();
-    ASSERT_TRUE(chat.wait_for_output("* you are in #lobby", kOutputTimeout)) << chat.output();
-    EXPECT_TRUE(chat.wait_for_output("* bob is here", kOutputTimeout)) << chat.output();
+    auto chat = start_example(built_program("relink-example-chat"), arguments("alice", "lobby"));
+    ASSERT_TRUE(chat->wait_for_output("* connected as alice", kOutputTimeout)) << chat->output();
+    ASSERT_TRUE(chat->wait_for_output("* you are in #lobby", kOutputTimeout)) << chat->output();
+    EXPECT_TRUE(chat->wait_for_output("* bob is here", kOutputTimeout)) << chat->output();
     ASSERT_TRUE(bob->wait_for("joined alice")) << bob->seen();
 
-    ASSERT_TRUE(chat.write("hello from the chat example\n"));
+    ASSERT_TRUE(chat->write("hello from the chat example\n"));
     EXPECT_TRUE(bob->wait_for("message from alice: hello from the chat example")) << bob->seen();
     ASSERT_FALSE(bob->client().send_channel_message("lobby", "hi alice"));
-    EXPECT_TRUE(chat.wait_for_output("<bob> hi alice", kOutputTimeout)) << chat.output();
+    EXPECT_TRUE(chat->wait_for_output("<bob> hi alice", kOutputTimeout)) << chat->output();
     ASSERT_FALSE(bob->client().send_peer_message("alice", "just for you"));
-    EXPECT_TRUE(chat.wait_for_output("[private] <bob> just for you", kOutputTimeout)) << chat.output();
-    ASSERT_TRUE(chat.write("/msg bob and back to you\n"));
+    EXPECT_TRUE(chat->wait_for_output("[private] <bob> just for you", kOutputTimeout)) << chat->output();
+    ASSERT_TRUE(chat->write("/msg bob and back to you\n"));
     EXPECT_TRUE(bob->wait_for("message from alice: and back to you")) << bob->seen();
-    ASSERT_TRUE(chat.write("/who\n"));
-    EXPECT_TRUE(chat.wait_for_output("* here with you: bob", kOutputTimeout)) << chat.output();
+    ASSERT_TRUE(chat->write("/who\n"));
+    EXPECT_TRUE(chat->wait_for_output("* here with you: bob", kOutputTimeout)) << chat->output();
 
-    ASSERT_TRUE(chat.write("/quit\n"));
-    EXPECT_EQ(chat.wait_exit(kOutputTimeout), 0) << chat.output();
+    ASSERT_TRUE(chat->write("/quit\n"));
+    EXPECT_EQ(chat->wait_exit(kOutputTimeout), 0) << chat->output();
     EXPECT_TRUE(bob->wait_for("left alice QUIT")) << bob->seen();
 }
 
 TEST_F(ExamplesTest, ChatWithoutItsSettingsPrintsItsUsage) {
-    ChildProcess chat(built_program("relink-example-chat"), {}, {"RELINK_APP_ID=", "RELINK_USER_ID=", "RELINK_TOKEN="});
-    EXPECT_EQ(chat.wait_exit(kOutputTimeout), 2) << chat.output();
-    EXPECT_NE(chat.output().find("usage: relink-example-chat URL APP_ID USER_ID TOKEN"), std::string::npos)
-        << chat.output();
+    auto chat =
+        start_example(built_program("relink-example-chat"), {}, {"RELINK_APP_ID=", "RELINK_USER_ID=", "RELINK_TOKEN="});
+    EXPECT_EQ(chat->wait_exit(kOutputTimeout), 2) << chat->output();
+    EXPECT_NE(chat->output().find("usage: relink-example-chat URL APP_ID USER_ID TOKEN"), std::string::npos)
+        << chat->output();
 }
 
 TEST(DemoCommandLine, HelpListAndBadArguments) {
     {
-        ChildProcess demo(built_program("relink-demo"), {"--help"});
-        EXPECT_EQ(demo.wait_exit(kOutputTimeout), 0);
+        auto demo = start_example(built_program("relink-demo"), {"--help"});
+        EXPECT_EQ(demo->wait_exit(kOutputTimeout), 0);
         for (const char* flag : {"--out DIR", "--only", "--stretch", "--list", "Exit status"}) {
-            EXPECT_NE(demo.output().find(flag), std::string::npos) << flag << " in\n" << demo.output();
+            EXPECT_NE(demo->output().find(flag), std::string::npos) << flag << " in\n" << demo->output();
         }
     }
     {
-        ChildProcess demo(built_program("relink-demo"), {"--list"});
-        EXPECT_EQ(demo.wait_exit(kOutputTimeout), 0);
+        auto demo = start_example(built_program("relink-demo"), {"--list"});
+        EXPECT_EQ(demo->wait_exit(kOutputTimeout), 0);
         for (const char* name : {"rtc-outage", "rtc-failed", "rtm-short-outage", "rtm-long-outage",
                                  "rtm-duplicate-login", "cluster-node-killed"}) {
-            EXPECT_NE(demo.output().find(name), std::string::npos) << name << " in\n" << demo.output();
+            EXPECT_NE(demo->output().find(name), std::string::npos) << name << " in\n" << demo->output();
         }
     }
     for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
              {"--bogus"}, {"--only", "no-such-scenario"}, {"--stretch", "0"}, {"--stretch", "x"}, {"--out"}}) {
-        ChildProcess demo(built_program("relink-demo"), bad);
-        EXPECT_EQ(demo.wait_exit(kOutputTimeout), 2) << bad[0] << ": " << demo.output();
-        EXPECT_NE(demo.output().find("relink-demo: "), std::string::npos) << demo.output();
+        auto demo = start_example(built_program("relink-demo"), bad);
+        EXPECT_EQ(demo->wait_exit(kOutputTimeout), 2) << bad[0] << ": " << demo->output();
+        EXPECT_NE(demo->output().find("relink-demo: "), std::string::npos) << demo->output();
     }
 }
 
@@ -237,12 +258,13 @@ TEST(DemoCommandLine, PlaysTheChosenScenarioAndWritesItsPictures) {
     std::string pattern = (std::filesystem::temp_directory_path() / "relink-demo-test-XXXXXX").string();
     ASSERT_NE(mkdtemp(pattern.data()), nullptr);
     const std::filesystem::path dir = pattern;
-    ChildProcess demo(built_program("relink-demo"),
-                      {"--only", "rtm-duplicate-login", "--stretch", "3", "--out", dir.string()});
-    EXPECT_EQ(demo.wait_exit(60s), 0) << demo.output();
-    EXPECT_NE(demo.output().find("1 scenario(s)"), std::string::npos) << demo.output();
-    EXPECT_EQ(demo.output().find("rtc-outage"), std::string::npos) << "only the chosen scenario\n" << demo.output();
-    EXPECT_NE(demo.output().find("  picture: " + (dir / "timeline.svg").string()), std::string::npos) << demo.output();
+    auto demo = start_example(built_program("relink-demo"),
+                              {"--only", "rtm-duplicate-login", "--stretch", "3", "--out", dir.string()});
+    EXPECT_EQ(demo->wait_exit(60s), 0) << demo->output();
+    EXPECT_NE(demo->output().find("1 scenario(s)"), std::string::npos) << demo->output();
+    EXPECT_EQ(demo->output().find("rtc-outage"), std::string::npos) << "only the chosen scenario\n" << demo->output();
+    EXPECT_NE(demo->output().find("  picture: " + (dir / "timeline.svg").string()), std::string::npos)
+        << demo->output();
     for (const char* file : {"timeline.svg", "rtm-duplicate-login.svg", "index.html", "timeline.txt"}) {
         EXPECT_GT(std::filesystem::file_size(dir / file), 100U) << file;
     }

@@ -7,7 +7,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,9 +35,8 @@
 #include "server/tls.hpp"
 #include "server/ws_test_client.hpp"
 #include "support/bin_dir.hpp"
+#include "support/child_process.hpp"
 #include "token/token.hpp"
-
-extern char** environ;
 
 namespace relink::server {
 namespace {
@@ -320,121 +318,45 @@ TEST(Tls, SelfSignedCertificateForLocalhost) {
 
 // =============================================================================================== the process
 
-/// A child process with its stdout on a pipe and its stderr in a file; killed by PID if still running at the end.
+/// A child process (support/child_process.hpp) with its stdout on a pipe and its stderr in a file; killed by PID if
+/// still running at the end.
 class Process {
 public:
     static std::unique_ptr<Process> start(const std::string& program, const std::vector<std::string>& args,
                                           const std::filesystem::path& stderr_file) {
-        int out[2];
-        if (pipe(out) != 0) {
-            return nullptr;
-        }
-        posix_spawn_file_actions_t actions;
-        posix_spawn_file_actions_init(&actions);
-        posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-        posix_spawn_file_actions_addclose(&actions, out[0]);
-        posix_spawn_file_actions_addclose(&actions, out[1]);
-        posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                         0644);
-        std::vector<std::string> argv_strings{program};
-        argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-        std::vector<char*> argv;
-        for (auto& a : argv_strings) {
-            argv.push_back(a.data());
-        }
-        argv.push_back(nullptr);
-        pid_t pid = 0;
-        const int rc = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
-        posix_spawn_file_actions_destroy(&actions);
-        close(out[1]);
-        if (rc != 0) {
-            close(out[0]);
+        test::ChildSpec spec;
+        spec.argv.push_back(program);
+        spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+        spec.stderr_file = stderr_file;
+        auto child = test::ChildProcess::start(std::move(spec));
+        if (!child) {
             return nullptr;
         }
         auto process = std::unique_ptr<Process>(new Process);
-        process->pid_ = pid;
-        process->stdout_fd_ = out[0];
+        process->child_ = std::move(child);
         process->stderr_file_ = stderr_file;
         return process;
     }
 
-    ~Process() {
-        if (!exited_) {
-            kill(pid_, SIGKILL);
-            int status = 0;
-            waitpid(pid_, &status, 0);
-        }
-        close(stdout_fd_);
-    }
-
     /// One line of stdout (without the newline), or nullopt on timeout / end of output.
-    std::optional<std::string> read_line(std::chrono::milliseconds timeout) {
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
-        for (;;) {
-            if (const auto nl = buffered_.find('\n'); nl != std::string::npos) {
-                auto line = buffered_.substr(0, nl);
-                buffered_.erase(0, nl + 1);
-                return line;
-            }
-            const auto left =
-                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-            if (left.count() <= 0) {
-                return std::nullopt;
-            }
-            pollfd pfd{stdout_fd_, POLLIN, 0};
-            if (poll(&pfd, 1, static_cast<int>(left.count())) <= 0) {
-                continue;
-            }
-            char chunk[4096];
-            const auto n = read(stdout_fd_, chunk, sizeof chunk);
-            if (n <= 0) {
-                return std::nullopt;
-            }
-            buffered_.append(chunk, static_cast<std::size_t>(n));
-        }
-    }
+    std::optional<std::string> read_line(std::chrono::milliseconds timeout) { return child_->read_line(timeout); }
 
     /// Everything left on stdout until it closes (bounded).
     std::string rest_of_stdout(std::chrono::milliseconds timeout) {
-        std::string all = buffered_;
-        while (auto line = read_line(timeout)) {
-            all += *line + "\n";
-        }
-        return all + buffered_;
+        child_->read_to_end(timeout);
+        return child_->unread_output();
     }
 
-    void signal(int number) const { kill(pid_, number); }
+    void signal(int number) const { child_->signal(number); }
 
     /// The exit status, or nullopt if still running after `timeout` (or killed by a signal: -signal).
-    std::optional<int> wait_exit(std::chrono::milliseconds timeout) {
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
-        for (;;) {
-            int status = 0;
-            const pid_t r = waitpid(pid_, &status, WNOHANG);
-            if (r == pid_) {
-                exited_ = true;
-                return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-            }
-            if (std::chrono::steady_clock::now() >= deadline) {
-                return std::nullopt;
-            }
-            // No event to wait on for a child's exit without a signal handler: poll it every 10 ms.
-            pollfd none{-1, 0, 0};
-            poll(&none, 0, 10);
-        }
-    }
+    std::optional<int> wait_exit(std::chrono::milliseconds timeout) { return child_->wait_exit(timeout); }
 
-    [[nodiscard]] std::string stderr_text() const {
-        std::ifstream in(stderr_file_);
-        return {std::istreambuf_iterator<char>(in), {}};
-    }
+    [[nodiscard]] std::string stderr_text() const { return test::file_text(stderr_file_); }
 
 private:
     Process() = default;
-    pid_t pid_{0};
-    int stdout_fd_{-1};
-    bool exited_{false};
-    std::string buffered_;
+    std::unique_ptr<test::ChildProcess> child_;
     std::filesystem::path stderr_file_;
 };
 

@@ -8,14 +8,10 @@
 #pragma once
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -30,7 +26,7 @@
 #include <system_error>
 #include <vector>
 
-extern char** environ;
+#include "support/child_process.hpp"
 
 namespace relink::test {
 
@@ -114,15 +110,7 @@ public:
     }
 
     ~RedisServer() {
-        if (running_) {
-            stop();
-        }
-        if (running_) {
-            kill_now();
-        }
-        if (pid_fd_ >= 0) {
-            ::close(pid_fd_);
-        }
+        stop();
         std::error_code ec;
         std::filesystem::remove_all(dir_, ec);
     }
@@ -130,36 +118,29 @@ public:
     RedisServer& operator=(const RedisServer&) = delete;
 
     [[nodiscard]] std::uint16_t port() const { return port_; }
-    [[nodiscard]] pid_t pid() const { return pid_; }
-    [[nodiscard]] bool running() const { return running_; }
+    [[nodiscard]] pid_t pid() const { return child_ ? child_->pid() : 0; }
+    [[nodiscard]] bool running() const { return child_ && !child_->exit_status(); }
     [[nodiscard]] std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
 
     /// SIGTERM, then SIGKILL if it has not exited within `timeout`; the exit status (nullopt if it never exited).
     std::optional<int> stop(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
-        if (!running_) {
-            return last_status_;
-        }
-        ::kill(pid_, SIGTERM);
-        if (auto status = wait_exit(timeout)) {
-            return status;
-        }
-        return kill_now();
+        return child_ ? child_->stop(timeout) : std::nullopt;
     }
 
     /// SIGKILL (a crash: no goodbye to clients, the kernel resets their connections) and wait for the exit.
-    std::optional<int> kill9(std::chrono::milliseconds timeout = std::chrono::seconds(5)) { return kill_now(timeout); }
+    std::optional<int> kill9(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+        return child_ ? child_->kill_now(timeout) : std::nullopt;
+    }
 
     /// SIGSTOP / SIGCONT: a server that stops answering with its connections open (a hung process).
-    void pause() { ::kill(pid_, SIGSTOP); }
-    void resume() { ::kill(pid_, SIGCONT); }
+    void pause() { child_->signal(SIGSTOP); }
+    void resume() { child_->signal(SIGCONT); }
 
     /// Starts a new redis-server on the same port (after stop() or kill9()) and waits until it answers PING. It
     /// loads the data the last one persisted unless `keep_data` is false (its files are removed first); without
     /// persistence it starts empty either way.
     bool restart(std::chrono::milliseconds ready_timeout = std::chrono::seconds(10), bool keep_data = true) {
-        if (running_) {
-            stop();
-        }
+        stop();
         if (!keep_data) {
             std::error_code ec;
             std::filesystem::remove_all(dir_ / "appendonlydir", ec);
@@ -170,121 +151,60 @@ public:
 
     [[nodiscard]] bool persistent() const { return persistent_; }
 
-    [[nodiscard]] std::string log_text() const {
-        std::ifstream in(dir_ / "redis.log");
-        return {std::istreambuf_iterator<char>(in), {}};
-    }
+    [[nodiscard]] std::string log_text() const { return file_text(dir_ / "redis.log"); }
 
 private:
     RedisServer() = default;
 
     bool launch(std::chrono::milliseconds ready_timeout) {
-        if (pid_fd_ >= 0) {
-            ::close(pid_fd_);
-            pid_fd_ = -1;
-        }
-        std::vector<std::string> args{kBinary,
-                                      "--port",
-                                      std::to_string(port_),
-                                      "--bind",
-                                      "127.0.0.1",
-                                      "--save",
-                                      "",
-                                      "--appendonly",
-                                      persistent_ ? "yes" : "no",
-                                      "--appendfsync",
-                                      "always",
-                                      "--dir",
-                                      dir_.string(),
-                                      "--daemonize",
-                                      "no",
-                                      "--enable-debug-command",
-                                      "local"};
-        const std::string log = (dir_ / "redis.log").string();
-        std::vector<char*> argv;
-        for (auto& a : args) {
-            argv.push_back(a.data());
-        }
-        argv.push_back(nullptr);
-        // fork + exec rather than posix_spawn, for PR_SET_PDEATHSIG: if the test process dies without running
-        // its destructors (a crash, a sanitizer abort, a ctest timeout), its redis-server dies with it instead of
-        // holding a port for ever. The signal follows the forking thread: tests fork from their main thread. Only
-        // async-signal-safe calls between fork and exec (the arguments are built above).
-        const pid_t parent = ::getpid();
-        pid_ = ::fork();
-        if (pid_ < 0) {
+        ChildSpec spec;
+        spec.argv = {kBinary,
+                     "--port",
+                     std::to_string(port_),
+                     "--bind",
+                     "127.0.0.1",
+                     "--save",
+                     "",
+                     "--appendonly",
+                     persistent_ ? "yes" : "no",
+                     "--appendfsync",
+                     "always",
+                     "--dir",
+                     dir_.string(),
+                     "--daemonize",
+                     "no",
+                     "--enable-debug-command",
+                     "local"};
+        spec.stdout_pipe = false;
+        spec.stdout_file = dir_ / "redis.log";  // stderr too
+        spec.append = true;
+        // If the test process dies without running its destructors (a crash, a sanitizer abort, a ctest timeout),
+        // its redis-server dies with it instead of holding a port for ever. The signal follows the forking thread:
+        // tests start it from their main thread.
+        spec.die_with_parent = true;
+        child_ = ChildProcess::start(std::move(spec));
+        if (!child_) {
             return false;
         }
-        if (pid_ == 0) {
-            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-            if (::getppid() != parent) {
-                ::_exit(127);  // the parent is already gone
-            }
-            const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-            const int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-            if (out < 0 || in < 0 || ::dup2(out, STDOUT_FILENO) < 0 || ::dup2(out, STDERR_FILENO) < 0 ||
-                ::dup2(in, STDIN_FILENO) < 0) {
-                ::_exit(127);
-            }
-            ::execve(argv[0], argv.data(), environ);
-            ::_exit(127);
-        }
-        running_ = true;
-        pid_fd_ = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
         const auto deadline = Clock::now() + ready_timeout;
         while (Clock::now() < deadline) {
-            if (wait_exit(std::chrono::milliseconds(0))) {
+            if (child_->wait_exit(std::chrono::milliseconds(0))) {
                 return false;  // it exited: most likely the port was taken
             }
             if (redis_answers_ping(port_, std::chrono::milliseconds(500))) {
                 return true;
             }
-            wait_exit(std::chrono::milliseconds(20));  // not listening yet: look again in 20 ms (or at its exit)
+            child_->wait_exit(
+                std::chrono::milliseconds(20));  // not listening yet: look again in 20 ms (or at its exit)
         }
-        kill_now();
+        child_->kill_now();
         return false;
-    }
-
-    std::optional<int> kill_now(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
-        if (!running_) {
-            return last_status_;
-        }
-        ::kill(pid_, SIGKILL);
-        return wait_exit(timeout);
-    }
-
-    std::optional<int> wait_exit(std::chrono::milliseconds timeout) {
-        if (!running_) {
-            return last_status_;
-        }
-        const auto deadline = Clock::now() + timeout;
-        for (;;) {
-            int status = 0;
-            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-                running_ = false;
-                last_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-                return last_status_;
-            }
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-            if (left.count() <= 0) {
-                return std::nullopt;
-            }
-            if (pid_fd_ >= 0) {
-                pollfd pfd{pid_fd_, POLLIN, 0};
-                ::poll(&pfd, 1, static_cast<int>(left.count()));
-            } else {  // no pidfd (old kernel): look again in 10 ms
-                ::poll(nullptr, 0, 10);
-            }
-        }
     }
 
     std::filesystem::path dir_;
     std::uint16_t port_{0};
-    pid_t pid_{0};
-    int pid_fd_{-1};
-    bool running_{false};
     bool persistent_{false};
-    std::optional<int> last_status_;
+    std::unique_ptr<ChildProcess> child_;  ///< the current redis-server (a restart() replaces it)
 };
 
 }  // namespace relink::test

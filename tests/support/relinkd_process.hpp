@@ -1,15 +1,9 @@
-// tests/support/relinkd_process.hpp — a relinkd child process for integration tests: started by PID with its
-// stdout on a pipe (for the one listening line) and stderr in a file, stopped by PID (SIGTERM, then SIGKILL);
-// every wait bounded. It runs the relinkd built beside the test binary (support/bin_dir.hpp).
+// tests/support/relinkd_process.hpp — a relinkd child process for integration tests (a support/child_process.hpp
+// child): its stdout on a pipe (for the one listening line) and stderr in a file, stopped by PID (SIGTERM, then
+// SIGKILL); every wait bounded. It runs the relinkd built beside the test binary (support/bin_dir.hpp).
 #pragma once
 
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -24,8 +18,7 @@
 #include <vector>
 
 #include "support/bin_dir.hpp"
-
-extern char** environ;
+#include "support/child_process.hpp"
 
 namespace relink::test {
 
@@ -121,26 +114,14 @@ public:
 
     /// The admin API's port (launch() with an admin secret); 0 when it has none.
     [[nodiscard]] std::uint16_t admin_port() const { return admin_port_; }
-    [[nodiscard]] pid_t pid() const { return pid_; }
+    [[nodiscard]] pid_t pid() const { return child_->pid(); }
 
     /// SIGKILL (a crash: no drain, no goodbye) and wait for the exit (nullopt if still there after `timeout`).
     std::optional<int> kill_now(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
-        kill(pid_, SIGKILL);
-        return wait_exit(timeout);
+        return child_->kill_now(timeout);
     }
 
-    ~Relinkd() {
-        if (!exited_) {
-            kill(pid_, SIGKILL);
-            wait_exit(std::chrono::seconds(5));
-        }
-        if (stdout_fd_ >= 0) {
-            ::close(stdout_fd_);
-        }
-        if (pid_fd_ >= 0) {
-            ::close(pid_fd_);
-        }
-    }
+    ~Relinkd() = default;  // the child process kills and reaps relinkd if it is still running
     Relinkd(const Relinkd&) = delete;
     Relinkd& operator=(const Relinkd&) = delete;
 
@@ -152,100 +133,28 @@ public:
 
     /// SIGTERM and wait for the exit status (nullopt if still running after `timeout`).
     std::optional<int> stop(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
-        kill(pid_, SIGTERM);
-        return wait_exit(timeout);
+        child_->signal(SIGTERM);
+        return child_->wait_exit(timeout);
     }
 
-    [[nodiscard]] std::string stderr_text() const {
-        std::ifstream in(dir_ / "relinkd.stderr");
-        return {std::istreambuf_iterator<char>(in), {}};
-    }
+    [[nodiscard]] std::string stderr_text() const { return file_text(dir_ / "relinkd.stderr"); }
 
 private:
     Relinkd() = default;
 
     bool spawn(std::vector<std::string> args) {
-        int out[2];
-        if (pipe(out) != 0) {
-            return false;
-        }
-        posix_spawn_file_actions_t actions;
-        posix_spawn_file_actions_init(&actions);
-        posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-        posix_spawn_file_actions_addclose(&actions, out[0]);
-        posix_spawn_file_actions_addclose(&actions, out[1]);
-        const std::string err = (dir_ / "relinkd.stderr").string();
-        posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        std::vector<char*> argv;
-        for (auto& a : args) {
-            argv.push_back(a.data());
-        }
-        argv.push_back(nullptr);
-        const int rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
-        posix_spawn_file_actions_destroy(&actions);
-        ::close(out[1]);
-        if (rc != 0) {
-            ::close(out[0]);
-            exited_ = true;
-            return false;
-        }
-        stdout_fd_ = out[0];
-        // A pidfd turns "the child exited" into an event poll() can wait for.
-        pid_fd_ = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
-        return true;
+        ChildSpec spec;
+        spec.argv = std::move(args);
+        spec.stderr_file = dir_ / "relinkd.stderr";
+        child_ = ChildProcess::start(std::move(spec));
+        return child_ != nullptr;
     }
 
-    std::optional<std::string> read_line(std::chrono::milliseconds timeout) {
-        const auto deadline = Clock::now() + timeout;
-        std::string buffered;
-        for (;;) {
-            if (const auto nl = buffered.find('\n'); nl != std::string::npos) {
-                return buffered.substr(0, nl);
-            }
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-            if (left.count() <= 0) {
-                return std::nullopt;
-            }
-            pollfd pfd{stdout_fd_, POLLIN, 0};
-            if (poll(&pfd, 1, static_cast<int>(left.count())) <= 0) {
-                continue;
-            }
-            char chunk[1024];
-            const auto n = read(stdout_fd_, chunk, sizeof chunk);
-            if (n <= 0) {
-                return std::nullopt;
-            }
-            buffered.append(chunk, static_cast<std::size_t>(n));
-        }
-    }
-
-    std::optional<int> wait_exit(std::chrono::milliseconds timeout) {
-        const auto deadline = Clock::now() + timeout;
-        for (;;) {
-            int status = 0;
-            if (waitpid(pid_, &status, WNOHANG) == pid_) {
-                exited_ = true;
-                return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-            }
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-            if (left.count() <= 0) {
-                return std::nullopt;
-            }
-            if (pid_fd_ >= 0) {
-                pollfd pfd{pid_fd_, POLLIN, 0};
-                poll(&pfd, 1, static_cast<int>(left.count()));
-            } else {  // no pidfd (old kernel): look again in 10 ms
-                poll(nullptr, 0, 10);
-            }
-        }
-    }
+    std::optional<std::string> read_line(std::chrono::milliseconds timeout) { return child_->read_line(timeout); }
 
     std::filesystem::path dir_;
     std::string ca_file_;
-    pid_t pid_{0};
-    int stdout_fd_{-1};
-    int pid_fd_{-1};
-    bool exited_{false};
+    std::unique_ptr<ChildProcess> child_;
     std::uint16_t port_{0};
     std::uint16_t admin_port_{0};
 };
