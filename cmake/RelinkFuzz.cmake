@@ -30,6 +30,7 @@ if(RELINK_FUZZ)
   add_library(relink_fuzz_parsers STATIC
     ${PROJECT_SOURCE_DIR}/src/common/encoding.cpp
     ${PROJECT_SOURCE_DIR}/src/common/error.cpp
+    ${PROJECT_SOURCE_DIR}/src/common/events.cpp
     ${PROJECT_SOURCE_DIR}/src/common/timings.cpp
     ${PROJECT_SOURCE_DIR}/src/common/types.cpp
     ${PROJECT_SOURCE_DIR}/src/protocol/codec.cpp
