@@ -308,7 +308,6 @@ constexpr std::array<Profile, 4> kProfiles{Profile::rtm, Profile::room, Profile:
 TEST_F(ClientAnswersTest, EveryCallReturnsTheCoresAnswerInEveryStateOfEveryProfile) {
     for (const Profile profile : kProfiles) {
         SCOPED_TRACE(std::string(to_string(profile)));
-        const bool rtc_family = profile == Profile::rtc || profile == Profile::rtc_web;
         // DISCONNECTED
         in_state(profile, [](Client&, Recorder&) {});
         // CONNECTING: the server never answers the first login.
@@ -359,18 +358,11 @@ TEST_F(ClientAnswersTest, EveryCallReturnsTheCoresAnswerInEveryStateOfEveryProfi
                 ASSERT_EQ(client.connection_state(), ConnectionState::disconnecting);
             });
         }
+        // rtc-web shows a reconnect as CONNECTING (covered already) and has DISCONNECTING instead.
         std::set<ConnectionState> expected{ConnectionState::disconnected, ConnectionState::connecting,
                                            ConnectionState::connected, ConnectionState::aborted,
                                            ConnectionState::failed};
-        if (!rtc_family) {
-            expected.insert(ConnectionState::reconnecting);
-        }
-        if (profile == Profile::rtc) {
-            expected.insert(ConnectionState::reconnecting);
-        }
-        if (profile == Profile::rtc_web) {
-            expected.insert(ConnectionState::disconnecting);
-        }
+        expected.insert(profile == Profile::rtc_web ? ConnectionState::disconnecting : ConnectionState::reconnecting);
         const auto covered = ledger_.fully_covered(profile, calls_);
         for (const auto state : expected) {
             EXPECT_EQ(covered.count(state), 1U) << "every call was compared in " << to_string(state);

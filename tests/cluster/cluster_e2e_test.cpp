@@ -184,6 +184,18 @@ protected:
         down_[static_cast<std::size_t>(k - 1)] = true;
     }
 
+    /// Cuts the link `lb` carries for UID1 (a dead link: it cannot come back anywhere), kills n1, and sets
+    /// `after_kill_ms` to how long after the kill `watcher` saw member_left(UID1, DROPPED) (events from `mark` on).
+    void kill_node_one_and_time_the_drop(FaultProxy& lb, Party& watcher, std::size_t mark, double& after_kill_ms) {
+        lb.set_mode(Mode::blackhole);
+        ASSERT_NO_FATAL_FAILURE(kill_node(1));
+        const auto killed = Clock::now();
+        const auto left = watcher.events.wait_index<MemberLeft>(
+            [](const MemberLeft& e) { return e.user_id == "UID1" && e.cause == MemberLeftCause::dropped; }, mark, 10s);
+        ASSERT_TRUE(left) << "UID2 never saw member_left(UID1, DROPPED)";
+        after_kill_ms = ms(watcher.events.at(*left) - killed);
+    }
+
     /// A load balancer (fault proxy) whose connections go to node `k` until set_upstream() says otherwise.
     FaultProxy& balancer(int k) {
         proxies_.push_back(std::make_unique<FaultProxy>("127.0.0.1", port(k)));
@@ -455,13 +467,8 @@ TEST_F(ClusterE2e, UsersOfAKilledNodeAreDroppedAtTheirPresenceTimeout) {
     const auto uid1_mark = uid1.events.size();
     const auto uid2_mark = uid2.events.size();
 
-    lb.set_mode(Mode::blackhole);
-    ASSERT_NO_FATAL_FAILURE(kill_node(1));
-    const auto killed = Clock::now();
-    const auto left = uid2.events.wait_index<MemberLeft>(
-        [](const MemberLeft& e) { return e.user_id == "UID1" && e.cause == MemberLeftCause::dropped; }, uid2_mark, 10s);
-    ASSERT_TRUE(left) << "UID2 never saw member_left(UID1, DROPPED)";
-    const double after_kill = ms(uid2.events.at(*left) - killed);
+    double after_kill = 0;
+    ASSERT_NO_FATAL_FAILURE(kill_node_one_and_time_the_drop(lb, uid2, uid2_mark, after_kill));
     std::printf("member_left(UID1, DROPPED) %.0f ms after the kill (presence timeout %.0f ms)\n", after_kill,
                 ms(t.presence_timeout));
     EXPECT_GE(after_kill, 0.8 * ms(t.presence_timeout)) << "dropped before its presence timeout";
@@ -493,13 +500,8 @@ TEST_F(ClusterE2e, UsersOfAKilledNodeAreDroppedAtTheTimeoutTheirLoginAgreed) {
     ASSERT_NO_FATAL_FAILURE(await_joined(uid2, "UID1"));
     const auto uid2_mark = uid2.events.size();
 
-    lb.set_mode(Mode::blackhole);
-    ASSERT_NO_FATAL_FAILURE(kill_node(1));
-    const auto killed = Clock::now();
-    const auto left = uid2.events.wait_index<MemberLeft>(
-        [](const MemberLeft& e) { return e.user_id == "UID1" && e.cause == MemberLeftCause::dropped; }, uid2_mark, 10s);
-    ASSERT_TRUE(left) << "UID2 never saw member_left(UID1, DROPPED)";
-    const double after_kill = ms(uid2.events.at(*left) - killed);
+    double after_kill = 0;
+    ASSERT_NO_FATAL_FAILURE(kill_node_one_and_time_the_drop(lb, uid2, uid2_mark, after_kill));
     std::printf("member_left(UID1, DROPPED) %.0f ms after the kill (agreed presence timeout 500 ms)\n", after_kill);
     EXPECT_GE(after_kill, 0.6 * 500) << "dropped before the agreed timeout";
     EXPECT_LE(after_kill, 1600) << "the profile's timeout (2 s here), not the agreed one";
