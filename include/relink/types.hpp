@@ -12,14 +12,18 @@
 namespace relink {
 
 /// The state of the one session a client has with the server (docs/state-machine.md, section 1).
+///
+/// The numbers are stable and part of the C ABI (relink.h). The five states the native RTC SDKs share keep their
+/// numbers there (DISCONNECTED 1 ... FAILED 5), so an app that logs or stores these codes reads them the same after
+/// migrating; relink's own states follow. 0 is never a state.
 enum class ConnectionState : std::uint8_t {
-    disconnected,   ///< initial; after logout; after a login that failed or timed out
-    connecting,     ///< login (or join in rtc) in progress; rtc-web also while reconnecting
-    connected,      ///< logged in; every API works
-    reconnecting,   ///< the link broke and the SDK re-establishes it on its own
-    aborted,        ///< kicked (remote login, or banned in rtm/room); calls fail until logout()
-    failed,         ///< the SDK gave up or hit an unrecoverable error; the app must log out / leave
-    disconnecting,  ///< rtc-web only: a graceful leave() waits for the server's acknowledgement
+    disconnected = 1,   ///< initial; after logout; after a login that failed or timed out
+    connecting = 2,     ///< login (or join in rtc) in progress; rtc-web also while reconnecting
+    connected = 3,      ///< logged in; every API works
+    reconnecting = 4,   ///< the link broke and the SDK re-establishes it on its own
+    failed = 5,         ///< the SDK gave up or hit an unrecoverable error; the app must log out / leave
+    aborted = 6,        ///< kicked (remote login, or banned in rtm/room); calls fail until logout()
+    disconnecting = 7,  ///< rtc-web only: a graceful leave() waits for the server's acknowledgement
 };
 
 /// Why the connection state changed. The first 17 values keep the native RTC SDK's numbers; the rest are ours

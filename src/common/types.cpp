@@ -33,8 +33,9 @@ constexpr std::array<std::pair<ConnectionReason, std::string_view>, 23> kReasonN
     {ConnectionReason::remote_login, "REMOTE_LOGIN"},
 }};
 
-constexpr std::array<std::string_view, 7> kStateNames{"DISCONNECTED", "CONNECTING", "CONNECTED",    "RECONNECTING",
-                                                      "ABORTED",      "FAILED",     "DISCONNECTING"};
+/// Indexed by the state's number: 0 is no state.
+constexpr std::array<std::string_view, 8> kStateNames{"UNKNOWN",      "DISCONNECTED", "CONNECTING", "CONNECTED",
+                                                      "RECONNECTING", "FAILED",       "ABORTED",    "DISCONNECTING"};
 
 bool is_allowed_name_char(char c) noexcept {
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ' ') {
@@ -113,7 +114,7 @@ std::optional<Profile> profile_from_string(std::string_view name) noexcept {
 }
 
 std::optional<ConnectionState> connection_state_from_string(std::string_view name) noexcept {
-    for (std::size_t i = 0; i < kStateNames.size(); ++i) {
+    for (std::size_t i = 1; i < kStateNames.size(); ++i) {
         if (kStateNames[i] == name) {
             return static_cast<ConnectionState>(i);
         }

@@ -102,10 +102,24 @@ TEST(TypesNames, ConnectionStatesRoundTrip) {
         seen.insert(to_string(state));
     }
     EXPECT_EQ(seen.size(), kStates.size());
-    EXPECT_EQ(to_string(static_cast<ConnectionState>(7)), "UNKNOWN");
+    EXPECT_EQ(to_string(static_cast<ConnectionState>(0)), "UNKNOWN");
+    EXPECT_EQ(to_string(static_cast<ConnectionState>(8)), "UNKNOWN");
     EXPECT_EQ(to_string(static_cast<ConnectionState>(255)), "UNKNOWN");
     for (const std::string_view bad : {"", "disconnected", "Connected", "UNKNOWN", "CONNECTED ", "RECONNECT"}) {
         EXPECT_FALSE(connection_state_from_string(bad).has_value()) << "'" << bad << "'";
+    }
+}
+
+// An app migrating from a native RTC SDK reads logged or stored state codes the same: the five shared states keep
+// that SDK's numbers, relink's own two follow, and the C API's RELINK_STATE_* are these numbers.
+TEST(TypesNames, ConnectionStatesKeepTheRtcSdkNumbers) {
+    const std::vector<std::pair<ConnectionState, int>> numbers{
+        {ConnectionState::disconnected, 1}, {ConnectionState::connecting, 2}, {ConnectionState::connected, 3},
+        {ConnectionState::reconnecting, 4}, {ConnectionState::failed, 5},     {ConnectionState::aborted, 6},
+        {ConnectionState::disconnecting, 7}};
+    ASSERT_EQ(numbers.size(), kStates.size());
+    for (const auto& [state, number] : numbers) {
+        EXPECT_EQ(static_cast<int>(state), number) << to_string(state);
     }
 }
 
