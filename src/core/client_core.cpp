@@ -15,11 +15,6 @@ namespace {
 
 using detail::Overloaded;
 
-/// How many delivered (sender, message id) pairs a client remembers. The copies it must catch are the re-sends of
-/// messages whose acknowledgement died with a server: sent again right after the senders reconnect, so they arrive
-/// within the newest few hundred messages. Bounded so a busy receiver's memory stays small (~25 KB at most).
-constexpr std::size_t kRecentMessageIds = 256;
-
 std::error_code err(errc code) {
     return make_error_code(code);
 }
@@ -57,10 +52,7 @@ Config make_config(Profile profile, std::string app_id, std::uint64_t seed) {
 }
 
 ClientCore::ClientCore(Config config)
-    : config_(std::move(config)),
-      backoff_(config_.timings.backoff_initial, config_.timings.backoff_multiplier, config_.timings.backoff_jitter,
-               config_.timings.backoff_max),
-      rng_(config_.seed) {
+    : config_(std::move(config)), rng_(config_.seed), link_(config_.timings), content_(config_.max_queued_operations) {
     if (validate(config_.timings)) {
         throw std::invalid_argument("relink: invalid timings (see relink::validate)");
     }
@@ -68,7 +60,6 @@ ClientCore::ClientCore(Config config)
         throw std::invalid_argument("relink: max_queued_operations must be at least 1");
     }
     instance_tag_ = rng_() ^ config_.instance_salt;
-    heartbeat_interval_ = config_.timings.heartbeat_interval;
 }
 
 // ============================================================================================ profile switches
@@ -88,14 +79,15 @@ void ClientCore::set_state(TimePoint now, ConnectionState state, ConnectionReaso
     event.state = state;
     event.reason = reason;
     event.seq = ++state_seq_;
-    event.attempt = attempt_;
+    event.attempt = link_.attempt();
     if (state == ConnectionState::connected) {
-        event.timings = agreed_;
+        event.timings = link_.agreed();
     }
-    if (retry_at_ && link_ == Link::none && *retry_at_ > now) {
-        event.next_retry = *retry_at_ - now;
+    const std::optional<TimePoint>& retry_at = link_.retry_at();
+    if (retry_at && link_.stage() == Link::Stage::none && *retry_at > now) {
+        event.next_retry = *retry_at - now;
     }
-    event.last_failure = last_failure_;
+    event.last_failure = link_.last_failure();
     state_ = state;
     reason_ = reason;
     state_since_ = now;
@@ -137,18 +129,16 @@ std::error_code ClientCore::login(TimePoint now, std::string user_id, std::strin
     token_expiry_.reset();
     token_warned_ = false;
     token_expired_reported_ = false;
-    resume_token_.reset();
-    last_peer_seen_.reset();
-    attributes_.clear();
-    channels_.clear();
-    backoff_.reset();
-    attempt_ = 0;
-    last_failure_.reset();
+    link_.forget_resume_token();
+    content_.start_session();
+    link_.reset_backoff();
+    link_.reset_attempts();
+    link_.forget_failure();
     phase_ = Phase::first_login;
     login_deadline_ = now + config_.timings.login_timeout;
     set_state(now, ConnectionState::connecting, rules().start_reason);
     for (const auto& name : channels) {
-        auto [it, inserted] = channels_.try_emplace(name);
+        auto [it, inserted] = content_.channels().try_emplace(name);
         if (inserted) {
             it->second.state = ChannelState::disconnected;
             it->second.join_deadline = login_deadline_;
@@ -172,26 +162,26 @@ std::error_code ClientCore::logout(TimePoint now) {
         case Phase::first_login:
         case Phase::live: break;
     }
-    const bool graceful = rules().graceful_logout && link_ == Link::up;
-    if (link_ == Link::up) {
+    const bool graceful = rules().graceful_logout && link_.up();
+    if (link_.up()) {
         logout_request_ = next_request_id();
         send(now, proto::Logout{*logout_request_});
     }
     if (graceful) {
         // rtc-web: CONNECTED → DISCONNECTING, then DISCONNECTED when the server acknowledges (or a timeout).
-        retry_at_.reset();
-        attempt_deadline_.reset();
+        link_.cancel_retry();
+        link_.cancel_attempt_deadline();
         login_deadline_.reset();
         reconnecting_since_.reset();
-        stable_at_.reset();
+        link_.break_stable_period();
         phase_ = Phase::leaving;
         leave_deadline_ = now + config_.timings.leave_timeout;
         set_state(now, ConnectionState::disconnecting, ConnectionReason::leave_channel);
-        for (auto& [name, channel] : channels_) {
+        for (auto& [name, channel] : content_.channels()) {
             set_channel_state(name, channel, ChannelState::disconnected, ChannelReason::left);
         }
-        channels_.clear();
-        fail_operations(err(errc::logged_out));
+        content_.channels().clear();
+        content_.fail_all(err(errc::logged_out), events_);
         return {};
     }
     end_session(now, ConnectionState::disconnected, rules().end_reason, err(errc::logged_out), ChannelReason::left, {});
@@ -213,7 +203,7 @@ std::error_code ClientCore::join(TimePoint now, const std::string& channel) {
     if (phase_ == Phase::idle || phase_ == Phase::leaving) {
         return err(errc::not_logged_in);
     }
-    if (channels_.count(channel) != 0) {
+    if (content_.channels().count(channel) != 0) {
         if (rules().rejected_join_fails_session) {
             // The rtc seed: joinChannel while already in the channel → FAILED REJECTED_BY_SERVER.
             end_session(now, ConnectionState::failed, ConnectionReason::rejected_by_server, err(errc::session_failed),
@@ -221,11 +211,11 @@ std::error_code ClientCore::join(TimePoint now, const std::string& channel) {
         }
         return err(errc::already_joined);
     }
-    auto& record = channels_[channel];
+    auto& record = content_.channels()[channel];
     record.state = ChannelState::disconnected;
     record.join_deadline = now + config_.timings.login_timeout;
     set_channel_state(channel, record, ChannelState::connecting, ChannelReason::joining);
-    if (link_ == Link::up) {
+    if (link_.up()) {
         record.pending_join = next_request_id();
         send(now, proto::Join{*record.pending_join, channel});
     }
@@ -250,13 +240,13 @@ std::error_code ClientCore::leave(TimePoint now, const std::string& channel) {
     if (phase_ == Phase::idle || phase_ == Phase::leaving) {
         return err(errc::not_logged_in);
     }
-    auto it = channels_.find(channel);
-    if (it == channels_.end()) {
+    auto it = content_.channels().find(channel);
+    if (it == content_.channels().end()) {
         emit(ChannelStateChanged{channel, ChannelState::disconnected, ChannelReason::leave_failed,
                                  err(errc::unknown_channel)});
         return err(errc::unknown_channel);
     }
-    if (rules().leave_ends_session && channels_.size() == 1) {
+    if (rules().leave_ends_session && content_.channels().size() == 1) {
         return logout(now);  // leaving the last channel ends an rtc session
     }
     leave_channel(now, it);
@@ -266,24 +256,14 @@ std::error_code ClientCore::leave(TimePoint now, const std::string& channel) {
 void ClientCore::leave_channel(TimePoint now, std::map<std::string, Channel>::iterator it) {
     const std::string name = it->first;
     // Sends still queued for this channel can no longer be delivered.
-    for (auto op = operations_.begin(); op != operations_.end();) {
-        const bool for_channel = std::visit(
-            Overloaded{[&](const proto::SendMessage& m) { return m.to_channel == name; },
-                       [&](const proto::Publish& m) { return m.channel == name; }, [](const auto&) { return false; }},
-            op->message);
-        if (for_channel) {
-            op = complete(op, err(errc::channel_left));
-        } else {
-            ++op;
-        }
-    }
-    if (link_ == Link::up) {
+    content_.fail_channel_operations(name, err(errc::channel_left), events_);
+    if (link_.up()) {
         const auto request = next_request_id();
-        pending_leaves_.insert(request);
+        content_.expect_leave_reply(request);
         send(now, proto::Leave{request, name});
     }
     set_channel_state(name, it->second, ChannelState::disconnected, ChannelReason::left);
-    channels_.erase(it);
+    content_.channels().erase(it);
 }
 
 std::error_code ClientCore::switch_channel(TimePoint now, const std::string& from, const std::string& to) {
@@ -293,11 +273,11 @@ std::error_code ClientCore::switch_channel(TimePoint now, const std::string& fro
     if (!is_valid_channel_name(to)) {
         return err(errc::invalid_channel_name);
     }
-    auto it = channels_.find(from);
-    if (it == channels_.end()) {
+    auto it = content_.channels().find(from);
+    if (it == content_.channels().end()) {
         return err(errc::not_joined);
     }
-    if (channels_.count(to) != 0) {
+    if (content_.channels().count(to) != 0) {
         return err(errc::already_joined);
     }
     leave_channel(now, it);
@@ -311,10 +291,6 @@ std::error_code ClientCore::check_session_for_operation() const {
     return {};
 }
 
-std::error_code ClientCore::check_queue_room() const {
-    return operations_.size() >= config_.max_queued_operations ? err(errc::queue_full) : std::error_code{};
-}
-
 std::error_code ClientCore::check_channel_operation(const std::string& channel) const {
     if (auto e = check_session_for_operation()) {
         return e;
@@ -322,8 +298,8 @@ std::error_code ClientCore::check_channel_operation(const std::string& channel) 
     if (!is_valid_channel_name(channel)) {
         return err(errc::invalid_channel_name);  // more telling than NOT_JOINED: no such channel can exist
     }
-    auto it = channels_.find(channel);
-    if (it == channels_.end()) {
+    auto it = content_.channels().find(channel);
+    if (it == content_.channels().end()) {
         return err(errc::not_joined);
     }
     const Channel& record = it->second;
@@ -358,7 +334,7 @@ OpResult ClientCore::send_peer_message(TimePoint now, const std::string& to_user
         return {0, err(errc::payload_too_large)};
     }
     proto::SendMessage message;
-    message.message_id = next_message_id(last_op_id_ + 1);
+    message.message_id = next_message_id(content_.next_op_id());
     message.to_user = to_user;
     message.payload = std::move(payload);
     message.store_offline = store_offline;
@@ -373,7 +349,7 @@ OpResult ClientCore::send_channel_message(TimePoint now, const std::string& chan
         return {0, err(errc::payload_too_large)};
     }
     proto::SendMessage message;
-    message.message_id = next_message_id(last_op_id_ + 1);
+    message.message_id = next_message_id(content_.next_op_id());
     message.to_channel = channel;
     message.payload = std::move(payload);
     return enqueue(now, OpKind::channel_message, std::move(message));
@@ -386,10 +362,10 @@ OpResult ClientCore::publish(TimePoint now, const std::string& channel, const st
     if (!is_valid_channel_name(stream)) {
         return {0, err(errc::invalid_argument)};
     }
-    if (auto e = check_queue_room()) {
+    if (auto e = content_.check_queue_room()) {
         return {0, e};  // checked before anything changes: a refused call has no effect
     }
-    channels_[channel].own_streams.insert(stream);
+    content_.channels()[channel].own_streams.insert(stream);
     return enqueue(now, OpKind::publish, proto::Publish{0, channel, stream, false});
 }
 
@@ -397,10 +373,10 @@ OpResult ClientCore::unpublish(TimePoint now, const std::string& channel, const 
     if (auto e = check_channel_operation(channel)) {
         return {0, e};
     }
-    if (auto e = check_queue_room()) {
+    if (auto e = content_.check_queue_room()) {
         return {0, e};
     }
-    auto& own = channels_[channel].own_streams;
+    auto& own = content_.channels()[channel].own_streams;
     if (own.erase(stream) == 0) {
         return {0, err(errc::invalid_argument)};
     }
@@ -411,10 +387,10 @@ OpResult ClientCore::set_local_user_attributes(TimePoint now, proto::Attributes 
     if (auto e = check_session_for_operation()) {
         return {0, e};
     }
-    if (auto e = check_queue_room()) {
+    if (auto e = content_.check_queue_room()) {
         return {0, e};
     }
-    attributes_ = attributes;
+    content_.set_attributes(attributes);
     return enqueue(now, OpKind::set_attributes, proto::SetAttributes{0, std::move(attributes)});
 }
 
@@ -432,8 +408,8 @@ OpResult ClientCore::renew_token(TimePoint now, std::string token) {
     if (auto e = check_session_for_operation()) {
         return {0, e};
     }
-    if (link_ == Link::up) {
-        if (auto e = check_queue_room()) {
+    if (link_.up()) {
+        if (auto e = content_.check_queue_room()) {
             return {0, e};
         }
     }
@@ -441,12 +417,12 @@ OpResult ClientCore::renew_token(TimePoint now, std::string token) {
     token_warned_ = false;
     token_expired_reported_ = false;
     token_expiry_.reset();  // unknown until the server has seen the new token
-    if (link_ == Link::up) {
+    if (link_.up()) {
         return enqueue(now, OpKind::renew_token, proto::RenewToken{0, token_});
     }
     // No live link: the next login attempt uses the new token. If the session is down because of its token,
     // that attempt happens now (RENEW_TOKEN).
-    const OpId op = ++last_op_id_;
+    const OpId op = content_.take_op_id();
     emit(OperationCompleted{op, OpKind::renew_token, {}, std::nullopt});
     if (in_outage() && token_refused_) {
         reconnect_now(now, ConnectionReason::renew_token);
@@ -485,53 +461,18 @@ void ClientCore::notify_proxy_changed(TimePoint now) {
 // ============================================================================================ the link
 
 void ClientCore::start_attempt(TimePoint now) {
-    ++attempt_;
-    transport_ = ++last_transport_id_;
-    link_ = Link::opening;
-    retry_at_.reset();
-    attempt_deadline_ = now + config_.timings.attempt_timeout;
-    attempt_started_ = now;
-    act(OpenTransport{transport_, attempt_});
-}
-
-void ClientCore::schedule_attempt(TimePoint now, Duration delay) {
-    retry_at_ = now + delay;
+    act(link_.start_attempt(now));
 }
 
 void ClientCore::schedule_retry(TimePoint now) {
-    // The backoff delay paces the starts of attempts, as in gRPC's connection backoff: after a link that was up,
-    // the next attempt waits the delay from now; after an attempt that failed, the delay counts from that
-    // attempt's start. An attempt that hung for longer than the delay (a blackhole, until the attempt timeout or
-    // until a reset when the network returns) has waited enough: the next one starts after a short random pause
-    // of at most the jitter's share of the delay, so that clients whose attempts failed at one instant do not
-    // retry in lock-step, instead of waiting a whole delay more on a network that may be back.
-    const Duration delay = backoff_.next(rng_);
-    const std::optional<TimePoint> started = std::exchange(attempt_started_, std::nullopt);
-    if (!started || *started + delay > now) {
-        retry_at_ = (started ? *started : now) + delay;
-        return;
-    }
-    const auto pause_max = static_cast<Duration::rep>(static_cast<double>(delay.count()) *
-                                                      std::clamp(config_.timings.backoff_jitter, 0.0, 1.0));
-    std::uniform_int_distribution<Duration::rep> pause(0, std::max<Duration::rep>(0, pause_max));
-    retry_at_ = now + Duration(pause(rng_));
+    link_.schedule_retry(now, rng_);
 }
 
 void ClientCore::drop_link(bool close) {
-    if (link_ != Link::none && close) {
-        act(CloseTransport{transport_});
+    if (auto close_transport = link_.drop(close)) {
+        act(*close_transport);
     }
-    link_ = Link::none;
-    login_request_.reset();
-    attempt_deadline_.reset();
-    stable_at_.reset();  // a stable period must be unbroken: the backoff goes on where it was
-    for (auto& op : operations_) {
-        op.in_flight.reset();  // re-sent after the next login, with the same client message id
-    }
-    for (auto& [name, channel] : channels_) {
-        channel.pending_join.reset();  // the next login carries the channel
-    }
-    pending_leaves_.clear();
+    content_.forget_requests();
 }
 
 void ClientCore::link_failed(TimePoint now) {
@@ -540,7 +481,7 @@ void ClientCore::link_failed(TimePoint now) {
         case Phase::first_login:
         case Phase::live:
             if (phase_ == Phase::live && !outage_since_) {
-                outage_since_ = last_rx_;
+                outage_since_ = link_.last_rx();
             }
             // Re-connect at once — after the first, jittered, backoff delay. While CONNECTED the state does not
             // change until `interrupted_after` has passed since the last data received.
@@ -552,19 +493,17 @@ void ClientCore::link_failed(TimePoint now) {
 }
 
 void ClientCore::attempt_failed(AttemptFailure cause, std::string detail) {
-    if (link_ != Link::opening && link_ != Link::logging_in) {
-        return;  // a link that was up broke: the attempt had succeeded
+    if (auto failed = link_.attempt_failed(cause, std::move(detail))) {
+        emit(std::move(*failed));
     }
-    last_failure_ = AttemptFailed{attempt_, cause, std::move(detail)};
-    emit(*last_failure_);
 }
 
 void ClientCore::enter_reconnecting(TimePoint now, ConnectionReason reason) {
     reconnecting_since_ = now;
     lost_reported_ = false;
-    stable_at_.reset();
+    link_.break_stable_period();
     set_state(now, rules().reconnect_state, reason);
-    for (auto& [name, channel] : channels_) {
+    for (auto& [name, channel] : content_.channels()) {
         if (channel.state == ChannelState::connected) {
             set_channel_state(name, channel, ChannelState::connecting, ChannelReason::rejoining,
                               err(errc::network_interrupted));
@@ -573,11 +512,11 @@ void ClientCore::enter_reconnecting(TimePoint now, ConnectionReason reason) {
 }
 
 void ClientCore::reconnect_now(TimePoint now, ConnectionReason reason) {
-    if (link_ == Link::up && !outage_since_) {
-        outage_since_ = last_rx_;
+    if (link_.up() && !outage_since_) {
+        outage_since_ = link_.last_rx();
     }
     drop_link(true);
-    retry_at_.reset();
+    link_.cancel_retry();
     if (state_ == ConnectionState::connected) {
         enter_reconnecting(now, reason);
     } else {
@@ -587,28 +526,20 @@ void ClientCore::reconnect_now(TimePoint now, ConnectionReason reason) {
 }
 
 void ClientCore::send(TimePoint now, proto::ClientMessage message) {
-    act(SendFrame{transport_, std::move(message)});
-    last_tx_ = now;
+    act(SendFrame{link_.transport(), std::move(message)});
+    link_.sent(now);
 }
 
 proto::Login ClientCore::make_login() {
     proto::Login login;
-    login.request_id = *login_request_;
+    login.request_id = *link_.login_request();
     login.app_id = config_.app_id;
     login.user_id = user_id_;
     login.token = token_;
     login.instance_id = instance_id();
     login.profile = config_.profile;
-    login.resume_token = resume_token_;
-    login.last_peer_seen = last_peer_seen_;
-    for (const auto& [name, channel] : channels_) {
-        proto::ChannelResume resume;
-        resume.channel = name;
-        resume.last_seen = channel.last_seen;
-        resume.streams.assign(channel.own_streams.begin(), channel.own_streams.end());
-        login.channels.push_back(std::move(resume));
-    }
-    login.attributes = attributes_;
+    login.resume_token = link_.resume_token();
+    content_.fill_login(login);
     // The server-side timings this client wants; the server answers with what both ends use (handle(LoginOk)).
     const Timings& t = config_.timings;
     login.timings = {t.heartbeat_interval, t.presence_timeout, t.backfill_window, t.backfill_count};
@@ -618,19 +549,17 @@ proto::Login ClientCore::make_login() {
 // ============================================================================================ driver inputs
 
 void ClientCore::on_transport_open(TimePoint now, TransportId transport) {
-    if (transport != transport_ || link_ != Link::opening) {
+    if (transport != link_.transport() || link_.stage() != Link::Stage::opening) {
         ++diagnostics_.stale_transport_reports;
         return;
     }
-    link_ = Link::logging_in;
-    login_request_ = next_request_id();
-    login_sent_at_ = now;
+    link_.opened(now, next_request_id());
     send(now, make_login());
 }
 
 void ClientCore::on_transport_closed(TimePoint now, TransportId transport, std::error_code error, AttemptFailure cause,
                                      std::string detail) {
-    if (transport != transport_ || link_ == Link::none) {
+    if (transport != link_.transport() || link_.stage() == Link::Stage::none) {
         ++diagnostics_.stale_transport_reports;
         return;
     }
@@ -641,15 +570,15 @@ void ClientCore::on_transport_closed(TimePoint now, TransportId transport, std::
 }
 
 void ClientCore::on_message(TimePoint now, TransportId transport, proto::ServerMessage message) {
-    if (transport != transport_ || link_ == Link::none) {
+    if (transport != link_.transport() || link_.stage() == Link::Stage::none) {
         ++diagnostics_.stale_transport_reports;
         return;
     }
-    if (link_ == Link::opening) {
+    if (link_.stage() == Link::Stage::opening) {
         ++diagnostics_.unexpected_messages;  // nothing can arrive before the transport is open
         return;
     }
-    last_rx_ = now;  // only data received proves the link alive; sending does not
+    link_.received(now);  // only data received proves the link alive; sending does not
     std::visit([&](auto& m) { handle(now, m); }, message);
     run_due(now);
 }
@@ -657,44 +586,17 @@ void ClientCore::on_message(TimePoint now, TransportId transport, proto::ServerM
 // ============================================================================================ server input
 
 void ClientCore::handle(TimePoint now, proto::LoginOk& m) {
-    if (link_ != Link::logging_in || login_request_ != m.request_id) {
+    if (link_.stage() != Link::Stage::logging_in || link_.login_request() != m.request_id) {
         ++diagnostics_.unexpected_messages;
         return;
     }
-    link_ = Link::up;
-    login_request_.reset();
-    attempt_deadline_.reset();
-    attempt_started_.reset();
-    retry_at_.reset();
-    last_failure_.reset();
-    resume_token_ = m.resume_token;
+    // The link is up; it takes the resume token and the timings the server answered (Link::logged_in).
+    link_.logged_in(m);
     token_refused_ = false;
     // The TTL is counted from when we sent the request, not from when the answer arrived: the server read it
     // later than that, so the warning and the expiry event are never late (early by at most the latency).
-    token_expiry_ = token_deadline(login_sent_at_, m.token_ttl);
-    // The server's answer is what applies: what we asked for within its bounds (its keep-alive timeout is built on
-    // them). A heartbeat we cannot use keeps ours: 0, or one so rare that our own silence detector (which only the
-    // answers to our pings feed on an idle link) would take a healthy link for a dead one.
-    const Timings& asked = config_.timings;
-    const proto::Negotiated& n = m.negotiated;
-    const bool usable = n.heartbeat_interval > Duration::zero() && n.heartbeat_interval < asked.interrupted_after;
-    heartbeat_interval_ = usable ? n.heartbeat_interval : asked.heartbeat_interval;
-    agreed_ = AgreedTimings{heartbeat_interval_, n.presence_timeout, n.backfill_window, n.backfill_count, false};
-    // Compared as they travel, in whole milliseconds rounded up: a value asked with a finer grain is not "clamped".
-    const auto differs = [](Duration answered, Duration wanted) {
-        return std::chrono::ceil<std::chrono::milliseconds>(answered) !=
-               std::chrono::ceil<std::chrono::milliseconds>(wanted);
-    };
-    agreed_->clamped = differs(n.heartbeat_interval, asked.heartbeat_interval) ||
-                       differs(n.presence_timeout, asked.presence_timeout) ||
-                       differs(n.backfill_window, asked.backfill_window) || n.backfill_count != asked.backfill_count;
-    // From here on, a reconnect asks for the peer messages it missed. A position of another epoch is the old
-    // server's (it lost its history in a restart): the server only backfills after a position of its own epoch,
-    // so keeping the old one would lose, silently, what a later outage on this server misses.
-    const bool server_restarted = last_peer_seen_ && last_peer_seen_->epoch != m.peer_position.epoch;
-    if (!last_peer_seen_ || server_restarted) {
-        last_peer_seen_ = m.peer_position;
-    }
+    token_expiry_ = token_deadline(link_.login_sent_at(), m.token_ttl);
+    const bool server_restarted = content_.adopt_peer_position(m.peer_position);
 
     const bool first = phase_ == Phase::first_login;
     const bool visible_outage = in_outage();
@@ -708,19 +610,16 @@ void ClientCore::handle(TimePoint now, proto::LoginOk& m) {
             emit(RejoinSuccess{});
         }
     }
-    attempt_ = 0;
+    link_.reset_attempts();
     reconnecting_since_.reset();
     lost_reported_ = false;
-    if (config_.timings.stable_after > Duration::zero()) {
-        stable_at_ = now + config_.timings.stable_after;
-    } else {
-        backoff_.reset();
-    }
+    link_.start_stable_period(now);
 
     // Channels: the snapshot is authoritative; a channel it lacks is joined now.
+    auto& channels = content_.channels();
     for (const auto& snapshot : m.channels) {
-        auto it = channels_.find(snapshot.channel);
-        if (it == channels_.end()) {
+        auto it = channels.find(snapshot.channel);
+        if (it == channels.end()) {
             ++diagnostics_.unexpected_messages;
             continue;
         }
@@ -729,13 +628,13 @@ void ClientCore::handle(TimePoint now, proto::LoginOk& m) {
             set_channel_state(it->first, channel, ChannelState::disconnected,
                               channel.ever_joined ? ChannelReason::rejoin_failed : ChannelReason::join_failed,
                               snapshot.error);
-            channels_.erase(it);
+            channels.erase(it);
             continue;
         }
         channel_joined(it->first, channel);
-        apply_snapshot(snapshot, channel);
+        content_.apply_snapshot(snapshot, channel, user_id_, events_);
     }
-    for (auto& entry : channels_) {
+    for (auto& entry : channels) {
         const std::string& name = entry.first;
         const bool in_snapshot = std::any_of(m.channels.begin(), m.channels.end(),
                                              [&](const proto::ChannelSnapshot& s) { return s.channel == name; });
@@ -752,7 +651,7 @@ void ClientCore::handle(TimePoint now, proto::LoginOk& m) {
         report.backfilled = m.backfilled;
         report.dropped = m.dropped;
         report.server_restarted = server_restarted;
-        report.timings = *agreed_;
+        report.timings = *link_.agreed();
         emit(report);
     }
     outage_since_.reset();
@@ -774,53 +673,8 @@ void ClientCore::channel_joined(const std::string& name, Channel& channel) {
     }
 }
 
-void ClientCore::apply_snapshot(const proto::ChannelSnapshot& snapshot, Channel& channel) {
-    // From here on, a reconnect asks for what it missed. An old epoch's position is kept on purpose: the snapshot's
-    // position is the channel's current one, after the history the server backfills when it sees an old epoch;
-    // the first message of the new epoch replaces it.
-    if (!channel.last_seen) {
-        channel.last_seen = snapshot.position;
-    }
-    std::map<std::string, std::set<std::string>> now_members;
-    for (const auto& member : snapshot.members) {
-        if (member.user_id != user_id_) {
-            now_members[member.user_id].insert(member.streams.begin(), member.streams.end());
-        }
-    }
-    // Who left while we were away: their streams go first, then the member (the order peers see live).
-    for (const auto& [user, streams] : channel.members) {
-        if (now_members.count(user) == 0) {
-            for (const auto& stream : streams) {
-                emit(StreamRemoved{snapshot.channel, user, stream});
-            }
-            emit(MemberLeft{snapshot.channel, user, MemberLeftCause::quit});
-        }
-    }
-    for (const auto& [user, streams] : now_members) {
-        auto old = channel.members.find(user);
-        if (old == channel.members.end()) {
-            emit(MemberJoined{snapshot.channel, user});
-            for (const auto& stream : streams) {
-                emit(StreamAdded{snapshot.channel, user, stream});
-            }
-            continue;
-        }
-        for (const auto& stream : old->second) {
-            if (streams.count(stream) == 0) {
-                emit(StreamRemoved{snapshot.channel, user, stream});
-            }
-        }
-        for (const auto& stream : streams) {
-            if (old->second.count(stream) == 0) {
-                emit(StreamAdded{snapshot.channel, user, stream});
-            }
-        }
-    }
-    channel.members = std::move(now_members);
-}
-
 void ClientCore::handle(TimePoint now, proto::Reply& m) {
-    if (login_request_ == m.request_id && link_ == Link::logging_in) {
+    if (link_.login_request() == m.request_id && link_.stage() == Link::Stage::logging_in) {
         if (m.error) {
             login_refused(now, m.error);
         } else {
@@ -828,7 +682,7 @@ void ClientCore::handle(TimePoint now, proto::Reply& m) {
         }
         return;
     }
-    if (link_ != Link::up) {
+    if (!link_.up()) {
         ++diagnostics_.unexpected_messages;
         return;
     }
@@ -838,10 +692,11 @@ void ClientCore::handle(TimePoint now, proto::Reply& m) {
         }
         return;
     }
-    if (pending_leaves_.erase(m.request_id) != 0) {
+    if (content_.leave_replied(m.request_id)) {
         return;  // the channel is already gone locally
     }
-    for (auto it = channels_.begin(); it != channels_.end(); ++it) {
+    auto& channels = content_.channels();
+    for (auto it = channels.begin(); it != channels.end(); ++it) {
         if (it->second.pending_join != m.request_id) {
             continue;
         }
@@ -856,27 +711,23 @@ void ClientCore::handle(TimePoint now, proto::Reply& m) {
         }
         set_channel_state(it->first, it->second, ChannelState::disconnected,
                           it->second.ever_joined ? ChannelReason::rejoin_failed : ChannelReason::join_failed, m.error);
-        channels_.erase(it);
+        channels.erase(it);
         return;
     }
-    for (auto it = operations_.begin(); it != operations_.end(); ++it) {
-        if (it->in_flight == m.request_id) {
-            complete(it, m.error, std::nullopt, m.stored);
-            return;
-        }
+    if (!content_.complete_request(m.request_id, m.error, m.stored, events_)) {
+        ++diagnostics_.unexpected_messages;
     }
-    ++diagnostics_.unexpected_messages;
 }
 
 void ClientCore::handle(TimePoint /*now*/, proto::JoinOk& m) {
-    if (link_ != Link::up) {
+    if (!link_.up()) {
         ++diagnostics_.unexpected_messages;
         return;
     }
-    for (auto& [name, channel] : channels_) {
+    for (auto& [name, channel] : content_.channels()) {
         if (channel.pending_join == m.request_id && m.snapshot.channel == name) {
             channel_joined(name, channel);
-            apply_snapshot(m.snapshot, channel);
+            content_.apply_snapshot(m.snapshot, channel, user_id_, events_);
             return;
         }
     }
@@ -884,117 +735,62 @@ void ClientCore::handle(TimePoint /*now*/, proto::JoinOk& m) {
 }
 
 void ClientCore::handle(TimePoint /*now*/, proto::AttributesReply& m) {
-    for (auto it = operations_.begin(); it != operations_.end(); ++it) {
-        if (it->in_flight == m.request_id && it->kind == OpKind::get_attributes) {
-            complete(it, {}, std::move(m.attributes));
-            return;
-        }
+    if (!content_.complete_attributes(m.request_id, std::move(m.attributes), events_)) {
+        ++diagnostics_.unexpected_messages;
     }
-    ++diagnostics_.unexpected_messages;
 }
 
 void ClientCore::handle(TimePoint /*now*/, proto::RenewOk& m) {
-    for (auto it = operations_.begin(); it != operations_.end(); ++it) {
-        if (it->in_flight == m.request_id && it->kind == OpKind::renew_token) {
-            token_expiry_ = token_deadline(it->sent_at, m.token_ttl);
-            complete(it, {});
-            return;
-        }
+    if (const auto sent_at = content_.complete_renewal(m.request_id, events_)) {
+        token_expiry_ = token_deadline(*sent_at, m.token_ttl);
+        return;
     }
     ++diagnostics_.unexpected_messages;
 }
 
-ClientCore::Channel* ClientCore::live_channel(const std::string& name) {
-    if (link_ != Link::up) {
-        return nullptr;
-    }
-    auto it = channels_.find(name);
-    return it != channels_.end() && it->second.ever_joined ? &it->second : nullptr;
-}
+// Membership changes count only on a link that is up, in a channel that has been joined.
 
 void ClientCore::handle(TimePoint /*now*/, proto::MemberJoined& m) {
-    Channel* channel = live_channel(m.channel);
-    if (channel == nullptr || m.user_id == user_id_ || channel->members.count(m.user_id) != 0) {
+    if (!link_.up() || !content_.member_joined(m, user_id_, events_)) {
         ++diagnostics_.unexpected_messages;
-        return;
     }
-    channel->members[m.user_id];
-    emit(MemberJoined{m.channel, m.user_id});
 }
 
 void ClientCore::handle(TimePoint /*now*/, proto::MemberLeft& m) {
-    Channel* channel = live_channel(m.channel);
-    auto member = channel != nullptr ? channel->members.find(m.user_id) : decltype(channel->members)::iterator{};
-    if (channel == nullptr || member == channel->members.end()) {
+    if (!link_.up() || !content_.member_left(m, events_)) {
         ++diagnostics_.unexpected_messages;
-        return;
     }
-    for (const auto& stream : member->second) {
-        emit(StreamRemoved{m.channel, m.user_id, stream});  // a member's streams end before the member leaves
-    }
-    channel->members.erase(member);
-    emit(MemberLeft{m.channel, m.user_id, m.cause});
 }
 
 void ClientCore::handle(TimePoint /*now*/, proto::StreamChanged& m) {
-    Channel* channel = live_channel(m.channel);
-    auto member = channel != nullptr ? channel->members.find(m.user_id) : decltype(channel->members)::iterator{};
-    if (channel == nullptr || member == channel->members.end()) {
+    if (!link_.up() || !content_.stream_changed(m, events_)) {
         ++diagnostics_.unexpected_messages;
-        return;
-    }
-    const bool changed = m.added ? member->second.insert(m.stream).second : member->second.erase(m.stream) != 0;
-    if (!changed) {
-        ++diagnostics_.unexpected_messages;
-        return;
-    }
-    if (m.added) {
-        emit(StreamAdded{m.channel, m.user_id, m.stream});
-    } else {
-        emit(StreamRemoved{m.channel, m.user_id, m.stream});
     }
 }
 
 void ClientCore::handle(TimePoint /*now*/, proto::Message& m) {
-    if (link_ != Link::up) {
+    if (!link_.up()) {
         ++diagnostics_.unexpected_messages;
         return;
     }
-    std::optional<proto::StreamPosition>* last = &last_peer_seen_;
-    if (m.channel) {
-        auto it = channels_.find(*m.channel);
-        if (it == channels_.end()) {
+    switch (content_.accept(m)) {
+        case SessionContent::Arrival::deliver: break;
+        case SessionContent::Arrival::unknown_channel:
             ++diagnostics_.unexpected_messages;  // e.g. a message racing our leave(): dropped
             return;
-        }
-        last = &it->second.last_seen;
-    }
-    if (*last && (*last)->epoch == m.position.epoch && m.position.seq <= (*last)->seq) {
-        ++diagnostics_.duplicate_messages;  // at most once (R-RTM-6)
-        return;
-    }
-    *last = m.position;
-    if (!m.message_id.empty()) {
-        std::string key = m.from;
-        key += '\n';  // never part of a user id
-        key += m.message_id;
-        if (recent_message_ids_.count(key) != 0) {
+        case SessionContent::Arrival::duplicate_position:
+            ++diagnostics_.duplicate_messages;  // at most once (R-RTM-6)
+            return;
+        case SessionContent::Arrival::duplicate_id:
             ++diagnostics_.duplicate_message_ids;  // at most once across a server restart, too
             return;
-        }
-        recent_message_order_.push_back(key);
-        recent_message_ids_.insert(std::move(key));
-        if (recent_message_order_.size() > kRecentMessageIds) {
-            recent_message_ids_.erase(recent_message_order_.front());
-            recent_message_order_.pop_front();
-        }
     }
     emit(MessageReceived{std::move(m.from), std::move(m.channel), std::move(m.message_id), std::move(m.payload),
                          m.backfilled});
 }
 
 void ClientCore::handle(TimePoint /*now*/, proto::Pong& /*m*/) {
-    if (link_ != Link::up) {
+    if (!link_.up()) {
         ++diagnostics_.unexpected_messages;
     }
 }
@@ -1044,12 +840,12 @@ void ClientCore::handle(TimePoint now, proto::Close& m) {
             // node's clients do not all arrive at the next one together.
             drop_link(true);
             if (phase_ == Phase::live && !outage_since_) {
-                outage_since_ = last_rx_;
+                outage_since_ = link_.last_rx();
             }
             if (phase_ == Phase::live || phase_ == Phase::first_login) {
                 std::uniform_int_distribution<Duration::rep> spread(
                     0, std::max<Duration::rep>(0, m.reconnect_within.count()));
-                schedule_attempt(now, Duration(spread(rng_)));
+                link_.schedule_attempt(now, Duration(spread(rng_)));
             } else if (phase_ == Phase::leaving) {
                 finish_leaving(now);
             }
@@ -1122,20 +918,20 @@ void ClientCore::login_refused(TimePoint now, std::error_code error) {
 void ClientCore::end_session(TimePoint now, ConnectionState state, ConnectionReason reason, std::error_code op_error,
                              ChannelReason channel_reason, std::error_code channel_error) {
     drop_link(true);
-    retry_at_.reset();
-    attempt_started_.reset();
+    link_.cancel_retry();
+    link_.forget_attempt_start();
     login_deadline_.reset();
     reconnecting_since_.reset();
     outage_since_.reset();
-    stable_at_.reset();
+    link_.break_stable_period();
     leave_deadline_.reset();
     logout_request_.reset();
     token_expiry_.reset();
-    resume_token_.reset();
+    link_.forget_resume_token();
     phase_ = Phase::idle;
     set_state(now, state, reason);
-    attempt_ = 0;
-    for (auto& [name, channel] : channels_) {
+    link_.reset_attempts();
+    for (auto& [name, channel] : content_.channels()) {
         ChannelReason why = channel_reason;
         if (why == ChannelReason::rejoin_failed && !channel.ever_joined) {
             why = ChannelReason::join_failed;
@@ -1143,45 +939,26 @@ void ClientCore::end_session(TimePoint now, ConnectionState state, ConnectionRea
         set_channel_state(name, channel, ChannelState::disconnected, why,
                           why == ChannelReason::left ? std::error_code{} : channel_error);
     }
-    channels_.clear();
-    fail_operations(op_error);
-}
-
-std::deque<ClientCore::Operation>::iterator ClientCore::complete(std::deque<Operation>::iterator it,
-                                                                 std::error_code error,
-                                                                 std::optional<proto::Attributes> attributes,
-                                                                 bool stored_for_away_user) {
-    emit(OperationCompleted{it->id, it->kind, error, std::move(attributes), stored_for_away_user});
-    return operations_.erase(it);
-}
-
-void ClientCore::fail_operations(std::error_code error) {
-    while (!operations_.empty()) {
-        complete(operations_.begin(), error);
-    }
+    content_.channels().clear();
+    content_.fail_all(op_error, events_);
 }
 
 // ============================================================================================ operations
 
 OpResult ClientCore::enqueue(TimePoint now, OpKind kind, proto::ClientMessage message) {
-    if (auto e = check_queue_room()) {
+    if (auto e = content_.check_queue_room()) {
         return {0, e};
     }
-    Operation op;
-    op.id = ++last_op_id_;
-    op.kind = kind;
-    op.message = std::move(message);
-    op.deadline = now + config_.timings.message_timeout;
-    operations_.push_back(std::move(op));
+    const OpId op = content_.enqueue(kind, std::move(message), now + config_.timings.message_timeout);
     flush_operations(now);
-    return {last_op_id_, {}};
+    return {op, {}};
 }
 
 void ClientCore::flush_operations(TimePoint now) {
-    if (link_ != Link::up) {
+    if (!link_.up()) {
         return;
     }
-    for (auto& op : operations_) {
+    for (auto& op : content_.operations()) {
         if (op.in_flight) {
             continue;
         }
@@ -1200,17 +977,9 @@ std::optional<TimePoint> ClientCore::deadline_of(Timer timer) const {
     const Timings& t = config_.timings;
     switch (timer) {
         case Timer::login: return phase_ == Phase::first_login ? login_deadline_ : std::nullopt;
-        case Timer::join: {
-            std::optional<TimePoint> earliest;
-            if (phase_ == Phase::live || phase_ == Phase::first_login) {
-                for (const auto& [name, channel] : channels_) {
-                    if (channel.join_deadline && (!earliest || *channel.join_deadline < *earliest)) {
-                        earliest = channel.join_deadline;
-                    }
-                }
-            }
-            return earliest;
-        }
+        case Timer::join:
+            return phase_ == Phase::live || phase_ == Phase::first_login ? content_.earliest_join_deadline()
+                                                                         : std::nullopt;
         case Timer::leave: return phase_ == Phase::leaving ? leave_deadline_ : std::nullopt;
         case Timer::give_up:
             if (in_outage() && reconnecting_since_ && t.give_up_after > Duration::zero()) {
@@ -1224,17 +993,14 @@ std::optional<TimePoint> ClientCore::deadline_of(Timer timer) const {
             return std::nullopt;
         case Timer::silence:
             if (phase_ == Phase::live && state_ == ConnectionState::connected) {
-                return last_rx_ + t.interrupted_after;
+                return link_.silence_deadline();
             }
             return std::nullopt;
-        case Timer::attempt:
-            return link_ == Link::opening || link_ == Link::logging_in ? attempt_deadline_ : std::nullopt;
+        case Timer::attempt: return link_.attempt_deadline();
         case Timer::retry:
-            return link_ == Link::none && (phase_ == Phase::live || phase_ == Phase::first_login) ? retry_at_
-                                                                                                  : std::nullopt;
-        case Timer::heartbeat:
-            return link_ == Link::up ? std::optional<TimePoint>(last_tx_ + heartbeat_interval_) : std::nullopt;
-        case Timer::stable: return link_ == Link::up ? stable_at_ : std::nullopt;
+            return phase_ == Phase::live || phase_ == Phase::first_login ? link_.retry_deadline() : std::nullopt;
+        case Timer::heartbeat: return link_.heartbeat_deadline();
+        case Timer::stable: return link_.stable_deadline();
         case Timer::token_expiry:
             if (token_expiry_ && !token_expired_reported_ && phase_ == Phase::live) {
                 return token_expiry_;
@@ -1246,8 +1012,7 @@ std::optional<TimePoint> ClientCore::deadline_of(Timer timer) const {
                 return *token_expiry_ - t.token_warning_lead;
             }
             return std::nullopt;
-        case Timer::operation:
-            return operations_.empty() ? std::nullopt : std::optional<TimePoint>(operations_.front().deadline);
+        case Timer::operation: return content_.operation_deadline();
     }
     return std::nullopt;
 }
@@ -1258,7 +1023,7 @@ void ClientCore::fire(TimePoint now, Timer timer) {
             // An attempt still open now is cut short by the login timeout. It is the cause only if no attempt of
             // this login failed before it (one that hangs); otherwise the earlier failure (a refused port, a
             // certificate ...) stays the last one: it is what kept the login from succeeding.
-            if (!last_failure_) {
+            if (!link_.last_failure()) {
                 attempt_failed(AttemptFailure::timeout, "the login timeout (" + in_ms(config_.timings.login_timeout) +
                                                             ") passed during the attempt");
             }
@@ -1267,16 +1032,16 @@ void ClientCore::fire(TimePoint now, Timer timer) {
             return;
         case Timer::join:
             // A join that the server has not answered within the login timeout fails (room: network timeout).
-            for (auto it = channels_.begin(); it != channels_.end(); ++it) {
+            for (auto it = content_.channels().begin(); it != content_.channels().end(); ++it) {
                 if (it->second.join_deadline && *it->second.join_deadline <= now) {
-                    if (link_ == Link::up) {
+                    if (link_.up()) {
                         const auto request = next_request_id();
-                        pending_leaves_.insert(request);
+                        content_.expect_leave_reply(request);
                         send(now, proto::Leave{request, it->first});  // in case the server joined us after all
                     }
                     set_channel_state(it->first, it->second, ChannelState::disconnected, ChannelReason::join_failed,
                                       err(errc::network_timeout));
-                    channels_.erase(it);
+                    content_.channels().erase(it);
                     return;
                 }
             }
@@ -1293,18 +1058,18 @@ void ClientCore::fire(TimePoint now, Timer timer) {
             return;
         case Timer::silence:
             // No data for `interrupted_after`: the link is dead, whether it went silent or failed outright.
-            if (link_ == Link::up) {
-                outage_since_ = last_rx_;
+            if (link_.up()) {
+                outage_since_ = link_.last_rx();
                 drop_link(true);
             }
-            if (link_ == Link::none && !retry_at_) {
+            if (link_.stage() == Link::Stage::none && !link_.retry_at()) {
                 schedule_retry(now);
             }
             enter_reconnecting(now, ConnectionReason::interrupted);
             return;
         case Timer::attempt:
             attempt_failed(AttemptFailure::timeout,
-                           link_ == Link::opening
+                           link_.stage() == Link::Stage::opening
                                ? "no connection to the server within " + in_ms(config_.timings.attempt_timeout)
                                : "no answer to the login within " + in_ms(config_.timings.attempt_timeout));
             drop_link(true);
@@ -1312,21 +1077,16 @@ void ClientCore::fire(TimePoint now, Timer timer) {
             return;
         case Timer::retry: start_attempt(now); return;
         case Timer::heartbeat: send(now, proto::Ping{}); return;
-        case Timer::stable:
-            stable_at_.reset();
-            backoff_.reset();
-            return;
+        case Timer::stable: link_.stable_reached(); return;
         case Timer::token_expiry: report_token_expired(); return;
         case Timer::token_warning:
             token_warned_ = true;
             emit(TokenPrivilegeWillExpire{});
             return;
-        case Timer::operation: {
-            auto front = operations_.begin();
-            // Never sent: certainly not delivered. Sent but unacknowledged: the outcome is unknown.
-            complete(front, err(front->sent_once ? errc::ack_timeout : errc::send_timeout));
+        case Timer::operation:
+            // Never sent: certainly not delivered (SEND_TIMEOUT). Sent but unacknowledged: unknown (ACK_TIMEOUT).
+            content_.expire_oldest(events_);
             return;
-        }
     }
 }
 
@@ -1386,7 +1146,7 @@ ConnectionStatus ClientCore::status(TimePoint now) const {
     ConnectionStatus status;
     status.state = state_;
     status.reason = reason_;
-    status.attempt = attempt_;
+    status.attempt = link_.attempt();
     // The scheduled attempt as the retry timer sees it (deadline_of(Timer::retry)).
     if (const auto retry = deadline_of(Timer::retry); retry && *retry > now) {
         status.next_retry = *retry - now;
@@ -1394,13 +1154,13 @@ ConnectionStatus ClientCore::status(TimePoint now) const {
     if (state_since_ && now > *state_since_) {
         status.in_state = now - *state_since_;
     }
-    status.last_failure = last_failure_;
+    status.last_failure = link_.last_failure();
     return status;
 }
 
 std::optional<ChannelState> ClientCore::channel_state(const std::string& channel) const {
-    auto it = channels_.find(channel);
-    if (it == channels_.end()) {
+    auto it = content_.channels().find(channel);
+    if (it == content_.channels().end()) {
         return std::nullopt;
     }
     return it->second.state;

@@ -14,6 +14,10 @@
 // the TransportId the core chose in OpenTransport; reports about a transport the core already let go of are
 // ignored, so a late callback from an old connection can never disturb the current one.
 //
+// It is the facade of two parts it owns by value: the link (core/link.hpp: attempts, backoff, heartbeat, silence)
+// and the session content (core/session_content.hpp: channels, operations, de-duplication). It keeps the connection
+// state machine itself: the state, reason and phase, the endings, and the order in which equal deadlines fire.
+//
 // docs/state-machine.md describes the states, the transition table and every decision taken here.
 #pragma once
 
@@ -29,8 +33,10 @@
 #include <variant>
 #include <vector>
 
-#include "core/backoff.hpp"
+#include "core/actions.hpp"
+#include "core/link.hpp"
 #include "core/profile_rules.hpp"
+#include "core/session_content.hpp"
 #include "protocol/messages.hpp"
 #include "relink/events.hpp"
 #include "relink/timings.hpp"
@@ -38,10 +44,7 @@
 
 namespace relink::core {
 
-/// The core's notion of time: any monotonic clock with nanosecond ticks; tests start at TimePoint{}.
-using TimePoint = std::chrono::time_point<std::chrono::steady_clock, Duration>;
 using relink::OpId;
-using TransportId = std::uint64_t;
 
 struct Config {
     Profile profile{Profile::rtm};
@@ -59,20 +62,7 @@ struct Config {
 /// Builds a config with the profile's default timings.
 [[nodiscard]] Config make_config(Profile profile, std::string app_id, std::uint64_t seed = 0);
 
-// ------------------------------------------------------------------------------------------- actions
-
-struct OpenTransport {
-    TransportId transport{0};
-    std::uint32_t attempt{0};  ///< 1 for the first attempt of a login or of an outage
-};
-struct SendFrame {
-    TransportId transport{0};
-    proto::ClientMessage message;
-};
-struct CloseTransport {
-    TransportId transport{0};
-};
-using Action = std::variant<OpenTransport, SendFrame, CloseTransport>;
+// The actions (OpenTransport, SendFrame, CloseTransport) and TimePoint / TransportId are in core/actions.hpp.
 
 // -------------------------------------------------------------------------------------------- events
 // The events are the public ones of relink/events.hpp.
@@ -180,10 +170,9 @@ public:
     [[nodiscard]] std::optional<TimePoint> token_expiry() const noexcept { return token_expiry_; }
     [[nodiscard]] const Diagnostics& diagnostics() const noexcept { return diagnostics_; }
     /// True while a transport is logged in and usable.
-    [[nodiscard]] bool link_up() const noexcept { return link_ == Link::up; }
+    [[nodiscard]] bool link_up() const noexcept { return link_.up(); }
 
 private:
-    enum class Link : std::uint8_t { none, opening, logging_in, up };
     /// What the session is doing: nothing (DISCONNECTED / ABORTED / FAILED), its first login, living (CONNECTED
     /// or reconnecting), or leaving gracefully (rtc-web DISCONNECTING).
     enum class Phase : std::uint8_t { idle, first_login, live, leaving };
@@ -210,26 +199,7 @@ private:
                                             Timer::heartbeat, Timer::stable,  Timer::token_expiry, Timer::token_warning,
                                             Timer::operation};
 
-    struct Channel {
-        ChannelState state{ChannelState::connecting};
-        ChannelReason reason{ChannelReason::joining};
-        bool ever_joined{false};
-        std::optional<proto::RequestId> pending_join;          ///< Join in flight on the current transport
-        std::optional<TimePoint> join_deadline;                ///< a first join must succeed by then
-        std::map<std::string, std::set<std::string>> members;  ///< other members → their streams
-        std::set<std::string> own_streams;
-        std::optional<proto::StreamPosition> last_seen;
-    };
-
-    struct Operation {
-        OpId id{0};
-        OpKind kind{OpKind::peer_message};
-        proto::ClientMessage message;  ///< request id refreshed on each send
-        TimePoint deadline;
-        bool sent_once{false};
-        TimePoint sent_at{};                        ///< when it was last sent
-        std::optional<proto::RequestId> in_flight;  ///< request id on the current transport
-    };
+    using Channel = SessionContent::Channel;
 
     // state changes and events
     void set_state(TimePoint now, ConnectionState state, ConnectionReason reason);
@@ -244,11 +214,10 @@ private:
 
     // the link
     void start_attempt(TimePoint now);
-    void schedule_attempt(TimePoint now, Duration delay);
     void schedule_retry(TimePoint now);
     void drop_link(bool close);
     void link_failed(TimePoint now);
-    /// Reports that the attempt being opened or logged in failed (only while one is: link_ opening / logging_in).
+    /// Reports that the attempt being opened or logged in failed (only while one is: the link opening / logging in).
     void attempt_failed(AttemptFailure cause, std::string detail);
     void enter_reconnecting(TimePoint now, ConnectionReason reason);
     void reconnect_now(TimePoint now, ConnectionReason reason);
@@ -269,9 +238,7 @@ private:
     void handle(TimePoint now, proto::Pong& m);
     void handle(TimePoint now, proto::Close& m);
     void login_refused(TimePoint now, std::error_code error);
-    void apply_snapshot(const proto::ChannelSnapshot& snapshot, Channel& channel);
     void channel_joined(const std::string& name, Channel& channel);
-    [[nodiscard]] Channel* live_channel(const std::string& name);
     void report_token_expired();
     [[nodiscard]] static std::optional<TimePoint> token_deadline(TimePoint sent_at, Duration ttl);
     void leave_channel(TimePoint now, std::map<std::string, Channel>::iterator it);
@@ -279,17 +246,12 @@ private:
     // endings
     void end_session(TimePoint now, ConnectionState state, ConnectionReason reason, std::error_code op_error,
                      ChannelReason channel_reason, std::error_code channel_error);
-    void fail_operations(std::error_code error);
-    std::deque<Operation>::iterator complete(std::deque<Operation>::iterator it, std::error_code error,
-                                             std::optional<proto::Attributes> attributes = std::nullopt,
-                                             bool stored_for_away_user = false);
     void finish_leaving(TimePoint now);
 
     // operations
     OpResult enqueue(TimePoint now, OpKind kind, proto::ClientMessage message);
     void flush_operations(TimePoint now);
     [[nodiscard]] std::error_code check_session_for_operation() const;
-    [[nodiscard]] std::error_code check_queue_room() const;
     [[nodiscard]] std::error_code check_channel_operation(const std::string& channel) const;
     [[nodiscard]] std::string instance_id() const;  ///< this client instance's random tag, as 16 hex digits
     [[nodiscard]] std::string next_message_id(OpId op) const;
@@ -300,8 +262,7 @@ private:
     void run_due(TimePoint now);
 
     Config config_;
-    Backoff backoff_;
-    std::mt19937_64 rng_;
+    std::mt19937_64 rng_;            ///< the one random sequence: the instance tag, then the link's jitter and spreads
     std::uint64_t instance_tag_{0};  ///< random prefix of this client's message ids
 
     ConnectionState state_{ConnectionState::disconnected};
@@ -314,49 +275,23 @@ private:
     std::string token_;
     bool token_refused_{false};  ///< the last login attempt was refused for the token
 
-    // the link and its attempts
-    Link link_{Link::none};
-    TransportId transport_{0};
-    TransportId last_transport_id_{0};
-    std::optional<proto::RequestId> login_request_;
-    TimePoint login_sent_at_{};
-    std::optional<std::string> resume_token_;
-    std::optional<TimePoint> retry_at_;
-    std::optional<TimePoint> attempt_deadline_;
-    std::optional<TimePoint> attempt_started_;  ///< the current attempt's OpenTransport, until its login succeeds
-    std::uint32_t attempt_{0};
-    /// The last attempt that failed since the last successful login (or login()); reported in state changes.
-    std::optional<AttemptFailed> last_failure_;
+    /// The transport and its attempts, the backoff, heartbeat and silence (core/link.hpp).
+    Link link_;
 
-    // timers
+    // timers of the state machine
     std::optional<TimePoint> login_deadline_;      ///< first login
-    TimePoint last_rx_{};                          ///< last data received from the server
-    TimePoint last_tx_{};                          ///< last frame sent (heartbeat pacing)
-    Duration heartbeat_interval_{};                ///< ours until a login agrees one
-    std::optional<AgreedTimings> agreed_;          ///< the server-side timings the last login agreed
     std::optional<TimePoint> outage_since_;        ///< last data received before the current outage
     std::optional<TimePoint> reconnecting_since_;  ///< entered the visible reconnect state
     bool lost_reported_{false};
-    std::optional<TimePoint> stable_at_;       ///< backoff resets here if still connected
     std::optional<TimePoint> leave_deadline_;  ///< rtc-web DISCONNECTING
     std::optional<proto::RequestId> logout_request_;
     std::optional<TimePoint> token_expiry_;
     bool token_warned_{false};
     bool token_expired_reported_{false};
 
-    // session content
-    std::map<std::string, Channel> channels_;
-    proto::Attributes attributes_;
-    std::optional<proto::StreamPosition> last_peer_seen_;
-    /// (sender, message id) of the newest messages delivered, at most kRecentMessageIds. A server de-duplicates
-    /// re-sends, but a send whose acknowledgement died with the server is sent again to the next one, which
-    /// remembers no ids and delivers it again under a new position: the receiver drops that second copy here.
-    std::unordered_set<std::string> recent_message_ids_;
-    std::deque<std::string> recent_message_order_;
-    std::deque<Operation> operations_;
-    std::set<proto::RequestId> pending_leaves_;  ///< Leave requests in flight: their replies are expected
-    OpId last_op_id_{0};
-    proto::RequestId last_request_id_{0};
+    /// Channels, operations, attributes, positions and de-duplication (core/session_content.hpp).
+    SessionContent content_;
+    proto::RequestId last_request_id_{0};  ///< numbers every request, the link's login and the content's alike
 
     std::deque<Action> actions_;
     std::deque<Event> events_;

@@ -1,0 +1,143 @@
+// core/link.hpp — the link part of the client core: the one transport the session uses at a time and the attempts
+// that open it. A plain, sans-IO value owned by ClientCore; it reads no clock and performs nothing.
+//
+// It owns:
+//   * the transport and its stage (none → opening → logging_in → up), the transport ids it hands out, the attempt
+//     number, the attempt's deadline and start, and the last failed attempt;
+//   * the login request on the current transport (its request id, when it was sent) and the resume token;
+//   * the retry schedule: the backoff (reset after a stable connected period) and the time of the next attempt;
+//   * liveness: the last data received and the last frame sent, the heartbeat interval in force and the timings the
+//     last login agreed, and from them the heartbeat and silence deadlines.
+//
+// Why the split is here: everything above is about *a* connection and would be the same for any session content;
+// it never decides a connection state, a reason or a channel state. ClientCore keeps the state machine (which phase
+// the session is in, which timer fires first, how a failure ends or continues the session) and asks the link for
+// its deadlines; the link hands back the actions and events it produces (OpenTransport, CloseTransport,
+// AttemptFailed) instead of queueing them, so that ClientCore keeps one ordered queue of each. The random engine is
+// ClientCore's and is passed in, so the jitter draws stay in the one sequence the exact timelines replay.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string>
+
+#include "core/actions.hpp"
+#include "core/backoff.hpp"
+#include "protocol/messages.hpp"
+#include "relink/events.hpp"
+#include "relink/timings.hpp"
+
+namespace relink::core {
+
+class Link {
+public:
+    /// Where the current transport is: none, opening (OpenTransport sent), logging in (Login sent), or up.
+    enum class Stage : std::uint8_t { none, opening, logging_in, up };
+
+    /// `timings` must be valid (ClientCore checks them first).
+    explicit Link(const Timings& timings);
+
+    [[nodiscard]] Stage stage() const noexcept { return stage_; }
+    [[nodiscard]] bool up() const noexcept { return stage_ == Stage::up; }
+    /// An attempt is in progress: the transport is being opened or is logging in.
+    [[nodiscard]] bool attempting() const noexcept { return stage_ == Stage::opening || stage_ == Stage::logging_in; }
+    [[nodiscard]] TransportId transport() const noexcept { return transport_; }
+
+    // ---- attempts ----
+
+    /// The attempts of this login or of this outage, counted from 1; 0 while none is counted.
+    [[nodiscard]] std::uint32_t attempt() const noexcept { return attempt_; }
+    void reset_attempts() noexcept { attempt_ = 0; }
+    /// Starts the next attempt on a new transport: returns the action that opens it.
+    [[nodiscard]] OpenTransport start_attempt(TimePoint now);
+    /// Records that the attempt in progress failed and returns the event to report, or none when no attempt is in
+    /// progress (a link that was up broke: its attempt had succeeded).
+    [[nodiscard]] std::optional<AttemptFailed> attempt_failed(AttemptFailure cause, std::string detail);
+    /// The last attempt that failed since the last successful login (or forget_failure()).
+    [[nodiscard]] const std::optional<AttemptFailed>& last_failure() const noexcept { return last_failure_; }
+    void forget_failure() noexcept { last_failure_.reset(); }
+    void forget_attempt_start() noexcept { attempt_started_.reset(); }
+    void cancel_attempt_deadline() noexcept { attempt_deadline_.reset(); }
+
+    /// Drops the transport (whatever its stage); returns the action that closes it when `close` and there was one.
+    [[nodiscard]] std::optional<CloseTransport> drop(bool close);
+
+    // ---- the retry schedule ----
+
+    /// The next attempt starts `delay` from now (no backoff step).
+    void schedule_attempt(TimePoint now, Duration delay) { retry_at_ = now + delay; }
+    /// The next attempt starts after the next backoff delay; draws from `rng` (the backoff's jitter, then perhaps a
+    /// pause: see the definition).
+    void schedule_retry(TimePoint now, std::mt19937_64& rng);
+    void cancel_retry() noexcept { retry_at_.reset(); }
+    /// When the next attempt is scheduled, whatever the stage.
+    [[nodiscard]] const std::optional<TimePoint>& retry_at() const noexcept { return retry_at_; }
+    void reset_backoff() noexcept { backoff_.reset(); }
+    /// A successful login starts a stable period; the backoff resets once it passes (or at once without one).
+    void start_stable_period(TimePoint now);
+    /// The stable period passed: the backoff starts over.
+    void stable_reached() noexcept;
+    /// The stable period is broken (it must be unbroken): the backoff goes on where it was.
+    void break_stable_period() noexcept { stable_at_.reset(); }
+
+    // ---- the login on the current transport ----
+
+    /// The transport opened: it logs in with request `request`, sent at `now`.
+    void opened(TimePoint now, proto::RequestId request);
+    [[nodiscard]] const std::optional<proto::RequestId>& login_request() const noexcept { return login_request_; }
+    /// When the current login request was sent: a token's time to live counts from there.
+    [[nodiscard]] TimePoint login_sent_at() const noexcept { return login_sent_at_; }
+    /// The login succeeded: the link is up, the attempt is over, and the server's answer sets the resume token
+    /// and the timings in force.
+    void logged_in(const proto::LoginOk& answer);
+    [[nodiscard]] const std::optional<std::string>& resume_token() const noexcept { return resume_token_; }
+    void forget_resume_token() noexcept { resume_token_.reset(); }
+    /// The server-side timings the last login agreed.
+    [[nodiscard]] const std::optional<AgreedTimings>& agreed() const noexcept { return agreed_; }
+
+    // ---- liveness ----
+
+    /// Data was received from the server: only that proves the link alive; sending does not.
+    void received(TimePoint now) noexcept { last_rx_ = now; }
+    /// A frame was sent: the heartbeat waits a whole interval from here.
+    void sent(TimePoint now) noexcept { last_tx_ = now; }
+    [[nodiscard]] TimePoint last_rx() const noexcept { return last_rx_; }
+    [[nodiscard]] Duration heartbeat_interval() const noexcept { return heartbeat_interval_; }
+
+    // ---- deadlines (ClientCore gates them by its phase and state, and orders them) ----
+
+    [[nodiscard]] std::optional<TimePoint> attempt_deadline() const;
+    /// The scheduled attempt, while no transport exists.
+    [[nodiscard]] std::optional<TimePoint> retry_deadline() const;
+    /// A ping is due when nothing was sent for a heartbeat interval on a link that is up.
+    [[nodiscard]] std::optional<TimePoint> heartbeat_deadline() const;
+    /// The link counts as dead when nothing was received for `interrupted_after`.
+    [[nodiscard]] TimePoint silence_deadline() const noexcept { return last_rx_ + timings_.interrupted_after; }
+    [[nodiscard]] std::optional<TimePoint> stable_deadline() const;
+
+private:
+    Timings timings_;  ///< the client's own (ClientCore's config)
+    Backoff backoff_;
+
+    Stage stage_{Stage::none};
+    TransportId transport_{0};
+    TransportId last_transport_id_{0};
+    std::uint32_t attempt_{0};
+    std::optional<TimePoint> attempt_deadline_;
+    std::optional<TimePoint> attempt_started_;  ///< the current attempt's OpenTransport, until its login succeeds
+    std::optional<AttemptFailed> last_failure_;
+    std::optional<TimePoint> retry_at_;
+    std::optional<TimePoint> stable_at_;  ///< the backoff resets here if still connected
+
+    std::optional<proto::RequestId> login_request_;
+    TimePoint login_sent_at_{};
+    std::optional<std::string> resume_token_;
+
+    TimePoint last_rx_{};                  ///< last data received from the server
+    TimePoint last_tx_{};                  ///< last frame sent (heartbeat pacing)
+    Duration heartbeat_interval_{};        ///< ours until a login agrees one
+    std::optional<AgreedTimings> agreed_;  ///< the server-side timings the last login agreed
+};
+
+}  // namespace relink::core
