@@ -304,20 +304,24 @@ public:
         using Result = decltype(fn(std::declval<core::ClientCore&>(), core::TimePoint{}));
         std::vector<std::pair<LogLevel, std::string>> lines;
         if constexpr (std::is_void_v<Result>) {
+            bool post = false;
             {
                 std::lock_guard lock(mutex_);
                 fn(*core_, now());
                 collect_locked(lines);
+                post = claim_pump_locked();
             }
-            after_unlock(lines);
+            after_unlock(lines, post);
         } else {
             Result result;
+            bool post = false;
             {
                 std::lock_guard lock(mutex_);
                 result = fn(*core_, now());
                 collect_locked(lines);
+                post = claim_pump_locked();
             }
-            after_unlock(lines);
+            after_unlock(lines, post);
             return result;
         }
     }
@@ -390,18 +394,21 @@ public:
         }
     }
 
-    /// After the lock is released: writes the lines, and has the strand perform the actions and re-arm the timer.
-    void after_unlock(const std::vector<std::pair<LogLevel, std::string>>& lines) {
+    /// Under the lock, in the same critical section as the call that produced the actions: true when this call must
+    /// post the pump (none is posted yet and the client is not stopping). One pump at a time drains every action.
+    [[nodiscard]] bool claim_pump_locked() {
+        if (pump_posted_ || stopping_) {
+            return false;
+        }
+        pump_posted_ = true;
+        return true;
+    }
+
+    /// After the lock is released: writes the lines and, when `post` (claim_pump_locked()), has the strand perform
+    /// the actions and re-arm the timer.
+    void after_unlock(const std::vector<std::pair<LogLevel, std::string>>& lines, bool post) {
         for (const auto& [level, line] : lines) {
             log(level, line);
-        }
-        bool post = false;
-        {
-            std::lock_guard lock(mutex_);
-            if (!pump_posted_ && !stopping_) {
-                pump_posted_ = true;
-                post = true;
-            }
         }
         if (post) {
             asio::post(strand_, [weak = weak_from_this()] {
