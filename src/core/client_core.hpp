@@ -26,10 +26,8 @@
 #include <map>
 #include <optional>
 #include <random>
-#include <set>
 #include <string>
 #include <system_error>
-#include <unordered_set>
 #include <variant>
 #include <vector>
 
