@@ -459,6 +459,8 @@ void ClientCore::notify_proxy_changed(TimePoint now) {
 }
 
 // ============================================================================================ the link
+// The link's bookkeeping is Link's (core/link.hpp); here is what its changes mean to the session: the actions and
+// events they produce, in order, and what a drop or a failure does to the phase and the visible state.
 
 void ClientCore::start_attempt(TimePoint now) {
     act(link_.start_attempt(now));
@@ -472,7 +474,7 @@ void ClientCore::drop_link(bool close) {
     if (auto close_transport = link_.drop(close)) {
         act(*close_transport);
     }
-    content_.forget_requests();
+    content_.forget_requests();  // what was in flight on it is sent again after the next login
 }
 
 void ClientCore::link_failed(TimePoint now) {
