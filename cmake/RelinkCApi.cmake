@@ -5,7 +5,7 @@
 # what the app links.
 set(RELINK_ABI_VERSION 1)  # keep equal to RELINK_ABI_VERSION in include/relink/relink.h
 
-add_library(relink_c SHARED src/capi/relink_c.cpp)
+add_library(relink_c SHARED src/capi/relink_c.cpp src/capi/client_c.cpp)
 add_library(relink::c ALIAS relink_c)
 set_target_properties(relink_c PROPERTIES
   OUTPUT_NAME relink
