@@ -339,8 +339,11 @@ RELINK_API int relink_client_new(const relink_config* config, relink_client** cl
         state->callback = config->event_callback;
         state->user_data = config->event_user_data;
         if (config->log_callback != nullptr) {
-            settings.log_handler = [callback = config->log_callback, user_data = config->log_user_data](
+            settings.log_handler = [state, callback = config->log_callback, user_data = config->log_user_data](
                                        relink::LogLevel level, std::string_view line) {
+                if (state->closed.load(std::memory_order_acquire)) {
+                    return;  // a line of a dispatcher thread finishing after relink_client_free() returned
+                }
                 const std::string text(line);  // the C callback gets a NUL-terminated line
                 callback(user_data, static_cast<int>(level), text.c_str(), text.size());
             };
