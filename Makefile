@@ -104,3 +104,11 @@ format-check:
 
 clean:
 	rm -rf build
+
+# The C ABI's committed baseline, abi/librelink.abi (docs/packaging.md, "How the ABI is kept"): rebuilds the dev
+# preset's librelink.so and writes its ABI. Refused when that would hide an incompatible change under the same
+# SONAME (bump RELINK_ABI_VERSION first); `make abi-baseline FORCE=1` overrides, before an ABI is released only.
+.PHONY: abi-baseline
+abi-baseline: configure-dev
+	$(CMAKE) --build --preset dev --target relink_c
+	bash scripts/check-abi.sh update build/dev/lib/librelink.so abi/librelink.abi $(if $(FORCE),--force)
