@@ -1,7 +1,7 @@
 // The opt-in relink/asio.hpp against the installed relink package (see tests/package/run.sh): a relink::Client
 // made with relink::make_client on an io_context this program owns and runs on one thread of its own. It logs in
 // to a closed port and must report CONNECTING and then the state that follows the failed login, within a bounded
-// wait. Built with relink::relink and Boost::headers (found by find_package(relink)); returns non-zero on failure.
+// wait. Built with relink::asio (find_package(relink COMPONENTS asio) found Boost); returns non-zero on failure.
 #include <cstdio>
 #include <exception>
 #include <memory>
