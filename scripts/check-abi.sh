@@ -15,6 +15,13 @@
 #   update  writes LIBRARY's ABI into BASELINE. Refused when BASELINE has the same SONAME and `check` would fail:
 #           breaking the ABI means bumping RELINK_ABI_VERSION (include/relink/relink.h and cmake/RelinkCApi.cmake),
 #           which moves the SONAME, together with the baseline. --force overrides (before an ABI is released only).
+# The baseline holds only what the public headers show (abidw --exported-interfaces-only --headers-dir
+# include/relink --drop-private-types): the relink_* functions and the types they use, with the handles
+# relink_client and relink_config opaque, as relink.h declares them, not the C++ the library defines them with. It
+# is written without source paths or line numbers, so every checkout writes the same file. The library side is
+# compared without the header filter (it matches types by source location, which the baseline does not carry).
+# RELINK_ABI_HEADERS_DIR overrides the headers' directory (tests/abi/check_abi_catches_breaks.sh uses changed
+# copies of relink.h).
 # Exit status: 0 pass, 1 the ABI check failed, 2 usage or tool error. CTest runs `check` as `abi_baseline`;
 # `make abi-baseline` builds the dev preset's library and runs `update`.
 set -euo pipefail
@@ -22,6 +29,7 @@ set -euo pipefail
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source_dir=$(dirname "$script_dir")
 suppressions=$source_dir/abi/relink.suppr
+headers_dir=${RELINK_ABI_HEADERS_DIR:-$source_dir/include/relink}
 
 usage() {
     echo "usage: $0 check|update LIBRARY [BASELINE] [--force]" >&2
@@ -59,11 +67,29 @@ fi
 # status, a bit field: 1 error, 2 usage error, 4 ABI change, 8 incompatible ABI change).
 diff_without_compatible_changes() {
     verdict_status=0
-    verdict_report=$(abidiff --no-added-syms --suppressions "$suppressions" "$baseline" "$library") ||
+    verdict_report=$(abidiff --exported-interfaces-only --no-added-syms --suppressions "$suppressions" "$baseline" "$library") ||
         verdict_status=$?
     if (( verdict_status & 3 )); then
         echo "$verdict_report"
         echo "abi: abidiff failed (exit $verdict_status)" >&2
+        exit 2
+    fi
+}
+
+# Fails unless BASELINE describes the layout of every struct relink.h defines (relink_event, relink_status,
+# relink_attribute ...): a baseline whose structs were dropped as "private" (abidw's header filter missing them)
+# would let any layout change pass.
+require_struct_layouts() {
+    local name missing=0
+    for name in $(sed -n 's/^typedef struct \(relink_[a-z0-9_]*\) {.*/\1/p' "$headers_dir/relink.h"); do
+        if ! grep -q "<class-decl name='$name' size-in-bits=" "$baseline"; then
+            echo "abi: $baseline does not describe the layout of struct $name" >&2
+            missing=1
+        fi
+    done
+    if (( missing )); then
+        echo "abi: the baseline cannot guard those structs; regenerate it (make abi-baseline) with abidw reading" >&2
+        echo "abi: $headers_dir" >&2
         exit 2
     fi
 }
@@ -77,6 +103,7 @@ check)
         echo "abi: make abi-baseline and commit the new baseline with the bump." >&2
         exit 1
     fi
+    require_struct_layouts
     diff_without_compatible_changes
     if (( verdict_status & 12 )); then
         echo "$verdict_report"
@@ -87,7 +114,7 @@ check)
         exit 1
     fi
     all_status=0
-    all_report=$(abidiff "$baseline" "$library") || all_status=$?
+    all_report=$(abidiff --exported-interfaces-only "$baseline" "$library") || all_status=$?
     if (( all_status & 4 )); then
         echo "$all_report"
         echo "abi: compatible changes against $baseline (above): run make abi-baseline to keep them in the baseline"
@@ -106,7 +133,9 @@ update)
         fi
     fi
     mkdir -p "$(dirname "$baseline")"
-    abidw --no-corpus-path --no-comp-dir-path --no-show-locs --out-file "$baseline" "$library"
+    abidw --exported-interfaces-only --headers-dir "$headers_dir" --drop-private-types --no-corpus-path \
+        --no-comp-dir-path --no-show-locs --out-file "$baseline" "$library"
+    require_struct_layouts
     echo "abi: wrote $baseline from $library ($library_soname)"
     ;;
 esac
