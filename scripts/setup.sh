@@ -12,7 +12,7 @@ packages=(
     libgtest-dev libgmock-dev googletest libbenchmark-dev
     clang-14 libfuzzer-14-dev libclang-rt-14-dev
     redis-server libhiredis-dev
-    abigail-tools
+    abigail-tools python3
 )
 
 missing=()

@@ -5,7 +5,8 @@
 # include/relink/relink.h and against copies of it with one deliberate change each, takes the unchanged one's ABI as
 # the baseline, and asserts the verdict for each variant:
 #   pass: the same library; a new function; a field appended to relink_status (library-allocated, may grow)
-#   fail: a field inserted before relink_status's first; a parameter's type changed; a function removed; a field
+#   fail: a field inserted before relink_status's first; two of its fields swapped; a field of relink_event
+#         retyped; a parameter's type changed; a function removed; a field
 #         appended to relink_attribute (the app allocates arrays of it); the SONAME moved without the baseline;
 #         `update` of the baseline with a break under the same SONAME
 #   pass: a break with the SONAME moved and the baseline regenerated together (the documented procedure).
@@ -56,8 +57,9 @@ expect() {
     shift 2
     local status=0
     echo "---- $description: expecting $expected"
-    "$@" 2>&1 | sed 's/^/    | /' || true
-    "$@" >/dev/null 2>&1 || status=$?
+    local output
+    output=$("$@" 2>&1) || status=$?
+    sed 's/^/    | /' <<<"$output"
     if [[ "$expected" == pass && $status -eq 0 ]] || [[ "$expected" == fail && $status -eq 1 ]]; then
         echo "---- ok: $description (exit $status)"
     else
@@ -70,6 +72,8 @@ make_header pristine
 make_header inserted_field 's/^typedef struct relink_status {/&\n    int inserted_first;/'
 make_header appended_status_field 's/^\(    uint64_t tls_resumed_handshakes;.*\)$/\1\n    int appended_last;/'
 make_header appended_attribute_field 's/^\(    const char\* value;\)$/\1\n    int appended_last;/'
+make_header swapped_fields 's/^\(    uint64_t tls_full_handshakes;\)\(.*\)$/    uint64_t tls_resumed_handshakes;\2/; t; s/^\(    uint64_t tls_resumed_handshakes;\)\(.*\)$/    uint64_t tls_full_handshakes;\2/'
+make_header retyped_event_field 's/^    uint64_t seq;  /    uint32_t seq;  /'
 make_header parameter_type 's/relink_client_next_event(relink_client\* client, int timeout_ms,/relink_client_next_event(relink_client* client, int64_t timeout_ms,/'
 
 build v1 pristine 1
@@ -77,6 +81,8 @@ build same pristine 1
 build added pristine 1 -DABI_STUB_WITH_ADDITION
 build appended_status_field appended_status_field 1
 build inserted_field inserted_field 1
+build swapped_fields swapped_fields 1
+build retyped_event_field retyped_event_field 1
 build parameter_type parameter_type 1 -DRELINK_STUB_TIMEOUT_T=int64_t
 build removed pristine 1 -DABI_STUB_WITHOUT_STATUS_FREE
 build appended_attribute_field appended_attribute_field 1
@@ -90,6 +96,9 @@ expect pass "the same library" "$check_abi" check "$work/same.so" "$baseline"
 expect pass "a function added" "$check_abi" check "$work/added.so" "$baseline"
 expect pass "a field appended to relink_status" "$check_abi" check "$work/appended_status_field.so" "$baseline"
 expect fail "a field inserted before relink_status's first" "$check_abi" check "$work/inserted_field.so" "$baseline"
+expect fail "relink_status's last two fields swapped (same size)" "$check_abi" check "$work/swapped_fields.so" "$baseline"
+expect fail "a field of relink_event retyped (uint64_t seq -> uint32_t)" \
+    "$check_abi" check "$work/retyped_event_field.so" "$baseline"
 expect fail "a parameter's type changed (int -> int64_t)" "$check_abi" check "$work/parameter_type.so" "$baseline"
 expect fail "a function removed" "$check_abi" check "$work/removed.so" "$baseline"
 expect fail "a field appended to relink_attribute (app-allocated)" \
