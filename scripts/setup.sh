@@ -13,6 +13,7 @@ packages=(
     clang-14 libfuzzer-14-dev libclang-rt-14-dev
     redis-server libhiredis-dev
     abigail-tools python3
+    python3-pytest
 )
 
 missing=()

@@ -1,0 +1,334 @@
+"""relink.events — everything a relink client tells the app, as frozen dataclasses.
+
+One class per event of the C API (``RELINK_EVENT_*``): ConnectionStateChanged, AttemptFailed, ConnectionLost,
+JoinSuccess, RejoinSuccess, ChannelStateChanged, MemberJoined, MemberLeft, StreamAdded, StreamRemoved,
+MessageReceived, ContinuityReport, TokenPrivilegeWillExpire, TokenExpired and OperationCompleted. ``Event`` is
+their union. Each event is a copy made while the library's ``relink_event`` was alive, so it may be kept, passed
+to other threads and compared freely. Durations are in milliseconds (``*_ms``), as in the C API.
+
+``from_c()`` makes the dataclass of a ``relink_event``; an event type this binding does not know yet (a newer
+library) becomes ``UnknownEvent`` rather than an error.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass, field
+from typing import Dict, Optional, Union
+
+from . import _ffi
+from .errors import RelinkError, error_from_code
+from .types import (
+    AttemptFailure,
+    ChannelReason,
+    ChannelState,
+    ConnectionReason,
+    ConnectionState,
+    ErrorCode,
+    MemberLeftCause,
+    OpKind,
+    canonical,
+)
+
+
+@dataclass(frozen=True)
+class AttemptFailed:
+    """A connection attempt failed (before or while logging in), reported at once for every attempt.
+
+    ``attempt``: which attempt of the login or outage (1, 2, ...); ``cause``: the step that failed;
+    ``detail``: for people (the step, the address and the error)."""
+
+    attempt: int
+    cause: Union[AttemptFailure, int]
+    detail: str
+
+
+@dataclass(frozen=True)
+class AgreedTimings:
+    """The server-side timings agreed at a login (``clamped``: the server held at least one to its bounds)."""
+
+    heartbeat_interval_ms: int
+    presence_timeout_ms: int
+    backfill_window_ms: int
+    backfill_count: int
+    clamped: bool
+
+
+@dataclass(frozen=True)
+class ConnectionStateChanged:
+    """The connection state changed: exactly one per change, in order (``seq`` 1, 2, 3 ... per client).
+
+    ``attempt``: reconnect attempts in the current outage; ``next_retry_ms``: until the next scheduled attempt (0:
+    none); ``last_failure``: the last failed attempt since the last successful login, if any (a DISCONNECTED
+    LOGIN_TIMEOUT names what kept the client from connecting); ``timings``: with CONNECTED, what the server
+    agreed to."""
+
+    state: Union[ConnectionState, int]
+    previous_state: Union[ConnectionState, int]
+    reason: Union[ConnectionReason, int]
+    seq: int
+    attempt: int = 0
+    next_retry_ms: int = 0
+    last_failure: Optional[AttemptFailed] = None
+    timings: Optional[AgreedTimings] = None
+
+
+@dataclass(frozen=True)
+class ConnectionLost:
+    """rtc: still no link 10 s after entering RECONNECTING (the SDK keeps reconnecting)."""
+
+
+@dataclass(frozen=True)
+class JoinSuccess:
+    """rtc, rtc-web: a join() of ``channel`` succeeded."""
+
+    channel: str
+
+
+@dataclass(frozen=True)
+class RejoinSuccess:
+    """rtc, rtc-web, room: a reconnect succeeded after a visible outage."""
+
+
+@dataclass(frozen=True)
+class ChannelStateChanged:
+    """A channel's (room's) state changed; ``error`` is the code when the change is a failure (OK otherwise)."""
+
+    channel: str
+    state: Union[ChannelState, int]
+    reason: Union[ChannelReason, int]
+    error: Union[ErrorCode, int] = ErrorCode.OK
+
+
+@dataclass(frozen=True)
+class MemberJoined:
+    """Another user joined a channel this client is in (also each member already there when this client joins)."""
+
+    channel: str
+    user_id: str
+
+
+@dataclass(frozen=True)
+class MemberLeft:
+    """Another user left a channel this client is in: QUIT, DROPPED (presence timeout) or KICKED."""
+
+    channel: str
+    user_id: str
+    cause: Union[MemberLeftCause, int]
+
+
+@dataclass(frozen=True)
+class StreamAdded:
+    """Another member of a channel published a stream (an announcement: relink carries no media)."""
+
+    channel: str
+    user_id: str
+    stream: str
+
+
+@dataclass(frozen=True)
+class StreamRemoved:
+    """Another member of a channel withdrew a stream, or left with it."""
+
+    channel: str
+    user_id: str
+    stream: str
+
+
+@dataclass(frozen=True)
+class MessageReceived:
+    """A peer message (``channel`` None) or a channel message. ``payload`` is the bytes as sent; ``text`` decodes
+    them as UTF-8. ``backfilled``: delivered after a reconnect from what the server kept."""
+
+    from_user: str
+    channel: Optional[str]
+    message_id: str
+    payload: bytes
+    backfilled: bool = False
+
+    @property
+    def text(self) -> str:
+        """The payload as UTF-8 text (invalid bytes replaced by U+FFFD)."""
+        return self.payload.decode("utf-8", errors="replace")
+
+    @property
+    def is_peer_message(self) -> bool:
+        """True for a peer message (sent to this user rather than to a channel)."""
+        return self.channel is None
+
+
+@dataclass(frozen=True)
+class ContinuityReport:
+    """Sent after every reconnect: how long the link was down (``outage_ms``), whether the server kept the session
+    (``resumed``), what is caught up (``backfilled``) and what is lost (``dropped``); ``server_restarted``: the
+    server lost its history since the last login."""
+
+    outage_ms: int
+    resumed: bool
+    backfilled: int
+    dropped: int
+    server_restarted: bool
+    timings: Optional[AgreedTimings] = None
+
+
+@dataclass(frozen=True)
+class TokenPrivilegeWillExpire:
+    """The token expires soon: renew it with Client.renew_token()."""
+
+
+@dataclass(frozen=True)
+class TokenExpired:
+    """The token has expired."""
+
+
+@dataclass(frozen=True)
+class OperationCompleted:
+    """An operation completed: exactly once for each id an operation call returned.
+
+    ``error`` is ErrorCode.OK on success; ``attributes`` the user's attributes for a successful
+    get_user_attributes(); ``stored_for_away_user``: a peer message kept by the server for a receiver that is
+    away."""
+
+    op: int
+    kind: Union[OpKind, int]
+    error: Union[ErrorCode, int] = ErrorCode.OK
+    attributes: Optional[Dict[str, str]] = None
+    stored_for_away_user: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when the operation succeeded."""
+        return int(self.error) == _ffi.OK
+
+    @property
+    def error_name(self) -> str:
+        """The canonical name of ``error`` ("OK" on success)."""
+        return canonical(self.error)
+
+    def exception(self) -> Optional[RelinkError]:
+        """The exception of a failed operation (None on success)."""
+        return None if self.ok else error_from_code(int(self.error))
+
+
+@dataclass(frozen=True)
+class UnknownEvent:
+    """An event type this binding does not know (a newer library): ``type`` is its number."""
+
+    type: int = field(default=0)
+
+
+Event = Union[
+    ConnectionStateChanged,
+    AttemptFailed,
+    ConnectionLost,
+    JoinSuccess,
+    RejoinSuccess,
+    ChannelStateChanged,
+    MemberJoined,
+    MemberLeft,
+    StreamAdded,
+    StreamRemoved,
+    MessageReceived,
+    ContinuityReport,
+    TokenPrivilegeWillExpire,
+    TokenExpired,
+    OperationCompleted,
+    UnknownEvent,
+]
+
+
+def _s(value: Optional[bytes]) -> str:
+    return _ffi.text(value) or ""
+
+
+def _failure(e: _ffi.relink_event) -> Optional[AttemptFailed]:
+    if not e.has_last_failure:
+        return None
+    return AttemptFailed(e.failure_attempt, AttemptFailure.coerce(e.failure_cause), _s(e.failure_detail))
+
+
+def _timings(e: _ffi.relink_event) -> Optional[AgreedTimings]:
+    if not e.has_timings:
+        return None
+    return AgreedTimings(
+        e.heartbeat_interval_ms,
+        e.presence_timeout_ms,
+        e.backfill_window_ms,
+        e.backfill_count,
+        bool(e.timings_clamped),
+    )
+
+
+def _attributes(e: _ffi.relink_event) -> Optional[Dict[str, str]]:
+    if not e.attributes:
+        return None if e.op_kind != _ffi.OP_GET_ATTRIBUTES or e.error != _ffi.OK else {}
+    return {_s(e.attributes[i].name): _s(e.attributes[i].value) for i in range(e.attribute_count)}
+
+
+def from_c(pointer: "ctypes._Pointer[_ffi.relink_event]") -> Event:
+    """The dataclass of the event `pointer` points to, copied out of it (the pointer may end right after)."""
+    e = pointer.contents
+    kind = e.type
+    if kind == _ffi.EVENT_CONNECTION_STATE_CHANGED:
+        return ConnectionStateChanged(
+            state=ConnectionState.coerce(e.state),
+            previous_state=ConnectionState.coerce(e.previous_state),
+            reason=ConnectionReason.coerce(e.reason),
+            seq=e.seq,
+            attempt=e.attempt,
+            next_retry_ms=e.next_retry_ms,
+            last_failure=_failure(e),
+            timings=_timings(e),
+        )
+    if kind == _ffi.EVENT_ATTEMPT_FAILED:
+        return AttemptFailed(e.attempt, AttemptFailure.coerce(e.failure_cause), _s(e.failure_detail))
+    if kind == _ffi.EVENT_CONNECTION_LOST:
+        return ConnectionLost()
+    if kind == _ffi.EVENT_JOIN_SUCCESS:
+        return JoinSuccess(_s(e.channel))
+    if kind == _ffi.EVENT_REJOIN_SUCCESS:
+        return RejoinSuccess()
+    if kind == _ffi.EVENT_CHANNEL_STATE_CHANGED:
+        return ChannelStateChanged(
+            _s(e.channel), ChannelState.coerce(e.channel_state), ChannelReason.coerce(e.channel_reason),
+            ErrorCode.coerce(e.error),
+        )
+    if kind == _ffi.EVENT_MEMBER_JOINED:
+        return MemberJoined(_s(e.channel), _s(e.user_id))
+    if kind == _ffi.EVENT_MEMBER_LEFT:
+        return MemberLeft(_s(e.channel), _s(e.user_id), MemberLeftCause.coerce(e.member_left_cause))
+    if kind == _ffi.EVENT_STREAM_ADDED:
+        return StreamAdded(_s(e.channel), _s(e.user_id), _s(e.stream))
+    if kind == _ffi.EVENT_STREAM_REMOVED:
+        return StreamRemoved(_s(e.channel), _s(e.user_id), _s(e.stream))
+    if kind == _ffi.EVENT_MESSAGE:
+        payload = ctypes.string_at(e.payload, e.payload_size) if e.payload_size else b""
+        return MessageReceived(
+            from_user=_s(getattr(e, "from")),
+            channel=_ffi.text(e.channel),
+            message_id=_s(e.message_id),
+            payload=payload,
+            backfilled=bool(e.backfilled),
+        )
+    if kind == _ffi.EVENT_CONTINUITY:
+        return ContinuityReport(
+            outage_ms=e.outage_ms,
+            resumed=bool(e.resumed),
+            backfilled=e.backfilled_count,
+            dropped=e.dropped_count,
+            server_restarted=bool(e.server_restarted),
+            timings=_timings(e),
+        )
+    if kind == _ffi.EVENT_TOKEN_PRIVILEGE_WILL_EXPIRE:
+        return TokenPrivilegeWillExpire()
+    if kind == _ffi.EVENT_TOKEN_EXPIRED:
+        return TokenExpired()
+    if kind == _ffi.EVENT_OPERATION_COMPLETED:
+        return OperationCompleted(
+            op=e.op,
+            kind=OpKind.coerce(e.op_kind),
+            error=ErrorCode.coerce(e.error),
+            attributes=_attributes(e),
+            stored_for_away_user=bool(e.stored_for_away_user),
+        )
+    return UnknownEvent(kind)
