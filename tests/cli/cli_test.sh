@@ -5,8 +5,17 @@
 # client logs in to a port where nothing listens: it prints an attempt_failed per attempt (cause REFUSED), a status
 # that names the failure, and the DISCONNECTED LOGIN_TIMEOUT. Configurations the client cannot use exit 2 with one
 # line on stderr. Every process is stopped by its PID; every wait is bounded.
+#
+# The client under test is BIN_DIR/relink-cli, or the command in RELINK_CLI_COMMAND (split on spaces), e.g.
+# RELINK_CLI_COMMAND="python3 -m relink.cli" for the Python binding's driver, which speaks the same contract: the
+# checks are the same for both.
 set -euo pipefail
 bin="${1:?usage: cli_test.sh BIN_DIR}"
+if [ -n "${RELINK_CLI_COMMAND:-}" ]; then
+    read -ra relink_cli <<<"$RELINK_CLI_COMMAND"
+else
+    relink_cli=("$bin/relink-cli")
+fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/relink-cli-test.XXXXXX")
 relinkd_pid=""
 cleanup() {
@@ -21,7 +30,7 @@ for _ in $(seq 1 100); do [ -s "$work/relinkd.out" ] && break; sleep 0.1; done
 url=$(sed -n 's/.*"url":"\([^"]*\)".*/\1/p' "$work/relinkd.out")
 [ -n "$url" ] || { echo "cli_test: relinkd did not print its listening line"; cat "$work/relinkd.err"; exit 1; }
 
-cli() { timeout 30 "$bin/relink-cli" --url "$url" --app app --secret secret --ca "$work/ca.pem" --json "$@"; }
+cli() { timeout 30 "${relink_cli[@]}" --url "$url" --app app --secret secret --ca "$work/ca.pem" --json "$@"; }
 
 printf 'login\njoin ch\nsleep 5000\nstate\nstatus\nquit\n' | cli --user bob >"$work/bob.out" 2>"$work/bob.err" &
 bob=$!
@@ -32,7 +41,7 @@ printf 'login\nsleep 400\njoin ch\nsleep 400\nsend ch hello bob\nmsg bob a priva
 wait "$bob"
 # Port 1 on loopback: nothing listens, every connect is refused. At 1/10 time the login gives up after 1.2 s.
 printf 'login\nsleep 400\nstatus\nsleep 2000\nstatus\nquit\n' |
-    timeout 30 "$bin/relink-cli" --url wss://127.0.0.1:1/ --app app --secret secret --ca "$work/ca.pem" --json \
+    timeout 30 "${relink_cli[@]}" --url wss://127.0.0.1:1/ --app app --secret secret --ca "$work/ca.pem" --json \
         --time-scale 0.1 --user carol >"$work/carol.out" 2>"$work/carol.err"
 
 failures=0
@@ -77,7 +86,7 @@ fi
 refused_config() {  # refused_config NAME WORD ARGS...: relink-cli with ARGS exits 2 with one stderr line containing WORD
     local name=$1 word=$2 status=0
     shift 2
-    timeout 10 "$bin/relink-cli" "$@" </dev/null >"$work/$name.out" 2>"$work/$name.err" || status=$?
+    timeout 10 "${relink_cli[@]}" "$@" </dev/null >"$work/$name.out" 2>"$work/$name.err" || status=$?
     if [ "$status" -ne 2 ] || [ -s "$work/$name.out" ] || [ "$(wc -l <"$work/$name.err")" -ne 1 ] ||
         ! grep -q -- "$word" "$work/$name.err"; then
         echo "cli_test: $name: want exit 2 and one stderr line naming $word; got $status:"
