@@ -410,7 +410,8 @@ class Runner:
                 return
             failure = f.exception()
             if failure is None and show_attributes is not None:
-                out.print({"event": "attributes", "user": show_attributes, "attributes": f.result().attributes or {}})
+                attributes = dict(sorted((f.result().attributes or {}).items()))  # by name, as relink-cli
+                out.print({"event": "attributes", "user": show_attributes, "attributes": attributes})
             out.print(result(line, failure.name if isinstance(failure, RelinkError) else None))
 
         future.add_done_callback(done)
