@@ -36,7 +36,7 @@ from ctypes import (
     c_void_p,
 )
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 #: The ABI major version this module declares (RELINK_ABI_VERSION in relink.h).
 ABI_VERSION = 1
@@ -309,7 +309,7 @@ _CLIENT = relink_client_p
 _CONFIG = relink_config_p
 _OP = POINTER(c_uint64)
 
-FUNCTIONS: dict = {
+FUNCTIONS: Dict[str, Tuple[Any, List[Any]]] = {
     "relink_version": (c_char_p, []),
     "relink_abi_version": (_I, []),
     "relink_error_name": (c_char_p, [_I]),
@@ -458,7 +458,7 @@ def text(value: Any) -> Optional[str]:
     """A C string (bytes from a c_char_p field or result) as str; None stays None. Invalid UTF-8 is replaced."""
     if value is None:
         return None
-    return value.decode("utf-8", errors="replace")
+    return str(value.decode("utf-8", errors="replace"))
 
 
 def encode(value: str, what: str) -> bytes:

@@ -41,7 +41,6 @@ from .events import (
     MemberJoined,
     MemberLeft,
     MessageReceived,
-    OperationCompleted,
     RejoinSuccess,
     StreamAdded,
     StreamRemoved,
@@ -558,9 +557,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             continue
         if command.name == "quit":
             break
-        report, error = runner.run(command, shown)
+        report, failure = runner.run(command, shown)
         if report:
-            out.print(result(shown, error))
+            out.print(result(shown, failure))
     if client.connection_state != ConnectionState.DISCONNECTED:
         try:
             client.logout()

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Type, TypeVar, Union
 
 from . import _ffi
-from .errors import ConfigError, MisuseError, RelinkError, check, error_from_code
+from .errors import ConfigError, MisuseError, check, error_from_code
 from .events import AttemptFailed, Event, OperationCompleted, from_c
 from .types import (
     AttemptFailure,
@@ -323,7 +323,7 @@ class Client:
         """Calls relink_client_<name>(handle, *args) and returns its code (the handle kept alive meanwhile)."""
         handle = self._enter()
         try:
-            return getattr(self._lib, "relink_client_" + name)(handle, *args)
+            return int(getattr(self._lib, "relink_client_" + name)(handle, *args))
         finally:
             self._leave()
 
@@ -599,7 +599,7 @@ def _on_event(me: "weakref.ref[Client]", pointer: Any) -> None:
     client._dispatch(event)
 
 
-_LOGGING_LEVELS = {
+_LOGGING_LEVELS: Dict[int, int] = {
     LogLevel.TRACE: logging.DEBUG,
     LogLevel.DEBUG: logging.DEBUG,
     LogLevel.INFO: logging.INFO,
@@ -614,7 +614,7 @@ def _make_log_callback(handler: Optional[LogHandler]) -> Callable[[Any, int, Any
             text = ctypes.string_at(line, size).decode("utf-8", errors="replace")
             log_level = LogLevel.coerce(level)
             if handler is None:
-                _log.log(_LOGGING_LEVELS.get(log_level, logging.WARNING), "%s", text)  # type: ignore[arg-type]
+                _log.log(_LOGGING_LEVELS.get(int(log_level), logging.WARNING), "%s", text)
             else:
                 handler(log_level, text)  # type: ignore[arg-type]
         except Exception:

@@ -12,7 +12,7 @@ from typing import Any, List
 import pytest
 
 import relink
-from relink import ChannelReason, ConnectionReason, ConnectionState
+from relink import ConnectionReason, ConnectionState
 
 from conftest import APP, SECRET, connected, joined
 
