@@ -310,3 +310,27 @@ def test_the_token_provider_is_asked_when_the_token_runs_out(server: Any) -> Non
         assert asked.wait(WAIT_S)
         again = erin.wait_for(relink.ConnectionStateChanged, connected, WAIT_S)
         assert again.state is ConnectionState.CONNECTED
+
+
+def test_a_network_change_reconnects_and_reports_continuity(make_client: Any) -> None:
+    alice = make_client("alice")
+    login(alice)
+    join(alice, "before")
+    alice.switch_channel("before", "after")
+    alice.wait_for(relink.ChannelStateChanged, joined("after"), WAIT_S)
+    assert alice.channel_state("before") is None
+    alice.notify_network_changed()
+    down = alice.wait_for(relink.ConnectionStateChanged, timeout=WAIT_S)
+    assert (down.state, down.reason) == (ConnectionState.RECONNECTING, ConnectionReason.CLIENT_IP_ADDRESS_CHANGED)
+    alice.wait_for(relink.ConnectionStateChanged, connected, WAIT_S)
+    after: List[Any] = []  # the continuity report and the channel's REJOINED, in whichever order they come
+    for event in alice.events(timeout=WAIT_S):
+        after.append(event)
+        if any(isinstance(e, relink.ContinuityReport) for e in after) and any(
+            isinstance(e, relink.ChannelStateChanged) and e.reason is relink.ChannelReason.REJOINED for e in after
+        ):
+            break
+    reports = [e for e in after if isinstance(e, relink.ContinuityReport)]
+    assert reports and reports[0].outage_ms >= 0 and reports[0].dropped == 0 and not reports[0].server_restarted
+    rejoined = [e for e in after if isinstance(e, relink.ChannelStateChanged) and e.channel == "after"]
+    assert rejoined and rejoined[-1].state is relink.ChannelState.CONNECTED, after
