@@ -266,15 +266,18 @@ def test_refused_attempts_are_reported_and_the_login_times_out(server: Any) -> N
         url="wss://127.0.0.1:1/", app_id=APP, user_id="refused-carol", token=token, ca_file=server.ca, time_scale=0.1
     ) as carol:
         carol.login()
-        failed = carol.wait_for(relink.AttemptFailed, timeout=WAIT_S)
-        assert failed.attempt == 1 and failed.cause is relink.AttemptFailure.REFUSED and "127.0.0.1:1" in failed.detail
+        # On a loaded machine (the sanitizer builds) an attempt may run out of its 500 ms before the refusal is
+        # seen: TIMEOUT. Every attempt fails; the refusals say REFUSED.
+        failures = (relink.AttemptFailure.REFUSED, relink.AttemptFailure.TIMEOUT)
+        failed = carol.wait_for(relink.AttemptFailed, lambda e: e.cause is relink.AttemptFailure.REFUSED, WAIT_S)
+        assert failed.attempt >= 1 and "127.0.0.1:1" in failed.detail
         status = carol.status()
-        assert status.last_failure is not None and status.last_failure.cause is relink.AttemptFailure.REFUSED
+        assert status.last_failure is not None and status.last_failure.cause in failures
         down = carol.wait_for(
             relink.ConnectionStateChanged, lambda e: e.state is ConnectionState.DISCONNECTED, WAIT_S
         )
         assert down.reason is ConnectionReason.LOGIN_TIMEOUT
-        assert down.last_failure is not None and str(down.last_failure.cause) == "REFUSED"
+        assert down.last_failure is not None and down.last_failure.cause in failures
 
 
 def test_the_log_handler_receives_the_clients_lines(server: Any) -> None:
