@@ -4,21 +4,15 @@
 // and after the outage arrive. Every wait is bounded; the child is killed if still running at the end.
 #include <chrono>
 #include <cstdint>
-#include <filesystem>
-#include <fstream>
 #include <memory>
 #include <string>
 
 #include <gtest/gtest.h>
-#include <spdlog/sinks/null_sink.h>
-#include <spdlog/spdlog.h>
 
 #include "../support/bin_dir.hpp"
 #include "../support/child_process.hpp"
+#include "example_server.hpp"
 #include "faultproxy/fault_proxy.hpp"
-#include "server/listener.hpp"
-#include "server/options.hpp"
-#include "token/token.hpp"
 
 namespace relink::test {
 namespace {
@@ -27,42 +21,17 @@ using namespace std::chrono_literals;
 
 constexpr auto kOutputTimeout = 20s;  // generous: a sanitizer build on a busy machine
 
-std::string token_for(const std::string& user) {
-    const auto now =
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-    return token::mint({"app", user, now + 3600, {}}, "secret");
-}
-
 class CExampleTest : public ::testing::Test {
 protected:
     void SetUp() override {
-        std::string pattern = (std::filesystem::temp_directory_path() / "relink-c-example-test-XXXXXX").string();
-        ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-        dir_ = pattern;
-        server::Options options;
-        options.listen = {"127.0.0.1", 0};
-        options.apps = {{"app", "secret"}};
-        options.threads = 2;
-        std::string error;
-        server_ = server::Server::start(
-            options, std::make_shared<spdlog::logger>("c-example", std::make_shared<spdlog::sinks::null_sink_mt>()),
-            error);
-        ASSERT_TRUE(server_) << error;
-        ca_file_ = (dir_ / "ca.pem").string();
-        std::ofstream(ca_file_) << server_->certificate_pem();
-        proxy_ = std::make_unique<faultproxy::FaultProxy>("127.0.0.1", server_->port());
+        ASSERT_TRUE(embedded_.started());
+        proxy_ = std::make_unique<faultproxy::FaultProxy>("127.0.0.1", embedded_.server().port());
     }
 
-    void TearDown() override {
-        proxy_.reset();
-        server_.reset();
-        std::filesystem::remove_all(dir_);
-    }
+    static std::string token_for(const std::string& user) { return ExampleServer::token_for(user); }
 
-    std::filesystem::path dir_;
-    std::unique_ptr<server::Server> server_;
-    std::string ca_file_;
-    std::unique_ptr<faultproxy::FaultProxy> proxy_;
+    ExampleServer embedded_{"c-example-test"};
+    std::unique_ptr<faultproxy::FaultProxy> proxy_;  // after the server: destroyed before it
 };
 
 TEST_F(CExampleTest, ChatsAndSurvivesAnOutageBehindTheFaultProxy) {
@@ -72,7 +41,7 @@ TEST_F(CExampleTest, ChatsAndSurvivesAnOutageBehindTheFaultProxy) {
                  "app",
                  token_for("alice"),
                  token_for("bob"),
-                 ca_file_,
+                 embedded_.ca_file(),
                  "lobby"};
     spec.environment = {"RELINK_TIME_SCALE=0.1"};
     spec.stdin_pipe = true;

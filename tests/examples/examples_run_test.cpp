@@ -22,6 +22,7 @@
 
 #include "../support/bin_dir.hpp"
 #include "../support/child_process.hpp"
+#include "example_server.hpp"
 #include "relink/client.hpp"
 #include "server/listener.hpp"
 #include "server/options.hpp"
@@ -49,11 +50,6 @@ std::unique_ptr<ChildProcess> start_example(const std::string& program, const st
         throw std::runtime_error("cannot start " + program + ": " + error);
     }
     return child;
-}
-
-std::int64_t unix_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
 }
 
 /// Another member of the channel, as a test-side relink::Client: what it was told, with bounded waits.
@@ -101,39 +97,17 @@ private:
 
 class ExamplesTest : public ::testing::Test {
 protected:
-    void SetUp() override {
-        std::string pattern = (std::filesystem::temp_directory_path() / "relink-examples-test-XXXXXX").string();
-        ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-        dir_ = pattern;
-        server::Options options;
-        options.listen = {"127.0.0.1", 0};
-        options.apps = {{"app", "secret"}};
-        options.threads = 2;
-        std::string error;
-        server_ = server::Server::start(
-            options, std::make_shared<spdlog::logger>("examples", std::make_shared<spdlog::sinks::null_sink_mt>()),
-            error);
-        ASSERT_TRUE(server_) << error;
-        ca_file_ = (dir_ / "ca.pem").string();
-        std::ofstream(ca_file_) << server_->certificate_pem();
-    }
+    void SetUp() override { ASSERT_TRUE(embedded_.started()); }
 
-    void TearDown() override {
-        server_.reset();
-        std::filesystem::remove_all(dir_);
-    }
-
-    static std::string token_for(const std::string& user) {
-        return token::mint({"app", user, unix_now() + 3600, {}}, "secret");
-    }
+    static std::string token_for(const std::string& user) { return ExampleServer::token_for(user); }
 
     ClientConfig peer_config(const std::string& user) const {
         ClientConfig c;
-        c.url = server_->url();
+        c.url = embedded_.url();
         c.app_id = "app";
         c.user_id = user;
         c.token = token_for(user);
-        c.tls.ca_file = ca_file_;
+        c.tls.ca_file = embedded_.ca_file();
         c.tls.use_system_store = false;
         c.log_level = LogLevel::off;
         return c;
@@ -149,12 +123,10 @@ protected:
 
     /// URL APP_ID USER_ID TOKEN CA_FILE CHANNEL, the examples' arguments.
     std::vector<std::string> arguments(const std::string& user, const std::string& channel) const {
-        return {server_->url(), "app", user, token_for(user), ca_file_, channel};
+        return {embedded_.url(), "app", user, token_for(user), embedded_.ca_file(), channel};
     }
 
-    std::filesystem::path dir_;
-    std::unique_ptr<server::Server> server_;
-    std::string ca_file_;
+    ExampleServer embedded_{"examples-test"};
 };
 
 TEST_F(ExamplesTest, MinimalLogsInJoinsAndPrintsStateChangesAndMessages) {
