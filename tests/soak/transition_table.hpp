@@ -131,9 +131,11 @@ inline bool transition_allowed(Profile profile, ConnectionState from, Connection
 /// room 16).
 inline int allowed_cells(Profile profile) {
     int cells = 0;
-    constexpr int kStates = 7;
-    for (int f = 0; f < kStates; ++f) {
-        for (int t = 0; t < kStates; ++t) {
+    // The states' numbers: DISCONNECTED 1 ... DISCONNECTING 7 (0 is no state).
+    constexpr int kFirstState = static_cast<int>(ConnectionState::disconnected);
+    constexpr int kLastState = static_cast<int>(ConnectionState::disconnecting);
+    for (int f = kFirstState; f <= kLastState; ++f) {
+        for (int t = kFirstState; t <= kLastState; ++t) {
             for (const auto& row : kTransitionTable) {
                 if (static_cast<int>(row.from) == f && static_cast<int>(row.to) == t &&
                     (row.profiles & profile_bit(profile)) != 0) {
