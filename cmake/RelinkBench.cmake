@@ -15,7 +15,7 @@ if(RELINK_BUILD_SERVER AND RELINK_BUILD_BENCHMARKS)
   target_include_directories(relink-bench PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
   # relink_server only for its self-signed certificate generator (server/tls.hpp): one certificate per run.
   target_link_libraries(relink-bench PRIVATE relink_client relink_faultproxy relink_token relink_server
-                                             Boost::headers nlohmann_json::nlohmann_json Threads::Threads)
+                                             relink_bench_common Boost::headers nlohmann_json::nlohmann_json Threads::Threads)
   add_dependencies(relink-bench relinkd)  # it starts the relinkd next to it
   relink_set_warnings(relink-bench)
 

@@ -7,11 +7,9 @@
 //
 // bench/peer/README.md says what each scenario measures and which Paho and mosquitto settings it uses.
 #include <MQTTAsync.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cstdio>
-#include <ctime>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -70,15 +68,6 @@ std::vector<T> parse_list(const std::string& s) {
         }
     }
     return out;
-}
-
-std::string iso_now() {
-    const std::time_t t = std::time(nullptr);
-    std::tm tm{};
-    localtime_r(&t, &tm);
-    char buf[64];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S%z", &tm);
-    return buf;
 }
 
 std::string paho_c_version() {
@@ -228,7 +217,7 @@ int main(int argc, char** argv) {
     }
     peer::install_signal_handlers();
 
-    const std::string started = iso_now();
+    const std::string started = relink::bench::iso_now();
     Json doc;
     doc["stack"] = "paho-mosquitto";
     std::string mosquitto;
@@ -241,9 +230,7 @@ int main(int argc, char** argv) {
     doc["versions"] = {
         {"paho_mqtt_cpp", paho_cpp_version()}, {"paho_mqtt_c", paho_c_version()}, {"mosquitto", mosquitto}};
     doc["command"] = command;
-    utsname un{};
-    uname(&un);
-    doc["host"] = {{"cpus", std::thread::hardware_concurrency()}, {"kernel", std::string(un.release)}};
+    doc["host"] = {{"cpus", std::thread::hardware_concurrency()}, {"kernel", relink::bench::kernel_release()}};
     doc["started"] = started;
 
     std::vector<peer::ScenarioResult> results;
@@ -287,24 +274,7 @@ int main(int argc, char** argv) {
     }
 
     print_results(results);
-    Json scenarios = Json::array();
-    for (const auto& r : results) {
-        Json s;
-        s["name"] = r.name;
-        s["params"] = r.params;
-        Json settings = r.settings;
-        if (!r.notes.empty()) {
-            settings["notes"] = r.notes;
-        }
-        s["settings"] = settings;
-        s["metrics"] = r.metrics;
-        s["samples"] = r.samples;
-        if (!r.error.empty()) {
-            s["error"] = r.error;
-        }
-        scenarios.push_back(std::move(s));
-    }
-    doc["scenarios"] = std::move(scenarios);
+    doc["scenarios"] = relink::bench::scenarios_json(results, relink::bench::ErrorField::top_level);
     if (!o.json_file.empty()) {
         std::ofstream out(o.json_file);
         out << doc.dump(2) << "\n";

@@ -560,16 +560,16 @@ std::vector<ScenarioResult> run_idle(const Options& o) {
                 auto warm = open_fleet(o, broker.uri(), dir, "peer-warm-", 16, s, ok, err);
             }
             sleep_checked(std::chrono::milliseconds(1000));
-            const auto server_base = rss_bytes(broker.pid());
-            const auto client_base = rss_bytes(getpid());
+            const auto server_base = read_memory(broker.pid()).vm_rss;
+            const auto client_base = read_memory(getpid()).vm_rss;
             std::size_t connected = 0;
             std::string first_error;
             const auto t0 = now_ns();
             auto fleet = open_fleet(o, broker.uri(), dir, "peer-idle-", n, s, connected, first_error);
             const auto t1 = now_ns();
             sleep_checked(std::chrono::seconds(o.idle_seconds));
-            const auto server_after = rss_bytes(broker.pid());
-            const auto client_after = rss_bytes(getpid());
+            const auto server_after = read_memory(broker.pid()).vm_rss;
+            const auto client_after = read_memory(getpid()).vm_rss;
             std::size_t still = 0;
             for (const auto& c : fleet) {
                 still += c->is_connected() ? 1 : 0;

@@ -1,6 +1,6 @@
 // bench/peer/support.cpp — peer-bench's shared pieces (support.hpp): the stop flag and its signal handler, child
 // processes by PID, the scenario's mosquitto with its generated config and certificate, Paho clients that log
-// their connection events, and percentile helpers.
+// their connection events.
 #include "support.hpp"
 
 #include <arpa/inet.h>
@@ -20,10 +20,12 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <sstream>
 #include <thread>
 
 #include "support/child_process.hpp"
+#include "support/redis_process.hpp"  // free_loopback_port
 
 namespace peer {
 
@@ -39,10 +41,6 @@ extern "C" void on_signal(int) {
 }
 
 }  // namespace
-
-std::int64_t now_ns() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
-}
 
 void install_signal_handlers() {
     struct sigaction sa {};
@@ -146,44 +144,12 @@ std::optional<std::string> run_capture(const std::vector<std::string>& args, std
     return out;
 }
 
-std::uint64_t rss_bytes(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.rfind("VmRSS:", 0) == 0) {
-            std::istringstream fields(line.substr(6));
-            std::uint64_t kb = 0;
-            fields >> kb;
-            return kb * 1024;
-        }
-    }
-    return 0;
-}
-
 std::uint64_t raise_nofile_limit() {
-    rlimit lim{};
-    getrlimit(RLIMIT_NOFILE, &lim);
-    lim.rlim_cur = lim.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &lim);
-    getrlimit(RLIMIT_NOFILE, &lim);
-    return lim.rlim_cur;
+    return relink::bench::raise_nofile(std::numeric_limits<std::uint64_t>::max());
 }
 
 std::uint16_t free_port() {
-    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    socklen_t len = sizeof addr;
-    std::uint16_t port = 0;
-    if (fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-        port = ntohs(addr.sin_port);
-    }
-    if (fd >= 0) {
-        ::close(fd);
-    }
+    const auto port = relink::test::free_loopback_port();
     if (port == 0) {
         throw std::runtime_error("no free port on 127.0.0.1");
     }
@@ -476,47 +442,6 @@ std::optional<Event> PahoClient::wait_event(Event::Kind kind, std::size_t from, 
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-std::optional<double> percentile(std::vector<double> v, double p) {
-    if (v.empty()) {
-        return std::nullopt;
-    }
-    std::sort(v.begin(), v.end());
-    const auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
-    return v[std::min(v.size() - 1, rank == 0 ? 0 : rank - 1)];
-}
-
-void add_percentiles(Json& metrics, const std::string& prefix, const std::vector<double>& samples,
-                     const std::vector<std::string>& which) {
-    for (const auto& w : which) {
-        std::optional<double> value;
-        if (w == "max") {
-            value = samples.empty() ? std::nullopt
-                                    : std::optional<double>(*std::max_element(samples.begin(), samples.end()));
-        } else if (w == "p50") {
-            value = percentile(samples, 50);
-        } else if (w == "p90") {
-            value = percentile(samples, 90);
-        } else if (w == "p99") {
-            value = percentile(samples, 99);
-        } else if (w == "p999") {
-            value = percentile(samples, 99.9);
-        }
-        metrics[prefix + "_" + w] = value ? Json(*value) : Json(nullptr);
-    }
-}
-
-std::vector<double> thin(const std::vector<double>& v, std::size_t cap) {
-    if (v.size() <= cap || cap == 0) {
-        return v;
-    }
-    std::vector<double> out;
-    out.reserve(cap);
-    for (std::size_t i = 0; i < cap; ++i) {
-        out.push_back(v[i * v.size() / cap]);
-    }
-    return out;
-}
-
 void log_verbose(const Options& o, const std::string& line) {
     if (o.verbose) {
         std::cerr << "peer-bench: " << line << std::endl;

@@ -1,7 +1,8 @@
 // bench/peer/support.hpp — what peer-bench's scenarios share: the stop flag (SIGINT), child processes started and
 // stopped by PID (openssl, mosquitto), the mosquitto broker of a scenario (generated config and self-signed
 // certificate in a temp dir, TLS on a loopback port), Paho MQTT C++ clients that record their connection events
-// with steady-clock times, and the result of one scenario (the JSON format shared with relink-bench).
+// with steady-clock times. The result of one scenario (the JSON format shared with relink-bench) and its statistics
+// are bench/common/'s.
 #pragma once
 
 #include <sys/types.h>
@@ -20,7 +21,11 @@
 #include <vector>
 
 #include <mqtt/async_client.h>
-#include <nlohmann/json.hpp>
+
+#include "common/clock.hpp"
+#include "common/proc.hpp"
+#include "common/results_json.hpp"
+#include "common/stats.hpp"
 
 namespace relink::test {
 class ChildProcess;  // tests/support/child_process.hpp
@@ -28,15 +33,17 @@ class ChildProcess;  // tests/support/child_process.hpp
 
 namespace peer {
 
-using Clock = std::chrono::steady_clock;
-using Json = nlohmann::ordered_json;  // ordered: the JSON and the tables keep the order things were added in
+// The clock, the statistics, the result format and the /proc readers are the ones relink-bench uses (bench/common/).
+using relink::bench::add_percentiles;
+using relink::bench::Clock;
+using relink::bench::Json;
+using relink::bench::now_ns;
+using relink::bench::ns_to_ms;
+using relink::bench::percentile;
+using relink::bench::read_memory;
+using relink::bench::ScenarioResult;
+using relink::bench::thin;
 using namespace std::chrono_literals;
-
-/// Nanoseconds on the steady clock; every duration the bench reports is a difference of two of these.
-std::int64_t now_ns();
-inline double ns_to_ms(std::int64_t ns) {
-    return static_cast<double>(ns) / 1e6;
-}
 
 /// Set by SIGINT / SIGTERM (whose handler also SIGKILLs every registered child at once). Every wait checks it.
 extern std::atomic<bool> g_stop;
@@ -78,11 +85,10 @@ private:
 /// when it could not start, timed out or exited non-zero.
 std::optional<std::string> run_capture(const std::vector<std::string>& args, std::chrono::milliseconds timeout);
 
-/// Resident set size of `pid` (VmRSS of /proc/PID/status) in bytes; 0 when unreadable.
-std::uint64_t rss_bytes(pid_t pid);
-/// Raises RLIMIT_NOFILE to its hard limit; returns the soft limit now in force.
+/// Raises RLIMIT_NOFILE as far as it goes (relink::bench::raise_nofile); returns the soft limit now in force.
 std::uint64_t raise_nofile_limit();
-/// A TCP port on 127.0.0.1 that was free a moment ago (bound to 0, read, closed).
+/// A TCP port on 127.0.0.1 that was free a moment ago (tests/support's free_loopback_port); throws when there is
+/// none.
 std::uint16_t free_port();
 /// One TCP connect to 127.0.0.1:port (at most `timeout`); true when it was accepted.
 bool tcp_connect_ok(std::uint16_t port, std::chrono::milliseconds timeout);
@@ -200,25 +206,6 @@ private:
     std::vector<Event> events_;
     std::atomic<std::uint64_t> received_{0};
     std::function<void(const mqtt::const_message_ptr&)> hook_;
-};
-
-/// Percentile (nearest rank) of `v`, p in [0, 100]; nullopt when empty.
-std::optional<double> percentile(std::vector<double> v, double p);
-/// metrics[prefix + "_" + w] for each w of "p50", "p90", "p99", "p999", "max" in `which`; null without samples.
-void add_percentiles(Json& metrics, const std::string& prefix, const std::vector<double>& samples,
-                     const std::vector<std::string>& which);
-/// At most `cap` samples, evenly strided (the JSON stays small; the percentiles use every sample).
-std::vector<double> thin(const std::vector<double>& v, std::size_t cap);
-
-/// One entry of "scenarios" (the format shared with relink-bench: a comparison joins on name + params + metric).
-struct ScenarioResult {
-    std::string name;
-    Json params = Json::object();
-    Json settings = Json::object();
-    Json metrics = Json::object();
-    Json samples = Json::object();
-    std::vector<std::string> notes;
-    std::string error;  ///< non-empty: the scenario did not complete; what is there is partial
 };
 
 /// What every scenario can be told on the command line.

@@ -1,6 +1,7 @@
 // bench/relink_bench/common.hpp — what every part of relink-bench shares: the options of a run, the clock, the
-// stop flag set by SIGINT, percentile helpers and the result of one scenario (the shared JSON format of
-// docs/performance.md, also written by peer-bench). No Asio here: only scenarios_*.cpp pay for it.
+// stop flag set by SIGINT, and the scenarios. The statistics and the result of one scenario (the shared JSON format
+// of docs/performance.md, also written by peer-bench) are bench/common/'s. No Asio here: only scenarios_*.cpp pay
+// for it.
 #pragma once
 
 #include <atomic>
@@ -12,21 +13,11 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include "common/clock.hpp"
+#include "common/results_json.hpp"
+#include "common/stats.hpp"
 
 namespace relink::bench {
-
-using Clock = std::chrono::steady_clock;
-using Json = nlohmann::ordered_json;  // ordered: the JSON and the tables keep the order metrics were added in
-
-/// Nanoseconds on the steady clock. Every latency of the tool is a difference of two of these, taken in this one
-/// process (the fan-out payload carries the sender's value).
-inline std::int64_t now_ns() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
-}
-inline double ns_to_ms(std::int64_t ns) {
-    return static_cast<double>(ns) / 1e6;
-}
 
 /// Set by SIGINT / SIGTERM: every wait of the tool checks it, so the scenario unwinds and every child is stopped.
 extern std::atomic<bool> g_stop;
@@ -78,29 +69,6 @@ struct Options {
 /// The names `--scenario` accepts, in the order `all` runs them.
 const std::vector<std::string>& all_scenarios();
 
-/// Percentile (nearest rank) of `v` in [0, 100]; nullopt when v is empty.
-std::optional<double> percentile(std::vector<double> v, double p);
-/// Sets metrics[prefix + "_p50"] ... for each of `ps` ("p50", "p90", "p99", "p999", "max"); null when no sample.
-void add_percentiles(Json& metrics, const std::string& prefix, const std::vector<double>& samples,
-                     const std::vector<std::string>& which);
-/// At most `cap` samples of `v` (0 = all), evenly strided and rounded to 3 decimals (the JSON stays small; the
-/// percentiles use every sample).
-std::vector<double> thin(const std::vector<double>& v, std::size_t cap);
-/// A JSON number, or null for nullopt / NaN.
-Json number_or_null(std::optional<double> v);
-
-/// One entry of "scenarios": the shared result format. `params` identify the measurement (a comparison joins on
-/// name + params), `settings` say how it was made, `metrics` are the figures, `samples` the raw series.
-struct ScenarioResult {
-    std::string name;
-    Json params = Json::object();
-    Json settings = Json::object();
-    Json metrics = Json::object();
-    Json samples = Json::object();
-    std::vector<std::string> notes;  ///< printed under the table and kept in settings.notes
-    std::string error;               ///< non-empty: the scenario did not complete; what is there is partial
-};
-
 /// The scenarios (scenarios_load.cpp, scenarios_faults.cpp). Each starts and stops its own relinkd(s).
 struct Env;  // server.hpp
 std::vector<ScenarioResult> run_connect(const Options& o, Env& env);
@@ -123,8 +91,6 @@ void print_results(const std::vector<ScenarioResult>& all);
 int compare_main(const std::string& a_file, const std::string& b_file);
 /// "lower" or "higher": which way a metric is better (by its name).
 std::string better_direction(const std::string& metric);
-/// Local time now in ISO 8601 with the offset.
-std::string iso_now();
 
 // chart.cpp
 /// `relink-bench chart A.json [B.json ...] OUT_DIR`: writes the SVG charts; exit status 0 when at least one chart

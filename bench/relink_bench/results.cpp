@@ -1,4 +1,4 @@
-// bench/relink_bench/results.cpp — statistics, the shared JSON document, the tables printed after a run, and
+// bench/relink_bench/results.cpp — the shared JSON document, the tables printed after a run, and
 // `relink-bench compare A.json B.json` (one row per metric present in both, with A/B and which way is better).
 #include <sys/utsname.h>
 
@@ -43,59 +43,6 @@ const std::vector<std::string>& all_scenarios() {
     return kAll;
 }
 
-std::optional<double> percentile(std::vector<double> v, double p) {
-    if (v.empty()) {
-        return std::nullopt;
-    }
-    std::sort(v.begin(), v.end());
-    // Nearest rank: the smallest sample with at least p % of the samples at or below it.
-    const auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
-    return v[std::min(v.size() - 1, rank == 0 ? 0 : rank - 1)];
-}
-
-Json number_or_null(std::optional<double> v) {
-    if (!v || !std::isfinite(*v)) {
-        return nullptr;
-    }
-    return std::round(*v * 1000.0) / 1000.0;  // three decimals: µs for milliseconds, plenty for ratios
-}
-
-void add_percentiles(Json& metrics, const std::string& prefix, const std::vector<double>& samples,
-                     const std::vector<std::string>& which) {
-    for (const auto& w : which) {
-        std::optional<double> v;
-        if (w == "max") {
-            v = samples.empty() ? std::nullopt
-                                : std::optional<double>(*std::max_element(samples.begin(), samples.end()));
-        } else if (w == "p999") {
-            v = percentile(samples, 99.9);
-        } else {
-            v = percentile(samples, std::stod(w.substr(1)));
-        }
-        metrics[prefix + "_" + w] = number_or_null(v);
-    }
-}
-
-std::vector<double> thin(const std::vector<double>& v, std::size_t cap) {
-    const std::size_t n = cap == 0 ? v.size() : std::min(cap, v.size());
-    std::vector<double> out;
-    out.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) {
-        // Three decimals (µs for milliseconds) keep the JSON small.
-        out.push_back(std::round(v[i * v.size() / n] * 1000.0) / 1000.0);
-    }
-    return out;
-}
-
-std::string iso_now() {
-    const std::time_t t = std::time(nullptr);
-    std::tm local{};
-    localtime_r(&t, &local);
-    char buffer[64];
-    std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S%z", &local);
-    return buffer;
-}
-
 Json make_document(const std::string& command, const std::string& started, const std::vector<ScenarioResult>& all) {
     Json doc;
     doc["stack"] = "relink";
@@ -104,24 +51,7 @@ Json make_document(const std::string& command, const std::string& started, const
                    {"kernel", kernel_release()},
                    {"load_average_at_end", load_average()}};
     doc["started"] = started;
-    Json list = Json::array();
-    for (const auto& r : all) {
-        Json s;
-        s["name"] = r.name;
-        s["params"] = r.params;
-        Json settings = r.settings;
-        if (!r.notes.empty()) {
-            settings["notes"] = r.notes;
-        }
-        if (!r.error.empty()) {
-            settings["error"] = r.error;
-        }
-        s["settings"] = settings;
-        s["metrics"] = r.metrics;
-        s["samples"] = r.samples;
-        list.push_back(std::move(s));
-    }
-    doc["scenarios"] = std::move(list);
+    doc["scenarios"] = scenarios_json(all, ErrorField::in_settings);
     return doc;
 }
 

@@ -215,60 +215,6 @@ std::string Relinkd::stderr_tail(std::size_t bytes) const {
     return test::file_text(stderr_file_, bytes);
 }
 
-// ------------------------------------------------------------------------------------------- /proc
-
-Memory read_memory(pid_t pid) {
-    std::ifstream in(pid == 0 ? std::string("/proc/self/status") : "/proc/" + std::to_string(pid) + "/status");
-    Memory m;
-    for (std::string line; std::getline(in, line);) {
-        if (line.rfind("VmRSS:", 0) == 0) {
-            m.vm_rss = std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;
-        } else if (line.rfind("RssAnon:", 0) == 0) {
-            m.rss_anon = std::strtoull(line.c_str() + 8, nullptr, 10) * 1024;
-        }
-    }
-    return m;
-}
-
-std::uint64_t heap_in_use() {
-    const auto info = mallinfo2();
-    return info.uordblks + info.hblkhd;
-}
-
-void trim_heap() {
-    malloc_trim(0);
-}
-
-std::uint64_t read_cpu_us(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string all((std::istreambuf_iterator<char>(in)), {});
-    const auto close_paren = all.rfind(')');
-    if (close_paren == std::string::npos) {
-        return 0;
-    }
-    std::istringstream fields(all.substr(close_paren + 2));
-    std::string skip;
-    for (int i = 3; i < 14; ++i) {
-        fields >> skip;
-    }
-    std::uint64_t utime = 0;
-    std::uint64_t stime = 0;
-    fields >> utime >> stime;
-    return (utime + stime) * 1'000'000 / static_cast<std::uint64_t>(sysconf(_SC_CLK_TCK));
-}
-
-std::string load_average() {
-    std::ifstream in("/proc/loadavg");
-    std::string one, five, fifteen;
-    in >> one >> five >> fifteen;
-    return one + " " + five + " " + fifteen;
-}
-
-std::string kernel_release() {
-    utsname u{};
-    return uname(&u) == 0 ? std::string(u.release) : std::string("unknown");
-}
-
 // ------------------------------------------------------------------------------------------- /metrics
 
 std::map<std::string, double> read_metrics(std::uint16_t admin_port) {
@@ -481,18 +427,6 @@ void Deployment::stop() {
     if (redis_) {
         redis_->stop();
     }
-}
-
-std::uint64_t raise_nofile(std::uint64_t needed) {
-    rlimit limit{};
-    getrlimit(RLIMIT_NOFILE, &limit);
-    if (limit.rlim_cur < needed) {
-        rlimit wanted = limit;
-        wanted.rlim_cur = std::min<rlim_t>(needed, limit.rlim_max);
-        setrlimit(RLIMIT_NOFILE, &wanted);
-        getrlimit(RLIMIT_NOFILE, &limit);
-    }
-    return limit.rlim_cur;
 }
 
 }  // namespace relink::bench

@@ -1,8 +1,8 @@
 // bench/relink_bench/server.hpp — the world around the clients: relinkd as a child process (started and stopped by
 // PID, readiness from its listening line), the run's temporary directory with one certificate that every relinkd
-// of the run serves (so a restarted server is trusted at once and TLS sessions can resume), /proc readings
-// (RSS, heap, CPU) and relinkd's admin /metrics; and a Deployment: one relinkd, or a cluster of relinkd nodes on a
-// redis-server child (tests/support/redis_process.hpp), with Redis's own counters (INFO) to measure what the
+// of the run serves (so a restarted server is trusted at once and TLS sessions can resume) and relinkd's admin
+// /metrics (the /proc readings are bench/common/proc.hpp's); and a Deployment: one relinkd, or a cluster of relinkd
+// nodes on a redis-server child (tests/support/redis_process.hpp), with Redis's own counters (INFO) to measure what the
 // cluster costs it. No Asio: plain POSIX, so this file compiles fast.
 #pragma once
 
@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include "common/proc.hpp"
 
 namespace relink::test {
 class ChildProcess;  // tests/support/child_process.hpp
@@ -150,31 +151,11 @@ private:
 /// For the second SIGINT: async-signal-safe.
 void kill_registered_children() noexcept;
 
-/// Memory of a process from /proc/PID/status (0 = self), in bytes.
-struct Memory {
-    std::uint64_t vm_rss{0};
-    std::uint64_t rss_anon{0};
-};
-Memory read_memory(pid_t pid);
-/// Heap bytes in use in this process (mallinfo2: every arena and the mmapped chunks).
-std::uint64_t heap_in_use();
-/// Gives freed heap back to the kernel before a reading (glibc malloc_trim).
-void trim_heap();
-/// User + system CPU of a process in microseconds (/proc/PID/stat).
-std::uint64_t read_cpu_us(pid_t pid);
-/// /proc/loadavg's first three fields.
-std::string load_average();
-/// The kernel release (uname -r).
-std::string kernel_release();
-
 /// GET /metrics on relinkd's admin API (plain HTTP on loopback, 5 s at most): every sample by its full name
 /// (labels included). Empty when the request failed.
 std::map<std::string, double> read_metrics(std::uint16_t admin_port);
 /// relinkd's TLS handshake counts (full, resumed) from /metrics when this build exports them
 /// (relink_tls_handshakes_total{resumed="false"|"true"}); nullopt otherwise.
 std::optional<std::pair<double, double>> tls_handshakes(const std::map<std::string, double>& metrics);
-
-/// Raises RLIMIT_NOFILE to `needed` if the hard limit allows (relinkd inherits it); returns what it got.
-std::uint64_t raise_nofile(std::uint64_t needed);
 
 }  // namespace relink::bench
