@@ -60,6 +60,8 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <openssl/ssl.h>
 
+#include "common/proc.hpp"
+#include "common/stats.hpp"
 #include "protocol/codec.hpp"
 #include "support/child_process.hpp"
 #include "token/token.hpp"
@@ -73,6 +75,12 @@ namespace http = boost::beast::http;
 namespace websocket = boost::beast::websocket;
 namespace proto = relink::proto;
 using tcp = boost::asio::ip::tcp;
+using relink::bench::heap_in_use;
+using relink::bench::load_average;
+using relink::bench::Memory;
+using relink::bench::read_cpu_us;
+using relink::bench::read_memory;
+using relink::bench::self_cpu_us;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
@@ -198,75 +206,6 @@ std::optional<Options> parse_options(int argc, char** argv) {
         return std::nullopt;
     }
     return options;
-}
-
-// ------------------------------------------------------------------------------------------- /proc
-
-/// Memory figures of a process from /proc/PID/status, in bytes (the file gives kB).
-struct MemoryStatus {
-    std::uint64_t vm_rss{0};
-    std::uint64_t rss_anon{0};
-    std::uint64_t rss_file{0};
-    std::uint64_t vm_hwm{0};
-};
-
-MemoryStatus read_memory(pid_t pid) {
-    std::ifstream in(pid == 0 ? std::string("/proc/self/status") : "/proc/" + std::to_string(pid) + "/status");
-    MemoryStatus status;
-    for (std::string line; std::getline(in, line);) {
-        const auto field = [&](const char* name, std::uint64_t& out) {
-            if (line.rfind(name, 0) == 0) {
-                out = std::stoull(line.substr(std::strlen(name))) * 1024;
-            }
-        };
-        field("VmRSS:", status.vm_rss);
-        field("RssAnon:", status.rss_anon);
-        field("RssFile:", status.rss_file);
-        field("VmHWM:", status.vm_hwm);
-    }
-    return status;
-}
-
-/// User + system CPU time of a process so far (/proc/PID/stat fields 14 and 15).
-std::chrono::microseconds read_cpu(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string all((std::istreambuf_iterator<char>(in)), {});
-    const auto close_paren = all.rfind(')');
-    if (close_paren == std::string::npos) {
-        return {};
-    }
-    std::stringstream fields(all.substr(close_paren + 2));
-    std::string skip;
-    for (int i = 3; i < 14; ++i) {
-        fields >> skip;
-    }
-    std::uint64_t utime = 0;
-    std::uint64_t stime = 0;
-    fields >> utime >> stime;
-    const auto ticks = static_cast<std::uint64_t>(sysconf(_SC_CLK_TCK));
-    return std::chrono::microseconds((utime + stime) * 1'000'000 / ticks);
-}
-
-std::chrono::microseconds self_cpu() {
-    rusage usage{};
-    getrusage(RUSAGE_SELF, &usage);
-    const auto us = [](const timeval& t) { return std::int64_t{t.tv_sec} * 1'000'000 + t.tv_usec; };
-    return std::chrono::microseconds(us(usage.ru_utime) + us(usage.ru_stime));
-}
-
-/// Heap bytes in use in this process (every arena, mmapped chunks included).
-std::uint64_t heap_in_use() {
-    const auto info = mallinfo2();
-    return info.uordblks + info.hblkhd;
-}
-
-std::string load_average() {
-    std::ifstream in("/proc/loadavg");
-    std::string one;
-    std::string five;
-    std::string fifteen;
-    in >> one >> five >> fifteen;
-    return one + " " + five + " " + fifteen;
 }
 
 // ------------------------------------------------------------------------------------------- relinkd
@@ -727,19 +666,17 @@ struct Percentiles {
     double max_ms{0};
 };
 
-Percentiles percentiles(std::vector<std::uint32_t> us) {
-    Percentiles p;
-    if (us.empty()) {
-        return p;
+/// p50, p99 and max of latencies in µs, in ms (nearest rank); zeros without a sample.
+Percentiles percentiles(const std::vector<std::uint32_t>& us) {
+    std::vector<double> ms;
+    ms.reserve(us.size());
+    for (const auto v : us) {
+        ms.push_back(static_cast<double>(v) / 1000.0);
     }
-    std::sort(us.begin(), us.end());
-    const auto at = [&](double q) {
-        const auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(us.size())));
-        return static_cast<double>(us[std::clamp<std::size_t>(rank, 1, us.size()) - 1]) / 1000.0;
-    };
-    p.p50_ms = at(0.50);
-    p.p99_ms = at(0.99);
-    p.max_ms = static_cast<double>(us.back()) / 1000.0;
+    Percentiles p;
+    p.p50_ms = relink::bench::percentile(ms, 50).value_or(0);
+    p.p99_ms = relink::bench::percentile(ms, 99).value_or(0);
+    p.max_ms = relink::bench::percentile(ms, 100).value_or(0);
     return p;
 }
 
@@ -756,9 +693,9 @@ struct RunResult {
     Percentiles login;
     double relinkd_cpu_us_per_login{0};
     double client_cpu_us_per_login{0};
-    MemoryStatus relinkd_baseline;
-    MemoryStatus relinkd_after_login;
-    MemoryStatus relinkd_after_idle;
+    Memory relinkd_baseline;
+    Memory relinkd_after_login;
+    Memory relinkd_after_idle;
     double bytes_per_session{0};       ///< relinkd VmRSS delta / sessions
     double anon_bytes_per_session{0};  ///< relinkd RssAnon delta / sessions
     double metric_connections{-1};
@@ -826,8 +763,8 @@ RunResult run_once(const Options& options, std::size_t n, const std::filesystem:
     malloc_trim(0);
     const auto client_rss_before = read_memory(0).vm_rss;
     const auto client_heap_before = heap_in_use();
-    const auto relinkd_cpu_before = read_cpu(relinkd->pid());
-    const auto client_cpu_before = self_cpu();
+    const auto relinkd_cpu_before = read_cpu_us(relinkd->pid());
+    const auto client_cpu_before = self_cpu_us();
     std::cout << "baseline: relinkd VmRSS " << result.relinkd_baseline.vm_rss / 1024 << " KiB (RssAnon "
               << result.relinkd_baseline.rss_anon / 1024 << " KiB); load average " << load_average() << "\n";
 
@@ -839,8 +776,8 @@ RunResult run_once(const Options& options, std::size_t n, const std::filesystem:
         const bool all_done = fleet.wait_logins(Clock::now() + budget);
         result.logged_in = fleet.logged_in();
         result.failed = fleet.failed();
-        const auto relinkd_cpu = read_cpu(relinkd->pid()) - relinkd_cpu_before;
-        const auto client_cpu = self_cpu() - client_cpu_before;
+        const auto relinkd_cpu = read_cpu_us(relinkd->pid()) - relinkd_cpu_before;
+        const auto client_cpu = self_cpu_us() - client_cpu_before;
         if (!all_done) {
             result.error = "only " + std::to_string(result.logged_in + result.failed) + " of " + std::to_string(n) +
                            " logins completed within " + std::to_string(budget.count() / 1000) + " s";
@@ -850,10 +787,8 @@ RunResult run_once(const Options& options, std::size_t n, const std::filesystem:
         if (result.logged_in != 0) {
             result.login_seconds = std::chrono::duration<double>(fleet.last_login_at() - fleet.started_at()).count();
             result.logins_per_second = static_cast<double>(result.logged_in) / result.login_seconds;
-            result.relinkd_cpu_us_per_login =
-                static_cast<double>(relinkd_cpu.count()) / static_cast<double>(result.logged_in);
-            result.client_cpu_us_per_login =
-                static_cast<double>(client_cpu.count()) / static_cast<double>(result.logged_in);
+            result.relinkd_cpu_us_per_login = static_cast<double>(relinkd_cpu) / static_cast<double>(result.logged_in);
+            result.client_cpu_us_per_login = static_cast<double>(client_cpu) / static_cast<double>(result.logged_in);
         }
         std::cout << "logged in: " << result.logged_in << " of " << n << " in " << result.login_seconds << " s"
                   << (result.failed != 0
@@ -926,7 +861,7 @@ std::string json_escape(const std::string& s) {
     return out;
 }
 
-std::string memory_json(const MemoryStatus& m) {
+std::string memory_json(const Memory& m) {
     std::ostringstream out;
     out << "{\"vm_rss\": " << m.vm_rss << ", \"rss_anon\": " << m.rss_anon << ", \"rss_file\": " << m.rss_file
         << ", \"vm_hwm\": " << m.vm_hwm << "}";
@@ -1021,21 +956,10 @@ void print_table(const std::vector<RunResult>& results) {
 }
 
 /// Raises RLIMIT_NOFILE (inherited by relinkd) to cover `needed` descriptors if it can; says what it got.
-std::string raise_nofile(rlim_t needed) {
+std::string report_nofile(rlim_t needed) {
+    relink::bench::raise_nofile(needed);
     rlimit limit{};
     getrlimit(RLIMIT_NOFILE, &limit);
-    if (limit.rlim_cur < needed) {
-        rlimit wanted = limit;
-        wanted.rlim_cur = std::min(needed, limit.rlim_max);
-        if (limit.rlim_max < needed) {
-            rlimit both{needed, needed};  // only a privileged process may raise the hard limit
-            if (setrlimit(RLIMIT_NOFILE, &both) == 0) {
-                wanted = both;
-            }
-        }
-        setrlimit(RLIMIT_NOFILE, &wanted);
-        getrlimit(RLIMIT_NOFILE, &limit);
-    }
     std::ostringstream out;
     out << "soft " << limit.rlim_cur << ", hard " << limit.rlim_max << " (needed " << needed << ")";
     std::cout << "RLIMIT_NOFILE: " << out.str() << (limit.rlim_cur < needed ? ": TOO LOW, logins will fail" : "")
@@ -1053,7 +977,7 @@ int main(int argc, char** argv) {
     signal(SIGPIPE, SIG_IGN);
     std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines show up as they happen, even in a pipe
     const auto largest = *std::max_element(options->sessions.begin(), options->sessions.end());
-    const auto rlimit = raise_nofile(static_cast<rlim_t>(largest + kWarmupSessions + 256));
+    const auto rlimit = report_nofile(static_cast<rlim_t>(largest + kWarmupSessions + 256));
     const auto load_before = load_average();
     std::cout << "relinkd-bench: " << options->relinkd << ", " << std::thread::hardware_concurrency()
               << " cores, load average " << load_before << "; relinkd --threads " << options->relinkd_threads

@@ -6,7 +6,7 @@ if(RELINK_BUILD_SERVER AND RELINK_BUILD_BENCHMARKS)
   add_executable(relinkd-bench ${PROJECT_SOURCE_DIR}/bench/relinkd_bench.cpp)
   set_target_properties(relinkd-bench PROPERTIES CXX_STANDARD 20 CXX_STANDARD_REQUIRED ON CXX_EXTENSIONS OFF)
   target_include_directories(relinkd-bench PRIVATE ${PROJECT_SOURCE_DIR}/tests)  # support/child_process.hpp
-  target_link_libraries(relinkd-bench PRIVATE relink_protocol relink_token Boost::headers OpenSSL::SSL
+  target_link_libraries(relinkd-bench PRIVATE relink_protocol relink_token relink_bench_common Boost::headers OpenSSL::SSL
                                               OpenSSL::Crypto Threads::Threads)
   relink_set_warnings(relinkd-bench)
 endif()

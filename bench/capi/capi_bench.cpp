@@ -28,6 +28,7 @@
 #include <relink/client.hpp>
 #include <relink/relink.h>
 
+#include "common/stats.hpp"
 #include "support/relinkd_process.hpp"
 #include "token/token.hpp"
 
@@ -204,12 +205,6 @@ struct RunResult {
     std::uint64_t rtt_count{0};
 };
 
-double percentile(std::vector<double> v, double p) {
-    std::sort(v.begin(), v.end());
-    const auto index = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-    return v[std::min(index, v.size() - 1)];
-}
-
 bool run(const std::string& api, const Server& server, int run_index, std::uint64_t messages, std::uint64_t window,
          std::size_t payload_size, std::uint64_t round_trips, RunResult& result) {
     const std::string a_user = "a" + std::to_string(run_index);
@@ -300,9 +295,9 @@ bool run(const std::string& api, const Server& server, int run_index, std::uint6
         }
     }
     result.rtt_count = rtts.size();
-    result.rtt_p50_us = percentile(rtts, 0.5);
-    result.rtt_p90_us = percentile(rtts, 0.9);
-    result.rtt_p99_us = percentile(rtts, 0.99);
+    result.rtt_p50_us = relink::bench::percentile(rtts, 50).value_or(0);
+    result.rtt_p90_us = relink::bench::percentile(rtts, 90).value_or(0);
+    result.rtt_p99_us = relink::bench::percentile(rtts, 99).value_or(0);
     // The handlers capture locals: the clients go first.
     a.reset();
     b.reset();
