@@ -54,12 +54,12 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 #include <openssl/ssl.h>
 
+#include "common/admin_metrics.hpp"
 #include "common/proc.hpp"
 #include "common/stats.hpp"
 #include "protocol/codec.hpp"
@@ -71,7 +71,6 @@ namespace {
 namespace net = boost::asio;
 namespace ssl = boost::asio::ssl;
 namespace beast = boost::beast;
-namespace http = boost::beast::http;
 namespace websocket = boost::beast::websocket;
 namespace proto = relink::proto;
 using tcp = boost::asio::ip::tcp;
@@ -80,6 +79,7 @@ using relink::bench::load_average;
 using relink::bench::Memory;
 using relink::bench::read_cpu_us;
 using relink::bench::read_memory;
+using relink::bench::read_metrics;
 using relink::bench::self_cpu_us;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
@@ -275,43 +275,6 @@ std::uint16_t port_in(const std::string& line, const std::string& key) {
     } catch (const std::exception&) {
         return 0;
     }
-}
-
-/// GET /metrics on relinkd's admin API (bounded): every sample by name; empty when the request failed.
-std::map<std::string, double> read_metrics(std::uint16_t port) {
-    net::io_context ioc;
-    beast::tcp_stream stream(ioc);
-    beast::flat_buffer buffer;
-    http::request<http::empty_body> request{http::verb::get, "/metrics", 11};
-    request.set(http::field::host, "127.0.0.1:" + std::to_string(port));
-    request.set(http::field::authorization, std::string("Bearer ") + kAdminSecret);
-    request.keep_alive(false);
-    http::response<http::string_body> response;
-    stream.expires_after(10s);
-    stream.async_connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), [&](beast::error_code ec) {
-        if (ec) {
-            return;
-        }
-        http::async_write(stream, request, [&](beast::error_code write_ec, std::size_t) {
-            if (!write_ec) {
-                http::async_read(stream, buffer, response, [](beast::error_code, std::size_t) {});
-            }
-        });
-    });
-    ioc.run_for(15s);
-    std::map<std::string, double> metrics;
-    std::stringstream body(response.body());
-    for (std::string line; std::getline(body, line);) {
-        if (line.empty() || line[0] == '#') {
-            continue;
-        }
-        const auto space = line.rfind(' ');
-        try {
-            metrics[line.substr(0, space)] = std::stod(line.substr(space + 1));
-        } catch (const std::exception&) {
-        }
-    }
-    return metrics;
 }
 
 // ------------------------------------------------------------------------------------------- the clients
@@ -811,7 +774,7 @@ RunResult run_once(const Options& options, std::size_t n, const std::filesystem:
             per_session(result.relinkd_after_idle.vm_rss, result.relinkd_baseline.vm_rss, result.logged_in);
         result.anon_bytes_per_session =
             per_session(result.relinkd_after_idle.rss_anon, result.relinkd_baseline.rss_anon, result.logged_in);
-        const auto metrics = read_metrics(admin_port);
+        const auto metrics = read_metrics(admin_port, kAdminSecret);
         if (const auto it = metrics.find("relink_connections"); it != metrics.end()) {
             result.metric_connections = it->second;
         }

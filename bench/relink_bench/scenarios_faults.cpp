@@ -384,7 +384,7 @@ std::vector<ScenarioResult> run_dup_login(const Options& o, Env& env) {
         }
         std::this_thread::sleep_for(5ms);
     }
-    const auto metrics = read_metrics(server->admin_port());
+    const auto metrics = read_metrics(server->admin_port(), kAdminSecret);
     r.metrics["kicks"] = counters.kicks.load();
     r.metrics["kicks_with_reason"] = counters.with_reason.load();
     r.metrics["flaps"] = counters.displacements.load() > 0 ? counters.displacements.load() - 1 : 0;

@@ -311,7 +311,7 @@ std::vector<ScenarioResult> run_idle(const Options& o, Env& env) {
         trim_heap();
         const auto client_rss_after = read_memory(0).vm_rss;
         const auto client_heap_after = heap_in_use();
-        const auto metrics = read_metrics(server->admin_port());
+        const auto metrics = read_metrics(server->admin_port(), kAdminSecret);
         const auto per = [&](std::uint64_t after, std::uint64_t before, std::size_t count) -> Json {
             if (count == 0) {
                 return nullptr;
@@ -679,7 +679,7 @@ ScenarioResult storm_once(const Options& o, Env& env, std::size_t n, const std::
     // TLS resumption, from the replacement's /metrics (its handshakes are the reconnects).
     std::optional<double> resumed_ratio;
     if (replacement) {
-        const auto metrics = read_metrics(replacement->admin_port());
+        const auto metrics = read_metrics(replacement->admin_port(), kAdminSecret);
         if (const auto hs = tls_handshakes(metrics); hs && hs->first + hs->second > 0) {
             resumed_ratio = hs->second / (hs->first + hs->second);
             r.settings["tls_handshakes_full"] = hs->first;

@@ -1,9 +1,9 @@
 // bench/relink_bench/server.hpp — the world around the clients: relinkd as a child process (started and stopped by
 // PID, readiness from its listening line), the run's temporary directory with one certificate that every relinkd
-// of the run serves (so a restarted server is trusted at once and TLS sessions can resume) and relinkd's admin
-// /metrics (the /proc readings are bench/common/proc.hpp's); and a Deployment: one relinkd, or a cluster of relinkd
-// nodes on a redis-server child (tests/support/redis_process.hpp), with Redis's own counters (INFO) to measure what the
-// cluster costs it. No Asio: plain POSIX, so this file compiles fast.
+// of the run serves (so a restarted server is trusted at once and TLS sessions can resume), the TLS handshake
+// counts of relinkd's /metrics (the /proc and /metrics readers are bench/common/'s); and a Deployment: one relinkd, or
+// a cluster of relinkd nodes on a redis-server child (tests/support/redis_process.hpp), with Redis's own counters
+// (INFO) to measure what the cluster costs it. No Asio: plain POSIX, so this file compiles fast.
 #pragma once
 
 #include <sys/types.h>
@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include "common/admin_metrics.hpp"
 #include "common/proc.hpp"
 
 namespace relink::test {
@@ -151,9 +152,6 @@ private:
 /// For the second SIGINT: async-signal-safe.
 void kill_registered_children() noexcept;
 
-/// GET /metrics on relinkd's admin API (plain HTTP on loopback, 5 s at most): every sample by its full name
-/// (labels included). Empty when the request failed.
-std::map<std::string, double> read_metrics(std::uint16_t admin_port);
 /// relinkd's TLS handshake counts (full, resumed) from /metrics when this build exports them
 /// (relink_tls_handshakes_total{resumed="false"|"true"}); nullopt otherwise.
 std::optional<std::pair<double, double>> tls_handshakes(const std::map<std::string, double>& metrics);
