@@ -60,6 +60,7 @@
 #include <openssl/ssl.h>
 
 #include "common/admin_metrics.hpp"
+#include "common/listening_line.hpp"
 #include "common/proc.hpp"
 #include "common/stats.hpp"
 #include "protocol/codec.hpp"
@@ -260,22 +261,6 @@ private:
     std::unique_ptr<relink::test::ChildProcess> child_;
     std::filesystem::path stderr_file_;
 };
-
-/// The port of a "scheme://host:PORT/" URL inside the listening line, after `"key":"`.
-std::uint16_t port_in(const std::string& line, const std::string& key) {
-    const auto at = line.find("\"" + key + "\":\"");
-    if (at == std::string::npos) {
-        return 0;
-    }
-    const auto end = line.find('"', at + key.size() + 4);
-    const auto url = line.substr(at + key.size() + 4, end - (at + key.size() + 4));
-    const auto colon = url.rfind(':');
-    try {
-        return static_cast<std::uint16_t>(std::stoi(url.substr(colon + 1)));
-    } catch (const std::exception&) {
-        return 0;
-    }
-}
 
 // ------------------------------------------------------------------------------------------- the clients
 
@@ -694,12 +679,13 @@ RunResult run_once(const Options& options, std::size_t n, const std::filesystem:
     std::optional<std::string> line;
     for (const auto deadline = Clock::now() + 10s; Clock::now() < deadline;) {
         line = relinkd->read_line(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
-        if (!line || line->find("\"event\":\"listening\"") != std::string::npos) {
+        if (!line || relink::bench::is_listening_line(*line)) {
             break;
         }
     }
-    const std::uint16_t port = line ? port_in(*line, "url") : std::uint16_t{0};
-    const std::uint16_t admin_port = line ? port_in(*line, "admin") : std::uint16_t{0};
+    const auto ports = line ? relink::bench::parse_listening_line(*line) : std::nullopt;
+    const std::uint16_t port = ports ? ports->port : std::uint16_t{0};
+    const std::uint16_t admin_port = ports ? ports->admin_port : std::uint16_t{0};
     if (port == 0 || admin_port == 0) {
         result.error = "no listening line from relinkd; its stderr:\n" + relinkd->stderr_tail();
         relinkd->stop(5s);

@@ -26,6 +26,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/listening_line.hpp"
 #include "server/tls.hpp"
 #include "support/child_process.hpp"
 #include "support/redis_process.hpp"
@@ -164,20 +165,14 @@ std::unique_ptr<Relinkd> Relinkd::launch(const Env& env, const Spec& spec, std::
         }
         if (line) {
             server->listening_at_ = now_ns();
-            try {
-                const auto j = Json::parse(*line);
-                const auto port_of = [](const std::string& url) {
-                    return static_cast<std::uint16_t>(std::stoi(url.substr(url.rfind(':') + 1)));
-                };
-                server->port_ = port_of(j.at("url").get<std::string>());
-                if (j.contains("admin")) {
-                    server->admin_port_ = port_of(j.at("admin").get<std::string>());
-                }
-                return server;
-            } catch (const std::exception& e) {
+            const auto ports = parse_listening_line(*line);
+            if (!ports) {
                 error = "unexpected listening line from relinkd: " + *line;
                 return nullptr;
             }
+            server->port_ = ports->port;
+            server->admin_port_ = ports->admin_port;
+            return server;
         }
         const auto tail = server->stderr_tail(600);
         server.reset();  // SIGKILL + reap
