@@ -8,7 +8,8 @@ if(RELINK_BUILD_BENCHMARKS OR RELINK_BUILD_PEER_BENCH)
     ${PROJECT_SOURCE_DIR}/bench/common/results_json.cpp
     ${PROJECT_SOURCE_DIR}/bench/common/proc.cpp
     ${PROJECT_SOURCE_DIR}/bench/common/admin_metrics.cpp
-    ${PROJECT_SOURCE_DIR}/bench/common/listening_line.cpp)
+    ${PROJECT_SOURCE_DIR}/bench/common/listening_line.cpp
+    ${PROJECT_SOURCE_DIR}/bench/common/loopback.cpp)
   set_target_properties(relink_bench_common PROPERTIES CXX_STANDARD 20 CXX_STANDARD_REQUIRED ON CXX_EXTENSIONS OFF)
   # Users include "common/stats.hpp" and so on.
   target_include_directories(relink_bench_common PUBLIC ${PROJECT_SOURCE_DIR}/bench)

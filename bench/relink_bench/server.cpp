@@ -3,17 +3,10 @@
 // no Asio.
 #include "server.hpp"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <malloc.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,6 +20,7 @@
 #include <thread>
 
 #include "common/listening_line.hpp"
+#include "common/loopback.hpp"
 #include "server/tls.hpp"
 #include "support/child_process.hpp"
 #include "support/redis_process.hpp"
@@ -241,51 +235,29 @@ std::optional<std::pair<double, double>> tls_handshakes(const std::map<std::stri
 // ------------------------------------------------------------------------------------------- Redis, Deployment
 
 std::optional<RedisSample> read_redis_sample(std::uint16_t port) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        return std::nullopt;
-    }
-    timeval tv{5, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    // One bulk string answers: "$LEN\r\n" then LEN bytes.
-    std::string reply;
-    std::optional<std::size_t> length;
-    std::size_t body_at = 0;
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-        static constexpr char kInfo[] = "*4\r\n$4\r\nINFO\r\n$3\r\ncpu\r\n$6\r\nmemory\r\n$12\r\ncommandstats\r\n";
-        if (::send(fd, kInfo, sizeof kInfo - 1, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof kInfo - 1)) {
-            const auto deadline = Clock::now() + 5s;
-            char chunk[8192];
-            while (Clock::now() < deadline && reply.size() < (1U << 20U)) {
-                const auto n = ::recv(fd, chunk, sizeof chunk, 0);
-                if (n <= 0) {
-                    break;
-                }
-                reply.append(chunk, static_cast<std::size_t>(n));
-                if (!length && reply.size() > 1 && reply[0] == '$') {
-                    if (const auto crlf = reply.find("\r\n"); crlf != std::string::npos) {
-                        length = std::strtoull(reply.c_str() + 1, nullptr, 10);
-                        body_at = crlf + 2;
-                    }
-                }
-                if (length && reply.size() >= body_at + *length) {
-                    break;
-                }
+    // One bulk string answers: "$LEN\r\n" then LEN bytes. Its (start, length) once the header is in.
+    const auto bulk = [](const std::string& reply) -> std::optional<std::pair<std::size_t, std::size_t>> {
+        if (reply.size() > 1 && reply[0] == '$') {
+            if (const auto crlf = reply.find("\r\n"); crlf != std::string::npos) {
+                return std::make_pair(crlf + 2,
+                                      static_cast<std::size_t>(std::strtoull(reply.c_str() + 1, nullptr, 10)));
             }
         }
-    }
-    ::close(fd);
-    if (!length || reply.size() < body_at + *length) {
+        return std::nullopt;
+    };
+    const auto complete = [&](const std::string& reply) {
+        const auto b = bulk(reply);
+        return b && reply.size() >= b->first + b->second;
+    };
+    static constexpr char kInfo[] = "*4\r\n$4\r\nINFO\r\n$3\r\ncpu\r\n$6\r\nmemory\r\n$12\r\ncommandstats\r\n";
+    const std::string reply = loopback_exchange(port, kInfo, 5s, 1U << 20U, complete);
+    if (!complete(reply)) {
         return std::nullopt;
     }
+    const auto [body_at, length] = *bulk(reply);
     RedisSample sample;
     sample.at_ns = now_ns();
-    std::istringstream lines(reply.substr(body_at, *length));
+    std::istringstream lines(reply.substr(body_at, length));
     for (std::string line; std::getline(lines, line);) {
         if (!line.empty() && line.back() == '\r') {
             line.pop_back();
