@@ -27,16 +27,25 @@ struct Timings {
     Duration interrupted_after{std::chrono::seconds(4)};  ///< no data received for this long → INTERRUPTED
     Duration lost_after{};     ///< after entering RECONNECTING → LOST + connection_lost; 0 = never
     Duration give_up_after{};  ///< after entering RECONNECTING → FAILED JOIN_FAILED; 0 = never
-    Duration heartbeat_interval{std::chrono::seconds(1)};      ///< a ping is sent this long after the last send
-    Duration attempt_timeout{std::chrono::seconds(5)};         ///< one reconnect attempt (transport + login)
-    Duration backoff_initial{std::chrono::milliseconds(300)};  ///< base delay before the first retry
-    double backoff_multiplier{1.6};                            ///< base delay grows by this per failed attempt
-    double backoff_jitter{0.2};                                ///< each delay is base × U(1 − j, 1 + j)
-    Duration backoff_max{std::chrono::seconds(8)};             ///< cap of the base delay
-    Duration stable_after{std::chrono::seconds(10)};           ///< connected this long → the backoff starts over
-    Duration message_timeout{std::chrono::seconds(60)};        ///< a send not acknowledged in this time fails
-    Duration leave_timeout{std::chrono::seconds(2)};           ///< rtc-web DISCONNECTING waits this long for the ack
-    Duration token_warning_lead{std::chrono::seconds(30)};     ///< token_privilege_will_expire this long ahead
+    Duration heartbeat_interval{std::chrono::seconds(1)};  ///< a ping is sent this long after the last send
+    Duration attempt_timeout{std::chrono::seconds(5)};     ///< one reconnect attempt (transport + login)
+    /// The first retry of an outage waits U(0, backoff_initial] (full jitter); later ones the backoff's base delay.
+    Duration backoff_initial{std::chrono::milliseconds(300)};
+    double backoff_multiplier{1.6};  ///< base delay grows by this per failed attempt
+    /// Each later delay is base × U(1 − j, 1 + j); 0 turns every random draw off (the first retry then waits
+    /// exactly backoff_initial, a probe exactly retry_probe_interval): exact timelines in tests.
+    double backoff_jitter{0.2};
+    Duration backoff_max{std::chrono::seconds(8)};  ///< cap of the base delay
+    /// After an attempt refused at once (nothing listens on the server's port: a server restarting), the next
+    /// attempt is a cheap probe after retry_probe_interval × U(1 − j, 1 + j) instead of the next backoff delay ...
+    Duration retry_probe_interval{std::chrono::milliseconds(100)};
+    /// ... while within this long of the outage's first refusal; then the backoff goes on where it was.
+    /// 0 = no probes.
+    Duration retry_probe_window{std::chrono::seconds(2)};
+    Duration stable_after{std::chrono::seconds(10)};        ///< connected this long → the backoff starts over
+    Duration message_timeout{std::chrono::seconds(60)};     ///< a send not acknowledged in this time fails
+    Duration leave_timeout{std::chrono::seconds(2)};        ///< rtc-web DISCONNECTING waits this long for the ack
+    Duration token_warning_lead{std::chrono::seconds(30)};  ///< token_privilege_will_expire this long ahead
     // --- asked for at login; the server's answer is what applies (AgreedTimings) ---
     Duration presence_timeout{std::chrono::seconds(30)};  ///< peers see the user drop after this silence
     Duration backfill_window{std::chrono::seconds(30)};   ///< channel history kept for backfill

@@ -17,8 +17,9 @@ Duration scale(Duration d, double factor) {
 Timings Timings::scaled(double factor) const {
     Timings t = *this;
     for (Duration* d : {&t.login_timeout, &t.interrupted_after, &t.lost_after, &t.give_up_after, &t.heartbeat_interval,
-                        &t.attempt_timeout, &t.backoff_initial, &t.backoff_max, &t.stable_after, &t.message_timeout,
-                        &t.leave_timeout, &t.token_warning_lead, &t.presence_timeout, &t.backfill_window}) {
+                        &t.attempt_timeout, &t.backoff_initial, &t.backoff_max, &t.retry_probe_interval,
+                        &t.retry_probe_window, &t.stable_after, &t.message_timeout, &t.leave_timeout,
+                        &t.token_warning_lead, &t.presence_timeout, &t.backfill_window}) {
         *d = scale(*d, factor);
     }
     return t;
@@ -52,9 +53,10 @@ std::error_code validate(const Timings& t) {
     const Duration zero = Duration::zero();
     const bool positive = t.login_timeout > zero && t.interrupted_after > zero && t.heartbeat_interval > zero &&
                           t.attempt_timeout > zero && t.backoff_initial > zero && t.backoff_max > zero &&
-                          t.message_timeout > zero && t.leave_timeout > zero && t.presence_timeout > zero;
+                          t.retry_probe_interval > zero && t.message_timeout > zero && t.leave_timeout > zero &&
+                          t.presence_timeout > zero;
     const bool non_negative = t.lost_after >= zero && t.give_up_after >= zero && t.stable_after >= zero &&
-                              t.token_warning_lead >= zero && t.backfill_window >= zero;
+                              t.token_warning_lead >= zero && t.backfill_window >= zero && t.retry_probe_window >= zero;
     const bool shape = t.backoff_multiplier >= 1.0 && std::isfinite(t.backoff_multiplier) && t.backoff_jitter >= 0.0 &&
                        t.backoff_jitter < 1.0 && t.backoff_initial <= t.backoff_max &&
                        t.heartbeat_interval < t.interrupted_after;

@@ -22,6 +22,12 @@ Duration Backoff::next(std::mt19937_64& rng) {
     if (jitter_ <= 0.0) {
         return base;
     }
+    if (step_ == 1) {
+        // Full jitter on the first delay: base × (1 − U[0, 1)) lies in (0, base]; at least 1 ns, never "at once".
+        std::uniform_real_distribution<double> unit(0.0, 1.0);
+        const auto drawn = std::llround(static_cast<double>(base.count()) * (1.0 - unit(rng)));
+        return Duration(std::max<Duration::rep>(1, static_cast<Duration::rep>(drawn)));
+    }
     std::uniform_real_distribution<double> factor(1.0 - jitter_, 1.0 + jitter_);
     return Duration(static_cast<Duration::rep>(std::llround(static_cast<double>(base.count()) * factor(rng))));
 }

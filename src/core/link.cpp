@@ -2,6 +2,7 @@
 #include "core/link.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 namespace relink::core {
@@ -20,6 +21,7 @@ OpenTransport Link::start_attempt(TimePoint now) {
     retry_at_.reset();
     attempt_deadline_ = now + timings_.attempt_timeout;
     attempt_started_ = now;
+    refused_ = false;
     return OpenTransport{transport_, attempt_};
 }
 
@@ -27,6 +29,7 @@ std::optional<AttemptFailed> Link::attempt_failed(AttemptFailure cause, std::str
     if (!attempting()) {
         return std::nullopt;  // a link that was up broke: the attempt had succeeded
     }
+    refused_ = cause == AttemptFailure::refused;
     last_failure_ = AttemptFailed{attempt_, cause, std::move(detail)};
     return last_failure_;
 }
@@ -46,6 +49,22 @@ std::optional<CloseTransport> Link::drop(bool close) {
 // ============================================================================================ the retry schedule
 
 void Link::schedule_retry(TimePoint now, std::mt19937_64& rng) {
+    // A refused attempt costs a SYN and a RST: nothing listens on the port, so the server is down or restarting on
+    // this host. While that lasts, the next attempt is a probe one short jittered interval after the refusal,
+    // without a backoff step, so that a restarted server is found within about a probe interval of listening.
+    // Bounded by the window counted from the outage's first refusal: a server that stays down is then retried on
+    // the backoff, which goes on where it was, up to its cap. Any other failure (a timeout, TLS, a refused login)
+    // may be the server's load and takes the backoff at once.
+    if (std::exchange(refused_, false) && timings_.retry_probe_window > Duration::zero()) {
+        if (!probe_until_) {
+            probe_until_ = now + timings_.retry_probe_window;
+        }
+        if (now < *probe_until_) {
+            attempt_started_.reset();
+            retry_at_ = now + probe_delay(rng);
+            return;
+        }
+    }
     // The backoff delay paces the starts of attempts, as in gRPC's connection backoff: after a link that was up,
     // the next attempt waits the delay from now; after an attempt that failed, the delay counts from that
     // attempt's start. An attempt that hung for longer than the delay (a blackhole, until the attempt timeout or
@@ -64,17 +83,33 @@ void Link::schedule_retry(TimePoint now, std::mt19937_64& rng) {
     retry_at_ = now + Duration(pause(rng));
 }
 
+Duration Link::probe_delay(std::mt19937_64& rng) const {
+    const Duration interval = timings_.retry_probe_interval;
+    const double jitter = std::clamp(timings_.backoff_jitter, 0.0, 1.0);
+    if (jitter <= 0.0) {
+        return interval;
+    }
+    std::uniform_real_distribution<double> factor(1.0 - jitter, 1.0 + jitter);
+    const auto drawn = std::llround(static_cast<double>(interval.count()) * factor(rng));
+    return Duration(std::max<Duration::rep>(1, static_cast<Duration::rep>(drawn)));
+}
+
+void Link::reset_backoff() noexcept {
+    backoff_.reset();
+    probe_until_.reset();
+}
+
 void Link::start_stable_period(TimePoint now) {
     if (timings_.stable_after > Duration::zero()) {
         stable_at_ = now + timings_.stable_after;
     } else {
-        backoff_.reset();
+        reset_backoff();
     }
 }
 
 void Link::stable_reached() noexcept {
     stable_at_.reset();
-    backoff_.reset();
+    reset_backoff();
 }
 
 // ============================================================================================ the login

@@ -5,7 +5,8 @@
 //   * the transport and its stage (none → opening → logging_in → up), the transport ids it hands out, the attempt
 //     number, the attempt's deadline and start, and the last failed attempt;
 //   * the login request on the current transport (its request id, when it was sent) and the resume token;
-//   * the retry schedule: the backoff (reset after a stable connected period) and the time of the next attempt;
+//   * the retry schedule: the backoff (reset after a stable connected period), the probes after refused attempts
+//     (within the outage's probe window) and the time of the next attempt;
 //   * liveness: the last data received and the last frame sent, the heartbeat interval in force and the timings the
 //     last login agreed, and from them the heartbeat and silence deadlines.
 //
@@ -67,13 +68,15 @@ public:
 
     /// The next attempt starts `delay` from now (no backoff step).
     void schedule_attempt(TimePoint now, Duration delay) { retry_at_ = now + delay; }
-    /// The next attempt starts after the next backoff delay; draws from `rng` (the backoff's jitter, then perhaps a
-    /// pause: see the definition).
+    /// The next attempt starts after the next backoff delay, or after a short probe delay when the attempt that just
+    /// ended was refused within the probe window; draws from `rng` (one draw: the probe's jitter; or the backoff's
+    /// jitter, then perhaps a pause: see the definition).
     void schedule_retry(TimePoint now, std::mt19937_64& rng);
     void cancel_retry() noexcept { retry_at_.reset(); }
     /// When the next attempt is scheduled, whatever the stage.
     [[nodiscard]] const std::optional<TimePoint>& retry_at() const noexcept { return retry_at_; }
-    void reset_backoff() noexcept { backoff_.reset(); }
+    /// The backoff starts over, and so does the probe window.
+    void reset_backoff() noexcept;
     /// A successful login starts a stable period; the backoff resets once it passes (or at once without one).
     void start_stable_period(TimePoint now);
     /// The stable period passed: the backoff starts over.
@@ -117,6 +120,9 @@ public:
     [[nodiscard]] std::optional<TimePoint> stable_deadline() const;
 
 private:
+    /// retry_probe_interval × U(1 − jitter, 1 + jitter): one draw, none with jitter 0.
+    [[nodiscard]] Duration probe_delay(std::mt19937_64& rng) const;
+
     Timings timings_;  ///< the client's own (ClientCore's config)
     Backoff backoff_;
 
@@ -128,7 +134,9 @@ private:
     std::optional<TimePoint> attempt_started_;  ///< the current attempt's OpenTransport, until its login succeeds
     std::optional<AttemptFailed> last_failure_;
     std::optional<TimePoint> retry_at_;
-    std::optional<TimePoint> stable_at_;  ///< the backoff resets here if still connected
+    std::optional<TimePoint> stable_at_;    ///< the backoff resets here if still connected
+    bool refused_{false};                   ///< the attempt in progress (or just ended) was refused at once
+    std::optional<TimePoint> probe_until_;  ///< end of the probe window: the first refusal since the backoff's reset
 
     std::optional<proto::RequestId> login_request_;
     TimePoint login_sent_at_{};

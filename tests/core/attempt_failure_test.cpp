@@ -254,20 +254,21 @@ TEST(ConnectionStatus, IsExactAtAnyTime) {
     c.core.on_transport_closed(at_ms(1100), c.transport, std::make_error_code(std::errc::connection_refused),
                                AttemptFailure::refused, "tcp: refused");
     c.drain();
-    // The retry is 300 ms after the attempt started (1000 ms): the countdown is current whenever it is read.
+    // A refused attempt is followed by a probe 100 ms after the refusal (jitter off): the countdown is current
+    // whenever it is read.
     s = c.core.status(at_ms(1100));
     EXPECT_EQ(s.attempt, 1U);
-    EXPECT_EQ(s.next_retry, 200ms);
+    EXPECT_EQ(s.next_retry, 100ms);
     ASSERT_TRUE(s.last_failure);
     EXPECT_EQ(s.last_failure->cause, AttemptFailure::refused);
     EXPECT_EQ(s.last_failure->detail, "tcp: refused");
-    EXPECT_EQ(c.core.status(at_ms(1250)).next_retry, 50ms);
-    EXPECT_EQ(c.core.status(at_ms(1250)).in_state, 250ms);
-    EXPECT_EQ(c.core.status(at_ms(1400)).next_retry, Duration::zero()) << "never negative";
+    EXPECT_EQ(c.core.status(at_ms(1150)).next_retry, 50ms);
+    EXPECT_EQ(c.core.status(at_ms(1150)).in_state, 150ms);
+    EXPECT_EQ(c.core.status(at_ms(1300)).next_retry, Duration::zero()) << "never negative";
 
-    c.core.handle_timeout(at_ms(1300));
+    c.core.handle_timeout(at_ms(1200));
     c.drain();
-    EXPECT_EQ(c.core.status(at_ms(1300)).attempt, 2U);
+    EXPECT_EQ(c.core.status(at_ms(1200)).attempt, 2U);
     const auto connected = c.connect(at_ms(1400));
     const auto changes = all_of<core::ConnectionStateChanged>(connected);
     ASSERT_EQ(changes.size(), 1U);

@@ -1,7 +1,10 @@
 // The reconnect backoff (behaviour.md section 2: "capped exponential backoff with jitter, never a fixed interval:
 // thousands of clients must not reconnect in lock-step"), proven twice: on core::Backoff directly, and through
 // ClientCore on the virtual clock, where a client's link is set to LinkMode::refuse so that every attempt fails
-// one RTT after it starts.
+// one RTT after it starts. A refused attempt is followed by probes (retry_probe_interval apart, for
+// retry_probe_window from the outage's first refusal) before the backoff goes on: the tests of the probes pin that
+// schedule; the tests of the sequence itself (when it continues, when it starts over) turn the probes off
+// (sequence_config()), so that every refused attempt takes the next backoff step, as any other failure does.
 //
 // World set-up of the exact tests: profile rtm, jitter off, one-way latency 50 ms. login() at 0 ms opens a
 // transport (open at 100 ms), the login reaches the server at 150 ms and LoginOk comes back at 200 ms: CONNECTED
@@ -34,6 +37,14 @@ Duration exact_base(int n) {
         ns = ns * 16 / 10;
     }
     return std::min<Duration>(Duration(ns), kMax);
+}
+
+/// Jitter off and no probes after refused attempts: every refused attempt takes the next backoff step, so that the
+/// tests of the sequence itself (when it continues, when it starts over) see it whole.
+core::Config sequence_config() {
+    core::Config config = exact_config(Profile::rtm);
+    config.timings.retry_probe_window = Duration::zero();
+    return config;
 }
 
 core::Backoff default_backoff(double jitter) {
@@ -84,10 +95,11 @@ TEST(BackoffUnit, ResetStartsTheSequenceOver) {
     EXPECT_EQ(backoff.next(rng), 480ms);
 }
 
-// Every delay, the first one included, is base × U(1 − j, 1 + j). Over 10,000 seeds and the first 12 steps:
-// each draw lies in the band, the mean of each step is within 1 % of its base (the standard error of the mean
-// is ≈ 0.12 % of the base here, so this is a loose bound; the seeds are fixed, so it is deterministic), the
-// draws spread over nearly the whole band, and they are not all equal.
+// The first delay is full jitter, initial × (1 − U[0, 1)) in (0, initial]; every later one is base × U(1 − j, 1 + j).
+// Over 10,000 seeds and the first 12 steps: each draw lies in its band, the mean of each step is within 1 % of the
+// band's middle (base / 2 for the first, base for the others; the standard error of the mean is ≈ 0.12 % of the
+// base for ± 20 % and ≈ 0.6 % of the middle for full jitter, so this is a loose bound; the seeds are fixed, so it
+// is deterministic), the draws spread over nearly the whole band, and they are not all equal.
 TEST(BackoffUnit, JitteredDelaysStayInTheBandAndAverageToTheBase) {
     constexpr double kJitter = 0.2;
     constexpr int kSeeds = 10'000;
@@ -102,9 +114,12 @@ TEST(BackoffUnit, JitteredDelaysStayInTheBandAndAverageToTheBase) {
         for (int n = 0; n < kSteps; ++n) {
             const long long base = exact_base(n).count();
             const long long d = backoff.next(rng).count();
-            ASSERT_GE(d, static_cast<long long>(std::floor(static_cast<double>(base) * (1.0 - kJitter))))
+            const double low_factor = n == 0 ? 0.0 : 1.0 - kJitter;
+            const double high_factor = n == 0 ? 1.0 : 1.0 + kJitter;
+            ASSERT_GT(d, 0) << "seed " << seed << " step " << n;
+            ASSERT_GE(d, static_cast<long long>(std::floor(static_cast<double>(base) * low_factor)))
                 << "seed " << seed << " step " << n;
-            ASSERT_LE(d, static_cast<long long>(std::ceil(static_cast<double>(base) * (1.0 + kJitter))))
+            ASSERT_LE(d, static_cast<long long>(std::ceil(static_cast<double>(base) * high_factor)))
                 << "seed " << seed << " step " << n;
             sum[n] += static_cast<double>(d);
             low[n] = std::min(low[n], d);
@@ -116,6 +131,12 @@ TEST(BackoffUnit, JitteredDelaysStayInTheBandAndAverageToTheBase) {
         SCOPED_TRACE("step " + std::to_string(n));
         const double base = static_cast<double>(exact_base(n).count());
         const double mean = sum[n] / kSeeds;
+        if (n == 0) {
+            EXPECT_NEAR(mean / (base / 2), 1.0, 0.03);  // full jitter: the middle of (0, base]
+            EXPECT_LT(static_cast<double>(low[n]), base * 0.01);
+            EXPECT_GT(static_cast<double>(high[n]), base * 0.99);
+            continue;
+        }
         EXPECT_NEAR(mean / base, 1.0, 0.01);
         EXPECT_LT(static_cast<double>(low[n]), base * 0.81);  // the band is used, not just its middle
         EXPECT_GT(static_cast<double>(high[n]), base * 1.19);
@@ -123,16 +144,28 @@ TEST(BackoffUnit, JitteredDelaysStayInTheBandAndAverageToTheBase) {
     }
 }
 
-TEST(BackoffUnit, TheFirstDelayIsJitteredToo) {
+// The first delay is drawn over the whole of (0, initial] (full jitter), one draw from the engine, whatever the
+// jitter setting (as long as it is not 0): a fleet that loses its server at one instant spreads its first retries
+// over 300 ms, not over the 120 ms of ± 20 %.
+TEST(BackoffUnit, TheFirstDelayIsFullJitterWithinTheInitialDelay) {
     std::set<Duration::rep> firsts;
+    int below_half = 0;
     for (std::uint64_t seed = 0; seed < 100; ++seed) {
         auto b = default_backoff(0.2);
         std::mt19937_64 rng(seed);
         const Duration d = b.next(rng);
-        EXPECT_NE(d, kInitial) << seed;
+        EXPECT_GT(d, 0ns) << seed;
+        EXPECT_LE(d, kInitial) << seed;
+        below_half += d < kInitial / 2 ? 1 : 0;
         firsts.insert(d.count());
+        // Exactly one draw (the exact timelines replay the engine's sequence): the engine is one value on.
+        std::mt19937_64 replay(seed);
+        (void)replay();
+        EXPECT_EQ(rng(), replay()) << "the first delay takes one draw";
     }
     EXPECT_EQ(firsts.size(), 100U);
+    EXPECT_GT(below_half, 30);  // the lower half of the band is used as much as the upper (50 expected)
+    EXPECT_LT(below_half, 70);
 }
 
 TEST(BackoffUnit, SameSeedSameSequence) {
@@ -158,6 +191,7 @@ protected:
         ASSERT_TRUE(world.client("UID1").link_up());
     }
     void start_exact() { start(exact_config(Profile::rtm)); }
+    void start_sequence() { start(sequence_config()); }
 
     /// Attempt numbers carried by the OpenTransport actions from `from` on.
     [[nodiscard]] std::vector<std::uint32_t> attempt_numbers(TimePoint from) const {
@@ -175,18 +209,24 @@ protected:
     World world;
 };
 
+// The default schedule of a server that refuses (jitter off). The reset of the open link reaches the client at
+// 1050 ms: the first attempt follows the first delay (300 ms: 1350). It is refused at 1450 ms, the outage's first
+// refusal, which opens the 2 s probe window (to 3450 ms): each refused attempt is followed by a probe 100 ms after
+// the refusal (attempts 200 ms apart: 1550 ... 3350), without a backoff step. The refusal at 3450 ms is past the
+// window: the backoff goes on where it was, its second delay (480 ms) counted from the start of the attempt that
+// failed (3830), then 768 (4598), 1228.8, 1966.08, 3145.728, 5033.1648 and the 8 s cap.
 TEST_F(BackoffWorld, ExactAttemptTimesAfterATransportFailure) {
     start_exact();
     world.run_until(at_ms(1000));
     world.set_link("UID1", LinkMode::refuse);
     world.run_until(at_ms(60'000));
 
-    // The reset reaches the client at 1050 ms: the first attempt follows the first delay, each later one starts
-    // the next delay after the previous one started (the delay paces attempt starts; the refusal's RTT is in it).
-    const TimePoint failed = at_ms(1050);
-    std::vector<TimePoint> want;
-    TimePoint t = failed;
-    for (int n = 0; n < 12; ++n) {
+    std::vector<TimePoint> want{at_ms(1350)};
+    for (long long probe = 1550; probe <= 3350; probe += 200) {
+        want.push_back(at_ms(probe));
+    }
+    TimePoint t = at_ms(3350);
+    for (int n = 1; n < 12; ++n) {
         t += exact_base(n);
         want.push_back(t);
     }
@@ -200,19 +240,21 @@ TEST_F(BackoffWorld, ExactAttemptTimesAfterATransportFailure) {
         want_text.push_back(ms_text(want[i]));
     }
     EXPECT_EQ(got_text, want_text) << joined(got_text);
-    // 1350, 1830, 2598, 3826.8, 5792.88, 8938.608, ...: the exact figures of the sequence 300, 480, 768, ...
-    EXPECT_EQ(want[0], at_ms(1350));
-    EXPECT_EQ(want[1], at_ms(1830));
-    EXPECT_EQ(want[2], at_ms(2598));
-    EXPECT_EQ(want[3], at_ms(2598) + 1228800us);
+    // 1350, 1550, ..., 3350 (11 attempts in the first 2.3 s), then 3830, 4598, 5826.8, 7792.88, ...
+    EXPECT_EQ(want.size(), 22U);
+    EXPECT_EQ(want[10], at_ms(3350));
+    EXPECT_EQ(want[11], at_ms(3830));
+    EXPECT_EQ(want[12], at_ms(4598));
+    EXPECT_EQ(want[13], at_ms(4598) + 1228800us);
 
     const auto numbers = attempt_numbers(at_ms(1000));
-    for (std::size_t i = 0; i < 12; ++i) {
-        EXPECT_EQ(numbers[i], i + 1) << "OpenTransport.attempt counts the attempts of the outage";
+    for (std::size_t i = 0; i < want.size(); ++i) {
+        EXPECT_EQ(numbers[i], i + 1) << "OpenTransport.attempt counts the attempts of the outage, probes included";
     }
     // Once at the cap, attempts start 8 s apart for as long as the outage lasts (rtm never gives up).
     const auto all = attempts_of(world, "UID1", at_ms(1000));
-    for (std::size_t i = 9; i < all.size(); ++i) {
+    ASSERT_GT(all.size(), 19U);
+    for (std::size_t i = 18; i < all.size(); ++i) {
         EXPECT_EQ(all[i] - all[i - 1], kMax) << i;
     }
 
@@ -222,9 +264,45 @@ TEST_F(BackoffWorld, ExactAttemptTimesAfterATransportFailure) {
     EXPECT_EQ(changes[2].first, at_ms(4200));
     EXPECT_EQ(changes[2].second.state, ConnectionState::reconnecting);
     EXPECT_EQ(changes[2].second.reason, ConnectionReason::interrupted);
-    // At 4200 ms attempt 4 (started 3826.8 ms) was refused; attempt 5 is due at 5792.88 ms.
-    EXPECT_EQ(changes[2].second.attempt, 4U);
-    EXPECT_EQ(changes[2].second.next_retry, 1592880us);
+    // At 4200 ms attempt 12 (started 3830 ms) was refused; attempt 13 is due at 4598 ms.
+    EXPECT_EQ(changes[2].second.attempt, 12U);
+    EXPECT_EQ(changes[2].second.next_retry, 398ms);
+}
+
+// The same outage with jitter on (the default timings): the first retry anywhere in (0, 300 ms] after the reset,
+// each probe 100 ms ± 20 % after its refusal while within 2 s of the first refusal, and after the window the
+// backoff's bands (480 ms ± 20 %, 768 ms ± 20 % ... counted from attempt starts) up to the 8 s cap ± 20 %.
+TEST_F(BackoffWorld, JitteredProbesStayInTheirBandAndWindowThenTheBackoffReachesItsCap) {
+    for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+        SCOPED_TRACE("seed " + std::to_string(seed));
+        World w;
+        w.add_client("UID1", core::make_config(Profile::rtm, "app", seed));
+        w.call("UID1", [](core::ClientCore& c, TimePoint now) { return c.login(now, "UID1", "valid"); });
+        w.run_until(at_ms(1000));
+        w.set_link("UID1", LinkMode::refuse);
+        w.run_until(at_ms(120'000));
+        const auto attempts = attempts_of(w, "UID1", at_ms(1000));
+        ASSERT_GT(attempts.size(), 20U);
+        EXPECT_GT(attempts[0] - at_ms(1050), 0ns);
+        EXPECT_LE(attempts[0] - at_ms(1050), kInitial);
+        const TimePoint window_end = attempts[0] + kRtt + 2s;
+        std::size_t i = 1;
+        for (; i < attempts.size() && attempts[i - 1] + kRtt < window_end; ++i) {
+            const Duration after_refusal = attempts[i] - (attempts[i - 1] + kRtt);
+            EXPECT_GE(after_refusal, 80ms) << i;
+            EXPECT_LE(after_refusal, 120ms) << i;
+        }
+        // 2 s of probes 180 to 220 ms apart: 9 to 12 of them.
+        EXPECT_GE(i, 10U);
+        EXPECT_LE(i, 13U);
+        // Then the backoff from its second step on: each attempt starts the next delay after the previous start.
+        for (int n = 1; i < attempts.size(); ++i, ++n) {
+            const Duration delay = attempts[i] - attempts[i - 1];
+            EXPECT_GE(delay, std::chrono::duration_cast<Duration>(exact_base(n) * 0.8) - 10ns) << i;
+            EXPECT_LE(delay, std::chrono::duration_cast<Duration>(exact_base(n) * 1.2) + 10ns) << i;
+        }
+        EXPECT_GE(attempts.back() - attempts[attempts.size() - 2], 6400ms - 10ns) << "a long outage reaches the cap";
+    }
 }
 
 TEST_F(BackoffWorld, TheFirstRetryIsJitteredThroughTheCore) {
@@ -238,21 +316,21 @@ TEST_F(BackoffWorld, TheFirstRetryIsJitteredThroughTheCore) {
         w.run_until(at_ms(3000));
         const auto attempts = attempts_of(w, "UID1", at_ms(1000));
         ASSERT_FALSE(attempts.empty());
+        // Full jitter: anywhere in (0, 300 ms], not around 300 ms.
         const Duration delay = attempts.front() - at_ms(1050);
-        EXPECT_GE(delay, 240ms) << seed;
-        EXPECT_LE(delay, 360ms) << seed;
-        EXPECT_NE(delay, 300ms) << seed;
+        EXPECT_GT(delay, 0ms) << seed;
+        EXPECT_LE(delay, kInitial) << seed;
         first_delays.insert(delay.count());
     }
     EXPECT_EQ(first_delays.size(), 20U);
 }
 
 // A connected period shorter than stable_after (10 s) does not reset the backoff: the next outage continues the
-// sequence. Refused at 1000 ms: attempts at 1350 (300), 1830 (480); the link passes again at 2500 ms, so the third
-// attempt (2598, 768 ms after the second started) logs in at 2798 ms. Refused again 5 s later (7798 ms; heard at
-// 7848 ms): the next delay is the 4th of the sequence, 1228.8 ms.
+// sequence (probes off: sequence_config()). Refused at 1000 ms: attempts at 1350 (300), 1830 (480); the link passes
+// again at 2500 ms, so the third attempt (2598, 768 ms after the second started) logs in at 2798 ms. Refused again 5 s
+// later (7798 ms; heard at 7848 ms): the next delay is the 4th of the sequence, 1228.8 ms.
 TEST_F(BackoffWorld, AFlapShorterThanStableAfterContinuesTheSequence) {
-    start_exact();
+    start_sequence();
     world.run_until(at_ms(1000));
     world.set_link("UID1", LinkMode::refuse);
     world.run_until(at_ms(2500));
@@ -272,9 +350,9 @@ TEST_F(BackoffWorld, AFlapShorterThanStableAfterContinuesTheSequence) {
     EXPECT_EQ(attempts[1], attempts[0] + 1966080us);
 }
 
-// Connected for longer than stable_after: the sequence starts over at 300 ms.
+// Connected for longer than stable_after: the sequence starts over at 300 ms (probes off: sequence_config()).
 TEST_F(BackoffWorld, AConnectedPeriodLongerThanStableAfterStartsTheSequenceOver) {
-    start_exact();
+    start_sequence();
     world.run_until(at_ms(1000));
     world.set_link("UID1", LinkMode::refuse);
     world.run_until(at_ms(2500));
@@ -291,14 +369,15 @@ TEST_F(BackoffWorld, AConnectedPeriodLongerThanStableAfterStartsTheSequenceOver)
     EXPECT_EQ(attempts[2], attempts[1] + 768ms);
 }
 
-// The stable timer must only reset the backoff after stable_after of a *working* link. Here the link is connected
+// The stable timer must only reset the backoff after stable_after of a *working* link (probes off:
+// sequence_config()). Here the link is connected
 // at 200 ms (stable deadline 10 200 ms) and refused at 9000 ms (heard at 9050 ms), 8.85 s into the connected
 // period: the sequence must continue (300, 480, 768, 1228.8 ...). The last pong arrived at 8200 ms, so the state
 // stays CONNECTED until 12 200 ms (an outage shorter than interrupted_after is invisible), and a stable deadline
 // left armed would fire at 10 200 ms in the middle of the outage and reset the sequence to 300 ms. (Found by this
 // test; fixed in the core by commit 6179ff7, "the backoff resets only after an unbroken stable period".)
 TEST_F(BackoffWorld, StableTimerDoesNotResetTheBackoffWhileTheLinkIsDown) {
-    start_exact();
+    start_sequence();
     world.run_until(at_ms(9000));
     world.set_link("UID1", LinkMode::refuse);
     world.run_until(at_ms(12'000));
@@ -331,7 +410,7 @@ TEST_F(BackoffWorld, NetworkChangeWhileConnectedReconnectsAtOnce) {
 }
 
 TEST_F(BackoffWorld, NetworkChangeDuringALongBackoffWaitSkipsTheWait) {
-    start_exact();
+    start_sequence();  // probes off: the sequence climbs from the first refusal on
     world.run_until(at_ms(1000));
     world.set_link("UID1", LinkMode::refuse);
     // Let the sequence climb to the cap: the 8th attempt (22 671.77 ms) starts after an 8 s delay, and so will
@@ -459,13 +538,16 @@ std::size_t busiest_millisecond(const std::vector<std::vector<TimePoint>>& attem
     return busiest;
 }
 
-// 1,000 clients, each with its own seed, lose the server at the same instant and are refused on every attempt.
+// 1,000 clients, each with its own seed, lose the server at the same instant and every attempt fails one RTT
+// after it starts. The failures are reported as closed connections (the default cause), not as refusals, so this
+// is the backoff alone, without probes: any failure but a refused connection takes the next backoff step.
 //
 // Criterion (the "no lock-step" requirement of behaviour.md section 2), over the first 5 attempts of each client:
 //   1. no two clients ever start an attempt at the same instant (exact virtual time, nanoseconds), and
 //   2. the busiest 1 ms bucket holds at most 25 attempt starts. A perfectly even spread of the first retry over
-//      its jitter band (300 ms ± 20 % = 120 ms) would put 1000 / 120 ≈ 8.3 clients in each millisecond; 25 is
-//      three times that, and 40 times fewer than lock-step, where all 1,000 arrive in the same millisecond.
+//      its jitter band ((0, 300 ms], full jitter) would put 1000 / 300 ≈ 3.3 clients in each millisecond; of the
+//      second (480 ms ± 20 % after it) about 1000 / 192 ≈ 5; 25 is five times that, and 40 times fewer than
+//      lock-step, where all 1,000 arrive in the same millisecond.
 // The same run with jitter off (the control) must fail both, so the criterion can see lock-step.
 TEST(BackoffLockStep, ThousandClientsNeverRetryInLockStep) {
     constexpr int kClients = 1000;
@@ -489,9 +571,11 @@ TEST(BackoffLockStep, ThousandClientsNeverRetryInLockStep) {
             // counts from the previous attempt's start, so the refusals' round trips are inside the delays).
             Duration low{};
             Duration high{};
+            // The first delay is full jitter, (0, base]; the later ones base ± 20 %.
             for (std::size_t n = 0; n <= k; ++n) {
-                low += std::chrono::duration_cast<Duration>(exact_base(static_cast<int>(n)) * 0.8);
-                high += std::chrono::duration_cast<Duration>(exact_base(static_cast<int>(n)) * 1.2);
+                low +=
+                    n == 0 ? Duration(1) : std::chrono::duration_cast<Duration>(exact_base(static_cast<int>(n)) * 0.8);
+                high += std::chrono::duration_cast<Duration>(exact_base(static_cast<int>(n)) * (n == 0 ? 1.0 : 1.2));
             }
             // (each delay is rounded to the nanosecond: allow a few ns per delay)
             EXPECT_GE(client[k] - fail_at, low - 10ns);
@@ -510,8 +594,10 @@ TEST(BackoffLockStep, ThousandClientsNeverRetryInLockStep) {
     }
 }
 
-// The same property in one World: 200 clients (fewer, to stay fast in Debug) share one server and are all refused
-// at the same instant. Same criterion, scaled: an even spread would give 200 / 120 ≈ 1.7 per ms.
+// The same property in one World, with refusals: 200 clients (fewer, to stay fast in Debug) share one server and
+// are all refused at the same instant. Their first 4 attempts are the first retry (full jitter over 300 ms) and
+// three probes (each 100 ms ± 20 % after its refusal, so the spread of the first retry carries over and widens by
+// 40 ms per probe). Same criterion, scaled: an even spread over 120 ms would give 200 / 120 ≈ 1.7 per ms.
 TEST(BackoffLockStep, ClientsOfOneWorldRefusedTogetherSpreadTheirRetries) {
     constexpr int kClients = 200;
     constexpr int kAttempts = 4;

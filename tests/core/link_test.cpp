@@ -1,10 +1,12 @@
 // The link part of the client core (core/link.hpp) on its own, without a session or a state machine: transport ids
 // and attempts, the attempt deadline, heartbeat pacing (a ping a whole interval after the last send, whatever is
 // received), the silence deadline (counted from the last data received, whatever is sent), the heartbeat a login
-// agrees, and the retry schedule. ClientCore's behaviour with it is proven by the timeline and liveness tests.
+// agrees, and the retry schedule (the backoff, and the probes after refused attempts within their window).
+// ClientCore's behaviour with it is proven by the timeline, backoff and liveness tests.
 #include "core/link.hpp"
 
 #include <random>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -144,6 +146,136 @@ TEST(Link, RetriesFollowTheBackoffAndResetAfterAStablePeriod) {
     (void)link.drop(true);
     link.schedule_retry(at(50s), rng);
     EXPECT_EQ(link.retry_deadline(), at(50s) + t.backoff_initial);
+}
+
+/// A link that was up and broke at `now`: its first retry is scheduled (the first backoff delay from now).
+Link broken_link(const Timings& t, TimePoint now, std::mt19937_64& rng) {
+    Link link(t);
+    (void)link.start_attempt(at(0ms));
+    link.opened(at(100ms), 7);
+    link.logged_in(answer(1s));
+    (void)link.drop(true);
+    link.schedule_retry(now, rng);
+    return link;
+}
+
+/// Starts the scheduled attempt, fails it with `cause` one `rtt` later and schedules the next; returns its start.
+TimePoint fail_next_attempt(Link& link, AttemptFailure cause, Duration rtt, std::mt19937_64& rng) {
+    const TimePoint started = *link.retry_deadline();
+    (void)link.start_attempt(started);
+    EXPECT_TRUE(link.attempt_failed(cause, "failed"));
+    (void)link.drop(false);
+    link.schedule_retry(started + rtt, rng);
+    return started;
+}
+
+TEST(Link, RefusedAttemptsAreProbedWithinTheWindowThenTheBackoffGoesOn) {
+    const Timings t = exact_timings();
+    ASSERT_EQ(t.retry_probe_interval, 100ms);
+    ASSERT_EQ(t.retry_probe_window, 2s);
+    std::mt19937_64 rng(1);
+    Link link = broken_link(t, at(10s), rng);
+    EXPECT_EQ(link.retry_deadline(), at(10s) + 300ms);  // a broken link is not a refusal: the first delay
+    // The first refusal (at 10.4 s) opens the window, to 12.4 s. Each refusal in it: a probe 100 ms later.
+    TimePoint started = fail_next_attempt(link, AttemptFailure::refused, 100ms, rng);
+    EXPECT_EQ(started, at(10'300ms));
+    int probes = 0;
+    while (*link.retry_deadline() - (started + 100ms) == 100ms) {
+        ++probes;
+        started = fail_next_attempt(link, AttemptFailure::refused, 100ms, rng);
+    }
+    // Probes at 10.5, 10.7, ..., 12.3 s (10); the refusal at 12.4 s is past the window: the backoff's second delay
+    // (the probes took no step) from the start of the attempt that failed.
+    EXPECT_EQ(probes, 10);
+    EXPECT_EQ(started, at(12'300ms));
+    EXPECT_EQ(link.retry_deadline(), started + 480ms);
+    // From now on refusals take the backoff, up to its cap.
+    for (int n = 0; n < 12; ++n) {
+        started = fail_next_attempt(link, AttemptFailure::refused, 100ms, rng);
+    }
+    EXPECT_EQ(link.retry_deadline(), started + t.backoff_max);
+}
+
+TEST(Link, OtherFailuresKeepTheBackoff) {
+    // A timeout, a TLS or certificate failure, a closed connection, a refused login: the server may be overloaded
+    // (and a TLS attempt is not cheap); each takes the next backoff step, even when it fails fast.
+    for (const AttemptFailure cause : {AttemptFailure::timeout, AttemptFailure::tls, AttemptFailure::certificate,
+                                       AttemptFailure::closed, AttemptFailure::server, AttemptFailure::network,
+                                       AttemptFailure::dns, AttemptFailure::http, AttemptFailure::proxy}) {
+        const Timings t = exact_timings();
+        std::mt19937_64 rng(1);
+        Link link = broken_link(t, at(10s), rng);
+        TimePoint started = fail_next_attempt(link, cause, 100ms, rng);
+        EXPECT_EQ(link.retry_deadline(), started + 480ms) << static_cast<int>(cause);
+        started = fail_next_attempt(link, cause, 100ms, rng);
+        EXPECT_EQ(link.retry_deadline(), started + 768ms) << static_cast<int>(cause);
+    }
+}
+
+TEST(Link, AFailureOtherThanARefusalBetweenRefusalsTakesItsBackoffStep) {
+    const Timings t = exact_timings();
+    std::mt19937_64 rng(1);
+    Link link = broken_link(t, at(10s), rng);
+    TimePoint started = fail_next_attempt(link, AttemptFailure::refused, 100ms, rng);
+    EXPECT_EQ(link.retry_deadline(), started + 200ms);  // a probe
+    started = fail_next_attempt(link, AttemptFailure::timeout, t.attempt_timeout, rng);
+    // Hung longer than the 480 ms delay: only the pause (none with jitter off).
+    EXPECT_EQ(link.retry_deadline(), started + t.attempt_timeout);
+    // Refused again within the window (opened at 10.4 s, to 12.4 s)? No: 15.6 s is past it.
+    started = fail_next_attempt(link, AttemptFailure::refused, 100ms, rng);
+    EXPECT_EQ(link.retry_deadline(), started + 768ms);
+}
+
+TEST(Link, TheProbeWindowStartsOverWithTheBackoff) {
+    const Timings t = exact_timings();
+    std::mt19937_64 rng(1);
+    Link link = broken_link(t, at(10s), rng);
+    for (int n = 0; n < 20; ++n) {
+        (void)fail_next_attempt(link, AttemptFailure::refused, 100ms, rng);
+    }
+    ASSERT_GT(*link.retry_deadline(), at(13s));  // past the window, on the backoff
+    // Connected again for the stable period: the backoff and the window start over.
+    (void)link.start_attempt(*link.retry_deadline());
+    link.opened(at(60s), 9);
+    link.logged_in(answer(1s));
+    link.start_stable_period(at(60s));
+    link.stable_reached();
+    (void)link.drop(true);
+    link.schedule_retry(at(80s), rng);
+    EXPECT_EQ(link.retry_deadline(), at(80s) + 300ms);
+    const TimePoint started = fail_next_attempt(link, AttemptFailure::refused, 100ms, rng);
+    EXPECT_EQ(link.retry_deadline(), started + 200ms) << "a new window";
+}
+
+TEST(Link, AProbeWindowOfZeroTurnsTheProbesOff) {
+    Timings t = exact_timings();
+    t.retry_probe_window = Duration::zero();
+    std::mt19937_64 rng(1);
+    Link link = broken_link(t, at(10s), rng);
+    TimePoint started = fail_next_attempt(link, AttemptFailure::refused, 100ms, rng);
+    EXPECT_EQ(link.retry_deadline(), started + 480ms);
+    started = fail_next_attempt(link, AttemptFailure::refused, 100ms, rng);
+    EXPECT_EQ(link.retry_deadline(), started + 768ms);
+}
+
+TEST(Link, ProbesAreJitteredWithOneDrawEach) {
+    Timings t = timings_for(Profile::rtm);  // jitter 0.2: probes 100 ms ± 20 % after their refusal
+    std::set<Duration::rep> delays;
+    for (std::uint64_t seed = 1; seed <= 50; ++seed) {
+        std::mt19937_64 rng(seed);
+        Link link = broken_link(t, at(10s), rng);
+        const TimePoint started = fail_next_attempt(link, AttemptFailure::refused, 100ms, rng);
+        const Duration delay = *link.retry_deadline() - (started + 100ms);
+        EXPECT_GE(delay, 80ms) << seed;
+        EXPECT_LE(delay, 120ms) << seed;
+        delays.insert(delay.count());
+        // Two draws so far (the first delay, the probe): the engine is two values on.
+        std::mt19937_64 replay(seed);
+        (void)replay();
+        (void)replay();
+        EXPECT_EQ(rng(), replay()) << seed;
+    }
+    EXPECT_EQ(delays.size(), 50U);
 }
 
 }  // namespace

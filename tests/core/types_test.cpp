@@ -447,6 +447,8 @@ TEST(TypesTimings, BackoffDefaults) {
     EXPECT_DOUBLE_EQ(t.backoff_multiplier, 1.6);
     EXPECT_DOUBLE_EQ(t.backoff_jitter, 0.2);
     EXPECT_EQ(t.backoff_max, 8s);
+    EXPECT_EQ(t.retry_probe_interval, 100ms);
+    EXPECT_EQ(t.retry_probe_window, 2s);
     EXPECT_EQ(t.stable_after, 10s);
     EXPECT_EQ(t.attempt_timeout, 5s);
 }
@@ -454,10 +456,12 @@ TEST(TypesTimings, BackoffDefaults) {
 // Every Duration field of Timings. If the static_assert below fails, a field was added: list it here too.
 using DurationField = Duration Timings::*;
 constexpr DurationField kDurationFields[] = {
-    &Timings::login_timeout,      &Timings::interrupted_after, &Timings::lost_after,      &Timings::give_up_after,
-    &Timings::heartbeat_interval, &Timings::attempt_timeout,   &Timings::backoff_initial, &Timings::backoff_max,
-    &Timings::stable_after,       &Timings::message_timeout,   &Timings::leave_timeout,   &Timings::token_warning_lead,
-    &Timings::presence_timeout,   &Timings::backfill_window,
+    &Timings::login_timeout,      &Timings::interrupted_after,  &Timings::lost_after,
+    &Timings::give_up_after,      &Timings::heartbeat_interval, &Timings::attempt_timeout,
+    &Timings::backoff_initial,    &Timings::backoff_max,        &Timings::stable_after,
+    &Timings::message_timeout,    &Timings::leave_timeout,      &Timings::token_warning_lead,
+    &Timings::presence_timeout,   &Timings::backfill_window,    &Timings::retry_probe_interval,
+    &Timings::retry_probe_window,
 };
 static_assert(sizeof(Timings) ==
                   std::size(kDurationFields) * sizeof(Duration) + 2 * sizeof(double) + sizeof(std::size_t),
@@ -528,6 +532,8 @@ TEST(TypesTimings, ValidateRejectsBadTimings) {
         {"negative stable_after", [](Timings& t) { t.stable_after = -1ms; }},
         {"negative token warning", [](Timings& t) { t.token_warning_lead = -1ms; }},
         {"negative backfill window", [](Timings& t) { t.backfill_window = -1ms; }},
+        {"zero probe interval", [](Timings& t) { t.retry_probe_interval = 0s; }},
+        {"negative probe window", [](Timings& t) { t.retry_probe_window = -1ms; }},
     };
     for (const auto& [what, tweak] : bad) {
         Timings t = timings_for(Profile::rtc);
@@ -548,6 +554,7 @@ TEST(TypesTimings, ValidateAcceptsTheEdges) {
     t.stable_after = 0s;
     t.token_warning_lead = 0s;
     t.backfill_window = 0s;
+    t.retry_probe_window = 0s;  // no probes after refused attempts
     t.heartbeat_interval = t.interrupted_after - 1ns;
     EXPECT_FALSE(validate(t));
 }
