@@ -25,8 +25,8 @@ TEST_PHASES := dev asan tsan fuzz
 TSAN_SKIPPED_BINARIES := relink_core_tests relink_hub_tests relink_protocol_tests relink_token_tests \
                          relink_cluster_tests relink_support_tests
 
-# C++ sources and headers known to git: tracked, plus new files that are not ignored (so build/ is never touched).
-FORMAT_FILES = $(shell git ls-files --cached --others --exclude-standard -- '*.cpp' '*.hpp' 2>/dev/null)
+# C and C++ sources and headers known to git: tracked, plus new files that are not ignored (so build/ is never touched).
+FORMAT_FILES = $(shell git ls-files --cached --others --exclude-standard -- '*.cpp' '*.hpp' '*.c' '*.h' 2>/dev/null)
 
 .PHONY: all demo test fuzz release asan tsan setup format format-check clean \
         $(addprefix configure-,$(PRESETS)) $(addprefix build-,$(PRESETS)) $(addprefix ctest-,$(PRESETS))

@@ -261,14 +261,14 @@ typedef struct relink_event {
 
     /* CONNECTION_STATE_CHANGED. `attempt`: reconnect attempts in the current outage; ATTEMPT_FAILED: which attempt
      * of the login or outage failed (1, 2, ...). */
-    int state;              /* RELINK_STATE_*: the new state */
-    int previous_state;     /* RELINK_STATE_*: the state before it */
-    int reason;             /* RELINK_REASON_* */
-    uint64_t seq;           /* 1, 2, 3 ... per client */
-    uint32_t attempt;       /* see above */
-    int64_t next_retry_ms;  /* until the next scheduled attempt; 0 when none */
-    int has_last_failure;   /* the last failed attempt since the last successful login: failure_* */
-    int failure_cause;      /* ATTEMPT_FAILED and has_last_failure: RELINK_ATTEMPT_* */
+    int state;             /* RELINK_STATE_*: the new state */
+    int previous_state;    /* RELINK_STATE_*: the state before it */
+    int reason;            /* RELINK_REASON_* */
+    uint64_t seq;          /* 1, 2, 3 ... per client */
+    uint32_t attempt;      /* see above */
+    int64_t next_retry_ms; /* until the next scheduled attempt; 0 when none */
+    int has_last_failure;  /* the last failed attempt since the last successful login: failure_* */
+    int failure_cause;     /* ATTEMPT_FAILED and has_last_failure: RELINK_ATTEMPT_* */
     uint32_t failure_attempt;
     const char* failure_detail; /* for people: the step, the address and the error */
 
@@ -299,14 +299,14 @@ typedef struct relink_event {
 
     /* CONTINUITY */
     int64_t outage_ms;
-    int resumed;          /* the server kept the session: peers saw nothing */
+    int resumed; /* the server kept the session: peers saw nothing */
     uint64_t backfilled_count;
     uint64_t dropped_count;
     int server_restarted; /* the server lost its history since the last login */
 
     /* OPERATION_COMPLETED: exactly once for every operation a call accepted */
-    uint64_t op;    /* the id the call returned */
-    int op_kind;    /* RELINK_OP_* */
+    uint64_t op; /* the id the call returned */
+    int op_kind; /* RELINK_OP_* */
     int stored_for_away_user;
     const relink_attribute* attributes; /* GET_ATTRIBUTES on success: attribute_count attributes */
     size_t attribute_count;
@@ -345,7 +345,7 @@ RELINK_API void relink_config_free(relink_config* config);
 
 /* Each setter returns RELINK_OK, or RELINK_E_INVALID_ARGUMENT for a NULL config, a NULL string where one is
  * required, or a number out of range. Strings are copied. */
-RELINK_API int relink_config_set_url(relink_config* config, const char* url); /* wss://host[:port]/path */
+RELINK_API int relink_config_set_url(relink_config* config, const char* url);       /* wss://host[:port]/path */
 RELINK_API int relink_config_set_allow_plaintext(relink_config* config, int allow); /* ws:// (loopback dev) */
 RELINK_API int relink_config_set_app_id(relink_config* config, const char* app_id);
 RELINK_API int relink_config_set_user_id(relink_config* config, const char* user_id);
@@ -366,12 +366,10 @@ RELINK_API int relink_config_set_log_callback(relink_config* config, relink_log_
 RELINK_API int relink_config_set_max_queued_operations(relink_config* config, size_t max);
 /** Seed of the backoff jitter; 0 (the default): random per client. */
 RELINK_API int relink_config_set_seed(relink_config* config, uint64_t seed);
-RELINK_API int relink_config_set_token_provider(relink_config* config, relink_token_provider provider,
-                                                void* user_data);
+RELINK_API int relink_config_set_token_provider(relink_config* config, relink_token_provider provider, void* user_data);
 /** Events go to `callback` on the client's dispatcher thread. Without one (or with NULL), they queue up for
  *  relink_client_next_event(). */
-RELINK_API int relink_config_set_event_callback(relink_config* config, relink_event_callback callback,
-                                                void* user_data);
+RELINK_API int relink_config_set_event_callback(relink_config* config, relink_event_callback callback, void* user_data);
 
 /* Timings (relink/timings.hpp): each overrides one of the profile's defaults, whichever profile is set. */
 #define RELINK_TIMING_LOGIN_TIMEOUT 0
@@ -405,8 +403,7 @@ typedef struct relink_client relink_client;
  *  @param error    if not NULL, receives one line for people naming the field that cannot work ("url: ..."),
  *                  truncated to error_size bytes with its NUL; "" on success
  *  @return RELINK_OK, RELINK_E_INVALID_ARGUMENT (a config that cannot work), RELINK_E_INTERNAL */
-RELINK_API int relink_client_new(const relink_config* config, relink_client** client, char* error,
-                                 size_t error_size);
+RELINK_API int relink_client_new(const relink_config* config, relink_client** client, char* error, size_t error_size);
 /** Logs out if needed and stops, in bounded time (about 3 s at worst); after it returns no callback runs and the
  *  handle is gone. May be called from inside the client's own callback. Events still queued for
  *  relink_client_next_event() are freed. NULL is ignored. No other call on this handle may run concurrently with
@@ -433,8 +430,7 @@ RELINK_API int relink_client_send_peer_message(relink_client* client, const char
 RELINK_API int relink_client_send_channel_message(relink_client* client, const char* channel, const void* payload,
                                                   size_t payload_size, uint64_t* op);
 RELINK_API int relink_client_publish(relink_client* client, const char* channel, const char* stream, uint64_t* op);
-RELINK_API int relink_client_unpublish(relink_client* client, const char* channel, const char* stream,
-                                       uint64_t* op);
+RELINK_API int relink_client_unpublish(relink_client* client, const char* channel, const char* stream, uint64_t* op);
 /** Replaces this user's attributes with `count` attributes (count 0: none; attributes may then be NULL). */
 RELINK_API int relink_client_set_local_user_attributes(relink_client* client, const relink_attribute* attributes,
                                                        size_t count, uint64_t* op);
@@ -464,15 +460,15 @@ RELINK_API int relink_client_channel_state(const relink_client* client, const ch
 /** The connection status at the moment of the call. Allocated by the library (free with relink_status_free());
  *  fields are only ever added at the end. */
 typedef struct relink_status {
-    int state;              /* RELINK_STATE_* */
-    int reason;             /* RELINK_REASON_* (LOGOUT before any change) */
-    uint32_t attempt;       /* attempts in the current login or outage */
-    int64_t next_retry_ms;  /* until the next scheduled attempt; 0 when none */
-    int64_t in_state_ms;    /* since the latest state change */
-    int has_last_failure;   /* the last failed attempt since the last successful login: */
-    int failure_cause;      /* RELINK_ATTEMPT_* */
+    int state;             /* RELINK_STATE_* */
+    int reason;            /* RELINK_REASON_* (LOGOUT before any change) */
+    uint32_t attempt;      /* attempts in the current login or outage */
+    int64_t next_retry_ms; /* until the next scheduled attempt; 0 when none */
+    int64_t in_state_ms;   /* since the latest state change */
+    int has_last_failure;  /* the last failed attempt since the last successful login: */
+    int failure_cause;     /* RELINK_ATTEMPT_* */
     uint32_t failure_attempt;
-    const char* failure_detail; /* NULL without a failure */
+    const char* failure_detail;      /* NULL without a failure */
     uint64_t tls_full_handshakes;    /* TLS handshakes of this client's connections: full ones ... */
     uint64_t tls_resumed_handshakes; /* ... and resumed ones */
 } relink_status;

@@ -7,11 +7,17 @@
 
 #include <relink/relink.h>
 
-const char* relink_version(void) { return "0.0.0"; }
+const char* relink_version(void) {
+    return "0.0.0";
+}
 
-int relink_abi_version(void) { return RELINK_ABI_VERSION; }
+int relink_abi_version(void) {
+    return RELINK_ABI_VERSION;
+}
 
-void relink_event_free(relink_event* event) { (void)event; }
+void relink_event_free(relink_event* event) {
+    (void)event;
+}
 
 #ifndef RELINK_STUB_TIMEOUT_T
 #define RELINK_STUB_TIMEOUT_T int
@@ -30,7 +36,9 @@ int relink_client_status(const relink_client* client, relink_status** status) {
 }
 
 #ifndef ABI_STUB_WITHOUT_STATUS_FREE
-void relink_status_free(relink_status* status) { (void)status; }
+void relink_status_free(relink_status* status) {
+    (void)status;
+}
 #endif
 
 int relink_client_set_local_user_attributes(relink_client* client, const relink_attribute* attributes, size_t count,
@@ -44,5 +52,7 @@ int relink_client_set_local_user_attributes(relink_client* client, const relink_
 
 #ifdef ABI_STUB_WITH_ADDITION
 int relink_added_in_a_later_version(relink_client* client);
-int relink_added_in_a_later_version(relink_client* client) { return client == NULL; }
+int relink_added_in_a_later_version(relink_client* client) {
+    return client == NULL;
+}
 #endif

@@ -126,8 +126,8 @@ static void check_client(void) {
 }
 
 int main(void) {
-    printf("package C consumer: relink %s, ABI %d (compiled against ABI %d)\n", relink_version(),
-           relink_abi_version(), RELINK_ABI_VERSION);
+    printf("package C consumer: relink %s, ABI %d (compiled against ABI %d)\n", relink_version(), relink_abi_version(),
+           RELINK_ABI_VERSION);
     check_vocabulary_and_errors();
     check_client();
     if (failures != 0) {
