@@ -7,8 +7,11 @@
 #   FULL=1 bash bench/compare.sh     # the sizes of docs/performance.md: idle 1k and 10k, storm 1k and 5k
 #
 # Environment: BUILD_DIR (build/compare), OUT_DIR (build/compare-results/DATE), JOBS (2),
-# SCENARIOS (the shared ones: restart outage detect dup_login backlog idle fanout), RELINK_ONLY (connect storm:
-# scenarios peer-bench does not have), RELINK_ARGS / PEER_ARGS (more flags for one side).
+# SCENARIOS (the shared ones: restart outage detect dup_login backlog idle fanout), RELINK_ONLY (connect storm
+# overload: scenarios peer-bench does not have), RELINK_ARGS / PEER_ARGS (more flags for one side).
+# BASELINE_RELINKD=path/to/an/older/relinkd: also runs BASELINE_SCENARIOS (overload fanout idle) against
+# that relinkd with this build's relink-bench and clients (baseline.json), and compares this build's figures with
+# it (baseline-compare.txt): the before/after of a server change in one sitting.
 # If peer-bench cannot be built (its packages missing, bench/peer not there yet), relink-bench still runs and the
 # script says so; the comparison is then skipped. Exit status: 0 when everything ran, 1 otherwise.
 set -uo pipefail
@@ -18,7 +21,9 @@ build=${BUILD_DIR:-$root/build/compare}
 out=${OUT_DIR:-$root/build/compare-results/$(date +%Y%m%d-%H%M%S)}
 jobs=${JOBS:-2}
 shared=${SCENARIOS:-"restart outage detect dup_login backlog idle fanout"}
-relink_only=${RELINK_ONLY:-"connect storm"}
+relink_only=${RELINK_ONLY:-"connect storm overload"}
+baseline_relinkd=${BASELINE_RELINKD:-}
+baseline_scenarios=${BASELINE_SCENARIOS:-"overload fanout idle"}
 status=0
 
 mkdir -p "$out"
@@ -31,7 +36,7 @@ if [[ -n "${FULL:-}" ]]; then
     # shellcheck disable=SC2054  # the commas are the tools' list syntax, not array separators
     common_args+=(--idle-sessions 1000,10000)
     # shellcheck disable=SC2054
-    relink_args+=(--storm-clients 1000,5000)
+    relink_args+=(--storm-clients 1000,5000 --overload-clients 10000)
 fi
 # shellcheck disable=SC2206  # word splitting of the user's extra flags is intended
 relink_args+=(${RELINK_ARGS:-})
@@ -106,6 +111,20 @@ else
     echo "compare: peer-bench is not built (bench/peer/ missing or its packages not installed):" \
          "no peer results, no comparison. relink's own results are in $out/relink.json." >&2
     status=1
+fi
+
+# 3b. The same scenarios against an older relinkd, when asked: the clients and the tool are this build's.
+if [[ -n "$baseline_relinkd" ]]; then
+    read -r -a baseline_list <<<"$baseline_scenarios"
+    baseline_args=()
+    for s in "${baseline_list[@]}"; do baseline_args+=(--scenario "$s"); done
+    echo "compare: load average before the baseline ($baseline_relinkd): $(cut -d' ' -f1-3 /proc/loadavg)"
+    "$bench" --relinkd "$baseline_relinkd" "${baseline_args[@]}" "${common_args[@]}" "${relink_args[@]}" \
+        --json "$out/baseline.json" 2>&1 | tee "$out/baseline.txt"
+    [[ ${PIPESTATUS[0]} -eq 0 ]] || { echo "compare: the baseline run reported an error (see baseline.txt)" >&2; status=1; }
+    if [[ -s "$out/relink.json" && -s "$out/baseline.json" ]]; then
+        "$bench" compare "$out/relink.json" "$out/baseline.json" | tee "$out/baseline-compare.txt"
+    fi
 fi
 
 # 4. The comparison and the charts.

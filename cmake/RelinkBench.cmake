@@ -1,7 +1,7 @@
 # relink-bench: the load tool of issue 7 (docs/performance.md). Included from the top-level CMakeLists.txt after
 # the server targets; never installed. N relink::Client sessions in one process on shared io_contexts against a
 # relinkd child process, faults through relink_faultproxy; also `relink-bench compare` and `relink-bench chart`.
-# Asio is compiled in the two scenarios_*.cpp files only (the rest is plain C++ and compiles fast).
+# Asio is compiled in the scenarios_*.cpp files only (the rest is plain C++ and compiles fast).
 if(RELINK_BUILD_SERVER AND RELINK_BUILD_BENCHMARKS)
   add_executable(relink-bench
     ${PROJECT_SOURCE_DIR}/bench/relink_bench/main.cpp
@@ -9,6 +9,7 @@ if(RELINK_BUILD_SERVER AND RELINK_BUILD_BENCHMARKS)
     ${PROJECT_SOURCE_DIR}/bench/relink_bench/chart.cpp
     ${PROJECT_SOURCE_DIR}/bench/relink_bench/server.cpp
     ${PROJECT_SOURCE_DIR}/bench/relink_bench/scenarios_load.cpp
+    ${PROJECT_SOURCE_DIR}/bench/relink_bench/scenarios_overload.cpp
     ${PROJECT_SOURCE_DIR}/bench/relink_bench/scenarios_faults.cpp)
   set_target_properties(relink-bench PROPERTIES CXX_STANDARD 20 CXX_STANDARD_REQUIRED ON CXX_EXTENSIONS OFF)
   # tests/ for support/redis_process.hpp: the redis-server child of a cluster run, the one the tests use.

@@ -60,9 +60,12 @@ struct Options {
     /// everything in memory, N = N relinkd nodes sharing one redis-server. Empty (no --cluster): once, on one
     /// relinkd, with the params of a run without the flag.
     std::vector<std::size_t> cluster_nodes;
-    std::size_t xnode_receivers{10};  ///< cross_node: receivers, all on the node after the sender's
-    std::size_t xnode_messages{500};  ///< cross_node: messages sent
-    double xnode_rate{100};           ///< cross_node: messages per second (low: latency, not queueing)
+    std::size_t xnode_receivers{10};     ///< cross_node: receivers, all on the node after the sender's
+    std::size_t xnode_messages{500};     ///< cross_node: messages sent
+    double xnode_rate{100};              ///< cross_node: messages per second (low: latency, not queueing)
+    std::size_t overload_clients{2000};  ///< overload: clients arriving (the full run: 10000)
+    double overload_rate{1000};          ///< overload: arrivals per second (each retries on its own)
+    unsigned overload_hold_s{10};        ///< overload: seconds held once all are in (or the budget ran out)
     bool verbose{false};
 };
 
@@ -81,6 +84,7 @@ std::vector<ScenarioResult> run_outage(const Options& o, Env& env);
 std::vector<ScenarioResult> run_restart(const Options& o, Env& env);
 std::vector<ScenarioResult> run_dup_login(const Options& o, Env& env);
 std::vector<ScenarioResult> run_backlog(const Options& o, Env& env);
+std::vector<ScenarioResult> run_overload(const Options& o, Env& env);  // scenarios_overload.cpp
 
 // results.cpp
 /// The whole document: stack, command, host, started, scenarios.

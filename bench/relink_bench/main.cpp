@@ -28,7 +28,8 @@ void usage(std::ostream& out) {
            "       relink-bench compare A.json B.json\n"
            "       relink-bench chart A.json [B.json ...] OUT_DIR\n"
            "\n"
-           "scenarios: connect idle fanout storm detect outage restart dup_login backlog cross_node (default: all)\n"
+           "scenarios: connect idle fanout storm detect outage restart dup_login backlog cross_node overload\n"
+           "           (default: all)\n"
            "\n"
            "  --relinkd PATH            the relinkd to start (default: next to relink-bench)\n"
            "  --threads N               client io threads on the shared io_context (2)\n"
@@ -59,6 +60,9 @@ void usage(std::ostream& out) {
            "  --xnode-receivers N       cross_node: receivers on the node after the sender's (10)\n"
            "  --xnode-messages N        cross_node: messages (500)\n"
            "  --xnode-rate R            cross_node: messages per second (100)\n"
+           "  --overload-clients N      overload: clients arriving (2000; the full run: 10000)\n"
+           "  --overload-rate R         overload: arrivals per second, one core burned meanwhile (1000)\n"
+           "  --overload-hold S         overload: seconds held once all are in (10)\n"
            "  --json FILE               write the results (the shared format of docs/performance.md)\n"
            "  --verbose                 more progress output\n";
 }
@@ -187,6 +191,15 @@ std::optional<Options> parse(int argc, char** argv) {
             o.dup_seconds = ok ? one[0] : 0;
         } else if (flag == "--relogin-delay-ms") {
             whole(o.relogin_delay_ms);
+        } else if (flag == "--overload-clients") {
+            whole(o.overload_clients);
+            ok = ok && o.overload_clients > 0;
+        } else if (flag == "--overload-rate") {
+            std::vector<double> one;
+            ok = parse_list(value, one) && one.size() == 1 && one[0] > 0;
+            o.overload_rate = ok ? one[0] : 0;
+        } else if (flag == "--overload-hold") {
+            whole(o.overload_hold_s);
         } else if (flag == "--backlog-cap") {
             whole(o.backlog_cap);
             ok = ok && o.backlog_cap > 0;
@@ -301,6 +314,8 @@ int main_impl(int argc, char** argv) {
                 got = run_backlog(*options, env);
             } else if (name == "cross_node") {
                 got = run_cross_node(*options, env);
+            } else if (name == "overload") {
+                got = run_overload(*options, env);
             }
         } catch (const std::exception& e) {
             ScenarioResult r;

@@ -1,5 +1,5 @@
 # bench/relink_bench/smoke_test.cmake — the CTest smoke test of relink-bench (cmake/RelinkBench.cmake, label
-# `bench`): runs four scenarios at tiny sizes (a few seconds each), then checks that the JSON is well-formed, has
+# `bench`): runs five scenarios at tiny sizes (a few seconds each), then checks that the JSON is well-formed, has
 # the shared format's fields and the metric names peer-bench and `relink-bench compare` rely on, and that
 # `compare` and `chart` work on it; then a tiny cluster run (`--cluster 0,2`, cross_node: one relinkd, then two
 # nodes on a redis-server child) whose entries must name their deployment, deliver every message and carry the
@@ -13,8 +13,9 @@ execute_process(
           --scenario fanout --members 10 --messages 20 --rate 200
           --scenario restart --restart-runs 2
           --scenario dup_login --dup-seconds 3 --relogin-delay-ms 300
+          --scenario overload --overload-clients 30 --overload-rate 100 --overload-hold 1
           --json "${json}"
-  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 25)
+  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 30)
 message("${out}")
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "relink-bench exited with ${rc}\n${err}")
@@ -41,9 +42,10 @@ set(want_connect connect_ms_p50 connect_ms_p99 logins_per_s)
 set(want_fanout delivered_per_s latency_ms_p50 latency_ms_p99 latency_ms_p999)
 set(want_restart reconnect_ms_p50 reconnect_ms_p90 reconnect_ms_max)
 set(want_dup_login kicks kicks_with_reason flaps)
+set(want_overload connected_fraction established_lost relinkd_rss_max_mib connect_ms_p99)
 string(JSON count LENGTH "${doc}" scenarios)
-if(NOT count EQUAL 4)
-  message(FATAL_ERROR "expected 4 scenario entries, got ${count}")
+if(NOT count EQUAL 5)
+  message(FATAL_ERROR "expected 5 scenario entries, got ${count}")
 endif()
 math(EXPR last "${count} - 1")
 foreach(i RANGE ${last})
