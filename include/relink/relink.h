@@ -384,8 +384,10 @@ RELINK_API int relink_config_set_event_callback(relink_config* config, relink_ev
 #define RELINK_TIMING_MESSAGE_TIMEOUT 9
 #define RELINK_TIMING_LEAVE_TIMEOUT 10
 #define RELINK_TIMING_TOKEN_WARNING_LEAD 11
-#define RELINK_TIMING_PRESENCE_TIMEOUT 12 /* asked of the server at login */
-#define RELINK_TIMING_BACKFILL_WINDOW 13  /* asked of the server at login */
+#define RELINK_TIMING_PRESENCE_TIMEOUT 12     /* asked of the server at login */
+#define RELINK_TIMING_BACKFILL_WINDOW 13      /* asked of the server at login */
+#define RELINK_TIMING_RETRY_PROBE_INTERVAL 14 /* after a refused attempt: probes this far apart ... */
+#define RELINK_TIMING_RETRY_PROBE_WINDOW 15   /* ... for this long, then the backoff goes on */
 RELINK_API int relink_config_set_timing_ms(relink_config* config, int timing, int64_t milliseconds);
 /** The backoff's shape: each delay grows by `multiplier` (≥ 1) and is drawn in base × U(1 − jitter, 1 + jitter). */
 RELINK_API int relink_config_set_backoff_shape(relink_config* config, double multiplier, double jitter);

@@ -12,7 +12,7 @@
 /// A config handle: a relink::ClientConfig, the C callbacks, and the timing overrides. The overrides are applied on
 /// top of timings_for(profile) when the client is made, so set_profile() and set_timing_ms() may come in any order.
 struct relink_config {
-    static constexpr std::size_t kTimingCount = RELINK_TIMING_BACKFILL_WINDOW + 1;
+    static constexpr std::size_t kTimingCount = RELINK_TIMING_RETRY_PROBE_WINDOW + 1;
 
     relink::ClientConfig config;
     std::array<std::optional<relink::Duration>, kTimingCount> timing_overrides;

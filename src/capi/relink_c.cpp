@@ -102,7 +102,9 @@ relink::Duration& timing_field(relink::Timings& timings, int timing) {
         case RELINK_TIMING_LEAVE_TIMEOUT: return timings.leave_timeout;
         case RELINK_TIMING_TOKEN_WARNING_LEAD: return timings.token_warning_lead;
         case RELINK_TIMING_PRESENCE_TIMEOUT: return timings.presence_timeout;
-        default: return timings.backfill_window;  // RELINK_TIMING_BACKFILL_WINDOW (the setter checked the range)
+        case RELINK_TIMING_BACKFILL_WINDOW: return timings.backfill_window;
+        case RELINK_TIMING_RETRY_PROBE_INTERVAL: return timings.retry_probe_interval;
+        default: return timings.retry_probe_window;  // RELINK_TIMING_RETRY_PROBE_WINDOW (the setter checked the range)
     }
 }
 

@@ -388,6 +388,8 @@ TEST(CApiConfig, ValidationErrorsNameTheField) {
         {[](relink_config* c) { relink_config_set_tls_ca_file(c, "/nonexistent/ca.pem"); }, "tls.ca_file: "},
         {[](relink_config* c) { relink_config_set_proxy(c, "", 0); }, "proxy"},
         {[](relink_config* c) { relink_config_set_timing_ms(c, RELINK_TIMING_LOGIN_TIMEOUT, 0); }, "timings"},
+        // Probes 0 ms apart would hammer a server that is down: the value reaches the field the check refuses.
+        {[](relink_config* c) { relink_config_set_timing_ms(c, RELINK_TIMING_RETRY_PROBE_INTERVAL, 0); }, "timings"},
     };
     for (const auto& c : cases) {
         relink_config* config = working_config();
@@ -443,7 +445,8 @@ TEST(CApiConfig, SettersRefuseNullAndOutOfRange) {
     EXPECT_EQ(relink_config_set_time_scale(config, 0.5), RELINK_OK);
     EXPECT_EQ(relink_config_set_log_level(config, 6), RELINK_E_INVALID_ARGUMENT);
     EXPECT_EQ(relink_config_set_timing_ms(config, -1, 10), RELINK_E_INVALID_ARGUMENT);
-    EXPECT_EQ(relink_config_set_timing_ms(config, RELINK_TIMING_BACKFILL_WINDOW + 1, 10), RELINK_E_INVALID_ARGUMENT);
+    EXPECT_EQ(relink_config_set_timing_ms(config, RELINK_TIMING_RETRY_PROBE_WINDOW + 1, 10), RELINK_E_INVALID_ARGUMENT);
+    EXPECT_EQ(relink_config_set_timing_ms(config, RELINK_TIMING_RETRY_PROBE_WINDOW, 0), RELINK_OK);  // 0 = no probes
     EXPECT_EQ(relink_config_set_timing_ms(config, RELINK_TIMING_LOST_AFTER, -1), RELINK_E_INVALID_ARGUMENT);
     EXPECT_EQ(relink_config_set_timing_ms(config, RELINK_TIMING_LOST_AFTER, 0), RELINK_OK);
     EXPECT_EQ(relink_config_set_backoff_shape(config, 0.5, 0.2), RELINK_E_INVALID_ARGUMENT);

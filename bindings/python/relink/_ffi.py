@@ -201,6 +201,8 @@ TIMING_LEAVE_TIMEOUT = 10
 TIMING_TOKEN_WARNING_LEAD = 11
 TIMING_PRESENCE_TIMEOUT = 12
 TIMING_BACKFILL_WINDOW = 13
+TIMING_RETRY_PROBE_INTERVAL = 14
+TIMING_RETRY_PROBE_WINDOW = 15
 
 # ------------------------------------------------------------------------------------------------- structs
 

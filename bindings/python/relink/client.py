@@ -69,6 +69,8 @@ TIMINGS: Dict[str, int] = {
     "token_warning_lead": _ffi.TIMING_TOKEN_WARNING_LEAD,
     "presence_timeout": _ffi.TIMING_PRESENCE_TIMEOUT,
     "backfill_window": _ffi.TIMING_BACKFILL_WINDOW,
+    "retry_probe_interval": _ffi.TIMING_RETRY_PROBE_INTERVAL,
+    "retry_probe_window": _ffi.TIMING_RETRY_PROBE_WINDOW,
 }
 
 # The longest single wait inside the library when the app waits longer: close() from another thread is noticed
