@@ -527,6 +527,9 @@ std::vector<ScenarioResult> run_cross_node(const Options& o, Env& env) {
 
 namespace {
 
+/// relinkd's count of frames that announced membership changes (singles and batches); absent before batching.
+constexpr const char* kPresenceFramesMetric = "relink_presence_frames_total";
+
 /// The window relinkd's drain gives n clients: 2 s, or n / drain-logins-per-second when longer (docs/server.md,
 /// "Drain and shutdown"): 400 by default, or what `--relinkd-arg drain-logins-per-second=R` (after `--limit`) set.
 double drain_window_ms(const Options& o, std::size_t n) {
@@ -578,6 +581,7 @@ ScenarioResult storm_once(const Options& o, Env& env, std::size_t n, const std::
     sleep_unless_stopped(1000ms);
 
     // The fault.
+    const auto member_events_before = fleet.member_events.load();
     const auto t0 = now_ns();
     for (auto& p : fleet.probes) {
         p->back_at = 0;
@@ -676,10 +680,23 @@ ScenarioResult storm_once(const Options& o, Env& env, std::size_t n, const std::
             histogram.push_back(c);
         }
     }
+    // What the re-joins cost in presence: the joins the members were told of (app events), and the frames that
+    // carried them when relinkd counts its presence frames (one per event where it does not batch them).
+    fleet.wait_presence_quiet(1000ms, 20s);
+    r.metrics["member_joined_events_per_rejoin"] =
+        number_or_null(static_cast<double>(fleet.member_events.load() - member_events_before) / static_cast<double>(n));
     // TLS resumption, from the replacement's /metrics (its handshakes are the reconnects).
     std::optional<double> resumed_ratio;
     if (replacement) {
         const auto metrics = read_metrics(replacement->admin_port(), kAdminSecret);
+        for (const auto& [name, value] : metrics) {
+            if (name.find("presence") != std::string::npos) {
+                r.settings["metric " + name] = value;
+            }
+        }
+        if (const auto it = metrics.find(kPresenceFramesMetric); it != metrics.end()) {
+            r.metrics["presence_frames_per_rejoin"] = number_or_null(it->second / static_cast<double>(n));
+        }
         if (const auto hs = tls_handshakes(metrics); hs && hs->first + hs->second > 0) {
             resumed_ratio = hs->second / (hs->first + hs->second);
             r.settings["tls_handshakes_full"] = hs->first;
