@@ -545,6 +545,7 @@ proto::Login ClientCore::make_login() {
     // The server-side timings this client wants; the server answers with what both ends use (handle(LoginOk)).
     const Timings& t = config_.timings;
     login.timings = {t.heartbeat_interval, t.presence_timeout, t.backfill_window, t.backfill_count};
+    login.presence_batches = true;  // handle(Presence) below
     return login;
 }
 
@@ -767,6 +768,18 @@ void ClientCore::handle(TimePoint /*now*/, proto::MemberLeft& m) {
 void ClientCore::handle(TimePoint /*now*/, proto::StreamChanged& m) {
     if (!link_.up() || !content_.stream_changed(m, events_)) {
         ++diagnostics_.unexpected_messages;
+    }
+}
+
+// A batch is its changes one after the other: the same events, in the same order, as the single frames it replaces.
+void ClientCore::handle(TimePoint now, proto::Presence& m) {
+    if (!link_.up()) {
+        ++diagnostics_.unexpected_messages;
+        return;
+    }
+    for (const auto& change : m.changes) {
+        proto::ServerMessage single = proto::single_presence(m.channel, change);
+        std::visit([&](auto& one) { handle(now, one); }, single);
     }
 }
 

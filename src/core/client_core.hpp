@@ -232,6 +232,7 @@ private:
     void handle(TimePoint now, proto::MemberJoined& m);
     void handle(TimePoint now, proto::MemberLeft& m);
     void handle(TimePoint now, proto::StreamChanged& m);
+    void handle(TimePoint now, proto::Presence& m);
     void handle(TimePoint now, proto::Message& m);
     void handle(TimePoint now, proto::Pong& m);
     void handle(TimePoint now, proto::Close& m);

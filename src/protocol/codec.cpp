@@ -80,6 +80,31 @@ std::optional<CloseReason> close_reason_from_string(std::string_view name) noexc
     return std::nullopt;
 }
 
+constexpr std::array<std::pair<PresenceChange::Kind, std::string_view>, 4> kPresenceChanges{{
+    {PresenceChange::Kind::joined, "joined"},
+    {PresenceChange::Kind::left, "left"},
+    {PresenceChange::Kind::stream_added, "stream_added"},
+    {PresenceChange::Kind::stream_removed, "stream_removed"},
+}};
+
+std::string_view presence_change_name(PresenceChange::Kind kind) noexcept {
+    for (const auto& [value, name] : kPresenceChanges) {
+        if (value == kind) {
+            return name;
+        }
+    }
+    return "unknown";
+}
+
+std::optional<PresenceChange::Kind> presence_change_from_string(std::string_view name) noexcept {
+    for (const auto& [value, text] : kPresenceChanges) {
+        if (text == name) {
+            return value;
+        }
+    }
+    return std::nullopt;
+}
+
 /// True for a non-zero code of relink's category that names one of its errors.
 bool is_known_relink_error(std::error_code code) noexcept {
     return code && code.category() == error_category() && std::string_view(error_name(code)) != "UNKNOWN";
@@ -128,6 +153,7 @@ template <> struct Wire<StreamChanged> { static constexpr std::string_view kName
 template <> struct Wire<Message> { static constexpr std::string_view kName = "message"; };
 template <> struct Wire<Pong> { static constexpr std::string_view kName = "pong"; };
 template <> struct Wire<Close> { static constexpr std::string_view kName = "close"; };
+template <> struct Wire<Presence> { static constexpr std::string_view kName = "presence"; };
 // clang-format on
 
 template <class T>
@@ -179,7 +205,8 @@ void fields(V& v, Seen<Login, V>& m) {
     v.optional_object("last_peer_seen", m.last_peer_seen);
     v.objects("channels", m.channels);
     v.attributes("attributes", m.attributes);
-    v.object_unless_empty("timings", m.timings);  // absent from a client older than timing agreement
+    v.object_unless_empty("timings", m.timings);     // absent from a client older than timing agreement
+    v.flag("presence_batches", m.presence_batches);  // absent from a client older than presence batches
 }
 
 template <class V>
@@ -304,6 +331,24 @@ void fields(V& v, Seen<StreamChanged, V>& m) {
     v.text("user_id", m.user_id);
     v.text("stream", m.stream);
     v.boolean("added", m.added);
+}
+
+template <class V>
+void fields(V& v, Seen<PresenceChange, V>& m) {
+    v.choice("change", m.kind, presence_change_name, presence_change_from_string);
+    v.text("user_id", m.user_id);
+    // The decoder has read `change` by now: each kind has its own required field and no other.
+    if (m.kind == PresenceChange::Kind::left) {
+        v.choice("cause", m.cause, to_string, member_left_cause_from_string);
+    } else if (m.kind != PresenceChange::Kind::joined) {
+        v.text("stream", m.stream);
+    }
+}
+
+template <class V>
+void fields(V& v, Seen<Presence, V>& m) {
+    v.text("channel", m.channel);
+    v.objects("changes", m.changes);
 }
 
 template <class V>

@@ -66,6 +66,9 @@ struct Login {
     std::vector<ChannelResume> channels;  ///< channels to (re)join with this login
     Attributes attributes;                ///< re-set if the server lost them
     TimingsRequest timings;               ///< empty from a client older than timing agreement
+    /// The client reads `Presence` frames (docs/protocol.md, "Presence in batches"). A client older than them
+    /// leaves it out and gets one `MemberJoined` / `MemberLeft` / `StreamChanged` frame per change.
+    bool presence_batches{false};
     friend bool operator==(const Login&, const Login&) = default;
 };
 
@@ -218,6 +221,30 @@ struct StreamChanged {
     friend bool operator==(const StreamChanged&, const StreamChanged&) = default;
 };
 
+/// One membership change of a channel, as a `Presence` frame lists it: what one `MemberJoined`, `MemberLeft` or
+/// `StreamChanged` frame would say, without the channel.
+struct PresenceChange {
+    enum class Kind : std::uint8_t { joined, left, stream_added, stream_removed };
+    Kind kind{Kind::joined};
+    std::string user_id;
+    MemberLeftCause cause{MemberLeftCause::quit};  ///< `left` only
+    std::string stream;                            ///< `stream_added` / `stream_removed` only
+    friend bool operator==(const PresenceChange&, const PresenceChange&) = default;
+};
+
+/// Several membership changes of one channel in one frame, in the order they happened, for a client whose login
+/// set `presence_batches`: the server coalesces the changes it would announce to that member within a short interval
+/// (docs/protocol.md, "Presence in batches"). The receiver applies them in order, as if each came alone.
+struct Presence {
+    std::string channel;
+    std::vector<PresenceChange> changes;
+    friend bool operator==(const Presence&, const Presence&) = default;
+};
+
+/// The most changes one `Presence` frame carries (more go in the next frame): at most 64-byte names, a frame of
+/// them stays far below the frame limit (kMaxFrameBytes, codec.hpp).
+inline constexpr std::size_t kMaxPresenceChanges = 256;
+
 struct Message {
     std::string from;
     std::optional<std::string> channel;  ///< absent for a peer message
@@ -250,6 +277,33 @@ struct Close {
 };
 
 using ServerMessage = std::variant<LoginOk, Reply, JoinOk, AttributesReply, RenewOk, MemberJoined, MemberLeft,
-                                   StreamChanged, Message, Pong, Close>;
+                                   StreamChanged, Message, Pong, Close, Presence>;
+
+/// The change a single `MemberJoined`, `MemberLeft` or `StreamChanged` announces (in its channel); nothing for any
+/// other message.
+[[nodiscard]] inline std::optional<PresenceChange> presence_change(const ServerMessage& message) {
+    using Kind = PresenceChange::Kind;
+    if (const auto* m = std::get_if<MemberJoined>(&message)) {
+        return PresenceChange{Kind::joined, m->user_id, {}, {}};
+    }
+    if (const auto* m = std::get_if<MemberLeft>(&message)) {
+        return PresenceChange{Kind::left, m->user_id, m->cause, {}};
+    }
+    if (const auto* m = std::get_if<StreamChanged>(&message)) {
+        return PresenceChange{m->added ? Kind::stream_added : Kind::stream_removed, m->user_id, {}, m->stream};
+    }
+    return std::nullopt;
+}
+
+/// The single frame that announces `change` in `channel` (what a client without batches receives).
+[[nodiscard]] inline ServerMessage single_presence(const std::string& channel, const PresenceChange& change) {
+    switch (change.kind) {
+        case PresenceChange::Kind::joined: return MemberJoined{channel, change.user_id};
+        case PresenceChange::Kind::left: return MemberLeft{channel, change.user_id, change.cause};
+        case PresenceChange::Kind::stream_added: return StreamChanged{channel, change.user_id, change.stream, true};
+        case PresenceChange::Kind::stream_removed: break;
+    }
+    return StreamChanged{channel, change.user_id, change.stream, false};
+}
 
 }  // namespace relink::proto

@@ -751,6 +751,54 @@ TEST(BadInputServer, MemberAndStreamEventsForUnknownChannelsOrUsersAreIgnored) {
     }
 }
 
+TEST(BadInputServer, APresenceBatchBecomesTheEventsOfItsChangesInOrderAsSingleFramesWould) {
+    using Change = proto::PresenceChange::Kind;
+    const std::vector<proto::PresenceChange> changes{
+        {Change::joined, "ann", {}, {}},
+        {Change::stream_added, "ann", {}, "cam"},
+        {Change::left, "peer", MemberLeftCause::dropped, {}},  // its stream "cam" ends first
+        {Change::joined, "ghost", {}, {}},
+        {Change::left, "ghost", MemberLeftCause::quit, {}},
+        {Change::joined, "ghost", {}, {}},
+        {Change::joined, "me", {}, {}},              // ourselves: ignored
+        {Change::stream_removed, "ann", {}, "mic"},  // never published: ignored
+        {Change::left, "ann", MemberLeftCause::kicked, {}},
+    };
+    const std::vector<std::string> want{
+        "member_joined ch ann",        "stream_added ch ann cam",   "stream_removed ch peer cam",
+        "member_left ch peer DROPPED", "member_joined ch ghost",    "member_left ch ghost QUIT",
+        "member_joined ch ghost",      "stream_removed ch ann cam", "member_left ch ann KICKED",
+    };
+    for (const Profile p : kAllProfiles) {
+        SCOPED_TRACE(std::string(to_string(p)));
+        auto batched = reach(Where::connected, p);
+        batched->deliver(proto::Presence{"ch", changes});
+        auto singles = reach(Where::connected, p);
+        for (const auto& change : changes) {
+            singles->deliver(proto::single_presence("ch", change));
+        }
+        std::vector<std::string> seen;
+        for (const auto& e : batched->events) {
+            seen.push_back(brief(e));
+        }
+        EXPECT_EQ(seen, want);
+        std::vector<std::string> seen_singly;
+        for (const auto& e : singles->events) {
+            seen_singly.push_back(brief(e));
+        }
+        EXPECT_EQ(seen_singly, want);
+        EXPECT_EQ(batched->diag().unexpected_messages, 2U);  // each change that does not apply, as a single would
+        EXPECT_EQ(singles->diag().unexpected_messages, 2U);
+        EXPECT_EQ(batched->violation, "");
+
+        // A batch for a channel this client is not in changes nothing; each of its changes is counted.
+        batched->clear();
+        batched->deliver(proto::Presence{"nope", {changes[0], changes[3]}});
+        EXPECT_TRUE(batched->events.empty());
+        EXPECT_EQ(batched->diag().unexpected_messages, 4U);
+    }
+}
+
 TEST(BadInputServer, MessagesForChannelsNotJoinedAndDuplicatePositionsAreDropped) {
     for (const Profile p : kAllProfiles) {
         SCOPED_TRACE(std::string(to_string(p)));
@@ -1598,7 +1646,7 @@ private:
         const TransportId t = transport_id();
         proto::ServerMessage m;
         std::string what;
-        switch (pick(11)) {
+        switch (pick(12)) {
             case 0: {
                 proto::LoginOk ok;
                 ok.request_id = chance(70) && r.login_request ? *r.login_request : request_id();
@@ -1663,6 +1711,17 @@ private:
                 m = proto::Pong{};
                 what = "Pong";
                 break;
+            case 10: {
+                proto::Presence batch{channel(), {}};
+                for (int n = pick(4); n > 0; --n) {
+                    batch.changes.push_back(proto::PresenceChange{static_cast<proto::PresenceChange::Kind>(pick(4)),
+                                                                  user(), static_cast<MemberLeftCause>(pick(3)),
+                                                                  stream()});
+                }
+                m = std::move(batch);
+                what = "Presence";
+                break;
+            }
             default: {
                 const auto reason = static_cast<CloseReason>(pick(8));  // 7 is not a reason: a future server
                 m = proto::Close{reason, std::chrono::milliseconds(pick(3000))};

@@ -44,6 +44,7 @@ std::vector<ClientMessage> client_samples() {
     full.channels = {ChannelResume{"lobby", StreamPosition{2, 9}, {"cam", "mic"}}, ChannelResume{"quiet", {}, {}}};
     full.attributes = {{"mood", "happy"}, {"", ""}, {"emoji", "\xF0\x9F\x99\x82"}};
     full.timings = TimingsRequest{250ms, 5s, 0s, 0};
+    full.presence_batches = true;
 
     Login some_timings;  // each timing is optional on its own
     some_timings.request_id = 20;
@@ -65,8 +66,8 @@ std::vector<ClientMessage> client_samples() {
         minimal,
         empty_resume,
         some_timings,
-        Login{9, 1, "a", "u", "t", "i-1", Profile::rtm, {}, {}, {}, {}, {}},
-        Login{10, 1, "a", "u", "t", "", Profile::rtc, {}, {}, {}, {}, {}},
+        Login{9, 1, "a", "u", "t", "i-1", Profile::rtm, {}, {}, {}, {}, {}, false},
+        Login{10, 1, "a", "u", "t", "", Profile::rtc, {}, {}, {}, {}, {}, true},
         Logout{11},
         Join{12, "lobby"},
         Leave{13, "lobby"},
@@ -106,6 +107,15 @@ std::vector<ServerMessage> server_samples() {
     full.dropped = 3;
     full.peer_position = StreamPosition{2, 8};
 
+    using Change = PresenceChange::Kind;
+    Presence batch{
+        "lobby",
+        {PresenceChange{Change::joined, "bob", {}, {}}, PresenceChange{Change::stream_added, "bob", {}, "cam"},
+         PresenceChange{Change::stream_removed, "bob", {}, "cam"},
+         PresenceChange{Change::left, "bob", MemberLeftCause::dropped, {}},
+         PresenceChange{Change::left, "carol", MemberLeftCause::kicked, {}},
+         PresenceChange{Change::joined, "bob", {}, {}}}};
+
     Message channel_message{"bob", "lobby", "m-1", "hello", StreamPosition{1, 2}, true};
     Message peer_message{"bob", std::nullopt, "m-2", "", StreamPosition{0, 0}, false};
     Message binary_message{"bob", std::nullopt, "m-3", "\xFE\xFF\x00"s, StreamPosition{1, 3}, false};
@@ -127,6 +137,8 @@ std::vector<ServerMessage> server_samples() {
         MemberLeft{"lobby", "bob", MemberLeftCause::kicked},
         StreamChanged{"lobby", "bob", "cam", true},
         StreamChanged{"lobby", "bob", "cam", false},
+        batch,
+        Presence{"lobby", {}},
         channel_message,
         peer_message,
         binary_message,
@@ -203,6 +215,7 @@ TEST(CodecRoundTrip, TypeNamesAreTheWireNames) {
     EXPECT_EQ(type_name(ServerMessage{Message{}}), "message");
     EXPECT_EQ(type_name(ServerMessage{Pong{}}), "pong");
     EXPECT_EQ(type_name(ServerMessage{Close{}}), "close");
+    EXPECT_EQ(type_name(ServerMessage{Presence{}}), "presence");
 }
 
 TEST(CodecRoundTrip, BinaryPayloadsOfEveryByteValue) {
@@ -376,6 +389,35 @@ TEST(CodecFormat, LoginWithoutTimingsAsksForNone) {
     EXPECT_TRUE(std::get<Login>(*empty_object.message).timings.empty());
 }
 
+TEST(CodecFormat, LoginAsksForPresenceBatchesWithAFlagAnOlderClientLeavesOut) {
+    Login login;
+    login.request_id = 2;
+    login.presence_batches = true;
+    const std::string frame = encode(ClientMessage{login});
+    EXPECT_NE(frame.find(R"(,"presence_batches":true})"), std::string::npos) << frame;
+    login.presence_batches = false;
+    EXPECT_EQ(encode(ClientMessage{login}).find("presence_batches"), std::string::npos);
+    const auto older = decode_client(
+        R"({"v":1,"type":"login","id":3,"app_id":"a","user_id":"u","token":"t","instance_id":"i","profile":"rtm"})");
+    ASSERT_TRUE(older) << older.error.detail;
+    EXPECT_FALSE(std::get<Login>(*older.message).presence_batches);
+}
+
+TEST(CodecFormat, PresenceSingleFramesAndBatchesSayTheSame) {
+    // presence_change() and single_presence() translate between the two forms without loss, for every kind.
+    for (const ServerMessage& single :
+         {ServerMessage{MemberJoined{"lobby", "bob"}}, ServerMessage{MemberLeft{"lobby", "bob", MemberLeftCause::quit}},
+          ServerMessage{MemberLeft{"lobby", "bob", MemberLeftCause::kicked}},
+          ServerMessage{StreamChanged{"lobby", "bob", "cam", true}},
+          ServerMessage{StreamChanged{"lobby", "bob", "cam", false}}}) {
+        const std::optional<PresenceChange> change = presence_change(single);
+        ASSERT_TRUE(change) << encode(single);
+        EXPECT_TRUE(single_presence("lobby", *change) == single) << encode(single);
+    }
+    EXPECT_FALSE(presence_change(ServerMessage{Pong{}}));
+    EXPECT_FALSE(presence_change(ServerMessage{Message{}}));
+}
+
 TEST(CodecFormat, PinnedServerFrames) {
     EXPECT_EQ(encode(ServerMessage{Reply{3, {}}}), R"({"v":1,"type":"reply","id":3})");
     EXPECT_EQ(encode(ServerMessage{Reply{3, make_error_code(errc::not_logged_in)}}),
@@ -387,6 +429,14 @@ TEST(CodecFormat, PinnedServerFrames) {
     EXPECT_EQ(encode(ServerMessage{Message{"bob", "lobby", "m-9", "hey", StreamPosition{2, 10}, true}}),
               R"({"v":1,"type":"message","from":"bob","channel":"lobby","message_id":"m-9","payload":"hey",)"
               R"("position":{"epoch":2,"seq":10},"backfilled":true})");
+    using Change = PresenceChange::Kind;
+    EXPECT_EQ(encode(ServerMessage{Presence{"lobby",
+                                            {PresenceChange{Change::joined, "bob", {}, {}},
+                                             PresenceChange{Change::stream_added, "bob", {}, "cam"},
+                                             PresenceChange{Change::left, "carol", MemberLeftCause::dropped, {}}}}}),
+              R"({"v":1,"type":"presence","channel":"lobby","changes":[{"change":"joined","user_id":"bob"},)"
+              R"({"change":"stream_added","user_id":"bob","stream":"cam"},)"
+              R"({"change":"left","user_id":"carol","cause":"DROPPED"}]})");
 
     LoginOk ok;
     ok.request_id = 1;
@@ -608,6 +658,21 @@ TEST(CodecRejects, ServerFrames) {
          kProtocolError, std::nullopt, "login_ok: negotiated: missing"},
         {R"({"v":1,"type":"message","from":"a","message_id":"m","payload":"x"})", kProtocolError, std::nullopt,
          "message: position: missing"},
+        {R"({"v":1,"type":"presence","changes":[]})", kProtocolError, std::nullopt, "presence: channel: missing"},
+        {R"({"v":1,"type":"presence","channel":"c","changes":{}})", kProtocolError, std::nullopt,
+         "presence: changes: must be an array"},
+        {R"({"v":1,"type":"presence","channel":"c","changes":[{"change":"joined","user_id":"u"},"x"]})", kProtocolError,
+         std::nullopt, "presence: changes[1]: must be an object"},
+        {R"({"v":1,"type":"presence","channel":"c","changes":[{"change":"entered","user_id":"u"}]})", kProtocolError,
+         std::nullopt, "presence: changes[0].change: unknown value"},
+        {R"({"v":1,"type":"presence","channel":"c","changes":[{"user_id":"u"}]})", kProtocolError, std::nullopt,
+         "presence: changes[0].change: missing"},
+        {R"({"v":1,"type":"presence","channel":"c","changes":[{"change":"joined"}]})", kProtocolError, std::nullopt,
+         "presence: changes[0].user_id: missing"},
+        {R"({"v":1,"type":"presence","channel":"c","changes":[{"change":"left","user_id":"u"}]})", kProtocolError,
+         std::nullopt, "presence: changes[0].cause: missing"},
+        {R"({"v":1,"type":"presence","channel":"c","changes":[{"change":"stream_removed","user_id":"u"}]})",
+         kProtocolError, std::nullopt, "presence: changes[0].stream: missing"},
     };
     for (const Rejection& c : cases) {
         SCOPED_TRACE(c.frame.substr(0, 160));
