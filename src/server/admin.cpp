@@ -466,6 +466,10 @@ std::string metrics_text(const Metrics& m, bool draining, const TlsHandshakeMetr
                m.deduplicated);
     add_metric(out, "relink_presence_timeouts_total", "counter", "Sessions ended by their presence timeout.",
                m.presence_timeouts);
+    add_metric(out, "relink_presence_frames_total", "counter",
+               "Frames announcing membership changes (one per change, or a batch of them).", m.presence_frames);
+    add_metric(out, "relink_presence_changes_total", "counter", "Membership changes announced, one per member told.",
+               m.presence_changes);
     add_metric(out, "relink_rate_limited_total", "counter", "Requests refused by a rate limit.", m.rate_limited);
     add_metric(out, "relink_bad_frames_total", "counter", "Frames that could not be decoded.", m.bad_frames);
     add_metric(out, "relink_draining", "gauge", "1 while the server drains.", draining ? 1 : 0);

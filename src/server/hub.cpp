@@ -50,7 +50,7 @@ struct Bucket {
 };
 
 /// What a local deadline is for: one per (kind, key); updating a deadline replaces the old one.
-enum class TimerKind : std::uint8_t { presence, token_expiry, keep_alive, login_grace, heartbeat };
+enum class TimerKind : std::uint8_t { presence, token_expiry, keep_alive, login_grace, heartbeat, presence_batch };
 using TimerKey = std::pair<TimerKind, std::string>;  ///< session key, connection id in decimal, or empty
 
 }  // namespace
@@ -108,6 +108,15 @@ struct Hub::State {
         std::set<std::string> channels;
         std::vector<std::string> allowed_channels;  ///< from the token; empty = any
         Bucket sends;
+        bool presence_batches{false};  ///< its client reads Presence frames (Login::presence_batches)
+    };
+    /// Membership changes on their way to one connection (Limits::presence_batch_interval).
+    struct PresenceBatch {
+        bool held{false};                     ///< a frame went out less than an interval ago: changes wait here
+        std::vector<proto::Presence> frames;  ///< held changes, per channel, in the order of their first change
+        /// The Presence action this input queued for the connection (its number since the start), while it is the
+        /// connection's last one: the input's further changes in that channel join it.
+        std::optional<std::uint64_t> open;
     };
     /// What to do with a command's result when it comes.
     enum class Then : std::uint8_t {
@@ -156,13 +165,129 @@ struct Hub::State {
     Duration drain_window{};
     cluster::Deadlines<TimerKey> deadlines;
     std::deque<HubAction> actions;
+    std::uint64_t actions_taken{0};  ///< actions the driver polled since the start
+    /// connection → its batch of membership changes, from its first change until an interval passes with none
+    std::map<ConnId, PresenceBatch> presence_batches;
+    std::vector<ConnId> presence_due;  ///< connections whose batch goes out at the end of this input
     Metrics metrics;
     Metrics reported;  ///< metrics with the store's counters folded in (what metrics() returns)
 
     [[nodiscard]] const Timings& timings(Profile p) const { return config.timings.at(p); }
 
     void send(ConnId conn, proto::ServerMessage message) {
+        if (!presence_batches.empty()) {
+            before_send(conn, message);
+        }
         actions.emplace_back(SendMessage{conn, std::move(message)});
+    }
+
+    // ------------------------------------------------------------------ membership changes in batches
+
+    /// Anything else sent to a connection (but a Pong) goes after the membership changes it is owed, so that a
+    /// member never hears from a user before it hears that the user joined. A Close drops them instead: the client's
+    /// next login gets a snapshot of each channel.
+    void before_send(ConnId conn, const proto::ServerMessage& message) {
+        auto batch = presence_batches.find(conn);
+        if (batch == presence_batches.end()) {
+            return;
+        }
+        if (std::holds_alternative<proto::Pong>(message)) {
+            return;  // says nothing about anyone: it may pass held changes (heartbeats must not undo the batching)
+        }
+        batch->second.open.reset();  // a later change must not join a frame that now precedes this message
+        if (batch->second.frames.empty()) {
+            return;
+        }
+        if (std::holds_alternative<proto::Close>(message)) {
+            batch->second.frames.clear();
+            return;
+        }
+        emit_presence(conn, batch->second);
+    }
+
+    void emit_presence(ConnId conn, PresenceBatch& batch) {
+        for (auto& frame : batch.frames) {
+            ++metrics.presence_frames;
+            metrics.presence_changes += frame.changes.size();
+            actions.emplace_back(SendMessage{conn, std::move(frame)});
+        }
+        batch.frames.clear();
+    }
+
+    /// The Presence frame this input queued for the connection, if it is still its last action (and not yet
+    /// taken by the driver).
+    proto::Presence* open_frame(PresenceBatch& batch) {
+        if (!batch.open || *batch.open < actions_taken || *batch.open - actions_taken >= actions.size()) {
+            return nullptr;
+        }
+        auto& action = std::get<SendMessage>(actions[static_cast<std::size_t>(*batch.open - actions_taken)]);
+        return &std::get<proto::Presence>(action.message);
+    }
+
+    /// A membership change for a member whose client reads batches. On a quiet connection it goes out at once, in
+    /// one frame with the changes for the same channel that follow it in this input; the connection is then held
+    /// for an interval (release_presence), during which its changes wait in its batch.
+    void queue_presence(ConnId conn, const std::string& channel, proto::PresenceChange change) {
+        auto [entry, fresh] = presence_batches.try_emplace(conn);
+        PresenceBatch& batch = entry->second;
+        if (fresh) {
+            presence_due.push_back(conn);
+        }
+        if (!batch.held) {
+            ++metrics.presence_changes;
+            if (proto::Presence* open = open_frame(batch);
+                open != nullptr && open->channel == channel && open->changes.size() < proto::kMaxPresenceChanges) {
+                open->changes.push_back(std::move(change));
+                return;
+            }
+            ++metrics.presence_frames;
+            actions.emplace_back(SendMessage{conn, proto::Presence{channel, {std::move(change)}}});
+            batch.open = actions_taken + actions.size() - 1;
+            return;
+        }
+        auto& frames = batch.frames;
+        auto same = std::find_if(frames.rbegin(), frames.rend(), [&](const auto& f) { return f.channel == channel; });
+        if (same == frames.rend() || same->changes.size() >= proto::kMaxPresenceChanges) {
+            frames.push_back(proto::Presence{channel, {}});
+            same = frames.rbegin();
+        }
+        same->changes.push_back(std::move(change));
+    }
+
+    /// The end of an input: the connections that were quiet and got changes in it are held for an interval.
+    void release_presence(TimePoint now) {
+        for (const ConnId conn : presence_due) {
+            auto batch = presence_batches.find(conn);
+            if (batch == presence_batches.end() || batch->second.held) {
+                continue;
+            }
+            batch->second.open.reset();
+            batch->second.held = true;
+            deadlines.set({TimerKind::presence_batch, std::to_string(conn)},
+                          now + config.limits.presence_batch_interval);
+        }
+        presence_due.clear();
+    }
+
+    /// The interval after a connection's last batch: what came meanwhile goes out (and holds it again), or the
+    /// connection is quiet again.
+    void presence_interval_ended(TimePoint now, const std::string& key) {
+        auto batch = presence_batches.find(std::stoull(key));
+        if (batch == presence_batches.end()) {
+            return;
+        }
+        if (batch->second.frames.empty()) {
+            presence_batches.erase(batch);
+            return;
+        }
+        emit_presence(batch->first, batch->second);
+        deadlines.set({TimerKind::presence_batch, key}, now + config.limits.presence_batch_interval);
+    }
+
+    void forget_presence(ConnId conn) {
+        if (presence_batches.erase(conn) != 0) {
+            deadlines.clear({TimerKind::presence_batch, std::to_string(conn)});
+        }
     }
 
     // ------------------------------------------------------------------ the store
@@ -236,7 +361,7 @@ struct Hub::State {
                 }
             }
             if (auto s = locals.find(session_key(e.app, user)); s != locals.end()) {
-                send_event(s->second.conn, e.message);
+                send_event(s->second, e.channel, e.message);
             }
         }
         if (floors != join_floors.end() && e.seq != 0) {
@@ -247,10 +372,23 @@ struct Hub::State {
         }
     }
 
-    void send_event(ConnId conn, const proto::ServerMessage& message) {
-        send(conn, message);
+    /// A channel's event to one of its local members: a message, or a membership change (in a batch when the
+    /// member's client reads them and batches are on).
+    void send_event(const LocalSession& s, const std::string& channel, const proto::ServerMessage& message) {
         if (std::holds_alternative<proto::Message>(message)) {
+            send(s.conn, message);
             ++metrics.deliveries;
+            return;
+        }
+        std::optional<proto::PresenceChange> change = proto::presence_change(message);
+        if (change && s.presence_batches && config.limits.presence_batch_interval > Duration::zero()) {
+            queue_presence(s.conn, channel, std::move(*change));
+            return;
+        }
+        send(s.conn, message);
+        if (change) {
+            ++metrics.presence_frames;
+            ++metrics.presence_changes;
         }
     }
 
@@ -332,7 +470,7 @@ struct Hub::State {
             }
             expect = e.seq;
             if (e.except != s.user) {
-                send_event(s.conn, e.message);
+                send_event(s, e.channel, e.message);
             }
         }
         if (fresh) {
@@ -449,6 +587,7 @@ struct Hub::State {
         }
         it->second.closed = true;
         it->second.held.clear();
+        forget_presence(conn);
         deadlines.clear({TimerKind::keep_alive, std::to_string(conn)});
         deadlines.clear({TimerKind::login_grace, std::to_string(conn)});
         actions.emplace_back(CloseConnection{conn});
@@ -655,6 +794,7 @@ struct Hub::State {
         s.conn = p.conn;
         s.gen = r.gen;
         s.allowed_channels = p.check.channels;
+        s.presence_batches = m.presence_batches;
         c.session = p.key;
         deadlines.clear({TimerKind::login_grace, std::to_string(p.conn)});
         touch_conn(now, p.conn, c);
@@ -1009,6 +1149,7 @@ struct Hub::State {
                 store->heartbeat(now, config.node_id);
                 deadlines.set({TimerKind::heartbeat, {}}, now + config.node_heartbeat_interval);
                 return;
+            case TimerKind::presence_batch: presence_interval_ended(now, key); return;
         }
     }
 };
@@ -1049,8 +1190,12 @@ void Hub::on_open(TimePoint now, ConnId conn, std::string peer_address) {
     }
 }
 
+// Every input that may cause membership changes ends with release_presence(): the connections that were quiet and
+// got changes in it are held for an interval from now.
+
 void Hub::on_frame(TimePoint now, ConnId conn, const proto::ClientMessage& message) {
     state_->frame(now, conn, message);
+    state_->release_presence(now);
 }
 
 void Hub::on_bad_frame(TimePoint now, ConnId conn, const proto::DecodeError& error) {
@@ -1065,6 +1210,7 @@ void Hub::on_bad_frame(TimePoint now, ConnId conn, const proto::DecodeError& err
         return;  // the connection stays: only that request was bad
     }
     s.close_and_detach(now, conn, proto::CloseReason::invalid);
+    s.release_presence(now);
 }
 
 void Hub::on_closed(TimePoint now, ConnId conn) {
@@ -1078,8 +1224,10 @@ void Hub::on_closed(TimePoint now, ConnId conn) {
     }
     s.deadlines.clear({TimerKind::keep_alive, std::to_string(conn)});
     s.deadlines.clear({TimerKind::login_grace, std::to_string(conn)});
+    s.forget_presence(conn);
     --s.metrics.connections_open;
     s.conns.erase(conn);
+    s.release_presence(now);
 }
 
 void Hub::handle_timeout(TimePoint now) {
@@ -1095,9 +1243,10 @@ void Hub::handle_timeout(TimePoint now) {
         } else if (local && *local <= now) {
             s.fire(now, s.deadlines.pop_due(now)->second);
         } else {
-            return;
+            break;
         }
     }
+    s.release_presence(now);
 }
 
 void Hub::on_store_result(TimePoint now, cluster::CommandId id, cluster::Result result) {
@@ -1110,10 +1259,12 @@ void Hub::on_store_result(TimePoint now, cluster::CommandId id, cluster::Result 
     s.pending.erase(it);
     s.pump(now);
     s.complete(now, then, std::move(result));
+    s.release_presence(now);
 }
 
 void Hub::on_store_events(TimePoint now) {
     state_->pump(now);
+    state_->release_presence(now);
 }
 
 void Hub::kick(TimePoint now, const std::string& app_id, const std::string& user_id, bool ban, Duration ban_for,
@@ -1122,6 +1273,7 @@ void Hub::kick(TimePoint now, const std::string& app_id, const std::string& user
     then.then = State::Then::admin;
     then.done = std::move(done);
     state_->issue(now, cluster::Command{app_id, user_id, 0, cluster::Kick{ban, ban_for}}, std::move(then));
+    state_->release_presence(now);
 }
 
 std::error_code Hub::kick(TimePoint now, const std::string& app_id, const std::string& user_id, bool ban,
@@ -1149,6 +1301,7 @@ void Hub::drain(TimePoint now, Duration window) {
     for (const ConnId conn : open) {
         s.close_and_detach(now, conn, proto::CloseReason::draining, window);
     }
+    s.release_presence(now);
 }
 
 void Hub::reopen() noexcept {
@@ -1168,6 +1321,7 @@ void Hub::resync_all(TimePoint now) {
     }
     s.channel_seqs.clear();  // the next event of a channel, or a join's snapshot, sets each again
     s.join_floors.clear();
+    s.release_presence(now);
 }
 
 void Hub::reconcile(TimePoint now) {
@@ -1182,6 +1336,7 @@ void Hub::reconcile(TimePoint now) {
         }
     }
     s.store->reconcile(now, s.config.node_id, held);
+    s.release_presence(now);
 }
 
 std::optional<TimePoint> Hub::next_deadline() const {
@@ -1200,6 +1355,7 @@ std::optional<HubAction> Hub::poll_action() {
     }
     HubAction action = std::move(actions.front());
     actions.pop_front();
+    ++state_->actions_taken;
     return action;
 }
 

@@ -69,6 +69,14 @@ struct Limits {
     /// it is given: the logins per second the nodes that take them over can absorb (one relinkd on 2 cores logs in
     /// ~700 a second, resumed TLS included). Not scaled by the time scale: it is a capacity, not a timing.
     double drain_logins_per_second{400.0};
+    /// Membership changes announced to a member that asked for batches (its login's `presence_batches`) go out at
+    /// most once per this interval per connection: a change that comes while the connection is quiet goes out at
+    /// the end of the input that caused it, later ones within the interval wait for its end and go out together,
+    /// one `Presence` frame per channel. So an isolated change is never delayed, and a storm of re-joins costs each
+    /// member a frame per interval instead of one per joiner. 200 ms: a tenth of the shortest presence timeout a
+    /// client may ask for (2 s), inside the ±10 % every timeline allows (docs/decisions.md, "Presence in batches").
+    /// 0 = off: one frame per change, as for clients that did not ask.
+    Duration presence_batch_interval{std::chrono::milliseconds(200)};
 };
 
 /// What a client may ask for at login (docs/server.md, "Agreed timings"): each server-side timing it asks for is
@@ -177,9 +185,11 @@ struct Metrics {
     std::uint64_t presence_timeouts{0};
     std::uint64_t rate_limited{0};
     std::uint64_t bad_frames{0};
-    std::uint64_t stored_for_away{0};  ///< peer messages kept for a user who is away
-    std::uint64_t stale_commands{0};   ///< store commands refused because this node no longer held the session
-    std::uint64_t event_gaps{0};       ///< channel events that did not reach this node: its members there resumed
+    std::uint64_t stored_for_away{0};   ///< peer messages kept for a user who is away
+    std::uint64_t stale_commands{0};    ///< store commands refused because this node no longer held the session
+    std::uint64_t event_gaps{0};        ///< channel events that did not reach this node: its members there resumed
+    std::uint64_t presence_frames{0};   ///< frames announcing membership changes: singles and `Presence` batches
+    std::uint64_t presence_changes{0};  ///< membership changes announced, one per member told
 };
 
 class Hub {

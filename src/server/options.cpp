@@ -88,8 +88,10 @@ std::string add_limit(Options& options, std::string_view text) {
     const auto equals = text.find('=');
     const std::string name{text.substr(0, equals == std::string_view::npos ? 0 : equals)};
     const auto value = equals == std::string_view::npos ? std::nullopt : parse_double(text.substr(equals + 1));
-    if (name.empty() || !value || !std::isfinite(*value) || *value < 1.0 || *value > 1e9) {
-        return "--limit wants NAME=VALUE with VALUE in [1, 1e9], got '" + std::string(text) + "'";
+    const double least = name == "presence-batch-ms" ? 0.0 : 1.0;  // 0 turns presence batches off
+    if (name.empty() || !value || !std::isfinite(*value) || *value < least || *value > 1e9) {
+        return "--limit wants NAME=VALUE with VALUE in [1, 1e9] (presence-batch-ms: [0, 1e9]), got '" +
+               std::string(text) + "'";
     }
     Limits& l = options.limits;
     const auto count = static_cast<std::size_t>(*value);
@@ -111,6 +113,9 @@ std::string add_limit(Options& options, std::string_view text) {
         l.history_per_channel = count;
     } else if (name == "drain-logins-per-second") {
         l.drain_logins_per_second = *value;
+    } else if (name == "presence-batch-ms") {
+        l.presence_batch_interval =
+            std::chrono::duration_cast<Duration>(std::chrono::duration<double, std::milli>(*value));
     } else if (name == "session-lifetime-seconds") {
         l.session_lifetime = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(*value));
     } else if (auto* bound = timing_bound(options.timing_bounds, name)) {
@@ -121,6 +126,7 @@ std::string add_limit(Options& options, std::string_view text) {
         return "--limit: unknown limit '" + name +
                "' (messages-per-second, message-burst, logins-per-second, login-burst, channels-per-user, "
                "members-per-channel, peer-queue, history, drain-logins-per-second, session-lifetime-seconds, "
+               "presence-batch-ms, "
                "heartbeat-min-ms, heartbeat-max-ms, presence-timeout-min-ms, presence-timeout-max-ms, "
                "backfill-window-max-ms, backfill-count-max)";
     }
@@ -573,7 +579,8 @@ std::string usage() {
            "  --limit NAME=VALUE       a hub limit (repeatable): messages-per-second, message-burst,\n"
            "                           logins-per-second, login-burst, channels-per-user, members-per-channel,\n"
            "                           peer-queue, history, drain-logins-per-second,\n"
-           "                           session-lifetime-seconds (how long an away user's messages are kept);\n"
+           "                           session-lifetime-seconds (how long an away user's messages are kept),\n"
+           "                           presence-batch-ms (0 = one frame per membership change);\n"
            "                           the bounds of the timings a client asks for at login: heartbeat-min-ms,\n"
            "                           heartbeat-max-ms, presence-timeout-min-ms, presence-timeout-max-ms,\n"
            "                           backfill-window-max-ms, backfill-count-max\n"
@@ -616,6 +623,7 @@ HubConfig make_hub_config(const Options& options) {
     config.limits.kick_cooldown = scale(config.limits.kick_cooldown, f);
     config.limits.dedup_window = scale(config.limits.dedup_window, f);
     config.limits.session_lifetime = scale(config.limits.session_lifetime, f);
+    config.limits.presence_batch_interval = scale(config.limits.presence_batch_interval, f);
     if (!options.cluster_url.empty()) {
         // The cluster's own durations (docs/cluster.md): a node heartbeats every second and is dead after three
         // missed, which both stay below the smallest presence timeout (10 s).

@@ -171,6 +171,7 @@ TEST(TRtcScaled, TheWholeTimelineScalesUniformly) {
     server.hub.login_grace = scaled(server.hub.login_grace);
     server.hub.limits.kick_cooldown = scaled(server.hub.limits.kick_cooldown);
     server.hub.limits.dedup_window = scaled(server.hub.limits.dedup_window);
+    server.hub.limits.presence_batch_interval = scaled(server.hub.limits.presence_batch_interval);
     World world(server);
     const Duration latency = std::chrono::duration_cast<Duration>(50ms * kScale);
     world.add_client("UID2", scaled_config(2), latency);
