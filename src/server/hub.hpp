@@ -70,12 +70,12 @@ struct Limits {
     /// ~700 a second, resumed TLS included). Not scaled by the time scale: it is a capacity, not a timing.
     double drain_logins_per_second{400.0};
     /// Membership changes announced to a member that asked for batches (its login's `presence_batches`) go out at
-    /// most once per this interval per connection: a change that comes while the connection is quiet goes out at
-    /// the end of the input that caused it, later ones within the interval wait for its end and go out together,
-    /// one `Presence` frame per channel. So an isolated change is never delayed, and a storm of re-joins costs each
-    /// member a frame per interval instead of one per joiner. 200 ms: a tenth of the shortest presence timeout a
-    /// client may ask for (2 s), inside the ±10 % every timeline allows (docs/decisions.md, "Presence in batches").
-    /// 0 = off: one frame per change, as for clients that did not ask.
+    /// most once per this interval per connection: a change that finds the connection quiet goes out at once (with
+    /// the other changes the same input causes in that channel), later ones within the interval wait for its end
+    /// and go out together, one `Presence` frame per channel. So an isolated change is never delayed, and a storm
+    /// of re-joins costs each member a frame per interval instead of one per joiner. 200 ms: a tenth of the shortest
+    /// presence timeout a client may ask for (2 s), inside the ±10 % every timeline allows (docs/decisions.md,
+    /// "Presence in batches"). 0 = off: one frame per change, as for clients that did not ask.
     Duration presence_batch_interval{std::chrono::milliseconds(200)};
 };
 
