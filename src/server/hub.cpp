@@ -168,7 +168,7 @@ struct Hub::State {
     std::uint64_t actions_taken{0};  ///< actions the driver polled since the start
     /// connection → its batch of membership changes, from its first change until an interval passes with none
     std::map<ConnId, PresenceBatch> presence_batches;
-    std::vector<ConnId> presence_due;  ///< connections whose batch goes out at the end of this input
+    std::vector<ConnId> presence_due;  ///< quiet connections that got changes in this input: held at its end
     Metrics metrics;
     Metrics reported;  ///< metrics with the store's counters folded in (what metrics() returns)
 
@@ -220,8 +220,8 @@ struct Hub::State {
         if (!batch.open || *batch.open < actions_taken || *batch.open - actions_taken >= actions.size()) {
             return nullptr;
         }
-        auto& action = std::get<SendMessage>(actions[static_cast<std::size_t>(*batch.open - actions_taken)]);
-        return &std::get<proto::Presence>(action.message);
+        auto* action = std::get_if<SendMessage>(&actions[static_cast<std::size_t>(*batch.open - actions_taken)]);
+        return action != nullptr ? std::get_if<proto::Presence>(&action->message) : nullptr;
     }
 
     /// A membership change for a member whose client reads batches. On a quiet connection it goes out at once, in

@@ -87,6 +87,14 @@ TEST(Options, LimitsFromFlagsAndConfig) {
     EXPECT_EQ(options.limits.login_burst, 9.0);
     EXPECT_NE(apply_config_json(R"({"limit": {"members-per-channel": "two"}})", options), "");
     EXPECT_NE(apply_config_json(R"({"limit": 3})", options), "");
+
+    // The presence batch interval may be 0 (off), unlike the other limits.
+    EXPECT_EQ(options.limits.presence_batch_interval, 200ms);
+    EXPECT_EQ(apply_config_json(R"({"limit": {"presence-batch-ms": 0}})", options), "");
+    EXPECT_EQ(options.limits.presence_batch_interval, Duration::zero());
+    const auto batches = parse({"--app", "a:s", "--limit", "presence-batch-ms=50", "--time-scale", "0.1"});
+    ASSERT_TRUE(batches.options) << batches.error;
+    EXPECT_EQ(make_hub_config(*batches.options).limits.presence_batch_interval, 5ms);  // scaled like every duration
 }
 
 TEST(Options, TimingBoundsFromLimitsScaledLikeEveryDuration) {
@@ -203,6 +211,7 @@ TEST(Options, BadCommandLinesGiveOneLine) {
         {"--app", "a:s", "--limit", "bogus=3"},
         {"--app", "a:s", "--limit", "history"},
         {"--app", "a:s", "--limit", "history=0"},
+        {"--app", "a:s", "--limit", "presence-batch-ms=-1"},
         {"--app", "a:s", "--limit", "history=lots"},
     };
     for (const auto& args : bad) {
@@ -276,6 +285,7 @@ TEST(Options, TimeScaleMultipliesEveryServerDuration) {
     EXPECT_EQ(scaled.login_grace, normal.login_grace / 100);
     EXPECT_EQ(scaled.limits.kick_cooldown, normal.limits.kick_cooldown / 100);
     EXPECT_EQ(scaled.limits.dedup_window, normal.limits.dedup_window / 100);
+    EXPECT_EQ(scaled.limits.presence_batch_interval, normal.limits.presence_batch_interval / 100);
     EXPECT_EQ(handshake_timeout(*parsed.options), 100ms);
     EXPECT_EQ(drain_window(*parsed.options), 20ms);
     EXPECT_EQ(scale(Duration::zero(), 0.01), Duration::zero());  // "never" stays never
@@ -903,6 +913,9 @@ TEST_F(RelinkdTest, ResumeWithinPresenceIsSilentAndAfterItPeersSeeDropped) {
     const auto metrics = test::http_request(admin_port_, "GET", "/metrics", "Bearer s", "");
     EXPECT_NE(metrics.body.find("\nrelink_reconnects_total 1\n"), std::string::npos) << metrics.body;
     EXPECT_NE(metrics.body.find("\nrelink_presence_timeouts_total 1\n"), std::string::npos) << metrics.body;
+    // bob asked for no batches (an older client): alice's join and her drop, one frame each.
+    EXPECT_NE(metrics.body.find("\nrelink_presence_frames_total 2\n"), std::string::npos) << metrics.body;
+    EXPECT_NE(metrics.body.find("\nrelink_presence_changes_total 2\n"), std::string::npos) << metrics.body;
 }
 
 // ----------------------------------------------------------------------------------------------- admin API
