@@ -1,6 +1,7 @@
 // The raw WebSocket-over-TLS test client (ws_test_client.hpp) and the admin API's HTTP helper.
 #include "server/ws_test_client.hpp"
 
+#include <array>
 #include <condition_variable>
 #include <deque>
 #include <future>
@@ -33,6 +34,8 @@ namespace websocket = boost::beast::websocket;
 using tcp = boost::asio::ip::tcp;
 
 struct WsTestClient::Impl {
+    enum class Outgoing { text, binary, raw };
+
     explicit Impl(const Config& c)
         : config(c), tls(ssl::context::tls_client), ws(net::make_strand(ioc), tls), ping_timer(ws.get_executor()) {}
 
@@ -143,18 +146,24 @@ struct WsTestClient::Impl {
             if (ec) {
                 return;
             }
-            enqueue(true, proto::encode(proto::ClientMessage{proto::Ping{}}));
+            enqueue(Outgoing::text, proto::encode(proto::ClientMessage{proto::Ping{}}));
             start_pings();
         });
     }
 
     void post_frame(bool text, std::string frame) {
-        net::post(ws.get_executor(),
-                  [this, text, frame = std::move(frame)]() mutable { enqueue(text, std::move(frame)); });
+        net::post(ws.get_executor(), [this, text, frame = std::move(frame)]() mutable {
+            enqueue(text ? Outgoing::text : Outgoing::binary, std::move(frame));
+        });
     }
 
-    void enqueue(bool text, std::string frame) {
-        outbox.emplace_back(text, std::move(frame));
+    void post_raw(std::string bytes) {
+        net::post(ws.get_executor(),
+                  [this, bytes = std::move(bytes)]() mutable { enqueue(Outgoing::raw, std::move(bytes)); });
+    }
+
+    void enqueue(Outgoing kind, std::string bytes) {
+        outbox.emplace_back(kind, std::move(bytes));
         if (!writing) {
             do_write();
         }
@@ -162,14 +171,20 @@ struct WsTestClient::Impl {
 
     void do_write() {
         writing = true;
-        ws.text(outbox.front().first);
-        ws.async_write(net::buffer(outbox.front().second), [this](beast::error_code ec, std::size_t) {
+        auto written = [this](beast::error_code ec, std::size_t) {
             writing = false;
             outbox.pop_front();
             if (!ec && !outbox.empty()) {
                 do_write();
             }
-        });
+        };
+        if (outbox.front().first == Outgoing::raw) {
+            // Under the WebSocket layer, in the same queue, so it never interleaves with a frame Beast writes.
+            net::async_write(ws.next_layer(), net::buffer(outbox.front().second), std::move(written));
+            return;
+        }
+        ws.text(outbox.front().first == Outgoing::text);
+        ws.async_write(net::buffer(outbox.front().second), std::move(written));
     }
 
     Config config;
@@ -178,7 +193,7 @@ struct WsTestClient::Impl {
     websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws;
     net::steady_timer ping_timer;
     beast::flat_buffer buffer;
-    std::deque<std::pair<bool, std::string>> outbox;  // used on the I/O thread only
+    std::deque<std::pair<Outgoing, std::string>> outbox;  // used on the I/O thread only
     bool writing{false};
     bool pinging{false};
     std::thread thread;
@@ -210,6 +225,33 @@ void WsTestClient::send_text(std::string frame) {
 }
 void WsTestClient::send_binary(std::string frame) {
     impl_->post_frame(false, std::move(frame));
+}
+void WsTestClient::send_raw(std::string bytes) {
+    impl_->post_raw(std::move(bytes));
+}
+
+std::string masked_text_frame(std::string_view payload) {
+    std::string frame;
+    frame.push_back(static_cast<char>(0x81));  // FIN, text
+    const auto size = payload.size();
+    if (size < 126) {
+        frame.push_back(static_cast<char>(0x80 | size));
+    } else if (size <= 0xffff) {
+        frame.push_back(static_cast<char>(0x80 | 126));
+        frame.push_back(static_cast<char>(size >> 8));
+        frame.push_back(static_cast<char>(size & 0xff));
+    } else {
+        frame.push_back(static_cast<char>(0x80 | 127));
+        for (int shift = 56; shift >= 0; shift -= 8) {
+            frame.push_back(static_cast<char>((static_cast<std::uint64_t>(size) >> shift) & 0xff));
+        }
+    }
+    const std::array<char, 4> key{'\x12', '\x34', '\x56', '\x78'};  // any key will do; clients must mask
+    frame.append(key.data(), key.size());
+    for (std::size_t i = 0; i < size; ++i) {
+        frame.push_back(static_cast<char>(payload[i] ^ key[i % 4]));
+    }
+    return frame;
 }
 
 std::optional<proto::ServerMessage> WsTestClient::next(std::chrono::milliseconds timeout) {

@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "protocol/messages.hpp"
@@ -51,6 +52,9 @@ public:
     void send(const proto::ClientMessage& message);
     void send_text(std::string frame);
     void send_binary(std::string frame);
+    /// Bytes straight into the TLS stream, under the WebSocket layer (in order with the frames sent before): one
+    /// TLS record when under 16 KiB, so several masked_text_frame()s arrive together, or a frame can be cut in two.
+    void send_raw(std::string bytes);
 
     /// The next message from the server (Pongs skipped), or nullopt when none arrives within `timeout` or the
     /// connection has ended and every message received before was taken.
@@ -86,6 +90,9 @@ private:
     explicit WsTestClient(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };
+
+/// A client-to-server text frame (FIN set, masked) carrying `payload`, for send_raw().
+std::string masked_text_frame(std::string_view payload);
 
 /// One HTTP/1.1 exchange over plain TCP (the admin API), bounded by `timeout`.
 struct HttpResult {
