@@ -10,9 +10,9 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
-#include <deque>
 #include <fstream>
 #include <iostream>
+#include <list>
 #include <random>
 #include <thread>
 #include <unordered_map>
@@ -63,8 +63,6 @@ namespace {
 constexpr std::size_t kMaxQueuedBytes = 4 * 1024 * 1024;
 /// The HTTP upgrade request's header limit.
 constexpr std::uint32_t kMaxUpgradeHeaderBytes = 8 * 1024;
-/// A read buffer grown past this by a large frame is released after the frame, so idle sessions stay small.
-constexpr std::size_t kKeepReadBufferBytes = 16 * 1024;
 
 std::string_view close_reason_name(proto::CloseReason reason) noexcept {
     switch (reason) {
@@ -397,11 +395,12 @@ public:
 private:
     void on_run() {
         // One deadline for the TLS handshake and the upgrade request; Beast's own timeout covers the accept.
-        handshake_deadline_.emplace(ws_.get_executor());
-        handshake_deadline_->expires_after(config_.handshake_timeout);
-        handshake_deadline_->async_wait([weak = this->weak_from_this()](beast::error_code ec) {
+        handshake_ = std::make_unique<Handshake>();
+        handshake_->deadline.emplace(ws_.get_executor());
+        handshake_->deadline->expires_after(config_.handshake_timeout);
+        handshake_->deadline->async_wait([weak = this->weak_from_this()](beast::error_code ec) {
             auto self = weak.lock();
-            if (!ec && self && self->handshake_deadline_) {
+            if (!ec && self && self->handshake_ && self->handshake_->deadline) {
                 self->log_->debug("{}: no WebSocket upgrade within the handshake timeout", self->peer_);
                 beast::error_code ignored;
                 beast::get_lowest_layer(self->ws_).close(ignored);
@@ -432,24 +431,25 @@ private:
     }
 
     void do_read_upgrade() {
-        parser_.emplace();
-        parser_->header_limit(kMaxUpgradeHeaderBytes);
+        handshake_->parser.emplace();
+        handshake_->parser->header_limit(kMaxUpgradeHeaderBytes);
         // The handshake deadline set in on_run() still runs: it covers TLS and the upgrade request.
-        http::async_read(ws_.next_layer(), buffer_, *parser_,
+        http::async_read(ws_.next_layer(), buffer_, *handshake_->parser,
                          beast::bind_front_handler(&Session::on_read_upgrade, this->shared_from_this()));
     }
 
     void on_read_upgrade(beast::error_code ec, std::size_t) {
-        handshake_deadline_.reset();  // cancels it; the memory goes too
+        handshake_->deadline.reset();  // cancels it; the memory goes too
         if (ec) {
             log_->debug("{}: no upgrade request: {}", peer_, ec.message());
             return;
         }
-        upgrade_ = parser_->release();
-        parser_.reset();
-        const auto target = std::string_view(upgrade_.target().data(), upgrade_.target().size());
+        auto& upgrade = handshake_->upgrade;
+        upgrade = handshake_->parser->release();
+        handshake_->parser.reset();
+        const auto target = std::string_view(upgrade.target().data(), upgrade.target().size());
         const auto path = target.substr(0, target.find('?'));
-        if (!websocket::is_upgrade(upgrade_)) {
+        if (!websocket::is_upgrade(upgrade)) {
             return do_reject(http::status::upgrade_required, "relinkd speaks WebSocket on /\n");
         }
         if (path != "/") {
@@ -461,12 +461,12 @@ private:
         ws_.set_option(websocket::stream_base::decorator(
             [](websocket::response_type& res) { res.set(http::field::server, "relinkd"); }));
         ws_.read_message_max(proto::kMaxFrameBytes);
-        ws_.async_accept(upgrade_, beast::bind_front_handler(&Session::on_accept, this->shared_from_this()));
+        ws_.async_accept(upgrade, beast::bind_front_handler(&Session::on_accept, this->shared_from_this()));
     }
 
     void do_reject(http::status status, std::string body) {
         log_->debug("{}: upgrade refused ({})", peer_, static_cast<unsigned>(status));
-        auto res = std::make_shared<http::response<http::string_body>>(status, upgrade_.version());
+        auto res = std::make_shared<http::response<http::string_body>>(status, handshake_->upgrade.version());
         res->set(http::field::server, "relinkd");
         res->set(http::field::content_type, "text/plain");
         res->keep_alive(false);
@@ -480,21 +480,46 @@ private:
     }
 
     void on_accept(beast::error_code ec) {
-        upgrade_ = {};
+        handshake_.reset();
         if (ec) {
             log_->debug("{}: WebSocket accept failed: {}", peer_, ec.message());
             return;
         }
         // A client must wait for the 101 before it sends frames; anything it sent early is not a frame of ours.
         buffer_.consume(buffer_.size());
+        buffer_.shrink_to_fit();
         id_ = hub_.open(this->weak_from_this(), peer_);
         log_->debug("conn {} from {}: open", id_, peer_);
-        do_read();
+        wait_for_frame();
     }
 
-    void do_read() { ws_.async_read(buffer_, beast::bind_front_handler(&Session::on_read, this->shared_from_this())); }
+    /// Waits for the next frame without a read buffer: a WebSocket read of at most one byte completes once Beast
+    /// holds the next frame's header and, unless the frame is empty, its first byte, from the socket or from what
+    /// it read past the previous frame. Beast answers control frames (ping, close) meanwhile. Only then does the
+    /// session give Beast a buffer for the rest of the message, and it frees it after the message: most sessions
+    /// are idle most of the time, and a pending message read holds ~2.5 KB (its buffer and its state). (A read
+    /// into no bytes would do, but Beast 1.81's UTF-8 check crashes on an empty buffer.)
+    void wait_for_frame() {
+        ws_.async_read_some(net::buffer(&first_byte_, 1),
+                            beast::bind_front_handler(&Session::on_frame_begins, this->shared_from_this()));
+    }
 
-    void on_read(beast::error_code ec, std::size_t bytes) {
+    void on_frame_begins(beast::error_code ec, std::size_t bytes) {
+        if (ec) {
+            return on_read(ec, 0);
+        }
+        if (bytes != 0) {
+            net::buffer_copy(buffer_.prepare(bytes), net::buffer(&first_byte_, bytes));
+            buffer_.commit(bytes);
+        }
+        if (ws_.is_message_done()) {
+            return on_read({}, 0);  // a message of one byte or none
+        }
+        ws_.async_read(buffer_, beast::bind_front_handler(&Session::on_read, this->shared_from_this()));
+    }
+
+    /// A whole message is in buffer_ (`ec` clear), or the read loop ends.
+    void on_read(beast::error_code ec, std::size_t) {
         if (ec) {
             if (ec == websocket::error::message_too_big) {
                 // Beast has already failed the connection with close code 1009 (too big); the hub counts it.
@@ -510,7 +535,8 @@ private:
                 hub_.bad_frame(id_, {make_error_code(errc::protocol_error), "binary frame", std::nullopt});
             } else {
                 const auto data = buffer_.cdata();
-                auto decoded = proto::decode_client(std::string_view(static_cast<const char*>(data.data()), bytes));
+                auto decoded =
+                    proto::decode_client(std::string_view(static_cast<const char*>(data.data()), data.size()));
                 if (decoded) {
                     hub_.frame(id_, std::move(*decoded.message));
                 } else {
@@ -520,10 +546,8 @@ private:
             }
         }
         buffer_.consume(buffer_.size());
-        if (buffer_.capacity() > kKeepReadBufferBytes) {
-            buffer_.shrink_to_fit();
-        }
-        do_read();
+        buffer_.shrink_to_fit();  // frees it: the session may now idle
+        wait_for_frame();
     }
 
     void enqueue(std::string frame, std::optional<proto::CloseReason> close) {
@@ -615,12 +639,20 @@ private:
     const SessionConfig config_;
     Logger log_;
     std::string peer_;
-    beast::flat_buffer buffer_;
-    std::optional<net::steady_timer> handshake_deadline_;
-    std::optional<http::request_parser<http::empty_body>> parser_;
-    http::request<http::empty_body> upgrade_;
+    beast::flat_buffer buffer_;  ///< the upgrade request, then one message at a time; empty while idle
+    char first_byte_{};          ///< a message's first byte, read while waiting for it (wait_for_frame)
+    /// What only the handshake needs, freed once the WebSocket is up so that an established session does not
+    /// carry it: the deadline (TLS and the upgrade request), the upgrade request's parser, then the request.
+    struct Handshake {
+        std::optional<net::steady_timer> deadline;
+        std::optional<http::request_parser<http::empty_body>> parser;
+        http::request<http::empty_body> upgrade;
+    };
+    std::unique_ptr<Handshake> handshake_;
     ConnId id_{0};
-    std::deque<std::string> queue_;
+    /// A list, not a deque: libstdc++'s deque allocates ~600 bytes even when empty, which every idle session
+    /// would hold; a list allocates per queued frame only.
+    std::list<std::string> queue_;
     std::size_t queued_bytes_{0};
     std::optional<proto::CloseReason> close_reason_;
     bool writing_{false};

@@ -44,6 +44,7 @@ namespace {
 using namespace std::chrono_literals;
 using Json = nlohmann::json;
 using test::CloseInfo;
+using test::masked_text_frame;
 using test::WsTestClient;
 
 // =============================================================================================== options
@@ -839,6 +840,63 @@ TEST_F(RelinkdTest, IdleLoggedInSessionStaysWhilePinging) {
     ASSERT_TRUE(alice);
     EXPECT_FALSE(alice->wait_closed(1500ms));
     join(*alice, "still-here");
+}
+
+TEST_F(RelinkdTest, FramesAfterIdlingTogetherInOneRecordOrCutInPiecesAreAllDelivered) {
+    // An idle relinkd session waits for the next frame holding no read buffer; these are the ways that frame can
+    // come. The sender does not ping on its own, so that nothing it sends falls between the pieces of a frame.
+    WsTestClient::Config config;
+    config.port = port_;
+    config.ca_file = ca_file_;
+    config.ping_interval = 0ms;
+    std::string error;
+    auto alice = WsTestClient::connect(config, error);
+    ASSERT_TRUE(alice) << error;
+    const auto login = login_request("alice", token_for("alice"));
+    alice->send(login);
+    ASSERT_TRUE(reply_to(*alice, login.request_id));
+    auto bob = logged_in("bob");
+    ASSERT_TRUE(bob);
+    join(*bob, "lobby");
+    join(*alice, "lobby");
+    ASSERT_TRUE(bob->next_of<proto::MemberJoined>(5s));
+    const auto frame_of = [](const proto::SendMessage& m) {
+        return masked_text_frame(proto::encode(proto::ClientMessage{m}));
+    };
+
+    // Two frames in one TLS record (one TCP segment), after the session idled: both arrive, in order.
+    EXPECT_FALSE(alice->wait_closed(200ms));
+    const auto first = channel_message("lobby", "first");
+    const auto second = channel_message("lobby", "second");
+    alice->send_raw(frame_of(first) + frame_of(second));
+    EXPECT_FALSE(reply_error(*alice, first.request_id));
+    EXPECT_FALSE(reply_error(*alice, second.request_id));
+    const auto got_first = bob->next_of<proto::Message>(5s);
+    const auto got_second = bob->next_of<proto::Message>(5s);
+    ASSERT_TRUE(got_first && got_second);
+    EXPECT_EQ(got_first->payload, "first");
+    EXPECT_EQ(got_second->payload, "second");
+
+    // One frame in three records with pauses between them: its header alone, part of the payload, the rest.
+    const auto third = channel_message("lobby", std::string(3000, 'x'));
+    const auto frame = frame_of(third);
+    alice->send_raw(frame.substr(0, 2));
+    EXPECT_FALSE(bob->next_of<proto::Message>(150ms));
+    alice->send_raw(frame.substr(2, 1000));
+    EXPECT_FALSE(bob->next_of<proto::Message>(150ms));
+    alice->send_raw(frame.substr(1002));
+    EXPECT_FALSE(reply_error(*alice, third.request_id));
+    const auto got_third = bob->next_of<proto::Message>(5s);
+    ASSERT_TRUE(got_third);
+    EXPECT_EQ(got_third->payload, third.payload);
+
+    // An empty text frame is a message too: not JSON, so an error or a close, as for any malformed frame.
+    alice->send_raw(masked_text_frame(""));
+    const auto outcome = expect_error_or_close(*alice, std::nullopt);
+    SCOPED_TRACE(outcome);
+    EXPECT_TRUE(alice->decode_errors().empty());
+    EXPECT_TRUE(bob->decode_errors().empty());
+    expect_still_serving();
 }
 
 TEST_F(RelinkdTest, SilentClientIsClosedWithKeepAliveTimeout) {
