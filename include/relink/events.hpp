@@ -39,6 +39,10 @@ enum class AttemptFailure : std::uint8_t {
     closed,       ///< the connection closed (reset, or closed by the server) before the login was answered
     server,       ///< the relink server refused the login or closed the attempt (the detail says why)
     config,       ///< a setting cannot be used (a proxy without host or port given to set_proxy())
+    /// the relink server is overloaded and refused the login before looking at it; the detail names its
+    /// retry-after ("retry after N ms"), and the next attempt waits at least that long. Not a failure of the
+    /// client's settings: the login is retried as after any failed attempt.
+    busy,
 };
 
 /// A connection attempt failed (before or while logging in). Every failed attempt is reported, at once: the first
@@ -174,7 +178,7 @@ struct ConnectionStatus {
 };
 
 /// The canonical name of an attempt failure: "DNS", "REFUSED", "TIMEOUT", "NETWORK", "PROXY", "TLS",
-/// "CERTIFICATE", "HTTP", "PROTOCOL", "CLOSED", "SERVER" or "CONFIG" ("UNKNOWN" for a value out of range).
+/// "CERTIFICATE", "HTTP", "PROTOCOL", "CLOSED", "SERVER", "CONFIG" or "BUSY" ("UNKNOWN" for a value out of range).
 /// @par Thread safety
 /// Pure: safe to call from any thread.
 [[nodiscard]] std::string_view to_string(AttemptFailure cause) noexcept;

@@ -184,6 +184,7 @@ RELINK_API int relink_error_condition(int error);
 #define RELINK_ATTEMPT_CLOSED 9
 #define RELINK_ATTEMPT_SERVER 10
 #define RELINK_ATTEMPT_CONFIG 11
+#define RELINK_ATTEMPT_BUSY 12
 
 /* Profiles: the timeline and behaviour a client follows (docs/migrating.md). */
 #define RELINK_PROFILE_RTM 0

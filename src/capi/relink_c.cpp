@@ -225,7 +225,7 @@ RELINK_API const char* relink_member_left_cause_name(int cause) {
 }
 
 RELINK_API const char* relink_attempt_failure_name(int cause) {
-    if (cause < RELINK_ATTEMPT_DNS || cause > RELINK_ATTEMPT_CONFIG) {
+    if (cause < RELINK_ATTEMPT_DNS || cause > RELINK_ATTEMPT_BUSY) {
         return "UNKNOWN";
     }
     return static_name(relink::to_string(static_cast<relink::AttemptFailure>(cause)));

@@ -7,7 +7,7 @@
 namespace relink {
 namespace {
 
-constexpr std::array<std::pair<AttemptFailure, std::string_view>, 12> kFailureNames{{
+constexpr std::array<std::pair<AttemptFailure, std::string_view>, 13> kFailureNames{{
     {AttemptFailure::dns, "DNS"},
     {AttemptFailure::refused, "REFUSED"},
     {AttemptFailure::timeout, "TIMEOUT"},
@@ -20,6 +20,7 @@ constexpr std::array<std::pair<AttemptFailure, std::string_view>, 12> kFailureNa
     {AttemptFailure::closed, "CLOSED"},
     {AttemptFailure::server, "SERVER"},
     {AttemptFailure::config, "CONFIG"},
+    {AttemptFailure::busy, "BUSY"},
 }};
 
 }  // namespace

@@ -36,6 +36,7 @@ const char* close_reason_text(proto::CloseReason reason) {
         case proto::CloseReason::keep_alive_timeout: return "keep-alive timeout";
         case proto::CloseReason::draining: return "the server is draining";
         case proto::CloseReason::invalid: return "protocol violation";
+        case proto::CloseReason::busy: return "the server is busy";
     }
     return "unknown reason";
 }
@@ -811,8 +812,12 @@ void ClientCore::handle(TimePoint /*now*/, proto::Pong& /*m*/) {
 }
 
 void ClientCore::handle(TimePoint now, proto::Close& m) {
-    attempt_failed(AttemptFailure::server,
-                   std::string("the server closed the connection during the login: ") + close_reason_text(m.reason));
+    if (m.reason == proto::CloseReason::busy) {
+        attempt_failed(AttemptFailure::busy, "the server is busy: retry after " + in_ms(m.reconnect_within));
+    } else {
+        attempt_failed(AttemptFailure::server, std::string("the server closed the connection during the login: ") +
+                                                   close_reason_text(m.reason));
+    }
     if (phase_ == Phase::leaving) {
         // The app already left: whatever the server says now (a kick, a ban, an expired token, a drain), the
         // leave is complete. Turning it into ABORTED / FAILED would make the app leave a second time.
@@ -869,6 +874,22 @@ void ClientCore::handle(TimePoint now, proto::Close& m) {
         case proto::CloseReason::invalid:
             drop_link(true);
             link_failed(now);
+            return;
+        case proto::CloseReason::busy:
+            // An overloaded server refused the login before looking at it. It is a failed attempt like any other
+            // (the state stays, the backoff steps, the give-up clock runs on), except that the next one waits at
+            // least the server's retry-after, at a uniformly random point in [retry-after, 2 × retry-after]: the
+            // server sized it for the logins it can admit, and the spread keeps the refused from returning together.
+            drop_link(true);
+            link_failed(now);
+            if (link_.retry_at() && m.reconnect_within > Duration::zero()) {
+                const Duration::rep after = m.reconnect_within.count();
+                std::uniform_int_distribution<Duration::rep> spread(after, 2 * after);
+                const TimePoint busy_retry = now + Duration(spread(rng_));
+                if (*link_.retry_at() < busy_retry) {
+                    link_.schedule_attempt(now, busy_retry - now);
+                }
+            }
             return;
     }
     ++diagnostics_.unexpected_messages;

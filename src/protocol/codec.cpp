@@ -52,7 +52,7 @@ using encoding::is_valid_utf8;
 
 // ------------------------------------------------------------------------------------------- vocabulary
 
-constexpr std::array<std::pair<CloseReason, std::string_view>, 7> kCloseReasons{{
+constexpr std::array<std::pair<CloseReason, std::string_view>, 8> kCloseReasons{{
     {CloseReason::remote_login, "remote_login"},
     {CloseReason::banned, "banned"},
     {CloseReason::kicked, "kicked"},
@@ -60,6 +60,7 @@ constexpr std::array<std::pair<CloseReason, std::string_view>, 7> kCloseReasons{
     {CloseReason::keep_alive_timeout, "keep_alive_timeout"},
     {CloseReason::draining, "draining"},
     {CloseReason::invalid, "invalid"},
+    {CloseReason::busy, "busy"},
 }};
 
 std::string_view close_reason_name(CloseReason reason) noexcept {

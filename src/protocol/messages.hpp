@@ -268,11 +268,16 @@ enum class CloseReason : std::uint8_t {
     keep_alive_timeout,  ///< reconnect at once
     draining,            ///< reconnect within `reconnect_within`
     invalid,             ///< protocol violation: reconnect with backoff
+    /// The server is overloaded and refused the login before looking at it: come back no sooner than
+    /// `reconnect_within` (the retry-after), at a jittered point after it. Appended last: the values above keep
+    /// their numbers.
+    busy,
 };
 
 struct Close {
     CloseReason reason{CloseReason::draining};
-    Duration reconnect_within{};  ///< draining: spread the reconnect uniformly over this window
+    /// draining: spread the reconnect uniformly over this window; busy: the retry-after, the earliest return
+    Duration reconnect_within{};
     friend bool operator==(const Close&, const Close&) = default;
 };
 

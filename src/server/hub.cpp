@@ -93,6 +93,7 @@ struct Hub::State {
         std::optional<std::string> session;  ///< session key once logged in
         bool closed{false};                  ///< a CloseConnection was issued: ignore what still arrives
         bool login_pending{false};           ///< a Login is with the store: later frames wait for its result
+        bool in_progress{false};             ///< counted in logins_in_progress: open, not logged in, not closed
         /// Frames that came while the login was with the store, in order. A vector, not a deque: it is nearly
         /// always empty, and an empty std::deque allocates ~600 bytes per connection (libstdc++).
         std::vector<proto::ClientMessage> held;
@@ -158,6 +159,12 @@ struct Hub::State {
     /// sent after the login took effect is addressed to the new generation, and is not in the login's backfill)
     std::map<std::string, std::vector<cluster::PeerEvent>> logging_in;
     std::map<std::string, Bucket> login_buckets;  ///< by peer address
+    Bucket server_logins;                         ///< every login of this server
+    std::size_t logins_in_progress{0};            ///< connections whose Conn::in_progress is set
+    /// The instant by which the login rate will have admitted every login told to come back (the retry-afters
+    /// handed out): the next refused login's retry-after counts from here, so returns are spread at that rate.
+    TimePoint busy_until{};
+    bool overloaded{false};  ///< the driver's memory verdict (set_overloaded)
     std::map<cluster::CommandId, Pending> pending;
     cluster::CommandId last_command{0};
     std::uint64_t resume_counter{0};
@@ -586,11 +593,20 @@ struct Hub::State {
             return;
         }
         it->second.closed = true;
+        settle(it->second);
         it->second.held.clear();
         forget_presence(conn);
         deadlines.clear({TimerKind::keep_alive, std::to_string(conn)});
         deadlines.clear({TimerKind::login_grace, std::to_string(conn)});
         actions.emplace_back(CloseConnection{conn});
+    }
+
+    /// The connection's login is no longer in progress (it logged in, or the connection closed).
+    void settle(Conn& c) {
+        if (c.in_progress) {
+            c.in_progress = false;
+            --logins_in_progress;
+        }
     }
 
     void close_with(ConnId conn, proto::CloseReason reason, Duration within = {}) {
@@ -670,11 +686,53 @@ struct Hub::State {
             ++metrics.rate_limited;
             return refuse(errc::rate_limited);
         }
+        if (!admit_under_load(now, conn)) {
+            return false;
+        }
         if (!is_valid_user_id(m.user_id) || !is_valid_user_id(m.app_id)) {
             return refuse(m.app_id.empty() || !is_valid_user_id(m.app_id) ? errc::invalid_app_id
                                                                           : errc::invalid_user_id);
         }
         return true;
+    }
+
+    /// The server-wide admission control: a login the server has no room for now is refused with Close(busy) and
+    /// a retry-after, before its token is checked or the store is asked (the two costs a storm must not multiply).
+    /// The memory verdict first (nothing else helps), then the backlog, then the rate; the per-address bucket has
+    /// already run, so one address cannot spend the server's budget. Returns whether the login goes on.
+    bool admit_under_load(TimePoint now, ConnId conn) {
+        const Limits& l = config.limits;
+        // Others waiting: this connection is one of the logins in progress.
+        const std::size_t waiting = logins_in_progress > 0 ? logins_in_progress - 1 : 0;
+        std::uint64_t* shed = nullptr;
+        if (overloaded) {
+            shed = &metrics.logins_shed_memory;
+        } else if (waiting >= l.max_logins_in_progress) {
+            shed = &metrics.logins_shed_in_progress;
+        } else if (!server_logins.take(now, l.server_logins_per_second, l.server_login_burst)) {
+            shed = &metrics.logins_shed_rate;
+        }
+        if (shed == nullptr) {
+            return true;
+        }
+        ++*shed;
+        close_with(conn, proto::CloseReason::busy, retry_after(now, waiting));
+        return false;
+    }
+
+    /// A refused login's retry-after: when the login rate will have admitted the `waiting` logins in progress and
+    /// every login refused before this one, plus this one's own slot; held within [busy_retry_min, busy_retry_max].
+    /// The client comes back at a random point in [retry-after, 2 × retry-after], so returns arrive at no more than
+    /// the rate the server admits. The horizon never runs beyond now + busy_retry_max: a long storm does not pile
+    /// up debt that would keep refusing after it.
+    Duration retry_after(TimePoint now, std::size_t waiting) {
+        const Limits& l = config.limits;
+        const double rate = std::max(1e-3, l.server_logins_per_second);
+        const auto per_login = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(1.0 / rate));
+        const auto backlog =
+            std::chrono::duration_cast<Duration>(std::chrono::duration<double>(static_cast<double>(waiting) / rate));
+        busy_until = std::min(std::max(busy_until, now + backlog) + per_login, now + l.busy_retry_max);
+        return std::max(l.busy_retry_min, std::min(busy_until - now, l.busy_retry_max));
     }
 
     /// The token's verdict, or nothing when it refuses the login (which is answered here).
@@ -796,6 +854,7 @@ struct Hub::State {
         s.allowed_channels = p.check.channels;
         s.presence_batches = m.presence_batches;
         c.session = p.key;
+        settle(c);
         deadlines.clear({TimerKind::login_grace, std::to_string(p.conn)});
         touch_conn(now, p.conn, c);
         touch_session(now, p.key, s);
@@ -1185,6 +1244,8 @@ void Hub::on_open(TimePoint now, ConnId conn, std::string peer_address) {
         s.close_with(conn, proto::CloseReason::draining, s.drain_window);
         return;
     }
+    it->second.in_progress = true;
+    ++s.logins_in_progress;
     if (s.config.login_grace > Duration::zero()) {
         s.deadlines.set({TimerKind::login_grace, std::to_string(conn)}, now + s.config.login_grace);
     }
@@ -1226,6 +1287,7 @@ void Hub::on_closed(TimePoint now, ConnId conn) {
     s.deadlines.clear({TimerKind::login_grace, std::to_string(conn)});
     s.forget_presence(conn);
     --s.metrics.connections_open;
+    s.settle(it->second);
     s.conns.erase(conn);
     s.release_presence(now);
 }
@@ -1306,6 +1368,10 @@ void Hub::drain(TimePoint now, Duration window) {
 
 void Hub::reopen() noexcept {
     state_->draining = false;
+}
+
+void Hub::set_overloaded(bool overloaded) noexcept {
+    state_->overloaded = overloaded;
 }
 
 void Hub::resync_all(TimePoint now) {
@@ -1401,6 +1467,7 @@ const Metrics& Hub::metrics() const noexcept {
     s.reported = s.metrics;
     s.reported.sessions = stats.sessions;
     s.reported.presence_timeouts = stats.presence_timeouts;
+    s.reported.logins_in_progress = s.logins_in_progress;
     return s.reported;
 }
 

@@ -77,6 +77,27 @@ struct Limits {
     /// presence timeout a client may ask for (2 s), inside the ±10 % every timeline allows (docs/decisions.md,
     /// "Presence in batches"). 0 = off: one frame per change, as for clients that did not ask.
     Duration presence_batch_interval{std::chrono::milliseconds(200)};
+
+    // Admission control, process-wide (docs/server.md, "Overload"). A login refused by one of these gets
+    // Close(busy) with a retry-after before its token is looked at; the sessions already held are not touched.
+    /// Logins admitted per second by the whole server: a token bucket ... (one relinkd on 2 cores logs in ~650-700
+    /// a second, resumed TLS included; this leaves room for the established sessions' own traffic)
+    double server_logins_per_second{500.0};
+    double server_login_burst{250.0};  ///< ... of this size
+    /// Connections open whose login is not done yet (not sent, queued behind others, or with the store): a login
+    /// that finds more than this many others waiting is refused. Under a storm it is the backlog of the hub's queue.
+    std::size_t max_logins_in_progress{1000};
+    /// The retry-after a refused login is given: the time the login rate needs to admit those already waiting or
+    /// told to come back, held within these bounds.
+    Duration busy_retry_min{std::chrono::seconds(1)};
+    Duration busy_retry_max{std::chrono::seconds(30)};
+    /// The bytes all connections' write queues may hold together (the driver's): over it, the slow readers (a queue
+    /// over 64 KiB) are closed; over `write_queue_high_water_percent` of it, logins are refused.
+    std::size_t write_queue_budget_bytes{256U * 1024U * 1024U};
+    double write_queue_high_water_percent{75.0};
+    /// TLS + WebSocket handshakes in progress at once (the driver's): at the bound, the driver stops accepting and
+    /// new connections wait in the kernel's listen backlog, costing nothing until there is room.
+    std::size_t max_handshakes_in_progress{256};
 };
 
 /// What a client may ask for at login (docs/server.md, "Agreed timings"): each server-side timing it asks for is
@@ -185,11 +206,15 @@ struct Metrics {
     std::uint64_t presence_timeouts{0};
     std::uint64_t rate_limited{0};
     std::uint64_t bad_frames{0};
-    std::uint64_t stored_for_away{0};   ///< peer messages kept for a user who is away
-    std::uint64_t stale_commands{0};    ///< store commands refused because this node no longer held the session
-    std::uint64_t event_gaps{0};        ///< channel events that did not reach this node: its members there resumed
-    std::uint64_t presence_frames{0};   ///< frames announcing membership changes: singles and `Presence` batches
-    std::uint64_t presence_changes{0};  ///< membership changes announced, one per member told
+    std::uint64_t stored_for_away{0};     ///< peer messages kept for a user who is away
+    std::uint64_t stale_commands{0};      ///< store commands refused because this node no longer held the session
+    std::uint64_t event_gaps{0};          ///< channel events that did not reach this node: its members there resumed
+    std::uint64_t presence_frames{0};     ///< frames announcing membership changes: singles and `Presence` batches
+    std::uint64_t presence_changes{0};    ///< membership changes announced, one per member told
+    std::uint64_t logins_in_progress{0};  ///< now: connections open and not logged in yet
+    std::uint64_t logins_shed_rate{0};    ///< logins refused with Close(busy): the server-wide login rate
+    std::uint64_t logins_shed_in_progress{0};  ///< ... too many logins in progress
+    std::uint64_t logins_shed_memory{0};       ///< ... the driver said it is over its memory high-water mark
 };
 
 class Hub {
@@ -230,6 +255,9 @@ public:
     void drain(TimePoint now, Duration window);
     /// Takes work again after a drain that was not the end (a cluster node that was cut off from Redis).
     void reopen() noexcept;
+    /// The driver's memory verdict (its write queues above their high-water mark, or not): while overloaded, new
+    /// logins are refused with Close(busy) and a retry-after; the sessions held go on. No clock, no I/O: a flag.
+    void set_overloaded(bool overloaded) noexcept;
     /// Tells the store which sessions this node really holds (and which logins are on their way): any other session
     /// the store has on this node starts its presence countdown. A driver calls it whenever the store is reachable
     /// again, because the outcome of what was in flight when it was lost is unknown (Store::reconcile).

@@ -73,6 +73,7 @@ std::string_view close_reason_name(proto::CloseReason reason) noexcept {
         case proto::CloseReason::keep_alive_timeout: return "KEEP_ALIVE_TIMEOUT";
         case proto::CloseReason::draining: return "DRAINING";
         case proto::CloseReason::invalid: return "INVALID";
+        case proto::CloseReason::busy: return "BUSY";
     }
     return "UNKNOWN";
 }

@@ -240,12 +240,12 @@ TEST(CApiNames, EveryStateReasonAndCauseHasItsName) {
     EXPECT_STREQ(relink_member_left_cause_name(RELINK_MEMBER_LEFT_DROPPED), "DROPPED");
     EXPECT_STREQ(relink_member_left_cause_name(RELINK_MEMBER_LEFT_KICKED), "KICKED");
     EXPECT_STREQ(relink_member_left_cause_name(3), "UNKNOWN");
-    const char* causes[] = {"DNS",         "REFUSED", "TIMEOUT",  "NETWORK", "PROXY",  "TLS",
-                            "CERTIFICATE", "HTTP",    "PROTOCOL", "CLOSED",  "SERVER", "CONFIG"};
-    for (int i = RELINK_ATTEMPT_DNS; i <= RELINK_ATTEMPT_CONFIG; ++i) {
+    const char* causes[] = {"DNS",  "REFUSED",  "TIMEOUT", "NETWORK", "PROXY",  "TLS", "CERTIFICATE",
+                            "HTTP", "PROTOCOL", "CLOSED",  "SERVER",  "CONFIG", "BUSY"};
+    for (int i = RELINK_ATTEMPT_DNS; i <= RELINK_ATTEMPT_BUSY; ++i) {
         EXPECT_STREQ(relink_attempt_failure_name(i), causes[i]);
     }
-    EXPECT_STREQ(relink_attempt_failure_name(12), "UNKNOWN");
+    EXPECT_STREQ(relink_attempt_failure_name(13), "UNKNOWN");
 }
 
 TEST(CApiNames, ProfilesByNameAndNumber) {

@@ -3,6 +3,7 @@
 // ends a failed login names the last cause, and ClientCore::status(now) gives state, reason, attempt, time to the
 // next retry, time in the state and the last failure, exact at any time.
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,7 +18,7 @@ namespace {
 /// One core driven by hand: the test plays the transport and the server.
 class CoreByHand {
 public:
-    explicit CoreByHand(Profile profile = Profile::rtm) : core(exact_config(profile)) {}
+    explicit CoreByHand(Profile profile = Profile::rtm, std::uint64_t seed = 1) : core(exact_config(profile, seed)) {}
 
     /// Drains the actions (remembering the transport and login request) and returns the events.
     std::vector<core::Event> drain() {
@@ -304,11 +305,108 @@ TEST(ConnectionStatus, TheVisibleOutageNamesTheFailuresBeforeIt) {
     EXPECT_EQ(status.last_failure->cause, AttemptFailure::refused);
 }
 
+// ---------------------------------------------------------------------------- an overloaded server: Close(busy)
+
+/// Runs the core's timers from `from` until it opens its next transport (at most `limit` later); returns when.
+std::optional<TimePoint> next_open(CoreByHand& c, TimePoint from, Duration limit) {
+    const int before = c.opened;
+    TimePoint now = from;
+    while (c.opened == before) {
+        const auto deadline = c.core.next_deadline();
+        if (!deadline || *deadline > from + limit) {
+            return std::nullopt;
+        }
+        now = std::max(now, *deadline);
+        c.core.handle_timeout(now);
+        c.drain();
+    }
+    return now;
+}
+
+TEST(AttemptFailedBusy, TheFirstLoginComesBackAtAJitteredPointAfterTheRetryAfterAndStaysConnecting) {
+    std::set<Duration::rep> waits;
+    for (std::uint64_t seed = 1; seed <= 8; ++seed) {
+        SCOPED_TRACE(seed);
+        CoreByHand c(Profile::rtm, seed);
+        ASSERT_FALSE(c.core.login(at_ms(0), "UID1", "valid"));
+        const auto first = c.drain();
+        ASSERT_EQ(all_of<core::ConnectionStateChanged>(first).size(), 1U);  // CONNECTING
+        c.core.on_transport_open(at_ms(10), c.transport);
+        c.drain();
+        c.core.on_message(at_ms(20), c.transport, proto::Close{proto::CloseReason::busy, 2000ms});
+        const auto events = c.drain();
+        // The app hears "server busy, come back in 2000 ms" as a failed attempt of its own cause; nothing else.
+        const auto failed = all_of<core::AttemptFailed>(events);
+        ASSERT_EQ(failed.size(), 1U);
+        EXPECT_EQ(failed[0].cause, AttemptFailure::busy);
+        EXPECT_EQ(failed[0].attempt, 1U);
+        EXPECT_NE(failed[0].detail.find("retry after 2000 ms"), std::string::npos) << failed[0].detail;
+        EXPECT_TRUE(all_of<core::ConnectionStateChanged>(events).empty());
+        const auto status = c.core.status(at_ms(20));
+        EXPECT_EQ(status.state, ConnectionState::connecting);
+        ASSERT_TRUE(status.last_failure);
+        EXPECT_EQ(status.last_failure->cause, AttemptFailure::busy);
+        // Not before the retry-after, and within twice it (the backoff's first step, 300 ms, is shorter).
+        const auto again = next_open(c, at_ms(20), 10s);
+        ASSERT_TRUE(again);
+        EXPECT_GE(*again, at_ms(20 + 2000));
+        EXPECT_LE(*again, at_ms(20 + 4000));
+        waits.insert((*again - at_ms(20)).count());
+        EXPECT_EQ(c.core.state(), ConnectionState::connecting);
+        // The next attempt is an ordinary one: it logs in.
+        const auto connected = all_of<core::ConnectionStateChanged>(c.connect(*again + 10ms));
+        ASSERT_EQ(connected.size(), 1U);
+        EXPECT_EQ(connected[0].state, ConnectionState::connected);
+    }
+    EXPECT_GT(waits.size(), 4U) << "the returns are spread, not in lock-step";
+}
+
+TEST(AttemptFailedBusy, AReconnectStaysReconnectingAndAShortRetryAfterKeepsTheBackoff) {
+    CoreByHand c(Profile::rtc);
+    ASSERT_FALSE(c.core.login(at_ms(0), "UID1", "valid"));
+    c.drain();
+    c.connect(at_ms(10));
+    ASSERT_EQ(c.core.state(), ConnectionState::connected);
+    // The link drops; after interrupted_after the app sees RECONNECTING; the attempts then meet a busy server.
+    c.core.on_transport_closed(at_ms(1000), c.transport, std::make_error_code(std::errc::connection_reset),
+                               AttemptFailure::closed, "reset");
+    c.drain();
+    TimePoint now = at_ms(1000);
+    // Each busy refusal is a failed attempt: the state goes where failed attempts take it (RECONNECTING once
+    // interrupted_after has passed, by its own timer), never elsewhere; the retry-after (3 s) sets the next one.
+    const auto refuse = [&](Duration retry_after) {
+        const auto open = next_open(c, now, 60s);
+        EXPECT_TRUE(open);
+        now = open.value_or(now);
+        c.core.on_transport_open(now, c.transport);
+        c.drain();
+        const auto state_before = c.core.state();
+        now += 5ms;
+        c.core.on_message(now, c.transport, proto::Close{proto::CloseReason::busy, retry_after});
+        const auto events = c.drain();
+        EXPECT_TRUE(all_of<core::ConnectionStateChanged>(events).empty());
+        EXPECT_EQ(c.core.state(), state_before);
+        EXPECT_EQ(all_of<core::AttemptFailed>(events).size(), 1U);
+        return c.core.status(now).next_retry;
+    };
+    for (int refused = 0; refused < 3; ++refused) {
+        const Duration wait = refuse(3s);
+        EXPECT_GE(wait, 3s) << refused;
+        EXPECT_LE(wait, 6s) << refused;
+    }
+    EXPECT_EQ(c.core.state(), ConnectionState::reconnecting);
+    EXPECT_EQ(c.core.status(now).attempt, 3U);  // counted like any failed attempts: the give-up clock is the same
+    // A retry-after shorter than the backoff delay does not shorten it.
+    EXPECT_GE(refuse(1ms), 100ms);
+    EXPECT_EQ(c.core.state(), ConnectionState::reconnecting);
+}
+
 TEST(AttemptFailureNames, RoundTrip) {
     for (const auto cause :
          {AttemptFailure::dns, AttemptFailure::refused, AttemptFailure::timeout, AttemptFailure::network,
           AttemptFailure::proxy, AttemptFailure::tls, AttemptFailure::certificate, AttemptFailure::http,
-          AttemptFailure::protocol, AttemptFailure::closed, AttemptFailure::server, AttemptFailure::config}) {
+          AttemptFailure::protocol, AttemptFailure::closed, AttemptFailure::server, AttemptFailure::config,
+          AttemptFailure::busy}) {
         EXPECT_EQ(attempt_failure_from_string(to_string(cause)), cause) << to_string(cause);
     }
     EXPECT_EQ(to_string(AttemptFailure::certificate), "CERTIFICATE");

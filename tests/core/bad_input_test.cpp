@@ -45,8 +45,8 @@ const std::string kBigPayload(proto::kMaxPayloadBytes + 1, 'p');
 const std::string kMaxPayload(proto::kMaxPayloadBytes, 'p');
 
 constexpr CloseReason kCloseReasons[] = {
-    CloseReason::remote_login,       CloseReason::banned,   CloseReason::kicked, CloseReason::token_expired,
-    CloseReason::keep_alive_timeout, CloseReason::draining, CloseReason::invalid};
+    CloseReason::remote_login,       CloseReason::banned,   CloseReason::kicked,  CloseReason::token_expired,
+    CloseReason::keep_alive_timeout, CloseReason::draining, CloseReason::invalid, CloseReason::busy};
 constexpr Profile kAllProfiles[] = {Profile::rtm, Profile::rtc, Profile::rtc_web, Profile::room};
 
 bool rtc_family(Profile p) {
@@ -878,6 +878,7 @@ std::optional<std::pair<ConnectionState, ConnectionReason>> after_close(Profile 
             return std::nullopt;
         case CloseReason::draining:
         case CloseReason::invalid:
+        case CloseReason::busy:
             return std::nullopt;  // reconnect behind the scenes; visible only after interrupted_after
     }
     return std::nullopt;

@@ -1678,6 +1678,7 @@ const char* close_name(proto::CloseReason reason) {
         case proto::CloseReason::keep_alive_timeout: return "Close(keep_alive_timeout)";
         case proto::CloseReason::draining: return "Close(draining)";
         case proto::CloseReason::invalid: return "Close(invalid)";
+        case proto::CloseReason::busy: return "Close(busy)";
     }
     return "Close(?)";
 }

@@ -633,6 +633,137 @@ TEST_F(HubByHand, LoginAttemptsPerAddressAreRateLimited) {
     EXPECT_EQ(to<proto::LoginOk>(100).size(), 1U);
 }
 
+// ---------------------------------------------------------------------------- overload: admission control
+
+/// A hub whose server-wide login rate is 10/s (a burst of `burst`), whose retry-afters are held within
+/// [100 ms, 5 s], and whose per-address bucket never gets in the way.
+HubConfig overload_config(double burst, std::size_t in_progress = 1000) {
+    HubConfig config;
+    config.limits.server_logins_per_second = 10;
+    config.limits.server_login_burst = burst;
+    config.limits.max_logins_in_progress = in_progress;
+    config.limits.busy_retry_min = 100ms;
+    config.limits.busy_retry_max = 5s;
+    config.limits.logins_per_second_per_address = 1000;
+    config.limits.login_burst = 1000;
+    return config;
+}
+
+struct HubOverload : ::testing::Test, HandDriver {
+    explicit HubOverload(HubConfig config = overload_config(6)) : HandDriver(std::move(config)) {}
+    /// Opens every connection of `conns` first (their logins queue behind each other, as on a busy hub strand), then
+    /// logs each in, in order.
+    void storm(const std::vector<server::ConnId>& conns) {
+        for (const server::ConnId conn : conns) {
+            open(conn);
+        }
+        for (const server::ConnId conn : conns) {
+            frame(conn, login_message("u" + std::to_string(conn)));
+        }
+    }
+    /// The retry-after each of `conns` was refused with (0 when it was not refused).
+    std::vector<Duration> retry_afters(const std::vector<server::ConnId>& conns) const {
+        std::vector<Duration> out;
+        for (const server::ConnId conn : conns) {
+            const auto closes = to<proto::Close>(conn);
+            out.push_back(!closes.empty() && closes[0].reason == proto::CloseReason::busy ? closes[0].reconnect_within
+                                                                                          : Duration::zero());
+        }
+        return out;
+    }
+};
+
+TEST_F(HubOverload, LoginsOverTheServersRateAreRefusedBusyWithARetryAfterThatGrowsWithTheBacklog) {
+    connect(100, "held");  // one token of the burst of 6
+    sent.clear();
+    storm({1, 2, 3, 4, 5, 6, 7, 8});
+    for (const server::ConnId conn : {1, 2, 3, 4, 5}) {
+        EXPECT_EQ(to<proto::LoginOk>(conn).size(), 1U) << conn;
+    }
+    // Refused before the token is looked at: no reply, a Close(busy), the connection closed. The retry-after is
+    // the time the rate needs for those still waiting and those told before, plus the login's own slot:
+    // login 6 waits behind 7 and 8 (2 × 100 ms) + 100 ms; 7 comes after 6's slot (300 ms) + 100 ms; 8 after 7's.
+    EXPECT_EQ(retry_afters({1, 2, 3, 4, 5, 6, 7, 8}),
+              (std::vector<Duration>{0ms, 0ms, 0ms, 0ms, 0ms, 300ms, 400ms, 500ms}));
+    for (const server::ConnId conn : {6, 7, 8}) {
+        EXPECT_TRUE(to<proto::Reply>(conn).empty());
+        EXPECT_NE(std::find(closed.begin(), closed.end(), conn), closed.end());
+    }
+    EXPECT_EQ(hub.metrics().logins_shed_rate, 3U);
+    EXPECT_EQ(hub.metrics().logins_shed_in_progress, 0U);
+    EXPECT_EQ(hub.metrics().login_failures, 0U);  // busy is not a failed login
+    EXPECT_EQ(hub.metrics().logins_in_progress, 0U);
+
+    // The session held is untouched and its heartbeats are answered at once, whatever is refused around it.
+    sent.clear();
+    frame(100, proto::Ping{});
+    EXPECT_EQ(to<proto::Pong>(100).size(), 1U);
+
+    // The bucket refills over (virtual) time: 350 ms later there is room for 3 more; the 4th is told to come back
+    // after the last slot handed out (500 ms from the storm) plus its own.
+    advance(350ms);
+    sent.clear();
+    storm({9, 10, 11, 12});
+    EXPECT_EQ(retry_afters({9, 10, 11, 12}), (std::vector<Duration>{0ms, 0ms, 0ms, 250ms}));
+    EXPECT_EQ(hub.metrics().logins_shed_rate, 4U);
+    EXPECT_EQ(hub.metrics().logins, 9U);
+}
+
+struct HubOverloadInProgress : HubOverload {
+    HubOverloadInProgress() : HubOverload(overload_config(1000, /*in_progress=*/2)) {}
+};
+
+TEST_F(HubOverloadInProgress, ALoginThatFindsTooManyOthersInProgressIsRefusedBusy) {
+    storm({1, 2, 3, 4, 5});
+    // Login 1 finds 4 others in progress, 2 finds 3, 3 finds 2: refused; 4 and 5 find 1 and 0.
+    EXPECT_EQ(retry_afters({1, 2, 3, 4, 5}), (std::vector<Duration>{500ms, 600ms, 700ms, 0ms, 0ms}));
+    EXPECT_EQ(to<proto::LoginOk>(4).size(), 1U);
+    EXPECT_EQ(to<proto::LoginOk>(5).size(), 1U);
+    EXPECT_EQ(hub.metrics().logins_shed_in_progress, 3U);
+    EXPECT_EQ(hub.metrics().logins_shed_rate, 0U);
+    EXPECT_EQ(hub.metrics().logins_in_progress, 0U);
+    open(6);
+    open(7);
+    EXPECT_EQ(hub.metrics().logins_in_progress, 2U);
+    hub.on_closed(now, 7);
+    EXPECT_EQ(hub.metrics().logins_in_progress, 1U);
+}
+
+TEST_F(HubOverload, TheRetryAfterIsBoundedAndALongStormLeavesNoDebtBehind) {
+    storm({1, 2, 3, 4, 5, 6});  // the burst of 6
+    sent.clear();
+    std::vector<server::ConnId> conns;
+    for (server::ConnId conn = 10; conn < 110; ++conn) {
+        conns.push_back(conn);
+    }
+    storm(conns);
+    const std::vector<Duration> retries = retry_afters(conns);
+    EXPECT_EQ(*std::min_element(retries.begin(), retries.end()), 5s);  // 100 waiting at 10/s: all at the bound
+    EXPECT_EQ(hub.metrics().logins_shed_rate, 100U);
+    advance(5s);  // the horizon was held to 5 s: now the rate admits again, with a full-ish burst
+    sent.clear();
+    storm({200});
+    EXPECT_EQ(to<proto::LoginOk>(200).size(), 1U);
+}
+
+TEST_F(HubOverload, WhileTheDriverIsOverItsMemoryMarkNewLoginsAreRefusedAndSessionsGoOn) {
+    connect(100, "held", {"ch"});
+    hub.set_overloaded(true);
+    sent.clear();
+    storm({1});
+    ASSERT_EQ(to<proto::Close>(1).size(), 1U);
+    EXPECT_EQ(to<proto::Close>(1)[0].reason, proto::CloseReason::busy);
+    EXPECT_EQ(to<proto::Close>(1)[0].reconnect_within, 100ms);
+    EXPECT_EQ(hub.metrics().logins_shed_memory, 1U);
+    frame(100, proto::Ping{});
+    EXPECT_EQ(to<proto::Pong>(100).size(), 1U);
+    frame(100, proto::Join{77, "other"});
+    EXPECT_EQ(to<proto::JoinOk>(100).size(), 1U);
+    hub.set_overloaded(false);
+    storm({2});
+    EXPECT_EQ(to<proto::LoginOk>(2).size(), 1U);
+}
+
 TEST_F(HubByHand, AFloodOverTheMessageRateIsRefusedWithRateLimited) {
     connect(1, "u", {"ch"});
     sent.clear();

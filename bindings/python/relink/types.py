@@ -128,6 +128,7 @@ class AttemptFailure(NamedIntEnum):
     CLOSED = _ffi.ATTEMPT_CLOSED
     SERVER = _ffi.ATTEMPT_SERVER
     CONFIG = _ffi.ATTEMPT_CONFIG
+    BUSY = _ffi.ATTEMPT_BUSY  #: the server is overloaded; the detail names its retry-after
 
 
 class Profile(NamedIntEnum):
