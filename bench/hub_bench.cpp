@@ -26,6 +26,9 @@ server::Hub make_hub() {
     server::HubConfig config;
     config.limits.logins_per_second_per_address = 1e12;  // measure the hub, not its rate limiter
     config.limits.login_burst = 1e12;
+    config.limits.server_logins_per_second = 1e12;  // nor its admission control
+    config.limits.server_login_burst = 1e12;
+    config.limits.max_logins_in_progress = 1'000'000'000;
     config.limits.messages_per_second = 1e12;
     config.limits.message_burst = 1e12;
     config.limits.max_members_per_channel = 1'000'000;

@@ -206,6 +206,7 @@ private:
             const bool channels = path == "/channels";
             const auto tls =
                 !sessions && !channels && config_.tls_handshakes ? config_.tls_handshakes() : TlsHandshakeMetrics{};
+            const auto load = !sessions && !channels && config_.load ? config_.load() : LoadMetrics{};
             // Read on the hub's strand, where the cluster node lives (the function is the server's and outlives us).
             if (sessions || channels) {
                 // The deployment's list: at once from memory, after a round trip from Redis in a cluster.
@@ -223,11 +224,12 @@ private:
                     });
                 });
             }
-            return with_hub([tls, gauges = config_.cluster_gauges](Hub& hub, TimePoint) {
-                return Response{http::status::ok,
-                                "text/plain; version=0.0.4; charset=utf-8",
-                                metrics_text(hub.metrics(), hub.draining(), tls, gauges ? gauges() : std::nullopt),
-                                {}};
+            return with_hub([tls, load, gauges = config_.cluster_gauges](Hub& hub, TimePoint) {
+                return Response{
+                    http::status::ok,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    metrics_text(hub.metrics(), hub.draining(), tls, gauges ? gauges() : std::nullopt, load),
+                    {}};
             });
         }
         if (path == "/kick") {
@@ -446,7 +448,7 @@ bool bearer_matches(std::string_view authorization, std::string_view secret) {
 }
 
 std::string metrics_text(const Metrics& m, bool draining, const TlsHandshakeMetrics& tls,
-                         const std::optional<ClusterGauges>& cluster) {
+                         const std::optional<ClusterGauges>& cluster, const LoadMetrics& load) {
     std::string out;
     out.reserve(2048);
     add_metric(out, "relink_connections", "gauge", "Open WebSocket connections.", m.connections_open);
@@ -484,6 +486,24 @@ std::string metrics_text(const Metrics& m, bool draining, const TlsHandshakeMetr
     add_metric(out, "relink_channel_event_gaps_total", "counter",
                "Channel events that did not reach this node; its members of the channel resumed to catch up.",
                m.event_gaps);
+    // Overload (docs/server.md, "Overload"): what the server refuses so that the sessions it holds go on.
+    add_metric(out, "relink_logins_in_progress", "gauge", "Connections open whose login is not done yet.",
+               m.logins_in_progress);
+    out +=
+        "# HELP relink_logins_shed_total Logins refused with Close(busy) and a retry-after, by the bound reached.\n"
+        "# TYPE relink_logins_shed_total counter\n";
+    out += "relink_logins_shed_total{cause=\"rate\"} " + std::to_string(m.logins_shed_rate) + "\n";
+    out += "relink_logins_shed_total{cause=\"in_progress\"} " + std::to_string(m.logins_shed_in_progress) + "\n";
+    out += "relink_logins_shed_total{cause=\"memory\"} " + std::to_string(m.logins_shed_memory) + "\n";
+    add_metric(out, "relink_slow_readers_shed_total", "counter",
+               "Connections closed because they read too slowly (their own queue, or the server's write budget).",
+               load.slow_readers_shed);
+    add_metric(out, "relink_write_queue_bytes", "gauge", "Bytes queued for writing on all connections together.",
+               load.write_queue_bytes);
+    add_metric(out, "relink_handshakes_in_progress", "gauge",
+               "Accepted connections whose TLS and WebSocket handshakes are not done.", load.handshakes_in_progress);
+    add_metric(out, "relink_accept_pauses_total", "counter",
+               "Times accepting paused because the handshakes in progress reached their bound.", load.accept_pauses);
     if (cluster) {
         add_metric(out, "relink_cluster_redis_up", "gauge", "1 while this node reaches Redis (commands and pub/sub).",
                    cluster->redis_up ? 1 : 0);

@@ -35,6 +35,14 @@ struct TlsHandshakeMetrics {
     std::uint64_t resumed{0};
 };
 
+/// The listener's load and shedding (docs/server.md, "Overload"): read from atomics, from any thread.
+struct LoadMetrics {
+    std::uint64_t write_queue_bytes{0};       ///< now: bytes queued for writing on all connections together
+    std::uint64_t slow_readers_shed{0};       ///< connections closed because they read too slowly
+    std::uint64_t handshakes_in_progress{0};  ///< now: accepted connections whose TLS / WebSocket handshake runs
+    std::uint64_t accept_pauses{0};           ///< times accepting paused at the handshake bound
+};
+
 /// The admin HTTP server.
 ///
 /// @par Thread safety
@@ -51,6 +59,8 @@ public:
         std::function<TlsHandshakeMetrics()> tls_handshakes;
         /// Read for each GET /metrics on the hub's strand; empty or nothing: a single node (no cluster gauges).
         std::function<std::optional<ClusterGauges>()> cluster_gauges;
+        /// Read for each GET /metrics, from an io thread; empty: the load gauges show 0.
+        std::function<LoadMetrics()> load;
     };
     /// Binds the address; throws boost::system::system_error when it cannot.
     AdminServer(boost::asio::io_context& ioc, Config config, HubAccess& hub, std::shared_ptr<spdlog::logger> log);
@@ -78,7 +88,8 @@ private:
 /// The hub's metrics and the listener's TLS handshake counts in Prometheus text exposition format (version
 /// 0.0.4), with # HELP and # TYPE lines.
 [[nodiscard]] std::string metrics_text(const Metrics& metrics, bool draining, const TlsHandshakeMetrics& tls = {},
-                                       const std::optional<ClusterGauges>& cluster = std::nullopt);
+                                       const std::optional<ClusterGauges>& cluster = std::nullopt,
+                                       const LoadMetrics& load = {});
 
 /// GET /sessions and GET /channels bodies: JSON arrays.
 [[nodiscard]] std::string sessions_json(const std::vector<SessionInfo>& sessions);

@@ -1049,7 +1049,8 @@ struct Hub::State {
 
     // ------------------------------------------------------------------ requests of a logged-in session
 
-    void frame(TimePoint now, ConnId conn, const proto::ClientMessage& message) {
+    /// `answered`: a Ping the driver already answered (on_heartbeat): no Pong from here.
+    void frame(TimePoint now, ConnId conn, const proto::ClientMessage& message, bool answered = false) {
         auto it = conns.find(conn);
         if (it == conns.end() || it->second.closed) {
             return;
@@ -1058,7 +1059,9 @@ struct Hub::State {
         touch_conn(now, conn, c);
         if (c.login_pending) {
             if (std::holds_alternative<proto::Ping>(message)) {
-                send(conn, proto::Pong{});  // heartbeats are answered at once, whatever waits
+                if (!answered) {
+                    send(conn, proto::Pong{});  // heartbeats are answered at once, whatever waits
+                }
             } else {
                 c.held.push_back(message);
             }
@@ -1080,6 +1083,9 @@ struct Hub::State {
         }
         const std::string key = session->first;
         touch_session(now, key, session->second);
+        if (answered) {
+            return;
+        }
         request(now, conn, key, session->second, message);
     }
 
@@ -1257,6 +1263,10 @@ void Hub::on_open(TimePoint now, ConnId conn, std::string peer_address) {
 void Hub::on_frame(TimePoint now, ConnId conn, const proto::ClientMessage& message) {
     state_->frame(now, conn, message);
     state_->release_presence(now);
+}
+
+void Hub::on_heartbeat(TimePoint now, ConnId conn) {
+    state_->frame(now, conn, proto::Ping{}, /*answered=*/true);
 }
 
 void Hub::on_bad_frame(TimePoint now, ConnId conn, const proto::DecodeError& error) {

@@ -231,6 +231,9 @@ public:
     /// A transport (TLS + WebSocket) is established; `peer_address` is for per-address limits and listings.
     void on_open(TimePoint now, ConnId conn, std::string peer_address);
     void on_frame(TimePoint now, ConnId conn, const proto::ClientMessage& message);
+    /// A Ping the driver has already answered with a Pong (relinkd answers them on the connection's own thread, so
+    /// that they do not wait behind the hub's work): the same bookkeeping as on_frame(Ping), without the Pong.
+    void on_heartbeat(TimePoint now, ConnId conn);
     /// A frame the codec could not decode (or that was too large): an error reply when the request id is known,
     /// else a Close(invalid).
     void on_bad_frame(TimePoint now, ConnId conn, const proto::DecodeError& error);

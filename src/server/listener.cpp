@@ -61,6 +61,12 @@ namespace {
 /// A frame's byte budget in a connection's outbound queue. A client that reads slower than it is sent to is
 /// disconnected when its queue holds more than this (the hub's own queues keep what a resume needs).
 constexpr std::size_t kMaxQueuedBytes = 4 * 1024 * 1024;
+/// While all write queues together are over their budget, a connection whose own queue holds more than this is
+/// a slow reader and is closed on its next frame: a reader that keeps up holds a frame or two, so the ones holding
+/// the memory go first and the healthy ones are never touched.
+constexpr std::size_t kSlowReaderBytes = 64 * 1024;
+/// How often a paused accept loop looks whether the handshakes in progress went below their bound.
+constexpr auto kAcceptPauseCheck = std::chrono::milliseconds(10);
 /// The HTTP upgrade request's header limit.
 constexpr std::uint32_t kMaxUpgradeHeaderBytes = 8 * 1024;
 
@@ -76,6 +82,12 @@ std::string_view close_reason_name(proto::CloseReason reason) noexcept {
         case proto::CloseReason::busy: return "BUSY";
     }
     return "UNKNOWN";
+}
+
+/// A Pong, encoded once: a connection answers its heartbeats itself (Session::on_read).
+const std::string& pong_frame() {
+    static const std::string frame = proto::encode(proto::ServerMessage{proto::Pong{}});
+    return frame;
 }
 
 // ------------------------------------------------------------------------------------------- connections
@@ -151,6 +163,22 @@ public:
                 flush();
             }
         });
+    }
+
+    /// A logged-in connection's heartbeat, already answered on the connection's own strand (so a Pong does not wait
+    /// behind the logins queued here): the hub only keeps its keep-alive and presence bookkeeping.
+    void heartbeat(ConnId id) {
+        net::post(strand_, [this, id] {
+            if (conns_.contains(id)) {
+                hub_.on_heartbeat(hub_now(), id);
+            }
+        });
+    }
+
+    /// The write queues crossed their high-water mark (either way): the hub refuses new logins while above it.
+    /// Reads the flag on the strand, so that crossings reported out of order still leave the last word right.
+    void memory_changed(const std::atomic<bool>& over_high_water) {
+        net::post(strand_, [this, &over_high_water] { hub_.set_overloaded(over_high_water.load()); });
     }
 
     void closed(ConnId id) {
@@ -351,9 +379,30 @@ struct TlsHandshakeCounters {
     std::atomic<std::uint64_t> resumed{0};
 };
 
+/// The whole server's load, shared by every session and the accept loop, which run on many threads: the bytes in
+/// all write queues against their budget, and the handshakes in progress against theirs (docs/server.md,
+/// "Overload").
+struct ServerLoad {
+    explicit ServerLoad(const Limits& limits)
+        : budget(limits.write_queue_budget_bytes),
+          high_water(static_cast<std::size_t>(static_cast<double>(limits.write_queue_budget_bytes) *
+                                              std::clamp(limits.write_queue_high_water_percent, 0.0, 100.0) / 100.0)),
+          max_handshakes(limits.max_handshakes_in_progress) {}
+
+    const std::size_t budget;
+    const std::size_t high_water;
+    const std::size_t max_handshakes;
+    std::atomic<std::size_t> write_queue_bytes{0};
+    std::atomic<bool> over_high_water{false};
+    std::atomic<std::uint64_t> slow_readers_shed{0};
+    std::atomic<std::size_t> handshakes{0};
+    std::atomic<std::uint64_t> accept_pauses{0};
+};
+
 struct SessionConfig {
     Duration handshake_timeout{};
     TlsHandshakeCounters* tls_handshakes{nullptr};  ///< the server's; counts every completed TLS handshake
+    ServerLoad* load{nullptr};                      ///< the server's; nullptr: no process-wide bounds
 };
 
 /// One client connection: [TLS handshake →] HTTP upgrade → WebSocket read loop, plus a write queue with one
@@ -369,7 +418,15 @@ public:
           hub_(hub),
           config_(config),
           log_(std::move(log)),
-          peer_(std::move(peer)) {}
+          peer_(std::move(peer)) {
+        if (config_.load != nullptr) {
+            config_.load->handshakes.fetch_add(1, std::memory_order_relaxed);
+            handshaking_ = true;
+        }
+    }
+    ~Session() override { handshake_over(); }
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
 
     void run() {
         net::dispatch(ws_.get_executor(), beast::bind_front_handler(&Session::on_run, this->shared_from_this()));
@@ -482,6 +539,7 @@ private:
 
     void on_accept(beast::error_code ec) {
         handshake_.reset();
+        handshake_over();
         if (ec) {
             log_->debug("{}: WebSocket accept failed: {}", peer_, ec.message());
             return;
@@ -503,6 +561,13 @@ private:
     void wait_for_frame() {
         ws_.async_read_some(net::buffer(&first_byte_, 1),
                             beast::bind_front_handler(&Session::on_frame_begins, this->shared_from_this()));
+    }
+
+    /// This connection's TLS and WebSocket handshakes are over (done or failed): it leaves the accept loop's count.
+    void handshake_over() {
+        if (std::exchange(handshaking_, false)) {
+            config_.load->handshakes.fetch_sub(1, std::memory_order_relaxed);
+        }
     }
 
     void on_frame_begins(beast::error_code ec, std::size_t bytes) {
@@ -538,7 +603,12 @@ private:
                 const auto data = buffer_.cdata();
                 auto decoded =
                     proto::decode_client(std::string_view(static_cast<const char*>(data.data()), data.size()));
-                if (decoded) {
+                if (decoded && std::holds_alternative<proto::Ping>(*decoded.message)) {
+                    // Answered here, on this connection's strand, not behind the hub's queue of logins: an
+                    // established session's heartbeats stay prompt however busy the hub is.
+                    enqueue(pong_frame(), std::nullopt);
+                    hub_.heartbeat(id_);
+                } else if (decoded) {
                     hub_.frame(id_, std::move(*decoded.message));
                 } else {
                     log_->debug("conn {}: undecodable frame: {}", id_, decoded.error.detail);
@@ -559,10 +629,18 @@ private:
             close_reason_ = close;
         }
         queued_bytes_ += frame.size();
+        const std::size_t total = count_queued(static_cast<std::ptrdiff_t>(frame.size()));
         queue_.push_back(std::move(frame));
         if (queued_bytes_ > kMaxQueuedBytes) {
             log_->warn("conn {} from {}: reads too slowly ({} bytes queued): disconnected", id_, peer_, queued_bytes_);
-            return abort();
+            return shed_slow_reader();
+        }
+        if (config_.load != nullptr && total > config_.load->budget && queued_bytes_ > kSlowReaderBytes) {
+            log_->warn(
+                "conn {} from {}: reads too slowly ({} bytes queued, {} on all connections, over the {} budget): "
+                "disconnected",
+                id_, peer_, queued_bytes_, total, config_.load->budget);
+            return shed_slow_reader();
         }
         if (!writing_) {
             do_write();
@@ -583,6 +661,7 @@ private:
             return abort();
         }
         queued_bytes_ -= queue_.front().size();
+        count_queued(-static_cast<std::ptrdiff_t>(queue_.front().size()));
         queue_.pop_front();
         if (!queue_.empty()) {
             return do_write();
@@ -612,8 +691,34 @@ private:
         ws_.async_close(reason, [self = this->shared_from_this()](beast::error_code) {});
     }
 
+    /// Adds `delta` bytes to the server's write-queue total and returns the new total; tells the hub when the total
+    /// crosses the high-water mark.
+    std::size_t count_queued(std::ptrdiff_t delta) {
+        ServerLoad* load = config_.load;
+        if (load == nullptr || delta == 0) {
+            return 0;
+        }
+        const std::size_t total = delta > 0 ? load->write_queue_bytes.fetch_add(static_cast<std::size_t>(delta)) + delta
+                                            : load->write_queue_bytes.fetch_sub(static_cast<std::size_t>(-delta)) -
+                                                  static_cast<std::size_t>(-delta);
+        const bool above = total > load->high_water;
+        if (load->over_high_water.load(std::memory_order_relaxed) != above &&
+            load->over_high_water.exchange(above) != above) {
+            hub_.memory_changed(load->over_high_water);
+        }
+        return total;
+    }
+
+    void shed_slow_reader() {
+        if (config_.load != nullptr) {
+            config_.load->slow_readers_shed.fetch_add(1, std::memory_order_relaxed);
+        }
+        abort();
+    }
+
     /// Drops the transport at once; the pending read fails and reports the close to the hub.
     void abort() {
+        count_queued(-static_cast<std::ptrdiff_t>(queued_bytes_));
         queue_.clear();
         queued_bytes_ = 0;
         beast::error_code ignored;
@@ -627,6 +732,7 @@ private:
             return;
         }
         ended_ = true;
+        count_queued(-static_cast<std::ptrdiff_t>(queued_bytes_));
         queue_.clear();
         queued_bytes_ = 0;
         if (id_ != 0) {
@@ -660,6 +766,7 @@ private:
     bool close_requested_{false};
     bool closing_{false};
     bool ended_{false};
+    bool handshaking_{false};  ///< counted in ServerLoad::handshakes
 };
 
 // ------------------------------------------------------------------------------------------- the accept loop
@@ -738,7 +845,26 @@ private:
                                                                       std::move(socket))
                 ->run();
         }
-        do_accept();
+        accept_when_room();
+    }
+
+    /// Accepts the next connection, or, while the handshakes in progress are at their bound, waits for room: the
+    /// connections that arrive meanwhile wait in the kernel's listen backlog (as HAProxy's maxconn does), where
+    /// they cost neither a TLS handshake nor memory, instead of adding to a crowd that all handshake slowly.
+    void accept_when_room(bool paused = false) {
+        const ServerLoad* load = config_.load;
+        if (load == nullptr || load->handshakes.load(std::memory_order_relaxed) < load->max_handshakes) {
+            return do_accept();
+        }
+        if (!paused) {
+            config_.load->accept_pauses.fetch_add(1, std::memory_order_relaxed);
+        }
+        retry_.expires_after(kAcceptPauseCheck);
+        retry_.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
+            if (!wait_ec && !self->stopped_) {
+                self->accept_when_room(/*paused=*/true);
+            }
+        });
     }
 
     net::io_context& ioc_;
@@ -913,6 +1039,7 @@ public:
         : options_(options),
           log_(std::move(log)),
           threads_(options.threads != 0 ? options.threads : std::max(1U, std::thread::hardware_concurrency())),
+          load_(options.limits),
           ioc_(static_cast<int>(threads_)),
           hub_config_(hub_config(options)),
           hub_(ioc_, hub_config_, make_verifier(options.apps), log_, options),
@@ -955,8 +1082,9 @@ public:
             return "--listen: " + error;
         }
         try {
-            acceptor_ = std::make_shared<Acceptor>(ioc_, *endpoint, tls_ ? &*tls_ : nullptr, hub_,
-                                                   SessionConfig{handshake_timeout(options_), &tls_handshakes_}, log_);
+            acceptor_ =
+                std::make_shared<Acceptor>(ioc_, *endpoint, tls_ ? &*tls_ : nullptr, hub_,
+                                           SessionConfig{handshake_timeout(options_), &tls_handshakes_, &load_}, log_);
         } catch (const boost::system::system_error& e) {
             return "cannot listen on " + options_.listen.host + ":" + std::to_string(options_.listen.port) + ": " +
                    e.code().message();
@@ -974,6 +1102,12 @@ public:
                     },
                     [this]() -> std::optional<ClusterGauges> {
                         return hub_.cluster() != nullptr ? std::optional(hub_.cluster()->gauges()) : std::nullopt;
+                    },
+                    [this] {
+                        return LoadMetrics{load_.write_queue_bytes.load(std::memory_order_relaxed),
+                                           load_.slow_readers_shed.load(std::memory_order_relaxed),
+                                           load_.handshakes.load(std::memory_order_relaxed),
+                                           load_.accept_pauses.load(std::memory_order_relaxed)};
                     }};
                 admin_ = std::make_unique<AdminServer>(ioc_, std::move(admin_config), hub_, log_);
             } catch (const boost::system::system_error& e) {
@@ -1061,6 +1195,7 @@ public:
     Logger log_;
     const unsigned threads_;
     TlsHandshakeCounters tls_handshakes_;  // before the sessions and the admin API that use it
+    ServerLoad load_;                      // likewise
     std::optional<ssl::context> tls_;
     net::io_context ioc_;
     HubConfig hub_config_;

@@ -116,6 +116,22 @@ std::string add_limit(Options& options, std::string_view text) {
     } else if (name == "presence-batch-ms") {
         l.presence_batch_interval =
             std::chrono::duration_cast<Duration>(std::chrono::duration<double, std::milli>(*value));
+    } else if (name == "server-logins-per-second") {
+        l.server_logins_per_second = *value;
+    } else if (name == "server-login-burst") {
+        l.server_login_burst = *value;
+    } else if (name == "logins-in-progress") {
+        l.max_logins_in_progress = count;
+    } else if (name == "busy-retry-min-ms") {
+        l.busy_retry_min = std::chrono::duration_cast<Duration>(std::chrono::duration<double, std::milli>(*value));
+    } else if (name == "busy-retry-max-ms") {
+        l.busy_retry_max = std::chrono::duration_cast<Duration>(std::chrono::duration<double, std::milli>(*value));
+    } else if (name == "write-queue-budget-mb") {
+        l.write_queue_budget_bytes = static_cast<std::size_t>(*value * 1024.0 * 1024.0);
+    } else if (name == "write-queue-high-water-percent" && *value <= 100.0) {
+        l.write_queue_high_water_percent = *value;
+    } else if (name == "handshakes-in-progress") {
+        l.max_handshakes_in_progress = count;
     } else if (name == "session-lifetime-seconds") {
         l.session_lifetime = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(*value));
     } else if (auto* bound = timing_bound(options.timing_bounds, name)) {
@@ -127,6 +143,9 @@ std::string add_limit(Options& options, std::string_view text) {
                "' (messages-per-second, message-burst, logins-per-second, login-burst, channels-per-user, "
                "members-per-channel, peer-queue, history, drain-logins-per-second, session-lifetime-seconds, "
                "presence-batch-ms, "
+               "server-logins-per-second, server-login-burst, logins-in-progress, busy-retry-min-ms, "
+               "busy-retry-max-ms, write-queue-budget-mb, write-queue-high-water-percent (at most 100), "
+               "handshakes-in-progress, "
                "heartbeat-min-ms, heartbeat-max-ms, presence-timeout-min-ms, presence-timeout-max-ms, "
                "backfill-window-max-ms, backfill-count-max)";
     }
@@ -267,6 +286,9 @@ std::string validate(Options& options) {
     }
     if (b.min_presence_timeout > b.max_presence_timeout) {
         return "--limit presence-timeout-min-ms is above presence-timeout-max-ms";
+    }
+    if (options.limits.busy_retry_min > options.limits.busy_retry_max) {
+        return "--limit busy-retry-min-ms is above busy-retry-max-ms";
     }
     if (b.max_heartbeat_interval >= HubConfig{}.keep_alive_timeout) {
         // Beating less often than the keep-alive timeout, a client would be closed while healthy.
@@ -581,6 +603,10 @@ std::string usage() {
            "                           peer-queue, history, drain-logins-per-second,\n"
            "                           session-lifetime-seconds (how long an away user's messages are kept),\n"
            "                           presence-batch-ms (0 = one frame per membership change);\n"
+           "                           overload (docs/server.md): server-logins-per-second, server-login-burst,\n"
+           "                           logins-in-progress, busy-retry-min-ms, busy-retry-max-ms,\n"
+           "                           write-queue-budget-mb, write-queue-high-water-percent,\n"
+           "                           handshakes-in-progress;\n"
            "                           the bounds of the timings a client asks for at login: heartbeat-min-ms,\n"
            "                           heartbeat-max-ms, presence-timeout-min-ms, presence-timeout-max-ms,\n"
            "                           backfill-window-max-ms, backfill-count-max\n"
@@ -624,6 +650,8 @@ HubConfig make_hub_config(const Options& options) {
     config.limits.dedup_window = scale(config.limits.dedup_window, f);
     config.limits.session_lifetime = scale(config.limits.session_lifetime, f);
     config.limits.presence_batch_interval = scale(config.limits.presence_batch_interval, f);
+    config.limits.busy_retry_min = scale(config.limits.busy_retry_min, f);
+    config.limits.busy_retry_max = scale(config.limits.busy_retry_max, f);
     if (!options.cluster_url.empty()) {
         // The cluster's own durations (docs/cluster.md): a node heartbeats every second and is dead after three
         // missed, which both stay below the smallest presence timeout (10 s).

@@ -156,11 +156,12 @@ void check_options(const Options& o) {
     static const std::vector<std::string> kLevels{"trace", "debug", "info", "warn", "error", "critical", "off"};
     FUZZ_CHECK(std::find(kLevels.begin(), kLevels.end(), o.log_level) != kLevels.end(), "unknown log level");
     const Limits& l = o.limits;
-    for (const double rate : {l.messages_per_second, l.message_burst, l.logins_per_second_per_address, l.login_burst}) {
+    for (const double rate : {l.messages_per_second, l.message_burst, l.logins_per_second_per_address, l.login_burst,
+                              l.server_logins_per_second, l.server_login_burst}) {
         FUZZ_CHECK(std::isfinite(rate) && rate >= 1.0 && rate <= 1e9, "a rate limit out of [1, 1e9]");
     }
-    for (const std::size_t count :
-         {l.max_channels_per_user, l.max_members_per_channel, l.peer_queue_per_user, l.history_per_channel}) {
+    for (const std::size_t count : {l.max_channels_per_user, l.max_members_per_channel, l.peer_queue_per_user,
+                                    l.history_per_channel, l.max_logins_in_progress, l.max_handshakes_in_progress}) {
         FUZZ_CHECK(count >= 1 && count <= 1'000'000'000, "a count limit out of [1, 1e9]");
     }
 

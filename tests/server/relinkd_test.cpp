@@ -87,6 +87,10 @@ TEST(Options, LimitsFromFlagsAndConfig) {
     EXPECT_EQ(options.limits.max_members_per_channel, 2U);
     EXPECT_EQ(options.limits.login_burst, 9.0);
     EXPECT_NE(apply_config_json(R"({"limit": {"members-per-channel": "two"}})", options), "");
+    EXPECT_EQ(
+        apply_config_json(R"({"limit": {"server-logins-per-second": 300, "write-queue-budget-mb": 64}})", options), "");
+    EXPECT_EQ(options.limits.server_logins_per_second, 300.0);
+    EXPECT_EQ(options.limits.write_queue_budget_bytes, 64U * 1024U * 1024U);
     EXPECT_NE(apply_config_json(R"({"limit": 3})", options), "");
 
     // The presence batch interval may be 0 (off), unlike the other limits.
@@ -96,6 +100,42 @@ TEST(Options, LimitsFromFlagsAndConfig) {
     const auto batches = parse({"--app", "a:s", "--limit", "presence-batch-ms=50", "--time-scale", "0.1"});
     ASSERT_TRUE(batches.options) << batches.error;
     EXPECT_EQ(make_hub_config(*batches.options).limits.presence_batch_interval, 5ms);  // scaled like every duration
+}
+
+TEST(Options, OverloadLimitsWithTheirDefaultsAndTheRetryAfterScaled) {
+    const HubConfig defaults = make_hub_config(*parse({"--app", "a:s"}).options);
+    EXPECT_EQ(defaults.limits.server_logins_per_second, 500.0);
+    EXPECT_EQ(defaults.limits.max_logins_in_progress, 1000U);
+    EXPECT_EQ(defaults.limits.busy_retry_min, 1s);
+    EXPECT_EQ(defaults.limits.write_queue_budget_bytes, 256U * 1024U * 1024U);
+    const auto parsed = parse({"--app",        "a:s",
+                               "--limit",      "server-logins-per-second=200",
+                               "--limit",      "server-login-burst=50",
+                               "--limit",      "logins-in-progress=300",
+                               "--limit",      "busy-retry-min-ms=2000",
+                               "--limit",      "busy-retry-max-ms=20000",
+                               "--limit",      "write-queue-budget-mb=32",
+                               "--limit",      "write-queue-high-water-percent=50",
+                               "--limit",      "handshakes-in-progress=64",
+                               "--time-scale", "0.5"});
+    ASSERT_TRUE(parsed.options) << parsed.error;
+    const Limits l = make_hub_config(*parsed.options).limits;
+    EXPECT_EQ(l.server_logins_per_second, 200.0);  // a capacity: not scaled
+    EXPECT_EQ(l.server_login_burst, 50.0);
+    EXPECT_EQ(l.max_logins_in_progress, 300U);
+    EXPECT_EQ(l.busy_retry_min, 1s);  // timings: scaled
+    EXPECT_EQ(l.busy_retry_max, 10s);
+    EXPECT_EQ(l.write_queue_budget_bytes, 32U * 1024U * 1024U);
+    EXPECT_EQ(l.write_queue_high_water_percent, 50.0);
+    EXPECT_EQ(l.max_handshakes_in_progress, 64U);
+    for (const auto& bad : std::vector<std::vector<std::string>>{
+             {"--app", "a:s", "--limit", "busy-retry-min-ms=5000", "--limit", "busy-retry-max-ms=4000"},
+             {"--app", "a:s", "--limit", "write-queue-high-water-percent=150"},
+         }) {
+        const auto refused = parse(bad);
+        EXPECT_FALSE(refused.options) << bad.back();
+        EXPECT_NE(refused.error.find("--limit"), std::string::npos) << refused.error;
+    }
 }
 
 TEST(Options, TimingBoundsFromLimitsScaledLikeEveryDuration) {
@@ -599,6 +639,28 @@ TEST_F(RelinkdTest, ServesGivenCertificateFiles) {
     ASSERT_TRUE(client);
 }
 
+TEST_F(RelinkdTest, OverTheServersLoginRateALoginIsRefusedBusyAndHeldSessionsGoOn) {
+    server_->signal(SIGTERM);
+    ASSERT_EQ(server_->wait_exit(5s), 0);
+    // One login a second, a burst of one; retry-afters scaled by --time-scale 0.1 (1 s → 100 ms at least).
+    start({"--limit", "server-logins-per-second=1", "--limit", "server-login-burst=1"});
+    auto alice = logged_in("alice");
+    ASSERT_TRUE(alice);
+    auto bob = connect();
+    ASSERT_TRUE(bob);
+    bob->send(login_request("bob", token_for("bob")));
+    const auto close = bob->next_of<proto::Close>(5s);
+    ASSERT_TRUE(close);
+    EXPECT_EQ(close->reason, proto::CloseReason::busy);
+    EXPECT_GE(close->reconnect_within, 100ms);
+    EXPECT_LE(close->reconnect_within, 3s);
+    // The session held is untouched. (Its pings, answered on its own connection's thread, keep it alive: see
+    // IdleLoggedInSessionStaysWhilePinging; the test client hides pongs.)
+    join(*alice, "lobby");
+    const auto metrics = test::http_request(admin_port_, "GET", "/metrics", "Bearer s", "");
+    EXPECT_NE(metrics.body.find("\nrelink_logins_shed_total{cause=\"rate\"} 1\n"), std::string::npos) << metrics.body;
+}
+
 TEST(Relinkd, BadFlagsExitTwoWithOneLine) {
     const auto dir = temp_dir();
     const std::vector<std::vector<std::string>> cases = {
@@ -1048,10 +1110,21 @@ TEST_F(RelinkdTest, MetricsInPrometheusText) {
     EXPECT_GE(full.size() > 1 ? std::stoull(full[1]) : 0ULL, 2ULL) << text;
     EXPECT_NE(text.find("\nrelink_tls_handshakes_total{resumed=\"true\"} 0\n"), std::string::npos) << text;
     EXPECT_NE(text.find("# TYPE relink_tls_handshakes_total counter\n"), std::string::npos) << text;
-    // Every line is a comment or "name value" (with a label for the TLS handshakes).
+    // Overload: nothing shed on an idle server, and the names the benchmarks read.
+    for (const char* cause : {"rate", "in_progress", "memory"}) {
+        EXPECT_NE(text.find(std::string("\nrelink_logins_shed_total{cause=\"") + cause + "\"} 0\n"), std::string::npos)
+            << cause << text;
+    }
+    EXPECT_NE(text.find("\nrelink_logins_in_progress 0\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("\nrelink_slow_readers_shed_total 0\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("\nrelink_handshakes_in_progress 0\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("# TYPE relink_write_queue_bytes gauge\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("# TYPE relink_accept_pauses_total counter\n"), std::string::npos) << text;
+    // Every line is a comment or "name value" (with a label for the TLS handshakes and the shed logins).
     std::istringstream lines(text);
     for (std::string line; std::getline(lines, line);) {
-        const std::regex kLine(R"re((# (HELP|TYPE) relink_\w+ .+)|(relink_\w+(\{resumed="(true|false)"\})? \d+))re");
+        const std::regex kLine(
+            R"re((# (HELP|TYPE) relink_\w+ .+)|(relink_\w+(\{(resumed="(true|false)"|cause="\w+")\})? \d+))re");
         EXPECT_TRUE(std::regex_match(line, kLine)) << line;
     }
 }
