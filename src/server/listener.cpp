@@ -684,6 +684,8 @@ private:
                 reason.code = websocket::close_code::policy_error;
             } else if (*close_reason_ == proto::CloseReason::draining) {
                 reason.code = websocket::close_code::going_away;
+            } else if (*close_reason_ == proto::CloseReason::busy) {
+                reason.code = websocket::close_code::try_again_later;
             }
         }
         log_->debug("conn {}: closing ({})", id_, reason.reason.c_str());

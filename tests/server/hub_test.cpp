@@ -709,6 +709,24 @@ TEST_F(HubOverload, LoginsOverTheServersRateAreRefusedBusyWithARetryAfterThatGro
     EXPECT_EQ(hub.metrics().logins, 9U);
 }
 
+TEST_F(HubOverload, AHeartbeatTheDriverAnsweredKeepsTheSessionAliveWithoutASecondPong) {
+    HubConfig config;
+    connect(100, "held");
+    sent.clear();
+    // relinkd answers pings on the connection's own thread and tells the hub: no Pong from the hub, but the
+    // keep-alive (6 s) counts from the heartbeat.
+    for (int i = 0; i < 10; ++i) {
+        advance(1s);
+        hub.on_heartbeat(now, 100);
+        drain();
+    }
+    EXPECT_TRUE(to<proto::Pong>(100).empty());
+    EXPECT_TRUE(to<proto::Close>(100).empty());
+    advance(config.keep_alive_timeout);
+    ASSERT_EQ(to<proto::Close>(100).size(), 1U);
+    EXPECT_EQ(to<proto::Close>(100)[0].reason, proto::CloseReason::keep_alive_timeout);
+}
+
 struct HubOverloadInProgress : HubOverload {
     HubOverloadInProgress() : HubOverload(overload_config(1000, /*in_progress=*/2)) {}
 };
