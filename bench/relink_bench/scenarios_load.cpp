@@ -561,7 +561,7 @@ ScenarioResult storm_once(const Options& o, Env& env, std::size_t n, const std::
                   {"tls_ticket_flag", env.ticket_flag.empty() ? Json(nullptr) : Json(env.ticket_flag)},
                   {"load_average_before", load_average()}};
     std::string error;
-    auto server = Relinkd::launch(env, spec_of(0, "storm-1"), error);
+    auto server = Relinkd::launch(env, spec_under_load(0, "storm-1"), error);
     if (!server) {
         note_relinkd_error(r, error);
         return r;
@@ -596,12 +596,12 @@ ScenarioResult storm_once(const Options& o, Env& env, std::size_t n, const std::
         if (o.restart_delay_ms > 0) {
             sleep_unless_stopped(std::chrono::milliseconds(o.restart_delay_ms));
         }
-        replacement = Relinkd::launch(env, spec_of(port, "storm-2"), error);
+        replacement = Relinkd::launch(env, spec_under_load(port, "storm-2"), error);
     } else {
         // relinkd drains: every client gets Close(draining) with the spread window and comes back at a random
         // point of it; the replacement binds the port as soon as the old one's acceptor has let it go.
         server->terminate();
-        replacement = Relinkd::launch(env, spec_of(port, "storm-2"), error);
+        replacement = Relinkd::launch(env, spec_under_load(port, "storm-2"), error);
     }
     const auto up_at = replacement ? replacement->listening_at() : 0;
     if (!replacement) {

@@ -64,7 +64,7 @@ private:
 std::map<std::string, double> shedding_metrics(const std::map<std::string, double>& all) {
     std::map<std::string, double> out;
     for (const auto& [name, value] : all) {
-        for (const char* word : {"shed", "busy", "admission", "in_progress", "write_queue", "overload"}) {
+        for (const char* word : {"shed", "busy", "in_progress", "write_queue", "accept_pauses"}) {
             if (name.find(word) != std::string::npos) {
                 out[name] = value;
                 break;
@@ -92,7 +92,7 @@ std::vector<ScenarioResult> run_overload(const Options& o, Env& env) {
                   {"rlimit_nofile", nofile},
                   {"load_average_before", load_average()}};
     std::string error;
-    auto server = Relinkd::launch(env, {}, error);
+    auto server = Relinkd::launch(env, spec_under_load(0, "overload"), error);
     if (!server) {
         r.error = "relinkd: " + error;
         return {r};

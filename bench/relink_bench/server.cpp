@@ -132,6 +132,12 @@ std::unique_ptr<Relinkd> Relinkd::launch(const Env& env, const Spec& spec, std::
     if (!env.ticket_flag.empty()) {
         args.insert(args.end(), {env.ticket_flag, env.ticket_file});
     }
+    // A relinkd with server-wide admission control (it names the limit in --help) refuses logins beyond ~500 a
+    // second: a capacity scenario lifts that too; a relinkd without it would refuse the unknown name.
+    if (!spec.admission_defaults && env.relinkd_help.find("server-logins-per-second") != std::string::npos) {
+        args.insert(args.end(), {"--limit", "server-logins-per-second=1000000", "--limit", "server-login-burst=1000000",
+                                 "--limit", "logins-in-progress=1000000"});
+    }
     args.insert(args.end(), env.extra_args.begin(), env.extra_args.end());
     args.insert(args.end(), spec.extra.begin(), spec.extra.end());
 

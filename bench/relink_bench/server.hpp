@@ -54,8 +54,8 @@ struct Env {
 
 /// relinkd as a child process (tests/support/child_process.hpp). Every relinkd of relink-bench: TLS with the run's
 /// certificate, loopback only, app `bench`, the admin API on an ephemeral loopback port, login and message rate limits
-/// lifted (all clients share 127.0.0.1 and the publishers send faster than an app would), logs at warn in a file of the
-/// run's directory.
+/// lifted (all clients share 127.0.0.1 and the publishers send faster than an app would; the server-wide login
+/// limits too unless the spec keeps them), logs at warn in a file of the run's directory.
 class Relinkd {
 public:
     struct Spec {
@@ -63,6 +63,10 @@ public:
         std::vector<std::string> extra;  ///< scenario flags (e.g. --limit peer-queue=N)
         std::string name{"relinkd"};     ///< stderr goes to DIR/NAME.stderr
         std::chrono::milliseconds bind_retry{std::chrono::seconds(5)};  ///< retry while the port is still busy
+        /// Keep relinkd's server-wide admission limits (login rate, logins in progress) at their defaults: the
+        /// scenarios about behaviour under load (overload, storm). The others measure capacity and lift them, as
+        /// they lift the per-address ones.
+        bool admission_defaults{false};
     };
     /// Starts relinkd and waits (10 s at most) for its listening line. nullptr (with `error`) when it does not come.
     static std::unique_ptr<Relinkd> launch(const Env& env, const Spec& spec, std::string& error);
@@ -103,6 +107,13 @@ inline Relinkd::Spec spec_of(std::uint16_t port, std::string name, std::vector<s
     s.port = port;
     s.name = std::move(name);
     s.extra = std::move(extra);
+    return s;
+}
+
+/// The same, with relinkd's admission limits at their defaults (Spec::admission_defaults).
+inline Relinkd::Spec spec_under_load(std::uint16_t port, std::string name) {
+    Relinkd::Spec s = spec_of(port, std::move(name));
+    s.admission_defaults = true;
     return s;
 }
 
