@@ -366,6 +366,9 @@ struct Hub::State {
             }
             if (auto s = locals.find(session_key(e.app, user)); s != locals.end()) {
                 if (to_many) {
+                    if (!presence_batches.empty()) {
+                        before_send(s->second.conn, e.message);  // its held membership changes go first
+                    }
                     receivers.push_back(s->second.conn);
                 } else {
                     send_event(s->second, e.channel, e.message);
