@@ -35,6 +35,7 @@ struct Options {
     std::string json_file;               ///< --json FILE
     unsigned threads{2};                 ///< io threads of the clients' shared io_context
     unsigned relinkd_threads{1};         ///< relinkd --threads (1: the comparison with a single-threaded broker)
+    unsigned relinkd_start_seconds{10};  ///< how long a relinkd may take to listen (more under valgrind)
     std::size_t concurrency{100};        ///< logins in flight while a fleet ramps up
     std::size_t channel_size{100};       ///< users per channel in connect / idle / storm (0 = no channel)
     std::size_t clients{1000};           ///< connect

@@ -35,6 +35,7 @@ void usage(std::ostream& out) {
            "  --threads N               client io threads on the shared io_context (2)\n"
            "  --relinkd-threads N       relinkd --threads (1)\n"
            "  --relinkd-arg ARG         another relinkd flag (repeatable)\n"
+           "  --relinkd-start-s S       seconds a relinkd may take to listen (10; more under valgrind)\n"
            "  --concurrency N           first logins in flight while a fleet ramps up (100)\n"
            "  --channel-size N          users per channel in connect, idle, storm; 0 = none (100)\n"
            "  --clients N               connect: clients (1000)\n"
@@ -141,6 +142,9 @@ std::optional<Options> parse(int argc, char** argv) {
         } else if (flag == "--threads") {
             whole(o.threads);
             ok = ok && o.threads > 0 && o.threads <= 64;
+        } else if (flag == "--relinkd-start-s") {
+            whole(o.relinkd_start_seconds);
+            ok = ok && o.relinkd_start_seconds > 0;
         } else if (flag == "--relinkd-threads") {
             whole(o.relinkd_threads);
             ok = ok && o.relinkd_threads > 0;
@@ -280,6 +284,7 @@ int main_impl(int argc, char** argv) {
         std::cerr << "relink-bench: " << error << "\n";
         return 2;
     }
+    env.start_within = std::chrono::seconds(options->relinkd_start_seconds);
     const auto started = iso_now();
     std::printf("relink-bench: %u cpus, load average %s, relinkd %s (--threads %u)%s\n",
                 std::thread::hardware_concurrency(), load_average().c_str(), options->relinkd.c_str(),

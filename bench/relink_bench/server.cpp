@@ -159,7 +159,7 @@ std::unique_ptr<Relinkd> Relinkd::launch(const Env& env, const Spec& spec, std::
 
         // The listening line, read as soon as it is written (relinkd listens before printing it).
         std::optional<std::string> line;
-        const auto deadline = Clock::now() + 10s;
+        const auto deadline = Clock::now() + env.start_within;
         while (!line && Clock::now() < deadline && !g_stop && !server->child_->output_ended()) {
             line = server->child_->read_line(50ms);  // an end of output: it exited before listening (port busy?)
         }

@@ -40,7 +40,8 @@ struct Env {
     std::string cert_file;  ///< PEM certificate (also the clients' CA: it is self-signed)
     std::string key_file;
     unsigned relinkd_threads{1};
-    std::vector<std::string> extra_args;  ///< --relinkd-arg
+    std::vector<std::string> extra_args;    ///< --relinkd-arg
+    std::chrono::seconds start_within{10};  ///< --relinkd-start-s: a relinkd that does not listen by then failed
     /// relinkd's flag for a TLS session-ticket key file (empty when this build has none), and the file: every
     /// relinkd of the run gets the same key, so tickets issued before a restart still resume after it.
     std::string ticket_flag;

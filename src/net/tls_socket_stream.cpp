@@ -124,6 +124,24 @@ boost::beast::error_code TlsSocketStream::encrypt(const void* data, std::size_t 
     return error_from(SSL_get_error(ssl_, 0));
 }
 
+boost::beast::error_code TlsSocketStream::send_now() {
+    if (!sending_.empty() || out_.empty()) {
+        return {};  // a write op sends them, or nothing to send
+    }
+    boost::beast::error_code ec;
+    const auto sent = socket_.send(boost::asio::buffer(out_), 0, ec);  // non-blocking: may send part
+    if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) {
+        ec = {};
+    }
+    if (sent == out_.size()) {
+        out_.clear();
+        out_.shrink_to_fit();  // idle sessions keep no buffer
+    } else {
+        out_.erase(0, sent);
+    }
+    return ec;
+}
+
 boost::beast::error_code TlsSocketStream::error_from(int verdict) {
     if (verdict < 0) {
         return {-verdict, boost::system::system_category()};

@@ -94,29 +94,36 @@ public:
     template <class ConstBuffers, class Handler>
     auto async_write_some(const ConstBuffers& buffers, Handler&& handler) {
         std::size_t total = 0;
-        std::size_t pieces = 0;
-        for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers);
-             ++it) {
-            const boost::asio::const_buffer piece(*it);
-            total += piece.size();
-            pieces += piece.size() != 0 ? 1 : 0;
-        }
-        boost::beast::error_code ec;
-        if (!socket_.is_open()) {
-            ec = boost::asio::error::bad_descriptor;
-        } else if (pieces > 1 && total <= kCoalesceBytes) {
-            // One record instead of one per piece (Beast passes a frame's header and payload separately).
-            std::array<char, kCoalesceBytes> plain;  // NOLINT(cppcoreguidelines-pro-type-member-init): filled below
-            boost::asio::buffer_copy(boost::asio::buffer(plain), buffers);
-            ec = encrypt(plain.data(), total);
-        } else {
-            for (auto it = boost::asio::buffer_sequence_begin(buffers);
-                 !ec && it != boost::asio::buffer_sequence_end(buffers); ++it) {
-                const boost::asio::const_buffer piece(*it);
-                ec = encrypt(piece.data(), piece.size());
-            }
-        }
+        const auto ec = encrypt_buffers(buffers, total);
         return run_op(Kind::write, {}, {ec, ec ? 0 : total}, std::forward<Handler>(handler));
+    }
+
+    // ---- writing without an operation (relinkd's sessions frame their own WebSocket messages) ----
+    //
+    // A writer on the stream's strand may encrypt at once and hand the records to the kernel in the same call,
+    // which costs no operation, handler or wake-up when the socket takes them (the usual case). Records keep the
+    // order of the calls that encrypted them, whoever made them (a write op's, a read's, these), and only one send
+    // is ever in flight: records encrypted while an op sends go out with that op.
+
+    /// Encrypts all of `buffers` (one record when they fit in 16 KiB) behind what is already pending.
+    template <class ConstBuffers>
+    boost::beast::error_code encrypt_now(const ConstBuffers& buffers) {
+        std::size_t total = 0;
+        return encrypt_buffers(buffers, total);
+    }
+
+    /// Sends what is pending, as far as the socket takes it without waiting, unless a write op is sending (it sends
+    /// these records too). A failure of the socket is returned; a full socket is not a failure.
+    boost::beast::error_code send_now();
+
+    /// Encrypted bytes not yet handed to the kernel (a reader that does not read keeps them here).
+    [[nodiscard]] std::size_t unsent_bytes() const noexcept { return out_.size() + sending_.size(); }
+
+    /// Completes when every pending record has been handed to the kernel (or is being sent by another write op,
+    /// which completes once they are). Completion: void(error_code, std::size_t = 0).
+    template <class Handler>
+    auto async_flush(Handler&& handler) {
+        return run_op(Kind::write, {}, {}, std::forward<Handler>(handler));
     }
 
     /// Queues a close_notify and tries to send what is pending without blocking (best effort, for a close).
@@ -131,6 +138,35 @@ private:
         boost::beast::error_code ec;
         std::size_t bytes{0};
     };
+
+    /// Encrypts `buffers` into the out-buffer; `total` is their size. Several pieces that fit in 16 KiB are one
+    /// record instead of one each (Beast passes a frame's header and payload separately).
+    template <class ConstBuffers>
+    boost::beast::error_code encrypt_buffers(const ConstBuffers& buffers, std::size_t& total) {
+        total = 0;
+        std::size_t pieces = 0;
+        for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers);
+             ++it) {
+            const boost::asio::const_buffer piece(*it);
+            total += piece.size();
+            pieces += piece.size() != 0 ? 1 : 0;
+        }
+        boost::beast::error_code ec;
+        if (!socket_.is_open()) {
+            ec = boost::asio::error::bad_descriptor;
+        } else if (pieces > 1 && total <= kCoalesceBytes) {
+            std::array<char, kCoalesceBytes> plain;  // NOLINT(cppcoreguidelines-pro-type-member-init): filled below
+            boost::asio::buffer_copy(boost::asio::buffer(plain), buffers);
+            ec = encrypt(plain.data(), total);
+        } else {
+            for (auto it = boost::asio::buffer_sequence_begin(buffers);
+                 !ec && it != boost::asio::buffer_sequence_end(buffers); ++it) {
+                const boost::asio::const_buffer piece(*it);
+                ec = encrypt(piece.data(), piece.size());
+            }
+        }
+        return ec;
+    }
 
     static std::size_t heap_bytes(const std::string& s) noexcept {
         return s.capacity() > std::string().capacity() ? s.capacity() : 0;  // not the small-string buffer
@@ -211,6 +247,11 @@ auto TlsSocketStream::run_op(Kind kind, boost::asio::mutable_buffer into, Result
                 if (step == Step::send) {
                     if (kind == Kind::write && result.ec) {
                         return finish(result.ec, 0);
+                    }
+                    if (!out_.empty() && !sending_.empty()) {
+                        // Another write op is sending (a flush beside Beast's own write): it sends these records
+                        // before it completes, and two sends at once would interleave.
+                        return finish({}, kind == Kind::write ? result.bytes : 0);
                     }
                     if (!out_.empty()) {
                         sending_.swap(out_);

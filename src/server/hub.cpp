@@ -358,6 +358,10 @@ struct Hub::State {
             return;
         }
         auto floors = join_floors.find(ck);
+        // A channel message goes out as one action naming every receiver: the driver encodes it once and shares
+        // the bytes (relinkd's cost per delivery). Other events go one by one.
+        const bool to_many = std::holds_alternative<proto::Message>(e.message);
+        std::vector<ConnId> receivers;
         for (const auto& user : members->second) {
             if (user == e.except) {
                 continue;
@@ -368,8 +372,19 @@ struct Hub::State {
                 }
             }
             if (auto s = locals.find(session_key(e.app, user)); s != locals.end()) {
-                send_event(s->second, e.channel, e.message);
+                if (to_many) {
+                    if (!presence_batches.empty()) {
+                        before_send(s->second.conn, e.message);  // its held membership changes go first
+                    }
+                    receivers.push_back(s->second.conn);
+                } else {
+                    send_event(s->second, e.channel, e.message);
+                }
             }
+        }
+        if (!receivers.empty()) {
+            metrics.deliveries += receivers.size();
+            actions.emplace_back(SendToMany{std::move(receivers), e.message});
         }
         if (floors != join_floors.end() && e.seq != 0) {
             std::erase_if(floors->second, [&](const auto& floor) { return floor.second <= e.seq; });

@@ -10,8 +10,9 @@
 //
 // Contract for the driver: after every input, drain poll_action() in order. A SendMessage for a connection is
 // written before any later action for it; a CloseConnection comes after the messages queued before it (so a
-// Close message reaches the client before the transport closes). Actions for a connection the driver already
-// closed are dropped by the driver.
+// Close message reaches the client before the transport closes). A SendToMany (a channel message for several
+// members, to be encoded once) is, for each connection it names, a SendMessage at its place in that order.
+// Actions for a connection the driver already closed are dropped by the driver.
 //
 // Thread safety: none. The driver serializes every call (one strand or one mutex).
 #pragma once
@@ -167,10 +168,31 @@ struct SendMessage {
     ConnId conn{0};
     proto::ServerMessage message;
 };
+/// One message for several connections (a channel message to this node's members in the channel): the driver
+/// encodes it once. For each connection it names, it counts as a SendMessage at its place in the order.
+struct SendToMany {
+    std::vector<ConnId> conns;
+    proto::ServerMessage message;
+};
 struct CloseConnection {
     ConnId conn{0};
 };
-using HubAction = std::variant<SendMessage, CloseConnection>;
+using HubAction = std::variant<SendMessage, SendToMany, CloseConnection>;
+
+/// Calls send(conn, message) once per connection an action sends to (in order) and close(conn) for a
+/// CloseConnection: for drivers that handle one connection at a time (tests, the simulator).
+template <class Send, class Close>
+void for_each_conn(const HubAction& action, Send&& send, Close&& close) {
+    if (const auto* one = std::get_if<SendMessage>(&action)) {
+        send(one->conn, one->message);
+    } else if (const auto* many = std::get_if<SendToMany>(&action)) {
+        for (const ConnId conn : many->conns) {
+            send(conn, many->message);
+        }
+    } else {
+        close(std::get<CloseConnection>(action).conn);
+    }
+}
 
 // ------------------------------------------------------------------------------------------- observers
 

@@ -7,6 +7,7 @@
 // runs in order, so the hub's ordering contract (messages before the close that follows them) holds on the wire.
 #include "server/listener.hpp"
 
+#include <array>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -28,6 +29,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/core/span.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <nlohmann/json.hpp>
@@ -84,21 +86,53 @@ std::string_view close_reason_name(proto::CloseReason reason) noexcept {
     return "UNKNOWN";
 }
 
-/// A Pong, encoded once: a connection answers its heartbeats itself (Session::on_read).
-const std::string& pong_frame() {
-    static const std::string frame = proto::encode(proto::ServerMessage{proto::Pong{}});
-    return frame;
+/// A TLS record holds at most this much plaintext (RFC 8446); queued frames are batched into records of this size.
+constexpr std::size_t kRecordBytes = 16 * 1024;
+/// Frames encrypted into one record at most (small frames; bounds the header array on the stack).
+constexpr std::size_t kFramesPerRecord = 64;
+/// A WebSocket frame header from a server: 2 bytes, plus 2 or 8 for the length; never a mask.
+constexpr std::size_t kMaxFrameHeaderBytes = 10;
+
+/// Writes the header of an unmasked, final text frame of `size` payload bytes (RFC 6455 section 5.2); returns its
+/// length.
+std::size_t text_frame_header(std::size_t size, std::array<unsigned char, kMaxFrameHeaderBytes>& header) {
+    header[0] = 0x81;  // FIN, opcode 1 (text)
+    if (size < 126) {
+        header[1] = static_cast<unsigned char>(size);
+        return 2;
+    }
+    if (size <= 0xFFFF) {
+        header[1] = 126;
+        header[2] = static_cast<unsigned char>(size >> 8U);
+        header[3] = static_cast<unsigned char>(size & 0xFFU);
+        return 4;
+    }
+    header[1] = 127;
+    for (std::size_t i = 0; i < 8; ++i) {
+        header[2 + i] = static_cast<unsigned char>((static_cast<std::uint64_t>(size) >> (8U * (7 - i))) & 0xFFU);
+    }
+    return 10;
 }
 
 // ------------------------------------------------------------------------------------------- connections
+
+/// An encoded frame; a message for many receivers is encoded once and its bytes shared by their queues.
+using SharedFrame = std::shared_ptr<const std::string>;
+
+/// A Pong, encoded once: a connection answers its heartbeats itself (Session::on_read).
+const SharedFrame& pong_frame() {
+    static const SharedFrame frame =
+        std::make_shared<const std::string>(proto::encode(proto::ServerMessage{proto::Pong{}}));
+    return frame;
+}
 
 /// What the hub strand may ask of a connection. Both calls post to the connection's strand and return at once.
 class Connection {
 public:
     virtual ~Connection() = default;
-    /// Queues an encoded frame. `close` is set when the frame is a proto::Close (its reason names the WebSocket
-    /// close that follows).
-    virtual void deliver(std::string frame, std::optional<proto::CloseReason> close) = 0;
+    /// Queues an encoded frame, shared with the other receivers of the same message (never modified). `close` is set
+    /// when the frame is a proto::Close (its reason names the WebSocket close that follows).
+    virtual void deliver(SharedFrame frame, std::optional<proto::CloseReason> close) = 0;
     /// Closes the WebSocket once every queued frame is written.
     virtual void close() = 0;
 };
@@ -237,9 +271,11 @@ public:
 private:
     /// After every input: dispatch the hub's actions in order, then re-arm the one timer.
     void flush() {
-        // A broadcast is one message to every member in a row: it is encoded once, not once per member.
+        // A channel message comes as one SendToMany: encoded once, its bytes shared by every receiver's queue. Other
+        // events for many members (presence) come one SendMessage per member in a row: a message equal to the one
+        // before reuses its frame.
         std::optional<proto::ServerMessage> encoded_message;
-        std::string encoded_frame;
+        SharedFrame encoded_frame;
         while (auto action = hub_.poll_action()) {
             if (auto* send = std::get_if<SendMessage>(&*action)) {
                 if (auto conn = find(send->conn)) {
@@ -248,10 +284,17 @@ private:
                         close = c->reason;
                     }
                     if (!encoded_message || !(*encoded_message == send->message)) {
-                        encoded_frame = proto::encode(send->message);
+                        encoded_frame = std::make_shared<const std::string>(proto::encode(send->message));
                         encoded_message = std::move(send->message);
                     }
                     conn->deliver(encoded_frame, close);
+                }
+            } else if (auto* many = std::get_if<SendToMany>(&*action)) {
+                const auto frame = std::make_shared<const std::string>(proto::encode(many->message));
+                for (const ConnId id : many->conns) {
+                    if (auto conn = find(id)) {
+                        conn->deliver(frame, std::nullopt);
+                    }
                 }
             } else if (auto conn = find(std::get<CloseConnection>(*action).conn)) {
                 conn->close();
@@ -432,7 +475,7 @@ public:
         net::dispatch(ws_.get_executor(), beast::bind_front_handler(&Session::on_run, this->shared_from_this()));
     }
 
-    void deliver(std::string frame, std::optional<proto::CloseReason> close) override {
+    void deliver(SharedFrame frame, std::optional<proto::CloseReason> close) override {
         net::post(ws_.get_executor(), [self = this->shared_from_this(), frame = std::move(frame), close]() mutable {
             self->enqueue(std::move(frame), close);
         });
@@ -547,6 +590,7 @@ private:
         // A client must wait for the 101 before it sends frames; anything it sent early is not a frame of ours.
         buffer_.consume(buffer_.size());
         buffer_.shrink_to_fit();
+        ws_.text(true);  // every frame relinkd sends is text (JSON)
         id_ = hub_.open(this->weak_from_this(), peer_);
         log_->debug("conn {} from {}: open", id_, peer_);
         wait_for_frame();
@@ -621,25 +665,26 @@ private:
         wait_for_frame();
     }
 
-    void enqueue(std::string frame, std::optional<proto::CloseReason> close) {
+    void enqueue(SharedFrame frame, std::optional<proto::CloseReason> close) {
         if (ended_ || close_requested_) {
             return;
         }
         if (close) {
             close_reason_ = close;
         }
-        queued_bytes_ += frame.size();
-        const std::size_t total = count_queued(static_cast<std::ptrdiff_t>(frame.size()));
+        queued_bytes_ += frame->size();
+        const std::size_t total = count_queued(static_cast<std::ptrdiff_t>(frame->size()));
         queue_.push_back(std::move(frame));
-        if (queued_bytes_ > kMaxQueuedBytes) {
-            log_->warn("conn {} from {}: reads too slowly ({} bytes queued): disconnected", id_, peer_, queued_bytes_);
+        const std::size_t held = queued_bytes_ + unsent_bytes();
+        if (held > kMaxQueuedBytes) {
+            log_->warn("conn {} from {}: reads too slowly ({} bytes queued): disconnected", id_, peer_, held);
             return shed_slow_reader();
         }
-        if (config_.load != nullptr && total > config_.load->budget && queued_bytes_ > kSlowReaderBytes) {
+        if (config_.load != nullptr && total > config_.load->budget && held > kSlowReaderBytes) {
             log_->warn(
                 "conn {} from {}: reads too slowly ({} bytes queued, {} on all connections, over the {} budget): "
                 "disconnected",
-                id_, peer_, queued_bytes_, total, config_.load->budget);
+                id_, peer_, held, total, config_.load->budget);
             return shed_slow_reader();
         }
         if (!writing_) {
@@ -647,22 +692,92 @@ private:
         }
     }
 
-    void do_write() {
-        writing_ = true;
-        ws_.text(true);
-        ws_.async_write(net::buffer(queue_.front()),
-                        beast::bind_front_handler(&Session::on_write, this->shared_from_this()));
+    /// Bytes written but not yet taken by the kernel (the TLS stream's pending records).
+    std::size_t unsent_bytes() {
+        if constexpr (kTls) {
+            return ws_.next_layer().unsent_bytes();
+        } else {
+            return 0;
+        }
     }
 
-    void on_write(beast::error_code ec, std::size_t) {
+    void do_write() {
+        if constexpr (kTls) {
+            return write_now();
+        } else {
+            writing_ = true;
+            ws_.async_write(net::buffer(*queue_.front()),
+                            beast::bind_front_handler(&Session::on_write, this->shared_from_this()));
+        }
+    }
+
+    /// With TLS: every queued frame is framed here (a server's text frame is a 2-10 byte header and the payload,
+    /// RFC 6455 section 5.2), encrypted at once, up to 16 KiB of frames per TLS record, and sent in one system call,
+    /// with no operation or handler when the socket takes it all (the usual case: one fan-out delivery costs an
+    /// encryption and a send). Only what the socket does not take waits, in one flush, while new frames queue here.
+    /// Beast's own writes (pongs, pings, the close) go through the same TLS stream, whose records keep the order in
+    /// which they were encrypted, and this never writes after Beast has seen or sent a close (is_open()).
+    void write_now() {
+        auto& tls = ws_.next_layer();
+        while (!queue_.empty()) {
+            if (!ws_.is_open()) {
+                drop_queued();
+                return;
+            }
+            std::array<std::array<unsigned char, kMaxFrameHeaderBytes>, kFramesPerRecord> headers{};
+            std::array<net::const_buffer, 2 * kFramesPerRecord> pieces;
+            std::size_t frames = 0;
+            std::size_t record_bytes = 0;
+            for (auto next = queue_.begin(); next != queue_.end() && frames < kFramesPerRecord; ++next) {
+                const std::string& payload = **next;
+                const std::size_t header_size = text_frame_header(payload.size(), headers[frames]);
+                if (frames != 0 && record_bytes + header_size + payload.size() > kRecordBytes) {
+                    break;
+                }
+                pieces[2 * frames] = net::buffer(headers[frames].data(), header_size);
+                pieces[2 * frames + 1] = net::buffer(payload);
+                record_bytes += header_size + payload.size();
+                ++frames;
+            }
+            if (const auto ec = tls.encrypt_now(beast::span<const net::const_buffer>(pieces.data(), 2 * frames))) {
+                log_->debug("conn {}: write failed: {}", id_, ec.message());
+                return abort();
+            }
+            for (std::size_t i = 0; i < frames; ++i) {
+                queued_bytes_ -= queue_.front()->size();
+                sent_unconfirmed_bytes_ += queue_.front()->size();
+                queue_.pop_front();
+            }
+        }
+        if (const auto ec = tls.send_now()) {
+            log_->debug("conn {}: write failed: {}", id_, ec.message());
+            return abort();
+        }
+        if (tls.unsent_bytes() == 0) {
+            count_queued(-static_cast<std::ptrdiff_t>(std::exchange(sent_unconfirmed_bytes_, 0)));
+        } else {
+            writing_ = true;
+            return tls.async_flush(beast::bind_front_handler(&Session::on_write, this->shared_from_this()));
+        }
+        if (close_requested_) {
+            do_close();
+        }
+    }
+
+    void on_write(beast::error_code ec, std::size_t = 0) {
         writing_ = false;
         if (ec) {
             log_->debug("conn {}: write failed: {}", id_, ec.message());
             return abort();
         }
-        queued_bytes_ -= queue_.front().size();
-        count_queued(-static_cast<std::ptrdiff_t>(queue_.front().size()));
-        queue_.pop_front();
+        if constexpr (kTls) {
+            // The flush is over: every frame encrypted so far has left (they leave the server's total only now).
+            count_queued(-static_cast<std::ptrdiff_t>(std::exchange(sent_unconfirmed_bytes_, 0)));
+        } else if (!queue_.empty()) {  // abort() may have emptied it while the write was in flight
+            queued_bytes_ -= queue_.front()->size();
+            count_queued(-static_cast<std::ptrdiff_t>(queue_.front()->size()));
+            queue_.pop_front();
+        }
         if (!queue_.empty()) {
             return do_write();
         }
@@ -718,11 +833,16 @@ private:
         abort();
     }
 
-    /// Drops the transport at once; the pending read fails and reports the close to the hub.
-    void abort() {
-        count_queued(-static_cast<std::ptrdiff_t>(queued_bytes_));
+    /// Forgets every frame not sent yet; they leave the server's write-queue total.
+    void drop_queued() {
+        count_queued(-static_cast<std::ptrdiff_t>(queued_bytes_ + std::exchange(sent_unconfirmed_bytes_, 0)));
         queue_.clear();
         queued_bytes_ = 0;
+    }
+
+    /// Drops the transport at once; the pending read fails and reports the close to the hub.
+    void abort() {
+        drop_queued();
         beast::error_code ignored;
         beast::get_lowest_layer(ws_).shutdown(tcp::socket::shutdown_both, ignored);
         beast::get_lowest_layer(ws_).close(ignored);
@@ -734,9 +854,7 @@ private:
             return;
         }
         ended_ = true;
-        count_queued(-static_cast<std::ptrdiff_t>(queued_bytes_));
-        queue_.clear();
-        queued_bytes_ = 0;
+        drop_queued();
         if (id_ != 0) {
             log_->debug("conn {}: closed", id_);
             hub_.closed(id_);
@@ -761,8 +879,11 @@ private:
     ConnId id_{0};
     /// A list, not a deque: libstdc++'s deque allocates ~600 bytes even when empty, which every idle session
     /// would hold; a list allocates per queued frame only.
-    std::list<std::string> queue_;
+    std::list<SharedFrame> queue_;
     std::size_t queued_bytes_{0};
+    /// Payload bytes of frames taken from queue_ and encrypted whose records the socket has not all taken yet: they
+    /// still count in the server's write-queue total (ServerLoad) until the flush is over.
+    std::size_t sent_unconfirmed_bytes_{0};
     std::optional<proto::CloseReason> close_reason_;
     bool writing_{false};
     bool close_requested_{false};

@@ -206,13 +206,12 @@ void HubServer::flush() {
             std::vector<ConnId> closed;
             while (auto action = nodes_[i]->poll_action()) {
                 acted = true;
-                if (auto* send = std::get_if<server::SendMessage>(&*action)) {
-                    output_.send(send->conn, std::move(send->message));
-                } else {
-                    const auto conn = std::get<server::CloseConnection>(*action).conn;
-                    output_.close(conn);
-                    closed.push_back(conn);
-                }
+                server::for_each_conn(
+                    *action, [&](ConnId conn, const proto::ServerMessage& message) { output_.send(conn, message); },
+                    [&](ConnId conn) {
+                        output_.close(conn);
+                        closed.push_back(conn);
+                    });
             }
             for (const auto conn : closed) {
                 if (open_.erase(conn) != 0) {

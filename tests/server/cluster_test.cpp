@@ -342,9 +342,10 @@ struct HandCluster {
         for (auto& node : nodes) {
             node->on_store_events(now);
             while (auto action = node->poll_action()) {
-                if (auto* send = std::get_if<server::SendMessage>(&*action)) {
-                    sent.emplace_back(send->conn, send->message);
-                }
+                server::for_each_conn(
+                    *action,
+                    [&](server::ConnId conn, const proto::ServerMessage& message) { sent.emplace_back(conn, message); },
+                    [](server::ConnId) {});
             }
         }
     }
@@ -576,11 +577,12 @@ struct TwoNodes {
         n2->on_store_events(now);
         for (auto* hub : {n1.get(), n2.get()}) {
             while (auto action = hub->poll_action()) {
-                if (auto* m = std::get_if<server::SendMessage>(&*action)) {
-                    sent[m->conn].push_back(proto::encode(m->message));
-                } else {
-                    closed.insert(std::get<server::CloseConnection>(*action).conn);
-                }
+                server::for_each_conn(
+                    *action,
+                    [&](server::ConnId conn, const proto::ServerMessage& message) {
+                        sent[conn].push_back(proto::encode(message));
+                    },
+                    [&](server::ConnId conn) { closed.insert(conn); });
             }
         }
     }

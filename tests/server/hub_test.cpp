@@ -483,11 +483,10 @@ struct HandDriver {
     /// Drains the hub's actions into `sent` / `closed`.
     void drain() {
         while (auto action = hub.poll_action()) {
-            if (auto* send = std::get_if<server::SendMessage>(&*action)) {
-                sent.emplace_back(send->conn, send->message);
-            } else {
-                closed.push_back(std::get<server::CloseConnection>(*action).conn);
-            }
+            server::for_each_conn(
+                *action,
+                [&](server::ConnId conn, const proto::ServerMessage& message) { sent.emplace_back(conn, message); },
+                [&](server::ConnId conn) { closed.push_back(conn); });
         }
     }
     void open(server::ConnId conn, const std::string& address = "10.0.0.1") {
@@ -957,6 +956,52 @@ TEST_F(HubByHand, APeerMessageToAnOfflineUserFailsUnlessStored) {
     ASSERT_EQ(messages.size(), 1U);
     EXPECT_TRUE(messages[0].backfilled);
     EXPECT_EQ(messages[0].payload, "hi");
+}
+
+TEST_F(HubByHand, AChannelMessageIsOneActionForEveryMemberAndAKickAfterItComesAfterIt) {
+    connect(1, "u", {"ch"});
+    connect(2, "v", {"ch"});
+    connect(3, "w", {"ch"});
+    sent.clear();
+    // By hand, without drain(): the raw actions, in the order the driver gets them.
+    hub.on_frame(now, 1, proto::SendMessage{100, "m-1", std::nullopt, std::string("ch"), "hello", false});
+    ASSERT_FALSE(hub.kick(now, "app", "v", /*ban=*/false));
+    std::vector<server::HubAction> actions;
+    while (auto action = hub.poll_action()) {
+        actions.push_back(std::move(*action));
+    }
+    // The message to the other two members is one action, encoded once by the driver; it comes before v's Close
+    // and the close of v's connection.
+    std::size_t many_at = actions.size();
+    std::size_t close_message_at = actions.size();
+    std::size_t close_at = actions.size();
+    for (std::size_t i = 0; i < actions.size(); ++i) {
+        if (const auto* many = std::get_if<server::SendToMany>(&actions[i])) {
+            EXPECT_EQ(many_at, actions.size()) << "one SendToMany only";
+            many_at = i;
+            EXPECT_EQ(many->conns, (std::vector<server::ConnId>{2, 3}));
+            ASSERT_TRUE(std::holds_alternative<proto::Message>(many->message));
+            EXPECT_EQ(std::get<proto::Message>(many->message).payload, "hello");
+        } else if (const auto* one = std::get_if<server::SendMessage>(&actions[i])) {
+            EXPECT_FALSE(std::holds_alternative<proto::Message>(one->message)) << "a channel message sent one by one";
+            if (one->conn == 2 && std::holds_alternative<proto::Close>(one->message)) {
+                close_message_at = i;
+            }
+        } else if (std::get<server::CloseConnection>(actions[i]).conn == 2) {
+            close_at = i;
+        }
+    }
+    ASSERT_LT(many_at, actions.size());
+    EXPECT_LT(many_at, close_message_at);
+    EXPECT_LT(close_message_at, close_at);
+    ASSERT_LT(close_at, actions.size());
+    EXPECT_EQ(hub.metrics().deliveries, 2U);
+    // for_each_conn: one send per member named, in order.
+    std::vector<server::ConnId> receivers;
+    server::for_each_conn(
+        actions[many_at], [&](server::ConnId conn, const proto::ServerMessage&) { receivers.push_back(conn); },
+        [](server::ConnId) {});
+    EXPECT_EQ(receivers, (std::vector<server::ConnId>{2, 3}));
 }
 
 }  // namespace

@@ -68,9 +68,12 @@ struct Driver {
 
     void drain() {
         while (auto action = hub.poll_action()) {
-            if (auto* send = std::get_if<server::SendMessage>(&*action)) {
-                sent.push_back({now, send->conn, send->message});
-            }
+            server::for_each_conn(
+                *action,
+                [&](server::ConnId conn, const proto::ServerMessage& message) {
+                    sent.push_back({now, conn, message});
+                },
+                [](server::ConnId) {});
         }
     }
     /// Moves the clock to `t`, firing every deadline on the way at its time.

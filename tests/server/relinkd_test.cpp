@@ -1489,5 +1489,56 @@ TEST_F(RelinkdTest, ClientThatDoesNotTrustTheCaCannotConnect) {
     expect_still_serving();
 }
 
+TEST_F(RelinkdTest, FramesHeldBackByAStalledReaderArriveWholeAndInOrder) {
+    // relinkd frames and encrypts its messages itself and batches queued ones into shared TLS records: a reader
+    // that stalls while small, 16-bit-length and 64-bit-length frames pile up gets every one, whole, in order.
+    server_->signal(SIGTERM);
+    ASSERT_EQ(server_->wait_exit(5s), 0);
+    std::filesystem::remove(ca_file_);
+    start({"--time-scale", "100", "--limit", "messages-per-second=100000", "--limit", "message-burst=100000"});
+    faultproxy::FaultProxy proxy("127.0.0.1", port_);
+    WsTestClient::Config config;
+    config.port = proxy.port();
+    config.ca_file = ca_file_;
+    std::string error;
+    auto reader = WsTestClient::connect(config, error);
+    ASSERT_TRUE(reader) << error;
+    const auto login = login_request("reader", token_for("reader"));
+    reader->send(login);
+    ASSERT_TRUE(reply_to(*reader, login.request_id));
+    join(*reader, "lobby");
+    auto talker = logged_in("talker");
+    ASSERT_TRUE(talker);
+    join(*talker, "lobby");
+    ASSERT_TRUE(reader->next_of<proto::MemberJoined>(5s));
+    proxy.set_mode(faultproxy::Mode::stall);
+
+    std::vector<std::string> payloads;
+    for (int i = 0; i < 60; ++i) {
+        if (i % 10 == 5) {
+            payloads.push_back(std::string(32 * 1024 - 8, '\x01') + std::to_string(i));  // escaped: ~190 KB of JSON
+        } else if (i % 3 == 0) {
+            payloads.push_back(std::string(30 * 1024, 'x') + std::to_string(i));
+        } else {
+            payloads.push_back("small " + std::to_string(i));
+        }
+    }
+    proto::RequestId last = 0;
+    for (const auto& payload : payloads) {
+        const auto m = channel_message("lobby", payload);
+        last = m.request_id;
+        talker->send(m);
+    }
+    ASSERT_TRUE(reply_to(*talker, last, 60s));
+    proxy.set_mode(faultproxy::Mode::pass);
+    for (std::size_t i = 0; i < payloads.size(); ++i) {
+        const auto got = reader->next_of<proto::Message>(30s);
+        ASSERT_TRUE(got) << "message " << i << " did not arrive";
+        EXPECT_EQ(got->payload, payloads[i]) << "message " << i;
+    }
+    EXPECT_TRUE(reader->decode_errors().empty());
+    EXPECT_EQ(server_->stderr_text().find("reads too slowly"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace relink::server
