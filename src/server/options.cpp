@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -87,22 +88,27 @@ Duration* timing_bound(TimingBounds& bounds, std::string_view name) {
 std::string add_limit(Options& options, std::string_view text) {
     const auto equals = text.find('=');
     const std::string name{text.substr(0, equals == std::string_view::npos ? 0 : equals)};
-    const auto value = equals == std::string_view::npos ? std::nullopt : parse_double(text.substr(equals + 1));
+    // A plain double (NaN when missing or unreadable), not an optional: GCC's -O2 flow analysis loses track of an
+    // optional through the long chain below and warns that it may be uninitialized.
+    double value = std::numeric_limits<double>::quiet_NaN();
+    if (equals != std::string_view::npos) {
+        value = parse_double(text.substr(equals + 1)).value_or(value);
+    }
     const double least = name == "presence-batch-ms" ? 0.0 : 1.0;  // 0 turns presence batches off
-    if (name.empty() || !value || !std::isfinite(*value) || *value < least || *value > 1e9) {
+    if (name.empty() || !std::isfinite(value) || value < least || value > 1e9) {
         return "--limit wants NAME=VALUE with VALUE in [1, 1e9] (presence-batch-ms: [0, 1e9]), got '" +
                std::string(text) + "'";
     }
     Limits& l = options.limits;
-    const auto count = static_cast<std::size_t>(*value);
+    const auto count = static_cast<std::size_t>(value);
     if (name == "messages-per-second") {
-        l.messages_per_second = *value;
+        l.messages_per_second = value;
     } else if (name == "message-burst") {
-        l.message_burst = *value;
+        l.message_burst = value;
     } else if (name == "logins-per-second") {
-        l.logins_per_second_per_address = *value;
+        l.logins_per_second_per_address = value;
     } else if (name == "login-burst") {
-        l.login_burst = *value;
+        l.login_burst = value;
     } else if (name == "channels-per-user") {
         l.max_channels_per_user = count;
     } else if (name == "members-per-channel") {
@@ -112,30 +118,30 @@ std::string add_limit(Options& options, std::string_view text) {
     } else if (name == "history") {
         l.history_per_channel = count;
     } else if (name == "drain-logins-per-second") {
-        l.drain_logins_per_second = *value;
+        l.drain_logins_per_second = value;
     } else if (name == "presence-batch-ms") {
         l.presence_batch_interval =
-            std::chrono::duration_cast<Duration>(std::chrono::duration<double, std::milli>(*value));
+            std::chrono::duration_cast<Duration>(std::chrono::duration<double, std::milli>(value));
     } else if (name == "server-logins-per-second") {
-        l.server_logins_per_second = *value;
+        l.server_logins_per_second = value;
     } else if (name == "server-login-burst") {
-        l.server_login_burst = *value;
+        l.server_login_burst = value;
     } else if (name == "logins-in-progress") {
         l.max_logins_in_progress = count;
     } else if (name == "busy-retry-min-ms") {
-        l.busy_retry_min = std::chrono::duration_cast<Duration>(std::chrono::duration<double, std::milli>(*value));
+        l.busy_retry_min = std::chrono::duration_cast<Duration>(std::chrono::duration<double, std::milli>(value));
     } else if (name == "busy-retry-max-ms") {
-        l.busy_retry_max = std::chrono::duration_cast<Duration>(std::chrono::duration<double, std::milli>(*value));
+        l.busy_retry_max = std::chrono::duration_cast<Duration>(std::chrono::duration<double, std::milli>(value));
     } else if (name == "write-queue-budget-mb") {
-        l.write_queue_budget_bytes = static_cast<std::size_t>(*value * 1024.0 * 1024.0);
-    } else if (name == "write-queue-high-water-percent" && *value <= 100.0) {
-        l.write_queue_high_water_percent = *value;
+        l.write_queue_budget_bytes = static_cast<std::size_t>(value * 1024.0 * 1024.0);
+    } else if (name == "write-queue-high-water-percent" && value <= 100.0) {
+        l.write_queue_high_water_percent = value;
     } else if (name == "handshakes-in-progress") {
         l.max_handshakes_in_progress = count;
     } else if (name == "session-lifetime-seconds") {
-        l.session_lifetime = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(*value));
+        l.session_lifetime = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(value));
     } else if (auto* bound = timing_bound(options.timing_bounds, name)) {
-        *bound = std::chrono::duration_cast<Duration>(std::chrono::duration<double, std::milli>(*value));
+        *bound = std::chrono::duration_cast<Duration>(std::chrono::duration<double, std::milli>(value));
     } else if (name == "backfill-count-max") {
         options.timing_bounds.max_backfill_count = count;
     } else {
