@@ -32,12 +32,12 @@ Memory read_memory(pid_t pid) {
     return m;
 }
 
-std::uint64_t read_cpu_us(pid_t pid) {
+CpuTimes read_cpu_times(pid_t pid) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
     std::string all((std::istreambuf_iterator<char>(in)), {});
     const auto close_paren = all.rfind(')');  // the command name may hold spaces and parentheses
     if (close_paren == std::string::npos) {
-        return 0;
+        return {};
     }
     std::istringstream fields(all.substr(close_paren + 2));
     std::string skip;
@@ -47,7 +47,13 @@ std::uint64_t read_cpu_us(pid_t pid) {
     std::uint64_t utime = 0;
     std::uint64_t stime = 0;
     fields >> utime >> stime;
-    return (utime + stime) * 1'000'000 / static_cast<std::uint64_t>(sysconf(_SC_CLK_TCK));
+    const auto tick = static_cast<std::uint64_t>(sysconf(_SC_CLK_TCK));
+    return {utime * 1'000'000 / tick, stime * 1'000'000 / tick};
+}
+
+std::uint64_t read_cpu_us(pid_t pid) {
+    const auto times = read_cpu_times(pid);
+    return times.user_us + times.system_us;
 }
 
 std::uint64_t self_cpu_us() {

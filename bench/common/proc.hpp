@@ -19,7 +19,14 @@ struct Memory {
 };
 /// The memory of `pid` (0 = this process); zeros when unreadable.
 Memory read_memory(pid_t pid);
-/// User + system CPU of a process in microseconds (/proc/PID/stat fields 14 and 15); 0 when unreadable.
+/// CPU a process used in user space and in the kernel, in microseconds (/proc/PID/stat fields 14 and 15).
+struct CpuTimes {
+    std::uint64_t user_us{0};
+    std::uint64_t system_us{0};
+};
+/// The CPU times of `pid`; zeros when unreadable.
+CpuTimes read_cpu_times(pid_t pid);
+/// User + system CPU of a process in microseconds; 0 when unreadable.
 std::uint64_t read_cpu_us(pid_t pid);
 /// User + system CPU of this process in microseconds (getrusage).
 std::uint64_t self_cpu_us();

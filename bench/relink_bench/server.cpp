@@ -324,9 +324,16 @@ Deployment::~Deployment() {
 }
 
 std::uint64_t Deployment::relinkd_cpu_us() const {
-    std::uint64_t sum = 0;
+    const auto times = relinkd_cpu_times();
+    return times.user_us + times.system_us;
+}
+
+CpuTimes Deployment::relinkd_cpu_times() const {
+    CpuTimes sum;
     for (const auto& node : nodes_) {
-        sum += read_cpu_us(node->pid());
+        const auto times = read_cpu_times(node->pid());
+        sum.user_us += times.user_us;
+        sum.system_us += times.system_us;
     }
     return sum;
 }

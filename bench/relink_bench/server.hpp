@@ -149,6 +149,8 @@ public:
     [[nodiscard]] std::uint16_t port_of(std::size_t i) const { return nodes_[i % nodes_.size()]->port(); }
     /// User + system CPU of every node, summed, in microseconds.
     [[nodiscard]] std::uint64_t relinkd_cpu_us() const;
+    /// The same split into user space and kernel.
+    [[nodiscard]] CpuTimes relinkd_cpu_times() const;
     /// Redis's counters now; nullopt without Redis or when it did not answer.
     [[nodiscard]] std::optional<RedisSample> redis_sample() const;
     /// SIGTERM to every node (each drains), waits for them (bounded), then stops Redis.

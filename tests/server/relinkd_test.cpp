@@ -1540,5 +1540,62 @@ TEST_F(RelinkdTest, FramesHeldBackByAStalledReaderArriveWholeAndInOrder) {
     EXPECT_EQ(server_->stderr_text().find("reads too slowly"), std::string::npos);
 }
 
+TEST_F(RelinkdTest, OverTheWriteQueueBudgetTheSlowReaderIsShedAndTheOthersGetEverything) {
+    // All write queues together may hold 1 MiB. A reader behind a stalled path piles up what it does not read; once
+    // the server's total is over the budget it is closed as a slow reader, while a reader that keeps up, in the
+    // same channel, gets every message in order and the talker goes on.
+    server_->signal(SIGTERM);
+    ASSERT_EQ(server_->wait_exit(5s), 0);
+    std::filesystem::remove(ca_file_);
+    start({"--time-scale", "100", "--limit", "messages-per-second=100000", "--limit", "message-burst=100000", "--limit",
+           "write-queue-budget-mb=1"});
+    faultproxy::FaultProxy proxy("127.0.0.1", port_);
+    WsTestClient::Config config;
+    config.port = proxy.port();
+    config.ca_file = ca_file_;
+    std::string error;
+    auto stalled = WsTestClient::connect(config, error);
+    ASSERT_TRUE(stalled) << error;
+    const auto login = login_request("stalled", token_for("stalled"));
+    stalled->send(login);
+    ASSERT_TRUE(reply_to(*stalled, login.request_id));
+    join(*stalled, "lobby");
+    auto healthy = logged_in("healthy");
+    ASSERT_TRUE(healthy);
+    join(*healthy, "lobby");
+    auto talker = logged_in("talker");
+    ASSERT_TRUE(talker);
+    join(*talker, "lobby");
+    ASSERT_TRUE(healthy->next_of<proto::MemberJoined>(5s));
+    proxy.set_mode(faultproxy::Mode::stall);
+
+    // 12 MB in all: more than the kernel's socket buffers and the proxy's 1 MiB can hold for the stalled reader.
+    constexpr int kMessages = 400;  // a multiple of 50: the last one's reply is awaited in the loop
+    for (int i = 0; i < kMessages; ++i) {
+        const auto m = channel_message("lobby", std::string(30 * 1024, 'x') + " " + std::to_string(i));
+        talker->send(m);
+        if (i % 50 == 49) {  // paced by the talker's replies, so the healthy reader keeps up as a real one would
+            ASSERT_TRUE(reply_to(*talker, m.request_id, 30s)) << "message " << i;
+        }
+    }
+    for (int i = 0; i < kMessages; ++i) {
+        const auto got = healthy->next_of<proto::Message>(30s);
+        ASSERT_TRUE(got) << "message " << i << " did not reach the reader that keeps up";
+        EXPECT_EQ(got->payload.substr(got->payload.rfind(' ') + 1), std::to_string(i));
+    }
+    const auto stderr_text = server_->stderr_text();
+    EXPECT_NE(stderr_text.find("reads too slowly"), std::string::npos) << "the stalled reader was never shed";
+    EXPECT_NE(stderr_text.find("over the 1048576 budget"), std::string::npos) << stderr_text.substr(0, 4000);
+    const auto metrics = test::http_request(admin_port_, "GET", "/metrics", "Bearer s", "");
+    EXPECT_NE(metrics.body.find("\nrelink_slow_readers_shed_total 1\n"), std::string::npos) << metrics.body;
+    // The talker and the healthy reader are still served.
+    const auto after = channel_message("lobby", "after");
+    talker->send(after);
+    ASSERT_TRUE(reply_to(*talker, after.request_id));
+    const auto got = healthy->next_of<proto::Message>(10s);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->payload, "after");
+}
+
 }  // namespace
 }  // namespace relink::server
