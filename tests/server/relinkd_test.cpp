@@ -548,6 +548,46 @@ protected:
         return client;
     }
 
+    /// A client whose path goes through a fault proxy, which a test can stall.
+    struct ProxiedClient {
+        std::unique_ptr<faultproxy::FaultProxy> proxy;
+        std::unique_ptr<WsTestClient> client;  ///< null (with a failure recorded) when it could not log in
+    };
+
+    /// Restarts relinkd for the slow-reader tests — timings stretched ×100 (keep-alive 600 s, so that only the
+    /// reading speed decides even on a sanitizer build, where a stalled client's heartbeats do not arrive either),
+    /// no message rate limit, and `extra` flags — then logs `user` in through a fault proxy and joins "lobby".
+    ProxiedClient restart_with_proxied_reader(const std::string& user, const std::vector<std::string>& extra = {}) {
+        server_->signal(SIGTERM);
+        EXPECT_EQ(server_->wait_exit(5s), 0);
+        std::filesystem::remove(ca_file_);
+        std::vector<std::string> args{"--time-scale",        "100", "--limit", "messages-per-second=100000", "--limit",
+                                      "message-burst=100000"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        start(args);
+        ProxiedClient out;
+        out.proxy = std::make_unique<faultproxy::FaultProxy>("127.0.0.1", port_);
+        WsTestClient::Config config;
+        config.port = out.proxy->port();
+        config.ca_file = ca_file_;
+        std::string error;
+        out.client = WsTestClient::connect(config, error);
+        if (!out.client) {
+            ADD_FAILURE() << user << ": " << error;
+            return out;
+        }
+        const auto login = login_request(user, token_for(user));
+        out.client->send(login);
+        const auto reply = reply_to(*out.client, login.request_id);
+        if (!reply || !std::holds_alternative<proto::LoginOk>(*reply)) {
+            ADD_FAILURE() << user << ": " << (reply ? describe(*reply) : std::string("no reply"));
+            out.client.reset();
+            return out;
+        }
+        join(*out.client, "lobby");
+        return out;
+    }
+
     void join(WsTestClient& client, const std::string& channel) {
         const proto::Join join{++request_id_, channel};
         client.send(join);
@@ -1366,24 +1406,9 @@ bool closed_by_server(int fd, std::chrono::milliseconds timeout) {
 }
 
 TEST_F(RelinkdTest, AClientThatStopsReadingIsDisconnectedAndTheOthersAreServed) {
-    // Server timings stretched ×100 (keep-alive 600 s), so that only the reading speed decides even on a slow
-    // (sanitizer) build: the stalled client's heartbeats do not arrive either. No rate limit in the way.
-    server_->signal(SIGTERM);
-    ASSERT_EQ(server_->wait_exit(5s), 0);
-    std::filesystem::remove(ca_file_);
-    start({"--time-scale", "100", "--limit", "messages-per-second=100000", "--limit", "message-burst=100000"});
-    faultproxy::FaultProxy proxy("127.0.0.1", port_);
-    WsTestClient::Config config;
-    config.port = proxy.port();
-    config.ca_file = ca_file_;
-    std::string error;
-    auto slow = WsTestClient::connect(config, error);
-    ASSERT_TRUE(slow) << error;
-    const auto login = login_request("slow", token_for("slow"));
-    slow->send(login);
-    ASSERT_TRUE(reply_to(*slow, login.request_id));
-    join(*slow, "lobby");
-    proxy.set_mode(faultproxy::Mode::stall);  // it stops reading: the proxy holds 1 MiB, then TCP pushes back
+    auto slow = restart_with_proxied_reader("slow");
+    ASSERT_TRUE(slow.client);
+    slow.proxy->set_mode(faultproxy::Mode::stall);  // it stops reading: the proxy holds 1 MiB, then TCP pushes back
 
     auto talker = logged_in("talker");
     ASSERT_TRUE(talker);
@@ -1492,26 +1517,14 @@ TEST_F(RelinkdTest, ClientThatDoesNotTrustTheCaCannotConnect) {
 TEST_F(RelinkdTest, FramesHeldBackByAStalledReaderArriveWholeAndInOrder) {
     // relinkd frames and encrypts its messages itself and batches queued ones into shared TLS records: a reader
     // that stalls while small, 16-bit-length and 64-bit-length frames pile up gets every one, whole, in order.
-    server_->signal(SIGTERM);
-    ASSERT_EQ(server_->wait_exit(5s), 0);
-    std::filesystem::remove(ca_file_);
-    start({"--time-scale", "100", "--limit", "messages-per-second=100000", "--limit", "message-burst=100000"});
-    faultproxy::FaultProxy proxy("127.0.0.1", port_);
-    WsTestClient::Config config;
-    config.port = proxy.port();
-    config.ca_file = ca_file_;
-    std::string error;
-    auto reader = WsTestClient::connect(config, error);
-    ASSERT_TRUE(reader) << error;
-    const auto login = login_request("reader", token_for("reader"));
-    reader->send(login);
-    ASSERT_TRUE(reply_to(*reader, login.request_id));
-    join(*reader, "lobby");
+    auto proxied = restart_with_proxied_reader("reader");
+    ASSERT_TRUE(proxied.client);
+    auto& reader = proxied.client;
     auto talker = logged_in("talker");
     ASSERT_TRUE(talker);
     join(*talker, "lobby");
     ASSERT_TRUE(reader->next_of<proto::MemberJoined>(5s));
-    proxy.set_mode(faultproxy::Mode::stall);
+    proxied.proxy->set_mode(faultproxy::Mode::stall);
 
     std::vector<std::string> payloads;
     for (int i = 0; i < 60; ++i) {
@@ -1530,7 +1543,7 @@ TEST_F(RelinkdTest, FramesHeldBackByAStalledReaderArriveWholeAndInOrder) {
         talker->send(m);
     }
     ASSERT_TRUE(reply_to(*talker, last, 60s));
-    proxy.set_mode(faultproxy::Mode::pass);
+    proxied.proxy->set_mode(faultproxy::Mode::pass);
     for (std::size_t i = 0; i < payloads.size(); ++i) {
         const auto got = reader->next_of<proto::Message>(30s);
         ASSERT_TRUE(got) << "message " << i << " did not arrive";
@@ -1544,22 +1557,8 @@ TEST_F(RelinkdTest, OverTheWriteQueueBudgetTheSlowReaderIsShedAndTheOthersGetEve
     // All write queues together may hold 1 MiB. A reader behind a stalled path piles up what it does not read; once
     // the server's total is over the budget it is closed as a slow reader, while a reader that keeps up, in the
     // same channel, gets every message in order and the talker goes on.
-    server_->signal(SIGTERM);
-    ASSERT_EQ(server_->wait_exit(5s), 0);
-    std::filesystem::remove(ca_file_);
-    start({"--time-scale", "100", "--limit", "messages-per-second=100000", "--limit", "message-burst=100000", "--limit",
-           "write-queue-budget-mb=1"});
-    faultproxy::FaultProxy proxy("127.0.0.1", port_);
-    WsTestClient::Config config;
-    config.port = proxy.port();
-    config.ca_file = ca_file_;
-    std::string error;
-    auto stalled = WsTestClient::connect(config, error);
-    ASSERT_TRUE(stalled) << error;
-    const auto login = login_request("stalled", token_for("stalled"));
-    stalled->send(login);
-    ASSERT_TRUE(reply_to(*stalled, login.request_id));
-    join(*stalled, "lobby");
+    auto stalled = restart_with_proxied_reader("stalled", {"--limit", "write-queue-budget-mb=1"});
+    ASSERT_TRUE(stalled.client);
     auto healthy = logged_in("healthy");
     ASSERT_TRUE(healthy);
     join(*healthy, "lobby");
@@ -1567,7 +1566,7 @@ TEST_F(RelinkdTest, OverTheWriteQueueBudgetTheSlowReaderIsShedAndTheOthersGetEve
     ASSERT_TRUE(talker);
     join(*talker, "lobby");
     ASSERT_TRUE(healthy->next_of<proto::MemberJoined>(5s));
-    proxy.set_mode(faultproxy::Mode::stall);
+    stalled.proxy->set_mode(faultproxy::Mode::stall);
 
     // 12 MB in all: more than the kernel's socket buffers and the proxy's 1 MiB can hold for the stalled reader.
     constexpr int kMessages = 400;  // a multiple of 50: the last one's reply is awaited in the loop
