@@ -534,17 +534,37 @@ protected:
         return {};
     }
 
+    /// Logs `user` in on `client`; false (with a test failure recorded) when the answer is not LoginOk.
+    bool log_in(WsTestClient& client, const std::string& user) {
+        const auto login = login_request(user, token_for(user));
+        client.send(login);
+        const auto reply = reply_to(client, login.request_id);
+        const bool ok = reply && std::holds_alternative<proto::LoginOk>(*reply);
+        EXPECT_TRUE(ok) << user << ": " << (reply ? describe(*reply) : std::string("no reply"));
+        return ok;
+    }
+
     /// Connects and logs `user` in; returns the client (nullptr on failure, with a test failure recorded).
     std::unique_ptr<WsTestClient> logged_in(const std::string& user) {
         auto client = connect();
-        if (!client) {
-            return nullptr;
+        if (client) {
+            log_in(*client, user);
         }
-        const auto login = login_request(user, token_for(user));
-        client->send(login);
-        const auto reply = reply_to(*client, login.request_id);
-        EXPECT_TRUE(reply && std::holds_alternative<proto::LoginOk>(*reply))
-            << user << ": " << (reply ? describe(*reply) : std::string("no reply"));
+        return client;
+    }
+
+    /// The same for a client that sends nothing on its own (no pings): what it sends is all the test's.
+    std::unique_ptr<WsTestClient> logged_in_without_pings(const std::string& user) {
+        WsTestClient::Config config;
+        config.port = port_;
+        config.ca_file = ca_file_;
+        config.ping_interval = std::chrono::milliseconds(0);
+        std::string error;
+        auto client = WsTestClient::connect(config, error);
+        EXPECT_TRUE(client) << error;
+        if (client) {
+            log_in(*client, user);
+        }
         return client;
     }
 
@@ -576,11 +596,7 @@ protected:
             ADD_FAILURE() << user << ": " << error;
             return out;
         }
-        const auto login = login_request(user, token_for(user));
-        out.client->send(login);
-        const auto reply = reply_to(*out.client, login.request_id);
-        if (!reply || !std::holds_alternative<proto::LoginOk>(*reply)) {
-            ADD_FAILURE() << user << ": " << (reply ? describe(*reply) : std::string("no reply"));
+        if (!log_in(*out.client, user)) {
             out.client.reset();
             return out;
         }
@@ -947,16 +963,8 @@ TEST_F(RelinkdTest, IdleLoggedInSessionStaysWhilePinging) {
 TEST_F(RelinkdTest, FramesAfterIdlingTogetherInOneRecordOrCutInPiecesAreAllDelivered) {
     // An idle relinkd session waits for the next frame holding no read buffer; these are the ways that frame can
     // come. The sender does not ping on its own, so that nothing it sends falls between the pieces of a frame.
-    WsTestClient::Config config;
-    config.port = port_;
-    config.ca_file = ca_file_;
-    config.ping_interval = 0ms;
-    std::string error;
-    auto alice = WsTestClient::connect(config, error);
-    ASSERT_TRUE(alice) << error;
-    const auto login = login_request("alice", token_for("alice"));
-    alice->send(login);
-    ASSERT_TRUE(reply_to(*alice, login.request_id));
+    auto alice = logged_in_without_pings("alice");
+    ASSERT_TRUE(alice);
     auto bob = logged_in("bob");
     ASSERT_TRUE(bob);
     join(*bob, "lobby");
@@ -1003,16 +1011,8 @@ TEST_F(RelinkdTest, FramesAfterIdlingTogetherInOneRecordOrCutInPiecesAreAllDeliv
 
 TEST_F(RelinkdTest, SilentClientIsClosedWithKeepAliveTimeout) {
     // The hub's timer drives this: 6 s × 0.1 of silence after the login.
-    WsTestClient::Config config;
-    config.port = port_;
-    config.ca_file = ca_file_;
-    config.ping_interval = 0ms;
-    std::string error;
-    auto quiet = WsTestClient::connect(config, error);
-    ASSERT_TRUE(quiet) << error;
-    const auto login = login_request("quiet", token_for("quiet"));
-    quiet->send(login);
-    ASSERT_TRUE(reply_to(*quiet, login.request_id));
+    auto quiet = logged_in_without_pings("quiet");
+    ASSERT_TRUE(quiet);
     const auto start = std::chrono::steady_clock::now();
     const auto close = quiet->next_of<proto::Close>(5s);
     ASSERT_TRUE(close);
