@@ -27,6 +27,10 @@ std::string in_ms(Duration d) {
     return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + " ms";
 }
 
+/// The longest "busy, retry after" a client honours: far beyond any server's (relinkd's is at most 30 s by
+/// default), short enough that a wrong value never outlasts the give-up timers.
+constexpr Duration kMaxBusyRetryAfter = std::chrono::minutes(5);
+
 const char* close_reason_text(proto::CloseReason reason) {
     switch (reason) {
         case proto::CloseReason::remote_login: return "the user logged in elsewhere";
@@ -883,7 +887,9 @@ void ClientCore::handle(TimePoint now, proto::Close& m) {
             drop_link(true);
             link_failed(now);
             if (link_.retry_at() && m.reconnect_within > Duration::zero()) {
-                const Duration::rep after = m.reconnect_within.count();
+                // The server's word is bounded (kMaxBusyRetryAfter): a broken one must not park the client for
+                // years, nor overflow the clock with 2 × its value.
+                const Duration::rep after = std::min<Duration>(m.reconnect_within, kMaxBusyRetryAfter).count();
                 std::uniform_int_distribution<Duration::rep> spread(after, 2 * after);
                 const TimePoint busy_retry = now + Duration(spread(rng_));
                 if (*link_.retry_at() < busy_retry) {

@@ -361,6 +361,28 @@ TEST(AttemptFailedBusy, TheFirstLoginComesBackAtAJitteredPointAfterTheRetryAfter
     EXPECT_GT(waits.size(), 4U) << "the returns are spread, not in lock-step";
 }
 
+TEST(AttemptFailedBusy, AnAbsurdRetryAfterIsHonouredOnlyUpToFiveMinutes) {
+    // rtc reconnects for 20 minutes: long enough to see where the client puts its next attempt.
+    CoreByHand c(Profile::rtc, 3);
+    ASSERT_FALSE(c.core.login(at_ms(0), "UID1", "valid"));
+    c.drain();
+    c.connect(at_ms(10));
+    c.core.on_transport_closed(at_ms(1000), c.transport, std::make_error_code(std::errc::connection_reset),
+                               AttemptFailure::closed, "reset");
+    c.drain();
+    const auto open = next_open(c, at_ms(1000), 60s);
+    ASSERT_TRUE(open);
+    c.core.on_transport_open(*open, c.transport);
+    c.drain();
+    // The largest value the wire can carry: the client neither waits for it nor overflows its clock doubling it.
+    c.core.on_message(*open + 5ms, c.transport, proto::Close{proto::CloseReason::busy, Duration::max()});
+    c.drain();
+    const auto again = next_open(c, *open + 5ms, 11min);
+    ASSERT_TRUE(again);
+    EXPECT_GE(*again, *open + 5ms + 5min);
+    EXPECT_LE(*again, *open + 5ms + 10min);
+}
+
 TEST(AttemptFailedBusy, AReconnectStaysReconnectingAndAShortRetryAfterKeepsTheBackoff) {
     CoreByHand c(Profile::rtc);
     ASSERT_FALSE(c.core.login(at_ms(0), "UID1", "valid"));
