@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <sstream>
 #include <stdexcept>
@@ -538,9 +539,9 @@ namespace {
 /// relinkd's count of frames that announced membership changes (singles and batches); absent before batching.
 constexpr const char* kPresenceFramesMetric = "relink_presence_frames_total";
 
-/// The window relinkd's drain gives n clients: 2 s, or n / drain-logins-per-second when longer (docs/server.md,
+/// The window relinkd's drain gives n clients: 2 s, or n / drain-logins-per-second / share when longer (docs/server.md,
 /// "Drain and shutdown"): 400 by default, or what `--relinkd-arg drain-logins-per-second=R` (after `--limit`) set.
-double drain_window_ms(const Options& o, std::size_t n) {
+double drain_window_ms(const Options& o, const Env& env, std::size_t n) {
     constexpr std::string_view kFlag = "drain-logins-per-second=";
     double rate = 400.0;
     for (const auto& arg : o.relinkd_args) {
@@ -552,7 +553,14 @@ double drain_window_ms(const Options& o, std::size_t n) {
             }
         }
     }
-    return std::max(2000.0, static_cast<double>(n) / std::max(rate, 1.0) * 1000.0);
+    // relinkd names the share of the window the returns start in after the rate ("… / drain-logins-per-second /
+    // 0.8" in --help); one that does not name it spreads them over the whole window.
+    double share = 1.0;
+    constexpr std::string_view kShare = "drain-logins-per-second / ";
+    if (const auto at = env.relinkd_help.find(kShare); at != std::string::npos) {
+        share = std::clamp(std::strtod(env.relinkd_help.c_str() + at + kShare.size(), nullptr), 0.1, 1.0);
+    }
+    return std::max(2000.0, static_cast<double>(n) / std::max(rate, 1.0) / share * 1000.0);
 }
 
 ScenarioResult storm_once(const Options& o, Env& env, std::size_t n, const std::string& kind) {
@@ -565,7 +573,7 @@ ScenarioResult storm_once(const Options& o, Env& env, std::size_t n, const std::
                   {"relinkd_threads", o.relinkd_threads},
                   {"rlimit_nofile", nofile},
                   {"restart_delay_ms", kind == "kill" ? o.restart_delay_ms : 0},
-                  {"drain_window_ms", drain_window_ms(o, n)},
+                  {"drain_window_ms", drain_window_ms(o, env, n)},
                   {"tls_ticket_flag", env.ticket_flag.empty() ? Json(nullptr) : Json(env.ticket_flag)},
                   {"load_average_before", load_average()}};
     std::string error;
@@ -647,7 +655,7 @@ ScenarioResult storm_once(const Options& o, Env& env, std::size_t n, const std::
     r.metrics["recovered_fraction"] = number_or_null(static_cast<double>(back_ms.size()) / static_cast<double>(n));
     r.metrics["server_up_ms"] = number_or_null(up_at != 0 ? std::optional(ns_to_ms(up_at - t0)) : std::nullopt);
     if (kind == "drain") {
-        const double window = drain_window_ms(o, n);
+        const double window = drain_window_ms(o, env, n);
         const auto in_window = static_cast<std::size_t>(
             std::count_if(back_ms.begin(), back_ms.end(), [window](double ms) { return ms <= window; }));
         r.metrics["recovered_within_window_fraction"] =

@@ -31,6 +31,10 @@ std::string in_ms(Duration d) {
 /// default), short enough that a wrong value never outlasts the give-up timers.
 constexpr Duration kMaxBusyRetryAfter = std::chrono::minutes(5);
 
+/// The longest drain window a client honours: a node of 100,000 sessions draining at 400 logins a second needs
+/// ~5 minutes; a broken value must not park the client for longer, nor overflow the clock.
+constexpr Duration kMaxDrainWindow = std::chrono::minutes(10);
+
 const char* close_reason_text(proto::CloseReason reason) {
     switch (reason) {
         case proto::CloseReason::remote_login: return "the user logged in elsewhere";
@@ -860,15 +864,18 @@ void ClientCore::handle(TimePoint now, proto::Close& m) {
             }
             return;
         case proto::CloseReason::draining: {
-            // Come back within the window the server names, at a uniformly random point, so that a draining
-            // node's clients do not all arrive at the next one together.
+            // Be back within the window the server names: start at a uniformly random point of its first
+            // kDrainReturnShare, so that a draining node's clients do not all arrive at the next one together and
+            // the last of them still has the rest of the window to log in.
             drop_link(true);
             if (phase_ == Phase::live && !outage_since_) {
                 outage_since_ = link_.last_rx();
             }
             if (phase_ == Phase::live || phase_ == Phase::first_login) {
-                std::uniform_int_distribution<Duration::rep> spread(
-                    0, std::max<Duration::rep>(0, m.reconnect_within.count()));
+                const Duration window = std::clamp(m.reconnect_within, Duration::zero(), kMaxDrainWindow);
+                const auto returns_until =
+                    static_cast<Duration::rep>(static_cast<double>(window.count()) * proto::kDrainReturnShare);
+                std::uniform_int_distribution<Duration::rep> spread(0, returns_until);
                 link_.schedule_attempt(now, Duration(spread(rng_)));
             } else if (phase_ == Phase::leaving) {
                 finish_leaving(now);

@@ -274,9 +274,16 @@ enum class CloseReason : std::uint8_t {
     busy,
 };
 
+/// A drain's window is the time within which its clients are back, logged in: each starts its return at a
+/// uniformly random point within this share of it, and the rest is left for the login itself (which takes longest
+/// at the end, when the nodes taking them are busiest). A server sizes the window so that the returns, spread over
+/// this share, come no faster than it means them to.
+inline constexpr double kDrainReturnShare = 0.8;
+
 struct Close {
     CloseReason reason{CloseReason::draining};
-    /// draining: spread the reconnect uniformly over this window; busy: the retry-after, the earliest return
+    /// draining: be back within this window (returns start within its first kDrainReturnShare); busy: the
+    /// retry-after, the earliest return
     Duration reconnect_within{};
     friend bool operator==(const Close&, const Close&) = default;
 };

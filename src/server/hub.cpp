@@ -1380,9 +1380,11 @@ void Hub::drain(TimePoint now, Duration window) {
         }
     }
     // Spread the returns so that whoever takes them can log them in as they come: a 2 s window is right for a
-    // hundred clients and a login storm for ten thousand (docs/performance.md, "storm").
+    // hundred clients and a login storm for ten thousand (docs/performance.md, "storm"). The clients start their
+    // returns within the window's first kDrainReturnShare; that part is what the login rate sizes.
     const auto spread = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(
-        static_cast<double>(open.size()) / std::max(1.0, s.config.limits.drain_logins_per_second)));
+        static_cast<double>(open.size()) / std::max(1.0, s.config.limits.drain_logins_per_second) /
+        proto::kDrainReturnShare));
     window = std::max(window, spread);
     s.drain_window = window;
     for (const ConnId conn : open) {

@@ -621,7 +621,8 @@ std::string usage() {
            "  --node-id ID             this node's name in the deployment (default: random)\n"
            "  --log-level LEVEL        trace, debug, info (default), warn, error, critical, off\n"
            "\n"
-           "Prints one JSON line to stdout when listening; logs go to stderr. SIGTERM/SIGINT drain and exit 0.\n"
+           "Prints one JSON line to stdout when listening; logs go to stderr. SIGTERM/SIGINT drain and exit 0:\n"
+           "clients are told to be back within max(2 s, connections / drain-logins-per-second / 0.8).\n"
            "Bad flags or configuration: one line on stderr, exit status 2. See docs/server.md.\n";
 }
 

@@ -2,6 +2,7 @@
 // cause and detail at the moment the core learns of it (never held until the attempt timer), the state change that
 // ends a failed login names the last cause, and ClientCore::status(now) gives state, reason, attempt, time to the
 // next retry, time in the state and the last failure, exact at any time.
+#include <algorithm>
 #include <optional>
 #include <set>
 #include <string>
@@ -381,6 +382,45 @@ TEST(AttemptFailedBusy, AnAbsurdRetryAfterIsHonouredOnlyUpToFiveMinutes) {
     ASSERT_TRUE(again);
     EXPECT_GE(*again, *open + 5ms + 5min);
     EXPECT_LE(*again, *open + 5ms + 10min);
+}
+
+// ---------------------------------------------------------------------------- a draining server: Close(draining)
+
+TEST(DrainingClose, ReturnsStartWithinTheWindowsFirstEightyPercentSpreadOverIt) {
+    // A session that was up, told to come back within 10 s: its return starts in [0, 8 s] (the rest of the window
+    // is its login's), at a point of its own, so that returns are spread over those 8 s and none waits longer.
+    std::vector<Duration::rep> waits;
+    for (std::uint64_t seed = 1; seed <= 40; ++seed) {
+        SCOPED_TRACE(seed);
+        CoreByHand c(Profile::rtm, seed);
+        ASSERT_FALSE(c.core.login(at_ms(0), "UID1", "valid"));
+        c.drain();
+        c.connect(at_ms(10));
+        ASSERT_EQ(c.core.state(), ConnectionState::connected);
+        c.core.on_message(at_ms(1000), c.transport, proto::Close{proto::CloseReason::draining, 10s});
+        c.drain();
+        const auto again = next_open(c, at_ms(1000), 20s);
+        ASSERT_TRUE(again);
+        EXPECT_LE(*again, at_ms(1000 + 8000));
+        waits.push_back((*again - at_ms(1000)).count());
+    }
+    std::sort(waits.begin(), waits.end());
+    // Spread, not bunched at either end: 40 draws from [0, 8 s] land in both its first and its last quarter.
+    EXPECT_LT(waits.front(), std::chrono::duration_cast<Duration>(2s).count());
+    EXPECT_GT(waits.back(), std::chrono::duration_cast<Duration>(6s).count());
+}
+
+TEST(DrainingClose, AnAbsurdWindowIsHonouredOnlyUpToTenMinutes) {
+    CoreByHand c(Profile::rtc, 5);
+    ASSERT_FALSE(c.core.login(at_ms(0), "UID1", "valid"));
+    c.drain();
+    c.connect(at_ms(10));
+    // The largest value the wire can carry: the client neither parks for it nor overflows its clock.
+    c.core.on_message(at_ms(1000), c.transport, proto::Close{proto::CloseReason::draining, Duration::max()});
+    c.drain();
+    const auto again = next_open(c, at_ms(1000), 11min);
+    ASSERT_TRUE(again);
+    EXPECT_LE(*again, at_ms(1000) + 8min);  // the first 80 % of the 10-minute cap
 }
 
 TEST(AttemptFailedBusy, AReconnectStaysReconnectingAndAShortRetryAfterKeepsTheBackoff) {
