@@ -12,6 +12,7 @@ packages=(
     libgtest-dev libgmock-dev googletest libbenchmark-dev
     clang-14 libfuzzer-14-dev libclang-rt-14-dev
     redis-server libhiredis-dev
+    libcli11-dev
     abigail-tools python3
     python3-pytest
 )

@@ -1,6 +1,7 @@
 // relink-cli's command parser (cli/commands.hpp): a line of stdin → a command, a blank line, or an error.
 #include "cli/commands.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdlib>
 #include <sstream>
@@ -32,6 +33,45 @@ std::string rest_after(std::string_view line, std::size_t n) {
     }
     pos = line.find_first_not_of(' ', pos);
     return pos == std::string_view::npos ? std::string() : std::string(line.substr(pos));
+}
+
+/// The commands, for "did you mean".
+constexpr const char* kCommandNames[] = {
+    "login", "logout",  "join",  "leave",           "switch", "send",   "msg",   "publish", "unpublish",
+    "attr",  "getattr", "renew", "network-changed", "state",  "status", "sleep", "quit",    "help"};
+
+/// Levenshtein distance (two rows; words are short).
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> previous(b.size() + 1);
+    std::vector<std::size_t> current(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) {
+        previous[j] = j;
+    }
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        current[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            current[j] = std::min({previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] != b[j - 1])});
+        }
+        std::swap(previous, current);
+    }
+    return previous[b.size()];
+}
+
+/// The command a typo most likely meant: within two edits (one for words of up to three letters), or none.
+const char* nearest_command(std::string_view word) {
+    if (word.size() > 32) {
+        return nullptr;
+    }
+    const char* best = nullptr;
+    std::size_t best_distance = word.size() <= 3 ? 2 : 3;
+    for (const char* name : kCommandNames) {
+        const std::size_t d = edit_distance(word, name);
+        if (d < best_distance) {
+            best = name;
+            best_distance = d;
+        }
+    }
+    return best;
 }
 
 ParsedLine ok(Command command) {
@@ -131,9 +171,14 @@ ParsedLine parse_command(std::string_view line) {
         }
         return ok(Sleep{std::chrono::milliseconds(ms)});
     }
-    return bad(
-        "unknown command (login, logout, join, leave, switch, send, msg, publish, unpublish, attr, getattr, "
-        "renew, network-changed, state, status, sleep, quit)");
+    if (cmd == "help") {
+        return ok(Help{});
+    }
+    std::string why = "unknown command \"" + cmd + "\"";
+    if (const auto* near = nearest_command(cmd)) {
+        why += ": did you mean " + std::string(near) + "?";
+    }
+    return bad(std::move(why));
 }
 
 }  // namespace relink::cli

@@ -1,11 +1,12 @@
-// cli/commands.hpp — relink-cli's command language (../shared/spec/cli.md): one line read from stdin → one parsed
+// cli/commands.hpp — relink-cli's command language (docs/cli.md): one line read from stdin → one parsed
 // command, or a blank line, or the reason the line is not a command. A pure function: no client, no I/O, no clock,
 // so that the fuzz target (tests/fuzz/fuzz_cli.cpp) and relink-cli share exactly one parser.
 //
 // The rules are those relink-cli has always applied: words are split on whitespace; `send CH TEXT...` and
 // `msg UID TEXT...` take the rest of the line after the second word (words separated by spaces) as TEXT; `login`,
 // `logout` and `quit` ignore extra words; every other command wants exactly its arguments. A line that is not a
-// command makes relink-cli report `INVALID_ARGUMENT` for it.
+// command makes relink-cli say why (and, for a typo, the command it probably meant) and, with --json, report
+// `INVALID_ARGUMENT` for it.
 #pragma once
 
 #include <chrono>
@@ -25,6 +26,7 @@ struct Logout { friend bool operator==(const Logout&, const Logout&) = default; 
 struct NetworkChanged { friend bool operator==(const NetworkChanged&, const NetworkChanged&) = default; };
 struct ShowState { friend bool operator==(const ShowState&, const ShowState&) = default; };
 struct ShowStatus { friend bool operator==(const ShowStatus&, const ShowStatus&) = default; };
+struct Help { friend bool operator==(const Help&, const Help&) = default; };
 // clang-format on
 
 struct Join {
@@ -90,7 +92,7 @@ struct Sleep {
 };
 
 using Command = std::variant<Quit, Login, Logout, Join, Leave, Switch, SendChannel, SendPeer, Publish, SetAttributes,
-                             GetAttributes, Renew, NetworkChanged, ShowState, ShowStatus, Sleep>;
+                             GetAttributes, Renew, NetworkChanged, ShowState, ShowStatus, Sleep, Help>;
 
 /// The longest `sleep` relink-cli accepts, in milliseconds (one hour).
 inline constexpr long kMaxSleepMs = 3'600'000;

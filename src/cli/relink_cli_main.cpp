@@ -1,6 +1,7 @@
-// relink-cli — a thin command-line client over relink::Client with the contract of ../shared/spec/cli.md:
-// commands on stdin, one per line, each run as soon as it is read; one human-readable line per event, or exactly
-// one JSON object per line on stdout with --json (logs go to stderr). End of input is `quit`.
+// relink-cli — a thin command-line client over relink::Client (docs/cli.md): commands on stdin, one per line, each
+// run as soon as it is read; one line per event for people, or exactly one JSON object per line on stdout with
+// --json (logs go to stderr). End of input is `quit`. Each event is built once, as its JSON object and as the
+// sentence a person reads, so the two outputs cannot say different things.
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -15,12 +16,14 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "common/command_line.hpp"
 #include "relink/client.hpp"
 #include "token/token.hpp"
 
@@ -40,106 +43,114 @@ struct Args {
     double time_scale{1.0};
     bool json{false};
     bool insecure{false};
+    relink::LogLevel log_level{relink::LogLevel::warn};
 };
 
-constexpr const char* kUsage =
-    "usage: relink-cli --url URL --app ID --user UID (--token T | --secret S) [--ca PEM]\n"
-    "                  [--profile rtm|rtc|rtc-web|room] [--time-scale F] [--json]\n"
-    "Reads commands from stdin (login, logout, join CH, leave CH, switch FROM TO, send CH TEXT..., msg UID TEXT...,\n"
-    "publish CH STREAM, unpublish CH STREAM, attr K=V..., getattr UID, renew [TOKEN], network-changed, state,\n"
-    "status, sleep MS, quit) and prints one line per event (one JSON object per line with --json).\n";
-
-[[noreturn]] void usage_error(const std::string& line) {
-    std::fprintf(stderr, "relink-cli: %s (see --help)\n", line.c_str());
-    std::exit(2);
-}
+constexpr const char* kCommandsHelp =
+    "Commands, one per line on stdin (type help for this list):\n"
+    "  login | logout                  start or end the session\n"
+    "  join CH | leave CH              join or leave a channel\n"
+    "  switch FROM TO                  leave one channel for another\n"
+    "  send CH TEXT...                 a message to a channel\n"
+    "  msg UID TEXT...                 a message to one user\n"
+    "  publish CH STREAM               announce a stream (unpublish CH STREAM: stop)\n"
+    "  attr KEY=VALUE...               set your attributes\n"
+    "  getattr UID                     read a user's attributes\n"
+    "  renew [TOKEN]                   a new token (minted with --secret when none is given)\n"
+    "  network-changed                 the network changed: reconnect at once if the link is down\n"
+    "  state | status                  the connection state; all of it (attempt, next try, last failure)\n"
+    "  sleep MS                        wait before reading the next command\n"
+    "  quit                            log out and exit (also at the end of input)\n";
 
 Args parse_args(int argc, char** argv) {
     Args args;
-    for (int i = 1; i < argc; ++i) {
-        const std::string flag = argv[i];
-        const auto value = [&]() -> std::string {
-            if (i + 1 >= argc) {
-                usage_error("missing value for " + flag);
-            }
-            return argv[++i];
-        };
-        if (flag == "--help" || flag == "-h") {
-            std::fputs(kUsage, stdout);
-            std::exit(0);
-        } else if (flag == "--url") {
-            args.url = value();
-        } else if (flag == "--app") {
-            args.app = value();
-        } else if (flag == "--user") {
-            args.user = value();
-        } else if (flag == "--token") {
-            args.token = value();
-        } else if (flag == "--secret") {
-            args.secret = value();
-        } else if (flag == "--ca") {
-            args.ca = value();
-        } else if (flag == "--profile") {
-            const auto profile = relink::profile_from_string(value());
-            if (!profile) {
-                usage_error("--profile wants rtm, rtc, rtc-web or room");
-            }
-            args.profile = *profile;
-        } else if (flag == "--time-scale") {
-            const std::string text = value();
-            char* end = nullptr;
-            args.time_scale = std::strtod(text.c_str(), &end);
-            if (end != text.c_str() + text.size() || !(args.time_scale > 0.0) || args.time_scale > 1000.0) {
-                usage_error("--time-scale wants a number in (0, 1000]");
-            }
-        } else if (flag == "--json") {
-            args.json = true;
-        } else if (flag == "--insecure-plaintext") {
-            args.insecure = true;  // permit ws:// (loopback development)
-        } else {
-            usage_error("unknown option " + flag);
+    CLI::App app(
+        "relink-cli: a relink client on the command line. Reads commands from stdin and prints one line "
+        "per event (one JSON object per line with --json).",
+        "relink-cli");
+    relink::command_line::prepare(app);
+    app.footer(kCommandsHelp);
+    app.add_option("--url", args.url, "the server, wss://HOST:PORT/ (ws:// needs --insecure-plaintext)")
+        ->type_name("URL")
+        ->required();
+    app.add_option("--app", args.app, "the app id")->type_name("ID")->required();
+    app.add_option("--user", args.user, "the user id")->type_name("UID")->required();
+    app.add_option("--token", args.token, "the login token (or --secret)")->type_name("T");
+    app.add_option("--secret", args.secret, "the app's secret: relink-cli mints its own tokens")->type_name("S");
+    app.add_option("--ca", args.ca, "a PEM file of the CA (or self-signed certificate) to trust")->type_name("PEM");
+    std::string profile = "rtm";
+    app.add_option("--profile", profile, "the behaviour profile: rtm, rtc, rtc-web or room")
+        ->type_name("NAME")
+        ->check(relink::command_line::one_of({"rtm", "rtc", "rtc-web", "room"}));
+    app.add_option("--time-scale", args.time_scale, "multiply every client-side duration by F, in (0, 1000]")
+        ->type_name("F")
+        ->check(relink::command_line::number_in(0.0, false, 1000.0));
+    app.add_flag("--json", args.json, "one JSON object per line on stdout (the format scripts rely on)");
+    app.add_flag("--insecure-plaintext", args.insecure, "allow ws:// (for a development server on loopback)");
+    std::string log_level = "warn";
+    app.add_option("--log-level", log_level, "the SDK's log on stderr: trace, debug, info, warn, error, off")
+        ->type_name("LEVEL")
+        ->check(relink::command_line::one_of({"trace", "debug", "info", "warn", "error", "off"}));
+    relink::command_line::parse(app, argc, argv);
+
+    args.profile = relink::profile_from_string(profile).value_or(relink::Profile::rtm);
+    constexpr std::pair<const char*, relink::LogLevel> kLevels[] = {
+        {"trace", relink::LogLevel::trace}, {"debug", relink::LogLevel::debug}, {"info", relink::LogLevel::info},
+        {"warn", relink::LogLevel::warn},   {"error", relink::LogLevel::error}, {"off", relink::LogLevel::off}};
+    for (const auto& [name, level] : kLevels) {
+        if (log_level == name) {
+            args.log_level = level;
         }
     }
-    if (args.url.empty() || args.app.empty() || args.user.empty()) {
-        usage_error("--url, --app and --user are required");
-    }
     if (args.token.empty() == args.secret.empty()) {
-        usage_error("give exactly one of --token and --secret");
+        relink::command_line::fail(app, "give exactly one of --token and --secret");
     }
     if (!relink::is_valid_user_id(args.user)) {
-        usage_error("invalid --user");
+        relink::command_line::fail(app, "--user: not a valid user id");
     }
     return args;
 }
+
+/// One event as scripts read it (`json`: the contract's object, without t_ms) and as a person reads it (`text`).
+struct Event {
+    Json json;
+    std::string text;
+};
 
 /// Serializes output lines from the reader thread and the client's dispatcher thread.
 class Printer {
 public:
     explicit Printer(bool json) : json_(json) {}
 
-    void print(Json object) {
+    void print(const Event& event) {
         const auto ms =
             std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - kStart);
-        Json line;
-        line["t_ms"] = ms.count();
-        for (auto& [key, value] : object.items()) {
-            line[key] = value;
-        }
         std::lock_guard lock(mutex_);
         if (json_) {
+            Json line;
+            line["t_ms"] = ms.count();
+            for (const auto& [key, value] : event.json.items()) {
+                line[key] = value;
+            }
             std::cout << line.dump(-1, ' ', false, Json::error_handler_t::replace) << '\n';
         } else {
-            std::ostringstream text;
-            text << "[" << ms.count() << " ms] " << line["event"].get<std::string>();
-            for (auto& [key, value] : line.items()) {
-                if (key != "t_ms" && key != "event") {
-                    text << ' ' << key << '=' << (value.is_string() ? value.get<std::string>() : value.dump());
-                }
-            }
-            std::cout << text.str() << '\n';
+            char stamp[32];
+            std::snprintf(stamp, sizeof stamp, "%8.3f s  ", static_cast<double>(ms.count()) / 1000.0);
+            std::cout << stamp << event.text << '\n';
         }
         std::cout.flush();
     }
+
+    /// A line for people only (help, a command that is not one); nothing in --json mode, where stdout is events.
+    void say(const std::string& text) {
+        std::lock_guard lock(mutex_);
+        if (!json_) {
+            std::cout << text << (text.empty() || text.back() != '\n' ? "\n" : "");
+            std::cout.flush();
+        }
+    }
+
+    [[nodiscard]] bool json() const noexcept { return json_; }
 
 private:
     bool json_;
@@ -160,9 +171,30 @@ long long in_ms(relink::Duration d) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
 }
 
+/// A text as a person reads it in a line: in double quotes, with control characters and quotes escaped.
+std::string quoted(const std::string& text) {
+    return Json(text).dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
 /// An attempt failure as the `attempt_failed` event and the `last_failure` fields show it: its canonical name.
 Json failure_json(const std::optional<relink::AttemptFailed>& failure) {
     return failure ? Json(std::string(relink::to_string(failure->cause))) : Json(nullptr);
+}
+
+/// ", attempt 2, next try in 1200 ms, last failure REFUSED": the parts of a connection's progress that say something.
+std::string progress_text(std::uint32_t attempt, relink::Duration next_retry,
+                          const std::optional<relink::AttemptFailed>& failure) {
+    std::string text;
+    if (attempt > 0) {
+        text += ", attempt " + std::to_string(attempt);
+    }
+    if (next_retry > relink::Duration::zero()) {
+        text += ", next try in " + std::to_string(in_ms(next_retry)) + " ms";
+    }
+    if (failure) {
+        text += ", last failure " + std::string(relink::to_string(failure->cause));
+    }
+    return text;
 }
 
 std::string mint(const Args& args) {
@@ -185,33 +217,52 @@ void subscribe(relink::Client& client, Printer& out) {
         if (e.last_failure) {
             line["last_failure"] = failure_json(e.last_failure);
         }
-        out.print(std::move(line));
+        // Which attempt it is says something only while attempts are being made.
+        const bool trying = e.state == ConnectionState::connecting || e.state == ConnectionState::reconnecting;
+        out.print({std::move(line), "connection " + std::string(to_string(e.state)) + " (" +
+                                        std::string(to_string(e.reason)) + ")" +
+                                        progress_text(trying ? e.attempt : 0, e.next_retry, e.last_failure)});
     });
     client.on_attempt_failed([&out](const AttemptFailed& e) {
         out.print(
-            {{"event", "attempt_failed"}, {"attempt", e.attempt}, {"cause", to_string(e.cause)}, {"detail", e.detail}});
+            {{{"event", "attempt_failed"}, {"attempt", e.attempt}, {"cause", to_string(e.cause)}, {"detail", e.detail}},
+             "attempt " + std::to_string(e.attempt) + " failed: " + std::string(to_string(e.cause)) + ": " + e.detail});
     });
-    client.on_connection_lost([&out](const ConnectionLost&) { out.print({{"event", "connection_lost"}}); });
-    client.on_rejoin_success([&out](const RejoinSuccess&) { out.print({{"event", "rejoin_success"}}); });
+    client.on_connection_lost([&out](const ConnectionLost&) {
+        out.print({{{"event", "connection_lost"}}, "connection lost: the server has not been heard for too long"});
+    });
+    client.on_rejoin_success([&out](const RejoinSuccess&) {
+        out.print({{{"event", "rejoin_success"}}, "back in the channels after the reconnect"});
+    });
     client.on_channel_state_changed([&out](const ChannelStateChanged& e) {
-        out.print({{"event", "channel_state_changed"},
-                   {"channel", e.channel},
-                   {"state", to_string(e.state)},
-                   {"reason", to_string(e.reason)},
-                   {"error_code", e.error ? e.error.value() : 0}});
+        std::string text = "channel " + e.channel + " " + std::string(to_string(e.state)) + " (" +
+                           std::string(to_string(e.reason)) + ")";
+        if (e.error) {
+            text += ", error " + std::string(error_name(e.error));
+        }
+        out.print({{{"event", "channel_state_changed"},
+                    {"channel", e.channel},
+                    {"state", to_string(e.state)},
+                    {"reason", to_string(e.reason)},
+                    {"error_code", e.error ? e.error.value() : 0}},
+                   std::move(text)});
     });
     client.on_member_joined([&out](const MemberJoined& e) {
-        out.print({{"event", "member_joined"}, {"channel", e.channel}, {"user", e.user_id}});
+        out.print({{{"event", "member_joined"}, {"channel", e.channel}, {"user", e.user_id}},
+                   e.channel + ": " + e.user_id + " joined"});
     });
     client.on_member_left([&out](const MemberLeft& e) {
         out.print(
-            {{"event", "member_left"}, {"channel", e.channel}, {"user", e.user_id}, {"cause", to_string(e.cause)}});
+            {{{"event", "member_left"}, {"channel", e.channel}, {"user", e.user_id}, {"cause", to_string(e.cause)}},
+             e.channel + ": " + e.user_id + " left (" + std::string(to_string(e.cause)) + ")"});
     });
     client.on_stream_added([&out](const StreamAdded& e) {
-        out.print({{"event", "stream_added"}, {"channel", e.channel}, {"user", e.user_id}, {"stream", e.stream}});
+        out.print({{{"event", "stream_added"}, {"channel", e.channel}, {"user", e.user_id}, {"stream", e.stream}},
+                   e.channel + ": " + e.user_id + " publishes stream " + quoted(e.stream)});
     });
     client.on_stream_removed([&out](const StreamRemoved& e) {
-        out.print({{"event", "stream_removed"}, {"channel", e.channel}, {"user", e.user_id}, {"stream", e.stream}});
+        out.print({{{"event", "stream_removed"}, {"channel", e.channel}, {"user", e.user_id}, {"stream", e.stream}},
+                   e.channel + ": " + e.user_id + " stopped stream " + quoted(e.stream)});
     });
     client.on_message([&out](const MessageReceived& e) {
         Json line{{"event", "message"}, {"from", e.from}};
@@ -221,28 +272,48 @@ void subscribe(relink::Client& client, Printer& out) {
         line["text"] = e.payload;
         line["backfilled"] = e.backfilled;
         line["id"] = e.message_id;
-        out.print(std::move(line));
+        std::string text = e.channel ? *e.channel + ": " + e.from + " says " : e.from + " says to you ";
+        text += quoted(e.payload);
+        if (e.backfilled) {
+            text += " (sent while you were away)";
+        }
+        out.print({std::move(line), std::move(text)});
     });
     client.on_continuity([&out](const ContinuityReport& e) {
-        out.print({{"event", "continuity"},
-                   {"outage_ms", std::chrono::duration_cast<std::chrono::milliseconds>(e.outage).count()},
-                   {"resumed", e.resumed},
-                   {"backfilled", e.backfilled},
-                   {"dropped", e.dropped},
-                   {"server_restarted", e.server_restarted}});
+        std::string text = "back after " + std::to_string(in_ms(e.outage)) + " ms: ";
+        text += e.resumed ? "the session went on" : "a new session (the old one had ended)";
+        if (e.backfilled > 0) {
+            text += ", " + std::to_string(e.backfilled) + " missed message(s) delivered";
+        }
+        if (e.dropped > 0) {
+            text += ", " + std::to_string(e.dropped) + " message(s) lost";
+        }
+        if (e.server_restarted) {
+            text += ", the server restarted";
+        }
+        out.print({{{"event", "continuity"},
+                    {"outage_ms", in_ms(e.outage)},
+                    {"resumed", e.resumed},
+                    {"backfilled", e.backfilled},
+                    {"dropped", e.dropped},
+                    {"server_restarted", e.server_restarted}},
+                   std::move(text)});
     });
     client.on_token_privilege_will_expire([&out](const TokenPrivilegeWillExpire&) {
-        out.print({{"event", "token_privilege_will_expire"}});
+        out.print({{{"event", "token_privilege_will_expire"}}, "the token expires soon: renew it"});
     });
-    client.on_token_expired([&out](const TokenExpired&) { out.print({{"event", "token_expired"}}); });
+    client.on_token_expired([&out](const TokenExpired&) {
+        out.print({{{"event", "token_expired"}}, "the token has expired"});
+    });
 }
 
-Json result(const std::string& command, std::error_code error) {
+Event result(const std::string& command, std::error_code error) {
     Json line{{"event", "result"}, {"command", command}, {"ok", !error}};
     if (error) {
         line["error"] = relink::error_name(error);
     }
-    return line;
+    return {std::move(line), (error ? "failed: " : "done: ") + command +
+                                 (error ? std::string(": ") + relink::error_name(error) : std::string())};
 }
 
 /// Runs one parsed command on the client. Returns the error (or success) to report at once for a command that
@@ -255,6 +326,10 @@ public:
     using Immediate = std::optional<std::error_code>;
 
     Immediate operator()(const relink::cli::Quit&) const { return std::nullopt; }  // handled by the caller
+    Immediate operator()(const relink::cli::Help&) const {
+        out_.say(kCommandsHelp);
+        return out_.json() ? Immediate(std::error_code{}) : std::nullopt;  // scripts see it done, people the list
+    }
     Immediate operator()(const relink::cli::Login&) const { return client_.login(); }
     Immediate operator()(const relink::cli::Logout&) const { return client_.logout(); }
     Immediate operator()(const relink::cli::Join& c) const { return client_.join(c.channel); }
@@ -280,7 +355,14 @@ public:
         return only_error(client_.get_user_attributes(
             user, [&out, line, user](std::error_code error, const relink::Attributes& attributes) {
                 if (!error) {
-                    out.print({{"event", "attributes"}, {"user", user}, {"attributes", attributes}});
+                    std::string text = user + "'s attributes:";
+                    for (const auto& [key, value] : attributes) {
+                        text += " " + key + "=" + quoted(value);
+                    }
+                    if (attributes.empty()) {
+                        text += " none";
+                    }
+                    out.print({{{"event", "attributes"}, {"user", user}, {"attributes", attributes}}, text});
                 }
                 out.print(result(line, error));
             }));
@@ -291,6 +373,7 @@ public:
             token = mint(args_);
         }
         if (token.empty()) {
+            out_.say("renew: give a token (renew TOKEN), or start relink-cli with --secret to mint one");
             return make_error_code(relink::errc::invalid_argument);
         }
         return only_error(client_.renew_token(std::move(token), done()));
@@ -300,18 +383,23 @@ public:
         return std::error_code{};
     }
     Immediate operator()(const relink::cli::ShowState&) const {
-        out_.print({{"event", "state"}, {"state", relink::to_string(client_.connection_state())}});
+        const auto state = std::string(relink::to_string(client_.connection_state()));
+        out_.print({{{"event", "state"}, {"state", state}}, "state " + state});
         return std::nullopt;
     }
     Immediate operator()(const relink::cli::ShowStatus&) const {
         const relink::ConnectionStatus status = client_.status();
-        out_.print({{"event", "status"},
-                    {"state", relink::to_string(status.state)},
-                    {"reason", relink::to_string(status.reason)},
-                    {"attempt", status.attempt},
-                    {"next_retry_ms", in_ms(status.next_retry)},
-                    {"in_state_ms", in_ms(status.in_state)},
-                    {"last_failure", failure_json(status.last_failure)}});
+        out_.print({{{"event", "status"},
+                     {"state", relink::to_string(status.state)},
+                     {"reason", relink::to_string(status.reason)},
+                     {"attempt", status.attempt},
+                     {"next_retry_ms", in_ms(status.next_retry)},
+                     {"in_state_ms", in_ms(status.in_state)},
+                     {"last_failure", failure_json(status.last_failure)}},
+                    "status " + std::string(relink::to_string(status.state)) + " (" +
+                        std::string(relink::to_string(status.reason)) + ") for " +
+                        std::to_string(in_ms(status.in_state)) + " ms" +
+                        progress_text(status.attempt, status.next_retry, status.last_failure)});
         return std::nullopt;
     }
     Immediate operator()(const relink::cli::Sleep& c) const {
@@ -349,12 +437,13 @@ int main(int argc, char** argv) {
     try {
         config.token = args.token.empty() ? mint(args) : args.token;
     } catch (const std::exception& e) {
-        usage_error(std::string("cannot mint a token: ") + e.what());
+        std::fprintf(stderr, "relink-cli: cannot mint a token: %s\n", e.what());
+        return 2;
     }
     config.profile = args.profile;
     config.time_scale = args.time_scale;
     config.tls.ca_file = args.ca;
-    config.log_level = relink::LogLevel::warn;
+    config.log_level = args.log_level;
     config.log_handler = [](relink::LogLevel, std::string_view line) {
         std::fprintf(stderr, "relink-cli: %.*s\n", static_cast<int>(line.size()), line.data());
     };
@@ -381,11 +470,28 @@ int main(int argc, char** argv) {
         }
         std::optional<std::error_code> immediate;  // commands without a completion report at once
         if (!parsed.command) {
-            immediate = make_error_code(relink::errc::invalid_argument);  // unknown command or wrong arguments
+            // Not a command: why, and how to get the list (people); INVALID_ARGUMENT for the line (scripts).
+            out.say(parsed.error + " (type help for the commands)");
+            if (!out.json()) {
+                continue;
+            }
+            immediate = make_error_code(relink::errc::invalid_argument);
         } else {
             immediate = std::visit(Runner(*client, args, out, line), *parsed.command);
         }
-        if (immediate) {
+        // People see a command that changes a state succeed by that state's events; its "done" line would only
+        // race them (it comes from this thread, they from the client's). Scripts get every result.
+        const bool shown_by_its_events = parsed.command && std::visit(
+                                                               [](const auto& c) {
+                                                                   using T = std::decay_t<decltype(c)>;
+                                                                   return std::is_same_v<T, relink::cli::Login> ||
+                                                                          std::is_same_v<T, relink::cli::Logout> ||
+                                                                          std::is_same_v<T, relink::cli::Join> ||
+                                                                          std::is_same_v<T, relink::cli::Leave> ||
+                                                                          std::is_same_v<T, relink::cli::Switch>;
+                                                               },
+                                                               *parsed.command);
+        if (immediate && (out.json() || *immediate || !shown_by_its_events)) {
             out.print(result(line, *immediate));
         }
     }

@@ -4,13 +4,14 @@ The same flags, stdin commands, events and fields, exit codes and messages as th
 (src/cli/relink_cli_main.cpp), so that one scenario script drives either (tests/cli/cli_test.sh runs against both):
 
     python3 -m relink.cli --url URL --app ID --user UID (--token T | --secret S) [--ca PEM]
-                          [--profile rtm|rtc|rtc-web|room] [--time-scale F] [--json]
+                          [--profile rtm|rtc|rtc-web|room] [--time-scale F] [--json] [--insecure-plaintext]
+                          [--log-level LEVEL] [--help] [--version]
 
-Commands are read from stdin, one per line, each run as soon as it is read (login, logout, join CH, leave CH,
-switch FROM TO, send CH TEXT..., msg UID TEXT..., publish CH STREAM, unpublish CH STREAM, attr K=V..., getattr UID,
-renew [TOKEN], network-changed, state, status, sleep MS, quit); end of input is quit. One line per event on stdout:
-human-readable, or with --json exactly one JSON object per line ({"t_ms":..,"event":..,...}); logs go to stderr.
-A configuration the client cannot use: one line on stderr naming the field, exit status 2.
+Commands are read from stdin, one per line, each run as soon as it is read (help lists them); end of input is
+quit. One line per event on stdout: for people, or with --json exactly one JSON object per line
+({"t_ms":..,"event":..,...}); logs go to stderr. A bad flag or a configuration the client cannot use: one line on
+stderr naming it, exit status 2. docs/cli.md describes it all. The flags are read as relink-cli's (CLI11) reads
+them, for the cases scripts meet: `--name value` and `--name=value`, the same messages and their order.
 
 The client runs in callback mode: events are printed from the client's dispatcher thread, command results from
 the main thread, one whole line at a time.
@@ -52,16 +53,76 @@ from .types import ConnectionState, ErrorCode, LogLevel, Profile, canonical
 
 _START = time.monotonic()
 
-USAGE = (
-    "usage: relink-cli --url URL --app ID --user UID (--token T | --secret S) [--ca PEM]\n"
-    "                  [--profile rtm|rtc|rtc-web|room] [--time-scale F] [--json]\n"
-    "Reads commands from stdin (login, logout, join CH, leave CH, switch FROM TO, send CH TEXT..., msg UID TEXT...,\n"
-    "publish CH STREAM, unpublish CH STREAM, attr K=V..., getattr UID, renew [TOKEN], network-changed, state,\n"
-    "status, sleep MS, quit) and prints one line per event (one JSON object per line with --json).\n"
+DESCRIPTION = (
+    "relink-cli: a relink client on the command line. Reads commands from stdin and prints one line per event "
+    "(one JSON object per line with --json)."
 )
+
+COMMANDS_HELP = (
+    "Commands, one per line on stdin (type help for this list):\n"
+    "  login | logout                  start or end the session\n"
+    "  join CH | leave CH              join or leave a channel\n"
+    "  switch FROM TO                  leave one channel for another\n"
+    "  send CH TEXT...                 a message to a channel\n"
+    "  msg UID TEXT...                 a message to one user\n"
+    "  publish CH STREAM               announce a stream (unpublish CH STREAM: stop)\n"
+    "  attr KEY=VALUE...               set your attributes\n"
+    "  getattr UID                     read a user's attributes\n"
+    "  renew [TOKEN]                   a new token (minted with --secret when none is given)\n"
+    "  network-changed                 the network changed: reconnect at once if the link is down\n"
+    "  state | status                  the connection state; all of it (attempt, next try, last failure)\n"
+    "  sleep MS                        wait before reading the next command\n"
+    "  quit                            log out and exit (also at the end of input)\n"
+)
+
+
+@dataclass(frozen=True)
+class _Option:
+    name: str
+    type_name: str  # "" for a flag
+    help: str
+    default: str = ""
+    required: bool = False
+    choices: Tuple[str, ...] = ()
+
+
+# In relink-cli's order (its --help lists them so, and its checks run in it).
+_OPTIONS = (
+    _Option("--url", "URL", "the server, wss://HOST:PORT/ (ws:// needs --insecure-plaintext)", required=True),
+    _Option("--app", "ID", "the app id", required=True),
+    _Option("--user", "UID", "the user id", required=True),
+    _Option("--token", "T", "the login token (or --secret)"),
+    _Option("--secret", "S", "the app's secret: relink-cli mints its own tokens"),
+    _Option("--ca", "PEM", "a PEM file of the CA (or self-signed certificate) to trust"),
+    _Option("--profile", "NAME", "the behaviour profile: rtm, rtc, rtc-web or room", "rtm",
+            choices=("rtm", "rtc", "rtc-web", "room")),
+    _Option("--time-scale", "F", "multiply every client-side duration by F, in (0, 1000]", "1"),
+    _Option("--json", "", "one JSON object per line on stdout (the format scripts rely on)"),
+    _Option("--insecure-plaintext", "", "allow ws:// (for a development server on loopback)"),
+    _Option("--log-level", "LEVEL", "the SDK's log on stderr: trace, debug, info, warn, error, off", "warn",
+            choices=("trace", "debug", "info", "warn", "error", "off")),
+)
+_BY_NAME = {option.name: option for option in _OPTIONS}
+
+
+def _help_text() -> str:
+    def row(left: str, text: str) -> str:
+        return f"  {left:<32}{text}\n"
+
+    rows = [row("-h,--help", "Print this help message and exit"),
+            row("--version", "Display program version information and exit")]
+    for o in _OPTIONS:
+        left = o.name + (f" {o.type_name}" if o.type_name else "") + (" REQUIRED" if o.required else "")
+        left += f"={o.default}" if o.default else ""
+        rows.append(row(left, o.help))
+    return f"{DESCRIPTION}\nUsage: relink-cli [OPTIONS]\n\nOptions:\n{''.join(rows)}\n{COMMANDS_HELP}\n"
+
 
 #: The longest `sleep` accepted, in milliseconds (one hour).
 MAX_SLEEP_MS = 3_600_000
+
+_LOG_LEVELS = {"trace": LogLevel.TRACE, "debug": LogLevel.DEBUG, "info": LogLevel.INFO, "warn": LogLevel.WARN,
+               "error": LogLevel.ERROR, "off": LogLevel.OFF}
 
 
 @dataclass
@@ -76,6 +137,7 @@ class Args:
     time_scale: float = 1.0
     json: bool = False
     insecure: bool = False
+    log_level: LogLevel = LogLevel.WARN
 
 
 def usage_error(line: str) -> NoReturn:
@@ -98,58 +160,86 @@ def _parse_double(text: str) -> Optional[float]:
             return None
 
 
+def _check(option: _Option, value: str) -> Optional[str]:
+    """relink-cli's check of an option's value: None when it passes, else what is wrong."""
+    if option.choices and value not in option.choices:
+        return f"{option.name}: '{value}' is not one of {', '.join(option.choices)}"
+    if option.name == "--time-scale":
+        number = _parse_double(value)
+        if number is None or not 0.0 < number <= 1000.0:
+            return f"{option.name}: '{value}' is not a number in (0, 1000]"
+    return None
+
+
 def parse_args(argv: List[str]) -> Args:
-    args = Args()
+    values: Dict[str, List[str]] = {}
+    extras: List[str] = []
+    wants_help = wants_version = False
     i = 0
     while i < len(argv):
-        flag = argv[i]
-
-        def value() -> str:
-            nonlocal i
-            if i + 1 >= len(argv):
-                usage_error("missing value for " + flag)
-            i += 1
-            return argv[i]
-
-        if flag in ("--help", "-h"):
-            sys.stdout.write(USAGE)
-            sys.stdout.flush()
-            sys.exit(0)
-        elif flag == "--url":
-            args.url = value()
-        elif flag == "--app":
-            args.app = value()
-        elif flag == "--user":
-            args.user = value()
-        elif flag == "--token":
-            args.token = value()
-        elif flag == "--secret":
-            args.secret = value()
-        elif flag == "--ca":
-            args.ca = value()
-        elif flag == "--profile":
-            try:
-                args.profile = Profile.from_name(value())
-            except ValueError:
-                usage_error("--profile wants rtm, rtc, rtc-web or room")
-        elif flag == "--time-scale":
-            scale = _parse_double(value())
-            if scale is None or not scale > 0.0 or scale > 1000.0:
-                usage_error("--time-scale wants a number in (0, 1000]")
-            args.time_scale = scale
-        elif flag == "--json":
-            args.json = True
-        elif flag == "--insecure-plaintext":
-            args.insecure = True  # permit ws:// (loopback development)
-        else:
-            usage_error("unknown option " + flag)
+        word = argv[i]
         i += 1
-    if not args.url or not args.app or not args.user:
-        usage_error("--url, --app and --user are required")
+        name, has_value, inline = word.partition("=") if word.startswith("--") else (word, "", "")
+        if name in ("-h", "--help") and not has_value:
+            wants_help = True
+            continue
+        if name == "--version" and not has_value:
+            wants_version = True
+            continue
+        option = _BY_NAME.get(name)
+        if option is None:
+            extras.append(word)
+            continue
+        if not option.type_name:  # a flag; as CLI11, --flag=false turns it off
+            values.setdefault(name, []).append(inline if has_value else "true")
+            continue
+        if has_value and inline:
+            values.setdefault(name, []).append(inline)
+        elif i < len(argv):  # the next word, whatever it looks like (as CLI11 does for a value it needs)
+            values.setdefault(name, []).append(argv[i])
+            i += 1
+        else:
+            usage_error(f"{name}: 1 required {option.type_name} missing")
+    if wants_help:
+        sys.stdout.write(_help_text())
+        sys.stdout.flush()
+        sys.exit(0)
+    if wants_version:
+        from . import version
+
+        sys.stdout.write(f"relink-cli {version()}\n")
+        sys.stdout.flush()
+        sys.exit(0)
+    for option in _OPTIONS:  # the values' checks, in the options' order
+        given = values.get(option.name, [])
+        if option.type_name and len(given) > 1:
+            usage_error(f"{option.name}: At Most 1 required but received {len(given)}")
+        for value in given:
+            problem = _check(option, value)
+            if problem:
+                usage_error(problem)
+    for option in _OPTIONS:
+        if option.required and option.name not in values:
+            usage_error(f"{option.name} is required")
+    if extras:
+        plural = "s were" if len(extras) > 1 else " was"
+        usage_error(f"The following argument{plural} not expected: {' '.join(reversed(extras))}")  # CLI11's order
+
+    def one(name: str, default: str = "") -> str:
+        return values.get(name, [default])[-1]
+
+    def flag(name: str) -> bool:
+        return one(name, "false").lower() in ("true", "1", "on", "yes")
+
+    args = Args(url=one("--url"), app=one("--app"), user=one("--user"), token=one("--token"),
+                secret=one("--secret"), ca=one("--ca"), json=flag("--json"), insecure=flag("--insecure-plaintext"))
+    args.profile = Profile.from_name(one("--profile", "rtm"))
+    args.time_scale = _parse_double(one("--time-scale", "1")) or 1.0
+    args.log_level = _LOG_LEVELS[one("--log-level", "warn")]
     if (not args.token) == (not args.secret):
         usage_error("give exactly one of --token and --secret")
     if not _ffi.lib().relink_is_valid_user_id(args.user.encode("utf-8", "surrogateescape")):
-        usage_error("invalid --user")
+        usage_error("--user: not a valid user id")
     return args
 
 
@@ -172,6 +262,10 @@ def _valid(value: Any) -> Any:
     return value
 
 
+#: One event: its JSON object (without t_ms), as scripts read it, and its line for people.
+Line = Tuple[Dict[str, Any], bytes]
+
+
 class Printer:
     """Writes whole lines to stdout from the main thread and the client's dispatcher thread."""
 
@@ -180,21 +274,26 @@ class Printer:
         self._lock = threading.Lock()
         self._out = sys.stdout.buffer
 
-    def print(self, fields: Dict[str, Any]) -> None:
+    def print(self, line: Line) -> None:
+        fields, text = line
         ms = int((time.monotonic() - _START) * 1000)
-        line: Dict[str, Any] = {"t_ms": ms}
-        line.update(fields)
         if self.json:
-            data = _dump(_valid(line)).encode("utf-8")
+            whole: Dict[str, Any] = {"t_ms": ms}
+            whole.update(fields)
+            data = _dump(_valid(whole)).encode("utf-8")
         else:
-            parts = [f"[{ms} ms] {line['event']}".encode()]
-            for key, value in line.items():
-                if key not in ("t_ms", "event"):
-                    shown = _raw(value) if isinstance(value, str) else _dump(_valid(value)).encode("utf-8")
-                    parts.append(key.encode() + b"=" + shown)
-            data = b" ".join(parts)
+            data = f"{ms / 1000.0:8.3f} s  ".encode() + text
         with self._lock:
             self._out.write(data + b"\n")
+            self._out.flush()
+
+    def say(self, text: str) -> None:
+        """A line for people only (help, a line that is not a command); nothing with --json."""
+        if self.json:
+            return
+        data = _raw(text)
+        with self._lock:
+            self._out.write(data if data.endswith(b"\n") else data + b"\n")
             self._out.flush()
 
 
@@ -202,11 +301,28 @@ def _failure_name(failure: Optional[AttemptFailed]) -> Optional[str]:
     return canonical(failure.cause) if failure is not None else None
 
 
-def event_fields(event: Event) -> Optional[Dict[str, Any]]:
+def _quoted(text: str) -> bytes:
+    """A text as people read it in a line: in double quotes, control characters and quotes escaped."""
+    return _dump(_valid(text)).encode("utf-8")
+
+
+def _progress(attempt: int, next_retry_ms: int, failure: Optional[AttemptFailed]) -> str:
+    """", attempt 2, next try in 1200 ms, last failure REFUSED": the parts that say something."""
+    text = ""
+    if attempt > 0:
+        text += f", attempt {attempt}"
+    if next_retry_ms > 0:
+        text += f", next try in {next_retry_ms} ms"
+    if failure is not None:
+        text += f", last failure {_failure_name(failure)}"
+    return text
+
+
+def event_line(event: Event) -> Optional[Line]:
     """The line relink-cli prints for an event, or None for one it does not print (JoinSuccess; completions are
     printed as their command's result)."""
     if isinstance(event, ConnectionStateChanged):
-        line: Dict[str, Any] = {
+        fields: Dict[str, Any] = {
             "event": "connection_state_changed",
             "state": canonical(event.state),
             "reason": canonical(event.reason),
@@ -215,40 +331,61 @@ def event_fields(event: Event) -> Optional[Dict[str, Any]]:
             "next_retry_ms": event.next_retry_ms,
         }
         if event.last_failure is not None:
-            line["last_failure"] = _failure_name(event.last_failure)
-        return line
+            fields["last_failure"] = _failure_name(event.last_failure)
+        text = f"connection {canonical(event.state)} ({canonical(event.reason)})"
+        # Which attempt it is says something only while attempts are being made.
+        trying = event.state in (ConnectionState.CONNECTING, ConnectionState.RECONNECTING)
+        return fields, (text + _progress(event.attempt if trying else 0, event.next_retry_ms, event.last_failure)).encode()
     if isinstance(event, AttemptFailed):
-        return {"event": "attempt_failed", "attempt": event.attempt, "cause": canonical(event.cause), "detail": event.detail}
+        fields = {"event": "attempt_failed", "attempt": event.attempt, "cause": canonical(event.cause), "detail": event.detail}
+        return fields, f"attempt {event.attempt} failed: {canonical(event.cause)}: ".encode() + _raw(event.detail)
     if isinstance(event, ConnectionLost):
-        return {"event": "connection_lost"}
+        return {"event": "connection_lost"}, b"connection lost: the server has not been heard for too long"
     if isinstance(event, RejoinSuccess):
-        return {"event": "rejoin_success"}
+        return {"event": "rejoin_success"}, b"back in the channels after the reconnect"
     if isinstance(event, ChannelStateChanged):
-        return {
+        fields = {
             "event": "channel_state_changed",
             "channel": event.channel,
             "state": canonical(event.state),
             "reason": canonical(event.reason),
             "error_code": int(event.error),
         }
+        text = b"channel " + _raw(event.channel) + f" {canonical(event.state)} ({canonical(event.reason)})".encode()
+        if int(event.error):
+            text += f", error {_error_name(int(event.error))}".encode()
+        return fields, text
     if isinstance(event, MemberJoined):
-        return {"event": "member_joined", "channel": event.channel, "user": event.user_id}
+        return ({"event": "member_joined", "channel": event.channel, "user": event.user_id},
+                _raw(event.channel) + b": " + _raw(event.user_id) + b" joined")
     if isinstance(event, MemberLeft):
-        return {"event": "member_left", "channel": event.channel, "user": event.user_id, "cause": canonical(event.cause)}
+        cause = canonical(event.cause)
+        return ({"event": "member_left", "channel": event.channel, "user": event.user_id, "cause": cause},
+                _raw(event.channel) + b": " + _raw(event.user_id) + f" left ({cause})".encode())
     if isinstance(event, StreamAdded):
-        return {"event": "stream_added", "channel": event.channel, "user": event.user_id, "stream": event.stream}
+        return ({"event": "stream_added", "channel": event.channel, "user": event.user_id, "stream": event.stream},
+                _raw(event.channel) + b": " + _raw(event.user_id) + b" publishes stream " + _quoted(event.stream))
     if isinstance(event, StreamRemoved):
-        return {"event": "stream_removed", "channel": event.channel, "user": event.user_id, "stream": event.stream}
+        return ({"event": "stream_removed", "channel": event.channel, "user": event.user_id, "stream": event.stream},
+                _raw(event.channel) + b": " + _raw(event.user_id) + b" stopped stream " + _quoted(event.stream))
     if isinstance(event, MessageReceived):
-        line = {"event": "message", "from": event.from_user}
+        fields = {"event": "message", "from": event.from_user}
         if event.channel is not None:
-            line["channel"] = event.channel
-        line["text"] = event.payload.decode("utf-8", "surrogateescape")
-        line["backfilled"] = event.backfilled
-        line["id"] = event.message_id
-        return line
+            fields["channel"] = event.channel
+        payload = event.payload.decode("utf-8", "surrogateescape")
+        fields["text"] = payload
+        fields["backfilled"] = event.backfilled
+        fields["id"] = event.message_id
+        if event.channel is not None:
+            text = _raw(event.channel) + b": " + _raw(event.from_user) + b" says "
+        else:
+            text = _raw(event.from_user) + b" says to you "
+        text += _quoted(payload)
+        if event.backfilled:
+            text += b" (sent while you were away)"
+        return fields, text
     if isinstance(event, ContinuityReport):
-        return {
+        fields = {
             "event": "continuity",
             "outage_ms": event.outage_ms,
             "resumed": event.resumed,
@@ -256,19 +393,38 @@ def event_fields(event: Event) -> Optional[Dict[str, Any]]:
             "dropped": event.dropped,
             "server_restarted": event.server_restarted,
         }
+        text = f"back after {event.outage_ms} ms: "
+        text += "the session went on" if event.resumed else "a new session (the old one had ended)"
+        if event.backfilled > 0:
+            text += f", {event.backfilled} missed message(s) delivered"
+        if event.dropped > 0:
+            text += f", {event.dropped} message(s) lost"
+        if event.server_restarted:
+            text += ", the server restarted"
+        return fields, text.encode()
     if isinstance(event, TokenPrivilegeWillExpire):
-        return {"event": "token_privilege_will_expire"}
+        return {"event": "token_privilege_will_expire"}, b"the token expires soon: renew it"
     if isinstance(event, TokenExpired):
-        return {"event": "token_expired"}
+        return {"event": "token_expired"}, b"the token has expired"
     return None
 
 
-def result(command: str, error: Optional[str]) -> Dict[str, Any]:
+def _error_name(code: int) -> str:
+    try:
+        return canonical(ErrorCode(code))
+    except ValueError:
+        return str(code)
+
+
+def result(command: str, error: Optional[str]) -> Line:
     """A command's `result` line: `error` is the code's canonical name, None on success."""
-    line: Dict[str, Any] = {"event": "result", "command": command, "ok": error is None}
+    fields: Dict[str, Any] = {"event": "result", "command": command, "ok": error is None}
     if error is not None:
-        line["error"] = error
-    return line
+        fields["error"] = error
+    text = (b"failed: " if error is not None else b"done: ") + _raw(command)
+    if error is not None:
+        text += f": {error}".encode()
+    return fields, text
 
 
 # ------------------------------------------------------------------------------------- the command language
@@ -364,10 +520,40 @@ def parse_command(line: str) -> Optional[Command]:
         if ms < 0 or ms > MAX_SLEEP_MS:
             raise CommandError("sleep wants an integer number of milliseconds from 0 to 3600000")
         return Command(cmd, sleep_ms=ms)
-    raise CommandError(
-        "unknown command (login, logout, join, leave, switch, send, msg, publish, unpublish, attr, getattr, "
-        "renew, network-changed, state, status, sleep, quit)"
-    )
+    if cmd == "help":
+        return Command(cmd)
+    why = f'unknown command "{cmd}"'
+    near = _nearest_command(cmd)
+    if near is not None:
+        why += f": did you mean {near}?"
+    raise CommandError(why)
+
+
+_COMMAND_NAMES = ("login", "logout", "join", "leave", "switch", "send", "msg", "publish", "unpublish", "attr",
+                  "getattr", "renew", "network-changed", "state", "status", "sleep", "quit", "help")
+
+
+def _edit_distance(a: bytes, b: bytes) -> int:
+    previous = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        current = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] != b[j - 1]))
+        previous = current
+    return previous[len(b)]
+
+
+def _nearest_command(word: str) -> Optional[str]:
+    """The command a typo most likely meant: within two edits (one for words of up to three bytes), or None."""
+    raw = _raw(word)
+    if len(raw) > 32:
+        return None
+    best, best_distance = None, (2 if len(raw) <= 3 else 3)
+    for name in _COMMAND_NAMES:
+        d = _edit_distance(raw, name.encode())
+        if d < best_distance:
+            best, best_distance = name, d
+    return best
 
 
 # ---------------------------------------------------------------------------------------------- running
@@ -410,7 +596,12 @@ class Runner:
             failure = f.exception()
             if failure is None and show_attributes is not None:
                 attributes = dict(sorted((f.result().attributes or {}).items()))  # by name, as relink-cli
-                out.print({"event": "attributes", "user": show_attributes, "attributes": attributes})
+                text = _raw(show_attributes) + b"'s attributes:"
+                for key, value in attributes.items():
+                    text += b" " + _raw(key) + b"=" + _quoted(value)
+                if not attributes:
+                    text += b" none"
+                out.print(({"event": "attributes", "user": show_attributes, "attributes": attributes}, text))
             out.print(result(line, failure.name if isinstance(failure, RelinkError) else None))
 
         future.add_done_callback(done)
@@ -449,6 +640,7 @@ class Runner:
                 if not token and self.args.secret:
                     token = _mint(self.args)
                 if not token:
+                    self.out.say("renew: give a token (renew TOKEN), or start relink-cli with --secret to mint one")
                     return True, canonical(ErrorCode.INVALID_ARGUMENT)
                 return self._report_if_error(self._later(line, c.renew_token, token))
             elif name == "network-changed":
@@ -457,22 +649,27 @@ class Runner:
                 except RelinkError:
                     pass  # as relink-cli: the command itself always succeeds
             elif name == "state":
-                self.out.print({"event": "state", "state": canonical(c.connection_state)})
+                state = canonical(c.connection_state)
+                self.out.print(({"event": "state", "state": state}, f"state {state}".encode()))
                 return False, None
             elif name == "status":
-                s = c.status()
-                self.out.print(
-                    {
-                        "event": "status",
-                        "state": canonical(s.state),
-                        "reason": canonical(s.reason),
-                        "attempt": s.attempt,
-                        "next_retry_ms": s.next_retry_ms,
-                        "in_state_ms": s.in_state_ms,
-                        "last_failure": _failure_name(s.last_failure),
-                    }
-                )
+                st = c.status()
+                fields = {
+                    "event": "status",
+                    "state": canonical(st.state),
+                    "reason": canonical(st.reason),
+                    "attempt": st.attempt,
+                    "next_retry_ms": st.next_retry_ms,
+                    "in_state_ms": st.in_state_ms,
+                    "last_failure": _failure_name(st.last_failure),
+                }
+                text = f"status {canonical(st.state)} ({canonical(st.reason)}) for {st.in_state_ms} ms"
+                text += _progress(st.attempt, st.next_retry_ms, st.last_failure)
+                self.out.print((fields, text.encode()))
                 return False, None
+            elif name == "help":
+                self.out.say(COMMANDS_HELP)
+                return self.out.json, None  # scripts see it done, people the list
             elif name == "sleep":
                 time.sleep(command.sleep_ms / 1000.0)  # the command's meaning: wait
                 return False, None
@@ -515,14 +712,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         sys.stderr.flush()
 
     def on_event(event: Event) -> None:
-        fields = event_fields(event)
-        if fields is not None:
-            out.print(fields)
+        line = event_line(event)
+        if line is not None:
+            out.print(line)
 
     try:
         token = args.token or _mint(args)
     except ValueError as error:
-        usage_error(f"cannot mint a token: {error}")
+        sys.stderr.write(f"relink-cli: cannot mint a token: {error}\n")
+        sys.stderr.flush()
+        return 2
     try:
         client = Client(
             url=args.url,
@@ -533,7 +732,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             time_scale=args.time_scale,
             allow_plaintext=args.insecure,
             ca_file=args.ca or None,
-            log_level=LogLevel.WARN,
+            log_level=args.log_level,
             log_handler=log_line,
             on_event=on_event,
         )
@@ -550,15 +749,20 @@ def main(argv: Optional[List[str]] = None) -> int:
         shown = line  # the line as typed, for `result`
         try:
             command = parse_command(line)
-        except CommandError:
-            out.print(result(shown, canonical(ErrorCode.INVALID_ARGUMENT)))
+        except CommandError as why:
+            # Not a command: why, and how to get the list (people); INVALID_ARGUMENT for the line (scripts).
+            out.say(f"{why} (type help for the commands)")
+            if out.json:
+                out.print(result(shown, canonical(ErrorCode.INVALID_ARGUMENT)))
             continue
         if command is None:
             continue
         if command.name == "quit":
             break
         report, failure = runner.run(command, shown)
-        if report:
+        # People see a command that changes a state succeed by that state's events (as relink-cli).
+        shown_by_its_events = command.name in ("login", "logout", "join", "leave", "switch")
+        if report and (out.json or failure is not None or not shown_by_its_events):
             out.print(result(shown, failure))
     if client.connection_state != ConnectionState.DISCONNECTED:
         try:

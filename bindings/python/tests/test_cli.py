@@ -36,7 +36,7 @@ def both(args: List[str], stdin: bytes = b"") -> Tuple[Tuple[int, bytes, bytes],
 
 def without_times(output: bytes) -> bytes:
     output = re.sub(rb'"t_ms":\d+', b'"t_ms":T', output)
-    return re.sub(rb"^\[\d+ ms\]", b"[T ms]", output, flags=re.M)
+    return re.sub(rb"^ *\d+\.\d{3} s  ", b"T s  ", output, flags=re.M)
 
 
 GOOD = ["--url", "wss://127.0.0.1:1/", "--app", "app", "--user", "dave", "--secret", "s"]
@@ -48,6 +48,14 @@ GOOD = ["--url", "wss://127.0.0.1:1/", "--app", "app", "--user", "dave", "--secr
     [
         ["--help"],
         ["-h"],
+        ["--version"],
+        ["--bogus", "--help"],
+        GOOD + ["--log-level", "loud"],
+        GOOD + ["--log-level=loud"],
+        ["--url=wss://127.0.0.1:1/", "--app=app", "--user=dave", "--secret=s", "--profile=rtx"],
+        GOOD + ["--secret", "t"],
+        GOOD + ["extra"],
+        GOOD + ["--bogus", "-x"],
         GOOD + ["--recover", "KEY"],  # not built yet in relink-cli: an unknown option there, and here
         GOOD + ["--profile", "rtx"],
         GOOD + ["--time-scale", "0"],
@@ -76,7 +84,8 @@ EDGE_LINES = [
     "getattr", "getattr u", "publish ch", "publish ch s", "unpublish ch s", "renew a b", "renew tok",
     "state", "state x", "status", "status x", "network-changed", "network-changed now", "sleep", "sleep -1",
     "sleep +5", "sleep 3600001", "sleep 0x10", "sleep 1_0", "sleep 0", "quality", "recovery-key",
-    "\tjoin\tch", "join\x0bch", "send ch caf\xc3\xa9", "logout", "bogus command",
+    "\tjoin\tch", "join\x0bch", "send ch caf\xc3\xa9", "logout", "bogus command", "help", "jion lobby", "sttaus",
+    "lgoin", "x", "caf\xc3\xa9",
 ]
 
 

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The command-line rules every relink executable that reads its flags through src/common/command_line.hpp
+# follows (docs/cli.md): `--version` prints "NAME VERSION" and exits 0; `--help` prints a usage and exits 0;
+# `--name=value` and `--name value` are the same; an unknown flag is exactly one line on stderr and exit status 2.
+# One row per executable: its name and the flags that make a run of it valid (one value flag among them is
+# repeated in both spellings). Runs finish at once (stdin is empty, or the flags ask for nothing long).
+set -euo pipefail
+bin="${1:?usage: flags_test.sh BIN_DIR VERSION}"
+version="${2:?usage: flags_test.sh BIN_DIR VERSION}"
+work=$(mktemp -d "${TMPDIR:-/tmp}/relink-flags-test.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+# name | a valid command line as "--flag value" pairs (the first pair is also tried as --flag=value)
+rows=(
+    "relink-cli|--time-scale 0.5 --url wss://127.0.0.1:1/ --app app --user dave --secret s"
+)
+
+failures=0
+fail() { echo "flags_test: $*"; failures=$((failures + 1)); }
+for row in "${rows[@]}"; do
+    name=${row%%|*}
+    read -ra valid <<<"${row#*|}"
+    exe="$bin/$name"
+    [ -x "$exe" ] || { fail "$name: not built at $exe"; continue; }
+
+    out=$(timeout 10 "$exe" --version </dev/null 2>"$work/err") || fail "$name --version: exit $?"
+    [ "$out" = "$name $version" ] || fail "$name --version printed '$out', not '$name $version'"
+
+    timeout 10 "$exe" --help </dev/null >"$work/help" 2>"$work/err" || fail "$name --help: exit $?"
+    grep -q "^Usage: $name" "$work/help" || fail "$name --help: no 'Usage: $name' line"
+    for flag in "${valid[@]}"; do
+        case "$flag" in --*) grep -q -- "$flag" "$work/help" || fail "$name --help does not name $flag" ;; esac
+    done
+
+    for spelling in spaced joined; do
+        args=("${valid[@]}")
+        [ "$spelling" = joined ] && args=("${valid[0]}=${valid[1]}" "${valid[@]:2}")
+        status=0
+        timeout 20 "$exe" "${args[@]}" </dev/null >"$work/out" 2>"$work/err" || status=$?
+        [ "$status" -eq 0 ] || { fail "$name ${args[*]}: exit $status"; cat "$work/err"; }
+    done
+
+    status=0
+    timeout 10 "$exe" "${valid[@]}" --no-such-flag </dev/null >"$work/out" 2>"$work/err" || status=$?
+    [ "$status" -eq 2 ] || fail "$name --no-such-flag: exit $status, not 2"
+    [ "$(wc -l <"$work/err")" -eq 1 ] || { fail "$name --no-such-flag: not one line on stderr:"; cat "$work/err"; }
+    grep -q -- "--no-such-flag" "$work/err" || fail "$name --no-such-flag: the line does not name the flag"
+done
+[ "$failures" -eq 0 ] && echo "flags_test: ${#rows[@]} executable(s) follow the rules"
+exit "$failures"
