@@ -218,6 +218,36 @@ TEST_F(JwtLogin, ChannelsClaimRestrictsJoins) {
     }
 }
 
+TEST_F(JwtLogin, RenewTokenTakesAJwtAndRefusesATamperedOne) {
+    auto answer = log_in("rs-app", "erin", rs256(claims("rs-app", "erin", 600)));
+    ASSERT_TRUE(answer.ok) << answer.error.message();
+    const auto renew = [&](const std::string& token) -> std::optional<proto::ServerMessage> {
+        const proto::RenewToken request{++request_id_, token};
+        answer.client->send(request);
+        const auto deadline = std::chrono::steady_clock::now() + 5s;
+        while (std::chrono::steady_clock::now() < deadline) {
+            auto message = answer.client->next(1s);
+            if (const auto* ok = message ? std::get_if<proto::RenewOk>(&*message) : nullptr;
+                ok && ok->request_id == request.request_id) {
+                return message;
+            }
+            if (const auto* reply = message ? std::get_if<proto::Reply>(&*message) : nullptr;
+                reply && reply->request_id == request.request_id) {
+                return message;
+            }
+        }
+        return std::nullopt;
+    };
+    const auto renewed = renew(rs256(claims("rs-app", "erin", 7200)));
+    ASSERT_TRUE(renewed && std::holds_alternative<proto::RenewOk>(*renewed));
+    EXPECT_GT(std::get<proto::RenewOk>(*renewed).token_ttl, 7000s);
+    std::string tampered = rs256(claims("rs-app", "erin", 7200));
+    tampered[tampered.size() - 4] = tampered[tampered.size() - 4] == 'A' ? 'B' : 'A';
+    const auto refused = renew(tampered);
+    ASSERT_TRUE(refused && std::holds_alternative<proto::Reply>(*refused));
+    EXPECT_EQ(std::get<proto::Reply>(*refused).error, make_error_code(errc::invalid_token));
+}
+
 // ------------------------------------------------------------------- refused, with the reasons rl1 gets
 
 TEST_F(JwtLogin, TamperedIsInvalidToken) {
