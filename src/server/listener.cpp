@@ -1032,7 +1032,9 @@ std::string url_host(const tcp::endpoint& endpoint) {
     return "[" + (address.is_unspecified() ? std::string("::1") : address.to_string()) + "]";
 }
 
-TokenVerifier make_verifier(std::map<std::string, std::string> apps) {
+/// The hub's token verifier over one table of every app's keys (rl1 and HS256 with the secret, ES256 / RS256 with
+/// the public keys): a reload replaces the whole table.
+TokenVerifier make_verifier(AppKeyTable apps) {
     return [apps = std::move(apps)](const std::string& app_id, const std::string& user_id,
                                     const std::string& token) -> TokenCheck {
         TokenCheck check;
@@ -1165,7 +1167,7 @@ public:
           load_(options.limits),
           ioc_(static_cast<int>(threads_)),
           hub_config_(hub_config(options)),
-          hub_(ioc_, hub_config_, make_verifier(options.apps), log_, options),
+          hub_(ioc_, hub_config_, make_verifier(app_key_table(options)), log_, options),
           signals_(ioc_),
           shutdown_deadline_(ioc_) {}
 

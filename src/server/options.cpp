@@ -32,7 +32,8 @@ const std::set<std::string, std::less<>> kValueFlags{"config",
                                                      "limit",
                                                      "tls-ticket-key-file",
                                                      "cluster",
-                                                     "node-id"};
+                                                     "node-id",
+                                                     "app-key"};
 const std::set<std::string, std::less<>> kBoolFlags{"insecure-plaintext", "help"};
 
 const std::set<std::string, std::less<>> kLogLevels{"trace", "debug", "info", "warn", "error", "critical", "off"};
@@ -60,6 +61,47 @@ std::string add_app(Options& options, std::string_view text, std::set<std::strin
         return "--app wants ID:SECRET with a non-empty id and secret";  // never echo a secret
     }
     return add_app(options, text.substr(0, colon), text.substr(colon + 1), seen);
+}
+
+/// A public key for an app's JWTs, given apart: "ALG:PEMFILE" (the config file's {"ID": "ALG:PEMFILE"}). The file
+/// is read now, so that a bad key stops relinkd at start with one line.
+std::string add_app_key(Options& options, std::string_view app_id, std::string_view alg_and_file) {
+    const std::string usage = "--app-key wants ID:ALG:PEMFILE with ALG ES256 or RS256";
+    const auto colon = alg_and_file.find(':');
+    if (app_id.empty() || colon == std::string_view::npos || colon + 1 == alg_and_file.size()) {
+        return usage + ", got '" + std::string(app_id) + ":" + std::string(alg_and_file) + "'";
+    }
+    std::string id{app_id};
+    if (!is_valid_user_id(id)) {
+        return "--app-key: invalid app id '" + id + "' (1-64 characters of a-zA-Z0-9 and !#$%&()+-:;<=.>?@[]^_{|}~,)";
+    }
+    const auto alg_name = alg_and_file.substr(0, colon);
+    const auto algorithm = token::parse_algorithm(alg_name);
+    if (!algorithm || *algorithm == token::Algorithm::hs256) {
+        return usage + " (HS256 uses the app's secret: --app ID:SECRET), got '" + std::string(alg_name) + "'";
+    }
+    const std::string path{alg_and_file.substr(colon + 1)};
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        return "--app-key: cannot read '" + path + "'";
+    }
+    std::ostringstream pem;
+    pem << in.rdbuf();  // an empty file leaves `pem` empty: from_pem() then says it holds no key
+    try {
+        options.app_public_keys[id].push_back(token::PublicKey::from_pem(*algorithm, pem.str()));
+    } catch (const std::invalid_argument& e) {
+        return "--app-key: '" + path + "': " + e.what();
+    }
+    return {};
+}
+
+/// "ID:ALG:PEMFILE": the id ends at the first colon, the algorithm at the second (the path may contain colons).
+std::string add_app_key(Options& options, std::string_view text) {
+    const auto colon = text.find(':');
+    if (colon == std::string_view::npos) {
+        return "--app-key wants ID:ALG:PEMFILE with ALG ES256 or RS256, got '" + std::string(text) + "'";
+    }
+    return add_app_key(options, text.substr(0, colon), text.substr(colon + 1));
 }
 
 std::optional<double> parse_double(std::string_view text);
@@ -205,6 +247,8 @@ std::string apply_flag(Options& options, std::string_view name, std::string_view
         options.tls_ticket_key_file = value;
     } else if (name == "app") {
         return add_app(options, value, apps_seen);
+    } else if (name == "app-key") {
+        return add_app_key(options, value);
     } else if (name == "limit") {
         return add_limit(options, value);
     } else if (name == "cluster") {
@@ -260,8 +304,8 @@ std::string validate(Options& options) {
     if (options.help) {
         return {};
     }
-    if (options.apps.empty()) {
-        return "no app configured: give at least one --app ID:SECRET";
+    if (options.apps.empty() && options.app_public_keys.empty()) {
+        return "no app configured: give at least one --app ID:SECRET or --app-key ID:ALG:PEMFILE";
     }
     if (options.cert_file.empty() != options.key_file.empty()) {
         return "--cert and --key go together";
@@ -458,6 +502,36 @@ std::string apply_config(std::string_view text, Options& options) {
             }
             continue;
         }
+        if (key == "app-key") {
+            options.app_public_keys.clear();
+            const auto bad = where +
+                             " wants \"ID:ALG:PEMFILE\", a list of them, or an object {\"ID\": \"ALG:PEMFILE\"} " +
+                             "(or a list of \"ALG:PEMFILE\" per id)";
+            if (value.is_object()) {
+                for (const auto& [id, keys] : value.items()) {
+                    const Json list = keys.is_array() ? keys : Json::array({keys});
+                    for (const auto& item : list) {
+                        if (!item.is_string()) {
+                            return bad;
+                        }
+                        if (auto error = add_app_key(options, id, item.get_ref<const std::string&>()); !error.empty()) {
+                            return "--config: " + error;
+                        }
+                    }
+                }
+                continue;
+            }
+            const Json list = value.is_array() ? value : Json::array({value});
+            for (const auto& item : list) {
+                if (!item.is_string()) {
+                    return bad;
+                }
+                if (auto error = add_app_key(options, item.get_ref<const std::string&>()); !error.empty()) {
+                    return "--config: " + error;
+                }
+            }
+            continue;
+        }
         std::string scalar;
         if (value.is_string()) {
             scalar = value.get<std::string>();
@@ -551,6 +625,7 @@ ParsedOptions parse(const std::vector<std::string>& args) {
 
     std::set<std::string> apps_seen;
     bool apps_from_flags = false;
+    bool app_keys_from_flags = false;
     for (const auto& [name, value] : flags) {
         if (name == "insecure-plaintext") {
             options.insecure_plaintext = true;
@@ -560,6 +635,10 @@ ParsedOptions parse(const std::vector<std::string>& args) {
             if (name == "app" && !apps_from_flags) {
                 options.apps.clear();  // the flags' list replaces the file's
                 apps_from_flags = true;
+            }
+            if (name == "app-key" && !app_keys_from_flags) {
+                options.app_public_keys.clear();  // the same for public keys
+                app_keys_from_flags = true;
             }
             if (auto error = apply_flag(options, name, value, apps_seen); !error.empty()) {
                 result.error = error;
@@ -586,6 +665,7 @@ ParsedOptions parse_options(const std::vector<std::string>& args) {
 std::string usage() {
     return "usage: relinkd [--config FILE.json] [--listen HOST:PORT] [--cert PEM --key PEM] [--insecure-plaintext]\n"
            "               [--write-ca FILE] [--tls-ticket-key-file FILE] [--app ID:SECRET ...]\n"
+           "               [--app-key ID:ALG:PEMFILE ...]\n"
            "               [--admin-listen HOST:PORT --admin-secret S]\n"
            "               [--time-scale F] [--threads N] [--log-level LEVEL]\n"
            "               [--cluster redis://HOST:PORT[/DB] [--node-id ID]]\n"
@@ -599,7 +679,10 @@ std::string usage() {
            "                           started with the same file (created with a random key, mode 0600, if\n"
            "                           missing); without it, resumption works within one process only\n"
            "  --insecure-plaintext     plain ws:// (loopback addresses only, for development)\n"
-           "  --app ID:SECRET          an app and its token secret (repeatable; at least one)\n"
+           "  --app ID:SECRET          an app and its token secret, for rl1 and HS256 JWT tokens (repeatable)\n"
+           "  --app-key ID:ALG:PEMFILE a public key (PEM) that verifies an app's ES256 or RS256 JWTs\n"
+           "                           (repeatable; several per app while rotating); at least one --app or\n"
+           "                           --app-key\n"
            "  --admin-listen HOST:PORT admin HTTP API (disabled by default); needs --admin-secret\n"
            "  --admin-secret S         the admin API's bearer secret\n"
            "  --time-scale F           multiply every server-side duration by F (e.g. 0.01 in tests)\n"
@@ -624,6 +707,17 @@ std::string usage() {
            "Prints one JSON line to stdout when listening; logs go to stderr. SIGTERM/SIGINT drain and exit 0:\n"
            "clients are told to be back within max(2 s, connections / drain-logins-per-second / 0.8).\n"
            "Bad flags or configuration: one line on stderr, exit status 2. See docs/server.md.\n";
+}
+
+AppKeyTable app_key_table(const Options& options) {
+    AppKeyTable table;
+    for (const auto& [id, secret] : options.apps) {
+        table[id].secret = secret;
+    }
+    for (const auto& [id, keys] : options.app_public_keys) {
+        table[id].public_keys = keys;
+    }
+    return table;
 }
 
 Duration scale(Duration d, double factor) {

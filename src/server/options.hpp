@@ -17,6 +17,7 @@
 
 #include "relink/timings.hpp"
 #include "server/hub.hpp"
+#include "token/token.hpp"
 
 namespace relink::server {
 
@@ -48,6 +49,10 @@ struct Options {
     TimingBounds timing_bounds;               ///< what clients may ask for (--limit heartbeat-max-ms=..., scaled)
     std::string cluster_url;                  ///< redis://HOST:PORT[/DB]: one node of a cluster; empty = alone
     std::string node_id;                      ///< this node's name in the cluster; empty = a random one
+
+    /// app id → the public keys that verify its ES256 / RS256 JWTs (--app-key ID:ALG:PEMFILE, read at parse time).
+    /// An app may have a secret, public keys or both; app_key_table() joins the two.
+    std::map<std::string, std::vector<token::PublicKey>> app_public_keys;
 };
 
 /// Options, or the one line that says what is wrong with the configuration.
@@ -65,6 +70,11 @@ struct ParsedOptions {
 /// Applies a JSON config file's text (the same keys as the flags, without the dashes) to `options`; returns an
 /// error line, or an empty string on success. Used by parse_options(); exposed for tests.
 [[nodiscard]] std::string apply_config_json(std::string_view text, Options& options);
+
+/// Every app's verification material (secret and public keys), keyed by app id: what relinkd's token verifier
+/// holds, built in one place so that a reload can replace the whole table at once.
+using AppKeyTable = std::map<std::string, token::AppKeys, std::less<>>;
+[[nodiscard]] AppKeyTable app_key_table(const Options& options);
 
 /// Parses "HOST:PORT", "[V6]:PORT" or ":PORT" (host 0.0.0.0). nullopt when malformed.
 [[nodiscard]] std::optional<HostPort> parse_host_port(std::string_view text);

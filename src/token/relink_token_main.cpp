@@ -1,10 +1,12 @@
-// relink-token: mints a login token (../shared/spec/cli.md, docs/tokens.md). Prints the token alone on one line;
-// bad or missing flags give one line on stderr and exit status 2. The secret is never echoed.
+// relink-token: mints a login token, rl1 or JWT (../shared/spec/cli.md, docs/tokens.md). Prints the token alone on
+// one line; bad or missing flags give one line on stderr and exit status 2. The secret is never echoed.
 #include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <exception>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <limits>
 #include <optional>
 #include <stdexcept>
@@ -24,17 +26,23 @@ constexpr int kExitUsage = 2;
 constexpr std::int64_t kDefaultTtl = 86400;
 
 constexpr std::string_view kUsage =
-    R"(usage: relink-token --app ID --secret SECRET --user UID [--ttl SECONDS] [--channel NAME ...]
+    R"(usage: relink-token --app ID --secret SECRET --user UID [--ttl SECONDS] [--channel NAME ...] [--format rl1|jwt]
+       relink-token --app ID --private-key PEMFILE --user UID [--ttl SECONDS] [--channel NAME ...]
 
-Mints a relink login token and prints it alone on one line (format: docs/tokens.md).
+Mints a relink login token and prints it alone on one line (formats: docs/tokens.md).
 
-  --app ID          the app id the token is for (non-empty)
-  --secret SECRET   the app's secret, as configured in relinkd (--app ID:SECRET); never printed
-  --user UID        the user id: 1-64 characters of a-z A-Z 0-9, space and !#$%&()+-:;<=.>?@[]^_{|}~,
-                    with no leading or trailing space
-  --ttl SECONDS     lifetime from now, by the system clock (default 86400); 0 = never expires
-  --channel NAME    a channel the holder may join (repeat for more); none = any channel
-  --help            print this and exit
+  --app ID             the app id the token is for (non-empty)
+  --secret SECRET      the app's secret, as configured in relinkd (--app ID:SECRET); never printed
+  --private-key FILE   a PEM private key (EC P-256 or RSA of 2048+ bits) whose public key relinkd has
+                       (--app-key ID:ES256|RS256:PEMFILE): mints an ES256 or RS256 JWT
+  --user UID           the user id: 1-64 characters of a-z A-Z 0-9, space and !#$%&()+-:;<=.>?@[]^_{|}~,
+                       with no leading or trailing space
+  --ttl SECONDS        lifetime from now, by the system clock (default 86400); 0 = never expires (rl1 only:
+                       a JWT always expires)
+  --channel NAME       a channel the holder may join (repeat for more); none = any channel
+  --format rl1|jwt     rl1 (the default with --secret) or a JWT: HS256 with --secret, ES256 or RS256 (by
+                       the key's type) with --private-key, which implies jwt
+  --help               print this and exit
 
 Flags also take the form --flag=VALUE. Exit status: 0 on success, 2 on bad or missing flags.
 )";
@@ -49,6 +57,8 @@ struct Options {
     bool help{false};
     std::optional<std::string> app;
     std::optional<std::string> secret;
+    std::optional<std::string> private_key;
+    std::optional<std::string> format;
     std::optional<std::string> user;
     std::optional<std::int64_t> ttl;
     std::vector<std::string> channels;
@@ -99,7 +109,8 @@ Options parse(int argc, char** argv) {
             flag = arg.substr(0, eq);
             value = arg.substr(eq + 1);
         }
-        if (flag != "--app" && flag != "--secret" && flag != "--user" && flag != "--ttl" && flag != "--channel") {
+        if (flag != "--app" && flag != "--secret" && flag != "--user" && flag != "--ttl" && flag != "--channel" &&
+            flag != "--private-key" && flag != "--format") {
             throw UsageError("unknown flag " + quoted(flag));
         }
         if (!value) {
@@ -114,6 +125,13 @@ Options parse(int argc, char** argv) {
             set_once(options.secret, flag, *value);
         } else if (flag == "--user") {
             set_once(options.user, flag, *value);
+        } else if (flag == "--private-key") {
+            set_once(options.private_key, flag, *value);
+        } else if (flag == "--format") {
+            set_once(options.format, flag, *value);
+            if (*options.format != "rl1" && *options.format != "jwt") {
+                throw UsageError("--format wants rl1 or jwt, not " + quoted(*options.format));
+            }
         } else if (flag == "--ttl") {
             if (options.ttl) {
                 throw UsageError("--ttl given more than once");
@@ -126,16 +144,30 @@ Options parse(int argc, char** argv) {
     return options;
 }
 
+/// Whether the options ask for a JWT: --format jwt, or a private key (which signs JWTs only).
+bool wants_jwt(const Options& options) {
+    if (options.private_key && options.format == "rl1") {
+        throw UsageError("rl1 tokens are signed with --secret; --private-key mints JWTs (--format jwt)");
+    }
+    return options.format == "jwt" || options.private_key;
+}
+
 relink::token::Claims claims_from(const Options& options, std::int64_t now_unix) {
-    if (!options.app || !options.secret || !options.user) {
-        throw UsageError(std::string("missing ") + (!options.app ? "--app" : !options.secret ? "--secret" : "--user"));
+    if (options.secret && options.private_key) {
+        throw UsageError("--secret and --private-key exclude each other");
+    }
+    const bool jwt = wants_jwt(options);
+    if (!options.app || (!options.secret && !options.private_key) || !options.user) {
+        throw UsageError(std::string("missing ") + (!options.app    ? "--app"
+                                                    : !options.user ? "--user"
+                                                                    : "--secret (or --private-key)"));
     }
     if (!relink::is_valid_user_id(*options.app)) {  // relinkd refuses other app ids: never mint one
         throw UsageError("invalid --app " + quoted(*options.app) +
                          ": 1-64 characters of a-z A-Z 0-9, space and !#$%&()+-:;<=.>?@[]^_{|}~, with no leading "
                          "or trailing space");
     }
-    if (options.secret->empty()) {
+    if (options.secret && options.secret->empty()) {
         throw UsageError("--secret must not be empty");
     }
     if (!relink::is_valid_user_id(*options.user)) {
@@ -150,10 +182,32 @@ relink::token::Claims claims_from(const Options& options, std::int64_t now_unix)
         }
     }
     const std::int64_t ttl = options.ttl.value_or(kDefaultTtl);
+    if (ttl == 0 && jwt) {
+        throw UsageError("--ttl 0 (never expires) is for rl1 tokens only: a JWT always expires");
+    }
     if (now_unix > 0 && ttl > std::numeric_limits<std::int64_t>::max() - now_unix) {
         throw UsageError("--ttl is too large");
     }
     return relink::token::Claims{*options.app, *options.user, ttl == 0 ? 0 : now_unix + ttl, options.channels};
+}
+
+/// The private key in a PEM file, as ES256 (an EC P-256 key) or RS256 (an RSA key).
+relink::token::PrivateKey read_private_key(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        throw UsageError("--private-key: cannot read " + quoted(path));
+    }
+    const std::string pem{std::istreambuf_iterator<char>(in), {}};
+    try {
+        return relink::token::PrivateKey::from_pem(relink::token::Algorithm::es256, pem);
+    } catch (const std::invalid_argument&) {
+        try {
+            return relink::token::PrivateKey::from_pem(relink::token::Algorithm::rs256, pem);
+        } catch (const std::invalid_argument& e) {
+            throw UsageError("--private-key " + quoted(path) + ": " + e.what() +
+                             " (ES256 needs an EC P-256 key, RS256 an RSA key of 2048 bits or more)");
+        }
+    }
 }
 
 }  // namespace
@@ -167,7 +221,15 @@ int main(int argc, char** argv) {
         }
         const auto now = std::chrono::system_clock::now().time_since_epoch();
         const auto now_unix = std::chrono::duration_cast<std::chrono::seconds>(now).count();
-        const std::string token = relink::token::mint(claims_from(options, now_unix), *options.secret);
+        const auto claims = claims_from(options, now_unix);
+        std::string token;
+        if (options.private_key) {
+            token = relink::token::mint_jwt(claims, now_unix, read_private_key(*options.private_key));
+        } else if (wants_jwt(options)) {
+            token = relink::token::mint_jwt(claims, now_unix, *options.secret);
+        } else {
+            token = relink::token::mint(claims, *options.secret);
+        }
         std::cout << token << '\n' << std::flush;
         if (!std::cout) {
             std::cerr << "relink-token: cannot write the token to stdout\n";

@@ -136,11 +136,15 @@ void check_config(std::string_view text) {
 
 void check_options(const Options& o) {
     if (!o.help) {
-        FUZZ_CHECK(!o.apps.empty(), "accepted without an app");
+        FUZZ_CHECK(!o.apps.empty() || !o.app_public_keys.empty(), "accepted without an app");
     }
     for (const auto& [id, secret] : o.apps) {
         FUZZ_CHECK(relink::is_valid_user_id(id), "accepted an invalid app id: " + id);
         FUZZ_CHECK(!secret.empty(), "accepted an empty secret for app " + id);
+    }
+    for (const auto& [id, keys] : o.app_public_keys) {  // --app-key: read from a file, so only a PEM file reaches here
+        FUZZ_CHECK(relink::is_valid_user_id(id), "accepted an invalid app id for a public key: " + id);
+        FUZZ_CHECK(!keys.empty(), "an app with an empty list of public keys: " + id);
     }
     if (o.help) {
         return;  // --help is printed whatever else is wrong

@@ -27,6 +27,7 @@
 #include "common/encoding.hpp"
 #include "relink/error.hpp"
 #include "support/child_process.hpp"
+#include "support/independent_jwt.hpp"
 
 namespace relink::token {
 namespace {
@@ -518,6 +519,103 @@ TEST_F(RelinkTokenTool, BadFlagsGiveOneLineAndStatusTwo) {
         }
         const auto run = run_tool(args);
         EXPECT_EQ(run.exit_code, 2) << shown;
+        EXPECT_EQ(run.out, "") << shown;
+        EXPECT_EQ(run.err.rfind("relink-token: ", 0), 0U) << shown << ": " << run.err;
+        EXPECT_EQ(run.err.find('\n'), run.err.size() - 1) << shown << ": one line, not " << run.err;
+        EXPECT_EQ(run.err.find("SECRET"), std::string::npos) << shown << ": the secret leaked: " << run.err;
+    }
+}
+
+// ------------------------------------------------------------------------------------------- JWT from the tool
+
+/// The JSON of a JWT's payload (its middle segment).
+std::string jwt_payload(const std::string& token) {
+    const auto first = token.find('.');
+    const auto second = token.find('.', first + 1);
+    return base64url_decode(token.substr(first + 1, second - first - 1)).value_or("");
+}
+
+class RelinkTokenToolJwt : public RelinkTokenTool {
+protected:
+    void SetUp() override {
+        RelinkTokenTool::SetUp();
+        dir_ = std::filesystem::temp_directory_path() / ("relink-token-jwt-" + std::to_string(::getpid()));
+        std::filesystem::create_directories(dir_);
+    }
+    void TearDown() override { std::filesystem::remove_all(dir_); }
+
+    /// The token the tool prints for `args` (the test fails when it does not print one).
+    static std::string minted(const std::vector<std::string>& args) {
+        const auto run = run_tool(args);
+        EXPECT_EQ(run.exit_code, 0) << run.err;
+        EXPECT_EQ(run.err, "");
+        EXPECT_EQ(run.out.find('\n'), run.out.size() - 1) << "one line: " << run.out;
+        return run.out.substr(0, run.out.find('\n'));
+    }
+    std::filesystem::path dir_;
+};
+
+TEST_F(RelinkTokenToolJwt, FormatJwtWithTheSecretIsHs256ThatPythonReproduces) {
+    const auto before = unix_now();
+    const auto token = minted({"--app", "demo-app", "--secret", "k", "--user", "alice", "--ttl", "60", "--format",
+                               "jwt", "--channel", "lobby"});
+    const auto verified = verify(token, AppKeys{"k", {}}, "demo-app", "alice", before);
+    ASSERT_FALSE(verified.error) << token;
+    EXPECT_GE(verified.claims.expires_at, before + 60);
+    EXPECT_EQ(verified.claims.channels, std::vector<std::string>{"lobby"});
+    EXPECT_EQ(base64url_decode(token.substr(0, token.find('.'))), R"({"alg":"HS256","typ":"JWT"})");
+    // Python's standard library, given the same claims, signs the same bytes to the same token.
+    EXPECT_EQ(test::mint_independently({"HS256", jwt_payload(token), "k", {}, {}, ""}), token);
+}
+
+TEST_F(RelinkTokenToolJwt, PrivateKeysMintEs256AndRs256) {
+    const auto es = test::generate_key_pair(dir_, "es", "EC");
+    const auto rs = test::generate_key_pair(dir_, "rs", "RSA");
+    ASSERT_TRUE(es && rs);
+    const auto now = unix_now();
+    const auto es_token = minted({"--app", "demo-app", "--private-key", es->private_pem.string(), "--user", "alice"});
+    const auto rs_token = minted({"--app", "demo-app", "--private-key=" + rs->private_pem.string(), "--user", "alice",
+                                  "--format", "jwt", "--ttl", "600"});
+    const auto file_text = [](const std::filesystem::path& path) {
+        std::ifstream in(path, std::ios::binary);
+        return std::string{std::istreambuf_iterator<char>(in), {}};
+    };
+    const AppKeys es_app{"", {PublicKey::from_pem(Algorithm::es256, file_text(es->public_pem))}};
+    const AppKeys rs_app{"", {PublicKey::from_pem(Algorithm::rs256, file_text(rs->public_pem))}};
+    EXPECT_FALSE(verify(es_token, es_app, "demo-app", "alice", now).error) << es_token;
+    EXPECT_FALSE(verify(rs_token, rs_app, "demo-app", "alice", now).error) << rs_token;
+    EXPECT_EQ(base64url_decode(es_token.substr(0, es_token.find('.'))), R"({"alg":"ES256","typ":"JWT"})");
+    // The RS256 signature checked by the openssl command line, independently of relink's code.
+    const auto dot = rs_token.rfind('.');
+    std::ofstream(dir_ / "input", std::ios::binary) << rs_token.substr(0, dot);
+    std::ofstream(dir_ / "signature", std::ios::binary) << *base64url_decode(rs_token.substr(dot + 1));
+    const auto verified =
+        test::run_for_output({"/usr/bin/openssl", "dgst", "-sha256", "-verify", rs->public_pem.string(), "-signature",
+                              (dir_ / "signature").string(), (dir_ / "input").string()});
+    EXPECT_EQ(verified, "Verified OK");
+}
+
+TEST_F(RelinkTokenToolJwt, BadJwtFlagsGiveOneLineAndStatusTwo) {
+    const auto es = test::generate_key_pair(dir_, "es", "EC");
+    ASSERT_TRUE(es);
+    const auto key = es->private_pem.string();
+    const std::vector<std::vector<std::string>> cases{
+        {"--app", "demo-app", "--secret", "TOPSECRET", "--user", "alice", "--format", "xml"},
+        {"--app", "demo-app", "--secret", "TOPSECRET", "--user", "alice", "--format", "jwt", "--ttl", "0"},
+        {"--app", "demo-app", "--private-key", key, "--user", "alice", "--ttl", "0"},
+        {"--app", "demo-app", "--private-key", key, "--user", "alice", "--format", "rl1"},
+        {"--app", "demo-app", "--private-key", key, "--secret", "TOPSECRET", "--user", "alice"},
+        {"--app", "demo-app", "--private-key", (dir_ / "missing.pem").string(), "--user", "alice"},
+        {"--app", "demo-app", "--private-key", es->public_pem.string(), "--user", "alice"},
+        {"--app", "demo-app", "--secret", "TOPSECRET", "--user", "alice", "--format", "jwt", "--format", "jwt"},
+    };
+    for (const auto& args : cases) {
+        std::string shown;
+        for (const auto& arg : args) {
+            shown += " [" + arg + "]";
+        }
+        const auto run = run_tool(args);
+        EXPECT_EQ(run.exit_code, 2) << shown << ": " << run.err;
         EXPECT_EQ(run.out, "") << shown;
         EXPECT_EQ(run.err.rfind("relink-token: ", 0), 0U) << shown << ": " << run.err;
         EXPECT_EQ(run.err.find('\n'), run.err.size() - 1) << shown << ": one line, not " << run.err;
