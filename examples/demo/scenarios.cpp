@@ -705,7 +705,7 @@ const std::vector<Scenario>& scenarios() {
          "rtc profile, played 100 times faster so that its 20 minutes pass in 12 s. The link dies for good: "
          "RECONNECTING / INTERRUPTED after 4 s, LOST 10 s later, UID2 is told UID1 left 20 s after the link died, and "
          "20 minutes after RECONNECTING began the SDK gives up (FAILED / JOIN_FAILED) and makes no more attempts; the "
-         "app then leaves. The axis cuts out most of the 20 minutes (nothing changes in them). UID2 is checked "
+         "app then leaves. Most of the 20 minutes are squeezed into a short stretch of the axis. UID2 is checked "
          "on what it sees of UID1 only: at this speed a busy machine's pauses of a few tens of milliseconds can show "
          "as short outages of UID2's own link.",
          0.01, [](const Scenario& s, const RunOptions& o) { return run_scripted(&rtc_failed, s, o); }},

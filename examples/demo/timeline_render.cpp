@@ -63,10 +63,10 @@ std::vector<long> rows_in_time_order(const RecordedTimeline& timeline) {
 
 /// Spec time → x. Piecewise linear: a gap between consecutive interesting times that is both longer than 40 s and
 /// longer than a fifth of what stays linear (most of the 20 minutes before FAILED; the demo's other timelines last
-/// under a minute and keep one scale) is cut out of the axis, so that the rest keeps a readable scale. A few seconds on
-/// each side of a cut stay on the linear scale, so that what happens right after a cut (the give-up) is not squeezed
-/// against it. The cut itself is drawn as a break (a zig-zag across the lanes, its length written on the axis); the
-/// bands keep their colour through it.
+/// under a minute and keep one scale) is squeezed into a short stretch of the axis (a "cut"), so that the rest keeps
+/// a readable scale. A few seconds on each side of a cut stay on the linear scale, so that what happens right after
+/// it (the give-up) is not pressed against it. The cut is drawn as a break (a zig-zag across the lanes, its length
+/// and "not to scale" written under it); the bands keep their colour through it.
 class TimeAxis {
 public:
     struct Piece {
@@ -372,20 +372,33 @@ std::vector<std::string> wrap(const std::string& text, std::size_t width) {
 /// One panel at vertical offset `top`.
 void render_panel(std::ostringstream& out, const TimelinePanel& panel, double top, const SvgStyle& style) {
     const RecordedTimeline& tl = panel.timeline;
+    // The axis keeps its linear scale around the moments the story is about: the script's marks and the events the
+    // check labelled or captioned (all events when it did neither). Other events in a long quiet stretch (at 100
+    // times the speed, a busy machine's pause can show as a short outage of UID2) do not split it: they are drawn
+    // in the squeezed stretch.
     std::vector<double> times{0.0};
     double start = 0.0;
-    for (const auto& e : tl.entries) {
-        times.push_back(e.at);
-        start = std::min(start, e.at);
+    double last = 0.0;
+    const bool story = !panel.check.labels.empty() || !panel.check.captions.empty();
+    for (std::size_t i = 0; i < tl.entries.size(); ++i) {
+        const double at = tl.entries[i].at;
+        start = std::min(start, at);
+        last = std::max(last, at);
+        if (!story || panel.check.labels.count(i) != 0 || panel.check.captions.count(i) != 0) {
+            times.push_back(at);
+        }
     }
     for (const auto& m : tl.marks) {
         times.push_back(m.at);
         start = std::min(start, m.at);
+        last = std::max(last, m.at);
     }
-    const double end = std::max(tl.end, *std::max_element(times.begin(), times.end()));
+    const double end = std::max(tl.end, last);
     const double right = kWidth - kRight;
     const TimeAxis axis(times, start, end, kGutter, right);
-    // The callouts are drawn last, over the cuts of the axis (with a white halo), so that none is hidden.
+    // The callouts are drawn last, over the breaks of the axis, and their texts (with a white halo) over every
+    // callout's leader line, so that none is hidden.
+    std::ostringstream leaders;
     std::ostringstream callouts;
     const double marks_top = top + (style.titles ? kTitleHeight : 4.0);
     const double lanes_top = marks_top + kMarksHeight;
@@ -448,19 +461,28 @@ void render_panel(std::ostringstream& out, const TimelinePanel& panel, double to
             if (const auto slash = caption.find(" / "); slash != std::string::npos) {
                 caption.replace(slash, 3, " · ");
             }
-            // The room up to the band's end or the next cut, whichever comes first.
-            double room = w;
+            // From the band's start, or past the zig-zag of a break it starts in, up to the band's end or the next
+            // zig-zag, whichever comes first.
+            double label_x = x0 + 5;
+            double room_end = x0 + w;
             for (const auto& piece : axis.pieces()) {
-                if (piece.cut && piece.x0 > x0) {
-                    room = std::min(room, (piece.x0 + piece.x1) / 2 - 12 - x0);
-                    break;
+                const double zigzag = (piece.x0 + piece.x1) / 2;
+                if (!piece.cut || zigzag + 12 < label_x) {
+                    continue;
                 }
+                if (zigzag - 12 <= label_x) {
+                    label_x = zigzag + 12;
+                    continue;
+                }
+                room_end = std::min(room_end, zigzag - 12);
+                break;
             }
+            const double room = room_end - label_x + 5;
             if (room < text_width(caption, 12.5) + 10) {
                 caption = room >= text_width(state, 12.5) + 10 ? state : "";
             }
             if (!caption.empty()) {
-                out << "<text class=\"band-label\" x=\"" << num(x0 + 5) << "\" y=\"" << num(band_top + 18.5)
+                out << "<text class=\"band-label\" x=\"" << num(label_x) << "\" y=\"" << num(band_top + 18.5)
                     << "\" font-size=\"12.5\" fill=\"" << state_text_colour(*e.state) << "\">" << xml_escape(caption)
                     << "</text>\n";
             }
@@ -480,7 +502,10 @@ void render_panel(std::ostringstream& out, const TimelinePanel& panel, double to
                 lane + " at " + seconds_label(e.at) + ": " + e.text +
                 (caption != panel.check.captions.end() ? " (" + caption->second + ")" : std::string());
             if (e.kind != EventKind::state) {
-                const double marker_x = std::max(x, last_marker_x + 13);
+                // Side by side when a few come together; where many crowd (a squeezed stretch of the axis) they
+                // stay on their moment and overlap, rather than drift away from it.
+                const double pushed = std::max(x, last_marker_x + 13);
+                const double marker_x = pushed - x <= 30 ? pushed : x;
                 last_marker_x = marker_x;
                 out << "<g class=\"marker\" data-kind=\"" << to_string(e.kind) << "\">"
                     << marker_shape(e.kind, marker_x, marker_y) << "<title>" << xml_escape(tooltip) << "</title></g>\n";
@@ -488,10 +513,10 @@ void render_panel(std::ostringstream& out, const TimelinePanel& panel, double to
             if (caption != panel.check.captions.end()) {
                 const auto [row, flip] = callout_rows.place(x, text_width(caption->second, 12.5, true) + 4, 4, right);
                 const double text_y = band_top - 6 - kCalloutRow * static_cast<double>(row);
-                callouts << "<g class=\"callout\" data-lane=\"" << xml_escape(lane) << "\"><line x1=\"" << num(x)
-                         << "\" y1=\"" << num(text_y + 3) << "\" x2=\"" << num(x) << "\" y2=\"" << num(band_top)
-                         << "\" stroke=\"#000000\" stroke-width=\"1.5\"/>"
-                         << "<text x=\"" << num(flip ? x - 3 : x + 3) << "\" y=\"" << num(text_y)
+                leaders << "<line class=\"leader\" x1=\"" << num(x) << "\" y1=\"" << num(text_y + 3) << "\" x2=\""
+                        << num(x) << "\" y2=\"" << num(band_top) << "\" stroke=\"#000000\" stroke-width=\"1.5\"/>\n";
+                callouts << "<g class=\"callout\" data-lane=\"" << xml_escape(lane) << "\"><text x=\""
+                         << num(flip ? x - 3 : x + 3) << "\" y=\"" << num(text_y)
                          << "\" font-size=\"12.5\" font-weight=\"bold\" fill=\"#000000\" stroke=\"#ffffff\" "
                          << "stroke-width=\"4\" stroke-linejoin=\"round\" paint-order=\"stroke\""
                          << (flip ? " text-anchor=\"end\"" : "") << ">" << xml_escape(caption->second)
@@ -534,21 +559,19 @@ void render_panel(std::ostringstream& out, const TimelinePanel& panel, double to
                 path += (n == 0 ? "M" : " L") + num(mid + ((n % 2) != 0 ? 4 : -4)) + " " + num(yy);
             }
             out << "<g class=\"cut\" data-seconds=\"" << format("%.0f", piece.t1 - piece.t0) << "\">"
-                << "<path d=\"" << path << "\" transform=\"translate(-4 0)\" fill=\"none\" stroke=\"#ffffff\" "
-                << "stroke-width=\"7\"/>"
-                << "<path d=\"" << path << "\" transform=\"translate(4 0)\" fill=\"none\" stroke=\"#ffffff\" "
-                << "stroke-width=\"7\"/>"
-                << "<path d=\"" << path << "\" transform=\"translate(-7.5 0)\" fill=\"none\" stroke=\"#333333\" "
+                << "<path d=\"" << path << "\" fill=\"none\" stroke=\"#ffffff\" stroke-width=\"8\"/>"
+                << "<path d=\"" << path << "\" transform=\"translate(-4.5 0)\" fill=\"none\" stroke=\"#333333\" "
                 << "stroke-width=\"1.3\"/>"
-                << "<path d=\"" << path << "\" transform=\"translate(7.5 0)\" fill=\"none\" stroke=\"#333333\" "
+                << "<path d=\"" << path << "\" transform=\"translate(4.5 0)\" fill=\"none\" stroke=\"#333333\" "
                 << "stroke-width=\"1.3\"/>"
                 << "<text x=\"" << num(mid) << "\" y=\"" << num(axis_y + 22) << "\" font-size=\"12\" "
                 << "font-weight=\"bold\" text-anchor=\"middle\">" << xml_escape(seconds_label(piece.t1 - piece.t0))
                 << "</text><text x=\"" << num(mid) << "\" y=\"" << num(axis_y + 37) << "\" font-size=\"11\" "
-                << "text-anchor=\"middle\" fill=\"#444444\">cut out</text>"
+                << "text-anchor=\"middle\" fill=\"#444444\">not to scale</text>"
                 << "<title>"
                 << xml_escape(seconds_label(piece.t1 - piece.t0) + " (from " + seconds_label(piece.t0) + " to " +
-                              seconds_label(piece.t1) + ") are cut out of the axis: nothing changed meanwhile")
+                              seconds_label(piece.t1) + ") squeezed into " + num(piece.x1 - piece.x0) +
+                              " px: not to scale")
                 << "</title></g>\n";
             last_label_end = piece.x1;
             continue;
@@ -571,7 +594,7 @@ void render_panel(std::ostringstream& out, const TimelinePanel& panel, double to
         << "time from UID1's start</text>\n";
     out << "<text x=\"12\" y=\"" << num(axis_y + 29) << "\" font-size=\"11.5\" fill=\"#444444\">"
         << xml_escape("(played " + speed_up(tl.time_scale) + " faster)") << "</text>\n";
-    out << "</g>\n" << callouts.str() << "</g>\n";
+    out << "</g>\n" << leaders.str() << callouts.str() << "</g>\n";
 }
 
 std::string svg_document(const std::vector<TimelinePanel>& panels, const SvgStyle& style) {
@@ -811,9 +834,9 @@ std::string render_html(const std::string& title, const std::string& summary,
     }
     out << "</ul>\n<ul>\n"
         << "<li>Time runs left to right, in the seconds an app would live through, from the moment UID1 starts (0). "
-           "The demo plays them faster than real life (10 times; 100 times for the 20-minute give-up). Where a long "
-           "wait is <b>cut out</b> of the axis, a zig-zag crosses the picture and its length is written under it; "
-           "the bars keep their state through the cut.</li>\n"
+           "The demo plays them faster than real life (10 times; 100 times for the 20-minute give-up). A long quiet "
+           "wait is squeezed into a short stretch, <b>not to scale</b>: a zig-zag crosses the picture there and the "
+           "length of the wait is written under it; the bars keep going through it.</li>\n"
         << "<li>Hover over anything for its exact time. Each scenario is checked against the documented timeline "
            "(<code>docs/state-machine.md</code>, section 6); under each picture, folded away, are every event in "
            "order and every check.</li>\n"

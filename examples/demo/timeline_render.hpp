@@ -3,17 +3,17 @@
 // picture (one lane per client, a band per connection state in colours that colour-blind readers tell apart too,
 // DISCONNECTING and FAILED also hatched; a marker per other event; above the bands, in plain words, what the
 // documented timeline says at that moment; the script's actions as dashed lines; a time axis in the seconds an app
-// lives through, with long waits cut out and the cut drawn and labelled) and an HTML page for people: a "how to
-// read this" box, then per timeline its picture, with its events (a table) and checks folded away.
+// lives through, a long quiet wait squeezed into a labelled break, not to scale) and an HTML page for people: a "how
+// to read this" box, then per timeline its picture, with its events (a table) and checks folded away.
 //
 // Pure functions of plain values (timeline.hpp): the tests render synthetic timelines and parse the SVG.
 //
 // SVG structure (what tests and stylesheets can rely on): each timeline is a <g class="panel">; each lane a
 // <g class="lane" data-lane="NAME"> holding one <rect class="band" data-state="STATE"> per connection state change
 // (from that change to the next one, or to the end of the recording) and one <g class="marker" data-kind="KIND">
-// per other event; the marks are <g class="mark" data-mark="NAME">; the axis is <g class="axis">, each cut in it a
-// <g class="cut" data-seconds="S">; after the axis (drawn over its cuts), one <g class="callout" data-lane="NAME">
-// per captioned event.
+// per other event; the marks are <g class="mark" data-mark="NAME">; the axis is <g class="axis">, each squeezed
+// stretch of it a <g class="cut" data-seconds="S">; after the axis (drawn over its breaks), one
+// <g class="callout" data-lane="NAME"> per captioned event.
 #pragma once
 
 #include <string>
