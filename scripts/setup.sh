@@ -15,6 +15,7 @@ packages=(
     libcli11-dev
     abigail-tools python3
     python3-pytest
+    chromium fonts-dejavu-core  # the demo page's test loads it in headless Chromium (tests/examples/demo_page_test.cpp)
 )
 
 missing=()

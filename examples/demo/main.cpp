@@ -199,8 +199,11 @@ int main(int argc, char** argv) {
     written =
         written && write_file(dir / "index.html",
                               relink::demo::render_html(
-                                  "relink demo: the rtc and rtm timelines, for real",
-                                  std::string(summary) + " Times are spec time (real elapsed ÷ time scale).", panels));
+                                  "relink demo: what apps see when a connection breaks",
+                                  std::string(summary) +
+                                      " The timelines are those of docs/state-machine.md, played for real; times are "
+                                      "the seconds an app would live through (the demo plays them faster).",
+                                  panels));
 
     std::printf("\nrelink demo: %s\n", summary);
     std::printf("  picture: %s\n  page:    %s\n", (dir / "timeline.svg").c_str(), (dir / "index.html").c_str());

@@ -357,11 +357,11 @@ std::vector<ExpectedEvent> rtc_joined(const std::string& channel) {
         {"UID2", "CONNECTING / CONNECTING", "", std::nullopt},
         {"UID2", "CONNECTED / JOIN_SUCCESS", "", std::nullopt},
         {"UID2", "join_success(" + channel + ")", "", std::nullopt},
-        {"UID1", "CONNECTING / CONNECTING", "T0", TimeWindow{"T0", -0.5, 0.5}},
+        {"UID1", "CONNECTING / CONNECTING", "T0", TimeWindow{"T0", -0.5, 0.5}, "join() called"},
         {"UID1", "CONNECTED / JOIN_SUCCESS", "T1", TimeWindow{"T0", 0.0, 1.0}},
         {"UID1", "join_success(" + channel + ")", "", std::nullopt},
         {"UID1", "member_joined(UID2)", "", std::nullopt},
-        {"UID2", "member_joined(UID1)", "T2", TimeWindow{"T0", 0.0, 1.5}},
+        {"UID2", "member_joined(UID1)", "T2", TimeWindow{"T0", 0.0, 1.5}, "told UID1 joined"},
     };
 }
 
@@ -369,10 +369,10 @@ std::vector<ExpectedEvent> rtm_logged_in() {
     return {
         {"UID2", "CONNECTING / LOGIN", "", std::nullopt},
         {"UID2", "CONNECTED / LOGIN_SUCCESS", "", std::nullopt},
-        {"UID1", "CONNECTING / LOGIN", "T0", TimeWindow{"T0", -0.5, 0.5}},
+        {"UID1", "CONNECTING / LOGIN", "T0", TimeWindow{"T0", -0.5, 0.5}, "login() called"},
         {"UID1", "CONNECTED / LOGIN_SUCCESS", "T1", TimeWindow{"T0", 0.0, 1.0}},
         {"UID1", "member_joined(UID2)", "", std::nullopt},
-        {"UID2", "member_joined(UID1)", "T2", TimeWindow{"T0", 0.0, 1.5}},
+        {"UID2", "member_joined(UID1)", "T2", TimeWindow{"T0", 0.0, 1.5}, "told UID1 joined"},
     };
 }
 
@@ -416,16 +416,20 @@ ScenarioRun rtc_outage(const Scenario& scenario, double scale, const RunOptions&
     }
     Expectation expect;
     expect.events = rtc_joined("call");
-    append(expect.events, {
-                              {"UID1", "RECONNECTING / INTERRUPTED", "T4", TimeWindow{"T3", 2.8, 4.4}},
-                              {"UID1", "connection_lost", "T5", TimeWindow{"T4", 10.0, 11.0}},
-                              {"UID1", "RECONNECTING / LOST", "", TimeWindow{"T4", 10.0, 11.0}},
-                              {"UID2", "member_left(UID1, DROPPED)", "T6", TimeWindow{"T3", 19.0, 22.0}},
-                              {"UID1", "CONNECTED / REJOIN_SUCCESS", "", TimeWindow{"back", 0.0, kBackWithin}},
-                              {"UID1", "rejoin_success", "", std::nullopt},
-                              {"UID1", "continuity: new session, 0 backfilled", "", std::nullopt},
-                              {"UID2", "member_joined(UID1)", "", TimeWindow{"back", 0.0, kBackWithin + 1.0}},
-                          });
+    append(expect.events,
+           {
+               {"UID1", "RECONNECTING / INTERRUPTED", "T4", TimeWindow{"T3", 2.8, 4.4},
+                "4 s without a word from the server → RECONNECTING"},
+               {"UID1", "connection_lost", "T5", TimeWindow{"T4", 10.0, 11.0}, "10 s later: connection_lost"},
+               {"UID1", "RECONNECTING / LOST", "", TimeWindow{"T4", 10.0, 11.0}},
+               {"UID2", "member_left(UID1, DROPPED)", "T6", TimeWindow{"T3", 19.0, 22.0},
+                "20 s of silence: told UID1 left"},
+               {"UID1", "CONNECTED / REJOIN_SUCCESS", "", TimeWindow{"back", 0.0, kBackWithin},
+                "link back: rejoined by itself"},
+               {"UID1", "rejoin_success", "", std::nullopt},
+               {"UID1", "continuity: new session, 0 backfilled", "", std::nullopt},
+               {"UID2", "member_joined(UID1)", "", TimeWindow{"back", 0.0, kBackWithin + 1.0}, "told UID1 is back"},
+           });
     return finish(s, expect, 0.3, stopped);
 }
 
@@ -461,15 +465,19 @@ ScenarioRun rtc_failed(const Scenario& scenario, double scale, const RunOptions&
     }
     Expectation expect;
     expect.events = rtc_joined("call");
-    append(expect.events, {
-                              {"UID1", "RECONNECTING / INTERRUPTED", "T4", TimeWindow{"T3", 2.8, 4.4}},
-                              {"UID1", "connection_lost", "T5", TimeWindow{"T4", 10.0, 11.0}},
-                              {"UID1", "RECONNECTING / LOST", "", TimeWindow{"T4", 10.0, 11.0}},
-                              {"UID2", "member_left(UID1, DROPPED)", "T6", TimeWindow{"T3", 19.0, 22.0}},
-                              {"UID1", "FAILED / JOIN_FAILED", "T7", TimeWindow{"T4", 1200.0, 1212.0}},
-                              {"UID1", "no reconnect attempt after FAILED", "", std::nullopt},
-                              {"UID1", "DISCONNECTED / LEAVE_CHANNEL", "", std::nullopt},
-                          });
+    append(expect.events,
+           {
+               {"UID1", "RECONNECTING / INTERRUPTED", "T4", TimeWindow{"T3", 2.8, 4.4},
+                "4 s without a word from the server → RECONNECTING"},
+               {"UID1", "connection_lost", "T5", TimeWindow{"T4", 10.0, 11.0}, "10 s later: connection_lost"},
+               {"UID1", "RECONNECTING / LOST", "", TimeWindow{"T4", 10.0, 11.0}},
+               {"UID2", "member_left(UID1, DROPPED)", "T6", TimeWindow{"T3", 19.0, 22.0},
+                "20 s of silence: told UID1 left"},
+               {"UID1", "FAILED / JOIN_FAILED", "T7", TimeWindow{"T4", 1200.0, 1212.0},
+                "20 min: the SDK gives up → FAILED"},
+               {"UID1", "no reconnect attempt after FAILED", "", std::nullopt},
+               {"UID1", "DISCONNECTED / LEAVE_CHANNEL", "", std::nullopt, "the app leaves"},
+           });
     // UID2 is compared on what the rtc timeline's UID2 column is about: UID1 joining and leaving. Its own link is not
     // part of this timeline, and on this scale (4 s silence = 40 ms, the server's keep-alive = 60 ms) a busy
     // machine's scheduling pauses can show as short outages of UID2 itself (the table and picture show them).
@@ -507,12 +515,14 @@ ScenarioRun rtm_short_outage(const Scenario& scenario, double scale, const RunOp
     expect.events = rtm_logged_in();
     append(expect.events,
            {
-               {"UID1", "RECONNECTING / INTERRUPTED", "T4", TimeWindow{"T3", 2.8, 4.4}},
+               {"UID1", "RECONNECTING / INTERRUPTED", "T4", TimeWindow{"T3", 2.8, 4.4},
+                "4 s without a word from the server → RECONNECTING"},
                {"UID2", "sent \"while you were away 1\" (acked)", "", std::nullopt},
                {"UID2", "sent \"while you were away 2\" (acked)", "", std::nullopt},
                {"UID2", "sent \"while you were away 3\" (acked)", "", std::nullopt},
                {"UID1", "CONNECTED / LOGIN_SUCCESS", "", TimeWindow{"back", 0.0, kBackWithin}},
-               {"UID1", "continuity: session resumed, 3 backfilled", "", std::nullopt},
+               {"UID1", "continuity: session resumed, 3 backfilled", "", std::nullopt,
+                "same session: the 3 messages it missed arrive"},
                {"UID1", "message in ch from UID2: \"while you were away 1\" (backfilled)", "", std::nullopt},
                {"UID1", "message in ch from UID2: \"while you were away 2\" (backfilled)", "", std::nullopt},
                {"UID1", "message in ch from UID2: \"while you were away 3\" (backfilled)", "", std::nullopt},
@@ -546,13 +556,16 @@ ScenarioRun rtm_long_outage(const Scenario& scenario, double scale, const RunOpt
     expect.events = rtm_logged_in();
     append(expect.events,
            {
-               {"UID1", "RECONNECTING / INTERRUPTED", "T4", TimeWindow{"T3", 2.8, 4.4}},
-               {"UID2", "member_left(UID1, DROPPED)", "T6", TimeWindow{"T3", 29.0, 32.0}},
+               {"UID1", "RECONNECTING / INTERRUPTED", "T4", TimeWindow{"T3", 2.8, 4.4},
+                "4 s without a word from the server → RECONNECTING"},
+               {"UID2", "member_left(UID1, DROPPED)", "T6", TimeWindow{"T3", 29.0, 32.0},
+                "30 s of silence: told UID1 left"},
                {"UID2", "sent \"posted after UID1 dropped\" (acked)", "", std::nullopt},
                {"UID1", "CONNECTED / LOGIN_SUCCESS", "", TimeWindow{"back", 0.0, kBackWithin}},
-               {"UID1", "continuity: new session, 1 backfilled", "", std::nullopt},
+               {"UID1", "continuity: new session, 1 backfilled", "", std::nullopt,
+                "new session: rejoins by itself, the missed message arrives"},
                {"UID1", "message in ch from UID2: \"posted after UID1 dropped\" (backfilled)", "", std::nullopt},
-               {"UID2", "member_joined(UID1)", "", TimeWindow{"back", 0.0, kBackWithin + 1.0}},
+               {"UID2", "member_joined(UID1)", "", TimeWindow{"back", 0.0, kBackWithin + 1.0}, "told UID1 is back"},
            });
     return finish(s, expect, 0.3, stopped);
 }
@@ -588,17 +601,19 @@ ScenarioRun rtm_duplicate_login(const Scenario& scenario, double scale, const Ru
     }
     Expectation expect;
     expect.events = rtm_logged_in();
-    append(expect.events, {
-                              {"UID1 #2", "CONNECTING / LOGIN", "", TimeWindow{"dup", 0.0, 0.5}},
-                              {"UID1 #2", "CONNECTED / LOGIN_SUCCESS", "", TimeWindow{"dup", 0.0, 1.0}},
-                              {"UID1", "ABORTED / REMOTE_LOGIN", "", TimeWindow{"dup", 0.0, 1.0}},
-                              {"UID2", "member_left(UID1, KICKED)", "", TimeWindow{"dup", 0.0, 1.0}},
-                              {"UID1 #2", "member_joined(UID2)", "", std::nullopt},
-                              {"UID2", "member_joined(UID1)", "", TimeWindow{"dup", 0.0, 1.5}},
-                              {"UID1", "send_channel_message -> NOT_LOGGED_IN", "", std::nullopt},
-                              {"UID1", "no login attempt in 20 s", "", std::nullopt},
-                              {"UID1", "DISCONNECTED / LOGOUT", "", std::nullopt},
-                          });
+    append(
+        expect.events,
+        {
+            {"UID1 #2", "CONNECTING / LOGIN", "", TimeWindow{"dup", 0.0, 0.5}},
+            {"UID1 #2", "CONNECTED / LOGIN_SUCCESS", "", TimeWindow{"dup", 0.0, 1.0}},
+            {"UID1", "ABORTED / REMOTE_LOGIN", "", TimeWindow{"dup", 0.0, 1.0}, "kicked by the second login → ABORTED"},
+            {"UID2", "member_left(UID1, KICKED)", "", TimeWindow{"dup", 0.0, 1.0}, "told UID1 was kicked"},
+            {"UID1 #2", "member_joined(UID2)", "", std::nullopt},
+            {"UID2", "member_joined(UID1)", "", TimeWindow{"dup", 0.0, 1.5}},
+            {"UID1", "send_channel_message -> NOT_LOGGED_IN", "", std::nullopt},
+            {"UID1", "no login attempt in 20 s", "", std::nullopt, "20 s later: still no login attempt"},
+            {"UID1", "DISCONNECTED / LOGOUT", "", std::nullopt, "the app logs out"},
+        });
     return finish(s, expect, 0.3, stopped);
 }
 
@@ -655,10 +670,12 @@ ScenarioRun cluster_node_killed(const Scenario& scenario, double scale, const Ru
                {"UID2", "message in ch from UID1: \"hello from node A\"", "", std::nullopt},
                {"UID2", "sent \"" + meanwhile + "\" (acked)", "", std::nullopt},
                // As after any broken link: 4 s after the last data it received (up to a heartbeat before the crash).
-               {"UID1", "RECONNECTING / INTERRUPTED", "", TimeWindow{"crash", 2.8, 4.4}},
+               {"UID1", "RECONNECTING / INTERRUPTED", "", TimeWindow{"crash", 2.8, 4.4},
+                "4 s without data → RECONNECTING"},
                {"UID1", "its reconnect attempts fail while the balancer points at A", "", std::nullopt},
-               {"UID1", "CONNECTED / LOGIN_SUCCESS", "", TimeWindow{"LB", 0.0, kBackWithin}},
-               {"UID1", "continuity: session resumed, 1 backfilled", "", std::nullopt},
+               {"UID1", "CONNECTED / LOGIN_SUCCESS", "", TimeWindow{"LB", 0.0, kBackWithin}, "resumed on node B"},
+               {"UID1", "continuity: session resumed, 1 backfilled", "", std::nullopt,
+                "same session: the message sent meanwhile arrives, once"},
                {"UID1", "message in ch from UID2: \"" + meanwhile + "\" (backfilled)", "", std::nullopt},
                {"UID2", "sent \"" + after + "\" (acked)", "", std::nullopt},
                {"UID1", "message in ch from UID2: \"" + after + "\"", "", std::nullopt},
@@ -677,44 +694,45 @@ ScenarioRun run_scripted(ScenarioRun (*script)(const Scenario&, double, const Ru
 
 const std::vector<Scenario>& scenarios() {
     static const std::vector<Scenario> all{
-        {"rtc-outage", "rtc profile: UID1's link dies, comes back after T6",
-         "rtc profile. At T3 the proxy silently drops UID1's packets. UID1 notices the silence after 4 s "
-         "(RECONNECTING / INTERRUPTED; UID2 sees nothing yet), fires connection_lost 10 s later (RECONNECTING / LOST), "
-         "and UID2 sees UID1 drop 20 s after T3. The link is back at T3 + 24 s: UID1 rejoins (REJOIN_SUCCESS) on a "
-         "new session, and UID2 sees UID1 join again.",
+        {"rtc-outage", "rtc profile: UID1's link dies and comes back after 24 s",
+         "rtc profile (calls). 2 s after UID1 joined, the proxy starts dropping its packets without a word. After 4 s "
+         "without a word from the server UID1 shows RECONNECTING / INTERRUPTED (UID2 sees nothing yet); 10 s later "
+         "connection_lost fires (RECONNECTING / LOST); 20 s after the link died UID2 is told UID1 left. The link is "
+         "back 24 s after it died: UID1 rejoins by itself (REJOIN_SUCCESS) on a new session, and UID2 is told UID1 "
+         "joined again.",
          0.1, [](const Scenario& s, const RunOptions& o) { return run_scripted(&rtc_outage, s, o); }},
-        {"rtc-failed", "rtc profile: UID1's link never comes back",
-         "rtc profile, on a smaller time scale so that the 20 minutes pass in 12 s. The link dies at T3 for good: "
-         "INTERRUPTED at T3 + 4 s, LOST at T4 + 10 s, UID2 sees UID1 drop at T3 + 20 s, and at T7 = T4 + 20 min the "
-         "SDK gives up (FAILED / JOIN_FAILED) and makes no more reconnect attempts; the app then leaves. UID2 is "
-         "checked "
-         "on what it sees of UID1 only: on this scale a busy machine's pauses of a few tens of milliseconds can show "
+        {"rtc-failed", "rtc profile: UID1's link never comes back (the 20-minute give-up)",
+         "rtc profile, played 100 times faster so that its 20 minutes pass in 12 s. The link dies for good: "
+         "RECONNECTING / INTERRUPTED after 4 s, LOST 10 s later, UID2 is told UID1 left 20 s after the link died, and "
+         "20 minutes after RECONNECTING began the SDK gives up (FAILED / JOIN_FAILED) and makes no more attempts; the "
+         "app then leaves. Most of the 20 minutes are squeezed into a short stretch of the axis. UID2 is checked "
+         "on what it sees of UID1 only: at this speed a busy machine's pauses of a few tens of milliseconds can show "
          "as short outages of UID2's own link.",
          0.01, [](const Scenario& s, const RunOptions& o) { return run_scripted(&rtc_failed, s, o); }},
         {"rtm-short-outage", "rtm profile: UID1 is back within 30 s (backfill)",
-         "rtm profile. UID1's link dies at T3; after 4 s of silence UID1 is RECONNECTING / INTERRUPTED and UID2 posts "
-         "three messages to the channel. The link is back at T3 + 10 s: UID1 is CONNECTED / LOGIN_SUCCESS on the same "
-         "session, and the three messages arrive flagged backfilled. UID2 sees nothing of the outage.",
+         "rtm profile (chat, signalling). UID1's link dies; after 4 s without a word from the server UID1 is "
+         "RECONNECTING / INTERRUPTED, and UID2 posts three messages to the channel. The link is back 10 s after it "
+         "died: UID1 is CONNECTED / LOGIN_SUCCESS on the same session, and the three messages arrive, flagged "
+         "backfilled. UID2 sees nothing of the outage, not even after 30 s.",
          0.1, [](const Scenario& s, const RunOptions& o) { return run_scripted(&rtm_short_outage, s, o); }},
         {"rtm-long-outage", "rtm profile: UID1 is back after 30 s (rejoin)",
-         "rtm profile. UID1's link dies at T3; UID2 sees member_left(UID1, DROPPED) at T3 + 30 s and posts a message. "
-         "The link is back at T3 + 34 s: UID1 logs in on a new session, the SDK rejoins the channel by itself (UID2 "
-         "sees member_joined(UID1)) and the message arrives flagged backfilled.",
+         "rtm profile. UID1's link dies; 30 s later UID2 is told UID1 left (member_left, DROPPED) and posts a message. "
+         "The link is back 34 s after it died: UID1 logs in on a new session, the SDK rejoins the channel by itself "
+         "(UID2 is told UID1 joined) and the message arrives, flagged backfilled.",
          0.1, [](const Scenario& s, const RunOptions& o) { return run_scripted(&rtm_long_outage, s, o); }},
         {"rtm-duplicate-login", "rtm profile: UID1 logs in on a second device",
          "rtm profile. The same user id logs in on another client instance: the first goes ABORTED / REMOTE_LOGIN "
-         "(UID2 sees it kicked, then the second device join), its calls fail with NOT_LOGGED_IN, and it never logs "
-         "in again by itself until the app calls logout().",
+         "(UID2 is told it was kicked, then that the second device joined), its calls fail with NOT_LOGGED_IN, and it "
+         "never logs in again by itself until the app calls logout().",
          0.1, [](const Scenario& s, const RunOptions& o) { return run_scripted(&rtm_duplicate_login, s, o); }},
         {"cluster-node-killed", "Cluster: node A is killed, UID1 resumes on node B",
          "rtm profile, two relinkd nodes sharing one redis-server. UID1 reaches node A through a load balancer (the "
          "proxy), UID2 is on node B; they talk in one channel. Node A crashes (no drain, no Close frame) and UID2 "
-         "posts "
-         "a message. UID1's connection ends at once; its reconnect attempts fail while the balancer still points at A, "
-         "and after 4 s without data it shows RECONNECTING / INTERRUPTED. 5 s after the crash the balancer sends UID1 "
-         "to node B, where it resumes its session (CONNECTED / LOGIN_SUCCESS, session resumed): the message arrives "
-         "once, flagged backfilled, and the traffic after it once each way. UID2 sees nothing of the move, not even "
-         "past the 30 s presence timeout.",
+         "posts a message. UID1's connection ends at once; its reconnect attempts fail while the balancer still "
+         "points at A, and after 4 s without data it shows RECONNECTING / INTERRUPTED. 5 s after the crash the "
+         "balancer sends UID1 to node B, where it resumes its session (CONNECTED / LOGIN_SUCCESS, session resumed): "
+         "the message arrives once, flagged backfilled, and the traffic after it once each way. UID2 sees nothing of "
+         "the move, not even after the 30 s in which it would be told that UID1 left.",
          0.1, [](const Scenario& s, const RunOptions& o) { return run_scripted(&cluster_node_killed, s, o); }},
     };
     return all;

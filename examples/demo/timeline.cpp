@@ -326,6 +326,9 @@ CheckResult check_timeline(const RecordedTimeline& timeline, const Expectation& 
         if (matched[i] && !expected.label.empty()) {
             result.labels[*matched[i]] = expected.label;
         }
+        if (matched[i] && !expected.caption.empty()) {
+            result.captions[*matched[i]] = expected.caption;
+        }
         if (!expected.within) {
             continue;
         }

@@ -159,6 +159,9 @@ struct ExpectedEvent {
     std::string text;                  ///< exactly as the timeline shows it
     std::string label;                 ///< the timeline table's name for it ("T4"), or empty
     std::optional<TimeWindow> within;  ///< when it must happen, if the timeline says
+    /// What the picture says at this event, in words a user understands ("4 s without a word from the server →
+    /// RECONNECTING"), or empty. Shown only: the checker ignores it.
+    std::string caption{};
 };
 
 /// What a run must show. For each lane, the entries of the kinds in `compared[lane]` must be exactly the expected
@@ -174,8 +177,9 @@ struct Expectation {
 /// The verdict on one recording.
 struct CheckResult {
     bool ok{true};
-    std::vector<std::string> lines;             ///< one per check, "[ ok ] ..." or "[FAIL] ...", for people
-    std::map<std::size_t, std::string> labels;  ///< entry index → the label of the expected event it matched
+    std::vector<std::string> lines;               ///< one per check, "[ ok ] ..." or "[FAIL] ...", for people
+    std::map<std::size_t, std::string> labels;    ///< entry index → the label of the expected event it matched
+    std::map<std::size_t, std::string> captions;  ///< entry index → the caption of the expected event it matched
 };
 
 [[nodiscard]] CheckResult check_timeline(const RecordedTimeline& timeline, const Expectation& expectation);

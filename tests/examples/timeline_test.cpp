@@ -12,6 +12,7 @@
 #include <cstring>
 #include <map>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@
 
 #include "demo/scenarios.hpp"
 #include "demo/timeline_render.hpp"
+#include "synthetic_timelines.hpp"
 
 namespace relink::demo {
 namespace {
@@ -322,64 +324,10 @@ TEST(XmlChecker, AcceptsWellFormedAndRejectsMalformedDocuments) {
 
 // ------------------------------------------------------------------------------------ a synthetic timeline
 
-TimelineEntry state(const std::string& lane, double at, ConnectionState s, const std::string& reason) {
-    return {lane, at, EventKind::state, std::string(to_string(s)) + " / " + reason, s};
-}
-TimelineEntry other(const std::string& lane, double at, EventKind kind, const std::string& text) {
-    return {lane, at, kind, text, std::nullopt};
-}
-
-/// T-RTC, link never back, as the demo would record it (times in spec seconds), plus a lane that saw nothing and
-/// a message whose text needs escaping.
-RecordedTimeline synthetic_rtc() {
-    RecordedTimeline t;
-    t.title = "T-RTC <synthetic> & \"quoted\"";
-    t.lanes = {"UID1", "UID2", "UID3"};
-    t.details = {{"UID1", "behind the fault proxy"}, {"UID2", "same channel"}};
-    t.time_scale = 0.01;
-    using S = ConnectionState;
-    t.entries = {
-        state("UID2", -0.3, S::connecting, "CONNECTING"),
-        state("UID2", -0.1, S::connected, "JOIN_SUCCESS"),
-        state("UID1", 0.0, S::connecting, "CONNECTING"),
-        state("UID1", 0.3, S::connected, "JOIN_SUCCESS"),
-        other("UID1", 0.3, EventKind::joined, "join_success(call)"),
-        other("UID2", 0.35, EventKind::member, "member_joined(UID1)"),
-        other("UID2", 1.0, EventKind::message, "message in call from UID1: \"<b>&amp;'x'</b>\""),
-        state("UID1", 6.0, S::reconnecting, "INTERRUPTED"),
-        other("UID1", 16.0, EventKind::connection_lost, "connection_lost"),
-        state("UID1", 16.0, S::reconnecting, "LOST"),
-        other("UID2", 22.0, EventKind::member, "member_left(UID1, DROPPED)"),
-        state("UID1", 1206.0, S::failed, "JOIN_FAILED"),
-        other("UID1", 1300.0, EventKind::call, "no reconnect attempt after FAILED"),
-        state("UID1", 1300.1, S::disconnected, "LEAVE_CHANNEL"),
-    };
-    t.marks = {{"T3", "the link dies <silently>", 2.0}};
-    t.end = 1302.0;
-    return t;
-}
-
-Expectation synthetic_expectation() {
-    Expectation e;
-    e.events = {
-        {"UID2", "CONNECTING / CONNECTING", "", std::nullopt},
-        {"UID2", "CONNECTED / JOIN_SUCCESS", "", std::nullopt},
-        {"UID1", "CONNECTING / CONNECTING", "T0", std::nullopt},
-        {"UID1", "CONNECTED / JOIN_SUCCESS", "T1", std::nullopt},
-        {"UID1", "join_success(call)", "", std::nullopt},
-        {"UID2", "member_joined(UID1)", "T2", std::nullopt},
-        {"UID2", "message in call from UID1: \"<b>&amp;'x'</b>\"", "", std::nullopt},
-        {"UID1", "RECONNECTING / INTERRUPTED", "T4", TimeWindow{"T3", 2.8, 4.4}},
-        {"UID1", "connection_lost", "T5", TimeWindow{"T4", 10.0, 11.0}},
-        {"UID1", "RECONNECTING / LOST", "", TimeWindow{"T4", 10.0, 11.0}},
-        {"UID2", "member_left(UID1, DROPPED)", "T6", TimeWindow{"T3", 19.0, 22.0}},
-        {"UID1", "FAILED / JOIN_FAILED", "T7", TimeWindow{"T4", 1200.0, 1210.0}},
-        {"UID1", "no reconnect attempt after FAILED", "", std::nullopt},
-        {"UID1", "DISCONNECTED / LEAVE_CHANNEL", "", std::nullopt},
-    };
-    e.real_slack_seconds = 0.0;  // exact windows: the synthetic times are exact
-    return e;
-}
+using synthetic::other;
+using synthetic::state;
+using synthetic::synthetic_expectation;
+using synthetic::synthetic_rtc;
 
 TEST(TimelineSvg, SyntheticTimelineIsWellFormedWithALanePerClientAndABandPerStateChange) {
     const RecordedTimeline timeline = synthetic_rtc();
@@ -387,11 +335,54 @@ TEST(TimelineSvg, SyntheticTimelineIsWellFormedWithALanePerClientAndABandPerStat
     ASSERT_NO_FATAL_FAILURE(expect_picture_of(timeline, check));
     const std::string svg = render_svg({TimelinePanel{timeline, check, ""}});
     EXPECT_NE(svg.find("T-RTC &lt;synthetic&gt; &amp; &quot;quoted&quot;"), std::string::npos) << "escaped title";
-    // The seed tables' labels are drawn, and the 20 minutes before FAILED are a break in the axis.
+    // The timeline tables' labels (T4 ...) are not drawn: the captions are, in plain words, one callout each.
     for (const char* label : {">T0<", ">T4<", ">T5<", ">T6<", ">T7<"}) {
-        EXPECT_NE(svg.find(label), std::string::npos) << label;
+        EXPECT_EQ(svg.find(label), std::string::npos) << label;
     }
-    EXPECT_NE(svg.find("(1184 s)"), std::string::npos) << "the gap from T6 to T7 is compressed";
+    const XmlElement root = parse_svg(svg);
+    std::vector<std::string> callouts;
+    for (const auto* callout : root.all("g", "class", "callout")) {
+        for (const auto* text : callout->all("text")) {
+            callouts.push_back(text->text);
+        }
+    }
+    EXPECT_EQ(callouts, (std::vector<std::string>{"4 s without a word from the server → RECONNECTING",
+                                                  "20 min: the SDK gives up → FAILED"}));
+    // Most of the 20 minutes before FAILED, and of the wait after it, are cut out of the axis, each cut labelled
+    // with its length; the give-up itself lies on a linear piece, clear of both cuts.
+    const auto cuts = root.all("g", "class", "cut");
+    ASSERT_EQ(cuts.size(), 2U);
+    const double first_cut = std::strtod(cuts[0]->attributes.at("data-seconds").c_str(), nullptr);
+    EXPECT_GT(first_cut, 1100.0);
+    EXPECT_LT(first_cut, 1184.0) << "a few seconds on each side stay on the linear scale";
+    EXPECT_NE(svg.find(">19 min 37 s<"), std::string::npos) << "the first cut's length, written under it";
+    const auto failed = root.all("rect", "data-state", "FAILED");
+    ASSERT_EQ(failed.size(), 1U);
+    EXPECT_NE(svg.find("class=\"end-of-retries\""), std::string::npos) << "a heavy line where the SDK gave up";
+    // DISCONNECTING and FAILED are hatched (told apart from DISCONNECTED and RECONNECTING by more than colour).
+    EXPECT_EQ(failed[0]->attributes.at("fill"), "url(#timeline-hatch-failed)");
+}
+
+TEST(TimelineSvg, EveryStateHasItsOwnColourAndTheLookalikesAHatch) {
+    std::set<std::string> colours;
+    for (const auto state : {ConnectionState::disconnected, ConnectionState::connecting, ConnectionState::connected,
+                             ConnectionState::reconnecting, ConnectionState::aborted, ConnectionState::failed,
+                             ConnectionState::disconnecting}) {
+        colours.insert(state_colour(state));
+    }
+    EXPECT_EQ(colours.size(), 7U);
+    const RecordedTimeline timeline = synthetic::synthetic_every_state();
+    const CheckResult check = check_timeline(timeline, synthetic::synthetic_every_state_expectation());
+    ASSERT_NO_FATAL_FAILURE(expect_picture_of(timeline, check));
+    const XmlElement root = parse_svg(render_svg({TimelinePanel{timeline, check, ""}}));
+    std::map<std::string, std::string> fill_of;
+    for (const auto* band : root.all("rect", "class", "band")) {
+        fill_of[band->attributes.at("data-state")] = band->attributes.at("fill");
+    }
+    EXPECT_EQ(fill_of.size(), 7U) << "every state is drawn";
+    EXPECT_EQ(fill_of["DISCONNECTING"], "url(#timeline-hatch-disconnecting)");
+    EXPECT_EQ(fill_of["DISCONNECTED"], state_colour(ConnectionState::disconnected));
+    EXPECT_EQ(root.all("pattern").size(), 2U);
 }
 
 TEST(TimelineSvg, SeveralPanelsStackInOneWellFormedPicture) {
@@ -413,13 +404,24 @@ TEST(TimelineHtml, EmbedsThePictureTheTableAndTheChecks) {
     const std::string html = render_html("demo <page>", "summary & more", {{timeline, check, "it shows things"}});
     EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0U);
     EXPECT_NE(html.find("<title>demo &lt;page&gt;</title>"), std::string::npos);
-    EXPECT_NE(html.find("<svg xmlns=\"http://www.w3.org/2000/svg\""), std::string::npos) << "the SVG inline";
+    EXPECT_NE(html.find("<svg class=\"picture\" xmlns=\"http://www.w3.org/2000/svg\""), std::string::npos)
+        << "the SVG inline";
     EXPECT_EQ(html.find("<?xml"), std::string::npos) << "no XML declaration inside HTML";
     EXPECT_NE(html.find("it shows things"), std::string::npos);
     EXPECT_NE(html.find("[ ok ] UID1: the 9 expected events"), std::string::npos);
+    // For people: the box that says how to read it, and the table and the checks folded away, the names the checks
+    // use (T4 ...) explained.
+    EXPECT_NE(html.find("<h2>How to read this</h2>"), std::string::npos);
+    EXPECT_NE(html.find("<details>\n<summary>Every event, in order"), std::string::npos);
+    EXPECT_NE(html.find("<details>\n<summary>The checks against the documented timeline"), std::string::npos);
+    EXPECT_NE(html.find("<dt>T4</dt><dd>UID1: RECONNECTING / INTERRUPTED — 4 s without a word from the server → "
+                        "RECONNECTING</dd>"),
+              std::string::npos);
+    EXPECT_NE(html.find("<dt>T3</dt><dd>the link dies &lt;silently&gt;</dd>"), std::string::npos);
+    EXPECT_EQ(html.find("<pre>"), std::string::npos) << "no monospace tables";
     // The inline SVG alone is well-formed too.
-    const auto begin = html.find("<svg");
-    const auto end = html.find("</svg>");
+    const auto begin = html.find("<svg class=\"picture\"");
+    const auto end = html.find("</svg>", begin);
     ASSERT_NE(end, std::string::npos);
     parse_svg(html.substr(begin, end + 6 - begin));
 }
