@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "common/command_line.hpp"
 #include "demo/scenarios.hpp"
 #include "demo/timeline_render.hpp"
 
@@ -29,28 +30,16 @@ using relink::demo::Scenario;
 using relink::demo::ScenarioRun;
 using relink::demo::TimelinePanel;
 
-void print_usage(std::FILE* to) {
-    std::fprintf(to,
-                 "usage: relink-demo [--out DIR] [--only NAME[,NAME...]] [--stretch F] [--verbose] [--list] [--help]\n"
-                 "\n"
-                 "Plays the rtc and rtm timelines of docs/state-machine.md against an embedded relinkd on loopback,\n"
-                 "with UID1 behind a fault-injecting proxy and UID2 in the same channel; prints each client's events\n"
-                 "side by side in spec time, checks them against the documented timelines, and writes the timeline\n"
-                 "pictures. The last scene runs two relinkd nodes of a cluster on a redis-server child\n"
-                 "(/usr/bin/redis-server) and kills the one UID1 is on.\n"
-                 "\n"
-                 "  --out DIR     write timeline.svg, one SVG per scenario, index.html and timeline.txt to DIR\n"
-                 "                (created if missing; default: a fresh temporary directory)\n"
-                 "  --only NAMES  play only these scenarios (comma-separated; see --list)\n"
-                 "  --stretch F   multiply every scenario's time scale by F (> 0; e.g. 2 on a very busy machine: the\n"
-                 "                run takes twice as long and the real-time tolerances grow with it)\n"
-                 "  --verbose     relinkd's and the clients' logs on stderr\n"
-                 "  --list        list the scenarios and exit\n"
-                 "  --help        this text\n"
-                 "\n"
-                 "Exit status: 0 when every scenario matched the spec, 1 when one did not (what differed is printed),\n"
-                 "2 on a usage error.\n");
-}
+constexpr const char* kDescription =
+    "relink-demo: plays the rtc and rtm timelines of docs/state-machine.md against an embedded relinkd on "
+    "loopback, with UID1 behind a fault-injecting proxy and UID2 in the same channel; prints each client's events "
+    "side by side, checks them against the documented timelines, and writes the timeline pictures. The last "
+    "scene runs two relinkd nodes of a cluster on a redis-server child (/usr/bin/redis-server) and kills the one "
+    "UID1 is on.";
+
+constexpr const char* kFooter =
+    "Exit status: 0 when every scenario matched the documented timelines, 1 when one did not (what differed is "
+    "printed), 2 on a usage error.";
 
 std::vector<std::string> split(const std::string& text, char separator) {
     std::vector<std::string> out;
@@ -80,43 +69,32 @@ int main(int argc, char** argv) {
     std::string out_dir;
     std::set<std::string> only;
     RunOptions options;
-    for (int i = 1; i < argc; ++i) {
-        const std::string arg = argv[i];
-        const auto value = [&]() -> std::string {
-            if (i + 1 >= argc) {
-                std::fprintf(stderr, "relink-demo: %s needs a value (see --help)\n", arg.c_str());
-                std::exit(2);
-            }
-            return argv[++i];
-        };
-        if (arg == "--help" || arg == "-h") {
-            print_usage(stdout);
-            return 0;
-        } else if (arg == "--list") {
-            for (const auto& s : relink::demo::scenarios()) {
-                std::printf("%-20s time scale %-5g %s\n", s.name.c_str(), s.time_scale, s.title.c_str());
-            }
-            return 0;
-        } else if (arg == "--out") {
-            out_dir = value();
-        } else if (arg == "--only") {
-            for (const auto& name : split(value(), ',')) {
-                only.insert(name);
-            }
-        } else if (arg == "--stretch") {
-            const std::string text = value();
-            char* end = nullptr;
-            options.stretch = std::strtod(text.c_str(), &end);
-            if (end == text.c_str() || *end != '\0' || !(options.stretch > 0.0) || options.stretch > 100.0) {
-                std::fprintf(stderr, "relink-demo: --stretch needs a number in (0, 100], not \"%s\"\n", text.c_str());
-                return 2;
-            }
-        } else if (arg == "--verbose") {
-            options.verbose = true;
-        } else {
-            std::fprintf(stderr, "relink-demo: unknown argument \"%s\" (see --help)\n", arg.c_str());
-            return 2;
+    CLI::App app(kDescription, "relink-demo");
+    relink::command_line::prepare(app);
+    app.footer(kFooter);
+    app.add_option("--out", out_dir,
+                   "write timeline.svg, one SVG per scenario, index.html and timeline.txt to DIR (created if "
+                   "missing; default: a fresh temporary directory)")
+        ->type_name("DIR");
+    std::string only_names;
+    app.add_option("--only", only_names, "play only these scenarios (comma-separated; see --list)")->type_name("NAMES");
+    app.add_option("--stretch", options.stretch,
+                   "multiply every scenario's time scale by F, in (0, 100] (e.g. 2 on a very busy machine: the run "
+                   "takes twice as long and the real-time tolerances grow with it)")
+        ->type_name("F")
+        ->check(relink::command_line::number_in(0.0, false, 100.0));
+    app.add_flag("--verbose", options.verbose, "relinkd's and the clients' logs on stderr");
+    bool list = false;
+    app.add_flag("--list", list, "list the scenarios and exit");
+    relink::command_line::parse(app, argc, argv);
+    if (list) {
+        for (const auto& s : relink::demo::scenarios()) {
+            std::printf("%-20s time scale %-5g %s\n", s.name.c_str(), s.time_scale, s.title.c_str());
         }
+        return 0;
+    }
+    for (const auto& name : split(only_names, ',')) {
+        only.insert(name);
     }
     std::vector<const Scenario*> chosen;
     std::set<std::string> unknown = only;

@@ -1,4 +1,4 @@
-// relink-token: mints a login token, rl1 or JWT (../shared/spec/cli.md, docs/tokens.md). Prints the token alone on
+// relink-token: mints a login token, rl1 or JWT (docs/tokens.md). Prints the token alone on
 // one line; bad or missing flags give one line on stderr and exit status 2. The secret is never echoed.
 #include <charconv>
 #include <chrono>
@@ -15,6 +15,7 @@
 #include <system_error>
 #include <vector>
 
+#include "common/command_line.hpp"
 #include "relink/types.hpp"
 #include "token/token.hpp"
 
@@ -25,27 +26,14 @@ constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 constexpr std::int64_t kDefaultTtl = 86400;
 
-constexpr std::string_view kUsage =
-    R"(usage: relink-token --app ID --secret SECRET --user UID [--ttl SECONDS] [--channel NAME ...] [--format rl1|jwt]
-       relink-token --app ID --private-key PEMFILE --user UID [--ttl SECONDS] [--channel NAME ...]
+constexpr const char* kDescription =
+    "relink-token: mints a relink login token and prints it alone on one line (formats: docs/tokens.md).\n"
+    "  relink-token --app ID --secret SECRET --user UID [--ttl SECONDS] [--channel NAME ...] [--format rl1|jwt]\n"
+    "  relink-token --app ID --private-key PEMFILE --user UID [--ttl SECONDS] [--channel NAME ...]";
 
-Mints a relink login token and prints it alone on one line (formats: docs/tokens.md).
-
-  --app ID             the app id the token is for (non-empty)
-  --secret SECRET      the app's secret, as configured in relinkd (--app ID:SECRET); never printed
-  --private-key FILE   a PEM private key (EC P-256 or RSA of 2048+ bits) whose public key relinkd has
-                       (--app-key ID:ES256|RS256:PEMFILE): mints an ES256 or RS256 JWT
-  --user UID           the user id: 1-64 characters of a-z A-Z 0-9, space and !#$%&()+-:;<=.>?@[]^_{|}~,
-                       with no leading or trailing space
-  --ttl SECONDS        lifetime from now, by the system clock (default 86400); 0 = never expires (rl1 only:
-                       a JWT always expires)
-  --channel NAME       a channel the holder may join (repeat for more); none = any channel
-  --format rl1|jwt     rl1 (the default with --secret) or a JWT: HS256 with --secret, ES256 or RS256 (by
-                       the key's type) with --private-key, which implies jwt
-  --help               print this and exit
-
-Flags also take the form --flag=VALUE. Exit status: 0 on success, 2 on bad or missing flags.
-)";
+constexpr const char* kFooter =
+    "An id (--app, --user, --channel) is 1-64 characters of a-z A-Z 0-9, space and !#$%&()+-:;<=.>?@[]^_{|}~,\n"
+    "with no leading or trailing space. Exit status: 0 on success, 2 on bad or missing flags.";
 
 /// A command-line problem: main() prints it on one line and exits with status 2.
 class UsageError : public std::runtime_error {
@@ -54,7 +42,6 @@ public:
 };
 
 struct Options {
-    bool help{false};
     std::optional<std::string> app;
     std::optional<std::string> secret;
     std::optional<std::string> private_key;
@@ -83,63 +70,56 @@ std::int64_t parse_ttl(std::string_view text) {
     return value;
 }
 
-void set_once(std::optional<std::string>& slot, std::string_view flag, std::string_view value) {
-    if (slot) {
-        throw UsageError(std::string(flag) + " given more than once");
-    }
-    slot = std::string(value);
-}
-
 Options parse(int argc, char** argv) {
     Options options;
-    for (int i = 1; i < argc; ++i) {
-        std::string_view arg = argv[i];
-        if (arg == "--help" || arg == "-h") {
-            options.help = true;
-            return options;
-        }
-        if (arg.substr(0, 2) != "--") {
-            // Not echoed: it may be part of a secret that needed quoting.
-            throw UsageError("unexpected argument number " + std::to_string(i) +
-                             ": every flag takes one value; quote a value that contains spaces");
-        }
-        std::string_view flag = arg;
-        std::optional<std::string_view> value;
-        if (const auto eq = arg.find('='); eq != std::string_view::npos) {
-            flag = arg.substr(0, eq);
-            value = arg.substr(eq + 1);
-        }
-        if (flag != "--app" && flag != "--secret" && flag != "--user" && flag != "--ttl" && flag != "--channel" &&
-            flag != "--private-key" && flag != "--format") {
-            throw UsageError("unknown flag " + quoted(flag));
-        }
-        if (!value) {
-            if (i + 1 >= argc) {
-                throw UsageError(std::string(flag) + " needs a value");
-            }
-            value = argv[++i];
-        }
-        if (flag == "--app") {
-            set_once(options.app, flag, *value);
-        } else if (flag == "--secret") {
-            set_once(options.secret, flag, *value);
-        } else if (flag == "--user") {
-            set_once(options.user, flag, *value);
-        } else if (flag == "--private-key") {
-            set_once(options.private_key, flag, *value);
-        } else if (flag == "--format") {
-            set_once(options.format, flag, *value);
-            if (*options.format != "rl1" && *options.format != "jwt") {
-                throw UsageError("--format wants rl1 or jwt, not " + quoted(*options.format));
-            }
-        } else if (flag == "--ttl") {
-            if (options.ttl) {
-                throw UsageError("--ttl given more than once");
-            }
-            options.ttl = parse_ttl(*value);
-        } else {
-            options.channels.emplace_back(*value);
-        }
+    CLI::App app(kDescription, "relink-token");
+    relink::command_line::prepare(app);
+    app.footer(kFooter);
+    // Words that are not flags are refused below without being echoed: one may be part of a secret that needed
+    // quoting. Values are checked in claims_from(), with messages that never show a secret.
+    app.allow_extras();
+    const auto once = [&](const char* name, std::optional<std::string>& slot, const char* type, const char* help) {
+        app.add_option_function<std::string>(
+               name, [&slot](const std::string& value) { slot = value; }, help)
+            ->type_name(type)
+            ->multi_option_policy(CLI::MultiOptionPolicy::Throw);
+    };
+    once("--app", options.app, "ID", "the app id the token is for");
+    once("--secret", options.secret, "SECRET", "the app's secret, as configured in relinkd (--app ID:SECRET)");
+    once("--private-key", options.private_key, "PEMFILE",
+         "a PEM private key (EC P-256, or RSA of 2048+ bits) whose public key relinkd has "
+         "(--app-key ID:ES256|RS256:PEMFILE): mints an ES256 or RS256 JWT");
+    once("--user", options.user, "UID", "the user id");
+    std::optional<std::string> ttl;
+    once("--ttl", ttl, "SECONDS",
+         "lifetime from now, by the system clock (default 86400); 0 = never expires (rl1 only: a JWT always "
+         "expires)");
+    app.add_option("--channel", options.channels, "a channel the holder may join (repeat for more); none = any")
+        ->type_name("NAME");
+    once("--format", options.format, "rl1|jwt",
+         "rl1 (the default with --secret) or a JWT: HS256 with --secret, ES256 or RS256 (by the key's type) with "
+         "--private-key, which implies jwt");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::Success& e) {
+        std::exit(app.exit(e));
+    } catch (const CLI::ArgumentMismatch& e) {
+        // "--user: At Most 1 required but received 2", or a flag without its value: never a value in the text.
+        throw UsageError(e.what());
+    } catch (const CLI::ParseError& e) {
+        throw UsageError(e.what());
+    }
+    if (const auto extras = app.remaining(); !extras.empty()) {
+        const bool flag = extras.front().rfind("-", 0) == 0;
+        throw UsageError(flag ? "unknown flag " + quoted(extras.front())
+                              : std::string("unexpected argument: every flag takes one value; quote a value that "
+                                            "contains spaces"));
+    }
+    if (options.format && *options.format != "rl1" && *options.format != "jwt") {
+        throw UsageError("--format wants rl1 or jwt, not " + quoted(*options.format));
+    }
+    if (ttl) {
+        options.ttl = parse_ttl(*ttl);
     }
     return options;
 }
@@ -215,10 +195,6 @@ relink::token::PrivateKey read_private_key(const std::string& path) {
 int main(int argc, char** argv) {
     try {
         const Options options = parse(argc, argv);
-        if (options.help) {
-            std::cout << kUsage << std::flush;
-            return std::cout ? kExitOk : kExitFailure;
-        }
         const auto now = std::chrono::system_clock::now().time_since_epoch();
         const auto now_unix = std::chrono::duration_cast<std::chrono::seconds>(now).count();
         const auto claims = claims_from(options, now_unix);

@@ -13,6 +13,7 @@ trap 'rm -rf "$work"' EXIT
 # name | a valid command line as "--flag value" pairs (the first pair is also tried as --flag=value)
 rows=(
     "relink-cli|--time-scale 0.5 --url wss://127.0.0.1:1/ --app app --user dave --secret s"
+    "relink-token|--ttl 60 --app app --secret s --user alice"
 )
 
 failures=0

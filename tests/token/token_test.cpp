@@ -475,7 +475,9 @@ TEST_F(RelinkTokenTool, HelpGoesToStdoutWithStatusZero) {
     for (const auto& args : cases) {
         const auto run = run_tool(args);
         EXPECT_EQ(run.exit_code, 0);
-        EXPECT_EQ(run.out.rfind("usage: relink-token --app ID --secret SECRET --user UID", 0), 0U) << run.out;
+        EXPECT_NE(run.out.find("\nUsage: relink-token"), std::string::npos) << run.out;
+        EXPECT_NE(run.out.find("relink-token --app ID --secret SECRET --user UID"), std::string::npos) << run.out;
+        EXPECT_NE(run.out.find("--private-key PEMFILE"), std::string::npos) << run.out;
         EXPECT_EQ(run.err, "");
     }
 }
