@@ -1409,7 +1409,8 @@ public:
                    apps.size() == 1 ? "" : "s", joined(added), joined(removed));
     }
 
-    /// Why /readyz should say no, or empty: draining (SIGTERM, or a cluster node fenced off), or cut off from Redis.
+    /// Why /readyz should say no, or empty: draining (SIGTERM / SIGINT), or cut off from Redis (a cluster node from
+    /// the loss of its link, through its fencing, until the link is back).
     std::string not_ready() const {
         if (draining_.load(std::memory_order_relaxed)) {
             return "draining";
