@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -1896,6 +1897,41 @@ TEST_F(RelinkdTest, SighupWithABadConfigOrKeyFileKeepsTheRunningOne) {
     ASSERT_TRUE(reply);
     EXPECT_TRUE(std::holds_alternative<proto::LoginOk>(*reply)) << describe(*reply);
     EXPECT_EQ(server_->stderr_text().find("reload: 1 app"), std::string::npos) << "nothing was half-applied";
+}
+
+TEST_F(RelinkdTest, ReloadsWhileHandshakesIssueTicketsUnderTheKeysBeingReplaced) {
+    // Every handshake encrypts a session ticket under the key set a reload swaps: reloads and handshakes at once
+    // (under TSan, relinkd's exit status 0 at the end says no race was seen).
+    const auto config = dir_ / "relinkd.json";
+    const auto ticket_keys = dir_ / "tickets.key";
+    write_config(config, {{"app", "secret"}}, ticket_keys);
+    restart({"--config", config.string()});
+    std::atomic<bool> stop{false};
+    std::atomic<int> connected{0};
+    std::thread connector([&] {
+        while (!stop.load()) {
+            if (connect()) {
+                ++connected;
+            }
+        }
+    });
+    constexpr int kReloads = 8;
+    for (int i = 1; i <= kReloads; ++i) {
+        const auto fresh = TicketKeys::generate();
+        ASSERT_TRUE(fresh);
+        {
+            std::ofstream out(ticket_keys, std::ios::binary | std::ios::trunc);
+            out << fresh->serialize();
+        }
+        write_config(config, {{"app", "secret"}, {"extra-" + std::to_string(i), "s"}}, ticket_keys);
+        server_->signal(SIGHUP);
+        ASSERT_TRUE(wait_for_log("reload: TLS session tickets: 1 key", static_cast<std::size_t>(i)));
+    }
+    stop = true;
+    connector.join();
+    EXPECT_GT(connected.load(), 0);
+    EXPECT_EQ(server_->stderr_text().find("the running configuration is kept"), std::string::npos);
+    expect_still_serving();
 }
 
 TEST_F(RelinkdTest, JsonLogLinesAreOneJsonObjectEach) {
