@@ -182,6 +182,9 @@ private:
     }
 
     void handle() {
+        if (const auto path = request_path(); path == "/healthz" || path == "/readyz") {
+            return probe(path == "/readyz");
+        }
         const auto auth = request_[http::field::authorization];
         if (!bearer_matches(std::string_view(auth.data(), auth.size()), config_.secret)) {
             log_->warn("admin: {} {} from {}: unauthorized", std::string(request_.method_string()),
@@ -190,7 +193,7 @@ private:
         }
         const auto target = std::string_view(request_.target().data(), request_.target().size());
         const auto question = target.find('?');
-        const auto path = target.substr(0, question);
+        const auto path = request_path();
         const auto query = question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
         const auto method = request_.method();
         const auto app_filter = query_param(query, "app");
@@ -241,7 +244,31 @@ private:
             }
             return kick();
         }
-        send(error_response(http::status::not_found, "no such endpoint: /sessions, /channels, /metrics, /kick"));
+        send(error_response(http::status::not_found,
+                            "no such endpoint: /sessions, /channels, /metrics, /kick, /healthz, /readyz"));
+    }
+
+    /// The request's path, without its query.
+    [[nodiscard]] std::string_view request_path() const {
+        const auto target = std::string_view(request_.target().data(), request_.target().size());
+        return target.substr(0, target.find('?'));
+    }
+
+    /// GET or HEAD /healthz and /readyz, without the secret, answered from this connection's strand (not the hub's,
+    /// which a login storm may keep busy): plain text, as load balancers and orchestrators' probes expect. /healthz
+    /// is 200 whenever the process answers at all; /readyz is 503 with the reason while the server should get no
+    /// new clients. Not logged: probes come every few seconds.
+    void probe(bool readiness) {
+        constexpr std::string_view kText = "text/plain; charset=utf-8";
+        const auto method = request_.method();
+        if (method != http::verb::get && method != http::verb::head) {
+            return send({http::status::method_not_allowed, std::string(kText), "method not allowed\n", "GET, HEAD"});
+        }
+        const std::string reason = readiness && config_.not_ready ? config_.not_ready() : std::string();
+        if (!reason.empty()) {
+            return send({http::status::service_unavailable, std::string(kText), "not ready: " + reason + "\n", {}});
+        }
+        send({http::status::ok, std::string(kText), "ok\n", {}});
     }
 
     void kick() {
@@ -315,8 +342,13 @@ private:
             res->set(http::field::allow, response.allow);
         }
         res->keep_alive(keep_alive_);
-        res->body() = std::move(response.body);
-        res->prepare_payload();
+        if (request_.method() == http::verb::head) {
+            // The headers a GET would get, Content-Length included, and no body (RFC 9110, section 9.3.2).
+            res->content_length(response.body.size());
+        } else {
+            res->body() = std::move(response.body);
+            res->prepare_payload();
+        }
         stream_.expires_after(config_.request_timeout);
         http::async_write(stream_, *res,
                           [self = shared_from_this(), res](beast::error_code ec, std::size_t) { self->on_write(ec); });

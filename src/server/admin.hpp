@@ -1,6 +1,8 @@
 // server/admin.hpp — relinkd's admin HTTP API on its own port: list sessions and channels, kick or ban a user,
-// and /metrics in Prometheus text format. Every request needs `Authorization: Bearer <admin secret>`, compared in
-// constant time; without it the answer is 401. docs/server.md has the endpoints with curl examples.
+// /metrics in Prometheus text format, and the health probes /healthz (alive) and /readyz (ready for new clients).
+// Every request but the probes needs `Authorization: Bearer <admin secret>`, compared in constant time; without it
+// the answer is 401. The probes tell nothing a client of the WebSocket port could not learn, so load balancers and
+// orchestrators probe without the secret. docs/server.md has the endpoints with curl examples.
 //
 // The HTTP side is Beast (admin.cpp); the hub is reached only through HubAccess, so every hub call is
 // serialized on the hub's strand like the WebSocket traffic.
@@ -61,6 +63,9 @@ public:
         std::function<std::optional<ClusterGauges>()> cluster_gauges;
         /// Read for each GET /metrics, from an io thread; empty: the load gauges show 0.
         std::function<LoadMetrics()> load;
+        /// Read for each GET /readyz, from an io thread: why the server should get no new clients now ("draining",
+        /// "cut off from Redis"), or empty when it is ready. Empty function: always ready.
+        std::function<std::string()> not_ready;
     };
     /// Binds the address; throws boost::system::system_error when it cannot.
     AdminServer(boost::asio::io_context& ioc, Config config, HubAccess& hub, std::shared_ptr<spdlog::logger> log);

@@ -1397,6 +1397,33 @@ void Hub::reopen() noexcept {
     state_->draining = false;
 }
 
+void Hub::replace_apps(TimePoint now, TokenVerifier verifier, const std::set<std::string>& apps) {
+    auto& s = *state_;
+    s.verifier = std::move(verifier);
+    // Logins in flight for a removed app: the client hears the kick now; the session the store makes anyway finds
+    // its connection closed and counts down its presence (State::login_done).
+    for (const auto& [id, pending] : s.pending) {
+        const auto conn = s.conns.find(pending.conn);
+        if (pending.then == State::Then::login && !apps.contains(pending.login.app_id) && conn != s.conns.end() &&
+            !conn->second.closed) {
+            s.close_with(pending.conn, proto::CloseReason::kicked);
+        }
+    }
+    std::vector<std::pair<std::string, std::string>> removed;  // (app, user) of the sessions held here
+    for (const auto& [key, session] : s.locals) {
+        if (!apps.contains(session.app)) {
+            removed.emplace_back(session.app, session.user);
+        }
+    }
+    // Through the store, like an admin kick: the session ends in the whole deployment and its peers are told.
+    for (const auto& [app, user] : removed) {
+        State::Pending then;
+        then.then = State::Then::admin;
+        s.issue(now, cluster::Command{app, user, 0, cluster::Kick{false, {}}}, std::move(then));
+    }
+    s.release_presence(now);
+}
+
 void Hub::set_overloaded(bool overloaded) noexcept {
     state_->overloaded = overloaded;
 }

@@ -280,6 +280,13 @@ public:
     void drain(TimePoint now, Duration window);
     /// Takes work again after a drain that was not the end (a cluster node that was cut off from Redis).
     void reopen() noexcept;
+    /// The apps this server hosts changed (relinkd's reload on SIGHUP): `verifier` checks every login and token
+    /// renewal from now on, and every session on this node of an app not in `apps` is ended as by an admin kick:
+    /// Close(kicked), so that its client stops instead of retrying logins that would be refused INVALID_APP_ID, and
+    /// its peers see it leave (kicked). A connection whose login for such an app is with the store is closed with
+    /// Close(kicked) too. The sessions of the apps kept go on, whatever their secret now: their tokens were checked
+    /// when they logged in.
+    void replace_apps(TimePoint now, TokenVerifier verifier, const std::set<std::string>& apps);
     /// The driver's memory verdict (its write queues above their high-water mark, or not): while overloaded, new
     /// logins are refused with Close(busy) and a retry-after; the sessions held go on. No clock, no I/O: a flag.
     void set_overloaded(bool overloaded) noexcept;

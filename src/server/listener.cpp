@@ -14,7 +14,9 @@
 #include <fstream>
 #include <iostream>
 #include <list>
+#include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
@@ -258,6 +260,19 @@ public:
         });
     }
 
+    /// The apps changed (a reload): later logins and renewals are checked by `verifier`; sessions of apps not in
+    /// `apps` are kicked (Hub::replace_apps).
+    void replace_apps(TokenVerifier verifier, std::set<std::string> apps) {
+        net::post(strand_, [this, verifier = std::move(verifier), apps = std::move(apps)]() mutable {
+            hub_.replace_apps(hub_now(), std::move(verifier), apps);
+            flush();
+        });
+    }
+
+    /// False while a cluster node cannot reach Redis (its logins would fail; it fences itself soon): /readyz. Read
+    /// from any thread.
+    [[nodiscard]] bool store_reachable() const noexcept { return store_reachable_.load(std::memory_order_relaxed); }
+
     void stop_timer() {
         net::post(strand_, [this] {
             timer_.cancel();
@@ -367,6 +382,7 @@ private:
     /// Close(draining) and refuses logins, so its clients resume on the other nodes before those declare it dead;
     /// it takes work again once Redis is back.
     void redis_changed(bool up) {
+        store_reachable_.store(up, std::memory_order_relaxed);
         if (up) {
             fence_timer_.cancel();
             // What was in flight when Redis was lost may have taken effect unseen (a login answered into the
@@ -412,6 +428,7 @@ private:
     std::atomic<ConnId> next_id_{0};
     std::function<void()> on_all_closed_;
     Logger log_;
+    std::atomic<bool> store_reachable_{true};  // a cluster node: until its first connection, open() waits anyway
 };
 
 // ------------------------------------------------------------------------------------------- a session
@@ -1138,6 +1155,41 @@ std::string configure_tls(ssl::context& ctx, const Options& options, std::string
     return {};
 }
 
+/// The names of the settings in `fresh` that differ from the running ones and that a reload does not apply.
+std::vector<std::string> restart_only_changes(const Options& running, const Options& fresh) {
+    std::vector<std::string> changed;
+    const auto check = [&changed](const char* name, bool same) {
+        if (!same) {
+            changed.emplace_back(name);
+        }
+    };
+    check("listen", running.listen == fresh.listen);
+    check("cert", running.cert_file == fresh.cert_file);
+    check("key", running.key_file == fresh.key_file);
+    check("write-ca", running.write_ca_file == fresh.write_ca_file);
+    check("tls-ticket-key-file", running.tls_ticket_key_file == fresh.tls_ticket_key_file);
+    check("insecure-plaintext", running.insecure_plaintext == fresh.insecure_plaintext);
+    check("admin-listen", running.admin_listen == fresh.admin_listen);
+    check("admin-secret", running.admin_secret == fresh.admin_secret);
+    check("time-scale", running.time_scale == fresh.time_scale);
+    check("threads", running.threads == fresh.threads);
+    check("log-level", running.log_level == fresh.log_level);
+    check("log-format", running.log_format == fresh.log_format);
+    check("cluster", running.cluster_url == fresh.cluster_url);
+    check("node-id", running.node_id == fresh.node_id);
+    return changed;
+}
+
+/// "a, b" (or "none").
+std::string joined(const std::vector<std::string>& names) {
+    std::string out;
+    for (const auto& name : names) {
+        out += out.empty() ? "" : ", ";
+        out += name;
+    }
+    return out.empty() ? "none" : out;
+}
+
 }  // namespace
 
 // ------------------------------------------------------------------------------------------- Server
@@ -1160,8 +1212,10 @@ class Server::Impl {
     }
 
 public:
-    Impl(const Options& options, Logger log)
+    Impl(const Options& options, Logger log, ReadOptionsAgain reread)
         : options_(options),
+          reread_(std::move(reread)),
+          apps_(app_key_table(options)),
           log_(std::move(log)),
           threads_(options.threads != 0 ? options.threads : std::max(1U, std::thread::hardware_concurrency())),
           load_(options.limits),
@@ -1169,6 +1223,7 @@ public:
           hub_config_(hub_config(options)),
           hub_(ioc_, hub_config_, make_verifier(app_key_table(options)), log_, options),
           signals_(ioc_),
+          reload_signals_(ioc_),
           shutdown_deadline_(ioc_) {}
 
     /// Everything that can fail at start; an empty string when listening.
@@ -1233,7 +1288,8 @@ public:
                                            load_.slow_readers_shed.load(std::memory_order_relaxed),
                                            load_.handshakes.load(std::memory_order_relaxed),
                                            load_.accept_pauses.load(std::memory_order_relaxed)};
-                    }};
+                    },
+                    [this] { return not_ready(); }};
                 admin_ = std::make_unique<AdminServer>(ioc_, std::move(admin_config), hub_, log_);
             } catch (const boost::system::system_error& e) {
                 return "cannot listen on --admin-listen " + options_.admin_listen->host + ":" +
@@ -1245,6 +1301,10 @@ public:
             signals_.add(SIGINT);
             signals_.add(SIGTERM);
             wait_signal();
+            if (reread_) {
+                reload_signals_.add(SIGHUP);
+                wait_reload_signal();
+            }
         }
         acceptor_->start();
         url_ = std::string(tls_ ? "wss://" : "ws://") + url_host(acceptor_->local_endpoint()) + ":" +
@@ -1278,6 +1338,91 @@ public:
         });
     }
 
+    /// SIGHUP: the configuration is read again and what may change while running is applied (reload()); a
+    /// configuration that cannot be used is logged and the running one kept.
+    void wait_reload_signal() {
+        reload_signals_.async_wait([this](beast::error_code ec, int) {
+            if (ec) {
+                return;
+            }
+            if (shutting_down_) {
+                log_->warn("SIGHUP while draining: not reloaded");
+            } else {
+                log_->info("SIGHUP: reloading the configuration");
+                const ParsedOptions parsed = reread_();
+                std::string error = parsed.options ? reload(*parsed.options) : parsed.error;
+                if (!error.empty()) {
+                    log_->error("reload: {}; the running configuration is kept", error);
+                }
+            }
+            wait_reload_signal();
+        });
+    }
+
+    /// Server::reload(): everything that can fail first, then the changes, which cannot.
+    std::string reload(const Options& fresh) {
+        std::optional<TicketKeys> ticket_keys;
+        if (tls_ && !options_.tls_ticket_key_file.empty()) {
+            auto loaded = load_ticket_keys(options_.tls_ticket_key_file);
+            if (!loaded.keys) {
+                return loaded.error;
+            }
+            if (!loaded.warning.empty()) {
+                log_->warn("{}", loaded.warning);
+            }
+            ticket_keys = std::move(loaded.keys);
+        }
+        for (const auto& name : restart_only_changes(options_, fresh)) {
+            log_->warn("reload: '{}' changed: it takes effect at the next start, not on a reload", name);
+        }
+        if (ticket_keys) {
+            // Cannot fail: the context has had its keys since the start; only the set is swapped.
+            if (auto error = use_ticket_keys(tls_->native_handle(), *ticket_keys); !error.empty()) {
+                return error;
+            }
+            log_->info("reload: TLS session tickets: {} key{} from {}", ticket_keys->all().size(),
+                       ticket_keys->all().size() == 1 ? "" : "s", options_.tls_ticket_key_file);
+        }
+        replace_apps(app_key_table(fresh));
+        return {};
+    }
+
+    void replace_apps(const AppTable& apps) {
+        std::vector<std::string> added;
+        std::vector<std::string> removed;
+        std::set<std::string> ids;
+        {
+            const std::lock_guard lock(apps_mutex_);
+            for (const auto& [id, verification] : apps) {
+                ids.insert(id);
+                if (!apps_.contains(id)) {
+                    added.push_back(id);
+                }
+            }
+            for (const auto& [id, verification] : apps_) {
+                if (!apps.contains(id)) {
+                    removed.push_back(id);
+                }
+            }
+            apps_ = apps;
+        }
+        hub_.replace_apps(make_verifier(apps), std::move(ids));
+        log_->info("reload: {} app{}; added: {}; removed (their sessions closed, kicked): {}", apps.size(),
+                   apps.size() == 1 ? "" : "s", joined(added), joined(removed));
+    }
+
+    /// Why /readyz should say no, or empty: draining (SIGTERM / SIGINT), or cut off from Redis (a cluster node from
+    /// the loss of its link, through its fencing, until the link is back).
+    std::string not_ready() const {
+        if (draining_.load(std::memory_order_relaxed)) {
+            return "draining";
+        }
+        if (!hub_.store_reachable()) {
+            return "cut off from Redis";
+        }
+        return {};
+    }
+
     /// Every client is told to reconnect elsewhere, accepting stops, and everything stops once every connection
     /// has closed or after 3 s, whichever comes first (the process must be gone within 5 s of a SIGTERM).
     void begin_drain() {
@@ -1285,6 +1430,7 @@ public:
             return;
         }
         shutting_down_ = true;
+        draining_.store(true, std::memory_order_relaxed);
         hub_.drain(drain_window(options_), [this] {
             log_->info("drained: every connection closed");
             net::post(ioc_, [this] { stop_everything(); });
@@ -1305,6 +1451,7 @@ public:
         }
         hub_.stop_timer();
         signals_.cancel();
+        reload_signals_.cancel();
         ioc_.stop();
     }
 
@@ -1317,6 +1464,9 @@ public:
     }
 
     const Options options_;
+    ReadOptionsAgain reread_;
+    std::mutex apps_mutex_;
+    AppTable apps_;  // the apps served now (guarded by apps_mutex_): what a reload's log line compares with
     Logger log_;
     const unsigned threads_;
     TlsHandshakeCounters tls_handshakes_;  // before the sessions and the admin API that use it
@@ -1326,6 +1476,7 @@ public:
     HubConfig hub_config_;
     HubService hub_;
     net::signal_set signals_;
+    net::signal_set reload_signals_;  // SIGHUP, apart from the drain's signals: a reload never counts as a second one
     net::steady_timer shutdown_deadline_;
     std::shared_ptr<Acceptor> acceptor_;
     std::unique_ptr<AdminServer> admin_;
@@ -1333,12 +1484,13 @@ public:
     std::string certificate_pem_;
     std::string url_;
     std::string admin_url_;
-    bool shutting_down_{false};  // touched on io threads only (signal, drain posts)
+    bool shutting_down_{false};          // touched on io threads only (signal, drain posts)
+    std::atomic<bool> draining_{false};  // shutting_down_, for /readyz on any thread
 };
 
 std::unique_ptr<Server> Server::start(const Options& options, const std::shared_ptr<spdlog::logger>& log,
-                                      std::string& error, bool handle_signals) {
-    auto impl = std::make_unique<Impl>(options, log);
+                                      std::string& error, bool handle_signals, ReadOptionsAgain reread) {
+    auto impl = std::make_unique<Impl>(options, log, std::move(reread));
     error = impl->open(handle_signals);
     if (!error.empty()) {
         return nullptr;
@@ -1375,6 +1527,12 @@ bool Server::clustered() const noexcept {
 void Server::drain() {
     net::post(impl_->ioc_, [impl = impl_.get()] { impl->begin_drain(); });
 }
+std::string Server::reload(const Options& options) {
+    return impl_->reload(options);
+}
+void Server::replace_apps(const AppTable& apps) {
+    impl_->replace_apps(apps);
+}
 void Server::stop() {
     net::post(impl_->ioc_, [impl = impl_.get()] { impl->stop_everything(); });
     impl_->ioc_.stop();
@@ -1385,9 +1543,9 @@ void Server::wait() {
 
 // ------------------------------------------------------------------------------------------- run_server
 
-int run_server(const Options& options, const Logger& log) {
+int run_server(const Options& options, const Logger& log, ReadOptionsAgain reread) {
     std::string error;
-    auto server = Server::start(options, log, error, true);
+    auto server = Server::start(options, log, error, true, std::move(reread));
     if (!server) {
         return fail(error);
     }

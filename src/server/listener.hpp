@@ -38,6 +38,13 @@ public:
 /// The hub's clock: steady_clock::now() as a hub TimePoint (same clock, nanoseconds).
 [[nodiscard]] TimePoint hub_now() noexcept;
 
+/// The apps a server hosts and what verifies their tokens (secrets and public keys): app_key_table(options).
+using AppTable = AppKeyTable;
+
+/// How a running server reads its configuration again on SIGHUP: relinkd parses its command line again (which reads
+/// the config file again). Empty: SIGHUP is not handled.
+using ReadOptionsAgain = std::function<ParsedOptions()>;
+
 /// A running relinkd: the listener, the hub, the admin API and their io threads. relinkd runs one in its process
 /// (run_server()); the demo and tests embed one in theirs.
 ///
@@ -48,9 +55,10 @@ class Server {
 public:
     /// Starts listening and serving on io threads of its own (Options::threads). Null, with `error` set to one
     /// line, when the configuration is unusable (unreadable certificate, address in use, unwritable --write-ca).
-    /// With `handle_signals`, SIGTERM / SIGINT drain it (a second signal stops it at once).
+    /// With `handle_signals`, SIGTERM / SIGINT drain it (a second signal stops it at once), and with `reread` too,
+    /// SIGHUP reloads it (reload()).
     static std::unique_ptr<Server> start(const Options& options, const std::shared_ptr<spdlog::logger>& log,
-                                         std::string& error, bool handle_signals = false);
+                                         std::string& error, bool handle_signals = false, ReadOptionsAgain reread = {});
     /// Stops at once (no drain) and joins the io threads.
     ~Server();
     Server(const Server&) = delete;
@@ -70,6 +78,14 @@ public:
     /// Graceful drain, as on SIGTERM: every client is told to reconnect within the drain window, then the server
     /// stops (once every connection has closed, or after 3 s).
     void drain();
+    /// Applies what may change while the server runs, from `options` (a reload): the apps (replace_apps()) and the
+    /// TLS session-ticket keys, read again from the key file the server started with. Everything is checked
+    /// first: on an error (one line, returned) nothing changes. Other settings differing from the running ones are
+    /// logged as needing a restart. Empty string when applied.
+    std::string reload(const Options& options);
+    /// Replaces the apps table: logins and renewals are verified against `apps` from now on; the sessions of apps no
+    /// longer in it are closed with Close(kicked) (Hub::replace_apps). Asynchronous: done on the hub's strand.
+    void replace_apps(const AppTable& apps);
     /// Stops at once.
     void stop();
     /// Returns once the server has stopped (drained or stopped).
@@ -81,9 +97,10 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
-/// Runs relinkd with validated options until SIGTERM/SIGINT has drained it. Prints the listening line on stdout
-/// once ready. Returns the process exit status: 0 after a drain, 2 (after one line on stderr) when the
-/// configuration turns out unusable at start (unreadable certificate, address in use, unwritable --write-ca).
-int run_server(const Options& options, const std::shared_ptr<spdlog::logger>& log);
+/// Runs relinkd with validated options until SIGTERM/SIGINT has drained it; SIGHUP reloads it with what `reread`
+/// gives. Prints the listening line on stdout once ready. Returns the process exit status: 0 after a drain, 2
+/// (after one line on stderr) when the configuration turns out unusable at start (unreadable certificate, address in
+/// use, unwritable --write-ca).
+int run_server(const Options& options, const std::shared_ptr<spdlog::logger>& log, ReadOptionsAgain reread = {});
 
 }  // namespace relink::server

@@ -18,22 +18,10 @@ namespace {
 using Json = nlohmann::json;
 
 /// The flags that take a value, and the boolean ones; a config file uses the same names without the dashes.
-const std::set<std::string, std::less<>> kValueFlags{"config",
-                                                     "listen",
-                                                     "cert",
-                                                     "key",
-                                                     "write-ca",
-                                                     "app",
-                                                     "admin-listen",
-                                                     "admin-secret",
-                                                     "time-scale",
-                                                     "threads",
-                                                     "log-level",
-                                                     "limit",
-                                                     "tls-ticket-key-file",
-                                                     "cluster",
-                                                     "node-id",
-                                                     "app-key"};
+const std::set<std::string, std::less<>> kValueFlags{
+    "config",       "listen",     "cert",    "key",       "write-ca",   "app",   "admin-listen",
+    "admin-secret", "time-scale", "threads", "log-level", "log-format", "limit", "tls-ticket-key-file",
+    "cluster",      "node-id",    "app-key"};
 const std::set<std::string, std::less<>> kBoolFlags{"insecure-plaintext", "help"};
 
 const std::set<std::string, std::less<>> kLogLevels{"trace", "debug", "info", "warn", "error", "critical", "off"};
@@ -282,6 +270,11 @@ std::string apply_flag(Options& options, std::string_view name, std::string_view
                    std::string(value) + "'";
         }
         options.log_level = value;
+    } else if (name == "log-format") {
+        if (value != "text" && value != "json") {
+            return "--log-format wants text or json, got '" + std::string(value) + "'";
+        }
+        options.log_format = value;
     } else {
         return "unknown option '--" + std::string(name) + "'";
     }
@@ -439,23 +432,75 @@ bool is_loopback_host(std::string_view host) {
 
 namespace {
 
+/// Line and column (both from 1; the column counts characters, not bytes) of the byte at `offset` (from 0).
+std::pair<std::size_t, std::size_t> line_and_column(std::string_view text, std::size_t offset) {
+    offset = std::min(offset, text.size());
+    std::size_t line = 1;
+    std::size_t column = 1;
+    for (std::size_t i = 0; i < offset; ++i) {
+        if (text[i] == '\n') {
+            ++line;
+            column = 1;
+        } else if ((static_cast<unsigned char>(text[i]) & 0xC0U) != 0x80U) {  // not a UTF-8 continuation byte
+            ++column;
+        }
+    }
+    return {line, column};
+}
+
+/// What nlohmann::json says is wrong, without its "last read: '...'" excerpt: the text read could be a secret.
+std::string parse_error_description(const std::string& what) {
+    // "[json.exception.parse_error.101] parse error at line 1, column 9: syntax error while parsing ..."
+    std::string description = what;
+    if (const auto colon = description.find(": "); colon != std::string::npos) {
+        description.erase(0, colon + 2);
+    }
+    constexpr std::string_view kExcerpt = "; last read: '";
+    if (const auto excerpt = description.find(kExcerpt); excerpt != std::string::npos) {
+        constexpr std::string_view kExpected = "'; expected ";
+        const auto expected = description.rfind(kExpected);
+        std::string tail = expected != std::string::npos && expected >= excerpt + kExcerpt.size()
+                               ? "; expected " + description.substr(expected + kExpected.size())
+                               : std::string();
+        description = description.substr(0, excerpt) + tail;
+    }
+    return description;
+}
+
+/// "a string", "a number", ... for a type error's message (the value itself may be a secret).
+std::string kind_of(const Json& value) {
+    switch (value.type()) {
+        case Json::value_t::string: return "a string";
+        case Json::value_t::boolean: return "true or false";
+        case Json::value_t::null: return "null";
+        case Json::value_t::object: return "an object";
+        case Json::value_t::array: return "a list";
+        default: return "a number";
+    }
+}
+
 std::string apply_config(std::string_view text, Options& options) {
-    const Json config = Json::parse(text, nullptr, /*allow_exceptions=*/false, /*ignore_comments=*/true);
-    if (config.is_discarded()) {
-        return "--config: not valid JSON";
+    Json config;
+    try {
+        config = Json::parse(text, nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/true);
+    } catch (const Json::parse_error& e) {
+        // e.byte: the position just after the last character read, the offending one (from 1).
+        const auto [line, column] = line_and_column(text, e.byte > 0 ? e.byte - 1 : 0);
+        return "--config: not valid JSON at line " + std::to_string(line) + ", column " + std::to_string(column) +
+               ": " + parse_error_description(e.what());
     }
     if (!config.is_object()) {
         return "--config: the file must hold one JSON object";
     }
     std::set<std::string> apps_seen;
     for (const auto& [key, value] : config.items()) {
-        const auto where = "--config: key \"" + key + "\"";
+        const auto where = "--config: key \"" + key + "\"";  // names the key path; values are never echoed
         if (key == "config" || key == "help") {
             return where + " is not allowed in a config file";
         }
         if (key == "insecure-plaintext") {
             if (!value.is_boolean()) {
-                return where + " wants true or false";
+                return where + " wants true or false, got " + kind_of(value);
             }
             options.insecure_plaintext = value.get<bool>();
             continue;
@@ -465,11 +510,11 @@ std::string apply_config(std::string_view text, Options& options) {
         }
         if (key == "limit") {
             if (!value.is_object()) {
-                return where + " wants an object {\"NAME\": number}";
+                return where + " wants an object {\"NAME\": number}, got " + kind_of(value);
             }
             for (const auto& [name, number] : value.items()) {
                 if (!number.is_number()) {
-                    return where + ": limit '" + name + "' wants a number";
+                    return where + ".\"" + name + "\" wants a number, got " + kind_of(number);
                 }
                 if (auto error = add_limit(options, name + "=" + number.dump()); !error.empty()) {
                     return "--config: " + error;
@@ -538,7 +583,8 @@ std::string apply_config(std::string_view text, Options& options) {
         } else if ((key == "time-scale" || key == "threads") && value.is_number()) {
             scalar = value.dump();
         } else {
-            return where + (key == "time-scale" || key == "threads" ? " wants a number" : " wants a string");
+            return where + (key == "time-scale" || key == "threads" ? " wants a number" : " wants a string") +
+                   ", got " + kind_of(value);
         }
         if (auto error = apply_flag(options, key, scalar, apps_seen); !error.empty()) {
             return "--config: " + error;
@@ -667,7 +713,7 @@ std::string usage() {
            "               [--write-ca FILE] [--tls-ticket-key-file FILE] [--app ID:SECRET ...]\n"
            "               [--app-key ID:ALG:PEMFILE ...]\n"
            "               [--admin-listen HOST:PORT --admin-secret S]\n"
-           "               [--time-scale F] [--threads N] [--log-level LEVEL]\n"
+           "               [--time-scale F] [--threads N] [--log-level LEVEL] [--log-format text|json]\n"
            "               [--cluster redis://HOST:PORT[/DB] [--node-id ID]]\n"
            "\n"
            "  --config FILE.json       read options from a JSON object with the same keys (flags override it)\n"
@@ -703,9 +749,11 @@ std::string usage() {
            "                           (docs/cluster.md); without it, a single node with everything in memory\n"
            "  --node-id ID             this node's name in the deployment (default: random)\n"
            "  --log-level LEVEL        trace, debug, info (default), warn, error, critical, off\n"
+           "  --log-format text|json   log lines as text (default) or one JSON object per line\n"
            "\n"
            "Prints one JSON line to stdout when listening; logs go to stderr. SIGTERM/SIGINT drain and exit 0:\n"
            "clients are told to be back within max(2 s, connections / drain-logins-per-second / 0.8).\n"
+           "SIGHUP reads the config file again and applies its apps and the TLS ticket keys.\n"
            "Bad flags or configuration: one line on stderr, exit status 2. See docs/server.md.\n";
 }
 

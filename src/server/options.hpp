@@ -44,6 +44,7 @@ struct Options {
     double time_scale{1.0};                   ///< multiplies every server-side duration
     unsigned threads{0};                      ///< io threads; 0 = one per hardware core
     std::string log_level{"info"};            ///< trace, debug, info, warn, error, critical, off
+    std::string log_format{"text"};           ///< text, or json: one JSON object per line
     bool help{false};                         ///< --help: print usage, exit 0
     Limits limits;                            ///< the hub's limits (--limit NAME=VALUE; durations via time scale)
     TimingBounds timing_bounds;               ///< what clients may ask for (--limit heartbeat-max-ms=..., scaled)

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -177,11 +178,31 @@ std::string create_key_file(const std::string& path, const std::string& bytes, b
     return failure;
 }
 
-/// The SSL_CTX ex-data slot holding the context's TicketKeys; the keys are deleted (and wiped) with the context.
+/// A context's ticket keys, replaceable while handshakes run on other threads (a reload on SIGHUP): the callback
+/// copies the pointer under the mutex and uses its copy, so a handshake sees the old set or the new one, never half
+/// of each, and an old set lives (unwiped) until the last handshake using it is done.
+class TicketKeyHolder {
+public:
+    explicit TicketKeyHolder(std::shared_ptr<const TicketKeys> keys) : keys_(std::move(keys)) {}
+    [[nodiscard]] std::shared_ptr<const TicketKeys> get() const {
+        const std::lock_guard lock(mutex_);
+        return keys_;
+    }
+    void set(std::shared_ptr<const TicketKeys> keys) {
+        const std::lock_guard lock(mutex_);
+        keys_.swap(keys);
+    }  // the previous set is released (and wiped, if no handshake holds it) outside the lock
+
+private:
+    mutable std::mutex mutex_;
+    std::shared_ptr<const TicketKeys> keys_;
+};
+
+/// The SSL_CTX ex-data slot holding the context's TicketKeyHolder; deleted (the keys wiped) with the context.
 int ticket_keys_index() {
     static const int index = SSL_CTX_get_ex_new_index(
-        0, nullptr, nullptr, nullptr, [](void*, void* keys, CRYPTO_EX_DATA*, int, long, void*) {
-            delete static_cast<TicketKeys*>(keys);  // NOLINT(cppcoreguidelines-owning-memory): OpenSSL owns it
+        0, nullptr, nullptr, nullptr, [](void*, void* holder, CRYPTO_EX_DATA*, int, long, void*) {
+            delete static_cast<TicketKeyHolder*>(holder);  // NOLINT(cppcoreguidelines-owning-memory): OpenSSL's
         });
     return index;
 }
@@ -196,7 +217,9 @@ int ticket_keys_index() {
 /// resumption costs an AES and an HMAC over ~200 bytes.
 int ticket_key_callback(SSL* ssl, unsigned char* key_name, unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac,
                         int encrypt) {
-    const auto* keys = static_cast<const TicketKeys*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ticket_keys_index()));
+    const auto* holder =
+        static_cast<const TicketKeyHolder*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ticket_keys_index()));
+    const std::shared_ptr<const TicketKeys> keys = holder != nullptr ? holder->get() : nullptr;
     if (keys == nullptr) {
         return -1;
     }
@@ -290,14 +313,16 @@ std::string TicketKeys::serialize() const {
     return bytes;
 }
 
-LoadedTicketKeys load_or_create_ticket_keys(const std::string& path) {
+namespace {
+
+LoadedTicketKeys read_ticket_keys(const std::string& path, bool create) {
     LoadedTicketKeys result;
     if (path.empty()) {
         result.error = "--tls-ticket-key-file needs a path";
         return result;
     }
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT) {
+    if (fd < 0 && errno == ENOENT && create) {
         auto fresh = TicketKeys::generate();
         if (!fresh) {
             result.error = quoted(path) + ": the random generator failed";
@@ -332,13 +357,27 @@ LoadedTicketKeys load_or_create_ticket_keys(const std::string& path) {
     return result;
 }
 
+}  // namespace
+
+LoadedTicketKeys load_ticket_keys(const std::string& path) {
+    return read_ticket_keys(path, /*create=*/false);
+}
+
+LoadedTicketKeys load_or_create_ticket_keys(const std::string& path) {
+    return read_ticket_keys(path, /*create=*/true);
+}
+
 std::string use_ticket_keys(ssl_ctx_st* context, const TicketKeys& keys) {
     const int index = ticket_keys_index();
     if (index < 0) {
         return "cannot install the TLS ticket keys (no OpenSSL ex-data slot)";
     }
-    auto owned = std::make_unique<TicketKeys>(keys);
-    delete static_cast<TicketKeys*>(SSL_CTX_get_ex_data(context, index));  // NOLINT: a previous call's copy
+    auto copy = std::make_shared<const TicketKeys>(keys);
+    if (auto* installed = static_cast<TicketKeyHolder*>(SSL_CTX_get_ex_data(context, index))) {
+        installed->set(std::move(copy));  // a reload: handshakes in progress keep the set they started with
+        return {};
+    }
+    auto owned = std::make_unique<TicketKeyHolder>(std::move(copy));
     if (SSL_CTX_set_ex_data(context, index, owned.get()) != 1) {
         SSL_CTX_set_ex_data(context, index, nullptr);
         return "cannot install the TLS ticket keys";

@@ -87,9 +87,14 @@ struct LoadedTicketKeys {
 /// temporary file in the same directory (mode 0600) and linked to `path` only when complete, so that two relinkd
 /// starting at once end up with the same key and no reader ever sees half a key. Never throws.
 [[nodiscard]] LoadedTicketKeys load_or_create_ticket_keys(const std::string& path);
+/// Reads the ticket key file at `path`, which must exist (a reload: a file gone missing is an error, not a reason
+/// to make keys no other server has). Never throws.
+[[nodiscard]] LoadedTicketKeys load_ticket_keys(const std::string& path);
 
 /// Makes `context` encrypt its session tickets with `keys` (a copy, owned by the context from now on and wiped
-/// when it is freed) instead of OpenSSL's per-process random keys. An error line, or an empty string.
+/// when it is freed) instead of OpenSSL's per-process random keys. An error line, or an empty string. Called again
+/// on the same context (a reload), it replaces the keys while handshakes go on: each handshake uses the set it
+/// found when its ticket was made or opened, and tickets under a key kept in the new set still resume.
 [[nodiscard]] std::string use_ticket_keys(ssl_ctx_st* context, const TicketKeys& keys);
 
 /// `bytes` bytes from OpenSSL's cryptographic generator, as lowercase hex; empty if the generator fails.

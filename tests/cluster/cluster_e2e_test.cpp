@@ -940,10 +940,17 @@ TEST_F(ClusterE2e, ANodeCutOffFromRedisFencesAndItsClientsResumeOnAnother) {
     const auto uid1_mark = uid1.events.size();
     const auto uid2_mark = uid2.events.size();
 
+    EXPECT_EQ(http_request(node(1).admin_port(), "GET", "/readyz", "", "").status, 200);
     lb.set_upstream("127.0.0.1", port(2));
     n1_redis.set_mode(Mode::blackhole);
     const auto cut = Clock::now();
     EXPECT_TRUE(wait_log(1, "Redis unreachable", 10s)) << "n1 did not fence";
+    // A load balancer probing /readyz (no secret) stops sending n1 clients; n2 stays ready.
+    const auto not_ready = http_request(node(1).admin_port(), "GET", "/readyz", "", "");
+    EXPECT_EQ(not_ready.status, 503);
+    EXPECT_EQ(not_ready.body, "not ready: cut off from Redis\n");
+    EXPECT_EQ(http_request(node(1).admin_port(), "GET", "/healthz", "", "").status, 200) << "alive all the same";
+    EXPECT_EQ(http_request(node(2).admin_port(), "GET", "/readyz", "", "").status, 200);
     const auto report = report_after(uid1, uid1_mark, 10s);
     ASSERT_TRUE(report) << "UID1 did not reconnect";
     EXPECT_TRUE(report->resumed) << "UID1 did not resume on n2";
@@ -963,6 +970,7 @@ TEST_F(ClusterE2e, ANodeCutOffFromRedisFencesAndItsClientsResumeOnAnother) {
     n1_redis.set_mode(Mode::pass);
     n1_redis.reset_all();
     EXPECT_TRUE(wait_log(1, "is back: taking work again", 10s)) << "n1 did not reopen";
+    EXPECT_EQ(http_request(node(1).admin_port(), "GET", "/readyz", "", "").status, 200) << "ready again";
     Party& uid3 = party(config("UID3", Profile::rtm, port(1)));
     ASSERT_NO_FATAL_FAILURE(enter(uid3, "ch"));
     EXPECT_TRUE(

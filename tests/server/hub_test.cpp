@@ -2,6 +2,7 @@
 // silent resume, backfill window and count, queue overflow, de-duplication, takeover and the kick-loop cool-down,
 // token expiry), and driven by hand (bad frames, limits, admin kick and ban, drain, metrics, listings).
 #include <algorithm>
+#include <set>
 
 #include "core/harness.hpp"
 #include "server/hub_world.hpp"
@@ -884,6 +885,42 @@ TEST_F(HubByHand, AdminKickAndBan) {
     frame(3, login);
     EXPECT_EQ(reply_error(3, login.request_id), make_error_code(errc::banned_by_server));
     EXPECT_EQ(hub.kick(now, "app", "nobody", false), make_error_code(errc::not_logged_in));
+}
+
+TEST_F(HubByHand, ReplacedAppsKickTheSessionsOfARemovedAppAndNoOther) {
+    // relinkd's reload: "other" added, then removed again; "app" kept throughout.
+    const auto verifier_for = [this](std::set<std::string> apps) {
+        return [this, apps](const std::string& app, const std::string&, const std::string& token) {
+            return sim_token_check(now, apps.contains(app) ? "app" : app, token);
+        };
+    };
+    hub.replace_apps(now, verifier_for({"app", "other"}), {"app", "other"});
+    drain();
+    connect(1, "u", {"ch"});
+    connect(2, "v", {"ch"});
+    open(3);
+    auto other_login = login_message("w", "valid", {"ch"});
+    other_login.app_id = "other";
+    frame(3, other_login);
+    ASSERT_EQ(to<proto::LoginOk>(3).size(), 1U) << "an added app logs in";
+    sent.clear();
+    closed.clear();
+
+    hub.replace_apps(now, verifier_for({"app"}), {"app"});
+    drain();
+    ASSERT_EQ(to<proto::Close>(3).size(), 1U);
+    EXPECT_EQ(to<proto::Close>(3)[0].reason, proto::CloseReason::kicked);
+    EXPECT_EQ(closed, std::vector<server::ConnId>{3});
+    EXPECT_TRUE(to<proto::Close>(1).empty() && to<proto::Close>(2).empty()) << "the kept app's sessions go on";
+    EXPECT_TRUE(to<proto::MemberLeft>(1).empty()) << "other apps' channels are apart";
+    EXPECT_EQ(hub.metrics().kicks, 1U);
+    open(4);
+    auto again = other_login;
+    again.request_id = ++request;
+    frame(4, again);
+    EXPECT_EQ(reply_error(4, again.request_id), make_error_code(errc::invalid_app_id));
+    frame(1, proto::Join{++request, "ch2"});
+    EXPECT_EQ(to<proto::JoinOk>(1).size(), 1U);
 }
 
 TEST_F(HubByHand, DrainTellsEveryoneToComeBackWithinTheWindowAndRefusesNewLogins) {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -19,8 +20,10 @@
 #include <iterator>
 #include <optional>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -308,6 +311,66 @@ TEST(Options, ConfigFileAndFlagsOverride) {
     std::filesystem::remove_all(dir);
 }
 
+TEST(Options, ConfigSyntaxErrorSaysItsLineAndColumnAndNeverTheTextRead) {
+    Options o;
+    // Line 3, column 18: the second comma (columns count characters: the "é" is one).
+    const std::string text = "{\n  \"listen\": \"127.0.0.1:0\",\n  \"node-id\": \"é\",,\n}\n";
+    const auto error = apply_config_json(text, o);
+    EXPECT_EQ(error.rfind("--config: not valid JSON at line 3, column 18: ", 0), 0U) << error;
+    EXPECT_EQ(error.find('\n'), std::string::npos) << error;
+
+    // A bad escape inside the secret: the parser's excerpt of what it read (the secret) is left out.
+    const auto secret = apply_config_json("{\"app\": {\"a\": \"s3cret-\\q\"}}", o);
+    EXPECT_EQ(secret.rfind("--config: not valid JSON at line 1, column ", 0), 0U) << secret;
+    EXPECT_EQ(secret.find("s3cret"), std::string::npos) << secret;
+
+    // The end of the input, on the last line.
+    const auto truncated = apply_config_json("{\n  \"listen\": \"127.0.0.1:0\"\n", o);
+    EXPECT_EQ(truncated.rfind("--config: not valid JSON at line 3, column 1: ", 0), 0U) << truncated;
+    const auto empty = apply_config_json("", o);
+    EXPECT_EQ(empty.rfind("--config: not valid JSON at line 1, column 1: ", 0), 0U) << empty;
+
+    // Through --config: the file's name follows.
+    const auto dir = temp_dir();
+    const auto file = dir / "relinkd.json";
+    std::ofstream(file) << "{\"listen\": \"127.0.0.1:0\" \"app\": \"a:s\"}";
+    const auto parsed = parse({"--config", file.string()});
+    ASSERT_FALSE(parsed.options);
+    // Where the parser stopped: the end of the string it did not expect.
+    EXPECT_EQ(parsed.error.rfind("--config: not valid JSON at line 1, column 30: ", 0), 0U) << parsed.error;
+    EXPECT_NE(parsed.error.find("(in " + file.string() + ")"), std::string::npos) << parsed.error;
+    std::filesystem::remove_all(dir);
+}
+
+TEST(Options, ConfigTypeErrorNamesTheKeyPathAndTheTypeFound) {
+    const std::vector<std::pair<std::string, std::string>> cases{
+        {R"({"listen": 8443})", R"(--config: key "listen" wants a string, got a number)"},
+        {R"({"threads": "four"})", R"(--config: --threads wants an integer in [1, 1024], got 'four')"},
+        {R"({"threads": [4]})", R"(--config: key "threads" wants a number, got a list)"},
+        {R"({"insecure-plaintext": "yes"})", R"(--config: key "insecure-plaintext" wants true or false, got a string)"},
+        {R"({"limit": {"history": "many"}})", R"(--config: key "limit"."history" wants a number, got a string)"},
+        {R"({"limit": [1]})", R"(--config: key "limit" wants an object {"NAME": number}, got a list)"},
+        {R"({"admin-secret": null})", R"(--config: key "admin-secret" wants a string, got null)"},
+    };
+    for (const auto& [text, expected] : cases) {
+        Options o;
+        EXPECT_EQ(apply_config_json(text, o), expected) << text;
+    }
+}
+
+TEST(Options, LogFormatTextOrJson) {
+    EXPECT_EQ(parse({"--app", "a:s"}).options->log_format, "text");
+    EXPECT_EQ(parse({"--app", "a:s", "--log-format", "json"}).options->log_format, "json");
+    EXPECT_EQ(parse({"--app", "a:s", "--log-format=text"}).options->log_format, "text");
+    const auto bad = parse({"--app", "a:s", "--log-format", "xml"});
+    ASSERT_FALSE(bad.options);
+    EXPECT_EQ(bad.error, "--log-format wants text or json, got 'xml'");
+    Options o;
+    EXPECT_EQ(apply_config_json(R"({"log-format": "json"})", o), "");
+    EXPECT_EQ(o.log_format, "json");
+    EXPECT_NE(usage().find("--log-format text|json"), std::string::npos);
+}
+
 TEST(Options, TimeScaleMultipliesEveryServerDuration) {
     auto parsed = parse({"--app", "a:s", "--time-scale", "0.01"});
     ASSERT_TRUE(parsed.options);
@@ -454,11 +517,15 @@ protected:
         std::filesystem::remove_all(dir_);
     }
 
+    /// Starts relinkd with the fixture's flags and `extra`; with a --config among them, the apps are the file's.
     void start(std::vector<std::string> extra) {
-        std::vector<std::string> args{
-            "--listen",     "127.0.0.1:0",  "--write-ca",     ca_file_,      "--app",          "app:secret",
-            "--app",        "app2:secret2", "--admin-listen", "127.0.0.1:0", "--admin-secret", "s",
-            "--time-scale", "0.1",          "--threads",      "2",           "--log-level",    "debug"};
+        std::vector<std::string> args{"--listen",       "127.0.0.1:0", "--write-ca",     ca_file_,
+                                      "--admin-listen", "127.0.0.1:0", "--admin-secret", "s",
+                                      "--time-scale",   "0.1",         "--threads",      "2",
+                                      "--log-level",    "debug"};
+        if (std::find(extra.begin(), extra.end(), "--config") == extra.end()) {
+            args.insert(args.end(), {"--app", "app:secret", "--app", "app2:secret2"});
+        }
         args.insert(args.end(), extra.begin(), extra.end());
         server_ = Process::start(relinkd_path(), args, dir_ / "stderr.log");
         ASSERT_TRUE(server_) << "cannot start " << relinkd_path();
@@ -566,6 +633,64 @@ protected:
             log_in(*client, user);
         }
         return client;
+    }
+
+    /// Stops relinkd (drained, exit 0) and starts it again with `extra`.
+    void restart(const std::vector<std::string>& extra) {
+        server_->signal(SIGTERM);
+        ASSERT_EQ(server_->wait_exit(5s), 0);
+        std::filesystem::remove(ca_file_);
+        start(extra);
+    }
+
+    /// Waits (bounded) until relinkd's stderr holds `text` `count` times or more.
+    bool wait_for_log(const std::string& text, std::size_t count = 1, std::chrono::milliseconds timeout = 5s) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        for (;;) {
+            const std::string log = server_->stderr_text();
+            std::size_t found = 0;
+            for (auto at = log.find(text); at != std::string::npos; at = log.find(text, at + text.size())) {
+                ++found;
+            }
+            if (found >= count) {
+                return true;
+            }
+            if (std::chrono::steady_clock::now() >= deadline) {
+                return false;
+            }
+            std::this_thread::sleep_for(20ms);  // polling a file: there is no event to wait on
+        }
+    }
+
+    /// A login of `user` for `app` with a token signed by `secret`, on a fresh connection: the reply.
+    std::optional<proto::ServerMessage> try_login(const std::string& app, const std::string& user,
+                                                  const std::string& secret, std::unique_ptr<WsTestClient>& client) {
+        client = connect();
+        if (!client) {
+            return std::nullopt;
+        }
+        auto login = login_request(user, token_for(user, app, secret));
+        login.app_id = app;
+        client->send(login);
+        return reply_to(*client, login.request_id);
+    }
+
+    /// The client is still served and was told nothing about closing: a request gets its reply, and no Close (and
+    /// no end of the connection) came before it.
+    void expect_served_without_a_close(WsTestClient& client, const std::string& who) {
+        const proto::Join join{++request_id_, "still-here"};
+        client.send(join);
+        const auto deadline = std::chrono::steady_clock::now() + 5s;
+        while (std::chrono::steady_clock::now() < deadline) {
+            const auto message = client.next(
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+            ASSERT_TRUE(message) << who << ": no reply to a join (closed?)";
+            ASSERT_FALSE(std::holds_alternative<proto::Close>(*message)) << who << " got a Close";
+            if (const auto* ok = std::get_if<proto::JoinOk>(&*message); ok && ok->request_id == join.request_id) {
+                return;
+            }
+        }
+        ADD_FAILURE() << who << ": no reply to a join within 5 s";
     }
 
     /// A client whose path goes through a fault proxy, which a test can stall.
@@ -1594,6 +1719,250 @@ TEST_F(RelinkdTest, OverTheWriteQueueBudgetTheSlowReaderIsShedAndTheOthersGetEve
     const auto got = healthy->next_of<proto::Message>(10s);
     ASSERT_TRUE(got);
     EXPECT_EQ(got->payload, "after");
+}
+
+// ----------------------------------------------------------------------------------------------- operators
+
+/// Everything the server sends back to one raw HTTP request, until it closes the connection (bounded).
+std::string raw_http(std::uint16_t port, const std::string& request) {
+    const int fd = raw_connect(port);
+    if (fd < 0) {
+        return {};
+    }
+    if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
+        close(fd);
+        return {};
+    }
+    std::string response;
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (std::chrono::steady_clock::now() < deadline) {
+        pollfd pfd{fd, POLLIN, 0};
+        if (poll(&pfd, 1, 100) <= 0) {
+            continue;
+        }
+        char buffer[1024];
+        const auto n = read(fd, buffer, sizeof buffer);
+        if (n <= 0) {
+            break;
+        }
+        response.append(buffer, static_cast<std::size_t>(n));
+    }
+    close(fd);
+    return response;
+}
+
+TEST_F(RelinkdTest, HealthzAndReadyzAnswerWithoutTheSecretInPlainText) {
+    for (const char* path : {"/healthz", "/readyz", "/readyz?full=1"}) {
+        for (const char* authorization : {"", "Bearer wrong"}) {  // no secret, or a wrong one: the same answer
+            const auto got = test::http_request(admin_port_, "GET", path, authorization, "");
+            EXPECT_EQ(got.status, 200) << path << " " << got.error;
+            EXPECT_EQ(got.body, "ok\n") << path;
+            EXPECT_EQ(got.content_type, "text/plain; charset=utf-8") << path;
+        }
+        EXPECT_EQ(test::http_request(admin_port_, "POST", path, "", "{}").status, 405) << path;
+    }
+    // HEAD: the headers of a GET (its length included), no body, and never cached.
+    const auto head = raw_http(admin_port_, "HEAD /readyz HTTP/1.1\r\nHost: relinkd\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(head.rfind("HTTP/1.1 200 OK\r\n", 0), 0U) << head;
+    EXPECT_NE(head.find("Content-Length: 3\r\n"), std::string::npos) << head;
+    EXPECT_NE(head.find("Cache-Control: no-store\r\n"), std::string::npos) << head;
+    EXPECT_EQ(head.size(), head.find("\r\n\r\n") + 4) << "no body after the headers: " << head;
+    // Everything else still needs the secret.
+    for (const char* path : {"/sessions", "/metrics", "/healthz/x", "/ready"}) {
+        EXPECT_EQ(test::http_request(admin_port_, "GET", path, "", "").status, 401) << path;
+    }
+    for (const char* probe : {"/healthz from", "/readyz from", "/readyz?full=1 from"}) {
+        EXPECT_EQ(server_->stderr_text().find(probe), std::string::npos) << "probes are not logged: " << probe;
+    }
+}
+
+TEST_F(RelinkdTest, ReadyzSaysNotReadyDuringADrainWhileHealthzStaysOk) {
+    // A client behind a stalled path cannot finish its close, so the drain lasts (up to its 3 s bound) and the
+    // probes can be asked meanwhile.
+    faultproxy::FaultProxy proxy("127.0.0.1", port_);
+    WsTestClient::Config config;
+    config.port = proxy.port();
+    config.ca_file = ca_file_;
+    std::string error;
+    auto stalled = WsTestClient::connect(config, error);
+    ASSERT_TRUE(stalled) << error;
+    ASSERT_TRUE(log_in(*stalled, "stalled"));
+    ASSERT_EQ(test::http_request(admin_port_, "GET", "/readyz", "", "").status, 200);
+    proxy.set_mode(faultproxy::Mode::stall);
+
+    server_->signal(SIGTERM);
+    test::HttpResult ready;
+    const auto deadline = std::chrono::steady_clock::now() + 3s;
+    while (std::chrono::steady_clock::now() < deadline) {  // until the signal is handled
+        ready = test::http_request(admin_port_, "GET", "/readyz", "", "", 1s);
+        if (ready.status != 200) {
+            break;
+        }
+    }
+    EXPECT_EQ(ready.status, 503) << ready.error;
+    EXPECT_EQ(ready.body, "not ready: draining\n");
+    EXPECT_EQ(ready.content_type, "text/plain; charset=utf-8");
+    const auto alive = test::http_request(admin_port_, "GET", "/healthz", "", "", 1s);
+    EXPECT_EQ(alive.status, 200) << "still alive while draining: " << alive.error;
+    EXPECT_EQ(server_->wait_exit(5s), 0);
+    server_.reset();
+}
+
+/// A config file for the reload tests: these apps (id → secret), the key file, and nothing given as flags.
+void write_config(const std::filesystem::path& file, const std::map<std::string, std::string>& apps,
+                  const std::filesystem::path& ticket_keys) {
+    Json config{{"app", apps}, {"tls-ticket-key-file", ticket_keys.string()}};
+    std::ofstream(file.string() + ".tmp") << config.dump(2);
+    std::filesystem::rename(file.string() + ".tmp", file);  // whole, as an operator's editor or tool writes it
+}
+
+TEST_F(RelinkdTest, SighupAddsAnAppAndRevokesOneWithoutDroppingAnyOtherSession) {
+    const auto config = dir_ / "relinkd.json";
+    const auto ticket_keys = dir_ / "tickets.key";
+    write_config(config, {{"app", "secret"}, {"gone", "gone-secret"}}, ticket_keys);
+    restart({"--config", config.string()});
+    auto alice = logged_in("alice");  // app "app": kept
+    ASSERT_TRUE(alice);
+    join(*alice, "lobby");
+    std::unique_ptr<WsTestClient> goner;
+    auto reply = try_login("gone", "goner", "gone-secret", goner);
+    ASSERT_TRUE(reply && std::holds_alternative<proto::LoginOk>(*reply));
+    std::unique_ptr<WsTestClient> early;
+    reply = try_login("new", "newbie", "new-secret", early);
+    ASSERT_TRUE(reply && std::holds_alternative<proto::Reply>(*reply));
+    EXPECT_EQ(std::get<proto::Reply>(*reply).error, make_error_code(errc::invalid_app_id)) << "not there yet";
+
+    // The ticket keys rotated (a new key first) and the apps changed: "new" added, "gone" removed.
+    const auto old_keys = test::file_text(ticket_keys);
+    ASSERT_EQ(old_keys.size(), TicketKey::kBytes);
+    const auto new_key = TicketKeys::generate();
+    ASSERT_TRUE(new_key);
+    {
+        std::ofstream out(ticket_keys, std::ios::binary | std::ios::trunc);
+        out << new_key->serialize() << old_keys;
+    }
+    write_config(config, {{"app", "secret"}, {"new", "new-secret"}}, ticket_keys);
+    server_->signal(SIGHUP);
+
+    const auto close = goner->next_of<proto::Close>(5s);
+    ASSERT_TRUE(close) << "the removed app's session is closed";
+    EXPECT_EQ(close->reason, proto::CloseReason::kicked);
+    const auto ended = goner->wait_closed(5s);
+    ASSERT_TRUE(ended);
+    EXPECT_EQ(ended->reason, "KICKED");
+    ASSERT_TRUE(wait_for_log("reload: 2 apps; added: new; removed (their sessions closed, kicked): gone"))
+        << server_->stderr_text();
+    EXPECT_TRUE(wait_for_log("reload: TLS session tickets: 2 keys from " + ticket_keys.string()));
+
+    std::unique_ptr<WsTestClient> newbie;
+    reply = try_login("new", "newbie", "new-secret", newbie);
+    ASSERT_TRUE(reply);
+    EXPECT_TRUE(std::holds_alternative<proto::LoginOk>(*reply)) << "the added app logs in: " << describe(*reply);
+    std::unique_ptr<WsTestClient> again;
+    reply = try_login("gone", "goner", "gone-secret", again);
+    ASSERT_TRUE(reply && std::holds_alternative<proto::Reply>(*reply));
+    EXPECT_EQ(std::get<proto::Reply>(*reply).error, make_error_code(errc::invalid_app_id));
+
+    expect_served_without_a_close(*alice, "alice (an app kept)");
+    auto bob = logged_in("bob");  // the kept app still logs in with its secret
+    ASSERT_TRUE(bob);
+    expect_still_serving();
+}
+
+TEST_F(RelinkdTest, SighupWithABadConfigOrKeyFileKeepsTheRunningOne) {
+    const auto config = dir_ / "relinkd.json";
+    const auto ticket_keys = dir_ / "tickets.key";
+    write_config(config, {{"app", "secret"}, {"other", "other-secret"}}, ticket_keys);
+    restart({"--config", config.string()});
+    std::unique_ptr<WsTestClient> other;
+    auto reply = try_login("other", "olga", "other-secret", other);
+    ASSERT_TRUE(reply && std::holds_alternative<proto::LoginOk>(*reply));
+
+    // Not JSON: logged with its position, nothing applied.
+    std::ofstream(config) << "{\"app\": {\"app\": \"secret\"},\n  oops}";
+    server_->signal(SIGHUP);
+    ASSERT_TRUE(wait_for_log("the running configuration is kept")) << server_->stderr_text();
+    EXPECT_TRUE(wait_for_log("reload: --config: not valid JSON at line 2, column 3: "));
+
+    // Good JSON that drops "other", but a key file that went bad: the apps are not applied either.
+    write_config(config, {{"app", "secret"}}, ticket_keys);
+    std::ofstream(ticket_keys, std::ios::binary | std::ios::trunc) << "short";
+    server_->signal(SIGHUP);
+    ASSERT_TRUE(wait_for_log("the running configuration is kept", 2)) << server_->stderr_text();
+    EXPECT_TRUE(wait_for_log("holds 5 bytes"));
+
+    expect_served_without_a_close(*other, "olga (app 'other', still configured)");
+    std::unique_ptr<WsTestClient> another;
+    reply = try_login("other", "oscar", "other-secret", another);
+    ASSERT_TRUE(reply);
+    EXPECT_TRUE(std::holds_alternative<proto::LoginOk>(*reply)) << describe(*reply);
+    EXPECT_EQ(server_->stderr_text().find("reload: 1 app"), std::string::npos) << "nothing was half-applied";
+}
+
+TEST_F(RelinkdTest, ReloadsWhileHandshakesIssueTicketsUnderTheKeysBeingReplaced) {
+    // Every handshake encrypts a session ticket under the key set a reload swaps: reloads and handshakes at once
+    // (under TSan, relinkd's exit status 0 at the end says no race was seen).
+    const auto config = dir_ / "relinkd.json";
+    const auto ticket_keys = dir_ / "tickets.key";
+    write_config(config, {{"app", "secret"}}, ticket_keys);
+    restart({"--config", config.string()});
+    std::atomic<bool> stop{false};
+    std::atomic<int> connected{0};
+    std::thread connector([&] {
+        while (!stop.load()) {
+            if (connect()) {
+                ++connected;
+            }
+        }
+    });
+    constexpr int kReloads = 8;
+    for (int i = 1; i <= kReloads; ++i) {
+        const auto fresh = TicketKeys::generate();
+        ASSERT_TRUE(fresh);
+        {
+            std::ofstream out(ticket_keys, std::ios::binary | std::ios::trunc);
+            out << fresh->serialize();
+        }
+        write_config(config, {{"app", "secret"}, {"extra-" + std::to_string(i), "s"}}, ticket_keys);
+        server_->signal(SIGHUP);
+        ASSERT_TRUE(wait_for_log("reload: TLS session tickets: 1 key", static_cast<std::size_t>(i)));
+    }
+    stop = true;
+    connector.join();
+    EXPECT_GT(connected.load(), 0);
+    EXPECT_EQ(server_->stderr_text().find("the running configuration is kept"), std::string::npos);
+    expect_still_serving();
+}
+
+TEST_F(RelinkdTest, JsonLogLinesAreOneJsonObjectEach) {
+    restart({"--log-format", "json", "--node-id", "node-7"});
+    auto alice = logged_in("alice");
+    ASSERT_TRUE(alice);
+    EXPECT_EQ(test::http_request(admin_port_, "GET", "/metrics", "Bearer wrong", "").status, 401);  // a warning
+    server_->signal(SIGTERM);
+    ASSERT_EQ(server_->wait_exit(5s), 0);
+    const std::string log = server_->stderr_text();
+    server_.reset();
+    std::istringstream lines(log);
+    std::string line;
+    std::set<std::string> levels;
+    int count = 0;
+    const std::regex utc_millis(R"(^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$)");
+    while (std::getline(lines, line)) {
+        ++count;
+        const Json record = Json::parse(line, nullptr, false);
+        ASSERT_TRUE(record.is_object()) << "not a JSON object: " << line;
+        ASSERT_TRUE(record.contains("time") && record["time"].is_string()) << line;
+        EXPECT_TRUE(std::regex_match(record["time"].get<std::string>(), utc_millis)) << line;
+        ASSERT_TRUE(record.contains("level") && record["level"].is_string()) << line;
+        levels.insert(record["level"].get<std::string>());
+        EXPECT_EQ(record.value("logger", ""), "relinkd") << line;
+        EXPECT_TRUE(record.contains("message") && record["message"].is_string()) << line;
+        EXPECT_EQ(record.value("node", ""), "node-7") << line;
+    }
+    EXPECT_GT(count, 3) << log;
+    EXPECT_TRUE(levels.contains("info") && levels.contains("debug") && levels.contains("warning")) << log;
+    EXPECT_NE(log.find(R"("message":"listening on wss://127.0.0.1:)"), std::string::npos) << log;
 }
 
 }  // namespace

@@ -490,6 +490,39 @@ TEST(TlsTickets, TicketKeysSurviveANewContextAndARotationButNotTheirLoss) {
     }
 }
 
+TEST(TlsTickets, KeysReplacedOnARunningContextAsOnAReload) {
+    // relinkd's SIGHUP installs the key file's keys again on the context that serves: the same context, with
+    // handshakes going on, follows a rotation and then the old key's removal.
+    TicketContexts contexts;
+    const auto old_keys = TicketKeys::generate();
+    const auto new_keys = TicketKeys::generate();
+    ASSERT_TRUE(old_keys && new_keys);
+    const auto rotated = TicketKeys::parse(new_keys->serialize() + old_keys->serialize());
+    ASSERT_TRUE(rotated);
+    std::vector<SSL_SESSION*> sessions;  // freed at the end
+
+    auto context = contexts.server(old_keys);
+    const auto full = connect_once(*context, contexts.client(), nullptr);
+    sessions.push_back(full.session);
+    ASSERT_NE(full.session, nullptr);
+
+    EXPECT_EQ(use_ticket_keys(context->native_handle(), *rotated), "");  // reload: new key first, old kept
+    const auto rotated_resume = connect_once(*context, contexts.client(), full.session);
+    sessions.push_back(rotated_resume.session);
+    EXPECT_TRUE(rotated_resume.resumed) << "the old key, kept second, still opens its tickets";
+
+    EXPECT_EQ(use_ticket_keys(context->native_handle(), *new_keys), "");  // reload: the old key dropped
+    const auto under_new = connect_once(*context, contexts.client(), rotated_resume.session);
+    sessions.push_back(under_new.session);
+    EXPECT_TRUE(under_new.resumed) << "the ticket issued after the rotation is under the new key";
+    const auto under_old = connect_once(*context, contexts.client(), full.session);
+    sessions.push_back(under_old.session);
+    EXPECT_FALSE(under_old.resumed) << "the dropped key opens nothing: a full handshake";
+    for (auto* session : sessions) {
+        SSL_SESSION_free(session);
+    }
+}
+
 TEST(TlsTickets, KeyFileBytesRoundTripAndBadSizesAreRefused) {
     const auto keys = TicketKeys::generate();
     ASSERT_TRUE(keys);
