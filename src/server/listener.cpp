@@ -1,4 +1,5 @@
-// relinkd's driver (server/listener.hpp): Beast WebSocket over TLS around the sans-IO hub.
+// relinkd's driver (server/listener.hpp): WebSocket over TLS around the sans-IO hub (Beast answers the HTTP upgrade;
+// relinkd frames its WebSocket itself, protocol/websocket_frames.hpp).
 //
 // Threads and strands. N threads run one io_context. Each connection's stream carries its own strand; the hub
 // has one more strand (HubService::strand_) on which every hub call happens, so the hub, which is not thread-safe,
@@ -40,6 +41,7 @@
 
 #include "net/tls_socket_stream.hpp"
 #include "protocol/codec.hpp"
+#include "protocol/websocket_frames.hpp"
 #include "server/admin.hpp"
 #include "server/cluster_node.hpp"
 #include "server/tls.hpp"
@@ -92,30 +94,6 @@ std::string_view close_reason_name(proto::CloseReason reason) noexcept {
 constexpr std::size_t kRecordBytes = 16 * 1024;
 /// Frames encrypted into one record at most (small frames; bounds the header array on the stack).
 constexpr std::size_t kFramesPerRecord = 64;
-/// A WebSocket frame header from a server: 2 bytes, plus 2 or 8 for the length; never a mask.
-constexpr std::size_t kMaxFrameHeaderBytes = 10;
-
-/// Writes the header of an unmasked, final text frame of `size` payload bytes (RFC 6455 section 5.2); returns its
-/// length.
-std::size_t text_frame_header(std::size_t size, std::array<unsigned char, kMaxFrameHeaderBytes>& header) {
-    header[0] = 0x81;  // FIN, opcode 1 (text)
-    if (size < 126) {
-        header[1] = static_cast<unsigned char>(size);
-        return 2;
-    }
-    if (size <= 0xFFFF) {
-        header[1] = 126;
-        header[2] = static_cast<unsigned char>(size >> 8U);
-        header[3] = static_cast<unsigned char>(size & 0xFFU);
-        return 4;
-    }
-    header[1] = 127;
-    for (std::size_t i = 0; i < 8; ++i) {
-        header[2 + i] = static_cast<unsigned char>((static_cast<std::uint64_t>(size) >> (8U * (7 - i))) & 0xFFU);
-    }
-    return 10;
-}
-
 // ------------------------------------------------------------------------------------------- connections
 
 /// An encoded frame; a message for many receivers is encoded once and its bytes shared by their queues.
@@ -465,16 +443,24 @@ struct SessionConfig {
     ServerLoad* load{nullptr};                      ///< the server's; nullptr: no process-wide bounds
 };
 
-/// One client connection: [TLS handshake →] HTTP upgrade → WebSocket read loop, plus a write queue with one
-/// write outstanding. Each handler holds shared_from_this(), so the session lives while an operation is pending.
-template <class WsStream>
-class Session final : public Connection, public std::enable_shared_from_this<Session<WsStream>> {
-    static constexpr bool kTls = std::is_same_v<WsStream, websocket::stream<TlsSocketStream>>;
+/// One client connection: [TLS handshake →] HTTP upgrade (Beast) → relink's own WebSocket read loop over the
+/// stream (proto::WsFrameReader), plus a write queue with one write outstanding. Each handler holds
+/// shared_from_this(), so the session lives while an operation is pending.
+///
+/// Why not Beast's websocket::stream after the upgrade: it holds ~2.7 KB per connection for its whole life (a fixed
+/// 1,536-byte frame buffer, its timer, its state) and, under a pending read, an operation of its own; most sessions
+/// are idle most of the time. Here an idle session holds a read of the next frame's first two header bytes into
+/// the reader inside the session object, and no buffer (docs/benchmarks.md, "What an idle session no longer
+/// holds"). Beast's idle timeout is not needed: the hub closes every silent connection sooner (the login grace, the
+/// keep-alive timeout).
+template <class Stream>
+class Session final : public Connection, public std::enable_shared_from_this<Session<Stream>> {
+    static constexpr bool kTls = std::is_same_v<Stream, TlsSocketStream>;
 
 public:
     template <class... StreamArgs>
     Session(HubService& hub, const SessionConfig& config, Logger log, std::string peer, StreamArgs&&... args)
-        : ws_(std::forward<StreamArgs>(args)...),
+        : stream_(std::forward<StreamArgs>(args)...),
           hub_(hub),
           config_(config),
           log_(std::move(log)),
@@ -489,17 +475,17 @@ public:
     Session& operator=(const Session&) = delete;
 
     void run() {
-        net::dispatch(ws_.get_executor(), beast::bind_front_handler(&Session::on_run, this->shared_from_this()));
+        net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::on_run, this->shared_from_this()));
     }
 
     void deliver(SharedFrame frame, std::optional<proto::CloseReason> close) override {
-        net::post(ws_.get_executor(), [self = this->shared_from_this(), frame = std::move(frame), close]() mutable {
+        net::post(stream_.get_executor(), [self = this->shared_from_this(), frame = std::move(frame), close]() mutable {
             self->enqueue(std::move(frame), close);
         });
     }
 
     void close() override {
-        net::post(ws_.get_executor(), [self = this->shared_from_this()] {
+        net::post(stream_.get_executor(), [self = this->shared_from_this()] {
             if (self->ended_ || self->close_requested_) {
                 return;
             }
@@ -512,24 +498,26 @@ public:
 
 private:
     void on_run() {
-        // One deadline for the TLS handshake and the upgrade request; Beast's own timeout covers the accept.
-        handshake_ = std::make_unique<Handshake>();
-        handshake_->deadline.emplace(ws_.get_executor());
-        handshake_->deadline->expires_after(config_.handshake_timeout);
-        handshake_->deadline->async_wait([weak = this->weak_from_this()](beast::error_code ec) {
-            auto self = weak.lock();
-            if (!ec && self && self->handshake_ && self->handshake_->deadline) {
-                self->log_->debug("{}: no WebSocket upgrade within the handshake timeout", self->peer_);
-                beast::error_code ignored;
-                beast::get_lowest_layer(self->ws_).close(ignored);
-            }
-        });
+        // One deadline for the TLS handshake and the upgrade request, then one as long for the 101 answer.
+        handshake_ = std::make_unique<Handshake>(stream_.get_executor());
+        arm_handshake_deadline();
         if constexpr (kTls) {
-            ws_.next_layer().async_handshake(
-                beast::bind_front_handler(&Session::on_tls_handshake, this->shared_from_this()));
+            stream_.async_handshake(beast::bind_front_handler(&Session::on_tls_handshake, this->shared_from_this()));
         } else {
             do_read_upgrade();
         }
+    }
+
+    void arm_handshake_deadline() {
+        handshake_->deadline.expires_after(config_.handshake_timeout);
+        handshake_->deadline.async_wait([weak = this->weak_from_this()](beast::error_code ec) {
+            auto self = weak.lock();
+            if (!ec && self && self->handshake_) {
+                self->log_->debug("{}: no WebSocket upgrade within the handshake timeout", self->peer_);
+                beast::error_code ignored;
+                beast::get_lowest_layer(self->stream_).close(ignored);
+            }
+        });
     }
 
     void on_tls_handshake(beast::error_code ec) {
@@ -538,7 +526,7 @@ private:
             return;
         }
         if constexpr (kTls) {
-            const bool resumed = SSL_session_reused(ws_.next_layer().native_handle()) == 1;
+            const bool resumed = SSL_session_reused(stream_.native_handle()) == 1;
             if (config_.tls_handshakes != nullptr) {
                 (resumed ? config_.tls_handshakes->resumed : config_.tls_handshakes->full)
                     .fetch_add(1, std::memory_order_relaxed);
@@ -552,12 +540,11 @@ private:
         handshake_->parser.emplace();
         handshake_->parser->header_limit(kMaxUpgradeHeaderBytes);
         // The handshake deadline set in on_run() still runs: it covers TLS and the upgrade request.
-        http::async_read(ws_.next_layer(), buffer_, *handshake_->parser,
+        http::async_read(stream_, handshake_->buffer, *handshake_->parser,
                          beast::bind_front_handler(&Session::on_read_upgrade, this->shared_from_this()));
     }
 
     void on_read_upgrade(beast::error_code ec, std::size_t) {
-        handshake_->deadline.reset();  // cancels it; the memory goes too
         if (ec) {
             log_->debug("{}: no upgrade request: {}", peer_, ec.message());
             return;
@@ -573,13 +560,13 @@ private:
         if (path != "/") {
             return do_reject(http::status::not_found, "not found: relinkd's WebSocket endpoint is /\n");
         }
-        auto timeout = websocket::stream_base::timeout::suggested(beast::role_type::server);
-        timeout.handshake_timeout = config_.handshake_timeout;
-        ws_.set_option(timeout);
-        ws_.set_option(websocket::stream_base::decorator(
+        arm_handshake_deadline();  // the 101 answer gets a window of its own, as Beast's accept timeout gave it
+        // Beast answers the upgrade over this session's stream (a reference): afterwards the stream is read and
+        // written here, and Beast's WebSocket state goes with the handshake's.
+        auto& ws = handshake_->ws.emplace(stream_);
+        ws.set_option(websocket::stream_base::decorator(
             [](websocket::response_type& res) { res.set(http::field::server, "relinkd"); }));
-        ws_.read_message_max(proto::kMaxFrameBytes);
-        ws_.async_accept(upgrade, beast::bind_front_handler(&Session::on_accept, this->shared_from_this()));
+        ws.async_accept(upgrade, beast::bind_front_handler(&Session::on_accept, this->shared_from_this()));
     }
 
     void do_reject(http::status status, std::string body) {
@@ -590,38 +577,24 @@ private:
         res->keep_alive(false);
         res->body() = std::move(body);
         res->prepare_payload();
-        http::async_write(ws_.next_layer(), *res,
-                          [self = this->shared_from_this(), res](beast::error_code, std::size_t) {
-                              beast::error_code ignored;
-                              beast::get_lowest_layer(self->ws_).shutdown(tcp::socket::shutdown_both, ignored);
-                          });
+        http::async_write(stream_, *res, [self = this->shared_from_this(), res](beast::error_code, std::size_t) {
+            beast::error_code ignored;
+            beast::get_lowest_layer(self->stream_).shutdown(tcp::socket::shutdown_both, ignored);
+        });
     }
 
     void on_accept(beast::error_code ec) {
+        // Frees the deadline, the request, its buffer (a client must wait for the 101 before it sends frames:
+        // anything it sent early is not a frame of ours) and Beast's WebSocket state.
         handshake_.reset();
         handshake_over();
         if (ec) {
             log_->debug("{}: WebSocket accept failed: {}", peer_, ec.message());
             return;
         }
-        // A client must wait for the 101 before it sends frames; anything it sent early is not a frame of ours.
-        buffer_.consume(buffer_.size());
-        buffer_.shrink_to_fit();
-        ws_.text(true);  // every frame relinkd sends is text (JSON)
         id_ = hub_.open(this->weak_from_this(), peer_);
         log_->debug("conn {} from {}: open", id_, peer_);
-        wait_for_frame();
-    }
-
-    /// Waits for the next frame without a read buffer: a WebSocket read of at most one byte completes once Beast
-    /// holds the next frame's header and, unless the frame is empty, its first byte, from the socket or from what
-    /// it read past the previous frame. Beast answers control frames (ping, close) meanwhile. Only then does the
-    /// session give Beast a buffer for the rest of the message, and it frees it after the message: most sessions
-    /// are idle most of the time, and a pending message read holds ~2.5 KB (its buffer and its state). (A read
-    /// into no bytes would do, but Beast 1.81's UTF-8 check crashes on an empty buffer.)
-    void wait_for_frame() {
-        ws_.async_read_some(net::buffer(&first_byte_, 1),
-                            beast::bind_front_handler(&Session::on_frame_begins, this->shared_from_this()));
+        do_read();
     }
 
     /// This connection's TLS and WebSocket handshakes are over (done or failed): it leaves the accept loop's count.
@@ -631,59 +604,95 @@ private:
         }
     }
 
-    void on_frame_begins(beast::error_code ec, std::size_t bytes) {
-        if (ec) {
-            return on_read(ec, 0);
-        }
-        if (bytes != 0) {
-            net::buffer_copy(buffer_.prepare(bytes), net::buffer(&first_byte_, bytes));
-            buffer_.commit(bytes);
-        }
-        if (ws_.is_message_done()) {
-            return on_read({}, 0);  // a message of one byte or none
-        }
-        ws_.async_read(buffer_, beast::bind_front_handler(&Session::on_read, this->shared_from_this()));
+    // ---- reading: the frame reader says where the next bytes go, never past the current frame ----
+
+    /// Reads into the reader's space: between frames that is the next header's first two bytes, inside the
+    /// session object, so an idle session waits holding no buffer; then the rest of the header, then the payload
+    /// (into the message, which the reader frees after it). With TLS, bytes that came with the previous frame
+    /// wait in OpenSSL's buffer, which the next read takes first.
+    void do_read() {
+        const auto room = reader_.space();
+        stream_.async_read_some(net::buffer(room.data, room.size),
+                                beast::bind_front_handler(&Session::on_read, this->shared_from_this()));
     }
 
-    /// A whole message is in buffer_ (`ec` clear), or the read loop ends.
-    void on_read(beast::error_code ec, std::size_t) {
+    void on_read(beast::error_code ec, std::size_t bytes) {
         if (ec) {
-            if (ec == websocket::error::message_too_big) {
-                // Beast has already failed the connection with close code 1009 (too big); the hub counts it.
-                log_->debug("conn {}: frame above {} bytes", id_, proto::kMaxFrameBytes);
-                hub_.bad_frame(id_, {make_error_code(errc::payload_too_large), "frame too large", std::nullopt});
-            } else if (ec != websocket::error::closed) {
+            if (closing_ == nullptr) {
                 log_->debug("conn {}: read ended: {}", id_, ec.message());
             }
             return end();
         }
-        if (!close_requested_) {
-            if (!ws_.got_text()) {
-                hub_.bad_frame(id_, {make_error_code(errc::protocol_error), "binary frame", std::nullopt});
-            } else {
-                const auto data = buffer_.cdata();
-                auto decoded =
-                    proto::decode_client(std::string_view(static_cast<const char*>(data.data()), data.size()));
-                if (decoded && std::holds_alternative<proto::Ping>(*decoded.message)) {
-                    // Answered here, on this connection's strand, not behind the hub's queue of logins: an
-                    // established session's heartbeats stay prompt however busy the hub is.
-                    enqueue(pong_frame(), std::nullopt);
-                    hub_.heartbeat(id_);
-                } else if (decoded) {
-                    hub_.frame(id_, std::move(*decoded.message));
-                } else {
-                    log_->debug("conn {}: undecodable frame: {}", id_, decoded.error.detail);
-                    hub_.bad_frame(id_, std::move(decoded.error));
+        const proto::WsEvent event = reader_.commit(bytes);
+        switch (event.kind) {
+            case proto::WsEvent::Kind::none: break;
+            case proto::WsEvent::Kind::message: on_message(event); break;
+            case proto::WsEvent::Kind::ping:
+                if (closing_ == nullptr) {  // answered with its payload; not once the closing handshake began
+                    enqueue(std::make_shared<const std::string>(event.payload), std::nullopt, proto::WsOpcode::pong);
                 }
-            }
+                break;
+            case proto::WsEvent::Kind::pong: break;
+            case proto::WsEvent::Kind::close: return on_close_frame(event.code);
+            case proto::WsEvent::Kind::error: return fail(event.code, event.reason);
         }
-        buffer_.consume(buffer_.size());
-        buffer_.shrink_to_fit();  // frees it: the session may now idle
-        wait_for_frame();
+        do_read();
     }
 
-    void enqueue(SharedFrame frame, std::optional<proto::CloseReason> close) {
-        if (ended_ || close_requested_) {
+    /// A whole message from the client.
+    void on_message(const proto::WsEvent& event) {
+        if (close_requested_ || closing_ != nullptr) {
+            return;
+        }
+        if (!event.text) {
+            hub_.bad_frame(id_, {make_error_code(errc::protocol_error), "binary frame", std::nullopt});
+            return;
+        }
+        auto decoded = proto::decode_client(event.payload);
+        if (decoded && std::holds_alternative<proto::Ping>(*decoded.message)) {
+            // Answered here, on this connection's strand, not behind the hub's queue of logins: an established
+            // session's heartbeats stay prompt however busy the hub is.
+            enqueue(pong_frame(), std::nullopt);
+            hub_.heartbeat(id_);
+        } else if (decoded) {
+            hub_.frame(id_, std::move(*decoded.message));
+        } else {
+            log_->debug("conn {}: undecodable frame: {}", id_, decoded.error.detail);
+            hub_.bad_frame(id_, std::move(decoded.error));
+        }
+    }
+
+    /// A frame broke the protocol: the connection is failed with `code` (1009 for a message above the limit, which
+    /// the hub counts), as Beast failed it: our close frame, then the TCP teardown, reading nothing more.
+    void fail(std::uint16_t code, std::string_view why) {
+        if (code == proto::ws_close::too_big) {
+            log_->debug("conn {}: frame above {} bytes", id_, proto::kMaxFrameBytes);
+            hub_.bad_frame(id_, {make_error_code(errc::payload_too_large), "frame too large", std::nullopt});
+        } else {
+            log_->debug("conn {}: WebSocket protocol error: {}", id_, why);
+        }
+        stop_reading(code);
+    }
+
+    /// The client's close frame: the answer to ours, or the start of its closing handshake, which is answered with
+    /// its code (1000 when it gave none), as Beast answered it.
+    void on_close_frame(std::uint16_t code) { stop_reading(code != 0 ? code : proto::ws_close::normal); }
+
+    /// Nothing more is read: our close frame with `code` goes out unless it already has, then the teardown.
+    void stop_reading(std::uint16_t code) {
+        reading_over_ = true;
+        if (closing_ == nullptr) {
+            start_close(code, {});
+        } else if (closing_->sent) {
+            teardown();
+        }  // else: the teardown follows our close frame's write (on_close_written)
+    }
+
+    // ---- writing ----
+
+    void enqueue(SharedFrame frame, std::optional<proto::CloseReason> close,
+                 proto::WsOpcode opcode = proto::WsOpcode::text) {
+        if (ended_ || close_requested_ || closing_ != nullptr) {
             return;
         }
         if (close) {
@@ -691,7 +700,7 @@ private:
         }
         queued_bytes_ += frame->size();
         const std::size_t total = count_queued(static_cast<std::ptrdiff_t>(frame->size()));
-        queue_.push_back(std::move(frame));
+        queue_.push_back({std::move(frame), opcode});
         const std::size_t held = queued_bytes_ + unsent_bytes();
         if (held > kMaxQueuedBytes) {
             log_->warn("conn {} from {}: reads too slowly ({} bytes queued): disconnected", id_, peer_, held);
@@ -712,7 +721,7 @@ private:
     /// Bytes written but not yet taken by the kernel (the TLS stream's pending records).
     std::size_t unsent_bytes() {
         if constexpr (kTls) {
-            return ws_.next_layer().unsent_bytes();
+            return stream_.unsent_bytes();
         } else {
             return 0;
         }
@@ -723,31 +732,33 @@ private:
             return write_now();
         } else {
             writing_ = true;
-            ws_.async_write(net::buffer(*queue_.front()),
-                            beast::bind_front_handler(&Session::on_write, this->shared_from_this()));
+            const QueuedFrame& next = queue_.front();
+            const std::size_t header_size = proto::ws_frame_header(next.opcode, next.bytes->size(), write_header_);
+            const std::array<net::const_buffer, 2> pieces{net::buffer(write_header_.data(), header_size),
+                                                          net::buffer(*next.bytes)};
+            net::async_write(stream_, pieces, beast::bind_front_handler(&Session::on_write, this->shared_from_this()));
         }
     }
 
-    /// With TLS: every queued frame is framed here (a server's text frame is a 2-10 byte header and the payload,
-    /// RFC 6455 section 5.2), encrypted at once, up to 16 KiB of frames per TLS record, and sent in one system call,
+    /// With TLS: every queued frame is framed here (a server's frame is a 2-10 byte header and the payload, RFC
+    /// 6455 section 5.2), encrypted at once, up to 16 KiB of frames per TLS record, and sent in one system call,
     /// with no operation or handler when the socket takes it all (the usual case: one fan-out delivery costs an
     /// encryption and a send). Only what the socket does not take waits, in one flush, while new frames queue here.
-    /// Beast's own writes (pongs, pings, the close) go through the same TLS stream, whose records keep the order in
-    /// which they were encrypted, and this never writes after Beast has seen or sent a close (is_open()).
+    /// Nothing is written after the close frame (write_close).
     void write_now() {
-        auto& tls = ws_.next_layer();
+        auto& tls = stream_;
         while (!queue_.empty()) {
-            if (!ws_.is_open()) {
+            if (closing_ != nullptr) {
                 drop_queued();
                 return;
             }
-            std::array<std::array<unsigned char, kMaxFrameHeaderBytes>, kFramesPerRecord> headers{};
+            std::array<proto::WsServerHeader, kFramesPerRecord> headers{};
             std::array<net::const_buffer, 2 * kFramesPerRecord> pieces;
             std::size_t frames = 0;
             std::size_t record_bytes = 0;
             for (auto next = queue_.begin(); next != queue_.end() && frames < kFramesPerRecord; ++next) {
-                const std::string& payload = **next;
-                const std::size_t header_size = text_frame_header(payload.size(), headers[frames]);
+                const std::string& payload = *next->bytes;
+                const std::size_t header_size = proto::ws_frame_header(next->opcode, payload.size(), headers[frames]);
                 if (frames != 0 && record_bytes + header_size + payload.size() > kRecordBytes) {
                     break;
                 }
@@ -761,8 +772,8 @@ private:
                 return abort();
             }
             for (std::size_t i = 0; i < frames; ++i) {
-                queued_bytes_ -= queue_.front()->size();
-                sent_unconfirmed_bytes_ += queue_.front()->size();
+                queued_bytes_ -= queue_.front().bytes->size();
+                sent_unconfirmed_bytes_ += queue_.front().bytes->size();
                 queue_.pop_front();
             }
         }
@@ -791,9 +802,12 @@ private:
             // The flush is over: every frame encrypted so far has left (they leave the server's total only now).
             count_queued(-static_cast<std::ptrdiff_t>(std::exchange(sent_unconfirmed_bytes_, 0)));
         } else if (!queue_.empty()) {  // abort() may have emptied it while the write was in flight
-            queued_bytes_ -= queue_.front()->size();
-            count_queued(-static_cast<std::ptrdiff_t>(queue_.front()->size()));
+            queued_bytes_ -= queue_.front().bytes->size();
+            count_queued(-static_cast<std::ptrdiff_t>(queue_.front().bytes->size()));
             queue_.pop_front();
+        }
+        if (closing_ != nullptr) {
+            return write_close();  // the closing handshake began while this write was in flight
         }
         if (!queue_.empty()) {
             return do_write();
@@ -803,26 +817,109 @@ private:
         }
     }
 
+    /// The hub's close, once every queued frame is written: the close frame names the reason.
     void do_close() {
-        if (closing_ || ended_) {
+        if (closing_ != nullptr || ended_) {
             return;
         }
-        closing_ = true;
-        websocket::close_reason reason{websocket::close_code::normal};
+        std::uint16_t code = proto::ws_close::normal;
+        std::string_view name;
         if (close_reason_) {
-            const auto name = close_reason_name(*close_reason_);
-            reason.reason.assign(name.data(), name.size());
+            name = close_reason_name(*close_reason_);
             if (*close_reason_ == proto::CloseReason::invalid) {
-                reason.code = websocket::close_code::policy_error;
+                code = proto::ws_close::policy_error;
             } else if (*close_reason_ == proto::CloseReason::draining) {
-                reason.code = websocket::close_code::going_away;
+                code = proto::ws_close::going_away;
             } else if (*close_reason_ == proto::CloseReason::busy) {
-                reason.code = websocket::close_code::try_again_later;
+                code = proto::ws_close::try_again_later;
             }
         }
-        log_->debug("conn {}: closing ({})", id_, reason.reason.c_str());
-        // The read loop goes on and ends with error::closed once the client answers (or the close times out).
-        ws_.async_close(reason, [self = this->shared_from_this()](beast::error_code) {});
+        log_->debug("conn {}: closing ({})", id_, name);
+        // The read loop goes on until the client's close frame (or the close deadline).
+        start_close(code, name);
+    }
+
+    /// Begins the closing handshake: nothing more is queued or written but the close frame, which goes out as soon
+    /// as no write is in flight; the connection ends within the handshake timeout, answered or not (as Beast's
+    /// close did).
+    void start_close(std::uint16_t code, std::string_view reason) {
+        if (closing_ != nullptr || ended_) {
+            return;
+        }
+        drop_queued();
+        closing_ = std::make_unique<Closing>(stream_.get_executor());
+        closing_->frame = proto::ws_close_frame(code, reason);
+        closing_->deadline.expires_after(config_.handshake_timeout);
+        closing_->deadline.async_wait([weak = this->weak_from_this()](beast::error_code ec) {
+            if (auto self = weak.lock(); self && !ec) {
+                self->log_->debug("conn {}: the closing handshake timed out", self->id_);
+                beast::error_code ignored;
+                beast::get_lowest_layer(self->stream_).close(ignored);  // pending operations fail: end()
+            }
+        });
+        if (!writing_) {
+            write_close();
+        }
+    }
+
+    void write_close() {
+        if constexpr (kTls) {
+            if (auto ec = stream_.encrypt_now(net::buffer(closing_->frame)); !ec) {
+                ec = stream_.send_now();
+                if (!ec && stream_.unsent_bytes() != 0) {
+                    writing_ = true;
+                    return stream_.async_flush(
+                        beast::bind_front_handler(&Session::on_close_written, this->shared_from_this()));
+                }
+                return on_close_written(ec);
+            } else {
+                return on_close_written(ec);
+            }
+        } else {
+            writing_ = true;
+            net::async_write(stream_, net::buffer(closing_->frame),
+                             beast::bind_front_handler(&Session::on_close_written, this->shared_from_this()));
+        }
+    }
+
+    void on_close_written(beast::error_code ec, std::size_t = 0) {
+        writing_ = false;
+        if (ec) {
+            log_->debug("conn {}: close frame not written: {}", id_, ec.message());
+            return abort();
+        }
+        closing_->sent = true;
+        if (reading_over_) {
+            teardown();
+        }  // else the read loop waits for the client's answer
+    }
+
+    /// The closing handshake is over (or the connection failed): TLS's close_notify, our FIN, then the client's
+    /// bytes are read and dropped until its FIN (so that closing never resets the connection under our close
+    /// frame), all within the close deadline; as Beast's teardown for the server role.
+    void teardown() {
+        if (closing_->tearing_down) {
+            return;
+        }
+        closing_->tearing_down = true;
+        if constexpr (kTls) {
+            stream_.shutdown_best_effort();
+        }
+        beast::error_code ignored;
+        beast::get_lowest_layer(stream_).shutdown(tcp::socket::shutdown_send, ignored);
+        drain();
+    }
+
+    void drain() {
+        beast::get_lowest_layer(stream_).async_read_some(
+            net::buffer(closing_->drained), [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                if (!ec) {
+                    return self->drain();
+                }
+                beast::error_code ignored;
+                beast::get_lowest_layer(self->stream_).close(ignored);
+                self->end();
+            });
     }
 
     /// Adds `delta` bytes to the server's write-queue total and returns the new total; tells the hub when the total
@@ -857,12 +954,16 @@ private:
         queued_bytes_ = 0;
     }
 
-    /// Drops the transport at once; the pending read fails and reports the close to the hub.
+    /// Drops the transport at once; the pending read fails and reports the close to the hub (or, when no read is
+    /// pending any more, this does).
     void abort() {
         drop_queued();
         beast::error_code ignored;
-        beast::get_lowest_layer(ws_).shutdown(tcp::socket::shutdown_both, ignored);
-        beast::get_lowest_layer(ws_).close(ignored);
+        beast::get_lowest_layer(stream_).shutdown(tcp::socket::shutdown_both, ignored);
+        beast::get_lowest_layer(stream_).close(ignored);
+        if (reading_over_ && (closing_ == nullptr || !closing_->tearing_down)) {
+            end();
+        }
     }
 
     /// The read loop ended: the hub hears of it exactly once.
@@ -878,33 +979,59 @@ private:
         }
     }
 
-    WsStream ws_;
+    /// A frame waiting in the write queue: its payload (shared with the other receivers of the same message)
+    /// and its opcode (text, or a pong answering a ping).
+    struct QueuedFrame {
+        SharedFrame bytes;
+        proto::WsOpcode opcode{proto::WsOpcode::text};
+    };
+    /// What only the handshake needs, freed once the WebSocket is up so that an established session does not
+    /// carry it: the deadline (TLS and the upgrade request, then the answer), the upgrade request's buffer, parser
+    /// and the request, and Beast's WebSocket stream over this session's stream, which answers the upgrade.
+    struct Handshake {
+        explicit Handshake(const typename Stream::executor_type& executor) : deadline(executor) {}
+        net::steady_timer deadline;
+        beast::flat_buffer buffer;
+        std::optional<http::request_parser<http::empty_body>> parser;
+        http::request<http::empty_body> upgrade;
+        std::optional<websocket::stream<Stream&>> ws;
+    };
+    /// The closing handshake's state, made when it begins: the deadline, the close frame (kept until written),
+    /// and where the client's last bytes are dropped.
+    struct Closing {
+        explicit Closing(const typename Stream::executor_type& executor) : deadline(executor) {}
+        net::steady_timer deadline;
+        std::string frame;
+        std::array<char, 512> drained{};
+        bool sent{false};
+        bool tearing_down{false};
+    };
+    /// No header of its own to keep alive over a TLS write (write_now encrypts at once); a plain write's header
+    /// lives here while the write is in flight.
+    struct NoHeader {};
+    using WriteHeader = std::conditional_t<kTls, NoHeader, proto::WsServerHeader>;
+
+    Stream stream_;
     HubService& hub_;
     const SessionConfig config_;
     Logger log_;
     std::string peer_;
-    beast::flat_buffer buffer_;  ///< the upgrade request, then one message at a time; empty while idle
-    char first_byte_{};          ///< a message's first byte, read while waiting for it (wait_for_frame)
-    /// What only the handshake needs, freed once the WebSocket is up so that an established session does not
-    /// carry it: the deadline (TLS and the upgrade request), the upgrade request's parser, then the request.
-    struct Handshake {
-        std::optional<net::steady_timer> deadline;
-        std::optional<http::request_parser<http::empty_body>> parser;
-        http::request<http::empty_body> upgrade;
-    };
+    proto::WsFrameReader reader_{proto::kMaxFrameBytes};  ///< a few dozen bytes; heap only inside a message
     std::unique_ptr<Handshake> handshake_;
+    std::unique_ptr<Closing> closing_;
     ConnId id_{0};
     /// A list, not a deque: libstdc++'s deque allocates ~600 bytes even when empty, which every idle session
     /// would hold; a list allocates per queued frame only.
-    std::list<SharedFrame> queue_;
+    std::list<QueuedFrame> queue_;
     std::size_t queued_bytes_{0};
     /// Payload bytes of frames taken from queue_ and encrypted whose records the socket has not all taken yet: they
     /// still count in the server's write-queue total (ServerLoad) until the flush is over.
     std::size_t sent_unconfirmed_bytes_{0};
     std::optional<proto::CloseReason> close_reason_;
+    [[no_unique_address]] WriteHeader write_header_{};
     bool writing_{false};
     bool close_requested_{false};
-    bool closing_{false};
+    bool reading_over_{false};  ///< the client's close frame came, or the connection failed: no more reads
     bool ended_{false};
     bool handshaking_{false};  ///< counted in ServerLoad::handshakes
 };
@@ -976,14 +1103,11 @@ private:
         std::string peer = peer_ec ? std::string("?") : remote.address().to_string();
         socket.set_option(tcp::no_delay(true), peer_ec);
         if (tls_ != nullptr) {
-            std::make_shared<Session<websocket::stream<TlsSocketStream>>>(hub_, config_, log_, std::move(peer),
-                                                                          std::move(socket), tls_->native_handle(),
-                                                                          beast::role_type::server)
+            std::make_shared<Session<TlsSocketStream>>(hub_, config_, log_, std::move(peer), std::move(socket),
+                                                       tls_->native_handle(), beast::role_type::server)
                 ->run();
         } else {
-            std::make_shared<Session<websocket::stream<tcp::socket>>>(hub_, config_, log_, std::move(peer),
-                                                                      std::move(socket))
-                ->run();
+            std::make_shared<Session<tcp::socket>>(hub_, config_, log_, std::move(peer), std::move(socket))->run();
         }
         accept_when_room();
     }

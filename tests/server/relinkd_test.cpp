@@ -1134,6 +1134,49 @@ TEST_F(RelinkdTest, FramesAfterIdlingTogetherInOneRecordOrCutInPiecesAreAllDeliv
     expect_still_serving();
 }
 
+TEST_F(RelinkdTest, FragmentsAroundAPingAreOneMessageThePingIsAnsweredAndBrokenFramesFailTheConnection) {
+    // relinkd reads WebSocket frames itself (after Beast's upgrade): a message in fragments with a ping between
+    // them is one message, the ping gets a pong with its payload, and a frame that breaks the protocol ends the
+    // connection with 1002, an invalid text 1007, as Beast ended it.
+    auto alice = logged_in_without_pings("alice");
+    ASSERT_TRUE(alice);
+    auto bob = logged_in("bob");
+    ASSERT_TRUE(bob);
+    join(*bob, "lobby");
+    join(*alice, "lobby");
+    ASSERT_TRUE(bob->next_of<proto::MemberJoined>(5s));
+    const auto message = channel_message("lobby", "in three pieces");
+    const std::string json = proto::encode(proto::ClientMessage{message});
+    alice->send_raw(test::masked_frame(0x01, json.substr(0, 5)) + test::masked_frame(0x89, "are you there?") +
+                    test::masked_frame(0x00, json.substr(5, 10)) + test::masked_frame(0x8A, "unasked pong") +
+                    test::masked_frame(0x80, json.substr(15)));
+    EXPECT_TRUE(alice->wait_for_pong("are you there?", 5s));
+    EXPECT_FALSE(reply_error(*alice, message.request_id));
+    const auto got = bob->next_of<proto::Message>(5s);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->payload, "in three pieces");
+
+    alice->send_raw(test::masked_frame(0x81, "{}", /*masked=*/false));
+    const auto unmasked = alice->wait_closed(5s);
+    ASSERT_TRUE(unmasked);
+    EXPECT_EQ(unmasked->code, 1002) << unmasked->reason << unmasked->error;
+
+    auto carol = logged_in_without_pings("carol");
+    ASSERT_TRUE(carol);
+    carol->send_raw(test::masked_frame(0x81, "\xff\xfe"));
+    const auto not_utf8 = carol->wait_closed(5s);
+    ASSERT_TRUE(not_utf8);
+    EXPECT_EQ(not_utf8->code, 1007) << not_utf8->reason << not_utf8->error;
+
+    auto dave = logged_in_without_pings("dave");
+    ASSERT_TRUE(dave);
+    dave->send_raw(test::masked_frame(0xC1, "{}"));  // a reserved bit
+    const auto reserved = dave->wait_closed(5s);
+    ASSERT_TRUE(reserved);
+    EXPECT_EQ(reserved->code, 1002);
+    expect_still_serving();
+}
+
 TEST_F(RelinkdTest, SilentClientIsClosedWithKeepAliveTimeout) {
     // The hub's timer drives this: 6 s × 0.1 of silence after the login.
     auto quiet = logged_in_without_pings("quiet");

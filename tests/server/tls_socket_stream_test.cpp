@@ -6,8 +6,8 @@
 // and not without the keys. Client role (relink::Client's transport): against the server role of the same class
 // (verification of the chain and the name, SNI, data both ways, idle buffers, close_notify both ways, a cut, the
 // owner closing under a pending handshake, a name mismatch), against Asio's TLS server, and resuming a session
-// from relinkd's ticket keys. Beast's WebSocket over it: the one-byte read relinkd's sessions wait with. Every
-// wait is bounded.
+// from relinkd's ticket keys. relinkd's WebSocket frame reader over it, after Beast's upgrade: how a session waits
+// for the next frame. Every wait is bounded.
 #include "net/tls_socket_stream.hpp"
 
 #include <array>
@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -23,12 +24,11 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/core/buffers_to_string.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 #include <gtest/gtest.h>
 
+#include "protocol/websocket_frames.hpp"
 #include "server/tls.hpp"
 #include "server/ws_test_client.hpp"
 
@@ -291,77 +291,89 @@ TEST_F(TlsPair, CompletionNeverRunsInsideTheInitiatingCall) {
     EXPECT_FALSE(ran_inside);
 }
 
-TEST_F(TlsPair, WebSocketReadOfOneByteWaitsForTheNextFrameWhereverItsBytesAre) {
-    // relinkd's sessions wait for the next frame with a WebSocket read of one byte and only then read the rest of
-    // the message into a fresh buffer (server/listener.cpp). This pins the Beast behaviour that relies on, over
-    // this stream: the read waits while nothing came and while a header is incomplete, completes once a frame has
-    // begun, also when the frame came with the previous one (in Beast's buffer, not the socket's), and completes
-    // an empty message with no byte and the message done.
+TEST_F(TlsPair, FrameReaderWaitsForTheNextFrameHoldingNothingWhereverItsBytesAre) {
+    // relinkd's sessions answer the upgrade with Beast, then read frames with relink's reader straight from this
+    // stream, exactly as far as the reader's space() says (server/listener.cpp). This pins what that relies on:
+    // the wait for a frame holds no buffer (neither the stream nor the reader), a header cut in pieces is waited
+    // for, two frames in one TLS record are both read (the second from OpenSSL's buffer, with nothing more coming
+    // from the socket), and an empty message completes.
     namespace websocket = boost::beast::websocket;
     handshake();
-    websocket::stream<TlsSocketStream&> server_ws(*server_);
-    websocket::stream<ssl::stream<tcp::socket>&> client_ws(*client_);
     std::optional<error_code> accepted;
     std::optional<error_code> upgraded;
-    server_ws.async_accept([&](error_code ec) { accepted = ec; });
-    client_ws.async_handshake("127.0.0.1", "/", [&](error_code ec) { upgraded = ec; });
-    ASSERT_TRUE(run_until([&] { return accepted && upgraded; }));
+    {
+        websocket::stream<TlsSocketStream&> server_ws(*server_);
+        websocket::stream<ssl::stream<tcp::socket>&> client_ws(*client_);
+        server_ws.async_accept([&](error_code ec) { accepted = ec; });
+        client_ws.async_handshake("127.0.0.1", "/", [&](error_code ec) { upgraded = ec; });
+        ASSERT_TRUE(run_until([&] { return accepted && upgraded; }));
+    }  // Beast's state goes; the streams stay
     ASSERT_FALSE(*accepted) << accepted->message();
     ASSERT_FALSE(*upgraded) << upgraded->message();
 
-    std::optional<error_code> begun;
-    std::size_t begun_bytes = 0;
-    char first = 0;
-    const auto wait_for_frame = [&] {
-        begun.reset();
-        server_ws.async_read_some(net::buffer(&first, 1), [&](error_code ec, std::size_t bytes) {
-            begun = ec;
-            begun_bytes = bytes;
+    proto::WsFrameReader reader(100000);
+    std::optional<error_code> failed;
+    std::vector<std::string> messages;
+    bool reading = false;
+    // Reads until the next event, then stops (the test looks between events).
+    std::function<void()> read_next = [&] {
+        reading = true;
+        const auto room = reader.space();
+        server_->async_read_some(net::buffer(room.data, room.size), [&](error_code ec, std::size_t bytes) {
+            if (ec) {
+                failed = ec;
+                reading = false;
+                return;
+            }
+            const proto::WsEvent event = reader.commit(bytes);
+            if (event.kind == proto::WsEvent::Kind::message) {
+                messages.emplace_back(event.payload);
+                reading = false;
+                return;
+            }
+            EXPECT_EQ(event.kind, proto::WsEvent::Kind::none);
+            read_next();
         });
     };
-    const auto frame_began = [&](std::size_t bytes) {
-        EXPECT_TRUE(run_until([&] { return begun.has_value(); }));
-        EXPECT_FALSE(begun && *begun) << begun->message();
-        EXPECT_EQ(begun_bytes, bytes);
-    };
-    const auto read_rest = [&] {
-        boost::beast::flat_buffer buffer;
-        std::optional<error_code> read;
-        server_ws.async_read(buffer, [&](error_code ec, std::size_t) { read = ec; });
-        EXPECT_TRUE(run_until([&] { return read.has_value(); }));
-        EXPECT_FALSE(read && *read) << read->message();
-        return std::string(1, first) + boost::beast::buffers_to_string(buffer.data());
+    const auto next_message = [&] {
+        read_next();
+        EXPECT_TRUE(run_until([&] { return !reading; }));
+        EXPECT_FALSE(failed) << failed->message();
+        return messages.empty() ? std::string("(none)") : messages.back();
     };
     const auto send_raw = [&](const std::string& bytes) { net::write(*client_, net::buffer(bytes)); };
 
-    wait_for_frame();
+    read_next();
     ioc_.run_for(100ms);
-    EXPECT_FALSE(begun) << "completed with nothing sent";
+    EXPECT_TRUE(reading) << "completed with nothing sent";
+    EXPECT_EQ(server_->buffered_capacity(), 0U);
+    EXPECT_EQ(reader.heap_bytes(), 0U);
     send_raw(test::masked_text_frame("first") + test::masked_text_frame("second"));  // one TLS record
-    frame_began(1);
-    EXPECT_FALSE(server_ws.is_message_done());
-    EXPECT_EQ(read_rest(), "first");
-    wait_for_frame();  // the second frame is already in Beast's buffer: nothing more comes from the socket
-    frame_began(1);
-    EXPECT_EQ(read_rest(), "second");
+    EXPECT_TRUE(run_until([&] { return !reading; }));
+    EXPECT_EQ(messages, std::vector<std::string>{"first"});
+    EXPECT_EQ(next_message(), "second");  // from what OpenSSL kept of the record
 
     const auto cut = test::masked_text_frame(std::string(300, 'y'));
-    wait_for_frame();
-    send_raw(cut.substr(0, 2));  // the header's first two bytes only
+    read_next();
+    send_raw(cut.substr(0, 1));  // not even the header's first two bytes
     ioc_.run_for(100ms);
-    EXPECT_FALSE(begun) << "completed before the frame's header was whole";
-    send_raw(cut.substr(2));
-    frame_began(1);
-    EXPECT_EQ(read_rest(), std::string(300, 'y'));
+    send_raw(cut.substr(1, 2));
+    ioc_.run_for(100ms);
+    EXPECT_TRUE(reading) << "completed before the frame was whole";
+    send_raw(cut.substr(3));
+    EXPECT_TRUE(run_until([&] { return !reading; }));
+    EXPECT_EQ(messages.back(), std::string(300, 'y'));
 
-    wait_for_frame();
-    send_raw(test::masked_text_frame(""));
-    frame_began(0);
-    EXPECT_TRUE(server_ws.is_message_done()) << "an empty message is whole once it has begun";
-    send_raw(test::masked_text_frame("after"));
-    wait_for_frame();
-    frame_began(1);
-    EXPECT_EQ(read_rest(), "after");
+    send_raw(test::masked_text_frame("") + test::masked_text_frame("after"));
+    EXPECT_EQ(next_message(), "");
+    EXPECT_EQ(next_message(), "after");
+    read_next();
+    ioc_.run_for(50ms);
+    EXPECT_TRUE(reading);
+    EXPECT_EQ(server_->buffered_capacity(), 0U);
+    EXPECT_EQ(reader.heap_bytes(), 0U) << "the last message was let go";
+    server_->next_layer().close();
+    EXPECT_TRUE(run_until([&] { return !reading; }));
 }
 
 // ---------------------------------------------------------------------------------------- session tickets

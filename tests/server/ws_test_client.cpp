@@ -1,6 +1,7 @@
 // The raw WebSocket-over-TLS test client (ws_test_client.hpp) and the admin API's HTTP helper.
 #include "server/ws_test_client.hpp"
 
+#include <algorithm>
 #include <array>
 #include <condition_variable>
 #include <deque>
@@ -79,14 +80,22 @@ struct WsTestClient::Impl {
                 }
                 beast::get_lowest_layer(ws).expires_never();
                 ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
-                ws.async_handshake(config.host + ":" + std::to_string(config.port), config.path,
-                                   [this, done](beast::error_code ws_ec) {
-                                       if (ws_ec) {
-                                           return done->set_value("WebSocket handshake: " + ws_ec.message());
-                                       }
-                                       do_read();
-                                       done->set_value({});
-                                   });
+                ws.async_handshake(
+                    config.host + ":" + std::to_string(config.port), config.path,
+                    [this, done](beast::error_code ws_ec) {
+                        if (ws_ec) {
+                            return done->set_value("WebSocket handshake: " + ws_ec.message());
+                        }
+                        ws.control_callback([this](websocket::frame_type kind, beast::string_view payload) {
+                            if (kind == websocket::frame_type::pong) {
+                                std::lock_guard lock(mutex);
+                                pongs.emplace_back(payload.data(), payload.size());
+                                changed.notify_all();
+                            }
+                        });
+                        do_read();
+                        done->set_value({});
+                    });
             });
         });
         thread = std::thread([this] { ioc.run(); });
@@ -203,6 +212,7 @@ struct WsTestClient::Impl {
     std::deque<proto::ServerMessage> received;
     std::optional<CloseInfo> ended;
     std::vector<std::string> errors;
+    std::vector<std::string> pongs;  ///< payloads of the WebSocket pongs received
 };
 
 WsTestClient::WsTestClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -230,28 +240,37 @@ void WsTestClient::send_raw(std::string bytes) {
     impl_->post_raw(std::move(bytes));
 }
 
-std::string masked_text_frame(std::string_view payload) {
+std::string masked_frame(unsigned first_byte, std::string_view payload, bool masked) {
     std::string frame;
-    frame.push_back(static_cast<char>(0x81));  // FIN, text
+    frame.push_back(static_cast<char>(first_byte));
     const auto size = payload.size();
+    const unsigned mask_bit = masked ? 0x80U : 0U;
     if (size < 126) {
-        frame.push_back(static_cast<char>(0x80 | size));
+        frame.push_back(static_cast<char>(mask_bit | size));
     } else if (size <= 0xffff) {
-        frame.push_back(static_cast<char>(0x80 | 126));
+        frame.push_back(static_cast<char>(mask_bit | 126U));
         frame.push_back(static_cast<char>(size >> 8));
         frame.push_back(static_cast<char>(size & 0xff));
     } else {
-        frame.push_back(static_cast<char>(0x80 | 127));
+        frame.push_back(static_cast<char>(mask_bit | 127U));
         for (int shift = 56; shift >= 0; shift -= 8) {
             frame.push_back(static_cast<char>((static_cast<std::uint64_t>(size) >> shift) & 0xff));
         }
     }
-    const std::array<char, 4> key{'\x12', '\x34', '\x56', '\x78'};  // any key will do; clients must mask
-    frame.append(key.data(), key.size());
+    std::array<char, 4> key{'\x12', '\x34', '\x56', '\x78'};  // any key will do; clients must mask
+    if (masked) {
+        frame.append(key.data(), key.size());
+    } else {
+        key.fill(0);
+    }
     for (std::size_t i = 0; i < size; ++i) {
         frame.push_back(static_cast<char>(payload[i] ^ key[i % 4]));
     }
     return frame;
+}
+
+std::string masked_text_frame(std::string_view payload) {
+    return masked_frame(0x81, payload);
 }
 
 std::optional<proto::ServerMessage> WsTestClient::next(std::chrono::milliseconds timeout) {
@@ -269,6 +288,13 @@ std::optional<CloseInfo> WsTestClient::wait_closed(std::chrono::milliseconds tim
     std::unique_lock lock(impl_->mutex);
     impl_->changed.wait_for(lock, timeout, [&] { return impl_->ended.has_value(); });
     return impl_->ended;
+}
+
+bool WsTestClient::wait_for_pong(std::string_view payload, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(impl_->mutex);
+    return impl_->changed.wait_for(lock, timeout, [&] {
+        return std::find(impl_->pongs.begin(), impl_->pongs.end(), payload) != impl_->pongs.end();
+    });
 }
 
 std::vector<std::string> WsTestClient::decode_errors() const {

@@ -82,6 +82,8 @@ public:
 
     /// Waits for the end of the connection; nullopt if it is still open after `timeout`.
     std::optional<CloseInfo> wait_closed(std::chrono::milliseconds timeout);
+    /// Whether a WebSocket pong with `payload` has come (an answer to a ping sent with send_raw) within `timeout`.
+    bool wait_for_pong(std::string_view payload, std::chrono::milliseconds timeout);
     /// Frames from the server that did not decode (each one a protocol bug).
     [[nodiscard]] std::vector<std::string> decode_errors() const;
 
@@ -91,6 +93,9 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
+/// A client-to-server frame for send_raw(): `first_byte` (FIN, reserved bits, opcode), then `payload`, masked
+/// unless `masked` is false (a broken client).
+std::string masked_frame(unsigned first_byte, std::string_view payload, bool masked = true);
 /// A client-to-server text frame (FIN set, masked) carrying `payload`, for send_raw().
 std::string masked_text_frame(std::string_view payload);
 
