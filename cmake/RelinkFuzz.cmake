@@ -6,6 +6,7 @@
 #   token    token::verify on any token, token::mint of any claims   (src/token/token.cpp)
 #   options  relinkd's command line and JSON config file             (src/server/options.cpp)
 #   cli      relink-cli's command lines                               (src/cli/commands.cpp)
+#   websocket relinkd's WebSocket frame reader on any client bytes  (src/protocol/websocket_frames.cpp)
 #
 # Included at the end of the top-level CMakeLists.txt. Two builds use it:
 #  - RELINK_FUZZ=ON (the `fuzz` preset: clang-14, -fsanitize=fuzzer-no-link,address,undefined): the targets linked
@@ -18,7 +19,7 @@
 option(RELINK_FUZZ "Build the libFuzzer targets and their timed CTest entries (clang; the fuzz preset)" OFF)
 set(RELINK_FUZZ_SECONDS 25 CACHE STRING "How long each fuzz target runs in the test suite, in seconds")
 
-set(RELINK_FUZZ_TARGETS codec encode token options cli)
+set(RELINK_FUZZ_TARGETS codec encode token options cli websocket)
 set(_relink_fuzz_dir ${PROJECT_SOURCE_DIR}/tests/fuzz)
 
 if(RELINK_FUZZ)
@@ -34,6 +35,7 @@ if(RELINK_FUZZ)
     ${PROJECT_SOURCE_DIR}/src/common/timings.cpp
     ${PROJECT_SOURCE_DIR}/src/common/types.cpp
     ${PROJECT_SOURCE_DIR}/src/protocol/codec.cpp
+    ${PROJECT_SOURCE_DIR}/src/protocol/websocket_frames.cpp
     ${PROJECT_SOURCE_DIR}/src/token/token.cpp
     ${PROJECT_SOURCE_DIR}/src/server/options.cpp
     ${PROJECT_SOURCE_DIR}/src/cli/commands.cpp)
