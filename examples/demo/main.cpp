@@ -82,6 +82,7 @@ int main(int argc, char** argv) {
                    "multiply every scenario's time scale by F, in (0, 100] (e.g. 2 on a very busy machine: the run "
                    "takes twice as long and the real-time tolerances grow with it)")
         ->type_name("F")
+        ->capture_default_str()
         ->check(relink::command_line::number_in(0.0, false, 100.0));
     app.add_flag("--verbose", options.verbose, "relinkd's and the clients' logs on stderr");
     bool list = false;

@@ -81,15 +81,18 @@ Args parse_args(int argc, char** argv) {
     std::string profile = "rtm";
     app.add_option("--profile", profile, "the behaviour profile: rtm, rtc, rtc-web or room")
         ->type_name("NAME")
+        ->capture_default_str()
         ->check(relink::command_line::one_of({"rtm", "rtc", "rtc-web", "room"}));
     app.add_option("--time-scale", args.time_scale, "multiply every client-side duration by F, in (0, 1000]")
         ->type_name("F")
+        ->capture_default_str()
         ->check(relink::command_line::number_in(0.0, false, 1000.0));
     app.add_flag("--json", args.json, "one JSON object per line on stdout (the format scripts rely on)");
     app.add_flag("--insecure-plaintext", args.insecure, "allow ws:// (for a development server on loopback)");
     std::string log_level = "warn";
     app.add_option("--log-level", log_level, "the SDK's log on stderr: trace, debug, info, warn, error, off")
         ->type_name("LEVEL")
+        ->capture_default_str()
         ->check(relink::command_line::one_of({"trace", "debug", "info", "warn", "error", "off"}));
     relink::command_line::parse(app, argc, argv);
 

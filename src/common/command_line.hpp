@@ -16,11 +16,11 @@
 
 namespace relink::command_line {
 
-/// An App named after the executable, with --version, help that shows defaults, and flag names as they are typed.
+/// An App named after the executable, with --version and its help laid out as every relink executable's (an
+/// option shows its default where it adds `->capture_default_str()`).
 inline void prepare(CLI::App& app) {
     app.set_version_flag("--version", std::string(app.get_name()) + " " + kVersion);
     app.get_formatter()->column_width(34);
-    app.option_defaults()->always_capture_default();
 }
 
 /// A check that the value is one of `names` ("--flag: 'x' is not one of a, b, c"); it adds nothing to the help line,

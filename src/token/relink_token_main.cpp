@@ -52,7 +52,7 @@ struct Options {
 };
 
 /// A value quoted in an error message, with control and non-ASCII bytes shown as '?' so the message stays one line.
-std::string quoted(std::string_view value) {
+std::string shown(std::string_view value) {
     std::string out = "'";
     for (const char c : value) {
         out += (c >= ' ' && c <= '~') ? c : '?';
@@ -65,7 +65,7 @@ std::int64_t parse_ttl(std::string_view text) {
     const auto* const end = text.data() + text.size();
     const auto [ptr, ec] = std::from_chars(text.data(), end, value);
     if (text.empty() || ec != std::errc{} || ptr != end || value < 0) {
-        throw UsageError("--ttl must be a whole number of seconds, 0 or more, not " + quoted(text));
+        throw UsageError("--ttl must be a whole number of seconds, 0 or more, not " + shown(text));
     }
     return value;
 }
@@ -111,12 +111,12 @@ Options parse(int argc, char** argv) {
     }
     if (const auto extras = app.remaining(); !extras.empty()) {
         const bool flag = extras.front().rfind("-", 0) == 0;
-        throw UsageError(flag ? "unknown flag " + quoted(extras.front())
+        throw UsageError(flag ? "unknown flag " + shown(extras.front())
                               : std::string("unexpected argument: every flag takes one value; quote a value that "
                                             "contains spaces"));
     }
     if (options.format && *options.format != "rl1" && *options.format != "jwt") {
-        throw UsageError("--format wants rl1 or jwt, not " + quoted(*options.format));
+        throw UsageError("--format wants rl1 or jwt, not " + shown(*options.format));
     }
     if (ttl) {
         options.ttl = parse_ttl(*ttl);
@@ -143,7 +143,7 @@ relink::token::Claims claims_from(const Options& options, std::int64_t now_unix)
                                                                     : "--secret (or --private-key)"));
     }
     if (!relink::is_valid_user_id(*options.app)) {  // relinkd refuses other app ids: never mint one
-        throw UsageError("invalid --app " + quoted(*options.app) +
+        throw UsageError("invalid --app " + shown(*options.app) +
                          ": 1-64 characters of a-z A-Z 0-9, space and !#$%&()+-:;<=.>?@[]^_{|}~, with no leading "
                          "or trailing space");
     }
@@ -151,13 +151,13 @@ relink::token::Claims claims_from(const Options& options, std::int64_t now_unix)
         throw UsageError("--secret must not be empty");
     }
     if (!relink::is_valid_user_id(*options.user)) {
-        throw UsageError("invalid --user " + quoted(*options.user) +
+        throw UsageError("invalid --user " + shown(*options.user) +
                          ": 1-64 characters of a-z A-Z 0-9, space and !#$%&()+-:;<=.>?@[]^_{|}~, with no leading "
                          "or trailing space");
     }
     for (const auto& channel : options.channels) {
         if (!relink::is_valid_channel_name(channel)) {
-            throw UsageError("invalid --channel " + quoted(channel) +
+            throw UsageError("invalid --channel " + shown(channel) +
                              ": 1-64 characters of a-z A-Z 0-9, space and !#$%&()+-:;<=.>?@[]^_{|}~,");
         }
     }
@@ -175,7 +175,7 @@ relink::token::Claims claims_from(const Options& options, std::int64_t now_unix)
 relink::token::PrivateKey read_private_key(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
-        throw UsageError("--private-key: cannot read " + quoted(path));
+        throw UsageError("--private-key: cannot read " + shown(path));
     }
     const std::string pem{std::istreambuf_iterator<char>(in), {}};
     try {
@@ -184,7 +184,7 @@ relink::token::PrivateKey read_private_key(const std::string& path) {
         try {
             return relink::token::PrivateKey::from_pem(relink::token::Algorithm::rs256, pem);
         } catch (const std::invalid_argument& e) {
-            throw UsageError("--private-key " + quoted(path) + ": " + e.what() +
+            throw UsageError("--private-key " + shown(path) + ": " + e.what() +
                              " (ES256 needs an EC P-256 key, RS256 an RSA key of 2048 bits or more)");
         }
     }
