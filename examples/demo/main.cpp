@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "common/command_line.hpp"
+#include "cli/command_line.hpp"
 #include "demo/scenarios.hpp"
 #include "demo/timeline_render.hpp"
 

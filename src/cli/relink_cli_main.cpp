@@ -22,8 +22,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/command_line.hpp"
 #include "cli/commands.hpp"
-#include "common/command_line.hpp"
 #include "relink/client.hpp"
 #include "token/token.hpp"
 

@@ -15,7 +15,7 @@
 #include <system_error>
 #include <vector>
 
-#include "common/command_line.hpp"
+#include "cli/command_line.hpp"
 #include "relink/types.hpp"
 #include "token/token.hpp"
 

@@ -1,4 +1,4 @@
-// common/command_line.hpp — the one way relink's executables read their flags: CLI11 with the same rules
+// cli/command_line.hpp — the one way relink's executables read their flags: CLI11 with the same rules
 // everywhere. `--name value` and `--name=value` both work, `--help` and `--version` print to stdout and exit 0, and
 // a flag that is unknown, malformed or missing is one line on stderr ("NAME: what is wrong (see --help)") and
 // exit status 2, as nginx, redis-server and the other tools an operator knows do.
