@@ -488,6 +488,9 @@ std::string apply_config(std::string_view text, Options& options) {
         const auto [line, column] = line_and_column(text, e.byte > 0 ? e.byte - 1 : 0);
         return "--config: not valid JSON at line " + std::to_string(line) + ", column " + std::to_string(column) +
                ": " + parse_error_description(e.what());
+    } catch (const Json::exception&) {
+        // A number nlohmann::json cannot hold (out_of_range 406, e.g. 1e9999): it tells no position.
+        return "--config: not valid JSON: a number out of range";
     }
     if (!config.is_object()) {
         return "--config: the file must hold one JSON object";
