@@ -99,16 +99,9 @@ Options parse(int argc, char** argv) {
     once("--format", options.format, "rl1|jwt",
          "rl1 (the default with --secret) or a JWT: HS256 with --secret, ES256 or RS256 (by the key's type) with "
          "--private-key, which implies jwt");
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::Success& e) {
-        std::exit(app.exit(e));
-    } catch (const CLI::ArgumentMismatch& e) {
-        // "--user: At Most 1 required but received 2", or a flag without its value: never a value in the text.
-        throw UsageError(e.what());
-    } catch (const CLI::ParseError& e) {
-        throw UsageError(e.what());
-    }
+    // CLI11's own errors name flags and counts ("--user: At Most 1 required but received 2"), never a value: every
+    // option here is a string, so no conversion can fail and quote one.
+    relink::command_line::parse(app, argc, argv);
     if (const auto extras = app.remaining(); !extras.empty()) {
         const bool flag = extras.front().rfind("-", 0) == 0;
         throw UsageError(flag ? "unknown flag " + shown(extras.front())

@@ -17,18 +17,7 @@ else
     relink_cli=("$bin/relink-cli")
 fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/relink-cli-test.XXXXXX")
-relinkd_pid=""
-cleanup() {
-    [ -n "$relinkd_pid" ] && kill "$relinkd_pid" 2>/dev/null && wait "$relinkd_pid" 2>/dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-"$bin/relinkd" --listen 127.0.0.1:0 --write-ca "$work/ca.pem" --app app:secret >"$work/relinkd.out" 2>"$work/relinkd.err" &
-relinkd_pid=$!
-for _ in $(seq 1 100); do [ -s "$work/relinkd.out" ] && break; sleep 0.1; done
-url=$(sed -n 's/.*"url":"\([^"]*\)".*/\1/p' "$work/relinkd.out")
-[ -n "$url" ] || { echo "cli_test: relinkd did not print its listening line"; cat "$work/relinkd.err"; exit 1; }
+. "$(dirname "$0")/relinkd_for_test.sh"  # relinkd on a free port: $url, stopped by its PID on exit
 
 cli() { timeout 30 "${relink_cli[@]}" --url "$url" --app app --secret secret --ca "$work/ca.pem" --json "$@"; }
 
