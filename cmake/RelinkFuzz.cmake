@@ -40,7 +40,7 @@ if(RELINK_FUZZ)
     ${PROJECT_SOURCE_DIR}/src/server/options.cpp
     ${PROJECT_SOURCE_DIR}/src/cli/commands.cpp)
   target_include_directories(relink_fuzz_parsers PUBLIC ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/include)
-  target_link_libraries(relink_fuzz_parsers PUBLIC OpenSSL::Crypto nlohmann_json::nlohmann_json)
+  target_link_libraries(relink_fuzz_parsers PUBLIC OpenSSL::Crypto nlohmann_json::nlohmann_json relink_command_line)
   set_target_properties(relink_fuzz_parsers PROPERTIES CXX_STANDARD 20 CXX_STANDARD_REQUIRED ON CXX_EXTENSIONS OFF)
   relink_set_warnings(relink_fuzz_parsers)
 
@@ -65,7 +65,7 @@ elseif(RELINK_BUILD_TESTS AND RELINK_BUILD_SERVER)
                                          ${PROJECT_SOURCE_DIR}/src/cli/commands.cpp)
   target_include_directories(relink_fuzz_parsers PUBLIC ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/include)
   target_link_libraries(relink_fuzz_parsers PUBLIC relink_protocol relink_token relink_core OpenSSL::Crypto
-                                                   nlohmann_json::nlohmann_json)
+                                                   nlohmann_json::nlohmann_json relink_command_line)
   set_target_properties(relink_fuzz_parsers PROPERTIES CXX_STANDARD 20 CXX_STANDARD_REQUIRED ON CXX_EXTENSIONS OFF)
   relink_set_warnings(relink_fuzz_parsers)
 

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <list>
@@ -1205,6 +1206,23 @@ TokenVerifier make_verifier(AppKeyTable apps) {
     };
 }
 
+/// Loads --cert and --key into `ctx` and checks that they belong together; an error line or "".
+std::string use_certificate_files(ssl::context& ctx, const Options& options) {
+    beast::error_code ec;
+    ctx.use_certificate_chain_file(options.cert_file, ec);
+    if (ec) {
+        return "cannot load --cert '" + options.cert_file + "': " + ec.message();
+    }
+    ctx.use_private_key_file(options.key_file, ssl::context::pem, ec);
+    if (ec) {
+        return "cannot load --key '" + options.key_file + "': " + ec.message();
+    }
+    if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
+        return "--key does not match --cert";
+    }
+    return {};
+}
+
 /// The TLS server context: TLS 1.2+, buffers released while idle, the given or a generated certificate, one
 /// session ticket per handshake, under the keys of --tls-ticket-key-file when given.
 std::string configure_tls(ssl::context& ctx, const Options& options, std::string& certificate_pem, const Logger& log) {
@@ -1234,16 +1252,8 @@ std::string configure_tls(ssl::context& ctx, const Options& options, std::string
     }
     beast::error_code ec;
     if (!options.cert_file.empty()) {
-        ctx.use_certificate_chain_file(options.cert_file, ec);
-        if (ec) {
-            return "cannot load --cert '" + options.cert_file + "': " + ec.message();
-        }
-        ctx.use_private_key_file(options.key_file, ssl::context::pem, ec);
-        if (ec) {
-            return "cannot load --key '" + options.key_file + "': " + ec.message();
-        }
-        if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
-            return "--key does not match --cert";
+        if (auto error = use_certificate_files(ctx, options); !error.empty()) {
+            return error;
         }
         std::ifstream in(options.cert_file, std::ios::binary);
         certificate_pem.assign(std::istreambuf_iterator<char>(in), {});
@@ -1666,6 +1676,24 @@ void Server::wait() {
 }
 
 // ------------------------------------------------------------------------------------------- run_server
+
+std::string check_configuration(const Options& options) {
+    if (!options.cert_file.empty()) {
+        ssl::context ctx{ssl::context::tls_server};
+        if (auto error = use_certificate_files(ctx, options); !error.empty()) {
+            return error;
+        }
+    }
+    // A ticket key file that exists must be usable; a missing one is created at start (its directory is checked
+    // then, as everything else that depends on the moment: the port, Redis).
+    std::error_code ec;
+    if (!options.tls_ticket_key_file.empty() && std::filesystem::exists(options.tls_ticket_key_file, ec)) {
+        if (auto loaded = load_ticket_keys(options.tls_ticket_key_file); !loaded.keys) {
+            return loaded.error;
+        }
+    }
+    return {};
+}
 
 int run_server(const Options& options, const Logger& log, ReadOptionsAgain reread) {
     std::string error;

@@ -97,6 +97,11 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
+/// relinkd --check-config: what can be checked without starting — the certificate and key load and match, an
+/// existing ticket key file is readable and well-formed (the options themselves were validated when parsed). An
+/// error line, or "" when the configuration is usable. Writes nothing, creates nothing, binds nothing.
+[[nodiscard]] std::string check_configuration(const Options& options);
+
 /// Runs relinkd with validated options until SIGTERM/SIGINT has drained it; SIGHUP reloads it with what `reread`
 /// gives. Prints the listening line on stdout once ready. Returns the process exit status: 0 after a drain, 2
 /// (after one line on stderr) when the configuration turns out unusable at start (unreadable certificate, address in

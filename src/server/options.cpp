@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/command_line.hpp"
+
 namespace relink::server {
 namespace {
 
@@ -22,7 +24,6 @@ const std::set<std::string, std::less<>> kValueFlags{
     "config",       "listen",     "cert",    "key",       "write-ca",   "app",   "admin-listen",
     "admin-secret", "time-scale", "threads", "log-level", "log-format", "limit", "tls-ticket-key-file",
     "cluster",      "node-id",    "app-key"};
-const std::set<std::string, std::less<>> kBoolFlags{"insecure-plaintext", "help"};
 
 const std::set<std::string, std::less<>> kLogLevels{"trace", "debug", "info", "warn", "error", "critical", "off"};
 
@@ -294,7 +295,7 @@ std::string read_file(const std::string& path, std::string& text) {
 
 /// The whole configuration's consistency, once flags and file are merged.
 std::string validate(Options& options) {
-    if (options.help) {
+    if (options.help || options.version) {
         return {};
     }
     if (options.apps.empty() && options.app_public_keys.empty()) {
@@ -604,91 +605,137 @@ std::string apply_config_json(std::string_view text, Options& options) {
 
 namespace {
 
+/// The command line as CLI11 reads it: every value flag collects its values in order (a repeated single-value flag:
+/// the last wins, as before), checked and applied afterwards by the same apply_flag() a config file goes through.
+struct CommandLine {
+    std::map<std::string, std::vector<std::string>, std::less<>> values;  ///< flag name (no dashes) → its values
+    bool insecure_plaintext{false};
+    bool check_config{false};
+};
+
+/// One value flag: `--NAME VALUE` or `--NAME=VALUE`, any number of times.
+void add_value_flag(CLI::App& app, CommandLine& line, const std::string& name, const std::string& value_name,
+                    const std::string& description) {
+    app.add_option("--" + name, line.values[name], description)
+        ->type_name(value_name)
+        ->expected(1)
+        ->allow_extra_args(false)  // `--app a:s extra`: "extra" is an unexpected argument, not a second app
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+}
+
+/// relinkd's flags and help, in one place: parse() reads with it and usage() prints it.
+void describe(CLI::App& app, CommandLine& line) {
+    command_line::prepare(app);
+    app.description("relinkd: relink's server. Flags override the config file's keys; see docs/server.md.");
+    add_value_flag(app, line, "config", "FILE.json",
+                   "read options from a JSON object with the same keys (flags override it;\n"
+                   "SIGHUP reads it again)");
+    add_value_flag(app, line, "listen", "HOST:PORT", "WebSocket listener (default 127.0.0.1:8443; port 0 = ephemeral)");
+    add_value_flag(app, line, "cert", "PEM",
+                   "TLS certificate chain, with --key (default: a generated self-signed\n"
+                   "certificate for localhost / 127.0.0.1 / ::1)");
+    add_value_flag(app, line, "key", "PEM", "the private key of --cert");
+    add_value_flag(app, line, "write-ca", "FILE", "write the served certificate (PEM) there, for clients to trust");
+    add_value_flag(app, line, "tls-ticket-key-file", "FILE",
+                   "TLS session-ticket keys kept across restarts and shared by servers\n"
+                   "started with the same file (created with a random key, mode 0600, if\n"
+                   "missing); without it, resumption works within one process only");
+    app.add_flag("--insecure-plaintext", line.insecure_plaintext,
+                 "plain ws:// (loopback addresses only, for development)")
+        ->disable_flag_override();
+    add_value_flag(app, line, "app", "ID:SECRET",
+                   "an app and its token secret, for rl1 and HS256 JWT tokens (repeatable)");
+    add_value_flag(app, line, "app-key", "ID:ALG:PEMFILE",
+                   "a public key (PEM) that verifies an app's ES256 or RS256 JWTs\n"
+                   "(repeatable; several per app while rotating); at least one --app or\n"
+                   "--app-key");
+    add_value_flag(app, line, "admin-listen", "HOST:PORT",
+                   "admin HTTP API (disabled by default); needs --admin-secret");
+    add_value_flag(app, line, "admin-secret", "S", "the admin API's bearer secret");
+    add_value_flag(app, line, "time-scale", "F", "multiply every server-side duration by F, in (0, 1000] (default 1)");
+    add_value_flag(app, line, "threads", "N", "io threads, in [1, 1024] (default: one per core)");
+    add_value_flag(app, line, "limit", "NAME=VALUE",
+                   "a hub limit (repeatable): messages-per-second, message-burst,\n"
+                   "logins-per-second, login-burst, channels-per-user, members-per-channel,\n"
+                   "peer-queue, history, drain-logins-per-second,\n"
+                   "session-lifetime-seconds (how long an away user's messages are kept),\n"
+                   "presence-batch-ms (0 = one frame per membership change);\n"
+                   "overload (docs/server.md): server-logins-per-second, server-login-burst,\n"
+                   "logins-in-progress, busy-retry-min-ms, busy-retry-max-ms,\n"
+                   "write-queue-budget-mb, write-queue-high-water-percent,\n"
+                   "handshakes-in-progress;\n"
+                   "the bounds of the timings a client asks for at login: heartbeat-min-ms,\n"
+                   "heartbeat-max-ms, presence-timeout-min-ms, presence-timeout-max-ms,\n"
+                   "backfill-window-max-ms, backfill-count-max");
+    add_value_flag(app, line, "cluster", "redis://HOST:PORT[/DB]",
+                   "one node of a deployment sharing its state in this Redis\n"
+                   "(docs/cluster.md); without it, a single node with everything in memory");
+    add_value_flag(app, line, "node-id", "ID", "this node's name in the deployment (default: random)");
+    add_value_flag(app, line, "log-level", "LEVEL", "trace, debug, info (default), warn, error, critical, off");
+    add_value_flag(app, line, "log-format", "text|json", "log lines as text (default) or one JSON object per line");
+    app.add_flag("--check-config", line.check_config,
+                 "check the configuration and the files it names, print whether it is valid\n"
+                 "and exit (0: valid, 2: not), as nginx -t does; starts nothing")
+        ->disable_flag_override();
+    app.footer(
+        "Prints one JSON line to stdout when listening; logs go to stderr. SIGTERM/SIGINT drain and exit 0:\n"
+        "clients are told to be back within max(2 s, connections / drain-logins-per-second / 0.8).\n"
+        "SIGHUP reads the config file again and applies its apps and the TLS ticket keys.\n"
+        "Bad flags or configuration: one line on stderr, exit status 2. See docs/server.md.");
+}
+
 ParsedOptions parse(const std::vector<std::string>& args) {
     ParsedOptions result;
     Options options;
-    // Split "--name=value", check every flag, and find --config first (flags override the file).
-    struct Flag {
-        std::string name;
-        std::string value;
-    };
-    std::vector<Flag> flags;
-    std::optional<std::string> config_path;
-    for (std::size_t i = 0; i < args.size(); ++i) {
-        std::string_view arg = args[i];
-        if (arg == "-h") {
-            arg = "--help";
-        }
-        if (!arg.starts_with("--") || arg.size() == 2) {
-            result.error = "unexpected argument '" + std::string(arg) + "' (see --help)";
-            return result;
-        }
-        arg.remove_prefix(2);
-        std::string name{arg};
-        std::optional<std::string> value;
-        if (const auto eq = arg.find('='); eq != std::string_view::npos) {
-            name = std::string(arg.substr(0, eq));
-            value = std::string(arg.substr(eq + 1));
-        }
-        if (kBoolFlags.contains(name)) {
-            if (value) {
-                result.error = "--" + name + " takes no value";
-                return result;
-            }
-            flags.push_back({name, {}});
-            continue;
-        }
-        if (!kValueFlags.contains(name)) {
-            result.error = "unknown option '--" + name + "' (see --help)";
-            return result;
-        }
-        if (!value) {
-            if (i + 1 >= args.size()) {
-                result.error = "--" + name + " needs a value";
-                return result;
-            }
-            value = args[++i];
-        }
-        if (name == "config") {
-            if (config_path) {
-                result.error = "--config given twice";
-                return result;
-            }
-            config_path = *value;
-            continue;
-        }
-        flags.push_back({name, *value});
+    CLI::App app{"", "relinkd"};
+    CommandLine line;
+    describe(app, line);
+    try {
+        std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes its vector last-first
+        app.parse(reversed);
+    } catch (const CLI::CallForHelp&) {
+        options.help = true;
+        result.options = std::move(options);
+        return result;
+    } catch (const CLI::CallForVersion&) {
+        options.version = true;
+        result.options = std::move(options);
+        return result;
+    } catch (const CLI::ParseError& e) {
+        result.error = std::string(e.what()) + " (see --help)";
+        return result;
     }
 
-    if (config_path) {
+    if (const auto& config = line.values.at("config"); !config.empty()) {
+        if (config.size() > 1) {
+            result.error = "--config given twice";
+            return result;
+        }
         std::string text;
-        if (auto error = read_file(*config_path, text); !error.empty()) {
+        if (auto error = read_file(config.front(), text); !error.empty()) {
             result.error = error;
             return result;
         }
         if (auto error = apply_config_json(text, options); !error.empty()) {
-            result.error = error + " (in " + *config_path + ")";
+            result.error = error + " (in " + config.front() + ")";
             return result;
         }
     }
-
+    options.insecure_plaintext = options.insecure_plaintext || line.insecure_plaintext;
+    options.check_config = line.check_config;
+    // The flags' lists replace the file's (an --app or --app-key on the command line starts the list afresh).
+    if (!line.values.at("app").empty()) {
+        options.apps.clear();
+    }
+    if (!line.values.at("app-key").empty()) {
+        options.app_public_keys.clear();
+    }
     std::set<std::string> apps_seen;
-    bool apps_from_flags = false;
-    bool app_keys_from_flags = false;
-    for (const auto& [name, value] : flags) {
-        if (name == "insecure-plaintext") {
-            options.insecure_plaintext = true;
-        } else if (name == "help") {
-            options.help = true;
-        } else {
-            if (name == "app" && !apps_from_flags) {
-                options.apps.clear();  // the flags' list replaces the file's
-                apps_from_flags = true;
-            }
-            if (name == "app-key" && !app_keys_from_flags) {
-                options.app_public_keys.clear();  // the same for public keys
-                app_keys_from_flags = true;
-            }
+    for (const auto& [name, values] : line.values) {
+        if (name == "config") {
+            continue;
+        }
+        for (const auto& value : values) {
             if (auto error = apply_flag(options, name, value, apps_seen); !error.empty()) {
                 result.error = error;
                 return result;
@@ -712,52 +759,14 @@ ParsedOptions parse_options(const std::vector<std::string>& args) {
 }
 
 std::string usage() {
-    return "usage: relinkd [--config FILE.json] [--listen HOST:PORT] [--cert PEM --key PEM] [--insecure-plaintext]\n"
-           "               [--write-ca FILE] [--tls-ticket-key-file FILE] [--app ID:SECRET ...]\n"
-           "               [--app-key ID:ALG:PEMFILE ...]\n"
-           "               [--admin-listen HOST:PORT --admin-secret S]\n"
-           "               [--time-scale F] [--threads N] [--log-level LEVEL] [--log-format text|json]\n"
-           "               [--cluster redis://HOST:PORT[/DB] [--node-id ID]]\n"
-           "\n"
-           "  --config FILE.json       read options from a JSON object with the same keys (flags override it)\n"
-           "  --listen HOST:PORT       WebSocket listener (default 127.0.0.1:8443; port 0 = ephemeral)\n"
-           "  --cert PEM --key PEM     TLS certificate chain and key (default: a generated self-signed\n"
-           "                           certificate for localhost / 127.0.0.1 / ::1)\n"
-           "  --write-ca FILE          write the served certificate (PEM) there, for clients to trust\n"
-           "  --tls-ticket-key-file FILE  TLS session-ticket keys kept across restarts and shared by servers\n"
-           "                           started with the same file (created with a random key, mode 0600, if\n"
-           "                           missing); without it, resumption works within one process only\n"
-           "  --insecure-plaintext     plain ws:// (loopback addresses only, for development)\n"
-           "  --app ID:SECRET          an app and its token secret, for rl1 and HS256 JWT tokens (repeatable)\n"
-           "  --app-key ID:ALG:PEMFILE a public key (PEM) that verifies an app's ES256 or RS256 JWTs\n"
-           "                           (repeatable; several per app while rotating); at least one --app or\n"
-           "                           --app-key\n"
-           "  --admin-listen HOST:PORT admin HTTP API (disabled by default); needs --admin-secret\n"
-           "  --admin-secret S         the admin API's bearer secret\n"
-           "  --time-scale F           multiply every server-side duration by F (e.g. 0.01 in tests)\n"
-           "  --threads N              io threads (default: one per core)\n"
-           "  --limit NAME=VALUE       a hub limit (repeatable): messages-per-second, message-burst,\n"
-           "                           logins-per-second, login-burst, channels-per-user, members-per-channel,\n"
-           "                           peer-queue, history, drain-logins-per-second,\n"
-           "                           session-lifetime-seconds (how long an away user's messages are kept),\n"
-           "                           presence-batch-ms (0 = one frame per membership change);\n"
-           "                           overload (docs/server.md): server-logins-per-second, server-login-burst,\n"
-           "                           logins-in-progress, busy-retry-min-ms, busy-retry-max-ms,\n"
-           "                           write-queue-budget-mb, write-queue-high-water-percent,\n"
-           "                           handshakes-in-progress;\n"
-           "                           the bounds of the timings a client asks for at login: heartbeat-min-ms,\n"
-           "                           heartbeat-max-ms, presence-timeout-min-ms, presence-timeout-max-ms,\n"
-           "                           backfill-window-max-ms, backfill-count-max\n"
-           "  --cluster redis://HOST:PORT[/DB]  one node of a deployment sharing its state in this Redis\n"
-           "                           (docs/cluster.md); without it, a single node with everything in memory\n"
-           "  --node-id ID             this node's name in the deployment (default: random)\n"
-           "  --log-level LEVEL        trace, debug, info (default), warn, error, critical, off\n"
-           "  --log-format text|json   log lines as text (default) or one JSON object per line\n"
-           "\n"
-           "Prints one JSON line to stdout when listening; logs go to stderr. SIGTERM/SIGINT drain and exit 0:\n"
-           "clients are told to be back within max(2 s, connections / drain-logins-per-second / 0.8).\n"
-           "SIGHUP reads the config file again and applies its apps and the TLS ticket keys.\n"
-           "Bad flags or configuration: one line on stderr, exit status 2. See docs/server.md.\n";
+    CLI::App app{"", "relinkd"};
+    CommandLine line;
+    describe(app, line);
+    return app.help();
+}
+
+std::string version_line() {
+    return std::string("relinkd ") + kVersion;
 }
 
 AppKeyTable app_key_table(const Options& options) {

@@ -45,7 +45,9 @@ struct Options {
     unsigned threads{0};                      ///< io threads; 0 = one per hardware core
     std::string log_level{"info"};            ///< trace, debug, info, warn, error, critical, off
     std::string log_format{"text"};           ///< text, or json: one JSON object per line
-    bool help{false};                         ///< --help: print usage, exit 0
+    bool help{false};                         ///< --help (or -h): print usage(), exit 0
+    bool version{false};                      ///< --version: print version_line(), exit 0
+    bool check_config{false};                 ///< --check-config: check the configuration, say so, exit 0 or 2
     Limits limits;                            ///< the hub's limits (--limit NAME=VALUE; durations via time scale)
     TimingBounds timing_bounds;               ///< what clients may ask for (--limit heartbeat-max-ms=..., scaled)
     std::string cluster_url;                  ///< redis://HOST:PORT[/DB]: one node of a cluster; empty = alone
@@ -62,9 +64,11 @@ struct ParsedOptions {
     std::string error;  ///< meaningful only when !options
 };
 
-/// Parses relinkd's arguments (without argv[0]). `--config FILE` is read first wherever it appears, then the
-/// flags override its keys (a repeated `--app` list replaces the file's list). Validates the result as a whole:
-/// unknown flags or keys, missing values, malformed HOST:PORT, `--insecure-plaintext` on a non-loopback address,
+/// Parses relinkd's arguments (without argv[0]) with CLI11, by the rules every relink executable follows
+/// (cli/command_line.hpp: `--name value` or `--name=value`). `--config FILE` is read first wherever it appears, then
+/// the flags override its keys (a repeated `--app` list replaces the file's list; of a repeated single-value flag
+/// the last wins). Validates the result as a whole: unknown flags or keys, missing values, malformed HOST:PORT,
+/// `--insecure-plaintext` on a non-loopback address,
 /// `--cert` without `--key`, no app, an admin address without a secret, a non-positive time scale, ...
 [[nodiscard]] ParsedOptions parse_options(const std::vector<std::string>& args);
 
@@ -83,8 +87,10 @@ using AppKeyTable = std::map<std::string, token::AppKeys, std::less<>>;
 /// True for 127.0.0.0/8, ::1 and "localhost".
 [[nodiscard]] bool is_loopback_host(std::string_view host);
 
-/// The usage text printed by --help.
+/// The usage text printed by --help (CLI11's, from the same description of the flags parse_options() reads).
 [[nodiscard]] std::string usage();
+/// "relinkd VERSION", printed by --version.
+[[nodiscard]] std::string version_line();
 
 /// `d` multiplied by the time scale (at least 1 ns when d > 0, so a scaled "never" (0) stays 0 and a scaled
 /// positive duration stays positive).

@@ -1,8 +1,8 @@
 // relinkd — relink's reference server (../shared/spec/cli.md, docs/server.md).
 //
-// Parses the options (one line on stderr and exit 2 when they are unusable), sets up a private stderr logger (text,
-// or JSON lines with --log-format json) and hands over to run_server(), which prints the listening line, reloads on
-// SIGHUP by parsing the same arguments again, and runs until SIGTERM/SIGINT has drained it.
+// Parses the options (one line on stderr and exit 2 when they are unusable; --check-config stops there), sets up a
+// private stderr logger (text, or JSON lines with --log-format json) and hands over to run_server(), which prints the
+// listening line, reloads on SIGHUP by parsing the same arguments again, and runs until SIGTERM/SIGINT has drained it.
 #include <exception>
 #include <iostream>
 #include <string>
@@ -24,8 +24,16 @@ int main(int argc, char** argv) {
         return 2;
     }
     const Options& options = *parsed.options;
-    if (options.help) {
-        std::cout << usage();
+    if (options.help || options.version) {
+        std::cout << (options.help ? usage() : version_line() + "\n");
+        return 0;
+    }
+    if (options.check_config) {
+        if (auto error = check_configuration(options); !error.empty()) {
+            std::cerr << "relinkd: " << error << std::endl;
+            return 2;
+        }
+        std::cout << "relinkd: the configuration is valid" << std::endl;
         return 0;
     }
     try {

@@ -14,6 +14,7 @@ trap 'rm -rf "$work"' EXIT
 rows=(
     "relink-cli|--time-scale 0.5 --url wss://127.0.0.1:1/ --app app --user dave --secret s"
     "relink-token|--ttl 60 --app app --secret s --user alice"
+    "relinkd|--listen 127.0.0.1:0 --app app:s --check-config"
 )
 
 failures=0

@@ -13,7 +13,7 @@
 //  - parse_options gives options or an error, never both, and an error is one non-empty line without control
 //    characters (relinkd prints it as `relinkd: <what is wrong>`); apply_config_json's error likewise;
 //  - an error that comes from the config file is apply_config_json's error on the same text, " (in FILE)" added;
-//  - accepted options are valid as a whole: at least one app (unless --help), valid app ids with non-empty
+//  - accepted options are valid as a whole: at least one app (unless --help or --version), valid app ids with non-empty
 //    secrets, --cert with --key, --insecure-plaintext only on loopback without TLS files, --admin-listen with
 //    --admin-secret, time scale in (0, 1000], threads in [0, 1024], a known log level, limits in [1, 1e9];
 //  - a config file's apps are exactly what it says: {"ID": "SECRET"} gives app ID with secret SECRET, and
@@ -135,7 +135,7 @@ void check_config(std::string_view text) {
 }
 
 void check_options(const Options& o) {
-    if (!o.help) {
+    if (!o.help && !o.version) {
         FUZZ_CHECK(!o.apps.empty() || !o.app_public_keys.empty(), "accepted without an app");
     }
     for (const auto& [id, secret] : o.apps) {
@@ -146,8 +146,8 @@ void check_options(const Options& o) {
         FUZZ_CHECK(relink::is_valid_user_id(id), "accepted an invalid app id for a public key: " + id);
         FUZZ_CHECK(!keys.empty(), "an app with an empty list of public keys: " + id);
     }
-    if (o.help) {
-        return;  // --help is printed whatever else is wrong
+    if (o.help || o.version) {
+        return;  // --help and --version are printed whatever else is wrong
     }
     FUZZ_CHECK(o.cert_file.empty() == o.key_file.empty(), "--cert without --key accepted");
     if (o.insecure_plaintext) {

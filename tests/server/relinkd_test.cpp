@@ -208,6 +208,39 @@ TEST(Options, EveryFlag) {
     EXPECT_EQ(o.log_level, "debug");
 }
 
+// The command line follows the rules of every relink executable (CLI11): both spellings of a value, the last of a
+// repeated single-value flag, -h/--help and --version without the rest being valid, and one line for what is wrong.
+TEST(Options, CommandLineRulesOfEveryRelinkExecutable) {
+    const auto joined = parse({"--app=a:s", "--listen=127.0.0.1:1", "--listen", "127.0.0.1:2", "--limit=history=7"});
+    ASSERT_TRUE(joined.options) << joined.error;
+    EXPECT_EQ(joined.options->listen, (HostPort{"127.0.0.1", 2}));
+    EXPECT_EQ(joined.options->limits.history_per_channel, 7U);
+    for (const char* help : {"-h", "--help"}) {
+        const auto parsed = parse({help, "--no-such-flag-is-checked-after-help"});
+        ASSERT_TRUE(parsed.options) << parsed.error;
+        EXPECT_TRUE(parsed.options->help);
+    }
+    const auto version = parse({"--version"});
+    ASSERT_TRUE(version.options) << version.error;
+    EXPECT_TRUE(version.options->version);
+    EXPECT_EQ(version_line().rfind("relinkd ", 0), 0U);
+
+    const std::vector<std::pair<std::vector<std::string>, std::string>> bad = {
+        {{"--app", "a:s", "--no-such-flag"}, "--no-such-flag"},
+        {{"--app", "a:s", "extra"}, "extra"},  // one value per flag: not a second app
+        {{"--app", "a:s", "--", "extra"}, "extra"},
+        {{"--app", "a:s", "--listen"}, "--listen"},  // a value missing at the end
+        {{"--app", "a:s", "--insecure-plaintext=yes"}, "insecure-plaintext"},
+    };
+    for (const auto& [args, named] : bad) {
+        const auto parsed = parse(args);
+        EXPECT_FALSE(parsed.options) << named;
+        EXPECT_NE(parsed.error.find(named), std::string::npos) << parsed.error;
+        EXPECT_NE(parsed.error.find("(see --help)"), std::string::npos) << parsed.error;
+        EXPECT_EQ(parsed.error.find('\n'), std::string::npos) << parsed.error;
+    }
+}
+
 TEST(Options, HostPortForms) {
     EXPECT_EQ(parse_host_port("127.0.0.1:0"), (HostPort{"127.0.0.1", 0}));
     EXPECT_EQ(parse_host_port("[::1]:443"), (HostPort{"::1", 443}));
@@ -842,6 +875,56 @@ TEST_F(RelinkdTest, OverTheServersLoginRateALoginIsRefusedBusyAndHeldSessionsGoO
     EXPECT_NE(metrics.body.find("\nrelink_logins_shed_total{cause=\"rate\"} 1\n"), std::string::npos) << metrics.body;
 }
 
+// --check-config (nginx -t): exit 0 and one line for a usable configuration, exit 2 and the start-up error line for
+// one that relinkd would refuse at start (files that do not load, a certificate and a key that do not match),
+// without binding or writing anything.
+TEST(Relinkd, CheckConfigSaysWhetherTheConfigurationWouldStart) {
+    const auto dir = temp_dir();
+    const auto mine = generate_self_signed();
+    const auto other = generate_self_signed();
+    ASSERT_TRUE(mine.pem && other.pem);
+    std::ofstream(dir / "cert.pem") << mine.pem->certificate_pem;
+    std::ofstream(dir / "key.pem") << mine.pem->private_key_pem;
+    std::ofstream(dir / "other-key.pem") << other.pem->private_key_pem;
+    std::ofstream(dir / "tickets.key") << "too short";
+    std::ofstream(dir / "relinkd.json") << R"({"app": {"chat": "s"}, "listen": "127.0.0.1:1"})";
+    const auto cert = (dir / "cert.pem").string();
+    const auto run = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), "--check-config");
+        auto process = Process::start(relinkd_path(), args, dir / "stderr.log");
+        EXPECT_TRUE(process);
+        const int status = process ? process->wait_exit(10s).value_or(-1) : -1;
+        const auto out = process ? process->rest_of_stdout(1s) : std::string();
+        return std::tuple{status, out, process ? process->stderr_text() : std::string()};
+    };
+    for (const auto& valid : std::vector<std::vector<std::string>>{
+             {"--config", (dir / "relinkd.json").string()},
+             {"--app", "a:s", "--cert", cert, "--key", (dir / "key.pem").string(), "--write-ca",
+              (dir / "not-written.pem").string(), "--tls-ticket-key-file", (dir / "created-at-start.key").string()}}) {
+        const auto [status, out, err] = run(valid);
+        EXPECT_EQ(status, 0) << err;
+        EXPECT_EQ(out, "relinkd: the configuration is valid\n");
+    }
+    EXPECT_FALSE(std::filesystem::exists(dir / "not-written.pem"));
+    EXPECT_FALSE(std::filesystem::exists(dir / "created-at-start.key"));
+    const std::vector<std::pair<std::vector<std::string>, std::string>> invalid = {
+        {{"--app", "a:s", "--cert", cert, "--key", (dir / "other-key.pem").string()},
+         "other-key.pem"},  // OpenSSL: mismatch
+        {{"--app", "a:s", "--cert", cert, "--key", (dir / "missing.pem").string()}, "cannot load --key"},
+        {{"--app", "a:s", "--tls-ticket-key-file", (dir / "tickets.key").string()}, "--tls-ticket-key-file '"},
+        {{"--listen", "127.0.0.1:1"}, "no app configured"},
+    };
+    for (const auto& [args, says] : invalid) {
+        const auto [status, out, err] = run(args);
+        EXPECT_EQ(status, 2) << says;
+        EXPECT_EQ(out, "");
+        EXPECT_EQ(err.rfind("relinkd: ", 0), 0U) << err;
+        EXPECT_NE(err.find(says), std::string::npos) << err;
+        EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+    }
+    std::filesystem::remove_all(dir);
+}
+
 TEST(Relinkd, BadFlagsExitTwoWithOneLine) {
     const auto dir = temp_dir();
     const std::vector<std::vector<std::string>> cases = {
@@ -991,7 +1074,15 @@ TEST(Relinkd, HelpPrintsUsage) {
     auto process = Process::start(relinkd_path(), {"--help"}, dir / "stderr.log");
     ASSERT_TRUE(process);
     EXPECT_EQ(process->wait_exit(10s), 0);
-    EXPECT_EQ(process->rest_of_stdout(1s).rfind("usage: relinkd", 0), 0U);
+    const auto help = process->rest_of_stdout(1s);
+    EXPECT_NE(help.find("\nUsage: relinkd [OPTIONS]\n"), std::string::npos) << help;
+    // Every flag relinkd reads is in its help (the config file's keys are the same names).
+    for (const char* flag :
+         {"--config", "--listen", "--cert", "--key", "--write-ca", "--tls-ticket-key-file", "--insecure-plaintext",
+          "--app ", "--app-key", "--admin-listen", "--admin-secret", "--time-scale", "--threads", "--limit",
+          "--cluster", "--node-id", "--log-level", "--log-format", "--version"}) {
+        EXPECT_NE(help.find(flag), std::string::npos) << flag;
+    }
     std::filesystem::remove_all(dir);
 }
 
