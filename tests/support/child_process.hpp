@@ -1,5 +1,5 @@
 // tests/support/child_process.hpp — one child process of a test or a benchmark (relinkd, redis-server, mosquitto,
-// relink-token, an example program), written once for all of them: started by fork + exec with its standard
+// relink-token, an example program), written once for all of them: started by vfork + exec with its standard
 // streams where the caller says (a pipe the parent reads, a file, /dev/null), stopped and reaped by its PID, every
 // wait bounded. The destructor kills (SIGKILL) and reaps a child that is still running.
 //
@@ -259,6 +259,56 @@ private:
         return std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     }
 
+    /// What the child does between vfork() and exec, prepared by the parent: only system calls happen there.
+    struct ExecPlan {
+        char** argv;
+        char** envp;
+        int in;
+        int out;
+        int err;
+        bool die_with_parent;
+        pid_t parent;
+    };
+
+    /// The child's side: its own copy of the signal handlers reset to the defaults, its standard streams, nothing
+    /// else of the parent's open, then exec (or exit 127).
+    [[noreturn]] static void exec_child(const ExecPlan& plan) noexcept {
+        for (int signal = 1; signal < NSIG; ++signal) {
+            struct sigaction action {};
+            if (::sigaction(signal, nullptr, &action) == 0 && action.sa_handler != SIG_DFL &&
+                action.sa_handler != SIG_IGN) {
+                action.sa_handler = SIG_DFL;
+                action.sa_flags = 0;
+                ::sigaction(signal, &action, nullptr);  // the child's own table (no CLONE_SIGHAND): the parent's stays
+            }
+        }
+        if (plan.die_with_parent) {
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (::getppid() != plan.parent) {
+                ::_exit(127);  // the parent is already gone
+            }
+        }
+        if (::dup2(plan.in, STDIN_FILENO) < 0 || ::dup2(plan.out, STDOUT_FILENO) < 0 ||
+            ::dup2(plan.err, STDERR_FILENO) < 0) {
+            ::_exit(127);
+        }
+        ::syscall(SYS_close_range, 3U, ~0U, 0U);  // nothing of the parent's but 0, 1 and 2
+        sigset_t none;
+        sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        ::execve(plan.argv[0], plan.argv, plan.envp);
+        ::_exit(127);
+    }
+
+    /// vfork() in a frame of its own, so that nothing of spawn()'s lives across it (the child shares the stack).
+    [[gnu::noinline]] static pid_t vfork_and_exec(const ExecPlan* plan) noexcept {
+        const pid_t pid = ::vfork();
+        if (pid == 0) {
+            exec_child(*plan);
+        }
+        return pid;
+    }
+
     bool spawn(ChildSpec spec, std::string* error) {
         const auto fail = [&](const std::string& what) {
             if (error != nullptr) {
@@ -338,33 +388,26 @@ private:
         }
         const int child_in = spec.stdin_pipe ? in_pipe[0] : in;
         const int child_out = spec.stdout_pipe ? out_pipe[1] : out;
-        const int child_err = err >= 0 ? err : child_out;
-        const bool die_with_parent = spec.die_with_parent;
-        const pid_t parent = ::getpid();
+        const ExecPlan plan{argv.data(),          envp.data(), child_in, child_out, err >= 0 ? err : child_out,
+                            spec.die_with_parent, ::getpid()};
 
-        pid_ = ::fork();
-        if (pid_ < 0) {
+        // vfork(), not fork(): the child borrows the parent's memory until it execs, so nothing is copied. A fork()
+        // copies the page tables of the whole process and makes every page copy-on-write; a parent holding a large
+        // heap (a benchmark with thousands of clients starting a replacement server) then takes a page fault on each
+        // page it writes afterwards, which slowed it for seconds exactly when it was measuring. The child runs with
+        // every signal blocked and the parent's handlers reset, so that no handler of the parent's runs in it.
+        sigset_t all;
+        sigset_t previous;
+        sigfillset(&all);
+        ::pthread_sigmask(SIG_SETMASK, &all, &previous);
+        const pid_t pid = vfork_and_exec(&plan);
+        if (pid < 0) {
+            ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
             close_all();
-            return fail("fork");
+            return fail("vfork");
         }
-        if (pid_ == 0) {
-            if (die_with_parent) {
-                ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-                if (::getppid() != parent) {
-                    ::_exit(127);  // the parent is already gone
-                }
-            }
-            if (::dup2(child_in, STDIN_FILENO) < 0 || ::dup2(child_out, STDOUT_FILENO) < 0 ||
-                ::dup2(child_err, STDERR_FILENO) < 0) {
-                ::_exit(127);
-            }
-            ::syscall(SYS_close_range, 3U, ~0U, 0U);  // nothing of the parent's but 0, 1 and 2
-            sigset_t none;
-            sigemptyset(&none);
-            ::sigprocmask(SIG_SETMASK, &none, nullptr);
-            ::execve(argv[0], argv.data(), envp.data());
-            ::_exit(127);
-        }
+        ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+        pid_ = pid;
         if (spec.stdin_pipe) {
             stdin_fd_ = in_pipe[1];
             in_pipe[1] = -1;

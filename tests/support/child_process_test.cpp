@@ -1,6 +1,7 @@
 // support/child_process.hpp, the one child-process helper of the tests and benchmarks, on /bin/sh children: the
 // streams go where the spec says, lines and exit statuses come back, stop() escalates from SIGTERM to SIGKILL,
-// run() is bounded, the child inherits none of our descriptors, and the destructor kills and reaps.
+// run() is bounded, the child inherits none of our descriptors nor our blocked signals, and the destructor kills and
+// reaps.
 #include "support/child_process.hpp"
 
 #include <fcntl.h>
@@ -143,6 +144,37 @@ TEST(ChildProcess, InheritsNoDescriptorButTheStandardOnesAndGetsTheEnvironment) 
     EXPECT_EQ(run.output.find("\n" + std::to_string(leaked) + "\n"), std::string::npos) << run.output;
     EXPECT_EQ(run.output.rfind("0\n1\n2\n", 0), 0U) << run.output;
     EXPECT_NE(run.output.find("var=set"), std::string::npos) << run.output;
+}
+
+// The child is started by vfork() with every signal blocked around it: it begins with no signal blocked and with
+// what the parent ignores still ignored (as after a fork), and the parent gets its own mask back.
+TEST(ChildProcess, AChildStartsWithNoSignalBlockedAndTheParentKeepsItsMask) {
+    sigset_t usr1;
+    sigset_t before;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, &usr1, &before), 0);
+    struct sigaction ignore {};
+    struct sigaction previous_usr2 {};
+    ignore.sa_handler = SIG_IGN;
+    ASSERT_EQ(::sigaction(SIGUSR2, &ignore, &previous_usr2), 0);
+
+    auto child = ChildProcess::start(shell("grep -E '^Sig(Blk|Ign):' /proc/self/status"));
+    ASSERT_TRUE(child);
+    const auto blocked = child->read_line(10s);
+    const auto ignored = child->read_line(10s);
+    EXPECT_EQ(child->wait_exit(10s), 0);
+    ASSERT_TRUE(blocked && ignored) << child->output();
+    EXPECT_EQ(*blocked, "SigBlk:\t0000000000000000");
+    // SigIgn is a hexadecimal mask, signal N at bit N - 1.
+    const auto ignored_mask = std::strtoull(ignored->substr(ignored->find('\t') + 1).c_str(), nullptr, 16);
+    EXPECT_NE(ignored_mask & (1ULL << (SIGUSR2 - 1)), 0U) << *ignored;
+
+    sigset_t now;
+    ASSERT_EQ(::pthread_sigmask(SIG_SETMASK, &before, &now), 0);
+    EXPECT_EQ(sigismember(&now, SIGUSR1), 1) << "the parent's mask was not restored";
+    EXPECT_EQ(sigismember(&now, SIGTERM), sigismember(&before, SIGTERM));
+    ::sigaction(SIGUSR2, &previous_usr2, nullptr);
 }
 
 TEST(ChildProcess, AProgramThatCannotRunExitsWith127) {
