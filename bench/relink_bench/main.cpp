@@ -47,7 +47,8 @@ Command parse(int argc, char** argv) {
         "writes a table and the JSON format shared with peer-bench.",
         "relink-bench");
     relink::command_line::prepare(app);
-    const auto last = CLI::MultiOptionPolicy::TakeLast;  // a repeated single-value flag: the last one wins
+    // A repeated single-value flag: the last one wins (the repeatable ones say otherwise).
+    app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
 
     std::vector<std::string> scenarios;
     std::vector<std::string> scenario_names = all_scenarios();
@@ -55,77 +56,66 @@ Command parse(int argc, char** argv) {
     app.add_option("--scenario", scenarios, "a scenario to run, or all (repeatable; in the order given)")
         ->type_name("NAME")
         ->default_str("all")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
         ->allow_extra_args(false)
         ->check(relink::command_line::one_of(scenario_names));
     app.add_option("--json", o.json_file, "write the results (the shared format of docs/performance.md)")
-        ->type_name("FILE")
-        ->multi_option_policy(last);
+        ->type_name("FILE");
     app.add_option("--relinkd", o.relinkd, "the relinkd to start (default: the one next to relink-bench)")
-        ->type_name("PATH")
-        ->multi_option_policy(last);
+        ->type_name("PATH");
     app.add_option("--threads", o.threads, "client io threads on the shared io_context")
         ->type_name("N")
         ->capture_default_str()
-        ->multi_option_policy(last)
         ->check(cl::whole<unsigned>(1, 64));
     app.add_option("--relinkd-threads", o.relinkd_threads, "relinkd --threads")
         ->type_name("N")
         ->capture_default_str()
-        ->multi_option_policy(last)
         ->check(cl::whole<unsigned>(1));
     app.add_option("--relinkd-arg", o.relinkd_args,
                    "another relinkd flag, as is (repeatable; e.g. --relinkd-arg --limit\n"
                    "--relinkd-arg drain-logins-per-second=200)")
         ->type_name("ARG")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
         ->allow_extra_args(false);
     app.add_option("--relinkd-start-s", o.relinkd_start_seconds,
                    "seconds a relinkd may take to listen (more under "
                    "valgrind)")
         ->type_name("S")
         ->capture_default_str()
-        ->multi_option_policy(last)
         ->check(cl::whole<unsigned>(1));
     app.add_option("--concurrency", o.concurrency, "first logins in flight while a fleet ramps up")
         ->type_name("N")
         ->capture_default_str()
-        ->multi_option_policy(last)
         ->check(cl::whole<std::size_t>(1));
     app.add_option("--channel-size", o.channel_size, "users per channel in connect, idle, storm; 0 = none")
         ->type_name("N")
         ->capture_default_str()
-        ->multi_option_policy(last)
         ->check(cl::whole<std::size_t>());
     app.add_option("--clients", o.clients, "connect: clients")
         ->type_name("N")
         ->capture_default_str()
-        ->multi_option_policy(last)
         ->check(cl::whole<std::size_t>(1));
     cl::add_list(app, "--idle-sessions", o.idle_sessions, "idle: session counts (the full run: 1000,10000)", "N[,N]",
                  "1000");
     app.add_option("--idle-seconds", o.idle_seconds, "idle: seconds idle before reading RSS")
         ->type_name("S")
         ->capture_default_str()
-        ->multi_option_policy(last)
         ->check(cl::whole<unsigned>());
     app.add_option("--members", o.members, "fanout: members")
         ->type_name("N")
         ->capture_default_str()
-        ->multi_option_policy(last)
         ->check(cl::whole<std::size_t>(1));
     app.add_option("--messages", o.messages, "fanout: messages published")
         ->type_name("N")
         ->capture_default_str()
-        ->multi_option_policy(last)
         ->check(cl::whole<std::size_t>());
     app.add_option("--rate", o.rate, "fanout: messages per second")
         ->type_name("R")
         ->capture_default_str()
-        ->multi_option_policy(last)
         ->check(relink::command_line::number_in(0, true, HUGE_VAL));
     app.add_option("--payload-bytes", o.payload_bytes, "fanout: payload size")
         ->type_name("N")
         ->capture_default_str()
-        ->multi_option_policy(last)
         ->check(cl::whole<std::size_t>());
     cl::add_list(app, "--storm-clients", o.storm_clients, "storm: fleet sizes (the full run: 1000,5000)", "N[,N]",
                  "1000");
@@ -137,40 +127,33 @@ Command parse(int argc, char** argv) {
     app.add_option("--detect-runs", o.detect_runs, "detect: silent links, in parallel")
         ->type_name("N")
         ->capture_default_str()
-        ->multi_option_policy(last)
         ->check(cl::whole<std::size_t>(1, 500));
     cl::add_list(app, "--outages,--outage", o.outages, "outage: durations in seconds (--outage: peer-bench's name)",
                  "S[,S]", "0,2,6,12");
     app.add_option("--outage-runs", o.outage_runs, "outage: clients per variant, in parallel")
         ->type_name("N")
         ->capture_default_str()
-        ->multi_option_policy(last)
         ->check(cl::whole<std::size_t>(1, 250));
     app.add_option("--restart-runs", o.restart_runs, "restart: restarts")
         ->type_name("N")
         ->capture_default_str()
-        ->multi_option_policy(last)
         ->check(cl::whole<std::size_t>());
     app.add_option("--restart-delay-ms", o.restart_delay_ms,
                    "restart, storm kill: relinkd dead this long before the restart")
         ->type_name("MS")
         ->capture_default_str()
-        ->multi_option_policy(last)
         ->check(cl::whole<unsigned>());
     app.add_option("--dup-seconds", o.dup_seconds, "dup_login: duration, in (0, 3600]")
         ->type_name("S")
         ->capture_default_str()
-        ->multi_option_policy(last)
         ->check(relink::command_line::number_in(0, false, 3600));
     app.add_option("--relogin-delay-ms", o.relogin_delay_ms, "dup_login: the app logs in again this long after ABORTED")
         ->type_name("MS")
         ->capture_default_str()
-        ->multi_option_policy(last)
         ->check(cl::whole<unsigned>());
     app.add_option("--backlog-cap", o.backlog_cap, "backlog: relinkd --limit peer-queue=N")
         ->type_name("N")
         ->capture_default_str()
-        ->multi_option_policy(last)
         ->check(cl::whole<std::size_t>(1));
     cl::add_list(app, "--backlog-messages", o.backlog_messages, "backlog: messages sent while away", "N[,N]",
                  "cap/2,2*cap");
@@ -184,32 +167,26 @@ Command parse(int argc, char** argv) {
     app.add_option("--xnode-receivers", o.xnode_receivers, "cross_node: receivers on the node after the sender's")
         ->type_name("N")
         ->capture_default_str()
-        ->multi_option_policy(last)
         ->check(cl::whole<std::size_t>(1));
     app.add_option("--xnode-messages", o.xnode_messages, "cross_node: messages")
         ->type_name("N")
         ->capture_default_str()
-        ->multi_option_policy(last)
         ->check(cl::whole<std::size_t>());
     app.add_option("--xnode-rate", o.xnode_rate, "cross_node: messages per second")
         ->type_name("R")
         ->capture_default_str()
-        ->multi_option_policy(last)
         ->check(relink::command_line::number_in(0, false, HUGE_VAL));
     app.add_option("--overload-clients", o.overload_clients, "overload: clients arriving (the full run: 10000)")
         ->type_name("N")
         ->capture_default_str()
-        ->multi_option_policy(last)
         ->check(cl::whole<std::size_t>(1));
     app.add_option("--overload-rate", o.overload_rate, "overload: arrivals per second, one core burned meanwhile")
         ->type_name("R")
         ->capture_default_str()
-        ->multi_option_policy(last)
         ->check(relink::command_line::number_in(0, false, HUGE_VAL));
     app.add_option("--overload-hold", o.overload_hold_s, "overload: seconds held once all are in")
         ->type_name("S")
         ->capture_default_str()
-        ->multi_option_policy(last)
         ->check(cl::whole<unsigned>());
     app.add_flag("--verbose", o.verbose, "more progress output");
 
