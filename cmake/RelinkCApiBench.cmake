@@ -7,7 +7,9 @@ if(RELINK_BUILD_SERVER AND RELINK_BUILD_BENCHMARKS)
   # tests/ for support/relinkd_process.hpp (relinkd as a child process, the one the tests use).
   target_include_directories(relink-capi-bench PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   # Both APIs in one program: the static C++ client and librelink.so, whose own copy of the client is hidden.
-  target_link_libraries(relink-capi-bench PRIVATE relink_client relink_c relink_token relink_bench_common Threads::Threads)
+  # relink_command_line: the flags as every relink executable reads them (src/cli/command_line.hpp).
+  target_link_libraries(relink-capi-bench PRIVATE relink_client relink_c relink_token relink_bench_common
+                                                  relink_command_line Threads::Threads)
   add_dependencies(relink-capi-bench relinkd)  # it starts the relinkd next to it
   relink_set_warnings(relink-capi-bench)
 endif()
