@@ -24,6 +24,8 @@ rows=(
     "relinkd|--listen 127.0.0.1:0 --app app:s --check-config"
     "relink-bench|--scenario connect --clients 1 --concurrency 1 --channel-size 0"
     "peer-bench|--scenario fanout --members 1 --messages 1 --rate 1000"
+    "relinkd-bench|--sessions 1 --idle-seconds 0"
+    "relink-capi-bench|--messages 10 --round-trips 10 --repeat 1 --api cpp"
 )
 
 failures=0
