@@ -1,6 +1,7 @@
 # relink-capi-bench (bench/capi/): the C API's overhead next to the C++ API, events per second and peer-message round
 # trips through relink::Client and through relink.h against a relinkd child (docs/benchmarks.md). Included from the
-# top-level CMakeLists.txt; never installed, no test (timings are never asserted).
+# top-level CMakeLists.txt; never installed. No test of its timings (never asserted); command_line_flags checks its
+# command line with one tiny run (tests/cli/flags_test.sh).
 if(RELINK_BUILD_SERVER AND RELINK_BUILD_BENCHMARKS)
   add_executable(relink-capi-bench ${PROJECT_SOURCE_DIR}/bench/capi/capi_bench.cpp)
   set_target_properties(relink-capi-bench PROPERTIES CXX_STANDARD 20 CXX_STANDARD_REQUIRED ON CXX_EXTENSIONS OFF)
