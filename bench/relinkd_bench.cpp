@@ -60,6 +60,7 @@
 #include <openssl/ssl.h>
 
 #include "common/admin_metrics.hpp"
+#include "common/command_line.hpp"
 #include "common/listening_line.hpp"
 #include "common/proc.hpp"
 #include "common/stats.hpp"
@@ -106,106 +107,58 @@ struct Options {
     std::string json_file;
 };
 
-void usage(std::ostream& out) {
-    out << "usage: relinkd-bench --relinkd PATH [--sessions 1000,10000] [--threads N] [--concurrency N]\n"
-           "                     [--channel-size N] [--per-address N] [--idle-seconds S] [--time-scale F]\n"
-           "                     [--relinkd-threads N] [--relinkd-arg ARG ...] [--json FILE]\n";
-}
-
-std::optional<Options> parse_options(int argc, char** argv) {
+/// The command line (src/cli/command_line.hpp's rules: one line and exit status 2 for a bad flag).
+Options parse_options(int argc, char** argv) {
+    namespace cl = relink::bench::command_line;
     Options options;
-    const auto number = [](const std::string& text, std::size_t& out) {
-        try {
-            std::size_t used = 0;
-            const auto value = std::stoull(text, &used);
-            if (used != text.size()) {
-                return false;
-            }
-            out = static_cast<std::size_t>(value);
-            return true;
-        } catch (const std::exception&) {
-            return false;
-        }
-    };
-    for (int i = 1; i < argc; ++i) {
-        std::string flag = argv[i];
-        std::string value;
-        if (flag == "--help" || flag == "-h") {
-            usage(std::cout);
-            std::exit(0);
-        }
-        static const std::vector<std::string> kFlags{
-            "--relinkd",      "--sessions",   "--threads",         "--concurrency", "--channel-size", "--per-address",
-            "--idle-seconds", "--time-scale", "--relinkd-threads", "--relinkd-arg", "--json"};
-        if (std::find(kFlags.begin(), kFlags.end(), flag.substr(0, flag.find('='))) == kFlags.end()) {
-            std::cerr << "relinkd-bench: unknown flag " << flag << "\n";
-            usage(std::cerr);
-            return std::nullopt;
-        }
-        if (const auto eq = flag.find('='); eq != std::string::npos) {
-            value = flag.substr(eq + 1);
-            flag = flag.substr(0, eq);
-        } else if (i + 1 < argc) {
-            value = argv[++i];
-        } else {
-            std::cerr << "relinkd-bench: " << flag << " needs a value\n";
-            return std::nullopt;
-        }
-        std::size_t n = 0;
-        bool ok = true;
-        if (flag == "--relinkd") {
-            options.relinkd = value;
-        } else if (flag == "--sessions") {
-            options.sessions.clear();
-            std::stringstream list(value);
-            for (std::string item; std::getline(list, item, ',');) {
-                ok = ok && number(item, n) && n > 0;
-                options.sessions.push_back(n);
-            }
-            ok = ok && !options.sessions.empty();
-        } else if (flag == "--threads") {
-            ok = number(value, n) && n > 0 && n <= 64;
-            options.threads = static_cast<unsigned>(n);
-        } else if (flag == "--concurrency") {
-            ok = number(value, n) && n > 0;
-            options.concurrency = n;
-        } else if (flag == "--channel-size") {
-            ok = number(value, n);
-            options.channel_size = n;
-        } else if (flag == "--per-address") {
-            ok = number(value, n) && n > 0;
-            options.per_address = n;
-        } else if (flag == "--idle-seconds") {
-            ok = number(value, n) && n <= 3600;
-            options.idle_seconds = static_cast<unsigned>(n);
-        } else if (flag == "--time-scale") {
-            try {
-                options.time_scale = std::stod(value);
-            } catch (const std::exception&) {
-                ok = false;
-            }
-        } else if (flag == "--relinkd-threads") {
-            ok = number(value, n) && n > 0 && n <= 64;
-            options.relinkd_threads = static_cast<unsigned>(n);
-        } else if (flag == "--relinkd-arg") {
-            options.extra_args.push_back(value);
-        } else if (flag == "--json") {
-            options.json_file = value;
-        } else {
-            std::cerr << "relinkd-bench: unknown flag " << flag << "\n";
-            usage(std::cerr);
-            return std::nullopt;
-        }
-        if (!ok) {
-            std::cerr << "relinkd-bench: bad value for " << flag << ": " << value << "\n";
-            return std::nullopt;
-        }
-    }
-    if (options.relinkd.empty()) {
-        std::cerr << "relinkd-bench: --relinkd PATH is required\n";
-        usage(std::cerr);
-        return std::nullopt;
-    }
+    options.relinkd = (std::filesystem::path(argv[0]).parent_path() / "relinkd").string();
+    CLI::App app(
+        "relinkd-bench: relinkd's memory per idle TLS session and its logins per second, measured against "
+        "a relinkd child process over loopback TLS.",
+        "relinkd-bench");
+    relink::command_line::prepare(app);
+    app.footer("docs/benchmarks.md says what is measured and how; a value of --relinkd-arg may begin with --.");
+    // A repeated single-value flag: the last one wins (--relinkd-arg is repeatable).
+    app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    app.add_option("--relinkd", options.relinkd, "the relinkd to start (default: the one next to relinkd-bench)")
+        ->type_name("PATH");
+    cl::add_list<std::size_t>(
+        app, "--sessions", options.sessions, "idle session counts, one relinkd each", "N[,N]", "1000,10000",
+        [](const std::size_t& n) { return n > 0 ? std::string() : "'0' is not a session count of at least 1"; });
+    app.add_option("--threads", options.threads, "this process's io threads")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<unsigned>(1, 64));
+    app.add_option("--concurrency", options.concurrency, "sessions connecting and logging in at once")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<std::size_t>(1));
+    app.add_option("--channel-size", options.channel_size, "users per channel; 0 = log in without a channel")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<std::size_t>());
+    app.add_option("--per-address", options.per_address,
+                   "clients per source address (relinkd allows bursts of 40 logins per address)")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<std::size_t>(1));
+    app.add_option("--idle-seconds", options.idle_seconds, "how long the sessions idle before RSS is read")
+        ->type_name("S")
+        ->capture_default_str()
+        ->check(cl::whole<unsigned>(0, 3600));
+    app.add_option("--time-scale", options.time_scale, "relinkd's --time-scale (1000: no timer fires while idle)")
+        ->type_name("F")
+        ->capture_default_str();
+    app.add_option("--relinkd-threads", options.relinkd_threads, "relinkd's --threads")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<unsigned>(1, 64));
+    app.add_option("--relinkd-arg", options.extra_args, "another relinkd flag, as is (repeatable)")
+        ->type_name("ARG")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+        ->allow_extra_args(false);
+    app.add_option("--json", options.json_file, "write the results as JSON")->type_name("FILE");
+    cl::parse(app, argc, argv, {"--relinkd-arg"});
     return options;
 }
 
@@ -919,20 +872,17 @@ std::string report_nofile(rlim_t needed) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    const auto options = parse_options(argc, argv);
-    if (!options) {
-        return 2;
-    }
+    const Options options = parse_options(argc, argv);
     signal(SIGPIPE, SIG_IGN);
     std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines show up as they happen, even in a pipe
-    const auto largest = *std::max_element(options->sessions.begin(), options->sessions.end());
+    const auto largest = *std::max_element(options.sessions.begin(), options.sessions.end());
     const auto rlimit = report_nofile(static_cast<rlim_t>(largest + kWarmupSessions + 256));
     const auto load_before = load_average();
-    std::cout << "relinkd-bench: " << options->relinkd << ", " << std::thread::hardware_concurrency()
-              << " cores, load average " << load_before << "; relinkd --threads " << options->relinkd_threads
-              << " --time-scale " << options->time_scale << "; " << options->threads << " client io threads, "
-              << options->concurrency << " logins in flight, channels of " << options->channel_size << ", idle "
-              << options->idle_seconds << " s\n";
+    std::cout << "relinkd-bench: " << options.relinkd << ", " << std::thread::hardware_concurrency()
+              << " cores, load average " << load_before << "; relinkd --threads " << options.relinkd_threads
+              << " --time-scale " << options.time_scale << "; " << options.threads << " client io threads, "
+              << options.concurrency << " logins in flight, channels of " << options.channel_size << ", idle "
+              << options.idle_seconds << " s\n";
 
     std::string pattern = (std::filesystem::temp_directory_path() / "relinkd-bench-XXXXXX").string();
     if (mkdtemp(pattern.data()) == nullptr) {
@@ -943,17 +893,17 @@ int main(int argc, char** argv) {
 
     std::vector<RunResult> results;
     bool all_ok = true;
-    for (const auto n : options->sessions) {
-        results.push_back(run_once(*options, n, dir));
+    for (const auto n : options.sessions) {
+        results.push_back(run_once(options, n, dir));
         all_ok = all_ok && results.back().ok;
         if (!results.back().error.empty()) {
             std::cerr << "relinkd-bench: " << n << " sessions: " << results.back().error << "\n";
         }
     }
     print_table(results);
-    if (!options->json_file.empty()) {
-        write_json(options->json_file, *options, rlimit, load_before, results);
-        std::cout << "results written to " << options->json_file << "\n";
+    if (!options.json_file.empty()) {
+        write_json(options.json_file, options, rlimit, load_before, results);
+        std::cout << "results written to " << options.json_file << "\n";
     }
     std::error_code ignored;
     std::filesystem::remove_all(dir, ignored);

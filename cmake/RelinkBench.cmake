@@ -15,8 +15,10 @@ if(RELINK_BUILD_SERVER AND RELINK_BUILD_BENCHMARKS)
   # tests/ for support/redis_process.hpp: the redis-server child of a cluster run, the one the tests use.
   target_include_directories(relink-bench PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
   # relink_server only for its self-signed certificate generator (server/tls.hpp): one certificate per run.
+  # relink_command_line: the flags as every relink executable reads them (src/cli/command_line.hpp).
   target_link_libraries(relink-bench PRIVATE relink_client relink_faultproxy relink_token relink_server
-                                             relink_bench_common Boost::headers nlohmann_json::nlohmann_json Threads::Threads)
+                                             relink_command_line relink_bench_common Boost::headers
+                                             nlohmann_json::nlohmann_json Threads::Threads)
   add_dependencies(relink-bench relinkd)  # it starts the relinkd next to it
   relink_set_warnings(relink-bench)
 

@@ -28,6 +28,7 @@
 #include <relink/client.hpp>
 #include <relink/relink.h>
 
+#include "common/command_line.hpp"
 #include "common/stats.hpp"
 #include "support/relinkd_process.hpp"
 #include "token/token.hpp"
@@ -304,58 +305,51 @@ bool run(const std::string& api, const Server& server, int run_index, std::uint6
     return true;
 }
 
-[[noreturn]] void usage() {
-    std::fputs(
-        "usage: relink-capi-bench [--messages N] [--window W] [--payload BYTES] [--round-trips M] "
-        "[--repeat R] [--api cpp,c,c-queue]\n",
-        stderr);
-    std::exit(2);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
+    namespace cl = relink::bench::command_line;
     std::uint64_t messages = 20000;
     std::uint64_t window = 256;
     std::size_t payload = 64;
     std::uint64_t round_trips = 2000;
-    int repeat = 3;
+    unsigned repeat = 3;
     std::vector<std::string> apis{"cpp", "c", "c-queue"};
-    for (int i = 1; i < argc; ++i) {
-        const std::string arg = argv[i];
-        if (i + 1 >= argc) {
-            usage();
-        }
-        const std::string value = argv[++i];
-        if (arg == "--messages") {
-            messages = std::stoull(value);
-        } else if (arg == "--window") {
-            window = std::stoull(value);
-        } else if (arg == "--payload") {
-            payload = std::stoull(value);
-        } else if (arg == "--round-trips") {
-            round_trips = std::stoull(value);
-        } else if (arg == "--repeat") {
-            repeat = std::stoi(value);
-        } else if (arg == "--api") {
-            apis.clear();
-            for (std::size_t start = 0; start <= value.size();) {
-                const std::size_t comma = std::min(value.find(',', start), value.size());
-                apis.push_back(value.substr(start, comma - start));
-                start = comma + 1;
-            }
-        } else {
-            usage();
-        }
-    }
-    for (const auto& api : apis) {
-        if (api != "cpp" && api != "c" && api != "c-queue") {
-            usage();
-        }
-    }
-    if (messages == 0 || window == 0 || round_trips == 0 || repeat <= 0) {
-        usage();
-    }
+    CLI::App app(
+        "relink-capi-bench: what the C API costs next to the C++ API, events per second and peer-message "
+        "round trips against a relinkd child.",
+        "relink-capi-bench");
+    relink::command_line::prepare(app);
+    app.footer("docs/benchmarks.md, \"The C API against the C++ API\", records figures and how to reproduce them.");
+    // A repeated flag: the last one wins.
+    app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    app.add_option("--messages", messages, "rate: peer messages sent")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<std::uint64_t>(1));
+    app.add_option("--window", window, "rate: unacknowledged messages at most")
+        ->type_name("W")
+        ->capture_default_str()
+        ->check(cl::whole<std::uint64_t>(1));
+    app.add_option("--payload", payload, "bytes of each message")
+        ->type_name("BYTES")
+        ->capture_default_str()
+        ->check(cl::whole<std::size_t>());
+    app.add_option("--round-trips", round_trips, "rtt: round trips, one after the other")
+        ->type_name("M")
+        ->capture_default_str()
+        ->check(cl::whole<std::uint64_t>(1));
+    app.add_option("--repeat", repeat, "runs of each measurement per API")
+        ->type_name("R")
+        ->capture_default_str()
+        ->check(cl::whole<unsigned>(1));
+    cl::add_list<std::string>(app, "--api", apis, "the APIs: cpp (relink::Client), c (relink.h, callback), c-queue",
+                              "A[,A]", "cpp,c,c-queue", [](const std::string& api) {
+                                  return api == "cpp" || api == "c" || api == "c-queue"
+                                             ? std::string()
+                                             : "'" + api + "' is not one of cpp, c, c-queue";
+                              });
+    relink::command_line::parse(app, argc, argv);
 
     const auto dir = std::filesystem::temp_directory_path() / ("relink-capi-bench." + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
@@ -373,13 +367,13 @@ int main(int argc, char** argv) {
     const Server server{relinkd->ca_file(), relinkd->port()};
     std::printf(
         "capi-bench: relink %s, relinkd on port %u; %llu messages of %zu bytes (window %llu), %llu round trips, "
-        "%d runs per API, interleaved\n",
+        "%u runs per API, interleaved\n",
         relink_version(), server.port, static_cast<unsigned long long>(messages), payload,
         static_cast<unsigned long long>(window), static_cast<unsigned long long>(round_trips), repeat);
     std::printf("%-8s %4s %14s %12s %12s %12s\n", "api", "run", "rate msg/s", "rtt p50 us", "rtt p90 us", "rtt p99 us");
     int status = 0;
     int index = 0;
-    for (int r = 0; r < repeat && status == 0; ++r) {
+    for (unsigned r = 0; r < repeat && status == 0; ++r) {
         for (const auto& api : apis) {  // interleaved, so that a slow phase of the machine hits every API alike
             RunResult result;
             if (!run(api, server, index++, messages, window, payload, round_trips, result)) {

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/command_line.hpp"
 #include "support.hpp"
 
 namespace {
@@ -25,49 +26,6 @@ using peer::Json;
 const std::vector<std::string>& all_scenarios() {
     static const std::vector<std::string> kAll{"restart", "outage", "detect", "dup_login", "backlog", "idle", "fanout"};
     return kAll;
-}
-
-void usage() {
-    std::cout
-        << R"(peer-bench: relink-bench's scenarios for Paho MQTT C++ (MQTT v5, TLS) + mosquitto, through the fault proxy.
-
-  --scenario NAME        restart, outage, detect, dup_login, backlog, idle, fanout or all (repeatable; default all)
-  --json FILE            write the results as JSON (the format shared with relink-bench)
-  --restart-runs N       restart: runs per setting (10)
-  --restart-settings L   restart: comma list of default,fastest (both)
-  --restart-direct       restart: clients connect to mosquitto directly, not through the proxy
-  --outage LIST          outage: comma list of outage seconds (0,2,6,12)
-  --outage-runs N        outage: runs per outage (3)
-  --detect-runs N        detect: runs (5)
-  --keepalive S          keepalive of the fault scenarios, seconds (4)
-  --dup-seconds S        dup_login: how long both clients run (20)
-  --backlog-cap N        backlog: mosquitto max_queued_messages (100)
-  --backlog-messages L   backlog: comma list of message counts (cap/2, 2*cap)
-  --idle-sessions LIST   idle: comma list of session counts (1000)
-  --idle-seconds S       idle: idle time before measuring (5)
-  --concurrency N        connects in flight while a fleet opens (50)
-  --members N            fanout: subscribers (1000)
-  --messages N           fanout: messages published (100)
-  --rate R               fanout: messages per second (50)
-  --payload-bytes N      fanout, backlog: payload size (64)
-  -v, --verbose          progress on stderr
-)";
-}
-
-template <class T>
-std::vector<T> parse_list(const std::string& s) {
-    std::vector<T> out;
-    std::istringstream in(s);
-    std::string item;
-    while (std::getline(in, item, ',')) {
-        if (!item.empty()) {
-            std::istringstream v(item);
-            T x{};
-            v >> x;
-            out.push_back(x);
-        }
-    }
-    return out;
 }
 
 std::string paho_c_version() {
@@ -120,101 +78,132 @@ void print_results(const std::vector<peer::ScenarioResult>& all) {
     std::cout << std::flush;
 }
 
+/// The command line (src/cli/command_line.hpp's rules). relink-bench's flags without a peer counterpart, and its
+/// connect and storm scenarios, are accepted and skipped with a note, so bench/compare.sh can hand one command line
+/// to both tools.
+peer::Options parse_options(int argc, char** argv) {
+    namespace cl = relink::bench::command_line;
+    peer::Options o;
+    CLI::App app(
+        "peer-bench: relink-bench's scenarios for Paho MQTT C++ (MQTT v5, TLS) + mosquitto, through the "
+        "fault proxy; writes a table and the JSON format shared with relink-bench.",
+        "peer-bench");
+    relink::command_line::prepare(app);
+    app.footer("bench/peer/README.md says what each scenario measures and which Paho and mosquitto settings it uses.");
+    // A repeated single-value flag: the last one wins (the repeatable ones say otherwise).
+    app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+
+    std::vector<std::string> scenarios;
+    std::vector<std::string> accepted = all_scenarios();
+    accepted.insert(accepted.end(), {"all", "connect", "storm"});
+    app.add_option("--scenario", scenarios,
+                   "restart, outage, detect, dup_login, backlog, idle, fanout or all (repeatable;\n"
+                   "relink-bench's connect and storm are skipped)")
+        ->type_name("NAME")
+        ->default_str("all")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+        ->allow_extra_args(false)
+        ->check(relink::command_line::one_of(accepted));
+    app.add_option("--json", o.json_file, "write the results as JSON (the format shared with relink-bench)")
+        ->type_name("FILE");
+    app.add_option("--restart-runs", o.restart_runs, "restart: runs per setting")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<std::size_t>());
+    cl::add_list<std::string>(app, "--restart-settings", o.restart_settings, "restart: default, fastest or both", "L",
+                              "default,fastest", [](const std::string& setting) {
+                                  return setting == "default" || setting == "fastest"
+                                             ? std::string()
+                                             : "'" + setting + "' is not one of default, fastest";
+                              });
+    app.add_flag("--restart-direct", o.restart_direct,
+                 "restart: clients connect to mosquitto directly, not through the proxy");
+    cl::add_list(app, "--outage", o.outages, "outage: outage seconds", "LIST", "0,2,6,12");
+    app.add_option("--outage-runs", o.outage_runs, "outage: runs per outage")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<std::size_t>());
+    app.add_option("--detect-runs", o.detect_runs, "detect: runs")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<std::size_t>());
+    app.add_option("--keepalive", o.keepalive_s, "keepalive of the fault scenarios, seconds")
+        ->type_name("S")
+        ->capture_default_str();
+    app.add_option("--dup-seconds", o.dup_seconds, "dup_login: how long both clients run")
+        ->type_name("S")
+        ->capture_default_str();
+    app.add_option("--backlog-cap", o.backlog_cap, "backlog: mosquitto max_queued_messages")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<std::size_t>());
+    cl::add_list(app, "--backlog-messages", o.backlog_messages, "backlog: message counts", "L", "cap/2,2*cap");
+    cl::add_list(app, "--idle-sessions", o.idle_sessions, "idle: session counts", "LIST", "1000");
+    app.add_option("--idle-seconds", o.idle_seconds, "idle: idle time before measuring")
+        ->type_name("S")
+        ->capture_default_str()
+        ->check(cl::whole<unsigned>());
+    app.add_option("--concurrency", o.concurrency, "connects in flight while a fleet opens")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<std::size_t>());
+    app.add_option("--members", o.members, "fanout: subscribers")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<std::size_t>());
+    app.add_option("--messages", o.messages, "fanout: messages published")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<std::size_t>());
+    app.add_option("--rate", o.rate, "fanout: messages per second")->type_name("R")->capture_default_str();
+    app.add_option("--payload-bytes", o.payload_bytes, "fanout, backlog: payload size")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<std::size_t>());
+    app.add_flag("-v,--verbose", o.verbose, "progress on stderr");
+    for (const char* name :
+         {"--relinkd", "--relinkd-arg", "--threads", "--relinkd-threads", "--channel-size", "--clients",
+          "--storm-clients", "--storm-kinds", "--restart-delay-ms", "--relogin-delay-ms"}) {
+        app.add_option_function<std::vector<std::string>>(
+               name,
+               [name](const std::vector<std::string>& values) {
+                   for (const auto& value : values) {
+                       std::cerr << "peer-bench: " << name << " " << value << " is relink-bench's only; ignored\n";
+                   }
+               },
+               "relink-bench's; ignored")
+            ->type_name("X")
+            ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+            ->allow_extra_args(false)
+            ->group("relink-bench's flags, accepted and ignored");
+    }
+
+    cl::parse(app, argc, argv, {"--relinkd-arg"});
+    for (const auto& name : scenarios) {
+        if (name == "all") {
+            o.scenarios.insert(o.scenarios.end(), all_scenarios().begin(), all_scenarios().end());
+        } else if (name == "connect" || name == "storm") {
+            // relink-bench's own scenarios (logins/s, reconnect storms): compare.sh passes one command line to both
+            // tools, so they are skipped here, not an error.
+            std::cerr << "peer-bench: scenario " << name << " is relink-bench's only; skipped\n";
+        } else {
+            o.scenarios.push_back(name);
+        }
+    }
+    if (scenarios.empty()) {  // no --scenario: all (only relink-bench's scenarios named: none)
+        o.scenarios = all_scenarios();
+    }
+    return o;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    peer::Options o;
-    bool scenario_flag = false;  // --scenario given (perhaps only relink-bench's): then no default "all"
     std::string command;
     for (int i = 0; i < argc; ++i) {
         command += (i ? " " : "") + std::string(argv[i]);
     }
-    try {
-        for (int i = 1; i < argc; ++i) {
-            const std::string a = argv[i];
-            auto value = [&]() -> std::string {
-                if (i + 1 >= argc) {
-                    throw std::invalid_argument(a + " needs a value");
-                }
-                return argv[++i];
-            };
-            if (a == "--scenario") {
-                const auto v = value();
-                scenario_flag = true;
-                if (v == "all") {
-                    o.scenarios.insert(o.scenarios.end(), all_scenarios().begin(), all_scenarios().end());
-                } else if (std::find(all_scenarios().begin(), all_scenarios().end(), v) != all_scenarios().end()) {
-                    o.scenarios.push_back(v);
-                } else if (v == "connect" || v == "storm") {
-                    // relink-bench's own scenarios (logins/s, reconnect storms): compare.sh passes one command line
-                    // to both tools, so they are skipped here, not an error.
-                    std::cerr << "peer-bench: scenario " << v << " is relink-bench's only; skipped\n";
-                } else {
-                    throw std::invalid_argument("unknown scenario " + v);
-                }
-            } else if (a == "--json") {
-                o.json_file = value();
-            } else if (a == "--restart-runs") {
-                o.restart_runs = std::stoul(value());
-            } else if (a == "--restart-settings") {
-                o.restart_settings = parse_list<std::string>(value());
-                for (const auto& s : o.restart_settings) {
-                    if (s != "default" && s != "fastest") {
-                        throw std::invalid_argument("--restart-settings takes default and/or fastest");
-                    }
-                }
-            } else if (a == "--restart-direct") {
-                o.restart_direct = true;
-            } else if (a == "--outage") {
-                o.outages = parse_list<double>(value());
-            } else if (a == "--outage-runs") {
-                o.outage_runs = std::stoul(value());
-            } else if (a == "--detect-runs") {
-                o.detect_runs = std::stoul(value());
-            } else if (a == "--keepalive") {
-                o.keepalive_s = std::stoi(value());
-            } else if (a == "--dup-seconds") {
-                o.dup_seconds = std::stod(value());
-            } else if (a == "--backlog-cap") {
-                o.backlog_cap = std::stoul(value());
-            } else if (a == "--backlog-messages") {
-                o.backlog_messages = parse_list<std::size_t>(value());
-            } else if (a == "--idle-sessions") {
-                o.idle_sessions = parse_list<std::size_t>(value());
-            } else if (a == "--idle-seconds") {
-                o.idle_seconds = static_cast<unsigned>(std::stoul(value()));
-            } else if (a == "--concurrency") {
-                o.concurrency = std::stoul(value());
-            } else if (a == "--members") {
-                o.members = std::stoul(value());
-            } else if (a == "--messages") {
-                o.messages = std::stoul(value());
-            } else if (a == "--rate") {
-                o.rate = std::stod(value());
-            } else if (a == "--payload-bytes") {
-                o.payload_bytes = std::stoul(value());
-            } else if (a == "--relinkd" || a == "--relinkd-arg" || a == "--threads" || a == "--relinkd-threads" ||
-                       a == "--channel-size" || a == "--clients" || a == "--storm-clients" || a == "--storm-kinds" ||
-                       a == "--restart-delay-ms" || a == "--relogin-delay-ms") {
-                // relink-bench's flags without a peer counterpart: accepted and ignored, so compare.sh can hand
-                // one command line to both tools.
-                std::cerr << "peer-bench: " << a << " " << value() << " is relink-bench's only; ignored\n";
-            } else if (a == "-v" || a == "--verbose") {
-                o.verbose = true;
-            } else if (a == "-h" || a == "--help") {
-                usage();
-                return 0;
-            } else {
-                throw std::invalid_argument("unknown argument " + a);
-            }
-        }
-    } catch (const std::exception& e) {
-        std::cerr << "peer-bench: " << e.what() << " (--help lists the flags)\n";
-        return 2;
-    }
-    if (o.scenarios.empty() && !scenario_flag) {
-        o.scenarios = all_scenarios();
-    }
+    const peer::Options o = parse_options(argc, argv);
     peer::install_signal_handlers();
 
     const std::string started = relink::bench::iso_now();

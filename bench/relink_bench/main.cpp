@@ -5,16 +5,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
-#include <sstream>
 #include <thread>
 
 #include "common.hpp"
+#include "common/command_line.hpp"
 #include "server.hpp"
 
 namespace relink::bench {
@@ -23,218 +23,205 @@ std::atomic<bool> g_stop{false};
 
 namespace {
 
-void usage(std::ostream& out) {
-    out << "usage: relink-bench [--scenario NAME ...|all] [--json FILE] [options]\n"
-           "       relink-bench compare A.json B.json\n"
-           "       relink-bench chart A.json [B.json ...] OUT_DIR\n"
-           "\n"
-           "scenarios: connect idle fanout storm detect outage restart dup_login backlog cross_node overload\n"
-           "           (default: all)\n"
-           "\n"
-           "  --relinkd PATH            the relinkd to start (default: next to relink-bench)\n"
-           "  --threads N               client io threads on the shared io_context (2)\n"
-           "  --relinkd-threads N       relinkd --threads (1)\n"
-           "  --relinkd-arg ARG         another relinkd flag (repeatable)\n"
-           "  --relinkd-start-s S       seconds a relinkd may take to listen (10; more under valgrind)\n"
-           "  --concurrency N           first logins in flight while a fleet ramps up (100)\n"
-           "  --channel-size N          users per channel in connect, idle, storm; 0 = none (100)\n"
-           "  --clients N               connect: clients (1000)\n"
-           "  --idle-sessions N[,N]     idle: session counts (1000; the full run: 1000,10000)\n"
-           "  --idle-seconds S          idle: seconds idle before reading RSS (5)\n"
-           "  --members N               fanout: members (1000)\n"
-           "  --messages N              fanout: messages published (100)\n"
-           "  --rate R                  fanout: messages per second (50)\n"
-           "  --payload-bytes N         fanout: payload size (64)\n"
-           "  --storm-clients N[,N]     storm: fleet sizes (1000; the full run: 1000,5000)\n"
-           "  --storm-kinds K[,K]       storm: kill, drain (both)\n"
-           "  --detect-runs N           detect: silent links, in parallel (5)\n"
-           "  --outages S[,S]           outage: durations in seconds (0,2,6,12)\n"
-           "  --outage-runs N           outage: clients per variant, in parallel (3)\n"
-           "  --restart-runs N          restart: restarts (10)\n"
-           "  --restart-delay-ms MS     restart, storm kill: relinkd dead this long before the restart (0)\n"
-           "  --dup-seconds S           dup_login: duration (20)\n"
-           "  --relogin-delay-ms MS     dup_login: the app logs in again this long after ABORTED (1000)\n"
-           "  --backlog-cap N           backlog: relinkd --limit peer-queue=N (100)\n"
-           "  --backlog-messages N[,N]  backlog: messages sent while away (cap/2 and 2*cap)\n"
-           "  --cluster N[,N]           connect, fanout, cross_node: once per deployment: 0 = one relinkd, N = N\n"
-           "                            relinkd nodes on one redis-server (e.g. 0,1,3; default: one relinkd)\n"
-           "  --xnode-receivers N       cross_node: receivers on the node after the sender's (10)\n"
-           "  --xnode-messages N        cross_node: messages (500)\n"
-           "  --xnode-rate R            cross_node: messages per second (100)\n"
-           "  --overload-clients N      overload: clients arriving (2000; the full run: 10000)\n"
-           "  --overload-rate R         overload: arrivals per second, one core burned meanwhile (1000)\n"
-           "  --overload-hold S         overload: seconds held once all are in (10)\n"
-           "  --json FILE               write the results (the shared format of docs/performance.md)\n"
-           "  --verbose                 more progress output\n";
-}
+/// What `relink-bench compare` or `relink-bench chart` was asked for (neither: a run of the scenarios).
+struct Command {
+    std::optional<Options> run;
+    std::vector<std::string> compare_files;  ///< compare: A.json B.json
+    std::vector<std::string> chart_files;    ///< chart: A.json [B.json ...] OUT_DIR
+};
 
-template <class T>
-bool parse_list(const std::string& text, std::vector<T>& out) {
-    out.clear();
-    std::stringstream list(text);
-    for (std::string item; std::getline(list, item, ',');) {
-        try {
-            std::size_t used = 0;
-            if constexpr (std::is_same_v<T, double>) {
-                out.push_back(std::stod(item, &used));
-            } else if constexpr (std::is_same_v<T, std::string>) {
-                out.push_back(item);
-                used = item.size();
-            } else {
-                out.push_back(static_cast<T>(std::stoull(item, &used)));
-            }
-            if (used != item.size()) {
-                return false;
-            }
-        } catch (const std::exception&) {
-            return false;
-        }
-    }
-    return !out.empty();
-}
+constexpr const char* kFooter =
+    "Scenarios (--scenario, in this order for all): connect idle fanout storm detect outage restart dup_login\n"
+    "backlog cross_node overload. Each starts its own relinkd child processes (and a redis-server for --cluster);\n"
+    "a value of --relinkd-arg may begin with --. docs/performance.md says what each scenario measures.";
 
-std::optional<Options> parse(int argc, char** argv) {
+Command parse(int argc, char** argv) {
+    namespace cl = relink::bench::command_line;
+    Command command;
     Options o;
     o.relinkd = (std::filesystem::path(argv[0]).parent_path() / "relinkd").string();
-    for (int i = 1; i < argc; ++i) {
-        std::string flag = argv[i];
-        if (flag == "--help" || flag == "-h") {
-            usage(std::cout);
-            std::exit(0);
-        }
-        if (flag == "--verbose") {
-            o.verbose = true;
-            continue;
-        }
-        std::string value;
-        if (const auto eq = flag.find('='); eq != std::string::npos) {
-            value = flag.substr(eq + 1);
-            flag = flag.substr(0, eq);
-        } else if (i + 1 < argc) {
-            value = argv[++i];
+    CLI::App app(
+        "relink-bench: many relink::Client sessions in one process against relinkd, under load and faults; "
+        "writes a table and the JSON format shared with peer-bench.",
+        "relink-bench");
+    relink::command_line::prepare(app);
+    // A repeated single-value flag: the last one wins (the repeatable ones say otherwise).
+    app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+
+    std::vector<std::string> scenarios;
+    std::vector<std::string> scenario_names = all_scenarios();
+    scenario_names.emplace_back("all");
+    app.add_option("--scenario", scenarios, "a scenario to run, or all (repeatable; in the order given)")
+        ->type_name("NAME")
+        ->default_str("all")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+        ->allow_extra_args(false)
+        ->check(relink::command_line::one_of(scenario_names));
+    app.add_option("--json", o.json_file, "write the results (the shared format of docs/performance.md)")
+        ->type_name("FILE");
+    app.add_option("--relinkd", o.relinkd, "the relinkd to start (default: the one next to relink-bench)")
+        ->type_name("PATH");
+    app.add_option("--threads", o.threads, "client io threads on the shared io_context")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<unsigned>(1, 64));
+    app.add_option("--relinkd-threads", o.relinkd_threads, "relinkd --threads")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<unsigned>(1));
+    app.add_option("--relinkd-arg", o.relinkd_args,
+                   "another relinkd flag, as is (repeatable; e.g. --relinkd-arg --limit\n"
+                   "--relinkd-arg drain-logins-per-second=200)")
+        ->type_name("ARG")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+        ->allow_extra_args(false);
+    app.add_option("--relinkd-start-s", o.relinkd_start_seconds,
+                   "seconds a relinkd may take to listen (more under "
+                   "valgrind)")
+        ->type_name("S")
+        ->capture_default_str()
+        ->check(cl::whole<unsigned>(1));
+    app.add_option("--concurrency", o.concurrency, "first logins in flight while a fleet ramps up")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<std::size_t>(1));
+    app.add_option("--channel-size", o.channel_size, "users per channel in connect, idle, storm; 0 = none")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<std::size_t>());
+    app.add_option("--clients", o.clients, "connect: clients")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<std::size_t>(1));
+    cl::add_list(app, "--idle-sessions", o.idle_sessions, "idle: session counts (the full run: 1000,10000)", "N[,N]",
+                 "1000");
+    app.add_option("--idle-seconds", o.idle_seconds, "idle: seconds idle before reading RSS")
+        ->type_name("S")
+        ->capture_default_str()
+        ->check(cl::whole<unsigned>());
+    app.add_option("--members", o.members, "fanout: members")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<std::size_t>(1));
+    app.add_option("--messages", o.messages, "fanout: messages published")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<std::size_t>());
+    app.add_option("--rate", o.rate, "fanout: messages per second")
+        ->type_name("R")
+        ->capture_default_str()
+        ->check(relink::command_line::number_in(0, true, HUGE_VAL));
+    app.add_option("--payload-bytes", o.payload_bytes, "fanout: payload size")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<std::size_t>());
+    cl::add_list(app, "--storm-clients", o.storm_clients, "storm: fleet sizes (the full run: 1000,5000)", "N[,N]",
+                 "1000");
+    cl::add_list<std::string>(app, "--storm-kinds", o.storm_kinds, "storm: kill, drain or both", "K[,K]", "kill,drain",
+                              [](const std::string& kind) {
+                                  return kind == "kill" || kind == "drain" ? std::string()
+                                                                           : "'" + kind + "' is not one of kill, drain";
+                              });
+    app.add_option("--detect-runs", o.detect_runs, "detect: silent links, in parallel")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<std::size_t>(1, 500));
+    cl::add_list(app, "--outages,--outage", o.outages, "outage: durations in seconds (--outage: peer-bench's name)",
+                 "S[,S]", "0,2,6,12");
+    app.add_option("--outage-runs", o.outage_runs, "outage: clients per variant, in parallel")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<std::size_t>(1, 250));
+    app.add_option("--restart-runs", o.restart_runs, "restart: restarts")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<std::size_t>());
+    app.add_option("--restart-delay-ms", o.restart_delay_ms,
+                   "restart, storm kill: relinkd dead this long before the restart")
+        ->type_name("MS")
+        ->capture_default_str()
+        ->check(cl::whole<unsigned>());
+    app.add_option("--dup-seconds", o.dup_seconds, "dup_login: duration, in (0, 3600]")
+        ->type_name("S")
+        ->capture_default_str()
+        ->check(relink::command_line::number_in(0, false, 3600));
+    app.add_option("--relogin-delay-ms", o.relogin_delay_ms, "dup_login: the app logs in again this long after ABORTED")
+        ->type_name("MS")
+        ->capture_default_str()
+        ->check(cl::whole<unsigned>());
+    app.add_option("--backlog-cap", o.backlog_cap, "backlog: relinkd --limit peer-queue=N")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<std::size_t>(1));
+    cl::add_list(app, "--backlog-messages", o.backlog_messages, "backlog: messages sent while away", "N[,N]",
+                 "cap/2,2*cap");
+    cl::add_list<std::size_t>(app, "--cluster", o.cluster_nodes,
+                              "connect, fanout, cross_node: once per deployment: 0 = one relinkd, N = N relinkd\n"
+                              "nodes on one redis-server, at most 16 (e.g. 0,1,3; default: once, on one relinkd)",
+                              "N[,N]", "", [](const std::size_t& nodes) {
+                                  return nodes <= 16 ? std::string()
+                                                     : "'" + std::to_string(nodes) + "' is more than 16 nodes";
+                              });
+    app.add_option("--xnode-receivers", o.xnode_receivers, "cross_node: receivers on the node after the sender's")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<std::size_t>(1));
+    app.add_option("--xnode-messages", o.xnode_messages, "cross_node: messages")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<std::size_t>());
+    app.add_option("--xnode-rate", o.xnode_rate, "cross_node: messages per second")
+        ->type_name("R")
+        ->capture_default_str()
+        ->check(relink::command_line::number_in(0, false, HUGE_VAL));
+    app.add_option("--overload-clients", o.overload_clients, "overload: clients arriving (the full run: 10000)")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<std::size_t>(1));
+    app.add_option("--overload-rate", o.overload_rate, "overload: arrivals per second, one core burned meanwhile")
+        ->type_name("R")
+        ->capture_default_str()
+        ->check(relink::command_line::number_in(0, false, HUGE_VAL));
+    app.add_option("--overload-hold", o.overload_hold_s, "overload: seconds held once all are in")
+        ->type_name("S")
+        ->capture_default_str()
+        ->check(cl::whole<unsigned>());
+    app.add_flag("--verbose", o.verbose, "more progress output");
+
+    std::string compare_a;
+    std::string compare_b;
+    auto* compare = app.add_subcommand("compare", "A.json B.json: per metric, A, B, A/B and which way is better");
+    compare->add_option("A", compare_a, "a result file (relink-bench's or peer-bench's)")
+        ->type_name("FILE")
+        ->required();
+    compare->add_option("B", compare_b, "the result file to compare it with")->type_name("FILE")->required();
+    auto* chart = app.add_subcommand("chart", "A.json [B.json ...] OUT_DIR: the SVG charts of docs/performance.md");
+    chart->add_option("FILES", command.chart_files, "one or more result files, then the directory for the charts")
+        ->option_text(" A.json [B.json ...] OUT_DIR")
+        ->expected(2, -1)
+        ->required();
+    app.footer(kFooter);  // after the subcommands, which would inherit it
+    app.require_subcommand(0, 1);
+
+    cl::parse(app, argc, argv, {"--relinkd-arg"});
+    if (compare->parsed()) {
+        command.compare_files = {compare_a, compare_b};
+    }
+    if (compare->parsed() || chart->parsed()) {
+        return command;
+    }
+    for (const auto& name : scenarios) {
+        if (name == "all") {
+            o.scenarios.insert(o.scenarios.end(), all_scenarios().begin(), all_scenarios().end());
         } else {
-            std::cerr << "relink-bench: " << flag << " needs a value\n";
-            return std::nullopt;
-        }
-        bool ok = true;
-        const auto whole = [&](auto& out) {
-            std::vector<std::size_t> one;
-            ok = parse_list(value, one) && one.size() == 1;
-            if (ok) {
-                out = static_cast<std::remove_reference_t<decltype(out)>>(one[0]);
-            }
-        };
-        if (flag == "--scenario") {
-            if (value == "all") {
-                o.scenarios.insert(o.scenarios.end(), all_scenarios().begin(), all_scenarios().end());
-            } else if (std::find(all_scenarios().begin(), all_scenarios().end(), value) != all_scenarios().end()) {
-                o.scenarios.push_back(value);
-            } else {
-                std::cerr << "relink-bench: unknown scenario " << value << "\n";
-                return std::nullopt;
-            }
-        } else if (flag == "--relinkd") {
-            o.relinkd = value;
-        } else if (flag == "--json") {
-            o.json_file = value;
-        } else if (flag == "--relinkd-arg") {
-            o.relinkd_args.push_back(value);
-        } else if (flag == "--threads") {
-            whole(o.threads);
-            ok = ok && o.threads > 0 && o.threads <= 64;
-        } else if (flag == "--relinkd-start-s") {
-            whole(o.relinkd_start_seconds);
-            ok = ok && o.relinkd_start_seconds > 0;
-        } else if (flag == "--relinkd-threads") {
-            whole(o.relinkd_threads);
-            ok = ok && o.relinkd_threads > 0;
-        } else if (flag == "--concurrency") {
-            whole(o.concurrency);
-            ok = ok && o.concurrency > 0;
-        } else if (flag == "--channel-size") {
-            whole(o.channel_size);
-        } else if (flag == "--clients") {
-            whole(o.clients);
-            ok = ok && o.clients > 0;
-        } else if (flag == "--idle-sessions") {
-            ok = parse_list(value, o.idle_sessions);
-        } else if (flag == "--idle-seconds") {
-            whole(o.idle_seconds);
-        } else if (flag == "--members") {
-            whole(o.members);
-            ok = ok && o.members > 0;
-        } else if (flag == "--messages") {
-            whole(o.messages);
-        } else if (flag == "--rate") {
-            std::vector<double> one;
-            ok = parse_list(value, one) && one.size() == 1 && one[0] >= 0;
-            o.rate = ok ? one[0] : 0;
-        } else if (flag == "--payload-bytes") {
-            whole(o.payload_bytes);
-        } else if (flag == "--storm-clients") {
-            ok = parse_list(value, o.storm_clients);
-        } else if (flag == "--storm-kinds") {
-            ok = parse_list(value, o.storm_kinds) &&
-                 std::all_of(o.storm_kinds.begin(), o.storm_kinds.end(),
-                             [](const std::string& k) { return k == "kill" || k == "drain"; });
-        } else if (flag == "--detect-runs") {
-            whole(o.detect_runs);
-            ok = ok && o.detect_runs > 0 && o.detect_runs <= 500;
-        } else if (flag == "--outages" || flag == "--outage") {  // peer-bench spells it --outage
-            ok = parse_list(value, o.outages);
-        } else if (flag == "--outage-runs") {
-            whole(o.outage_runs);
-            ok = ok && o.outage_runs > 0 && o.outage_runs <= 250;
-        } else if (flag == "--restart-runs") {
-            whole(o.restart_runs);
-        } else if (flag == "--restart-delay-ms") {
-            whole(o.restart_delay_ms);
-        } else if (flag == "--dup-seconds") {
-            std::vector<double> one;
-            ok = parse_list(value, one) && one.size() == 1 && one[0] > 0 && one[0] <= 3600;
-            o.dup_seconds = ok ? one[0] : 0;
-        } else if (flag == "--relogin-delay-ms") {
-            whole(o.relogin_delay_ms);
-        } else if (flag == "--overload-clients") {
-            whole(o.overload_clients);
-            ok = ok && o.overload_clients > 0;
-        } else if (flag == "--overload-rate") {
-            std::vector<double> one;
-            ok = parse_list(value, one) && one.size() == 1 && one[0] > 0;
-            o.overload_rate = ok ? one[0] : 0;
-        } else if (flag == "--overload-hold") {
-            whole(o.overload_hold_s);
-        } else if (flag == "--backlog-cap") {
-            whole(o.backlog_cap);
-            ok = ok && o.backlog_cap > 0;
-        } else if (flag == "--cluster") {
-            ok = parse_list(value, o.cluster_nodes) &&
-                 std::all_of(o.cluster_nodes.begin(), o.cluster_nodes.end(), [](std::size_t n) { return n <= 16; });
-        } else if (flag == "--xnode-receivers") {
-            whole(o.xnode_receivers);
-            ok = ok && o.xnode_receivers > 0;
-        } else if (flag == "--xnode-messages") {
-            whole(o.xnode_messages);
-        } else if (flag == "--xnode-rate") {
-            std::vector<double> one;
-            ok = parse_list(value, one) && one.size() == 1 && one[0] > 0;
-            o.xnode_rate = ok ? one[0] : 0;
-        } else if (flag == "--backlog-messages") {
-            ok = parse_list(value, o.backlog_messages);
-        } else {
-            std::cerr << "relink-bench: unknown flag " << flag << "\n";
-            usage(std::cerr);
-            return std::nullopt;
-        }
-        if (!ok) {
-            std::cerr << "relink-bench: bad value for " << flag << ": " << value << "\n";
-            return std::nullopt;
+            o.scenarios.push_back(name);
         }
     }
     if (o.scenarios.empty()) {
         o.scenarios = all_scenarios();
     }
-    return o;
+    command.run = std::move(o);
+    return command;
 }
 
 extern "C" void on_signal(int) {
@@ -248,24 +235,15 @@ extern "C" void on_signal(int) {
 }  // namespace
 
 int main_impl(int argc, char** argv) {
-    if (argc >= 2 && std::strcmp(argv[1], "compare") == 0) {
-        if (argc != 4) {
-            std::cerr << "usage: relink-bench compare A.json B.json\n";
-            return 2;
-        }
-        return compare_main(argv[2], argv[3]);
+    const auto parsed = parse(argc, argv);
+    if (!parsed.compare_files.empty()) {
+        return compare_main(parsed.compare_files[0], parsed.compare_files[1]);
     }
-    if (argc >= 2 && std::strcmp(argv[1], "chart") == 0) {
-        if (argc < 4) {
-            std::cerr << "usage: relink-bench chart A.json [B.json ...] OUT_DIR\n";
-            return 2;
-        }
-        return chart_main(std::vector<std::string>(argv + 2, argv + argc - 1), argv[argc - 1]);
+    if (!parsed.chart_files.empty()) {
+        return chart_main(std::vector<std::string>(parsed.chart_files.begin(), parsed.chart_files.end() - 1),
+                          parsed.chart_files.back());
     }
-    const auto options = parse(argc, argv);
-    if (!options) {
-        return 2;
-    }
+    const auto& options = parsed.run;
     std::string command;
     for (int i = 0; i < argc; ++i) {
         command += (i ? " " : "") + std::string(argv[i]);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -539,6 +540,41 @@ namespace {
 /// relinkd's count of frames that announced membership changes (singles and batches); absent before batching.
 constexpr const char* kPresenceFramesMetric = "relink_presence_frames_total";
 
+/// The share of the drain window the returns start in, as relinkd's --help names it after the rate ("connections /
+/// drain-logins-per-second / 0.8"); 1 (the whole window) for a relinkd that does not name it. The sentence is
+/// searched, not a column: the name may be quoted or followed by its default in parentheses, and a help laid out by
+/// CLI11 may break the line or indent anywhere between the name, the slash and the number.
+double drain_share(const std::string& help) {
+    constexpr std::string_view kRate = "drain-logins-per-second";
+    for (auto at = help.find(kRate); at != std::string::npos; at = help.find(kRate, at + 1)) {
+        auto next = at + kRate.size();
+        const auto skip = [&] {
+            while (next < help.size() && (std::isspace(static_cast<unsigned char>(help[next])) || help[next] == '`')) {
+                ++next;
+            }
+        };
+        skip();
+        if (next < help.size() && help[next] == '(') {  // "(400)": its default
+            next = help.find(')', next);
+            if (next == std::string::npos) {
+                break;
+            }
+            ++next;
+            skip();
+        }
+        if (next >= help.size() || help[next] != '/') {
+            continue;  // the name in a list of limits, not in the formula
+        }
+        const char* const number = help.c_str() + next + 1;
+        char* end = nullptr;
+        const double share = std::strtod(number, &end);  // skips the spaces and line breaks before it
+        if (end != number && share > 0) {
+            return std::clamp(share, 0.1, 1.0);
+        }
+    }
+    return 1.0;
+}
+
 /// The window relinkd's drain gives n clients: 2 s, or n / drain-logins-per-second / share when longer (docs/server.md,
 /// "Drain and shutdown"): 400 by default, or what `--relinkd-arg drain-logins-per-second=R` (after `--limit`) set.
 double drain_window_ms(const Options& o, const Env& env, std::size_t n) {
@@ -553,14 +589,7 @@ double drain_window_ms(const Options& o, const Env& env, std::size_t n) {
             }
         }
     }
-    // relinkd names the share of the window the returns start in after the rate ("… / drain-logins-per-second /
-    // 0.8" in --help); one that does not name it spreads them over the whole window.
-    double share = 1.0;
-    constexpr std::string_view kShare = "drain-logins-per-second / ";
-    if (const auto at = env.relinkd_help.find(kShare); at != std::string::npos) {
-        share = std::clamp(std::strtod(env.relinkd_help.c_str() + at + kShare.size(), nullptr), 0.1, 1.0);
-    }
-    return std::max(2000.0, static_cast<double>(n) / std::max(rate, 1.0) / share * 1000.0);
+    return std::max(2000.0, static_cast<double>(n) / std::max(rate, 1.0) / drain_share(env.relinkd_help) * 1000.0);
 }
 
 ScenarioResult storm_once(const Options& o, Env& env, std::size_t n, const std::string& kind) {
