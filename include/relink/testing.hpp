@@ -56,6 +56,10 @@ struct WorldOptions {
     std::string app_id{"test-app"};
     /// The one-way latency of each client's link (set_latency() changes it later).
     std::chrono::milliseconds latency{50};
+    /// The server closes a connection it has not heard from for this long (the client hears KEEP_ALIVE_TIMEOUT
+    /// when its own frames are lost but the server's still arrive). As relinkd's default; a test that wants the
+    /// server to notice before the client's silence timer (4 s) does sets it lower.
+    std::chrono::milliseconds keep_alive_timeout{6000};
 };
 
 /// A simulated deployment: a relink server, a network, a virtual clock, and the clients made on them.

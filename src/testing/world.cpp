@@ -43,6 +43,7 @@ struct detail::WorldState {
     static sim::HubServerConfig server_config(const WorldOptions& options) {
         sim::HubServerConfig config;
         config.app_id = options.app_id;
+        config.hub.keep_alive_timeout = options.keep_alive_timeout;
         return config;
     }
 
