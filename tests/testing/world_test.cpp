@@ -190,7 +190,8 @@ TEST(TestingWorld, ADrainBringsTheClientToTheReplacementWithinTheWindowWithoutAV
     world.advance(3s);
     EXPECT_TRUE(alice.log->changes.empty());
     EXPECT_EQ(alice.client->connection_state(), ConnectionState::connected);
-    EXPECT_EQ(reports.size(), 1U);
+    ASSERT_EQ(reports.size(), 1U);
+    EXPECT_FALSE(reports[0].resumed);  // the replacement has none of the old sessions
 }
 
 TEST(TestingWorld, RefusedLoginsEndTheFirstLoginWithTheServersReason) {
@@ -296,6 +297,40 @@ TEST(TestingWorld, AServerThatStopsHearingTheClientClosesWithKeepAliveTimeout) {
         world.advance_until([&] { return alice.client->connection_state() == ConnectionState::connected; }, 10s));
     EXPECT_EQ(alice.log->changes,
               (std::vector<std::string>{"RECONNECTING KEEP_ALIVE_TIMEOUT", "CONNECTED LOGIN_SUCCESS"}));
+}
+
+TEST(TestingWorld, APeerThatStaysAwayIsSeenToDropAndMessagesToAnOutageAreBackfilled) {
+    World world;
+    Online alice(world, "alice");
+    Online bob(world, "bob");
+    std::vector<MessageReceived> bob_got;
+    std::vector<MemberLeft> alice_saw_left;
+    bob.client->on_message([&](const MessageReceived& m) { bob_got.push_back(m); });
+    alice.client->on_member_left([&](const MemberLeft& m) { alice_saw_left.push_back(m); });
+    ASSERT_FALSE(alice.client->join("lobby"));
+    ASSERT_FALSE(bob.client->join("lobby"));
+    ASSERT_TRUE(world.run_until_idle());
+
+    // Bob's network dies for 10 s: the server keeps his session; a message to him waits for his return.
+    world.set_network(*bob.client, testing::Network::blackhole);
+    world.advance(5s);
+    EXPECT_EQ(bob.client->connection_state(), ConnectionState::reconnecting);
+    std::error_code delivered = make_error_code(errc::send_timeout);
+    ASSERT_FALSE(
+        alice.client->send_peer_message("bob", "while you were away", [&](std::error_code e) { delivered = e; }));
+    world.advance(5s);
+    world.set_network(*bob.client, testing::Network::up);
+    ASSERT_TRUE(world.advance_until([&] { return !bob_got.empty(); }, 30s));
+    EXPECT_FALSE(delivered);
+    EXPECT_EQ(bob_got[0].payload, "while you were away");
+    EXPECT_TRUE(bob_got[0].backfilled);
+    EXPECT_TRUE(alice_saw_left.empty());
+
+    // Then he stays away past the presence timeout (30 s in rtm): alice sees him drop.
+    world.set_network(*bob.client, testing::Network::blackhole);
+    ASSERT_TRUE(world.advance_until([&] { return !alice_saw_left.empty(); }, 60s));
+    EXPECT_EQ(alice_saw_left[0].user_id, "bob");
+    EXPECT_EQ(alice_saw_left[0].cause, MemberLeftCause::dropped);
 }
 
 }  // namespace
