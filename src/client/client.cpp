@@ -473,7 +473,12 @@ public:
             log(level, line);
         }
         if (post && host_) {
-            pump();  // a host's actions only queue work on its simulated network: safe to perform inside the call
+            // A host's actions only queue work on its simulated network: safe to perform inside the call. Unless a
+            // pump is running already (a call from the token provider, which runs inside perform()): that pump
+            // takes these actions after its own, in order, as the strand would.
+            if (!hosted_pumping_) {
+                pump();
+            }
         } else if (post) {
             asio::post(strand_, [weak = weak_from_this()] {
                 if (auto self = weak.lock()) {
@@ -524,6 +529,7 @@ public:
 
     /// Performs the queued actions in order, then re-arms the one timer to the core's next deadline.
     void pump() {
+        hosted_pumping_ = host_ != nullptr;
         for (;;) {
             std::deque<core::Action> actions;
             std::optional<core::TimePoint> deadline;
@@ -531,12 +537,14 @@ public:
                 std::lock_guard lock(mutex_);
                 pump_posted_ = false;
                 if (stopping_) {
+                    hosted_pumping_ = false;
                     return;
                 }
                 actions.swap(pending_actions_);
                 deadline = core_->next_deadline();
             }
             if (actions.empty()) {
+                hosted_pumping_ = false;
                 arm_timer(deadline);
                 return;
             }
@@ -817,6 +825,7 @@ public:
     /// relink/testing.hpp's host of a hosted client (null otherwise), and the handle through which it drives it.
     std::shared_ptr<detail::ClientHost> host_;
     std::shared_ptr<detail::HostedClient> hosted_driver_;
+    bool hosted_pumping_{false};  ///< a hosted client's pump() runs (the host's one thread)
     /// This client's TLS session, offered on its next connection (a resumed handshake); never another client's.
     std::shared_ptr<client::TlsSessionCache> tls_sessions_ = std::make_shared<client::TlsSessionCache>();
 

@@ -2,6 +2,7 @@
 // through its network faults and server actions, with the callbacks running inside advance() on the test's thread.
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <set>
 #include <string>
@@ -331,6 +332,86 @@ TEST(TestingWorld, APeerThatStaysAwayIsSeenToDropAndMessagesToAnOutageAreBackfil
     ASSERT_TRUE(world.advance_until([&] { return !alice_saw_left.empty(); }, 60s));
     EXPECT_EQ(alice_saw_left[0].user_id, "bob");
     EXPECT_EQ(alice_saw_left[0].cause, MemberLeftCause::dropped);
+}
+
+TEST(TestingWorld, TheRtcTimelineOfTwentyMinutesRunsInMilliseconds) {
+    World world;
+    ClientConfig config = config_for("alice");
+    config.profile = Profile::rtc;
+    auto client = world.make_client(config);
+    StateLog log(*client, world);
+    int lost = 0;
+    client->on_connection_lost([&](const ConnectionLost&) { ++lost; });
+    ASSERT_FALSE(client->join("room"));
+    world.advance(1s);
+    ASSERT_EQ(client->connection_state(), ConnectionState::connected);
+    const auto start = std::chrono::steady_clock::now();
+    world.blackhole();
+    world.advance(25min);
+    const auto real = std::chrono::steady_clock::now() - start;
+    EXPECT_EQ(log.changes,
+              (std::vector<std::string>{"CONNECTING CONNECTING", "CONNECTED JOIN_SUCCESS", "RECONNECTING INTERRUPTED",
+                                        "RECONNECTING LOST", "FAILED JOIN_FAILED"}));
+    ASSERT_EQ(log.times.size(), 5U);
+    EXPECT_EQ(log.times[3] - log.times[2], 10s);    // LOST 10 s into the outage
+    EXPECT_EQ(log.times[4] - log.times[2], 20min);  // the give-up
+    EXPECT_EQ(lost, 1);
+    EXPECT_LT(real, 2s);  // on a virtual clock (about 10 ms here; generous for a loaded machine)
+}
+
+TEST(TestingWorld, StatusIsComputedForTheVirtualNow) {
+    World world;
+    Online alice(world, "alice");
+    world.blackhole();
+    ASSERT_TRUE(
+        world.advance_until([&] { return alice.client->connection_state() == ConnectionState::reconnecting; }, 10s));
+    world.advance(1500ms);
+    const ConnectionStatus status = alice.client->status();
+    EXPECT_EQ(status.state, ConnectionState::reconnecting);
+    EXPECT_EQ(status.in_state, 1500ms);
+    EXPECT_GE(status.attempt, 1U);
+}
+
+TEST(TestingWorld, TheTokenProviderIsAskedOnTheTestsThreadAndKeepsTheSessionGoing) {
+    World world;
+    ClientConfig config;
+    config.token = world.token_valid_for(40s);
+    int asked = 0;
+    config.token_provider = [&] {
+        ++asked;
+        return world.token_valid_for(1h);
+    };
+    Online alice(world, "alice", config);
+    world.advance(45s);  // expired: an rtm session goes on ...
+    world.reset();       // ... until a reconnect needs a token: the provider gives one, the reconnect is silent
+    world.advance(5s);
+    EXPECT_GE(asked, 1);
+    EXPECT_TRUE(alice.log->changes.empty());
+    EXPECT_EQ(alice.client->connection_state(), ConnectionState::connected);
+}
+
+/// How many entries a /proc/self directory has (threads: task, open files and sockets: fd).
+std::size_t entries(const char* directory) {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(directory)) {
+        ++n;
+    }
+    return n;
+}
+
+TEST(TestingWorld, ClientsOfAWorldOpenNoThreadAndNoFileOrSocket) {
+    const std::size_t threads = entries("/proc/self/task");
+    const std::size_t files = entries("/proc/self/fd");
+    World world;
+    std::vector<std::unique_ptr<Client>> clients;
+    for (int i = 0; i < 20; ++i) {
+        clients.push_back(world.make_client(config_for("user" + std::to_string(i))));
+        ASSERT_FALSE(clients.back()->login());
+    }
+    world.advance(10s);
+    EXPECT_EQ(clients.back()->connection_state(), ConnectionState::connected);
+    EXPECT_EQ(entries("/proc/self/task"), threads);
+    EXPECT_EQ(entries("/proc/self/fd"), files);
 }
 
 }  // namespace
