@@ -12,6 +12,7 @@ endif()
 
 add_library(relink_testing STATIC
   src/testing/world.cpp
+  src/testing/print.cpp
   src/sim/world.cpp
   src/sim/hub_server.cpp
   src/server/hub.cpp

@@ -27,12 +27,31 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <iosfwd>
 #include <memory>
 #include <set>
 #include <string>
 #include <system_error>
 
 #include "relink/client.hpp"
+#include "relink/events.hpp"
+#include "relink/types.hpp"
+
+namespace relink {
+
+// GoogleTest prints a value through a PrintTo() it finds beside the value's type: with these, a failed
+// EXPECT_EQ(client->connection_state(), ConnectionState::connected) reads "RECONNECTING" rather than a byte. Each
+// prints the canonical name (to_string()). They are weak definitions: an app that defines one of these functions
+// itself keeps its own.
+void PrintTo(ConnectionState state, std::ostream* out);
+void PrintTo(ConnectionReason reason, std::ostream* out);
+void PrintTo(ChannelState state, std::ostream* out);
+void PrintTo(ChannelReason reason, std::ostream* out);
+void PrintTo(MemberLeftCause cause, std::ostream* out);
+void PrintTo(AttemptFailure cause, std::ostream* out);
+void PrintTo(Profile profile, std::ostream* out);
+
+}  // namespace relink
 
 namespace relink::testing {
 

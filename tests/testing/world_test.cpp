@@ -414,5 +414,15 @@ TEST(TestingWorld, ClientsOfAWorldOpenNoThreadAndNoFileOrSocket) {
     EXPECT_EQ(entries("/proc/self/fd"), files);
 }
 
+TEST(TestingWorld, GoogleTestPrintsStatesAndReasonsByName) {
+    EXPECT_EQ(::testing::PrintToString(ConnectionState::reconnecting), "RECONNECTING");
+    EXPECT_EQ(::testing::PrintToString(ConnectionReason::keep_alive_timeout), "KEEP_ALIVE_TIMEOUT");
+    EXPECT_EQ(::testing::PrintToString(ChannelState::connected), "CONNECTED");
+    EXPECT_EQ(::testing::PrintToString(ChannelReason::rejoined), "REJOINED");
+    EXPECT_EQ(::testing::PrintToString(MemberLeftCause::dropped), "DROPPED");
+    EXPECT_EQ(::testing::PrintToString(AttemptFailure::refused), "REFUSED");
+    EXPECT_EQ(::testing::PrintToString(Profile::rtc_web), "rtc-web");
+}
+
 }  // namespace
 }  // namespace relink
