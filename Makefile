@@ -23,7 +23,7 @@ TEST_PHASES := dev asan tsan fuzz
 # executable missing from the tsan tree fails `make test` (a new threaded test binary must be added to the tsan
 # build preset's targets, or here).
 TSAN_SKIPPED_BINARIES := relink_core_tests relink_hub_tests relink_protocol_tests relink_token_tests \
-                         relink_cluster_tests relink_support_tests
+                         relink_cluster_tests relink_support_tests relink_testing_tests
 
 # C and C++ sources and headers known to git: tracked, plus new files that are not ignored (so build/ is never touched).
 FORMAT_FILES = $(shell git ls-files --cached --others --exclude-standard -- '*.cpp' '*.hpp' '*.c' '*.h' 2>/dev/null)

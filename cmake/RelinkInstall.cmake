@@ -9,6 +9,9 @@
 #   relink::c      — librelink.so.<ABI major> (and its librelink.so link): the C API of relink/relink.h
 # and, in the export set relinkAsioTargets, loaded only by find_package(relink COMPONENTS asio):
 #   relink::asio   — relink::relink plus Boost::headers, for apps that include relink/asio.hpp
+# and, in the export set relinkTestingTargets, loaded only by find_package(relink COMPONENTS testing) (when built:
+# RELINK_BUILD_TESTING_KIT):
+#   relink::testing — librelink_testing.a: the test kit for apps' unit tests, relink/testing.hpp (needs no Boost)
 # the public headers of include/relink/ (the C++ *.hpp and the C relink.h), the config package, so that a consumer
 # can write
 #     find_package(relink CONFIG REQUIRED)                   # no Boost needed
@@ -40,6 +43,9 @@ install(TARGETS relink_core relink_client relink relink_c
   LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}"
   RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
 install(TARGETS relink_asio EXPORT relinkAsioTargets)
+if(TARGET relink_testing)
+  install(TARGETS relink_testing EXPORT relinkTestingTargets ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}")
+endif()
 
 # The public headers: the C++ *.hpp and the C API's relink.h. (When a generated export header arrives it is
 # installed beside them, from the build tree.)
@@ -55,6 +61,12 @@ install(EXPORT relinkAsioTargets
   NAMESPACE relink::
   FILE relinkAsioTargets.cmake
   DESTINATION "${RELINK_INSTALL_CMAKEDIR}")
+if(TARGET relink_testing)
+  install(EXPORT relinkTestingTargets
+    NAMESPACE relink::
+    FILE relinkTestingTargets.cmake
+    DESTINATION "${RELINK_INSTALL_CMAKEDIR}")
+endif()
 
 configure_package_config_file(
   "${PROJECT_SOURCE_DIR}/cmake/relink-config.cmake.in"

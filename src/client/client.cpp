@@ -6,8 +6,10 @@
 //                                         ▼                                   │
 //                                   callback queue ─► app callbacks (in order, never inline, never under a lock)
 //
-// Two ways to run: the default client owns its io_context (one io thread) and a dispatcher thread; a client made
-// by relink::make_client (relink/asio.hpp) runs on the app's io_context, its callbacks on a second strand of it.
+// Three ways to run: the default client owns its io_context (one io thread) and a dispatcher thread; a client made
+// by relink::make_client (relink/asio.hpp) runs on the app's io_context, its callbacks on a second strand of it; a
+// hosted client (relink/testing.hpp, through detail::ClientInternals::make_hosted) has no thread, socket or clock:
+// its host gives it the time and its inputs, performs its actions, and runs its callbacks when the host says.
 #include "relink/client.hpp"
 
 #include <atomic>
@@ -201,6 +203,49 @@ private:
     asio::strand<asio::io_context::executor_type> strand_;
 };
 
+/// Keeps callbacks with the host (relink/testing.hpp's World), which runs them in order on its own thread when the
+/// test lets time pass. After stop(), a callback still kept there does nothing: the host outlives the client.
+class HostedQueue final : public CallbackQueue {
+public:
+    explicit HostedQueue(std::shared_ptr<detail::ClientHost> host) : host_(std::move(host)) {}
+    ~HostedQueue() override { stop(std::chrono::milliseconds(0)); }
+    HostedQueue(const HostedQueue&) = delete;
+    HostedQueue& operator=(const HostedQueue&) = delete;
+
+    void post(std::function<void()> work) override {
+        if (*stopped_) {
+            return;
+        }
+        host_->post([stopped = stopped_, work = std::move(work)] {
+            if (!*stopped) {
+                work();
+            }
+        });
+    }
+
+    /// Drops what the host still keeps: the app's objects its callbacks use may be going away with the client.
+    void stop(std::chrono::milliseconds /*drain_for*/) override { *stopped_ = true; }
+
+private:
+    std::shared_ptr<detail::ClientHost> host_;
+    std::shared_ptr<bool> stopped_ = std::make_shared<bool>(false);  ///< one thread: the host's
+};
+
+/// A detail::HostedClient made of two functions (make_hosted's, which may name Client::Impl).
+class FunctionDriver final : public detail::HostedClient {
+public:
+    using Input = std::function<void(const std::function<void(core::ClientCore&, core::TimePoint)>&)>;
+    using Deadline = std::function<std::optional<core::TimePoint>()>;
+    FunctionDriver(Input input, Deadline deadline) : input_(std::move(input)), deadline_(std::move(deadline)) {}
+
+    void input(const std::function<void(core::ClientCore& core, core::TimePoint now)>& fn) override { input_(fn); }
+    [[nodiscard]] std::optional<core::TimePoint> next_deadline() override { return deadline_(); }
+
+private:
+    Input input_;
+    Deadline deadline_;
+};
+
 }  // namespace
 
 /// One head: the core decides everything, under `mutex_`.
@@ -217,13 +262,17 @@ private:
 /// dispatcher never takes `mutex_`.
 class Client::Impl : public std::enable_shared_from_this<Impl> {
 public:
-    /// On `external` when given (the app's io_context), else on an io_context and threads of its own.
-    Impl(ClientConfig config, asio::io_context* external)
+    /// On `external` when given (the app's io_context), on `host` when given (relink/testing.hpp: no thread, no
+    /// socket, no timer; the io_context it still has is never run), else on an io_context and threads of its own.
+    Impl(ClientConfig config, asio::io_context* external, std::shared_ptr<detail::ClientHost> host = nullptr)
         : config_(std::move(config)),
           own_io_(external != nullptr ? nullptr : std::make_unique<asio::io_context>(1)),
           io_(external != nullptr ? *external : *own_io_),
           strand_(asio::make_strand(io_)),
-          timer_(strand_) {
+          host_(std::move(host)) {
+        if (!host_) {
+            timer_.emplace(strand_);  // a hosted client's timer is its host's clock
+        }
         client::validate(config_);  // throws std::invalid_argument naming the field
         core::Config core_config;
         core_config.profile = config_.profile;
@@ -240,7 +289,9 @@ public:
         proxy_ = config_.proxy;
         const auto url = client::parse_url(config_.url);
         tls_ = url.url && url.url->tls;
-        if (own_io_) {
+        if (host_) {
+            dispatcher_ = std::make_unique<HostedQueue>(host_);
+        } else if (own_io_) {
             dispatcher_ = std::make_unique<Dispatcher>();
         } else {
             dispatcher_ = std::make_unique<StrandDispatcher>(io_);
@@ -248,8 +299,8 @@ public:
     }
 
     void start() {
-        if (!own_io_) {
-            return;  // the app runs its io_context
+        if (!own_io_ || host_) {
+            return;  // the app runs its io_context; the host drives a hosted client
         }
         work_.emplace(asio::make_work_guard(io_));
         io_thread_ = std::thread([self = shared_from_this()] { self->io_.run(); });
@@ -266,6 +317,13 @@ public:
         {
             std::lock_guard lock(mutex_);
             stopping_ = true;
+        }
+        if (host_) {
+            // The logout's goodbye went to the host with the logout (pump() runs inline on a host); the events it
+            // produced are dropped with the rest: the app objects they would reach may be going away too.
+            dispatcher_->stop(std::chrono::milliseconds(0));
+            host_->closed();
+            return;
         }
         if (!own_io_) {
             // On the app's io_context: no callback after this returns, and the goodbye goes out when the strand
@@ -374,7 +432,11 @@ public:
         }
     }
 
-    [[nodiscard]] static core::TimePoint now() {
+    /// The core's time: the host's on a hosted client, else the steady clock.
+    [[nodiscard]] core::TimePoint now() const {
+        if (host_) {
+            return host_->now();
+        }
         return core::TimePoint(
             std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now().time_since_epoch()));
     }
@@ -410,7 +472,14 @@ public:
         for (const auto& [level, line] : lines) {
             log(level, line);
         }
-        if (post) {
+        if (post && host_) {
+            // A host's actions only queue work on its simulated network: safe to perform inside the call. Unless a
+            // pump is running already (a call from the token provider, which runs inside perform()): that pump
+            // takes these actions after its own, in order, as the strand would.
+            if (!hosted_pumping_) {
+                pump();
+            }
+        } else if (post) {
             asio::post(strand_, [weak = weak_from_this()] {
                 if (auto self = weak.lock()) {
                     self->pump();
@@ -460,6 +529,7 @@ public:
 
     /// Performs the queued actions in order, then re-arms the one timer to the core's next deadline.
     void pump() {
+        hosted_pumping_ = host_ != nullptr;
         for (;;) {
             std::deque<core::Action> actions;
             std::optional<core::TimePoint> deadline;
@@ -467,12 +537,14 @@ public:
                 std::lock_guard lock(mutex_);
                 pump_posted_ = false;
                 if (stopping_) {
+                    hosted_pumping_ = false;
                     return;
                 }
                 actions.swap(pending_actions_);
                 deadline = core_->next_deadline();
             }
             if (actions.empty()) {
+                hosted_pumping_ = false;
                 arm_timer(deadline);
                 return;
             }
@@ -516,10 +588,19 @@ public:
             transport_->close();
             transport_.reset();
         }
-        timer_.cancel();
+        if (timer_) {
+            timer_->cancel();
+        }
     }
 
     void perform(core::Action action) {
+        if (host_) {
+            if (std::holds_alternative<core::OpenTransport>(action)) {
+                refresh_token_for_attempt();  // the token provider is asked on a host too
+            }
+            host_->perform(std::move(action));
+            return;
+        }
         if (auto* open = std::get_if<core::OpenTransport>(&action)) {
             open_transport(open->transport);
             return;
@@ -648,8 +729,11 @@ public:
     }
 
     void arm_timer(std::optional<core::TimePoint> deadline) {
+        if (host_) {
+            return;  // the host asks next_deadline() itself
+        }
         if (!deadline) {
-            timer_.cancel();
+            timer_->cancel();
             armed_ = false;
             return;
         }
@@ -660,8 +744,8 @@ public:
         }
         armed_ = true;
         armed_at_ = when;
-        timer_.expires_at(when);
-        timer_.async_wait([weak = weak_from_this(), when](boost::system::error_code ec) {
+        timer_->expires_at(when);
+        timer_->async_wait([weak = weak_from_this(), when](boost::system::error_code ec) {
             auto self = weak.lock();
             if (!self || ec || self->armed_at_ != when) {
                 return;  // cancelled or re-armed; an early wake-up would be harmless anyway
@@ -738,6 +822,10 @@ public:
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
     std::thread io_thread_;
     std::unique_ptr<CallbackQueue> dispatcher_;
+    /// relink/testing.hpp's host of a hosted client (null otherwise), and the handle through which it drives it.
+    std::shared_ptr<detail::ClientHost> host_;
+    std::shared_ptr<detail::HostedClient> hosted_driver_;
+    bool hosted_pumping_{false};  ///< a hosted client's pump() runs (the host's one thread)
     /// This client's TLS session, offered on its next connection (a resumed handshake); never another client's.
     std::shared_ptr<client::TlsSessionCache> tls_sessions_ = std::make_shared<client::TlsSessionCache>();
 
@@ -755,7 +843,7 @@ public:
     detail::ClientInternals::CallObserver call_observer_;
 
     // strand-only
-    asio::steady_timer timer_;
+    std::optional<asio::steady_timer> timer_;  ///< none on a host
     std::shared_ptr<client::Transport> transport_;
     core::TransportId transport_id_{0};
     bool armed_{false};
@@ -882,7 +970,7 @@ ConnectionState Client::connection_state() const noexcept {
 
 ConnectionStatus Client::status() const {
     std::lock_guard lock(impl_->mutex_);
-    return impl_->core_->status(Impl::now());
+    return impl_->core_->status(impl_->now());
 }
 
 TlsHandshakeCounts Client::tls_handshakes() const noexcept {
@@ -897,6 +985,36 @@ std::optional<ChannelState> Client::channel_state(const std::string& channel) co
 void detail::ClientInternals::observe_calls(Client& client, CallObserver observer) {
     std::lock_guard lock(client.impl_->mutex_);
     client.impl_->call_observer_ = std::move(observer);
+}
+
+detail::ClientInternals::Hosted detail::ClientInternals::make_hosted(ClientConfig config,
+                                                                     std::shared_ptr<ClientHost> host) {
+    if (!host) {
+        throw std::invalid_argument("relink: a hosted client needs a host");
+    }
+    auto impl = std::make_shared<Client::Impl>(std::move(config), nullptr, std::move(host));
+    std::weak_ptr<Client::Impl> weak = impl;
+    impl->hosted_driver_ = std::make_shared<FunctionDriver>(
+        [weak](const std::function<void(core::ClientCore&, core::TimePoint)>& fn) {
+            if (auto self = weak.lock()) {
+                self->input(fn);
+            }
+        },
+        [weak]() -> std::optional<core::TimePoint> {
+            auto self = weak.lock();
+            if (!self) {
+                return std::nullopt;
+            }
+            std::lock_guard lock(self->mutex_);
+            if (self->stopping_) {
+                return std::nullopt;
+            }
+            return self->core_->next_deadline();
+        });
+    Hosted hosted;
+    hosted.driver = impl->hosted_driver_;
+    hosted.client = std::unique_ptr<Client>(new Client(std::move(impl)));
+    return hosted;
 }
 
 void Client::on_connection_state_changed(std::function<void(const ConnectionStateChanged&)> h) {

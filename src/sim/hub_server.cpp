@@ -8,9 +8,10 @@
 
 namespace relink::sim {
 
-server::TokenCheck sim_token_check(TimePoint now, const std::string& app, const std::string& token) {
+server::TokenCheck sim_token_check(TimePoint now, const std::string& app, const std::string& token,
+                                   const std::string& known_app) {
     server::TokenCheck check;
-    if (app != "app") {
+    if (app != known_app) {
         check.error = make_error_code(errc::invalid_app_id);
     } else if (token == "valid") {
     } else if (token == "expired") {
@@ -51,8 +52,11 @@ void HubServer::make_nodes() {
         nodes_.push_back(std::make_unique<server::Hub>(
             node,
             [this](const std::string& app, const std::string& user, const std::string& token) {
-                server::TokenCheck check = sim_token_check(now_, app, token);
-                if (!check.error && config_.refused_users.count(user) != 0) {
+                server::TokenCheck check = sim_token_check(now_, app, token, config_.app_id);
+                if (const auto refusal = config_.login_errors.find(user);
+                    !check.error && refusal != config_.login_errors.end()) {
+                    check.error = refusal->second;
+                } else if (!check.error && config_.refused_users.count(user) != 0) {
                     check.error = make_error_code(errc::login_failure);
                 } else if (!check.error && config_.rejected_users.count(user) != 0) {
                     check.error = make_error_code(errc::rejected_by_server);
@@ -123,13 +127,21 @@ std::optional<TimePoint> HubServer::next_deadline() const {
     return earliest;
 }
 
+void HubServer::refuse_logins(const std::string& user, std::error_code error) {
+    if (error) {
+        config_.login_errors[user] = error;
+    } else {
+        config_.login_errors.erase(user);
+    }
+}
+
 void HubServer::kick(TimePoint now, const std::string& user, bool ban) {
     (void)admin_kick(now, first_live(), user, ban);  // kicking a user without a session only records a ban
 }
 
 std::error_code HubServer::admin_kick(TimePoint now, std::size_t node, const std::string& user, bool ban) {
     now_ = now;
-    const std::error_code error = nodes_.at(node)->kick(now, "app", user, ban);
+    const std::error_code error = nodes_.at(node)->kick(now, config_.app_id, user, ban);
     flush();
     return error;
 }
@@ -187,7 +199,7 @@ std::optional<std::size_t> HubServer::node_of(const std::string& client) const {
 
 std::set<std::string> HubServer::members(const std::string& channel) const {
     for (const auto& info : store_->channels()) {
-        if (info.app == "app" && info.channel == channel) {
+        if (info.app == config_.app_id && info.channel == channel) {
             return {info.members.begin(), info.members.end()};
         }
     }

@@ -5,8 +5,9 @@
 //
 // Tokens in the simulation are plain strings: "valid" (no expiry), "exp=<ms>" (expires when the virtual clock
 // reaches that many milliseconds), "expired", "only=<channel>" (valid, grants that one channel), and anything
-// else is invalid. The only app id is "app". The hub itself is not changed for the simulation: refusals are
-// verdicts of the TokenVerifier this driver supplies to it, as relinkd's verifier gives its own.
+// else is invalid. The only app id is "app" (HubServerConfig::app_id chooses another). The hub itself is not changed
+// for the simulation: refusals are verdicts of the TokenVerifier this driver supplies to it, as relinkd's verifier
+// gives its own.
 #pragma once
 
 #include <cstdint>
@@ -29,7 +30,8 @@ using core::TimePoint;
 using ConnId = std::uint64_t;
 
 /// The verdict on a simulation token (see above) at virtual time `now`.
-[[nodiscard]] server::TokenCheck sim_token_check(TimePoint now, const std::string& app, const std::string& token);
+[[nodiscard]] server::TokenCheck sim_token_check(TimePoint now, const std::string& app, const std::string& token,
+                                                 const std::string& known_app = "app");
 
 /// The hub's configuration, and the test users it turns away at login (their tokens being otherwise valid).
 struct HubServerConfig {
@@ -38,6 +40,11 @@ struct HubServerConfig {
     std::set<std::string> rejected_users;  ///< logins of these users are rejected (REJECTED_BY_SERVER)
     /// Nodes of the deployment, sharing one in-memory store (a cluster on the virtual clock); 1 = relinkd alone.
     std::size_t nodes{1};
+    /// The one app the deployment hosts (the test kit lets a test use its app's real id).
+    std::string app_id{"app"};
+    /// Users whose logins are refused with a chosen error (their tokens being otherwise valid); see also
+    /// HubServer::refuse_logins().
+    std::map<std::string, std::error_code> login_errors;
 };
 
 /// What the server does to the outside world; the World routes these over the simulated network.
@@ -65,7 +72,10 @@ public:
     void handle_timeout(TimePoint now);
     [[nodiscard]] std::optional<TimePoint> next_deadline() const;
 
-    // admin, in the only app ("app"), through the first live node
+    /// From now on, logins of `user` are refused with `error` (none: accepted again). Sessions already open go on.
+    void refuse_logins(const std::string& user, std::error_code error);
+
+    // admin, in the only app, through the first live node
     void kick(TimePoint now, const std::string& user, bool ban);
     /// Drains every node (as relinkd on SIGTERM): every client is told to come back within the window, and the
     /// nodes refuse logins from then on. A replacement is restart().

@@ -34,8 +34,66 @@ core::ClientCore& World::add_client(const std::string& name, core::Config config
     return *stored.core;
 }
 
+void World::add_external_client(const std::string& name, ExternalClient external, Duration one_way_latency) {
+    if (clients_.count(name) != 0) {
+        throw std::invalid_argument("sim: duplicate client name " + name);
+    }
+    Client c;
+    c.external = std::move(external);
+    c.latency = one_way_latency;
+    clients_[name] = std::move(c);
+}
+
+void World::perform_external(const std::string& name, core::Action action) {
+    if (recording_) {
+        actions_.push_back({now_, name, action});
+    }
+    perform(name, std::move(action));
+}
+
+void World::remove_external_client(const std::string& name) {
+    auto& c = clients_.at(name);
+    c.external = {};
+    if (c.conn) {
+        const ConnId conn = *c.conn;
+        conns_.erase(conn);
+        schedule(now_ + c.latency, [this, conn] { server_->on_closed(now_, conn); });
+    }
+    c.transport.reset();
+    c.conn.reset();
+    c.established = false;
+}
+
 core::ClientCore& World::client(const std::string& name) {
-    return *clients_.at(name).core;
+    auto& c = clients_.at(name);
+    if (!c.core) {
+        throw std::logic_error("sim: " + name + " is an external client");
+    }
+    return *c.core;
+}
+
+void World::drive(const std::string& name, const std::function<void(core::ClientCore&, TimePoint)>& fn) {
+    auto& c = clients_.at(name);
+    if (c.core) {
+        fn(*c.core, now_);
+        pump(name);
+    } else if (c.external.input) {
+        c.external.input(fn);
+    }
+}
+
+std::optional<TimePoint> World::deadline_of(const Client& c) {
+    if (c.core) {
+        return c.core->next_deadline();
+    }
+    if (c.external.next_deadline) {
+        return c.external.next_deadline();
+    }
+    return std::nullopt;
+}
+
+void World::set_latency(const std::string& name, Duration one_way_latency) {
+    clients_.at(name).latency = one_way_latency;
 }
 
 void World::schedule(TimePoint at, std::function<void()> run) {
@@ -44,6 +102,9 @@ void World::schedule(TimePoint at, std::function<void()> run) {
 
 void World::pump(const std::string& name) {
     auto& c = clients_.at(name);
+    if (!c.core) {
+        return;  // an external client performs its own actions
+    }
     while (auto action = c.core->poll_action()) {
         if (recording_) {
             actions_.push_back({now_, name, *action});
@@ -84,8 +145,7 @@ void World::perform(const std::string& name, core::Action action) {
             client.conn = conn;
             client.established = true;
             server_->on_open(now_, conn, name);
-            client.core->on_transport_open(now_, transport);
-            pump(name);
+            drive(name, [transport](core::ClientCore& core, TimePoint t) { core.on_transport_open(t, transport); });
         });
         return;
     }
@@ -135,9 +195,10 @@ void World::client_transport_closed(const std::string& name, core::TransportId t
     c.transport.reset();
     c.conn.reset();
     c.established = false;
-    c.core->on_transport_closed(now_, transport, std::make_error_code(std::errc::connection_reset), cause,
-                                std::move(detail));
-    pump(name);
+    drive(name, [&](core::ClientCore& core, TimePoint t) {
+        core.on_transport_closed(t, transport, std::make_error_code(std::errc::connection_reset), cause,
+                                 std::move(detail));
+    });
 }
 
 void World::server_send(ConnId conn, proto::ServerMessage message) {
@@ -156,8 +217,7 @@ void World::server_send(ConnId conn, proto::ServerMessage message) {
             return;
         }
         client.last_received = now_;
-        client.core->on_message(now_, transport, message);
-        pump(name);
+        drive(name, [&](core::ClientCore& core, TimePoint t) { core.on_message(t, transport, message); });
     });
 }
 
@@ -221,7 +281,7 @@ std::optional<TimePoint> World::next_time() const {
     }
     consider(server_->next_deadline());
     for (const auto& [name, c] : clients_) {
-        consider(c.core->next_deadline());
+        consider(deadline_of(c));
     }
     if (earliest && *earliest < now_) {
         earliest = now_;  // a deadline already due fires now
@@ -245,9 +305,8 @@ void World::step(TimePoint at) {
         server_->handle_timeout(now_);
     }
     for (auto& [name, c] : clients_) {
-        if (auto deadline = c.core->next_deadline(); deadline && *deadline <= now_) {
-            c.core->handle_timeout(now_);
-            pump(name);
+        if (auto deadline = deadline_of(c); deadline && *deadline <= now_) {
+            drive(name, [](core::ClientCore& core, TimePoint t) { core.handle_timeout(t); });
         }
     }
 }

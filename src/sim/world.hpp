@@ -6,6 +6,11 @@
 // time. Deliveries that fall at the same instant as a timer are processed first: data arriving exactly at a
 // deadline arrived in time. Every event of every client is recorded with its time, for the tests and the
 // benchmarks.
+//
+// A client may also be external (add_external_client): a core the World does not own, such as a relink::Client of
+// the test kit (relink/testing.hpp) on the World's clock. The World gives it its inputs through ExternalClient,
+// which performs what the core produced itself (its actions come back through perform_external()); its events are
+// not recorded here.
 #pragma once
 
 #include <cstdint>
@@ -50,6 +55,14 @@ struct ActionRecord {
     core::Action action;
 };
 
+/// How the World drives a core it does not own (see the file comment).
+struct ExternalClient {
+    /// Gives the core an input at the World's now, then has its actions performed (perform_external()).
+    std::function<void(const std::function<void(core::ClientCore&, TimePoint)>&)> input;
+    /// The core's next deadline, if any.
+    std::function<std::optional<TimePoint>()> next_deadline;
+};
+
 class World {
 public:
     /// A world whose server is a hub with `server_config` (by default, relinkd's defaults).
@@ -60,6 +73,15 @@ public:
     /// Adds a client named `name` (e.g. "UID1") whose link has the given one-way latency.
     core::ClientCore& add_client(const std::string& name, core::Config config,
                                  Duration one_way_latency = std::chrono::milliseconds(50));
+    /// Adds a client whose core lives elsewhere (see ExternalClient); its name must be new, like add_client()'s.
+    void add_external_client(const std::string& name, ExternalClient external,
+                             Duration one_way_latency = std::chrono::milliseconds(50));
+    /// Performs an action of an external client's core (its open, send, close), as the World does for its own.
+    void perform_external(const std::string& name, core::Action action);
+    /// An external client went away: any connection it still has is reset, and it is never driven again. Its name
+    /// stays taken.
+    void remove_external_client(const std::string& name);
+    /// The client's core; for a client added by add_client() only.
     [[nodiscard]] core::ClientCore& client(const std::string& name);
     /// The server, for its observers (members(), and the hub's sessions(), channels(), metrics()).
     [[nodiscard]] HubServer& server() noexcept { return *server_; }
@@ -81,6 +103,10 @@ public:
     }
 
     void set_link(const std::string& name, LinkMode mode);
+    /// Changes the one-way latency of the client's link: frames sent from now on take `one_way_latency`.
+    void set_latency(const std::string& name, Duration one_way_latency);
+    /// True when no frame, connection or close is on its way anywhere (only timers are left).
+    [[nodiscard]] bool network_idle() const noexcept { return queue_.empty(); }
     /// Resets the client's open connection now (an RST both ways), whatever the link mode.
     void reset_connection(const std::string& name);
     /// Server admin actions, at the current time (see HubServer): a drained server refuses logins until it is
@@ -104,7 +130,8 @@ public:
 
 private:
     struct Client {
-        std::unique_ptr<core::ClientCore> core;
+        std::unique_ptr<core::ClientCore> core;  ///< null for an external client
+        ExternalClient external;                 ///< an external client's (empty when removed)
         Duration latency{};
         LinkMode mode{LinkMode::pass};
         std::optional<core::TransportId> transport;  ///< the transport the client has open or opening
@@ -120,6 +147,9 @@ private:
     };
 
     void schedule(TimePoint at, std::function<void()> run);
+    /// Gives a client's core an input at now_ and performs what it produced, whoever owns the core.
+    void drive(const std::string& name, const std::function<void(core::ClientCore&, TimePoint)>& fn);
+    [[nodiscard]] static std::optional<TimePoint> deadline_of(const Client& c);
     void pump(const std::string& name);
     void perform(const std::string& name, core::Action action);
     void server_send(ConnId conn, proto::ServerMessage message);

@@ -5,8 +5,9 @@
 # that prefix the way applications use an installed relink (docs/packaging.md):
 #   - CMake, plain find_package(relink CONFIG REQUIRED) with Boost hidden (CMAKE_DISABLE_FIND_PACKAGE_Boost, and
 #     Boost_DIR / BOOST_ROOT pointing nowhere): `consumer` (relink::relink: the vocabulary, and a relink::Client
-#     logging in to a closed port) and `consumer_c` (relink::c: the C API from C99) must configure, build without
-#     reading a single Boost header, and run;
+#     logging in to a closed port), `consumer_c` (relink::c: the C API from C99) and `consumer_testing` (COMPONENTS
+#     testing, relink::testing: a client on the test kit's virtual clock) must configure, build without reading a
+#     single Boost header, and run;
 #   - the control: find_package(relink COMPONENTS asio) under the same hiding must fail to configure (so the hiding
 #     works, and only the asio component needs Boost);
 #   - CMake with Boost and COMPONENTS asio: `consumer_asio` (relink::asio: a client on its own io_context) runs;
@@ -42,14 +43,15 @@ cmake --install "$build_dir" --prefix "$prefix" >"$work/install.log" || { cat "$
 config=$(find "$prefix" -name relink-config.cmake -print -quit)
 [[ -n "$config" ]] || { echo "package: no relink-config.cmake was installed" >&2; exit 1; }
 package_dir=$(dirname "$config")
-for f in relink-config-version.cmake relinkTargets.cmake relinkAsioTargets.cmake; do
+for f in relink-config-version.cmake relinkTargets.cmake relinkAsioTargets.cmake relinkTestingTargets.cmake; do
     [[ -f "$package_dir/$f" ]] || { echo "package: $f missing beside $config" >&2; exit 1; }
 done
 libdir=$(cd "$(dirname "$package_dir")/.." && pwd)
 pc_dir="$libdir/pkgconfig"
 abi_version=$(sed -n 's/^#define RELINK_ABI_VERSION \([0-9][0-9]*\).*/\1/p' "$source_dir/include/relink/relink.h")
 for f in "$pc_dir/relink.pc" "$pc_dir/relink-cpp.pc" "$libdir/librelink.so" "$libdir/librelink.so.$abi_version" \
-         "$prefix/include/relink/relink.h" "$prefix/include/relink/client.hpp"; do
+         "$prefix/include/relink/relink.h" "$prefix/include/relink/client.hpp" "$prefix/include/relink/testing.hpp" \
+         "$libdir/librelink_testing.a"; do
     [[ -e "$f" ]] || { echo "package: ${f#"$prefix"/} was not installed" >&2; exit 1; }
 done
 # The installed package must be relocatable and must not impose relink's own build flags on its users.
@@ -119,7 +121,7 @@ echo "package: building the consumers with ${cxx:-the default compiler} and $cc 
 configure without-boost -DRELINK_CONSUMER_ASIO=OFF "${hide_boost[@]}" ||
     { cat "$work/without-boost.log" >&2; echo "package: find_package(relink) needs Boost (above)" >&2; exit 1; }
 found_here without-boost
-build without-boost consumer consumer_c
+build without-boost consumer consumer_c consumer_testing
 # Not one Boost header was read to compile them (ninja's record of every object's header dependencies).
 if ninja -C "$work/without-boost" -t deps | grep -n '/boost/' >&2; then
     echo "package: the consumers without Boost included Boost headers (above)" >&2
@@ -128,6 +130,7 @@ fi
 echo "package: find_package(relink) with Boost hidden: configured and built without a Boost header"
 run "$work/without-boost/consumer"
 run "$work/without-boost/consumer_c"
+run "$work/without-boost/consumer_testing"
 
 # 2. The control: the asio component needs Boost, so under the same hiding it must fail to configure. (If this
 #    configured, the hiding above would prove nothing.)
