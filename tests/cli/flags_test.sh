@@ -8,7 +8,8 @@
 # a second or two.
 #
 # Usage: flags_test.sh BIN_DIR VERSION [NOT_BUILT...] — the executables named after VERSION are not built in this
-# tree (the benchmarks are off under the sanitizers, peer-bench is built only with RELINK_BUILD_PEER_BENCH): their
+# tree (the benchmarks are off under the sanitizers, the demo without the examples, peer-bench is built only with
+# RELINK_BUILD_PEER_BENCH): their
 # rows are skipped, and said so. Every other row's executable must be in BIN_DIR.
 set -euo pipefail
 bin="${1:?usage: flags_test.sh BIN_DIR VERSION [NOT_BUILT...]}"
@@ -22,6 +23,7 @@ rows=(
     "relink-cli|--time-scale 0.5 --url wss://127.0.0.1:1/ --app app --user dave --secret s"
     "relink-token|--ttl 60 --app app --secret s --user alice"
     "relinkd|--listen 127.0.0.1:0 --app app:s --check-config"
+    "relink-demo|--stretch 2 --list"
     "relink-bench|--scenario connect --clients 1 --concurrency 1 --channel-size 0"
     "peer-bench|--scenario fanout --members 1 --messages 1 --rate 1000"
     "relinkd-bench|--sessions 1 --idle-seconds 0"
