@@ -1,18 +1,40 @@
-// The OpenSSL half of TlsSocketStream (net/tls_socket_stream.hpp): the SSL object, its two BIOs, and how
-// OpenSSL's verdicts become error codes.
+// The OpenSSL half of TlsSocketStream (net/tls_socket_stream.hpp): the SSL object, its one BIO (the descriptor in,
+// the out-buffer out), and how OpenSSL's verdicts become error codes.
 #include "net/tls_socket_stream.hpp"
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <new>
 
 namespace relink::net {
 
 namespace {
 
-/// A write-only BIO that appends OpenSSL's records to the std::string set as its data.
-int out_bio_write(BIO* bio, const char* data, std::size_t size, std::size_t* written) {
-    auto* out = static_cast<std::string*>(BIO_get_data(bio));
+/// One BIO for both directions, where a socket BIO to read and a custom BIO to write would be two (a BIO and its
+/// lock are ~190 bytes for the connection's whole life, docs/benchmarks.md): it reads the descriptor as OpenSSL's
+/// socket BIO does, and appends what OpenSSL writes to the stream's out-buffer. Its data is the stream's BioEnds.
+int relink_bio_read(BIO* bio, char* data, std::size_t size, std::size_t* read) {
+    BIO_clear_retry_flags(bio);
+    const auto* ends = static_cast<const TlsSocketStream::BioEnds*>(BIO_get_data(bio));
+    const ssize_t n = ::recv(ends->fd, data, size, 0);
+    if (n > 0) {
+        *read = static_cast<std::size_t>(n);
+        return 1;
+    }
+    *read = 0;
+    if (n == 0) {
+        BIO_set_flags(bio, BIO_FLAGS_IN_EOF);  // OpenSSL tells a clean close from a cut with BIO_eof()
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+        BIO_set_retry_read(bio);  // errno is left as recv set it: call_openssl reads it for SSL_ERROR_SYSCALL
+    }
+    return 0;
+}
+
+int relink_bio_write(BIO* bio, const char* data, std::size_t size, std::size_t* written) {
+    auto* ends = static_cast<TlsSocketStream::BioEnds*>(BIO_get_data(bio));
     try {
-        out->append(data, size);
+        ends->out->append(data, size);
     } catch (const std::bad_alloc&) {
         return 0;  // OpenSSL reports a write failure; never an exception through C
     }
@@ -20,22 +42,27 @@ int out_bio_write(BIO* bio, const char* data, std::size_t size, std::size_t* wri
     return 1;
 }
 
-long out_bio_ctrl(BIO*, int command, long, void*) {
-    return command == BIO_CTRL_FLUSH ? 1 : 0;  // OpenSSL flushes after each flight; nothing to do
+long relink_bio_ctrl(BIO* bio, int command, long, void*) {
+    switch (command) {
+        case BIO_CTRL_FLUSH: return 1;  // OpenSSL flushes after each flight; the owner sends
+        case BIO_CTRL_EOF: return BIO_test_flags(bio, BIO_FLAGS_IN_EOF) != 0 ? 1 : 0;
+        default: return 0;
+    }
 }
 
-int out_bio_create(BIO* bio) {
+int relink_bio_create(BIO* bio) {
     BIO_set_init(bio, 1);
     return 1;
 }
 
-const BIO_METHOD* out_bio_method() {
+const BIO_METHOD* relink_bio_method() {
     static const BIO_METHOD* const method = [] {
-        BIO_METHOD* created = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "relink ciphertext out");
+        BIO_METHOD* created = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "relink socket");
         if (created != nullptr) {
-            BIO_meth_set_write_ex(created, out_bio_write);
-            BIO_meth_set_ctrl(created, out_bio_ctrl);
-            BIO_meth_set_create(created, out_bio_create);
+            BIO_meth_set_read_ex(created, relink_bio_read);
+            BIO_meth_set_write_ex(created, relink_bio_write);
+            BIO_meth_set_ctrl(created, relink_bio_ctrl);
+            BIO_meth_set_create(created, relink_bio_create);
         }
         return created;
     }();
@@ -45,25 +72,23 @@ const BIO_METHOD* out_bio_method() {
 }  // namespace
 
 TlsSocketStream::TlsSocketStream(socket_type&& socket, SSL_CTX* context, boost::beast::role_type role)
-    : socket_(std::move(socket)) {
+    : socket_(std::move(socket)), bio_ends_{static_cast<int>(socket_.native_handle()), &out_} {
     boost::beast::error_code ec;
     socket_.non_blocking(true, ec);  // OpenSSL's reads must never block an io thread
-    const auto* method = out_bio_method();
+    const auto* method = relink_bio_method();
     if (ec || method == nullptr) {
         return;  // ssl_ stays null: every operation fails with not_enough_memory
     }
     ssl_ = SSL_new(context);
-    BIO* in = BIO_new_socket(static_cast<int>(socket_.native_handle()), BIO_NOCLOSE);
-    BIO* out = BIO_new(method);
-    if (ssl_ == nullptr || in == nullptr || out == nullptr) {
-        BIO_free(in);
-        BIO_free(out);
+    BIO* bio = BIO_new(method);
+    if (ssl_ == nullptr || bio == nullptr) {
+        BIO_free(bio);
         SSL_free(ssl_);
         ssl_ = nullptr;
         return;
     }
-    BIO_set_data(out, &out_);
-    SSL_set_bio(ssl_, in, out);  // the SSL object owns both BIOs now
+    BIO_set_data(bio, &bio_ends_);
+    SSL_set_bio(ssl_, bio, bio);  // the SSL object owns the BIO now (one reference for both directions)
     SSL_set_mode(ssl_, SSL_MODE_RELEASE_BUFFERS);
     if (role == boost::beast::role_type::client) {
         SSL_set_connect_state(ssl_);

@@ -3,8 +3,8 @@
 //
 // Why not asio::ssl::stream: it holds four 17 KiB buffers per connection for its whole life (two engine buffers
 // and OpenSSL's BIO pair), ~68 KiB of the ~82 KiB an idle relinkd session cost, and as much in every client
-// connection. Here OpenSSL reads the socket's descriptor itself (a socket BIO) and writes its records into a
-// string that grows only while there is something to send (a small custom BIO); with SSL_MODE_RELEASE_BUFFERS,
+// connection. Here OpenSSL reads the socket's descriptor itself and writes its records into a string that grows
+// only while there is something to send, both through one small custom BIO; with SSL_MODE_RELEASE_BUFFERS,
 // OpenSSL drops its own record buffers when idle. An idle connection then holds only the SSL object.
 //
 // The role is fixed at construction: the server side accepts (SSL_set_accept_state), the client side connects
@@ -195,10 +195,19 @@ private:
     boost::beast::error_code encrypt(const void* data, std::size_t size);
     static boost::beast::error_code error_from(int verdict);
 
+public:
+    /// What the connection's BIO reads from and writes to (tls_socket_stream.cpp): the descriptor, the out-buffer.
+    struct BioEnds {
+        int fd{-1};
+        std::string* out{nullptr};
+    };
+
+private:
     socket_type socket_;
     SSL* ssl_{nullptr};
     std::string out_;      ///< records OpenSSL wrote that no send has taken yet
     std::string sending_;  ///< records the write op's async_write is sending
+    BioEnds bio_ends_;
     std::array<char, 1> peek_{};
     /// The last read emptied OpenSSL's buffers: the next read waits on the socket first instead of calling
     /// SSL_read, whose recv would find it empty (one system call per received record saved).
