@@ -13,20 +13,30 @@
 namespace relink::cluster {
 
 /// O(log n) to set, clear and find the earliest; pop_due() hands them out in time order (ties by key).
+///
+/// The key is held once, by the key index; the time index points at it (a std::map's keys never move), so a
+/// deadline costs one copy of its key instead of two: 32 bytes less per deadline for a string key, and the hub
+/// keeps two deadlines per idle session (its keep-alive and its presence).
 template <class Key, class Time = std::chrono::time_point<std::chrono::steady_clock, Duration>>
 class Deadlines {
 public:
+    Deadlines() = default;
+    Deadlines(const Deadlines&) = delete;  // the time index points into this object's key index
+    Deadlines& operator=(const Deadlines&) = delete;
+    Deadlines(Deadlines&&) noexcept = default;  // a moved std::map keeps its nodes, so the pointers stay right
+    Deadlines& operator=(Deadlines&&) noexcept = default;
+
     void set(const Key& key, Time at) {
         clear(key);
-        by_key_.emplace(key, at);
-        by_time_.emplace(at, key);
+        const auto placed = by_key_.emplace(key, at).first;
+        by_time_.emplace(at, &placed->first);
     }
     void clear(const Key& key) {
         auto it = by_key_.find(key);
         if (it == by_key_.end()) {
             return;
         }
-        by_time_.erase({it->second, it->first});
+        by_time_.erase({it->second, &it->first});
         by_key_.erase(it);
     }
     [[nodiscard]] std::optional<Time> at(const Key& key) const {
@@ -41,15 +51,25 @@ public:
         if (by_time_.empty() || by_time_.begin()->first > now) {
             return std::nullopt;
         }
-        auto due = *by_time_.begin();
+        const auto first = by_time_.begin();
+        std::pair<Time, Key> due{first->first, *first->second};
+        by_time_.erase(first);
         by_key_.erase(due.second);
-        by_time_.erase(by_time_.begin());
         return due;
     }
 
 private:
+    /// (time, the key in by_key_), ordered by time, then by the key itself (not its address).
+    struct ByTime {
+        bool operator()(const std::pair<Time, const Key*>& a, const std::pair<Time, const Key*>& b) const {
+            if (a.first != b.first) {
+                return a.first < b.first;
+            }
+            return *a.second < *b.second;
+        }
+    };
     std::map<Key, Time> by_key_;
-    std::set<std::pair<Time, Key>> by_time_;
+    std::set<std::pair<Time, const Key*>, ByTime> by_time_;
 };
 
 }  // namespace relink::cluster

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <set>
 
+#include "cluster/deadlines.hpp"
 #include "core/harness.hpp"
 #include "server/hub_world.hpp"
 
@@ -1040,6 +1041,36 @@ TEST_F(HubByHand, AChannelMessageIsOneActionForEveryMemberAndAKickAfterItComesAf
         actions[many_at], [&](server::ConnId conn, const proto::ServerMessage&) { receivers.push_back(conn); },
         [](server::ConnId) {});
     EXPECT_EQ(receivers, (std::vector<server::ConnId>{2, 3}));
+}
+
+// ============================================================================ the hub's and the store's timers
+
+TEST(Deadlines, ReplacedClearedAndPoppedInTimeOrderTiesByKeyAlsoAfterAMove) {
+    using Key = std::pair<int, std::string>;
+    cluster::Deadlines<Key> timers;
+    timers.set({1, "b"}, at_ms(300));
+    timers.set({1, "a"}, at_ms(300));
+    timers.set({2, "c"}, at_ms(100));
+    timers.set({2, "c"}, at_ms(200));  // replaces its 100 ms
+    timers.set({3, "gone"}, at_ms(50));
+    timers.clear({3, "gone"});
+    timers.clear({9, "never set"});
+    EXPECT_EQ(timers.at({2, "c"}), at_ms(200));
+    EXPECT_EQ(timers.at({3, "gone"}), std::nullopt);
+    EXPECT_EQ(timers.earliest(), at_ms(200));
+
+    cluster::Deadlines<Key> moved(std::move(timers));  // the time index still points at the keys it holds
+    EXPECT_EQ(moved.pop_due(at_ms(199)), std::nullopt);
+    std::vector<std::pair<TimePoint, Key>> order;
+    while (auto due = moved.pop_due(at_ms(1000))) {
+        order.push_back(*due);
+    }
+    const std::vector<std::pair<TimePoint, Key>> expected{
+        {at_ms(200), {2, "c"}}, {at_ms(300), {1, "a"}}, {at_ms(300), {1, "b"}}};
+    EXPECT_EQ(order, expected);
+    EXPECT_EQ(moved.earliest(), std::nullopt);
+    moved.set({1, "a"}, at_ms(400));  // a popped key can be set again
+    EXPECT_EQ(moved.at({1, "a"}), at_ms(400));
 }
 
 }  // namespace
