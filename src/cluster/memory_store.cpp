@@ -5,6 +5,7 @@
 #include <deque>
 #include <list>
 #include <map>
+#include <memory>
 #include <set>
 #include <utility>
 
@@ -57,13 +58,27 @@ struct MemoryStore::State {
         std::string peer_address;
         std::map<std::string, std::set<std::string>> channels;  ///< channel → own streams
         proto::Attributes attributes;
-        // The peer log and the de-duplication order are lists, not deques: most sessions never have an entry in
-        // them, and an empty std::deque allocates ~600 bytes (libstdc++): 1.2 KB of an idle session's 3 KB.
-        std::list<proto::Message> peer_log;  ///< recent peer messages to this user, for resume
-        std::uint64_t peer_seq{0};
-        std::uint64_t away_from{0};  ///< peer_seq when the user went away: a new instance gets what came after
-        std::map<std::string, TimePoint> seen_ids;                ///< client message id → when first seen
-        std::list<std::pair<TimePoint, std::string>> seen_order;  ///< the ids of seen_ids, oldest first
+        /// What a session gathers only once messages flow: the peer messages sent to it and the ids of those it
+        /// sent. Made on the first of them, kept with the session: an idle session holds a pointer instead of the
+        /// ~110 bytes of empty containers and counters (docs/benchmarks.md, "Where the memory goes").
+        struct Traffic {
+            // Lists, not deques: an empty std::deque allocates ~600 bytes (libstdc++).
+            std::list<proto::Message> peer_log;  ///< recent peer messages to this user, for resume
+            std::uint64_t peer_seq{0};
+            std::uint64_t away_from{0};  ///< peer_seq when the user went away: a new instance gets what came after
+            std::map<std::string, TimePoint> seen_ids;                ///< client message id → when first seen
+            std::list<std::pair<TimePoint, std::string>> seen_order;  ///< the ids of seen_ids, oldest first
+        };
+        std::unique_ptr<Traffic> traffic;  ///< null until the first message to or from this session
+
+        Traffic& traffic_made() {
+            if (!traffic) {
+                traffic = std::make_unique<Traffic>();
+            }
+            return *traffic;
+        }
+        [[nodiscard]] std::uint64_t peer_seq() const { return traffic ? traffic->peer_seq : 0; }
+        [[nodiscard]] std::uint64_t away_from() const { return traffic ? traffic->away_from : 0; }
     };
     struct ChannelData {
         std::deque<StoredMessage> history;
@@ -184,7 +199,9 @@ struct MemoryStore::State {
         }
         s.away = after == Afterwards::away;
         s.away_until = now + config.limits.session_lifetime;
-        s.away_from = s.peer_seq;
+        if (s.traffic) {
+            s.traffic->away_from = s.traffic->peer_seq;
+        }
         const Duration keep =
             s.away ? std::max(config.limits.session_lifetime, config.limits.dedup_window) : config.limits.dedup_window;
         deadlines.set({DeadlineKind::retain, key}, now + keep);
@@ -238,22 +255,23 @@ struct MemoryStore::State {
         return {};
     }
 
-    void trim_peer_log(Session& s) const {
-        while (s.peer_log.size() > config.limits.peer_queue_per_user) {
-            s.peer_log.pop_front();  // the gap is reported as dropped at the next login
+    void trim_peer_log(Session::Traffic& t) const {
+        while (t.peer_log.size() > config.limits.peer_queue_per_user) {
+            t.peer_log.pop_front();  // the gap is reported as dropped at the next login
         }
     }
 
     /// Remembers a client message id; false when it was seen within the de-duplication window.
     bool first_time(TimePoint now, Session& s, const std::string& id) const {
-        while (!s.seen_order.empty() && s.seen_order.front().first + config.limits.dedup_window <= now) {
-            s.seen_ids.erase(s.seen_order.front().second);
-            s.seen_order.pop_front();
+        Session::Traffic& t = s.traffic_made();
+        while (!t.seen_order.empty() && t.seen_order.front().first + config.limits.dedup_window <= now) {
+            t.seen_ids.erase(t.seen_order.front().second);
+            t.seen_order.pop_front();
         }
-        if (!s.seen_ids.emplace(id, now).second) {
+        if (!t.seen_ids.emplace(id, now).second) {
             return false;
         }
-        s.seen_order.emplace_back(now, id);
+        t.seen_order.emplace_back(now, id);
         return true;
     }
 
@@ -375,27 +393,31 @@ struct MemoryStore::State {
         // Peer backfill: the messages after the last one this client saw (of this epoch); a client that saw none
         // gets what came since its user went away. Then the messages stored for it while it had no session.
         const std::uint64_t start = m.last_peer_seen && m.last_peer_seen->epoch == epoch() ? m.last_peer_seen->seq
-                                    : s.away                                               ? s.away_from
-                                                                                           : s.peer_seq;
-        if (!s.peer_log.empty() && s.peer_log.front().position.seq > start + 1) {
-            out.dropped += s.peer_log.front().position.seq - start - 1;
-        }
-        for (const auto& msg : s.peer_log) {
-            if (msg.position.seq > start) {
-                out.backfill.push_back(msg);
+                                    : s.away                                               ? s.away_from()
+                                                                                           : s.peer_seq();
+        if (s.traffic) {
+            const auto& log = s.traffic->peer_log;
+            if (!log.empty() && log.front().position.seq > start + 1) {
+                out.dropped += log.front().position.seq - start - 1;
+            }
+            for (const auto& msg : log) {
+                if (msg.position.seq > start) {
+                    out.backfill.push_back(msg);
+                }
             }
         }
         if (auto stored = offline.find(key); stored != offline.end()) {
+            Session::Traffic& traffic = s.traffic_made();
             for (auto msg : stored->second) {
-                msg.position = {epoch(), ++s.peer_seq};
-                s.peer_log.push_back(msg);
+                msg.position = {epoch(), ++traffic.peer_seq};
+                traffic.peer_log.push_back(msg);
                 out.backfill.push_back(msg);
             }
             offline.erase(stored);
-            trim_peer_log(s);
+            trim_peer_log(traffic);
         }
         s.away = false;
-        out.peer_position = {epoch(), out.backfill.empty() ? s.peer_seq : out.backfill.front().position.seq - 1};
+        out.peer_position = {epoch(), out.backfill.empty() ? s.peer_seq() : out.backfill.front().position.seq - 1};
 
         // Channel messages missed while away: the newest `backfill_count` within the window this login agreed come
         // back (by default rtm only); every other one is counted as dropped, for every profile. rtc, rtc-web and
@@ -460,7 +482,7 @@ struct MemoryStore::State {
             return {{}, SendResult{true, false, false}};  // acknowledged again, delivered nothing again
         }
         if (!cmd.within_rate) {
-            s.seen_ids.erase(m.message_id);  // not accepted: a later re-send must be able to go through
+            s.traffic->seen_ids.erase(m.message_id);  // not accepted: a later re-send must be able to go through
             return {err(errc::rate_limited), {}};
         }
         if (m.to_channel) {
@@ -481,9 +503,10 @@ struct MemoryStore::State {
         if (target != sessions.end() &&
             (target->second.present || (target->second.away && now < target->second.away_until))) {
             Session& t = target->second;
-            proto::Message out{s.user, std::nullopt, m.message_id, m.payload, {epoch(), ++t.peer_seq}, false};
-            t.peer_log.push_back(out);
-            trim_peer_log(t);
+            Session::Traffic& to = t.traffic_made();
+            proto::Message out{s.user, std::nullopt, m.message_id, m.payload, {epoch(), ++to.peer_seq}, false};
+            to.peer_log.push_back(out);
+            trim_peer_log(to);
             if (t.attached) {
                 outbox[t.node].emplace_back(PeerEvent{t.app, t.user, t.gen, std::move(out)});
             }
