@@ -997,6 +997,42 @@ TEST_F(HubByHand, APeerMessageToAnOfflineUserFailsUnlessStored) {
     EXPECT_EQ(messages[0].payload, "hi");
 }
 
+// A session holds no message state until its first message (the store makes it then): a session that idled still
+// de-duplicates what it sends, numbers what it receives from 1 and keeps it for its resume.
+TEST_F(HubByHand, AnIdleSessionsFirstMessagesAreDeduplicatedNumberedAndKeptForItsResume) {
+    const auto first = connect(1, "u");
+    ASSERT_TRUE(std::holds_alternative<proto::LoginOk>(first));
+    const auto& u_ok = std::get<proto::LoginOk>(first);
+    EXPECT_EQ(u_ok.peer_position.seq, 0U);
+    connect(2, "v");
+    advance(std::chrono::seconds(1));
+    sent.clear();
+    frame(2, proto::SendMessage{80, "d-1", std::string("u"), std::nullopt, "once", false});
+    frame(2, proto::SendMessage{81, "d-1", std::string("u"), std::nullopt, "once", false});  // a re-send
+    EXPECT_FALSE(reply_error(2, 80));
+    EXPECT_FALSE(reply_error(2, 81));
+    EXPECT_EQ(hub.metrics().deduplicated, 1U);
+    const auto live = to<proto::Message>(1);
+    ASSERT_EQ(live.size(), 1U);
+    EXPECT_EQ(live[0].position.seq, 1U);
+
+    // u resumes on another connection having seen none of it: the message comes again, as backfill.
+    open(3);
+    sent.clear();
+    auto login = login_message("u");
+    login.resume_token = u_ok.resume_token;
+    login.last_peer_seen = proto::StreamPosition{u_ok.peer_position.epoch, 0};
+    frame(3, login);
+    const auto ok = to<proto::LoginOk>(3);
+    ASSERT_EQ(ok.size(), 1U);
+    EXPECT_TRUE(ok[0].resumed);
+    EXPECT_EQ(ok[0].backfilled, 1U);
+    const auto again = to<proto::Message>(3);
+    ASSERT_EQ(again.size(), 1U);
+    EXPECT_EQ(again[0].payload, "once");
+    EXPECT_TRUE(again[0].backfilled);
+}
+
 TEST_F(HubByHand, AChannelMessageIsOneActionForEveryMemberAndAKickAfterItComesAfterIt) {
     connect(1, "u", {"ch"});
     connect(2, "v", {"ch"});
