@@ -1236,9 +1236,9 @@ std::string configure_tls(ssl::context& ctx, const Options& options, std::string
     // file, because the ticket callback asks for the renewal: server/tls.cpp).
     SSL_CTX_set_num_tickets(ctx.native_handle(), 1);
     // TLS 1.3 suites in the server's order, AES-128-GCM with SHA-256 first (Mozilla's and Go's order) instead of
-    // taking the client's (OpenSSL clients put AES-256-GCM with SHA-384 first): the SHA-256 transcript and key
-    // schedule states an idle connection keeps until it closes are ~0.2-0.4 KB smaller than SHA-384's
-    // (docs/benchmarks.md, "Where the memory goes"); every client keeps a suite it offers.
+    // the client's (OpenSSL clients put AES-256-GCM with SHA-384 first): the SHA-256 transcript state an idle
+    // connection keeps until it closes is ~0.2 KB smaller than SHA-384's (docs/benchmarks.md, "Where the memory
+    // goes"). A client that offers only the others still gets one of them.
     SSL_CTX_set_ciphersuites(ctx.native_handle(),
                              "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256");
     SSL_CTX_set_options(ctx.native_handle(), SSL_OP_CIPHER_SERVER_PREFERENCE);
