@@ -6,11 +6,11 @@
 #   bench/heaptrack/idle_heap.sh mosquitto OUT_DIR           # peer-bench --scenario idle --idle-sessions 1000
 #   python3 bench/heaptrack/breakdown.py OUT_DIR [OUT_DIR...] # the tables, one column per run
 #
-# Runs the bench's idle scenario, attaches heaptrack to the server it starts as soon as the server listens, waits
-# until the server's established connections stop growing (at least SESSIONS), saves its memory map, kills it with
-# SIGKILL (so that every allocation still live shows as "leaked") and writes heaptrack's leaked bytes by stack
-# (OUT_DIR/leaked.collapsed) and the session count (OUT_DIR/count.txt). The bench then fails, as its server died;
-# that is expected. Environment: BIN (the build's bin directory, default build/compare/bin), SESSIONS (1000).
+# Runs the bench's idle scenario, attaches heaptrack to the server it starts as soon as the server listens (the bench
+# stopped meanwhile, so that every connection is made under heaptrack), waits until the server's established
+# connections stop growing (at least SESSIONS), saves its memory map, kills it with SIGKILL (so that every
+# allocation still live shows as "leaked") and writes heaptrack's leaked bytes by stack (OUT_DIR/leaked.collapsed)
+# and the session count (OUT_DIR/count.txt). The bench then fails, as its server died; that is expected. Environment: BIN (the build's bin directory, default build/compare/bin), SESSIONS (1000).
 # Needs heaptrack, gdb (heaptrack -p) and ss; run it as the user that runs the bench.
 set -uo pipefail
 what=${1:?relinkd or mosquitto}
@@ -55,8 +55,15 @@ if [[ -z $server ]]; then
     kill "$bench" 2>/dev/null
     exit 1
 fi
+# The bench waits (SIGSTOP) while heaptrack attaches, so that every connection is made under it.
+kill -STOP "$bench"
 heaptrack -o "$out/heap" -p "$server" >"$out/heaptrack.log" 2>&1 &
 tracer=$!
+for _ in $(seq 1 600); do  # 60 s at most
+    grep -q "injection finished" "$out/heaptrack.log" 2>/dev/null && break
+    sleep 0.1
+done
+kill -CONT "$bench"
 
 previous=-1
 steady=0
