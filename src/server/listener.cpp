@@ -1235,7 +1235,7 @@ std::string configure_tls(ssl::context& ctx, const Options& options, std::string
     // and reconnect storms cost resumed handshakes. A resumed handshake gets one fresh ticket too (with a key
     // file, because the ticket callback asks for the renewal: server/tls.cpp).
     SSL_CTX_set_num_tickets(ctx.native_handle(), 1);
-    // TLS 1.3 suites in the server's order, AES-128-GCM with SHA-256 first (Mozilla's and Go's order) instead of
+    // TLS 1.3 suites in the server's order, AES-128-GCM with SHA-256 first (as Mozilla recommends and Go does) over
     // the client's (OpenSSL clients put AES-256-GCM with SHA-384 first): the SHA-256 transcript state an idle
     // connection keeps until it closes is ~0.2 KB smaller than SHA-384's (docs/benchmarks.md, "Where the memory
     // goes"). A client that offers only the others still gets one of them.
