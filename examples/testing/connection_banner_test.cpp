@@ -142,10 +142,21 @@ TEST_F(BannerTest, ADeadNetworkShowsReconnectingAfterTheSilenceAndClearsWhenItRe
     EXPECT_EQ(banner->tone(), Tone::hidden);
 }
 
-TEST_F(BannerTest, ANetworkChangeReconnectsAtOnce) {
+TEST_F(BannerTest, ANetworkChangeOnALiveLinkShowsNothing) {
     log_in();
-    client->notify_network_changed();
-    world.advance(1ms);
+    client->notify_network_changed();  // the client checks the link at once: it answers
+    world.advance(5s);
+    EXPECT_EQ(banner->text(), "Online");
+    EXPECT_EQ(banner->tone(), Tone::hidden);
+}
+
+TEST_F(BannerTest, ANetworkChangeOnADeadLinkReconnectsAtOnce) {
+    log_in();
+    world.blackhole();
+    client->notify_network_changed();  // the client checks the link at once: the old network loses the check ...
+    world.advance(100ms);
+    world.restore();                                            // ... and the new one works
+    ASSERT_TRUE(until(ConnectionState::reconnecting, 1500ms));  // no answer: the link is dead within about a second
     EXPECT_EQ(banner->reason(), ConnectionReason::client_ip_address_changed);
     EXPECT_EQ(banner->text(), "Network changed. Reconnecting…");
     ASSERT_TRUE(until(ConnectionState::connected, 1s));

@@ -243,12 +243,20 @@ public:
     /// @return NOT_LOGGED_IN (DISCONNECTED, ABORTED, FAILED, DISCONNECTING), QUEUE_FULL (with the link up)
     std::error_code renew_token(std::string token, Completion done = {});
 
-    /// The local network changed (Wi-Fi ↔ cellular ...): reconnect at once.
+    /// The local network changed (Wi-Fi ↔ cellular ...): check the link at once, and reconnect if it is dead.
     ///
-    /// While the session is live: RECONNECTING (rtc-web: CONNECTING) `CLIENT_IP_ADDRESS_CHANGED` and a new attempt
-    /// without backoff; during the first login the attempt starts over; without a session nothing happens. relink
-    /// does not watch the network by itself: call this when the system reports a change.
+    /// While CONNECTED on a usable link: a suspicion probe — one heartbeat at once instead of the next one. A link
+    /// that answers stays, with no state change (a second network came up, the old one still works); a link from
+    /// which no data arrives within the probe timeout (about two round trips, at least 300 ms, at most half the
+    /// silence threshold: see docs/reliability.md) is dead now, not after the 4 s detector: RECONNECTING (rtc-web:
+    /// CONNECTING) `CLIENT_IP_ADDRESS_CHANGED` and a new attempt without backoff. While reconnecting: a new attempt
+    /// at once with that state and reason; during the first login the attempt starts over; without a session
+    /// nothing happens. relink does not watch the network by itself: call this when the system reports a change.
     void notify_network_changed();
+    /// The app returned to the foreground. While CONNECTED: a suspicion probe as notify_network_changed() makes (a
+    /// suspended app's link may have died unseen); if it fails, RECONNECTING `INTERRUPTED` at once. While an
+    /// attempt waits for its backoff delay: that attempt starts now, with no state change. Otherwise nothing.
+    void notify_foreground();
     /// Uses another HTTP CONNECT proxy (or none); reconnects with SETTING_PROXY_SERVER when connected.
     /// @param proxy the new proxy; none: connect directly
     void set_proxy(std::optional<ProxyOptions> proxy);
@@ -282,6 +290,13 @@ public:
     /// @par Thread safety
     /// Any thread; takes a short internal lock, never held while a callback runs.
     [[nodiscard]] ConnectionStatus status() const;
+    /// The link's quality now: the smoothed round-trip time of the heartbeats and its variation, the heartbeats
+    /// missed in a row and late, the time since the last data from the server. Computed for the moment of the
+    /// call; the round-trip figures are the current connection's (`rtt_samples` is 0 until its first heartbeat is
+    /// answered, about one heartbeat interval after it logs in).
+    /// @par Thread safety
+    /// Any thread; takes a short internal lock, never held while a callback runs.
+    [[nodiscard]] LinkQuality link_quality() const;
 
     // ---- events: one setter each; a setter replaces the previous handler; set them before login(). ----
     // An empty std::function removes the handler. A setter may be called from any thread, also from a handler: the
@@ -316,6 +331,9 @@ public:
     /// A connection attempt failed, with its cause (DNS, REFUSED, TIMEOUT, TLS, CERTIFICATE, HTTP, PROXY, CLOSED ...)
     /// and a detail for people: reported at once, for every attempt of the first login and of every outage.
     void on_attempt_failed(std::function<void(const AttemptFailed&)> handler);
+    /// The link's quality changed meaningfully (LinkQualityChanged says when): for a signal-bars icon or a "poor
+    /// connection" hint. Not a state change: the connection state is on_connection_state_changed()'s.
+    void on_link_quality_changed(std::function<void(const LinkQualityChanged&)> handler);
     /// Every event, after its own handler (for logging, or an app that prefers one switch).
     void on_event(std::function<void(const Event&)> handler);
 

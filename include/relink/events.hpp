@@ -161,10 +161,34 @@ struct OperationCompleted {
     bool stored_for_away_user{false};
 };
 
+/// How good the link is, from what the client measures anyway: the round trips of its heartbeats (a Ping answered by
+/// a Pong) and the data it receives. Read it with Client::link_quality() at any time; LinkQualityChanged reports
+/// the meaningful changes. The round-trip figures are of the current connection: a new connection starts them over
+/// (docs/reliability.md, "Link quality and the suspicion probe").
+struct LinkQuality {
+    bool up{false};                      ///< a connection is logged in and usable now
+    std::uint64_t rtt_samples{0};        ///< heartbeats answered on this connection; the RTT figures mean nothing at 0
+    Duration rtt{};                      ///< smoothed round-trip time, as TCP smooths it (RFC 6298 SRTT, gain 1/8)
+    Duration rtt_var{};                  ///< its mean deviation (RFC 6298 RTTVAR, gain 1/4): how much the RTT jitters
+    Duration last_rtt{};                 ///< the latest round-trip sample
+    std::uint32_t missed_heartbeats{0};  ///< heartbeats in a row whose answer had not come when the next was due
+    std::uint64_t late_heartbeats{0};    ///< answers on this connection that came after the next heartbeat was due
+    /// Time since the last data received from the server, on any connection; none before the first.
+    std::optional<Duration> since_last_data;
+};
+
+/// The link's quality changed meaningfully: the first round trip measured on a connection, the smoothed RTT moved
+/// by at least 25 % and 20 ms since the last report (at most one such report per heartbeat interval), or the
+/// number of missed heartbeats changed (a heartbeat missed, or the link answering again).
+struct LinkQualityChanged {
+    LinkQuality quality;  ///< as Client::link_quality() returned it when the change happened
+};
+
 /// Any event, for Client::on_event() and the sans-IO core.
-using Event = std::variant<ConnectionStateChanged, ConnectionLost, JoinSuccess, RejoinSuccess, ChannelStateChanged,
-                           MemberJoined, MemberLeft, StreamAdded, StreamRemoved, MessageReceived, ContinuityReport,
-                           TokenPrivilegeWillExpire, TokenExpired, OperationCompleted, AttemptFailed>;
+using Event =
+    std::variant<ConnectionStateChanged, ConnectionLost, JoinSuccess, RejoinSuccess, ChannelStateChanged, MemberJoined,
+                 MemberLeft, StreamAdded, StreamRemoved, MessageReceived, ContinuityReport, TokenPrivilegeWillExpire,
+                 TokenExpired, OperationCompleted, AttemptFailed, LinkQualityChanged>;
 
 /// The connection as it is now, for a "retrying in 3 s…" line that is always current: read it with
 /// Client::status() at any time (each read is computed afresh for the moment it is made).

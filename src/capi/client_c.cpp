@@ -198,6 +198,9 @@ struct ClientState {
 
     /// on_event(): every event of the client, on its dispatcher thread.
     void on_event(const relink::Event& event) {
+        if (std::holds_alternative<relink::LinkQualityChanged>(event)) {
+            return;  // not a C API event (yet): an app built against an older relink.h must not see an unknown type
+        }
         std::uint64_t op = 0;
         if (std::holds_alternative<relink::OperationCompleted>(event)) {
             if (!completing) {

@@ -797,7 +797,8 @@ public:
                    std::function<void(const MemberLeft&)>, std::function<void(const StreamAdded&)>,
                    std::function<void(const StreamRemoved&)>, std::function<void(const MessageReceived&)>,
                    std::function<void(const ContinuityReport&)>, std::function<void(const TokenPrivilegeWillExpire&)>,
-                   std::function<void(const TokenExpired&)>, std::function<void(const AttemptFailed&)>>
+                   std::function<void(const TokenExpired&)>, std::function<void(const AttemptFailed&)>,
+                   std::function<void(const LinkQualityChanged&)>>
             typed;
         std::function<void(const Event&)> any;
     };
@@ -955,6 +956,10 @@ void Client::notify_network_changed() {
     impl_->call([](core::ClientCore& core, core::TimePoint now) { core.notify_network_changed(now); });
 }
 
+void Client::notify_foreground() {
+    impl_->call([](core::ClientCore& core, core::TimePoint now) { core.notify_foreground(now); });
+}
+
 void Client::set_proxy(std::optional<ProxyOptions> proxy) {
     Impl& impl = *impl_;
     impl.call([&](core::ClientCore& core, core::TimePoint now) {
@@ -971,6 +976,11 @@ ConnectionState Client::connection_state() const noexcept {
 ConnectionStatus Client::status() const {
     std::lock_guard lock(impl_->mutex_);
     return impl_->core_->status(impl_->now());
+}
+
+LinkQuality Client::link_quality() const {
+    std::lock_guard lock(impl_->mutex_);
+    return impl_->core_->link_quality(impl_->now());
 }
 
 TlsHandshakeCounts Client::tls_handshakes() const noexcept {
@@ -1057,6 +1067,9 @@ void Client::on_token_expired(std::function<void(const TokenExpired&)> h) {
     impl_->set_handler(std::move(h));
 }
 void Client::on_attempt_failed(std::function<void(const AttemptFailed&)> h) {
+    impl_->set_handler(std::move(h));
+}
+void Client::on_link_quality_changed(std::function<void(const LinkQualityChanged&)> h) {
     impl_->set_handler(std::move(h));
 }
 void Client::on_event(std::function<void(const Event&)> h) {

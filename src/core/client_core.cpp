@@ -35,6 +35,9 @@ constexpr Duration kMaxBusyRetryAfter = std::chrono::minutes(5);
 /// ~5 minutes; a broken value must not park the client for longer, nor overflow the clock.
 constexpr Duration kMaxDrainWindow = std::chrono::minutes(10);
 
+/// The smallest move of the smoothed RTT that LinkQualityChanged reports (with a relative move of 25 %).
+constexpr Duration kQualityMinRttChange = std::chrono::milliseconds(20);
+
 const char* close_reason_text(proto::CloseReason reason) {
     switch (reason) {
         case proto::CloseReason::remote_login: return "the user logged in elsewhere";
@@ -450,11 +453,29 @@ void ClientCore::use_token_for_next_login(std::string token) {
 }
 
 void ClientCore::notify_network_changed(TimePoint now) {
-    if (phase_ == Phase::first_login) {
+    if (phase_ == Phase::live && state_ == ConnectionState::connected && link_.up()) {
+        // The old link may well still work (a second network came up, a VPN toggled): ask it, at once, instead of
+        // breaking it. A link that no longer answers reconnects within the probe timeout, not the 4 s detector.
+        start_probe(now, ConnectionReason::client_ip_address_changed);
+    } else if (phase_ == Phase::first_login) {
         drop_link(true);
         start_attempt(now);
     } else if (phase_ == Phase::live) {
         reconnect_now(now, ConnectionReason::client_ip_address_changed);
+    }
+}
+
+void ClientCore::notify_foreground(TimePoint now) {
+    if (phase_ == Phase::live && state_ == ConnectionState::connected && link_.up()) {
+        // A suspended app's link may have died unseen: the OS froze our timers, so the silence detector starts
+        // counting only now. One Ping tells within the probe timeout.
+        start_probe(now, ConnectionReason::interrupted);
+    } else if ((phase_ == Phase::live || phase_ == Phase::first_login) && link_.stage() == Link::Stage::none &&
+               link_.retry_at()) {
+        // The user is looking: the attempt waiting for its backoff delay starts now (no state change; the backoff
+        // still steps if it fails).
+        link_.cancel_retry();
+        start_attempt(now);
     }
 }
 
@@ -541,6 +562,47 @@ void ClientCore::send(TimePoint now, proto::ClientMessage message) {
     link_.sent(now);
 }
 
+void ClientCore::send_ping(TimePoint now) {
+    send(now, proto::Ping{});
+    link_.ping_sent(now);
+}
+
+void ClientCore::start_probe(TimePoint now, ConnectionReason reason) {
+    if (link_.probe_deadline()) {
+        return;  // one probe at a time: a second hint during it learns nothing more
+    }
+    probe_reason_ = reason;
+    link_.start_probe(now);
+    send_ping(now);
+    report_quality(now);  // the Ping may have been due with one in flight: a missed heartbeat
+}
+
+void ClientCore::report_quality(TimePoint now) {
+    // The rule (docs/decisions.md): a report when the connection's first round trip is measured, when the number of
+    // heartbeats missed in a row changes (one missed, or the link answering again), or when the smoothed RTT moved
+    // by ≥ 25 % and ≥ 20 ms since the last report; and at most one report per heartbeat interval: a change held
+    // back is reported at the next heartbeat or answer after it (each compares with the last report, so nothing is
+    // lost), which also keeps a link whose RTT exceeds the heartbeat interval (missed, answered, missed ...) quiet.
+    const LinkQuality q = link_.quality(now);
+    if (!q.up || (reported_quality_ && now - reported_quality_at_ < link_.heartbeat_interval())) {
+        return;
+    }
+    bool meaningful = false;
+    if (!reported_quality_) {
+        meaningful = q.rtt_samples > 0 || q.missed_heartbeats > 0;
+    } else {
+        const LinkQuality& last = *reported_quality_;
+        const Duration moved = q.rtt > last.rtt ? q.rtt - last.rtt : last.rtt - q.rtt;
+        meaningful = (q.rtt_samples > 0 && last.rtt_samples == 0) || q.missed_heartbeats != last.missed_heartbeats ||
+                     (q.rtt_samples > 0 && moved * 4 >= last.rtt && moved >= kQualityMinRttChange);
+    }
+    if (meaningful) {
+        reported_quality_ = q;
+        reported_quality_at_ = now;
+        emit(LinkQualityChanged{q});
+    }
+}
+
 proto::Login ClientCore::make_login() {
     proto::Login login;
     login.request_id = *link_.login_request();
@@ -576,6 +638,17 @@ void ClientCore::on_transport_closed(TimePoint now, TransportId transport, std::
         return;
     }
     attempt_failed(cause, detail.empty() ? error.message() : std::move(detail));
+    if (link_.probe_deadline() && phase_ == Phase::live) {
+        // The link closed while a suspicion probe waited for its answer: that is the answer (dead), and the
+        // reconnect is the probe's — at once, with the hint's reason — not a silent retry after a backoff delay.
+        if (!outage_since_) {
+            outage_since_ = link_.last_rx();
+        }
+        drop_link(false);
+        reconnect_now(now, probe_reason_);
+        run_due(now);
+        return;
+    }
     drop_link(false);
     link_failed(now);
     run_due(now);
@@ -604,6 +677,7 @@ void ClientCore::handle(TimePoint now, proto::LoginOk& m) {
     }
     // The link is up; it takes the resume token and the timings the server answered (Link::logged_in).
     link_.logged_in(m);
+    reported_quality_.reset();  // a new connection measures, and reports, from scratch
     token_refused_ = false;
     // The TTL is counted from when we sent the request, not from when the answer arrived: the server read it
     // later than that, so the warning and the expiry event are never late (early by at most the latency).
@@ -813,10 +887,13 @@ void ClientCore::handle(TimePoint /*now*/, proto::Message& m) {
                          m.backfilled});
 }
 
-void ClientCore::handle(TimePoint /*now*/, proto::Pong& /*m*/) {
+void ClientCore::handle(TimePoint now, proto::Pong& /*m*/) {
     if (!link_.up()) {
         ++diagnostics_.unexpected_messages;
+        return;
     }
+    link_.pong_received(now);
+    report_quality(now);
 }
 
 void ClientCore::handle(TimePoint now, proto::Close& m) {
@@ -1045,6 +1122,11 @@ std::optional<TimePoint> ClientCore::deadline_of(Timer timer) const {
                 return link_.silence_deadline();
             }
             return std::nullopt;
+        case Timer::probe:
+            if (phase_ == Phase::live && state_ == ConnectionState::connected) {
+                return link_.probe_deadline();
+            }
+            return std::nullopt;
         case Timer::attempt: return link_.attempt_deadline();
         case Timer::retry:
             return phase_ == Phase::live || phase_ == Phase::first_login ? link_.retry_deadline() : std::nullopt;
@@ -1125,7 +1207,15 @@ void ClientCore::fire(TimePoint now, Timer timer) {
             link_failed(now);
             return;
         case Timer::retry: start_attempt(now); return;
-        case Timer::heartbeat: send(now, proto::Ping{}); return;
+        case Timer::probe:
+            // No data since the suspicion probe's Ping, within its timeout: the link is dead now, not in 4 s.
+            link_.end_probe();
+            reconnect_now(now, probe_reason_);
+            return;
+        case Timer::heartbeat:
+            send_ping(now);
+            report_quality(now);  // a heartbeat missed, if the previous Ping is still in flight
+            return;
         case Timer::stable: link_.stable_reached(); return;
         case Timer::token_expiry: report_token_expired(); return;
         case Timer::token_warning:

@@ -73,6 +73,8 @@ using relink::ConnectionStatus;
 using relink::ContinuityReport;
 using relink::Event;
 using relink::JoinSuccess;
+using relink::LinkQuality;
+using relink::LinkQualityChanged;
 using relink::MemberJoined;
 using relink::MemberLeft;
 using relink::MessageReceived;
@@ -133,8 +135,13 @@ public:
     /// RENEW_TOKEN reconnect — the attempt that logs in with it is the one being opened. Ignored without a session.
     void use_token_for_next_login(std::string token);
 
-    /// The local network changed: drop the link and reconnect at once, without backoff.
+    /// The local network changed. While CONNECTED on a link that is up: a suspicion probe (one Ping at once; the
+    /// link is dead, and reconnects at once with CLIENT_IP_ADDRESS_CHANGED, unless data arrives within
+    /// Link::probe_timeout()). Otherwise: drop the link and reconnect at once, without backoff.
     void notify_network_changed(TimePoint now);
+    /// The app returned to the foreground. While CONNECTED on a link that is up: a suspicion probe (failing:
+    /// reconnect at once with INTERRUPTED). While an attempt waits for its backoff delay: that attempt starts now.
+    void notify_foreground(TimePoint now);
     /// The app changed the proxy settings: reconnect through the new proxy.
     void notify_proxy_changed(TimePoint now);
 
@@ -167,6 +174,8 @@ public:
     /// before an attempt that the old one would not survive.
     [[nodiscard]] std::optional<TimePoint> token_expiry() const noexcept { return token_expiry_; }
     [[nodiscard]] const Diagnostics& diagnostics() const noexcept { return diagnostics_; }
+    /// The link's quality at `now` (LinkQuality: round-trip time, missed heartbeats, time since the last data).
+    [[nodiscard]] LinkQuality link_quality(TimePoint now) const { return link_.quality(now); }
     /// True while a transport is logged in and usable.
     [[nodiscard]] bool link_up() const noexcept { return link_.up(); }
 
@@ -176,13 +185,15 @@ private:
     enum class Phase : std::uint8_t { idle, first_login, live, leaving };
 
     /// Every timer of the core. Each has one deadline_of() (the single source of truth for both
-    /// next_deadline() and handle_timeout()); equal deadlines fire in this order.
+    /// next_deadline() and handle_timeout()); equal deadlines fire in this order (a probe before the silence
+    /// detector: when both are due, the app's hint is the reason the link is found dead).
     enum class Timer : std::uint8_t {
         login,
         join,
         leave,
         give_up,
         lost,
+        probe,
         silence,
         attempt,
         retry,
@@ -192,10 +203,10 @@ private:
         token_warning,
         operation
     };
-    static constexpr Timer kTimerOrder[] = {Timer::login,     Timer::join,    Timer::leave,        Timer::give_up,
-                                            Timer::lost,      Timer::silence, Timer::attempt,      Timer::retry,
-                                            Timer::heartbeat, Timer::stable,  Timer::token_expiry, Timer::token_warning,
-                                            Timer::operation};
+    static constexpr Timer kTimerOrder[] = {Timer::login,         Timer::join,      Timer::leave,  Timer::give_up,
+                                            Timer::lost,          Timer::silence,   Timer::probe,  Timer::attempt,
+                                            Timer::retry,         Timer::heartbeat, Timer::stable, Timer::token_expiry,
+                                            Timer::token_warning, Timer::operation};
 
     using Channel = SessionContent::Channel;
 
@@ -220,6 +231,12 @@ private:
     void enter_reconnecting(TimePoint now, ConnectionReason reason);
     void reconnect_now(TimePoint now, ConnectionReason reason);
     void send(TimePoint now, proto::ClientMessage message);
+    /// Sends a heartbeat Ping (the link counts it in flight until its Pong).
+    void send_ping(TimePoint now);
+    /// Sends one Ping at once; the link is dead, and reconnects with `reason`, unless data arrives in time.
+    void start_probe(TimePoint now, ConnectionReason reason);
+    /// Emits LinkQualityChanged when the quality changed meaningfully since the last report (docs/reliability.md).
+    void report_quality(TimePoint now);
     [[nodiscard]] proto::Login make_login();
     [[nodiscard]] proto::RequestId next_request_id() noexcept { return ++last_request_id_; }
 
@@ -287,6 +304,10 @@ private:
     std::optional<TimePoint> token_expiry_;
     bool token_warned_{false};
     bool token_expired_reported_{false};
+
+    std::optional<LinkQuality> reported_quality_;  ///< the last LinkQualityChanged on this connection
+    TimePoint reported_quality_at_{};
+    ConnectionReason probe_reason_{ConnectionReason::interrupted};  ///< the reconnect's reason if the probe fails
 
     /// Channels, operations, attributes, positions and de-duplication (core/session_content.hpp).
     SessionContent content_;

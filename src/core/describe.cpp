@@ -85,6 +85,11 @@ std::string describe(const Event& event) {
             [&](const AttemptFailed& e) {
                 out << "attempt_failed attempt=" << e.attempt << " " << to_string(e.cause) << " " << e.detail;
             },
+            [&](const LinkQualityChanged& e) {
+                out << "link_quality rtt=" << ms(e.quality.rtt) << " rtt_var=" << ms(e.quality.rtt_var)
+                    << " samples=" << e.quality.rtt_samples << " missed=" << e.quality.missed_heartbeats
+                    << " late=" << e.quality.late_heartbeats;
+            },
         },
         event);
     return out.str();

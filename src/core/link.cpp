@@ -42,7 +42,9 @@ std::optional<CloseTransport> Link::drop(bool close) {
     stage_ = Stage::none;
     login_request_.reset();
     attempt_deadline_.reset();
-    stable_at_.reset();  // a stable period must be unbroken: the backoff goes on where it was
+    stable_at_.reset();        // a stable period must be unbroken: the backoff goes on where it was
+    pings_in_flight_.clear();  // their Pongs, if any, come on a transport we no longer read
+    probe_deadline_.reset();
     return action;
 }
 
@@ -128,6 +130,13 @@ void Link::logged_in(const proto::LoginOk& answer) {
     retry_at_.reset();
     last_failure_.reset();
     resume_token_ = answer.resume_token;
+    // A new connection may be a new path (that is what a network change means): nothing measured on the old one
+    // carries over but the time of the last data, which the silence detector counts from anyway.
+    pings_in_flight_.clear();
+    rtt_samples_ = 0;
+    srtt_ = rttvar_ = last_rtt_ = Duration::zero();
+    late_heartbeats_ = 0;
+    probe_deadline_.reset();
     // The server's answer is what applies: what we asked for within its bounds (its keep-alive timeout is built on
     // them). A heartbeat we cannot use keeps ours: 0, or one so rare that our own silence detector (which only the
     // answers to our pings feed on an idle link) would take a healthy link for a dead one.
@@ -162,6 +171,74 @@ std::optional<TimePoint> Link::heartbeat_deadline() const {
 
 std::optional<TimePoint> Link::stable_deadline() const {
     return up() ? stable_at_ : std::nullopt;
+}
+
+// ============================================================================================ quality
+
+namespace {
+/// Pings in flight are bounded by the silence threshold (the link is dropped after interrupted_after without
+/// data, i.e. a few heartbeats); this bound only keeps a broken timing from growing the queue.
+constexpr std::size_t kMaxPingsInFlight = 64;
+
+Duration abs_duration(Duration d) {
+    return d < Duration::zero() ? -d : d;
+}
+}  // namespace
+
+void Link::ping_sent(TimePoint now) {
+    if (pings_in_flight_.size() == kMaxPingsInFlight) {
+        pings_in_flight_.pop_front();
+    }
+    pings_in_flight_.push_back(now);
+}
+
+void Link::pong_received(TimePoint now) {
+    if (pings_in_flight_.empty()) {
+        return;
+    }
+    const TimePoint sent = pings_in_flight_.front();
+    if (pings_in_flight_.size() > 1) {
+        ++late_heartbeats_;  // the next heartbeat was due (and sent) before this answer came
+    }
+    pings_in_flight_.pop_front();
+    const Duration sample = now - sent;
+    last_rtt_ = sample;
+    // RFC 6298, section 2: the first sample sets SRTT = R and RTTVAR = R / 2; each later one moves
+    // RTTVAR = 3/4 RTTVAR + 1/4 |SRTT - R| (with the old SRTT), then SRTT = 7/8 SRTT + 1/8 R.
+    if (rtt_samples_ == 0) {
+        srtt_ = sample;
+        rttvar_ = sample / 2;
+    } else {
+        rttvar_ = (3 * rttvar_ + abs_duration(srtt_ - sample)) / 4;
+        srtt_ = (7 * srtt_ + sample) / 8;
+    }
+    ++rtt_samples_;
+}
+
+std::uint32_t Link::missed_heartbeats() const noexcept {
+    return pings_in_flight_.empty() ? 0U : static_cast<std::uint32_t>(pings_in_flight_.size() - 1);
+}
+
+LinkQuality Link::quality(TimePoint now) const {
+    LinkQuality q;
+    q.up = up();
+    q.rtt_samples = rtt_samples_;
+    q.rtt = srtt_;
+    q.rtt_var = rttvar_;
+    q.last_rtt = last_rtt_;
+    q.missed_heartbeats = missed_heartbeats();
+    q.late_heartbeats = late_heartbeats_;
+    if (received_any_ && now >= last_rx_) {
+        q.since_last_data = now - last_rx_;
+    }
+    return q;
+}
+
+Duration Link::probe_timeout() const noexcept {
+    const Duration ceiling = timings_.interrupted_after / 2;
+    const Duration wanted =
+        rtt_samples_ == 0 ? kNoSampleProbeTimeout : std::max(2 * srtt_ + 4 * rttvar_, kMinProbeTimeout);
+    return std::min(wanted, ceiling);
 }
 
 }  // namespace relink::core

@@ -8,7 +8,9 @@
 //   * the retry schedule: the backoff (reset after a stable connected period), the probes after refused attempts
 //     (within the outage's probe window) and the time of the next attempt;
 //   * liveness: the last data received and the last frame sent, the heartbeat interval in force and the timings the
-//     last login agreed, and from them the heartbeat and silence deadlines.
+//     last login agreed, and from them the heartbeat and silence deadlines;
+//   * the link's quality: the heartbeats in flight, the round-trip time they measure (smoothed as TCP does), the
+//     heartbeats missed, and the suspicion probe's deadline.
 //
 // Why the split is here: everything above is about *a* connection and would be the same for any session content;
 // it never decides a connection state, a reason or a channel state. ClientCore keeps the state machine (which phase
@@ -19,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <random>
 #include <string>
@@ -102,7 +105,11 @@ public:
     // ---- liveness ----
 
     /// Data was received from the server: only that proves the link alive; sending does not.
-    void received(TimePoint now) noexcept { last_rx_ = now; }
+    void received(TimePoint now) noexcept {
+        last_rx_ = now;
+        received_any_ = true;
+        probe_deadline_.reset();  // any data answers a suspicion probe
+    }
     /// A frame was sent: the heartbeat waits a whole interval from here.
     void sent(TimePoint now) noexcept { last_tx_ = now; }
     [[nodiscard]] TimePoint last_rx() const noexcept { return last_rx_; }
@@ -118,6 +125,29 @@ public:
     /// The link counts as dead when nothing was received for `interrupted_after`.
     [[nodiscard]] TimePoint silence_deadline() const noexcept { return last_rx_ + timings_.interrupted_after; }
     [[nodiscard]] std::optional<TimePoint> stable_deadline() const;
+
+    // ---- quality (docs/reliability.md, "Link quality and the suspicion probe") ----
+
+    /// A Ping was sent on the link that is up. The server answers every Ping with one Pong, in order, on the same
+    /// connection, and Pongs carry nothing: the oldest Ping in flight is the one the next Pong answers.
+    void ping_sent(TimePoint now);
+    /// A Pong arrived: it answers the oldest Ping in flight and gives a round-trip sample (none when no Ping was in
+    /// flight: a Pong the server owed to an earlier one we no longer count).
+    void pong_received(TimePoint now);
+    /// Pings in flight whose next heartbeat was already due: the heartbeats missed in a row.
+    [[nodiscard]] std::uint32_t missed_heartbeats() const noexcept;
+    /// The quality as measured on the current connection, at `now`.
+    [[nodiscard]] LinkQuality quality(TimePoint now) const;
+    /// How long a suspicion probe waits for any data: 2 × SRTT + 4 × RTTVAR, at least kMinProbeTimeout, at most half
+    /// the silence threshold; kNoSampleProbeTimeout (within the same ceiling) before the first sample.
+    [[nodiscard]] Duration probe_timeout() const noexcept;
+    /// Starts a suspicion probe: the link is dead unless data arrives by `now` + probe_timeout().
+    void start_probe(TimePoint now) { probe_deadline_ = now + probe_timeout(); }
+    [[nodiscard]] std::optional<TimePoint> probe_deadline() const { return up() ? probe_deadline_ : std::nullopt; }
+    void end_probe() noexcept { probe_deadline_.reset(); }
+
+    static constexpr Duration kMinProbeTimeout = std::chrono::milliseconds(300);
+    static constexpr Duration kNoSampleProbeTimeout = std::chrono::seconds(1);
 
 private:
     /// retry_probe_interval × U(1 − jitter, 1 + jitter): one draw, none with jitter 0.
@@ -146,6 +176,16 @@ private:
     TimePoint last_tx_{};                  ///< last frame sent (heartbeat pacing)
     Duration heartbeat_interval_{};        ///< ours until a login agrees one
     std::optional<AgreedTimings> agreed_;  ///< the server-side timings the last login agreed
+    bool received_any_{false};             ///< last_rx_ means something: data arrived on some connection
+
+    // quality of the current connection (reset by logged_in())
+    std::deque<TimePoint> pings_in_flight_;  ///< send times of the Pings not answered yet, oldest first
+    std::uint64_t rtt_samples_{0};
+    Duration srtt_{};                   ///< smoothed round-trip time (RFC 6298's SRTT)
+    Duration rttvar_{};                 ///< its mean deviation (RTTVAR)
+    Duration last_rtt_{};               ///< the latest sample
+    std::uint64_t late_heartbeats_{0};  ///< Pongs that arrived after the next heartbeat was due
+    std::optional<TimePoint> probe_deadline_;
 };
 
 }  // namespace relink::core

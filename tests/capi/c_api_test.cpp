@@ -858,7 +858,7 @@ TEST_F(CApiClientTest, LogLinesReachTheLogCallbackNulTerminated) {
 }
 
 TEST_F(CApiClientTest, TheTokenProviderIsAskedAgainWithABufferThatFits) {
-    // The login's token expires within the reconnect horizon, so the reconnect that notify_network_changed() starts
+    // The login's token expires within the reconnect horizon, so the reconnect that a proxy change starts
     // asks the provider first. Its token is longer than the first buffer (1,024 bytes): a list of channels pads it.
     struct Provider {
         std::string token;
@@ -892,9 +892,9 @@ TEST_F(CApiClientTest, TheTokenProviderIsAskedAgainWithABufferThatFits) {
     ASSERT_EQ(relink_client_login(alice), RELINK_OK);
     ASSERT_TRUE(next_matching(alice, [](const Seen& e) { return is_state(e, RELINK_STATE_CONNECTED); }));
     const int asked_before = provider.calls.load();
-    ASSERT_EQ(relink_client_notify_network_changed(alice), RELINK_OK);
+    ASSERT_EQ(relink_client_set_proxy(alice, nullptr, 0), RELINK_OK);  // still none, but a reconnect
     ASSERT_TRUE(next_matching(alice, [](const Seen& e) {
-        return is_state(e, RELINK_STATE_RECONNECTING) && e.reason == RELINK_REASON_CLIENT_IP_ADDRESS_CHANGED;
+        return is_state(e, RELINK_STATE_RECONNECTING) && e.reason == RELINK_REASON_SETTING_PROXY_SERVER;
     }));
     ASSERT_TRUE(next_matching(alice, [](const Seen& e) { return is_state(e, RELINK_STATE_CONNECTED); }));
     relink_client_free(alice);

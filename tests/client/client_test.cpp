@@ -161,21 +161,72 @@ TEST_F(ClientTest, AResetRepairedWithinTheThresholdShowsNoStateChange) {
     EXPECT_EQ(client.connection_state(), ConnectionState::connected);
 }
 
-TEST_F(ClientTest, NetworkChangeReconnectsAtOnceWithItsReason) {
+// A network change probes the link (one heartbeat at once): a link that answers stays, with no state change.
+TEST_F(ClientTest, NetworkChangeOnALiveLinkKeepsIt) {
     Recorder events;
     Client client(config("gina", server_->port()));
     events.attach(client);
     ASSERT_FALSE(client.login());
     const auto connected = events.wait_state(ConnectionState::connected, ConnectionReason::login_success);
     ASSERT_TRUE(connected);
+    ASSERT_TRUE(events.wait_for<LinkQualityChanged>()) << "the first heartbeat's round trip is reported";
+    const std::uint64_t before = client.link_quality().rtt_samples;
+    client.notify_network_changed();
+    // The probe's answer comes within a round trip on loopback; the next heartbeat would be 100 ms later.
+    const auto deadline = Clock::now() + 5s;
+    while (client.link_quality().rtt_samples == before && Clock::now() < deadline) {
+        std::this_thread::sleep_for(1ms);  // a read-only poll: no event reports a sample that changes nothing
+    }
+    EXPECT_GT(client.link_quality().rtt_samples, before);
+    EXPECT_EQ(client.connection_state(), ConnectionState::connected);
+    EXPECT_FALSE(events.wait_state(ConnectionState::reconnecting, std::nullopt, *connected, 500ms))
+        << "no state change";
+}
+
+// A dead link after the hint is found by the probe, before the silence detector: RECONNECTING
+// CLIENT_IP_ADDRESS_CHANGED, and a new attempt at once (no backoff).
+TEST_F(ClientTest, NetworkChangeOnADeadLinkReconnectsAtOnceWithItsReason) {
+    faultproxy::FaultProxy proxy("127.0.0.1", server_->port());
+    Recorder events;
+    Client client(config("gina", proxy.port()));
+    events.attach(client);
+    ASSERT_FALSE(client.login());
+    const auto connected = events.wait_state(ConnectionState::connected, ConnectionReason::login_success);
+    ASSERT_TRUE(connected);
+    proxy.set_mode(faultproxy::Mode::blackhole);
     client.notify_network_changed();
     const auto changed =
         events.wait_state(ConnectionState::reconnecting, ConnectionReason::client_ip_address_changed, *connected);
-    ASSERT_TRUE(changed);
+    ASSERT_TRUE(changed) << "the probe found the dead link (not the silence detector: INTERRUPTED)";
+    proxy.set_mode(faultproxy::Mode::pass);
     const auto back = events.wait_state(ConnectionState::connected, ConnectionReason::login_success, *changed);
     ASSERT_TRUE(back);
     const auto log = events.snapshot();
     EXPECT_LT(log[*back].at - log[*changed].at, 5s);  // at once: no backoff delay before the attempt
+}
+
+// The round-trip time is what the path adds: 2 × the proxy's one-way delay, plus loopback and scheduling. (20 ms:
+// the round trip stays below the heartbeat interval, 100 ms at the tests' time scale, or it would count as missed.)
+TEST_F(ClientTest, LinkQualityMeasuresTheRoundTripOfThePath) {
+    faultproxy::FaultProxy proxy("127.0.0.1", server_->port());
+    proxy.set_delay(20ms);
+    Recorder events;
+    Client client(config("hana", proxy.port()));
+    events.attach(client);
+    EXPECT_EQ(client.link_quality().rtt_samples, 0U);
+    EXPECT_FALSE(client.link_quality().since_last_data);
+    ASSERT_FALSE(client.login());
+    ASSERT_TRUE(events.wait_state(ConnectionState::connected, ConnectionReason::login_success));
+    const auto report =
+        events.wait_for<LinkQualityChanged>(10s, [](const LinkQualityChanged& e) { return e.quality.rtt_samples > 0; });
+    ASSERT_TRUE(report) << "the first round trip is reported";
+    EXPECT_TRUE(report->quality.up);
+    EXPECT_GE(report->quality.rtt, 40ms);
+    EXPECT_LT(report->quality.rtt, 400ms);  // generous: a loaded machine
+    const LinkQuality now = client.link_quality();
+    EXPECT_GE(now.rtt_samples, 1U);
+    ASSERT_TRUE(now.since_last_data);
+    EXPECT_LT(*now.since_last_data, 5s);
 }
 
 TEST_F(ClientTest, CallbacksMayCallTheClientAndThrowWithoutHarm) {

@@ -391,20 +391,25 @@ TEST_F(BackoffWorld, StableTimerDoesNotResetTheBackoffWhileTheLinkIsDown) {
     EXPECT_EQ(attempts[3], at_ms(10'598) + 1228800us) << "the backoff was reset during the outage";
 }
 
-// notify_network_changed(): drop the link and reconnect at once, at the same virtual instant, without backoff.
-TEST_F(BackoffWorld, NetworkChangeWhileConnectedReconnectsAtOnce) {
+// notify_network_changed() while CONNECTED probes the link; when the probe finds it dead (no data within the probe
+// timeout: 1 s here, before any round trip was measured), the link is dropped and the reconnect starts at that
+// virtual instant, without backoff.
+TEST_F(BackoffWorld, NetworkChangeWhileConnectedReconnectsAtOnceWhenTheProbeFindsTheLinkDead) {
     start_exact();
     world.run_until(at_ms(1000));
-    const TimePoint changed = world.now();
+    world.set_link("UID1", LinkMode::blackhole);  // the old network is gone ...
     world.call("UID1", [](core::ClientCore& c, TimePoint now) { c.notify_network_changed(now); });
-    EXPECT_EQ(attempts_of(world, "UID1", at_ms(1000)), std::vector<TimePoint>{changed});
-    world.run_until(at_ms(2000));
+    world.run_until(at_ms(1500));
+    world.set_link("UID1", LinkMode::pass);  // ... and the new one works
+    EXPECT_EQ(attempts_of(world, "UID1", at_ms(1000)), std::vector<TimePoint>{});
+    world.run_until(at_ms(3000));
+    EXPECT_EQ(attempts_of(world, "UID1", at_ms(1000)), std::vector<TimePoint>{at_ms(2000)});
     const auto lines = timeline(world, only("UID1"), at_ms(1000));
     const std::vector<std::string> want{
-        "1000 UID1 state RECONNECTING CLIENT_IP_ADDRESS_CHANGED",
-        "1200 UID1 state CONNECTED LOGIN_SUCCESS",
+        "2000 UID1 state RECONNECTING CLIENT_IP_ADDRESS_CHANGED",
+        "2200 UID1 state CONNECTED LOGIN_SUCCESS",
         // the outage counts from the last data received: LoginOk at 200 ms (the first pong was due at 1200 ms)
-        "1200 UID1 continuity outage=1000ms resumed=true backfilled=0 dropped=0",
+        "2200 UID1 continuity outage=2000ms resumed=true backfilled=0 dropped=0",
     };
     EXPECT_EQ(lines, want) << joined(lines);
 }

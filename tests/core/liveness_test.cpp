@@ -168,16 +168,32 @@ TEST(Liveness, AnAttemptRefusedAtOnceIsFollowedByShortProbesThenTheBackoff) {
     EXPECT_EQ(attempts_of(world, "UID1", at_ms(5000)), want);
 }
 
-TEST(Liveness, NetworkChangeReconnectsAtOnce) {
+// A network change while CONNECTED probes the link; a dead one reconnects at once when the probe timeout passes, not
+// when the 4 s detector would. By 5000 ms the heartbeats of 2200, 3200 and 4200 ms were answered in 100 ms: SRTT
+// 100 ms, RTTVAR 28.125 ms, so the timeout is 2 × 100 + 4 × 28.125 = 312.5 ms (docs/reliability.md).
+TEST(Liveness, NetworkChangeOnADeadLinkReconnectsAtOnceAfterTheProbe) {
+    Pair pair(Profile::rtm);
+    auto& world = pair.world;
+    world.run_until(at_ms(5000));
+    world.set_link("UID1", LinkMode::blackhole);
+    world.call("UID1", [](core::ClientCore& c, TimePoint now) { c.notify_network_changed(now); });
+    world.run_until(at_ms(5250));
+    world.set_link("UID1", LinkMode::pass);
+    world.run_until(at_ms(6000));
+    const std::vector<std::string> want{"5312.5 UID1 state RECONNECTING CLIENT_IP_ADDRESS_CHANGED",
+                                        "5512.5 UID1 state CONNECTED LOGIN_SUCCESS"};
+    EXPECT_EQ(pair.states("UID1", at_ms(5000)), want) << joined(pair.states("UID1", at_ms(5000)));
+    EXPECT_EQ(attempts_of(world, "UID1", at_ms(5000)), std::vector<TimePoint>{at_ms(5000) + 312500us});  // no backoff
+}
+
+TEST(Liveness, NetworkChangeOnALiveLinkChangesNothing) {
     Pair pair(Profile::rtm);
     auto& world = pair.world;
     world.run_until(at_ms(5000));
     world.call("UID1", [](core::ClientCore& c, TimePoint now) { c.notify_network_changed(now); });
-    world.run_until(at_ms(6000));
-    const std::vector<std::string> want{"5000 UID1 state RECONNECTING CLIENT_IP_ADDRESS_CHANGED",
-                                        "5200 UID1 state CONNECTED LOGIN_SUCCESS"};
-    EXPECT_EQ(pair.states("UID1", at_ms(5000)), want) << joined(pair.states("UID1", at_ms(5000)));
-    EXPECT_EQ(attempts_of(world, "UID1", at_ms(5000)), std::vector<TimePoint>{at_ms(5000)});  // no backoff
+    world.run_until(at_ms(60'000));
+    EXPECT_EQ(pair.states("UID1", at_ms(5000)), std::vector<std::string>{});
+    EXPECT_EQ(attempts_of(world, "UID1", at_ms(5000)), std::vector<TimePoint>{});
 }
 
 TEST(Liveness, NetworkChangeWhileReconnectingRetriesAtOnce) {

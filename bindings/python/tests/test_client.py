@@ -309,22 +309,31 @@ def test_the_token_provider_is_asked_when_the_token_runs_out(server: Any) -> Non
     ) as erin:
         login(erin)
         erin.wait_for(relink.TokenExpired, timeout=WAIT_S)
-        erin.notify_network_changed()
+        erin.set_proxy(None)  # still no proxy, but a reconnect (a network change keeps a link that answers)
         assert asked.wait(WAIT_S)
         again = erin.wait_for(relink.ConnectionStateChanged, connected, WAIT_S)
         assert again.state is ConnectionState.CONNECTED
 
 
-def test_a_network_change_reconnects_and_reports_continuity(make_client: Any) -> None:
+def test_a_network_change_on_a_live_link_keeps_it(make_client: Any) -> None:
+    alice = make_client("alice")
+    login(alice)
+    alice.notify_network_changed()  # a probe: one heartbeat at once, answered
+    with pytest.raises(TimeoutError):
+        alice.wait_for(relink.ConnectionStateChanged, timeout=1.0)
+    assert alice.connection_state() is ConnectionState.CONNECTED
+
+
+def test_a_reconnect_reports_continuity(make_client: Any) -> None:
     alice = make_client("alice")
     login(alice)
     join(alice, "before")
     alice.switch_channel("before", "after")
     alice.wait_for(relink.ChannelStateChanged, joined("after"), WAIT_S)
     assert alice.channel_state("before") is None
-    alice.notify_network_changed()
+    alice.set_proxy(None)  # still no proxy, but a reconnect
     down = alice.wait_for(relink.ConnectionStateChanged, timeout=WAIT_S)
-    assert (down.state, down.reason) == (ConnectionState.RECONNECTING, ConnectionReason.CLIENT_IP_ADDRESS_CHANGED)
+    assert (down.state, down.reason) == (ConnectionState.RECONNECTING, ConnectionReason.SETTING_PROXY_SERVER)
     alice.wait_for(relink.ConnectionStateChanged, connected, WAIT_S)
     after: List[Any] = []  # the continuity report and the channel's REJOINED, in whichever order they come
     for event in alice.events(timeout=WAIT_S):
