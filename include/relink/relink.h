@@ -236,6 +236,7 @@ RELINK_API int relink_is_valid_user_id(const char* user_id);
 #define RELINK_EVENT_TOKEN_EXPIRED 13
 #define RELINK_EVENT_OPERATION_COMPLETED 14
 #define RELINK_EVENT_ATTEMPT_FAILED 15
+#define RELINK_EVENT_LINK_QUALITY_CHANGED 16 /* the link's quality changed meaningfully: the link_* fields */
 
 /* Operation kinds (relink_event.op_kind). */
 #define RELINK_OP_PEER_MESSAGE 0
@@ -311,6 +312,17 @@ typedef struct relink_event {
     int stored_for_away_user;
     const relink_attribute* attributes; /* GET_ATTRIBUTES on success: attribute_count attributes */
     size_t attribute_count;
+
+    /* LINK_QUALITY_CHANGED: the link's quality when it changed (relink_status has the same fields, read at any
+     * time). The round-trip figures are the current connection's and mean nothing while link_rtt_samples is 0. */
+    int link_up;                      /* a connection is logged in and usable */
+    uint64_t link_rtt_samples;        /* heartbeats answered on this connection */
+    int64_t link_rtt_us;              /* smoothed round-trip time (as TCP smooths it: RFC 6298 SRTT) */
+    int64_t link_rtt_var_us;          /* its mean deviation (RTTVAR) */
+    int64_t link_last_rtt_us;         /* the latest sample */
+    uint32_t link_missed_heartbeats;  /* heartbeats in a row unanswered when the next was due */
+    uint64_t link_late_heartbeats;    /* answers on this connection that came after the next heartbeat was due */
+    int64_t link_since_last_data_ms;  /* since the last data from the server; -1 before the first */
 } relink_event;
 
 /** Frees an event taken with relink_client_next_event(). NULL is ignored. Never free an event handed to the event
@@ -441,7 +453,9 @@ RELINK_API int relink_client_set_local_user_attributes(relink_client* client, co
 RELINK_API int relink_client_get_user_attributes(relink_client* client, const char* user_id, uint64_t* op);
 RELINK_API int relink_client_renew_token(relink_client* client, const char* token, uint64_t* op);
 
-/** The local network changed (Wi-Fi ↔ cellular ...): reconnect at once. */
+/** The local network changed (Wi-Fi ↔ cellular ...): while CONNECTED, the link is checked at once (one heartbeat)
+ *  and reconnects with CLIENT_IP_ADDRESS_CHANGED only if no data answers within the probe timeout; otherwise a
+ *  reconnect at once (relink::Client::notify_network_changed()). */
 RELINK_API int relink_client_notify_network_changed(relink_client* client);
 /** Uses another HTTP CONNECT proxy; host NULL: none. Reconnects (SETTING_PROXY_SERVER) when connected. */
 RELINK_API int relink_client_set_proxy(relink_client* client, const char* host, uint16_t port);
@@ -474,12 +488,25 @@ typedef struct relink_status {
     const char* failure_detail;      /* NULL without a failure */
     uint64_t tls_full_handshakes;    /* TLS handshakes of this client's connections: full ones ... */
     uint64_t tls_resumed_handshakes; /* ... and resumed ones */
+    /* The link's quality now, as relink_event's LINK_QUALITY_CHANGED fields */
+    int link_up;
+    uint64_t link_rtt_samples;
+    int64_t link_rtt_us;
+    int64_t link_rtt_var_us;
+    int64_t link_last_rtt_us;
+    uint32_t link_missed_heartbeats;
+    uint64_t link_late_heartbeats;
+    int64_t link_since_last_data_ms;
 } relink_status;
 
 /** @return RELINK_OK and *status (free it with relink_status_free()), RELINK_E_INVALID_ARGUMENT, RELINK_E_INTERNAL */
 RELINK_API int relink_client_status(const relink_client* client, relink_status** status);
 /** Frees a status. NULL is ignored. */
 RELINK_API void relink_status_free(relink_status* status);
+
+/** The app returned to the foreground: the link is checked at once (relink::Client::notify_foreground()).
+ *  @return RELINK_OK, RELINK_E_INVALID_ARGUMENT for a NULL client */
+RELINK_API int relink_client_notify_foreground(relink_client* client);
 
 #ifdef __cplusplus
 } /* extern "C" */

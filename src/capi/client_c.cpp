@@ -35,6 +35,22 @@ std::int64_t to_ms(relink::Duration duration) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(duration).count();
 }
 
+/// The link_* fields of a relink_event or a relink_status (the same names in both).
+template <class Out>
+void fill_quality(const relink::LinkQuality& q, Out& out) {
+    const auto us = [](relink::Duration d) {
+        return static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+    };
+    out.link_up = q.up ? 1 : 0;
+    out.link_rtt_samples = q.rtt_samples;
+    out.link_rtt_us = us(q.rtt);
+    out.link_rtt_var_us = us(q.rtt_var);
+    out.link_last_rtt_us = us(q.last_rtt);
+    out.link_missed_heartbeats = q.missed_heartbeats;
+    out.link_late_heartbeats = q.late_heartbeats;
+    out.link_since_last_data_ms = q.since_last_data ? to_ms(*q.since_last_data) : -1;
+}
+
 void fill_failure(const relink::AttemptFailed& failure, relink_event& out) {
     out.has_last_failure = 1;
     out.failure_cause = static_cast<int>(failure.cause);
@@ -138,6 +154,9 @@ void fill(const relink::Event& event, relink_event& out, std::vector<relink_attr
                 out.attempt = e.attempt;
                 fill_failure(e, out);
                 out.failure_cause = static_cast<int>(e.cause);
+            } else if constexpr (std::is_same_v<E, relink::LinkQualityChanged>) {
+                out.type = RELINK_EVENT_LINK_QUALITY_CHANGED;
+                fill_quality(e.quality, out);
             }
         },
         event);
@@ -198,9 +217,6 @@ struct ClientState {
 
     /// on_event(): every event of the client, on its dispatcher thread.
     void on_event(const relink::Event& event) {
-        if (std::holds_alternative<relink::LinkQualityChanged>(event)) {
-            return;  // not a C API event (yet): an app built against an older relink.h must not see an unknown type
-        }
         std::uint64_t op = 0;
         if (std::holds_alternative<relink::OperationCompleted>(event)) {
             if (!completing) {
@@ -538,6 +554,16 @@ RELINK_API int relink_client_notify_network_changed(relink_client* client) {
     });
 }
 
+RELINK_API int relink_client_notify_foreground(relink_client* client) {
+    if (client == nullptr) {
+        return RELINK_E_INVALID_ARGUMENT;
+    }
+    return answer([&] {
+        client->client->notify_foreground();
+        return std::error_code();
+    });
+}
+
 RELINK_API int relink_client_set_proxy(relink_client* client, const char* host, uint16_t port) {
     if (client == nullptr) {
         return RELINK_E_INVALID_ARGUMENT;
@@ -616,6 +642,7 @@ RELINK_API int relink_client_status(const relink_client* client, relink_status**
         out->attempt = now.attempt;
         out->next_retry_ms = to_ms(now.next_retry);
         out->in_state_ms = to_ms(now.in_state);
+        fill_quality(client->client->link_quality(), *out);
         if (now.last_failure) {
             const std::string& detail = now.last_failure->detail;
             auto copy = std::make_unique<char[]>(detail.size() + 1);

@@ -26,6 +26,7 @@ struct Logout { friend bool operator==(const Logout&, const Logout&) = default; 
 struct NetworkChanged { friend bool operator==(const NetworkChanged&, const NetworkChanged&) = default; };
 struct ShowState { friend bool operator==(const ShowState&, const ShowState&) = default; };
 struct ShowStatus { friend bool operator==(const ShowStatus&, const ShowStatus&) = default; };
+struct ShowQuality { friend bool operator==(const ShowQuality&, const ShowQuality&) = default; };
 struct Help { friend bool operator==(const Help&, const Help&) = default; };
 // clang-format on
 
@@ -92,7 +93,7 @@ struct Sleep {
 };
 
 using Command = std::variant<Quit, Login, Logout, Join, Leave, Switch, SendChannel, SendPeer, Publish, SetAttributes,
-                             GetAttributes, Renew, NetworkChanged, ShowState, ShowStatus, Sleep, Help>;
+                             GetAttributes, Renew, NetworkChanged, ShowState, ShowStatus, ShowQuality, Sleep, Help>;
 
 /// The longest `sleep` relink-cli accepts, in milliseconds (one hour).
 inline constexpr long kMaxSleepMs = 3'600'000;

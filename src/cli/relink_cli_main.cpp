@@ -2,6 +2,7 @@
 // run as soon as it is read; one line per event for people, or exactly one JSON object per line on stdout with
 // --json (logs go to stderr). End of input is `quit`. Each event is built once, as its JSON object and as the
 // sentence a person reads, so the two outputs cannot say different things.
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -59,6 +60,7 @@ constexpr const char* kCommandsHelp =
     "  renew [TOKEN]                   a new token (minted with --secret when none is given)\n"
     "  network-changed                 the network changed: reconnect at once if the link is down\n"
     "  state | status                  the connection state; all of it (attempt, next try, last failure)\n"
+    "  quality                         the link's quality (round-trip time, missed heartbeats, last data)\n"
     "  sleep MS                        wait before reading the next command\n"
     "  quit                            log out and exit (also at the end of input)\n";
 
@@ -200,6 +202,32 @@ std::string progress_text(std::uint32_t attempt, relink::Duration next_retry,
     return text;
 }
 
+/// The `quality` event (the reply to `quality`, and each meaningful change): the round-trip time in milliseconds
+/// to the microsecond (null until a heartbeat was answered on this connection), its variation, the heartbeats missed
+/// in a row, the time since the last data (null before any).
+Event quality_line(const relink::LinkQuality& q) {
+    const auto us = [](relink::Duration d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count(); };
+    const bool measured = q.rtt_samples > 0;
+    const double rtt_ms = static_cast<double>(us(q.rtt)) / 1000.0;
+    const double rtt_var_ms = static_cast<double>(us(q.rtt_var)) / 1000.0;
+    Json line{{"event", "quality"},
+              {"rtt_ms", measured ? Json(rtt_ms) : Json(nullptr)},
+              {"rtt_var_ms", measured ? Json(rtt_var_ms) : Json(nullptr)},
+              {"missed_heartbeats", q.missed_heartbeats},
+              {"since_last_data_ms", q.since_last_data ? Json(in_ms(*q.since_last_data)) : Json(nullptr)}};
+    std::array<char, 128> rtt{};
+    if (measured) {
+        std::snprintf(rtt.data(), rtt.size(), "rtt %.1f ms (+/- %.1f ms)", rtt_ms, rtt_var_ms);
+    } else {
+        std::snprintf(rtt.data(), rtt.size(), "rtt not measured yet");
+    }
+    std::string text = "quality " + std::string(rtt.data()) + ", " + std::to_string(q.missed_heartbeats) +
+                       " missed heartbeats, " +
+                       (q.since_last_data ? "last data " + std::to_string(in_ms(*q.since_last_data)) + " ms ago"
+                                          : std::string("no data yet"));
+    return {std::move(line), std::move(text)};
+}
+
 std::string mint(const Args& args) {
     relink::token::Claims claims;
     claims.app_id = args.app;
@@ -231,6 +259,7 @@ void subscribe(relink::Client& client, Printer& out) {
             {{{"event", "attempt_failed"}, {"attempt", e.attempt}, {"cause", to_string(e.cause)}, {"detail", e.detail}},
              "attempt " + std::to_string(e.attempt) + " failed: " + std::string(to_string(e.cause)) + ": " + e.detail});
     });
+    client.on_link_quality_changed([&out](const LinkQualityChanged& e) { out.print(quality_line(e.quality)); });
     client.on_connection_lost([&out](const ConnectionLost&) {
         out.print({{{"event", "connection_lost"}}, "connection lost: the server has not been heard for too long"});
     });
@@ -403,6 +432,10 @@ public:
                         std::string(relink::to_string(status.reason)) + ") for " +
                         std::to_string(in_ms(status.in_state)) + " ms" +
                         progress_text(status.attempt, status.next_retry, status.last_failure)});
+        return std::nullopt;
+    }
+    Immediate operator()(const relink::cli::ShowQuality&) const {
+        out_.print(quality_line(client_.link_quality()));
         return std::nullopt;
     }
     Immediate operator()(const relink::cli::Sleep& c) const {

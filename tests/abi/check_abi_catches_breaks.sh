@@ -70,7 +70,7 @@ expect() {
 
 make_header pristine
 make_header inserted_field 's/^typedef struct relink_status {/&\n    int inserted_first;/'
-make_header appended_status_field 's/^\(    uint64_t tls_resumed_handshakes;.*\)$/\1\n    int appended_last;/'
+make_header appended_status_field 's/^} relink_status;$/    int appended_last;\n} relink_status;/'
 make_header appended_attribute_field 's/^\(    const char\* value;\)$/\1\n    int appended_last;/'
 make_header swapped_fields 's/^\(    uint64_t tls_full_handshakes;\)\(.*\)$/    uint64_t tls_resumed_handshakes;\2/; t; s/^\(    uint64_t tls_resumed_handshakes;\)\(.*\)$/    uint64_t tls_full_handshakes;\2/'
 make_header retyped_event_field 's/^    uint64_t seq;  /    uint32_t seq;  /'

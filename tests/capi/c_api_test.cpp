@@ -61,6 +61,11 @@ struct Seen {
     int op_kind{0};
     std::map<std::string, std::string> attributes;
     int has_timings{0};
+    int link_up{0};
+    std::uint64_t link_rtt_samples{0};
+    std::int64_t link_rtt_us{0};
+    std::int64_t link_rtt_var_us{0};
+    std::int64_t link_since_last_data_ms{0};
     std::thread::id thread;
 
     explicit Seen(const relink_event& e) : type(e.type), thread(std::this_thread::get_id()) {
@@ -83,6 +88,11 @@ struct Seen {
             attributes[e.attributes[i].name] = e.attributes[i].value;
         }
         has_timings = e.has_timings;
+        link_up = e.link_up;
+        link_rtt_samples = e.link_rtt_samples;
+        link_rtt_us = e.link_rtt_us;
+        link_rtt_var_us = e.link_rtt_var_us;
+        link_since_last_data_ms = e.link_since_last_data_ms;
     }
 };
 
@@ -735,6 +745,40 @@ TEST_F(CApiClientTest, LoginJoinAndMessagesInQueueModeArriveInOrder) {
     ASSERT_TRUE(next_matching(alice, [](const Seen& e) { return is_state(e, RELINK_STATE_DISCONNECTED); }));
     relink_client_free(alice);
     relink_client_free(bob);
+}
+
+// The link's quality: a LINK_QUALITY_CHANGED event with the first round trip, the same fields in relink_status, and
+// relink_client_notify_foreground() on a live link changes no state.
+TEST_F(CApiClientTest, LinkQualityArrivesAsAnEventAndInTheStatus) {
+    relink_config* c = config("alice");
+    relink_client* alice = nullptr;
+    ASSERT_EQ(relink_client_new(c, &alice, nullptr, 0), RELINK_OK);
+    relink_config_free(c);
+    const std::unique_ptr<relink_client, void (*)(relink_client*)> owner(alice, &relink_client_free);
+    relink_status* status = nullptr;
+    ASSERT_EQ(relink_client_status(alice, &status), RELINK_OK);
+    EXPECT_EQ(status->link_up, 0);
+    EXPECT_EQ(status->link_rtt_samples, 0U);
+    EXPECT_EQ(status->link_since_last_data_ms, -1);
+    relink_status_free(status);
+    ASSERT_EQ(relink_client_login(alice), RELINK_OK);
+    const auto quality =
+        next_matching(alice, [](const Seen& e) { return e.type == RELINK_EVENT_LINK_QUALITY_CHANGED; });
+    ASSERT_TRUE(quality);
+    EXPECT_EQ(quality->link_up, 1);
+    EXPECT_EQ(quality->link_rtt_samples, 1U);
+    EXPECT_GT(quality->link_rtt_us, 0);
+    EXPECT_EQ(quality->link_rtt_var_us, quality->link_rtt_us / 2);
+    EXPECT_GE(quality->link_since_last_data_ms, 0);
+    ASSERT_EQ(relink_client_status(alice, &status), RELINK_OK);
+    EXPECT_EQ(status->link_up, 1);
+    EXPECT_GE(status->link_rtt_samples, 1U);
+    EXPECT_GT(status->link_rtt_us, 0);
+    EXPECT_GE(status->link_since_last_data_ms, 0);
+    relink_status_free(status);
+    EXPECT_EQ(relink_client_notify_foreground(nullptr), RELINK_E_INVALID_ARGUMENT);
+    ASSERT_EQ(relink_client_notify_foreground(alice), RELINK_OK);
+    EXPECT_EQ(relink_client_connection_state(alice), RELINK_STATE_CONNECTED);
 }
 
 TEST_F(CApiClientTest, AttributesPublishAndRenewCompleteWithTheirKinds) {

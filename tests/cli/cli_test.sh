@@ -21,7 +21,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/relink-cli-test.XXXXXX")
 
 cli() { timeout 30 "${relink_cli[@]}" --url "$url" --app app --secret secret --ca "$work/ca.pem" --json "$@"; }
 
-printf 'login\njoin ch\nsleep 5000\nstate\nstatus\nquit\n' | cli --user bob >"$work/bob.out" 2>"$work/bob.err" &
+printf 'login\njoin ch\nsleep 5000\nstate\nstatus\nquality\nquit\n' | cli --user bob >"$work/bob.out" 2>"$work/bob.err" &
 bob=$!
 # alice starts once bob is in the channel (an event in bob's output), so that bob sees all she does.
 for _ in $(seq 1 100); do grep -q '"reason":"JOINED"' "$work/bob.out" 2>/dev/null && break; sleep 0.1; done
@@ -29,7 +29,7 @@ printf 'login\nsleep 400\njoin ch\nsleep 400\nsend ch hello bob\nmsg bob a priva
     cli --user alice >"$work/alice.out" 2>"$work/alice.err"
 wait "$bob"
 # Port 1 on loopback: nothing listens, every connect is refused. At 1/10 time the login gives up after 1.2 s.
-printf 'login\nsleep 400\nstatus\nsleep 2000\nstatus\nquit\n' |
+printf 'quality\nlogin\nsleep 400\nstatus\nsleep 2000\nstatus\nquit\n' |
     timeout 30 "${relink_cli[@]}" --url wss://127.0.0.1:1/ --app app --secret secret --ca "$work/ca.pem" --json \
         --time-scale 0.1 --user carol >"$work/carol.out" 2>"$work/carol.err"
 
@@ -62,6 +62,15 @@ expect "$work/alice.out" '"event":"result","command":"msg bob a private word","o
 expect "$work/alice.out" '"event":"attributes","user":"alice","attributes":\{"mood":"ok"\}'
 expect "$work/alice.out" '"event":"result","command":"bogus command","ok":false,"error":"INVALID_ARGUMENT"'
 expect "$work/bob.out" '"event":"status","state":"CONNECTED","reason":"LOGIN_SUCCESS","attempt":0,"next_retry_ms":0,"in_state_ms":[0-9]+,"last_failure":null\}'
+# bob idles in the channel for 5 s: his heartbeats are answered, the first round trip is reported (a quality event
+# on a meaningful change) and so is his `quality` command; carol, never connected, has measured nothing.
+quality_measured='"event":"quality","rtt_ms":[0-9.e-]+,"rtt_var_ms":[0-9.e-]+,"missed_heartbeats":0,"since_last_data_ms":[0-9]+\}'
+expect "$work/bob.out" "$quality_measured"
+if [ "$(grep -Ec -- "$quality_measured" "$work/bob.out")" -lt 2 ]; then
+    echo "cli_test: bob.out has no quality event besides the reply to quality (the first round trip's report)"
+    failures=$((failures + 1))
+fi
+expect "$work/carol.out" '"event":"quality","rtt_ms":null,"rtt_var_ms":null,"missed_heartbeats":0,"since_last_data_ms":null\}'
 expect "$work/carol.out" '"event":"attempt_failed","attempt":1,"cause":"REFUSED","detail":"tcp: cannot connect to 127.0.0.1:1: [^"]+"'
 expect "$work/carol.out" '"event":"attempt_failed","attempt":2,"cause":"REFUSED"'
 expect "$work/carol.out" '"event":"status","state":"CONNECTING","reason":"LOGIN","attempt":[1-9][0-9]*,"next_retry_ms":[0-9]+,"in_state_ms":[0-9]+,"last_failure":"REFUSED"\}'

@@ -24,7 +24,9 @@ for _ in $(seq 1 100); do grep -q 'channel ch CONNECTED' "$work/bob.out" 2>/dev/
 } | cli --user alice >"$work/alice.out" 2>"$work/alice.err"
 wait "$bob"
 
-mask() { sed -E 's/^ *[0-9]+\.[0-9]{3} s  /T s  /; s/ for [0-9]+ ms/ for N ms/' "$1"; }
+# The quality reports (the first round trip of each connection ...) come with the heartbeats, at times the pacing
+# does not fix: they are left out (tests/cli/cli_test.sh checks them).
+mask() { sed -E '/^ *[0-9]+\.[0-9]{3} s  quality /d; s/^ *[0-9]+\.[0-9]{3} s  /T s  /; s/ for [0-9]+ ms/ for N ms/' "$1"; }
 failures=0
 for who in alice bob; do
     mask "$work/$who.out" >"$work/$who.masked"

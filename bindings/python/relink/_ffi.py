@@ -177,6 +177,7 @@ EVENT_TOKEN_PRIVILEGE_WILL_EXPIRE = 12
 EVENT_TOKEN_EXPIRED = 13
 EVENT_OPERATION_COMPLETED = 14
 EVENT_ATTEMPT_FAILED = 15
+EVENT_LINK_QUALITY_CHANGED = 16
 
 OP_PEER_MESSAGE = 0
 OP_CHANNEL_MESSAGE = 1
@@ -267,6 +268,15 @@ class relink_event(Structure):
         ("stored_for_away_user", c_int),
         ("attributes", POINTER(relink_attribute)),
         ("attribute_count", c_size_t),
+        # LINK_QUALITY_CHANGED (relink_status: the same fields)
+        ("link_up", c_int),
+        ("link_rtt_samples", c_uint64),
+        ("link_rtt_us", c_int64),
+        ("link_rtt_var_us", c_int64),
+        ("link_last_rtt_us", c_int64),
+        ("link_missed_heartbeats", c_uint32),
+        ("link_late_heartbeats", c_uint64),
+        ("link_since_last_data_ms", c_int64),
     ]
 
 
@@ -285,6 +295,15 @@ class relink_status(Structure):
         ("failure_detail", c_char_p),
         ("tls_full_handshakes", c_uint64),
         ("tls_resumed_handshakes", c_uint64),
+        # the link's quality now
+        ("link_up", c_int),
+        ("link_rtt_samples", c_uint64),
+        ("link_rtt_us", c_int64),
+        ("link_rtt_var_us", c_int64),
+        ("link_last_rtt_us", c_int64),
+        ("link_missed_heartbeats", c_uint32),
+        ("link_late_heartbeats", c_uint64),
+        ("link_since_last_data_ms", c_int64),
     ]
 
 
@@ -367,6 +386,7 @@ FUNCTIONS: Dict[str, Tuple[Any, List[Any]]] = {
     "relink_client_get_user_attributes": (_I, [_CLIENT, c_char_p, _OP]),
     "relink_client_renew_token": (_I, [_CLIENT, c_char_p, _OP]),
     "relink_client_notify_network_changed": (_I, [_CLIENT]),
+    "relink_client_notify_foreground": (_I, [_CLIENT]),
     "relink_client_set_proxy": (_I, [_CLIENT, c_char_p, c_uint16]),
     "relink_client_next_event": (_I, [_CLIENT, c_int, POINTER(POINTER(relink_event))]),
     "relink_client_connection_state": (_I, [_CLIENT]),

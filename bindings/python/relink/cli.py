@@ -39,6 +39,8 @@ from .events import (
     ConnectionStateChanged,
     ContinuityReport,
     Event,
+    LinkQuality,
+    LinkQualityChanged,
     MemberJoined,
     MemberLeft,
     MessageReceived,
@@ -71,6 +73,7 @@ COMMANDS_HELP = (
     "  renew [TOKEN]                   a new token (minted with --secret when none is given)\n"
     "  network-changed                 the network changed: reconnect at once if the link is down\n"
     "  state | status                  the connection state; all of it (attempt, next try, last failure)\n"
+    "  quality                         the link's quality (round-trip time, missed heartbeats, last data)\n"
     "  sleep MS                        wait before reading the next command\n"
     "  quit                            log out and exit (also at the end of input)\n"
 )
@@ -318,6 +321,23 @@ def _progress(attempt: int, next_retry_ms: int, failure: Optional[AttemptFailed]
     return text
 
 
+def quality_line(q: LinkQuality) -> Line:
+    """The `quality` event (the reply to `quality`, and each meaningful change), as relink-cli prints it."""
+    measured = q.rtt_samples > 0
+    rtt_ms = q.rtt_us / 1000.0
+    rtt_var_ms = q.rtt_var_us / 1000.0
+    fields: Dict[str, Any] = {
+        "event": "quality",
+        "rtt_ms": rtt_ms if measured else None,
+        "rtt_var_ms": rtt_var_ms if measured else None,
+        "missed_heartbeats": q.missed_heartbeats,
+        "since_last_data_ms": q.since_last_data_ms,
+    }
+    rtt = f"rtt {rtt_ms:.1f} ms (+/- {rtt_var_ms:.1f} ms)" if measured else "rtt not measured yet"
+    last = f"last data {q.since_last_data_ms} ms ago" if q.since_last_data_ms is not None else "no data yet"
+    return fields, f"quality {rtt}, {q.missed_heartbeats} missed heartbeats, {last}".encode()
+
+
 def event_line(event: Event) -> Optional[Line]:
     """The line relink-cli prints for an event, or None for one it does not print (JoinSuccess; completions are
     printed as their command's result)."""
@@ -406,6 +426,8 @@ def event_line(event: Event) -> Optional[Line]:
         return {"event": "token_privilege_will_expire"}, b"the token expires soon: renew it"
     if isinstance(event, TokenExpired):
         return {"event": "token_expired"}, b"the token has expired"
+    if isinstance(event, LinkQualityChanged):
+        return quality_line(event.quality)
     return None
 
 
@@ -503,7 +525,7 @@ def parse_command(line: str) -> Optional[Command]:
         if len(w) > 2:
             raise CommandError("renew wants at most one token: renew [TOKEN]")
         return Command(cmd, tuple(w[1:]))
-    if cmd in ("network-changed", "state", "status"):
+    if cmd in ("network-changed", "state", "status", "quality"):
         if len(w) != 1:
             raise CommandError(f"{cmd} takes no argument")
         return Command(cmd)
@@ -530,7 +552,7 @@ def parse_command(line: str) -> Optional[Command]:
 
 
 _COMMAND_NAMES = ("login", "logout", "join", "leave", "switch", "send", "msg", "publish", "unpublish", "attr",
-                  "getattr", "renew", "network-changed", "state", "status", "sleep", "quit", "help")
+                  "getattr", "renew", "network-changed", "state", "status", "quality", "sleep", "quit", "help")
 
 
 def _edit_distance(a: bytes, b: bytes) -> int:
@@ -666,6 +688,9 @@ class Runner:
                 text = f"status {canonical(st.state)} ({canonical(st.reason)}) for {st.in_state_ms} ms"
                 text += _progress(st.attempt, st.next_retry_ms, st.last_failure)
                 self.out.print((fields, text.encode()))
+                return False, None
+            elif name == "quality":
+                self.out.print(quality_line(c.link_quality()))
                 return False, None
             elif name == "help":
                 self.out.say(COMMANDS_HELP)

@@ -35,7 +35,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from . import _ffi
 from .errors import ConfigError, MisuseError, check, error_from_code
-from .events import AttemptFailed, Event, OperationCompleted, from_c
+from .events import AttemptFailed, Event, LinkQuality, OperationCompleted, from_c, link_quality_from_c
 from .types import (
     AttemptFailure,
     ChannelState,
@@ -105,6 +105,7 @@ class Status:
     last_failure: Optional[AttemptFailed]  #: the last failed attempt since the last successful login
     tls_full_handshakes: int
     tls_resumed_handshakes: int
+    link_quality: Optional[LinkQuality] = None  #: the link's quality at the moment of the read
 
 
 def _bool(value: Any) -> int:
@@ -372,8 +373,19 @@ class Client:
         self._run("switch_channel", _ffi.encode(from_channel, "from_channel"), _ffi.encode(to_channel, "to_channel"))
 
     def notify_network_changed(self) -> None:
-        """The local network changed (Wi-Fi to cellular ...): reconnect at once."""
+        """The local network changed (Wi-Fi to cellular ...): the link is checked at once (one heartbeat) and
+        reconnects (CLIENT_IP_ADDRESS_CHANGED) only if it does not answer; without a live link, reconnect at once."""
         self._run("notify_network_changed")
+
+    def notify_foreground(self) -> None:
+        """The app returned to the foreground: the link is checked at once (one heartbeat); a dead one reconnects."""
+        self._run("notify_foreground")
+
+    def link_quality(self) -> LinkQuality:
+        """The link's quality now (round-trip time of the heartbeats, missed heartbeats, time since the last data)."""
+        quality = self.status().link_quality
+        assert quality is not None
+        return quality
 
     def set_proxy(self, host: Optional[str], port: int = 0) -> None:
         """Uses another HTTP CONNECT proxy (host None: none); reconnects when connected."""
@@ -491,6 +503,7 @@ class Client:
                 last_failure=failure,
                 tls_full_handshakes=s.tls_full_handshakes,
                 tls_resumed_handshakes=s.tls_resumed_handshakes,
+                link_quality=link_quality_from_c(s),
             )
         finally:
             self._lib.relink_status_free(pointer)

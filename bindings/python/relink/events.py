@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ctypes
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Union
+from typing import Any, Dict, Optional, Union
 
 from . import _ffi
 from .errors import RelinkError, error_from_code
@@ -211,6 +211,43 @@ class OperationCompleted:
 
 
 @dataclass(frozen=True)
+class LinkQuality:
+    """How good the link is (Client.link_quality(), LinkQualityChanged): the round trips of the heartbeats on the
+    current connection (meaningless while ``rtt_samples`` is 0) and the time since the last data."""
+
+    up: bool  #: a connection is logged in and usable
+    rtt_samples: int  #: heartbeats answered on this connection
+    rtt_us: int  #: smoothed round-trip time (RFC 6298 SRTT)
+    rtt_var_us: int  #: its mean deviation (RTTVAR)
+    last_rtt_us: int  #: the latest sample
+    missed_heartbeats: int  #: heartbeats in a row unanswered when the next was due
+    late_heartbeats: int  #: answers on this connection that came after the next heartbeat was due
+    since_last_data_ms: Optional[int]  #: since the last data from the server; None before the first
+
+
+@dataclass(frozen=True)
+class LinkQualityChanged:
+    """The link's quality changed meaningfully (the first round trip, a heartbeat missed or answered again, the
+    smoothed RTT moved by 25 % and 20 ms); at most one per heartbeat interval."""
+
+    quality: LinkQuality
+
+
+def link_quality_from_c(s: Any) -> LinkQuality:
+    """The link_* fields of a relink_event or relink_status."""
+    return LinkQuality(
+        up=bool(s.link_up),
+        rtt_samples=s.link_rtt_samples,
+        rtt_us=s.link_rtt_us,
+        rtt_var_us=s.link_rtt_var_us,
+        last_rtt_us=s.link_last_rtt_us,
+        missed_heartbeats=s.link_missed_heartbeats,
+        late_heartbeats=s.link_late_heartbeats,
+        since_last_data_ms=None if s.link_since_last_data_ms < 0 else s.link_since_last_data_ms,
+    )
+
+
+@dataclass(frozen=True)
 class UnknownEvent:
     """An event type this binding does not know (a newer library): ``type`` is its number."""
 
@@ -233,6 +270,7 @@ Event = Union[
     TokenPrivilegeWillExpire,
     TokenExpired,
     OperationCompleted,
+    LinkQualityChanged,
     UnknownEvent,
 ]
 
@@ -331,4 +369,6 @@ def from_c(pointer: "ctypes._Pointer[_ffi.relink_event]") -> Event:
             attributes=_attributes(e),
             stored_for_away_user=bool(e.stored_for_away_user),
         )
+    if kind == _ffi.EVENT_LINK_QUALITY_CHANGED:
+        return LinkQualityChanged(link_quality_from_c(e))
     return UnknownEvent(kind)
