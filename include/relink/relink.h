@@ -315,14 +315,14 @@ typedef struct relink_event {
 
     /* LINK_QUALITY_CHANGED: the link's quality when it changed (relink_status has the same fields, read at any
      * time). The round-trip figures are the current connection's and mean nothing while link_rtt_samples is 0. */
-    int link_up;                      /* a connection is logged in and usable */
-    uint64_t link_rtt_samples;        /* heartbeats answered on this connection */
-    int64_t link_rtt_us;              /* smoothed round-trip time (as TCP smooths it: RFC 6298 SRTT) */
-    int64_t link_rtt_var_us;          /* its mean deviation (RTTVAR) */
-    int64_t link_last_rtt_us;         /* the latest sample */
-    uint32_t link_missed_heartbeats;  /* heartbeats in a row unanswered when the next was due */
-    uint64_t link_late_heartbeats;    /* answers on this connection that came after the next heartbeat was due */
-    int64_t link_since_last_data_ms;  /* since the last data from the server; -1 before the first */
+    int link_up;                     /* a connection is logged in and usable */
+    uint64_t link_rtt_samples;       /* heartbeats answered on this connection */
+    int64_t link_rtt_us;             /* smoothed round-trip time (as TCP smooths it: RFC 6298 SRTT) */
+    int64_t link_rtt_var_us;         /* its mean deviation (RTTVAR) */
+    int64_t link_last_rtt_us;        /* the latest sample */
+    uint32_t link_missed_heartbeats; /* heartbeats in a row unanswered when the next was due */
+    uint64_t link_late_heartbeats;   /* answers on this connection that came after the next heartbeat was due */
+    int64_t link_since_last_data_ms; /* since the last data from the server; -1 before the first */
 } relink_event;
 
 /** Frees an event taken with relink_client_next_event(). NULL is ignored. Never free an event handed to the event
