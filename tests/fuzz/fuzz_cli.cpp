@@ -6,8 +6,8 @@
 //  - parse_command never throws, and gives exactly one of: a command, a blank line (no words), or a non-empty error;
 //  - it decides exactly as relink-cli's command loop did before the parser was extracted from it: `reference()`
 //    below is that loop's dispatch, kept verbatim (its word splitting, its argument counts, its TEXT rule), so the
-//    extraction changed no behaviour and any later change of the language shows up here first (the `status` and
-//    `help` commands came after it, and are added there as changes of the language);
+//    extraction changed no behaviour and any later change of the language shows up here first (the `status`,
+//    `help` and `quality` commands came after it, and are added there as changes of the language);
 //  - what a command holds is well formed: channel, user, stream, key and token words are non-empty and contain no
 //    whitespace, a TEXT does not start with a space, and a sleep is within [0, 3 600 000] ms.
 #include <cctype>
@@ -108,6 +108,8 @@ Decision reference(const std::string& line) {
         return {false, ShowState{}};
     } else if (cmd == "status" && w.size() == 1) {
         return {false, ShowStatus{}};
+    } else if (cmd == "quality" && w.size() == 1) {
+        return {false, ShowQuality{}};
     } else if (cmd == "help") {
         return {false, Help{}};
     } else if (cmd == "sleep" && w.size() == 2) {
