@@ -218,6 +218,19 @@ class relink_attribute(Structure):
     ]
 
 
+# The link's quality, at the end of both relink_event (LINK_QUALITY_CHANGED) and relink_status, in the header's order.
+_LINK_QUALITY_FIELDS = [
+    ("link_up", c_int),
+    ("link_rtt_samples", c_uint64),
+    ("link_rtt_us", c_int64),
+    ("link_rtt_var_us", c_int64),
+    ("link_last_rtt_us", c_int64),
+    ("link_missed_heartbeats", c_uint32),
+    ("link_late_heartbeats", c_uint64),
+    ("link_since_last_data_ms", c_int64),
+]
+
+
 class relink_event(Structure):
     """``relink_event``, field by field in the header's order. Library-allocated: only ever read through a pointer
     the library handed out, never made or copied by Python (the library may add fields at the end)."""
@@ -268,16 +281,7 @@ class relink_event(Structure):
         ("stored_for_away_user", c_int),
         ("attributes", POINTER(relink_attribute)),
         ("attribute_count", c_size_t),
-        # LINK_QUALITY_CHANGED (relink_status: the same fields)
-        ("link_up", c_int),
-        ("link_rtt_samples", c_uint64),
-        ("link_rtt_us", c_int64),
-        ("link_rtt_var_us", c_int64),
-        ("link_last_rtt_us", c_int64),
-        ("link_missed_heartbeats", c_uint32),
-        ("link_late_heartbeats", c_uint64),
-        ("link_since_last_data_ms", c_int64),
-    ]
+    ] + _LINK_QUALITY_FIELDS  # LINK_QUALITY_CHANGED
 
 
 class relink_status(Structure):
@@ -295,16 +299,7 @@ class relink_status(Structure):
         ("failure_detail", c_char_p),
         ("tls_full_handshakes", c_uint64),
         ("tls_resumed_handshakes", c_uint64),
-        # the link's quality now
-        ("link_up", c_int),
-        ("link_rtt_samples", c_uint64),
-        ("link_rtt_us", c_int64),
-        ("link_rtt_var_us", c_int64),
-        ("link_last_rtt_us", c_int64),
-        ("link_missed_heartbeats", c_uint32),
-        ("link_late_heartbeats", c_uint64),
-        ("link_since_last_data_ms", c_int64),
-    ]
+    ] + _LINK_QUALITY_FIELDS  # the link's quality now
 
 
 # Opaque handles: only ever pointers.
