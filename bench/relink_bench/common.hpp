@@ -48,6 +48,9 @@ struct Options {
     std::vector<std::size_t> storm_clients{1000};
     std::vector<std::string> storm_kinds{"kill", "drain"};
     std::size_t detect_runs{5};
+    std::vector<unsigned> quality_delays_ms{10, 25, 50, 100};  ///< quality: one-way delays added by the proxy
+    std::size_t quality_runs{3};    ///< quality: clients per delay with the hint, and as many without
+    unsigned quality_warm_up_s{8};  ///< quality: heartbeats (RTT samples) before the links die
     std::vector<double> outages{0, 2, 6, 12};
     std::size_t outage_runs{3};
     std::size_t restart_runs{10};
@@ -81,6 +84,7 @@ std::vector<ScenarioResult> run_fanout(const Options& o, Env& env);
 std::vector<ScenarioResult> run_cross_node(const Options& o, Env& env);
 std::vector<ScenarioResult> run_storm(const Options& o, Env& env);
 std::vector<ScenarioResult> run_detect(const Options& o, Env& env);
+std::vector<ScenarioResult> run_quality(const Options& o, Env& env);
 std::vector<ScenarioResult> run_outage(const Options& o, Env& env);
 std::vector<ScenarioResult> run_restart(const Options& o, Env& env);
 std::vector<ScenarioResult> run_dup_login(const Options& o, Env& env);

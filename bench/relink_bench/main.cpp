@@ -31,8 +31,9 @@ struct Command {
 };
 
 constexpr const char* kFooter =
-    "Scenarios (--scenario, in this order for all): connect idle fanout storm detect outage restart dup_login\n"
-    "backlog cross_node overload. Each starts its own relinkd child processes (and a redis-server for --cluster);\n"
+    "Scenarios (--scenario, in this order for all): connect idle fanout storm detect quality outage restart\n"
+    "dup_login backlog cross_node overload. Each starts its own relinkd child processes (and a redis-server for "
+    "--cluster);\n"
     "a value of --relinkd-arg may begin with --. docs/performance.md says what each scenario measures.";
 
 Command parse(int argc, char** argv) {
@@ -126,6 +127,20 @@ Command parse(int argc, char** argv) {
         ->type_name("N")
         ->capture_default_str()
         ->check(cl::whole<std::size_t>(1, 500));
+    cl::add_list<unsigned>(app, "--quality-delays", o.quality_delays_ms,
+                           "quality: one-way delays the proxy adds, in ms (a variant without delay is always run)",
+                           "MS[,MS]", "10,25,50,100", [](const unsigned& ms) {
+                               return ms >= 1 && ms <= 2000 ? std::string()
+                                                            : "'" + std::to_string(ms) + "' is not in [1, 2000]";
+                           });
+    app.add_option("--quality-runs", o.quality_runs, "quality: clients per delay with the hint, and as many without")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<std::size_t>(1, 100));
+    app.add_option("--quality-warm-up", o.quality_warm_up_s, "quality: seconds of heartbeats before the links die")
+        ->type_name("S")
+        ->capture_default_str()
+        ->check(cl::whole<unsigned>(1, 120));
     cl::add_list(app, "--outages,--outage", o.outages, "outage: durations in seconds (--outage: peer-bench's name)",
                  "S[,S]", "0,2,6,12");
     app.add_option("--outage-runs", o.outage_runs, "outage: clients per variant, in parallel")
@@ -287,6 +302,8 @@ int main_impl(int argc, char** argv) {
                 got = run_storm(*options, env);
             } else if (name == "detect") {
                 got = run_detect(*options, env);
+            } else if (name == "quality") {
+                got = run_quality(*options, env);
             } else if (name == "outage") {
                 got = run_outage(*options, env);
             } else if (name == "restart") {

@@ -1,5 +1,6 @@
 // bench/relink_bench/scenarios_faults.cpp — the fault scenarios of relink-bench, each with a few clients and
-// FaultProxy instances (relink_faultproxy) in front of them: `detect` (silent link → RECONNECTING), `outage`
+// FaultProxy instances (relink_faultproxy) in front of them: `detect` (silent link → RECONNECTING), `quality` (the
+// RTT the client reports behind an added delay; a dead link found by the suspicion probe after a hint), `outage`
 // (blackhole for D s, then the NAT forgets the flow), `restart` (relinkd SIGKILLed and restarted in place),
 // `dup_login` (two clients of one user, an app that logs back in when kicked) and `backlog` (peer messages to a
 // receiver that is away, below and above relinkd's peer-queue cap). docs/performance.md describes each.
@@ -155,6 +156,168 @@ std::vector<ScenarioResult> run_detect(const Options& o, Env& env) {
     server->terminate();
     server->wait_exit(8s);
     return {r};
+}
+
+// ------------------------------------------------------------------------------------------- quality
+
+namespace {
+
+/// What the client's suspicion probe waits for an answer (docs/reliability.md, "Link quality and the suspicion
+/// probe"): 2·SRTT + 4·RTTVAR, at least 300 ms, 1 s before the first sample, at most half the silence threshold.
+double probe_timeout_ms(const LinkQuality& q, double silence_ms) {
+    const auto ms = [](Duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
+    const double wanted = q.rtt_samples == 0 ? 1000.0 : std::max(2 * ms(q.rtt) + 4 * ms(q.rtt_var), 300.0);
+    return std::min(wanted, silence_ms / 2);
+}
+
+}  // namespace
+
+std::vector<ScenarioResult> run_quality(const Options& o, Env& env) {
+    using Ms = std::chrono::duration<double, std::milli>;
+    constexpr double kSilenceMs = 4000;  // rtm: no data for 4 s → RECONNECTING
+    std::vector<ScenarioResult> out;
+    std::string error;
+    auto server = Relinkd::launch(env, {}, error);
+    // Variant 0 has no added delay: its RTT is the loopback's and relinkd's own, subtracted from the others'.
+    std::vector<unsigned> delays{0};
+    delays.insert(delays.end(), o.quality_delays_ms.begin(), o.quality_delays_ms.end());
+    const auto per = o.quality_runs * 2;  // per delay: half get the hint after their link dies, half do not
+    const auto n = delays.size() * per;
+    auto settings = Json{{"profile", "rtm"},
+                         {"fault", "proxy blackhole (no FIN, no RST) at a random moment of one second"},
+                         {"hint", "notify_network_changed() right after the blackhole, on half the clients"},
+                         {"warm_up_s", o.quality_warm_up_s},
+                         {"load_average_before", load_average()}};
+    if (!server) {
+        ScenarioResult r;
+        r.name = "quality";
+        r.settings = settings;
+        fail_relinkd(r, error);
+        return {r};
+    }
+    std::vector<std::unique_ptr<FaultProxy>> proxies;
+    Fleet fleet(env, o.threads);
+    for (std::size_t i = 0; i < n; ++i) {
+        proxies.push_back(proxy_to(server->port()));
+        proxies.back()->set_delay(std::chrono::milliseconds(delays[i / per]));
+        fleet.add("q" + std::to_string(i), proxies.back()->port());
+    }
+    std::printf("quality: %zu clients, one-way delays", n);
+    for (const auto d : delays) {
+        std::printf(" %u", d);
+    }
+    std::printf(" ms, %.0f s of heartbeats\n", static_cast<double>(o.quality_warm_up_s));
+    const bool connected = fleet.login_all(0, n, n, 30s);
+    // RTT samples come from the heartbeats (one a second while nothing else is sent).
+    sleep_unless_stopped(std::chrono::seconds(o.quality_warm_up_s));
+    std::vector<LinkQuality> quality(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        quality[i] = fleet.probes[i]->client->link_quality();
+    }
+    // Each link dies at its own random moment of one second, so the heartbeat phases differ.
+    std::mt19937_64 rng(static_cast<std::uint64_t>(now_ns()));
+    std::vector<std::pair<int, std::size_t>> order;
+    for (std::size_t i = 0; i < n; ++i) {
+        order.emplace_back(std::uniform_int_distribution<int>(0, 999)(rng), i);
+    }
+    std::sort(order.begin(), order.end());
+    std::vector<std::int64_t> died(n, 0);
+    std::vector<double> bound_ms(n, 0);
+    const auto base = Clock::now();
+    for (const auto& [offset, i] : order) {
+        if (!connected) {
+            break;
+        }
+        std::this_thread::sleep_until(base + std::chrono::milliseconds(offset));
+        const auto& q = fleet.probes[i]->client->link_quality();
+        bound_ms[i] = Ms(q.rtt).count() + probe_timeout_ms(q, kSilenceMs);
+        fleet.probes[i]->fault_at = now_ns();
+        proxies[i]->set_mode(Mode::blackhole);
+        died[i] = now_ns();
+        if (i % 2 == 0) {
+            fleet.probes[i]->client->notify_network_changed();
+        }
+    }
+    if (connected) {
+        wait_for(
+            [&] {
+                return std::all_of(fleet.probes.begin(), fleet.probes.end(),
+                                   [](const auto& p) { return p->reconnecting_at.load() != 0; });
+            },
+            15s, 5ms);
+    }
+    std::vector<double> base_rtt;
+    for (std::size_t i = 0; i < per; ++i) {
+        if (quality[i].rtt_samples > 0) {
+            base_rtt.push_back(Ms(quality[i].rtt).count());
+        }
+    }
+    const auto base_p50 = percentile(base_rtt, 50);
+    for (std::size_t v = 0; v < delays.size(); ++v) {
+        ScenarioResult r;
+        r.name = "quality";
+        r.params = {{"one_way_delay_ms", delays[v]}, {"runs", o.quality_runs}};
+        r.settings = settings;
+        r.settings["rtt_added_by_the_proxy_ms"] = 2 * delays[v];
+        std::vector<double> rtt;
+        std::vector<double> rtt_var;
+        std::vector<double> added;
+        std::vector<double> error_fraction;
+        std::vector<double> hint_ms;
+        std::vector<double> silence_ms;
+        std::vector<double> bounds;
+        std::size_t within_bound = 0;
+        std::set<std::string> reasons;
+        for (std::size_t i = v * per; i < (v + 1) * per; ++i) {
+            const auto& q = quality[i];
+            if (q.rtt_samples > 0) {
+                rtt.push_back(Ms(q.rtt).count());
+                rtt_var.push_back(Ms(q.rtt_var).count());
+                if (base_p50 && delays[v] > 0) {
+                    added.push_back(Ms(q.rtt).count() - *base_p50);
+                    error_fraction.push_back(std::abs(added.back() - 2.0 * delays[v]) / (2.0 * delays[v]));
+                }
+            }
+            const auto& p = *fleet.probes[i];
+            if (p.reconnecting_at == 0 || died[i] == 0) {
+                continue;
+            }
+            const double detect = ns_to_ms(p.reconnecting_at - died[i]);
+            reasons.insert(std::string(to_string(static_cast<ConnectionReason>(p.reconnecting_reason.load()))));
+            if (i % 2 == 0) {
+                hint_ms.push_back(detect);
+                bounds.push_back(bound_ms[i]);
+                within_bound += detect <= bound_ms[i] ? 1 : 0;
+            } else {
+                silence_ms.push_back(detect);
+            }
+        }
+        add_percentiles(r.metrics, "rtt_ms", rtt, {"p50", "max"});
+        add_percentiles(r.metrics, "rtt_var_ms", rtt_var, {"p50"});
+        if (delays[v] > 0) {
+            add_percentiles(r.metrics, "rtt_added_ms", added, {"p50"});
+            add_percentiles(r.metrics, "rtt_error_fraction", error_fraction, {"p50", "max"});
+        }
+        add_percentiles(r.metrics, "hint_detect_ms", hint_ms, {"p50", "max"});
+        add_percentiles(r.metrics, "hint_bound_ms", bounds, {"p50", "max"});
+        r.metrics["hint_within_bound"] = within_bound;
+        add_percentiles(r.metrics, "silence_detect_ms", silence_ms, {"p50", "max"});
+        r.settings["reasons"] = reasons;
+        r.samples["hint_detect_ms"] = thin(hint_ms, 0);
+        r.samples["silence_detect_ms"] = thin(silence_ms, 0);
+        if (!connected) {
+            r.error = "clients did not connect";
+        } else if (hint_ms.size() + silence_ms.size() < per) {
+            r.error = std::to_string(per - hint_ms.size() - silence_ms.size()) + " of " + std::to_string(per) +
+                      " dead links not detected";
+        }
+        out.push_back(r);
+    }
+    fleet.shutdown();
+    proxies.clear();
+    server->terminate();
+    server->wait_exit(8s);
+    return out;
 }
 
 // ------------------------------------------------------------------------------------------- outage
