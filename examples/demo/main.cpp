@@ -86,14 +86,8 @@ int main(int argc, char** argv) {
         ->check(relink::command_line::number_in(0.0, false, 100.0));
     app.add_flag("--verbose", options.verbose, "relinkd's and the clients' logs on stderr");
     bool list = false;
-    app.add_flag("--list", list, "list the scenarios and exit");
+    app.add_flag("--list", list, "list the scenarios (those of --only, if given) and exit");
     relink::command_line::parse(app, argc, argv);
-    if (list) {
-        for (const auto& s : relink::demo::scenarios()) {
-            std::printf("%-20s time scale %-5g %s\n", s.name.c_str(), s.time_scale, s.title.c_str());
-        }
-        return 0;
-    }
     for (const auto& name : split(only_names, ',')) {
         only.insert(name);
     }
@@ -108,6 +102,12 @@ int main(int argc, char** argv) {
     if (!unknown.empty()) {
         std::fprintf(stderr, "relink-demo: no scenario called \"%s\" (see --list)\n", unknown.begin()->c_str());
         return 2;
+    }
+    if (list) {  // the scenarios --only chose (all without it)
+        for (const auto* s : chosen) {
+            std::printf("%-20s time scale %-5g %s\n", s->name.c_str(), s->time_scale, s->title.c_str());
+        }
+        return 0;
     }
 
     // Where the pictures go: decided first, so that a bad --out fails before a minute of scenarios.

@@ -20,8 +20,8 @@ enum class errc : int {
     // misuse: the call cannot work in this state or with these arguments
     not_logged_in = 1,         ///< the call needs a live session (DISCONNECTED, ABORTED, FAILED)
     already_logged_in = 2,     ///< login() while a session exists
-    invalid_argument = 3,      ///< an argument breaks the input rules (section 6)
-    invalid_channel_name = 4,  ///< a channel name that is not 1–64 bytes of the allowed characters (section 6)
+    invalid_argument = 3,      ///< an argument breaks the input rules (docs/errors.md)
+    invalid_channel_name = 4,  ///< not 1–64 bytes of the allowed characters (is_valid_channel_name())
     invalid_user_id = 5,       ///< a user id that breaks the channel-name rule or has a leading / trailing space
     not_joined = 6,            ///< a channel operation on a channel that is not JOINED / REJOINED
     already_joined = 7,        ///< join() of a channel already joined or joining

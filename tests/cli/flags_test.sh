@@ -67,5 +67,15 @@ for row in "${rows[@]}"; do
     [ "$(wc -l <"$work/err")" -eq 1 ] || { fail "$name --no-such-flag: not one line on stderr:"; cat "$work/err"; }
     grep -q -- "--no-such-flag" "$work/err" || fail "$name --no-such-flag: the line does not name the flag"
 done
+# relink-demo's --list names the scenarios --only chose, and refuses a name it does not know.
+if [[ "$not_built" != *" relink-demo "* ]]; then
+    first=$(timeout 10 "$bin/relink-demo" --list </dev/null | head -1 | cut -d' ' -f1)
+    out=$(timeout 10 "$bin/relink-demo" --only "$first" --list </dev/null) || fail "relink-demo --only $first --list: exit $?"
+    [ "$(wc -l <<<"$out")" -eq 1 ] && [[ "$out" == "$first "* ]] || fail "relink-demo --only $first --list printed '$out'"
+    status=0
+    timeout 10 "$bin/relink-demo" --only no-such-scenario --list </dev/null >"$work/out" 2>"$work/err" || status=$?
+    [ "$status" -eq 2 ] || fail "relink-demo --only no-such-scenario --list: exit $status, not 2"
+    grep -q "no-such-scenario" "$work/err" || fail "relink-demo --only no-such-scenario: the error does not name it"
+fi
 [ "$failures" -eq 0 ] && echo "flags_test: $checked executable(s) follow the rules"
 exit "$failures"
