@@ -36,6 +36,7 @@
 
 #include "relink/error.hpp"
 #include "relink/events.hpp"
+#include "relink/metrics.hpp"
 #include "relink/timings.hpp"
 #include "relink/types.hpp"
 
@@ -297,6 +298,12 @@ public:
     /// @par Thread safety
     /// Any thread; takes a short internal lock, never held while a callback runs.
     [[nodiscard]] LinkQuality link_quality() const;
+    /// Counters and histograms since this Client was made (connection attempts by outcome and cause, each attempt
+    /// step's duration, heartbeat round trips, state changes, reconnects, messages): a snapshot for an app's
+    /// metrics export, e.g. relink::to_prometheus(client.metrics()) on each scrape (relink/metrics.hpp).
+    /// @par Thread safety
+    /// Any thread; takes a short internal lock, never held while a callback runs.
+    [[nodiscard]] ClientMetrics metrics() const;
 
     // ---- events: one setter each; a setter replaces the previous handler; set them before login(). ----
     // An empty std::function removes the handler. A setter may be called from any thread, also from a handler: the
@@ -334,6 +341,10 @@ public:
     /// The link's quality changed meaningfully (LinkQualityChanged says when): for a signal-bars icon or a "poor
     /// connection" hint. Not a state change: the connection state is on_connection_state_changed()'s.
     void on_link_quality_changed(std::function<void(const LinkQualityChanged&)> handler);
+    /// A connection attempt ended, logged in or failed: what each step (DNS, proxy, TCP, TLS, WebSocket, login)
+    /// took. One per attempt that logged in or failed (an attempt cut short by logout() or by a network change has
+    /// none), a failed one's right after its on_attempt_failed().
+    void on_attempt_finished(std::function<void(const AttemptFinished&)> handler);
     /// Every event, after its own handler (for logging, or an app that prefers one switch).
     void on_event(std::function<void(const Event&)> handler);
 

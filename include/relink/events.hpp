@@ -1,7 +1,7 @@
 // relink/events.hpp — everything relink tells the app, as plain values: connection and channel state changes,
-// failed connection attempts, members, streams, messages, continuity reports, token notices and the completion of
-// operations; and the connection status an app can read at any time. The same types come out of the sans-IO core
-// and reach the app's callbacks.
+// connection attempts (the failed ones, and what each step of each took), members, streams, messages, continuity
+// reports, token notices and the completion of operations; and the connection status an app can read at any time. The
+// same types come out of the sans-IO core and reach the app's callbacks.
 //
 // Public header: C++17, no Boost, no spdlog.
 #pragma once
@@ -52,6 +52,31 @@ struct AttemptFailed {
     std::uint32_t attempt{0};                      ///< which attempt of the login or outage: 1, 2, ...
     AttemptFailure cause{AttemptFailure::closed};  ///< what failed
     std::string detail;                            ///< for people: the step, the address and the error
+};
+
+/// How long each step of one connection attempt took. A step the attempt did not reach is empty, and so is `proxy`
+/// without a proxy: a failed attempt has the steps it finished, and its `AttemptFinished::total` the time up to the
+/// failure.
+struct AttemptSteps {
+    std::optional<Duration> dns;        ///< resolving the server's (or the proxy's) name; ~0 for an address
+    std::optional<Duration> proxy;      ///< the HTTP proxy's CONNECT tunnel, when one is set
+    std::optional<Duration> tcp;        ///< the TCP connection
+    std::optional<Duration> tls;        ///< the TLS handshake (none for ws://)
+    std::optional<Duration> websocket;  ///< the WebSocket upgrade
+    std::optional<Duration> login;      ///< from the login request to the server's answer (accepted or refused)
+    bool tls_resumed{false};            ///< the TLS handshake resumed an earlier TLS session (no full handshake)
+};
+
+/// A connection attempt ended, logged in or failed: what each step took. One per attempt, in order (a failed
+/// attempt's comes right after its AttemptFailed), for an app that exports its own metrics or logs slow paths;
+/// Client::metrics() keeps the same figures as counters and histograms. Delivered by Client::on_attempt_finished().
+struct AttemptFinished {
+    std::uint32_t attempt{0};             ///< which attempt of the login or outage: 1, 2, ...
+    bool connected{false};                ///< it logged in
+    bool resumed{false};                  ///< it logged in and resumed the session (no new session, peers saw nothing)
+    std::optional<AttemptFailure> cause;  ///< why it failed (as in AttemptFailed); none when connected
+    Duration total{};                     ///< from the attempt's start to its end
+    AttemptSteps steps;                   ///< each step's duration
 };
 
 /// The connection state changed (docs/state-machine.md, section 1). Exactly one per change, in order; two consecutive
@@ -188,7 +213,7 @@ struct LinkQualityChanged {
 using Event =
     std::variant<ConnectionStateChanged, ConnectionLost, JoinSuccess, RejoinSuccess, ChannelStateChanged, MemberJoined,
                  MemberLeft, StreamAdded, StreamRemoved, MessageReceived, ContinuityReport, TokenPrivilegeWillExpire,
-                 TokenExpired, OperationCompleted, AttemptFailed, LinkQualityChanged>;
+                 TokenExpired, OperationCompleted, AttemptFailed, LinkQualityChanged, AttemptFinished>;
 
 /// The connection as it is now, for a "retrying in 3 s…" line that is always current: read it with
 /// Client::status() at any time (each read is computed afresh for the moment it is made).

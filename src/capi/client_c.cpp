@@ -217,6 +217,9 @@ struct ClientState {
 
     /// on_event(): every event of the client, on its dispatcher thread.
     void on_event(const relink::Event& event) {
+        if (std::holds_alternative<relink::AttemptFinished>(event)) {
+            return;  // not part of the C API (yet): no relink_event type carries the step timings
+        }
         std::uint64_t op = 0;
         if (std::holds_alternative<relink::OperationCompleted>(event)) {
             if (!completing) {

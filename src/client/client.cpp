@@ -645,7 +645,8 @@ public:
                 [weak, id](const client::StepTimings& timings) {
                     if (auto self = weak.lock()) {
                         self->log_open(id, timings);
-                        self->input([&](core::ClientCore& core, core::TimePoint t) { core.on_transport_open(t, id); });
+                        self->input(
+                            [&](core::ClientCore& core, core::TimePoint t) { core.on_transport_open(t, id, timings); });
                     }
                 },
                 [weak, id](std::string frame) {
@@ -653,7 +654,8 @@ public:
                         self->on_frame(id, frame);
                     }
                 },
-                [weak, id](std::error_code error, AttemptFailure cause, std::string detail) {
+                [weak, id](std::error_code error, AttemptFailure cause, std::string detail,
+                           const client::StepTimings& finished) {
                     if (auto self = weak.lock()) {
                         const bool tls = cause == AttemptFailure::tls || cause == AttemptFailure::certificate;
                         self->log(tls ? LogLevel::warn : LogLevel::debug,
@@ -662,7 +664,7 @@ public:
                             self->transport_.reset();
                         }
                         self->input([&](core::ClientCore& core, core::TimePoint t) {
-                            core.on_transport_closed(t, id, error, cause, std::move(detail));
+                            core.on_transport_closed(t, id, error, cause, std::move(detail), finished);
                         });
                     }
                 }});
@@ -701,13 +703,14 @@ public:
     }
 
     void log_open(core::TransportId id, const client::StepTimings& timings) {
-        std::string tls = ms(timings.tls);
+        const auto step = [](const std::optional<Duration>& d) { return ms(d.value_or(Duration::zero())); };
+        std::string tls = step(timings.tls);
         if (tls_) {
             tls += timings.tls_resumed ? " (resumed)" : " (full)";
             (timings.tls_resumed ? tls_resumed_ : tls_full_).fetch_add(1, std::memory_order_relaxed);
         }
-        log(LogLevel::debug, "attempt " + std::to_string(id) + " open: dns " + ms(timings.dns) + ", tcp " +
-                                 ms(timings.tcp) + ", tls " + tls + ", websocket " + ms(timings.websocket));
+        log(LogLevel::debug, "attempt " + std::to_string(id) + " open: dns " + step(timings.dns) + ", tcp " +
+                                 step(timings.tcp) + ", tls " + tls + ", websocket " + step(timings.websocket));
     }
 
     void on_frame(core::TransportId id, const std::string& frame) {
@@ -798,7 +801,7 @@ public:
                    std::function<void(const StreamRemoved&)>, std::function<void(const MessageReceived&)>,
                    std::function<void(const ContinuityReport&)>, std::function<void(const TokenPrivilegeWillExpire&)>,
                    std::function<void(const TokenExpired&)>, std::function<void(const AttemptFailed&)>,
-                   std::function<void(const LinkQualityChanged&)>>
+                   std::function<void(const LinkQualityChanged&)>, std::function<void(const AttemptFinished&)>>
             typed;
         std::function<void(const Event&)> any;
     };
@@ -983,6 +986,11 @@ LinkQuality Client::link_quality() const {
     return impl_->core_->link_quality(impl_->now());
 }
 
+ClientMetrics Client::metrics() const {
+    std::lock_guard lock(impl_->mutex_);
+    return impl_->core_->metrics();
+}
+
 TlsHandshakeCounts Client::tls_handshakes() const noexcept {
     return {impl_->tls_full_.load(std::memory_order_relaxed), impl_->tls_resumed_.load(std::memory_order_relaxed)};
 }
@@ -1070,6 +1078,9 @@ void Client::on_attempt_failed(std::function<void(const AttemptFailed&)> h) {
     impl_->set_handler(std::move(h));
 }
 void Client::on_link_quality_changed(std::function<void(const LinkQualityChanged&)> h) {
+    impl_->set_handler(std::move(h));
+}
+void Client::on_attempt_finished(std::function<void(const AttemptFinished&)> h) {
     impl_->set_handler(std::move(h));
 }
 void Client::on_event(std::function<void(const Event&)> h) {

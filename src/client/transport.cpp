@@ -271,7 +271,7 @@ public:
             if (!self->quiet_) {
                 self->quiet_ = true;
                 if (self->handlers_.on_closed) {
-                    self->handlers_.on_closed(self->error_, self->cause_, self->detail_);
+                    self->handlers_.on_closed(self->error_, self->cause_, self->detail_, StepTimings{});
                 }
             }
         });
@@ -908,7 +908,7 @@ private:
             abort();
         }
         if (handlers_.on_closed) {
-            handlers_.on_closed(ec, cause, std::move(detail));
+            handlers_.on_closed(ec, cause, std::move(detail), timings_);
         }
     }
 

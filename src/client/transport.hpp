@@ -98,15 +98,9 @@ struct TransportOptions {
     Duration websocket_timeout{std::chrono::seconds(5)};
 };
 
-/// How long each step of opening took (logged at debug level by the driver).
-struct StepTimings {
-    Duration dns{};
-    Duration proxy{};
-    Duration tcp{};
-    Duration tls{};
-    Duration websocket{};
-    bool tls_resumed{false};  ///< the TLS handshake resumed a session (false for a full handshake and for ws://)
-};
+/// How long each step of opening took: relink::AttemptSteps without `login` (the core times that). A step not
+/// finished is empty; reported with the open, and with a failure (the steps it finished).
+using StepTimings = AttemptSteps;
 
 /// A server URL split into its parts: wss://host[:port][/path][?query] (or ws://).
 struct Url {
@@ -147,7 +141,10 @@ public:
         std::function<void(const StepTimings&)> on_open;
         std::function<void(std::string frame)> on_message;
         /// Called once, when the connection failed to open or closed for any reason other than close().
-        std::function<void(std::error_code error, AttemptFailure cause, std::string detail)> on_closed;
+        /// `finished`: the steps the connection finished opening (all of them once it had opened).
+        std::function<void(std::error_code error, AttemptFailure cause, std::string detail,
+                           const StepTimings& finished)>
+            on_closed;
     };
 
     /// Starts opening a connection at once. Invalid options (a malformed URL, ws:// without allow_plaintext) are

@@ -524,10 +524,57 @@ void ClientCore::link_failed(TimePoint now) {
     }
 }
 
-void ClientCore::attempt_failed(AttemptFailure cause, std::string detail) {
+void ClientCore::attempt_failed(TimePoint now, AttemptFailure cause, std::string detail, bool answered) {
+    if (!link_.attempting()) {
+        return;  // a link that was up broke: its attempt had succeeded
+    }
+    AttemptFinished finished = link_.finish_attempt(now, cause, false, answered);
     if (auto failed = link_.attempt_failed(cause, std::move(detail))) {
         emit(std::move(*failed));
+        emit(std::move(finished));
     }
+}
+
+void ClientCore::emit(Event event) {
+    // The metrics count what the app is told, as it is told: one place, so the two cannot disagree.
+    std::visit(
+        [this](const auto& e) {
+            using E = std::decay_t<decltype(e)>;
+            if constexpr (std::is_same_v<E, AttemptFinished>) {
+                ++metrics_.attempts;
+                if (e.connected) {
+                    ++metrics_.attempts_connected;
+                    metrics_.attempts_resumed += e.resumed ? 1 : 0;
+                } else if (e.cause) {
+                    ++metrics_.attempts_failed.at(static_cast<std::size_t>(*e.cause));
+                }
+                metrics_.attempt.record(e.total);
+                const auto step = [](Histogram& h, const std::optional<Duration>& d) {
+                    if (d) {
+                        h.record(*d);
+                    }
+                };
+                step(metrics_.dns, e.steps.dns);
+                step(metrics_.proxy, e.steps.proxy);
+                step(metrics_.tcp, e.steps.tcp);
+                step(metrics_.tls, e.steps.tls);
+                step(metrics_.websocket, e.steps.websocket);
+                step(metrics_.login, e.steps.login);
+                if (e.steps.tls) {
+                    ++metrics_.tls_handshakes;
+                    metrics_.tls_handshakes_resumed += e.steps.tls_resumed ? 1 : 0;
+                }
+            } else if constexpr (std::is_same_v<E, ConnectionStateChanged>) {
+                ++metrics_.state_changes.at(static_cast<std::size_t>(e.state));
+            } else if constexpr (std::is_same_v<E, ContinuityReport>) {
+                ++metrics_.continuity_reports;
+                metrics_.messages_dropped += e.dropped;
+            } else if constexpr (std::is_same_v<E, MessageReceived>) {
+                ++metrics_.messages_received;
+            }
+        },
+        event);
+    events_.push_back(std::move(event));
 }
 
 void ClientCore::enter_reconnecting(TimePoint now, ConnectionReason reason) {
@@ -622,22 +669,26 @@ proto::Login ClientCore::make_login() {
 
 // ============================================================================================ driver inputs
 
-void ClientCore::on_transport_open(TimePoint now, TransportId transport) {
+void ClientCore::on_transport_open(TimePoint now, TransportId transport, const AttemptSteps& steps) {
     if (transport != link_.transport() || link_.stage() != Link::Stage::opening) {
         ++diagnostics_.stale_transport_reports;
         return;
     }
+    link_.set_steps(steps);
     link_.opened(now, next_request_id());
     send(now, make_login());
 }
 
 void ClientCore::on_transport_closed(TimePoint now, TransportId transport, std::error_code error, AttemptFailure cause,
-                                     std::string detail) {
+                                     std::string detail, const AttemptSteps& finished_steps) {
     if (transport != link_.transport() || link_.stage() == Link::Stage::none) {
         ++diagnostics_.stale_transport_reports;
         return;
     }
-    attempt_failed(cause, detail.empty() ? error.message() : std::move(detail));
+    if (link_.stage() == Link::Stage::opening) {
+        link_.set_steps(finished_steps);  // the steps it finished before it failed
+    }
+    attempt_failed(now, cause, detail.empty() ? error.message() : std::move(detail));
     if (link_.probe_deadline() && phase_ == Phase::live) {
         // The link closed while a suspicion probe waited for its answer: that is the answer (dead), and the
         // reconnect is the probe's — at once, with the hint's reason — not a silent retry after a backoff delay.
@@ -676,6 +727,7 @@ void ClientCore::handle(TimePoint now, proto::LoginOk& m) {
         return;
     }
     // The link is up; it takes the resume token and the timings the server answered (Link::logged_in).
+    emit(link_.finish_attempt(now, std::nullopt, m.resumed, true));
     link_.logged_in(m);
     reported_quality_.reset();  // a new connection measures, and reports, from scratch
     token_refused_ = false;
@@ -892,16 +944,21 @@ void ClientCore::handle(TimePoint now, proto::Pong& /*m*/) {
         ++diagnostics_.unexpected_messages;
         return;
     }
+    const auto samples = link_.quality(now).rtt_samples;
     link_.pong_received(now);
+    if (const auto q = link_.quality(now); q.rtt_samples > samples) {
+        metrics_.rtt.record(q.last_rtt);
+    }
     report_quality(now);
 }
 
 void ClientCore::handle(TimePoint now, proto::Close& m) {
     if (m.reason == proto::CloseReason::busy) {
-        attempt_failed(AttemptFailure::busy, "the server is busy: retry after " + in_ms(m.reconnect_within));
+        attempt_failed(now, AttemptFailure::busy, "the server is busy: retry after " + in_ms(m.reconnect_within), true);
     } else {
-        attempt_failed(AttemptFailure::server, std::string("the server closed the connection during the login: ") +
-                                                   close_reason_text(m.reason));
+        attempt_failed(now, AttemptFailure::server,
+                       std::string("the server closed the connection during the login: ") + close_reason_text(m.reason),
+                       true);
     }
     if (phase_ == Phase::leaving) {
         // The app already left: whatever the server says now (a kick, a ban, an expired token, a drain), the
@@ -997,7 +1054,8 @@ void ClientCore::report_token_expired() {
 }
 
 void ClientCore::login_refused(TimePoint now, std::error_code error) {
-    attempt_failed(AttemptFailure::server, std::string("the server refused the login: ") + error_name(error));
+    attempt_failed(now, AttemptFailure::server, std::string("the server refused the login: ") + error_name(error),
+                   true);
     drop_link(true);
     const bool first = phase_ == Phase::first_login;
     const auto fail = [&](ConnectionState state, ConnectionReason reason, ChannelReason channel_reason) {
@@ -1155,8 +1213,9 @@ void ClientCore::fire(TimePoint now, Timer timer) {
             // this login failed before it (one that hangs); otherwise the earlier failure (a refused port, a
             // certificate ...) stays the last one: it is what kept the login from succeeding.
             if (!link_.last_failure()) {
-                attempt_failed(AttemptFailure::timeout, "the login timeout (" + in_ms(config_.timings.login_timeout) +
-                                                            ") passed during the attempt");
+                attempt_failed(
+                    now, AttemptFailure::timeout,
+                    "the login timeout (" + in_ms(config_.timings.login_timeout) + ") passed during the attempt");
             }
             end_session(now, ConnectionState::disconnected, ConnectionReason::login_timeout, err(errc::login_timeout),
                         ChannelReason::join_failed, err(errc::network_timeout));
@@ -1199,7 +1258,7 @@ void ClientCore::fire(TimePoint now, Timer timer) {
             enter_reconnecting(now, ConnectionReason::interrupted);
             return;
         case Timer::attempt:
-            attempt_failed(AttemptFailure::timeout,
+            attempt_failed(now, AttemptFailure::timeout,
                            link_.stage() == Link::Stage::opening
                                ? "no connection to the server within " + in_ms(config_.timings.attempt_timeout)
                                : "no answer to the login within " + in_ms(config_.timings.attempt_timeout));

@@ -37,6 +37,7 @@
 #include "core/session_content.hpp"
 #include "protocol/messages.hpp"
 #include "relink/events.hpp"
+#include "relink/metrics.hpp"
 #include "relink/timings.hpp"
 #include "relink/types.hpp"
 
@@ -66,12 +67,16 @@ struct Config {
 // The events are the public ones of relink/events.hpp.
 using relink::AttemptFailed;
 using relink::AttemptFailure;
+using relink::AttemptFinished;
+using relink::AttemptSteps;
 using relink::ChannelStateChanged;
+using relink::ClientMetrics;
 using relink::ConnectionLost;
 using relink::ConnectionStateChanged;
 using relink::ConnectionStatus;
 using relink::ContinuityReport;
 using relink::Event;
+using relink::Histogram;
 using relink::JoinSuccess;
 using relink::LinkQuality;
 using relink::LinkQualityChanged;
@@ -147,11 +152,13 @@ public:
 
     // ---- driver inputs ----
 
-    void on_transport_open(TimePoint now, TransportId transport);
+    /// The transport opened; `steps` says what each step took (AttemptSteps, without `login`).
+    void on_transport_open(TimePoint now, TransportId transport, const AttemptSteps& steps = {});
     /// The transport failed or closed. `cause` and `detail` say why, as the driver's transport found it; when the
     /// transport was still opening or logging in, the core reports them at once as an AttemptFailed event.
     void on_transport_closed(TimePoint now, TransportId transport, std::error_code error,
-                             AttemptFailure cause = AttemptFailure::closed, std::string detail = {});
+                             AttemptFailure cause = AttemptFailure::closed, std::string detail = {},
+                             const AttemptSteps& finished_steps = {});
     void on_message(TimePoint now, TransportId transport, proto::ServerMessage message);
     void handle_timeout(TimePoint now);
 
@@ -174,6 +181,8 @@ public:
     /// before an attempt that the old one would not survive.
     [[nodiscard]] std::optional<TimePoint> token_expiry() const noexcept { return token_expiry_; }
     [[nodiscard]] const Diagnostics& diagnostics() const noexcept { return diagnostics_; }
+    /// What the app's metrics export: counted from the events this core emitted and the round trips it measured.
+    [[nodiscard]] const ClientMetrics& metrics() const noexcept { return metrics_; }
     /// The link's quality at `now` (LinkQuality: round-trip time, missed heartbeats, time since the last data).
     [[nodiscard]] LinkQuality link_quality(TimePoint now) const { return link_.quality(now); }
     /// True while a transport is logged in and usable.
@@ -214,7 +223,7 @@ private:
     void set_state(TimePoint now, ConnectionState state, ConnectionReason reason);
     void set_channel_state(const std::string& name, Channel& channel, ChannelState state, ChannelReason reason,
                            std::error_code error = {});
-    void emit(Event event) { events_.push_back(std::move(event)); }
+    void emit(Event event);
     void act(Action action) { actions_.push_back(std::move(action)); }
 
     /// What this profile does differently (core/profile_rules.hpp).
@@ -227,7 +236,9 @@ private:
     void drop_link(bool close);
     void link_failed(TimePoint now);
     /// Reports that the attempt being opened or logged in failed (only while one is: the link opening / logging in).
-    void attempt_failed(AttemptFailure cause, std::string detail);
+    /// The attempt in progress failed (nothing when none is): AttemptFailed, then its AttemptFinished. `answered`:
+    /// the server answered its login (a refusal), which ends the login step.
+    void attempt_failed(TimePoint now, AttemptFailure cause, std::string detail, bool answered = false);
     void enter_reconnecting(TimePoint now, ConnectionReason reason);
     void reconnect_now(TimePoint now, ConnectionReason reason);
     void send(TimePoint now, proto::ClientMessage message);
@@ -316,6 +327,7 @@ private:
     std::deque<Action> actions_;
     std::deque<Event> events_;
     Diagnostics diagnostics_;
+    ClientMetrics metrics_;
 };
 
 /// A readable one-line rendering of an event / action, for logs, the demo and test failure messages.

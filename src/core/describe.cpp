@@ -90,6 +90,22 @@ std::string describe(const Event& event) {
                     << " samples=" << e.quality.rtt_samples << " missed=" << e.quality.missed_heartbeats
                     << " late=" << e.quality.late_heartbeats;
             },
+            [&](const AttemptFinished& e) {
+                out << "attempt_finished attempt=" << e.attempt << " "
+                    << (e.connected ? (e.resumed ? "resumed" : "connected") : std::string(to_string(*e.cause)))
+                    << " total=" << ms(e.total);
+                const auto step = [&](const char* name, const std::optional<Duration>& d) {
+                    if (d) {
+                        out << " " << name << "=" << ms(*d);
+                    }
+                };
+                step("dns", e.steps.dns);
+                step("proxy", e.steps.proxy);
+                step("tcp", e.steps.tcp);
+                step("tls", e.steps.tls);
+                step("websocket", e.steps.websocket);
+                step("login", e.steps.login);
+            },
         },
         event);
     return out.str();

@@ -21,8 +21,25 @@ OpenTransport Link::start_attempt(TimePoint now) {
     retry_at_.reset();
     attempt_deadline_ = now + timings_.attempt_timeout;
     attempt_started_ = now;
+    attempt_began_ = now;
+    steps_ = {};
     refused_ = false;
     return OpenTransport{transport_, attempt_};
+}
+
+AttemptFinished Link::finish_attempt(TimePoint now, std::optional<AttemptFailure> cause, bool resumed,
+                                     bool answered) const {
+    AttemptFinished finished;
+    finished.attempt = attempt_;
+    finished.connected = !cause;
+    finished.resumed = !cause && resumed;
+    finished.cause = cause;
+    finished.total = now - attempt_began_;
+    finished.steps = steps_;
+    if (stage_ == Stage::logging_in && answered) {
+        finished.steps.login = now - login_sent_at_;
+    }
+    return finished;
 }
 
 std::optional<AttemptFailed> Link::attempt_failed(AttemptFailure cause, std::string detail) {

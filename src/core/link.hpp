@@ -62,6 +62,12 @@ public:
     [[nodiscard]] const std::optional<AttemptFailed>& last_failure() const noexcept { return last_failure_; }
     void forget_failure() noexcept { last_failure_.reset(); }
     void forget_attempt_start() noexcept { attempt_started_.reset(); }
+    /// The steps the attempt in progress finished, as the driver timed them (on open, or on a failure before it).
+    void set_steps(const AttemptSteps& steps) { steps_ = steps; }
+    /// What the attempt in progress did, as it ends now: failed with `cause`, or logged in (`resumed`: its session
+    /// resumed). `answered`: the server answered the login (accepted or refused), which ends the login step.
+    [[nodiscard]] AttemptFinished finish_attempt(TimePoint now, std::optional<AttemptFailure> cause, bool resumed,
+                                                 bool answered) const;
     void cancel_attempt_deadline() noexcept { attempt_deadline_.reset(); }
 
     /// Drops the transport (whatever its stage); returns the action that closes it when `close` and there was one.
@@ -162,6 +168,8 @@ private:
     std::uint32_t attempt_{0};
     std::optional<TimePoint> attempt_deadline_;
     std::optional<TimePoint> attempt_started_;  ///< the current attempt's OpenTransport, until its login succeeds
+    TimePoint attempt_began_{};                 ///< the current (or last) attempt's OpenTransport, for its report
+    AttemptSteps steps_;                        ///< the current attempt's steps, as far as the driver timed them
     std::optional<AttemptFailed> last_failure_;
     std::optional<TimePoint> retry_at_;
     std::optional<TimePoint> stable_at_;    ///< the backoff resets here if still connected

@@ -301,14 +301,15 @@ Attempt connect_once(IoThread& io, const std::string& url, const client::TlsSett
     std::shared_ptr<client::Transport> transport;
     std::promise<void> opened;
     net::post(io.strand(), [&] {
-        transport = client::Transport::open(io.strand(), options,
-                                            {[report](const client::StepTimings& timings) {
-                                                 report({true, timings.tls_resumed, {}});
-                                             },
-                                             {},
-                                             [report](std::error_code, AttemptFailure, std::string detail) {
-                                                 report({false, false, std::move(detail)});
-                                             }});
+        transport = client::Transport::open(
+            io.strand(), options,
+            {[report](const client::StepTimings& timings) {
+                 report({true, timings.tls_resumed, {}});
+             },
+             {},
+             [report](std::error_code, AttemptFailure, std::string detail, const client::StepTimings&) {
+                 report({false, false, std::move(detail)});
+             }});
         opened.set_value();
     });
     EXPECT_EQ(opened.get_future().wait_for(10s), std::future_status::ready);

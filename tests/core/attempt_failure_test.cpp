@@ -224,8 +224,8 @@ TEST(AttemptFailed, ARefusedLoginIsAServerFailureBeforeTheStateChange) {
     for (const auto& record : world.log()) {
         kinds.push_back(core::describe(record.event).substr(0, core::describe(record.event).find(' ')));
     }
-    EXPECT_EQ(kinds,
-              (std::vector<std::string>{"connection_state_changed", "attempt_failed", "connection_state_changed"}));
+    EXPECT_EQ(kinds, (std::vector<std::string>{"connection_state_changed", "attempt_failed", "attempt_finished",
+                                               "connection_state_changed"}));
     const auto failures = events_of<core::AttemptFailed>(world, "UID1");
     ASSERT_EQ(failures.size(), 1U);
     EXPECT_EQ(failures[0].second.cause, AttemptFailure::server);
@@ -474,6 +474,195 @@ TEST(AttemptFailureNames, RoundTrip) {
     EXPECT_EQ(to_string(AttemptFailure::certificate), "CERTIFICATE");
     EXPECT_EQ(to_string(static_cast<AttemptFailure>(200)), "UNKNOWN");
     EXPECT_FALSE(attempt_failure_from_string("refused"));
+}
+
+}  // namespace
+}  // namespace relink::test
+
+// ------------------------------------------------------------------------------------------- what each attempt took
+
+namespace relink::test {
+namespace {
+
+AttemptSteps opened_steps() {
+    AttemptSteps s;
+    s.dns = 1ms;
+    s.tcp = 20ms;
+    s.tls = 60ms;
+    s.websocket = 39ms;
+    s.tls_resumed = true;
+    return s;
+}
+
+TEST(AttemptFinished, ALoginReportsEachStepAndTheLoginsRoundTripBeforeConnected) {
+    CoreByHand c;
+    ASSERT_FALSE(c.core.login(at_ms(0), "UID1", "valid"));
+    c.drain();
+    c.core.on_transport_open(at_ms(120), c.transport, opened_steps());
+    c.drain();
+    proto::LoginOk ok;
+    ok.request_id = c.login_request.value_or(0);
+    c.core.on_message(at_ms(150), c.transport, ok);
+    const auto events = c.drain();
+    const auto finished = all_of<AttemptFinished>(events);
+    ASSERT_EQ(finished.size(), 1U);
+    const AttemptFinished& f = finished[0];
+    EXPECT_EQ(f.attempt, 1U);
+    EXPECT_TRUE(f.connected);
+    EXPECT_FALSE(f.resumed);
+    EXPECT_FALSE(f.cause);
+    EXPECT_EQ(f.total, 150ms);
+    EXPECT_EQ(f.steps.dns, std::optional<Duration>(1ms));
+    EXPECT_EQ(f.steps.tcp, std::optional<Duration>(20ms));
+    EXPECT_EQ(f.steps.tls, std::optional<Duration>(60ms));
+    EXPECT_EQ(f.steps.websocket, std::optional<Duration>(39ms));
+    EXPECT_EQ(f.steps.login, std::optional<Duration>(30ms));  // sent on open at 120 ms, answered at 150 ms
+    EXPECT_FALSE(f.steps.proxy);
+    EXPECT_TRUE(f.steps.tls_resumed);
+    // It comes before the CONNECTED it led to.
+    const auto at = [&](auto pred) { return std::find_if(events.begin(), events.end(), pred) - events.begin(); };
+    EXPECT_LT(at([](const core::Event& e) { return std::holds_alternative<AttemptFinished>(e); }),
+              at([](const core::Event& e) {
+                  const auto* s = std::get_if<ConnectionStateChanged>(&e);
+                  return s != nullptr && s->state == ConnectionState::connected;
+              }));
+
+    const ClientMetrics& m = c.core.metrics();
+    EXPECT_EQ(m.attempts, 1U);
+    EXPECT_EQ(m.attempts_connected, 1U);
+    EXPECT_EQ(m.attempts_resumed, 0U);
+    EXPECT_EQ(m.tls_handshakes, 1U);
+    EXPECT_EQ(m.tls_handshakes_resumed, 1U);
+    EXPECT_EQ(m.state_changes[static_cast<std::size_t>(ConnectionState::connecting)], 1U);
+    EXPECT_EQ(m.state_changes[static_cast<std::size_t>(ConnectionState::connected)], 1U);
+    // 20 ms falls in the (10, 25] ms bucket, 30 ms of login in (25, 50], 150 ms of attempt in (100, 250].
+    const auto bucket = [](const Histogram& h, Duration upper) {
+        const auto i = std::find(h.bounds.begin(), h.bounds.end(), upper) - h.bounds.begin();
+        return h.counts.at(static_cast<std::size_t>(i));
+    };
+    EXPECT_EQ(bucket(m.tcp, 25ms), 1U);
+    EXPECT_EQ(m.tcp.count, 1U);
+    EXPECT_EQ(bucket(m.login, 50ms), 1U);
+    EXPECT_EQ(bucket(m.attempt, 250ms), 1U);
+    EXPECT_EQ(m.attempt.sum, 150ms);
+    EXPECT_EQ(m.proxy.count, 0U);
+}
+
+TEST(AttemptFinished, AFailureBeforeTheOpenHasTheStepsItFinishedAndFollowsItsAttemptFailed) {
+    CoreByHand c;
+    ASSERT_FALSE(c.core.login(at_ms(0), "UID1", "valid"));
+    c.drain();
+    AttemptSteps finished_steps;
+    finished_steps.dns = 2ms;  // then the TCP connect was refused
+    c.core.on_transport_closed(at_ms(7), c.transport, std::make_error_code(std::errc::connection_refused),
+                               AttemptFailure::refused, "tcp: refused", finished_steps);
+    const auto events = c.drain();
+    ASSERT_GE(events.size(), 2U);
+    const auto first = std::find_if(events.begin(), events.end(),
+                                    [](const core::Event& e) { return std::holds_alternative<AttemptFailed>(e); });
+    ASSERT_NE(first, events.end());
+    ASSERT_NE(first + 1, events.end());
+    const auto* f = std::get_if<AttemptFinished>(&*(first + 1));
+    ASSERT_NE(f, nullptr) << "the AttemptFinished comes right after the AttemptFailed";
+    EXPECT_EQ(f->attempt, 1U);
+    EXPECT_FALSE(f->connected);
+    EXPECT_EQ(f->cause, std::optional<AttemptFailure>(AttemptFailure::refused));
+    EXPECT_EQ(f->total, 7ms);
+    EXPECT_EQ(f->steps.dns, std::optional<Duration>(2ms));
+    EXPECT_FALSE(f->steps.tcp);
+    EXPECT_FALSE(f->steps.login);
+    EXPECT_EQ(c.core.metrics().attempts_failed[static_cast<std::size_t>(AttemptFailure::refused)], 1U);
+    EXPECT_EQ(c.core.metrics().attempts, 1U);
+    EXPECT_EQ(c.core.metrics().attempts_connected, 0U);
+}
+
+TEST(AttemptFinished, ALoginTheServerRefusedAsBusyEndsTheLoginStepAndAResumeSaysSo) {
+    CoreByHand c;
+    ASSERT_FALSE(c.core.login(at_ms(0), "UID1", "valid"));
+    c.drain();
+    c.core.on_transport_open(at_ms(50), c.transport, opened_steps());
+    c.drain();
+    proto::Close busy;
+    busy.reason = proto::CloseReason::busy;
+    busy.reconnect_within = 500ms;
+    c.core.on_message(at_ms(65), c.transport, busy);
+    auto finished = all_of<AttemptFinished>(c.drain());
+    ASSERT_EQ(finished.size(), 1U);
+    EXPECT_EQ(finished[0].cause, std::optional<AttemptFailure>(AttemptFailure::busy));
+    EXPECT_EQ(finished[0].steps.login, std::optional<Duration>(15ms));
+    EXPECT_EQ(finished[0].total, 65ms);
+
+    // The next attempt logs in; the link then breaks and the one after resumes the session.
+    const auto retry = c.core.next_deadline();
+    ASSERT_TRUE(retry);
+    c.core.handle_timeout(*retry);
+    c.drain();
+    ASSERT_EQ(c.opened, 2);
+    auto events = c.connect(*retry + 10ms);
+    finished = all_of<AttemptFinished>(events);
+    ASSERT_EQ(finished.size(), 1U);
+    EXPECT_EQ(finished[0].attempt, 2U);
+    EXPECT_TRUE(finished[0].connected);
+    EXPECT_FALSE(finished[0].steps.tcp);  // this open said nothing of its steps
+    EXPECT_EQ(finished[0].steps.login, std::optional<Duration>(0ms));
+
+    const auto broke = *retry + 1s;
+    c.core.on_transport_closed(broke, c.transport, std::make_error_code(std::errc::connection_reset));
+    EXPECT_TRUE(all_of<AttemptFinished>(c.drain()).empty()) << "a link that was up is not an attempt";
+    const auto again = c.core.next_deadline();
+    ASSERT_TRUE(again);
+    c.core.handle_timeout(*again);
+    c.drain();
+    c.core.on_transport_open(*again + 5ms, c.transport, opened_steps());
+    c.drain();
+    proto::LoginOk ok;
+    ok.request_id = c.login_request.value_or(0);
+    ok.resumed = true;
+    c.core.on_message(*again + 9ms, c.transport, ok);
+    finished = all_of<AttemptFinished>(c.drain());
+    ASSERT_EQ(finished.size(), 1U);
+    EXPECT_TRUE(finished[0].connected);
+    EXPECT_TRUE(finished[0].resumed);
+    EXPECT_EQ(finished[0].attempt, 1U);  // the first of this outage
+    const ClientMetrics& m = c.core.metrics();
+    EXPECT_EQ(m.attempts, 3U);
+    EXPECT_EQ(m.attempts_connected, 2U);
+    EXPECT_EQ(m.attempts_resumed, 1U);
+    EXPECT_EQ(m.attempts_failed[static_cast<std::size_t>(AttemptFailure::busy)], 1U);
+    EXPECT_EQ(m.login.count, 3U);
+}
+
+TEST(ClientMetricsText, PrometheusCountersAndCumulativeHistogramsWithTheAppsLabels) {
+    ClientMetrics m;
+    m.attempts = 3;
+    m.attempts_failed[static_cast<std::size_t>(AttemptFailure::refused)] = 2;
+    m.state_changes[static_cast<std::size_t>(ConnectionState::reconnecting)] = 4;
+    m.tcp.record(20ms);
+    m.tcp.record(30ms);
+    m.tcp.record(1min);  // above every bound
+    const std::string text = to_prometheus(m, "app_relink", "app=\"chat\"");
+    const auto has = [&](const std::string& line) { return text.find(line + "\n") != std::string::npos; };
+    EXPECT_TRUE(has("app_relink_attempts_total{app=\"chat\"} 3")) << text;
+    EXPECT_TRUE(has("app_relink_attempts_failed_total{cause=\"REFUSED\",app=\"chat\"} 2"));
+    EXPECT_TRUE(has("app_relink_attempts_failed_total{cause=\"DNS\",app=\"chat\"} 0"));
+    EXPECT_TRUE(has("app_relink_state_changes_total{state=\"RECONNECTING\",app=\"chat\"} 4"));
+    EXPECT_TRUE(has("# TYPE app_relink_tcp_seconds histogram"));
+    EXPECT_TRUE(has("app_relink_tcp_seconds_bucket{le=\"0.01\",app=\"chat\"} 0"));
+    EXPECT_TRUE(has("app_relink_tcp_seconds_bucket{le=\"0.025\",app=\"chat\"} 1"));
+    EXPECT_TRUE(has("app_relink_tcp_seconds_bucket{le=\"0.05\",app=\"chat\"} 2"));  // cumulative
+    EXPECT_TRUE(has("app_relink_tcp_seconds_bucket{le=\"10\",app=\"chat\"} 2"));
+    EXPECT_TRUE(has("app_relink_tcp_seconds_bucket{le=\"+Inf\",app=\"chat\"} 3"));
+    EXPECT_TRUE(has("app_relink_tcp_seconds_sum{app=\"chat\"} 60.05"));
+    EXPECT_TRUE(has("app_relink_tcp_seconds_count{app=\"chat\"} 3"));
+    // One HELP and one TYPE per metric, however many labelled samples it has.
+    std::size_t types = 0;
+    for (auto at = text.find("# TYPE app_relink_attempts_failed_total"); at != std::string::npos;
+         at = text.find("# TYPE app_relink_attempts_failed_total", at + 1)) {
+        ++types;
+    }
+    EXPECT_EQ(types, 1U);
+    // Without labels, no braces.
+    EXPECT_NE(to_prometheus(ClientMetrics{}).find("\nrelink_client_attempts_total 0\n"), std::string::npos);
 }
 
 }  // namespace

@@ -66,7 +66,8 @@ inline std::string brief(const core::Event& event) {
 using EventFilter = std::function<bool(const sim::Record&)>;
 
 /// Every recorded event as "<ms> <client> <brief>", optionally filtered and from a start time on. The failed
-/// attempts (AttemptFailed) and the quality reports (LinkQualityChanged) are left out: the timelines are the
+/// attempts (AttemptFailed), every attempt's timings (AttemptFinished) and the quality reports (LinkQualityChanged)
+/// are left out: the timelines are the
 /// app-visible state story of the spec's tables; the tests of attempt failures and of quality read them with
 /// events_of<>().
 inline std::vector<std::string> timeline(const World& world, const EventFilter& keep = {},
@@ -74,6 +75,7 @@ inline std::vector<std::string> timeline(const World& world, const EventFilter& 
     std::vector<std::string> lines;
     for (const auto& record : world.log()) {
         if (record.at < from || (keep && !keep(record)) || std::holds_alternative<core::AttemptFailed>(record.event) ||
+            std::holds_alternative<core::AttemptFinished>(record.event) ||
             std::holds_alternative<core::LinkQualityChanged>(record.event)) {
             continue;
         }
