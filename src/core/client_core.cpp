@@ -589,7 +589,10 @@ void ClientCore::drop_standby(bool close) {
 }
 
 void ClientCore::old_link_died(TimePoint now, bool close) {
-    if (!outage_since_) {
+    // Once the standby's Login is out, the old link's end is most likely the server's move of the session (it closes
+    // the old transport when it resumes the session on the new one, and that close may overtake the LoginOk): no
+    // outage unless the standby then fails too (link_failed() counts it from the last data then).
+    if (!outage_since_ && standby_->stage != Standby::Stage::logging_in) {
         outage_since_ = link_.last_rx();
     }
     if (auto close_transport = link_.drop(close)) {

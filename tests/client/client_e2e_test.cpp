@@ -1725,6 +1725,8 @@ TEST_F(MessagesE2e, SendsMadeAroundAndDuringAnOutageAreDeliveredOnce) {
 // an error, bob's state never changes, and alice sees nothing of it.
 TEST_F(MessagesE2e, NetworkChangeHandsOverToASecondPathMakeBeforeBreak) {
     ASSERT_NO_FATAL_FAILURE(login_both({"--limit", "messages-per-second=100000", "--limit", "message-burst=100000"}));
+    ASSERT_TRUE(alice_->events.wait_index<MemberJoined>([](const MemberJoined& e) { return e.user_id == "bob"; }, 0,
+                                                        10s));  // before the mark: only what follows counts
     FaultProxy second("127.0.0.1", server().port());
     const auto bob_mark = bob_->events.size();
     const auto alice_mark = alice_->events.size();
@@ -1770,6 +1772,7 @@ TEST_F(MessagesE2e, NetworkChangeHandsOverToASecondPathMakeBeforeBreak) {
     ASSERT_EQ(report.size(), 1U);
     EXPECT_TRUE(report.front().resumed);
     EXPECT_EQ(report.front().dropped, 0U);
+    EXPECT_EQ(report.front().outage, std::chrono::nanoseconds::zero());
     // The session lives on the second path; the first carries nothing any more.
     EXPECT_EQ(second.stats().connections_accepted, 1U);
     EXPECT_EQ(second.stats().connections_open, 1U);
