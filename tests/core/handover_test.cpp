@@ -246,6 +246,33 @@ TEST(Handover, OldLinkDyingDuringTheHandoverContinuesOnTheStandby) {
     EXPECT_EQ(h.world.transports("UID1"), std::vector<core::TransportId>{opens[0].transport});
 }
 
+// The new network is slower than the old one (100 ms against 50 ms): the server's close of the old transport, when
+// it moves the session, reaches the client before the LoginOk on the new one. That close is the move, not an outage:
+// the standby logs in as planned, no state change, a report of no outage, nothing lost.
+TEST(Handover, OldLinkClosedByTheMoveBeforeTheLoginOkArrives) {
+    Handover h;
+    h.world.switch_network("UID1", LinkMode::pass, 100ms);
+    h.network_changed();
+    h.traffic(at_ms(5000), 60);
+    h.world.run_until(at_ms(15'000));
+    EXPECT_EQ(h.states("UID1"), std::vector<std::string>{}) << joined(h.states("UID1"));
+    EXPECT_EQ(h.membership("UID2"), std::vector<std::string>{});
+    EXPECT_EQ(h.received("UID1", true), Handover::numbered("c", 60)) << joined(h.received("UID1", true));
+    EXPECT_EQ(h.received("UID1", false), Handover::numbered("p", 60)) << joined(h.received("UID1", false));
+    EXPECT_EQ(h.received("UID2", false), Handover::numbered("u", 30)) << joined(h.received("UID2", false));
+    h.expect_sends_succeeded("UID1", 30);
+    const auto reports = events_of<core::ContinuityReport>(h.world, "UID1");
+    ASSERT_EQ(reports.size(), 1U);
+    EXPECT_TRUE(reports[0].second.resumed);
+    EXPECT_EQ(reports[0].second.outage, Duration::zero());
+    // The server closed the old transport: the client had nothing left to close.
+    for (const auto& record : h.world.actions()) {
+        const auto* close = std::get_if<core::CloseTransport>(&record.action);
+        EXPECT_FALSE(record.client == "UID1" && close != nullptr && close->transport == h.old_transport)
+            << "UID1 closed the old transport at " << ms_text(record.at);
+    }
+}
+
 // A hint while the session reconnects: no link to keep, so no handover: an attempt at once, as before.
 TEST(Handover, DuringAReconnectReconnectsAtOnce) {
     Handover h;
