@@ -53,6 +53,7 @@ struct Options {
     unsigned quality_warm_up_s{8};  ///< quality: heartbeats (RTT samples) before the links die
     std::vector<double> outages{0, 2, 6, 12};
     std::size_t outage_runs{3};
+    std::size_t handover_runs{3};  ///< handover: clients per variant
     std::size_t restart_runs{10};
     unsigned restart_delay_ms{0};  ///< between relinkd's death and the start of its replacement
     double dup_seconds{20};
@@ -86,6 +87,7 @@ std::vector<ScenarioResult> run_storm(const Options& o, Env& env);
 std::vector<ScenarioResult> run_detect(const Options& o, Env& env);
 std::vector<ScenarioResult> run_quality(const Options& o, Env& env);
 std::vector<ScenarioResult> run_outage(const Options& o, Env& env);
+std::vector<ScenarioResult> run_handover(const Options& o, Env& env);
 std::vector<ScenarioResult> run_restart(const Options& o, Env& env);
 std::vector<ScenarioResult> run_dup_login(const Options& o, Env& env);
 std::vector<ScenarioResult> run_backlog(const Options& o, Env& env);

@@ -32,9 +32,9 @@ struct Command {
 
 constexpr const char* kFooter =
     "Scenarios (--scenario, in this order for all): connect idle fanout storm detect quality outage restart\n"
-    "dup_login backlog cross_node overload. Each starts its own relinkd child processes (and a redis-server for "
-    "--cluster);\n"
-    "a value of --relinkd-arg may begin with --. docs/performance.md says what each scenario measures.";
+    "dup_login backlog cross_node overload handover. Each starts its own relinkd child processes (and a\n"
+    "redis-server for --cluster); a value of --relinkd-arg may begin with --. docs/performance.md says what each\n"
+    "scenario measures.";
 
 Command parse(int argc, char** argv) {
     namespace cl = relink::bench::command_line;
@@ -144,6 +144,10 @@ Command parse(int argc, char** argv) {
     cl::add_list(app, "--outages,--outage", o.outages, "outage: durations in seconds (--outage: peer-bench's name)",
                  "S[,S]", "0,2,6,12");
     app.add_option("--outage-runs", o.outage_runs, "outage: clients per variant, in parallel")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<std::size_t>(1, 250));
+    app.add_option("--handover-runs", o.handover_runs, "handover: clients per variant, in parallel")
         ->type_name("N")
         ->capture_default_str()
         ->check(cl::whole<std::size_t>(1, 250));
@@ -306,6 +310,8 @@ int main_impl(int argc, char** argv) {
                 got = run_quality(*options, env);
             } else if (name == "outage") {
                 got = run_outage(*options, env);
+            } else if (name == "handover") {
+                got = run_handover(*options, env);
             } else if (name == "restart") {
                 got = run_restart(*options, env);
             } else if (name == "dup_login") {

@@ -38,8 +38,9 @@ void sleep_unless_stopped(std::chrono::milliseconds d) {
 }
 
 const std::vector<std::string>& all_scenarios() {
-    static const std::vector<std::string> kAll{"connect", "idle",    "fanout",    "storm",   "detect",     "quality",
-                                               "outage",  "restart", "dup_login", "backlog", "cross_node", "overload"};
+    static const std::vector<std::string> kAll{"connect",    "idle",     "fanout",  "storm",     "detect",
+                                               "quality",    "outage",   "restart", "dup_login", "backlog",
+                                               "cross_node", "overload", "handover"};
     return kAll;
 }
 

@@ -10,6 +10,7 @@
 #include <random>
 #include <set>
 
+#include "client/client_internals.hpp"
 #include "faultproxy/fault_proxy.hpp"
 #include "fleet.hpp"
 
@@ -415,6 +416,93 @@ std::vector<ScenarioResult> run_outage(const Options& o, Env& env) {
         server->wait_exit(8s);
     }
     return out;
+}
+
+// ------------------------------------------------------------------------------------------- handover
+
+std::vector<ScenarioResult> run_handover(const Options& o, Env& env) {
+    ScenarioResult r;
+    r.name = "handover";
+    r.params = {{"runs", o.handover_runs}};
+    r.settings = {{"profile", "rtm"},
+                  {"paths", "two proxies per client: the old network and the new one (new connections take it)"},
+                  {"make_before_break", "notify_network_changed() on a working old link: the handover"},
+                  {"break_before_make", "the old link reset (reset_all()) and notify_network_changed(): a reconnect"},
+                  {"measured", "the hint to the ContinuityReport: the new link logged in and carrying the session"},
+                  {"runs_per_variant", o.handover_runs},
+                  {"load_average_before", load_average()}};
+    std::string error;
+    auto server = Relinkd::launch(env, {}, error);
+    if (!server) {
+        fail_relinkd(r, error);
+        return {r};
+    }
+    // Even probes: make-before-break (the handover); odd: break-before-make (today's reconnect after a reset).
+    const auto n = o.handover_runs * 2;
+    std::vector<std::unique_ptr<FaultProxy>> old_paths;
+    std::vector<std::unique_ptr<FaultProxy>> new_paths;
+    for (std::size_t i = 0; i < n; ++i) {
+        old_paths.push_back(proxy_to(server->port()));
+        new_paths.push_back(proxy_to(server->port()));
+    }
+    Fleet fleet(env, o.threads);
+    for (std::size_t i = 0; i < n; ++i) {
+        fleet.add("h" + std::to_string(i), old_paths[i]->port());
+    }
+    std::printf("handover: %zu clients make-before-break and %zu break-before-make\n", n / 2, n / 2);
+    if (!fleet.login_all(0, n, n, 20s)) {
+        r.error = "clients did not connect";
+        fleet.shutdown();
+        server->terminate();
+        server->wait_exit(8s);
+        return {r};
+    }
+    sleep_unless_stopped(1500ms);  // round trips measured: the probe's timeout is the steady one
+    std::vector<std::int64_t> hinted(n, 0);
+    for (std::size_t i = 0; i < n; ++i) {
+        Probe& p = *fleet.probes[i];
+        detail::ClientInternals::route_new_connections(*p.client,
+                                                       "wss://127.0.0.1:" + std::to_string(new_paths[i]->port()) + "/");
+        hinted[i] = now_ns();
+        p.fault_at = hinted[i];
+        if (i % 2 == 1) {
+            old_paths[i]->reset_all();
+        }
+        p.client->notify_network_changed();
+    }
+    wait_for(
+        [&] {
+            return std::all_of(fleet.probes.begin(), fleet.probes.end(),
+                               [](const auto& p) { return p->back_at.load() != 0; });
+        },
+        30s, 5ms);
+    std::vector<double> handover_ms;
+    std::vector<double> break_ms;
+    std::size_t visible = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const Probe& p = *fleet.probes[i];
+        if (i % 2 == 0 && p.reconnecting_at.load() != 0) {
+            ++visible;  // a handover must not be seen
+        }
+        if (const auto back = p.back_at.load(); back != 0) {
+            (i % 2 == 0 ? handover_ms : break_ms).push_back(std::max(0.0, ns_to_ms(back - hinted[i])));
+        }
+    }
+    add_percentiles(r.metrics, "handover_ms", handover_ms, {"p50", "max"});
+    add_percentiles(r.metrics, "break_before_make_ms", break_ms, {"p50", "max"});
+    r.samples["handover_ms"] = thin(handover_ms, 0);
+    r.samples["break_before_make_ms"] = thin(break_ms, 0);
+    if (visible > 0) {
+        r.error = std::to_string(visible) + " handovers showed RECONNECTING";
+    } else if (handover_ms.size() + break_ms.size() < n) {
+        r.error = std::to_string(n - handover_ms.size() - break_ms.size()) + " clients not on the new path in 30 s";
+    }
+    fleet.shutdown();
+    old_paths.clear();
+    new_paths.clear();
+    server->terminate();
+    server->wait_exit(8s);
+    return {r};
 }
 
 // ------------------------------------------------------------------------------------------- restart

@@ -246,8 +246,11 @@ public:
 
     /// The local network changed (Wi-Fi ↔ cellular ...): check the link at once, and reconnect if it is dead.
     ///
-    /// While CONNECTED on a usable link: a suspicion probe — one heartbeat at once instead of the next one. A link
-    /// that answers stays, with no state change (a second network came up, the old one still works); a link from
+    /// While CONNECTED on a usable link: a suspicion probe — one heartbeat at once instead of the next one. When the
+    /// link answers, the session moves to a new connection make-before-break (a second connection resumes it, then
+    /// the old one is closed), with no state change and no message lost, repeated or reordered; if the new
+    /// connection fails, the old link stays and the failure is reported as an attempt's (docs/protocol.md,
+    /// "Handover"). A link from
     /// which no data arrives within the probe timeout (about two round trips, at least 300 ms, at most half the
     /// silence threshold: see docs/reliability.md) is dead now, not after the 4 s detector: RECONNECTING (rtc-web:
     /// CONNECTING) `CLIENT_IP_ADDRESS_CHANGED` and a new attempt without backoff. While reconnecting: a new attempt

@@ -454,8 +454,9 @@ RELINK_API int relink_client_get_user_attributes(relink_client* client, const ch
 RELINK_API int relink_client_renew_token(relink_client* client, const char* token, uint64_t* op);
 
 /** The local network changed (Wi-Fi ↔ cellular ...): while CONNECTED, the link is checked at once (one heartbeat)
- *  and reconnects with CLIENT_IP_ADDRESS_CHANGED only if no data answers within the probe timeout; otherwise a
- *  reconnect at once (relink::Client::notify_network_changed()). */
+ *  and reconnects with CLIENT_IP_ADDRESS_CHANGED only if no data answers within the probe timeout; a link that
+ *  answers is replaced make-before-break by a new connection, with no state change; otherwise a reconnect at once
+ *  (relink::Client::notify_network_changed()). */
 RELINK_API int relink_client_notify_network_changed(relink_client* client);
 /** Uses another HTTP CONNECT proxy; host NULL: none. Reconnects (SETTING_PROXY_SERVER) when connected. */
 RELINK_API int relink_client_set_proxy(relink_client* client, const char* host, uint16_t port);

@@ -584,10 +584,7 @@ public:
                 perform(std::move(action));
             }
         }
-        if (transport_) {
-            transport_->close();
-            transport_.reset();
-        }
+        close_transports();
         if (timer_) {
             timer_->cancel();
         }
@@ -602,30 +599,44 @@ public:
             return;
         }
         if (auto* open = std::get_if<core::OpenTransport>(&action)) {
-            open_transport(open->transport);
+            open_transport(open->transport, open->standby);
             return;
         }
         if (auto* send = std::get_if<core::SendFrame>(&action)) {
-            if (transport_ && transport_id_ == send->transport) {
-                transport_->send(proto::encode(send->message));
+            if (auto it = transports_.find(send->transport); it != transports_.end()) {
+                it->second->send(proto::encode(send->message));
             }
             return;
         }
-        const auto& close = std::get<core::CloseTransport>(action);
-        if (transport_ && transport_id_ == close.transport) {
-            transport_->close();
-            transport_.reset();
+        close_transport(std::get<core::CloseTransport>(action).transport);
+    }
+
+    void close_transport(core::TransportId id) {
+        if (auto it = transports_.find(id); it != transports_.end()) {
+            it->second->close();
+            transports_.erase(it);
         }
     }
 
-    void open_transport(core::TransportId id) {
-        if (transport_) {
-            transport_->close();
+    void close_transports() {
+        for (auto& [id, transport] : transports_) {
+            transport->close();
         }
-        transport_id_ = id;
+        transports_.clear();
+    }
+
+    /// Opens transport `id`. A standby (a handover's second connection) opens beside the one in use; any other open
+    /// replaces whatever is left (the core lets an attempt go before it starts the next).
+    void open_transport(core::TransportId id, bool standby) {
+        if (!standby) {
+            close_transports();
+        }
         refresh_token_for_attempt();
         client::TransportOptions options;
-        options.url = config_.url;
+        {
+            std::lock_guard lock(mutex_);
+            options.url = url_override_.value_or(config_.url);
+        }
         options.allow_plaintext = config_.allow_plaintext;
         options.tls = {config_.tls.verify_peer, config_.tls.ca_file, config_.tls.ca_directory,
                        config_.tls.use_system_store};
@@ -639,7 +650,7 @@ public:
         options.dns_timeout = options.connect_timeout = options.tls_timeout = options.websocket_timeout =
             attempt_timeout_;
         std::weak_ptr<Impl> weak = shared_from_this();
-        transport_ = client::Transport::open(
+        transports_[id] = client::Transport::open(
             strand_, options,
             client::Transport::Handlers{
                 [weak, id](const client::StepTimings& timings) {
@@ -660,9 +671,7 @@ public:
                         const bool tls = cause == AttemptFailure::tls || cause == AttemptFailure::certificate;
                         self->log(tls ? LogLevel::warn : LogLevel::debug,
                                   "transport " + std::to_string(id) + " closed: " + detail);
-                        if (self->transport_id_ == id) {
-                            self->transport_.reset();
-                        }
+                        self->transports_.erase(id);
                         self->input([&](core::ClientCore& core, core::TimePoint t) {
                             core.on_transport_closed(t, id, error, cause, std::move(detail), finished);
                         });
@@ -718,10 +727,7 @@ public:
         if (!decoded) {
             // A server that breaks the protocol: drop this connection and reconnect (never trust the rest of it).
             log(LogLevel::warn, "undecodable frame from the server: " + decoded.error.detail);
-            if (transport_ && transport_id_ == id) {
-                transport_->close();
-                transport_.reset();
-            }
+            close_transport(id);
             input([&](core::ClientCore& core, core::TimePoint t) {
                 core.on_transport_closed(t, id, make_error_code(errc::protocol_error), AttemptFailure::protocol,
                                          "read: undecodable frame from the server: " + decoded.error.detail);
@@ -845,11 +851,12 @@ public:
     bool token_needs_refresh_{false};
     bool stopping_{false};
     detail::ClientInternals::CallObserver call_observer_;
+    std::optional<std::string> url_override_;  ///< detail::ClientInternals::route_new_connections()
 
     // strand-only
     std::optional<asio::steady_timer> timer_;  ///< none on a host
-    std::shared_ptr<client::Transport> transport_;
-    core::TransportId transport_id_{0};
+    /// The transports open or opening: one, or two during a handover (the link in use and its standby).
+    std::map<core::TransportId, std::shared_ptr<client::Transport>> transports_;
     bool armed_{false};
     std::chrono::steady_clock::time_point armed_at_{};
 
@@ -1003,6 +1010,11 @@ std::optional<ChannelState> Client::channel_state(const std::string& channel) co
 void detail::ClientInternals::observe_calls(Client& client, CallObserver observer) {
     std::lock_guard lock(client.impl_->mutex_);
     client.impl_->call_observer_ = std::move(observer);
+}
+
+void detail::ClientInternals::route_new_connections(Client& client, std::string url) {
+    std::lock_guard lock(client.impl_->mutex_);
+    client.impl_->url_override_ = std::move(url);
 }
 
 detail::ClientInternals::Hosted detail::ClientInternals::make_hosted(ClientConfig config,

@@ -56,6 +56,10 @@ struct ClientInternals {
     using CallObserver = std::function<void(const core::ClientCore& core, core::TimePoint now)>;
     /// Installs `observer` (empty: none) for every later public call of `client`.
     static void observe_calls(Client& client, CallObserver observer);
+    /// The device moved to another network, as a test sees it: every connection `client` opens from now on (a
+    /// handover's standby, any later attempt) goes to `url` instead of the config's (e.g. a second fault proxy in
+    /// front of the same server), while the connection it has stays where it is.
+    static void route_new_connections(Client& client, std::string url);
 
     /// A Client on `host`: no thread, no socket, no clock of its own. The constructor's checks of `config` apply
     /// (std::invalid_argument). The returned handle drives it; it expires with the Client.

@@ -21,6 +21,10 @@ using TransportId = std::uint64_t;
 struct OpenTransport {
     TransportId transport{0};
     std::uint32_t attempt{0};  ///< 1 for the first attempt of a login or of an outage
+    /// A second connection opened while the current one stays in use (a handover after a network change,
+    /// docs/protocol.md "Handover"): a driver that knows which network is new opens it there. The current one is
+    /// left open until a CloseTransport names it.
+    bool standby{false};
 };
 struct SendFrame {
     TransportId transport{0};

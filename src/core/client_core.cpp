@@ -175,6 +175,7 @@ std::error_code ClientCore::logout(TimePoint now) {
         case Phase::live: break;
     }
     const bool graceful = rules().graceful_logout && link_.up();
+    drop_standby(true);  // no handover for a session on its way out
     if (link_.up()) {
         logout_request_ = next_request_id();
         send(now, proto::Logout{*logout_request_});
@@ -455,7 +456,11 @@ void ClientCore::use_token_for_next_login(std::string token) {
 void ClientCore::notify_network_changed(TimePoint now) {
     if (phase_ == Phase::live && state_ == ConnectionState::connected && link_.up()) {
         // The old link may well still work (a second network came up, a VPN toggled): ask it, at once, instead of
-        // breaking it. A link that no longer answers reconnects within the probe timeout, not the 4 s detector.
+        // breaking it. A link that no longer answers reconnects within the probe timeout, not the 4 s detector; one
+        // that answers is replaced make-before-break: the data that answers the probe starts the handover.
+        if (!standby_) {
+            handover_wanted_ = true;
+        }
         start_probe(now, ConnectionReason::client_ip_address_changed);
     } else if (phase_ == Phase::first_login) {
         drop_link(true);
@@ -488,6 +493,145 @@ void ClientCore::notify_proxy_changed(TimePoint now) {
     }
 }
 
+// ============================================================================================ the handover
+// Make-before-break after a network change (docs/protocol.md, "Handover"; docs/decisions.md). The old link (link_)
+// stays the link until the standby's LoginOk: everything it receives meanwhile is handled as always, and positions
+// advance; the standby's Login carries the positions as they stand when it is sent, so the server backfills
+// whatever the old link had not delivered yet, and the de-duplication by position drops what both deliver.
+
+void ClientCore::start_handover(TimePoint now) {
+    Standby standby;
+    standby.transport = link_.next_transport_id();
+    standby.started = now;
+    standby.deadline = now + config_.timings.attempt_timeout;
+    standby_ = standby;
+    act(OpenTransport{standby.transport, link_.attempt() + 1, true});
+}
+
+void ClientCore::fence_old_link(TimePoint now) {
+    // From here on sends are held (flush_operations()); one Ping on the old link, and the server, which handles a
+    // transport's frames in order and answers each Ping at once, has handled every earlier frame on it when its
+    // Pong comes back. Only then may the session move: a send of the old link cannot be handled after the resume.
+    standby_->stage = Standby::Stage::fencing;
+    send_ping(now);
+    standby_->fence_pongs = link_.pings_in_flight();
+}
+
+void ClientCore::send_standby_login(TimePoint now) {
+    standby_->stage = Standby::Stage::logging_in;
+    standby_->login_request = next_request_id();
+    standby_->login_sent_at = now;
+    act(SendFrame{standby_->transport, make_login(standby_->login_request)});
+}
+
+void ClientCore::standby_message(TimePoint now, proto::ServerMessage& message) {
+    if (standby_->stage != Standby::Stage::logging_in) {
+        ++diagnostics_.unexpected_messages;  // nothing comes before the Login
+        return;
+    }
+    if (auto* ok = std::get_if<proto::LoginOk>(&message); ok != nullptr && ok->request_id == standby_->login_request) {
+        commit_handover(now, *ok);
+        return;
+    }
+    if (auto* reply = std::get_if<proto::Reply>(&message);
+        reply != nullptr && reply->request_id == standby_->login_request && reply->error) {
+        standby_failed(now, AttemptFailure::server,
+                       std::string("the server refused the login: ") + error_name(reply->error), true);
+        return;
+    }
+    if (auto* close = std::get_if<proto::Close>(&message)) {
+        // A busy or draining server, or any other close, on the new path: the old link is kept, as it is.
+        if (close->reason == proto::CloseReason::busy) {
+            standby_failed(now, AttemptFailure::busy,
+                           "the server is busy: retry after " + in_ms(close->reconnect_within), true);
+        } else {
+            standby_failed(
+                now, AttemptFailure::server,
+                std::string("the server closed the connection during the login: ") + close_reason_text(close->reason),
+                true);
+        }
+        return;
+    }
+    ++diagnostics_.unexpected_messages;
+}
+
+void ClientCore::commit_handover(TimePoint now, proto::LoginOk& m) {
+    const Standby standby = *standby_;
+    standby_.reset();
+    handover_wanted_ = false;
+    // The old link goes (the server closed it too when it resumed the session here). Its requests in flight were
+    // handled before the fence; those whose answer has not come are sent again on the new link with the same
+    // message ids (the server acknowledges a known id without delivering it again).
+    if (auto close = link_.drop(true)) {
+        act(*close);
+    }
+    content_.forget_requests();
+    link_.adopt_standby(standby.transport, standby.started, standby.deadline, standby.steps);
+    link_.opened(standby.login_sent_at, standby.login_request);
+    link_.received(now);
+    handle(now, m);  // CONNECTED stays CONNECTED: no state change, a ContinuityReport with no outage
+}
+
+void ClientCore::standby_failed(TimePoint now, AttemptFailure cause, std::string detail, bool close) {
+    AttemptFailed failed = link_.standby_failed(cause, std::move(detail));
+    AttemptFinished finished;
+    finished.attempt = failed.attempt;
+    finished.cause = cause;
+    if (standby_) {
+        finished.total = now - standby_->started;
+        finished.steps = standby_->steps;
+        const bool answered = cause == AttemptFailure::server || cause == AttemptFailure::busy;
+        if (standby_->stage == Standby::Stage::logging_in && answered) {
+            finished.steps.login = now - standby_->login_sent_at;
+        }
+    }
+    emit(std::move(failed));
+    emit(std::move(finished));
+    drop_standby(close);
+    flush_operations(now);  // the held sends go on the old link, which stays
+}
+
+void ClientCore::drop_standby(bool close) {
+    if (!standby_) {
+        return;
+    }
+    if (close) {
+        act(CloseTransport{standby_->transport});
+    }
+    standby_.reset();
+}
+
+void ClientCore::old_link_died(TimePoint now, bool close) {
+    // Once the standby's Login is out, the old link's end is most likely the server's move of the session (it closes
+    // the old transport when it resumes the session on the new one, and that close may overtake the LoginOk): no
+    // outage unless the standby then fails too (link_failed() counts it from the last data then).
+    if (!outage_since_ && standby_->stage != Standby::Stage::logging_in) {
+        outage_since_ = link_.last_rx();
+    }
+    if (auto close_transport = link_.drop(close)) {
+        act(*close_transport);
+    }
+    handover_wanted_ = false;
+    content_.forget_requests();
+    promote_standby(now);
+}
+
+void ClientCore::promote_standby(TimePoint now) {
+    const Standby standby = *standby_;
+    standby_.reset();
+    link_.adopt_standby(standby.transport, standby.started, standby.deadline, standby.steps);
+    switch (standby.stage) {
+        case Standby::Stage::opening: break;  // on_transport_open() logs it in, as any attempt
+        case Standby::Stage::fencing:
+            // No fence to wait for any more: whatever the old link carried was handled or is lost with it, and is
+            // sent again after the login.
+            link_.opened(now, next_request_id());
+            send(now, make_login(*link_.login_request()));
+            break;
+        case Standby::Stage::logging_in: link_.opened(standby.login_sent_at, standby.login_request); break;
+    }
+}
+
 // ============================================================================================ the link
 // The link's bookkeeping is Link's (core/link.hpp); here is what its changes mean to the session: the actions and
 // events they produce, in order, and what a drop or a failure does to the phase and the visible state.
@@ -504,6 +648,8 @@ void ClientCore::drop_link(bool close) {
     if (auto close_transport = link_.drop(close)) {
         act(*close_transport);
     }
+    drop_standby(true);  // a handover needs the old link (old_link_died() is the exception, and runs first)
+    handover_wanted_ = false;
     content_.forget_requests();  // what was in flight on it is sent again after the next login
 }
 
@@ -650,9 +796,9 @@ void ClientCore::report_quality(TimePoint now) {
     }
 }
 
-proto::Login ClientCore::make_login() {
+proto::Login ClientCore::make_login(proto::RequestId request) {
     proto::Login login;
-    login.request_id = *link_.login_request();
+    login.request_id = request;
     login.app_id = config_.app_id;
     login.user_id = user_id_;
     login.token = token_;
@@ -670,19 +816,40 @@ proto::Login ClientCore::make_login() {
 // ============================================================================================ driver inputs
 
 void ClientCore::on_transport_open(TimePoint now, TransportId transport, const AttemptSteps& steps) {
+    if (standby_ && transport == standby_->transport) {
+        if (standby_->stage == Standby::Stage::opening) {
+            standby_->steps = steps;
+            fence_old_link(now);
+            run_due(now);
+        } else {
+            ++diagnostics_.stale_transport_reports;
+        }
+        return;
+    }
     if (transport != link_.transport() || link_.stage() != Link::Stage::opening) {
         ++diagnostics_.stale_transport_reports;
         return;
     }
     link_.set_steps(steps);
     link_.opened(now, next_request_id());
-    send(now, make_login());
+    send(now, make_login(*link_.login_request()));
 }
 
 void ClientCore::on_transport_closed(TimePoint now, TransportId transport, std::error_code error, AttemptFailure cause,
                                      std::string detail, const AttemptSteps& finished_steps) {
+    if (standby_ && transport == standby_->transport) {
+        standby_failed(now, cause, detail.empty() ? error.message() : std::move(detail), false);
+        run_due(now);
+        return;
+    }
     if (transport != link_.transport() || link_.stage() == Link::Stage::none) {
         ++diagnostics_.stale_transport_reports;
+        return;
+    }
+    if (standby_ && phase_ == Phase::live && link_.up()) {
+        // The old link closed during a handover: the standby goes on, as the attempt that reconnects (hidden).
+        old_link_died(now, false);
+        run_due(now);
         return;
     }
     if (link_.stage() == Link::Stage::opening) {
@@ -706,6 +873,11 @@ void ClientCore::on_transport_closed(TimePoint now, TransportId transport, std::
 }
 
 void ClientCore::on_message(TimePoint now, TransportId transport, proto::ServerMessage message) {
+    if (standby_ && transport == standby_->transport) {
+        standby_message(now, message);
+        run_due(now);
+        return;
+    }
     if (transport != link_.transport() || link_.stage() == Link::Stage::none) {
         ++diagnostics_.stale_transport_reports;
         return;
@@ -716,6 +888,12 @@ void ClientCore::on_message(TimePoint now, TransportId transport, proto::ServerM
     }
     link_.received(now);  // only data received proves the link alive; sending does not
     std::visit([&](auto& m) { handle(now, m); }, message);
+    if (handover_wanted_ && phase_ == Phase::live && state_ == ConnectionState::connected && link_.up() &&
+        transport == link_.transport()) {
+        // The network-change probe is answered: the old link works, so it is replaced make-before-break.
+        handover_wanted_ = false;
+        start_handover(now);
+    }
     run_due(now);
 }
 
@@ -950,6 +1128,9 @@ void ClientCore::handle(TimePoint now, proto::Pong& /*m*/) {
         metrics_.rtt.record(q.last_rtt);
     }
     report_quality(now);
+    if (standby_ && standby_->stage == Standby::Stage::fencing && --standby_->fence_pongs == 0) {
+        send_standby_login(now);  // every frame sent on the old link before the fence was handled
+    }
 }
 
 void ClientCore::handle(TimePoint now, proto::Close& m) {
@@ -1139,8 +1320,8 @@ OpResult ClientCore::enqueue(TimePoint now, OpKind kind, proto::ClientMessage me
 }
 
 void ClientCore::flush_operations(TimePoint now) {
-    if (!link_.up()) {
-        return;
+    if (!link_.up() || (standby_ && standby_->stage != Standby::Stage::opening)) {
+        return;  // during a handover's fence and login, sends wait for the link they will go on
     }
     for (auto& op : content_.operations()) {
         if (op.in_flight) {
@@ -1186,6 +1367,8 @@ std::optional<TimePoint> ClientCore::deadline_of(Timer timer) const {
             }
             return std::nullopt;
         case Timer::attempt: return link_.attempt_deadline();
+        case Timer::standby:
+            return phase_ == Phase::live && standby_ ? std::optional<TimePoint>(standby_->deadline) : std::nullopt;
         case Timer::retry:
             return phase_ == Phase::live || phase_ == Phase::first_login ? link_.retry_deadline() : std::nullopt;
         case Timer::heartbeat: return link_.heartbeat_deadline();
@@ -1248,6 +1431,9 @@ void ClientCore::fire(TimePoint now, Timer timer) {
             return;
         case Timer::silence:
             // No data for `interrupted_after`: the link is dead, whether it went silent or failed outright.
+            if (link_.up() && standby_) {
+                old_link_died(now, true);  // a handover's standby goes on as the reconnect's attempt
+            }
             if (link_.up()) {
                 outage_since_ = link_.last_rx();
                 drop_link(true);
@@ -1264,6 +1450,16 @@ void ClientCore::fire(TimePoint now, Timer timer) {
                                : "no answer to the login within " + in_ms(config_.timings.attempt_timeout));
             drop_link(true);
             link_failed(now);
+            return;
+        case Timer::standby:
+            standby_failed(now, AttemptFailure::timeout,
+                           standby_->stage == Standby::Stage::opening
+                               ? "no connection to the server within " + in_ms(config_.timings.attempt_timeout)
+                           : standby_->stage == Standby::Stage::fencing
+                               ? "the old link did not answer the handover's fence within " +
+                                     in_ms(config_.timings.attempt_timeout)
+                               : "no answer to the login within " + in_ms(config_.timings.attempt_timeout),
+                           true);
             return;
         case Timer::retry: start_attempt(now); return;
         case Timer::probe:

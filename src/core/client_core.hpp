@@ -142,7 +142,9 @@ public:
 
     /// The local network changed. While CONNECTED on a link that is up: a suspicion probe (one Ping at once; the
     /// link is dead, and reconnects at once with CLIENT_IP_ADDRESS_CHANGED, unless data arrives within
-    /// Link::probe_timeout()). Otherwise: drop the link and reconnect at once, without backoff.
+    /// Link::probe_timeout()); when data answers it, a handover: a second transport (OpenTransport::standby) resumes
+    /// the session and only then replaces the old one, with no state change (docs/protocol.md, "Handover").
+    /// Otherwise: drop the link and reconnect at once, without backoff.
     void notify_network_changed(TimePoint now);
     /// The app returned to the foreground. While CONNECTED on a link that is up: a suspicion probe (failing:
     /// reconnect at once with INTERRUPTED). While an attempt waits for its backoff delay: that attempt starts now.
@@ -205,6 +207,7 @@ private:
         probe,
         silence,
         attempt,
+        standby,
         retry,
         heartbeat,
         stable,
@@ -212,10 +215,10 @@ private:
         token_warning,
         operation
     };
-    static constexpr Timer kTimerOrder[] = {Timer::login,         Timer::join,      Timer::leave,  Timer::give_up,
-                                            Timer::lost,          Timer::silence,   Timer::probe,  Timer::attempt,
-                                            Timer::retry,         Timer::heartbeat, Timer::stable, Timer::token_expiry,
-                                            Timer::token_warning, Timer::operation};
+    static constexpr Timer kTimerOrder[] = {Timer::login,        Timer::join,          Timer::leave,     Timer::give_up,
+                                            Timer::lost,         Timer::silence,       Timer::probe,     Timer::attempt,
+                                            Timer::standby,      Timer::retry,         Timer::heartbeat, Timer::stable,
+                                            Timer::token_expiry, Timer::token_warning, Timer::operation};
 
     using Channel = SessionContent::Channel;
 
@@ -248,7 +251,26 @@ private:
     void start_probe(TimePoint now, ConnectionReason reason);
     /// Emits LinkQualityChanged when the quality changed meaningfully since the last report (docs/reliability.md).
     void report_quality(TimePoint now);
-    [[nodiscard]] proto::Login make_login();
+    [[nodiscard]] proto::Login make_login(proto::RequestId request);
+
+    // the handover (docs/protocol.md, "Handover")
+    /// Opens the standby transport beside the link that is up.
+    void start_handover(TimePoint now);
+    /// The standby transport opened: the old link's outgoing side is fenced (held sends, one Ping whose Pong proves
+    /// that the server handled every earlier frame on it), then the standby logs in.
+    void fence_old_link(TimePoint now);
+    void send_standby_login(TimePoint now);
+    void standby_message(TimePoint now, proto::ServerMessage& message);
+    /// The standby's LoginOk: it becomes the link, the old one is closed.
+    void commit_handover(TimePoint now, proto::LoginOk& m);
+    /// The standby failed before its LoginOk: reported as a failed attempt, dropped; the link stays as it was.
+    void standby_failed(TimePoint now, AttemptFailure cause, std::string detail, bool close);
+    void drop_standby(bool close);
+    /// The old link died during a handover: the standby goes on as the attempt that reconnects.
+    void promote_standby(TimePoint now);
+    /// The old link died (`close` it or not) while a standby was on its way: it takes over (hidden, as any
+    /// reconnect before the silence threshold).
+    void old_link_died(TimePoint now, bool close);
     [[nodiscard]] proto::RequestId next_request_id() noexcept { return ++last_request_id_; }
 
     // server input
@@ -319,6 +341,21 @@ private:
     std::optional<LinkQuality> reported_quality_;  ///< the last LinkQualityChanged on this connection
     TimePoint reported_quality_at_{};
     ConnectionReason probe_reason_{ConnectionReason::interrupted};  ///< the reconnect's reason if the probe fails
+
+    /// A second transport opened during a handover while the link stays in use (docs/protocol.md, "Handover").
+    struct Standby {
+        enum class Stage : std::uint8_t { opening, fencing, logging_in };
+        TransportId transport{0};
+        Stage stage{Stage::opening};
+        TimePoint started{};
+        TimePoint deadline{};        ///< the attempt timeout, counted from its OpenTransport
+        std::size_t fence_pongs{0};  ///< Pongs the old link owes up to and including the fence's Ping
+        proto::RequestId login_request{0};
+        TimePoint login_sent_at{};
+        AttemptSteps steps;  ///< as the driver timed them when it opened
+    };
+    std::optional<Standby> standby_;
+    bool handover_wanted_{false};  ///< a network change's probe is out: the data that answers it starts a handover
 
     /// Channels, operations, attributes, positions and de-duplication (core/session_content.hpp).
     SessionContent content_;

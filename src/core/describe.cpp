@@ -115,7 +115,9 @@ std::string describe(const Action& action) {
     std::ostringstream out;
     std::visit(
         Overloaded{
-            [&](const OpenTransport& a) { out << "open transport=" << a.transport << " attempt=" << a.attempt; },
+            [&](const OpenTransport& a) {
+                out << "open transport=" << a.transport << " attempt=" << a.attempt << (a.standby ? " standby" : "");
+            },
             [&](const SendFrame& a) { out << "send transport=" << a.transport << " " << message_name(a.message); },
             [&](const CloseTransport& a) { out << "close transport=" << a.transport; }},
         action);

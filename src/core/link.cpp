@@ -65,6 +65,23 @@ std::optional<CloseTransport> Link::drop(bool close) {
     return action;
 }
 
+void Link::adopt_standby(TransportId transport, TimePoint started, TimePoint deadline, const AttemptSteps& steps) {
+    ++attempt_;
+    transport_ = transport;
+    stage_ = Stage::opening;
+    retry_at_.reset();
+    attempt_deadline_ = deadline;
+    attempt_started_ = started;
+    attempt_began_ = started;
+    steps_ = steps;
+    refused_ = false;
+}
+
+AttemptFailed Link::standby_failed(AttemptFailure cause, std::string detail) {
+    last_failure_ = AttemptFailed{attempt_ + 1, cause, std::move(detail)};
+    return *last_failure_;
+}
+
 // ============================================================================================ the retry schedule
 
 void Link::schedule_retry(TimePoint now, std::mt19937_64& rng) {

@@ -73,6 +73,17 @@ public:
     /// Drops the transport (whatever its stage); returns the action that closes it when `close` and there was one.
     [[nodiscard]] std::optional<CloseTransport> drop(bool close);
 
+    // ---- a standby transport (a handover: docs/protocol.md, "Handover") ----
+
+    /// A new transport id for a second connection opened beside the current one (ClientCore keeps its state).
+    [[nodiscard]] TransportId next_transport_id() noexcept { return ++last_transport_id_; }
+    /// The standby transport, opened at `started`, becomes the transport (the current one is dropped already): it is
+    /// the next attempt, opening, with the standby's own deadline. opened() follows when its Login was sent.
+    void adopt_standby(TransportId transport, TimePoint started, TimePoint deadline, const AttemptSteps& steps);
+    /// A standby transport failed before its login succeeded: the last failure (numbered as the next attempt), the
+    /// link itself unchanged.
+    [[nodiscard]] AttemptFailed standby_failed(AttemptFailure cause, std::string detail);
+
     // ---- the retry schedule ----
 
     /// The next attempt starts `delay` from now (no backoff step).
@@ -142,6 +153,8 @@ public:
     void pong_received(TimePoint now);
     /// Pings in flight whose next heartbeat was already due: the heartbeats missed in a row.
     [[nodiscard]] std::uint32_t missed_heartbeats() const noexcept;
+    /// The Pings sent on this connection and not answered yet (their Pongs come in order).
+    [[nodiscard]] std::size_t pings_in_flight() const noexcept { return pings_in_flight_.size(); }
     /// The quality as measured on the current connection, at `now`.
     [[nodiscard]] LinkQuality quality(TimePoint now) const;
     /// How long a suspicion probe waits for any data: 2 × SRTT + 4 × RTTVAR, at least kMinProbeTimeout, at most half

@@ -29,7 +29,7 @@ core::ClientCore& World::add_client(const std::string& name, core::Config config
     }
     Client c;
     c.core = std::make_unique<core::ClientCore>(std::move(config));
-    c.latency = one_way_latency;
+    c.paths.push_back(Path{one_way_latency, LinkMode::pass});
     auto& stored = clients_[name] = std::move(c);
     return *stored.core;
 }
@@ -40,7 +40,7 @@ void World::add_external_client(const std::string& name, ExternalClient external
     }
     Client c;
     c.external = std::move(external);
-    c.latency = one_way_latency;
+    c.paths.push_back(Path{one_way_latency, LinkMode::pass});
     clients_[name] = std::move(c);
 }
 
@@ -54,14 +54,14 @@ void World::perform_external(const std::string& name, core::Action action) {
 void World::remove_external_client(const std::string& name) {
     auto& c = clients_.at(name);
     c.external = {};
-    if (c.conn) {
-        const ConnId conn = *c.conn;
-        conns_.erase(conn);
-        schedule(now_ + c.latency, [this, conn] { server_->on_closed(now_, conn); });
+    for (const auto& [id, t] : c.transports) {
+        if (t.conn) {
+            const ConnId conn = *t.conn;
+            conns_.erase(conn);
+            schedule(now_ + c.path_of(t).latency, [this, conn] { server_->on_closed(now_, conn); });
+        }
     }
-    c.transport.reset();
-    c.conn.reset();
-    c.established = false;
+    c.transports.clear();
 }
 
 core::ClientCore& World::client(const std::string& name) {
@@ -93,7 +93,30 @@ std::optional<TimePoint> World::deadline_of(const Client& c) {
 }
 
 void World::set_latency(const std::string& name, Duration one_way_latency) {
-    clients_.at(name).latency = one_way_latency;
+    auto& c = clients_.at(name);
+    c.paths.at(c.current_path).latency = one_way_latency;
+}
+
+std::size_t World::switch_network(const std::string& name, LinkMode mode, Duration one_way_latency) {
+    auto& c = clients_.at(name);
+    c.paths.push_back(Path{one_way_latency, mode});
+    c.current_path = c.paths.size() - 1;
+    return c.current_path;
+}
+
+void World::set_path_link(const std::string& name, std::size_t path, LinkMode mode) {
+    clients_.at(name).paths.at(path).mode = mode;
+    if (mode == LinkMode::refuse) {
+        reset_path(name, path);
+    }
+}
+
+std::vector<core::TransportId> World::transports(const std::string& name) const {
+    std::vector<core::TransportId> out;
+    for (const auto& entry : clients_.at(name).transports) {
+        out.push_back(entry.first);
+    }
+    return out;
 }
 
 void World::schedule(TimePoint at, std::function<void()> run) {
@@ -121,41 +144,49 @@ void World::pump(const std::string& name) {
 void World::perform(const std::string& name, core::Action action) {
     auto& c = clients_.at(name);
     if (auto* open = std::get_if<core::OpenTransport>(&action)) {
+        // A standby connection is opened beside the current one; any other open replaces what the client had (a
+        // core opens its next attempt only after letting the previous one go).
         const core::TransportId transport = open->transport;
-        c.transport = transport;
-        c.conn.reset();
-        c.established = false;
-        if (c.mode != LinkMode::pass && c.mode != LinkMode::refuse) {
+        if (!open->standby) {
+            c.transports.clear();
+        }
+        c.transports[transport] = Transport{c.current_path, std::nullopt, false};
+        const Path& path = c.paths.at(c.current_path);
+        if (path.mode != LinkMode::pass && path.mode != LinkMode::refuse) {
             return;  // the handshake's packets vanish: the attempt hangs until the core gives up on it
         }
-        schedule(now_ + 2 * c.latency, [this, name, transport] {
+        schedule(now_ + 2 * path.latency, [this, name, transport] {
             auto& client = clients_.at(name);
-            if (client.transport != transport) {
+            Transport* t = client.find(transport);
+            if (t == nullptr) {
                 return;
             }
-            if (client.mode == LinkMode::refuse) {
+            const LinkMode mode = client.path_of(*t).mode;
+            if (mode == LinkMode::refuse) {
                 client_transport_closed(name, transport, AttemptFailure::refused, "tcp: connection refused");
                 return;
             }
-            if (client.mode != LinkMode::pass) {
+            if (mode != LinkMode::pass) {
                 return;
             }
             const ConnId conn = ++last_conn_;
             conns_[conn] = {name, transport};
-            client.conn = conn;
-            client.established = true;
+            t->conn = conn;
+            t->established = true;
             server_->on_open(now_, conn, name);
-            drive(name, [transport](core::ClientCore& core, TimePoint t) { core.on_transport_open(t, transport); });
+            drive(name, [transport](core::ClientCore& core, TimePoint at) { core.on_transport_open(at, transport); });
         });
         return;
     }
     if (auto* frame = std::get_if<core::SendFrame>(&action)) {
-        if (c.transport != frame->transport || !c.established || !c.conn || !passes_upstream(c.mode)) {
+        Transport* t = c.find(frame->transport);
+        if (t == nullptr || !t->established || !t->conn || !passes_upstream(c.path_of(*t).mode)) {
             return;  // lost on the way
         }
-        const ConnId conn = *c.conn;
-        schedule(now_ + c.latency, [this, name, conn, message = std::move(frame->message)] {
-            if (!passes_upstream(clients_.at(name).mode) || conns_.count(conn) == 0) {
+        const ConnId conn = *t->conn;
+        const std::size_t path = t->path;
+        schedule(now_ + c.path_of(*t).latency, [this, name, conn, path, message = std::move(frame->message)] {
+            if (!passes_upstream(clients_.at(name).paths.at(path).mode) || conns_.count(conn) == 0) {
                 return;
             }
             server_->on_frame(now_, conn, message);
@@ -163,18 +194,18 @@ void World::perform(const std::string& name, core::Action action) {
         return;
     }
     if (auto* close = std::get_if<core::CloseTransport>(&action)) {
-        if (c.transport != close->transport) {
+        auto it = c.transports.find(close->transport);
+        if (it == c.transports.end()) {
             return;  // already gone
         }
-        c.transport.reset();
-        c.established = false;
-        if (c.conn) {
+        const Transport t = it->second;
+        c.transports.erase(it);
+        if (t.conn) {
             // A graceful close: frames sent before it still arrive first (same latency, FIFO); the FIN is lost
             // in a blackhole, and then the server only finds out by silence.
-            const ConnId conn = *c.conn;
-            c.conn.reset();
-            if (passes_upstream(c.mode)) {
-                schedule(now_ + c.latency, [this, conn] {
+            const ConnId conn = *t.conn;
+            if (passes_upstream(c.path_of(t).mode)) {
+                schedule(now_ + c.path_of(t).latency, [this, conn] {
                     if (conns_.erase(conn) != 0) {
                         server_->on_closed(now_, conn);
                     }
@@ -189,12 +220,9 @@ void World::perform(const std::string& name, core::Action action) {
 void World::client_transport_closed(const std::string& name, core::TransportId transport, AttemptFailure cause,
                                     std::string detail) {
     auto& c = clients_.at(name);
-    if (c.transport != transport) {
+    if (c.transports.erase(transport) == 0) {
         return;
     }
-    c.transport.reset();
-    c.conn.reset();
-    c.established = false;
     drive(name, [&](core::ClientCore& core, TimePoint t) {
         core.on_transport_closed(t, transport, std::make_error_code(std::errc::connection_reset), cause,
                                  std::move(detail));
@@ -208,17 +236,20 @@ void World::server_send(ConnId conn, proto::ServerMessage message) {
     }
     const auto [name, transport] = route->second;
     auto& c = clients_.at(name);
-    if (!passes_downstream(c.mode)) {
+    Transport* t = c.find(transport);
+    if (t == nullptr || !passes_downstream(c.path_of(*t).mode)) {
         return;
     }
-    schedule(now_ + c.latency, [this, name = name, transport = transport, conn, message = std::move(message)] {
-        auto& client = clients_.at(name);
-        if (!passes_downstream(client.mode) || client.transport != transport || client.conn != conn) {
-            return;
-        }
-        client.last_received = now_;
-        drive(name, [&](core::ClientCore& core, TimePoint t) { core.on_message(t, transport, message); });
-    });
+    schedule(now_ + c.path_of(*t).latency,
+             [this, name = name, transport = transport, conn, message = std::move(message)] {
+                 auto& client = clients_.at(name);
+                 Transport* target = client.find(transport);
+                 if (target == nullptr || !passes_downstream(client.path_of(*target).mode) || target->conn != conn) {
+                     return;
+                 }
+                 client.last_received = now_;
+                 drive(name, [&](core::ClientCore& core, TimePoint at) { core.on_message(at, transport, message); });
+             });
 }
 
 void World::server_close(ConnId conn) {
@@ -229,32 +260,41 @@ void World::server_close(ConnId conn) {
     const auto [name, transport] = route->second;
     conns_.erase(route);
     auto& c = clients_.at(name);
-    if (!passes_downstream(c.mode)) {
+    Transport* t = c.find(transport);
+    if (t == nullptr || !passes_downstream(c.path_of(*t).mode)) {
         return;  // the FIN is lost; the client finds out by silence
     }
-    schedule(now_ + c.latency,
+    schedule(now_ + c.path_of(*t).latency,
              [this, name = name, transport = transport] { client_transport_closed(name, transport); });
 }
 
 void World::set_link(const std::string& name, LinkMode mode) {
-    clients_.at(name).mode = mode;
-    if (mode == LinkMode::refuse) {
-        reset_connection(name);
-    }
+    auto& c = clients_.at(name);
+    set_path_link(name, c.current_path, mode);
 }
 
 void World::reset_connection(const std::string& name) {
+    reset_where(name, [](const Transport&) { return true; });
+}
+
+void World::reset_path(const std::string& name, std::size_t path) {
+    reset_where(name, [path](const Transport& t) { return t.path == path; });
+}
+
+void World::reset_where(const std::string& name, const std::function<bool(const Transport&)>& which) {
     auto& c = clients_.at(name);
-    if (!c.transport) {
-        return;
+    for (const auto& [transport, t] : c.transports) {
+        if (!which(t)) {
+            continue;
+        }
+        const Duration latency = c.path_of(t).latency;
+        if (t.conn) {
+            const ConnId conn = *t.conn;
+            conns_.erase(conn);
+            schedule(now_ + latency, [this, conn] { server_->on_closed(now_, conn); });
+        }
+        schedule(now_ + latency, [this, name, id = transport] { client_transport_closed(name, id); });
     }
-    const core::TransportId transport = *c.transport;
-    if (c.conn) {
-        const ConnId conn = *c.conn;
-        conns_.erase(conn);
-        schedule(now_ + c.latency, [this, conn] { server_->on_closed(now_, conn); });
-    }
-    schedule(now_ + c.latency, [this, name, transport] { client_transport_closed(name, transport); });
 }
 
 void World::server_kick(const std::string& user, bool ban) {

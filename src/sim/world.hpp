@@ -102,13 +102,25 @@ public:
         }
     }
 
+    /// Sets the mode of the client's current network (the one its new connections take; its only one unless
+    /// switch_network() was called).
     void set_link(const std::string& name, LinkMode mode);
-    /// Changes the one-way latency of the client's link: frames sent from now on take `one_way_latency`.
+    /// Changes the one-way latency of the client's current network: frames sent from now on take `one_way_latency`.
     void set_latency(const std::string& name, Duration one_way_latency);
+    /// The client's device moves to another network (a handover's new path): its new connections take a new path
+    /// with `mode` and `one_way_latency`, while the connections it has keep theirs. Returns the new path's number
+    /// (the first path is 0).
+    std::size_t switch_network(const std::string& name, LinkMode mode, Duration one_way_latency);
+    /// Sets the mode of one of the client's paths (an old network going dead under its connections).
+    void set_path_link(const std::string& name, std::size_t path, LinkMode mode);
+    /// The transports the client has open or opening, oldest first.
+    [[nodiscard]] std::vector<core::TransportId> transports(const std::string& name) const;
     /// True when no frame, connection or close is on its way anywhere (only timers are left).
     [[nodiscard]] bool network_idle() const noexcept { return queue_.empty(); }
     /// Resets the client's open connection now (an RST both ways), whatever the link mode.
     void reset_connection(const std::string& name);
+    /// Resets the client's connections on one path now.
+    void reset_path(const std::string& name, std::size_t path);
     /// Server admin actions, at the current time (see HubServer): a drained server refuses logins until it is
     /// restarted (replaced).
     void server_kick(const std::string& user, bool ban);
@@ -129,15 +141,30 @@ public:
     void set_recording(bool record) noexcept { recording_ = record; }
 
 private:
+    /// A network the client's connections go through: its latency and mode.
+    struct Path {
+        Duration latency{};
+        LinkMode mode{LinkMode::pass};
+    };
+    /// A transport the client has open or opening (a handover has two).
+    struct Transport {
+        std::size_t path{0};
+        std::optional<ConnId> conn;  ///< the server side of it, once established
+        bool established{false};
+    };
     struct Client {
         std::unique_ptr<core::ClientCore> core;  ///< null for an external client
         ExternalClient external;                 ///< an external client's (empty when removed)
-        Duration latency{};
-        LinkMode mode{LinkMode::pass};
-        std::optional<core::TransportId> transport;  ///< the transport the client has open or opening
-        std::optional<ConnId> conn;                  ///< the server side of it, once established
-        bool established{false};
+        std::vector<Path> paths;                 ///< never empty
+        std::size_t current_path{0};             ///< the path new connections take
+        std::map<core::TransportId, Transport> transports;
         TimePoint last_received{};
+
+        [[nodiscard]] const Path& path_of(const Transport& t) const { return paths.at(t.path); }
+        [[nodiscard]] Transport* find(core::TransportId id) {
+            auto it = transports.find(id);
+            return it == transports.end() ? nullptr : &it->second;
+        }
     };
     struct Delivery {
         TimePoint at;
@@ -154,6 +181,8 @@ private:
     void perform(const std::string& name, core::Action action);
     void server_send(ConnId conn, proto::ServerMessage message);
     void server_close(ConnId conn);
+    /// Resets every connection of the client for which `which(transport)` holds.
+    void reset_where(const std::string& name, const std::function<bool(const Transport&)>& which);
     void client_transport_closed(const std::string& name, core::TransportId transport,
                                  AttemptFailure cause = AttemptFailure::closed,
                                  std::string detail = "read: connection reset");

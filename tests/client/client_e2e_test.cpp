@@ -33,6 +33,7 @@
 #include <gtest/gtest.h>
 
 #include "client/client_harness.hpp"
+#include "client/client_internals.hpp"
 #include "client/e2e_party.hpp"
 #include "faultproxy/fault_proxy.hpp"
 #include "relink/client.hpp"
@@ -1713,6 +1714,75 @@ TEST_F(MessagesE2e, SendsMadeAroundAndDuringAnOutageAreDeliveredOnce) {
     EXPECT_EQ(payloads(
                   alice_->events, [](const MessageReceived& m) { return !m.channel.has_value(); }, alice_mark),
               numbered("p", 1, 15));
+}
+
+// The make-before-break handover (docs/protocol.md, "Handover") through two fault proxies: bob's link goes through
+// the first; after the network change every new connection of his goes through the second (the test hook
+// detail::ClientInternals::route_new_connections, standing for the device's new network). While 200 channel and
+// 200 peer messages from alice, and 100 peer messages from bob, are in flight, bob is told the network changed:
+// his old link answers the probe, so a second connection resumes the session through the second proxy and only
+// then is the first one closed. Each message arrives exactly once and in order, every send completes once without
+// an error, bob's state never changes, and alice sees nothing of it.
+TEST_F(MessagesE2e, NetworkChangeHandsOverToASecondPathMakeBeforeBreak) {
+    ASSERT_NO_FATAL_FAILURE(login_both({"--limit", "messages-per-second=100000", "--limit", "message-burst=100000"}));
+    ASSERT_TRUE(alice_->events.wait_index<MemberJoined>([](const MemberJoined& e) { return e.user_id == "bob"; }, 0,
+                                                        10s));  // before the mark: only what follows counts
+    FaultProxy second("127.0.0.1", server().port());
+    const auto bob_mark = bob_->events.size();
+    const auto alice_mark = alice_->events.size();
+    constexpr int kCount = 200;
+    for (int i = 0; i < kCount; ++i) {
+        const std::string n = std::to_string(i);
+        ASSERT_FALSE((*alice_)->send_channel_message("ch", "c" + n, done_.expect("c" + n)));
+        ASSERT_FALSE((*alice_)->send_peer_message("bob", "p" + n, done_.expect("p" + n)));
+        if (i % 2 == 0) {
+            ASSERT_FALSE((*bob_)->send_peer_message("alice", "u" + std::to_string(i / 2), done_.expect("u" + n)));
+        }
+        if (i == 40) {
+            detail::ClientInternals::route_new_connections(*bob_->client,
+                                                           "wss://127.0.0.1:" + std::to_string(second.port()) + "/");
+            (*bob_)->notify_network_changed();
+        }
+        if (i % 10 == 0) {
+            std::this_thread::sleep_for(2ms);  // spreads the traffic over the handover (tens of ms on loopback)
+        }
+    }
+    ASSERT_TRUE(done_.wait_total(2 * kCount + kCount / 2, 20s)) << "some sends never completed";
+    ASSERT_TRUE(bob_->events.wait_index<ContinuityReport>({}, bob_mark, 10s)) << "no handover";
+    ASSERT_TRUE(bob_->events.wait_count<MessageReceived>(2 * kCount, {}, 20s));
+    ASSERT_TRUE(alice_->events.wait_count<MessageReceived>(kCount / 2, {}, 20s));
+    std::this_thread::sleep_for(300ms);  // a second completion or a duplicate would show now
+    for (const auto& [label, results] : done_.results()) {
+        EXPECT_EQ(results, std::vector<std::error_code>{std::error_code{}}) << label << " completed wrongly";
+    }
+    EXPECT_EQ(done_.results().size(), static_cast<std::size_t>(2 * kCount + kCount / 2));
+    EXPECT_EQ(payloads(
+                  bob_->events, [](const MessageReceived& m) { return m.channel.has_value(); }, bob_mark),
+              numbered("c", 0, kCount - 1));
+    EXPECT_EQ(payloads(
+                  bob_->events, [](const MessageReceived& m) { return !m.channel.has_value(); }, bob_mark),
+              numbered("p", 0, kCount - 1));
+    EXPECT_EQ(payloads(
+                  alice_->events, [](const MessageReceived& m) { return !m.channel.has_value(); }, alice_mark),
+              numbered("u", 0, kCount / 2 - 1));
+    EXPECT_EQ(bob_->events.states(bob_mark), std::vector<std::string>{}) << "the app saw a state change";
+    EXPECT_EQ(member_events_about(alice_->events, "bob", alice_mark), 0U) << alice_->events.dump();
+    EXPECT_EQ(bob_->events.all<AttemptFailed>(bob_mark).size(), 0U);
+    const auto report = bob_->events.all<ContinuityReport>(bob_mark);
+    ASSERT_EQ(report.size(), 1U);
+    EXPECT_TRUE(report.front().resumed);
+    EXPECT_EQ(report.front().dropped, 0U);
+    EXPECT_EQ(report.front().outage, std::chrono::nanoseconds::zero());
+    // The session lives on the second path; the first carries nothing any more.
+    EXPECT_EQ(second.stats().connections_accepted, 1U);
+    EXPECT_EQ(second.stats().connections_open, 1U);
+    EXPECT_EQ(proxy_->stats().connections_accepted, 1U);
+    const auto deadline = Clock::now() + 10s;
+    while (proxy_->stats().connections_open != 0 && Clock::now() < deadline) {
+        std::this_thread::sleep_for(20ms);  // the old connection's close crosses the proxy
+    }
+    EXPECT_EQ(proxy_->stats().connections_open, 0U) << "the old connection was not closed";
+    EXPECT_EQ((*bob_)->connection_state(), State::connected);
 }
 
 }  // namespace

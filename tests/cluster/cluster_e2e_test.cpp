@@ -43,6 +43,7 @@
 #include <gtest/gtest.h>
 
 #include "client/client_harness.hpp"
+#include "client/client_internals.hpp"
 #include "client/e2e_party.hpp"
 #include "faultproxy/fault_proxy.hpp"
 #include "relink/client.hpp"
@@ -916,6 +917,90 @@ TEST_F(ClusterE2e, ChannelMessagesFlowingWhileAMemberResumesOnAnotherNodeAreAllD
                 static_cast<unsigned long long>(reported_dropped));
     EXPECT_EQ(static_cast<std::uint64_t>(lost), reported_dropped) << "a message was lost silently";
     EXPECT_GT(acknowledged, kRounds * kPerRound / 2) << "too few sends got through to test anything";
+    EXPECT_TRUE(member_events_about(uid2.events, "UID1", uid2_mark).empty()) << uid2.events.dump();
+}
+
+// ============================================================================ a handover to another node
+
+// The make-before-break handover (docs/protocol.md, "Handover") across nodes, on Redis: UID1 is on n1 through its
+// balancer; its device moves to a network whose balancer sends it to n3 (detail::ClientInternals::
+// route_new_connections). While UID2 (on n2) sends channel and peer messages, UID1 is told the network changed: the
+// old link answers, a second connection resumes the session on n3 through the store, n1 closes the old one when
+// the session moves. No state change, UID2 sees nothing, and every acknowledged message reaches UID1 exactly once
+// or is counted dropped by a continuity report (a node joining UID1 to the channel may see a gap and make it
+// resume once more, silently: see the test above).
+TEST_F(ClusterE2e, AHandoverToAnotherNodeIsSilentAndLosesNothing) {
+    ASSERT_NO_FATAL_FAILURE(start_cluster());
+    Party& uid2 = party(config("UID2", Profile::rtm, port(2)));
+    ASSERT_NO_FATAL_FAILURE(enter(uid2, "ch"));
+    FaultProxy& old_path = balancer(1);
+    FaultProxy& new_path = balancer(3);
+    Party& uid1 = party(config("UID1", Profile::rtm, old_path.port()));
+    ASSERT_NO_FATAL_FAILURE(enter(uid1, "ch"));
+    ASSERT_NO_FATAL_FAILURE(await_joined(uid2, "UID1"));
+    const auto uid2_mark = uid2.events.size();
+    const auto uid1_mark = uid1.events.size();
+    constexpr int kCount = 40;  // channel and peer messages each: within UID2's burst of 100
+    for (int j = 1; j <= kCount; ++j) {
+        const std::string n = std::to_string(j);
+        ASSERT_FALSE(uid2->send_channel_message("ch", "c" + n, done_.expect("c" + n)));
+        ASSERT_FALSE(uid2->send_peer_message("UID1", "p" + n, done_.expect("p" + n)));
+        if (j == 10) {
+            detail::ClientInternals::route_new_connections(*uid1.client,
+                                                           "wss://127.0.0.1:" + std::to_string(new_path.port()) + "/");
+            uid1->notify_network_changed();
+        }
+        std::this_thread::sleep_for(3ms);
+    }
+    ASSERT_TRUE(done_.wait_total(2 * kCount, 10s)) << "a send never completed";
+    ASSERT_TRUE(report_after(uid1, uid1_mark, 10s)) << "no handover";
+    const auto deadline = Clock::now() + 10s;
+    while ((old_path.stats().connections_open != 0 || new_path.stats().connections_open != 1) &&
+           Clock::now() < deadline) {
+        std::this_thread::sleep_for(20ms);  // the old connection's close crosses its balancer
+    }
+    EXPECT_EQ(old_path.stats().connections_open, 0U) << "the old connection was not closed";
+    EXPECT_EQ(new_path.stats().connections_open, 1U) << "UID1 is not on the new path";
+    std::this_thread::sleep_for(300ms);  // a late duplicate would show now
+    EXPECT_EQ(uid1.events.states(uid1_mark), std::vector<std::string>{}) << "the app saw a state change";
+    std::uint64_t reported_dropped = 0;
+    for (const auto& report : uid1.events.all<ContinuityReport>(uid1_mark)) {
+        EXPECT_TRUE(report.resumed);
+        reported_dropped += report.dropped;
+    }
+    int acknowledged = 0;
+    int lost = 0;
+    for (const char* kind : {"c", "p"}) {
+        std::vector<std::string> expected;
+        for (int j = 1; j <= kCount; ++j) {
+            const std::string payload = kind + std::to_string(j);
+            const auto results = done_.results()[payload];
+            ASSERT_EQ(results.size(), 1U) << payload;
+            if (results.front()) {
+                continue;  // refused (rate limit): the sender knows
+            }
+            ++acknowledged;
+            const auto got =
+                uid1.events.count<MessageReceived>([&](const MessageReceived& m) { return m.payload == payload; });
+            if (got == 0) {
+                ++lost;
+            } else if (got != 1) {
+                ADD_FAILURE() << payload << " was acknowledged and delivered " << got << " times";
+            } else {
+                expected.push_back(payload);
+            }
+        }
+        const bool channel = std::string(kind) == "c";
+        EXPECT_EQ(
+            payloads(
+                uid1.events, [&](const MessageReceived& m) { return m.channel.has_value() == channel; }, uid1_mark),
+            expected)
+            << "out of order";
+    }
+    std::printf("%d messages acknowledged, %d of them not delivered, %llu reported dropped\n", acknowledged, lost,
+                static_cast<unsigned long long>(reported_dropped));
+    EXPECT_EQ(static_cast<std::uint64_t>(lost), reported_dropped) << "a message was lost silently";
+    EXPECT_GT(acknowledged, kCount) << "too few sends got through to test anything";
     EXPECT_TRUE(member_events_about(uid2.events, "UID1", uid2_mark).empty()) << uid2.events.dump();
 }
 

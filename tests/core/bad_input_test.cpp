@@ -294,7 +294,8 @@ private:
 
     void on_action(const core::Action& action) {
         if (const auto* open = std::get_if<core::OpenTransport>(&action)) {
-            if (!live_.empty()) {
+            // One transport at a time, but for a handover's standby, opened beside the one link in use.
+            if (!live_.empty() && !(open->standby && live_.size() == 1)) {
                 fail("opened transport " + std::to_string(open->transport) + " while another is still open");
             }
             if (open->transport <= transport) {

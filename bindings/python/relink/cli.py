@@ -71,7 +71,7 @@ COMMANDS_HELP = (
     "  attr KEY=VALUE...               set your attributes\n"
     "  getattr UID                     read a user's attributes\n"
     "  renew [TOKEN]                   a new token (minted with --secret when none is given)\n"
-    "  network-changed                 the network changed: reconnect at once if the link is down\n"
+    "  network-changed                 the network changed: move the session to a new connection, or reconnect if the link is dead\n"
     "  state | status                  the connection state; all of it (attempt, next try, last failure)\n"
     "  quality                         the link's quality (round-trip time, missed heartbeats, last data)\n"
     "  sleep MS                        wait before reading the next command\n"

@@ -1,0 +1,335 @@
+// The make-before-break handover on the virtual clock, against relinkd's real hub (docs/protocol.md, "Handover"):
+// after notify_network_changed() on a link that answers its probe, a second transport on the new network resumes
+// the session and only then replaces the old one. Every branch: the old link alive (no state change, nothing seen
+// by the peer, every message in flight delivered exactly once and in order, both ways), the old link dead (today's
+// reconnect), the new path failing (the old link kept, the attempt's failure reported), the old link dying during
+// the handover (the standby goes on as the reconnect), a hint during a reconnect and during a drain (no handover),
+// and a handover to another node of a cluster.
+//
+// Set-up: UID2 (the peer) and UID1 (the mover) in channel "ch", profile rtm, one-way latency 50 ms; at 5000 ms UID1's
+// device moves to a new network (30 ms) while its connection stays on the old one.
+#include <algorithm>
+
+#include "harness.hpp"
+
+namespace relink::test {
+namespace {
+
+/// The hub's settings, with a message rate that lets 200 messages a second through (the default is 50 per session).
+inline sim::HubServerConfig fast_server(std::size_t nodes = 1) {
+    sim::HubServerConfig server;
+    server.nodes = nodes;
+    server.hub.limits.messages_per_second = 1000.0;
+    server.hub.limits.message_burst = 1000.0;
+    return server;
+}
+
+struct Handover {
+    explicit Handover(sim::HubServerConfig server = fast_server()) : world(std::move(server)) {
+        world.add_client("UID2", exact_config(Profile::rtm, 2), 50ms);
+        world.add_client("UID1", exact_config(Profile::rtm, 1), 50ms);
+        login_and_join(world, "UID2", "ch");
+        world.run_until(at_ms(1000));
+        login_and_join(world, "UID1", "ch");
+        world.run_until(at_ms(5000));
+        old_transport = world.transports("UID1").at(0);
+    }
+
+    [[nodiscard]] std::vector<std::string> states(const std::string& who, TimePoint from = at_ms(5000)) const {
+        return timeline(
+            world,
+            [&](const sim::Record& r) {
+                return r.client == who && (std::holds_alternative<core::ConnectionStateChanged>(r.event) ||
+                                           std::holds_alternative<core::ChannelStateChanged>(r.event));
+            },
+            from);
+    }
+
+    /// What `who` saw of other members since 5000 ms (joins, leaves, streams).
+    [[nodiscard]] std::vector<std::string> membership(const std::string& who) const {
+        return timeline(
+            world,
+            [&](const sim::Record& r) {
+                return r.client == who && r.at >= at_ms(5000) &&
+                       (std::holds_alternative<core::MemberJoined>(r.event) ||
+                        std::holds_alternative<core::MemberLeft>(r.event) ||
+                        std::holds_alternative<core::StreamAdded>(r.event) ||
+                        std::holds_alternative<core::StreamRemoved>(r.event));
+            },
+            at_ms(5000));
+    }
+
+    /// The payloads `who` received, channel messages or peer messages, in order of delivery.
+    [[nodiscard]] std::vector<std::string> received(const std::string& who, bool channel) const {
+        std::vector<std::string> out;
+        for (const auto& [at, m] : events_of<core::MessageReceived>(world, who)) {
+            if (m.channel.has_value() == channel) {
+                out.push_back(m.payload);
+            }
+        }
+        return out;
+    }
+
+    /// The OpenTransport actions of UID1 since `from`.
+    [[nodiscard]] std::vector<core::OpenTransport> opens(TimePoint from = at_ms(5000)) const {
+        std::vector<core::OpenTransport> out;
+        for (const auto& record : world.actions()) {
+            if (record.client == "UID1" && record.at >= from) {
+                if (const auto* open = std::get_if<core::OpenTransport>(&record.action)) {
+                    out.push_back(*open);
+                }
+            }
+        }
+        return out;
+    }
+
+    /// From `start`, every 10 ms: UID2 sends a channel message and a peer message to UID1, and every 20 ms UID1 sends
+    /// a peer message to UID2; `count` of each of UID2's, count / 2 of UID1's.
+    void traffic(TimePoint start, int count) {
+        for (int i = 0; i < count; ++i) {
+            world.run_until(start + i * 10ms);
+            const std::string n = std::to_string(i);
+            ASSERT_TRUE(world.call("UID2", [&](core::ClientCore& c, TimePoint now) {
+                return c.send_channel_message(now, "ch", "c" + n);
+            }));
+            ASSERT_TRUE(world.call(
+                "UID2", [&](core::ClientCore& c, TimePoint now) { return c.send_peer_message(now, "UID1", "p" + n); }));
+            if (i % 2 == 0) {
+                ASSERT_TRUE(world.call("UID1", [&](core::ClientCore& c, TimePoint now) {
+                    return c.send_peer_message(now, "UID2", "u" + std::to_string(i / 2));
+                }));
+            }
+        }
+    }
+
+    static std::vector<std::string> numbered(const std::string& prefix, int count) {
+        std::vector<std::string> out;
+        for (int i = 0; i < count; ++i) {
+            out.push_back(prefix + std::to_string(i));
+        }
+        return out;
+    }
+
+    void network_changed() {
+        world.call("UID1", [](core::ClientCore& c, TimePoint now) { c.notify_network_changed(now); });
+    }
+
+    /// Every operation of `who` completed without an error.
+    void expect_sends_succeeded(const std::string& who, std::size_t count) const {
+        std::size_t ok = 0;
+        for (const auto& [at, e] : events_of<core::OperationCompleted>(world, who)) {
+            EXPECT_FALSE(e.error) << who << " op " << e.op << ": " << e.error.message();
+            ok += e.error ? 0 : 1;
+        }
+        EXPECT_EQ(ok, count) << who;
+    }
+
+    World world;
+    core::TransportId old_transport{0};
+};
+
+// The probe (5050 ms) is answered at 5150 ms; the standby opens on the new network (30 ms) at 5210 ms; the fence's
+// Ping on the old link is answered at 5310 ms; the standby's Login is answered at 5370 ms: it becomes the link and
+// the old one is closed. 200 channel and peer messages to UID1, and 100 from it, are on their way meanwhile.
+TEST(Handover, OldLinkAliveNoStateChangeEveryMessageOnceInOrder) {
+    Handover h;
+    const std::size_t network = h.world.switch_network("UID1", LinkMode::pass, 30ms);
+    h.world.run_until(at_ms(5050));
+    h.network_changed();
+    h.traffic(at_ms(5000) + 50ms, 200);
+    h.world.run_until(at_ms(15'000));
+
+    EXPECT_EQ(h.states("UID1"), std::vector<std::string>{}) << joined(h.states("UID1"));
+    EXPECT_EQ(h.states("UID2"), std::vector<std::string>{}) << joined(h.states("UID2"));
+    EXPECT_EQ(h.membership("UID2"), std::vector<std::string>{}) << joined(h.membership("UID2"));
+    EXPECT_EQ(h.membership("UID1"), std::vector<std::string>{}) << joined(h.membership("UID1"));
+    EXPECT_EQ(h.received("UID1", true), Handover::numbered("c", 200)) << joined(h.received("UID1", true));
+    EXPECT_EQ(h.received("UID1", false), Handover::numbered("p", 200)) << joined(h.received("UID1", false));
+    EXPECT_EQ(h.received("UID2", false), Handover::numbered("u", 100)) << joined(h.received("UID2", false));
+    h.expect_sends_succeeded("UID1", 100);
+    h.expect_sends_succeeded("UID2", 400);
+
+    // One standby, on the new network, now the only transport; the old one closed.
+    const auto opens = h.opens();
+    ASSERT_EQ(opens.size(), 1U);
+    EXPECT_TRUE(opens[0].standby);
+    EXPECT_EQ(h.world.transports("UID1"), std::vector<core::TransportId>{opens[0].transport});
+    EXPECT_NE(opens[0].transport, h.old_transport);
+    (void)network;
+    const auto reports = events_of<core::ContinuityReport>(h.world, "UID1");
+    ASSERT_EQ(reports.size(), 1U);
+    EXPECT_EQ(ms_text(reports[0].first), "5370");
+    EXPECT_TRUE(reports[0].second.resumed);
+    EXPECT_EQ(reports[0].second.outage, Duration::zero());
+    EXPECT_EQ(reports[0].second.dropped, 0U);
+    EXPECT_TRUE(events_of<core::AttemptFailed>(h.world, "UID1").empty());
+    EXPECT_EQ(h.world.client("UID1").state(), ConnectionState::connected);
+    EXPECT_EQ(h.world.client("UID1").channel_state("ch"), ChannelState::connected);
+    // The new link carries the session: its heartbeats are answered, and nothing was lost on the way.
+    EXPECT_TRUE(h.world.client("UID1").link_up());
+    EXPECT_GE(h.world.last_received("UID1"), at_ms(14'000));
+}
+
+// The old network is gone when the hint comes: the probe is not answered, and the client reconnects as before, at
+// once when the probe timeout (312.5 ms after three 100 ms round trips ... here 2 × 100 + 4 × 3.9 ms) passes.
+TEST(Handover, OldLinkDeadFallsBackToTheReconnect) {
+    Handover h;
+    h.world.set_path_link("UID1", 0, LinkMode::blackhole);
+    h.world.switch_network("UID1", LinkMode::pass, 30ms);
+    h.network_changed();
+    h.world.run_until(at_ms(8000));
+    const auto states = h.states("UID1");
+    ASSERT_EQ(states.size(), 4U) << joined(states);
+    EXPECT_NE(states[0].find("state RECONNECTING CLIENT_IP_ADDRESS_CHANGED"), std::string::npos) << states[0];
+    EXPECT_NE(states[2].find("state CONNECTED"), std::string::npos) << joined(states);
+    const auto opens = h.opens();
+    ASSERT_EQ(opens.size(), 1U);
+    EXPECT_FALSE(opens[0].standby);
+    EXPECT_EQ(h.membership("UID2"), std::vector<std::string>{});  // resumed within the presence timeout
+}
+
+// The new network refuses connections: the standby fails, the failure is reported as attempt 1 with its cause, the
+// held sends go on the old link, which stays, with no state change.
+TEST(Handover, NewPathRefusedKeepsTheOldLink) {
+    Handover h;
+    h.world.switch_network("UID1", LinkMode::refuse, 30ms);
+    h.network_changed();
+    h.traffic(at_ms(5000), 50);
+    h.world.run_until(at_ms(10'000));
+    EXPECT_EQ(h.states("UID1"), std::vector<std::string>{}) << joined(h.states("UID1"));
+    const auto failures = events_of<core::AttemptFailed>(h.world, "UID1");
+    ASSERT_EQ(failures.size(), 1U);
+    EXPECT_EQ(failures[0].second.attempt, 1U);
+    EXPECT_EQ(failures[0].second.cause, AttemptFailure::refused);
+    EXPECT_EQ(ms_text(failures[0].first), "5160");  // probe answered at 5100, refused 2 × 30 ms later
+    EXPECT_EQ(h.world.transports("UID1"), std::vector<core::TransportId>{h.old_transport});
+    ASSERT_TRUE(h.world.client("UID1").status(h.world.now()).last_failure.has_value());
+    EXPECT_EQ(h.received("UID1", true), Handover::numbered("c", 50)) << joined(h.received("UID1", true));
+    EXPECT_EQ(h.received("UID1", false), Handover::numbered("p", 50)) << joined(h.received("UID1", false));
+    EXPECT_EQ(h.received("UID2", false), Handover::numbered("u", 25)) << joined(h.received("UID2", false));
+    h.expect_sends_succeeded("UID1", 25);
+}
+
+// The new network swallows the connection: the standby times out after the attempt timeout; the old link stays.
+TEST(Handover, NewPathHangingTimesOutAndKeepsTheOldLink) {
+    Handover h;
+    h.world.switch_network("UID1", LinkMode::blackhole, 30ms);
+    h.network_changed();
+    h.world.run_until(at_ms(30'000));
+    EXPECT_EQ(h.states("UID1"), std::vector<std::string>{}) << joined(h.states("UID1"));
+    const auto failures = events_of<core::AttemptFailed>(h.world, "UID1");
+    ASSERT_EQ(failures.size(), 1U);
+    EXPECT_EQ(failures[0].second.cause, AttemptFailure::timeout);
+    EXPECT_EQ(failures[0].first, at_ms(5100) + h.world.client("UID1").config().timings.attempt_timeout);
+    EXPECT_EQ(h.world.transports("UID1"), std::vector<core::TransportId>{h.old_transport});
+    EXPECT_TRUE(h.world.client("UID1").link_up());
+}
+
+// The old link is reset while the standby is still logging in (its Login goes at 5310 ms on a slow new network):
+// the standby goes on as the reconnect, hidden (within the silence threshold), and nothing is lost.
+TEST(Handover, OldLinkDyingDuringTheHandoverContinuesOnTheStandby) {
+    Handover h;
+    h.world.switch_network("UID1", LinkMode::pass, 200ms);
+    h.network_changed();  // answered at 5100; the standby opens at 5500; its Login is answered at 5900
+    h.traffic(at_ms(5000), 40);
+    h.world.run_until(at_ms(5600));
+    h.world.reset_path("UID1", 0);
+    h.world.run_until(at_ms(15'000));
+    EXPECT_EQ(h.states("UID1"), std::vector<std::string>{}) << joined(h.states("UID1"));
+    EXPECT_EQ(h.membership("UID2"), std::vector<std::string>{});
+    EXPECT_EQ(h.received("UID1", true), Handover::numbered("c", 40)) << joined(h.received("UID1", true));
+    EXPECT_EQ(h.received("UID1", false), Handover::numbered("p", 40)) << joined(h.received("UID1", false));
+    EXPECT_EQ(h.received("UID2", false), Handover::numbered("u", 20)) << joined(h.received("UID2", false));
+    h.expect_sends_succeeded("UID1", 20);
+    const auto opens = h.opens();
+    ASSERT_EQ(opens.size(), 1U);
+    EXPECT_EQ(h.world.transports("UID1"), std::vector<core::TransportId>{opens[0].transport});
+}
+
+// The new network is slower than the old one (100 ms against 50 ms): the server's close of the old transport, when
+// it moves the session, reaches the client before the LoginOk on the new one. That close is the move, not an outage:
+// the standby logs in as planned, no state change, a report of no outage, nothing lost.
+TEST(Handover, OldLinkClosedByTheMoveBeforeTheLoginOkArrives) {
+    Handover h;
+    h.world.switch_network("UID1", LinkMode::pass, 100ms);
+    h.network_changed();
+    h.traffic(at_ms(5000), 60);
+    h.world.run_until(at_ms(15'000));
+    EXPECT_EQ(h.states("UID1"), std::vector<std::string>{}) << joined(h.states("UID1"));
+    EXPECT_EQ(h.membership("UID2"), std::vector<std::string>{});
+    EXPECT_EQ(h.received("UID1", true), Handover::numbered("c", 60)) << joined(h.received("UID1", true));
+    EXPECT_EQ(h.received("UID1", false), Handover::numbered("p", 60)) << joined(h.received("UID1", false));
+    EXPECT_EQ(h.received("UID2", false), Handover::numbered("u", 30)) << joined(h.received("UID2", false));
+    h.expect_sends_succeeded("UID1", 30);
+    const auto reports = events_of<core::ContinuityReport>(h.world, "UID1");
+    ASSERT_EQ(reports.size(), 1U);
+    EXPECT_TRUE(reports[0].second.resumed);
+    EXPECT_EQ(reports[0].second.outage, Duration::zero());
+    // The server closed the old transport: the client had nothing left to close.
+    for (const auto& record : h.world.actions()) {
+        const auto* close = std::get_if<core::CloseTransport>(&record.action);
+        EXPECT_FALSE(record.client == "UID1" && close != nullptr && close->transport == h.old_transport)
+            << "UID1 closed the old transport at " << ms_text(record.at);
+    }
+}
+
+// A hint while the session reconnects: no link to keep, so no handover: an attempt at once, as before.
+TEST(Handover, DuringAReconnectReconnectsAtOnce) {
+    Handover h;
+    h.world.set_link("UID1", LinkMode::blackhole);
+    h.world.run_until(at_ms(12'000));  // RECONNECTING since 9000-ish; attempts hang
+    ASSERT_NE(h.world.client("UID1").state(), ConnectionState::connected);
+    h.world.switch_network("UID1", LinkMode::pass, 30ms);
+    h.network_changed();
+    h.world.run_until(at_ms(13'000));
+    const auto opens = h.opens(at_ms(12'000));
+    ASSERT_EQ(opens.size(), 1U);
+    EXPECT_FALSE(opens[0].standby);
+    EXPECT_EQ(attempts_of(h.world, "UID1", at_ms(12'000)), std::vector<TimePoint>{at_ms(12'000)});
+    EXPECT_EQ(h.world.client("UID1").state(), ConnectionState::connected);
+}
+
+// A drain closes the link (Close(draining)); a hint then finds no link to hand over from and does what it does
+// during any reconnect: an attempt at once (decided in docs/decisions.md: the hint is news about the path, and the
+// drain's spread is only a schedule).
+TEST(Handover, DuringADrainNoHandover) {
+    Handover h;
+    h.world.server_drain(10s);
+    h.world.run_until(at_ms(5200));
+    ASSERT_FALSE(h.world.client("UID1").link_up());
+    h.world.switch_network("UID1", LinkMode::pass, 30ms);
+    h.network_changed();
+    h.world.run_until(at_ms(5300));
+    for (const auto& open : h.opens()) {
+        EXPECT_FALSE(open.standby);
+    }
+    EXPECT_EQ(attempts_of(h.world, "UID1", at_ms(5200)), std::vector<TimePoint>{at_ms(5200)});
+}
+
+// Two nodes sharing a store: the load balancer sends UID1's next connection to node 1. The standby resumes the
+// session there (through the store); node 0 closes the old transport when the session moves; the peer, on node 0,
+// sees nothing, and every message arrives once, in order.
+TEST(Handover, ToAnotherClusterNode) {
+    Handover h(fast_server(2));
+    ASSERT_EQ(h.world.server().node_of("UID1"), std::optional<std::size_t>(0));
+    h.world.server().route("UID1", 1);
+    h.world.switch_network("UID1", LinkMode::pass, 30ms);
+    h.network_changed();
+    h.traffic(at_ms(5000), 100);
+    h.world.run_until(at_ms(15'000));
+    EXPECT_EQ(h.world.server().node_of("UID1"), std::optional<std::size_t>(1));
+    EXPECT_EQ(h.states("UID1"), std::vector<std::string>{}) << joined(h.states("UID1"));
+    EXPECT_EQ(h.states("UID2"), std::vector<std::string>{}) << joined(h.states("UID2"));
+    EXPECT_EQ(h.membership("UID2"), std::vector<std::string>{}) << joined(h.membership("UID2"));
+    EXPECT_EQ(h.received("UID1", true), Handover::numbered("c", 100)) << joined(h.received("UID1", true));
+    EXPECT_EQ(h.received("UID1", false), Handover::numbered("p", 100)) << joined(h.received("UID1", false));
+    EXPECT_EQ(h.received("UID2", false), Handover::numbered("u", 50)) << joined(h.received("UID2", false));
+    h.expect_sends_succeeded("UID1", 50);
+    const auto opens = h.opens();
+    ASSERT_EQ(opens.size(), 1U);
+    EXPECT_TRUE(opens[0].standby);
+    EXPECT_EQ(h.world.transports("UID1"), std::vector<core::TransportId>{opens[0].transport});
+}
+
+}  // namespace
+}  // namespace relink::test
