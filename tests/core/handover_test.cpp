@@ -163,6 +163,20 @@ TEST(Handover, OldLinkAliveNoStateChangeEveryMessageOnceInOrder) {
     EXPECT_EQ(reports[0].second.outage, Duration::zero());
     EXPECT_EQ(reports[0].second.dropped, 0U);
     EXPECT_TRUE(events_of<core::AttemptFailed>(h.world, "UID1").empty());
+    // The standby's attempt is reported like any other: it resumed the session, with the LoginOk of 5370 ms.
+    std::vector<std::pair<TimePoint, core::AttemptFinished>> attempts;
+    for (const auto& a : events_of<core::AttemptFinished>(h.world, "UID1")) {
+        if (a.first > at_ms(5000)) {
+            attempts.push_back(a);
+        }
+    }
+    ASSERT_EQ(attempts.size(), 1U);
+    EXPECT_EQ(ms_text(attempts[0].first), "5370");
+    EXPECT_TRUE(attempts[0].second.connected);
+    EXPECT_TRUE(attempts[0].second.resumed);
+    EXPECT_GT(attempts[0].second.total, Duration::zero());
+    EXPECT_LT(attempts[0].second.total, 370ms);  // counted from the standby's open, not from the first login
+    EXPECT_TRUE(attempts[0].second.steps.login.has_value());
     EXPECT_EQ(h.world.client("UID1").state(), ConnectionState::connected);
     EXPECT_EQ(h.world.client("UID1").channel_state("ch"), ChannelState::connected);
     // The new link carries the session: its heartbeats are answered, and nothing was lost on the way.
@@ -202,6 +216,11 @@ TEST(Handover, NewPathRefusedKeepsTheOldLink) {
     EXPECT_EQ(failures[0].second.attempt, 1U);
     EXPECT_EQ(failures[0].second.cause, AttemptFailure::refused);
     EXPECT_EQ(ms_text(failures[0].first), "5160");  // probe answered at 5100, refused 2 × 30 ms later
+    const auto finished = events_of<core::AttemptFinished>(h.world, "UID1");
+    ASSERT_FALSE(finished.empty());
+    EXPECT_EQ(finished.back().first, failures[0].first);
+    EXPECT_EQ(finished.back().second.cause, std::optional<AttemptFailure>(AttemptFailure::refused));
+    EXPECT_EQ(finished.back().second.total, 60ms);
     EXPECT_EQ(h.world.transports("UID1"), std::vector<core::TransportId>{h.old_transport});
     ASSERT_TRUE(h.world.client("UID1").status(h.world.now()).last_failure.has_value());
     EXPECT_EQ(h.received("UID1", true), Handover::numbered("c", 50)) << joined(h.received("UID1", true));
