@@ -64,7 +64,8 @@ RELINK_API int relink_abi_version(void);
 /* -------------------------------------------------------------------------------------------------- errors */
 
 /* Every code relink reports. The numbers are relink::errc's (docs/errors.md): 1–9 misuse, 20–27 transient (retry
- * later), 40–49 fatal (do not retry with the same inputs), 60–63 cancelled. relink_error_condition() says which. */
+ * later), 40–53 fatal (do not retry with the same inputs; 50–53: a refused recovery key), 60–63 cancelled.
+ * relink_error_condition() says which. */
 #define RELINK_OK 0
 #define RELINK_E_NOT_LOGGED_IN 1
 #define RELINK_E_ALREADY_LOGGED_IN 2
@@ -93,6 +94,10 @@ RELINK_API int relink_abi_version(void);
 #define RELINK_E_PEER_OFFLINE 47
 #define RELINK_E_GAVE_UP 48
 #define RELINK_E_PROTOCOL_ERROR 49
+#define RELINK_E_RECOVERY_EXPIRED 50
+#define RELINK_E_RECOVERY_USED 51
+#define RELINK_E_RECOVERY_INVALID 52
+#define RELINK_E_RECOVERY_WRONG_USER 53
 #define RELINK_E_LOGGED_OUT 60
 #define RELINK_E_SESSION_ABORTED 61
 #define RELINK_E_SESSION_FAILED 62
@@ -150,6 +155,7 @@ RELINK_API int relink_error_condition(int error);
 #define RELINK_REASON_LOGIN_TIMEOUT 103
 #define RELINK_REASON_LOGOUT 104
 #define RELINK_REASON_REMOTE_LOGIN 105
+#define RELINK_REASON_RECOVERY_REFUSED 106 /* DISCONNECTED: the recovery key was refused; the error says why */
 
 /* A channel's (room's) state and the reason it changed. */
 #define RELINK_CHANNEL_DISCONNECTED 0
