@@ -252,6 +252,7 @@ RELINK_API int relink_is_valid_user_id(const char* user_id);
 #define RELINK_OP_SET_ATTRIBUTES 4
 #define RELINK_OP_GET_ATTRIBUTES 5
 #define RELINK_OP_RENEW_TOKEN 6
+#define RELINK_OP_RECOVERY_KEY 7
 
 /** One attribute of a user: a name and its value (NUL-terminated UTF-8). */
 typedef struct relink_attribute {
@@ -329,6 +330,11 @@ typedef struct relink_event {
     uint32_t link_missed_heartbeats; /* heartbeats in a row unanswered when the next was due */
     uint64_t link_late_heartbeats;   /* answers on this connection that came after the next heartbeat was due */
     int64_t link_since_last_data_ms; /* since the last data from the server; -1 before the first */
+
+    /* OPERATION_COMPLETED of RECOVERY_KEY, on success: the key to store (relink_config_set_recover_key()) */
+    const char* recovery_key;
+    /* CONTINUITY: the first login recovered the session of an earlier process with a recovery key */
+    int recovered;
 } relink_event;
 
 /** Frees an event taken with relink_client_next_event(). NULL is ignored. Never free an event handed to the event
@@ -513,6 +519,19 @@ RELINK_API void relink_status_free(relink_status* status);
 /** The app returned to the foreground: the link is checked at once (relink::Client::notify_foreground()).
  *  @return RELINK_OK, RELINK_E_INVALID_ARGUMENT for a NULL client */
 RELINK_API int relink_client_notify_foreground(relink_client* client);
+
+/* ----------------------------------------------------------------------------------------- recovery keys */
+
+/** A recovery key an earlier process stored: the client's first login resumes the session it names, silently for
+ *  peers, within that session's presence timeout (relink::ClientConfig::recover_key). Refused: DISCONNECTED
+ *  RELINK_REASON_RECOVERY_REFUSED, the channels' JOIN_FAILED error says why (RELINK_E_RECOVERY_*), and a second
+ *  login starts a fresh session. NULL: none.
+ *  @return RELINK_OK, RELINK_E_INVALID_ARGUMENT for a NULL config */
+RELINK_API int relink_config_set_recover_key(relink_config* config, const char* key);
+/** Asks the server for a recovery key of this session: it arrives in the completion event (recovery_key), to be
+ *  stored and given to a new process's config. Take it as late as possible: messages received after it was made are
+ *  delivered again to the process that recovers with it (relink::Client::recovery_key()). */
+RELINK_API int relink_client_recovery_key(relink_client* client, uint64_t* op);
 
 #ifdef __cplusplus
 } /* extern "C" */

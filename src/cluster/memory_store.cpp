@@ -314,7 +314,12 @@ struct MemoryStore::State {
                 old.spent_recovery = std::move(old.recovery_secret);  // single use
                 old.recovery_secret.clear();
             } else if (!old.spent_recovery.empty() && secrets_equal(old.spent_recovery, *cmd.recovery_secret)) {
-                return {err(errc::recovery_used), {}};
+                // The instance that recovered, trying again (its LoginOk was lost with the link): it resumes, as a
+                // resume token's previous value does. Anyone else presenting the used key is refused.
+                if (m.instance_id.empty() || m.instance_id != old.instance_id) {
+                    return {err(errc::recovery_used), {}};
+                }
+                recovered = true;
             } else {
                 return {err(errc::recovery_invalid), {}};
             }

@@ -232,7 +232,9 @@ function C.login(a)
             s.spent_recovery = s.recovery  -- single use
             s.recovery = ''
         elseif s.spent_recovery ~= nil and s.spent_recovery ~= '' and secrets_equal(s.spent_recovery, a.recovery) then
-            return {error = 'recovery_used'}
+            -- The instance that recovered, trying again (its LoginOk was lost): it resumes; anyone else is refused.
+            if m.instance == '' or m.instance ~= s.instance then return {error = 'recovery_used'} end
+            recovered = true
         else
             return {error = 'recovery_invalid'}
         end

@@ -108,7 +108,8 @@ struct Login {
     /// A recovering login (docs/protocol.md, "Recovery keys"): the server secret of the key it presented. It resumes
     /// the session silently when that session is present and the secret is its current one, which it consumes; it
     /// is refused (and changes nothing) otherwise: RECOVERY_EXPIRED (no session present), RECOVERY_USED (the secret
-    /// recovered once already), RECOVERY_INVALID (any other secret). Compared in constant time.
+    /// recovered once already, unless the login comes from the instance that recovered with it: its LoginOk was lost,
+    /// and it resumes), RECOVERY_INVALID (any other secret). Compared in constant time.
     std::optional<std::string> recovery_secret;
 };
 /// Join a channel (no streams yet).

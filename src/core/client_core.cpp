@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <set>
 #include <stdexcept>
 #include <utility>
 
@@ -144,6 +145,7 @@ std::error_code ClientCore::login(TimePoint now, std::string user_id, std::strin
     link_.forget_resume_token();
     content_.start_session();
     recovering_.reset();
+    std::set<std::string> recovered_channels;
     if (config_.recover_key) {
         // Recovery (docs/reliability.md, "Recovery keys"): the key's channels and positions are what the earlier
         // process had; the server checks the rest. A key that does not parse is sent all the same, and refused.
@@ -152,7 +154,7 @@ std::error_code ClientCore::login(TimePoint now, std::string user_id, std::strin
         if (auto key = decode_recovery_key(*recovering_)) {
             content_.adopt_recovery(*key);
             for (const auto& resume : key->channels) {
-                channels.push_back(resume.channel);
+                recovered_channels.insert(resume.channel);
             }
         }
     }
@@ -164,11 +166,17 @@ std::error_code ClientCore::login(TimePoint now, std::string user_id, std::strin
     set_state(now, ConnectionState::connecting, rules().start_reason);
     for (const auto& name : channels) {
         auto [it, inserted] = content_.channels().try_emplace(name);
-        if (inserted || it->second.state == ChannelState::connecting) {  // recovered channels are there already
+        if (inserted) {
             it->second.state = ChannelState::disconnected;
             it->second.join_deadline = login_deadline_;
             set_channel_state(name, it->second, ChannelState::connecting, ChannelReason::joining);
         }
+    }
+    for (const auto& name : recovered_channels) {  // in the key: adopted with their positions, joined likewise
+        auto& channel = content_.channels()[name];
+        channel.state = ChannelState::disconnected;
+        channel.join_deadline = login_deadline_;
+        set_channel_state(name, channel, ChannelState::connecting, ChannelReason::joining);
     }
     start_attempt(now);
     return {};

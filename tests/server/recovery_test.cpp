@@ -58,7 +58,7 @@ struct Recovery {
     /// A new client `name` (a new process) logs in as `user` with `recover`; the world runs 2 s.
     void recover(const std::string& name, const std::string& user, std::optional<std::string> recover,
                  std::size_t node = 0) {
-        core::Config config = exact_config(Profile::rtm, 7);
+        core::Config config = exact_config(Profile::rtm, ++seed);  // each process its own instance id
         config.recover_key = std::move(recover);
         world->add_client(name, std::move(config));
         if (node_count > 1) {
@@ -94,6 +94,7 @@ struct Recovery {
     HubServer* hub{nullptr};
     std::unique_ptr<World> world;
     std::size_t node_count{1};
+    std::uint64_t seed{10};
     std::string key;
 };
 
