@@ -577,9 +577,6 @@ TEST_F(RedisStoreTwins, AnEmptyChannelIsKeptForTheSessionLifetimeThenForgotten) 
     EXPECT_EQ(fresh.second, 1U) << "forgotten: only UID5's own join is numbered";
 }
 
-}  // namespace
-}  // namespace relink::cluster
-
 // Recovery keys (docs/protocol.md, "Recovery keys"): the script registers a session's recovery secret, resumes the
 // session for the login that presents it on another node and consumes it, and refuses a replay, another secret and
 // a session that is over, exactly as the reference model does.
@@ -619,3 +616,6 @@ TEST_F(RedisStoreTwins, ARecoverySecretResumesOnceOnAnyNodeLikeTheReferenceModel
     EXPECT_EQ(both(0, recovering("t-z", "secret-3")).error, make_error_code(errc::recovery_expired));
     (void)peer;
 }
+
+}  // namespace
+}  // namespace relink::cluster
