@@ -94,7 +94,7 @@ def condition_of(code: int) -> int:
         return _ffi.CONDITION_MISUSE
     if 20 <= code <= 27:
         return _ffi.CONDITION_TRANSIENT
-    if 40 <= code <= 49:
+    if 40 <= code <= 53:
         return _ffi.CONDITION_FATAL
     if 60 <= code <= 63:
         return _ffi.CONDITION_CANCELLED
