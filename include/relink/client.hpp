@@ -251,7 +251,7 @@ public:
     ///        or TOKEN_EXPIRED when it rejected it; a timeout or a cancellation
     /// @return NOT_LOGGED_IN (DISCONNECTED, ABORTED, FAILED, DISCONNECTING), QUEUE_FULL (with the link up)
     std::error_code renew_token(std::string token, Completion done = {});
-    /// Asks the server for a recovery key of this session: a short opaque string (base64url, ~100-300 characters)
+    /// Asks the server for a recovery key of this session: a short opaque string (base64url, ~100-250 characters)
     /// to store, so that a new process of this app can resume the session with ClientConfig::recover_key if this
     /// one dies or is killed. Take it as late as possible (when the app goes to the background or is about to
     /// end): it holds the positions seen when it is made, and messages this process receives after that are
