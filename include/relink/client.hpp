@@ -88,6 +88,8 @@ using TokenProvider = std::function<std::string()>;
 using Completion = std::function<void(std::error_code error)>;
 /// Completes get_user_attributes().
 using AttributesCompletion = std::function<void(std::error_code error, const Attributes& attributes)>;
+/// Completes recovery_key(): the key on success, empty on error.
+using RecoveryKeyCompletion = std::function<void(std::error_code error, const std::string& key)>;
 
 /// Everything a Client needs, fixed when it is made: a Client cannot change its server, app, user or profile.
 struct ClientConfig {
@@ -109,6 +111,13 @@ struct ClientConfig {
     /// each other's sends for re-sends.
     std::uint64_t seed{0};
     TokenProvider token_provider;  ///< asked for a fresh token before an attempt; may be empty
+    /// A recovery key an earlier process of this app stored (Client::recovery_key()): the first login() resumes the
+    /// session it names, silently for peers, with backfill from the positions in the key and a ContinuityReport
+    /// (`recovered`), as long as that session's presence timeout has not passed. Refused: DISCONNECTED
+    /// `RECOVERY_REFUSED` (the channels' JOIN_FAILED error and the attempt's failure say why), and a later login()
+    /// starts a fresh session. The key is used once;
+    /// give the same user id and a valid token for that user (docs/reliability.md, "Recovery keys").
+    std::optional<std::string> recover_key;
 };
 
 class Client;
@@ -243,6 +252,16 @@ public:
     ///        or TOKEN_EXPIRED when it rejected it; a timeout or a cancellation
     /// @return NOT_LOGGED_IN (DISCONNECTED, ABORTED, FAILED, DISCONNECTING), QUEUE_FULL (with the link up)
     std::error_code renew_token(std::string token, Completion done = {});
+    /// Asks the server for a recovery key of this session: a short opaque string (base64url, ~100-250 characters)
+    /// to store, so that a new process of this app can resume the session with ClientConfig::recover_key if this
+    /// one dies or is killed. Take it as late as possible (when the app goes to the background or is about to
+    /// end): it holds the positions seen when it is made, and messages this process receives after that are
+    /// delivered again to the recovering one. Each key replaces the one before and recovers once; it grants only
+    /// this session, only with a valid token of this user, and only until the session's presence times out.
+    /// @param done called once: no error and the key, or an error (a timeout, a cancellation, LIMIT_EXCEEDED when
+    ///        the session has more channels or streams than a key holds) and an empty key
+    /// @return NOT_LOGGED_IN, QUEUE_FULL
+    std::error_code recovery_key(RecoveryKeyCompletion done);
 
     /// The local network changed (Wi-Fi ↔ cellular ...): check the link at once, and reconnect if it is dead.
     ///

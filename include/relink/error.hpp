@@ -47,6 +47,11 @@ enum class errc : int {
     peer_offline = 47,        ///< peer message to a user who is not logged in
     gave_up = 48,             ///< the give-up time passed without a successful reconnect
     protocol_error = 49,      ///< the server sent something that breaks the protocol
+    // fatal, recovery keys (docs/reliability.md, "Recovery keys"): the login that presented one failed
+    recovery_expired = 50,     ///< the session the recovery key names is over (timed out, logged out, kicked)
+    recovery_used = 51,        ///< the recovery key was used already: each key recovers once
+    recovery_invalid = 52,     ///< the recovery key is malformed, altered, or not the session's latest key
+    recovery_wrong_user = 53,  ///< the recovery key names another app or user than the login
     // cancelled: ended by the app or by the end of the session
     logged_out = 60,       ///< logout()/leave() ended the session before the operation completed
     session_aborted = 61,  ///< the session went ABORTED before the operation completed
@@ -58,7 +63,7 @@ enum class errc : int {
 /// `error == relink::condition::transient`.
 enum class condition : int {
     transient = 1,  ///< retry later (codes 20–27); the SDK may already be retrying for you
-    fatal = 2,      ///< do not retry with the same inputs (codes 40–49)
+    fatal = 2,      ///< do not retry with the same inputs (codes 40–53)
     cancelled = 3,  ///< ended by the app or by the end of the session (codes 60–63)
     misuse = 4,     ///< the call was wrong for the state or its arguments (codes 1–9)
 };

@@ -155,6 +155,9 @@ struct ContinuityReport {
     /// from your own source of truth if you need every message.
     bool server_restarted{false};
     AgreedTimings timings;  ///< the server-side timings agreed at the login that ended the outage
+    /// This client's first login recovered the session of an earlier process with a recovery key
+    /// (ClientConfig::recover_key). `outage` is 0: this process cannot know how long the earlier one was gone.
+    bool recovered{false};
 };
 /// The token expires within `token_warning_lead` (30 s): renew it with Client::renew_token(). Fired while CONNECTED.
 struct TokenPrivilegeWillExpire {};
@@ -171,7 +174,8 @@ enum class OpKind : std::uint8_t {
     unpublish,        ///< unpublish()
     set_attributes,   ///< set_local_user_attributes()
     get_attributes,   ///< get_user_attributes()
-    renew_token       ///< renew_token()
+    renew_token,      ///< renew_token()
+    recovery_key      ///< recovery_key()
 };
 
 /// An operation completed: exactly once per operation that was accepted. relink::Client hands it to the operation's
@@ -184,6 +188,9 @@ struct OperationCompleted {
     /// peer_message: the receiver is away (its client has been gone longer than the presence timeout, without a
     /// logout): the server keeps the message and delivers it when that client comes back ("cached by server").
     bool stored_for_away_user{false};
+    /// recovery_key: the key to store (ClientConfig::recover_key hands it to a new Client; docs/reliability.md,
+    /// "Recovery keys").
+    std::optional<std::string> recovery_key;
 };
 
 /// How good the link is, from what the client measures anyway: the round trips of its heartbeats (a Ping answered by

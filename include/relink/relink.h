@@ -64,7 +64,8 @@ RELINK_API int relink_abi_version(void);
 /* -------------------------------------------------------------------------------------------------- errors */
 
 /* Every code relink reports. The numbers are relink::errc's (docs/errors.md): 1–9 misuse, 20–27 transient (retry
- * later), 40–49 fatal (do not retry with the same inputs), 60–63 cancelled. relink_error_condition() says which. */
+ * later), 40–53 fatal (do not retry with the same inputs; 50–53: a refused recovery key), 60–63 cancelled.
+ * relink_error_condition() says which. */
 #define RELINK_OK 0
 #define RELINK_E_NOT_LOGGED_IN 1
 #define RELINK_E_ALREADY_LOGGED_IN 2
@@ -93,6 +94,10 @@ RELINK_API int relink_abi_version(void);
 #define RELINK_E_PEER_OFFLINE 47
 #define RELINK_E_GAVE_UP 48
 #define RELINK_E_PROTOCOL_ERROR 49
+#define RELINK_E_RECOVERY_EXPIRED 50
+#define RELINK_E_RECOVERY_USED 51
+#define RELINK_E_RECOVERY_INVALID 52
+#define RELINK_E_RECOVERY_WRONG_USER 53
 #define RELINK_E_LOGGED_OUT 60
 #define RELINK_E_SESSION_ABORTED 61
 #define RELINK_E_SESSION_FAILED 62
@@ -150,6 +155,7 @@ RELINK_API int relink_error_condition(int error);
 #define RELINK_REASON_LOGIN_TIMEOUT 103
 #define RELINK_REASON_LOGOUT 104
 #define RELINK_REASON_REMOTE_LOGIN 105
+#define RELINK_REASON_RECOVERY_REFUSED 106 /* DISCONNECTED: the recovery key was refused; the error says why */
 
 /* A channel's (room's) state and the reason it changed. */
 #define RELINK_CHANNEL_DISCONNECTED 0
@@ -246,6 +252,7 @@ RELINK_API int relink_is_valid_user_id(const char* user_id);
 #define RELINK_OP_SET_ATTRIBUTES 4
 #define RELINK_OP_GET_ATTRIBUTES 5
 #define RELINK_OP_RENEW_TOKEN 6
+#define RELINK_OP_RECOVERY_KEY 7
 
 /** One attribute of a user: a name and its value (NUL-terminated UTF-8). */
 typedef struct relink_attribute {
@@ -323,6 +330,11 @@ typedef struct relink_event {
     uint32_t link_missed_heartbeats; /* heartbeats in a row unanswered when the next was due */
     uint64_t link_late_heartbeats;   /* answers on this connection that came after the next heartbeat was due */
     int64_t link_since_last_data_ms; /* since the last data from the server; -1 before the first */
+
+    /* OPERATION_COMPLETED of RECOVERY_KEY, on success: the key to store (relink_config_set_recover_key()) */
+    const char* recovery_key;
+    /* CONTINUITY: the first login recovered the session of an earlier process with a recovery key */
+    int recovered;
 } relink_event;
 
 /** Frees an event taken with relink_client_next_event(). NULL is ignored. Never free an event handed to the event
@@ -508,6 +520,19 @@ RELINK_API void relink_status_free(relink_status* status);
 /** The app returned to the foreground: the link is checked at once (relink::Client::notify_foreground()).
  *  @return RELINK_OK, RELINK_E_INVALID_ARGUMENT for a NULL client */
 RELINK_API int relink_client_notify_foreground(relink_client* client);
+
+/* ----------------------------------------------------------------------------------------- recovery keys */
+
+/** A recovery key an earlier process stored: the client's first login resumes the session it names, silently for
+ *  peers, within that session's presence timeout (relink::ClientConfig::recover_key). Refused: DISCONNECTED
+ *  RELINK_REASON_RECOVERY_REFUSED, the channels' JOIN_FAILED error says why (RELINK_E_RECOVERY_*), and a second
+ *  login starts a fresh session. NULL: none.
+ *  @return RELINK_OK, RELINK_E_INVALID_ARGUMENT for a NULL config */
+RELINK_API int relink_config_set_recover_key(relink_config* config, const char* key);
+/** Asks the server for a recovery key of this session: it arrives in the completion event (recovery_key), to be
+ *  stored and given to a new process's config. Take it as late as possible: messages received after it was made are
+ *  delivered again to the process that recovers with it (relink::Client::recovery_key()). */
+RELINK_API int relink_client_recovery_key(relink_client* client, uint64_t* op);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -56,6 +56,10 @@ enum class ConnectionReason : std::uint16_t {
     login_timeout = 103,  ///< DISCONNECTED: the first login did not succeed within login_timeout
     logout = 104,         ///< DISCONNECTED [rtm] [room]: the app called logout()
     remote_login = 105,   ///< ABORTED: the same user id logged in from another client instance
+    /// DISCONNECTED: the login that presented a recovery key (ClientConfig::recover_key) was refused; the state's error
+    /// says why (RECOVERY_EXPIRED, RECOVERY_USED, RECOVERY_INVALID, RECOVERY_WRONG_USER). login() again starts a
+    /// fresh session.
+    recovery_refused = 106,
 };
 
 /// The state of one joined channel (room), reported by channel_state_changed.

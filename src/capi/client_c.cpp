@@ -130,6 +130,7 @@ void fill(const relink::Event& event, relink_event& out, std::vector<relink_attr
                 out.backfilled_count = e.backfilled;
                 out.dropped_count = e.dropped;
                 out.server_restarted = e.server_restarted ? 1 : 0;
+                out.recovered = e.recovered ? 1 : 0;
                 fill_timings(e.timings, out);
             } else if constexpr (std::is_same_v<E, relink::TokenPrivilegeWillExpire>) {
                 out.type = RELINK_EVENT_TOKEN_PRIVILEGE_WILL_EXPIRE;
@@ -141,6 +142,9 @@ void fill(const relink::Event& event, relink_event& out, std::vector<relink_attr
                 out.op_kind = static_cast<int>(e.kind);
                 out.error = to_c_error(e.error);
                 out.stored_for_away_user = e.stored_for_away_user ? 1 : 0;
+                if (e.recovery_key && !e.error) {
+                    out.recovery_key = e.recovery_key->c_str();
+                }
                 if (e.attributes && !e.error) {
                     attributes.reserve(e.attributes->size());
                     for (const auto& [name, value] : *e.attributes) {
@@ -530,6 +534,20 @@ RELINK_API int relink_client_get_user_attributes(relink_client* client, const ch
     }
     return start_operation(client, op, [&](relink::Client& c, std::uint64_t id) {
         return c.get_user_attributes(user_id, [state = client->state, id](std::error_code, const relink::Attributes&) {
+            state->completing = ClientState::Completing{id};
+        });
+    });
+}
+
+RELINK_API int relink_client_recovery_key(relink_client* client, uint64_t* op) {
+    if (op != nullptr) {
+        *op = 0;
+    }
+    if (client == nullptr) {
+        return RELINK_E_INVALID_ARGUMENT;
+    }
+    return start_operation(client, op, [&](relink::Client& c, std::uint64_t id) {
+        return c.recovery_key([state = client->state, id](std::error_code, const std::string&) {
             state->completing = ClientState::Completing{id};
         });
     });

@@ -373,6 +373,18 @@ RELINK_API int relink_config_set_max_queued_operations(relink_config* config, si
     return RELINK_OK;
 }
 
+RELINK_API int relink_config_set_recover_key(relink_config* config, const char* key) {
+    if (config == nullptr) {
+        return RELINK_E_INVALID_ARGUMENT;
+    }
+    try {
+        config->config.recover_key = key != nullptr ? std::optional<std::string>(key) : std::nullopt;
+        return RELINK_OK;
+    } catch (...) {
+        return RELINK_E_INTERNAL;
+    }
+}
+
 RELINK_API int relink_config_set_seed(relink_config* config, uint64_t seed) {
     if (config == nullptr) {
         return RELINK_E_INVALID_ARGUMENT;

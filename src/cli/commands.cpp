@@ -37,9 +37,9 @@ std::string rest_after(std::string_view line, std::size_t n) {
 
 /// The commands, for "did you mean".
 constexpr const char* kCommandNames[] = {
-    "login",     "logout", "join",    "leave", "switch",          "send",  "msg",    "publish",
-    "unpublish", "attr",   "getattr", "renew", "network-changed", "state", "status", "quality",
-    "sleep",     "quit",   "help"};
+    "login",     "logout", "join",    "leave",       "switch",          "send",  "msg",    "publish",
+    "unpublish", "attr",   "getattr", "renew",       "network-changed", "state", "status", "quality",
+    "sleep",     "quit",   "help",    "recovery-key"};
 
 /// Levenshtein distance (two rows; words are short).
 std::size_t edit_distance(std::string_view a, std::string_view b) {
@@ -152,9 +152,12 @@ ParsedLine parse_command(std::string_view line) {
         }
         return ok(Renew{w.size() == 2 ? std::optional<std::string>(w[1]) : std::nullopt});
     }
-    if (cmd == "network-changed" || cmd == "state" || cmd == "status" || cmd == "quality") {
+    if (cmd == "network-changed" || cmd == "state" || cmd == "status" || cmd == "quality" || cmd == "recovery-key") {
         if (w.size() != 1) {
             return bad(cmd + " takes no argument");
+        }
+        if (cmd == "recovery-key") {
+            return ok(RecoveryKey{});
         }
         if (cmd == "status") {
             return ok(ShowStatus{});

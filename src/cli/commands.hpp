@@ -27,6 +27,7 @@ struct NetworkChanged { friend bool operator==(const NetworkChanged&, const Netw
 struct ShowState { friend bool operator==(const ShowState&, const ShowState&) = default; };
 struct ShowStatus { friend bool operator==(const ShowStatus&, const ShowStatus&) = default; };
 struct ShowQuality { friend bool operator==(const ShowQuality&, const ShowQuality&) = default; };
+struct RecoveryKey { friend bool operator==(const RecoveryKey&, const RecoveryKey&) = default; };
 struct Help { friend bool operator==(const Help&, const Help&) = default; };
 // clang-format on
 
@@ -92,8 +93,9 @@ struct Sleep {
     friend bool operator==(const Sleep&, const Sleep&) = default;
 };
 
-using Command = std::variant<Quit, Login, Logout, Join, Leave, Switch, SendChannel, SendPeer, Publish, SetAttributes,
-                             GetAttributes, Renew, NetworkChanged, ShowState, ShowStatus, ShowQuality, Sleep, Help>;
+using Command =
+    std::variant<Quit, Login, Logout, Join, Leave, Switch, SendChannel, SendPeer, Publish, SetAttributes, GetAttributes,
+                 Renew, NetworkChanged, ShowState, ShowStatus, ShowQuality, Sleep, Help, RecoveryKey>;
 
 /// The longest `sleep` relink-cli accepts, in milliseconds (one hour).
 inline constexpr long kMaxSleepMs = 3'600'000;

@@ -40,6 +40,7 @@ struct Args {
     std::string token;
     std::string secret;
     std::string ca;
+    std::string recover;  ///< --recover: a recovery key for the first login
     relink::Profile profile{relink::Profile::rtm};
     double time_scale{1.0};
     bool json{false};
@@ -62,6 +63,7 @@ constexpr const char* kCommandsHelp =
     "link is dead\n"
     "  state | status                  the connection state; all of it (attempt, next try, last failure)\n"
     "  quality                         the link's quality (round-trip time, missed heartbeats, last data)\n"
+    "  recovery-key                    a key to store: --recover KEY resumes this session from a new process\n"
     "  sleep MS                        wait before reading the next command\n"
     "  quit                            log out and exit (also at the end of input)\n";
 
@@ -90,6 +92,9 @@ Args parse_args(int argc, char** argv) {
         ->type_name("F")
         ->capture_default_str()
         ->check(relink::command_line::number_in(0.0, false, 1000.0));
+    app.add_option("--recover", args.recover,
+                   "a key from recovery-key: the first login resumes that session (within its presence timeout)")
+        ->type_name("KEY");
     app.add_flag("--json", args.json, "one JSON object per line on stdout (the format scripts rely on)");
     app.add_flag("--insecure-plaintext", args.insecure, "allow ws:// (for a development server on loopback)");
     std::string log_level = "warn";
@@ -324,12 +329,16 @@ void subscribe(relink::Client& client, Printer& out) {
         if (e.server_restarted) {
             text += ", the server restarted";
         }
+        if (e.recovered) {
+            text += " (recovered with a recovery key)";
+        }
         out.print({{{"event", "continuity"},
                     {"outage_ms", in_ms(e.outage)},
                     {"resumed", e.resumed},
                     {"backfilled", e.backfilled},
                     {"dropped", e.dropped},
-                    {"server_restarted", e.server_restarted}},
+                    {"server_restarted", e.server_restarted},
+                    {"recovered", e.recovered}},
                    std::move(text)});
     });
     client.on_token_privilege_will_expire([&out](const TokenPrivilegeWillExpire&) {
@@ -439,6 +448,16 @@ public:
         out_.print(quality_line(client_.link_quality()));
         return std::nullopt;
     }
+    Immediate operator()(const relink::cli::RecoveryKey&) const {
+        Printer& out = out_;
+        const std::string line = line_;
+        return only_error(client_.recovery_key([&out, line](std::error_code error, const std::string& key) {
+            if (!error) {
+                out.print({{{"event", "recovery_key"}, {"key", key}}, "recovery key " + key});
+            }
+            out.print(result(line, error));
+        }));
+    }
     Immediate operator()(const relink::cli::Sleep& c) const {
         std::this_thread::sleep_for(c.duration);  // the command's meaning: wait
         return std::nullopt;
@@ -481,6 +500,9 @@ int main(int argc, char** argv) {
     config.time_scale = args.time_scale;
     config.tls.ca_file = args.ca;
     config.log_level = args.log_level;
+    if (!args.recover.empty()) {
+        config.recover_key = args.recover;
+    }
     config.log_handler = [](relink::LogLevel, std::string_view line) {
         std::fprintf(stderr, "relink-cli: %.*s\n", static_cast<int>(line.size()), line.data());
     };

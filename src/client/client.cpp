@@ -283,6 +283,7 @@ public:
         core_config.seed = config_.seed != 0 ? config_.seed : random();
         // Message ids must differ between instances even when the seed is fixed (found by the chaos soak).
         core_config.instance_salt = (std::uint64_t{random()} << 32U) ^ random();
+        core_config.recover_key = config_.recover_key;
         core_ = std::make_unique<core::ClientCore>(core_config);  // throws std::invalid_argument on bad timings
         attempt_timeout_ = core_config.timings.attempt_timeout;
         token_ = config_.token;
@@ -511,7 +512,12 @@ public:
         }
         Completion done;
         AttributesCompletion attributes_done;
+        RecoveryKeyCompletion key_done;
         if (const auto* completed = std::get_if<OperationCompleted>(&event)) {
+            if (auto it = key_completions_.find(completed->op); it != key_completions_.end()) {
+                key_done = std::move(it->second);
+                key_completions_.erase(it);
+            }
             if (auto it = attribute_completions_.find(completed->op); it != attribute_completions_.end()) {
                 attributes_done = std::move(it->second);
                 attribute_completions_.erase(it);
@@ -522,7 +528,8 @@ public:
             }
         }
         return [self = shared_from_this(), event = std::move(event), done = std::move(done),
-                attributes_done = std::move(attributes_done)] { self->dispatch(event, done, attributes_done); };
+                attributes_done = std::move(attributes_done),
+                key_done = std::move(key_done)] { self->dispatch(event, done, attributes_done, key_done); };
     }
 
     // ---- on the strand: perform the actions, feed the transport's reports to the core ----
@@ -766,7 +773,8 @@ public:
 
     // ---- on the dispatcher: the app's callbacks ----
 
-    void dispatch(const Event& event, const Completion& done, const AttributesCompletion& attributes_done) {
+    void dispatch(const Event& event, const Completion& done, const AttributesCompletion& attributes_done,
+                  const RecoveryKeyCompletion& key_done = {}) {
         Handlers handlers;
         {
             std::lock_guard lock(handlers_mutex_);
@@ -781,6 +789,9 @@ public:
                     }
                     if (attributes_done) {
                         invoke_safely([&] { attributes_done(e.error, e.attributes.value_or(Attributes{})); });
+                    }
+                    if (key_done) {
+                        invoke_safely([&] { key_done(e.error, e.recovery_key.value_or(std::string{})); });
                     }
                 } else {
                     const auto& handler = std::get<std::function<void(const E&)>>(handlers.typed);
@@ -846,6 +857,7 @@ public:
     std::optional<ProxyOptions> proxy_;
     std::map<OpId, Completion> completions_;
     std::map<OpId, AttributesCompletion> attribute_completions_;
+    std::map<OpId, RecoveryKeyCompletion> key_completions_;
     std::deque<core::Action> pending_actions_;  ///< produced by the core, not yet performed on the strand
     bool pump_posted_{false};
     bool token_needs_refresh_{false};
@@ -949,6 +961,11 @@ std::error_code Client::get_user_attributes(const std::string& user_id, Attribut
     return impl_->operation(
         std::move(done), impl_->attribute_completions_,
         [&](core::ClientCore& core, core::TimePoint now) { return core.get_user_attributes(now, user_id); });
+}
+
+std::error_code Client::recovery_key(RecoveryKeyCompletion done) {
+    return impl_->operation(std::move(done), impl_->key_completions_,
+                            [&](core::ClientCore& core, core::TimePoint now) { return core.recovery_key(now); });
 }
 
 std::error_code Client::renew_token(std::string token, Completion done) {

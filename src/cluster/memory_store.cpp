@@ -53,7 +53,9 @@ struct MemoryStore::State {
         bool away{false};        ///< presence ran out by itself: peer messages are kept for the user's return
         TimePoint away_until{};  ///< until then (the session lifetime) peer messages to it are kept
         std::string resume_token;
-        std::string previous_token;  ///< still accepted until the client shows it has `resume_token`
+        std::string previous_token;   ///< still accepted until the client shows it has `resume_token`
+        std::string recovery_secret;  ///< the current recovery key's server part (IssueRecovery); empty: none
+        std::string spent_recovery;   ///< the one that recovered the session last: refused as RECOVERY_USED
         std::string instance_id;
         std::string peer_address;
         std::map<std::string, std::set<std::string>> channels;  ///< channel → own streams
@@ -191,6 +193,8 @@ struct MemoryStore::State {
         s.attributes.clear();
         s.resume_token.clear();
         s.previous_token.clear();
+        s.recovery_secret.clear();
+        s.spent_recovery.clear();
         deadlines.clear({DeadlineKind::presence, key});
         if (after == Afterwards::forget) {
             deadlines.clear({DeadlineKind::retain, key});
@@ -298,13 +302,36 @@ struct MemoryStore::State {
         bool resumed = false;
         bool displaced = false;
         std::string proven_token;  // the token the client showed, if it resumes
+        bool recovered = false;    // the login presented the session's current recovery secret
+        if (cmd.recovery_secret) {
+            auto existing = sessions.find(key);
+            if (existing == sessions.end() || !existing->second.present) {
+                return {err(errc::recovery_expired), {}};
+            }
+            Session& old = existing->second;
+            if (!old.recovery_secret.empty() && secrets_equal(old.recovery_secret, *cmd.recovery_secret)) {
+                recovered = true;
+                old.spent_recovery = std::move(old.recovery_secret);  // single use
+                old.recovery_secret.clear();
+            } else if (!old.spent_recovery.empty() && secrets_equal(old.spent_recovery, *cmd.recovery_secret)) {
+                // The instance that recovered, trying again (its LoginOk was lost with the link): it resumes, as a
+                // resume token's previous value does. Anyone else presenting the used key is refused.
+                if (m.instance_id.empty() || m.instance_id != old.instance_id) {
+                    return {err(errc::recovery_used), {}};
+                }
+                recovered = true;
+            } else {
+                return {err(errc::recovery_invalid), {}};
+            }
+        }
         if (auto existing = sessions.find(key); existing != sessions.end()) {
             Session& old = existing->second;
-            const bool token_matches = m.resume_token && !m.resume_token->empty() &&
-                                       (*m.resume_token == old.resume_token || *m.resume_token == old.previous_token);
+            const bool token_matches =
+                recovered || (m.resume_token && !m.resume_token->empty() &&
+                              (*m.resume_token == old.resume_token || *m.resume_token == old.previous_token));
             if (old.present && token_matches) {
                 resumed = true;  // the same instance within its presence: silent for peers
-                proven_token = *m.resume_token;
+                proven_token = recovered ? std::string{} : *m.resume_token;  // a recovery shows no token
                 end_transport(old, std::nullopt);  // the stale transport, wherever it is, closes without a word
             } else if (old.present) {
                 // One session per user: the newcomer wins; the old instance is told why and may not come back at
@@ -336,6 +363,10 @@ struct MemoryStore::State {
         // must not turn the next resume into a duplicate login (docs/protocol.md, "Resume tokens").
         s.previous_token = proven_token;
         s.resume_token = cmd.new_resume_token;
+        if (!resumed) {
+            s.recovery_secret.clear();  // a new session: no key of an earlier one recovers it
+            s.spent_recovery.clear();
+        }
         deadlines.clear({DeadlineKind::retain, key});
         deadlines.clear({DeadlineKind::presence, key});
         s.attributes = m.attributes;
@@ -590,6 +621,10 @@ struct MemoryStore::State {
                 [&](const Send& op) -> Result { return send(now, *s, op); },
                 [&](const SetAttributes& op) -> Result {
                     s->attributes = op.attributes;
+                    return {};
+                },
+                [&](const IssueRecovery& op) -> Result {
+                    s->recovery_secret = op.secret;
                     return {};
                 },
                 [&](const GetAttributes& op) -> Result {

@@ -35,6 +35,9 @@ std::error_code code_named(const std::string& name) {
         {"rate_limited", errc::rate_limited},
         {"peer_offline", errc::peer_offline},
         {"invalid_channel_name", errc::invalid_channel_name},
+        {"recovery_expired", errc::recovery_expired},
+        {"recovery_used", errc::recovery_used},
+        {"recovery_invalid", errc::recovery_invalid},
     };
     auto it = kCodes.find(name);
     return make_error_code(it == kCodes.end() ? errc::protocol_error : it->second);
@@ -174,6 +177,9 @@ std::pair<std::string, json> encode(const Command& command) {
                                                 if (op.timings) {  // absent: the script takes the profile's
                                                     a["timings"] = agreed_json(*op.timings);
                                                 }
+                                                if (op.recovery_secret) {
+                                                    a["recovery"] = *op.recovery_secret;
+                                                }
                                                 return "login";
                                             },
                                             [&](const Join& op) {
@@ -227,6 +233,10 @@ std::pair<std::string, json> encode(const Command& command) {
                                                 a["ban"] = op.ban;
                                                 a["ban_for"] = ms(op.ban_for);
                                                 return "kick";
+                                            },
+                                            [&](const IssueRecovery& op) {
+                                                a["secret"] = op.secret;
+                                                return "issue_recovery";
                                             },
                                         },
                                         command.op);

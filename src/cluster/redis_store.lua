@@ -140,6 +140,8 @@ local function drop_presence(key, s, cause, after)
     s.attributes = {}
     s.token = ''
     s.prev_token = ''
+    s.recovery = ''
+    s.spent_recovery = ''
     redis.call('ZREM', 'rl:deadlines', key)
     if after == 'forget' then
         redis.call('DEL', 'rl:s:' .. key, 'rl:p:' .. key, 'rl:d:' .. key)
@@ -195,6 +197,14 @@ local function first_time(key, id)
     return true
 end
 
+-- Whether two secrets are equal, in time that depends on their lengths only (cluster::secrets_equal).
+local function secrets_equal(a, b)
+    if a == nil or b == nil or #a ~= #b then return false end
+    local diff = 0
+    for i = 1, #a do diff = bit.bor(diff, bit.bxor(string.byte(a, i), string.byte(b, i))) end
+    return diff == 0
+end
+
 local function new_session(app, user)
     return {app = app, user = user, gen = 0, present = false, attached = false, away = false, away_until = 0,
             away_from = 0, token = '', prev_token = '', instance = '', channels = {}, attributes = {}, peer_seq = 0,
@@ -214,12 +224,27 @@ function C.login(a)
 
     local resumed, displaced, proven = false, false, ''
     local s = load(key)
+    local recovered = false  -- the login presented the session's current recovery secret (cluster::Login)
+    if a.recovery ~= nil then
+        if s == nil or not s.present then return {error = 'recovery_expired'} end
+        if s.recovery ~= nil and s.recovery ~= '' and secrets_equal(s.recovery, a.recovery) then
+            recovered = true
+            s.spent_recovery = s.recovery  -- single use
+            s.recovery = ''
+        elseif s.spent_recovery ~= nil and s.spent_recovery ~= '' and secrets_equal(s.spent_recovery, a.recovery) then
+            -- The instance that recovered, trying again (its LoginOk was lost): it resumes; anyone else is refused.
+            if m.instance == '' or m.instance ~= s.instance then return {error = 'recovery_used'} end
+            recovered = true
+        else
+            return {error = 'recovery_invalid'}
+        end
+    end
     if s ~= nil then
-        local token_matches = m.resume_token ~= nil and m.resume_token ~= '' and
-                                  (m.resume_token == s.token or m.resume_token == s.prev_token)
+        local token_matches = recovered or (m.resume_token ~= nil and m.resume_token ~= '' and
+                                  (m.resume_token == s.token or m.resume_token == s.prev_token))
         if s.present and token_matches then
             resumed = true  -- the same instance within its presence: silent for peers
-            proven = m.resume_token
+            if not recovered then proven = m.resume_token end  -- a recovery shows no token
             end_transport(s, nil)
         elseif s.present then
             -- One session per user: the newcomer wins; the old instance may not come back at once.
@@ -246,6 +271,10 @@ function C.login(a)
     -- The previous token stays valid until the client shows it has the new one.
     s.prev_token = proven
     s.token = a.new_resume_token
+    if not resumed then
+        s.recovery = ''  -- a new session: no key of an earlier one recovers it
+        s.spent_recovery = ''
+    end
     s.attributes = m.attributes
     redis.call('ZREM', 'rl:deadlines', key)
     redis.call('SADD', 'rl:live:' .. a.node, key)
@@ -464,6 +493,12 @@ end
 
 function C.set_attributes(a, s, key)
     s.attributes = a.attributes
+    save(key, s)
+    return {}
+end
+
+function C.issue_recovery(a, s, key)
+    s.recovery = a.secret
     save(key, s)
     return {}
 end

@@ -42,6 +42,17 @@ using Gen = std::uint64_t;
 [[nodiscard]] inline std::string session_key(const std::string& app, const std::string& user) {
     return app + '\n' + user;
 }
+/// Whether two secrets are equal, in time that depends on their lengths only (not on where they differ).
+[[nodiscard]] inline bool secrets_equal(const std::string& a, const std::string& b) noexcept {
+    if (a.size() != b.size()) {
+        return false;
+    }
+    unsigned char diff = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        diff = static_cast<unsigned char>(diff | (static_cast<unsigned char>(a[i]) ^ static_cast<unsigned char>(b[i])));
+    }
+    return diff == 0;
+}
 [[nodiscard]] inline std::string channel_key(const std::string& app, const std::string& channel) {
     return app + '\n' + channel;
 }
@@ -94,6 +105,12 @@ struct Login {
     /// The timings the hub agreed with the client: the session's presence timeout from now on (wherever its presence
     /// counts down: a detach, a dead node, a reconcile) and this login's channel backfill. Absent: the profile's.
     std::optional<proto::Negotiated> timings;
+    /// A recovering login (docs/protocol.md, "Recovery keys"): the server secret of the key it presented. It resumes
+    /// the session silently when that session is present and the secret is its current one, which it consumes; it
+    /// is refused (and changes nothing) otherwise: RECOVERY_EXPIRED (no session present), RECOVERY_USED (the secret
+    /// recovered once already, unless the login comes from the instance that recovered with it: its LoginOk was lost,
+    /// and it resumes), RECOVERY_INVALID (any other secret). Compared in constant time.
+    std::optional<std::string> recovery_secret;
 };
 /// Join a channel (no streams yet).
 struct Join {
@@ -134,7 +151,14 @@ struct Kick {
     Duration ban_for{std::chrono::hours(24)};
 };
 
-using Operation = std::variant<Login, Join, Leave, SetStream, Send, SetAttributes, GetAttributes, End, Detach, Kick>;
+/// Registers `secret` (random, made by the hub's driver) as the session's recovery secret, replacing the one before:
+/// a recovery key made from it resumes the session once, from any node, while the session is present.
+struct IssueRecovery {
+    std::string secret;
+};
+
+using Operation =
+    std::variant<Login, Join, Leave, SetStream, Send, SetAttributes, GetAttributes, End, Detach, Kick, IssueRecovery>;
 
 struct Command {
     std::string app;

@@ -7,7 +7,7 @@
 namespace relink {
 namespace {
 
-constexpr std::array<std::pair<ConnectionReason, std::string_view>, 23> kReasonNames{{
+constexpr std::array<std::pair<ConnectionReason, std::string_view>, 24> kReasonNames{{
     {ConnectionReason::connecting, "CONNECTING"},
     {ConnectionReason::join_success, "JOIN_SUCCESS"},
     {ConnectionReason::interrupted, "INTERRUPTED"},
@@ -31,6 +31,7 @@ constexpr std::array<std::pair<ConnectionReason, std::string_view>, 23> kReasonN
     {ConnectionReason::login_timeout, "LOGIN_TIMEOUT"},
     {ConnectionReason::logout, "LOGOUT"},
     {ConnectionReason::remote_login, "REMOTE_LOGIN"},
+    {ConnectionReason::recovery_refused, "RECOVERY_REFUSED"},
 }};
 
 /// Indexed by the state's number: 0 is no state.

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <set>
 #include <stdexcept>
 #include <utility>
 
@@ -143,6 +144,20 @@ std::error_code ClientCore::login(TimePoint now, std::string user_id, std::strin
     token_expired_reported_ = false;
     link_.forget_resume_token();
     content_.start_session();
+    recovering_.reset();
+    std::set<std::string> recovered_channels;
+    if (config_.recover_key) {
+        // Recovery (docs/reliability.md, "Recovery keys"): the key's channels and positions are what the earlier
+        // process had; the server checks the rest. A key that does not parse is sent all the same, and refused.
+        recovering_ = std::move(config_.recover_key);
+        config_.recover_key.reset();
+        if (auto key = decode_recovery_key(*recovering_)) {
+            content_.adopt_recovery(*key);
+            for (const auto& resume : key->channels) {
+                recovered_channels.insert(resume.channel);
+            }
+        }
+    }
     link_.reset_backoff();
     link_.reset_attempts();
     link_.forget_failure();
@@ -156,6 +171,12 @@ std::error_code ClientCore::login(TimePoint now, std::string user_id, std::strin
             it->second.join_deadline = login_deadline_;
             set_channel_state(name, it->second, ChannelState::connecting, ChannelReason::joining);
         }
+    }
+    for (const auto& name : recovered_channels) {  // in the key: adopted with their positions, joined likewise
+        auto& channel = content_.channels()[name];
+        channel.state = ChannelState::disconnected;
+        channel.join_deadline = login_deadline_;
+        set_channel_state(name, channel, ChannelState::connecting, ChannelReason::joining);
     }
     start_attempt(now);
     return {};
@@ -417,6 +438,13 @@ OpResult ClientCore::get_user_attributes(TimePoint now, const std::string& user_
     return enqueue(now, OpKind::get_attributes, proto::GetAttributes{0, user_id});
 }
 
+OpResult ClientCore::recovery_key(TimePoint now) {
+    if (auto e = check_session_for_operation()) {
+        return {0, e};
+    }
+    return enqueue(now, OpKind::recovery_key, proto::RecoveryKey{0});
+}
+
 OpResult ClientCore::renew_token(TimePoint now, std::string token) {
     if (auto e = check_session_for_operation()) {
         return {0, e};
@@ -436,7 +464,7 @@ OpResult ClientCore::renew_token(TimePoint now, std::string token) {
     // No live link: the next login attempt uses the new token. If the session is down because of its token,
     // that attempt happens now (RENEW_TOKEN).
     const OpId op = content_.take_op_id();
-    emit(OperationCompleted{op, OpKind::renew_token, {}, std::nullopt});
+    emit(OperationCompleted{op, OpKind::renew_token, {}, std::nullopt, false, std::nullopt});
     if (in_outage() && token_refused_) {
         reconnect_now(now, ConnectionReason::renew_token);
     }
@@ -810,6 +838,7 @@ proto::Login ClientCore::make_login(proto::RequestId request) {
     const Timings& t = config_.timings;
     login.timings = {t.heartbeat_interval, t.presence_timeout, t.backfill_window, t.backfill_count};
     login.presence_batches = true;  // handle(Presence) below
+    login.recovery = recovering_;
     return login;
 }
 
@@ -960,7 +989,9 @@ void ClientCore::handle(TimePoint now, proto::LoginOk& m) {
         }
     }
 
-    if (!first) {
+    const bool recovered = recovering_.has_value();
+    recovering_.reset();  // from here on the session resumes with its resume token
+    if (!first || recovered) {
         ContinuityReport report;
         report.outage = now - outage_since_.value_or(now);
         report.resumed = m.resumed;
@@ -968,6 +999,7 @@ void ClientCore::handle(TimePoint now, proto::LoginOk& m) {
         report.dropped = m.dropped;
         report.server_restarted = server_restarted;
         report.timings = *link_.agreed();
+        report.recovered = recovered;
         emit(report);
     }
     outage_since_.reset();
@@ -1052,6 +1084,12 @@ void ClientCore::handle(TimePoint /*now*/, proto::JoinOk& m) {
 
 void ClientCore::handle(TimePoint /*now*/, proto::AttributesReply& m) {
     if (!content_.complete_attributes(m.request_id, std::move(m.attributes), events_)) {
+        ++diagnostics_.unexpected_messages;
+    }
+}
+
+void ClientCore::handle(TimePoint /*now*/, proto::RecoveryKeyOk& m) {
+    if (!content_.complete_recovery_key(m.request_id, config_.app_id, user_id_, m.key, events_)) {
         ++diagnostics_.unexpected_messages;
     }
 }
@@ -1245,7 +1283,12 @@ void ClientCore::login_refused(TimePoint now, std::error_code error) {
                                                                  : errc::not_logged_in;
         end_session(now, state, reason, err(op_error), channel_reason, error);
     };
-    if (is(error, errc::invalid_app_id)) {
+    if (recovering_ && (is(error, errc::recovery_expired) || is(error, errc::recovery_used) ||
+                        is(error, errc::recovery_invalid) || is(error, errc::recovery_wrong_user))) {
+        // The session cannot be recovered: the app learns why and may login() again for a fresh one.
+        recovering_.reset();
+        fail(ConnectionState::disconnected, ConnectionReason::recovery_refused, ChannelReason::join_failed);
+    } else if (is(error, errc::invalid_app_id)) {
         fail(ConnectionState::failed, ConnectionReason::invalid_app_id, ChannelReason::join_failed);
     } else if (is(error, errc::invalid_channel_name)) {
         fail(ConnectionState::failed, ConnectionReason::invalid_channel_name, ChannelReason::join_failed);

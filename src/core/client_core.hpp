@@ -56,6 +56,10 @@ struct Config {
     /// that a fixed `seed` (a test, an app restarted with one) fixes the jitter but not the message ids. The
     /// simulation leaves it 0 and stays deterministic.
     std::uint64_t instance_salt{0};
+    /// A recovery key taken by an earlier process of this user (recovery_key()): the first login() recovers the
+    /// session it names instead of starting a new one (docs/reliability.md, "Recovery keys"). Used once: a later
+    /// login() starts a fresh session.
+    std::optional<std::string> recover_key;
 };
 
 /// Builds a config with the profile's default timings.
@@ -135,6 +139,9 @@ public:
     OpResult set_local_user_attributes(TimePoint now, proto::Attributes attributes);
     OpResult get_user_attributes(TimePoint now, const std::string& user_id);
     OpResult renew_token(TimePoint now, std::string token);
+    /// Asks the server for a recovery key of this session; it comes in the completion (OperationCompleted::
+    /// recovery_key), made from this session's state when the answer arrives. Each key replaces the one before.
+    OpResult recovery_key(TimePoint now);
     /// A token for the attempt being opened, from the driver's token provider (asked when an OpenTransport action is
     /// performed). Unlike renew_token() it is no operation and starts nothing: no completion, no Renew request, no
     /// RENEW_TOKEN reconnect — the attempt that logs in with it is the one being opened. Ignored without a session.
@@ -286,6 +293,7 @@ private:
     void handle(TimePoint now, proto::Message& m);
     void handle(TimePoint now, proto::Pong& m);
     void handle(TimePoint now, proto::Close& m);
+    void handle(TimePoint now, proto::RecoveryKeyOk& m);
     void login_refused(TimePoint now, std::error_code error);
     void channel_joined(const std::string& name, Channel& channel);
     void report_token_expired();
@@ -323,6 +331,8 @@ private:
     std::string user_id_;
     std::string token_;
     bool token_refused_{false};  ///< the last login attempt was refused for the token
+    /// The recovery key the first login presents (Config::recover_key), until a login succeeds or is refused.
+    std::optional<std::string> recovering_;
 
     /// The transport and its attempts, the backoff, heartbeat and silence (core/link.hpp).
     Link link_;

@@ -24,6 +24,7 @@ const char* op_kind_name(OpKind kind) {
         case OpKind::set_attributes: return "set_attributes";
         case OpKind::get_attributes: return "get_attributes";
         case OpKind::renew_token: return "renew_token";
+        case OpKind::recovery_key: return "recovery_key";
     }
     return "unknown";
 }
@@ -36,7 +37,8 @@ const char* message_name(const proto::ClientMessage& message) {
                    [](const proto::SendMessage&) { return "SendMessage"; },
                    [](const proto::SetAttributes&) { return "SetAttributes"; },
                    [](const proto::GetAttributes&) { return "GetAttributes"; },
-                   [](const proto::RenewToken&) { return "RenewToken"; }, [](const proto::Ping&) { return "Ping"; }},
+                   [](const proto::RenewToken&) { return "RenewToken"; }, [](const proto::Ping&) { return "Ping"; },
+                   [](const proto::RecoveryKey&) { return "RecoveryKey"; }},
         message);
 }
 
@@ -75,7 +77,7 @@ std::string describe(const Event& event) {
             [&](const ContinuityReport& e) {
                 out << "continuity outage=" << ms(e.outage) << " resumed=" << (e.resumed ? "true" : "false")
                     << " backfilled=" << e.backfilled << " dropped=" << e.dropped
-                    << (e.server_restarted ? " server_restarted" : "");
+                    << (e.server_restarted ? " server_restarted" : "") << (e.recovered ? " recovered" : "");
             },
             [&](const TokenPrivilegeWillExpire&) { out << "token_privilege_will_expire"; },
             [&](const TokenExpired&) { out << "token_expired"; },

@@ -185,6 +185,28 @@ void SessionContent::fill_login(proto::Login& login) const {
     login.attributes = attributes_;
 }
 
+void SessionContent::adopt_recovery(const RecoveryKeyData& key) {
+    last_peer_seen_ = key.last_peer_seen;
+    for (const auto& resume : key.channels) {
+        Channel& channel = channels_[resume.channel];
+        channel.last_seen = resume.last_seen;
+        channel.own_streams.insert(resume.streams.begin(), resume.streams.end());
+    }
+}
+
+std::optional<std::string> SessionContent::recovery_key(const std::string& app_id, const std::string& user_id,
+                                                        const std::string& secret) const {
+    RecoveryKeyData key;
+    key.app_id = app_id;
+    key.user_id = user_id;
+    key.secret = secret;
+    key.last_peer_seen = last_peer_seen_;
+    for (const auto& [name, channel] : channels_) {
+        key.channels.push_back({name, channel.last_seen, {channel.own_streams.begin(), channel.own_streams.end()}});
+    }
+    return encode_recovery_key(key);
+}
+
 bool SessionContent::adopt_peer_position(const proto::StreamPosition& server_position) {
     // From here on, a reconnect asks for the peer messages it missed. A position of another epoch is the old
     // server's (it lost its history in a restart): the server only backfills after a position of its own epoch,
@@ -215,8 +237,10 @@ OpId SessionContent::enqueue(OpKind kind, proto::ClientMessage message, TimePoin
 std::deque<SessionContent::Operation>::iterator SessionContent::complete(std::deque<Operation>::iterator it,
                                                                          std::error_code error, Events& out,
                                                                          std::optional<proto::Attributes> attributes,
-                                                                         bool stored_for_away_user) {
-    out.push_back(OperationCompleted{it->id, it->kind, error, std::move(attributes), stored_for_away_user});
+                                                                         bool stored_for_away_user,
+                                                                         std::optional<std::string> recovery_key) {
+    out.push_back(OperationCompleted{it->id, it->kind, error, std::move(attributes), stored_for_away_user,
+                                     std::move(recovery_key)});
     return operations_.erase(it);
 }
 
@@ -235,6 +259,22 @@ bool SessionContent::complete_attributes(proto::RequestId request, proto::Attrib
     for (auto it = operations_.begin(); it != operations_.end(); ++it) {
         if (it->in_flight == request && it->kind == OpKind::get_attributes) {
             complete(it, {}, out, std::move(attributes));
+            return true;
+        }
+    }
+    return false;
+}
+
+bool SessionContent::complete_recovery_key(proto::RequestId request, const std::string& app_id,
+                                           const std::string& user_id, const std::string& secret, Events& out) {
+    for (auto it = operations_.begin(); it != operations_.end(); ++it) {
+        if (it->in_flight == request && it->kind == OpKind::recovery_key) {
+            auto key = recovery_key(app_id, user_id, secret);
+            if (key) {
+                complete(it, {}, out, std::nullopt, false, std::move(key));
+            } else {
+                complete(it, make_error_code(errc::limit_exceeded), out);  // more than a key can hold
+            }
             return true;
         }
     }

@@ -29,6 +29,7 @@
 #include <unordered_set>
 
 #include "core/actions.hpp"
+#include "core/recovery_key.hpp"
 #include "protocol/messages.hpp"
 #include "relink/events.hpp"
 #include "relink/types.hpp"
@@ -120,6 +121,13 @@ public:
     /// (another epoch). Returns whether the server restarted.
     [[nodiscard]] bool adopt_peer_position(const proto::StreamPosition& server_position);
     void set_attributes(const proto::Attributes& attributes) { attributes_ = attributes; }
+    /// A recovery key's client part: the peer position and each channel's last position and own streams, as the
+    /// earlier process had them when it took the key. Channels are added (CONNECTING is the caller's business).
+    void adopt_recovery(const RecoveryKeyData& key);
+    /// The recovery key for `secret` (the server's part): this session's state now. Nothing when it breaks the
+    /// key's bounds (core/recovery_key.hpp).
+    [[nodiscard]] std::optional<std::string> recovery_key(const std::string& app_id, const std::string& user_id,
+                                                          const std::string& secret) const;
 
     // ---- operations ----
 
@@ -137,6 +145,10 @@ public:
                                         Events& out);
     /// Completes the in-flight attribute query of `request`; false when none has it.
     [[nodiscard]] bool complete_attributes(proto::RequestId request, proto::Attributes attributes, Events& out);
+    /// Completes the in-flight recovery-key request of `request` with the key made from the server's `secret` at
+    /// this moment (recovery_key()): the later it is made, the less a recovery delivers again. False when none has it.
+    [[nodiscard]] bool complete_recovery_key(proto::RequestId request, const std::string& app_id,
+                                             const std::string& user_id, const std::string& secret, Events& out);
     /// Completes the in-flight renewal of `request`; returns when it was sent (its token's time to live counts from
     /// there), none when no renewal has it.
     [[nodiscard]] std::optional<TimePoint> complete_renewal(proto::RequestId request, Events& out);
@@ -152,7 +164,8 @@ public:
 private:
     std::deque<Operation>::iterator complete(std::deque<Operation>::iterator it, std::error_code error, Events& out,
                                              std::optional<proto::Attributes> attributes = std::nullopt,
-                                             bool stored_for_away_user = false);
+                                             bool stored_for_away_user = false,
+                                             std::optional<std::string> recovery_key = std::nullopt);
     /// A channel this client has joined, if any.
     [[nodiscard]] Channel* joined_channel(const std::string& name);
 

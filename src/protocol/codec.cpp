@@ -155,6 +155,8 @@ template <> struct Wire<Message> { static constexpr std::string_view kName = "me
 template <> struct Wire<Pong> { static constexpr std::string_view kName = "pong"; };
 template <> struct Wire<Close> { static constexpr std::string_view kName = "close"; };
 template <> struct Wire<Presence> { static constexpr std::string_view kName = "presence"; };
+template <> struct Wire<RecoveryKey> { static constexpr std::string_view kName = "recovery_key"; };
+template <> struct Wire<RecoveryKeyOk> { static constexpr std::string_view kName = "recovery_key_ok"; };
 // clang-format on
 
 template <class T>
@@ -208,6 +210,7 @@ void fields(V& v, Seen<Login, V>& m) {
     v.attributes("attributes", m.attributes);
     v.object_unless_empty("timings", m.timings);     // absent from a client older than timing agreement
     v.flag("presence_batches", m.presence_batches);  // absent from a client older than presence batches
+    v.optional_text("recovery", m.recovery);         // absent from a client older than recovery keys
 }
 
 template <class V>
@@ -256,6 +259,14 @@ void fields(V& v, Seen<RenewToken, V>& m) {
 
 template <class V>
 void fields(V& /*v*/, Seen<Ping, V>& /*m*/) {}
+
+template <class V>
+void fields(V& /*v*/, Seen<RecoveryKey, V>& /*m*/) {}
+
+template <class V>
+void fields(V& v, Seen<RecoveryKeyOk, V>& m) {
+    v.text("key", m.key);
+}
 
 template <class V>
 void fields(V& v, Seen<Member, V>& m) {

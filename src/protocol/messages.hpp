@@ -69,6 +69,9 @@ struct Login {
     /// The client reads `Presence` frames (docs/protocol.md, "Presence in batches"). A client older than them
     /// leaves it out and gets one `MemberJoined` / `MemberLeft` / `StreamChanged` frame per change.
     bool presence_batches{false};
+    /// A recovery key (RecoveryKeyOk) taken by an earlier process of this user: resume the session it names, once,
+    /// like a resume token (docs/protocol.md, "Recovery keys"). A server older than recovery keys ignores it.
+    std::optional<std::string> recovery;
     friend bool operator==(const Login&, const Login&) = default;
 };
 
@@ -129,8 +132,16 @@ struct Ping {
     friend bool operator==(const Ping&, const Ping&) = default;
 };
 
-using ClientMessage =
-    std::variant<Login, Logout, Join, Leave, Publish, SendMessage, SetAttributes, GetAttributes, RenewToken, Ping>;
+/// Asks for the server's part of a recovery key for this session (answered with RecoveryKeyOk): a single-use secret
+/// the server keeps with the session, replacing the one it gave before. Appended last: the types above keep their
+/// variant indexes.
+struct RecoveryKey {
+    RequestId request_id{0};
+    friend bool operator==(const RecoveryKey&, const RecoveryKey&) = default;
+};
+
+using ClientMessage = std::variant<Login, Logout, Join, Leave, Publish, SendMessage, SetAttributes, GetAttributes,
+                                   RenewToken, Ping, RecoveryKey>;
 
 // ---------------------------------------------------------------- server → client
 
@@ -288,8 +299,16 @@ struct Close {
     friend bool operator==(const Close&, const Close&) = default;
 };
 
+/// The answer to RecoveryKey: the server's part of the key (opaque to the client, which wraps it with its own
+/// positions: protocol/recovery_key.hpp).
+struct RecoveryKeyOk {
+    RequestId request_id{0};
+    std::string key;
+    friend bool operator==(const RecoveryKeyOk&, const RecoveryKeyOk&) = default;
+};
+
 using ServerMessage = std::variant<LoginOk, Reply, JoinOk, AttributesReply, RenewOk, MemberJoined, MemberLeft,
-                                   StreamChanged, Message, Pong, Close, Presence>;
+                                   StreamChanged, Message, Pong, Close, Presence, RecoveryKeyOk>;
 
 /// The change a single `MemberJoined`, `MemberLeft` or `StreamChanged` announces (in its channel); nothing for any
 /// other message.

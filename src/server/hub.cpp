@@ -10,6 +10,7 @@
 #include "cluster/deadlines.hpp"
 #include "cluster/memory_store.hpp"
 #include "common/overloaded.hpp"
+#include "core/recovery_key.hpp"
 
 namespace relink::server {
 namespace {
@@ -127,6 +128,7 @@ struct Hub::State {
         leave,           ///< Reply, and the channel stops being local
         send,            ///< Reply (with `stored`), counted
         get_attributes,  ///< AttributesReply
+        recovery_key,    ///< RecoveryKeyOk with the secret the store registered (`subject`)
         none,            ///< nobody waits (detach, end by timer)
         admin,           ///< an admin request's callback
     };
@@ -663,11 +665,26 @@ struct Hub::State {
         if (!check) {
             return;
         }
+        std::optional<std::string> recovery_secret;
+        if (m.recovery) {
+            // A recovering login (docs/protocol.md, "Recovery keys"): its token was valid for its app and user; the
+            // key must name the same ones, and the store checks (and consumes) its secret.
+            auto key = core::decode_recovery_key(*m.recovery);
+            if (!key || key->app_id != m.app_id || key->user_id != m.user_id) {
+                ++metrics.login_failures;
+                send(conn, proto::Reply{m.request_id, err(key ? errc::recovery_wrong_user : errc::recovery_invalid)});
+                return;
+            }
+            recovery_secret = std::move(key->secret);
+        }
         const proto::Negotiated agreed = agree_timings(timings(m.profile), m.timings, config.timing_bounds);
         cluster::Login op = store_login(c, m, *check, agreed);
+        op.recovery_secret = std::move(recovery_secret);
+        op.request.recovery.reset();
         Pending then{Then::login,       conn, m.request_id, session_key(m.app_id, m.user_id), {}, m,
                      std::move(*check), {},   agreed};
         then.login.token.clear();
+        then.login.recovery.reset();
         c.login_pending = true;
         for (const auto& channel : m.channels) {
             if (is_valid_channel_name(channel.channel)) {
@@ -1051,6 +1068,15 @@ struct Hub::State {
                 }
                 return;
             }
+            case Then::recovery_key:
+                if (result.error) {
+                    reply(result.error);
+                    return;
+                }
+                if (auto c = conns.find(p.conn); c != conns.end() && !c->second.closed) {
+                    send(p.conn, proto::RecoveryKeyOk{p.request_id, p.subject});
+                }
+                return;
             case Then::get_attributes:
                 if (result.error) {
                     reply(result.error);
@@ -1195,6 +1221,12 @@ struct Hub::State {
                     send(conn, proto::RenewOk{m.request_id, check.ttl});
                 },
                 [&](const proto::Ping&) { send(conn, proto::Pong{}); },
+                [&](const proto::RecoveryKey& m) {
+                    // A fresh secret replaces the session's last one: only the newest key recovers.
+                    const std::string secret = new_resume_token();
+                    issue(now, command(s, cluster::IssueRecovery{secret}),
+                          waiting(Then::recovery_key, m.request_id, secret));
+                },
             },
             message);
     }

@@ -229,11 +229,12 @@ TEST(CApiNames, EveryStateReasonAndCauseHasItsName) {
         {RELINK_REASON_LOGIN_FAILURE, "LOGIN_FAILURE"},
         {RELINK_REASON_LOGIN_TIMEOUT, "LOGIN_TIMEOUT"},
         {RELINK_REASON_LOGOUT, "LOGOUT"},
-        {RELINK_REASON_REMOTE_LOGIN, "REMOTE_LOGIN"}};
+        {RELINK_REASON_REMOTE_LOGIN, "REMOTE_LOGIN"},
+        {RELINK_REASON_RECOVERY_REFUSED, "RECOVERY_REFUSED"}};
     for (const auto& [number, name] : reasons) {
         EXPECT_STREQ(relink_reason_name(number), name);
     }
-    for (int bad : {17, 99, 106, -1, 65536 + 1}) {
+    for (int bad : {17, 99, 107, -1, 65536 + 1}) {
         EXPECT_STREQ(relink_reason_name(bad), "UNKNOWN") << bad;
     }
     EXPECT_STREQ(relink_channel_state_name(RELINK_CHANNEL_DISCONNECTED), "DISCONNECTED");
@@ -312,6 +313,10 @@ TEST(CApiNames, EveryErrorHasNameMessageAndCondition) {
         {RELINK_E_PEER_OFFLINE, "PEER_OFFLINE", RELINK_CONDITION_FATAL},
         {RELINK_E_GAVE_UP, "GAVE_UP", RELINK_CONDITION_FATAL},
         {RELINK_E_PROTOCOL_ERROR, "PROTOCOL_ERROR", RELINK_CONDITION_FATAL},
+        {RELINK_E_RECOVERY_EXPIRED, "RECOVERY_EXPIRED", RELINK_CONDITION_FATAL},
+        {RELINK_E_RECOVERY_USED, "RECOVERY_USED", RELINK_CONDITION_FATAL},
+        {RELINK_E_RECOVERY_INVALID, "RECOVERY_INVALID", RELINK_CONDITION_FATAL},
+        {RELINK_E_RECOVERY_WRONG_USER, "RECOVERY_WRONG_USER", RELINK_CONDITION_FATAL},
         {RELINK_E_LOGGED_OUT, "LOGGED_OUT", RELINK_CONDITION_CANCELLED},
         {RELINK_E_SESSION_ABORTED, "SESSION_ABORTED", RELINK_CONDITION_CANCELLED},
         {RELINK_E_SESSION_FAILED, "SESSION_FAILED", RELINK_CONDITION_CANCELLED},
@@ -327,7 +332,7 @@ TEST(CApiNames, EveryErrorHasNameMessageAndCondition) {
         EXPECT_TRUE(messages.insert(message).second) << "two codes share the message \"" << message << "\"";
         EXPECT_EQ(relink_error_message(e.code), message) << "messages are static: the same pointer every time";
     }
-    for (int bad : {10, 19, 28, 50, 64, 98, 100, -3}) {
+    for (int bad : {10, 19, 28, 54, 64, 98, 100, -3}) {
         EXPECT_STREQ(relink_error_name(bad), "UNKNOWN") << bad;
         EXPECT_EQ(relink_error_condition(bad), RELINK_CONDITION_NONE) << bad;
         EXPECT_STREQ(relink_error_message(bad), "unknown error code") << bad;

@@ -29,6 +29,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <iterator>
 #include <map>
 #include <memory>
@@ -401,6 +402,69 @@ TEST_F(ClusterE2e, AResumeOnAnotherNodeIsSilentAndBackfillsWhatWasSentMeanwhile)
     std::this_thread::sleep_until(t3 + t.presence_timeout + 1s);
     EXPECT_TRUE(member_events_about(uid2.events, "UID1", uid2_mark).empty()) << uid2.events.dump();
     EXPECT_EQ(uid1.events.states(*back).size(), 1U) << "UID1 changed state again";
+}
+
+// ============================================================================ recovery on another node
+
+// UID1 (through its balancer, on n1) takes a recovery key and then goes silent for good, as a process the OS killed
+// would (its balancer blackholes it until the end); UID2 (on n2) sends it a peer message and a channel message; a
+// new Client of UID1 with the key logs in on n3: the session is recovered there silently (UID2 sees no member
+// event), both messages come as backfill, and the report says recovered. The same key again is refused as used.
+TEST_F(ClusterE2e, ARecoveryKeyTakenOnOneNodeRecoversTheSessionOnAnotherFromANewClient) {
+    ASSERT_NO_FATAL_FAILURE(start_cluster());
+    Party& uid2 = party(config("UID2", Profile::rtm, port(2)));
+    ASSERT_NO_FATAL_FAILURE(enter(uid2, "ch"));
+    FaultProxy& lb = balancer(1);
+    Party& uid1 = party(config("UID1", Profile::rtm, lb.port()));
+    ASSERT_NO_FATAL_FAILURE(enter(uid1, "ch"));
+    ASSERT_NO_FATAL_FAILURE(await_joined(uid2, "UID1"));
+    auto key_taken = std::make_shared<std::promise<std::pair<std::error_code, std::string>>>();
+    auto key_future = key_taken->get_future();
+    ASSERT_FALSE(uid1->recovery_key([key_taken](std::error_code error, const std::string& key) {
+        key_taken->set_value({error, key});
+    }));
+    ASSERT_EQ(key_future.wait_for(5s), std::future_status::ready) << "no recovery key";
+    const auto [key_error, key] = key_future.get();
+    ASSERT_FALSE(key_error) << key_error.message();
+    const auto uid2_mark = uid2.events.size();
+
+    lb.set_mode(Mode::blackhole);  // UID1's process is gone: nothing of it reaches a node again
+    ASSERT_FALSE(uid2->send_peer_message("UID1", "p1", done_.expect("p1")));
+    ASSERT_FALSE(uid2->send_channel_message("ch", "c1", done_.expect("c1")));
+    ASSERT_TRUE(done_.wait_total(2, 5s));
+
+    ClientConfig recovering = config("UID1", Profile::rtm, port(3));
+    recovering.recover_key = key;
+    Party& uid1b = party(recovering, "UID1-new");
+    ASSERT_FALSE(uid1b->login());
+    const auto back = uid1b.events.wait_state(State::connected, Reason::login_success, 0, 10s);
+    ASSERT_TRUE(back) << "the new client did not recover: " << uid1b.events.dump();
+    const auto report = report_after(uid1b, 0, 5s);
+    ASSERT_TRUE(report);
+    EXPECT_TRUE(report->recovered);
+    EXPECT_TRUE(report->resumed);
+    EXPECT_EQ(report->backfilled, 2U);
+    ASSERT_TRUE(uid1b.events.wait_count<MessageReceived>(2, {}, 5s));
+    auto backfilled = payloads(uid1b.events, [](const MessageReceived& m) { return m.backfilled; });
+    std::sort(backfilled.begin(), backfilled.end());
+    EXPECT_EQ(backfilled, (std::vector<std::string>{"c1", "p1"}));
+    EXPECT_TRUE(uid1b.events.wait_index<ChannelStateChanged>(
+        [](const ChannelStateChanged& e) { return e.channel == "ch" && e.reason == ChannelReason::joined; }, 0, 5s));
+    // Live traffic from the recovered client reaches UID2, who saw no member event about UID1.
+    ASSERT_FALSE(uid1b->send_channel_message("ch", "c2", done_.expect("c2")));
+    EXPECT_TRUE(uid2.events.wait_index<MessageReceived>([](const MessageReceived& m) { return m.payload == "c2"; },
+                                                        uid2_mark, 5s));
+    EXPECT_TRUE(member_events_about(uid2.events, "UID1", uid2_mark).empty()) << uid2.events.dump();
+
+    // The same key from yet another client (on n2): refused, used once already.
+    ClientConfig replay = config("UID1", Profile::rtm, port(2));
+    replay.recover_key = key;
+    Party& uid1c = party(replay, "UID1-replay");
+    ASSERT_FALSE(uid1c->login());
+    EXPECT_TRUE(uid1c.events.wait_state(State::disconnected, Reason::recovery_refused, 0, 10s)) << uid1c.events.dump();
+    EXPECT_TRUE(uid1c.events.wait_index<ChannelStateChanged>(
+        [](const ChannelStateChanged& e) { return e.error == errc::recovery_used; }, 0, 5s));
+    EXPECT_EQ(uid1b->connection_state(), State::connected);
 }
 
 // ============================================================================ a node killed

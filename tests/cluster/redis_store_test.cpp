@@ -577,5 +577,45 @@ TEST_F(RedisStoreTwins, AnEmptyChannelIsKeptForTheSessionLifetimeThenForgotten) 
     EXPECT_EQ(fresh.second, 1U) << "forgotten: only UID5's own join is numbered";
 }
 
+// Recovery keys (docs/protocol.md, "Recovery keys"): the script registers a session's recovery secret, resumes the
+// session for the login that presents it on another node and consumes it, and refuses a replay, another secret and
+// a session that is over, exactly as the reference model does.
+TEST_F(RedisStoreTwins, ARecoverySecretResumesOnceOnAnyNodeLikeTheReferenceModel) {
+    heartbeat(0);
+    heartbeat(1);
+    const Result peer = both(1, login("UID2", "t-u2", {{"ch", std::nullopt, {}}}));
+    subscribe(1, "ch");
+    const Result first = both(0, login("UID1", "t-u1", {{"ch", std::nullopt, {}}}));
+    subscribe(0, "ch");
+    const Gen g1 = std::get<LoginResult>(first.value).gen;
+    EXPECT_EQ(both(0, op("UID1", g1, IssueRecovery{"secret-1"})).error, std::error_code{});
+    EXPECT_EQ(both(0, op("UID1", g1, IssueRecovery{"secret-2"})).error, std::error_code{});  // replaces secret-1
+    now_ += 1s;
+    both(0, op("UID1", g1, Detach{30s}));  // the process died
+    const auto recovering = [&](const std::string& token, const std::string& secret,
+                                const std::string& instance = "instance-new") {
+        Command c = login("UID1", token, {{"ch", std::nullopt, {}}}, std::nullopt, instance);
+        std::get<Login>(c.op).recovery_secret = secret;
+        return c;
+    };
+    EXPECT_EQ(both(1, recovering("t-x", "secret-1")).error, make_error_code(errc::recovery_invalid));
+    const Result back = both(1, recovering("t-u1b", "secret-2"));
+    ASSERT_EQ(back.error, std::error_code{});
+    EXPECT_TRUE(std::get<LoginResult>(back.value).resumed);
+    EXPECT_FALSE(std::get<LoginResult>(back.value).displaced);
+    // The recovering instance again (its LoginOk lost): it resumes. Anyone else with the used key: refused.
+    const Result again = both(0, recovering("t-u1c", "secret-2"));
+    ASSERT_EQ(again.error, std::error_code{});
+    EXPECT_TRUE(std::get<LoginResult>(again.value).resumed);
+    EXPECT_EQ(both(1, recovering("t-y", "secret-2", "instance-thief")).error, make_error_code(errc::recovery_used));
+    // The session ends (presence runs out after a detach): its secrets go with it.
+    const Gen g1b = std::get<LoginResult>(again.value).gen;
+    EXPECT_EQ(both(0, op("UID1", g1b, IssueRecovery{"secret-3"})).error, std::error_code{});
+    both(0, op("UID1", g1b, Detach{30s}));
+    advance_to(now_ + 31s);
+    EXPECT_EQ(both(0, recovering("t-z", "secret-3")).error, make_error_code(errc::recovery_expired));
+    (void)peer;
+}
+
 }  // namespace
 }  // namespace relink::cluster

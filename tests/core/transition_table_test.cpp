@@ -84,6 +84,9 @@ const std::vector<Allowed> kConnectionTable{
     {CS::connecting, CS::disconnected, CR::login_timeout, kAll},
     {CS::connecting, CS::disconnected, CR::login_failure, kAll},
     {CS::connecting, CS::disconnected, CR::invalid_token, kAll},
+    // CONNECTING → DISCONNECTED `RECOVERY_REFUSED` (docs/state-machine.md) is not a row here: it needs a recovery key
+    // in the client's configuration, which the explorer's inputs do not reach; tests/server/recovery_test.cpp drives
+    // it against the hub.
     {CS::connecting, CS::connecting, CR::client_ip_address_changed, kRtcWeb},
     {CS::connecting, CS::connecting, CR::setting_proxy_server, kRtcWeb},
     {CS::connecting, CS::connecting, CR::keep_alive_timeout, kRtcWeb},

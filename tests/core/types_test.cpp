@@ -65,6 +65,7 @@ const std::vector<ReasonRow> kReasons{
     {ConnectionReason::login_timeout, "LOGIN_TIMEOUT", -1},
     {ConnectionReason::logout, "LOGOUT", -1},
     {ConnectionReason::remote_login, "REMOTE_LOGIN", -1},
+    {ConnectionReason::recovery_refused, "RECOVERY_REFUSED", -1},
 };
 
 const std::vector<std::pair<ChannelState, std::string_view>> kChannelStates{
@@ -141,7 +142,7 @@ TEST(TypesNames, ConnectionReasonsRoundTripAndKeepTheRtcSeedNumbers) {
     }
     EXPECT_EQ(names.size(), kReasons.size());
     EXPECT_EQ(numbers.size(), kReasons.size());
-    EXPECT_EQ(kReasons.size(), 23U);
+    EXPECT_EQ(kReasons.size(), 24U);
     EXPECT_EQ(to_string(static_cast<ConnectionReason>(17)), "UNKNOWN");
     EXPECT_EQ(to_string(static_cast<ConnectionReason>(99)), "UNKNOWN");
     EXPECT_EQ(to_string(static_cast<ConnectionReason>(65535)), "UNKNOWN");
@@ -291,6 +292,10 @@ const std::vector<ErrorRow> kErrors{
     {errc::peer_offline, 47, condition::fatal},
     {errc::gave_up, 48, condition::fatal},
     {errc::protocol_error, 49, condition::fatal},
+    {errc::recovery_expired, 50, condition::fatal},
+    {errc::recovery_used, 51, condition::fatal},
+    {errc::recovery_invalid, 52, condition::fatal},
+    {errc::recovery_wrong_user, 53, condition::fatal},
     {errc::logged_out, 60, condition::cancelled},
     {errc::session_aborted, 61, condition::cancelled},
     {errc::session_failed, 62, condition::cancelled},
@@ -321,7 +326,7 @@ TEST(TypesErrors, EveryCodeHasAStableNumberADistinctNameAndMessage) {
     }
     EXPECT_EQ(names.size(), kErrors.size()) << "every code has its own name";
     EXPECT_EQ(messages.size(), kErrors.size()) << "every code has its own message";
-    EXPECT_EQ(kErrors.size(), 31U);
+    EXPECT_EQ(kErrors.size(), 35U);
 }
 
 TEST(TypesErrors, NamesMatchTheEnumerators) {

@@ -7,7 +7,7 @@
 //  - it decides exactly as relink-cli's command loop did before the parser was extracted from it: `reference()`
 //    below is that loop's dispatch, kept verbatim (its word splitting, its argument counts, its TEXT rule), so the
 //    extraction changed no behaviour and any later change of the language shows up here first (the `status`,
-//    `help` and `quality` commands came after it, and are added there as changes of the language);
+//    `help`, `quality` and `recovery-key` commands came after it, and are added there as changes of the language);
 //  - what a command holds is well formed: channel, user, stream, key and token words are non-empty and contain no
 //    whitespace, a TEXT does not start with a space, and a sleep is within [0, 3 600 000] ms.
 #include <cctype>
@@ -110,6 +110,8 @@ Decision reference(const std::string& line) {
         return {false, ShowStatus{}};
     } else if (cmd == "quality" && w.size() == 1) {
         return {false, ShowQuality{}};
+    } else if (cmd == "recovery-key" && w.size() == 1) {
+        return {false, RecoveryKey{}};
     } else if (cmd == "help") {
         return {false, Help{}};
     } else if (cmd == "sleep" && w.size() == 2) {

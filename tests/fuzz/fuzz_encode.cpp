@@ -159,7 +159,7 @@ private:
 
 ClientMessage client_message(Builder& b) {
     const RequestId id = b.small_or_any();
-    switch (b.in().below(10)) {
+    switch (b.in().below(11)) {
         case 0: {
             Login m;
             m.request_id = id;
@@ -194,6 +194,7 @@ ClientMessage client_message(Builder& b) {
             if (b.in().boolean()) {
                 m.timings.backfill_count = b.small_or_any();
             }
+            m.recovery = b.optional_text();
             return m;
         }
         case 1: return Logout{id};
@@ -217,6 +218,7 @@ ClientMessage client_message(Builder& b) {
         case 6: return SetAttributes{id, b.attributes()};
         case 7: return GetAttributes{id, b.text()};
         case 8: return RenewToken{id, b.text()};
+        case 9: return RecoveryKey{id};
         default: return Ping{};
     }
 }

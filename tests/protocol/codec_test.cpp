@@ -66,8 +66,9 @@ std::vector<ClientMessage> client_samples() {
         minimal,
         empty_resume,
         some_timings,
-        Login{9, 1, "a", "u", "t", "i-1", Profile::rtm, {}, {}, {}, {}, {}, false},
-        Login{10, 1, "a", "u", "t", "", Profile::rtc, {}, {}, {}, {}, {}, true},
+        Login{9, 1, "a", "u", "t", "i-1", Profile::rtm, {}, {}, {}, {}, {}, false, std::nullopt},
+        Login{10, 1, "a", "u", "t", "", Profile::rtc, {}, {}, {}, {}, {}, true, std::nullopt},
+        Login{20, 1, "a", "u", "t", "i-2", Profile::rtm, {}, {}, {}, {}, {}, true, "AQFhAXUBcwACAmNoAA"},
         Logout{11},
         Join{12, "lobby"},
         Leave{13, "lobby"},
@@ -82,6 +83,7 @@ std::vector<ClientMessage> client_samples() {
         GetAttributes{18, "bob"},
         RenewToken{19, "fresh"},
         Ping{},
+        RecoveryKey{21},
     };
 }
 
@@ -150,6 +152,8 @@ std::vector<ServerMessage> server_samples() {
         Close{CloseReason::keep_alive_timeout, 0s},
         Close{CloseReason::draining, 5s},
         Close{CloseReason::invalid, 0s},
+        RecoveryKeyOk{10, "0123456789abcdef0123456789abcdef"},
+        RecoveryKeyOk{11, ""},
     };
 }
 
@@ -204,6 +208,8 @@ TEST(CodecRoundTrip, TypeNamesAreTheWireNames) {
     EXPECT_EQ(type_name(ClientMessage{GetAttributes{}}), "get_attributes");
     EXPECT_EQ(type_name(ClientMessage{RenewToken{}}), "renew_token");
     EXPECT_EQ(type_name(ClientMessage{Ping{}}), "ping");
+    EXPECT_EQ(type_name(ClientMessage{RecoveryKey{}}), "recovery_key");
+    EXPECT_EQ(type_name(ServerMessage{RecoveryKeyOk{}}), "recovery_key_ok");
     EXPECT_EQ(type_name(ServerMessage{LoginOk{}}), "login_ok");
     EXPECT_EQ(type_name(ServerMessage{Reply{}}), "reply");
     EXPECT_EQ(type_name(ServerMessage{JoinOk{}}), "join_ok");
@@ -375,6 +381,33 @@ TEST(CodecFormat, PinnedClientFrames) {
               R"("attributes":{"mood":"ok"},)"
               R"("timings":{"heartbeat_interval_ms":1000,"presence_timeout_ms":5000,"backfill_window_ms":30000,)"
               R"("backfill_count":32}})");
+}
+
+TEST(CodecFormat, RecoveryKeyFramesAndTheLoginsRecoveryField) {
+    EXPECT_EQ(encode(ClientMessage{RecoveryKey{4}}), R"({"v":1,"type":"recovery_key","id":4})");
+    EXPECT_EQ(encode(ServerMessage{RecoveryKeyOk{4, "s3cr3t"}}),
+              R"({"v":1,"type":"recovery_key_ok","id":4,"key":"s3cr3t"})");
+    Login login;
+    login.request_id = 1;
+    login.app_id = "a";
+    login.user_id = "u";
+    login.token = "t";
+    login.instance_id = "i";
+    login.recovery = "KEY";
+    EXPECT_EQ(encode(ClientMessage{login}),
+              R"({"v":1,"type":"login","id":1,"app_id":"a","user_id":"u","token":"t","instance_id":"i",)"
+              R"("profile":"rtm","recovery":"KEY"})");
+    // A login without it (any older client) has none.
+    const auto decoded = decode_client(
+        R"({"v":1,"type":"login","id":3,"app_id":"a","user_id":"u","token":"t","instance_id":"i","profile":"rtm"})");
+    ASSERT_TRUE(decoded);
+    EXPECT_FALSE(std::get<Login>(*decoded.message).recovery);
+    // The key must be a string; the reply must carry one.
+    EXPECT_EQ(client_error(R"({"v":1,"type":"login","id":3,"app_id":"a","user_id":"u","token":"t","instance_id":"i",)"
+                           R"("profile":"rtm","recovery":5})")
+                  .request_id,
+              3U);
+    EXPECT_EQ(server_error(R"({"v":1,"type":"recovery_key_ok","id":4})").code, kProtocolError);
 }
 
 TEST(CodecFormat, LoginWithoutTimingsAsksForNone) {

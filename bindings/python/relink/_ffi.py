@@ -74,6 +74,10 @@ E_LOGIN_FAILURE = 46
 E_PEER_OFFLINE = 47
 E_GAVE_UP = 48
 E_PROTOCOL_ERROR = 49
+E_RECOVERY_EXPIRED = 50
+E_RECOVERY_USED = 51
+E_RECOVERY_INVALID = 52
+E_RECOVERY_WRONG_USER = 53
 E_LOGGED_OUT = 60
 E_SESSION_ABORTED = 61
 E_SESSION_FAILED = 62
@@ -117,6 +121,7 @@ REASON_LOGIN_FAILURE = 102
 REASON_LOGIN_TIMEOUT = 103
 REASON_LOGOUT = 104
 REASON_REMOTE_LOGIN = 105
+REASON_RECOVERY_REFUSED = 106
 
 CHANNEL_DISCONNECTED = 0
 CHANNEL_CONNECTING = 1
@@ -186,6 +191,7 @@ OP_UNPUBLISH = 3
 OP_SET_ATTRIBUTES = 4
 OP_GET_ATTRIBUTES = 5
 OP_RENEW_TOKEN = 6
+OP_RECOVERY_KEY = 7
 
 SEND_STORE_OFFLINE = 1
 
@@ -281,7 +287,10 @@ class relink_event(Structure):
         ("stored_for_away_user", c_int),
         ("attributes", POINTER(relink_attribute)),
         ("attribute_count", c_size_t),
-    ] + _LINK_QUALITY_FIELDS  # LINK_QUALITY_CHANGED
+    ] + _LINK_QUALITY_FIELDS + [  # LINK_QUALITY_CHANGED
+        ("recovery_key", c_char_p),  # OPERATION_COMPLETED of RECOVERY_KEY
+        ("recovered", c_int),  # CONTINUITY
+    ]
 
 
 class relink_status(Structure):
@@ -382,6 +391,8 @@ FUNCTIONS: Dict[str, Tuple[Any, List[Any]]] = {
     "relink_client_renew_token": (_I, [_CLIENT, c_char_p, _OP]),
     "relink_client_notify_network_changed": (_I, [_CLIENT]),
     "relink_client_notify_foreground": (_I, [_CLIENT]),
+    "relink_config_set_recover_key": (_I, [_CONFIG, c_char_p]),
+    "relink_client_recovery_key": (_I, [_CLIENT, _OP]),
     "relink_client_set_proxy": (_I, [_CLIENT, c_char_p, c_uint16]),
     "relink_client_next_event": (_I, [_CLIENT, c_int, POINTER(POINTER(relink_event))]),
     "relink_client_connection_state": (_I, [_CLIENT]),

@@ -74,6 +74,7 @@ COMMANDS_HELP = (
     "  network-changed                 the network changed: move the session to a new connection, or reconnect if the link is dead\n"
     "  state | status                  the connection state; all of it (attempt, next try, last failure)\n"
     "  quality                         the link's quality (round-trip time, missed heartbeats, last data)\n"
+    "  recovery-key                    a key to store: --recover KEY resumes this session from a new process\n"
     "  sleep MS                        wait before reading the next command\n"
     "  quit                            log out and exit (also at the end of input)\n"
 )
@@ -100,6 +101,7 @@ _OPTIONS = (
     _Option("--profile", "NAME", "the behaviour profile: rtm, rtc, rtc-web or room", "rtm",
             choices=("rtm", "rtc", "rtc-web", "room")),
     _Option("--time-scale", "F", "multiply every client-side duration by F, in (0, 1000]", "1"),
+    _Option("--recover", "KEY", "a key from recovery-key: the first login resumes that session (within its presence timeout)"),
     _Option("--json", "", "one JSON object per line on stdout (the format scripts rely on)"),
     _Option("--insecure-plaintext", "", "allow ws:// (for a development server on loopback)"),
     _Option("--log-level", "LEVEL", "the SDK's log on stderr: trace, debug, info, warn, error, off", "warn",
@@ -138,6 +140,7 @@ class Args:
     ca: str = ""
     profile: Profile = Profile.RTM
     time_scale: float = 1.0
+    recover: str = ""
     json: bool = False
     insecure: bool = False
     log_level: LogLevel = LogLevel.WARN
@@ -238,6 +241,7 @@ def parse_args(argv: List[str]) -> Args:
                 secret=one("--secret"), ca=one("--ca"), json=flag("--json"), insecure=flag("--insecure-plaintext"))
     args.profile = Profile.from_name(one("--profile", "rtm"))
     args.time_scale = _parse_double(one("--time-scale", "1")) or 1.0
+    args.recover = one("--recover")
     args.log_level = _LOG_LEVELS[one("--log-level", "warn")]
     if (not args.token) == (not args.secret):
         usage_error("give exactly one of --token and --secret")
@@ -412,6 +416,7 @@ def event_line(event: Event) -> Optional[Line]:
             "backfilled": event.backfilled,
             "dropped": event.dropped,
             "server_restarted": event.server_restarted,
+            "recovered": event.recovered,
         }
         text = f"back after {event.outage_ms} ms: "
         text += "the session went on" if event.resumed else "a new session (the old one had ended)"
@@ -421,6 +426,8 @@ def event_line(event: Event) -> Optional[Line]:
             text += f", {event.dropped} message(s) lost"
         if event.server_restarted:
             text += ", the server restarted"
+        if event.recovered:
+            text += " (recovered with a recovery key)"
         return fields, text.encode()
     if isinstance(event, TokenPrivilegeWillExpire):
         return {"event": "token_privilege_will_expire"}, b"the token expires soon: renew it"
@@ -525,7 +532,7 @@ def parse_command(line: str) -> Optional[Command]:
         if len(w) > 2:
             raise CommandError("renew wants at most one token: renew [TOKEN]")
         return Command(cmd, tuple(w[1:]))
-    if cmd in ("network-changed", "state", "status", "quality"):
+    if cmd in ("network-changed", "state", "status", "quality", "recovery-key"):
         if len(w) != 1:
             raise CommandError(f"{cmd} takes no argument")
         return Command(cmd)
@@ -552,7 +559,8 @@ def parse_command(line: str) -> Optional[Command]:
 
 
 _COMMAND_NAMES = ("login", "logout", "join", "leave", "switch", "send", "msg", "publish", "unpublish", "attr",
-                  "getattr", "renew", "network-changed", "state", "status", "quality", "sleep", "quit", "help")
+                  "getattr", "renew", "network-changed", "state", "status", "quality", "sleep", "quit", "help",
+                  "recovery-key")
 
 
 def _edit_distance(a: bytes, b: bytes) -> int:
@@ -603,7 +611,8 @@ class Runner:
         self.args = args
         self.out = out
 
-    def _later(self, line: str, operation: Any, *call_args: Any, show_attributes: Optional[str] = None) -> Optional[str]:
+    def _later(self, line: str, operation: Any, *call_args: Any, show_attributes: Optional[str] = None,
+               show_key: bool = False) -> Optional[str]:
         """Starts an operation whose completion prints the result (and, for getattr, the attributes first).
         Returns the error name when it fails at once."""
         out = self.out
@@ -624,6 +633,9 @@ class Runner:
                 if not attributes:
                     text += b" none"
                 out.print(({"event": "attributes", "user": show_attributes, "attributes": attributes}, text))
+            if failure is None and show_key:
+                key = f.result().recovery_key or ""
+                out.print(({"event": "recovery_key", "key": key}, b"recovery key " + _raw(key)))
             out.print(result(line, failure.name if isinstance(failure, RelinkError) else None))
 
         future.add_done_callback(done)
@@ -692,6 +704,8 @@ class Runner:
             elif name == "quality":
                 self.out.print(quality_line(c.link_quality()))
                 return False, None
+            elif name == "recovery-key":
+                return self._report_if_error(self._later(line, c.recovery_key, show_key=True))
             elif name == "help":
                 self.out.say(COMMANDS_HELP)
                 return self.out.json, None  # scripts see it done, people the list
@@ -755,6 +769,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             token=token,
             profile=args.profile,
             time_scale=args.time_scale,
+            recover_key=args.recover or None,
             allow_plaintext=args.insecure,
             ca_file=args.ca or None,
             log_level=args.log_level,

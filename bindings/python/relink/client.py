@@ -146,6 +146,7 @@ class Client:
         log_level: "TRACE" ... "OFF" (default "WARN").
         log_handler: receives ``(LogLevel, line)`` on the client's threads; None: the ``relink`` logger.
         max_queued_operations, seed, backfill_count: as relink/client.hpp's ClientConfig.
+        recover_key: a key from recovery_key() of an earlier process: the first login recovers that session.
         timings: overrides of the profile's timings in milliseconds, by name (see ``TIMINGS``).
         backoff: ``(multiplier, jitter)`` of the reconnect backoff.
         token_provider: asked for a fresh token before a reconnect when the current one expired (on the client's
@@ -177,6 +178,7 @@ class Client:
         log_handler: Optional[LogHandler] = None,
         max_queued_operations: Optional[int] = None,
         seed: Optional[int] = None,
+        recover_key: Optional[str] = None,
         timings: Optional[Mapping[str, int]] = None,
         backoff: Optional[Tuple[float, float]] = None,
         backfill_count: Optional[int] = None,
@@ -245,6 +247,8 @@ class Client:
                 )
             if seed is not None:
                 setter("seed", lib.relink_config_set_seed(config, int(seed)))
+            if recover_key is not None:
+                setter("recover_key", lib.relink_config_set_recover_key(config, _ffi.encode(recover_key, "recover_key")))
             for name, milliseconds in (timings or {}).items():
                 if name not in TIMINGS:
                     raise ConfigError("timings", f"timings: {name!r} is none of {', '.join(TIMINGS)}")
@@ -429,6 +433,10 @@ class Client:
     def get_user_attributes(self, user_id: str) -> int:
         """Reads another user's attributes: they arrive in the OperationCompleted (``attributes``)."""
         return self._operation("get_user_attributes", _ffi.encode(user_id, "user_id"))
+
+    def recovery_key(self) -> int:
+        """Asks for a recovery key of this session: it arrives in the OperationCompleted (``recovery_key``)."""
+        return self._operation("recovery_key")
 
     def renew_token(self, token: str) -> int:
         """Gives the client a fresh token (before the current one expires). Returns the operation id."""

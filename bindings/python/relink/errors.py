@@ -8,7 +8,7 @@ exception              codes                       meaning
 =====================  ==========================  ===================================================
 ``MisuseError``        1–9 (NOT_LOGGED_IN, ...)    wrong for the state, or invalid arguments
 ``TransientError``     20–27 (QUEUE_FULL, ...)     retry later; the SDK may already be retrying
-``FatalError``         40–49 (INVALID_TOKEN, ...)  do not retry with the same inputs
+``FatalError``         40–53 (INVALID_TOKEN, ...)  do not retry with the same inputs
 ``CancelledError``     60–63 (LOGGED_OUT, ...)     ended by the app or by the end of the session
 ``InternalError``      99                          out of memory or a bug inside the library
 =====================  ==========================  ===================================================
@@ -53,7 +53,7 @@ class TransientError(RelinkError):
 
 
 class FatalError(RelinkError):
-    """Do not retry with the same inputs (codes 40–49): a new token, another app id, ..."""
+    """Do not retry with the same inputs (codes 40–53): a new token, another app id, ..."""
 
     condition = _ffi.CONDITION_FATAL
 
@@ -94,7 +94,7 @@ def condition_of(code: int) -> int:
         return _ffi.CONDITION_MISUSE
     if 20 <= code <= 27:
         return _ffi.CONDITION_TRANSIENT
-    if 40 <= code <= 49:
+    if 40 <= code <= 53:
         return _ffi.CONDITION_FATAL
     if 60 <= code <= 63:
         return _ffi.CONDITION_CANCELLED

@@ -169,6 +169,7 @@ class ContinuityReport:
     dropped: int
     server_restarted: bool
     timings: Optional[AgreedTimings] = None
+    recovered: bool = False  #: the first login recovered an earlier process's session with a recovery key
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,7 @@ class OperationCompleted:
     error: Union[ErrorCode, int] = ErrorCode.OK
     attributes: Optional[Dict[str, str]] = None
     stored_for_away_user: bool = False
+    recovery_key: Optional[str] = None  #: recovery_key() on success: the key to store
 
     @property
     def ok(self) -> bool:
@@ -356,6 +358,7 @@ def from_c(pointer: "ctypes._Pointer[_ffi.relink_event]") -> Event:
             dropped=e.dropped_count,
             server_restarted=bool(e.server_restarted),
             timings=_timings(e),
+            recovered=bool(e.recovered),
         )
     if kind == _ffi.EVENT_TOKEN_PRIVILEGE_WILL_EXPIRE:
         return TokenPrivilegeWillExpire()
@@ -368,6 +371,7 @@ def from_c(pointer: "ctypes._Pointer[_ffi.relink_event]") -> Event:
             error=ErrorCode.coerce(e.error),
             attributes=_attributes(e),
             stored_for_away_user=bool(e.stored_for_away_user),
+            recovery_key=_ffi.text(e.recovery_key),
         )
     if kind == _ffi.EVENT_LINK_QUALITY_CHANGED:
         return LinkQualityChanged(link_quality_from_c(e))

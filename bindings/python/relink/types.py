@@ -81,6 +81,7 @@ class ConnectionReason(NamedIntEnum):
     LOGIN_TIMEOUT = _ffi.REASON_LOGIN_TIMEOUT
     LOGOUT = _ffi.REASON_LOGOUT
     REMOTE_LOGIN = _ffi.REASON_REMOTE_LOGIN
+    RECOVERY_REFUSED = _ffi.REASON_RECOVERY_REFUSED
 
 
 class ChannelState(NamedIntEnum):
@@ -164,10 +165,11 @@ class OpKind(NamedIntEnum):
     SET_ATTRIBUTES = _ffi.OP_SET_ATTRIBUTES
     GET_ATTRIBUTES = _ffi.OP_GET_ATTRIBUTES
     RENEW_TOKEN = _ffi.OP_RENEW_TOKEN
+    RECOVERY_KEY = _ffi.OP_RECOVERY_KEY
 
 
 class ErrorCode(NamedIntEnum):
-    """Every code relink reports (relink::errc's numbers): 1–9 misuse, 20–27 transient, 40–49 fatal, 60–63
+    """Every code relink reports (relink::errc's numbers): 1–9 misuse, 20–27 transient, 40–53 fatal, 60–63
     cancelled; 99 is an error of the C library itself (out of memory, an unexpected exception)."""
 
     OK = _ffi.OK
@@ -198,6 +200,10 @@ class ErrorCode(NamedIntEnum):
     PEER_OFFLINE = _ffi.E_PEER_OFFLINE
     GAVE_UP = _ffi.E_GAVE_UP
     PROTOCOL_ERROR = _ffi.E_PROTOCOL_ERROR
+    RECOVERY_EXPIRED = _ffi.E_RECOVERY_EXPIRED
+    RECOVERY_USED = _ffi.E_RECOVERY_USED
+    RECOVERY_INVALID = _ffi.E_RECOVERY_INVALID
+    RECOVERY_WRONG_USER = _ffi.E_RECOVERY_WRONG_USER
     LOGGED_OUT = _ffi.E_LOGGED_OUT
     SESSION_ABORTED = _ffi.E_SESSION_ABORTED
     SESSION_FAILED = _ffi.E_SESSION_FAILED
