@@ -7,7 +7,7 @@
 #   FULL=1 bash bench/compare.sh     # the sizes of docs/performance.md: idle 1k and 10k, storm 1k and 5k
 #
 # Environment: BUILD_DIR (build/compare), OUT_DIR (build/compare-results/DATE), JOBS (2),
-# SCENARIOS (the shared ones: restart outage detect dup_login backlog idle fanout), RELINK_ONLY (connect storm quality
+# SCENARIOS (the shared ones: restart outage detect dup_login backlog idle fanout), RELINK_ONLY (connect storm quality handover
 # overload: scenarios peer-bench does not have), RELINK_ARGS / PEER_ARGS (more flags for one side).
 # BASELINE_RELINKD=path/to/an/older/relinkd: also runs BASELINE_SCENARIOS (overload fanout idle) against
 # that relinkd with this build's relink-bench and clients (baseline.json), and compares this build's figures with
@@ -21,7 +21,7 @@ build=${BUILD_DIR:-$root/build/compare}
 out=${OUT_DIR:-$root/build/compare-results/$(date +%Y%m%d-%H%M%S)}
 jobs=${JOBS:-2}
 shared=${SCENARIOS:-"restart outage detect dup_login backlog idle fanout"}
-relink_only=${RELINK_ONLY:-"connect storm quality overload"}
+relink_only=${RELINK_ONLY:-"connect storm quality handover overload"}
 baseline_relinkd=${BASELINE_RELINKD:-}
 baseline_scenarios=${BASELINE_SCENARIOS:-"overload fanout idle"}
 status=0
