@@ -5,6 +5,7 @@
 // scenarios_load.cpp and scenarios_faults.cpp, the only files that include Asio.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
@@ -264,6 +265,16 @@ public:
     }
 
     boost::asio::io_context& io() { return io_; }
+
+    /// Waits until every probe has stamped `stamp` (non-zero), at most `timeout`. True when all have.
+    bool wait_all_stamped(std::atomic<std::int64_t> Probe::*stamp, std::chrono::milliseconds timeout) {
+        return wait_for(
+            [&] {
+                return std::all_of(probes.begin(), probes.end(),
+                                   [&](const auto& p) { return ((*p).*stamp).load() != 0; });
+            },
+            timeout, std::chrono::milliseconds(5));
+    }
 
     std::vector<std::unique_ptr<Probe>> probes;
     std::atomic<std::size_t> in_flight{0};

@@ -104,12 +104,7 @@ std::vector<ScenarioResult> run_detect(const Options& o, Env& env) {
         std::this_thread::sleep_for(2ms);  // let the sampler see a byte that raced the switch
         last[i] = last_data[i].load();
     }
-    wait_for(
-        [&] {
-            return std::all_of(fleet.probes.begin(), fleet.probes.end(),
-                               [](const auto& p) { return p->reconnecting_at.load() != 0; });
-        },
-        15s, 5ms);
+    fleet.wait_all_stamped(&Probe::reconnecting_at, 15s);
     sampling = false;
     sampler.join();
     // Heal, so that each client reconnects and its ContinuityReport says how long ago it last received data.
@@ -118,12 +113,7 @@ std::vector<ScenarioResult> run_detect(const Options& o, Env& env) {
         proxies[i]->reset_all();
         fleet.probes[i]->client->notify_network_changed();
     }
-    wait_for(
-        [&] {
-            return std::all_of(fleet.probes.begin(), fleet.probes.end(),
-                               [](const auto& p) { return p->back_at.load() != 0; });
-        },
-        15s, 5ms);
+    fleet.wait_all_stamped(&Probe::back_at, 15s);
     std::vector<double> detect_ms;
     std::vector<double> proxy_ms;
     std::vector<double> after_fault_ms;
@@ -240,12 +230,7 @@ std::vector<ScenarioResult> run_quality(const Options& o, Env& env) {
         }
     }
     if (connected) {
-        wait_for(
-            [&] {
-                return std::all_of(fleet.probes.begin(), fleet.probes.end(),
-                                   [](const auto& p) { return p->reconnecting_at.load() != 0; });
-            },
-            15s, 5ms);
+        fleet.wait_all_stamped(&Probe::reconnecting_at, 15s);
     }
     std::vector<double> base_rtt;
     for (std::size_t i = 0; i < per; ++i) {
@@ -378,12 +363,7 @@ std::vector<ScenarioResult> run_outage(const Options& o, Env& env) {
                 fleet.probes[i]->client->notify_network_changed();
             }
         }
-        wait_for(
-            [&] {
-                return std::all_of(fleet.probes.begin(), fleet.probes.end(),
-                                   [](const auto& p) { return p->back_at.load() != 0; });
-            },
-            30s, 5ms);
+        fleet.wait_all_stamped(&Probe::back_at, 30s);
         std::vector<double> notify_ms;
         std::vector<double> plain_ms;
         std::size_t early = 0;
@@ -470,12 +450,7 @@ std::vector<ScenarioResult> run_handover(const Options& o, Env& env) {
         }
         p.client->notify_network_changed();
     }
-    wait_for(
-        [&] {
-            return std::all_of(fleet.probes.begin(), fleet.probes.end(),
-                               [](const auto& p) { return p->back_at.load() != 0; });
-        },
-        30s, 5ms);
+    fleet.wait_all_stamped(&Probe::back_at, 30s);
     std::vector<double> handover_ms;
     std::vector<double> break_ms;
     std::size_t visible = 0;
