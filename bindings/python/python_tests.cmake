@@ -61,3 +61,9 @@ add_test(NAME relink_cli_pipe_python
 set_tests_properties(relink_cli_pipe_python PROPERTIES
   LABELS python TIMEOUT 120 RUN_SERIAL TRUE
   ENVIRONMENT "RELINK_CLI_COMMAND=${relink_cli_command};PYTHONPATH=${relink_python_dir};RELINK_LIBRARY=$<TARGET_FILE:relink_c>;PYTHONDONTWRITEBYTECODE=1")
+# The recovery of a SIGKILLed process's session, with the Python driver (its recovery-key and --recover).
+add_test(NAME relink_cli_recovery_python
+         COMMAND bash ${PROJECT_SOURCE_DIR}/tests/cli/recovery_test.sh $<TARGET_FILE_DIR:relinkd>)
+set_tests_properties(relink_cli_recovery_python PROPERTIES
+  LABELS python TIMEOUT 120 RUN_SERIAL TRUE
+  ENVIRONMENT "RELINK_CLI_COMMAND=${relink_cli_command};PYTHONPATH=${relink_python_dir};RELINK_LIBRARY=$<TARGET_FILE:relink_c>;PYTHONDONTWRITEBYTECODE=1")

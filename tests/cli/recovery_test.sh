@@ -21,7 +21,14 @@ trap stop_all EXIT
 
 # relink-cli itself, started as a simple command (not behind `timeout` or a shell function): each $! is
 # relink-cli's own PID, for the SIGKILL. Every wait below is bounded, and stop_all stops whatever is left.
-cli=("$bin/relink-cli" --url "$url" --app app --secret secret --ca "$work/ca.pem" --json --time-scale 0.3)
+# The client is BIN_DIR/relink-cli, or the command in RELINK_CLI_COMMAND (split on spaces), such as
+# "python3 -m relink.cli" for the Python binding's driver: either way $! is the process that holds the session.
+if [ -n "${RELINK_CLI_COMMAND:-}" ]; then
+    read -ra relink_cli <<<"$RELINK_CLI_COMMAND"
+else
+    relink_cli=("$bin/relink-cli")
+fi
+cli=("${relink_cli[@]}" --url "$url" --app app --secret secret --ca "$work/ca.pem" --json --time-scale 0.3)
 wait_for() {  # wait_for FILE PATTERN: at most 20 s for a line of FILE to contain PATTERN
     for _ in $(seq 1 200); do grep -qF -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
     echo "recovery_test: no '$2' in $1 within 20 s:"; for f in "$work"/*.out; do echo "--- $f"; cat "$f"; done; exit 1

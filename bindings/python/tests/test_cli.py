@@ -56,7 +56,7 @@ GOOD = ["--url", "wss://127.0.0.1:1/", "--app", "app", "--user", "dave", "--secr
         GOOD + ["--secret", "t"],
         GOOD + ["extra"],
         GOOD + ["--bogus", "-x"],
-        GOOD + ["--recover", "KEY"],  # not built yet in relink-cli: an unknown option there, and here
+        GOOD + ["--recover", "KEY"],
         GOOD + ["--profile", "rtx"],
         GOOD + ["--time-scale", "0"],
         GOOD + ["--time-scale", "1001"],

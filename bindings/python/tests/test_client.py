@@ -353,3 +353,23 @@ def test_a_reconnect_reports_continuity(make_client: Any) -> None:
     assert reports and reports[0].outage_ms >= 0 and reports[0].dropped == 0 and not reports[0].server_restarted
     rejoined = [e for e in after if isinstance(e, relink.ChannelStateChanged) and e.channel == "after"]
     assert rejoined and rejoined[-1].state is relink.ChannelState.CONNECTED, after
+
+
+def test_a_recovery_key_of_a_session_that_ended_is_refused(make_client: Any) -> None:
+    # The recovery that succeeds needs the first process dead (a live one would take its session back): that is
+    # relink_cli_recovery_python, through python3 -m relink.cli. Here: the key comes back, and once its session
+    # has ended (a logout) a new client presenting it is refused with the reason, without a retry.
+    alice = make_client("alice")
+    login(alice)
+    join(alice, "room")
+    key = completion(alice, alice.recovery_key()).recovery_key
+    assert key and len(key) < 400
+    alice.logout()
+    alice.wait_for(relink.ConnectionStateChanged, lambda e: e.state is ConnectionState.DISCONNECTED, WAIT_S)
+    again = make_client("alice", recover_key=key)
+    again.login()
+    refused = again.wait_for(
+        relink.ConnectionStateChanged, lambda e: e.state is ConnectionState.DISCONNECTED, WAIT_S)
+    assert refused.reason is ConnectionReason.RECOVERY_REFUSED
+    with pytest.raises(TimeoutError):
+        again.wait_for(relink.ConnectionStateChanged, timeout=1.0)  # no retry of a refused recovery
