@@ -326,9 +326,9 @@ struct MemoryStore::State {
         }
         if (auto existing = sessions.find(key); existing != sessions.end()) {
             Session& old = existing->second;
-            const bool token_matches =
-                recovered || (m.resume_token && !m.resume_token->empty() &&
-                              (*m.resume_token == old.resume_token || *m.resume_token == old.previous_token));
+            const bool token_matches = recovered || (m.resume_token && !m.resume_token->empty() &&
+                                                     (secrets_equal(*m.resume_token, old.resume_token) ||
+                                                      secrets_equal(*m.resume_token, old.previous_token)));
             if (old.present && token_matches) {
                 resumed = true;  // the same instance within its presence: silent for peers
                 proven_token = recovered ? std::string{} : *m.resume_token;  // a recovery shows no token

@@ -241,7 +241,7 @@ function C.login(a)
     end
     if s ~= nil then
         local token_matches = recovered or (m.resume_token ~= nil and m.resume_token ~= '' and
-                                  (m.resume_token == s.token or m.resume_token == s.prev_token))
+                                  (secrets_equal(m.resume_token, s.token) or secrets_equal(m.resume_token, s.prev_token)))
         if s.present and token_matches then
             resumed = true  -- the same instance within its presence: silent for peers
             if not recovered then proven = m.resume_token end  -- a recovery shows no token
