@@ -219,6 +219,35 @@ protected:
         return c;
     }
 
+    /// The sends of `sent` (payloads, in order) as `receiver` got them: each acknowledged one delivered exactly once
+    /// (a copy is a failure) or counted lost. `delivered`: the acknowledged payloads that arrived, in sent order.
+    struct Ledger {
+        int acknowledged{0};
+        int lost{0};
+        std::vector<std::string> delivered;
+    };
+    Ledger account(Party& receiver, const std::vector<std::string>& sent) {
+        Ledger ledger;
+        for (const auto& payload : sent) {
+            const auto results = done_.results()[payload];
+            EXPECT_EQ(results.size(), 1U) << payload;
+            if (results.size() != 1U || results.front()) {
+                continue;  // refused (rate limit): the sender knows
+            }
+            ++ledger.acknowledged;
+            const auto got =
+                receiver.events.count<MessageReceived>([&](const MessageReceived& m) { return m.payload == payload; });
+            if (got == 0) {
+                ++ledger.lost;  // must be counted in a continuity report
+            } else if (got != 1) {
+                ADD_FAILURE() << payload << " was acknowledged and delivered " << got << " times";
+            } else {
+                ledger.delivered.push_back(payload);
+            }
+        }
+        return ledger;
+    }
+
     Party& party(ClientConfig c, std::string label = {}) {
         if (label.empty()) {
             label = c.user_id;
@@ -957,26 +986,15 @@ TEST_F(ClusterE2e, ChannelMessagesFlowingWhileAMemberResumesOnAnotherNodeAreAllD
     for (const auto& report : uid1.events.all<ContinuityReport>(uid1_mark)) {
         reported_dropped += report.dropped;
     }
-    int acknowledged = 0;
-    int lost = 0;
+    std::vector<std::string> sent;
     for (int round = 1; round <= kRounds; ++round) {
         for (int j = 1; j <= kPerRound; ++j) {
-            const std::string payload = "r" + std::to_string(round) + "-" + std::to_string(j);
-            const auto results = done_.results()[payload];
-            ASSERT_EQ(results.size(), 1U) << payload;
-            if (results.front()) {
-                continue;  // refused (rate limit): the sender knows
-            }
-            ++acknowledged;
-            const auto got =
-                uid1.events.count<MessageReceived>([&](const MessageReceived& m) { return m.payload == payload; });
-            if (got == 0) {
-                ++lost;  // must be counted in a continuity report (below)
-            } else if (got != 1) {
-                ADD_FAILURE() << payload << " was acknowledged and delivered " << got << " times";
-            }
+            sent.push_back("r" + std::to_string(round) + "-" + std::to_string(j));
         }
     }
+    const Ledger ledger = account(uid1, sent);
+    const int acknowledged = ledger.acknowledged;
+    const int lost = ledger.lost;
     std::printf("%d messages acknowledged, %d of them not delivered, %llu reported dropped\n", acknowledged, lost,
                 static_cast<unsigned long long>(reported_dropped));
     EXPECT_EQ(static_cast<std::uint64_t>(lost), reported_dropped) << "a message was lost silently";
@@ -1035,25 +1053,14 @@ TEST_F(ClusterE2e, AHandoverToAnotherNodeIsSilentAndLosesNothing) {
     int acknowledged = 0;
     int lost = 0;
     for (const char* kind : {"c", "p"}) {
-        std::vector<std::string> expected;
+        std::vector<std::string> sent;
         for (int j = 1; j <= kCount; ++j) {
-            const std::string payload = kind + std::to_string(j);
-            const auto results = done_.results()[payload];
-            ASSERT_EQ(results.size(), 1U) << payload;
-            if (results.front()) {
-                continue;  // refused (rate limit): the sender knows
-            }
-            ++acknowledged;
-            const auto got =
-                uid1.events.count<MessageReceived>([&](const MessageReceived& m) { return m.payload == payload; });
-            if (got == 0) {
-                ++lost;
-            } else if (got != 1) {
-                ADD_FAILURE() << payload << " was acknowledged and delivered " << got << " times";
-            } else {
-                expected.push_back(payload);
-            }
+            sent.push_back(kind + std::to_string(j));
         }
+        const Ledger ledger = account(uid1, sent);
+        acknowledged += ledger.acknowledged;
+        lost += ledger.lost;
+        const std::vector<std::string>& expected = ledger.delivered;
         const bool channel = std::string(kind) == "c";
         EXPECT_EQ(
             payloads(
