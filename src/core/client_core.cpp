@@ -553,12 +553,16 @@ void ClientCore::send_standby_login(TimePoint now) {
 }
 
 void ClientCore::standby_message(TimePoint now, proto::ServerMessage& message) {
+    if (standby_->stage == Standby::Stage::reading_old_link) {
+        standby_->held.push_back(std::move(message));  // handled, in order, once the old link has ended
+        return;
+    }
     if (standby_->stage != Standby::Stage::logging_in) {
         ++diagnostics_.unexpected_messages;  // nothing comes before the Login
         return;
     }
     if (auto* ok = std::get_if<proto::LoginOk>(&message); ok != nullptr && ok->request_id == standby_->login_request) {
-        commit_handover(now, *ok);
+        read_old_link_to_end(now, *ok);
         return;
     }
     if (auto* reply = std::get_if<proto::Reply>(&message);
@@ -583,21 +587,64 @@ void ClientCore::standby_message(TimePoint now, proto::ServerMessage& message) {
     ++diagnostics_.unexpected_messages;
 }
 
-void ClientCore::commit_handover(TimePoint now, proto::LoginOk& m) {
-    const Standby standby = *standby_;
+void ClientCore::read_old_link_to_end(TimePoint now, proto::LoginOk& m) {
+    // The session is on the standby now; the server closes the old transport once it has written what it had for it,
+    // and that may still be on its way, more of it than the standby's backfill brings again (32 per channel by
+    // default, none for some profiles). So the old link is read to its end first: for as long as it goes on
+    // delivering, each time for up to a probe timeout, and at most an attempt timeout in all (a path that went bad
+    // meanwhile, or a node that is slow to close it, does not hold the session's sends for longer).
+    standby_->stage = Standby::Stage::reading_old_link;
+    standby_->login_ok = std::move(m);
+    standby_->login_ok_at = now;
+    standby_->read_until = now + config_.timings.attempt_timeout;
+    standby_->deadline = std::min(standby_->read_until, now + link_.probe_timeout());
+}
+
+void ClientCore::commit_handover(TimePoint now, bool close_old) {
+    // The server counted as dropped whatever was not in the backfill since the Login's positions; what the old link
+    // delivered after the Login was sent is part of that, and arrived.
+    const std::uint64_t arrived = delivered_before_the_move(*standby_->login_ok);
+    Standby standby = std::move(*standby_);
     standby_.reset();
     handover_wanted_ = false;
-    // The old link goes (the server closed it too when it resumed the session here). Its requests in flight were
-    // handled before the fence; those whose answer has not come are sent again on the new link with the same
-    // message ids (the server acknowledges a known id without delivering it again).
-    if (auto close = link_.drop(true)) {
+    // Requests in flight on the old link were handled before the fence; those whose answer has not come are sent
+    // again on the new link with the same message ids (the server acknowledges a known id without delivering it
+    // again).
+    if (auto close = link_.drop(close_old)) {
         act(*close);
     }
     content_.forget_requests();
     link_.adopt_standby(standby.transport, standby.started, standby.deadline, standby.steps);
     link_.opened(standby.login_sent_at, standby.login_request);
     link_.received(now);
-    handle(now, m);  // CONNECTED stays CONNECTED: no state change, a ContinuityReport with no outage
+    proto::LoginOk& ok = *standby.login_ok;
+    ok.dropped -= std::min(ok.dropped, arrived);
+    logged_in(now, standby.login_ok_at, ok);  // CONNECTED stays CONNECTED: a ContinuityReport with no outage
+    for (auto& message : standby.held) {
+        if (link_.transport() != standby.transport || !link_.up()) {
+            break;  // something held ended the link (a Close): the rest went with it
+        }
+        std::visit([&](auto& m) { handle(now, m); }, message);
+    }
+}
+
+std::uint64_t ClientCore::delivered_before_the_move(const proto::LoginOk& m) const {
+    // Each stream's position in the LoginOk is where the standby's delivery begins: the backfill comes after it. A
+    // message the old link delivered at or before it is one the server could not send again, and counted as dropped.
+    std::uint64_t count = 0;
+    for (const auto& delivered : standby_->delivered_on_old_link) {
+        std::optional<proto::StreamPosition> begins = m.peer_position;
+        if (delivered.channel) {
+            const auto snapshot = std::find_if(m.channels.begin(), m.channels.end(),
+                                               [&](const auto& c) { return c.channel == *delivered.channel; });
+            begins =
+                snapshot != m.channels.end() && !snapshot->error ? std::optional(snapshot->position) : std::nullopt;
+        }
+        if (begins && begins->epoch == delivered.position.epoch && delivered.position.seq <= begins->seq) {
+            ++count;
+        }
+    }
+    return count;
 }
 
 void ClientCore::standby_failed(TimePoint now, AttemptFailure cause, std::string detail, bool close) {
@@ -630,6 +677,10 @@ void ClientCore::drop_standby(bool close) {
 }
 
 void ClientCore::old_link_died(TimePoint now, bool close) {
+    if (standby_->stage == Standby::Stage::reading_old_link) {
+        commit_handover(now, close);  // the end that was waited for: everything before the move has arrived
+        return;
+    }
     // Once the standby's Login is out, the old link's end is most likely the server's move of the session (it closes
     // the old transport when it resumes the session on the new one, and that close may overtake the LoginOk): no
     // outage unless the standby then fails too (link_failed() counts it from the last data then).
@@ -645,7 +696,7 @@ void ClientCore::old_link_died(TimePoint now, bool close) {
 }
 
 void ClientCore::promote_standby(TimePoint now) {
-    const Standby standby = *standby_;
+    const Standby standby = std::move(*standby_);
     standby_.reset();
     link_.adopt_standby(standby.transport, standby.started, standby.deadline, standby.steps);
     switch (standby.stage) {
@@ -657,6 +708,7 @@ void ClientCore::promote_standby(TimePoint now) {
             send(now, make_login(*link_.login_request()));
             break;
         case Standby::Stage::logging_in: link_.opened(standby.login_sent_at, standby.login_request); break;
+        case Standby::Stage::reading_old_link: break;  // logged in: commit_handover(), never here (old_link_died())
     }
 }
 
@@ -867,6 +919,13 @@ void ClientCore::on_transport_open(TimePoint now, TransportId transport, const A
 void ClientCore::on_transport_closed(TimePoint now, TransportId transport, std::error_code error, AttemptFailure cause,
                                      std::string detail, const AttemptSteps& finished_steps) {
     if (standby_ && transport == standby_->transport) {
+        if (standby_->stage == Standby::Stage::reading_old_link) {
+            // The new link, logged in, broke while the old one was being read to its end: it takes over all the
+            // same (the session is there), and its end is then the link's, as any other.
+            commit_handover(now, true);
+            on_transport_closed(now, transport, error, cause, std::move(detail), finished_steps);
+            return;
+        }
         standby_failed(now, cause, detail.empty() ? error.message() : std::move(detail), false);
         run_due(now);
         return;
@@ -916,6 +975,14 @@ void ClientCore::on_message(TimePoint now, TransportId transport, proto::ServerM
         return;
     }
     link_.received(now);  // only data received proves the link alive; sending does not
+    if (standby_ && standby_->stage == Standby::Stage::reading_old_link) {
+        if (std::holds_alternative<proto::Close>(message)) {
+            commit_handover(now, true);  // about the old transport only: the session is on the standby
+            run_due(now);
+            return;
+        }
+        standby_->deadline = std::min(standby_->read_until, now + link_.probe_timeout());  // it goes on delivering
+    }
     std::visit([&](auto& m) { handle(now, m); }, message);
     if (handover_wanted_ && phase_ == Phase::live && state_ == ConnectionState::connected && link_.up() &&
         transport == link_.transport()) {
@@ -928,13 +995,13 @@ void ClientCore::on_message(TimePoint now, TransportId transport, proto::ServerM
 
 // ============================================================================================ server input
 
-void ClientCore::handle(TimePoint now, proto::LoginOk& m) {
+void ClientCore::logged_in(TimePoint now, TimePoint answered_at, proto::LoginOk& m) {
     if (link_.stage() != Link::Stage::logging_in || link_.login_request() != m.request_id) {
         ++diagnostics_.unexpected_messages;
         return;
     }
     // The link is up; it takes the resume token and the timings the server answered (Link::logged_in).
-    emit(link_.finish_attempt(now, std::nullopt, m.resumed, true));
+    emit(link_.finish_attempt(answered_at, std::nullopt, m.resumed, true));
     link_.logged_in(m);
     reported_quality_.reset();  // a new connection measures, and reports, from scratch
     token_refused_ = false;
@@ -1150,6 +1217,9 @@ void ClientCore::handle(TimePoint /*now*/, proto::Message& m) {
         case SessionContent::Arrival::duplicate_id:
             ++diagnostics_.duplicate_message_ids;  // at most once across a server restart, too
             return;
+    }
+    if (standby_ && standby_->stage >= Standby::Stage::logging_in) {
+        standby_->delivered_on_old_link.push_back({m.channel, m.position});  // see delivered_before_the_move()
     }
     emit(MessageReceived{std::move(m.from), std::move(m.channel), std::move(m.message_id), std::move(m.payload),
                          m.backfilled});
@@ -1495,6 +1565,10 @@ void ClientCore::fire(TimePoint now, Timer timer) {
             link_failed(now);
             return;
         case Timer::standby:
+            if (standby_->stage == Standby::Stage::reading_old_link) {
+                commit_handover(now, true);  // the old link went quiet before its end: what it still had is lost
+                return;
+            }
             standby_failed(now, AttemptFailure::timeout,
                            standby_->stage == Standby::Stage::opening
                                ? "no connection to the server within " + in_ms(config_.timings.attempt_timeout)

@@ -268,8 +268,16 @@ private:
     void fence_old_link(TimePoint now);
     void send_standby_login(TimePoint now);
     void standby_message(TimePoint now, proto::ServerMessage& message);
-    /// The standby's LoginOk: it becomes the link, the old one is closed.
-    void commit_handover(TimePoint now, proto::LoginOk& m);
+    /// The standby's LoginOk while the old link is still open: the old link is read to its end (the server closes it
+    /// once it has written everything from before the move) before the standby takes over, and whatever the standby
+    /// receives meanwhile waits, so each message arrives once and in order however much was in flight.
+    void read_old_link_to_end(TimePoint now, proto::LoginOk& m);
+    /// The standby becomes the link: the old one is closed (`close_old`, when it did not end by itself), the held
+    /// LoginOk and what followed it on the standby are handled, in order.
+    void commit_handover(TimePoint now, bool close_old);
+    /// How many of the messages the old link delivered after the standby's Login the server counted as dropped: they
+    /// were at or before where the standby's delivery begins (each stream's position in `m`).
+    [[nodiscard]] std::uint64_t delivered_before_the_move(const proto::LoginOk& m) const;
     /// The standby failed before its LoginOk: reported as a failed attempt, dropped; the link stays as it was.
     void standby_failed(TimePoint now, AttemptFailure cause, std::string detail, bool close);
     void drop_standby(bool close);
@@ -281,7 +289,10 @@ private:
     [[nodiscard]] proto::RequestId next_request_id() noexcept { return ++last_request_id_; }
 
     // server input
-    void handle(TimePoint now, proto::LoginOk& m);
+    void handle(TimePoint now, proto::LoginOk& m) { logged_in(now, now, m); }
+    /// The LoginOk handled at `now`, answered at `answered_at` (earlier when a handover held it,
+    /// read_old_link_to_end()).
+    void logged_in(TimePoint now, TimePoint answered_at, proto::LoginOk& m);
     void handle(TimePoint now, proto::Reply& m);
     void handle(TimePoint now, proto::JoinOk& m);
     void handle(TimePoint now, proto::AttributesReply& m);
@@ -354,7 +365,7 @@ private:
 
     /// A second transport opened during a handover while the link stays in use (docs/protocol.md, "Handover").
     struct Standby {
-        enum class Stage : std::uint8_t { opening, fencing, logging_in };
+        enum class Stage : std::uint8_t { opening, fencing, logging_in, reading_old_link };
         TransportId transport{0};
         Stage stage{Stage::opening};
         TimePoint started{};
@@ -363,6 +374,17 @@ private:
         proto::RequestId login_request{0};
         TimePoint login_sent_at{};
         AttemptSteps steps;  ///< as the driver timed them when it opened
+        /// A message the old link delivered after the standby's Login: the server may have counted it as dropped.
+        struct Delivered {
+            std::optional<std::string> channel;  ///< none for a peer message
+            proto::StreamPosition position;
+        };
+        std::vector<Delivered> delivered_on_old_link;
+        // reading_old_link: the LoginOk, when it came, and what the standby received after it, in order
+        std::optional<proto::LoginOk> login_ok;
+        TimePoint login_ok_at{};
+        TimePoint read_until{};  ///< the old link's end is waited for at most until then
+        std::deque<proto::ServerMessage> held;
     };
     std::optional<Standby> standby_;
     bool handover_wanted_{false};  ///< a network change's probe is out: the data that answers it starts a handover
