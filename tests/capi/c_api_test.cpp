@@ -1,6 +1,7 @@
 // The C API (include/relink/relink.h, librelink.so) tested only through relink.h: the names of every enum, config
 // validation and its message, NULL handles, and against a real relinkd over loopback TLS: login, join, messages,
-// attributes and token renewal in queue mode and in callback mode; 8 threads of mixed calls with every accepted
+// attributes and token renewal in queue mode and in callback mode; each attempt's ATTEMPT_FINISHED (a login's
+// steps, a refused attempt's cause) and the metrics' Prometheus text; 8 threads of mixed calls with every accepted
 // operation completed exactly once; calls from inside the callback; relink_client_free() from inside the callback
 // and with operations in flight. Every wait is bounded; relinkd stops by PID.
 #include <algorithm>
