@@ -28,7 +28,8 @@
  *     on the client's dispatcher thread (never inline inside a call), or, without a callback, into a queue the app
  *     drains with relink_client_next_event() on a thread of its own. relink_client_free() may be called from inside
  *     the client's own callback; no callback runs after it returns.
- *   - Durations are int64_t milliseconds. Payloads are bytes with a length; other strings are NUL-terminated UTF-8.
+ *   - Durations are int64_t milliseconds (fields named *_us: microseconds). Payloads are bytes with a length; other
+ * strings are NUL-terminated UTF-8.
  *   - The ABI grows only by additions: new functions, new constants, new fields at the end of the library-allocated
  *     structs (relink_event, relink_status), which the app reads through a pointer and never allocates or copies.
  *
@@ -243,6 +244,9 @@ RELINK_API int relink_is_valid_user_id(const char* user_id);
 #define RELINK_EVENT_OPERATION_COMPLETED 14
 #define RELINK_EVENT_ATTEMPT_FAILED 15
 #define RELINK_EVENT_LINK_QUALITY_CHANGED 16 /* the link's quality changed meaningfully: the link_* fields */
+#define RELINK_EVENT_ATTEMPT_FINISHED 17     /* a connection attempt ended: what each step took (attempt_*) */
+/* An app receives the types of the library it runs with, which may be newer than the relink.h it was built
+ * against: it ignores an event type it does not know. */
 
 /* Operation kinds (relink_event.op_kind). */
 #define RELINK_OP_PEER_MESSAGE 0
@@ -268,8 +272,8 @@ typedef struct relink_attribute {
 typedef struct relink_event {
     int type; /* RELINK_EVENT_* */
 
-    /* CONNECTION_STATE_CHANGED. `attempt`: reconnect attempts in the current outage; ATTEMPT_FAILED: which attempt
-     * of the login or outage failed (1, 2, ...). */
+    /* CONNECTION_STATE_CHANGED. `attempt`: reconnect attempts in the current outage; ATTEMPT_FAILED and
+     * ATTEMPT_FINISHED: which attempt of the login or outage failed or ended (1, 2, ...). */
     int state;             /* RELINK_STATE_*: the new state */
     int previous_state;    /* RELINK_STATE_*: the state before it */
     int reason;            /* RELINK_REASON_* */
@@ -277,7 +281,7 @@ typedef struct relink_event {
     uint32_t attempt;      /* see above */
     int64_t next_retry_ms; /* until the next scheduled attempt; 0 when none */
     int has_last_failure;  /* the last failed attempt since the last successful login: failure_* */
-    int failure_cause;     /* ATTEMPT_FAILED and has_last_failure: RELINK_ATTEMPT_* */
+    int failure_cause;     /* ATTEMPT_FAILED, has_last_failure, ATTEMPT_FINISHED not connected: RELINK_ATTEMPT_* */
     uint32_t failure_attempt;
     const char* failure_detail; /* for people: the step, the address and the error */
 
@@ -308,7 +312,7 @@ typedef struct relink_event {
 
     /* CONTINUITY */
     int64_t outage_ms;
-    int resumed; /* the server kept the session: peers saw nothing */
+    int resumed; /* the server kept the session: peers saw nothing (also ATTEMPT_FINISHED) */
     uint64_t backfilled_count;
     uint64_t dropped_count;
     int server_restarted; /* the server lost its history since the last login */
@@ -335,6 +339,21 @@ typedef struct relink_event {
     const char* recovery_key;
     /* CONTINUITY: the first login recovered the session of an earlier process with a recovery key */
     int recovered;
+
+    /* ATTEMPT_FINISHED: one per connection attempt that logged in or failed, in order (a failed attempt's comes
+     * right after its ATTEMPT_FAILED); an attempt cut short by a logout or a network change has none. `attempt`:
+     * which attempt of the login or outage it was; `resumed`: it logged in and resumed the session. The durations
+     * are microseconds (a step on a near network takes well under a millisecond); a step the attempt did not reach
+     * is -1, and so are `proxy` without a proxy and `tls` for ws://. */
+    int attempt_connected;        /* it logged in; else failure_cause says why it failed (RELINK_ATTEMPT_*) */
+    int64_t attempt_total_us;     /* from the attempt's start to its end (logged in, or the failure) */
+    int64_t attempt_dns_us;       /* resolving the server's (or the proxy's) name; ~0 for an address */
+    int64_t attempt_proxy_us;     /* the HTTP proxy's CONNECT tunnel */
+    int64_t attempt_tcp_us;       /* the TCP connection */
+    int64_t attempt_tls_us;       /* the TLS handshake */
+    int64_t attempt_websocket_us; /* the WebSocket upgrade */
+    int64_t attempt_login_us;     /* from the login request to the server's answer (accepted or refused) */
+    int attempt_tls_resumed;      /* the TLS handshake resumed an earlier TLS session (no full handshake) */
 } relink_event;
 
 /** Frees an event taken with relink_client_next_event(). NULL is ignored. Never free an event handed to the event
@@ -516,6 +535,21 @@ typedef struct relink_status {
 RELINK_API int relink_client_status(const relink_client* client, relink_status** status);
 /** Frees a status. NULL is ignored. */
 RELINK_API void relink_status_free(relink_status* status);
+
+/** The client's metrics (relink::Client::metrics(): counters and histograms since the client was made: attempts by
+ *  outcome and failure cause, each attempt step's duration, heartbeat round trips, state changes, reconnects,
+ *  messages) in Prometheus' text exposition format (version 0.0.4), as relink::to_prometheus() writes them, for an
+ *  app that serves a /metrics page: counters `<prefix>_..._total`, histograms in seconds.
+ *  @param prefix   of every metric's name; NULL: "relink_client"
+ *  @param labels   added to every sample, already escaped (`app="chat",region="eu"`); NULL: none
+ *  @param buffer   receives the whole text with its NUL, only when it fits in `size` bytes; else "" (when size > 0).
+ *                  May be NULL when size is 0.
+ *  @param needed   receives the text's size with its NUL (also when it does not fit): call again with a buffer that
+ *                  large. The counters grow between two calls, so allow some more, or call in a loop.
+ *  @return RELINK_OK (the whole text written); RELINK_E_INVALID_ARGUMENT for a NULL client or `needed`, a NULL
+ *          buffer with size > 0, or a buffer too small (*needed says how large); RELINK_E_INTERNAL. Any thread. */
+RELINK_API int relink_client_metrics_prometheus(const relink_client* client, const char* prefix, const char* labels,
+                                                char* buffer, size_t size, size_t* needed);
 
 /** The app returned to the foreground: the link is checked at once (relink::Client::notify_foreground()).
  *  @return RELINK_OK, RELINK_E_INVALID_ARGUMENT for a NULL client */

@@ -25,6 +25,7 @@
 
 #include "capi/capi_internal.hpp"
 #include "relink/client.hpp"
+#include "relink/metrics.hpp"
 #include "relink/relink.h"
 
 namespace {
@@ -56,6 +57,29 @@ void fill_failure(const relink::AttemptFailed& failure, relink_event& out) {
     out.failure_cause = static_cast<int>(failure.cause);
     out.failure_attempt = failure.attempt;
     out.failure_detail = failure.detail.c_str();
+}
+
+/// The attempt_* fields (and attempt, resumed, failure_cause) of an ATTEMPT_FINISHED event; -1 for a step not
+/// reached.
+void fill_finished(const relink::AttemptFinished& finished, relink_event& out) {
+    const auto us = [](const std::optional<relink::Duration>& d) -> std::int64_t {
+        return d ? static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::microseconds>(*d).count()) : -1;
+    };
+    out.type = RELINK_EVENT_ATTEMPT_FINISHED;
+    out.attempt = finished.attempt;
+    out.resumed = finished.resumed ? 1 : 0;
+    out.attempt_connected = finished.connected ? 1 : 0;
+    if (!finished.connected) {
+        out.failure_cause = static_cast<int>(finished.cause.value_or(relink::AttemptFailure::closed));
+    }
+    out.attempt_total_us = us(finished.total);
+    out.attempt_dns_us = us(finished.steps.dns);
+    out.attempt_proxy_us = us(finished.steps.proxy);
+    out.attempt_tcp_us = us(finished.steps.tcp);
+    out.attempt_tls_us = us(finished.steps.tls);
+    out.attempt_websocket_us = us(finished.steps.websocket);
+    out.attempt_login_us = us(finished.steps.login);
+    out.attempt_tls_resumed = finished.steps.tls_resumed ? 1 : 0;
 }
 
 void fill_timings(const relink::AgreedTimings& timings, relink_event& out) {
@@ -161,6 +185,8 @@ void fill(const relink::Event& event, relink_event& out, std::vector<relink_attr
             } else if constexpr (std::is_same_v<E, relink::LinkQualityChanged>) {
                 out.type = RELINK_EVENT_LINK_QUALITY_CHANGED;
                 fill_quality(e.quality, out);
+            } else if constexpr (std::is_same_v<E, relink::AttemptFinished>) {
+                fill_finished(e, out);
             }
         },
         event);
@@ -221,9 +247,6 @@ struct ClientState {
 
     /// on_event(): every event of the client, on its dispatcher thread.
     void on_event(const relink::Event& event) {
-        if (std::holds_alternative<relink::AttemptFinished>(event)) {
-            return;  // not part of the C API (yet): no relink_event type carries the step timings
-        }
         std::uint64_t op = 0;
         if (std::holds_alternative<relink::OperationCompleted>(event)) {
             if (!completing) {
@@ -676,6 +699,29 @@ RELINK_API int relink_client_status(const relink_client* client, relink_status**
         out->tls_full_handshakes = handshakes.full;
         out->tls_resumed_handshakes = handshakes.resumed;
         *status = out.release();
+        return RELINK_OK;
+    } catch (...) {
+        return RELINK_E_INTERNAL;
+    }
+}
+
+RELINK_API int relink_client_metrics_prometheus(const relink_client* client, const char* prefix, const char* labels,
+                                                char* buffer, size_t size, size_t* needed) {
+    if (needed != nullptr) {
+        *needed = 0;
+    }
+    if (client == nullptr || needed == nullptr || (buffer == nullptr && size > 0)) {
+        return RELINK_E_INVALID_ARGUMENT;
+    }
+    try {
+        const std::string text = relink::to_prometheus(
+            client->client->metrics(), prefix != nullptr ? prefix : "relink_client", labels != nullptr ? labels : "");
+        *needed = text.size() + 1;
+        if (size < text.size() + 1) {
+            write_error(buffer, size, "");  // never a truncated page
+            return RELINK_E_INVALID_ARGUMENT;
+        }
+        std::memcpy(buffer, text.c_str(), text.size() + 1);
         return RELINK_OK;
     } catch (...) {
         return RELINK_E_INTERNAL;

@@ -1,7 +1,9 @@
 /* c_api_smoke.c — the C API used from C99 (compiled with -std=c99 -Wall -Wextra -pedantic -Werror), without a
  * server: names, a config refused with its message, a client whose login attempts fail (nothing listens on port 1)
- * in queue mode, its status, logout and free. Exits 0 when every check holds, 1 otherwise (each failure printed). */
+ * in queue mode, its status and metrics, logout and free. Exits 0 when every check holds, 1 otherwise (each failure
+ * printed). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <relink/relink.h>
@@ -41,6 +43,8 @@ int main(void) {
     int saw_disconnected = 0;
     int i;
     uint64_t op = 7;
+    size_t needed = 0;
+    char* page = NULL;
 
     CHECK(relink_abi_version() == RELINK_ABI_VERSION);
     CHECK(strcmp(relink_state_name(RELINK_STATE_RECONNECTING), "RECONNECTING") == 0);
@@ -94,6 +98,18 @@ int main(void) {
     CHECK(relink_client_status(client, &status) == RELINK_OK);
     CHECK(status != NULL && status->state == RELINK_STATE_CONNECTING && status->has_last_failure);
     relink_status_free(status);
+    /* The metrics: the size first, then the whole text, which counts the refused attempt. */
+    CHECK(relink_client_metrics_prometheus(client, NULL, NULL, NULL, 0, &needed) == RELINK_E_INVALID_ARGUMENT);
+    CHECK(needed > 1);
+    page = malloc(needed + 4096);
+    CHECK(page != NULL);
+    if (page != NULL) {
+        CHECK(relink_client_metrics_prometheus(client, NULL, NULL, page, needed + 4096, &needed) == RELINK_OK);
+        CHECK(strlen(page) + 1 == needed);
+        CHECK(strstr(page, "relink_client_attempts_failed_total{cause=\"REFUSED\"} ") != NULL);
+        CHECK(strstr(page, "relink_client_attempts_failed_total{cause=\"REFUSED\"} 0\n") == NULL);
+        free(page);
+    }
     CHECK(relink_client_logout(client) == RELINK_OK);
     for (i = 0; i < 200 && !saw_disconnected; ++i) {
         CHECK(relink_client_next_event(client, 100, &event) == RELINK_OK);

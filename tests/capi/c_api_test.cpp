@@ -1,6 +1,7 @@
 // The C API (include/relink/relink.h, librelink.so) tested only through relink.h: the names of every enum, config
 // validation and its message, NULL handles, and against a real relinkd over loopback TLS: login, join, messages,
-// attributes and token renewal in queue mode and in callback mode; 8 threads of mixed calls with every accepted
+// attributes and token renewal in queue mode and in callback mode; each attempt's ATTEMPT_FINISHED (a login's
+// steps, a refused attempt's cause) and the metrics' Prometheus text; 8 threads of mixed calls with every accepted
 // operation completed exactly once; calls from inside the callback; relink_client_free() from inside the callback
 // and with operations in flight. Every wait is bounded; relinkd stops by PID.
 #include <algorithm>
@@ -66,6 +67,18 @@ struct Seen {
     std::int64_t link_rtt_us{0};
     std::int64_t link_rtt_var_us{0};
     std::int64_t link_since_last_data_ms{0};
+    std::uint32_t attempt{0};
+    int failure_cause{0};
+    int resumed{0};
+    int attempt_connected{0};
+    std::int64_t attempt_total_us{0};
+    std::int64_t attempt_dns_us{0};
+    std::int64_t attempt_proxy_us{0};
+    std::int64_t attempt_tcp_us{0};
+    std::int64_t attempt_tls_us{0};
+    std::int64_t attempt_websocket_us{0};
+    std::int64_t attempt_login_us{0};
+    int attempt_tls_resumed{0};
     std::thread::id thread;
 
     explicit Seen(const relink_event& e) : type(e.type), thread(std::this_thread::get_id()) {
@@ -93,6 +106,18 @@ struct Seen {
         link_rtt_us = e.link_rtt_us;
         link_rtt_var_us = e.link_rtt_var_us;
         link_since_last_data_ms = e.link_since_last_data_ms;
+        attempt = e.attempt;
+        failure_cause = e.failure_cause;
+        resumed = e.resumed;
+        attempt_connected = e.attempt_connected;
+        attempt_total_us = e.attempt_total_us;
+        attempt_dns_us = e.attempt_dns_us;
+        attempt_proxy_us = e.attempt_proxy_us;
+        attempt_tcp_us = e.attempt_tcp_us;
+        attempt_tls_us = e.attempt_tls_us;
+        attempt_websocket_us = e.attempt_websocket_us;
+        attempt_login_us = e.attempt_login_us;
+        attempt_tls_resumed = e.attempt_tls_resumed;
     }
 };
 
@@ -622,6 +647,106 @@ TEST(CApiQueue, EventsStillQueuedAreFreedWithTheClient) {
     relink_status_free(status);
 }
 
+// A refused attempt ends with ATTEMPT_FINISHED right after its ATTEMPT_FAILED: not connected, the same cause, the
+// steps it did not reach -1 (nothing listens on port 1: no TCP connection, so no TLS, WebSocket or login).
+TEST(CApiQueue, ARefusedAttemptFinishesWithItsCauseAndNoStepsBeyondTheFailure) {
+    relink_config* config = working_config();
+    relink_client* client = nullptr;
+    ASSERT_EQ(relink_client_new(config, &client, nullptr, 0), RELINK_OK);
+    relink_config_free(config);
+    const std::unique_ptr<relink_client, void (*)(relink_client*)> owner(client, &relink_client_free);
+    ASSERT_EQ(relink_client_login(client), RELINK_OK);
+    std::vector<Seen> seen;
+    const auto finished = next_matching(
+        client, [](const Seen& e) { return e.type == RELINK_EVENT_ATTEMPT_FINISHED; }, &seen);
+    ASSERT_TRUE(finished);
+    ASSERT_GE(seen.size(), 2u);
+    const Seen& failed = seen[seen.size() - 2];
+    EXPECT_EQ(failed.type, RELINK_EVENT_ATTEMPT_FAILED);
+    EXPECT_EQ(finished->attempt, 1u);
+    EXPECT_EQ(failed.attempt, 1u);
+    EXPECT_EQ(finished->attempt_connected, 0);
+    EXPECT_EQ(finished->resumed, 0);
+    EXPECT_EQ(finished->failure_cause, failed.failure_cause);
+    // A sanitizer build on a busy machine may run out of the attempt's time before the refusal is seen.
+    EXPECT_TRUE(finished->failure_cause == RELINK_ATTEMPT_REFUSED || finished->failure_cause == RELINK_ATTEMPT_TIMEOUT)
+        << relink_attempt_failure_name(finished->failure_cause);
+    EXPECT_GE(finished->attempt_total_us, 0);
+    EXPECT_GE(finished->attempt_dns_us, 0);  // an address: resolved at once
+    EXPECT_EQ(finished->attempt_proxy_us, -1);
+    EXPECT_EQ(finished->attempt_tcp_us, -1);
+    EXPECT_EQ(finished->attempt_tls_us, -1);
+    EXPECT_EQ(finished->attempt_websocket_us, -1);
+    EXPECT_EQ(finished->attempt_login_us, -1);
+    EXPECT_EQ(finished->attempt_tls_resumed, 0);
+
+    // The failure is counted in the metrics, labelled with its cause.
+    std::size_t needed = 0;
+    ASSERT_EQ(relink_client_metrics_prometheus(client, nullptr, nullptr, nullptr, 0, &needed),
+              RELINK_E_INVALID_ARGUMENT);
+    std::vector<char> text(needed + 4096);
+    ASSERT_EQ(relink_client_metrics_prometheus(client, nullptr, nullptr, text.data(), text.size(), &needed), RELINK_OK);
+    const std::string page(text.data());
+    EXPECT_EQ(page.size() + 1, needed);
+    const std::string cause = relink_attempt_failure_name(finished->failure_cause);
+    EXPECT_EQ(page.find("relink_client_attempts_failed_total{cause=\"" + cause + "\"} 0\n"), std::string::npos) << page;
+    EXPECT_NE(page.find("relink_client_attempts_failed_total{cause=\"" + cause + "\"} "), std::string::npos) << page;
+}
+
+TEST(CApiMetrics, ThePrometheusTextTellsItsSizeAndIsWrittenOnlyWhole) {
+    relink_config* config = working_config();
+    relink_client* client = nullptr;
+    ASSERT_EQ(relink_client_new(config, &client, nullptr, 0), RELINK_OK);
+    relink_config_free(config);
+    const std::unique_ptr<relink_client, void (*)(relink_client*)> owner(client, &relink_client_free);
+
+    // NULL arguments: INVALID_ARGUMENT, *needed 0.
+    char small[16] = "untouched";
+    std::size_t needed = 42;
+    EXPECT_EQ(relink_client_metrics_prometheus(nullptr, nullptr, nullptr, small, sizeof small, &needed),
+              RELINK_E_INVALID_ARGUMENT);
+    EXPECT_EQ(needed, 0u);
+    EXPECT_EQ(relink_client_metrics_prometheus(client, nullptr, nullptr, small, sizeof small, nullptr),
+              RELINK_E_INVALID_ARGUMENT);
+    needed = 42;
+    EXPECT_EQ(relink_client_metrics_prometheus(client, nullptr, nullptr, nullptr, 10, &needed),
+              RELINK_E_INVALID_ARGUMENT);
+    EXPECT_EQ(needed, 0u);
+
+    // The size alone (no buffer), then a buffer too small: the size with its NUL, and "" rather than a part.
+    needed = 0;
+    EXPECT_EQ(relink_client_metrics_prometheus(client, nullptr, nullptr, nullptr, 0, &needed),
+              RELINK_E_INVALID_ARGUMENT);
+    const std::size_t size = needed;
+    EXPECT_GT(size, 1000u);
+    EXPECT_EQ(relink_client_metrics_prometheus(client, nullptr, nullptr, small, sizeof small, &needed),
+              RELINK_E_INVALID_ARGUMENT);
+    EXPECT_EQ(needed, size);
+    EXPECT_STREQ(small, "");
+
+    // Exactly the size: the whole text, NUL-terminated. Nothing has happened yet: every counter is 0.
+    std::vector<char> text(size, 'x');
+    ASSERT_EQ(relink_client_metrics_prometheus(client, nullptr, nullptr, text.data(), text.size(), &needed), RELINK_OK);
+    EXPECT_EQ(needed, size);
+    EXPECT_EQ(text.back(), '\0');
+    const std::string page(text.data());
+    EXPECT_EQ(page.size() + 1, size);
+    EXPECT_NE(page.find("# TYPE relink_client_attempts_total counter\nrelink_client_attempts_total 0\n"),
+              std::string::npos)
+        << page;
+    EXPECT_NE(page.find("relink_client_attempt_seconds_bucket{le=\"0.05\"} 0\n"), std::string::npos) << page;
+
+    // A prefix and labels of the app's.
+    std::vector<char> labelled(size * 2);
+    ASSERT_EQ(relink_client_metrics_prometheus(client, "chat_relink", "region=\"eu\"", labelled.data(), labelled.size(),
+                                               &needed),
+              RELINK_OK);
+    const std::string custom(labelled.data());
+    EXPECT_NE(custom.find("chat_relink_attempts_failed_total{cause=\"TLS\",region=\"eu\"} 0\n"), std::string::npos)
+        << custom;
+    EXPECT_EQ(custom.find("relink_client_"), std::string::npos);
+}
+
 // ----------------------------------------------------------------------------------------- with a server
 
 class CApiClientTest : public ::testing::Test {
@@ -784,6 +909,41 @@ TEST_F(CApiClientTest, LinkQualityArrivesAsAnEventAndInTheStatus) {
     EXPECT_EQ(relink_client_notify_foreground(nullptr), RELINK_E_INVALID_ARGUMENT);
     ASSERT_EQ(relink_client_notify_foreground(alice), RELINK_OK);
     EXPECT_EQ(relink_client_connection_state(alice), RELINK_STATE_CONNECTED);
+}
+
+// A login's attempt: ATTEMPT_FINISHED before CONNECTED, connected, with the TCP, TLS, WebSocket and login steps
+// timed and no proxy; then counted in the metrics.
+TEST_F(CApiClientTest, ALoginsAttemptFinishesWithEveryStepTimed) {
+    relink_client* alice = client("alice");
+    ASSERT_TRUE(alice);
+    const std::unique_ptr<relink_client, void (*)(relink_client*)> owner(alice, &relink_client_free);
+    ASSERT_EQ(relink_client_login(alice), RELINK_OK);
+    std::vector<Seen> seen;
+    ASSERT_TRUE(next_matching(
+        alice, [](const Seen& e) { return is_state(e, RELINK_STATE_CONNECTED); }, &seen));
+    const auto finished =
+        std::find_if(seen.begin(), seen.end(), [](const Seen& e) { return e.type == RELINK_EVENT_ATTEMPT_FINISHED; });
+    ASSERT_NE(finished, seen.end()) << "no ATTEMPT_FINISHED before CONNECTED";
+    EXPECT_EQ(finished->attempt, 1u);
+    EXPECT_EQ(finished->attempt_connected, 1);
+    EXPECT_EQ(finished->resumed, 0);
+    EXPECT_EQ(finished->failure_cause, 0);
+    EXPECT_GE(finished->attempt_dns_us, 0);
+    EXPECT_EQ(finished->attempt_proxy_us, -1);
+    EXPECT_GE(finished->attempt_tcp_us, 0);
+    EXPECT_GT(finished->attempt_tls_us, 0);
+    EXPECT_GE(finished->attempt_websocket_us, 0);
+    EXPECT_GT(finished->attempt_login_us, 0);
+    EXPECT_EQ(finished->attempt_tls_resumed, 0);
+    EXPECT_GT(finished->attempt_total_us, finished->attempt_login_us);  // both on the core's clock
+
+    std::vector<char> text(1 << 16);
+    std::size_t needed = 0;
+    ASSERT_EQ(relink_client_metrics_prometheus(alice, nullptr, nullptr, text.data(), text.size(), &needed), RELINK_OK);
+    const std::string page(text.data());
+    EXPECT_NE(page.find("relink_client_attempts_total 1\n"), std::string::npos) << page;
+    EXPECT_NE(page.find("relink_client_attempts_connected_total 1\n"), std::string::npos) << page;
+    EXPECT_NE(page.find("relink_client_tls_seconds_count 1\n"), std::string::npos) << page;
 }
 
 TEST_F(CApiClientTest, AttributesPublishAndRenewCompleteWithTheirKinds) {

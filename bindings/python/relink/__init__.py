@@ -36,6 +36,8 @@ from .errors import (
 from .events import (
     AgreedTimings,
     AttemptFailed,
+    AttemptFinished,
+    AttemptSteps,
     ChannelStateChanged,
     ConnectionLost,
     ConnectionStateChanged,
@@ -91,7 +93,7 @@ def is_valid_user_id(user_id: str) -> bool:
 
 
 __all__ = [
-    "AgreedTimings", "AttemptFailed", "AttemptFailure", "CancelledError", "ChannelReason", "ChannelState",
+    "AgreedTimings", "AttemptFailed", "AttemptFailure", "AttemptFinished", "AttemptSteps", "CancelledError", "ChannelReason", "ChannelState",
     "ChannelStateChanged", "Client", "ClientClosedError", "ConfigError", "ConnectionLost", "ConnectionReason",
     "ConnectionState", "ConnectionStateChanged", "ContinuityReport", "ErrorCode", "Event", "FatalError",
     "InternalError", "JoinSuccess", "LibraryError", "LinkQuality", "LinkQualityChanged", "LogLevel", "MemberJoined", "MemberLeft", "MemberLeftCause",

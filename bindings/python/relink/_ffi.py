@@ -183,6 +183,7 @@ EVENT_TOKEN_EXPIRED = 13
 EVENT_OPERATION_COMPLETED = 14
 EVENT_ATTEMPT_FAILED = 15
 EVENT_LINK_QUALITY_CHANGED = 16
+EVENT_ATTEMPT_FINISHED = 17
 
 OP_PEER_MESSAGE = 0
 OP_CHANNEL_MESSAGE = 1
@@ -290,6 +291,16 @@ class relink_event(Structure):
     ] + _LINK_QUALITY_FIELDS + [  # LINK_QUALITY_CHANGED
         ("recovery_key", c_char_p),  # OPERATION_COMPLETED of RECOVERY_KEY
         ("recovered", c_int),  # CONTINUITY
+        # ATTEMPT_FINISHED (with attempt, resumed, failure_cause): microseconds, -1 for a step not reached
+        ("attempt_connected", c_int),
+        ("attempt_total_us", c_int64),
+        ("attempt_dns_us", c_int64),
+        ("attempt_proxy_us", c_int64),
+        ("attempt_tcp_us", c_int64),
+        ("attempt_tls_us", c_int64),
+        ("attempt_websocket_us", c_int64),
+        ("attempt_login_us", c_int64),
+        ("attempt_tls_resumed", c_int),
     ]
 
 
@@ -399,6 +410,9 @@ FUNCTIONS: Dict[str, Tuple[Any, List[Any]]] = {
     "relink_client_channel_state": (_I, [_CLIENT, c_char_p, POINTER(c_int)]),
     "relink_client_status": (_I, [_CLIENT, POINTER(POINTER(relink_status))]),
     "relink_status_free": (None, [POINTER(relink_status)]),
+    "relink_client_metrics_prometheus": (
+        _I, [_CLIENT, c_char_p, c_char_p, POINTER(c_char), c_size_t, POINTER(c_size_t)]
+    ),
 }
 
 

@@ -516,6 +516,27 @@ class Client:
         finally:
             self._lib.relink_status_free(pointer)
 
+    def metrics_prometheus(self, prefix: Optional[str] = None, labels: Optional[str] = None) -> str:
+        """The client's metrics since it was made (connection attempts by outcome and cause, each attempt step's
+        duration, heartbeat round trips, state changes, reconnects, messages) in Prometheus' text format, for a
+        /metrics page: counters ``<prefix>_..._total`` (prefix None: "relink_client"), histograms in seconds;
+        ``labels`` (already escaped, e.g. ``'app="chat"'``) are added to every sample."""
+        encoded_prefix = None if prefix is None else _ffi.encode(prefix, "prefix")
+        encoded_labels = None if labels is None else _ffi.encode(labels, "labels")
+        needed = ctypes.c_size_t(0)
+        size = 16384
+        for _ in range(8):  # the text grows between two calls only as its counters do
+            buffer = ctypes.create_string_buffer(size)
+            code = self._call(
+                "metrics_prometheus", encoded_prefix, encoded_labels, buffer, size, ctypes.byref(needed)
+            )
+            if code == _ffi.OK:
+                return buffer.value.decode("utf-8", errors="replace")
+            if code != _ffi.E_INVALID_ARGUMENT or needed.value <= size:
+                check(code)
+            size = needed.value + 4096
+        raise error_from_code(_ffi.E_INTERNAL, "the metrics kept outgrowing their buffer")
+
     # ------------------------------------------------------------------------------------ callback mode
 
     @property

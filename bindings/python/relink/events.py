@@ -2,8 +2,8 @@
 
 One class per event of the C API (``RELINK_EVENT_*``): ConnectionStateChanged, AttemptFailed, ConnectionLost,
 JoinSuccess, RejoinSuccess, ChannelStateChanged, MemberJoined, MemberLeft, StreamAdded, StreamRemoved,
-MessageReceived, ContinuityReport, TokenPrivilegeWillExpire, TokenExpired and OperationCompleted. ``Event`` is
-their union. Each event is a copy made while the library's ``relink_event`` was alive, so it may be kept, passed
+MessageReceived, ContinuityReport, TokenPrivilegeWillExpire, TokenExpired, OperationCompleted, LinkQualityChanged
+and AttemptFinished. ``Event`` is their union. Each event is a copy made while the library's ``relink_event`` was alive, so it may be kept, passed
 to other threads and compared freely. Durations are in milliseconds (``*_ms``), as in the C API.
 
 ``from_c()`` makes the dataclass of a ``relink_event``; an event type this binding does not know yet (a newer
@@ -250,6 +250,37 @@ def link_quality_from_c(s: Any) -> LinkQuality:
 
 
 @dataclass(frozen=True)
+class AttemptSteps:
+    """How long each step of one connection attempt took, in microseconds: None for a step the attempt did not
+    reach, and for ``proxy`` without a proxy and ``tls`` for ws://."""
+
+    dns_us: Optional[int]  #: resolving the server's (or the proxy's) name; ~0 for an address
+    proxy_us: Optional[int]  #: the HTTP proxy's CONNECT tunnel
+    tcp_us: Optional[int]  #: the TCP connection
+    tls_us: Optional[int]  #: the TLS handshake
+    websocket_us: Optional[int]  #: the WebSocket upgrade
+    login_us: Optional[int]  #: from the login request to the server's answer (accepted or refused)
+    tls_resumed: bool = False  #: the TLS handshake resumed an earlier TLS session (no full handshake)
+
+
+@dataclass(frozen=True)
+class AttemptFinished:
+    """A connection attempt ended, logged in or failed: what each step took. One per attempt, in order (a failed
+    attempt's comes right after its AttemptFailed); an attempt cut short by a logout or a network change has none.
+
+    ``attempt``: which attempt of the login or outage (1, 2, ...); ``connected``: it logged in (``resumed``: and
+    resumed the session); ``cause``: why it failed (as in AttemptFailed), None when connected; ``total_us``: from
+    its start to its end."""
+
+    attempt: int
+    connected: bool
+    resumed: bool
+    cause: Optional[Union[AttemptFailure, int]]
+    total_us: int
+    steps: AttemptSteps
+
+
+@dataclass(frozen=True)
 class UnknownEvent:
     """An event type this binding does not know (a newer library): ``type`` is its number."""
 
@@ -273,6 +304,7 @@ Event = Union[
     TokenExpired,
     OperationCompleted,
     LinkQualityChanged,
+    AttemptFinished,
     UnknownEvent,
 ]
 
@@ -303,6 +335,10 @@ def _attributes(e: _ffi.relink_event) -> Optional[Dict[str, str]]:
     if not e.attributes:
         return None if e.op_kind != _ffi.OP_GET_ATTRIBUTES or e.error != _ffi.OK else {}
     return {_s(e.attributes[i].name): _s(e.attributes[i].value) for i in range(e.attribute_count)}
+
+
+def _step(us: int) -> Optional[int]:
+    return None if us < 0 else us
 
 
 def from_c(pointer: "ctypes._Pointer[_ffi.relink_event]") -> Event:
@@ -375,4 +411,21 @@ def from_c(pointer: "ctypes._Pointer[_ffi.relink_event]") -> Event:
         )
     if kind == _ffi.EVENT_LINK_QUALITY_CHANGED:
         return LinkQualityChanged(link_quality_from_c(e))
+    if kind == _ffi.EVENT_ATTEMPT_FINISHED:
+        return AttemptFinished(
+            attempt=e.attempt,
+            connected=bool(e.attempt_connected),
+            resumed=bool(e.resumed),
+            cause=None if e.attempt_connected else AttemptFailure.coerce(e.failure_cause),
+            total_us=e.attempt_total_us,
+            steps=AttemptSteps(
+                dns_us=_step(e.attempt_dns_us),
+                proxy_us=_step(e.attempt_proxy_us),
+                tcp_us=_step(e.attempt_tcp_us),
+                tls_us=_step(e.attempt_tls_us),
+                websocket_us=_step(e.attempt_websocket_us),
+                login_us=_step(e.attempt_login_us),
+                tls_resumed=bool(e.attempt_tls_resumed),
+            ),
+        )
     return UnknownEvent(kind)

@@ -373,3 +373,64 @@ def test_a_recovery_key_of_a_session_that_ended_is_refused(make_client: Any) -> 
     assert refused.reason is ConnectionReason.RECOVERY_REFUSED
     with pytest.raises(TimeoutError):
         again.wait_for(relink.ConnectionStateChanged, timeout=1.0)  # no retry of a refused recovery
+
+
+def test_a_login_finishes_its_attempt_with_every_step_timed_and_counted(make_client: Any) -> None:
+    alice = make_client("alice")
+    alice.login()
+    seen: List[Any] = []
+    for event in alice.events(timeout=WAIT_S):
+        seen.append(event)
+        if connected(event):
+            break
+    finished = [e for e in seen if isinstance(e, relink.AttemptFinished)]
+    assert len(finished) == 1, seen  # before CONNECTED
+    attempt = finished[0]
+    assert (attempt.attempt, attempt.connected, attempt.resumed, attempt.cause) == (1, True, False, None)
+    steps = attempt.steps
+    assert steps.proxy_us is None  # no proxy
+    assert steps.dns_us is not None and steps.tcp_us is not None and steps.websocket_us is not None
+    assert steps.tls_us is not None and steps.tls_us > 0 and not steps.tls_resumed
+    assert steps.login_us is not None and 0 < steps.login_us < attempt.total_us
+
+    page = alice.metrics_prometheus()
+    assert "relink_client_attempts_total 1\n" in page
+    assert "relink_client_attempts_connected_total 1\n" in page
+    assert "relink_client_tls_seconds_count 1\n" in page
+    labelled = alice.metrics_prometheus("chat_relink", 'region="eu"')
+    assert 'chat_relink_attempts_total{region="eu"} 1\n' in labelled and "relink_client_" not in labelled
+
+
+def test_a_refused_attempt_finishes_with_its_cause(server: Any) -> None:
+    token = relink.mint_token(APP, "finished-dave", SECRET)
+    with relink.Client(
+        url="wss://127.0.0.1:1/", app_id=APP, user_id="finished-dave", token=token, ca_file=server.ca, time_scale=0.1
+    ) as dave:
+        dave.login()
+        seen: List[Any] = []
+        for event in dave.events(timeout=WAIT_S):
+            seen.append(event)
+            if isinstance(event, relink.AttemptFinished):
+                break
+        assert len(seen) >= 2 and isinstance(seen[-2], relink.AttemptFailed), seen
+        failed, finished = seen[-2], seen[-1]
+        assert isinstance(finished, relink.AttemptFinished), seen
+        assert (finished.attempt, finished.connected, finished.resumed) == (1, False, False)
+        # On a loaded machine (the sanitizer builds) an attempt may run out of its time before the refusal.
+        assert finished.cause is failed.cause
+        assert finished.cause in (relink.AttemptFailure.REFUSED, relink.AttemptFailure.TIMEOUT)
+        steps = finished.steps
+        assert steps.dns_us is not None  # an address: resolved at once
+        assert (steps.proxy_us, steps.tcp_us, steps.tls_us, steps.websocket_us, steps.login_us) == (None,) * 5
+        page = dave.metrics_prometheus()
+        assert "relink_client_attempts_connected_total 0\n" in page
+        assert f'relink_client_attempts_failed_total{{cause="{finished.cause}"}} 0\n' not in page
+        assert f'relink_client_attempts_failed_total{{cause="{finished.cause}"}} ' in page
+
+
+def test_metrics_of_a_closed_client_raise(make_client: Any) -> None:
+    alice = make_client("alice")
+    assert "relink_client_attempts_total 0\n" in alice.metrics_prometheus()
+    alice.close()
+    with pytest.raises(relink.ClientClosedError):
+        alice.metrics_prometheus()

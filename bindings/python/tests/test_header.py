@@ -121,6 +121,7 @@ _C_TYPES = {
     "void*": [ctypes.c_void_p],
     "int*": [ctypes.POINTER(ctypes.c_int)],
     "uint64_t*": [ctypes.POINTER(ctypes.c_uint64)],
+    "size_t*": [ctypes.POINTER(ctypes.c_size_t)],
     "relink_config*": [_ffi.relink_config_p],
     "relink_client*": [_ffi.relink_client_p],
     "relink_client**": [ctypes.POINTER(_ffi.relink_client_p)],
