@@ -28,8 +28,8 @@
  *     on the client's dispatcher thread (never inline inside a call), or, without a callback, into a queue the app
  *     drains with relink_client_next_event() on a thread of its own. relink_client_free() may be called from inside
  *     the client's own callback; no callback runs after it returns.
- *   - Durations are int64_t milliseconds (fields named *_us: microseconds). Payloads are bytes with a length; other
- * strings are NUL-terminated UTF-8.
+ *   - Durations are int64_t milliseconds (fields named *_us: microseconds). Payloads are bytes with a length;
+ *     other strings are NUL-terminated UTF-8.
  *   - The ABI grows only by additions: new functions, new constants, new fields at the end of the library-allocated
  *     structs (relink_event, relink_status), which the app reads through a pointer and never allocates or copies.
  *
