@@ -9,6 +9,9 @@
 #include <set>
 #include <utility>
 
+#include <boost/container/flat_map.hpp>
+#include <boost/container/flat_set.hpp>
+
 #include "cluster/deadlines.hpp"
 #include "common/overloaded.hpp"
 
@@ -53,12 +56,44 @@ struct MemoryStore::State {
         bool away{false};        ///< presence ran out by itself: peer messages are kept for the user's return
         TimePoint away_until{};  ///< until then (the session lifetime) peer messages to it are kept
         std::string resume_token;
-        std::string previous_token;   ///< still accepted until the client shows it has `resume_token`
-        std::string recovery_secret;  ///< the current recovery key's server part (IssueRecovery); empty: none
-        std::string spent_recovery;   ///< the one that recovered the session last: refused as RECOVERY_USED
+        /// The secrets a session holds only after a resume or a recovery key: made when one of them is set, so
+        /// that a session that has none holds a pointer instead of three empty strings (docs/benchmarks.md,
+        /// "Where the memory goes"). Each read as empty while there are none.
+        struct Secrets {
+            std::string previous_token;   ///< still accepted until the client shows it has `resume_token`
+            std::string recovery_secret;  ///< the current recovery key's server part (IssueRecovery); empty: none
+            std::string spent_recovery;   ///< the one that recovered the session last: refused as RECOVERY_USED
+        };
+        std::unique_ptr<Secrets> secrets;  ///< null while all three are empty
+
+        Secrets& secrets_made() {
+            if (!secrets) {
+                secrets = std::make_unique<Secrets>();
+            }
+            return *secrets;
+        }
+        [[nodiscard]] const std::string& previous_token() const { return secrets ? secrets->previous_token : none(); }
+        [[nodiscard]] const std::string& recovery_secret() const { return secrets ? secrets->recovery_secret : none(); }
+        [[nodiscard]] const std::string& spent_recovery() const { return secrets ? secrets->spent_recovery : none(); }
+        /// Keeps `token` as the previous resume token and, for a new session (`keep_recovery` false), forgets its
+        /// recovery keys.
+        void set_previous_token(std::string token, bool keep_recovery) {
+            if (!keep_recovery) {
+                secrets.reset();
+            }
+            if (secrets || !token.empty()) {
+                secrets_made().previous_token = std::move(token);
+            }
+        }
+        static const std::string& none() {
+            static const std::string empty;
+            return empty;
+        }
         std::string instance_id;
         std::string peer_address;
-        std::map<std::string, std::set<std::string>> channels;  ///< channel → own streams
+        /// channel → own streams. Sorted vectors: a session is in a few channels with few streams, and a
+        /// std::map's node per channel (with its empty std::set) cost it twice as much (docs/benchmarks.md).
+        boost::container::flat_map<std::string, boost::container::flat_set<std::string>> channels;
         proto::Attributes attributes;
         /// What a session gathers only once messages flow: the peer messages sent to it and the ids of those it
         /// sent. Made on the first of them, kept with the session: an idle session holds a pointer instead of the
@@ -192,9 +227,7 @@ struct MemoryStore::State {
         s.attached = false;
         s.attributes.clear();
         s.resume_token.clear();
-        s.previous_token.clear();
-        s.recovery_secret.clear();
-        s.spent_recovery.clear();
+        s.secrets.reset();
         deadlines.clear({DeadlineKind::presence, key});
         if (after == Afterwards::forget) {
             deadlines.clear({DeadlineKind::retain, key});
@@ -309,11 +342,11 @@ struct MemoryStore::State {
                 return {err(errc::recovery_expired), {}};
             }
             Session& old = existing->second;
-            if (!old.recovery_secret.empty() && secrets_equal(old.recovery_secret, *cmd.recovery_secret)) {
+            if (!old.recovery_secret().empty() && secrets_equal(old.recovery_secret(), *cmd.recovery_secret)) {
                 recovered = true;
-                old.spent_recovery = std::move(old.recovery_secret);  // single use
-                old.recovery_secret.clear();
-            } else if (!old.spent_recovery.empty() && secrets_equal(old.spent_recovery, *cmd.recovery_secret)) {
+                old.secrets->spent_recovery = std::move(old.secrets->recovery_secret);  // single use
+                old.secrets->recovery_secret.clear();
+            } else if (!old.spent_recovery().empty() && secrets_equal(old.spent_recovery(), *cmd.recovery_secret)) {
                 // The instance that recovered, trying again (its LoginOk was lost with the link): it resumes, as a
                 // resume token's previous value does. Anyone else presenting the used key is refused.
                 if (m.instance_id.empty() || m.instance_id != old.instance_id) {
@@ -328,7 +361,7 @@ struct MemoryStore::State {
             Session& old = existing->second;
             const bool token_matches = recovered || (m.resume_token && !m.resume_token->empty() &&
                                                      (secrets_equal(*m.resume_token, old.resume_token) ||
-                                                      secrets_equal(*m.resume_token, old.previous_token)));
+                                                      secrets_equal(*m.resume_token, old.previous_token())));
             if (old.present && token_matches) {
                 resumed = true;  // the same instance within its presence: silent for peers
                 proven_token = recovered ? std::string{} : *m.resume_token;  // a recovery shows no token
@@ -361,12 +394,9 @@ struct MemoryStore::State {
         }
         // The previous token stays valid until the client shows it has the new one: a LoginOk lost with the link
         // must not turn the next resume into a duplicate login (docs/protocol.md, "Resume tokens").
-        s.previous_token = proven_token;
+        // A new session: no key of an earlier one recovers it.
+        s.set_previous_token(std::move(proven_token), /*keep_recovery=*/resumed);
         s.resume_token = cmd.new_resume_token;
-        if (!resumed) {
-            s.recovery_secret.clear();  // a new session: no key of an earlier one recovers it
-            s.spent_recovery.clear();
-        }
         deadlines.clear({DeadlineKind::retain, key});
         deadlines.clear({DeadlineKind::presence, key});
         s.attributes = m.attributes;
@@ -400,7 +430,7 @@ struct MemoryStore::State {
                 continue;
             }
             const std::set<std::string> want(channel.streams.begin(), channel.streams.end());
-            for (const auto& stream : std::set<std::string>(joined->second)) {
+            for (const auto& stream : std::vector<std::string>(joined->second.begin(), joined->second.end())) {
                 if (want.count(stream) == 0) {
                     joined->second.erase(stream);
                     to_channel(s.app, channel.channel, s.user,
@@ -624,7 +654,7 @@ struct MemoryStore::State {
                     return {};
                 },
                 [&](const IssueRecovery& op) -> Result {
-                    s->recovery_secret = op.secret;
+                    s->secrets_made().recovery_secret = op.secret;
                     return {};
                 },
                 [&](const GetAttributes& op) -> Result {
