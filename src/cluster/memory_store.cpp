@@ -123,8 +123,9 @@ struct MemoryStore::State {
     };
 
     StoreConfig config;
-    std::map<std::string, Session> sessions;                          ///< by session key
-    std::map<std::string, std::set<std::string>> members;             ///< channel key → user ids
+    std::map<std::string, Session> sessions;  ///< by session key
+    /// channel key → user ids (sorted vectors: one block per channel instead of a node per member)
+    std::map<std::string, boost::container::flat_set<std::string>> members;
     std::map<std::string, ChannelData> channels;                      ///< channel key → history
     std::map<std::string, std::uint64_t> event_seqs;                  ///< channel key → its last event's seq
     std::map<std::string, std::deque<proto::Message>> offline;        ///< session key → stored peer messages

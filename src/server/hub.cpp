@@ -71,7 +71,6 @@ struct TimerLink {
     TimePoint at{};
     TimerLink* prev{nullptr};
     TimerLink* next{nullptr};
-    bool armed{false};
 };
 
 /// Links ordered by time (equal times in the order they were armed). Arming at a time no earlier than the last
@@ -89,17 +88,16 @@ public:
         link.next = after != nullptr ? after->next : head_;
         (link.next != nullptr ? link.next->prev : tail_) = &link;
         (after != nullptr ? after->next : head_) = &link;
-        link.armed = true;
     }
+    /// Does nothing if `link` is not armed; an armed link must be in this list.
     void disarm(TimerLink& link) {
-        if (!link.armed) {
-            return;
+        if (link.prev == nullptr && head_ != &link) {
+            return;  // not armed (every armed link but the head has a previous one)
         }
         (link.prev != nullptr ? link.prev->next : head_) = link.next;
         (link.next != nullptr ? link.next->prev : tail_) = link.prev;
         link.prev = nullptr;
         link.next = nullptr;
-        link.armed = false;
     }
     [[nodiscard]] const TimerLink* head() const noexcept { return head_; }
     [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
@@ -208,8 +206,9 @@ struct Hub::State {
     TokenVerifier verifier;
     std::shared_ptr<cluster::Store> store;
     std::map<ConnId, Conn> conns;
-    std::map<std::string, LocalSession> locals;                  ///< by session key
-    std::map<std::string, std::set<std::string>> local_members;  ///< channel key → local users in it
+    std::map<std::string, LocalSession> locals;  ///< by session key
+    /// channel key → local users in it (sorted vectors: one block per channel instead of a node per member)
+    std::map<std::string, boost::container::flat_set<std::string>> local_members;
     /// channel key → local user → the channel's events that arrived while that user's join was with the store
     std::map<std::string, std::map<std::string, std::vector<cluster::ChannelEvent>>> pending_joins;
     std::map<std::string, std::uint64_t> channel_seqs;  ///< channel key → the last event seq this node saw
@@ -490,7 +489,7 @@ struct Hub::State {
             return;
         }
         const std::string app = ck.substr(0, ck.find('\n'));
-        for (const auto& user : std::set<std::string>(members->second)) {
+        for (const auto& user : std::vector<std::string>(members->second.begin(), members->second.end())) {
             const std::string key = session_key(app, user);
             if (auto s = locals.find(key); s != locals.end()) {
                 const ConnId conn = s->second.conn;
