@@ -9,10 +9,8 @@
 #include <set>
 #include <utility>
 
-#include <boost/container/flat_map.hpp>
-#include <boost/container/flat_set.hpp>
-
 #include "cluster/deadlines.hpp"
+#include "common/flat_containers.hpp"
 #include "common/overloaded.hpp"
 
 namespace relink::cluster {
@@ -93,7 +91,7 @@ struct MemoryStore::State {
         std::string peer_address;
         /// channel → own streams. Sorted vectors: a session is in a few channels with few streams, and a
         /// std::map's node per channel (with its empty std::set) cost it twice as much (docs/benchmarks.md).
-        boost::container::flat_map<std::string, boost::container::flat_set<std::string>> channels;
+        detail::FlatMap<std::string, detail::FlatSet<std::string>> channels;
         /// Null while it has none (most sessions): a pointer instead of an empty std::map's 48 bytes.
         std::unique_ptr<proto::Attributes> attributes;
         void set_attributes(const proto::Attributes& a) {
@@ -129,7 +127,7 @@ struct MemoryStore::State {
     StoreConfig config;
     std::map<std::string, Session> sessions;  ///< by session key
     /// channel key → user ids (sorted vectors: one block per channel instead of a node per member)
-    std::map<std::string, boost::container::flat_set<std::string>> members;
+    std::map<std::string, detail::FlatSet<std::string>> members;
     std::map<std::string, ChannelData> channels;                      ///< channel key → history
     std::map<std::string, std::uint64_t> event_seqs;                  ///< channel key → its last event's seq
     std::map<std::string, std::deque<proto::Message>> offline;        ///< session key → stored peer messages

@@ -8,10 +8,9 @@
 #include <utility>
 #include <vector>
 
-#include <boost/container/flat_set.hpp>
-
 #include "cluster/deadlines.hpp"
 #include "cluster/memory_store.hpp"
+#include "common/flat_containers.hpp"
 #include "common/overloaded.hpp"
 #include "core/recovery_key.hpp"
 
@@ -165,7 +164,7 @@ struct Hub::State {
         ConnId conn{0};
         cluster::Gen gen{0};
         /// A sorted vector: a session is in a few channels, and a std::set's node per channel cost twice as much.
-        boost::container::flat_set<std::string> channels;
+        detail::FlatSet<std::string> channels;
         std::vector<std::string> allowed_channels;  ///< from the token; empty = any
         Bucket sends;
         bool presence_batches{false};  ///< its client reads Presence frames (Login::presence_batches)
@@ -208,7 +207,7 @@ struct Hub::State {
     std::map<ConnId, Conn> conns;
     std::map<std::string, LocalSession> locals;  ///< by session key
     /// channel key → local users in it (sorted vectors: one block per channel instead of a node per member)
-    std::map<std::string, boost::container::flat_set<std::string>> local_members;
+    std::map<std::string, detail::FlatSet<std::string>> local_members;
     /// channel key → local user → the channel's events that arrived while that user's join was with the store
     std::map<std::string, std::map<std::string, std::vector<cluster::ChannelEvent>>> pending_joins;
     std::map<std::string, std::uint64_t> channel_seqs;  ///< channel key → the last event seq this node saw
