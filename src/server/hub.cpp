@@ -145,10 +145,12 @@ struct Hub::State {
         ConnId id{0};
         std::string peer_address;
         TimePoint last_rx{};
-        std::optional<std::string> session;  ///< session key once logged in
-        bool closed{false};                  ///< a CloseConnection was issued: ignore what still arrives
-        bool login_pending{false};           ///< a Login is with the store: later frames wait for its result
-        bool in_progress{false};             ///< counted in logins_in_progress: open, not logged in, not closed
+        /// Its session's key in `locals` once logged in; reset when the session is no longer held here (only the
+        /// connection a LocalSession names holds its key).
+        const std::string* session{nullptr};
+        bool closed{false};         ///< a CloseConnection was issued: ignore what still arrives
+        bool login_pending{false};  ///< a Login is with the store: later frames wait for its result
+        bool in_progress{false};    ///< counted in logins_in_progress: open, not logged in, not closed
         /// Frames that came while the login was with the store, in order. A vector, not a deque: it is nearly
         /// always empty, and an empty std::deque allocates ~600 bytes per connection (libstdc++).
         std::vector<proto::ClientMessage> held;
@@ -156,9 +158,7 @@ struct Hub::State {
     /// A session whose transport is on this node. The store holds the rest of it.
     /// Its presence deadline (silent this long with its transport open) is the TimerLink.
     struct LocalSession : TimerLink {
-        const std::string* key{nullptr};  ///< its key in `locals`
-        std::string app;
-        std::string user;
+        const std::string* key{nullptr};  ///< its key in `locals`: session_key(app, user)
         Profile profile{Profile::rtm};
         Duration presence_timeout{};  ///< agreed at login: silent this long, the user drops
         ConnId conn{0};
@@ -168,6 +168,10 @@ struct Hub::State {
         std::vector<std::string> allowed_channels;  ///< from the token; empty = any
         Bucket sends;
         bool presence_batches{false};  ///< its client reads Presence frames (Login::presence_batches)
+
+        // The app and the user, from the key (not kept twice).
+        [[nodiscard]] std::string app() const { return key->substr(0, key->find('\n')); }
+        [[nodiscard]] std::string user() const { return key->substr(key->find('\n') + 1); }
     };
     /// Membership changes on their way to one connection (Limits::presence_batch_interval).
     struct PresenceBatch {
@@ -375,7 +379,7 @@ struct Hub::State {
     }
 
     [[nodiscard]] cluster::Command command(const LocalSession& s, cluster::Operation op) const {
-        return cluster::Command{s.app, s.user, s.gen, std::move(op)};
+        return cluster::Command{s.app(), s.user(), s.gen, std::move(op)};
     }
 
     void pump(TimePoint now) {
@@ -541,7 +545,7 @@ struct Hub::State {
     void catch_up(TimePoint now, LocalSession& s, const std::string& channel, std::uint64_t snapshot_seq,
                   const std::vector<cluster::ChannelEvent>& buffered) {
         add_local_channel(s, channel);
-        const std::string ck = channel_key(s.app, channel);
+        const std::string ck = channel_key(s.app(), channel);
         const auto [tracked, fresh] = channel_seqs.try_emplace(ck, snapshot_seq);
         std::uint64_t expect = snapshot_seq;
         for (const auto& e : buffered) {
@@ -553,7 +557,7 @@ struct Hub::State {
                 return;
             }
             expect = e.seq;
-            if (e.except != s.user) {
+            if (e.except != s.user()) {
                 send_event(s, e.channel, e.message);
             }
         }
@@ -562,7 +566,7 @@ struct Hub::State {
         } else if (tracked->second < expect) {
             // The snapshot is ahead of what reached this node: the events in between are still on their way, and
             // the node's other members need them. Only this user skips them.
-            join_floors[ck][s.user] = expect;
+            join_floors[ck][s.user()] = expect;
         }
     }
 
@@ -587,30 +591,30 @@ struct Hub::State {
         if (!s.channels.insert(channel).second) {
             return;
         }
-        const std::string ck = channel_key(s.app, channel);
+        const std::string ck = channel_key(s.app(), channel);
         if (!listening(ck)) {
-            store->subscribe(config.node_id, s.app, channel);
+            store->subscribe(config.node_id, s.app(), channel);
         }
-        local_members[ck].insert(s.user);
+        local_members[ck].insert(s.user());
     }
 
     void remove_local_channel(LocalSession& s, const std::string& channel) {
         if (s.channels.erase(channel) == 0) {
             return;
         }
-        auto members = local_members.find(channel_key(s.app, channel));
+        auto members = local_members.find(channel_key(s.app(), channel));
         if (members == local_members.end()) {
             return;
         }
-        members->second.erase(s.user);
+        members->second.erase(s.user());
         if (auto floors = join_floors.find(members->first); floors != join_floors.end()) {
-            floors->second.erase(s.user);
+            floors->second.erase(s.user());
         }
         if (members->second.empty()) {
             const std::string ck = members->first;
             local_members.erase(members);
             if (!listening(ck)) {
-                store->unsubscribe(config.node_id, s.app, channel);
+                store->unsubscribe(config.node_id, s.app(), channel);
                 channel_seqs.erase(ck);
                 join_floors.erase(ck);
             }
@@ -626,8 +630,9 @@ struct Hub::State {
         for (const auto& channel : std::vector<std::string>(s->second.channels.begin(), s->second.channels.end())) {
             remove_local_channel(s->second, channel);
         }
-        if (auto c = conns.find(s->second.conn); c != conns.end() && c->second.session == key) {
-            c->second.session.reset();
+        if (auto c = conns.find(s->second.conn);
+            c != conns.end() && c->second.session != nullptr && *c->second.session == key) {
+            c->second.session = nullptr;
         }
         disarm_presence(s->second);
         deadlines.clear({TimerKind::token_expiry, key});
@@ -697,7 +702,8 @@ struct Hub::State {
         if (it == conns.end() || it->second.closed) {
             return;
         }
-        const std::optional<std::string> key = it->second.session;
+        const std::optional<std::string> key =
+            it->second.session != nullptr ? std::optional<std::string>(*it->second.session) : std::nullopt;
         close_with(conn, reason, within);
         if (key) {
             detach(now, *key);
@@ -1000,15 +1006,13 @@ struct Hub::State {
         }
         auto& [key, s] = *locals.try_emplace(p.key).first;
         s.key = &key;
-        s.app = m.app_id;
-        s.user = m.user_id;
         s.profile = m.profile;
         s.presence_timeout = p.agreed.presence_timeout;
         s.conn = p.conn;
         s.gen = r.gen;
         s.allowed_channels = p.check.channels;
         s.presence_batches = m.presence_batches;
-        c.session = p.key;
+        c.session = &key;
         settle(c);
         deadlines.clear({TimerKind::login_grace, std::to_string(p.conn)});
         touch_conn(now, c);
@@ -1283,7 +1287,7 @@ struct Hub::State {
                         send(conn, proto::Reply{m.request_id, err(errc::rejected_by_server)});  // not in the token
                         return;
                     }
-                    begin_join(s.app, s.user, m.channel);
+                    begin_join(s.app(), s.user(), m.channel);
                     issue(now, command(s, cluster::Join{m.channel}), waiting(Then::join, m.request_id, m.channel));
                 },
                 [&](const proto::Leave& m) {
@@ -1330,7 +1334,7 @@ struct Hub::State {
                           waiting(Then::get_attributes, m.request_id, m.user_id));
                 },
                 [&](const proto::RenewToken& m) {
-                    const TokenCheck check = verifier ? verifier(s.app, s.user, m.token) : TokenCheck{};
+                    const TokenCheck check = verifier ? verifier(s.app(), s.user(), m.token) : TokenCheck{};
                     if (check.error) {
                         send(conn, proto::Reply{m.request_id, check.error});
                         return;
@@ -1461,8 +1465,9 @@ void Hub::on_closed(TimePoint now, ConnId conn) {
     if (it == s.conns.end()) {
         return;
     }
-    if (const std::optional<std::string> key = it->second.session) {
-        s.detach(now, *key);  // presence goes on until its timeout: a resume stays silent
+    if (it->second.session != nullptr) {
+        const std::string key = *it->second.session;  // a copy: detach() erases the session, and its key with it
+        s.detach(now, key);                           // presence goes on until its timeout: a resume stays silent
     }
     s.keep_alives.disarm(it->second);
     s.deadlines.clear({TimerKind::login_grace, std::to_string(conn)});
@@ -1567,8 +1572,8 @@ void Hub::replace_apps(TimePoint now, TokenVerifier verifier, const std::set<std
     }
     std::vector<std::pair<std::string, std::string>> removed;  // (app, user) of the sessions held here
     for (const auto& [key, session] : s.locals) {
-        if (!apps.contains(session.app)) {
-            removed.emplace_back(session.app, session.user);
+        if (!apps.contains(session.app())) {
+            removed.emplace_back(session.app(), session.user());
         }
     }
     // Through the store, like an admin kick: the session ends in the whole deployment and its peers are told.
