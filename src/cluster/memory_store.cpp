@@ -43,8 +43,7 @@ struct MemoryStore::State {
         proto::Message message;
     };
     struct Session {
-        std::string app;
-        std::string user;
+        const std::string* key{nullptr};  ///< its key in `sessions`: session_key(app, user)
         Profile profile{Profile::rtm};
         Duration presence_timeout{};  ///< agreed at its last login: how long its presence outlives its transport
         NodeId node;
@@ -118,6 +117,10 @@ struct MemoryStore::State {
         }
         [[nodiscard]] std::uint64_t peer_seq() const { return traffic ? traffic->peer_seq : 0; }
         [[nodiscard]] std::uint64_t away_from() const { return traffic ? traffic->away_from : 0; }
+
+        // The app and the user, from the key (not kept twice).
+        [[nodiscard]] std::string app() const { return key->substr(0, key->find('\n')); }
+        [[nodiscard]] std::string user() const { return key->substr(key->find('\n') + 1); }
     };
     struct ChannelData {
         std::deque<StoredMessage> history;
@@ -174,21 +177,21 @@ struct MemoryStore::State {
     /// Tells the node holding the session's transport that the session is over there.
     void end_transport(const Session& s, std::optional<proto::CloseReason> reason) {
         if (s.attached) {
-            outbox[s.node].emplace_back(SessionEnded{s.app, s.user, s.gen, reason});
+            outbox[s.node].emplace_back(SessionEnded{s.app(), s.user(), s.gen, reason});
         }
     }
 
     // ------------------------------------------------------------------ membership
 
     void join_channel(Session& s, const std::string& channel, const std::vector<std::string>& streams) {
-        const auto key = channel_key(s.app, channel);
-        members[key].insert(s.user);
+        const auto key = channel_key(s.app(), channel);
+        members[key].insert(s.user());
         deadlines.clear({DeadlineKind::channel, key});
         auto& own = s.channels[channel];
         own.insert(streams.begin(), streams.end());
-        to_channel(s.app, channel, s.user, proto::MemberJoined{channel, s.user});
+        to_channel(s.app(), channel, s.user(), proto::MemberJoined{channel, s.user()});
         for (const auto& stream : own) {
-            to_channel(s.app, channel, s.user, proto::StreamChanged{channel, s.user, stream, true});
+            to_channel(s.app(), channel, s.user(), proto::StreamChanged{channel, s.user(), stream, true});
         }
     }
 
@@ -198,12 +201,12 @@ struct MemoryStore::State {
             return;
         }
         for (const auto& stream : own->second) {  // streams end before their member leaves
-            to_channel(s.app, channel, s.user, proto::StreamChanged{channel, s.user, stream, false});
+            to_channel(s.app(), channel, s.user(), proto::StreamChanged{channel, s.user(), stream, false});
         }
-        to_channel(s.app, channel, s.user, proto::MemberLeft{channel, s.user, cause});
-        const auto key = channel_key(s.app, channel);
+        to_channel(s.app(), channel, s.user(), proto::MemberLeft{channel, s.user(), cause});
+        const auto key = channel_key(s.app(), channel);
         if (auto m = members.find(key); m != members.end()) {
-            m->second.erase(s.user);
+            m->second.erase(s.user());
             if (m->second.empty()) {
                 // Its positions stay while a session away from it may come back with one (that session is told
                 // what it missed) and while a join on its way elsewhere may compare against its event sequence.
@@ -287,8 +290,8 @@ struct MemoryStore::State {
         if (s.channels.count(channel) == 0 && s.channels.size() >= config.limits.max_channels_per_user) {
             return err(errc::limit_exceeded);
         }
-        auto m = members.find(channel_key(s.app, channel));
-        if (m != members.end() && m->second.count(s.user) == 0 &&
+        auto m = members.find(channel_key(s.app(), channel));
+        if (m != members.end() && m->second.count(s.user()) == 0 &&
             m->second.size() >= config.limits.max_members_per_channel) {
             return err(errc::limit_exceeded);
         }
@@ -380,10 +383,9 @@ struct MemoryStore::State {
                 displaced = true;
             }
         }
-        Session& s = sessions[key];
+        auto& [stored_key, s] = *sessions.try_emplace(key).first;
+        s.key = &stored_key;
         const proto::Negotiated t = agreed(cmd);
-        s.app = m.app_id;
-        s.user = m.user_id;
         s.profile = m.profile;
         s.presence_timeout = t.presence_timeout;
         s.node = node;
@@ -436,14 +438,14 @@ struct MemoryStore::State {
             for (const auto& stream : std::vector<std::string>(joined->second.begin(), joined->second.end())) {
                 if (want.count(stream) == 0) {
                     joined->second.erase(stream);
-                    to_channel(s.app, channel.channel, s.user,
-                               proto::StreamChanged{channel.channel, s.user, stream, false});
+                    to_channel(s.app(), channel.channel, s.user(),
+                               proto::StreamChanged{channel.channel, s.user(), stream, false});
                 }
             }
             for (const auto& stream : want) {
                 if (joined->second.insert(stream).second) {
-                    to_channel(s.app, channel.channel, s.user,
-                               proto::StreamChanged{channel.channel, s.user, stream, true});
+                    to_channel(s.app(), channel.channel, s.user(),
+                               proto::StreamChanged{channel.channel, s.user(), stream, true});
                 }
             }
         }
@@ -488,7 +490,7 @@ struct MemoryStore::State {
         // room do not backfill by default, but they are told how many channel messages they missed: nothing is lost
         // silently (protocol.md).
         for (const auto& channel : m.channels) {
-            proto::ChannelSnapshot snap = snapshot(s.app, channel.channel, s.user);
+            proto::ChannelSnapshot snap = snapshot(s.app(), channel.channel, s.user());
             if (auto e = refused.find(channel.channel); e != refused.end()) {
                 snap = proto::ChannelSnapshot{};
                 snap.channel = channel.channel;
@@ -497,8 +499,8 @@ struct MemoryStore::State {
                 out.event_seqs.push_back(0);
                 continue;
             }
-            out.event_seqs.push_back(event_seq(s.app, channel.channel));
-            auto data = channel.last_seen ? channels.find(channel_key(s.app, channel.channel)) : channels.end();
+            out.event_seqs.push_back(event_seq(s.app(), channel.channel));
+            auto data = channel.last_seen ? channels.find(channel_key(s.app(), channel.channel)) : channels.end();
             if (data != channels.end()) {
                 const bool same_epoch = channel.last_seen->epoch == epoch();
                 const auto& history = data->second.history;
@@ -513,7 +515,7 @@ struct MemoryStore::State {
                 }
                 for (const auto& stored : history) {
                     const bool newer = !same_epoch || stored.message.position.seq > channel.last_seen->seq;
-                    if (!newer || stored.message.from == s.user) {
+                    if (!newer || stored.message.from == s.user()) {
                         continue;
                     }
                     ++missed;
@@ -553,32 +555,32 @@ struct MemoryStore::State {
             if (s.channels.count(*m.to_channel) == 0) {
                 return {err(errc::not_joined), {}};
             }
-            ChannelData& data = channels[channel_key(s.app, *m.to_channel)];
-            proto::Message out{s.user, m.to_channel, m.message_id, m.payload, {epoch(), ++data.seq}, false};
+            ChannelData& data = channels[channel_key(s.app(), *m.to_channel)];
+            proto::Message out{s.user(), m.to_channel, m.message_id, m.payload, {epoch(), ++data.seq}, false};
             data.history.push_back({now, out});
             while (data.history.size() > config.limits.history_per_channel) {
                 data.history.pop_front();
             }
-            to_channel(s.app, *m.to_channel, s.user, std::move(out));
+            to_channel(s.app(), *m.to_channel, s.user(), std::move(out));
             return {{}, SendResult{}};
         }
-        const std::string target_key = session_key(s.app, *m.to_user);  // a valid id: the hub checked it
+        const std::string target_key = session_key(s.app(), *m.to_user);  // a valid id: the hub checked it
         auto target = sessions.find(target_key);
         if (target != sessions.end() &&
             (target->second.present || (target->second.away && now < target->second.away_until))) {
             Session& t = target->second;
             Session::Traffic& to = t.traffic_made();
-            proto::Message out{s.user, std::nullopt, m.message_id, m.payload, {epoch(), ++to.peer_seq}, false};
+            proto::Message out{s.user(), std::nullopt, m.message_id, m.payload, {epoch(), ++to.peer_seq}, false};
             to.peer_log.push_back(out);
             trim_peer_log(to);
             if (t.attached) {
-                outbox[t.node].emplace_back(PeerEvent{t.app, t.user, t.gen, std::move(out)});
+                outbox[t.node].emplace_back(PeerEvent{t.app(), t.user(), t.gen, std::move(out)});
             }
             return {{}, SendResult{false, !t.present, false}};
         }
         if (m.store_offline) {
             auto& stored = offline[target_key];
-            stored.push_back(proto::Message{s.user, std::nullopt, m.message_id, m.payload, {}, false});
+            stored.push_back(proto::Message{s.user(), std::nullopt, m.message_id, m.payload, {}, false});
             while (stored.size() > config.limits.peer_queue_per_user) {
                 stored.pop_front();  // never reported to the receiver: it has no position to compare with
             }
@@ -629,7 +631,7 @@ struct MemoryStore::State {
                         return {e, {}};
                     }
                     join_channel(*s, op.channel, {});
-                    return {{}, JoinResult{snapshot(s->app, op.channel, s->user), event_seq(s->app, op.channel)}};
+                    return {{}, JoinResult{snapshot(s->app(), op.channel, s->user()), event_seq(s->app(), op.channel)}};
                 },
                 [&](const Leave& op) -> Result {
                     if (s->channels.count(op.channel) == 0) {
@@ -646,8 +648,8 @@ struct MemoryStore::State {
                     const bool changed =
                         op.on ? channel->second.insert(op.stream).second : channel->second.erase(op.stream) != 0;
                     if (changed) {
-                        to_channel(s->app, op.channel, s->user,
-                                   proto::StreamChanged{op.channel, s->user, op.stream, op.on});
+                        to_channel(s->app(), op.channel, s->user(),
+                                   proto::StreamChanged{op.channel, s->user(), op.stream, op.on});
                     }
                     return {};
                 },
@@ -661,7 +663,7 @@ struct MemoryStore::State {
                     return {};
                 },
                 [&](const GetAttributes& op) -> Result {
-                    auto target = sessions.find(session_key(s->app, op.user));
+                    auto target = sessions.find(session_key(s->app(), op.user));
                     if (target == sessions.end() || !target->second.present) {
                         return {err(errc::peer_offline), {}};
                     }
@@ -828,7 +830,7 @@ std::vector<Store::SessionView> MemoryStore::sessions() const {
         if (!s.present) {
             continue;
         }
-        SessionView view{s.app, s.user, s.profile, s.node, s.attached, {}, s.peer_address};
+        SessionView view{s.app(), s.user(), s.profile, s.node, s.attached, {}, s.peer_address};
         for (const auto& [name, streams] : s.channels) {
             view.channels.push_back(name);
         }
