@@ -43,6 +43,13 @@ public:
         auto it = by_key_.find(key);
         return it == by_key_.end() ? std::nullopt : std::optional<Time>(it->second);
     }
+    /// The earliest deadline with its key (the one pop_due() would hand out first).
+    [[nodiscard]] std::optional<std::pair<Time, Key>> first() const {
+        if (by_time_.empty()) {
+            return std::nullopt;
+        }
+        return std::pair<Time, Key>{by_time_.begin()->first, *by_time_.begin()->second};
+    }
     [[nodiscard]] std::optional<Time> earliest() const {
         return by_time_.empty() ? std::nullopt : std::optional<Time>(by_time_.begin()->first);
     }

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "cluster/deadlines.hpp"
+#include "common/flat_containers.hpp"
 #include "common/overloaded.hpp"
 
 namespace relink::cluster {
@@ -42,8 +43,7 @@ struct MemoryStore::State {
         proto::Message message;
     };
     struct Session {
-        std::string app;
-        std::string user;
+        const std::string* key{nullptr};  ///< its key in `sessions`: session_key(app, user)
         Profile profile{Profile::rtm};
         Duration presence_timeout{};  ///< agreed at its last login: how long its presence outlives its transport
         NodeId node;
@@ -53,13 +53,49 @@ struct MemoryStore::State {
         bool away{false};        ///< presence ran out by itself: peer messages are kept for the user's return
         TimePoint away_until{};  ///< until then (the session lifetime) peer messages to it are kept
         std::string resume_token;
-        std::string previous_token;   ///< still accepted until the client shows it has `resume_token`
-        std::string recovery_secret;  ///< the current recovery key's server part (IssueRecovery); empty: none
-        std::string spent_recovery;   ///< the one that recovered the session last: refused as RECOVERY_USED
+        /// The secrets a session holds only after a resume or a recovery key: made when one of them is set, so
+        /// that a session that has none holds a pointer instead of three empty strings (docs/benchmarks.md,
+        /// "Where the memory goes"). Each read as empty while there are none.
+        struct Secrets {
+            std::string previous_token;   ///< still accepted until the client shows it has `resume_token`
+            std::string recovery_secret;  ///< the current recovery key's server part (IssueRecovery); empty: none
+            std::string spent_recovery;   ///< the one that recovered the session last: refused as RECOVERY_USED
+        };
+        std::unique_ptr<Secrets> secrets;  ///< null while all three are empty
+
+        Secrets& secrets_made() {
+            if (!secrets) {
+                secrets = std::make_unique<Secrets>();
+            }
+            return *secrets;
+        }
+        [[nodiscard]] const std::string& previous_token() const { return secrets ? secrets->previous_token : none(); }
+        [[nodiscard]] const std::string& recovery_secret() const { return secrets ? secrets->recovery_secret : none(); }
+        [[nodiscard]] const std::string& spent_recovery() const { return secrets ? secrets->spent_recovery : none(); }
+        /// Keeps `token` as the previous resume token and, for a new session (`keep_recovery` false), forgets its
+        /// recovery keys.
+        void set_previous_token(std::string token, bool keep_recovery) {
+            if (!keep_recovery) {
+                secrets.reset();
+            }
+            if (secrets || !token.empty()) {
+                secrets_made().previous_token = std::move(token);
+            }
+        }
+        static const std::string& none() {
+            static const std::string empty;
+            return empty;
+        }
         std::string instance_id;
         std::string peer_address;
-        std::map<std::string, std::set<std::string>> channels;  ///< channel → own streams
-        proto::Attributes attributes;
+        /// channel → own streams. Sorted vectors: a session is in a few channels with few streams, and a
+        /// std::map's node per channel (with its empty std::set) cost it twice as much (docs/benchmarks.md).
+        detail::FlatMap<std::string, detail::FlatSet<std::string>> channels;
+        /// Null while it has none (most sessions): a pointer instead of an empty std::map's 48 bytes.
+        std::unique_ptr<proto::Attributes> attributes;
+        void set_attributes(const proto::Attributes& a) {
+            attributes = a.empty() ? nullptr : std::make_unique<proto::Attributes>(a);
+        }
         /// What a session gathers only once messages flow: the peer messages sent to it and the ids of those it
         /// sent. Made on the first of them, kept with the session: an idle session holds a pointer instead of the
         /// ~110 bytes of empty containers and counters (docs/benchmarks.md, "Where the memory goes").
@@ -81,6 +117,10 @@ struct MemoryStore::State {
         }
         [[nodiscard]] std::uint64_t peer_seq() const { return traffic ? traffic->peer_seq : 0; }
         [[nodiscard]] std::uint64_t away_from() const { return traffic ? traffic->away_from : 0; }
+
+        // The app and the user, from the key (not kept twice).
+        [[nodiscard]] std::string app() const { return key->substr(0, key->find('\n')); }
+        [[nodiscard]] std::string user() const { return key->substr(key->find('\n') + 1); }
     };
     struct ChannelData {
         std::deque<StoredMessage> history;
@@ -88,8 +128,9 @@ struct MemoryStore::State {
     };
 
     StoreConfig config;
-    std::map<std::string, Session> sessions;                          ///< by session key
-    std::map<std::string, std::set<std::string>> members;             ///< channel key → user ids
+    std::map<std::string, Session> sessions;  ///< by session key
+    /// channel key → user ids (sorted vectors: one block per channel instead of a node per member)
+    std::map<std::string, detail::FlatSet<std::string>> members;
     std::map<std::string, ChannelData> channels;                      ///< channel key → history
     std::map<std::string, std::uint64_t> event_seqs;                  ///< channel key → its last event's seq
     std::map<std::string, std::deque<proto::Message>> offline;        ///< session key → stored peer messages
@@ -136,21 +177,21 @@ struct MemoryStore::State {
     /// Tells the node holding the session's transport that the session is over there.
     void end_transport(const Session& s, std::optional<proto::CloseReason> reason) {
         if (s.attached) {
-            outbox[s.node].emplace_back(SessionEnded{s.app, s.user, s.gen, reason});
+            outbox[s.node].emplace_back(SessionEnded{s.app(), s.user(), s.gen, reason});
         }
     }
 
     // ------------------------------------------------------------------ membership
 
     void join_channel(Session& s, const std::string& channel, const std::vector<std::string>& streams) {
-        const auto key = channel_key(s.app, channel);
-        members[key].insert(s.user);
+        const auto key = channel_key(s.app(), channel);
+        members[key].insert(s.user());
         deadlines.clear({DeadlineKind::channel, key});
         auto& own = s.channels[channel];
         own.insert(streams.begin(), streams.end());
-        to_channel(s.app, channel, s.user, proto::MemberJoined{channel, s.user});
+        to_channel(s.app(), channel, s.user(), proto::MemberJoined{channel, s.user()});
         for (const auto& stream : own) {
-            to_channel(s.app, channel, s.user, proto::StreamChanged{channel, s.user, stream, true});
+            to_channel(s.app(), channel, s.user(), proto::StreamChanged{channel, s.user(), stream, true});
         }
     }
 
@@ -160,12 +201,12 @@ struct MemoryStore::State {
             return;
         }
         for (const auto& stream : own->second) {  // streams end before their member leaves
-            to_channel(s.app, channel, s.user, proto::StreamChanged{channel, s.user, stream, false});
+            to_channel(s.app(), channel, s.user(), proto::StreamChanged{channel, s.user(), stream, false});
         }
-        to_channel(s.app, channel, s.user, proto::MemberLeft{channel, s.user, cause});
-        const auto key = channel_key(s.app, channel);
+        to_channel(s.app(), channel, s.user(), proto::MemberLeft{channel, s.user(), cause});
+        const auto key = channel_key(s.app(), channel);
         if (auto m = members.find(key); m != members.end()) {
-            m->second.erase(s.user);
+            m->second.erase(s.user());
             if (m->second.empty()) {
                 // Its positions stay while a session away from it may come back with one (that session is told
                 // what it missed) and while a join on its way elsewhere may compare against its event sequence.
@@ -190,11 +231,9 @@ struct MemoryStore::State {
             --counters.sessions;
         }
         s.attached = false;
-        s.attributes.clear();
+        s.attributes.reset();
         s.resume_token.clear();
-        s.previous_token.clear();
-        s.recovery_secret.clear();
-        s.spent_recovery.clear();
+        s.secrets.reset();
         deadlines.clear({DeadlineKind::presence, key});
         if (after == Afterwards::forget) {
             deadlines.clear({DeadlineKind::retain, key});
@@ -251,8 +290,8 @@ struct MemoryStore::State {
         if (s.channels.count(channel) == 0 && s.channels.size() >= config.limits.max_channels_per_user) {
             return err(errc::limit_exceeded);
         }
-        auto m = members.find(channel_key(s.app, channel));
-        if (m != members.end() && m->second.count(s.user) == 0 &&
+        auto m = members.find(channel_key(s.app(), channel));
+        if (m != members.end() && m->second.count(s.user()) == 0 &&
             m->second.size() >= config.limits.max_members_per_channel) {
             return err(errc::limit_exceeded);
         }
@@ -309,11 +348,11 @@ struct MemoryStore::State {
                 return {err(errc::recovery_expired), {}};
             }
             Session& old = existing->second;
-            if (!old.recovery_secret.empty() && secrets_equal(old.recovery_secret, *cmd.recovery_secret)) {
+            if (!old.recovery_secret().empty() && secrets_equal(old.recovery_secret(), *cmd.recovery_secret)) {
                 recovered = true;
-                old.spent_recovery = std::move(old.recovery_secret);  // single use
-                old.recovery_secret.clear();
-            } else if (!old.spent_recovery.empty() && secrets_equal(old.spent_recovery, *cmd.recovery_secret)) {
+                old.secrets->spent_recovery = std::move(old.secrets->recovery_secret);  // single use
+                old.secrets->recovery_secret.clear();
+            } else if (!old.spent_recovery().empty() && secrets_equal(old.spent_recovery(), *cmd.recovery_secret)) {
                 // The instance that recovered, trying again (its LoginOk was lost with the link): it resumes, as a
                 // resume token's previous value does. Anyone else presenting the used key is refused.
                 if (m.instance_id.empty() || m.instance_id != old.instance_id) {
@@ -328,7 +367,7 @@ struct MemoryStore::State {
             Session& old = existing->second;
             const bool token_matches = recovered || (m.resume_token && !m.resume_token->empty() &&
                                                      (secrets_equal(*m.resume_token, old.resume_token) ||
-                                                      secrets_equal(*m.resume_token, old.previous_token)));
+                                                      secrets_equal(*m.resume_token, old.previous_token())));
             if (old.present && token_matches) {
                 resumed = true;  // the same instance within its presence: silent for peers
                 proven_token = recovered ? std::string{} : *m.resume_token;  // a recovery shows no token
@@ -344,10 +383,9 @@ struct MemoryStore::State {
                 displaced = true;
             }
         }
-        Session& s = sessions[key];
+        auto& [stored_key, s] = *sessions.try_emplace(key).first;
+        s.key = &stored_key;
         const proto::Negotiated t = agreed(cmd);
-        s.app = m.app_id;
-        s.user = m.user_id;
         s.profile = m.profile;
         s.presence_timeout = t.presence_timeout;
         s.node = node;
@@ -361,15 +399,12 @@ struct MemoryStore::State {
         }
         // The previous token stays valid until the client shows it has the new one: a LoginOk lost with the link
         // must not turn the next resume into a duplicate login (docs/protocol.md, "Resume tokens").
-        s.previous_token = proven_token;
+        // A new session: no key of an earlier one recovers it.
+        s.set_previous_token(std::move(proven_token), /*keep_recovery=*/resumed);
         s.resume_token = cmd.new_resume_token;
-        if (!resumed) {
-            s.recovery_secret.clear();  // a new session: no key of an earlier one recovers it
-            s.spent_recovery.clear();
-        }
         deadlines.clear({DeadlineKind::retain, key});
         deadlines.clear({DeadlineKind::presence, key});
-        s.attributes = m.attributes;
+        s.set_attributes(m.attributes);
 
         // Make the session's channels and streams what the client says they are.
         std::set<std::string> wanted;
@@ -400,17 +435,17 @@ struct MemoryStore::State {
                 continue;
             }
             const std::set<std::string> want(channel.streams.begin(), channel.streams.end());
-            for (const auto& stream : std::set<std::string>(joined->second)) {
+            for (const auto& stream : std::vector<std::string>(joined->second.begin(), joined->second.end())) {
                 if (want.count(stream) == 0) {
                     joined->second.erase(stream);
-                    to_channel(s.app, channel.channel, s.user,
-                               proto::StreamChanged{channel.channel, s.user, stream, false});
+                    to_channel(s.app(), channel.channel, s.user(),
+                               proto::StreamChanged{channel.channel, s.user(), stream, false});
                 }
             }
             for (const auto& stream : want) {
                 if (joined->second.insert(stream).second) {
-                    to_channel(s.app, channel.channel, s.user,
-                               proto::StreamChanged{channel.channel, s.user, stream, true});
+                    to_channel(s.app(), channel.channel, s.user(),
+                               proto::StreamChanged{channel.channel, s.user(), stream, true});
                 }
             }
         }
@@ -455,7 +490,7 @@ struct MemoryStore::State {
         // room do not backfill by default, but they are told how many channel messages they missed: nothing is lost
         // silently (protocol.md).
         for (const auto& channel : m.channels) {
-            proto::ChannelSnapshot snap = snapshot(s.app, channel.channel, s.user);
+            proto::ChannelSnapshot snap = snapshot(s.app(), channel.channel, s.user());
             if (auto e = refused.find(channel.channel); e != refused.end()) {
                 snap = proto::ChannelSnapshot{};
                 snap.channel = channel.channel;
@@ -464,8 +499,8 @@ struct MemoryStore::State {
                 out.event_seqs.push_back(0);
                 continue;
             }
-            out.event_seqs.push_back(event_seq(s.app, channel.channel));
-            auto data = channel.last_seen ? channels.find(channel_key(s.app, channel.channel)) : channels.end();
+            out.event_seqs.push_back(event_seq(s.app(), channel.channel));
+            auto data = channel.last_seen ? channels.find(channel_key(s.app(), channel.channel)) : channels.end();
             if (data != channels.end()) {
                 const bool same_epoch = channel.last_seen->epoch == epoch();
                 const auto& history = data->second.history;
@@ -480,7 +515,7 @@ struct MemoryStore::State {
                 }
                 for (const auto& stored : history) {
                     const bool newer = !same_epoch || stored.message.position.seq > channel.last_seen->seq;
-                    if (!newer || stored.message.from == s.user) {
+                    if (!newer || stored.message.from == s.user()) {
                         continue;
                     }
                     ++missed;
@@ -520,32 +555,32 @@ struct MemoryStore::State {
             if (s.channels.count(*m.to_channel) == 0) {
                 return {err(errc::not_joined), {}};
             }
-            ChannelData& data = channels[channel_key(s.app, *m.to_channel)];
-            proto::Message out{s.user, m.to_channel, m.message_id, m.payload, {epoch(), ++data.seq}, false};
+            ChannelData& data = channels[channel_key(s.app(), *m.to_channel)];
+            proto::Message out{s.user(), m.to_channel, m.message_id, m.payload, {epoch(), ++data.seq}, false};
             data.history.push_back({now, out});
             while (data.history.size() > config.limits.history_per_channel) {
                 data.history.pop_front();
             }
-            to_channel(s.app, *m.to_channel, s.user, std::move(out));
+            to_channel(s.app(), *m.to_channel, s.user(), std::move(out));
             return {{}, SendResult{}};
         }
-        const std::string target_key = session_key(s.app, *m.to_user);  // a valid id: the hub checked it
+        const std::string target_key = session_key(s.app(), *m.to_user);  // a valid id: the hub checked it
         auto target = sessions.find(target_key);
         if (target != sessions.end() &&
             (target->second.present || (target->second.away && now < target->second.away_until))) {
             Session& t = target->second;
             Session::Traffic& to = t.traffic_made();
-            proto::Message out{s.user, std::nullopt, m.message_id, m.payload, {epoch(), ++to.peer_seq}, false};
+            proto::Message out{s.user(), std::nullopt, m.message_id, m.payload, {epoch(), ++to.peer_seq}, false};
             to.peer_log.push_back(out);
             trim_peer_log(to);
             if (t.attached) {
-                outbox[t.node].emplace_back(PeerEvent{t.app, t.user, t.gen, std::move(out)});
+                outbox[t.node].emplace_back(PeerEvent{t.app(), t.user(), t.gen, std::move(out)});
             }
             return {{}, SendResult{false, !t.present, false}};
         }
         if (m.store_offline) {
             auto& stored = offline[target_key];
-            stored.push_back(proto::Message{s.user, std::nullopt, m.message_id, m.payload, {}, false});
+            stored.push_back(proto::Message{s.user(), std::nullopt, m.message_id, m.payload, {}, false});
             while (stored.size() > config.limits.peer_queue_per_user) {
                 stored.pop_front();  // never reported to the receiver: it has no position to compare with
             }
@@ -596,7 +631,7 @@ struct MemoryStore::State {
                         return {e, {}};
                     }
                     join_channel(*s, op.channel, {});
-                    return {{}, JoinResult{snapshot(s->app, op.channel, s->user), event_seq(s->app, op.channel)}};
+                    return {{}, JoinResult{snapshot(s->app(), op.channel, s->user()), event_seq(s->app(), op.channel)}};
                 },
                 [&](const Leave& op) -> Result {
                     if (s->channels.count(op.channel) == 0) {
@@ -613,26 +648,28 @@ struct MemoryStore::State {
                     const bool changed =
                         op.on ? channel->second.insert(op.stream).second : channel->second.erase(op.stream) != 0;
                     if (changed) {
-                        to_channel(s->app, op.channel, s->user,
-                                   proto::StreamChanged{op.channel, s->user, op.stream, op.on});
+                        to_channel(s->app(), op.channel, s->user(),
+                                   proto::StreamChanged{op.channel, s->user(), op.stream, op.on});
                     }
                     return {};
                 },
                 [&](const Send& op) -> Result { return send(now, *s, op); },
                 [&](const SetAttributes& op) -> Result {
-                    s->attributes = op.attributes;
+                    s->set_attributes(op.attributes);
                     return {};
                 },
                 [&](const IssueRecovery& op) -> Result {
-                    s->recovery_secret = op.secret;
+                    s->secrets_made().recovery_secret = op.secret;
                     return {};
                 },
                 [&](const GetAttributes& op) -> Result {
-                    auto target = sessions.find(session_key(s->app, op.user));
+                    auto target = sessions.find(session_key(s->app(), op.user));
                     if (target == sessions.end() || !target->second.present) {
                         return {err(errc::peer_offline), {}};
                     }
-                    return {{}, AttributesResult{target->second.attributes}};
+                    return {
+                        {},
+                        AttributesResult{target->second.attributes ? *target->second.attributes : proto::Attributes{}}};
                 },
                 [&](const End& op) -> Result {
                     if (op.cause == MemberLeftCause::dropped) {
@@ -793,7 +830,7 @@ std::vector<Store::SessionView> MemoryStore::sessions() const {
         if (!s.present) {
             continue;
         }
-        SessionView view{s.app, s.user, s.profile, s.node, s.attached, {}, s.peer_address};
+        SessionView view{s.app(), s.user(), s.profile, s.node, s.attached, {}, s.peer_address};
         for (const auto& [name, streams] : s.channels) {
             view.channels.push_back(name);
         }

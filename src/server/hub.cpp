@@ -4,11 +4,13 @@
 #include <algorithm>
 #include <cmath>
 #include <iterator>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "cluster/deadlines.hpp"
 #include "cluster/memory_store.hpp"
+#include "common/flat_containers.hpp"
 #include "common/overloaded.hpp"
 #include "core/recovery_key.hpp"
 
@@ -54,6 +56,56 @@ struct Bucket {
 enum class TimerKind : std::uint8_t { presence, token_expiry, keep_alive, login_grace, heartbeat, presence_batch };
 using TimerKey = std::pair<TimerKind, std::string>;  ///< session key, connection id in decimal, or empty
 
+/// A deadline kept inside the record it is for (a connection's keep-alive, a session's presence), linked into a
+/// TimerList: every frame re-arms both, and as entries of the hub's timer maps they cost four heap nodes per
+/// connected session (docs/benchmarks.md, "Where the memory goes"). Not copyable: the list points at it.
+struct TimerLink {
+    TimerLink() = default;
+    TimerLink(const TimerLink&) = delete;
+    TimerLink& operator=(const TimerLink&) = delete;
+    TimerLink(TimerLink&&) = delete;
+    TimerLink& operator=(TimerLink&&) = delete;
+    ~TimerLink() = default;
+
+    TimePoint at{};
+    TimerLink* prev{nullptr};
+    TimerLink* next{nullptr};
+};
+
+/// Links ordered by time (equal times in the order they were armed). Arming at a time no earlier than the last
+/// one's, which is what re-arming with one delay on a clock that does not go back does, is O(1).
+class TimerList {
+public:
+    void arm(TimerLink& link, TimePoint at) {
+        disarm(link);
+        link.at = at;
+        TimerLink* after = tail_;
+        while (after != nullptr && after->at > at) {
+            after = after->prev;
+        }
+        link.prev = after;
+        link.next = after != nullptr ? after->next : head_;
+        (link.next != nullptr ? link.next->prev : tail_) = &link;
+        (after != nullptr ? after->next : head_) = &link;
+    }
+    /// Does nothing if `link` is not armed; an armed link must be in this list.
+    void disarm(TimerLink& link) {
+        if (link.prev == nullptr && head_ != &link) {
+            return;  // not armed (every armed link but the head has a previous one)
+        }
+        (link.prev != nullptr ? link.prev->next : head_) = link.next;
+        (link.next != nullptr ? link.next->prev : tail_) = link.prev;
+        link.prev = nullptr;
+        link.next = nullptr;
+    }
+    [[nodiscard]] const TimerLink* head() const noexcept { return head_; }
+    [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
+
+private:
+    TimerLink* head_{nullptr};
+    TimerLink* tail_{nullptr};
+};
+
 }  // namespace
 
 proto::Negotiated agree_timings(const Timings& defaults, const proto::TimingsRequest& asked,
@@ -88,29 +140,38 @@ cluster::StoreConfig store_config(const HubConfig& config) {
 }
 
 struct Hub::State {
-    struct Conn {
+    /// Its keep-alive deadline is the TimerLink (armed while logged in and keep-alive is on).
+    struct Conn : TimerLink {
+        ConnId id{0};
         std::string peer_address;
         TimePoint last_rx{};
-        std::optional<std::string> session;  ///< session key once logged in
-        bool closed{false};                  ///< a CloseConnection was issued: ignore what still arrives
-        bool login_pending{false};           ///< a Login is with the store: later frames wait for its result
-        bool in_progress{false};             ///< counted in logins_in_progress: open, not logged in, not closed
+        /// Its session's key in `locals` once logged in; reset when the session is no longer held here (only the
+        /// connection a LocalSession names holds its key).
+        const std::string* session{nullptr};
+        bool closed{false};         ///< a CloseConnection was issued: ignore what still arrives
+        bool login_pending{false};  ///< a Login is with the store: later frames wait for its result
+        bool in_progress{false};    ///< counted in logins_in_progress: open, not logged in, not closed
         /// Frames that came while the login was with the store, in order. A vector, not a deque: it is nearly
         /// always empty, and an empty std::deque allocates ~600 bytes per connection (libstdc++).
         std::vector<proto::ClientMessage> held;
     };
     /// A session whose transport is on this node. The store holds the rest of it.
-    struct LocalSession {
-        std::string app;
-        std::string user;
+    /// Its presence deadline (silent this long with its transport open) is the TimerLink.
+    struct LocalSession : TimerLink {
+        const std::string* key{nullptr};  ///< its key in `locals`: session_key(app, user)
         Profile profile{Profile::rtm};
         Duration presence_timeout{};  ///< agreed at login: silent this long, the user drops
         ConnId conn{0};
         cluster::Gen gen{0};
-        std::set<std::string> channels;
+        /// A sorted vector: a session is in a few channels, and a std::set's node per channel cost twice as much.
+        detail::FlatSet<std::string> channels;
         std::vector<std::string> allowed_channels;  ///< from the token; empty = any
         Bucket sends;
         bool presence_batches{false};  ///< its client reads Presence frames (Login::presence_batches)
+
+        // The app and the user, from the key (not kept twice).
+        [[nodiscard]] std::string app() const { return key->substr(0, key->find('\n')); }
+        [[nodiscard]] std::string user() const { return key->substr(key->find('\n') + 1); }
     };
     /// Membership changes on their way to one connection (Limits::presence_batch_interval).
     struct PresenceBatch {
@@ -148,8 +209,9 @@ struct Hub::State {
     TokenVerifier verifier;
     std::shared_ptr<cluster::Store> store;
     std::map<ConnId, Conn> conns;
-    std::map<std::string, LocalSession> locals;                  ///< by session key
-    std::map<std::string, std::set<std::string>> local_members;  ///< channel key → local users in it
+    std::map<std::string, LocalSession> locals;  ///< by session key
+    /// channel key → local users in it (sorted vectors: one block per channel instead of a node per member)
+    std::map<std::string, detail::FlatSet<std::string>> local_members;
     /// channel key → local user → the channel's events that arrived while that user's join was with the store
     std::map<std::string, std::map<std::string, std::vector<cluster::ChannelEvent>>> pending_joins;
     std::map<std::string, std::uint64_t> channel_seqs;  ///< channel key → the last event seq this node saw
@@ -172,7 +234,9 @@ struct Hub::State {
     std::uint64_t resume_counter{0};
     bool draining{false};
     Duration drain_window{};
-    cluster::Deadlines<TimerKey> deadlines;
+    cluster::Deadlines<TimerKey> deadlines;   ///< every local deadline but the two below
+    TimerList keep_alives;                    ///< connections' keep-alive deadlines (Conn)
+    std::map<Duration, TimerList> presences;  ///< sessions' presence deadlines (LocalSession), by presence timeout
     std::deque<HubAction> actions;
     std::uint64_t actions_taken{0};  ///< actions the driver polled since the start
     /// connection → its batch of membership changes, from its first change until an interval passes with none
@@ -315,7 +379,7 @@ struct Hub::State {
     }
 
     [[nodiscard]] cluster::Command command(const LocalSession& s, cluster::Operation op) const {
-        return cluster::Command{s.app, s.user, s.gen, std::move(op)};
+        return cluster::Command{s.app(), s.user(), s.gen, std::move(op)};
     }
 
     void pump(TimePoint now) {
@@ -428,7 +492,7 @@ struct Hub::State {
             return;
         }
         const std::string app = ck.substr(0, ck.find('\n'));
-        for (const auto& user : std::set<std::string>(members->second)) {
+        for (const auto& user : std::vector<std::string>(members->second.begin(), members->second.end())) {
             const std::string key = session_key(app, user);
             if (auto s = locals.find(key); s != locals.end()) {
                 const ConnId conn = s->second.conn;
@@ -481,7 +545,7 @@ struct Hub::State {
     void catch_up(TimePoint now, LocalSession& s, const std::string& channel, std::uint64_t snapshot_seq,
                   const std::vector<cluster::ChannelEvent>& buffered) {
         add_local_channel(s, channel);
-        const std::string ck = channel_key(s.app, channel);
+        const std::string ck = channel_key(s.app(), channel);
         const auto [tracked, fresh] = channel_seqs.try_emplace(ck, snapshot_seq);
         std::uint64_t expect = snapshot_seq;
         for (const auto& e : buffered) {
@@ -493,7 +557,7 @@ struct Hub::State {
                 return;
             }
             expect = e.seq;
-            if (e.except != s.user) {
+            if (e.except != s.user()) {
                 send_event(s, e.channel, e.message);
             }
         }
@@ -502,7 +566,7 @@ struct Hub::State {
         } else if (tracked->second < expect) {
             // The snapshot is ahead of what reached this node: the events in between are still on their way, and
             // the node's other members need them. Only this user skips them.
-            join_floors[ck][s.user] = expect;
+            join_floors[ck][s.user()] = expect;
         }
     }
 
@@ -527,30 +591,30 @@ struct Hub::State {
         if (!s.channels.insert(channel).second) {
             return;
         }
-        const std::string ck = channel_key(s.app, channel);
+        const std::string ck = channel_key(s.app(), channel);
         if (!listening(ck)) {
-            store->subscribe(config.node_id, s.app, channel);
+            store->subscribe(config.node_id, s.app(), channel);
         }
-        local_members[ck].insert(s.user);
+        local_members[ck].insert(s.user());
     }
 
     void remove_local_channel(LocalSession& s, const std::string& channel) {
         if (s.channels.erase(channel) == 0) {
             return;
         }
-        auto members = local_members.find(channel_key(s.app, channel));
+        auto members = local_members.find(channel_key(s.app(), channel));
         if (members == local_members.end()) {
             return;
         }
-        members->second.erase(s.user);
+        members->second.erase(s.user());
         if (auto floors = join_floors.find(members->first); floors != join_floors.end()) {
-            floors->second.erase(s.user);
+            floors->second.erase(s.user());
         }
         if (members->second.empty()) {
             const std::string ck = members->first;
             local_members.erase(members);
             if (!listening(ck)) {
-                store->unsubscribe(config.node_id, s.app, channel);
+                store->unsubscribe(config.node_id, s.app(), channel);
                 channel_seqs.erase(ck);
                 join_floors.erase(ck);
             }
@@ -563,13 +627,14 @@ struct Hub::State {
         if (s == locals.end()) {
             return;
         }
-        for (const auto& channel : std::set<std::string>(s->second.channels)) {
+        for (const auto& channel : std::vector<std::string>(s->second.channels.begin(), s->second.channels.end())) {
             remove_local_channel(s->second, channel);
         }
-        if (auto c = conns.find(s->second.conn); c != conns.end() && c->second.session == key) {
-            c->second.session.reset();
+        if (auto c = conns.find(s->second.conn);
+            c != conns.end() && c->second.session != nullptr && *c->second.session == key) {
+            c->second.session = nullptr;
         }
-        deadlines.clear({TimerKind::presence, key});
+        disarm_presence(s->second);
         deadlines.clear({TimerKind::token_expiry, key});
         locals.erase(s);
     }
@@ -613,7 +678,7 @@ struct Hub::State {
         settle(it->second);
         it->second.held.clear();
         forget_presence(conn);
-        deadlines.clear({TimerKind::keep_alive, std::to_string(conn)});
+        keep_alives.disarm(it->second);
         deadlines.clear({TimerKind::login_grace, std::to_string(conn)});
         actions.emplace_back(CloseConnection{conn});
     }
@@ -637,22 +702,85 @@ struct Hub::State {
         if (it == conns.end() || it->second.closed) {
             return;
         }
-        const std::optional<std::string> key = it->second.session;
+        const std::optional<std::string> key =
+            it->second.session != nullptr ? std::optional<std::string>(*it->second.session) : std::nullopt;
         close_with(conn, reason, within);
         if (key) {
             detach(now, *key);
         }
     }
 
-    void touch_conn(TimePoint now, ConnId conn, Conn& c) {
+    void touch_conn(TimePoint now, Conn& c) {
         c.last_rx = now;
         if (c.session && config.keep_alive_timeout > Duration::zero()) {
-            deadlines.set({TimerKind::keep_alive, std::to_string(conn)}, now + config.keep_alive_timeout);
+            keep_alives.arm(c, now + config.keep_alive_timeout);
         }
     }
 
-    void touch_session(TimePoint now, const std::string& key, const LocalSession& s) {
-        deadlines.set({TimerKind::presence, key}, now + s.presence_timeout);
+    void touch_session(TimePoint now, LocalSession& s) {
+        presences[s.presence_timeout].arm(s, now + s.presence_timeout);
+    }
+
+    void disarm_presence(LocalSession& s) {
+        if (auto list = presences.find(s.presence_timeout); list != presences.end()) {
+            list->second.disarm(s);
+            if (list->second.empty()) {
+                presences.erase(list);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ the local deadlines in order
+
+    /// The earliest local deadline, in the order one timer map of them all would give: by time, then kind, then
+    /// key (so a connection's keep-alive compares by its id in decimal, as it did as a map key).
+    [[nodiscard]] std::optional<std::pair<TimePoint, TimerKey>> first_timer() const {
+        std::optional<std::pair<TimePoint, TimerKey>> best = deadlines.first();
+        const auto offer = [&](TimePoint at, TimerKind kind, const std::string& key) {
+            if (!best || std::tie(at, kind, key) < std::tie(best->first, best->second.first, best->second.second)) {
+                best = std::pair<TimePoint, TimerKey>{at, {kind, key}};
+            }
+        };
+        for (const TimerLink* l = keep_alives.head(); l != nullptr && l->at == keep_alives.head()->at; l = l->next) {
+            offer(l->at, TimerKind::keep_alive, std::to_string(static_cast<const Conn*>(l)->id));
+        }
+        for (const auto& [timeout, list] : presences) {
+            for (const TimerLink* l = list.head(); l != nullptr && l->at == list.head()->at; l = l->next) {
+                offer(l->at, TimerKind::presence, *static_cast<const LocalSession*>(l)->key);
+            }
+        }
+        return best;
+    }
+
+    [[nodiscard]] std::optional<TimePoint> earliest_timer() const {
+        std::optional<TimePoint> best = deadlines.earliest();
+        const auto offer = [&](const TimerList& list) {
+            if (!list.empty() && (!best || list.head()->at < *best)) {
+                best = list.head()->at;
+            }
+        };
+        offer(keep_alives);
+        for (const auto& [timeout, list] : presences) {
+            offer(list);
+        }
+        return best;
+    }
+
+    /// Removes and returns the first local deadline if it is due at `now`.
+    std::optional<TimerKey> pop_due_timer(TimePoint now) {
+        auto first = first_timer();
+        if (!first || first->first > now) {
+            return std::nullopt;
+        }
+        TimerKey& key = first->second;
+        if (key.first == TimerKind::keep_alive) {
+            keep_alives.disarm(conns.at(std::stoull(key.second)));
+        } else if (key.first == TimerKind::presence) {
+            disarm_presence(locals.at(key.second));
+        } else {
+            deadlines.clear(key);
+        }
+        return std::move(key);
     }
 
     // ------------------------------------------------------------------ login
@@ -876,20 +1004,19 @@ struct Hub::State {
             forget_local(p.key);
             close(stale);
         }
-        LocalSession& s = locals[p.key];
-        s.app = m.app_id;
-        s.user = m.user_id;
+        auto& [key, s] = *locals.try_emplace(p.key).first;
+        s.key = &key;
         s.profile = m.profile;
         s.presence_timeout = p.agreed.presence_timeout;
         s.conn = p.conn;
         s.gen = r.gen;
         s.allowed_channels = p.check.channels;
         s.presence_batches = m.presence_batches;
-        c.session = p.key;
+        c.session = &key;
         settle(c);
         deadlines.clear({TimerKind::login_grace, std::to_string(p.conn)});
-        touch_conn(now, p.conn, c);
-        touch_session(now, p.key, s);
+        touch_conn(now, c);
+        touch_session(now, s);
         if (p.check.ttl > Duration::zero() && m.profile != Profile::rtm) {
             deadlines.set({TimerKind::token_expiry, p.key}, now + p.check.ttl);  // rtm sessions outlive their token
         } else {
@@ -1097,7 +1224,7 @@ struct Hub::State {
             return;
         }
         Conn& c = it->second;
-        touch_conn(now, conn, c);
+        touch_conn(now, c);
         if (c.login_pending) {
             if (std::holds_alternative<proto::Ping>(message)) {
                 if (!answered) {
@@ -1123,7 +1250,7 @@ struct Hub::State {
             return;
         }
         const std::string key = session->first;
-        touch_session(now, key, session->second);
+        touch_session(now, session->second);
         if (answered) {
             return;
         }
@@ -1160,7 +1287,7 @@ struct Hub::State {
                         send(conn, proto::Reply{m.request_id, err(errc::rejected_by_server)});  // not in the token
                         return;
                     }
-                    begin_join(s.app, s.user, m.channel);
+                    begin_join(s.app(), s.user(), m.channel);
                     issue(now, command(s, cluster::Join{m.channel}), waiting(Then::join, m.request_id, m.channel));
                 },
                 [&](const proto::Leave& m) {
@@ -1207,7 +1334,7 @@ struct Hub::State {
                           waiting(Then::get_attributes, m.request_id, m.user_id));
                 },
                 [&](const proto::RenewToken& m) {
-                    const TokenCheck check = verifier ? verifier(s.app, s.user, m.token) : TokenCheck{};
+                    const TokenCheck check = verifier ? verifier(s.app(), s.user(), m.token) : TokenCheck{};
                     if (check.error) {
                         send(conn, proto::Reply{m.request_id, check.error});
                         return;
@@ -1290,6 +1417,7 @@ void Hub::on_open(TimePoint now, ConnId conn, std::string peer_address) {
     if (!inserted) {
         return;  // a driver bug; keep the first
     }
+    it->second.id = conn;
     it->second.peer_address = std::move(peer_address);
     it->second.last_rx = now;
     ++s.metrics.connections_open;
@@ -1337,10 +1465,11 @@ void Hub::on_closed(TimePoint now, ConnId conn) {
     if (it == s.conns.end()) {
         return;
     }
-    if (const std::optional<std::string> key = it->second.session) {
-        s.detach(now, *key);  // presence goes on until its timeout: a resume stays silent
+    if (it->second.session != nullptr) {
+        const std::string key = *it->second.session;  // a copy: detach() erases the session, and its key with it
+        s.detach(now, key);                           // presence goes on until its timeout: a resume stays silent
     }
-    s.deadlines.clear({TimerKind::keep_alive, std::to_string(conn)});
+    s.keep_alives.disarm(it->second);
     s.deadlines.clear({TimerKind::login_grace, std::to_string(conn)});
     s.forget_presence(conn);
     --s.metrics.connections_open;
@@ -1354,13 +1483,13 @@ void Hub::handle_timeout(TimePoint now) {
     // The store's deadlines and this node's, in time order (the store's first at the same instant), each batch's
     // events acted on before the next: the order one hub with one timer list would have.
     for (;;) {
-        const auto local = s.deadlines.earliest();
+        const auto local = s.earliest_timer();
         const auto shared = s.store->next_deadline();
         if (shared && *shared <= now && (!local || *shared <= *local)) {
             s.store->handle_timeout(*shared);
             s.pump(now);
         } else if (local && *local <= now) {
-            s.fire(now, s.deadlines.pop_due(now)->second);
+            s.fire(now, *s.pop_due_timer(now));
         } else {
             break;
         }
@@ -1443,8 +1572,8 @@ void Hub::replace_apps(TimePoint now, TokenVerifier verifier, const std::set<std
     }
     std::vector<std::pair<std::string, std::string>> removed;  // (app, user) of the sessions held here
     for (const auto& [key, session] : s.locals) {
-        if (!apps.contains(session.app)) {
-            removed.emplace_back(session.app, session.user);
+        if (!apps.contains(session.app())) {
+            removed.emplace_back(session.app(), session.user());
         }
     }
     // Through the store, like an admin kick: the session ends in the whole deployment and its peers are told.
@@ -1492,7 +1621,7 @@ void Hub::reconcile(TimePoint now) {
 }
 
 std::optional<TimePoint> Hub::next_deadline() const {
-    const auto local = state_->deadlines.earliest();
+    const auto local = state_->earliest_timer();
     const auto shared = state_->store->next_deadline();
     if (!local || !shared) {
         return local ? local : shared;

@@ -843,6 +843,64 @@ TEST_F(HubByHand, ASilentConnectionIsClosedWithKeepAliveTimeoutButThePresenceLas
     EXPECT_EQ(to<proto::MemberLeft>(2)[0].cause, MemberLeftCause::dropped);
 }
 
+// The keep-alive and presence deadlines live in the connection's and the session's records (not in the hub's timer
+// map): they must fire when and in the order they did there, by time, then kind, then key.
+TEST_F(HubByHand, SessionsSilentOnAnOpenTransportDropAtTheirOwnPresenceTimeoutsInTimeOrder) {
+    connect(1, "watcher", {"ch"});
+    const auto login_with = [&](server::ConnId conn, const std::string& user, Duration presence) {
+        open(conn);
+        proto::Login login = login_message(user, "valid", {"ch"});
+        login.timings = {1s, presence, 30s, 32};  // below the keep-alive's 6 s: the presence deadline ends it
+        frame(conn, login);
+    };
+    login_with(9, "w", 3s);  // armed before u, but u's key comes first: at the same instant u drops first
+    login_with(10, "v", 2s);
+    login_with(11, "u", 3s);
+    login_with(12, "x", 3s);
+    sent.clear();
+    closed.clear();
+    const auto left = [&] {
+        std::vector<std::string> users;
+        for (const auto& m : to<proto::MemberLeft>(1)) {
+            EXPECT_EQ(m.cause, MemberLeftCause::dropped);
+            users.push_back(m.user_id);
+        }
+        return users;
+    };
+    advance(1s);
+    frame(1, proto::Ping{});
+    frame(12, proto::Ping{});  // x's presence now runs to 4 s
+    advance(999ms);
+    EXPECT_TRUE(left().empty());
+    advance(1ms);  // 2 s
+    EXPECT_EQ(left(), std::vector<std::string>{"v"});
+    frame(1, proto::Ping{});
+    advance(1s);  // 3 s
+    EXPECT_EQ(left(), (std::vector<std::string>{"v", "u", "w"}));
+    frame(1, proto::Ping{});
+    advance(999ms);
+    EXPECT_EQ(left().size(), 3U);
+    advance(1ms);  // 4 s
+    EXPECT_EQ(left(), (std::vector<std::string>{"v", "u", "w", "x"}));
+    EXPECT_EQ(closed, (std::vector<server::ConnId>{10, 11, 9, 12}));
+}
+
+TEST_F(HubByHand, ConnectionsSilentSinceTheSameInstantAreClosedAtTheKeepAliveInTheOrderOfTheirIds) {
+    connect(9, "a");
+    connect(10, "b");
+    connect(11, "c");
+    closed.clear();
+    advance(1s);
+    frame(11, proto::Ping{});
+    advance(4999ms);
+    EXPECT_TRUE(closed.empty());
+    advance(1ms);  // 6 s: ties go by the connection id in decimal, as when it was the key of a timer map
+    EXPECT_EQ(closed, (std::vector<server::ConnId>{10, 9}));
+    advance(1s);
+    EXPECT_EQ(closed, (std::vector<server::ConnId>{10, 9, 11}));
+    EXPECT_EQ(to<proto::Close>(11).back().reason, proto::CloseReason::keep_alive_timeout);
+}
+
 TEST_F(HubByHand, ALoginWithoutTimingsGetsTheServersDefaultsAndTheirPresence) {
     // A client older than timing agreement asks for nothing (login_message sets no timings).
     const proto::ServerMessage reply = connect(1, "u", {"ch"});
