@@ -195,6 +195,9 @@ std::error_code ClientCore::logout(TimePoint now) {
         case Phase::first_login:
         case Phase::live: break;
     }
+    if (standby_ && standby_->stage == Standby::Stage::reading_old_link) {
+        commit_handover(now, true);  // the session is on the new link already: the Logout goes there
+    }
     const bool graceful = rules().graceful_logout && link_.up();
     drop_standby(true);  // no handover for a session on its way out
     if (link_.up()) {
@@ -981,7 +984,10 @@ void ClientCore::on_message(TimePoint now, TransportId transport, proto::ServerM
             run_due(now);
             return;
         }
-        standby_->deadline = std::min(standby_->read_until, now + link_.probe_timeout());  // it goes on delivering
+        if (!std::holds_alternative<proto::Pong>(message)) {
+            // It goes on delivering (a Pong to a heartbeat is not what the wait is for).
+            standby_->deadline = std::min(standby_->read_until, now + link_.probe_timeout());
+        }
     }
     std::visit([&](auto& m) { handle(now, m); }, message);
     if (handover_wanted_ && phase_ == Phase::live && state_ == ConnectionState::connected && link_.up() &&

@@ -373,6 +373,23 @@ TEST(Handover, OldLinkSilentAfterTheMoveIsWaitedForOneProbeTimeout) {
     EXPECT_EQ(h.world.transports("UID1"), std::vector<core::TransportId>{opens[0].transport});
 }
 
+// A logout while the old link is read to its end (the LoginOk came at 5270 ms, the old link's end comes at 5315 ms):
+// the session is on the new link, so the Logout goes there (at the server at 5295 ms), and the peer sees UID1 quit
+// at once (5345 ms), not when its presence runs out.
+TEST(Handover, ALogoutWhileTheOldLinkIsReadGoesOnTheNewLink) {
+    Handover h;
+    h.world.switch_network("UID1", LinkMode::pass, 5ms);
+    h.world.run_until(at_ms(5050));
+    h.network_changed();
+    h.world.run_until(at_ms(5290));
+    ASSERT_EQ(h.world.transports("UID1").size(), 2U);  // both links: the old one is being read
+    EXPECT_FALSE(h.world.call("UID1", [](core::ClientCore& c, TimePoint now) { return c.logout(now); }));
+    h.world.run_until(at_ms(6000));
+    EXPECT_EQ(h.membership("UID2"), std::vector<std::string>{"5345 UID2 member_left ch UID1 QUIT"})
+        << joined(h.membership("UID2"));
+    EXPECT_EQ(h.world.client("UID1").state(), ConnectionState::disconnected);
+}
+
 // A hint while the session reconnects: no link to keep, so no handover: an attempt at once, as before.
 TEST(Handover, DuringAReconnectReconnectsAtOnce) {
     Handover h;
