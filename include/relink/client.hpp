@@ -259,8 +259,10 @@ public:
     /// delivered again to the recovering one. Each key replaces the one before and recovers once; it grants only
     /// this session, only with a valid token of this user, and only until the session's presence times out.
     /// @param done called once: no error and the key, or an error (a timeout, a cancellation, LIMIT_EXCEEDED when
-    ///        the session has more channels or streams than a key holds) and an empty key
-    /// @return NOT_LOGGED_IN, QUEUE_FULL
+    ///        the session has more channels or streams than a key holds, REJECTED_BY_SERVER when the server turned
+    ///        out to be older than recovery keys) and an empty key
+    /// @return NOT_LOGGED_IN, QUEUE_FULL, REJECTED_BY_SERVER (the server the session is logged in to is older than
+    ///         recovery keys: nothing is sent)
     std::error_code recovery_key(RecoveryKeyCompletion done);
 
     /// The local network changed (Wi-Fi ↔ cellular ...): check the link at once, and reconnect if it is dead.

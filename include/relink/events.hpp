@@ -144,7 +144,8 @@ struct MessageReceived {
     std::string payload;                 ///< up to 32 KiB: UTF-8 text or binary
     bool backfilled{false};              ///< delivered after a reconnect from what the server kept (rtm backfill)
 };
-/// Sent after every reconnect, visible or not: how long the link was down and what was caught up.
+/// Sent after every reconnect, visible or not: how long the link was down and what was caught up; and after a first
+/// login made with a recovery key, recovered or not.
 struct ContinuityReport {
     Duration outage{};            ///< from the last data received before the outage to the successful login
     bool resumed{false};          ///< the server kept the session: peers saw nothing
@@ -157,6 +158,8 @@ struct ContinuityReport {
     AgreedTimings timings;  ///< the server-side timings agreed at the login that ended the outage
     /// This client's first login recovered the session of an earlier process with a recovery key
     /// (ClientConfig::recover_key). `outage` is 0: this process cannot know how long the earlier one was gone.
+    /// False after a login with a key that started a new session instead: a server older than recovery keys ignores
+    /// them (a key it refuses ends the login with RECOVERY_REFUSED instead, and no report).
     bool recovered{false};
 };
 /// The token expires within `token_warning_lead` (30 s): renew it with Client::renew_token(). Fired while CONNECTED.

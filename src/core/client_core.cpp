@@ -445,6 +445,11 @@ OpResult ClientCore::recovery_key(TimePoint now) {
     if (auto e = check_session_for_operation()) {
         return {0, e};
     }
+    if (link_.up() && !server_makes_recovery_keys_) {
+        // A server older than recovery keys would take the request for an unknown type and close the link, again
+        // after each reconnect: refused here instead, at once.
+        return {0, err(errc::rejected_by_server)};
+    }
     return enqueue(now, OpKind::recovery_key, proto::RecoveryKey{0});
 }
 
@@ -1062,9 +1067,16 @@ void ClientCore::logged_in(TimePoint now, TimePoint answered_at, proto::LoginOk&
         }
     }
 
-    const bool recovered = recovering_.has_value();
+    server_makes_recovery_keys_ = m.recovery_keys;
+    if (!m.recovery_keys) {
+        content_.fail_operations(OpKind::recovery_key, err(errc::rejected_by_server), events_);  // see recovery_key()
+    }
+    // A first login with a recovery key is reported either way: recovered, or (a server older than recovery keys
+    // ignores the key) a new session, which the app should know of.
+    const bool tried_recovery = recovering_.has_value();
+    const bool recovered = tried_recovery && m.resumed;
     recovering_.reset();  // from here on the session resumes with its resume token
-    if (!first || recovered) {
+    if (!first || tried_recovery) {
         ContinuityReport report;
         report.outage = now - outage_since_.value_or(now);
         report.resumed = m.resumed;

@@ -387,6 +387,7 @@ private:
         std::deque<proto::ServerMessage> held;
     };
     std::optional<Standby> standby_;
+    bool server_makes_recovery_keys_{false};  ///< the last LoginOk said so (recovery_key())
     bool handover_wanted_{false};  ///< a network change's probe is out: the data that answers it starts a handover
 
     /// Channels, operations, attributes, positions and de-duplication (core/session_content.hpp).

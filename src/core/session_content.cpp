@@ -1,6 +1,7 @@
 // The session content part of the client core (see session_content.hpp and docs/state-machine.md).
 #include "core/session_content.hpp"
 
+#include <iterator>
 #include <utility>
 
 #include "common/overloaded.hpp"
@@ -304,6 +305,12 @@ void SessionContent::fail_channel_operations(const std::string& channel, std::er
         } else {
             ++op;
         }
+    }
+}
+
+void SessionContent::fail_operations(OpKind kind, std::error_code error, Events& out) {
+    for (auto op = operations_.begin(); op != operations_.end();) {
+        op = op->kind == kind ? complete(op, error, out) : std::next(op);
     }
 }
 

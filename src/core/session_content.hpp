@@ -154,6 +154,8 @@ public:
     [[nodiscard]] std::optional<TimePoint> complete_renewal(proto::RequestId request, Events& out);
     /// Fails the queued sends and publishes of `channel`.
     void fail_channel_operations(const std::string& channel, std::error_code error, Events& out);
+    /// Fails the queued operations of `kind`, oldest first.
+    void fail_operations(OpKind kind, std::error_code error, Events& out);
     /// Fails every queued operation, oldest first.
     void fail_all(std::error_code error, Events& out);
     /// The deadline of the oldest operation.

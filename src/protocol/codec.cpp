@@ -300,6 +300,7 @@ void fields(V& v, Seen<LoginOk, V>& m) {
     v.u64("backfilled", m.backfilled);
     v.u64("dropped", m.dropped);
     v.object("peer_position", m.peer_position);
+    v.flag("recovery_keys", m.recovery_keys);
 }
 
 template <class V>

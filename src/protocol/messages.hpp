@@ -179,6 +179,8 @@ struct LoginOk {
     std::uint64_t backfilled{0};   ///< messages that follow as backfill
     std::uint64_t dropped{0};      ///< messages lost for this client (queue overflow, history gap)
     StreamPosition peer_position;  ///< the user's peer-message stream position before the backfill
+    /// The server answers RecoveryKey requests (a server older than recovery keys leaves it out: false).
+    bool recovery_keys{false};
     friend bool operator==(const LoginOk&, const LoginOk&) = default;
 };
 

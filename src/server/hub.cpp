@@ -1052,6 +1052,7 @@ struct Hub::State {
         ok.backfilled = r.backfill.size();
         ok.dropped = r.dropped;
         ok.peer_position = r.peer_position;
+        ok.recovery_keys = true;
         metrics.backfilled += r.backfill.size();
         metrics.dropped += r.dropped;
         return ok;

@@ -1,7 +1,8 @@
 // Failed connection attempts on the virtual clock: every failed attempt reaches the app as an AttemptFailed with its
 // cause and detail at the moment the core learns of it (never held until the attempt timer), the state change that
 // ends a failed login names the last cause, and ClientCore::status(now) gives state, reason, attempt, time to the
-// next retry, time in the state and the last failure, exact at any time.
+// next retry, time in the state and the last failure, exact at any time. Also what a client does with a server older
+// than recovery keys, which would take a key request for an unknown type and close the link.
 #include <algorithm>
 #include <optional>
 #include <set>
@@ -12,6 +13,7 @@
 
 #include "core/client_core.hpp"
 #include "core/harness.hpp"
+#include "core/recovery_key.hpp"
 
 namespace relink::test {
 namespace {
@@ -20,6 +22,7 @@ namespace {
 class CoreByHand {
 public:
     explicit CoreByHand(Profile profile = Profile::rtm, std::uint64_t seed = 1) : core(exact_config(profile, seed)) {}
+    explicit CoreByHand(core::Config config) : core(std::move(config)) {}
 
     /// Drains the actions (remembering the transport and login request) and returns the events.
     std::vector<core::Event> drain() {
@@ -630,6 +633,90 @@ TEST(AttemptFinished, ALoginTheServerRefusedAsBusyEndsTheLoginStepAndAResumeSays
     EXPECT_EQ(m.attempts_resumed, 1U);
     EXPECT_EQ(m.attempts_failed[static_cast<std::size_t>(AttemptFailure::busy)], 1U);
     EXPECT_EQ(m.login.count, 3U);
+}
+
+// A server older than recovery keys says nothing of them in its LoginOk. Asked for a key, it would close the link
+// (an unknown type) after each reconnect until the request timed out: the client refuses the request at once.
+TEST(RecoveryKeysOfAnOlderServer, ARequestIsRefusedAtOnceAndNothingIsSent) {
+    CoreByHand c;
+    ASSERT_FALSE(c.core.login(at_ms(0), "UID1", "valid"));
+    c.drain();
+    c.connect(at_ms(10));
+    const auto [op, error] = c.core.recovery_key(at_ms(20));
+    EXPECT_EQ(op, 0U);
+    EXPECT_EQ(error, make_error_code(errc::rejected_by_server));
+    while (auto action = c.core.poll_action()) {
+        const auto* frame = std::get_if<core::SendFrame>(&*action);
+        EXPECT_FALSE(frame != nullptr && std::holds_alternative<proto::RecoveryKey>(frame->message));
+    }
+    EXPECT_EQ(c.core.state(), ConnectionState::connected);
+}
+
+// Asked before the login is answered, the request waits in the queue; a LoginOk without recovery keys fails it.
+// A server that has them gets it.
+TEST(RecoveryKeysOfAnOlderServer, ARequestMadeDuringTheLoginFailsWhenTheServerTurnsOutToBeOlder) {
+    for (const bool server_has_them : {false, true}) {
+        CoreByHand c;
+        ASSERT_FALSE(c.core.login(at_ms(0), "UID1", "valid"));
+        c.drain();
+        const auto [op, error] = c.core.recovery_key(at_ms(5));
+        ASSERT_FALSE(error);
+        c.core.on_transport_open(at_ms(10), c.transport);
+        c.drain();
+        proto::LoginOk ok;
+        ok.request_id = c.login_request.value_or(0);
+        ok.recovery_keys = server_has_them;
+        c.core.on_message(at_ms(20), c.transport, ok);
+        bool requested = false;
+        while (auto action = c.core.poll_action()) {
+            const auto* frame = std::get_if<core::SendFrame>(&*action);
+            requested |= frame != nullptr && std::holds_alternative<proto::RecoveryKey>(frame->message);
+        }
+        std::vector<core::Event> events;
+        while (auto event = c.core.poll_event()) {
+            events.push_back(std::move(*event));
+        }
+        const auto completed = all_of<core::OperationCompleted>(events);
+        EXPECT_EQ(requested, server_has_them);
+        if (server_has_them) {
+            EXPECT_TRUE(completed.empty());
+        } else {
+            ASSERT_EQ(completed.size(), 1U);
+            EXPECT_EQ(completed[0].op, op);
+            EXPECT_EQ(completed[0].kind, OpKind::recovery_key);
+            EXPECT_EQ(completed[0].error, make_error_code(errc::rejected_by_server));
+        }
+    }
+}
+
+// An older server ignores the login's recovery key and starts a new session (not resumed): the report says it was
+// not a recovery.
+TEST(RecoveryKeysOfAnOlderServer, ALoginWithAKeyThatStartsANewSessionIsNotReportedAsRecovered) {
+    core::RecoveryKeyData key;
+    key.app_id = "app";
+    key.user_id = "UID1";
+    key.secret = std::string(22, 'A');
+    const auto text = core::encode_recovery_key(key);
+    ASSERT_TRUE(text);
+    for (const bool resumed : {false, true}) {
+        core::Config config = exact_config(Profile::rtm, 1);
+        config.app_id = "app";
+        config.recover_key = *text;
+        CoreByHand c(config);
+        ASSERT_FALSE(c.core.login(at_ms(0), "UID1", "valid"));
+        c.drain();
+        c.core.on_transport_open(at_ms(10), c.transport);
+        c.drain();
+        proto::LoginOk ok;
+        ok.request_id = c.login_request.value_or(0);
+        ok.resumed = resumed;
+        ok.recovery_keys = resumed;
+        c.core.on_message(at_ms(20), c.transport, ok);
+        const auto reports = all_of<core::ContinuityReport>(c.drain());
+        ASSERT_EQ(reports.size(), 1U);
+        EXPECT_EQ(reports[0].recovered, resumed);
+        EXPECT_EQ(reports[0].resumed, resumed);
+    }
 }
 
 TEST(ClientMetricsText, PrometheusCountersAndCumulativeHistogramsWithTheAppsLabels) {
