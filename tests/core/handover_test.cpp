@@ -114,6 +114,18 @@ struct Handover {
         }
     }
 
+    /// A handover from the slow old path (50 ms) to a fast new one (5 ms) while 100 channel and 100 peer messages
+    /// from UID2 are on their way: the probe is answered at 5150 ms, the standby opens at 5160 ms, the fence's Pong
+    /// comes at 5260 ms and the standby's LoginOk at 5270 ms; the messages reach the server from 5225 ms, after the
+    /// fence's Ping (5210 ms), so they are on the old link when the session moves.
+    void hand_over_with_a_burst_in_flight() {
+        world.switch_network("UID1", LinkMode::pass, 5ms);
+        world.run_until(at_ms(5050));
+        network_changed();
+        world.run_until(at_ms(5175));
+        burst(100);
+    }
+
     static std::vector<std::string> numbered(const std::string& prefix, int count) {
         std::vector<std::string> out;
         for (int i = 0; i < count; ++i) {
@@ -312,11 +324,7 @@ TEST(Handover, OldLinkClosedByTheMoveBeforeTheLoginOkArrives) {
 // written) before the new one takes over: each message once, in order, and nothing reported as dropped.
 TEST(Handover, OldLinkIsReadToItsEndWhenMoreThanTheBackfillIsInFlight) {
     Handover h;
-    h.world.switch_network("UID1", LinkMode::pass, 5ms);
-    h.world.run_until(at_ms(5050));
-    h.network_changed();  // the probe is answered at 5150; the standby opens at 5160; the fence's Pong at 5260
-    h.world.run_until(at_ms(5175));
-    h.burst(100);  // at the server from 5225 ms, after the fence's Ping (5210 ms)
+    h.hand_over_with_a_burst_in_flight();
     h.world.run_until(at_ms(15'000));
     EXPECT_EQ(h.states("UID1"), std::vector<std::string>{}) << joined(h.states("UID1"));
     EXPECT_EQ(h.membership("UID2"), std::vector<std::string>{}) << joined(h.membership("UID2"));
@@ -338,11 +346,7 @@ TEST(Handover, OldLinkIsReadToItsEndWhenMoreThanTheBackfillIsInFlight) {
 // all come again in the backfill. Still no state change.
 TEST(Handover, OldLinkSilentAfterTheMoveIsWaitedForOneProbeTimeout) {
     Handover h;
-    h.world.switch_network("UID1", LinkMode::pass, 5ms);
-    h.world.run_until(at_ms(5050));
-    h.network_changed();
-    h.world.run_until(at_ms(5175));
-    h.burst(100);
+    h.hand_over_with_a_burst_in_flight();
     h.world.run_until(at_ms(5262));
     // The probe timeout of the old link (docs/reliability.md): 2 × SRTT + 4 × RTTVAR, at least 300 ms.
     const LinkQuality quality = h.world.client("UID1").link_quality(h.world.now());
@@ -454,11 +458,7 @@ TEST(Handover, ToAnotherClusterNode) {
 TEST(Handover, ToAnotherClusterNodeTheOldLinkIsReadToItsEnd) {
     Handover h(fast_server(2));
     h.world.server().route("UID1", 1);
-    h.world.switch_network("UID1", LinkMode::pass, 5ms);
-    h.world.run_until(at_ms(5050));
-    h.network_changed();
-    h.world.run_until(at_ms(5175));
-    h.burst(100);
+    h.hand_over_with_a_burst_in_flight();
     h.world.run_until(at_ms(15'000));
     EXPECT_EQ(h.world.server().node_of("UID1"), std::optional<std::size_t>(1));
     EXPECT_EQ(h.states("UID1"), std::vector<std::string>{}) << joined(h.states("UID1"));
