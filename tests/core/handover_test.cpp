@@ -126,6 +126,22 @@ struct Handover {
         burst(100);
     }
 
+    /// Whether UID1 closed the transport it had before the handover (a CloseTransport action of it).
+    [[nodiscard]] bool closed_the_old_transport() const {
+        return std::any_of(world.actions().begin(), world.actions().end(), [&](const auto& record) {
+            const auto* close = std::get_if<core::CloseTransport>(&record.action);
+            return record.client == "UID1" && close != nullptr && close->transport == old_transport;
+        });
+    }
+
+    /// One transport was opened since 5000 ms, as a standby, and it is UID1's only transport now.
+    void expect_only_the_standby_left() const {
+        const auto standby = opens();
+        ASSERT_EQ(standby.size(), 1U);
+        EXPECT_TRUE(standby[0].standby);
+        EXPECT_EQ(world.transports("UID1"), std::vector<core::TransportId>{standby[0].transport});
+    }
+
     static std::vector<std::string> numbered(const std::string& prefix, int count) {
         std::vector<std::string> out;
         for (int i = 0; i < count; ++i) {
@@ -286,9 +302,7 @@ TEST(Handover, OldLinkDyingDuringTheHandoverContinuesOnTheStandby) {
     EXPECT_EQ(h.received("UID1", false), Handover::numbered("p", 40)) << joined(h.received("UID1", false));
     EXPECT_EQ(h.received("UID2", false), Handover::numbered("u", 20)) << joined(h.received("UID2", false));
     h.expect_sends_succeeded("UID1", 20);
-    const auto opens = h.opens();
-    ASSERT_EQ(opens.size(), 1U);
-    EXPECT_EQ(h.world.transports("UID1"), std::vector<core::TransportId>{opens[0].transport});
+    h.expect_only_the_standby_left();
 }
 
 // The new network is slower than the old one (100 ms against 50 ms): the server's close of the old transport, when
@@ -310,12 +324,7 @@ TEST(Handover, OldLinkClosedByTheMoveBeforeTheLoginOkArrives) {
     ASSERT_EQ(reports.size(), 1U);
     EXPECT_TRUE(reports[0].second.resumed);
     EXPECT_EQ(reports[0].second.outage, Duration::zero());
-    // The server closed the old transport: the client had nothing left to close.
-    for (const auto& record : h.world.actions()) {
-        const auto* close = std::get_if<core::CloseTransport>(&record.action);
-        EXPECT_FALSE(record.client == "UID1" && close != nullptr && close->transport == h.old_transport)
-            << "UID1 closed the old transport at " << ms_text(record.at);
-    }
+    EXPECT_FALSE(h.closed_the_old_transport()) << "the server closed it: the client had nothing left to close";
 }
 
 // The old path is slow (50 ms) and the new one fast (5 ms): when the standby's LoginOk comes (5270 ms), the 100
@@ -335,9 +344,7 @@ TEST(Handover, OldLinkIsReadToItsEndWhenMoreThanTheBackfillIsInFlight) {
     EXPECT_TRUE(reports[0].second.resumed);
     EXPECT_EQ(reports[0].second.outage, Duration::zero());
     EXPECT_EQ(reports[0].second.dropped, 0U);
-    const auto opens = h.opens();
-    ASSERT_EQ(opens.size(), 1U);
-    EXPECT_EQ(h.world.transports("UID1"), std::vector<core::TransportId>{opens[0].transport});
+    h.expect_only_the_standby_left();
 }
 
 // As above, but the old path goes silent right after the standby's Login (5262 ms): the old link's end never comes,
@@ -366,15 +373,8 @@ TEST(Handover, OldLinkSilentAfterTheMoveIsWaitedForOneProbeTimeout) {
     EXPECT_EQ(reports[0].first, at_ms(5270) + probe_timeout);
     EXPECT_EQ(reports[0].second.outage, Duration::zero());
     EXPECT_EQ(reports[0].second.dropped, 68U);
-    bool closed_old = false;
-    for (const auto& record : h.world.actions()) {
-        const auto* close = std::get_if<core::CloseTransport>(&record.action);
-        closed_old |= record.client == "UID1" && close != nullptr && close->transport == h.old_transport;
-    }
-    EXPECT_TRUE(closed_old);
-    const auto opens = h.opens();
-    ASSERT_EQ(opens.size(), 1U);
-    EXPECT_EQ(h.world.transports("UID1"), std::vector<core::TransportId>{opens[0].transport});
+    EXPECT_TRUE(h.closed_the_old_transport());
+    h.expect_only_the_standby_left();
 }
 
 // A logout while the old link is read to its end (the LoginOk came at 5270 ms, the old link's end comes at 5315 ms):
@@ -446,10 +446,7 @@ TEST(Handover, ToAnotherClusterNode) {
     EXPECT_EQ(h.received("UID1", false), Handover::numbered("p", 100)) << joined(h.received("UID1", false));
     EXPECT_EQ(h.received("UID2", false), Handover::numbered("u", 50)) << joined(h.received("UID2", false));
     h.expect_sends_succeeded("UID1", 50);
-    const auto opens = h.opens();
-    ASSERT_EQ(opens.size(), 1U);
-    EXPECT_TRUE(opens[0].standby);
-    EXPECT_EQ(h.world.transports("UID1"), std::vector<core::TransportId>{opens[0].transport});
+    h.expect_only_the_standby_left();
 }
 
 // The cluster's version of the old link read to its end: node 0 writes what it had for the old transport, then
