@@ -4,7 +4,7 @@
 #
 # `make test` runs four phases, each a build and a CTest run of one preset (docs/testing.md):
 #   dev   Debug (gcc): every test, the 130 s chaos soak included
-#   asan  ASan + UBSan: every test except the soak
+#   asan  ASan + UBSan: every test except the soaks and the package consumer
 #   tsan  ThreadSanitizer: the threaded tests (CTest label `integration`), only their executables are built
 #   fuzz  clang-14, libFuzzer + ASan + UBSan: every fuzz target for 25 s (only the parsers are built; fuzzing.md)
 # A failed build stops it at once. Failed tests do not: every phase still runs (so one CI run shows every

@@ -60,14 +60,13 @@ if(RELINK_FUZZ)
     set_tests_properties(fuzz.${name} PROPERTIES LABELS fuzz TIMEOUT ${_relink_fuzz_timeout})
   endforeach()
 elseif(RELINK_BUILD_TESTS AND RELINK_BUILD_SERVER)
-  # The gcc replay of the corpora and regressions: the parsers come from the libraries the build has anyway.
-  add_library(relink_fuzz_parsers STATIC ${PROJECT_SOURCE_DIR}/src/server/options.cpp
-                                         ${PROJECT_SOURCE_DIR}/src/cli/commands.cpp)
-  target_include_directories(relink_fuzz_parsers PUBLIC ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/include)
-  target_link_libraries(relink_fuzz_parsers PUBLIC relink_protocol relink_token relink_core OpenSSL::Crypto
-                                                   nlohmann_json::nlohmann_json relink_command_line)
-  set_target_properties(relink_fuzz_parsers PROPERTIES CXX_STANDARD 20 CXX_STANDARD_REQUIRED ON CXX_EXTENSIONS OFF)
-  relink_set_warnings(relink_fuzz_parsers)
+  # The gcc replay of the corpora and regressions: the parsers are the libraries relinkd and relink-cli are built
+  # from (CMakeLists.txt), not compiled again.
+  add_library(relink_fuzz_parsers INTERFACE)
+  target_include_directories(relink_fuzz_parsers INTERFACE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/include)
+  target_link_libraries(relink_fuzz_parsers INTERFACE relink_server_options relink_cli_commands relink_protocol
+                                                      relink_token relink_core OpenSSL::Crypto
+                                                      nlohmann_json::nlohmann_json relink_command_line)
 
   add_library(relink_fuzz_replay_main OBJECT ${_relink_fuzz_dir}/replay_main.cpp)  # compiled once for all targets
   set_target_properties(relink_fuzz_replay_main PROPERTIES CXX_STANDARD 20 CXX_STANDARD_REQUIRED ON
