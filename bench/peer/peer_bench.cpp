@@ -143,6 +143,11 @@ peer::Options parse_options(int argc, char** argv) {
         ->type_name("S")
         ->capture_default_str()
         ->check(cl::whole<unsigned>());
+    app.add_option("--channel-size", o.channel_size,
+                   "idle: subscribers per topic (relink-bench's idle: users per channel); 0 = none")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(cl::whole<std::size_t>());
     app.add_option("--concurrency", o.concurrency, "connects in flight while a fleet opens")
         ->type_name("N")
         ->capture_default_str()
@@ -161,9 +166,8 @@ peer::Options parse_options(int argc, char** argv) {
         ->capture_default_str()
         ->check(cl::whole<std::size_t>());
     app.add_flag("-v,--verbose", o.verbose, "progress on stderr");
-    for (const char* name :
-         {"--relinkd", "--relinkd-arg", "--threads", "--relinkd-threads", "--channel-size", "--clients",
-          "--storm-clients", "--storm-kinds", "--restart-delay-ms", "--relogin-delay-ms"}) {
+    for (const char* name : {"--relinkd", "--relinkd-arg", "--threads", "--relinkd-threads", "--clients",
+                             "--storm-clients", "--storm-kinds", "--restart-delay-ms", "--relogin-delay-ms"}) {
         app.add_option_function<std::vector<std::string>>(
                name,
                [name](const std::vector<std::string>& values) {

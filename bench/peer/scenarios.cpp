@@ -166,6 +166,35 @@ std::vector<std::unique_ptr<PahoClient>> open_fleet(const Options& o, const std:
     return fleet;
 }
 
+/// Subscribes each connected client of `fleet` to `topic_of(its index)` at QoS 1, `o.concurrency` at a time;
+/// returns how many subscriptions the broker acknowledged.
+std::size_t subscribe_fleet(const Options& o, std::vector<std::unique_ptr<PahoClient>>& fleet,
+                            const std::function<std::string(std::size_t)>& topic_of) {
+    std::size_t subscribed = 0;
+    std::deque<mqtt::token_ptr> subs;
+    const auto settle_one = [&] {
+        try {
+            subscribed += subs.front()->wait_for(std::chrono::seconds(30)) ? 1 : 0;
+        } catch (const mqtt::exception&) {
+        }
+        subs.pop_front();
+    };
+    for (std::size_t i = 0; i < fleet.size(); ++i) {
+        check_stop();
+        if (!fleet[i]->is_connected()) {
+            continue;
+        }
+        subs.push_back(fleet[i]->raw().subscribe(topic_of(i), 1));
+        while (subs.size() >= std::max<std::size_t>(1, o.concurrency)) {
+            settle_one();
+        }
+    }
+    while (!subs.empty()) {
+        settle_one();
+    }
+    return subscribed;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -547,6 +576,7 @@ std::vector<ScenarioResult> run_idle(const Options& o) {
         r.settings["path"] = "clients → mosquitto (no proxy)";
         r.settings["idle_seconds"] = o.idle_seconds;
         r.settings["connects_in_flight"] = o.concurrency;
+        r.settings["channel_size"] = o.channel_size;
         r.settings["rlimit_nofile"] = nofile;
         try {
             TempDir dir;
@@ -566,6 +596,11 @@ std::vector<ScenarioResult> run_idle(const Options& o) {
             std::string first_error;
             const auto t0 = now_ns();
             auto fleet = open_fleet(o, broker.uri(), dir, "peer-idle-", n, s, connected, first_error);
+            // Each session subscribes to its room's topic, as relink-bench's idle sessions join channels of
+            // `channel_size`: both servers then hold a session's membership as well as its connection.
+            const std::size_t subscribed = o.channel_size == 0 ? 0 : subscribe_fleet(o, fleet, [&](std::size_t i) {
+                return "bench/room-" + std::to_string(i / o.channel_size);
+            });
             const auto t1 = now_ns();
             sleep_checked(std::chrono::seconds(o.idle_seconds));
             const auto server_after = read_memory(broker.pid()).vm_rss;
@@ -584,6 +619,7 @@ std::vector<ScenarioResult> run_idle(const Options& o) {
             r.metrics["client_bytes_per_session"] = per(client_after, client_base);
             r.samples["connected"] = connected;
             r.samples["still_connected_after_idle"] = still;
+            r.samples["subscribed"] = subscribed;
             r.samples["connect_s"] = ns_to_ms(t1 - t0) / 1000.0;
             r.samples["server_rss_base"] = server_base;
             r.samples["server_rss_after"] = server_after;
@@ -647,30 +683,10 @@ std::vector<ScenarioResult> run_fanout(const Options& o) {
             auto fleet = open_fleet(o, broker.uri(), dir, "peer-fan-", o.members, s, connected, first_error);
             members = std::move(fleet);
         }
-        std::size_t subscribed = 0;
-        std::deque<mqtt::token_ptr> subs;
         for (auto& m : members) {
-            check_stop();
-            if (!m->is_connected()) {
-                continue;
-            }
             m->set_message_hook(hook);
-            subs.push_back(m->raw().subscribe("bench/fanout", 1));
-            while (subs.size() >= std::max<std::size_t>(1, o.concurrency)) {
-                try {
-                    subscribed += subs.front()->wait_for(std::chrono::seconds(30)) ? 1 : 0;
-                } catch (const mqtt::exception&) {
-                }
-                subs.pop_front();
-            }
         }
-        while (!subs.empty()) {
-            try {
-                subscribed += subs.front()->wait_for(std::chrono::seconds(30)) ? 1 : 0;
-            } catch (const mqtt::exception&) {
-            }
-            subs.pop_front();
-        }
+        const std::size_t subscribed = subscribe_fleet(o, members, [](std::size_t) { return "bench/fanout"; });
         PahoClient pub(broker.uri(), "peer-fan-pub", dir);
         if (!pub.connect(s, std::chrono::seconds(15))) {
             throw std::runtime_error("publisher could not connect");

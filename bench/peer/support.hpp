@@ -224,6 +224,9 @@ struct Options {
     std::vector<std::size_t> backlog_messages;  ///< default: cap / 2 and 2 × cap
     std::vector<std::size_t> idle_sessions{1000};
     unsigned idle_seconds{5};
+    /// idle: subscribers per topic (`bench/room-N`), as relink-bench's `--channel-size` puts its idle sessions in
+    /// channels of that many; 0 = no subscription
+    std::size_t channel_size{100};
     std::size_t concurrency{50};  ///< connects in flight while a fleet ramps up
     std::size_t members{1000};
     std::size_t messages{100};
