@@ -25,10 +25,10 @@
 // - Several buffers of one write (Beast's frame header + payload) are encrypted as one TLS record when they fit.
 //
 // Rules: one read and one write op at a time (Beast's websocket::stream guarantees it), all on the stream's
-// executor (a strand). After the socket is closed no OpenSSL call reaches the descriptor, whose number the kernel
-// may already have given to another connection. The socket must not hold bytes read past anything that came
-// before TLS (a proxy's answer): OpenSSL reads the descriptor, so such bytes would be lost. A handshake deadline
-// is the owner's business (close the socket).
+// executor (a strand, which other streams may share). After the socket is closed no OpenSSL call reaches the
+// descriptor, whose number the kernel may already have given to another connection. The socket must not hold bytes read
+// past anything that came before TLS (a proxy's answer): OpenSSL reads the descriptor, so such bytes would be lost. A
+// handshake deadline is the owner's business (close the socket).
 #pragma once
 
 #include <array>

@@ -1,8 +1,13 @@
 // relinkd's driver (server/listener.hpp): WebSocket over TLS around the sans-IO hub (Beast answers the HTTP upgrade;
 // relinkd frames its WebSocket itself, protocol/websocket_frames.hpp).
 //
-// Threads and strands. N threads run one io_context. Each connection's stream carries its own strand; the hub
-// has one more strand (HubService::strand_) on which every hub call happens, so the hub, which is not thread-safe,
+// Threads and strands. N threads run one io_context. Each connection's stream carries a strand from a fixed pool
+// that the accept loop hands out in turn (Acceptor::strands_), so several connections share each strand: they only
+// serialise each other, as Asio's older io_context::strand (a pool of 193) did, and no connection makes a strand of
+// its own (two heap blocks each). Nothing here assumes one connection per strand: a connection touches only its own
+// state on its strand and reaches others only through the hub, by posts, never by a dispatch that could run inline;
+// nothing asks running_in_this_thread() (Acceptor::strands_ has the audit). The hub has one more strand
+// (HubService::strand_), outside the pool, on which every hub call happens, so the hub, which is not thread-safe,
 // only ever sees one caller. A connection posts its inputs to the hub strand; the hub strand drains the hub's
 // actions and posts each to its connection's strand. Both hops are posts to a strand from one strand, which Asio
 // runs in order, so the hub's ordering contract (messages before the close that follows them) holds on the wire.
@@ -72,6 +77,8 @@ constexpr std::size_t kMaxQueuedBytes = 4 * 1024 * 1024;
 /// a slow reader and is closed on its next frame: a reader that keeps up holds a frame or two, so the ones holding
 /// the memory go first and the healthy ones are never touched.
 constexpr std::size_t kSlowReaderBytes = 64 * 1024;
+/// Connection strands per io thread in the accept loop's pool (Acceptor::strands_ says why this many).
+constexpr unsigned kStrandsPerThread = 64;
 /// How often a paused accept loop looks whether the handshakes in progress went below their bound.
 constexpr auto kAcceptPauseCheck = std::chrono::milliseconds(10);
 /// The HTTP upgrade request's header limit.
@@ -1042,9 +1049,9 @@ private:
 class Acceptor : public std::enable_shared_from_this<Acceptor> {
 public:
     /// Binds; throws boost::system::system_error when it cannot.
-    Acceptor(net::io_context& ioc, const tcp::endpoint& endpoint, ssl::context* tls, HubService& hub,
+    Acceptor(net::io_context& ioc, unsigned threads, const tcp::endpoint& endpoint, ssl::context* tls, HubService& hub,
              const SessionConfig& config, Logger log)
-        : ioc_(ioc),
+        : strands_(make_strands(ioc, threads)),
           acceptor_(net::make_strand(ioc)),
           retry_(acceptor_.get_executor()),
           tls_(tls),
@@ -1080,8 +1087,21 @@ private:
         if (stopped_) {
             return;
         }
-        acceptor_.async_accept(net::make_strand(ioc_),
-                               beast::bind_front_handler(&Acceptor::on_accept, shared_from_this()));
+        // The next strand of the pool, in turn (next_strand_ is only touched on the acceptor's strand).
+        const Strand& strand = strands_[next_strand_];
+        next_strand_ = (next_strand_ + 1) % strands_.size();
+        acceptor_.async_accept(strand, beast::bind_front_handler(&Acceptor::on_accept, shared_from_this()));
+    }
+
+    using Strand = net::strand<net::io_context::executor_type>;
+
+    static std::vector<Strand> make_strands(net::io_context& ioc, unsigned threads) {
+        std::vector<Strand> strands;
+        strands.reserve(std::size_t{kStrandsPerThread} * std::max(1U, threads));
+        for (std::size_t i = 0; i < strands.capacity(); ++i) {
+            strands.push_back(net::make_strand(ioc));
+        }
+        return strands;
     }
 
     void on_accept(beast::error_code ec, tcp::socket socket) {
@@ -1132,7 +1152,29 @@ private:
         });
     }
 
-    net::io_context& ioc_;
+    /// The connections' strands, made once at start and handed out round robin: of the connections accepted in a
+    /// row, one in every kStrandsPerThread * threads gets the same strand.
+    ///
+    /// Why 64 per io thread: at most `threads` handlers run at once, so a connection with work finds its strand
+    /// busy with another connection's handler about (threads - 1) / (64 * threads) < 1/64 of the time, which costs
+    /// it a wait of one handler; the pool costs ~100 bytes per strand once (6.4 KB per thread) instead of two heap
+    /// blocks (~100 bytes) per connection. Asio's old io_context::strand shared 193 in all.
+    ///
+    /// The audit of sharing (what would break if two connections ran on one strand), every use of a connection's
+    /// executor in this file:
+    /// - Session::run() dispatches on_run to the stream's strand from the accept handler, which runs on the
+    ///   acceptor's own strand, outside the pool: it never runs inline inside another connection's handler.
+    /// - deliver() and close() post (never dispatch) from the hub strand; the hub's calls post to the hub strand.
+    /// - The handshake and close deadlines, the stream's operations and their completions run on the connection's
+    ///   own strand and touch only that connection (they hold it by shared or weak pointer). TlsSocketStream posts
+    ///   an op's first completion and keeps no state outside the stream (OpenSSL's error queue is per thread and
+    ///   cleared before each call, as before).
+    /// - Nothing calls running_in_this_thread(); no connection calls another's members; the server-wide state they
+    ///   share (ServerLoad, TlsHandshakeCounters) is atomic, as it must already be across threads.
+    /// What sharing changes: a connection's handler may wait behind another's on the same strand (a full TLS
+    /// handshake is the longest, ~1 ms of CPU), never beside it.
+    std::vector<Strand> strands_;
+    std::size_t next_strand_{0};
     tcp::acceptor acceptor_;
     net::steady_timer retry_;
     ssl::context* tls_;
@@ -1404,7 +1446,7 @@ public:
         }
         try {
             acceptor_ =
-                std::make_shared<Acceptor>(ioc_, *endpoint, tls_ ? &*tls_ : nullptr, hub_,
+                std::make_shared<Acceptor>(ioc_, threads_, *endpoint, tls_ ? &*tls_ : nullptr, hub_,
                                            SessionConfig{handshake_timeout(options_), &tls_handshakes_, &load_}, log_);
         } catch (const boost::system::system_error& e) {
             return "cannot listen on " + options_.listen.host + ":" + std::to_string(options_.listen.port) + ": " +
