@@ -445,8 +445,13 @@ struct ServerLoad {
     std::atomic<std::uint64_t> accept_pauses{0};
 };
 
+/// What every session shares: one per server (Impl::session_config_), which every session and the accept loop refer
+/// to instead of holding copies. It outlives them all: sessions live only in the io_context's handlers, the accept
+/// loop in those and in Impl::acceptor_, and the server destroys both (the io_context with its handlers) before it.
 struct SessionConfig {
     Duration handshake_timeout{};
+    HubService* hub{nullptr};
+    Logger log;
     TlsHandshakeCounters* tls_handshakes{nullptr};  ///< the server's; counts every completed TLS handshake
     ServerLoad* load{nullptr};                      ///< the server's; nullptr: no process-wide bounds
 };
@@ -467,12 +472,8 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
 
 public:
     template <class... StreamArgs>
-    Session(HubService& hub, const SessionConfig& config, Logger log, std::string peer, StreamArgs&&... args)
-        : stream_(std::forward<StreamArgs>(args)...),
-          hub_(hub),
-          config_(config),
-          log_(std::move(log)),
-          peer_(std::move(peer)) {
+    Session(const SessionConfig& config, std::string peer, StreamArgs&&... args)
+        : stream_(std::forward<StreamArgs>(args)...), config_(config), peer_(std::move(peer)) {
         if (config_.load != nullptr) {
             config_.load->handshakes.fetch_add(1, std::memory_order_relaxed);
             handshaking_ = true;
@@ -521,7 +522,7 @@ private:
         handshake_->deadline.async_wait([weak = this->weak_from_this()](beast::error_code ec) {
             auto self = weak.lock();
             if (!ec && self && self->handshake_) {
-                self->log_->debug("{}: no WebSocket upgrade within the handshake timeout", self->peer_);
+                self->log()->debug("{}: no WebSocket upgrade within the handshake timeout", self->peer_);
                 beast::error_code ignored;
                 beast::get_lowest_layer(self->stream_).close(ignored);
             }
@@ -530,7 +531,7 @@ private:
 
     void on_tls_handshake(beast::error_code ec) {
         if (ec) {
-            log_->debug("{}: TLS handshake failed: {}", peer_, ec.message());
+            log()->debug("{}: TLS handshake failed: {}", peer_, ec.message());
             return;
         }
         if constexpr (kTls) {
@@ -539,7 +540,7 @@ private:
                 (resumed ? config_.tls_handshakes->resumed : config_.tls_handshakes->full)
                     .fetch_add(1, std::memory_order_relaxed);
             }
-            log_->trace("{}: TLS handshake {}", peer_, resumed ? "resumed a session" : "full");
+            log()->trace("{}: TLS handshake {}", peer_, resumed ? "resumed a session" : "full");
         }
         do_read_upgrade();
     }
@@ -554,7 +555,7 @@ private:
 
     void on_read_upgrade(beast::error_code ec, std::size_t) {
         if (ec) {
-            log_->debug("{}: no upgrade request: {}", peer_, ec.message());
+            log()->debug("{}: no upgrade request: {}", peer_, ec.message());
             return;
         }
         auto& upgrade = handshake_->upgrade;
@@ -578,7 +579,7 @@ private:
     }
 
     void do_reject(http::status status, std::string body) {
-        log_->debug("{}: upgrade refused ({})", peer_, static_cast<unsigned>(status));
+        log()->debug("{}: upgrade refused ({})", peer_, static_cast<unsigned>(status));
         auto res = std::make_shared<http::response<http::string_body>>(status, handshake_->upgrade.version());
         res->set(http::field::server, "relinkd");
         res->set(http::field::content_type, "text/plain");
@@ -597,11 +598,11 @@ private:
         handshake_.reset();
         handshake_over();
         if (ec) {
-            log_->debug("{}: WebSocket accept failed: {}", peer_, ec.message());
+            log()->debug("{}: WebSocket accept failed: {}", peer_, ec.message());
             return;
         }
-        id_ = hub_.open(this->weak_from_this(), peer_);
-        log_->debug("conn {} from {}: open", id_, peer_);
+        id_ = hub().open(this->weak_from_this(), peer_);
+        log()->debug("conn {} from {}: open", id_, peer_);
         do_read();
     }
 
@@ -627,7 +628,7 @@ private:
     void on_read(beast::error_code ec, std::size_t bytes) {
         if (ec) {
             if (closing_ == nullptr) {
-                log_->debug("conn {}: read ended: {}", id_, ec.message());
+                log()->debug("conn {}: read ended: {}", id_, ec.message());
             }
             return end();
         }
@@ -653,7 +654,7 @@ private:
             return;
         }
         if (!event.text) {
-            hub_.bad_frame(id_, {make_error_code(errc::protocol_error), "binary frame", std::nullopt});
+            hub().bad_frame(id_, {make_error_code(errc::protocol_error), "binary frame", std::nullopt});
             return;
         }
         auto decoded = proto::decode_client(event.payload);
@@ -661,12 +662,12 @@ private:
             // Answered here, on this connection's strand, not behind the hub's queue of logins: an established
             // session's heartbeats stay prompt however busy the hub is.
             enqueue(pong_frame(), std::nullopt);
-            hub_.heartbeat(id_);
+            hub().heartbeat(id_);
         } else if (decoded) {
-            hub_.frame(id_, std::move(*decoded.message));
+            hub().frame(id_, std::move(*decoded.message));
         } else {
-            log_->debug("conn {}: undecodable frame: {}", id_, decoded.error.detail);
-            hub_.bad_frame(id_, std::move(decoded.error));
+            log()->debug("conn {}: undecodable frame: {}", id_, decoded.error.detail);
+            hub().bad_frame(id_, std::move(decoded.error));
         }
     }
 
@@ -674,10 +675,10 @@ private:
     /// the hub counts), as Beast failed it: our close frame, then the TCP teardown, reading nothing more.
     void fail(std::uint16_t code, std::string_view why) {
         if (code == proto::ws_close::too_big) {
-            log_->debug("conn {}: frame above {} bytes", id_, proto::kMaxFrameBytes);
-            hub_.bad_frame(id_, {make_error_code(errc::payload_too_large), "frame too large", std::nullopt});
+            log()->debug("conn {}: frame above {} bytes", id_, proto::kMaxFrameBytes);
+            hub().bad_frame(id_, {make_error_code(errc::payload_too_large), "frame too large", std::nullopt});
         } else {
-            log_->debug("conn {}: WebSocket protocol error: {}", id_, why);
+            log()->debug("conn {}: WebSocket protocol error: {}", id_, why);
         }
         stop_reading(code);
     }
@@ -711,11 +712,11 @@ private:
         queue_.push_back({std::move(frame), opcode});
         const std::size_t held = queued_bytes_ + unsent_bytes();
         if (held > kMaxQueuedBytes) {
-            log_->warn("conn {} from {}: reads too slowly ({} bytes queued): disconnected", id_, peer_, held);
+            log()->warn("conn {} from {}: reads too slowly ({} bytes queued): disconnected", id_, peer_, held);
             return shed_slow_reader();
         }
         if (config_.load != nullptr && total > config_.load->budget && held > kSlowReaderBytes) {
-            log_->warn(
+            log()->warn(
                 "conn {} from {}: reads too slowly ({} bytes queued, {} on all connections, over the {} budget): "
                 "disconnected",
                 id_, peer_, held, total, config_.load->budget);
@@ -776,7 +777,7 @@ private:
                 ++frames;
             }
             if (const auto ec = tls.encrypt_now(beast::span<const net::const_buffer>(pieces.data(), 2 * frames))) {
-                log_->debug("conn {}: write failed: {}", id_, ec.message());
+                log()->debug("conn {}: write failed: {}", id_, ec.message());
                 return abort();
             }
             for (std::size_t i = 0; i < frames; ++i) {
@@ -786,7 +787,7 @@ private:
             }
         }
         if (const auto ec = tls.send_now()) {
-            log_->debug("conn {}: write failed: {}", id_, ec.message());
+            log()->debug("conn {}: write failed: {}", id_, ec.message());
             return abort();
         }
         if (tls.unsent_bytes() == 0) {
@@ -803,7 +804,7 @@ private:
     void on_write(beast::error_code ec, std::size_t = 0) {
         writing_ = false;
         if (ec) {
-            log_->debug("conn {}: write failed: {}", id_, ec.message());
+            log()->debug("conn {}: write failed: {}", id_, ec.message());
             return abort();
         }
         if constexpr (kTls) {
@@ -842,7 +843,7 @@ private:
                 code = proto::ws_close::try_again_later;
             }
         }
-        log_->debug("conn {}: closing ({})", id_, name);
+        log()->debug("conn {}: closing ({})", id_, name);
         // The read loop goes on until the client's close frame (or the close deadline).
         start_close(code, name);
     }
@@ -860,7 +861,7 @@ private:
         closing_->deadline.expires_after(config_.handshake_timeout);
         closing_->deadline.async_wait([weak = this->weak_from_this()](beast::error_code ec) {
             if (auto self = weak.lock(); self && !ec) {
-                self->log_->debug("conn {}: the closing handshake timed out", self->id_);
+                self->log()->debug("conn {}: the closing handshake timed out", self->id_);
                 beast::error_code ignored;
                 beast::get_lowest_layer(self->stream_).close(ignored);  // pending operations fail: end()
             }
@@ -893,7 +894,7 @@ private:
     void on_close_written(beast::error_code ec, std::size_t = 0) {
         writing_ = false;
         if (ec) {
-            log_->debug("conn {}: close frame not written: {}", id_, ec.message());
+            log()->debug("conn {}: close frame not written: {}", id_, ec.message());
             return abort();
         }
         closing_->sent = true;
@@ -943,7 +944,7 @@ private:
         const bool above = total > load->high_water;
         if (load->over_high_water.load(std::memory_order_relaxed) != above &&
             load->over_high_water.exchange(above) != above) {
-            hub_.memory_changed(load->over_high_water);
+            hub().memory_changed(load->over_high_water);
         }
         return total;
     }
@@ -982,8 +983,8 @@ private:
         ended_ = true;
         drop_queued();
         if (id_ != 0) {
-            log_->debug("conn {}: closed", id_);
-            hub_.closed(id_);
+            log()->debug("conn {}: closed", id_);
+            hub().closed(id_);
         }
     }
 
@@ -1019,10 +1020,11 @@ private:
     struct NoHeader {};
     using WriteHeader = std::conditional_t<kTls, NoHeader, proto::WsServerHeader>;
 
+    [[nodiscard]] HubService& hub() const noexcept { return *config_.hub; }
+    [[nodiscard]] const Logger& log() const noexcept { return config_.log; }
+
     Stream stream_;
-    HubService& hub_;
-    const SessionConfig config_;
-    Logger log_;
+    const SessionConfig& config_;  ///< the server's (SessionConfig says why it outlives the session)
     std::string peer_;
     proto::WsFrameReader reader_{proto::kMaxFrameBytes};  ///< a few dozen bytes; heap only inside a message
     std::unique_ptr<Handshake> handshake_;
@@ -1049,15 +1051,13 @@ private:
 class Acceptor : public std::enable_shared_from_this<Acceptor> {
 public:
     /// Binds; throws boost::system::system_error when it cannot.
-    Acceptor(net::io_context& ioc, unsigned threads, const tcp::endpoint& endpoint, ssl::context* tls, HubService& hub,
-             const SessionConfig& config, Logger log)
+    Acceptor(net::io_context& ioc, unsigned threads, const tcp::endpoint& endpoint, ssl::context* tls,
+             const SessionConfig& config)
         : strands_(make_strands(ioc, threads)),
           acceptor_(net::make_strand(ioc)),
           retry_(acceptor_.get_executor()),
           tls_(tls),
-          hub_(hub),
-          config_(config),
-          log_(std::move(log)) {
+          config_(config) {
         acceptor_.open(endpoint.protocol());
         acceptor_.set_option(net::socket_base::reuse_address(true));
         if (endpoint.address().is_v6()) {
@@ -1110,7 +1110,7 @@ private:
         }
         if (ec) {
             // Out of descriptors or memory: back off a little instead of spinning.
-            log_->warn("accept failed: {}", ec.message());
+            config_.log->warn("accept failed: {}", ec.message());
             retry_.expires_after(std::chrono::milliseconds(100));
             retry_.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
                 if (!wait_ec) {
@@ -1124,11 +1124,11 @@ private:
         std::string peer = peer_ec ? std::string("?") : remote.address().to_string();
         socket.set_option(tcp::no_delay(true), peer_ec);
         if (tls_ != nullptr) {
-            std::make_shared<Session<TlsSocketStream>>(hub_, config_, log_, std::move(peer), std::move(socket),
+            std::make_shared<Session<TlsSocketStream>>(config_, std::move(peer), std::move(socket),
                                                        tls_->native_handle(), beast::role_type::server)
                 ->run();
         } else {
-            std::make_shared<Session<tcp::socket>>(hub_, config_, log_, std::move(peer), std::move(socket))->run();
+            std::make_shared<Session<tcp::socket>>(config_, std::move(peer), std::move(socket))->run();
         }
         accept_when_room();
     }
@@ -1178,9 +1178,7 @@ private:
     tcp::acceptor acceptor_;
     net::steady_timer retry_;
     ssl::context* tls_;
-    HubService& hub_;
-    const SessionConfig config_;
-    Logger log_;
+    const SessionConfig& config_;  ///< the server's
     bool stopped_{false};
 };
 
@@ -1402,6 +1400,7 @@ public:
           log_(std::move(log)),
           threads_(options.threads != 0 ? options.threads : std::max(1U, std::thread::hardware_concurrency())),
           load_(options.limits),
+          session_config_{handshake_timeout(options), &hub_, log_, &tls_handshakes_, &load_},
           ioc_(static_cast<int>(threads_)),
           hub_config_(hub_config(options)),
           hub_(ioc_, hub_config_, make_verifier(app_key_table(options)), log_, options),
@@ -1445,9 +1444,7 @@ public:
             return "--listen: " + error;
         }
         try {
-            acceptor_ =
-                std::make_shared<Acceptor>(ioc_, threads_, *endpoint, tls_ ? &*tls_ : nullptr, hub_,
-                                           SessionConfig{handshake_timeout(options_), &tls_handshakes_, &load_}, log_);
+            acceptor_ = std::make_shared<Acceptor>(ioc_, threads_, *endpoint, tls_ ? &*tls_ : nullptr, session_config_);
         } catch (const boost::system::system_error& e) {
             return "cannot listen on " + options_.listen.host + ":" + std::to_string(options_.listen.port) + ": " +
                    e.code().message();
@@ -1654,6 +1651,7 @@ public:
     const unsigned threads_;
     TlsHandshakeCounters tls_handshakes_;  // before the sessions and the admin API that use it
     ServerLoad load_;                      // likewise
+    SessionConfig session_config_;         // likewise (its hub pointer is only followed while the hub lives)
     std::optional<ssl::context> tls_;
     net::io_context ioc_;
     HubConfig hub_config_;
