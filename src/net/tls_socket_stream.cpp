@@ -9,73 +9,72 @@
 
 namespace relink::net {
 
-namespace {
-
 /// One BIO for both directions, where a socket BIO to read and a custom BIO to write would be two (a BIO and its
 /// lock are ~190 bytes for the connection's whole life, docs/benchmarks.md): it reads the descriptor as OpenSSL's
-/// socket BIO does, and appends what OpenSSL writes to the stream's out-buffer. Its data is the stream's BioEnds.
-int relink_bio_read(BIO* bio, char* data, std::size_t size, std::size_t* read) {
-    BIO_clear_retry_flags(bio);
-    const auto* ends = static_cast<const TlsSocketStream::BioEnds*>(BIO_get_data(bio));
-    const ssize_t n = ::recv(ends->fd, data, size, 0);
-    if (n > 0) {
-        *read = static_cast<std::size_t>(n);
+/// socket BIO does, and appends what OpenSSL writes to the stream's out-buffer. Its data is the stream (which cannot
+/// move); a closed socket's descriptor is -1, so a read after the close reaches no descriptor the kernel reused.
+struct TlsSocketStream::Bio {
+    static int read(BIO* bio, char* data, std::size_t size, std::size_t* got) {
+        BIO_clear_retry_flags(bio);
+        auto* stream = static_cast<TlsSocketStream*>(BIO_get_data(bio));
+        const ssize_t n = ::recv(stream->socket_.native_handle(), data, size, 0);
+        if (n > 0) {
+            *got = static_cast<std::size_t>(n);
+            return 1;
+        }
+        *got = 0;
+        if (n == 0) {
+            BIO_set_flags(bio, BIO_FLAGS_IN_EOF);  // OpenSSL tells a clean close from a cut with BIO_eof()
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+            BIO_set_retry_read(bio);  // errno is left as recv set it: call_openssl reads it for SSL_ERROR_SYSCALL
+        }
+        return 0;
+    }
+
+    static int write(BIO* bio, const char* data, std::size_t size, std::size_t* written) {
+        auto* stream = static_cast<TlsSocketStream*>(BIO_get_data(bio));
+        try {
+            stream->out_.append(data, size);
+        } catch (const std::bad_alloc&) {
+            return 0;  // OpenSSL reports a write failure; never an exception through C
+        }
+        *written = size;
         return 1;
     }
-    *read = 0;
-    if (n == 0) {
-        BIO_set_flags(bio, BIO_FLAGS_IN_EOF);  // OpenSSL tells a clean close from a cut with BIO_eof()
-    } else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-        BIO_set_retry_read(bio);  // errno is left as recv set it: call_openssl reads it for SSL_ERROR_SYSCALL
-    }
-    return 0;
-}
 
-int relink_bio_write(BIO* bio, const char* data, std::size_t size, std::size_t* written) {
-    auto* ends = static_cast<TlsSocketStream::BioEnds*>(BIO_get_data(bio));
-    try {
-        ends->out->append(data, size);
-    } catch (const std::bad_alloc&) {
-        return 0;  // OpenSSL reports a write failure; never an exception through C
-    }
-    *written = size;
-    return 1;
-}
-
-long relink_bio_ctrl(BIO* bio, int command, long, void*) {
-    switch (command) {
-        case BIO_CTRL_FLUSH: return 1;  // OpenSSL flushes after each flight; the owner sends
-        case BIO_CTRL_EOF: return BIO_test_flags(bio, BIO_FLAGS_IN_EOF) != 0 ? 1 : 0;
-        default: return 0;
-    }
-}
-
-int relink_bio_create(BIO* bio) {
-    BIO_set_init(bio, 1);
-    return 1;
-}
-
-const BIO_METHOD* relink_bio_method() {
-    static const BIO_METHOD* const method = [] {
-        BIO_METHOD* created = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "relink socket");
-        if (created != nullptr) {
-            BIO_meth_set_read_ex(created, relink_bio_read);
-            BIO_meth_set_write_ex(created, relink_bio_write);
-            BIO_meth_set_ctrl(created, relink_bio_ctrl);
-            BIO_meth_set_create(created, relink_bio_create);
+    static long ctrl(BIO* bio, int command, long, void*) {
+        switch (command) {
+            case BIO_CTRL_FLUSH: return 1;  // OpenSSL flushes after each flight; the owner sends
+            case BIO_CTRL_EOF: return BIO_test_flags(bio, BIO_FLAGS_IN_EOF) != 0 ? 1 : 0;
+            default: return 0;
         }
-        return created;
-    }();
-    return method;
-}
+    }
 
-}  // namespace
+    static int create(BIO* bio) {
+        BIO_set_init(bio, 1);
+        return 1;
+    }
+
+    static const BIO_METHOD* method() {
+        static const BIO_METHOD* const made = [] {
+            BIO_METHOD* created = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "relink socket");
+            if (created != nullptr) {
+                BIO_meth_set_read_ex(created, read);
+                BIO_meth_set_write_ex(created, write);
+                BIO_meth_set_ctrl(created, ctrl);
+                BIO_meth_set_create(created, create);
+            }
+            return created;
+        }();
+        return made;
+    }
+};
 
 TlsSocketStream::TlsSocketStream(socket_type&& socket, SSL_CTX* context, boost::beast::role_type role)
-    : socket_(std::move(socket)), bio_ends_{static_cast<int>(socket_.native_handle()), &out_} {
+    : socket_(std::move(socket)) {
     boost::beast::error_code ec;
     socket_.non_blocking(true, ec);  // OpenSSL's reads must never block an io thread
-    const auto* method = relink_bio_method();
+    const auto* method = Bio::method();
     if (ec || method == nullptr) {
         return;  // ssl_ stays null: every operation fails with not_enough_memory
     }
@@ -87,7 +86,7 @@ TlsSocketStream::TlsSocketStream(socket_type&& socket, SSL_CTX* context, boost::
         ssl_ = nullptr;
         return;
     }
-    BIO_set_data(bio, &bio_ends_);
+    BIO_set_data(bio, this);
     SSL_set_bio(ssl_, bio, bio);  // the SSL object owns the BIO now (one reference for both directions)
     SSL_set_mode(ssl_, SSL_MODE_RELEASE_BUFFERS);
     if (role == boost::beast::role_type::client) {

@@ -195,19 +195,14 @@ private:
     boost::beast::error_code encrypt(const void* data, std::size_t size);
     static boost::beast::error_code error_from(int verdict);
 
-public:
-    /// What the connection's BIO reads from and writes to (tls_socket_stream.cpp): the descriptor, the out-buffer.
-    struct BioEnds {
-        int fd{-1};
-        std::string* out{nullptr};
-    };
+    /// The connection's one BIO (tls_socket_stream.cpp), whose data is this stream: it reads the socket's
+    /// descriptor and appends to out_ (nothing kept beside them: a pointer and a descriptor less per connection).
+    struct Bio;
 
-private:
     socket_type socket_;
     SSL* ssl_{nullptr};
     std::string out_;      ///< records OpenSSL wrote that no send has taken yet
     std::string sending_;  ///< records the write op's async_write is sending
-    BioEnds bio_ends_;
     std::array<char, 1> peek_{};
     /// The last read emptied OpenSSL's buffers: the next read waits on the socket first instead of calling
     /// SSL_read, whose recv would find it empty (one system call per received record saved).
