@@ -1026,7 +1026,7 @@ private:
     Stream stream_;
     const SessionConfig& config_;  ///< the server's (SessionConfig says why it outlives the session)
     std::string peer_;
-    proto::WsFrameReader reader_{proto::kMaxFrameBytes};  ///< 88 bytes; heap only inside a message
+    proto::WsFrameReader reader_{proto::kMaxFrameBytes};  ///< under 100 bytes; heap only inside a message
     std::unique_ptr<Handshake> handshake_;
     std::unique_ptr<Closing> closing_;
     ConnId id_{0};
