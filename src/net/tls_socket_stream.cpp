@@ -13,10 +13,11 @@ namespace relink::net {
 /// lock are ~190 bytes for the connection's whole life, docs/benchmarks.md): it reads the descriptor as OpenSSL's
 /// socket BIO does, and appends what OpenSSL writes to the stream's out-buffer. Its data is the stream (which cannot
 /// move); a closed socket's descriptor is -1, so a read after the close reaches no descriptor the kernel reused.
-struct TlsSocketStream::Bio {
+template <class Socket>
+struct BasicTlsSocketStream<Socket>::Bio {
     static int read(BIO* bio, char* data, std::size_t size, std::size_t* got) {
         BIO_clear_retry_flags(bio);
-        auto* stream = static_cast<TlsSocketStream*>(BIO_get_data(bio));
+        auto* stream = static_cast<BasicTlsSocketStream*>(BIO_get_data(bio));
         const ssize_t n = ::recv(stream->socket_.native_handle(), data, size, 0);
         if (n > 0) {
             *got = static_cast<std::size_t>(n);
@@ -32,7 +33,7 @@ struct TlsSocketStream::Bio {
     }
 
     static int write(BIO* bio, const char* data, std::size_t size, std::size_t* written) {
-        auto* stream = static_cast<TlsSocketStream*>(BIO_get_data(bio));
+        auto* stream = static_cast<BasicTlsSocketStream*>(BIO_get_data(bio));
         try {
             stream->out_.append(data, size);
         } catch (const std::bad_alloc&) {
@@ -70,7 +71,8 @@ struct TlsSocketStream::Bio {
     }
 };
 
-TlsSocketStream::TlsSocketStream(socket_type&& socket, SSL_CTX* context, boost::beast::role_type role)
+template <class Socket>
+BasicTlsSocketStream<Socket>::BasicTlsSocketStream(socket_type&& socket, SSL_CTX* context, boost::beast::role_type role)
     : socket_(std::move(socket)) {
     boost::beast::error_code ec;
     socket_.non_blocking(true, ec);  // OpenSSL's reads must never block an io thread
@@ -100,11 +102,14 @@ TlsSocketStream::TlsSocketStream(socket_type&& socket, SSL_CTX* context, boost::
     }
 }
 
-TlsSocketStream::~TlsSocketStream() {
+template <class Socket>
+BasicTlsSocketStream<Socket>::~BasicTlsSocketStream() {
     SSL_free(ssl_);  // NOCLOSE: the descriptor belongs to socket_
 }
 
-bool TlsSocketStream::call_openssl(Kind kind, boost::asio::mutable_buffer into, Result& result, int& verdict) {
+template <class Socket>
+bool BasicTlsSocketStream<Socket>::call_openssl(Kind kind, boost::asio::mutable_buffer into, Result& result,
+                                                int& verdict) {
     if (ssl_ == nullptr) {
         verdict = SSL_ERROR_SSL;
         result.ec = boost::asio::error::no_memory;
@@ -132,7 +137,8 @@ bool TlsSocketStream::call_openssl(Kind kind, boost::asio::mutable_buffer into, 
     return false;
 }
 
-boost::beast::error_code TlsSocketStream::encrypt(const void* data, std::size_t size) {
+template <class Socket>
+boost::beast::error_code BasicTlsSocketStream<Socket>::encrypt(const void* data, std::size_t size) {
     if (size == 0) {
         return {};
     }
@@ -148,7 +154,8 @@ boost::beast::error_code TlsSocketStream::encrypt(const void* data, std::size_t 
     return error_from(SSL_get_error(ssl_, 0));
 }
 
-boost::beast::error_code TlsSocketStream::send_now() {
+template <class Socket>
+boost::beast::error_code BasicTlsSocketStream<Socket>::send_now() {
     if (!sending_.empty() || out_.empty()) {
         return {};  // a write op sends them, or nothing to send
     }
@@ -166,7 +173,8 @@ boost::beast::error_code TlsSocketStream::send_now() {
     return ec;
 }
 
-boost::beast::error_code TlsSocketStream::error_from(int verdict) {
+template <class Socket>
+boost::beast::error_code BasicTlsSocketStream<Socket>::error_from(int verdict) {
     if (verdict < 0) {
         return {-verdict, boost::system::system_category()};
     }
@@ -186,7 +194,8 @@ boost::beast::error_code TlsSocketStream::error_from(int verdict) {
     return {static_cast<int>(reason), boost::asio::error::get_ssl_category()};
 }
 
-void TlsSocketStream::shutdown_best_effort() noexcept {
+template <class Socket>
+void BasicTlsSocketStream<Socket>::shutdown_best_effort() noexcept {
     if (ssl_ == nullptr || !socket_.is_open()) {
         return;
     }
@@ -204,5 +213,8 @@ void TlsSocketStream::shutdown_best_effort() noexcept {
     out_.clear();
     out_.shrink_to_fit();
 }
+
+template class BasicTlsSocketStream<boost::asio::ip::tcp::socket>;
+template class BasicTlsSocketStream<StrandTlsSocketStream::socket_type>;
 
 }  // namespace relink::net

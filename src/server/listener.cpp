@@ -61,7 +61,12 @@ namespace beast = boost::beast;
 namespace http = boost::beast::http;
 namespace websocket = boost::beast::websocket;
 using tcp = boost::asio::ip::tcp;
-using relink::net::TlsSocketStream;
+/// A connection's strand, from the accept loop's pool (Acceptor::strands_).
+using Strand = net::strand<net::io_context::executor_type>;
+/// A connection's socket, whose executor type is its strand's (24 bytes) instead of any_io_executor (56): the
+/// acceptor makes it so when it accepts onto a strand.
+using Socket = tcp::socket::rebind_executor<Strand>::other;
+using TlsSocketStream = relink::net::StrandTlsSocketStream;
 using Logger = std::shared_ptr<spdlog::logger>;
 
 TimePoint hub_now() noexcept {
@@ -1093,8 +1098,6 @@ private:
         acceptor_.async_accept(strand, beast::bind_front_handler(&Acceptor::on_accept, shared_from_this()));
     }
 
-    using Strand = net::strand<net::io_context::executor_type>;
-
     static std::vector<Strand> make_strands(net::io_context& ioc, unsigned threads) {
         std::vector<Strand> strands;
         strands.reserve(std::size_t{kStrandsPerThread} * std::max(1U, threads));
@@ -1104,7 +1107,7 @@ private:
         return strands;
     }
 
-    void on_accept(beast::error_code ec, tcp::socket socket) {
+    void on_accept(beast::error_code ec, Socket socket) {
         if (stopped_ || ec == net::error::operation_aborted) {
             return;
         }
@@ -1128,7 +1131,7 @@ private:
                                                        tls_->native_handle(), beast::role_type::server)
                 ->run();
         } else {
-            std::make_shared<Session<tcp::socket>>(config_, std::move(peer), std::move(socket))->run();
+            std::make_shared<Session<Socket>>(config_, std::move(peer), std::move(socket))->run();
         }
         accept_when_room();
     }
