@@ -9,73 +9,74 @@
 
 namespace relink::net {
 
-namespace {
-
 /// One BIO for both directions, where a socket BIO to read and a custom BIO to write would be two (a BIO and its
 /// lock are ~190 bytes for the connection's whole life, docs/benchmarks.md): it reads the descriptor as OpenSSL's
-/// socket BIO does, and appends what OpenSSL writes to the stream's out-buffer. Its data is the stream's BioEnds.
-int relink_bio_read(BIO* bio, char* data, std::size_t size, std::size_t* read) {
-    BIO_clear_retry_flags(bio);
-    const auto* ends = static_cast<const TlsSocketStream::BioEnds*>(BIO_get_data(bio));
-    const ssize_t n = ::recv(ends->fd, data, size, 0);
-    if (n > 0) {
-        *read = static_cast<std::size_t>(n);
+/// socket BIO does, and appends what OpenSSL writes to the stream's out-buffer. Its data is the stream (which cannot
+/// move); a closed socket's descriptor is -1, so a read after the close reaches no descriptor the kernel reused.
+template <class Socket>
+struct BasicTlsSocketStream<Socket>::Bio {
+    static int read(BIO* bio, char* data, std::size_t size, std::size_t* got) {
+        BIO_clear_retry_flags(bio);
+        auto* stream = static_cast<BasicTlsSocketStream*>(BIO_get_data(bio));
+        const ssize_t n = ::recv(stream->socket_.native_handle(), data, size, 0);
+        if (n > 0) {
+            *got = static_cast<std::size_t>(n);
+            return 1;
+        }
+        *got = 0;
+        if (n == 0) {
+            BIO_set_flags(bio, BIO_FLAGS_IN_EOF);  // OpenSSL tells a clean close from a cut with BIO_eof()
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+            BIO_set_retry_read(bio);  // errno is left as recv set it: call_openssl reads it for SSL_ERROR_SYSCALL
+        }
+        return 0;
+    }
+
+    static int write(BIO* bio, const char* data, std::size_t size, std::size_t* written) {
+        auto* stream = static_cast<BasicTlsSocketStream*>(BIO_get_data(bio));
+        try {
+            stream->out_.append(data, size);
+        } catch (const std::bad_alloc&) {
+            return 0;  // OpenSSL reports a write failure; never an exception through C
+        }
+        *written = size;
         return 1;
     }
-    *read = 0;
-    if (n == 0) {
-        BIO_set_flags(bio, BIO_FLAGS_IN_EOF);  // OpenSSL tells a clean close from a cut with BIO_eof()
-    } else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-        BIO_set_retry_read(bio);  // errno is left as recv set it: call_openssl reads it for SSL_ERROR_SYSCALL
-    }
-    return 0;
-}
 
-int relink_bio_write(BIO* bio, const char* data, std::size_t size, std::size_t* written) {
-    auto* ends = static_cast<TlsSocketStream::BioEnds*>(BIO_get_data(bio));
-    try {
-        ends->out->append(data, size);
-    } catch (const std::bad_alloc&) {
-        return 0;  // OpenSSL reports a write failure; never an exception through C
-    }
-    *written = size;
-    return 1;
-}
-
-long relink_bio_ctrl(BIO* bio, int command, long, void*) {
-    switch (command) {
-        case BIO_CTRL_FLUSH: return 1;  // OpenSSL flushes after each flight; the owner sends
-        case BIO_CTRL_EOF: return BIO_test_flags(bio, BIO_FLAGS_IN_EOF) != 0 ? 1 : 0;
-        default: return 0;
-    }
-}
-
-int relink_bio_create(BIO* bio) {
-    BIO_set_init(bio, 1);
-    return 1;
-}
-
-const BIO_METHOD* relink_bio_method() {
-    static const BIO_METHOD* const method = [] {
-        BIO_METHOD* created = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "relink socket");
-        if (created != nullptr) {
-            BIO_meth_set_read_ex(created, relink_bio_read);
-            BIO_meth_set_write_ex(created, relink_bio_write);
-            BIO_meth_set_ctrl(created, relink_bio_ctrl);
-            BIO_meth_set_create(created, relink_bio_create);
+    static long ctrl(BIO* bio, int command, long, void*) {
+        switch (command) {
+            case BIO_CTRL_FLUSH: return 1;  // OpenSSL flushes after each flight; the owner sends
+            case BIO_CTRL_EOF: return BIO_test_flags(bio, BIO_FLAGS_IN_EOF) != 0 ? 1 : 0;
+            default: return 0;
         }
-        return created;
-    }();
-    return method;
-}
+    }
 
-}  // namespace
+    static int create(BIO* bio) {
+        BIO_set_init(bio, 1);
+        return 1;
+    }
 
-TlsSocketStream::TlsSocketStream(socket_type&& socket, SSL_CTX* context, boost::beast::role_type role)
-    : socket_(std::move(socket)), bio_ends_{static_cast<int>(socket_.native_handle()), &out_} {
+    static const BIO_METHOD* method() {
+        static const BIO_METHOD* const made = [] {
+            BIO_METHOD* created = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "relink socket");
+            if (created != nullptr) {
+                BIO_meth_set_read_ex(created, read);
+                BIO_meth_set_write_ex(created, write);
+                BIO_meth_set_ctrl(created, ctrl);
+                BIO_meth_set_create(created, create);
+            }
+            return created;
+        }();
+        return made;
+    }
+};
+
+template <class Socket>
+BasicTlsSocketStream<Socket>::BasicTlsSocketStream(socket_type&& socket, SSL_CTX* context, boost::beast::role_type role)
+    : socket_(std::move(socket)) {
     boost::beast::error_code ec;
     socket_.non_blocking(true, ec);  // OpenSSL's reads must never block an io thread
-    const auto* method = relink_bio_method();
+    const auto* method = Bio::method();
     if (ec || method == nullptr) {
         return;  // ssl_ stays null: every operation fails with not_enough_memory
     }
@@ -87,7 +88,7 @@ TlsSocketStream::TlsSocketStream(socket_type&& socket, SSL_CTX* context, boost::
         ssl_ = nullptr;
         return;
     }
-    BIO_set_data(bio, &bio_ends_);
+    BIO_set_data(bio, this);
     SSL_set_bio(ssl_, bio, bio);  // the SSL object owns the BIO now (one reference for both directions)
     SSL_set_mode(ssl_, SSL_MODE_RELEASE_BUFFERS);
     if (role == boost::beast::role_type::client) {
@@ -101,11 +102,14 @@ TlsSocketStream::TlsSocketStream(socket_type&& socket, SSL_CTX* context, boost::
     }
 }
 
-TlsSocketStream::~TlsSocketStream() {
+template <class Socket>
+BasicTlsSocketStream<Socket>::~BasicTlsSocketStream() {
     SSL_free(ssl_);  // NOCLOSE: the descriptor belongs to socket_
 }
 
-bool TlsSocketStream::call_openssl(Kind kind, boost::asio::mutable_buffer into, Result& result, int& verdict) {
+template <class Socket>
+bool BasicTlsSocketStream<Socket>::call_openssl(Kind kind, boost::asio::mutable_buffer into, Result& result,
+                                                int& verdict) {
     if (ssl_ == nullptr) {
         verdict = SSL_ERROR_SSL;
         result.ec = boost::asio::error::no_memory;
@@ -133,7 +137,8 @@ bool TlsSocketStream::call_openssl(Kind kind, boost::asio::mutable_buffer into, 
     return false;
 }
 
-boost::beast::error_code TlsSocketStream::encrypt(const void* data, std::size_t size) {
+template <class Socket>
+boost::beast::error_code BasicTlsSocketStream<Socket>::encrypt(const void* data, std::size_t size) {
     if (size == 0) {
         return {};
     }
@@ -149,7 +154,8 @@ boost::beast::error_code TlsSocketStream::encrypt(const void* data, std::size_t 
     return error_from(SSL_get_error(ssl_, 0));
 }
 
-boost::beast::error_code TlsSocketStream::send_now() {
+template <class Socket>
+boost::beast::error_code BasicTlsSocketStream<Socket>::send_now() {
     if (!sending_.empty() || out_.empty()) {
         return {};  // a write op sends them, or nothing to send
     }
@@ -167,7 +173,8 @@ boost::beast::error_code TlsSocketStream::send_now() {
     return ec;
 }
 
-boost::beast::error_code TlsSocketStream::error_from(int verdict) {
+template <class Socket>
+boost::beast::error_code BasicTlsSocketStream<Socket>::error_from(int verdict) {
     if (verdict < 0) {
         return {-verdict, boost::system::system_category()};
     }
@@ -187,7 +194,8 @@ boost::beast::error_code TlsSocketStream::error_from(int verdict) {
     return {static_cast<int>(reason), boost::asio::error::get_ssl_category()};
 }
 
-void TlsSocketStream::shutdown_best_effort() noexcept {
+template <class Socket>
+void BasicTlsSocketStream<Socket>::shutdown_best_effort() noexcept {
     if (ssl_ == nullptr || !socket_.is_open()) {
         return;
     }
@@ -205,5 +213,8 @@ void TlsSocketStream::shutdown_best_effort() noexcept {
     out_.clear();
     out_.shrink_to_fit();
 }
+
+template class BasicTlsSocketStream<boost::asio::ip::tcp::socket>;
+template class BasicTlsSocketStream<StrandTlsSocketStream::socket_type>;
 
 }  // namespace relink::net

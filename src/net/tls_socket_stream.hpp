@@ -1,5 +1,6 @@
 // net/tls_socket_stream.hpp — TlsSocketStream: a TLS stream for Beast that keeps no buffers while idle, for either
-// end of a connection: relinkd's sessions (server role) and relink::Client's transport (client role).
+// end of a connection: relinkd's sessions (server role, StrandTlsSocketStream: the same over a socket whose executor
+// type is its strand's, 32 bytes smaller) and relink::Client's transport (client role).
 //
 // Why not asio::ssl::stream: it holds four 17 KiB buffers per connection for its whole life (two engine buffers
 // and OpenSSL's BIO pair), ~68 KiB of the ~82 KiB an idle relinkd session cost, and as much in every client
@@ -25,10 +26,10 @@
 // - Several buffers of one write (Beast's frame header + payload) are encrypted as one TLS record when they fit.
 //
 // Rules: one read and one write op at a time (Beast's websocket::stream guarantees it), all on the stream's
-// executor (a strand). After the socket is closed no OpenSSL call reaches the descriptor, whose number the kernel
-// may already have given to another connection. The socket must not hold bytes read past anything that came
-// before TLS (a proxy's answer): OpenSSL reads the descriptor, so such bytes would be lost. A handshake deadline
-// is the owner's business (close the socket).
+// executor (a strand, which other streams may share). After the socket is closed no OpenSSL call reaches the
+// descriptor, whose number the kernel may already have given to another connection. The socket must not hold bytes read
+// past anything that came before TLS (a proxy's answer): OpenSSL reads the descriptor, so such bytes would be lost. A
+// handshake deadline is the owner's business (close the socket).
 #pragma once
 
 #include <array>
@@ -39,9 +40,11 @@
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/compose.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/error.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/error.hpp>
@@ -53,20 +56,23 @@
 
 namespace relink::net {
 
-class TlsSocketStream {
+/// `Socket`: a TCP socket type, tcp::socket (any executor) or one whose executor type is its strand's
+/// (StrandTlsSocketStream: relinkd's connections, whose sockets are 32 bytes smaller).
+template <class Socket>
+class BasicTlsSocketStream {
 public:
-    using socket_type = boost::asio::ip::tcp::socket;
-    using executor_type = socket_type::executor_type;
+    using socket_type = Socket;
+    using executor_type = typename socket_type::executor_type;
     using next_layer_type = socket_type;
 
     /// Takes the connected socket; TLS runs as `role` (client: connects, server: accepts) with the context's
     /// settings. If OpenSSL cannot make the SSL object, native_handle() is null and every operation fails.
-    TlsSocketStream(socket_type&& socket, SSL_CTX* context, boost::beast::role_type role);
-    ~TlsSocketStream();
-    TlsSocketStream(const TlsSocketStream&) = delete;
-    TlsSocketStream& operator=(const TlsSocketStream&) = delete;
-    TlsSocketStream(TlsSocketStream&&) = delete;
-    TlsSocketStream& operator=(TlsSocketStream&&) = delete;
+    BasicTlsSocketStream(socket_type&& socket, SSL_CTX* context, boost::beast::role_type role);
+    ~BasicTlsSocketStream();
+    BasicTlsSocketStream(const BasicTlsSocketStream&) = delete;
+    BasicTlsSocketStream& operator=(const BasicTlsSocketStream&) = delete;
+    BasicTlsSocketStream(BasicTlsSocketStream&&) = delete;
+    BasicTlsSocketStream& operator=(BasicTlsSocketStream&&) = delete;
 
     executor_type get_executor() noexcept { return socket_.get_executor(); }
     socket_type& next_layer() noexcept { return socket_; }
@@ -195,27 +201,24 @@ private:
     boost::beast::error_code encrypt(const void* data, std::size_t size);
     static boost::beast::error_code error_from(int verdict);
 
-public:
-    /// What the connection's BIO reads from and writes to (tls_socket_stream.cpp): the descriptor, the out-buffer.
-    struct BioEnds {
-        int fd{-1};
-        std::string* out{nullptr};
-    };
+    /// The connection's one BIO (tls_socket_stream.cpp), whose data is this stream: it reads the socket's
+    /// descriptor and appends to out_ (nothing kept beside them: a pointer and a descriptor less per connection).
+    struct Bio;
 
-private:
     socket_type socket_;
     SSL* ssl_{nullptr};
     std::string out_;      ///< records OpenSSL wrote that no send has taken yet
     std::string sending_;  ///< records the write op's async_write is sending
-    BioEnds bio_ends_;
     std::array<char, 1> peek_{};
     /// The last read emptied OpenSSL's buffers: the next read waits on the socket first instead of calling
     /// SSL_read, whose recv would find it empty (one system call per received record saved).
     bool drained_{false};
 };
 
+template <class Socket>
 template <class Handler>
-auto TlsSocketStream::run_op(Kind kind, boost::asio::mutable_buffer into, Result write_result, Handler&& handler) {
+auto BasicTlsSocketStream<Socket>::run_op(Kind kind, boost::asio::mutable_buffer into, Result write_result,
+                                          Handler&& handler) {
     namespace net = boost::asio;
     using boost::beast::error_code;
     return net::async_compose<Handler, void(error_code, std::size_t)>(
@@ -319,14 +322,24 @@ auto TlsSocketStream::run_op(Kind kind, boost::asio::mutable_buffer into, Result
         handler, socket_);
 }
 
+/// relink::Client's transport: a socket with any executor.
+using TlsSocketStream = BasicTlsSocketStream<boost::asio::ip::tcp::socket>;
+/// A socket whose executor type is its strand's: 24 bytes where any_io_executor takes 56 (relinkd's connections).
+using StrandTlsSocketStream = BasicTlsSocketStream<
+    boost::asio::ip::tcp::socket::rebind_executor<boost::asio::strand<boost::asio::io_context::executor_type>>::other>;
+// Both are compiled once, in tls_socket_stream.cpp.
+extern template class BasicTlsSocketStream<boost::asio::ip::tcp::socket>;
+extern template class BasicTlsSocketStream<StrandTlsSocketStream::socket_type>;
+
 /// Beast's WebSocket close: a best-effort close_notify, then the TCP teardown.
-template <class TeardownHandler>
-void async_teardown(boost::beast::role_type role, TlsSocketStream& stream, TeardownHandler&& handler) {
+template <class Socket, class TeardownHandler>
+void async_teardown(boost::beast::role_type role, BasicTlsSocketStream<Socket>& stream, TeardownHandler&& handler) {
     stream.shutdown_best_effort();
     boost::beast::websocket::async_teardown(role, stream.next_layer(), std::forward<TeardownHandler>(handler));
 }
 
-inline void teardown(boost::beast::role_type role, TlsSocketStream& stream, boost::beast::error_code& ec) {
+template <class Socket>
+void teardown(boost::beast::role_type role, BasicTlsSocketStream<Socket>& stream, boost::beast::error_code& ec) {
     stream.shutdown_best_effort();
     boost::beast::websocket::teardown(role, stream.next_layer(), ec);
 }

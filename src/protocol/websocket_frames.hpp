@@ -17,9 +17,11 @@
 // a valid code with a UTF-8 reason (else 1002). Control frames may come between the fragments of a message.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 
@@ -90,8 +92,10 @@ public:
         std::size_t size{0};
     };
 
-    /// `max_message_bytes`: the largest message accepted (larger is a 1009 error).
-    explicit WsFrameReader(std::size_t max_message_bytes) noexcept : max_message_(max_message_bytes) {}
+    /// `max_message_bytes`: the largest message accepted (larger is a 1009 error); at most 4 GiB - 1 (above, that).
+    explicit WsFrameReader(std::size_t max_message_bytes) noexcept
+        : max_message_(static_cast<std::uint32_t>(
+              std::min<std::size_t>(max_message_bytes, std::numeric_limits<std::uint32_t>::max()))) {}
 
     /// Room for the next bytes: the rest of the current frame's header (inside the reader) or of its payload (in
     /// the message being read); never past the current frame, so a transport that reads into it reads no byte of
@@ -120,7 +124,6 @@ private:
     WsEvent fail(std::uint16_t code, std::string_view why) noexcept;
     void next_frame() noexcept;
 
-    std::size_t max_message_;
     std::string message_;          ///< the message read so far (filled_ bytes), then the control frame's payload
     std::uint64_t filled_{0};      ///< message bytes read, from every fragment so far
     std::uint64_t remaining_{0};   ///< payload bytes of the current frame not read yet
@@ -134,6 +137,8 @@ private:
     bool fin_{false};
     bool in_message_{false};    ///< a data frame began a message that is not complete
     bool message_text_{false};  ///< that message is text
+    /// 32 bits, after the small fields: 8 bytes less in every relinkd session, which holds a reader for its life.
+    std::uint32_t max_message_;
 };
 
 }  // namespace relink::proto

@@ -1,8 +1,13 @@
 // relinkd's driver (server/listener.hpp): WebSocket over TLS around the sans-IO hub (Beast answers the HTTP upgrade;
 // relinkd frames its WebSocket itself, protocol/websocket_frames.hpp).
 //
-// Threads and strands. N threads run one io_context. Each connection's stream carries its own strand; the hub
-// has one more strand (HubService::strand_) on which every hub call happens, so the hub, which is not thread-safe,
+// Threads and strands. N threads run one io_context. Each connection's stream carries a strand from a fixed pool
+// that the accept loop hands out in turn (Acceptor::strands_), so several connections share each strand: they only
+// serialise each other, as Asio's older io_context::strand (a pool of 193) did, and no connection makes a strand of
+// its own (two heap blocks each). Nothing here assumes one connection per strand: a connection touches only its own
+// state on its strand and reaches others only through the hub, by posts, never by a dispatch that could run inline;
+// nothing asks running_in_this_thread() (Acceptor::strands_ has the audit). The hub has one more strand
+// (HubService::strand_), outside the pool, on which every hub call happens, so the hub, which is not thread-safe,
 // only ever sees one caller. A connection posts its inputs to the hub strand; the hub strand drains the hub's
 // actions and posts each to its connection's strand. Both hops are posts to a strand from one strand, which Asio
 // runs in order, so the hub's ordering contract (messages before the close that follows them) holds on the wire.
@@ -56,7 +61,12 @@ namespace beast = boost::beast;
 namespace http = boost::beast::http;
 namespace websocket = boost::beast::websocket;
 using tcp = boost::asio::ip::tcp;
-using relink::net::TlsSocketStream;
+/// A connection's strand, from the accept loop's pool (Acceptor::strands_).
+using Strand = net::strand<net::io_context::executor_type>;
+/// A connection's socket, whose executor type is its strand's (24 bytes) instead of any_io_executor (56): the
+/// acceptor makes it so when it accepts onto a strand.
+using Socket = tcp::socket::rebind_executor<Strand>::other;
+using TlsSocketStream = relink::net::StrandTlsSocketStream;
 using Logger = std::shared_ptr<spdlog::logger>;
 
 TimePoint hub_now() noexcept {
@@ -72,6 +82,8 @@ constexpr std::size_t kMaxQueuedBytes = 4 * 1024 * 1024;
 /// a slow reader and is closed on its next frame: a reader that keeps up holds a frame or two, so the ones holding
 /// the memory go first and the healthy ones are never touched.
 constexpr std::size_t kSlowReaderBytes = 64 * 1024;
+/// Connection strands per io thread in the accept loop's pool (Acceptor::strands_ says why this many).
+constexpr unsigned kStrandsPerThread = 64;
 /// How often a paused accept loop looks whether the handshakes in progress went below their bound.
 constexpr auto kAcceptPauseCheck = std::chrono::milliseconds(10);
 /// The HTTP upgrade request's header limit.
@@ -438,8 +450,13 @@ struct ServerLoad {
     std::atomic<std::uint64_t> accept_pauses{0};
 };
 
+/// What every session shares: one per server (Impl::session_config_), which every session and the accept loop refer
+/// to instead of holding copies. It outlives them all: sessions live only in the io_context's handlers, the accept
+/// loop in those and in Impl::acceptor_, and the server destroys both (the io_context with its handlers) before it.
 struct SessionConfig {
     Duration handshake_timeout{};
+    HubService* hub{nullptr};
+    Logger log;
     TlsHandshakeCounters* tls_handshakes{nullptr};  ///< the server's; counts every completed TLS handshake
     ServerLoad* load{nullptr};                      ///< the server's; nullptr: no process-wide bounds
 };
@@ -460,12 +477,8 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
 
 public:
     template <class... StreamArgs>
-    Session(HubService& hub, const SessionConfig& config, Logger log, std::string peer, StreamArgs&&... args)
-        : stream_(std::forward<StreamArgs>(args)...),
-          hub_(hub),
-          config_(config),
-          log_(std::move(log)),
-          peer_(std::move(peer)) {
+    Session(const SessionConfig& config, std::string peer, StreamArgs&&... args)
+        : stream_(std::forward<StreamArgs>(args)...), config_(config), peer_(std::move(peer)) {
         if (config_.load != nullptr) {
             config_.load->handshakes.fetch_add(1, std::memory_order_relaxed);
             handshaking_ = true;
@@ -514,7 +527,7 @@ private:
         handshake_->deadline.async_wait([weak = this->weak_from_this()](beast::error_code ec) {
             auto self = weak.lock();
             if (!ec && self && self->handshake_) {
-                self->log_->debug("{}: no WebSocket upgrade within the handshake timeout", self->peer_);
+                self->log()->debug("{}: no WebSocket upgrade within the handshake timeout", self->peer_);
                 beast::error_code ignored;
                 beast::get_lowest_layer(self->stream_).close(ignored);
             }
@@ -523,7 +536,7 @@ private:
 
     void on_tls_handshake(beast::error_code ec) {
         if (ec) {
-            log_->debug("{}: TLS handshake failed: {}", peer_, ec.message());
+            log()->debug("{}: TLS handshake failed: {}", peer_, ec.message());
             return;
         }
         if constexpr (kTls) {
@@ -532,7 +545,7 @@ private:
                 (resumed ? config_.tls_handshakes->resumed : config_.tls_handshakes->full)
                     .fetch_add(1, std::memory_order_relaxed);
             }
-            log_->trace("{}: TLS handshake {}", peer_, resumed ? "resumed a session" : "full");
+            log()->trace("{}: TLS handshake {}", peer_, resumed ? "resumed a session" : "full");
         }
         do_read_upgrade();
     }
@@ -547,7 +560,7 @@ private:
 
     void on_read_upgrade(beast::error_code ec, std::size_t) {
         if (ec) {
-            log_->debug("{}: no upgrade request: {}", peer_, ec.message());
+            log()->debug("{}: no upgrade request: {}", peer_, ec.message());
             return;
         }
         auto& upgrade = handshake_->upgrade;
@@ -571,7 +584,7 @@ private:
     }
 
     void do_reject(http::status status, std::string body) {
-        log_->debug("{}: upgrade refused ({})", peer_, static_cast<unsigned>(status));
+        log()->debug("{}: upgrade refused ({})", peer_, static_cast<unsigned>(status));
         auto res = std::make_shared<http::response<http::string_body>>(status, handshake_->upgrade.version());
         res->set(http::field::server, "relinkd");
         res->set(http::field::content_type, "text/plain");
@@ -590,11 +603,11 @@ private:
         handshake_.reset();
         handshake_over();
         if (ec) {
-            log_->debug("{}: WebSocket accept failed: {}", peer_, ec.message());
+            log()->debug("{}: WebSocket accept failed: {}", peer_, ec.message());
             return;
         }
-        id_ = hub_.open(this->weak_from_this(), peer_);
-        log_->debug("conn {} from {}: open", id_, peer_);
+        id_ = hub().open(this->weak_from_this(), peer_);
+        log()->debug("conn {} from {}: open", id_, peer_);
         do_read();
     }
 
@@ -620,7 +633,7 @@ private:
     void on_read(beast::error_code ec, std::size_t bytes) {
         if (ec) {
             if (closing_ == nullptr) {
-                log_->debug("conn {}: read ended: {}", id_, ec.message());
+                log()->debug("conn {}: read ended: {}", id_, ec.message());
             }
             return end();
         }
@@ -646,7 +659,7 @@ private:
             return;
         }
         if (!event.text) {
-            hub_.bad_frame(id_, {make_error_code(errc::protocol_error), "binary frame", std::nullopt});
+            hub().bad_frame(id_, {make_error_code(errc::protocol_error), "binary frame", std::nullopt});
             return;
         }
         auto decoded = proto::decode_client(event.payload);
@@ -654,12 +667,12 @@ private:
             // Answered here, on this connection's strand, not behind the hub's queue of logins: an established
             // session's heartbeats stay prompt however busy the hub is.
             enqueue(pong_frame(), std::nullopt);
-            hub_.heartbeat(id_);
+            hub().heartbeat(id_);
         } else if (decoded) {
-            hub_.frame(id_, std::move(*decoded.message));
+            hub().frame(id_, std::move(*decoded.message));
         } else {
-            log_->debug("conn {}: undecodable frame: {}", id_, decoded.error.detail);
-            hub_.bad_frame(id_, std::move(decoded.error));
+            log()->debug("conn {}: undecodable frame: {}", id_, decoded.error.detail);
+            hub().bad_frame(id_, std::move(decoded.error));
         }
     }
 
@@ -667,10 +680,10 @@ private:
     /// the hub counts), as Beast failed it: our close frame, then the TCP teardown, reading nothing more.
     void fail(std::uint16_t code, std::string_view why) {
         if (code == proto::ws_close::too_big) {
-            log_->debug("conn {}: frame above {} bytes", id_, proto::kMaxFrameBytes);
-            hub_.bad_frame(id_, {make_error_code(errc::payload_too_large), "frame too large", std::nullopt});
+            log()->debug("conn {}: frame above {} bytes", id_, proto::kMaxFrameBytes);
+            hub().bad_frame(id_, {make_error_code(errc::payload_too_large), "frame too large", std::nullopt});
         } else {
-            log_->debug("conn {}: WebSocket protocol error: {}", id_, why);
+            log()->debug("conn {}: WebSocket protocol error: {}", id_, why);
         }
         stop_reading(code);
     }
@@ -704,11 +717,11 @@ private:
         queue_.push_back({std::move(frame), opcode});
         const std::size_t held = queued_bytes_ + unsent_bytes();
         if (held > kMaxQueuedBytes) {
-            log_->warn("conn {} from {}: reads too slowly ({} bytes queued): disconnected", id_, peer_, held);
+            log()->warn("conn {} from {}: reads too slowly ({} bytes queued): disconnected", id_, peer_, held);
             return shed_slow_reader();
         }
         if (config_.load != nullptr && total > config_.load->budget && held > kSlowReaderBytes) {
-            log_->warn(
+            log()->warn(
                 "conn {} from {}: reads too slowly ({} bytes queued, {} on all connections, over the {} budget): "
                 "disconnected",
                 id_, peer_, held, total, config_.load->budget);
@@ -769,7 +782,7 @@ private:
                 ++frames;
             }
             if (const auto ec = tls.encrypt_now(beast::span<const net::const_buffer>(pieces.data(), 2 * frames))) {
-                log_->debug("conn {}: write failed: {}", id_, ec.message());
+                log()->debug("conn {}: write failed: {}", id_, ec.message());
                 return abort();
             }
             for (std::size_t i = 0; i < frames; ++i) {
@@ -779,7 +792,7 @@ private:
             }
         }
         if (const auto ec = tls.send_now()) {
-            log_->debug("conn {}: write failed: {}", id_, ec.message());
+            log()->debug("conn {}: write failed: {}", id_, ec.message());
             return abort();
         }
         if (tls.unsent_bytes() == 0) {
@@ -796,7 +809,7 @@ private:
     void on_write(beast::error_code ec, std::size_t = 0) {
         writing_ = false;
         if (ec) {
-            log_->debug("conn {}: write failed: {}", id_, ec.message());
+            log()->debug("conn {}: write failed: {}", id_, ec.message());
             return abort();
         }
         if constexpr (kTls) {
@@ -835,7 +848,7 @@ private:
                 code = proto::ws_close::try_again_later;
             }
         }
-        log_->debug("conn {}: closing ({})", id_, name);
+        log()->debug("conn {}: closing ({})", id_, name);
         // The read loop goes on until the client's close frame (or the close deadline).
         start_close(code, name);
     }
@@ -853,7 +866,7 @@ private:
         closing_->deadline.expires_after(config_.handshake_timeout);
         closing_->deadline.async_wait([weak = this->weak_from_this()](beast::error_code ec) {
             if (auto self = weak.lock(); self && !ec) {
-                self->log_->debug("conn {}: the closing handshake timed out", self->id_);
+                self->log()->debug("conn {}: the closing handshake timed out", self->id_);
                 beast::error_code ignored;
                 beast::get_lowest_layer(self->stream_).close(ignored);  // pending operations fail: end()
             }
@@ -886,7 +899,7 @@ private:
     void on_close_written(beast::error_code ec, std::size_t = 0) {
         writing_ = false;
         if (ec) {
-            log_->debug("conn {}: close frame not written: {}", id_, ec.message());
+            log()->debug("conn {}: close frame not written: {}", id_, ec.message());
             return abort();
         }
         closing_->sent = true;
@@ -936,7 +949,7 @@ private:
         const bool above = total > load->high_water;
         if (load->over_high_water.load(std::memory_order_relaxed) != above &&
             load->over_high_water.exchange(above) != above) {
-            hub_.memory_changed(load->over_high_water);
+            hub().memory_changed(load->over_high_water);
         }
         return total;
     }
@@ -975,8 +988,8 @@ private:
         ended_ = true;
         drop_queued();
         if (id_ != 0) {
-            log_->debug("conn {}: closed", id_);
-            hub_.closed(id_);
+            log()->debug("conn {}: closed", id_);
+            hub().closed(id_);
         }
     }
 
@@ -1012,12 +1025,13 @@ private:
     struct NoHeader {};
     using WriteHeader = std::conditional_t<kTls, NoHeader, proto::WsServerHeader>;
 
+    [[nodiscard]] HubService& hub() const noexcept { return *config_.hub; }
+    [[nodiscard]] const Logger& log() const noexcept { return config_.log; }
+
     Stream stream_;
-    HubService& hub_;
-    const SessionConfig config_;
-    Logger log_;
+    const SessionConfig& config_;  ///< the server's (SessionConfig says why it outlives the session)
     std::string peer_;
-    proto::WsFrameReader reader_{proto::kMaxFrameBytes};  ///< a few dozen bytes; heap only inside a message
+    proto::WsFrameReader reader_{proto::kMaxFrameBytes};  ///< under 100 bytes; heap only inside a message
     std::unique_ptr<Handshake> handshake_;
     std::unique_ptr<Closing> closing_;
     ConnId id_{0};
@@ -1042,15 +1056,13 @@ private:
 class Acceptor : public std::enable_shared_from_this<Acceptor> {
 public:
     /// Binds; throws boost::system::system_error when it cannot.
-    Acceptor(net::io_context& ioc, const tcp::endpoint& endpoint, ssl::context* tls, HubService& hub,
-             const SessionConfig& config, Logger log)
-        : ioc_(ioc),
+    Acceptor(net::io_context& ioc, unsigned threads, const tcp::endpoint& endpoint, ssl::context* tls,
+             const SessionConfig& config)
+        : strands_(make_strands(ioc, threads)),
           acceptor_(net::make_strand(ioc)),
           retry_(acceptor_.get_executor()),
           tls_(tls),
-          hub_(hub),
-          config_(config),
-          log_(std::move(log)) {
+          config_(config) {
         acceptor_.open(endpoint.protocol());
         acceptor_.set_option(net::socket_base::reuse_address(true));
         if (endpoint.address().is_v6()) {
@@ -1080,17 +1092,28 @@ private:
         if (stopped_) {
             return;
         }
-        acceptor_.async_accept(net::make_strand(ioc_),
-                               beast::bind_front_handler(&Acceptor::on_accept, shared_from_this()));
+        // The next strand of the pool, in turn (next_strand_ is only touched on the acceptor's strand).
+        const Strand& strand = strands_[next_strand_];
+        next_strand_ = (next_strand_ + 1) % strands_.size();
+        acceptor_.async_accept(strand, beast::bind_front_handler(&Acceptor::on_accept, shared_from_this()));
     }
 
-    void on_accept(beast::error_code ec, tcp::socket socket) {
+    static std::vector<Strand> make_strands(net::io_context& ioc, unsigned threads) {
+        std::vector<Strand> strands;
+        strands.reserve(std::size_t{kStrandsPerThread} * std::max(1U, threads));
+        for (std::size_t i = 0; i < strands.capacity(); ++i) {
+            strands.push_back(net::make_strand(ioc));
+        }
+        return strands;
+    }
+
+    void on_accept(beast::error_code ec, Socket socket) {
         if (stopped_ || ec == net::error::operation_aborted) {
             return;
         }
         if (ec) {
             // Out of descriptors or memory: back off a little instead of spinning.
-            log_->warn("accept failed: {}", ec.message());
+            config_.log->warn("accept failed: {}", ec.message());
             retry_.expires_after(std::chrono::milliseconds(100));
             retry_.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
                 if (!wait_ec) {
@@ -1104,11 +1127,11 @@ private:
         std::string peer = peer_ec ? std::string("?") : remote.address().to_string();
         socket.set_option(tcp::no_delay(true), peer_ec);
         if (tls_ != nullptr) {
-            std::make_shared<Session<TlsSocketStream>>(hub_, config_, log_, std::move(peer), std::move(socket),
+            std::make_shared<Session<TlsSocketStream>>(config_, std::move(peer), std::move(socket),
                                                        tls_->native_handle(), beast::role_type::server)
                 ->run();
         } else {
-            std::make_shared<Session<tcp::socket>>(hub_, config_, log_, std::move(peer), std::move(socket))->run();
+            std::make_shared<Session<Socket>>(config_, std::move(peer), std::move(socket))->run();
         }
         accept_when_room();
     }
@@ -1132,13 +1155,33 @@ private:
         });
     }
 
-    net::io_context& ioc_;
+    /// The connections' strands, made once at start and handed out round robin: of the connections accepted in a
+    /// row, one in every kStrandsPerThread * threads gets the same strand.
+    ///
+    /// Why 64 per io thread: at most `threads` handlers run at once, so a connection with work finds its strand
+    /// busy with another connection's handler about (threads - 1) / (64 * threads) < 1/64 of the time, which costs
+    /// it a wait of one handler; the pool costs ~100 bytes per strand once (6.4 KB per thread) instead of two heap
+    /// blocks (~100 bytes) per connection. Asio's old io_context::strand shared 193 in all.
+    ///
+    /// The audit of sharing (what would break if two connections ran on one strand), every use of a connection's
+    /// executor in this file:
+    /// - Session::run() dispatches on_run to the stream's strand from the accept handler, which runs on the
+    ///   acceptor's own strand, outside the pool: it never runs inline inside another connection's handler.
+    /// - deliver() and close() post (never dispatch) from the hub strand; the hub's calls post to the hub strand.
+    /// - The handshake and close deadlines, the stream's operations and their completions run on the connection's
+    ///   own strand and touch only that connection (they hold it by shared or weak pointer). TlsSocketStream posts
+    ///   an op's first completion and keeps no state outside the stream (OpenSSL's error queue is per thread and
+    ///   cleared before each call, as before).
+    /// - Nothing calls running_in_this_thread(); no connection calls another's members; the server-wide state they
+    ///   share (ServerLoad, TlsHandshakeCounters) is atomic, as it must already be across threads.
+    /// What sharing changes: a connection's handler may wait behind another's on the same strand (a full TLS
+    /// handshake is the longest, ~1 ms of CPU), never beside it.
+    std::vector<Strand> strands_;
+    std::size_t next_strand_{0};
     tcp::acceptor acceptor_;
     net::steady_timer retry_;
     ssl::context* tls_;
-    HubService& hub_;
-    const SessionConfig config_;
-    Logger log_;
+    const SessionConfig& config_;  ///< the server's
     bool stopped_{false};
 };
 
@@ -1360,6 +1403,7 @@ public:
           log_(std::move(log)),
           threads_(options.threads != 0 ? options.threads : std::max(1U, std::thread::hardware_concurrency())),
           load_(options.limits),
+          session_config_{handshake_timeout(options), &hub_, log_, &tls_handshakes_, &load_},
           ioc_(static_cast<int>(threads_)),
           hub_config_(hub_config(options)),
           hub_(ioc_, hub_config_, make_verifier(app_key_table(options)), log_, options),
@@ -1403,9 +1447,7 @@ public:
             return "--listen: " + error;
         }
         try {
-            acceptor_ =
-                std::make_shared<Acceptor>(ioc_, *endpoint, tls_ ? &*tls_ : nullptr, hub_,
-                                           SessionConfig{handshake_timeout(options_), &tls_handshakes_, &load_}, log_);
+            acceptor_ = std::make_shared<Acceptor>(ioc_, threads_, *endpoint, tls_ ? &*tls_ : nullptr, session_config_);
         } catch (const boost::system::system_error& e) {
             return "cannot listen on " + options_.listen.host + ":" + std::to_string(options_.listen.port) + ": " +
                    e.code().message();
@@ -1612,6 +1654,7 @@ public:
     const unsigned threads_;
     TlsHandshakeCounters tls_handshakes_;  // before the sessions and the admin API that use it
     ServerLoad load_;                      // likewise
+    SessionConfig session_config_;         // likewise (its hub pointer is only followed while the hub lives)
     std::optional<ssl::context> tls_;
     net::io_context ioc_;
     HubConfig hub_config_;

@@ -118,6 +118,51 @@ TEST_F(EmbeddedServerTest, DestructorStopsPromptlyWithClientsConnected) {
     EXPECT_TRUE(alice->wait_closed(5s)) << "the client saw its connection end";
 }
 
+TEST_F(EmbeddedServerTest, ConnectionsThatShareAStrandServeEachOther) {
+    // The connections' strands come from a pool of 64 per io thread, handed out in turn: with one io thread the
+    // 65th connection gets the first one's strand. The two then talk to each other through the hub, each
+    // message delivered to the strand its sender runs on, and both are drained.
+    Options options = embedded_options();
+    options.threads = 1;
+    std::string error;
+    auto server = Server::start(options, quiet_logger(), error);
+    ASSERT_TRUE(server) << error;
+    auto alice = logged_in(*server, "alice");
+    ASSERT_TRUE(alice);
+    const auto ca = dir_ / "ca.pem";
+    WsTestClient::Config config;
+    config.port = server->port();
+    config.ca_file = ca.string();
+    for (int i = 0; i < 63; ++i) {  // accepted, upgraded, then gone: each took the next strand of the pool
+        ASSERT_TRUE(WsTestClient::connect(config, error)) << error;
+    }
+    auto bob = logged_in(*server, "bob");
+    ASSERT_TRUE(bob);
+
+    proto::RequestId request_id = 10;
+    auto send_and_receive = [&](WsTestClient& from, WsTestClient& to, const std::string& to_user) {
+        proto::SendMessage m;
+        m.request_id = ++request_id;
+        m.message_id = "m" + std::to_string(request_id);
+        m.to_user = to_user;
+        m.payload = "over a shared strand";
+        from.send(m);
+        const auto got = to.next_of<proto::Message>(5s);
+        ASSERT_TRUE(got) << to_user << " got no message";
+        EXPECT_EQ(got->payload, "over a shared strand");
+    };
+    send_and_receive(*alice, *bob, "bob");
+    send_and_receive(*bob, *alice, "alice");
+
+    server->drain();
+    for (auto* client : {alice.get(), bob.get()}) {
+        const auto close = client->next_of<proto::Close>(5s);
+        ASSERT_TRUE(close) << "no Close from the draining server";
+        EXPECT_EQ(close->reason, proto::CloseReason::draining);
+        EXPECT_TRUE(client->wait_closed(5s));
+    }
+}
+
 TEST_F(EmbeddedServerTest, AnUnusableConfigurationIsOneLineNotAServer) {
     std::string error;
     auto first = Server::start(embedded_options(), quiet_logger(), error);
