@@ -629,7 +629,32 @@ std::vector<ScenarioResult> run_idle(const Options& o) {
                 r.notes.push_back(std::to_string(connected) + " of " + std::to_string(n) +
                                   " sessions connected; first error: " + first_error);
             }
+            // The marginal cost, as relink-bench measures it: what N/2 more sessions (in rooms of their own) add
+            // once N stand, free of what the baseline left over.
+            const std::size_t more = std::max<std::size_t>(n / 2, 100);
+            std::size_t connected_more = 0;
+            std::string more_error;
+            auto fleet_more = open_fleet(o, broker.uri(), dir, "peer-idle-more-", more, s, connected_more, more_error);
+            if (o.channel_size != 0) {
+                subscribe_fleet(o, fleet_more, [&](std::size_t i) {
+                    return "bench/room-" + std::to_string((n + i) / o.channel_size);
+                });
+            }
+            sleep_checked(std::chrono::seconds(o.idle_seconds));
+            const auto server_more = read_memory(broker.pid()).vm_rss;
+            if (connected_more > 0) {
+                r.metrics["server_marginal_bytes_per_session"] =
+                    (static_cast<double>(server_more) - static_cast<double>(server_after)) /
+                    static_cast<double>(connected_more);
+            }
+            r.samples["marginal_sessions"] = connected_more;
+            r.samples["server_rss_after_more"] = server_more;
+            if (connected_more < more) {
+                r.notes.push_back(std::to_string(connected_more) + " of " + std::to_string(more) +
+                                  " more sessions connected; first error: " + more_error);
+            }
             log_verbose(o, "idle " + std::to_string(n) + ": closing");
+            fleet_more.clear();
             fleet.clear();
         } catch (const Interrupted&) {
             throw;

@@ -326,6 +326,23 @@ std::vector<ScenarioResult> run_idle(const Options& o, Env& env) {
         r.metrics["client_heap_bytes_per_session"] = per(client_heap_after, client_heap_before, n);
         r.metrics["server_anon_bytes_per_session"] = per(server_after.rss_anon, server_before.rss_anon, connected);
         r.metrics["sessions_connected"] = connected;
+        // The marginal cost: what N/2 more sessions add once N stand. The figure above also counts what the baseline
+        // left over (free memory the warm-up's closed sessions left in the heap, which the N sessions reuse before
+        // the heap grows), which differs from server to server; the increment does not.
+        const std::size_t more = std::max<std::size_t>(n / 2, 100);
+        for (std::size_t i = n; i < n + more; ++i) {
+            fleet.add("i" + std::to_string(i), server->port(), channel_for(i, o.channel_size));
+        }
+        const bool all_more = fleet.login_all(n, n + more, o.concurrency, ramp_budget(more));
+        fleet.wait_presence_quiet(1000ms, 60s);
+        sleep_unless_stopped(std::chrono::seconds(o.idle_seconds));
+        const auto connected_more = fleet.count_connected();
+        const auto server_more = read_memory(server->pid());
+        r.metrics["server_marginal_bytes_per_session"] =
+            connected_more > connected ? per(server_more.vm_rss, server_after.vm_rss, connected_more - connected)
+                                       : Json(nullptr);
+        r.settings["marginal_sessions"] = more;
+        r.settings["relinkd_rss_after_more"] = server_more.vm_rss;
         r.settings["relinkd_rss_before"] = server_before.vm_rss;
         r.settings["relinkd_rss_after"] = server_after.vm_rss;
         if (const auto it = metrics.find("relink_sessions"); it != metrics.end()) {
@@ -334,6 +351,9 @@ std::vector<ScenarioResult> run_idle(const Options& o, Env& env) {
         if (!all || connected != n) {
             r.error = std::to_string(n - connected) + " of " + std::to_string(n) +
                       " sessions not connected: " + fleet.state_summary();
+        } else if (!all_more || connected_more != n + more) {
+            r.error = std::to_string(n + more - connected_more) + " of the " + std::to_string(more) +
+                      " more sessions not connected: " + fleet.state_summary();
         }
         fleet.shutdown();
         server->terminate();
