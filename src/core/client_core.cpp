@@ -198,6 +198,19 @@ std::error_code ClientCore::logout(TimePoint now) {
     if (standby_ && standby_->stage == Standby::Stage::reading_old_link) {
         commit_handover(now, true);  // the session is on the new link already: the Logout goes there
     }
+    if (standby_ && standby_->stage == Standby::Stage::logging_in) {
+        // The standby's Login is out: the server moves the session to the standby when it takes that Login, if it
+        // has not yet, and nothing sent on the old link now can arrive before the move (the fence). So the Logout
+        // follows the Login on the standby, and the session ends wherever it is by then; on the old link it would
+        // find the session gone (and the closed standby would leave it to its presence timeout) or end it before
+        // the Login, which would then begin another. No DISCONNECTING wait: the answer would come on a transport
+        // that is not logged in yet (docs/protocol.md, "Handover").
+        act(SendFrame{standby_->transport, proto::Logout{next_request_id()}});
+        drop_standby(true);
+        end_session(now, ConnectionState::disconnected, rules().end_reason, err(errc::logged_out), ChannelReason::left,
+                    {});
+        return {};
+    }
     const bool graceful = rules().graceful_logout && link_.up();
     drop_standby(true);  // no handover for a session on its way out
     if (link_.up()) {

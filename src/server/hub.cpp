@@ -222,6 +222,10 @@ struct Hub::State {
     /// session key → peer messages for it that arrived while its login on this node was with the store (a message
     /// sent after the login took effect is addressed to the new generation, and is not in the login's backfill)
     std::map<std::string, std::vector<cluster::PeerEvent>> logging_in;
+    /// Connections that closed with a Logout waiting behind their login (the client logged out and hung up before
+    /// the LoginOk): when that login takes effect, the session ends as the Logout asked, instead of outliving the
+    /// connection by its presence timeout.
+    detail::FlatSet<ConnId> logged_out_during_login;
     std::map<std::string, Bucket> login_buckets;  ///< by peer address
     Bucket server_logins;                         ///< every login of this server
     std::size_t logins_in_progress{0};            ///< connections whose Conn::in_progress is set
@@ -955,15 +959,20 @@ struct Hub::State {
         }
         MeanwhileEvents meanwhile = end_login_buffering(p);
         const bool open = c != conns.end() && !c->second.closed;
+        const bool logged_out = logged_out_during_login.erase(p.conn) != 0;
         if (result.error) {
             login_failed(now, p, result.error, open);
             return;
         }
         auto& r = std::get<cluster::LoginResult>(result.value);
         if (!open) {
-            // The transport went while the store logged it in: the session's presence counts down from now.
+            // The transport went while the store logged it in. After a Logout the session ends now (its peers see it
+            // quit); otherwise its presence counts down from now, and a resume stays silent.
             issue(now,
-                  cluster::Command{p.login.app_id, p.login.user_id, r.gen, cluster::Detach{p.agreed.presence_timeout}},
+                  logged_out ? cluster::Command{p.login.app_id, p.login.user_id, r.gen,
+                                                cluster::End{MemberLeftCause::quit, /*forget=*/true}}
+                             : cluster::Command{p.login.app_id, p.login.user_id, r.gen,
+                                                cluster::Detach{p.agreed.presence_timeout}},
                   {});
             return;
         }
@@ -1469,6 +1478,11 @@ void Hub::on_closed(TimePoint now, ConnId conn) {
     if (it->second.session != nullptr) {
         const std::string key = *it->second.session;  // a copy: detach() erases the session, and its key with it
         s.detach(now, key);                           // presence goes on until its timeout: a resume stays silent
+    }
+    if (it->second.login_pending &&
+        std::any_of(it->second.held.begin(), it->second.held.end(),
+                    [](const proto::ClientMessage& m) { return std::holds_alternative<proto::Logout>(m); })) {
+        s.logged_out_during_login.insert(conn);  // the login's result ends the session (login_done)
     }
     s.keep_alives.disarm(it->second);
     s.deadlines.clear({TimerKind::login_grace, std::to_string(conn)});

@@ -394,6 +394,49 @@ TEST(Handover, ALogoutWhileTheOldLinkIsReadGoesOnTheNewLink) {
     EXPECT_EQ(h.world.client("UID1").state(), ConnectionState::disconnected);
 }
 
+// A logout while the new link's Login is on its way (sent, not answered yet): the server moves the session to the new
+// link when it takes that Login, so the Logout goes after it, on the new link. On the old link it found the session
+// gone (the Login arrived first) and the new link closed under it: the peer saw UID1 leave only when its presence
+// ran out, tens of seconds later.
+TEST(Handover, ALogoutWhileTheNewLinksLoginIsOnItsWayFollowsItThere) {
+    Handover h;
+    h.world.switch_network("UID1", LinkMode::pass, 5ms);
+    h.world.run_until(at_ms(5050));
+    h.network_changed();
+    const auto standby_login_sent = [&]() -> std::optional<TimePoint> {
+        std::set<core::TransportId> standbys;
+        for (const auto& open : h.opens()) {
+            if (open.standby) {
+                standbys.insert(open.transport);
+            }
+        }
+        for (const auto& record : h.world.actions()) {
+            const auto* send = std::get_if<core::SendFrame>(&record.action);
+            if (record.client == "UID1" && send != nullptr && standbys.count(send->transport) != 0 &&
+                std::holds_alternative<proto::Login>(send->message)) {
+                return record.at;
+            }
+        }
+        return std::nullopt;
+    };
+    std::optional<TimePoint> login_sent;
+    for (TimePoint t = at_ms(5050); t < at_ms(5500) && !login_sent; t += 1ms) {
+        h.world.run_until(t);
+        login_sent = standby_login_sent();
+    }
+    ASSERT_TRUE(login_sent);
+    ASSERT_EQ(h.world.transports("UID1").size(), 2U);
+    EXPECT_FALSE(h.world.call("UID1", [](core::ClientCore& c, TimePoint now) { return c.logout(now); }));
+    EXPECT_EQ(h.world.client("UID1").state(), ConnectionState::disconnected);
+    h.world.run_until(at_ms(60'000));  // well past the presence timeout
+    // The Login and the Logout reach the server 5 ms after they left; the peer hears 50 ms later.
+    const auto quit_at = std::chrono::duration_cast<std::chrono::milliseconds>(*login_sent - at_ms(0) + 55ms).count();
+    EXPECT_EQ(h.membership("UID2"),
+              std::vector<std::string>{std::to_string(quit_at) + " UID2 member_left ch UID1 QUIT"})
+        << joined(h.membership("UID2"));
+    EXPECT_TRUE(h.world.transports("UID1").empty());
+}
+
 // A hint while the session reconnects: no link to keep, so no handover: an attempt at once, as before.
 TEST(Handover, DuringAReconnectReconnectsAtOnce) {
     Handover h;

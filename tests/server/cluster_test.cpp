@@ -743,6 +743,46 @@ TEST(AsyncStore, ALoginTheStoreCouldNotAnswerSendsTheClientBackInsteadOfRefusing
     EXPECT_EQ(t.n2->metrics().login_failures, 1U);
 }
 
+// A client that logs out and hangs up while its login is still with the store (the app's logout() right after
+// login(), or during a handover's login on the new connection) is logged out: when the login takes effect its
+// session ends at once and its peers see it quit, instead of seeing it present until its presence timeout. Without
+// the Logout the same close leaves the session to its presence countdown, silently (a resume may follow).
+TEST(AsyncStore, ALogoutBehindAPendingLoginOnAConnectionThatClosedEndsTheSession) {
+    for (const bool logout : {true, false}) {
+        SCOPED_TRACE(logout ? "Login, Logout, close" : "Login, close");
+        async::TwoNodes t;
+        t.n1->on_open(t.now, 1, "a");
+        t.n1->on_frame(t.now, 1, t.login("UID2"));
+        t.settle();
+        t.n2->on_open(t.now, 2, "b");
+        t.n2->on_frame(t.now, 2, t.login("UID1"));
+        if (logout) {
+            t.n2->on_frame(t.now, 2, proto::Logout{++t.request});
+        }
+        t.n2->on_closed(t.now, 2);
+        t.settle();
+        ASSERT_EQ(t.deferred->queued(), 1U);  // the login, still with the store
+        t.answer();
+        if (logout) {
+            ASSERT_EQ(t.deferred->queued(), 1U);  // the session's end
+            t.answer();
+        }
+        std::vector<std::string> uid1_sessions;
+        for (const auto& session : t.shared->sessions()) {
+            uid1_sessions.push_back(session.user);
+        }
+        const auto uid2 = t.got(1);
+        if (logout) {
+            EXPECT_EQ(uid2, (std::vector<std::string>{"login_ok", "joined UID1", "left UID1"}));
+            EXPECT_EQ(std::count(uid1_sessions.begin(), uid1_sessions.end(), "UID1"), 0);
+        } else {
+            EXPECT_EQ(uid2, (std::vector<std::string>{"login_ok", "joined UID1"}));  // present until its timeout
+            EXPECT_EQ(std::count(uid1_sessions.begin(), uid1_sessions.end(), "UID1"), 1);
+        }
+        EXPECT_TRUE(t.sent[2].empty()) << "nothing is sent to a closed connection";
+    }
+}
+
 // A login that took effect in the store but whose answer the node never got (the connection to Redis dropped) leaves
 // a session the store counts as attached to a node that has no transport for it: its peers would see it present for
 // ever. When the node reaches the store again it says which sessions it holds; that one starts its presence
