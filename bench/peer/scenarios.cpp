@@ -631,7 +631,7 @@ std::vector<ScenarioResult> run_idle(const Options& o) {
             }
             // The marginal cost, as relink-bench measures it: what N/2 more sessions (in rooms of their own) add
             // once N stand, free of what the baseline left over.
-            const std::size_t more = std::max<std::size_t>(n / 2, 100);
+            const std::size_t more = std::clamp<std::size_t>(n / 2, 100, 1000);  // as relink-bench
             std::size_t connected_more = 0;
             std::string more_error;
             auto fleet_more = open_fleet(o, broker.uri(), dir, "peer-idle-more-", more, s, connected_more, more_error);
