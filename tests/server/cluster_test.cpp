@@ -615,13 +615,17 @@ struct TwoNodes {
     }
     /// UID2 on node 1 (connection 1) and UID1 on node 2 (connection 2), both in "ch"; returns UID1's resume token.
     std::string two_members() {
+        uid1_logging_in();
+        answer();
+        return resume_token(2);
+    }
+    /// UID2 on node 1 (connection 1), in "ch"; UID1's login (into "ch") on node 2 (connection 2), with the store.
+    void uid1_logging_in() {
         n1->on_open(now, 1, "a");
         n1->on_frame(now, 1, login("UID2"));
         settle();
         n2->on_open(now, 2, "b");
         n2->on_frame(now, 2, login("UID1"));
-        answer();
-        return resume_token(2);
     }
     /// The resume token of the last LoginOk `conn` got; empty if none.
     [[nodiscard]] std::string resume_token(server::ConnId conn) const {
@@ -693,11 +697,7 @@ struct TwoNodes {
 // right after the LoginOk, in order; frames the client sent meanwhile wait for the LoginOk; a ping does not.
 TEST(AsyncStore, EventsThatRaceALoginAreDeliveredAfterItsAnswerFromItsSnapshotOn) {
     async::TwoNodes t;
-    t.n1->on_open(t.now, 1, "a");
-    t.n1->on_frame(t.now, 1, t.login("UID2"));
-    t.settle();
-    t.n2->on_open(t.now, 2, "b");
-    t.n2->on_frame(t.now, 2, t.login("UID1"));  // queued in node 2's store; node 2 has subscribed to "ch"
+    t.uid1_logging_in();  // queued in node 2's store; node 2 has subscribed to "ch"
     t.n2->on_frame(t.now, 2, proto::Ping{});
     t.n2->on_frame(t.now, 2, t.to_channel("from-uid1"));  // waits for the LoginOk
     t.settle();
@@ -751,11 +751,7 @@ TEST(AsyncStore, ALogoutBehindAPendingLoginOnAConnectionThatClosedEndsTheSession
     for (const bool logout : {true, false}) {
         SCOPED_TRACE(logout ? "Login, Logout, close" : "Login, close");
         async::TwoNodes t;
-        t.n1->on_open(t.now, 1, "a");
-        t.n1->on_frame(t.now, 1, t.login("UID2"));
-        t.settle();
-        t.n2->on_open(t.now, 2, "b");
-        t.n2->on_frame(t.now, 2, t.login("UID1"));
+        t.uid1_logging_in();
         if (logout) {
             t.n2->on_frame(t.now, 2, proto::Logout{++t.request});
         }
@@ -789,11 +785,7 @@ TEST(AsyncStore, ALogoutBehindAPendingLoginOnAConnectionThatClosedEndsTheSession
 // countdown then, and its peers see it leave (DROPPED) at the profile's timeout, not never.
 TEST(AsyncStore, ASessionWhoseLoginAnswerWasLostIsReleasedWhenTheNodeReconciles) {
     async::TwoNodes t;
-    t.n1->on_open(t.now, 1, "a");
-    t.n1->on_frame(t.now, 1, t.login("UID2"));
-    t.settle();
-    t.n2->on_open(t.now, 2, "b");
-    t.n2->on_frame(t.now, 2, t.login("UID1"));
+    t.uid1_logging_in();
     const cluster::CommandId login_id = t.deferred->run_next().first;  // it takes effect ...
     t.n1->on_store_events(t.now);
     t.settle();
@@ -921,11 +913,7 @@ TEST(AsyncStore, EventsThatRaceAJoinAreDeliveredAfterTheJoinOk) {
 // right after the LoginOk (it is not in the login's backfill, which was computed before it existed).
 TEST(AsyncStore, APeerMessageThatRacesTheReceiversLoginIsDeliveredAfterTheLoginOk) {
     async::TwoNodes t;
-    t.n1->on_open(t.now, 1, "a");
-    t.n1->on_frame(t.now, 1, t.login("UID2"));
-    t.settle();
-    t.n2->on_open(t.now, 2, "b");
-    t.n2->on_frame(t.now, 2, t.login("UID1"));
+    t.uid1_logging_in();
     auto [id, result] = t.deferred->run_next();  // UID1's login takes effect on node 2; its answer is on its way
     proto::SendMessage peer = t.to_channel("p1");
     peer.to_channel.reset();
@@ -947,11 +935,7 @@ TEST(AsyncStore, APeerMessageThatRacesTheReceiversLoginIsDeliveredAfterTheLoginO
 // channel messages lost silently (relink-soak --cluster, a user logging in while a message was on its way).
 TEST(AsyncStore, AJoinAnsweredBeforeEarlierEventsArriveLosesNoneOfThemForTheNodesOtherMembers) {
     async::TwoNodes t;
-    t.n1->on_open(t.now, 1, "a");
-    t.n1->on_frame(t.now, 1, t.login("UID2"));
-    t.settle();
-    t.n2->on_open(t.now, 2, "b");
-    t.n2->on_frame(t.now, 2, t.login("UID1"));
+    t.uid1_logging_in();
     t.answer();
     t.deferred->arrive("n2");
     t.settle();
