@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <ctime>
 #include <deque>
@@ -162,6 +163,8 @@ std::string file_identity(const std::string& path) {
            std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
 }
 
+std::atomic<std::uint64_t> contexts_made{0};  // tls_contexts_made(), for tests
+
 /// The client SSL_CTX of each set of trust settings, shared by every connection that uses them (of one Client or
 /// of many in one process) while any of them lives. A context holds the trust store (the CA file, or the system's
 /// bundle, parsed: tens to hundreds of KB) and costs a few KB even empty; one per connection was paid again on
@@ -210,6 +213,7 @@ private:
     }
 
     static Made make(const TlsSettings& tls) {
+        contexts_made.fetch_add(1, std::memory_order_relaxed);
         auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
         context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                              ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::no_compression);
@@ -1022,6 +1026,10 @@ void TlsSessionCache::drop_locked() {
     SSL_SESSION_free(session_);
     session_ = nullptr;
     target_.clear();
+}
+
+std::uint64_t tls_contexts_made() noexcept {
+    return contexts_made.load(std::memory_order_relaxed);
 }
 
 // ------------------------------------------------------------------------------------------------------- url

@@ -72,6 +72,9 @@ private:
     ssl_session_st* session_{nullptr};
 };
 
+/// Internal, for tests: how many client TLS contexts this process has made (each one loads its trust store).
+[[nodiscard]] std::uint64_t tls_contexts_made() noexcept;
+
 struct TlsSettings {
     bool verify_peer{true};       ///< verify the server's certificate chain and host name (never off in prod)
     std::string ca_file;          ///< PEM bundle of trusted CAs
