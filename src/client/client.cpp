@@ -654,6 +654,7 @@ public:
             }
         }
         options.tls_sessions = tls_sessions_;
+        options.tls_context = tls_context_;
         options.dns_timeout = options.connect_timeout = options.tls_timeout = options.websocket_timeout =
             attempt_timeout_;
         std::weak_ptr<Impl> weak = shared_from_this();
@@ -849,6 +850,9 @@ public:
     bool hosted_pumping_{false};  ///< a hosted client's pump() runs (the host's one thread)
     /// This client's TLS session, offered on its next connection (a resumed handshake); never another client's.
     std::shared_ptr<client::TlsSessionCache> tls_sessions_ = std::make_shared<client::TlsSessionCache>();
+    /// The TLS context (trust store loaded) of this client's connections, kept from one attempt to the next, so that
+    /// retrying through an outage does not load the trust store again at every attempt.
+    std::shared_ptr<client::TlsContextHolder> tls_context_ = std::make_shared<client::TlsContextHolder>();
 
     // under mutex_
     std::mutex mutex_;

@@ -6,8 +6,9 @@
 // TLS runs over relink's own TlsSocketStream (net/tls_socket_stream.hpp, client role), not asio::ssl::stream: an
 // idle connection then holds no TLS buffers (asio's stream keeps four 17 KiB ones for the connection's life). The
 // connect and proxy steps run on a beast::tcp_stream (its timeouts bound them); its socket then moves into the
-// WebSocket's stack. Connections with the same trust settings share one SSL_CTX (ClientContexts below): what is
-// per connection (SNI, the session offered, the verify callback, the new-session owner) is set on the SSL object.
+// WebSocket's stack. Connections with the same trust settings share one SSL_CTX (ClientContexts below), fetched only
+// once the tunnel is through (do_tls()): what is per connection (SNI, the session offered, the verify callback, the
+// new-session owner) is set on the SSL object.
 //
 // Every handler runs on the executor given to open() (the driver's strand); so do send() and close(). Two flags,
 // both touched on that strand only, make "no handler after close() returns" hold:
@@ -166,12 +167,18 @@ std::string file_identity(const std::string& path) {
 std::atomic<std::uint64_t> contexts_made{0};  // tls_contexts_made(), for tests
 
 /// The client SSL_CTX of each set of trust settings, shared by every connection that uses them (of one Client or
-/// of many in one process) while any of them lives. A context holds the trust store (the CA file, or the system's
-/// bundle, parsed: tens to hundreds of KB) and costs a few KB even empty; one per connection was paid again on
-/// every reconnect and by every client. Nothing per connection is on the context: SNI, the session offered, the
-/// verify mode and callback and the new-session callback's owner are on the SSL object (do_tls()), and the
-/// sessions themselves live in each Client's TlsSessionCache (OpenSSL's internal store is off). So sharing changes
-/// nothing a connection does. Thread-safe: one mutex, held while a context is made (rarely).
+/// of many in one process) while any of them lives, and kept between its connections by each Client's
+/// TlsContextHolder (the registry only points to the contexts: without a holder, a context would die with the last
+/// connection, and a client retrying after a refused or timed-out attempt would make it again at every attempt). A
+/// context holds the trust store (the CA file, or the system's bundle, parsed: tens to hundreds of KB) and costs a
+/// few KB even empty; one per connection was paid again on every reconnect and by every client. A connection asks
+/// for it only once its TCP connection (and proxy tunnel) is up, so an attempt that fails before does no TLS work.
+/// The key names the trust settings and the identity of the CA file and directory on disk: a CA file replaced on
+/// disk is loaded again by the next connection, holder or not. Nothing per connection is on the context: SNI, the
+/// session offered, the verify mode and callback and the new-session callback's owner are on the SSL object
+/// (do_tls()), and the sessions themselves live in each Client's TlsSessionCache (OpenSSL's internal store is off).
+/// So sharing changes nothing a connection does. Thread-safe: one mutex, held while a context is made (rarely); a
+/// holder has its own.
 class ClientContexts {
 public:
     struct Made {
@@ -180,13 +187,11 @@ public:
         std::string detail;
     };
 
-    static Made get(const TlsSettings& tls) {
+    /// The context of `tls`: the one `holder` keeps for it, else the one another connection uses, else a new one
+    /// (which `holder` then keeps). A context that cannot be made (a CA file that cannot be loaded) is kept nowhere:
+    /// the next attempt tries again.
+    static Made get(const TlsSettings& tls, TlsContextHolder* holder) {
         static auto* const registry = new ClientContexts;  // never destroyed: a late connection may still ask
-        return registry->find_or_make(tls);
-    }
-
-private:
-    Made find_or_make(const TlsSettings& tls) {
         std::string key;
         append_field(key, tls.verify_peer ? "verify" : "no-verify");
         if (tls.verify_peer) {
@@ -196,6 +201,20 @@ private:
             append_field(key, file_identity(tls.ca_directory));
             append_field(key, tls.use_system_store ? "system" : "no-system");
         }
+        if (holder != nullptr) {
+            if (auto context = holder->find(key)) {
+                return {std::move(context), {}, {}};
+            }
+        }
+        Made made = registry->find_or_make(key, tls);
+        if (holder != nullptr && made.context) {
+            holder->keep(std::move(key), made.context);
+        }
+        return made;
+    }
+
+private:
+    Made find_or_make(const std::string& key, const TlsSettings& tls) {
         const std::lock_guard lock(mutex_);
         for (auto it = contexts_.begin(); it != contexts_.end();) {  // the contexts no connection uses any more
             it = it->second.expired() ? contexts_.erase(it) : std::next(it);
@@ -315,11 +334,7 @@ public:
           dns_timer_(executor_),
           tls_timer_(executor_),
           close_timer_(executor_),
-          proxy_buffer_(kProxyResponseLimit) {
-        if constexpr (kTls) {
-            configure_context();
-        }
-    }
+          proxy_buffer_(kProxyResponseLimit) {}
 
     ~Session() override { SSL_SESSION_free(offered_); }
     Session(const Session&) = delete;
@@ -356,25 +371,6 @@ private:
         }
     }
 
-    // The context of these trust settings, shared with every other connection that has them (ClientContexts). The
-    // verify mode and callback are set on the connection's SSL object in do_tls(), as is everything else that is
-    // this connection's own.
-    void configure_context() {
-        if (options_.tls_sessions) {
-            session_target_ = session_target(url_, options_);
-        }
-        auto made = ClientContexts::get(options_.tls);
-        if (!made.context) {
-            return setup_failed(made.error, std::move(made.detail));
-        }
-        tls_context_ = std::move(made.context);
-    }
-
-    void setup_failed(std::error_code ec, std::string detail) {
-        setup_error_ = ec;
-        setup_detail_ = std::move(detail);
-    }
-
     bool stopped() const { return quiet_ || down_; }
 
     void begin(Step step) {
@@ -394,9 +390,6 @@ private:
     void do_resolve() {
         if (stopped()) {
             return;
-        }
-        if (setup_error_) {
-            return fail(AttemptFailure::tls, setup_error_, setup_detail_);
         }
         begin(Step::resolving);
         const std::string& host = options_.proxy ? options_.proxy->host : url_.host;
@@ -487,7 +480,6 @@ private:
     void after_tunnel() {
         tcp_.expires_never();
         if constexpr (kTls) {
-            ws_.emplace(tcp_.release_socket(), tls_context_->native_handle(), beast::role_type::client);
             do_tls();
         } else {
             ws_.emplace(tcp_.release_socket());
@@ -568,6 +560,19 @@ private:
 
     void do_tls() {
         begin(Step::securing);
+        // The context of these trust settings (ClientContexts): made here, once the tunnel is through, so that an
+        // attempt that never got this far did no TLS work; kept for the next attempt by the holder, if any. The
+        // verify mode and callback are set on the connection's SSL object below, as is everything else that is this
+        // connection's own.
+        auto made = ClientContexts::get(options_.tls, options_.tls_context.get());
+        if (!made.context) {
+            return fail(AttemptFailure::tls, made.error, std::move(made.detail));
+        }
+        tls_context_ = std::move(made.context);
+        if (options_.tls_sessions) {
+            session_target_ = session_target(url_, options_);
+        }
+        ws_.emplace(tcp_.release_socket(), tls_context_->native_handle(), beast::role_type::client);
         SSL* ssl = ws_->next_layer().native_handle();
         if (ssl == nullptr) {
             return fail(AttemptFailure::tls, std::make_error_code(std::errc::not_enough_memory),
@@ -920,11 +925,9 @@ private:
     TransportOptions options_;
     Url url_;
     Handlers handlers_;
-    std::error_code setup_error_;
-    std::string setup_detail_;
     std::shared_ptr<ssl::context> tls_context_;    // shared (ClientContexts); before ws_, whose SSL refers to it
     beast::tcp_stream tcp_;                        // the socket until the tunnel is through (TCP, proxy)
-    std::optional<websocket::stream<Stream>> ws_;  // the socket from then on (after_tunnel())
+    std::optional<websocket::stream<Stream>> ws_;  // the socket from then on (after_tunnel(), do_tls())
     tcp::resolver resolver_;
     net::steady_timer dns_timer_;
     net::steady_timer tls_timer_;
@@ -1026,6 +1029,25 @@ void TlsSessionCache::drop_locked() {
     SSL_SESSION_free(session_);
     session_ = nullptr;
     target_.clear();
+}
+
+// ---------------------------------------------------------------------------------------------- context holder
+
+std::shared_ptr<ssl::context> TlsContextHolder::find(const std::string& key) const {
+    const std::lock_guard lock(mutex_);
+    return key == key_ ? context_ : nullptr;
+}
+
+void TlsContextHolder::keep(std::string key, std::shared_ptr<ssl::context> context) {
+    std::shared_ptr<ssl::context> dropped;  // freed outside the lock
+    const std::lock_guard lock(mutex_);
+    dropped = std::exchange(context_, std::move(context));
+    key_ = std::move(key);
+}
+
+bool TlsContextHolder::holds_context() const {
+    const std::lock_guard lock(mutex_);
+    return context_ != nullptr;
 }
 
 std::uint64_t tls_contexts_made() noexcept {

@@ -12,6 +12,11 @@
 // resumed handshake (no certificate, no signature, no chain to verify). A server that declines it gets a full
 // handshake, verified as always.
 //
+// The TLS context (an SSL_CTX holding the trust store) is fetched only once the TCP connection (and the proxy
+// tunnel) is up: an attempt refused or timed out before that does no TLS work at all. Given a TlsContextHolder, the
+// context made for one connection is kept for the next, so that a client retrying through an outage loads its trust
+// store once, not once per attempt.
+//
 // Thread safety: a Transport is used from one strand (the executor given to open()); its handlers run on that
 // executor, never inline inside open(), send() or close(). After close() returns, no handler runs any more.
 #pragma once
@@ -32,6 +37,10 @@
 #include "relink/timings.hpp"
 
 struct ssl_session_st;  // OpenSSL's SSL_SESSION, without including OpenSSL here
+
+namespace boost::asio::ssl {
+class context;  // without including Asio's SSL here
+}  // namespace boost::asio::ssl
 
 namespace relink::client {
 
@@ -72,6 +81,35 @@ private:
     ssl_session_st* session_{nullptr};
 };
 
+/// The TLS context (the SSL_CTX with its trust store: the CA file, directory or system bundle, parsed) one client's
+/// connections use, kept from one connection attempt to the next. Contexts are shared between the connections with
+/// the same trust settings only while one of them holds it (transport.cpp); without a holder, every attempt after a
+/// failed one (a refused connection, a timeout: no connection left holding it) would load the trust store again. It
+/// holds one context, the one made for the latest settings: a key naming the trust settings and the identity of the
+/// CA file and directory on disk, so that a CA file replaced on disk gives another key and is loaded again. One
+/// holder per relink::Client, beside its TlsSessionCache.
+///
+/// Thread safety: every method may be called from any thread (one mutex).
+class TlsContextHolder {
+public:
+    TlsContextHolder() = default;
+    ~TlsContextHolder() = default;
+    TlsContextHolder(const TlsContextHolder&) = delete;
+    TlsContextHolder& operator=(const TlsContextHolder&) = delete;
+
+    /// The context kept for `key`, or null when none is kept or the one kept is another key's.
+    [[nodiscard]] std::shared_ptr<boost::asio::ssl::context> find(const std::string& key) const;
+    /// Keeps `context` for `key`, dropping whatever was kept.
+    void keep(std::string key, std::shared_ptr<boost::asio::ssl::context> context);
+    /// True when a context is kept.
+    [[nodiscard]] bool holds_context() const;
+
+private:
+    mutable std::mutex mutex_;
+    std::string key_;
+    std::shared_ptr<boost::asio::ssl::context> context_;
+};
+
 /// Internal, for tests: how many client TLS contexts this process has made (each one loads its trust store).
 [[nodiscard]] std::uint64_t tls_contexts_made() noexcept;
 
@@ -95,6 +133,9 @@ struct TransportOptions {
     /// Where this connection finds a session to resume and keeps the one the server gives; null: every handshake
     /// is a full one.
     std::shared_ptr<TlsSessionCache> tls_sessions;
+    /// Keeps the TLS context of this connection for the next one with the same trust settings; null: a context is
+    /// kept only while a connection uses it (and shared with the others that use the same settings meanwhile).
+    std::shared_ptr<TlsContextHolder> tls_context;
     Duration dns_timeout{std::chrono::seconds(5)};
     Duration connect_timeout{std::chrono::seconds(5)};
     Duration tls_timeout{std::chrono::seconds(5)};

@@ -5,6 +5,7 @@
 // the constructor throws std::invalid_argument naming the field for each configuration that cannot work. Real
 // clocks: every wait is an awaited event with a bound.
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -18,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "client/client_harness.hpp"
+#include "client/transport.hpp"
 #include "faultproxy/fault_proxy.hpp"
 #include "support/connect_proxy.hpp"
 #include "support/plain_http_server.hpp"
@@ -92,6 +94,24 @@ TEST_F(ClientErrors, ARefusedPortIsReportedAsRefusedAtOnce) {
     EXPECT_EQ(after_end.reason, ConnectionReason::login_timeout);
     ASSERT_TRUE(after_end.last_failure);
     EXPECT_EQ(after_end.last_failure->cause, AttemptFailure::refused);
+}
+
+// An attempt refused at TCP does no TLS work: however many attempts, no TLS context is made (no trust store loaded).
+TEST_F(ClientErrors, RefusedAttemptsMakeNoTlsContext) {
+    faultproxy::Options options;
+    options.upstream_port = server_->port();
+    options.initial_mode = faultproxy::Mode::refuse;  // nothing listens: every connect is refused
+    faultproxy::FaultProxy refusing(options);
+    const std::uint64_t before = client::tls_contexts_made();
+    ClientConfig c = config("alice", refusing.port());
+    c.time_scale = 0.5;  // a 6 s login: room for several attempts even on a loaded machine
+    client_ = std::make_unique<Client>(std::move(c));
+    events_.attach(*client_);
+    EXPECT_FALSE(client_->login());
+    ASSERT_TRUE(events_.wait_count<AttemptFailed>(
+        3, [](const AttemptFailed& e) { return e.cause == AttemptFailure::refused; }, 10s))
+        << events_.dump();
+    EXPECT_EQ(client::tls_contexts_made(), before) << events_.dump();
 }
 
 TEST_F(ClientErrors, APlainHttpServerIsReportedAsHttpAtOnce) {

@@ -6,6 +6,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <future>
@@ -19,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include "client/client_harness.hpp"
+#include "client/transport.hpp"
 #include "faultproxy/fault_proxy.hpp"
 
 namespace relink::test {
@@ -159,6 +161,28 @@ TEST_F(ClientTest, AResetRepairedWithinTheThresholdShowsNoStateChange) {
         }
     }
     EXPECT_EQ(client.connection_state(), ConnectionState::connected);
+}
+
+// A client keeps its TLS context (its trust store, loaded) while it lives: a reconnect through an outage, refused at
+// every attempt until the server is back, loads it no more; only the first connection did.
+TEST_F(ClientTest, ReconnectsThroughAnOutageLoadTheTrustStoreOnce) {
+    faultproxy::FaultProxy proxy("127.0.0.1", server_->port());
+    Recorder events;
+    const std::uint64_t before = client::tls_contexts_made();
+    Client client(config("grace", proxy.port()));
+    events.attach(client);
+    ASSERT_FALSE(client.login());
+    ASSERT_TRUE(events.wait_state(ConnectionState::connected, ConnectionReason::login_success));
+    EXPECT_EQ(client::tls_contexts_made() - before, 1U);
+
+    proxy.set_mode(faultproxy::Mode::refuse);  // the server is gone: every new connection is refused
+    proxy.reset_all();                         // and the link with it
+    ASSERT_TRUE(events.wait_count<AttemptFailed>(
+        3, [](const AttemptFailed& e) { return e.cause == AttemptFailure::refused; }, 10s))
+        << events.dump();
+    proxy.set_mode(faultproxy::Mode::pass);  // back
+    ASSERT_TRUE(events.wait_for<ContinuityReport>()) << "no reconnect once the server is back\n" << events.dump();
+    EXPECT_EQ(client::tls_contexts_made() - before, 1U) << events.dump();
 }
 
 // A network change probes the link (one heartbeat at once): a link that answers stays, with no state change.

@@ -19,6 +19,7 @@
 #include <array>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -143,6 +144,7 @@ public:
         std::condition_variable changed;
         int opened{0};
         StepTimings timings;
+        StepTimings finished;  ///< the steps finished, as on_closed reported them
         std::vector<std::string> messages;
         int closed{0};
         std::error_code error;
@@ -259,6 +261,9 @@ public:
     StepTimings timings() {
         return read<StepTimings>([](const State& s) { return s.timings; });
     }
+    StepTimings finished() {
+        return read<StepTimings>([](const State& s) { return s.finished; });
+    }
     std::vector<std::string> messages() {
         return read<std::vector<std::string>>([](const State& s) { return s.messages; });
     }
@@ -306,10 +311,11 @@ private:
             state->changed.notify_all();
         };
         h.on_closed = [state, release, check](std::error_code error, AttemptFailure cause, std::string detail,
-                                              const StepTimings& /*finished*/) {
+                                              const StepTimings& finished) {
             std::lock_guard lock(state->mutex);
             check(*state);
             ++state->closed;
+            state->finished = finished;
             state->error = error;
             state->cause = cause;
             state->detail = std::move(detail);
@@ -647,6 +653,8 @@ TEST_F(TransportTest, UntrustedCertificateFailsAtTls) {
     expect_well_behaved(probe);
 }
 
+// The trust store is loaded at the TLS step, once TCP is connected (an attempt that fails before does no TLS work):
+// a CA file that cannot be loaded fails the attempt there.
 TEST_F(TransportTest, MissingCaFileFailsAtTls) {
     Probe probe(io_);
     TransportOptions o = options(server_->url());
@@ -655,7 +663,39 @@ TEST_F(TransportTest, MissingCaFileFailsAtTls) {
     ASSERT_TRUE(probe.wait_closed());
     EXPECT_TRUE(starts_with(probe.detail(), "tls: cannot load the CA file")) << probe.detail();
     EXPECT_EQ(probe.cause(), AttemptFailure::tls);
+    const StepTimings finished = probe.finished();
+    EXPECT_TRUE(finished.tcp) << "the CA file is loaded once TCP is connected";
+    EXPECT_FALSE(finished.tls);
     expect_well_behaved(probe);
+}
+
+// A holder (one per relink::Client) keeps the TLS context from one connection to the next: a reconnect loads no
+// trust store, until the CA file changes on disk.
+TEST_F(TransportTest, AHolderKeepsTheTlsContextUntilTheCaFileChanges) {
+    auto holder = std::make_shared<TlsContextHolder>();
+    TransportOptions o = options(server_->url());
+    o.tls_context = holder;
+    const std::uint64_t before = tls_contexts_made();
+    const auto connect_and_close = [&] {
+        Probe probe(io_);
+        probe.open(o);
+        ASSERT_TRUE(probe.wait_open()) << probe.detail();
+        probe.close();
+        ASSERT_TRUE(probe.wait_released());  // no connection holds the context any more; the holder does
+        expect_well_behaved(probe);
+    };
+    connect_and_close();
+    EXPECT_EQ(tls_contexts_made() - before, 1U);
+    EXPECT_TRUE(holder->holds_context());
+    connect_and_close();
+    connect_and_close();
+    EXPECT_EQ(tls_contexts_made() - before, 1U) << "a reconnect reloaded the trust store";
+    // The same certificate, but another file (size, modification time): loaded again.
+    std::ofstream(server_->ca_file(), std::ios::app) << "\n";
+    connect_and_close();
+    EXPECT_EQ(tls_contexts_made() - before, 2U) << "a CA file changed on disk was not loaded again";
+    connect_and_close();
+    EXPECT_EQ(tls_contexts_made() - before, 2U);
 }
 
 // verify_peer = false exists for tests against self-signed servers only: it accepts any certificate.
@@ -738,6 +778,23 @@ TEST_F(TransportTest, RefusedConnectionFailsFastAtTcp) {
     EXPECT_LT(probe.time_to_close(), 2s);  // refused: no waiting for the timeout
     EXPECT_EQ(probe.cause(), AttemptFailure::refused);
     expect_well_behaved(probe);
+}
+
+// An attempt refused at TCP does no TLS work: no context is made (no trust store loaded) before TCP is connected.
+TEST_F(TransportTest, ARefusedConnectionMakesNoTlsContext) {
+    faultproxy::Options proxy_options;
+    proxy_options.upstream_port = server_->port();
+    proxy_options.initial_mode = Mode::refuse;
+    FaultProxy proxy(proxy_options);
+    const std::uint64_t before = tls_contexts_made();
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        Probe probe(io_);
+        probe.open(options("wss://127.0.0.1:" + std::to_string(proxy.port()) + "/"));
+        ASSERT_TRUE(probe.wait_closed(5s));
+        EXPECT_EQ(probe.cause(), AttemptFailure::refused) << probe.detail();
+        ASSERT_TRUE(probe.wait_released());
+    }
+    EXPECT_EQ(tls_contexts_made(), before);
 }
 
 TEST_F(TransportTest, BlackholedTlsHandshakeTimesOut) {
