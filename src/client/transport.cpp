@@ -166,6 +166,9 @@ std::string file_identity(const std::string& path) {
 
 std::atomic<std::uint64_t> contexts_made{0};  // tls_contexts_made(), for tests
 
+/// The TLS 1.2 cipher suites the client offers (OpenSSL's syntax): ECDHE with AES-GCM or ChaCha20-Poly1305.
+constexpr const char* kTls12Ciphers = "ECDHE+AESGCM:ECDHE+CHACHA20";
+
 /// The client SSL_CTX of each set of trust settings, shared by every connection that uses them (of one Client or
 /// of many in one process) while any of them lives, and kept between its connections by each Client's
 /// TlsContextHolder (the registry only points to the contexts: without a holder, a context would die with the last
@@ -242,6 +245,14 @@ private:
         SSL_CTX* native = context->native_handle();
         SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
         SSL_CTX_sess_set_new_cb(native, &on_new_session);
+        // TLS 1.2 suites offered: forward-secret key exchange and AEAD only (6, where OpenSSL's default offers 27 with
+        // CBC and static RSA). TLS 1.3's three are unchanged. A server keeps the list a client offered for the whole
+        // connection (a growing stack of pointers: ~13 bytes per suite), so a short list is also less memory per
+        // session on the server (docs/security.md).
+        if (SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1) {
+            return {nullptr, std::make_error_code(std::errc::invalid_argument),
+                    "tls: OpenSSL refused the cipher list '" + std::string(kTls12Ciphers) + "'"};
+        }
         if (!tls.verify_peer) {
             return {std::move(context), {}, {}};
         }

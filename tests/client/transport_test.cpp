@@ -817,6 +817,69 @@ TEST_F(TransportTest, BlackholedTlsHandshakeTimesOut) {
     expect_well_behaved(probe);
 }
 
+// The client offers forward-secret AEAD suites only: read from its ClientHello by a listener that answers nothing.
+TEST_F(TransportTest, TheClientHelloOffersOnlyForwardSecretAeadSuites) {
+    net::io_context listener_io;
+    tcp::acceptor acceptor(listener_io, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+    std::promise<std::vector<std::uint8_t>> hello_promise;
+    auto hello_future = hello_promise.get_future();
+    std::thread reader([&] {
+        // Bounded: the client gives up the handshake after its TLS timeout and closes, which ends the read.
+        std::vector<std::uint8_t> bytes;
+        boost::system::error_code ec;
+        tcp::socket socket = acceptor.accept(ec);
+        std::array<std::uint8_t, 4096> chunk{};
+        while (!ec && bytes.size() < 16384) {
+            const std::size_t got = socket.read_some(net::buffer(chunk), ec);
+            bytes.insert(bytes.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(got));
+            if (bytes.size() >= 5 && bytes.size() >= 5U + ((std::size_t{bytes[3]} << 8U) | bytes[4])) {
+                break;  // the first record is complete
+            }
+        }
+        hello_promise.set_value(std::move(bytes));
+    });
+    Probe probe(io_);
+    TransportOptions o = options("wss://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()) + "/");
+    o.tls_timeout = 1s;
+    probe.open(o);
+    const bool read = hello_future.wait_for(10s) == std::future_status::ready;
+    ASSERT_TRUE(probe.wait_closed(10s));
+    if (!read) {  // the client never connected: a connection of our own, closed at once, ends the thread's accept
+        tcp::socket nudge(listener_io);
+        boost::system::error_code ignored;
+        nudge.connect(acceptor.local_endpoint(), ignored);
+    }
+    reader.join();
+    ASSERT_TRUE(read);
+    const std::vector<std::uint8_t> hello = hello_future.get();
+
+    // record header (5), handshake header (4), client_version (2), random (32), session id, cipher suites
+    ASSERT_GE(hello.size(), 5U + 4 + 2 + 32 + 1);
+    ASSERT_EQ(hello[0], 0x16) << "a TLS handshake record";
+    ASSERT_EQ(hello[5], 0x01) << "a ClientHello";
+    std::size_t at = 5 + 4 + 2 + 32;
+    at += 1 + hello[at];  // the session id
+    ASSERT_GE(hello.size(), at + 2);
+    const std::size_t suites_bytes = (std::size_t{hello[at]} << 8U) | hello[at + 1];
+    at += 2;
+    ASSERT_GE(hello.size(), at + suites_bytes);
+    std::vector<std::uint16_t> offered;
+    for (std::size_t i = 0; i + 1 < suites_bytes; i += 2) {
+        offered.push_back(static_cast<std::uint16_t>((hello[at + i] << 8U) | hello[at + i + 1]));
+    }
+    const std::vector<std::uint16_t> allowed = {
+        0x1301, 0x1302, 0x1303,          // TLS 1.3: AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305
+        0xc02b, 0xc02f, 0xc02c, 0xc030,  // ECDHE-{ECDSA,RSA}-AES{128,256}-GCM
+        0xcca9, 0xcca8,                  // ECDHE-{ECDSA,RSA}-CHACHA20-POLY1305
+        0x00ff,                          // the renegotiation-info signalling value, not a suite
+    };
+    for (const std::uint16_t suite : offered) {
+        EXPECT_NE(std::find(allowed.begin(), allowed.end(), suite), allowed.end())
+            << "offered suite 0x" << std::hex << suite;
+    }
+    EXPECT_GE(offered.size(), 9U);  // all of them: TLS 1.3's three and the six TLS 1.2 ones
+}
+
 TEST_F(TransportTest, BlackholedUpgradeTimesOut) {
     faultproxy::Options proxy_options;
     proxy_options.upstream_port = server_->port();
