@@ -44,14 +44,17 @@ struct MemoryStore::State {
     };
     struct Session {
         const std::string* key{nullptr};  ///< its key in `sessions`: session_key(app, user)
-        Profile profile{Profile::rtm};
-        Duration presence_timeout{};  ///< agreed at its last login: how long its presence outlives its transport
-        NodeId node;
+        Duration presence_timeout{};      ///< agreed at its last login: how long its presence outlives its transport
+        /// The node of its last login, interned in State::node_names (a pointer instead of a string per session);
+        /// null before the first. Read through node_name().
+        const NodeId* node{nullptr};
         Gen gen{0};
+        TimePoint away_until{};  ///< while `away`, until then (the session lifetime) peer messages to it are kept
+        // The small fields together, so that they share one 8-byte slot instead of padding one each.
+        Profile profile{Profile::rtm};
         bool present{false};
-        bool attached{false};    ///< a transport is open on `node`
-        bool away{false};        ///< presence ran out by itself: peer messages are kept for the user's return
-        TimePoint away_until{};  ///< until then (the session lifetime) peer messages to it are kept
+        bool attached{false};  ///< a transport is open on `node`
+        bool away{false};      ///< presence ran out by itself: peer messages are kept for the user's return
         std::string resume_token;
         /// The secrets a session holds only after a resume or a recovery key: made when one of them is set, so
         /// that a session that has none holds a pointer instead of three empty strings (docs/benchmarks.md,
@@ -82,6 +85,7 @@ struct MemoryStore::State {
                 secrets_made().previous_token = std::move(token);
             }
         }
+        [[nodiscard]] const NodeId& node_name() const { return node ? *node : none(); }
         static const std::string& none() {
             static const std::string empty;
             return empty;
@@ -139,6 +143,9 @@ struct MemoryStore::State {
     std::map<std::string, std::set<NodeId>> subscribers;              ///< channel key → nodes
     std::map<NodeId, TimePoint> nodes;                                ///< node → last heartbeat
     std::map<NodeId, std::vector<Event>> outbox;
+    /// Every node name a session has logged in from, for Session::node to point at. Never erased from (a node
+    /// that leaves may still be named by sessions), so it is bounded by the nodes ever seen, not by sessions.
+    std::set<NodeId> node_names;
     Deadlines<DeadlineKey> deadlines;
     StoreStats counters;
 
@@ -177,7 +184,7 @@ struct MemoryStore::State {
     /// Tells the node holding the session's transport that the session is over there.
     void end_transport(const Session& s, std::optional<proto::CloseReason> reason) {
         if (s.attached) {
-            outbox[s.node].emplace_back(SessionEnded{s.app(), s.user(), s.gen, reason});
+            outbox[s.node_name()].emplace_back(SessionEnded{s.app(), s.user(), s.gen, reason});
         }
     }
 
@@ -388,7 +395,7 @@ struct MemoryStore::State {
         const proto::Negotiated t = agreed(cmd);
         s.profile = m.profile;
         s.presence_timeout = t.presence_timeout;
-        s.node = node;
+        s.node = &*node_names.insert(node).first;
         ++s.gen;
         s.attached = true;
         s.instance_id = m.instance_id;
@@ -574,7 +581,7 @@ struct MemoryStore::State {
             to.peer_log.push_back(out);
             trim_peer_log(to);
             if (t.attached) {
-                outbox[t.node].emplace_back(PeerEvent{t.app(), t.user(), t.gen, std::move(out)});
+                outbox[t.node_name()].emplace_back(PeerEvent{t.app(), t.user(), t.gen, std::move(out)});
             }
             return {{}, SendResult{false, !t.present, false}};
         }
@@ -592,7 +599,7 @@ struct MemoryStore::State {
     /// The session (app, user) as `node` may act on it under `gen`, or nullptr when that node no longer holds it.
     Session* owned(const NodeId& node, const std::string& key, Gen gen) {
         auto it = sessions.find(key);
-        if (it == sessions.end() || !it->second.present || !it->second.attached || it->second.node != node ||
+        if (it == sessions.end() || !it->second.present || !it->second.attached || it->second.node_name() != node ||
             it->second.gen != gen) {
             return nullptr;
         }
@@ -696,7 +703,7 @@ struct MemoryStore::State {
     void release_node(const NodeId& node, TimePoint last_sign_of_life) {
         nodes.erase(node);
         for (auto& [key, s] : sessions) {
-            if (s.node == node && s.present && s.attached) {
+            if (s.node_name() == node && s.present && s.attached) {
                 // Its transport may be alive, on a node nobody hears any more: presence runs out from the node's
                 // last sign of life, exactly as if the transport had closed then.
                 s.attached = false;
@@ -797,7 +804,7 @@ void MemoryStore::leave(TimePoint now, const NodeId& node) {
 void MemoryStore::reconcile(TimePoint now, const NodeId& node, const std::map<std::string, Gen>& held) {
     auto& state = *state_;
     for (auto& [key, s] : state.sessions) {
-        if (s.node != node || !s.present || !s.attached) {
+        if (s.node_name() != node || !s.present || !s.attached) {
             continue;
         }
         auto it = held.find(key);
@@ -830,7 +837,7 @@ std::vector<Store::SessionView> MemoryStore::sessions() const {
         if (!s.present) {
             continue;
         }
-        SessionView view{s.app(), s.user(), s.profile, s.node, s.attached, {}, s.peer_address};
+        SessionView view{s.app(), s.user(), s.profile, s.node_name(), s.attached, {}, s.peer_address};
         for (const auto& [name, streams] : s.channels) {
             view.channels.push_back(name);
         }
