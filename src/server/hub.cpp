@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <iterator>
+#include <memory>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -151,23 +152,43 @@ struct Hub::State {
         bool closed{false};         ///< a CloseConnection was issued: ignore what still arrives
         bool login_pending{false};  ///< a Login is with the store: later frames wait for its result
         bool in_progress{false};    ///< counted in logins_in_progress: open, not logged in, not closed
-        /// Frames that came while the login was with the store, in order. A vector, not a deque: it is nearly
-        /// always empty, and an empty std::deque allocates ~600 bytes per connection (libstdc++).
-        std::vector<proto::ClientMessage> held;
+        /// Frames that came while the login was with the store, in order; null while there are none. Nearly
+        /// always there are none: a pointer costs a connection 8 bytes where an empty vector costs 24 (and an
+        /// empty std::deque allocates ~600 bytes, libstdc++). Made by held_made(), dropped once replayed.
+        std::unique_ptr<std::vector<proto::ClientMessage>> held;
+
+        std::vector<proto::ClientMessage>& held_made() {
+            if (!held) {
+                held = std::make_unique<std::vector<proto::ClientMessage>>();
+            }
+            return *held;
+        }
     };
     /// A session whose transport is on this node. The store holds the rest of it.
     /// Its presence deadline (silent this long with its transport open) is the TimerLink.
     struct LocalSession : TimerLink {
         const std::string* key{nullptr};  ///< its key in `locals`: session_key(app, user)
-        Profile profile{Profile::rtm};
-        Duration presence_timeout{};  ///< agreed at login: silent this long, the user drops
+        Duration presence_timeout{};      ///< agreed at login: silent this long, the user drops
         ConnId conn{0};
         cluster::Gen gen{0};
         /// A sorted vector: a session is in a few channels, and a std::set's node per channel cost twice as much.
         detail::FlatSet<std::string> channels;
-        std::vector<std::string> allowed_channels;  ///< from the token; empty = any
+        /// The channels its token grants; null = any (most tokens name none: a pointer instead of an empty
+        /// vector's 24 bytes). Set by allow().
+        std::unique_ptr<std::vector<std::string>> allowed_channels;
         Bucket sends;
+        // The small fields together, so that they share one 8-byte slot instead of padding one each.
+        Profile profile{Profile::rtm};
         bool presence_batches{false};  ///< its client reads Presence frames (Login::presence_batches)
+
+        /// Takes a token's channel grant (empty = any).
+        void allow(const std::vector<std::string>& granted) {
+            allowed_channels = granted.empty() ? nullptr : std::make_unique<std::vector<std::string>>(granted);
+        }
+        [[nodiscard]] bool may_join(const std::string& channel) const {
+            return !allowed_channels ||
+                   std::find(allowed_channels->begin(), allowed_channels->end(), channel) != allowed_channels->end();
+        }
 
         // The app and the user, from the key (not kept twice).
         [[nodiscard]] std::string app() const { return key->substr(0, key->find('\n')); }
@@ -680,7 +701,7 @@ struct Hub::State {
         }
         it->second.closed = true;
         settle(it->second);
-        it->second.held.clear();
+        it->second.held.reset();
         forget_presence(conn);
         keep_alives.disarm(it->second);
         deadlines.clear({TimerKind::login_grace, std::to_string(conn)});
@@ -1019,7 +1040,7 @@ struct Hub::State {
         s.presence_timeout = p.agreed.presence_timeout;
         s.conn = p.conn;
         s.gen = r.gen;
-        s.allowed_channels = p.check.channels;
+        s.allow(p.check.channels);
         s.presence_batches = m.presence_batches;
         c.session = &key;
         settle(c);
@@ -1103,18 +1124,18 @@ struct Hub::State {
     /// rest wait again, ahead of anything newer) or close the connection (then the rest are dropped with it).
     void replay_held(TimePoint now, ConnId conn) {
         auto c = conns.find(conn);
-        if (c == conns.end() || c->second.login_pending || c->second.held.empty()) {
+        if (c == conns.end() || c->second.login_pending || !c->second.held) {
             return;
         }
-        std::vector<proto::ClientMessage> frames = std::move(c->second.held);
-        c->second.held.clear();
+        std::vector<proto::ClientMessage> frames = std::move(*c->second.held);
+        c->second.held.reset();
         for (std::size_t i = 0; i < frames.size(); ++i) {
             c = conns.find(conn);
             if (c == conns.end() || c->second.closed) {
                 return;
             }
             if (c->second.login_pending) {
-                auto& held = c->second.held;  // only frames of this replay can be there: none came in meanwhile
+                auto& held = c->second.held_made();  // only frames of this replay can be there: none came in meanwhile
                 held.insert(held.begin(), std::make_move_iterator(frames.begin() + static_cast<std::ptrdiff_t>(i)),
                             std::make_move_iterator(frames.end()));
                 return;
@@ -1241,7 +1262,7 @@ struct Hub::State {
                     send(conn, proto::Pong{});  // heartbeats are answered at once, whatever waits
                 }
             } else {
-                c.held.push_back(message);
+                c.held_made().push_back(message);
             }
             return;
         }
@@ -1292,8 +1313,7 @@ struct Hub::State {
                         send(conn, proto::Reply{m.request_id, err(errc::invalid_channel_name)});
                         return;
                     }
-                    if (!s.allowed_channels.empty() && std::find(s.allowed_channels.begin(), s.allowed_channels.end(),
-                                                                 m.channel) == s.allowed_channels.end()) {
+                    if (!s.may_join(m.channel)) {
                         send(conn, proto::Reply{m.request_id, err(errc::rejected_by_server)});  // not in the token
                         return;
                     }
@@ -1349,7 +1369,7 @@ struct Hub::State {
                         send(conn, proto::Reply{m.request_id, check.error});
                         return;
                     }
-                    s.allowed_channels = check.channels;
+                    s.allow(check.channels);
                     if (check.ttl > Duration::zero() && s.profile != Profile::rtm) {
                         deadlines.set({TimerKind::token_expiry, key}, now + check.ttl);
                     } else {
@@ -1479,8 +1499,8 @@ void Hub::on_closed(TimePoint now, ConnId conn) {
         const std::string key = *it->second.session;  // a copy: detach() erases the session, and its key with it
         s.detach(now, key);                           // presence goes on until its timeout: a resume stays silent
     }
-    if (it->second.login_pending &&
-        std::any_of(it->second.held.begin(), it->second.held.end(),
+    if (it->second.login_pending && it->second.held &&
+        std::any_of(it->second.held->begin(), it->second.held->end(),
                     [](const proto::ClientMessage& m) { return std::holds_alternative<proto::Logout>(m); })) {
         s.logged_out_during_login.insert(conn);  // the login's result ends the session (login_done)
     }
