@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "cluster/deadlines.hpp"
+#include "common/compact_string.hpp"
 #include "common/flat_containers.hpp"
 #include "common/overloaded.hpp"
 
@@ -55,7 +56,11 @@ struct MemoryStore::State {
         bool present{false};
         bool attached{false};  ///< a transport is open on `node`
         bool away{false};      ///< presence ran out by itself: peer messages are kept for the user's return
-        std::string resume_token;
+        /// These two kept inside the record (common/compact_string.hpp), next to the small fields above so that none
+        /// of them is padded: a token of relinkd's 32 hex digits, or an instance tag of 16, is past std::string's 15
+        /// inline characters and would cost a heap block each.
+        detail::CompactString resume_token;
+        detail::CompactString instance_id;  ///< the client's instance tag; empty: none
         /// The secrets a session holds only after a resume or a recovery key: made when one of them is set, so
         /// that a session that has none holds a pointer instead of three empty strings (docs/benchmarks.md,
         /// "Where the memory goes"). Each read as empty while there are none.
@@ -90,7 +95,6 @@ struct MemoryStore::State {
             static const std::string empty;
             return empty;
         }
-        std::string instance_id;
         std::string peer_address;
         /// channel → own streams. Sorted vectors: a session is in a few channels with few streams, and a
         /// std::map's node per channel (with its empty std::set) cost it twice as much (docs/benchmarks.md).
@@ -373,7 +377,7 @@ struct MemoryStore::State {
         if (auto existing = sessions.find(key); existing != sessions.end()) {
             Session& old = existing->second;
             const bool token_matches = recovered || (m.resume_token && !m.resume_token->empty() &&
-                                                     (secrets_equal(*m.resume_token, old.resume_token) ||
+                                                     (secrets_equal(*m.resume_token, old.resume_token.view()) ||
                                                       secrets_equal(*m.resume_token, old.previous_token())));
             if (old.present && token_matches) {
                 resumed = true;  // the same instance within its presence: silent for peers
@@ -384,7 +388,7 @@ struct MemoryStore::State {
                 // once (kick-loop suppression).
                 end_transport(old, proto::CloseReason::remote_login);
                 if (!old.instance_id.empty() && old.instance_id != m.instance_id) {
-                    kicked[key] = {old.instance_id, now + config.limits.kick_cooldown};
+                    kicked[key] = {old.instance_id.str(), now + config.limits.kick_cooldown};
                 }
                 drop_presence(now, key, old, MemberLeftCause::kicked, Afterwards::retain);
                 displaced = true;
@@ -461,7 +465,7 @@ struct MemoryStore::State {
         out.gen = s.gen;
         out.resumed = resumed;
         out.displaced = displaced;
-        out.resume_token = s.resume_token;
+        out.resume_token = s.resume_token.str();
 
         // Peer backfill: the messages after the last one this client saw (of this epoch); a client that saw none
         // gets what came since its user went away. Then the messages stored for it while it had no session.

@@ -24,6 +24,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <variant>
 #include <vector>
@@ -43,7 +44,7 @@ using Gen = std::uint64_t;
     return app + '\n' + user;
 }
 /// Whether two secrets are equal, in time that depends on their lengths only (not on where they differ).
-[[nodiscard]] inline bool secrets_equal(const std::string& a, const std::string& b) noexcept {
+[[nodiscard]] inline bool secrets_equal(std::string_view a, std::string_view b) noexcept {
     if (a.size() != b.size()) {
         return false;
     }
