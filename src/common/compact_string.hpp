@@ -8,8 +8,10 @@
 // size(), empty(), clear() and equality. Moves leave the source empty.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -19,7 +21,7 @@ namespace relink::detail {
 class CompactString {
 public:
     /// The longest string kept inside the object; a longer one is kept in a heap block of exactly its size.
-    static constexpr std::size_t inline_capacity = 35;
+    static constexpr std::size_t kInlineCapacity = 35;
 
     CompactString() noexcept = default;
     explicit CompactString(std::string_view s) { set(s); }
@@ -48,11 +50,11 @@ public:
     }
     ~CompactString() { release(); }
 
-    [[nodiscard]] bool on_heap() const noexcept { return tag() == heap_tag; }
+    [[nodiscard]] bool on_heap() const noexcept { return tag() == kHeapTag; }
     [[nodiscard]] std::size_t size() const noexcept { return on_heap() ? heap_size() : tag(); }
     [[nodiscard]] bool empty() const noexcept { return size() == 0; }
     [[nodiscard]] std::string_view view() const noexcept {
-        return on_heap() ? std::string_view{heap_data(), heap_size()} : std::string_view{bytes_, tag()};
+        return on_heap() ? std::string_view{heap_data(), heap_size()} : std::string_view{bytes_.data(), tag()};
     }
     [[nodiscard]] std::string str() const { return std::string{view()}; }
     void clear() noexcept { release(); }
@@ -61,46 +63,47 @@ public:
     friend bool operator==(const CompactString& a, std::string_view b) noexcept { return a.view() == b; }
 
 private:
-    // bytes_[tag_at] is the tag: the length of an inline string (0..inline_capacity), or heap_tag. On the heap, the
+    // bytes_[kTagAt] is the tag: the length of an inline string (0..kInlineCapacity), or kHeapTag. On the heap, the
     // first bytes hold the block's address and the length (copied in and out with memcpy: no type punning).
-    static constexpr std::size_t tag_at = inline_capacity;
-    static constexpr unsigned char heap_tag = 0xFF;
-    static_assert(inline_capacity < heap_tag);
-    static_assert(sizeof(char*) + sizeof(std::size_t) <= tag_at);
+    static constexpr std::size_t kTagAt = kInlineCapacity;
+    static constexpr unsigned char kHeapTag = 0xFF;
+    static_assert(kInlineCapacity < kHeapTag);
+    static_assert(sizeof(char*) + sizeof(std::size_t) <= kTagAt);
 
-    [[nodiscard]] unsigned char tag() const noexcept { return static_cast<unsigned char>(bytes_[tag_at]); }
-    void set_tag(unsigned char t) noexcept { bytes_[tag_at] = static_cast<char>(t); }
+    [[nodiscard]] unsigned char tag() const noexcept { return static_cast<unsigned char>(bytes_[kTagAt]); }
+    void set_tag(unsigned char t) noexcept { bytes_[kTagAt] = static_cast<char>(t); }
     [[nodiscard]] char* heap_data() const noexcept {
         char* p = nullptr;
-        std::memcpy(&p, bytes_, sizeof p);
+        std::memcpy(&p, bytes_.data(), sizeof p);
         return p;
     }
     [[nodiscard]] std::size_t heap_size() const noexcept {
         std::size_t n = 0;
-        std::memcpy(&n, bytes_ + sizeof(char*), sizeof n);
+        std::memcpy(&n, bytes_.data() + sizeof(char*), sizeof n);
         return n;
     }
 
     /// Sets the value of an empty object (no heap block held).
     void set(std::string_view s) {
-        if (s.size() <= inline_capacity) {
+        if (s.size() <= kInlineCapacity) {
             if (!s.empty()) {
-                std::memcpy(bytes_, s.data(), s.size());
+                std::memcpy(bytes_.data(), s.data(), s.size());
             }
             set_tag(static_cast<unsigned char>(s.size()));
             return;
         }
-        char* p = new char[s.size()];
-        std::memcpy(p, s.data(), s.size());
+        auto block = std::make_unique<char[]>(s.size());  // NOLINT(*-avoid-c-arrays): a block of exactly its size
+        std::memcpy(block.get(), s.data(), s.size());
+        char* p = block.release();  // owned from here by this object: freed in release()
         const std::size_t n = s.size();
-        std::memcpy(bytes_, &p, sizeof p);
-        std::memcpy(bytes_ + sizeof(char*), &n, sizeof n);
-        set_tag(heap_tag);
+        std::memcpy(bytes_.data(), &p, sizeof p);
+        std::memcpy(bytes_.data() + sizeof(char*), &n, sizeof n);
+        set_tag(kHeapTag);
     }
     /// Takes `other`'s value (its bytes, a heap block's ownership with them) into this empty object; `other` is left
     /// empty.
     void take(CompactString& other) noexcept {
-        std::memcpy(bytes_, other.bytes_, sizeof bytes_);
+        bytes_ = other.bytes_;
         other.set_tag(0);
     }
     /// Frees a heap block if one is held; the object is then empty.
@@ -113,9 +116,9 @@ private:
 
     // No alignment (the address and length are copied in and out byte-wise): beside a record's small fields it
     // takes no padding.
-    char bytes_[inline_capacity + 1]{};
+    std::array<char, kInlineCapacity + 1> bytes_{};
 };
 
-static_assert(sizeof(CompactString) == CompactString::inline_capacity + 1 && alignof(CompactString) == 1);
+static_assert(sizeof(CompactString) == CompactString::kInlineCapacity + 1 && alignof(CompactString) == 1);
 
 }  // namespace relink::detail

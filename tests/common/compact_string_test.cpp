@@ -11,7 +11,7 @@
 namespace relink::detail {
 namespace {
 
-constexpr std::size_t N = CompactString::inline_capacity;
+constexpr std::size_t kCapacity = CompactString::kInlineCapacity;
 
 std::string text(std::size_t n) {
     std::string s;
@@ -32,7 +32,7 @@ TEST(CompactString, StartsEmpty) {
 }
 
 TEST(CompactString, KeepsEveryLengthInlineUpToItsCapacityAndLongerOnTheHeap) {
-    for (const std::size_t n : std::vector<std::size_t>{0, 1, 15, 16, 32, N, N + 1, 1000}) {
+    for (const std::size_t n : std::vector<std::size_t>{0, 1, 15, 16, 32, kCapacity, kCapacity + 1, 1000}) {
         const std::string value = text(n);
         const CompactString s{value};
         EXPECT_EQ(s.size(), n);
@@ -41,9 +41,9 @@ TEST(CompactString, KeepsEveryLengthInlineUpToItsCapacityAndLongerOnTheHeap) {
         EXPECT_EQ(s.str(), value);
         EXPECT_TRUE(s == value);
         EXPECT_FALSE(s != value);
-        EXPECT_EQ(s.on_heap(), n > N) << n;
+        EXPECT_EQ(s.on_heap(), n > kCapacity) << n;
     }
-    EXPECT_EQ(N, 35U);
+    EXPECT_EQ(kCapacity, 35U);
     EXPECT_EQ(sizeof(CompactString), 36U);
 }
 
@@ -55,7 +55,7 @@ TEST(CompactString, KeepsCharactersAsTheyAreNulsIncluded) {
 }
 
 TEST(CompactString, CopiesAreEqualAndIndependent) {
-    for (const std::size_t n : std::vector<std::size_t>{0, 16, N, N + 1, 1000}) {
+    for (const std::size_t n : std::vector<std::size_t>{0, 16, kCapacity, kCapacity + 1, 1000}) {
         CompactString a{text(n)};
         const CompactString b{a};  // NOLINT(performance-unnecessary-copy-initialization)
         EXPECT_TRUE(a == b);
@@ -70,7 +70,7 @@ TEST(CompactString, CopiesAreEqualAndIndependent) {
 }
 
 TEST(CompactString, MovesTakeTheValueAndLeaveTheSourceEmpty) {
-    for (const std::size_t n : std::vector<std::size_t>{0, 16, N, N + 1, 1000}) {
+    for (const std::size_t n : std::vector<std::size_t>{0, 16, kCapacity, kCapacity + 1, 1000}) {
         CompactString a{text(n)};
         CompactString b{std::move(a)};
         EXPECT_EQ(b.view(), text(n));
@@ -86,7 +86,7 @@ TEST(CompactString, MovesTakeTheValueAndLeaveTheSourceEmpty) {
 }
 
 TEST(CompactString, SelfAssignmentKeepsTheValue) {
-    for (const std::size_t n : std::vector<std::size_t>{0, 16, N, N + 1, N + 2, 1000}) {
+    for (const std::size_t n : std::vector<std::size_t>{0, 16, kCapacity, kCapacity + 1, kCapacity + 2, 1000}) {
         CompactString s{text(n)};
         const CompactString& same = s;
         s = same;
@@ -106,9 +106,9 @@ TEST(CompactString, AssignsLongOverShortAndShortOverLong) {
     s = text(1000);
     EXPECT_TRUE(s.on_heap());
     EXPECT_EQ(s.view(), text(1000));
-    s = text(N + 1);
+    s = text(kCapacity + 1);
     EXPECT_TRUE(s.on_heap());
-    EXPECT_EQ(s.view(), text(N + 1));
+    EXPECT_EQ(s.view(), text(kCapacity + 1));
     s = text(32);
     EXPECT_FALSE(s.on_heap());
     EXPECT_EQ(s.view(), text(32));
@@ -116,7 +116,7 @@ TEST(CompactString, AssignsLongOverShortAndShortOverLong) {
     EXPECT_EQ(s.view(), text(2000));
     s = CompactString{text(1)};
     EXPECT_EQ(s.view(), text(1));
-    s = text(N + 5);
+    s = text(kCapacity + 5);
     s.clear();
     EXPECT_TRUE(s.empty());
     EXPECT_FALSE(s.on_heap());
@@ -125,15 +125,15 @@ TEST(CompactString, AssignsLongOverShortAndShortOverLong) {
 }
 
 TEST(CompactString, EqualityComparesCharactersWhereverTheyAreKept) {
-    const CompactString inline_a{text(N)};
-    const CompactString heap_a{text(N + 1)};
+    const CompactString inline_a{text(kCapacity)};
+    const CompactString heap_a{text(kCapacity + 1)};
     EXPECT_FALSE(inline_a == heap_a);
     EXPECT_TRUE(inline_a != heap_a);
-    EXPECT_TRUE(heap_a == CompactString{text(N + 1)});
-    EXPECT_TRUE(inline_a == CompactString{text(N)});
-    EXPECT_TRUE(heap_a == text(N + 1));
-    EXPECT_TRUE(text(N + 1) == heap_a);
-    EXPECT_FALSE(heap_a == text(N + 1).substr(0, N));
+    EXPECT_TRUE(heap_a == CompactString{text(kCapacity + 1)});
+    EXPECT_TRUE(inline_a == CompactString{text(kCapacity)});
+    EXPECT_TRUE(heap_a == text(kCapacity + 1));
+    EXPECT_TRUE(text(kCapacity + 1) == heap_a);
+    EXPECT_FALSE(heap_a == text(kCapacity + 1).substr(0, kCapacity));
     EXPECT_FALSE(CompactString{std::string_view{"abc"}} == std::string_view{"abd"});
     EXPECT_TRUE(CompactString{} == CompactString{std::string_view{}});
 }
