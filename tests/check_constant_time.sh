@@ -24,7 +24,7 @@ forbid src/token/token.cpp '(^|[^_])memcmp\(|mac_part *==|== *mac_part|expected_
 require src/server/admin.cpp 'CRYPTO_memcmp\(a\.data\(\), b\.data\(\), a\.size\(\)\)' "the admin secret comparison with CRYPTO_memcmp"
 forbid src/server/admin.cpp '(^|[^_])memcmp\(|secret *== |== *secret|secret\.compare' "an ordinary comparison of the admin secret"
 # The session secrets of the store (resume tokens, recovery secrets), in C++ and in the Redis script: secrets_equal.
-require src/cluster/memory_store.cpp 'secrets_equal\(\*m\.resume_token, old\.resume_token(\.view\(\))?\)' "the resume token comparison with secrets_equal"
+require src/cluster/memory_store.cpp 'secrets_equal\(\*m\.resume_token, old\.resume_token\.view\(\)\)' "the resume token comparison with secrets_equal"
 require src/cluster/memory_store.cpp 'secrets_equal\(old\.recovery_secret' "the recovery secret comparison with secrets_equal"
 forbid src/cluster/memory_store.cpp 'resume_token *==|== *old\.(resume|previous)_token|recovery_secret *==|== *[a-z.]*recovery_secret' \
     "an ordinary comparison of a session secret"

@@ -843,13 +843,14 @@ TEST_F(TransportTest, TheClientHelloOffersOnlyForwardSecretAeadSuites) {
     o.tls_timeout = 1s;
     probe.open(o);
     const bool read = hello_future.wait_for(10s) == std::future_status::ready;
-    ASSERT_TRUE(probe.wait_closed(10s));
+    const bool closed = probe.wait_closed(10s);
     if (!read) {  // the client never connected: a connection of our own, closed at once, ends the thread's accept
         tcp::socket nudge(listener_io);
         boost::system::error_code ignored;
         nudge.connect(acceptor.local_endpoint(), ignored);
     }
-    reader.join();
+    reader.join();  // before any assertion returns: a joinable thread's destructor would end the process
+    ASSERT_TRUE(closed);
     ASSERT_TRUE(read);
     const std::vector<std::uint8_t> hello = hello_future.get();
 
